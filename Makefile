@@ -1,0 +1,58 @@
+# Two commands do all the set-up on a fresh machine:
+#   make lab    create .venv if missing, then open JupyterLab on the notebooks
+#   make test   create .venv if missing, then run every test and every notebook (nbval)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+SHARED_POKEMON := $(abspath ../shared/data/pokemon)
+# Use the course copy beside the repository when there is one (CI, maintainers); else the
+# loader looks in data/pokemon/ and downloads there on first use.
+ifneq ($(wildcard $(SHARED_POKEMON)/pixel_color.txt),)
+export POKEMON_DATA_DIR ?= $(SHARED_POKEMON)
+endif
+export PATH := $(abspath $(BIN)):$(PATH)
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+# Modules whose `python -m helpers.MODULE train` writes a shipped checkpoint.
+CHECKPOINT_MODULES :=
+
+.PHONY: lab test venv sync notebooks checkpoints bench clean help
+help:
+	@echo "make lab          open the series in JupyterLab (creates .venv first if missing)"
+	@echo "make test         run all tests and every notebook under nbval"
+	@echo "make sync         bring each notebooks/NN_*.py and its .ipynb twin together"
+	@echo "make notebooks    sync, then execute every notebook in place (stores outputs)"
+	@echo "make checkpoints  retrain every shipped checkpoint (seeded; slow)"
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# exact pin: a looser torch requirement pulls a multi-GB CUDA build
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+sync: $(STAMP)
+	$(BIN)/jupytext --sync $(NOTEBOOKS)
+
+# Outputs are stored without progress bars (CI=1) so diffs stay small.
+notebooks: sync
+	for nb in $(NOTEBOOKS:.py=.ipynb); do \
+	  CI=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; done
+	$(BIN)/jupytext --sync $(NOTEBOOKS)
+
+checkpoints: $(STAMP)
+	for m in $(CHECKPOINT_MODULES); do $(PY) -m helpers.$$m train || exit 1; done
+
+clean:
+	rm -rf build test-artifacts .pytest_cache

@@ -1,0 +1,157 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,nbgrader,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Introduction: what it means to generate
+#
+# A notebook series after Hung-yi Lee's lecture **"Unsupervised Learning: Generation"** (ML 2016, National Taiwan University).
+#
+# **Learning goals.** After this notebook you can
+# 1. say what "generation" means in the lecture, and why being able to *create* data is a test of understanding it;
+# 2. name the three families of generative models the lecture covers and what each one generates from;
+# 3. find your way around the series: the two data sets, the order of the notebooks, sliders, exercises and checkpoints.
+
+# %%
+# Setup: the same first cell in every notebook. helpers is this repository's small package.
+# %matplotlib inline
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from helpers.data import load_digits, load_pokemon
+from helpers.plot import show_digits, show_sprites
+from helpers.setup_check import check_setup, report
+from helpers.train import seed_everything
+
+gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
+
+# %% [markdown]
+# ## 1. Creation
+#
+# > *"What I cannot create, I do not understand."* — Richard Feynman (quoted on the lecture's first slide)
+#
+# A classifier learns to *tell apart* things it is shown. A generative model learns enough about the data to *make new examples* of it: draw a Pokémon nobody has drawn, write a digit nobody has written. To do that it has to capture the structure of the data itself — which pixels go together, which colours sit next to which — with no labels at all. That is why the lecture files generation under **unsupervised learning**.
+#
+# Mathematically, a generative model is a probability distribution $P(x)$ over whole images $x$ that we can **sample** from (draw new $x$) and, for some families, **evaluate** (how likely is this $x$?). The series builds such models and checks both.
+
+# %% [markdown]
+# ## 2. The two data sets
+#
+# **Pokémon** (the lecture's running example, slides 8-10): 792 sprites of 20×20 pixels. Their colours were clustered into 167, so every pixel is one *index* into a colour map — a category, not an RGB number. The files come from the course's web page; the first call to `load_pokemon()` downloads them into `data/pokemon/` and checks them (shape, values, checksum).
+#
+# **Digits**: scikit-learn's 1,797 hand-written digits of 8×8 pixels with 17 grey levels. They ship inside scikit-learn, so they need no download, and they are small enough that every model of the series trains on a laptop in seconds to minutes.
+#
+# Both come with a fixed split (train / validation / test) that every notebook shares, so numbers compare across notebooks.
+
+# %%
+pokemon, digits = load_pokemon(), load_digits()
+poke_train, poke_valid, poke_test = pokemon.split()
+dig_train, dig_valid, dig_test = digits.split()
+white = (pokemon.images == 0).mean()
+print(f"Pokémon: {pokemon.images.shape[0]} sprites of {pokemon.images.shape[1]}x{pokemon.images.shape[2]}, "
+      f"{len(pokemon.colormap)} colours, colour 0 (white background) = {white:.1%} of pixels")
+print(f"  split train/valid/test = {len(poke_train)}/{len(poke_valid)}/{len(poke_test)}")
+print(f"Digits: {digits.images.shape[0]} images of 8x8, grey levels {digits.images.min()}..{digits.images.max()}")
+print(f"  split train/valid/test = {len(dig_train)}/{len(dig_valid)}/{len(dig_test)}")
+
+# %% [markdown]
+# Real data, before any model: 32 Pokémon from the training split and 32 digits.
+
+# %%
+fig = Figure(figsize=(11, 4.2), layout="constrained")
+left, right = fig.subplots(1, 2, width_ratios=[1, 1])
+show_sprites(poke_train[:32], pokemon.colormap, ncols=8, ax=left, title="Pokémon (20×20, 167 colours)")
+show_digits(dig_train[:32], ncols=8, ax=right, title="Digits (8×8, 17 grey levels)")
+fig
+
+# %% [markdown]
+# ## 3. Three families of generative models
+#
+# The lecture names three ways to build $P(x)$ you can sample from:
+#
+# | family | how an image is made | notebooks |
+# |---|---|---|
+# | **Component by component** (PixelRNN) | one pixel at a time, each drawn from $P(x_i \mid x_1,\dots,x_{i-1})$ | 01, 02, 03 |
+# | **Autoencoder → VAE** | a short random code $z$, then a decoder turns $z$ into a whole image | 04, 05, 06, 07 |
+# | **Generative adversarial network** | noise into a generator, trained against a discriminator that tells real from fake | 08 |
+#
+# The picture below shows the first family's idea on a real sprite: the image appears in raster order, one pixel after another. Notebook 01 starts exactly here.
+
+# %%
+sprite = poke_test[0].numpy()
+steps = [0, 40, 100, 160, 220, 280, 340, 400]
+not_yet = np.stack([np.arange(400).reshape(20, 20) >= s for s in steps])  # True: not generated yet
+fig = show_sprites(np.broadcast_to(sprite, not_yet.shape), pokemon.colormap, ncols=len(steps), scale=1.3,
+                   covered=not_yet, title="Component by component: a held-out sprite after 0, 40, 100, … 400 "
+                   "pixels in raster order (blue-grey: not yet drawn)")
+fig
+
+# %% [markdown]
+# ## 4. How to use the series
+#
+# - **Order.** Work through the notebooks in number order: 00 → 08. Each one states its goals at the top, teaches one idea per section (math → code → figure → takeaway) and ends with a summary and exercises.
+# - **Running.** Every notebook runs top to bottom in under two minutes on a laptop CPU. Models that take longer to train are trained once by `make checkpoints` and shipped in `data/checkpoints/`; a notebook loads them ("train or load") and trains only a few seconds for demonstration. Delete a checkpoint and the notebook trains it again.
+# - **Sliders.** Notebooks 02, 04, 05 and 08 have sliders: drag them and the pictures change. They need JupyterLab (`make lab`); elsewhere a static picture of the same sweep is shown.
+# - **Exercises.** Each notebook ends with exercises. Write your answer between `### BEGIN SOLUTION` and `### END SOLUTION`; the test cell after it tells you what is wrong. Teachers get a student version with the solutions removed.
+# - **Seeds.** `seed_everything(0)` in the first cell makes every rerun draw the same pictures and print the same numbers.
+#
+# ## 5. Set-up check
+#
+# This cell checks that everything the series needs is installed and that both data sets load. If a line says MISSING, it says how to fix it.
+
+# %%
+checks = check_setup()
+print(report(checks))
+assert all(c.ok for c in checks), "fix the MISSING lines above, then run this cell again"
+
+# %% [markdown]
+# ## Summary
+#
+# - Generating data is a test of understanding it; a generative model is a distribution $P(x)$ we can sample from.
+# - The series follows the lecture's three families: component by component, autoencoders/VAEs, GANs.
+# - Pokémon pixels are **categories** (one of 167 colours), digits have 17 grey levels; both have fixed splits.
+#
+# ## Exercises
+#
+# **Exercise 1.** How many *different* colours does the first training Pokémon, `poke_train[0]`, use? Store the number in `n_colours`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+n_colours = len(torch.unique(poke_train[0]))
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert isinstance(n_colours, int), f"n_colours should be an int, got {type(n_colours).__name__}"
+assert n_colours == len(set(poke_train[0].flatten().tolist())), (
+    f"{n_colours} is not the number of distinct colour indices in poke_train[0]; "
+    "hint: torch.unique or set() of the flattened sprite")
+print("Exercise 1 correct:", n_colours, "colours")
+
+# %% [markdown]
+# **Exercise 2.** The lecture says the background dominates. Compute, for every colour index $k$, the fraction of *training* pixels that have colour $k$: a float tensor `freq` of shape `(167,)` that sums to 1. Which colour is most frequent?
+
+# %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+freq = torch.bincount(poke_train.flatten(), minlength=167).float() / poke_train.numel()
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert freq.shape == (167,), f"freq should have shape (167,), got {tuple(freq.shape)}"
+assert abs(float(freq.sum()) - 1) < 1e-5, f"freq should sum to 1, sums to {float(freq.sum()):.4f}"
+assert int(freq.argmax()) == 0, "the most frequent colour should be index 0 (white background)"
+assert abs(float(freq[0]) - float((poke_train == 0).float().mean())) < 1e-6, "freq[0] is off"
+print(f"Exercise 2 correct: white covers {float(freq[0]):.1%} of training pixels")

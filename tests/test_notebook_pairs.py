@@ -1,0 +1,40 @@
+"""Each notebook is a jupytext pair: notebooks/NN_name.py (py:percent, reviewed) and
+NN_name.ipynb (run by students and by nbval). The two must say the same, cell by cell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SCRIPTS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+FIX = "run `make sync` (jupytext --sync) and commit both files"
+
+
+def _cells(nb) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+
+
+def test_there_are_notebooks():
+    assert SCRIPTS, f"no notebooks/NN_*.py found in {NOTEBOOKS}"
+    assert (NOTEBOOKS / "00_introduction.py").is_file()
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_pair_in_sync(script: Path):
+    ipynb = script.with_suffix(".ipynb")
+    assert ipynb.is_file(), f"{script.name} has no {ipynb.name} twin; {FIX}"
+    text = _cells(jupytext.read(script))
+    nb = _cells(nbformat.read(ipynb, as_version=4))
+    for i, (a, b) in enumerate(zip(text, nb)):
+        assert a == b, (f"cell {i} differs between {script.name} and {ipynb.name}:\n"
+                        f"--- .py ---\n{a[1][:400]}\n--- .ipynb ---\n{b[1][:400]}\n{FIX}")
+    assert len(text) == len(nb), f"{script.name} has {len(text)} cells, {ipynb.name} {len(nb)}; {FIX}"
+
+
+def test_no_orphan_ipynb():
+    orphans = [p.name for p in NOTEBOOKS.glob("*.ipynb") if not p.with_suffix(".py").is_file()]
+    assert not orphans, f"notebooks without a .py twin: {orphans}; create them with `jupytext --set-formats ipynb,py:percent`"
