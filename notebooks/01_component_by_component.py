@@ -1,0 +1,449 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,nbgrader,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Component by component: the chain rule on 3×3 images
+#
+# Lecture slides 6-7. The first family of generative models makes an image **one pixel at a time**: pixel 1 is drawn, then pixel 2 given pixel 1, then pixel 3 given pixels 1 and 2, and so on. Training needs nothing but a pile of images: every image is its own answer key. Here we do it on the lecture's 3×3 images, small enough that every probability can be counted exactly and checked against a network.
+#
+# **Learning goals.** After this notebook you can
+# 1. write the probability of an image as a product of per-pixel conditionals, $P(x)=\prod_i P(x_i\mid x_{<i})$, and compute it exactly, by counting and with a small network;
+# 2. generate an image pixel by pixel and say what happens at each step;
+# 3. explain why each pixel is predicted with a softmax over its possible values (1-of-N) and not by regressing a number.
+
+# %%
+# Setup: the same first cell in every notebook. helpers is this repository's small package.
+# %matplotlib inline
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from torch import Tensor, nn
+
+from helpers.plot import show_sprites, tile
+from helpers.train import TrainConfig, fit, seed_everything
+
+gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures and numbers
+torch.set_num_threads(1)  # these models are tiny: one thread is faster than sharing out the work
+
+# %% [markdown]
+# ## 1. A pile of 3×3 images
+#
+# Each toy image is one **stroke** (one of the 3 rows, 3 columns or 2 diagonals) drawn in red or blue on white: 8 strokes × 2 colours = 16 clean images. To make it a little like real data, each pixel is then, with probability 5 %, replaced by a random colour (which may happen to be its own). Pixels are colour *indices*, 0 = white, 1 = red, 2 = blue, just as every Pokémon pixel is an index into a colour map.
+#
+# Because we wrote the generator, we also know the **true** probability of any image:
+# $$P_{\text{true}}(x)=\frac{1}{16}\sum_{s=1}^{16}\prod_{j=1}^{9}\Big[(1-\epsilon)\,[x_j=s_j]+\tfrac{\epsilon}{3}\Big],\qquad \epsilon=0.05,$$
+# a yardstick that the models below can only approach.
+
+# %%
+K, SIDE, N_PIX = 3, 3, 9  # colours, image side, pixels
+PALETTE = np.array([[255, 255, 255], [214, 39, 40], [31, 119, 180]], dtype=np.uint8)  # white, red, blue
+NOISE = 0.05
+LINES = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 3, 6], [1, 4, 7], [2, 5, 8], [0, 4, 8], [2, 4, 6]]
+CLEAN = torch.zeros(2 * len(LINES), N_PIX, dtype=torch.long)  # the 16 clean images, raster order
+for s, line in enumerate(LINES):
+    CLEAN[2 * s, line], CLEAN[2 * s + 1, line] = 1, 2
+
+
+def make_strokes(n: int, generator: torch.Generator, noise: float = NOISE) -> Tensor:
+    """n noisy stroke images, (n, 9) long colour indices in raster order."""
+    x = CLEAN[torch.randint(len(CLEAN), (n,), generator=generator)].clone()
+    flip = torch.rand(n, N_PIX, generator=generator) < noise
+    x[flip] = torch.randint(K, (int(flip.sum()),), generator=generator)
+    return x
+
+
+def true_log_prob(x: Tensor, noise: float = NOISE) -> Tensor:
+    """log P_true(x) in nats, x (N, 9) -> (N,), summing over the 16 clean images."""
+    same = x[:, None, :] == CLEAN[None]  # (N, 16, 9)
+    per_pixel = torch.where(same, 1 - noise + noise / K, noise / K).log().sum(-1)  # (N, 16)
+    return torch.logsumexp(per_pixel, dim=1) - math.log(len(CLEAN))
+
+
+def draw(x: Tensor, ncols: int = 16, *, ax=None, title: str | None = None, covered: Tensor | None = None,
+         scale: float = 0.55) -> Figure:
+    """Images given as (N, 9) colour indices or (N, 9, 3) RGB, in a grid, each framed (white is the background)."""
+    imgs = x.reshape(len(x), SIDE, SIDE, *x.shape[2:])
+    if x.ndim == 2:
+        cov = None if covered is None else covered.reshape(len(x), SIDE, SIDE)
+        fig = show_sprites(imgs, PALETTE, ncols=ncols, ax=ax, title=title, covered=cov, scale=scale)
+    else:  # RGB floats: what a regression network outputs
+        from helpers.plot import new_axes
+        ax = new_axes(ax, (ncols * scale, -(-len(x) // ncols) * scale + 0.3))
+        ax.imshow(tile(imgs, ncols, pad_value=0.82), interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(title)
+        fig = ax.figure
+    ax = ax or fig.axes[0]
+    for k in range(len(x)):
+        r, c = divmod(k, min(ncols, len(x)))
+        ax.add_patch(Rectangle((c * (SIDE + 1) - 0.5, r * (SIDE + 1) - 0.5), SIDE, SIDE, fill=False, lw=0.8, ec="0.45"))
+    return fig
+
+
+train, valid, test = make_strokes(1000, gen), make_strokes(300, gen), make_strokes(1000, gen)
+draw(train[:32], title="32 training images: one stroke each, 5% of pixels replaced by a random colour")
+
+# %% [markdown]
+# ## 2. The chain rule, counted exactly
+#
+# Any distribution over 9 pixels can be written, with no approximation, as
+# $$P(x_1,\dots,x_9)=P(x_1)\,P(x_2\mid x_1)\,P(x_3\mid x_1,x_2)\cdots P(x_9\mid x_1,\dots,x_8)=\prod_{i=1}^{9}P(x_i\mid x_{<i}).$$
+# This is the lecture's recipe (slide 6): predict pixel 1 from nothing, pixel 2 from pixel 1, …, pixel 9 from the eight before it. With 3×3 images we can estimate every factor by **counting**: among the training images whose first $i-1$ pixels equal the prefix $x_{<i}$, how often is pixel $i$ white, red or blue?
+# $$\hat P(x_i=v\mid x_{<i})=\frac{\#\{\text{train images with prefix } x_{<i} \text{ and } x_i=v\}+\alpha}{\#\{\text{train images with prefix } x_{<i}\}+K\alpha}$$
+# ($\alpha=0$: plain counts; $\alpha=1$: add-one smoothing, so unseen prefixes get a uniform guess.) A prefix of length $i-1$ is written as one base-3 number, so table $i$ is a $(3^{i-1}, 3)$ array of counts.
+
+# %%
+def prefix_ids(x: Tensor) -> Tensor:
+    """(N, 9) -> (N, 9): entry i is the prefix x[:, :i] read as a base-3 number (0 for the empty prefix)."""
+    ids = torch.zeros_like(x)
+    for i in range(1, x.shape[1]):
+        ids[:, i] = ids[:, i - 1] * K + x[:, i - 1]
+    return ids
+
+
+def count_tables(x: Tensor) -> list[Tensor]:
+    """tables[i][prefix_id, v] = number of images in x with that prefix before pixel i and x_i = v."""
+    ids = prefix_ids(x)
+    return [torch.zeros(K**i, K).index_put_((ids[:, i], x[:, i]), torch.ones(len(x)), accumulate=True)
+            for i in range(x.shape[1])]
+
+
+def counted_conditionals(tables: list[Tensor], x: Tensor, alpha: float = 0.0) -> Tensor:
+    """(N, 9, K): P(x_i = v | x_<i) from the counts, for every image and pixel. Rows whose
+    prefix was never seen (and alpha = 0) are all zeros: the counts say nothing there."""
+    ids = prefix_ids(x)
+    c = torch.stack([tables[i][ids[:, i]] for i in range(x.shape[1])], dim=1) + alpha
+    total = c.sum(-1, keepdim=True)
+    return torch.where(total > 0, c / total.clamp(min=1e-12), torch.zeros_like(c))
+
+
+def log_prob_counts(tables: list[Tensor], x: Tensor, alpha: float = 0.0) -> Tensor:
+    """Chain rule: log P(x) = sum_i log P(x_i | x_<i), nats per image, (N,). -inf if a factor is 0."""
+    p = counted_conditionals(tables, x, alpha).gather(-1, x[..., None])[..., 0]  # (N, 9)
+    return p.log().sum(-1)
+
+
+tables = count_tables(train)
+print("table sizes (prefixes per pixel):", [t.shape[0] for t in tables])
+print("P(pixel 1)           white/red/blue:", (tables[0][0] / tables[0][0].sum()).numpy().round(3))
+print("P(pixel 2 | pixel 1 = red)        :", (tables[1][1] / tables[1][1].sum()).numpy().round(3))
+
+# %% [markdown]
+# Two of those tables as pictures. Left, $P(x_2\mid x_1)$: when the top-left pixel is red, the next one is red or white, almost never blue — a stroke keeps its colour. Right, the last pixel for four prefixes: the counts have learnt where strokes end.
+
+# %%
+def draw_prefix(x: Tensor, i: int, ax) -> None:
+    """One 3x3 image with pixels i.. covered (not known yet) and pixel i outlined."""
+    draw(x[None], ncols=1, ax=ax, covered=(torch.arange(N_PIX) >= i)[None])
+    r, c = divmod(i, SIDE)
+    ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=2.5))
+
+
+fig = Figure(figsize=(11, 3.2), layout="constrained")
+left, right = fig.subfigures(1, 2, width_ratios=[1, 2.2])
+ax = left.subplots()
+p12 = tables[1] / tables[1].sum(-1, keepdim=True)
+ax.imshow(p12, cmap="Greys", vmin=0, vmax=1)
+for a in range(K):
+    for b in range(K):
+        ax.text(b, a, f"{p12[a, b]:.2f}", ha="center", va="center", color="white" if p12[a, b] > 0.5 else "black")
+ax.set(xticks=range(K), yticks=range(K), xticklabels=["white", "red", "blue"], yticklabels=["white", "red", "blue"],
+       xlabel="pixel 2", ylabel="pixel 1", title="counted P(pixel 2 | pixel 1)")
+examples = [CLEAN[0], CLEAN[1], CLEAN[13], torch.tensor([0, 0, 2, 0, 2, 0, 0, 0, 0])]
+axes = right.subplots(2, 4, height_ratios=[1, 1.1])
+for j, x in enumerate(examples):
+    draw_prefix(x, 8, axes[0, j])
+    p = counted_conditionals(tables, x[None])[0, 8]
+    seen = int(tables[8][prefix_ids(x[None])[0, 8]].sum())
+    axes[0, j].set_title(f"prefix seen {seen}×" if seen else "prefix never seen:\nthe counts say nothing", fontsize=9)
+    axes[1, j].bar(range(K), p, color=PALETTE / 255, edgecolor="black")
+    axes[1, j].set(ylim=(0, 1), xticks=range(K), xticklabels=["w", "r", "b"],
+                   ylabel="P(pixel 9 | 8 before)" if j == 0 else None)
+right.suptitle("counted P(pixel 9 | pixels 1-8): the outlined pixel is predicted from the eight before it")
+fig
+
+# %% [markdown]
+# ### The exact log-likelihood under the counts
+#
+# Plug the counted factors into the chain rule and you get $\log P(x)$ of every image, exactly. Without smoothing ($\alpha=0$) the chain of counts reproduces the **empirical distribution**: each training image gets probability (its number of copies)/1000, the best any model can do on the training set, and every image it has not seen gets probability **0**. The held-out set finds out:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def nats(lp: Tensor, digits: int = 3) -> str:
+    """Mean negative log-likelihood in nats per image, or the share of impossible images."""
+    bad = ~torch.isfinite(lp)
+    return f"{-lp.mean():6.{digits}f}" if not bad.any() else f"   inf ({bad.float().mean():.0%} of images get P = 0)"
+
+
+print(f"uniform over 3^9 images : {N_PIX * math.log(K):6.3f} nats per image")
+print(f"true generator          : train {nats(true_log_prob(train))}   held-out {nats(true_log_prob(test))}")
+print(f"counts, alpha = 0       : train {nats(log_prob_counts(tables, train))}   held-out {nats(log_prob_counts(tables, test))}")
+print(f"counts, alpha = 1       : train {nats(log_prob_counts(tables, train, 1.0))}   held-out {nats(log_prob_counts(tables, test, 1.0))}")
+
+# %% [markdown]
+# Counting is exact but does not **generalise**: 6,561 possible prefixes for the last pixel, a thousand training images, and a prefix seen once (or never) gives a wild (or no) estimate. Smoothing helps, but it spreads probability blindly. The lecture's answer is a **neural network** that computes $P(x_i\mid x_{<i})$ from the prefix, so that similar prefixes share what they learnt.
+#
+# ## 3. A network that learns the tables
+#
+# One small network serves all nine pixels. To predict pixel $i$ it is shown the pixels before it (1-of-N: a one-hot vector per pixel) and *blanks* (all zeros) for pixel $i$ and everything after it, plus a flag per pixel saying which ones are known. It outputs $K=3$ logits; a softmax turns them into $P_\theta(x_i\mid x_{<i})$. The loss is the chain rule itself: $-\log P_\theta(x)=-\sum_i \log P_\theta(x_i\mid x_{<i})$, in nats per image.
+
+# %%
+class ChainNet(nn.Module):
+    """One MLP for every pixel: (B, 9, F) per-pixel features -> (B, 9, out); output i sees only pixels j < i.
+
+    F = 3 for one-hot colours (this section) or RGB values (section 5)."""
+
+    def __init__(self, features: int = K, out: int = K, hidden: int = 64, n: int = N_PIX):
+        super().__init__()
+        self.register_buffer("known", torch.tril(torch.ones(n, n), diagonal=-1))  # known[i, j] = 1 iff j < i
+        self.net = nn.Sequential(nn.Linear(n * features + n, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out))
+
+    def forward(self, feats: Tensor) -> Tensor:
+        B, n, _ = feats.shape
+        seen = feats[:, None, :, :] * self.known[None, :, :, None]  # (B, n, n, F): row i blanks pixels >= i
+        return self.net(torch.cat([seen.flatten(2), self.known.expand(B, n, n)], dim=-1))
+
+
+def net_log_prob(model: ChainNet, x: Tensor) -> Tensor:
+    """Chain rule under the network: log P(x) = sum_i log softmax(logits_i)[x_i], nats per image, (N,)."""
+    logp = model(F.one_hot(x, K).float()).log_softmax(-1)  # (N, 9, K)
+    return logp.gather(-1, x[..., None])[..., 0].sum(-1)
+
+
+softmax_net = ChainNet()
+hist = fit(softmax_net, lambda m, x: -net_log_prob(m, x).mean(), train, valid,
+           TrainConfig(epochs=150, batch_size=100, lr=3e-3, patience=15))
+print(f"trained {len(hist.train)} epochs in {hist.seconds:.1f} s; best validation {hist.valid[hist.best_epoch]:.3f} nats per image")
+
+# %% [markdown]
+# Does the network learn the tables? Each dot below is one prefix seen at least 20 times in training and one of its colours: the counted probability against the network's. They lie on the diagonal.
+
+# %%
+with torch.no_grad():
+    p_net = softmax_net(F.one_hot(train, K).float()).softmax(-1)  # (N, 9, K)
+p_cnt, n_seen = counted_conditionals(tables, train), torch.stack(
+    [tables[i][prefix_ids(train)[:, i]].sum(-1) for i in range(N_PIX)], 1)
+often = n_seen >= 20
+fig = Figure(figsize=(4.2, 4), layout="constrained")
+ax = fig.add_subplot()
+for v in range(K):
+    ax.scatter(p_cnt[..., v][often], p_net[..., v][often], s=10, color=PALETTE[v] / 255, edgecolor="black", lw=0.3,
+               label=["white", "red", "blue"][v])
+ax.plot([0, 1], [0, 1], color="grey", ls=":")
+ax.set(xlabel="counted P(x_i = v | prefix)", ylabel="network P(x_i = v | prefix)", title="network vs counts")
+ax.legend(title="colour v")
+fig
+
+# %% [markdown]
+# And the numbers that matter, the exact log-likelihood of the held-out images under each model (nats per image, lower is better):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+with torch.no_grad():
+    lp_train, lp_test = net_log_prob(softmax_net, train), net_log_prob(softmax_net, test)
+# exact numbers to 3 decimals; the trained network's to 2 (training on another CPU may move the 3rd)
+print(f"true generator     held-out {nats(true_log_prob(test))}")
+print(f"counts, alpha = 0  held-out {nats(log_prob_counts(tables, test))}")
+print(f"counts, alpha = 1  held-out {nats(log_prob_counts(tables, test, 1.0))}")
+print(f"network (softmax)  held-out {nats(lp_test, 2)}    (train {nats(lp_train, 2)})")
+print(f"every held-out image gets P > 0 under the network: {bool(torch.isfinite(lp_test).all())}")
+
+# %% [markdown]
+# On images it has never seen, the network beats the smoothed counts by about a quarter of a nat per image (a factor $e^{0.25}\approx1.3$ in probability) and never says "impossible"; the counts, with the same chain rule, either refuse unseen images or smear probability over them blindly. It does not reach the true generator: a thousand images cannot pin down every conditional, and the network starts to memorise (its training loss is below the truth's). More data closes the gap (try 3000 images: about 4.37 against 4.23).
+#
+# ## 4. Generation, pixel by pixel
+#
+# Sampling follows the chain rule forwards: draw $x_1\sim P(x_1)$, then $x_2\sim P(x_2\mid x_1)$, …, each time feeding the pixels drawn so far back into the network (slide 6). Below, each row is one sample; column $t$ shows it after $t$ pixels have been drawn (blue-grey: not drawn yet).
+
+# %%
+@torch.no_grad()
+def sample_chain(model: ChainNet, n: int, generator: torch.Generator) -> Tensor:
+    """n images (n, 9) drawn pixel by pixel from the network's conditionals."""
+    x = torch.zeros(n, N_PIX, dtype=torch.long)
+    for i in range(N_PIX):
+        probs = model(F.one_hot(x, K).float())[:, i].softmax(-1)  # only pixels < i matter
+        x[:, i] = torch.multinomial(probs, 1, generator=generator)[:, 0]
+    return x
+
+
+samples = sample_chain(softmax_net, 5, gen)
+steps = torch.arange(N_PIX + 1)
+strip = samples[:, None, :].expand(-1, len(steps), -1).reshape(-1, N_PIX)  # every stage of every sample
+not_yet = (torch.arange(N_PIX)[None, :] >= steps[:, None]).repeat(len(samples), 1)  # True: not drawn yet
+draw(strip, ncols=len(steps), scale=0.7, covered=not_yet, title="5 samples, each after 0, 1, …, 9 pixels (left to right)")
+
+# %% [markdown]
+# Watch the structure appear: once a stroke's first pixel is drawn, the network continues it in the same colour. Several of these five rows also carry a stray pixel: the network has learnt the 5% noise along with the strokes. Whether it draws stray pixels *as often as the data has them* takes more than five samples to tell:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+# an image is "clean" if the noise left every pixel of its stroke alone
+many = sample_chain(softmax_net, 2000, gen)
+is_clean = lambda x: (x[:, None, :] == CLEAN[None]).all(-1).any(-1).float().mean()
+print(f"clean strokes: {is_clean(many):.0%} of 2000 samples, {is_clean(test):.0%} of the held-out images")
+fig = Figure(figsize=(11, 2.1), layout="constrained")
+a, b = fig.subplots(1, 2)
+draw(many[:24], ncols=12, ax=a, title="24 samples from the network")
+draw(test[:24], ncols=12, ax=b, title="24 held-out images")
+fig
+
+# %% [markdown]
+# About as many clean strokes as the data. (A clean image is $1-0.05\cdot\tfrac23\approx 0.967$ per pixel, $0.967^9\approx 74\%$ per image.)
+#
+# ## 5. Why 1-of-N: a softmax over values, not a regressed number
+#
+# Why does the network output a probability for each colour instead of simply predicting the pixel's colour as numbers (its RGB values) and training with squared error? The lecture answers this for Pokémon (slide 9); here is the same argument in miniature.
+#
+# Take the very first pixel, predicted from nothing. In the data it is white about 5/8 of the time, red 3/16 and blue 3/16. Squared error is minimised by the **mean**, so a regression network predicts the average RGB colour: a pale purple that *no pixel of any image ever has*. The softmax instead keeps the three peaks. Same network, two heads:
+
+# %%
+RGB = torch.tensor(PALETTE / 255, dtype=torch.float32)  # (K, 3)
+rgb_net = ChainNet(features=3, out=3)  # in: RGB of the pixels drawn so far; out: the next pixel's RGB
+
+
+def rgb_loss(model: ChainNet, x: Tensor) -> Tensor:
+    """Squared error of the predicted RGB, summed over pixels and channels, mean over images."""
+    target = RGB[x]  # (N, 9, 3)
+    return ((model(target).sigmoid() - target) ** 2).sum((1, 2)).mean()
+
+
+hist_rgb = fit(rgb_net, rgb_loss, train, valid, TrainConfig(epochs=150, batch_size=100, lr=3e-3, patience=15))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+with torch.no_grad():
+    first_rgb = rgb_net(torch.zeros(1, N_PIX, 3))[0, 0].sigmoid()
+    first_soft = softmax_net(torch.zeros(1, N_PIX, K))[0, 0].softmax(-1)
+    mean_rgb = (tables[0][0] / tables[0][0].sum()) @ RGB
+print("pixel 1, predicted from nothing           white  red   blue")
+print(f"  counted frequencies                     {(tables[0][0] / tables[0][0].sum()).numpy().round(2)}")
+print(f"  softmax network                         {first_soft.numpy().round(2)}")
+print(f"regression network's RGB                  {first_rgb.numpy().round(1)}")
+print(f"mean RGB of the data's first pixels       {mean_rgb.numpy().round(1)}")
+print(f"distance to the nearest palette colour    {(first_rgb - RGB).norm(dim=-1).min():.1f} (RGB in 0..1)")
+
+# %% [markdown]
+# The regression learnt exactly what it was asked for, the mean colour, and the mean is not a colour of the data. Generating with it compounds the problem: each predicted in-between colour is fed back, so every "sample" is the same washed-out blur (regression is deterministic: there is nothing to draw from). The softmax network draws crisp strokes, a different one each time.
+
+# %%
+@torch.no_grad()
+def generate_rgb(model: ChainNet, n: int) -> Tensor:
+    """n images (n, 9, 3) made pixel by pixel by the regression network, feeding back its own RGB."""
+    x = torch.zeros(n, N_PIX, 3)
+    for i in range(N_PIX):
+        x[:, i] = model(x)[:, i].sigmoid()
+    return x
+
+
+fig = Figure(figsize=(11, 2.8), layout="constrained")
+a, b, c = fig.subplots(1, 3, width_ratios=[1.4, 2, 2])
+a.bar(np.arange(K) - 0.2, tables[0][0] / tables[0][0].sum(), 0.4, color=PALETTE / 255, edgecolor="black", label="counted")
+a.bar(np.arange(K) + 0.2, first_soft, 0.4, color=PALETTE / 255, edgecolor="black", hatch="//", label="softmax")
+a.bar(3.2, 1.0, 0.6, color=first_rgb.numpy(), edgecolor="black")  # a swatch of the regressed colour, not a probability
+a.text(3.2, 0.5, "swatch", rotation=90, ha="center", va="center", fontsize=8)
+a.set(xticks=[0, 1, 2, 3.2], xticklabels=["white", "red", "blue", "regr."], ylim=(0, 1.05),
+      ylabel="P(pixel 1)", title="pixel 1: peaks vs the mean")
+a.legend(fontsize=7)
+draw(generate_rgb(rgb_net, 8), ncols=4, ax=b, title="regression (squared error): 8 'samples'")
+draw(sample_chain(softmax_net, 8, gen), ncols=4, ax=c, title="softmax (1-of-N): 8 samples")
+fig
+
+# %% [markdown]
+# **Takeaway.** A pixel's value is a category (which colour), and its conditional distribution often has several peaks. A softmax over the values represents the peaks; a regressed number can only sit between them. That is why PixelRNN, notebook 02's LSTM and WaveNet (notebook 03, 256 audio levels) all use 1-of-N.
+#
+# ## 6. From 3×3 to real images: PixelRNN
+#
+# Slide 7 scales the same recipe up: **PixelRNN** (van den Oord, Kalchbrenner & Kavukcuoglu, 2016) predicts each pixel of real photographs from all the pixels before it with a recurrent network, and was trained, like our toy, on nothing but images. Counting is hopeless there: the table for the last pixel of a 20×20 Pokémon sprite with 167 colours would have $167^{399}$ rows. The network is what makes the chain rule practical. Notebook 02 builds the lecture's own version, an LSTM that draws Pokémon pixel by pixel; notebook 03 applies the idea to audio (WaveNet) and video.
+
+# %%
+print(f"prefixes of the last pixel: 3x3 toy 3^8 = {K ** 8:,}; 20x20 Pokémon 167^399 = 10^{399 * math.log10(167):.0f}")
+
+# %% [markdown]
+# ## Summary
+#
+# - The chain rule $P(x)=\prod_i P(x_i\mid x_{<i})$ is exact for any distribution: generating component by component loses nothing.
+# - Counting the conditionals reproduces the training data exactly but gives probability 0 to anything new; a network that maps the prefix to $P(x_i\mid x_{<i})$ generalises and comes close to the true generator.
+# - Sampling runs the chain forwards, one pixel at a time, feeding each drawn pixel back in.
+# - Pixels are categories: a softmax over values (1-of-N) keeps every peak of the conditional; regressing the value returns their mean, a value the data never has.
+#
+# ## Exercises
+#
+# **Exercise 1 (the conditional probability by hand).** Without `count_tables`, compute $\hat P(x_i = v\mid x_{<i} = \text{prefix})$ from the training images by counting: write `p_next(data, prefix)` that returns a float tensor of shape `(3,)` (white, red, blue) for the pixel right after `prefix`, a list of colour indices (it may be empty). Use plain counts ($\alpha=0$) and assume the prefix occurs in `data`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def p_next(data: Tensor, prefix: list[int]) -> Tensor:
+    ### BEGIN SOLUTION
+    i = len(prefix)
+    match = (data[:, :i] == torch.tensor(prefix, dtype=torch.long)).all(dim=1)
+    counts = torch.bincount(data[match, i], minlength=K).float()
+    return counts / counts.sum()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+for prefix in ([], [1], [0, 0], [2, 0, 0, 0, 2]):
+    got = p_next(train, prefix)
+    assert isinstance(got, Tensor) and got.shape == (K,), (
+        f"p_next should return a tensor of shape (3,), got {type(got).__name__} {tuple(getattr(got, 'shape', ()))}")
+    assert abs(float(got.sum()) - 1) < 1e-5, f"p_next(train, {prefix}) should sum to 1, sums to {float(got.sum()):.4f}"
+    want = counted_conditionals(tables, torch.tensor([prefix + [0] * (N_PIX - len(prefix))]))[0, len(prefix)]
+    assert torch.allclose(got, want, atol=1e-6), (
+        f"p_next(train, {prefix}) = {got.numpy().round(3)}, expected {want.numpy().round(3)}; "
+        "count the images whose first len(prefix) pixels equal prefix, then the colours of the next pixel")
+print("Exercise 1 correct: P(pixel 2 | pixel 1 = red) =", p_next(train, [1]).numpy().round(3))
+
+# %% [markdown]
+# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Generate column by column instead of row by row: reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images, and store the mean plain-count ($\alpha=0$) log-likelihood of the training set in `ll_columns` (nats per image, a float, negative). Then compare it with the raster order's. Why are they equal? (And are the smoothed, $\alpha=1$, ones equal too?)
+
+# %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]
+### BEGIN SOLUTION
+train_cols = train[:, ORDER]
+ll_columns = float(log_prob_counts(count_tables(train_cols), train_cols).mean())
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+ll_raster = float(log_prob_counts(tables, train).mean())
+assert isinstance(ll_columns, float), f"ll_columns should be a float, got {type(ll_columns).__name__}; use float(...)"
+assert ll_columns < 0, f"a log-likelihood of discrete images is negative, got {ll_columns:.3f}"
+assert abs(ll_columns - ll_raster) < 1e-4, (
+    f"ll_columns = {ll_columns:.4f} but the raster order gives {ll_raster:.4f}; with plain counts both are the "
+    "log of the empirical frequency of each image. Did you reorder with train[:, ORDER] and count new tables?")
+print(f"Exercise 2 correct: {ll_columns:.4f} nats in both orders (plain counts = empirical frequencies)")
+
+# %% [markdown]
+# **Exercise 3 (probability of one image).** Under the trained softmax network, what is the probability of the clean image "red stroke along the top row" (`CLEAN[1]`)? Store it in `p_top_red` (a float between 0 and 1). Compare it with the true generator's, `true_log_prob(CLEAN[1:2]).exp()`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+with torch.no_grad():
+    p_top_red = float(net_log_prob(softmax_net, CLEAN[1:2]).exp())
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+p_true = float(true_log_prob(CLEAN[1:2]).exp())
+assert isinstance(p_top_red, float), f"p_top_red should be a float, got {type(p_top_red).__name__}"
+assert 0 < p_top_red < 1, f"a probability lies in (0, 1), got {p_top_red}; did you forget .exp() of the log-probability?"
+assert abs(p_top_red / p_true - 1) < 0.3, (
+    f"p_top_red = {p_top_red:.4f} is far from the true {p_true:.4f}; multiply the network's nine conditionals "
+    "(or sum their logs with net_log_prob and take exp)")
+print(f"Exercise 3 correct: network {p_top_red:.4f}, true generator {p_true:.4f}")
