@@ -1,0 +1,360 @@
+"""Audio one sample at a time (lecture slide 14, WaveNet): mu-law, synthetic tones, a small
+causal dilated-convolution model, and sampling that carries its state explicitly.
+
+A waveform is a sequence of components x_1, x_2, ... like a sprite's pixels, so the chain rule
+p(x) = prod_t p(x_t | x_<t) applies unchanged. Following WaveNet (van den Oord et al., 2016):
+
+* each sample in [-1, 1] is squashed by mu-law, F(x) = sign(x) ln(1 + mu|x|) / ln(1 + mu) with
+  mu = 255, and quantised to one of 256 levels: a softmax over 256 classes (1-of-N, as for
+  pixels) instead of regressing a real number;
+* p(x_t | x_<t) comes from a stack of causal convolutions with kernel 2 whose dilation doubles
+  per layer (1, 2, 4, ...), so the context (receptive field) grows exponentially with depth:
+  R = 1 + (kernel - 1) * sum(dilations) previous samples.
+
+Shapes: waveforms are float (B, T) in [-1, 1]; codes are long (B, T) in 0..255;
+``WaveNet.forward`` maps codes (B, T) to logits (B, T, 256) where logits[:, t] depend only on
+codes[:, t-R : t] (strictly before t). Losses are nats per sample, averaged over all samples.
+
+Command line: ``python -m helpers.audio train`` writes data/checkpoints/wavenet_tones.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+
+from .train import CHECKPOINT_DIR, History, evaluate, fit, load_checkpoint, save_checkpoint, TrainConfig
+
+MU = 255
+LEVELS = MU + 1
+SAMPLE_RATE = 8000
+SILENCE = LEVELS // 2  # the code of x = 0 (mu-law is symmetric; 128 decodes to ~0)
+CHECKPOINT = CHECKPOINT_DIR / "wavenet_tones.pt"
+PENTATONIC = (220.0, 246.94, 277.18, 329.63, 369.99, 440.0, 493.88, 554.37)  # A major pentatonic, Hz
+
+
+# ---------------------------------------------------------------- mu-law
+def mu_law_encode(x: Tensor, levels: int = LEVELS) -> Tensor:
+    """Float waveform in [-1, 1] (any shape) -> long codes in 0..levels-1 (8-bit for 256)."""
+    if not torch.is_floating_point(x):
+        raise TypeError(f"mu_law_encode wants a float waveform in [-1, 1], got dtype {x.dtype}")
+    if x.numel() and (x.min() < -1 - 1e-6 or x.max() > 1 + 1e-6):
+        raise ValueError(f"waveform must lie in [-1, 1], got {float(x.min()):.3f}..{float(x.max()):.3f}; "
+                         "divide by x.abs().max() first")
+    mu = levels - 1
+    y = torch.sign(x) * torch.log1p(mu * x.abs().clamp(max=1)) / math.log1p(mu)  # [-1, 1]
+    return ((y + 1) / 2 * mu + 0.5).floor().long().clamp(0, mu)
+
+
+def mu_law_decode(codes: Tensor, levels: int = LEVELS) -> Tensor:
+    """Long codes in 0..levels-1 -> float waveform in [-1, 1] (the inverse of the companding)."""
+    if torch.is_floating_point(codes):
+        raise TypeError(f"mu_law_decode wants integer codes, got dtype {codes.dtype}; use .long()")
+    if codes.numel() and (codes.min() < 0 or codes.max() >= levels):
+        raise ValueError(f"codes must lie in 0..{levels - 1}, got {int(codes.min())}..{int(codes.max())}")
+    mu = levels - 1
+    y = codes.float() / mu * 2 - 1
+    return torch.sign(y) * ((1 + mu) ** y.abs() - 1) / mu
+
+
+# ---------------------------------------------------------------- synthetic tones
+def synth_tones(
+    n: int,
+    seconds: float,
+    generator: torch.Generator,
+    sample_rate: int = SAMPLE_RATE,
+    notes_per_second: float = 4.0,
+    chord_prob: float = 0.3,
+) -> Tensor:
+    """n clips (n, seconds*sample_rate) of plucked notes from an A-major pentatonic scale.
+
+    Each note: a fundamental f0 and harmonics k = 1..5 with amplitude 1/k^1.5, a 5 ms attack and an
+    exponential decay; with probability chord_prob a second note a scale step or two above sounds
+    with it. Notes start on a regular beat; peak amplitude is scaled to 0.8.
+    """
+    if n < 1 or seconds <= 0:
+        raise ValueError(f"want n >= 1 clips of seconds > 0, got n={n}, seconds={seconds}")
+    T = int(round(seconds * sample_rate))
+    beat = max(1, int(sample_rate / notes_per_second))
+    t = torch.arange(beat, dtype=torch.float64) / sample_rate
+    env = torch.clamp(t / 0.005, max=1.0) * torch.exp(-t / 0.12)
+    scale = torch.tensor(PENTATONIC, dtype=torch.float64)
+    out = torch.zeros(n, T, dtype=torch.float64)
+    for i in range(n):
+        for start in range(0, T, beat):
+            L = min(beat, T - start)
+            idx = int(torch.randint(len(scale), (1,), generator=generator))
+            voices = [idx]
+            if float(torch.rand((), generator=generator)) < chord_prob:
+                voices.append((idx + 2) % len(scale))
+            phase = 2 * math.pi * float(torch.rand((), generator=generator))
+            note = torch.zeros(beat, dtype=torch.float64)
+            for v in voices:
+                for k in range(1, 6):
+                    note += torch.sin(2 * math.pi * k * scale[v] * t + k * phase) / k**1.5
+            out[i, start : start + L] = (note * env)[:L]
+    out = out / out.abs().amax(dim=1, keepdim=True).clamp(min=1e-9) * 0.8
+    return out.float()
+
+
+# ---------------------------------------------------------------- model
+@dataclass(frozen=True)
+class WaveNetConfig:
+    """dilations: one causal conv layer each (kernel ``kernel``); channels: residual width."""
+
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128) * 2
+    kernel: int = 2
+    channels: int = 32
+    skip_channels: int = 64
+    levels: int = LEVELS
+
+
+class WaveNet(nn.Module):
+    """p(x_t | x_<t) over mu-law codes with gated, residual, dilated causal convolutions.
+
+    forward: codes (B, T) long -> logits (B, T, levels); logits[:, t] see codes[:, t-R : t].
+    step(code, state): one new sample for a batch, reusing each layer's past inputs (state).
+    """
+
+    def __init__(self, cfg: WaveNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        C = cfg.channels
+        self.embed = nn.Embedding(cfg.levels, C)
+        self.filters = nn.ModuleList(nn.Conv1d(C, 2 * C, cfg.kernel, dilation=d) for d in cfg.dilations)
+        self.residual = nn.ModuleList(nn.Conv1d(C, C, 1) for _ in cfg.dilations)
+        self.skip = nn.ModuleList(nn.Conv1d(C, cfg.skip_channels, 1) for _ in cfg.dilations)
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv1d(cfg.skip_channels, cfg.skip_channels, 1), nn.ReLU(),
+                                  nn.Conv1d(cfg.skip_channels, cfg.levels, 1))
+
+    @property
+    def receptive_field(self) -> int:
+        """How many previous samples one prediction sees: 1 + (kernel - 1) * sum(dilations)."""
+        return 1 + (self.cfg.kernel - 1) * sum(self.cfg.dilations)
+
+    def _check(self, codes: Tensor) -> None:
+        if codes.ndim != 2 or torch.is_floating_point(codes):
+            raise ValueError(f"WaveNet wants long codes of shape (B, T), got {tuple(codes.shape)} {codes.dtype}; "
+                             "encode waveforms with mu_law_encode")
+        if codes.numel() and (codes.min() < 0 or codes.max() >= self.cfg.levels):
+            raise ValueError(f"codes must lie in 0..{self.cfg.levels - 1}, got "
+                             f"{int(codes.min())}..{int(codes.max())}")
+
+    def forward(self, codes: Tensor) -> Tensor:
+        self._check(codes)
+        # shift right by one: the input at t is x_{t-1} (silence before the start) -> strictly causal
+        shifted = F.pad(codes[:, :-1], (1, 0), value=SILENCE)
+        h = self.embed(shifted).transpose(1, 2)  # (B, C, T)
+        skips = 0
+        for conv, res, skip, d in zip(self.filters, self.residual, self.skip, self.cfg.dilations):
+            pad = (self.cfg.kernel - 1) * d
+            f, g = conv(F.pad(h, (pad, 0))).chunk(2, dim=1)  # left padding only: no peeking ahead
+            z = torch.tanh(f) * torch.sigmoid(g)
+            h, skips = h + res(z), skips + skip(z)
+        return self.head(skips).transpose(1, 2)  # (B, T, levels)
+
+    def init_state(self, batch: int) -> list[Tensor]:
+        """Per layer, the last (kernel-1)*dilation inputs (B, C, span), all silence-free zeros."""
+        C, k = self.cfg.channels, self.cfg.kernel
+        dev = self.embed.weight.device
+        return [torch.zeros(batch, C, (k - 1) * d, device=dev) for d in self.cfg.dilations]
+
+    def step(self, prev: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """Logits (B, levels) for the next sample given the previous code prev (B,) and the state.
+
+        The same arithmetic as forward at one time step: layer l needs its input from d_l
+        steps ago, which the state keeps, so a step costs one column per layer, not R."""
+        h = self.embed(prev)[:, :, None]  # (B, C, 1)
+        new_state, skips = [], 0
+        for conv, res, skip, d, buf in zip(self.filters, self.residual, self.skip, self.cfg.dilations, state):
+            window = torch.cat([buf, h], dim=2)  # (B, C, (k-1)d + 1): inputs t-(k-1)d .. t
+            f, g = conv(window).chunk(2, dim=1)  # the dilated conv at exactly one position
+            z = torch.tanh(f) * torch.sigmoid(g)
+            new_state.append(window[:, :, 1:])
+            h, skips = h + res(z), skips + skip(z)
+        return self.head(skips)[:, :, 0], new_state
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        length: int,
+        generator: torch.Generator,
+        prime: Tensor | None = None,
+        temperature: float = 1.0,
+    ) -> Tensor:
+        """Draw n code sequences (n, length), one sample per step with the cached state.
+
+        prime: optional codes (P,) or (n, P) fed first (teacher forcing) and kept at the start."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if length < 1:
+            raise ValueError(f"length must be >= 1, got {length}")
+        if prime is not None:
+            prime = prime.expand(n, -1) if prime.ndim == 1 else prime
+            self._check(prime)
+        was = self.training
+        self.eval()
+        state = self.init_state(n)
+        # the state starts as forward's zero padding; the first input is silence, as in forward
+        prev = torch.full((n,), SILENCE, dtype=torch.long, device=self.embed.weight.device)
+        out = torch.empty(n, length, dtype=torch.long)
+        P = 0 if prime is None else min(prime.shape[1], length)
+        for t in range(length):
+            logits, state = self.step(prev, state)
+            if t < P:
+                prev = prime[:, t]
+            else:
+                probs = torch.softmax(logits / temperature, dim=-1).cpu()
+                prev = torch.multinomial(probs, 1, generator=generator)[:, 0].to(logits.device)
+            out[:, t] = prev.cpu()
+        self.train(was)
+        return out
+
+
+def nll(model: WaveNet, codes: Tensor) -> Tensor:
+    """Mean negative log-likelihood in nats per sample of codes (B, T)."""
+    logits = model(codes)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1))
+
+
+# ---------------------------------------------------------------- figures
+def plot_audio(wave: Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE, *, title: str = "",
+               axes: Sequence[Axes] | None = None, zoom_ms: float = 40.0) -> Figure:
+    """Waveform (whole clip, with a zoom of the first zoom_ms) and spectrogram of one clip (T,)."""
+    x = np.asarray(wave.detach().cpu() if isinstance(wave, Tensor) else wave, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"plot_audio wants one clip of shape (T,), got {x.shape}; pick one with wave[i]")
+    if axes is None:
+        fig = Figure(figsize=(10, 2.4), layout="constrained")
+        axes = fig.subplots(1, 3, width_ratios=[2, 1, 2])
+    a, b, c = axes
+    t = np.arange(len(x)) / sample_rate
+    a.plot(t, x, lw=0.4)
+    a.set(xlabel="time (s)", ylabel="amplitude", ylim=(-1, 1), title=f"{title} waveform".strip())
+    z = t < zoom_ms / 1000
+    b.plot(t[z] * 1000, x[z], lw=0.8)
+    b.set(xlabel="time (ms)", ylim=(-1, 1), title=f"first {zoom_ms:g} ms")
+    c.specgram(x, NFFT=256, Fs=sample_rate, noverlap=192, cmap="magma", vmin=-120)
+    c.set(xlabel="time (s)", ylabel="frequency (Hz)", ylim=(0, 3000), title=f"{title} spectrogram".strip())
+    return a.figure
+
+
+def plot_dilated_stack(dilations: Sequence[int] = (1, 2, 4, 8), kernel: int = 2, *,
+                       ax: Axes | None = None) -> Figure:
+    """WaveNet's figure: which inputs one output sees through a stack of dilated causal convs."""
+    from .plot import new_axes
+
+    R = 1 + (kernel - 1) * sum(dilations)
+    T = R + 4
+    ax = new_axes(ax, (0.38 * T + 1.5, 0.7 * len(dilations) + 1.4))
+    L = len(dilations)
+    for level in range(L + 1):
+        ax.scatter(np.arange(T), np.full(T, level), s=22, color="lightgrey", zorder=2)
+    # trace back from the last output
+    active = {T - 1}
+    for level in range(L, 0, -1):
+        d, below = dilations[level - 1], set()
+        for t in active:
+            for k in range(kernel):
+                s = t - k * d
+                if s >= 0:
+                    ax.plot([t, s], [level, level - 1], color="tab:blue", lw=1.2, zorder=1)
+                    below.add(s)
+        ax.scatter(sorted(active), [level] * len(active), s=30, color="tab:blue", zorder=3)
+        active = below
+    ax.scatter(sorted(active), [0] * len(active), s=36, color="tab:orange", zorder=3)
+    names = ["input"] + [f"dilation {d}" for d in dilations]
+    names[-1] = f"output (dilation {dilations[-1]})"
+    ax.set_yticks(range(L + 1), names)
+    ax.set_xticks([])
+    ax.set_xlabel(f"time →  (one output sees the {R} orange inputs: 1 + (kernel−1)·Σ dilations = {R})")
+    for s in ("top", "right", "bottom"):
+        ax.spines[s].set_visible(False)
+    return ax.figure
+
+
+# ---------------------------------------------------------------- training entry
+@dataclass(frozen=True)
+class ToneData:
+    """The synthetic corpus: clips of ``seconds`` at SAMPLE_RATE, seeded."""
+
+    n_train: int = 96
+    n_valid: int = 16
+    n_test: int = 16
+    seconds: float = 1.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class WaveNetTrainConfig:
+    model: WaveNetConfig = WaveNetConfig()
+    data: ToneData = ToneData()
+    train: TrainConfig = TrainConfig(epochs=60, batch_size=16, lr=3e-3, patience=8, grad_clip=1.0)
+    crop: int = 2048  # training crops of this many samples (random position per batch)
+
+
+def tone_splits(data: ToneData) -> tuple[Tensor, Tensor, Tensor]:
+    """(train, valid, test) mu-law codes, each (n, seconds*SAMPLE_RATE), from one seeded generator."""
+    g = torch.Generator().manual_seed(data.seed)
+    waves = synth_tones(data.n_train + data.n_valid + data.n_test, data.seconds, g)
+    codes = mu_law_encode(waves)
+    a, b = data.n_train, data.n_train + data.n_valid
+    return codes[:a], codes[a:b], codes[b:]
+
+
+def random_crop(length: int):
+    """An augment for helpers.train.fit: one random window of ``length`` samples per batch."""
+
+    def crop(batch: Tensor, generator: torch.Generator) -> Tensor:
+        start = int(torch.randint(batch.shape[1] - length + 1, (1,), generator=generator))
+        return batch[:, start : start + length]
+
+    return crop
+
+
+def train_wavenet(cfg: WaveNetTrainConfig, progress: bool | None = None) -> tuple[WaveNet, History, dict[str, float]]:
+    """Train seeded on tone_splits(cfg.data); metrics in bits per sample."""
+    torch.manual_seed(cfg.train.seed)
+    model = WaveNet(cfg.model)
+    train, valid, test = tone_splits(cfg.data)
+    hist = fit(model, nll, train, valid, cfg.train, augment=random_crop(cfg.crop),
+               device=torch.device("cpu"), progress=progress)
+    ln2 = math.log(2)
+    metrics = {"valid_bits": evaluate(model, nll, valid, batch_size=4) / ln2,
+               "test_bits": evaluate(model, nll, test, batch_size=4) / ln2}
+    return model, hist, metrics
+
+
+def load_wavenet(cfg: WaveNetTrainConfig = WaveNetTrainConfig(), path=CHECKPOINT) -> tuple[WaveNet, dict]:
+    """The shipped model (raises CheckpointMismatch if path was trained with another cfg)."""
+    model = WaveNet(cfg.model)
+    info = load_checkpoint(path, model, cfg)
+    return model.eval(), info
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m helpers.audio", description=__doc__.splitlines()[0])
+    p.add_argument("command", choices=["train"])
+    p.add_argument("--out", default=str(CHECKPOINT))
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (keep it modest on shared machines)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = WaveNetTrainConfig()
+    model, hist, metrics = train_wavenet(cfg)
+    path = save_checkpoint(args.out, model, cfg, history=hist, metrics=metrics)
+    print(f"wrote {path}: {len(hist.train)} epochs in {hist.seconds:.0f} s, "
+          + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+
+
+if __name__ == "__main__":
+    main()

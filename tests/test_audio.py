@@ -1,0 +1,163 @@
+"""helpers.audio: mu-law, synthetic tones, the causal dilated WaveNet, its cached sampler, checkpoint."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from helpers import audio
+from helpers.audio import (SILENCE, WaveNet, WaveNetConfig, WaveNetTrainConfig, mu_law_decode, mu_law_encode,
+                           nll, synth_tones)
+from helpers.train import CheckpointMismatch
+
+SMALL = WaveNetConfig(dilations=(1, 2, 4, 1, 2), channels=8, skip_channels=8)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny convolutions: on a busy 2-core machine, two threads are many times slower than one."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_mu_law_round_trip_and_known_values():
+    x = torch.linspace(-1, 1, 2001)
+    codes = mu_law_encode(x)
+    assert codes.dtype == torch.long and int(codes.min()) == 0 and int(codes.max()) == 255
+    assert int(mu_law_encode(torch.tensor([0.0]))) == 128  # (0 + 1) / 2 * 255 + 0.5 -> 128
+    back = mu_law_decode(codes)
+    # 8-bit mu-law is fine near 0 and coarse near +-1: the step grows like (1 + 255|x|)
+    err = (back - x).abs()
+    assert float(err.max()) < 0.025
+    assert float(err[(x.abs() < 0.01)].max()) < 5e-4  # 40x finer steps near silence than near +-1
+    assert torch.equal(mu_law_encode(mu_law_decode(torch.arange(256))), torch.arange(256))
+
+
+def test_mu_law_matches_formula():
+    x = torch.tensor([-0.5, 0.1, 0.9])
+    y = torch.sign(x) * torch.log1p(255 * x.abs()) / math.log(256)
+    assert torch.equal(mu_law_encode(x), ((y + 1) / 2 * 255 + 0.5).floor().long())
+
+
+def test_mu_law_bad_input():
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        mu_law_encode(torch.tensor([1.5]))
+    with pytest.raises(TypeError, match="float"):
+        mu_law_encode(torch.tensor([1]))
+    with pytest.raises(ValueError, match="0..255"):
+        mu_law_decode(torch.tensor([256]))
+
+
+def test_synth_tones_shape_range_and_seed():
+    a = synth_tones(3, 0.25, torch.Generator().manual_seed(1))
+    b = synth_tones(3, 0.25, torch.Generator().manual_seed(1))
+    assert a.shape == (3, 2000) and a.dtype == torch.float32
+    assert torch.equal(a, b)
+    assert abs(float(a.abs().amax()) - 0.8) < 1e-5
+    # the strongest frequency is a note of the scale (or a harmonic of one)
+    spec = torch.fft.rfft(a[0, :2000].double()).abs()
+    f = float(spec.argmax()) * audio.SAMPLE_RATE / 2000
+    assert any(abs(f - k * f0) < 8 for f0 in audio.PENTATONIC for k in (1, 2, 3)), f
+    with pytest.raises(ValueError, match="n >= 1"):
+        synth_tones(0, 1.0, torch.Generator())
+
+
+def test_receptive_field_formula():
+    m = WaveNet(WaveNetConfig())
+    assert m.receptive_field == 1 + 2 * 255 == 511
+    assert WaveNet(WaveNetConfig(dilations=(1, 2, 4), kernel=3)).receptive_field == 1 + 2 * 7
+    assert WaveNet(SMALL).receptive_field == 11
+
+
+def test_causal_and_receptive_field_measured():
+    torch.manual_seed(0)
+    m = WaveNet(SMALL).eval()
+    R, T, t = m.receptive_field, 40, 25
+    x = torch.randint(256, (1, T))
+    y = x.clone()
+    y[:, t:] = torch.randint(256, (1, T - t))  # change the present and the future
+    with torch.no_grad():
+        a, b = m(x), m(y)
+    assert torch.equal(a[:, : t + 1], b[:, : t + 1]), "logits at t must not see x_t or later"
+    assert not torch.allclose(a[:, t + 1 :], b[:, t + 1 :])
+    # the logits at t change with exactly the inputs x[t-R .. t-1]: the receptive field, measured
+    seen = []
+    for s in range(T):
+        z = x.clone()
+        z[0, s] = (z[0, s] + 97) % 256
+        with torch.no_grad():
+            if not torch.equal(m(z)[0, t], a[0, t]):
+                seen.append(s)
+    assert seen == list(range(t - R, t)), seen
+
+
+def test_step_matches_forward_and_sampling_is_seeded():
+    torch.manual_seed(0)
+    m = WaveNet(SMALL).eval()
+    x = torch.randint(256, (2, 30))
+    with torch.no_grad():
+        full = m(x)
+        state, prev, outs = m.init_state(2), torch.full((2,), SILENCE), []
+        for t in range(30):
+            logits, state = m.step(prev, state)
+            outs.append(logits)
+            prev = x[:, t]
+    torch.testing.assert_close(torch.stack(outs, 1), full, atol=1e-5, rtol=1e-5)
+    s1 = m.sample(3, 50, torch.Generator().manual_seed(5))
+    s2 = m.sample(3, 50, torch.Generator().manual_seed(5))
+    assert s1.shape == (3, 50) and torch.equal(s1, s2)
+    primed = m.sample(2, 20, torch.Generator().manual_seed(0), prime=x[0, :8])
+    assert torch.equal(primed[:, :8], x[0, :8].expand(2, -1))
+    with pytest.raises(ValueError, match="temperature"):
+        m.sample(1, 5, torch.Generator(), temperature=0)
+
+
+def test_bad_codes_raise():
+    m = WaveNet(SMALL)
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        m(torch.randint(256, (5,)))
+    with pytest.raises(ValueError, match="0..255"):
+        m(torch.full((1, 4), 300))
+    with pytest.raises(ValueError, match="mu_law_encode"):
+        m(torch.rand(1, 4))
+
+
+def test_loss_falls_on_one_batch():
+    torch.manual_seed(0)
+    m = WaveNet(SMALL)
+    x = mu_law_encode(synth_tones(4, 0.1, torch.Generator().manual_seed(0)))
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    first = float(nll(m, x).detach())
+    assert abs(first - math.log(256)) < 0.3  # untrained: about uniform over 256 levels
+    for _ in range(40):
+        loss = nll(m, x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(nll(m, x).detach()) < first - 1.0  # measured: 5.57 -> 4.48 after 30 steps
+
+
+def test_figures_are_figures():
+    assert isinstance(audio.plot_dilated_stack((1, 2, 4)), Figure)
+    assert isinstance(audio.plot_audio(0.5 * torch.sin(torch.arange(800) * 0.3)), Figure)
+    with pytest.raises(ValueError, match=r"\(T,\)"):
+        audio.plot_audio(torch.zeros(2, 800))
+
+
+@pytest.mark.skipif(not audio.CHECKPOINT.is_file(), reason="run `python -m helpers.audio train` first")
+def test_checkpoint_loads_and_gives_recorded_metric():
+    cfg = WaveNetTrainConfig()
+    model, info = audio.load_wavenet(cfg)
+    _, _, test = audio.tone_splits(cfg.data)
+    with torch.no_grad():
+        bits = float(nll(model, test[:4])) / math.log(2)
+        all_bits = sum(float(nll(model, test[i : i + 4])) for i in range(0, len(test), 4)) / (len(test) / 4) / math.log(2)
+    assert abs(all_bits - info["metrics"]["test_bits"]) < 1e-3
+    assert bits < 4.0  # far below 8 bits for uniform codes
+    with pytest.raises(CheckpointMismatch, match="crop"):
+        audio.load_wavenet(WaveNetTrainConfig(crop=1000))
