@@ -162,28 +162,40 @@ class WaveNet(nn.Module):
             h, skips = h + res(z), skips + skip(z)
         return self.head(skips).transpose(1, 2)  # (B, T, levels)
 
-    def init_state(self, batch: int) -> list[Tensor]:
-        """Per layer, the last (kernel-1)*dilation inputs (B, C, span), all silence-free zeros."""
+    def init_state(self, batch: int) -> dict:
+        """The sampler's memory before the first step: for each layer a ring buffer (B, (k-1)*d, C)
+        of its last (k-1)*d inputs (zeros, like forward's left padding), the time t = 0, and each
+        layer's weights split per tap, (k, C_in, 2C) (computed once; do not train between steps)."""
         C, k = self.cfg.channels, self.cfg.kernel
         dev = self.embed.weight.device
-        return [torch.zeros(batch, C, (k - 1) * d, device=dev) for d in self.cfg.dilations]
+        return {"t": 0,
+                "buffers": [torch.zeros(batch, (k - 1) * d, C, device=dev) for d in self.cfg.dilations],
+                "taps": [conv.weight.detach().permute(2, 1, 0).contiguous() for conv in self.filters]}
 
-    def step(self, prev: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
-        """Logits (B, levels) for the next sample given the previous code prev (B,) and the state.
+    def step(self, prev: Tensor, state: dict) -> tuple[Tensor, dict]:
+        """Logits (B, levels) for the sample at time state["t"] given the previous code prev (B,).
 
-        The same arithmetic as forward at one time step: layer l needs its input from d_l
-        steps ago, which the state keeps, so a step costs one column per layer, not R."""
-        h = self.embed(prev)[:, :, None]  # (B, C, 1)
-        new_state, skips = [], 0
-        for conv, res, skip, d, buf in zip(self.filters, self.residual, self.skip, self.cfg.dilations, state):
-            window = torch.cat([buf, h], dim=2)  # (B, C, (k-1)d + 1): inputs t-(k-1)d .. t
-            f, g = conv(window).chunk(2, dim=1)  # the dilated conv at exactly one position
+        The same arithmetic as forward at one time step: layer l at time t needs its inputs at
+        t - j*d_l (j = 1..k-1), which the ring buffers keep, so a step costs one column per layer
+        instead of R. The buffers are updated in place; the returned state is the same dict."""
+        t, k = state["t"], self.cfg.kernel
+        h = self.embed(prev)  # (B, C): the input at time t is the code at t - 1
+        skips = 0
+        for conv, res, skip, d, buf, taps in zip(self.filters, self.residual, self.skip, self.cfg.dilations,
+                                                 state["buffers"], state["taps"]):
+            span = (k - 1) * d
+            fg = torch.addmm(conv.bias, h, taps[k - 1])  # the tap at lag 0
+            for j in range(1, k):  # the taps at lags j*d, read from the ring buffer
+                fg = fg + buf[:, (t - j * d) % span] @ taps[k - 1 - j]
+            buf[:, t % span] = h  # remember this layer's input for later steps
+            f, g = fg.chunk(2, dim=1)
             z = torch.tanh(f) * torch.sigmoid(g)
-            new_state.append(window[:, :, 1:])
-            h, skips = h + res(z), skips + skip(z)
-        return self.head(skips)[:, :, 0], new_state
+            h = h + F.linear(z, res.weight[:, :, 0], res.bias)
+            skips = skips + F.linear(z, skip.weight[:, :, 0], skip.bias)
+        state["t"] = t + 1
+        return self.head(skips[:, :, None])[:, :, 0], state
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(
         self,
         n: int,
@@ -229,8 +241,10 @@ def nll(model: WaveNet, codes: Tensor) -> Tensor:
 
 # ---------------------------------------------------------------- figures
 def plot_audio(wave: Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE, *, title: str = "",
-               axes: Sequence[Axes] | None = None, zoom_ms: float = 40.0) -> Figure:
-    """Waveform (whole clip, with a zoom of the first zoom_ms) and spectrogram of one clip (T,)."""
+               axes: Sequence[Axes] | None = None, zoom_ms: float = 40.0, zoom_start: float = 0.0) -> Figure:
+    """Waveform (whole clip, and a zoom of zoom_ms from zoom_start seconds) and spectrogram of one clip (T,).
+
+    axes: three axes to draw into (waveform, zoom, spectrogram); a new Figure if None."""
     x = np.asarray(wave.detach().cpu() if isinstance(wave, Tensor) else wave, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"plot_audio wants one clip of shape (T,), got {x.shape}; pick one with wave[i]")
@@ -241,10 +255,12 @@ def plot_audio(wave: Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE, *, tit
     t = np.arange(len(x)) / sample_rate
     a.plot(t, x, lw=0.4)
     a.set(xlabel="time (s)", ylabel="amplitude", ylim=(-1, 1), title=f"{title} waveform".strip())
-    z = t < zoom_ms / 1000
+    z = (t >= zoom_start) & (t < zoom_start + zoom_ms / 1000)
     b.plot(t[z] * 1000, x[z], lw=0.8)
-    b.set(xlabel="time (ms)", ylim=(-1, 1), title=f"first {zoom_ms:g} ms")
-    c.specgram(x, NFFT=256, Fs=sample_rate, noverlap=192, cmap="magma", vmin=-120)
+    where = "first" if zoom_start == 0 else f"at {zoom_start:g} s:"
+    b.set(xlabel="time (ms)", ylim=(-1, 1), title=f"{where} {zoom_ms:g} ms")
+    a.axvspan(zoom_start, zoom_start + zoom_ms / 1000, color="tab:orange", alpha=0.3, lw=0)
+    c.specgram(x, NFFT=256, Fs=sample_rate, noverlap=128, cmap="magma", vmin=-120, interpolation="nearest")
     c.set(xlabel="time (s)", ylabel="frequency (Hz)", ylim=(0, 3000), title=f"{title} spectrogram".strip())
     return a.figure
 
@@ -322,10 +338,12 @@ def random_crop(length: int):
     return crop
 
 
-def train_wavenet(cfg: WaveNetTrainConfig, progress: bool | None = None) -> tuple[WaveNet, History, dict[str, float]]:
-    """Train seeded on tone_splits(cfg.data); metrics in bits per sample."""
+def train_wavenet(cfg: WaveNetTrainConfig, model: WaveNet | None = None,
+                  progress: bool | None = None) -> tuple[WaveNet, History, dict[str, float]]:
+    """Train (a new model, or ``model`` in place) seeded on tone_splits(cfg.data); metrics in bits per sample."""
     torch.manual_seed(cfg.train.seed)
-    model = WaveNet(cfg.model)
+    if model is None:
+        model = WaveNet(cfg.model)
     train, valid, test = tone_splits(cfg.data)
     hist = fit(model, nll, train, valid, cfg.train, augment=random_crop(cfg.crop),
                device=torch.device("cpu"), progress=progress)
