@@ -315,7 +315,7 @@ class ToneData:
 class WaveNetTrainConfig:
     model: WaveNetConfig = WaveNetConfig()
     data: ToneData = ToneData()
-    train: TrainConfig = TrainConfig(epochs=60, batch_size=16, lr=3e-3, patience=8, grad_clip=1.0)
+    train: TrainConfig = TrainConfig(epochs=120, batch_size=16, lr=3e-3, patience=8, grad_clip=1.0)
     crop: int = 2048  # training crops of this many samples (random position per batch)
 
 

@@ -37,7 +37,7 @@ from IPython.display import Audio, display
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from helpers.audio import (SAMPLE_RATE, SILENCE, WaveNet, WaveNetConfig, WaveNetTrainConfig, mu_law_decode,
+from helpers.audio import (SAMPLE_RATE, WaveNet, WaveNetConfig, WaveNetTrainConfig, mu_law_decode,
                            mu_law_encode, nll, plot_audio, plot_dilated_stack, tone_splits, train_wavenet)
 from helpers.audio import CHECKPOINT
 from helpers.plot import plot_history, show_sprites
@@ -64,7 +64,7 @@ plot_audio(real, title="held-out clip:")
 #
 # ## 2. 8-bit mu-law: 256 classes, like 256 colours
 #
-# Notebook 01 showed why a pixel is predicted with a softmax over its values rather than by regressing a number. WaveNet does the same for audio, so each sample must become one of a few values. Quantising $[-1,1]$ evenly into 256 steps wastes steps on loud values that are rare; **mu-law** companding first stretches the quiet part,
+# Notebook 01 showed why a pixel is predicted with a softmax over its values rather than by regressing a number. WaveNet does the same for audio, so each sample must become one of a few values. Quantising $[-1,1]$ evenly into 256 steps gives every value the same step: too coarse for quiet sounds, where the ear hears small errors best, and finer than needed for loud ones. **Mu-law** companding first stretches the quiet part,
 # $$F(x)=\operatorname{sign}(x)\,\frac{\ln(1+\mu|x|)}{\ln(1+\mu)},\qquad \mu=255,$$
 # and then quantises $F(x)\in[-1,1]$ into 256 levels. Each sample becomes a class in $0..255$ (128 is silence), and the model outputs a softmax over 256 classes.
 
@@ -100,7 +100,7 @@ plot_dilated_stack((1, 2, 4, 8))
 # %% [markdown]
 # Our model stacks dilations $1, 2, \dots, 128$ twice (16 layers, kernel 2), with WaveNet's gated units, $\tanh(W_f * h)\odot\sigma(W_g * h)$, residual and skip connections, and a softmax over 256 codes. Its receptive field is $1 + 2\cdot(1+2+\dots+128) = 511$ samples, 64 ms: about 14 periods of the lowest note. Without dilation the same reach would take 510 layers.
 #
-# Both claims are checked numerically below, on an untrained model (causality is a property of the wiring, not of training): change the inputs at time $t$ and later, and no output before $t$ moves; then ask which inputs the output at $t$ has a nonzero gradient for.
+# Both claims are checked numerically below, on an untrained model (causality is a property of the wiring, not of training): change the inputs at time $t$ and later, and no output at or before $t$ moves (the output at $t$ predicts $x_t$, so it must not see it); then ask which inputs the output at $t$ has a nonzero gradient for.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -132,11 +132,11 @@ print(f"output at t = {t} depends on inputs {min(reach)} .. {max(reach)}: {len(r
 # %% [markdown]
 # ## 4. Training: the chain rule as the loss
 #
-# The loss is the same as for pixels: $-\frac1T\sum_t \log P_\theta(x_t\mid x_{<t})$, nats per sample, averaged over random 2,048-sample crops of the training clips; the weights of the best validation epoch are kept. Training took 18 minutes on one (busy) CPU core, so it was done once by the committed command `python -m helpers.audio train` (seeded; `make checkpoints` runs it), which wrote `data/checkpoints/wavenet_tones.pt`. The cell below loads it and checks it was trained with this configuration; if the file is missing it trains here.
+# The loss is the same as for pixels: $-\frac1T\sum_t \log P_\theta(x_t\mid x_{<t})$, nats per sample, averaged over random 2,048-sample crops of the training clips; the weights of the best validation epoch are kept. Training took 24 minutes on one (busy, shared) CPU core, so it was done once by the committed command `python -m helpers.audio train` (seeded; `make checkpoints` runs it), which wrote `data/checkpoints/wavenet_tones.pt`. The cell below loads it and checks it was trained with this configuration; if the file is missing it trains here.
 
 # %%
 model = WaveNet(cfg.model)
-info = train_or_load(CHECKPOINT, model, cfg, lambda: train_wavenet(cfg, model)[1:])  # trains for ~20 min if the file is missing
+info = train_or_load(CHECKPOINT, model, cfg, lambda: train_wavenet(cfg, model)[1:])  # trains for ~25 min if the file is missing
 model.eval()
 hist = info["history"]
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters; trained {len(hist.train)} epochs in {hist.seconds / 60:.0f} min")
@@ -155,7 +155,7 @@ print(f"held-out bits per sample: uniform 8.00 | unigram {unigram_bits:.2f} | Wa
 print(f"recorded in the checkpoint: {info['metrics']['test_bits']:.2f}")
 
 # %% [markdown]
-# Context is worth several bits per sample: given the last 64 ms the next sample is nearly predictable, as it should be for periodic notes. (A note's attack is not: nothing in the past says which note comes next.)
+# Context is worth more than five bits per sample: given the last 64 ms, the next sample is narrowed from about $2^{7.55}\approx190$ equally likely codes to about $2^{2.27}\approx5$. (Some uncertainty cannot go away: nothing in the past says which note comes next, or when.)
 #
 # The loop itself, for a few seconds from scratch, so you can see it run: the loss starts at $\ln 256 = 5.55$ nats (uniform) and falls.
 
@@ -242,7 +242,7 @@ axes[0].text(0.26, 0.85, "generated →", color="tab:green")
 fig
 
 # %% [markdown]
-# What to look and listen for: the generated notes are **periodic**, with harmonics stacked like the real ones (horizontal lines in the spectrogram) and pitches of the scale, because 64 ms of context holds many periods. What the model lacks is the **long-range** structure: it has no idea of the beat (a note every 0.25 s) or of the notes' decay, both far beyond 511 samples, so its notes may drift, fade early or change at odd times. That is the receptive field at work; the real WaveNet uses more layers, stacks of them, and conditioning on text or a speaker to go further.
+# What to look and listen for, against the held-out row. The model has learnt the **short-range** structure: stretches of periodic wave, harmonics stacked as horizontal lines in the spectrogram, and sharp attacks followed by decays (from silence, near 0.58 s). It has not learnt it cleanly: a haze of noise surrounds the notes and the pitch wanders. About 2.3 bits per sample means each sample is drawn from roughly five plausible codes, and every unlucky draw is noise that later steps have to live with. It has no **long-range** structure at all: no steady beat of one note every 0.25 s, because 0.25 s is 2,000 samples, four times the receptive field. A bigger model trained longer fixes the first (the real WaveNet trains for days on accelerators); only a longer receptive field, or conditioning on something like a score or text, fixes the second.
 #
 # ## 6. Video: frames are components too
 #
@@ -273,9 +273,9 @@ fig
 #
 # - The chain rule does not care what the components are: pixels, audio samples, frames.
 # - WaveNet models 8-bit mu-law audio with a 256-way softmax per sample (1-of-N, like colours) and causal, dilated convolutions; its receptive field $R = 1 + (k-1)\sum d_\ell$ grows exponentially with depth (511 samples with 16 layers here), measured above by perturbation.
-# - With context the held-out cost drops from 8 bits per sample (uniform) to the WaveNet's, far below the context-free unigram.
+# - With context the held-out cost drops from 8 bits per sample (uniform) and 7.55 (unigram, no context) to 2.27 bits per sample.
 # - Sampling is sequential, one sample per step; keeping each layer's past makes a step cost one column per layer.
-# - Generated audio reproduces what fits in the receptive field (pitch, timbre) but not what lies beyond it (rhythm, phrasing).
+# - Generated audio has what fits in the receptive field (periodic waves, harmonics, attacks and decays), with noise from a small model, and nothing of what lies beyond it (a steady beat).
 #
 # ## Exercises
 #
