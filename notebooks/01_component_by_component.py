@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import Tensor, nn
 
-from helpers.plot import show_sprites, tile
+from helpers.plot import new_axes, show_sprites, tile
 from helpers.train import TrainConfig, fit, seed_everything
 
 gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures and numbers
@@ -85,7 +85,6 @@ def draw(x: Tensor, ncols: int = 16, *, ax=None, title: str | None = None, cover
         cov = None if covered is None else covered.reshape(len(x), SIDE, SIDE)
         fig = show_sprites(imgs, PALETTE, ncols=ncols, ax=ax, title=title, covered=cov, scale=scale)
     else:  # RGB floats: what a regression network outputs
-        from helpers.plot import new_axes
         ax = new_axes(ax, (ncols * scale, -(-len(x) // ncols) * scale + 0.3))
         ax.imshow(tile(imgs, ncols, pad_value=0.82), interpolation="nearest")
         ax.set_axis_off()
