@@ -58,6 +58,7 @@ gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
 # Both come with a fixed split (train / validation / test) that every notebook shares, so numbers compare across notebooks.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 pokemon, digits = load_pokemon(), load_digits()
 poke_train, poke_valid, poke_test = pokemon.split()
 dig_train, dig_valid, dig_test = digits.split()
