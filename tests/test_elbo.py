@@ -53,7 +53,8 @@ def test_expected_log_likelihood_by_monte_carlo():
     m, s = _random_q()
     z = MultivariateNormal(m, s).sample((200000,))  # global RNG: seeded below
     log_px_z = lg.log_joint(x, z) + 0.5 * (2 * math.log(2 * math.pi) + z.pow(2).sum(-1))
-    assert float(lg.expected_log_likelihood(x, m, s)) == pytest.approx(float(log_px_z.mean()), rel=2e-3)
+    stderr = float(log_px_z.std()) / math.sqrt(len(z))
+    assert abs(float(lg.expected_log_likelihood(x, m, s)) - float(log_px_z.mean())) < 4 * stderr
 
 
 def test_identity_holds_for_any_q():
