@@ -16,15 +16,17 @@ endif
 export PATH := $(abspath $(BIN)):$(PATH)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 # Modules whose `python -m helpers.MODULE train` writes a shipped checkpoint.
-CHECKPOINT_MODULES := audio
+CHECKPOINT_MODULES := adversarial audio
 
-.PHONY: lab test venv sync notebooks checkpoints bench clean help
+.PHONY: lab test venv sync notebooks checkpoints student autograde bench clean help
 help:
 	@echo "make lab          open the series in JupyterLab (creates .venv first if missing)"
 	@echo "make test         run all tests and every notebook under nbval"
 	@echo "make sync         bring each notebooks/NN_*.py and its .ipynb twin together"
 	@echo "make notebooks    sync, then execute every notebook in place (stores outputs)"
 	@echo "make checkpoints  retrain every shipped checkpoint (seeded; slow)"
+	@echo "make student      build/student/: every notebook with solutions stripped (nbgrader)"
+	@echo "make autograde SUBMISSIONS=dir   grade dir/<student>/NN_name.ipynb -> build/grades.csv"
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -35,8 +37,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# Jupyter refuses to run as root unless told; containers and CI often are root.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 $(LAB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
@@ -53,6 +57,13 @@ notebooks: sync
 
 checkpoints: $(STAMP)
 	for m in $(CHECKPOINT_MODULES); do $(PY) -m helpers.$$m train || exit 1; done
+
+student: $(STAMP)
+	$(PY) -m helpers.homework student
+
+autograde: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make autograde SUBMISSIONS=folder (folder/<student>/NN_name.ipynb)"; exit 2; }
+	$(PY) -m helpers.homework autograde "$(SUBMISSIONS)"
 
 clean:
 	rm -rf build test-artifacts .pytest_cache

@@ -155,7 +155,7 @@ def fit(
             batch = batch.to(device) if isinstance(batch, Tensor) else tuple(t.to(device) for t in batch)
             loss = loss_fn(model, batch)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch}; lower the lr")
+                raise FloatingPointError(f"loss became {float(loss.detach())} at epoch {epoch}; lower the lr")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:

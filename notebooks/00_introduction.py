@@ -58,6 +58,7 @@ gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
 # Both come with a fixed split (train / validation / test) that every notebook shares, so numbers compare across notebooks.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 pokemon, digits = load_pokemon(), load_digits()
 poke_train, poke_valid, poke_test = pokemon.split()
 dig_train, dig_valid, dig_test = digits.split()
@@ -106,7 +107,7 @@ fig
 # - **Order.** Work through the notebooks in number order: 00 → 08. Each one states its goals at the top, teaches one idea per section (math → code → figure → takeaway) and ends with a summary and exercises.
 # - **Running.** Every notebook runs top to bottom in under two minutes on a laptop CPU. Models that take longer to train are trained once by `make checkpoints` and shipped in `data/checkpoints/`; a notebook loads them ("train or load") and trains only a few seconds for demonstration. Delete a checkpoint and the notebook trains it again.
 # - **Sliders.** Notebooks 02, 04, 05 and 08 have sliders: drag them and the pictures change. They need JupyterLab (`make lab`); elsewhere a static picture of the same sweep is shown.
-# - **Exercises.** Each notebook ends with exercises. Write your answer between `### BEGIN SOLUTION` and `### END SOLUTION`; the test cell after it tells you what is wrong. Teachers get a student version with the solutions removed.
+# - **Exercises.** Each notebook ends with exercises. Write your answer in the cell marked as the solution (in the student version it raises `NotImplementedError` until you replace that line); the test cell after it tells you what is wrong. Teachers get a student version with the solutions removed.
 # - **Seeds.** `seed_everything(0)` in the first cell makes every rerun draw the same pictures and print the same numbers.
 #
 # ## 5. Set-up check

@@ -21,6 +21,11 @@ def _pokemon_dir() -> Path | None:
     return None
 
 
+# Kernels started by tests (nbclient, nbgrader) inherit this: a bare `pytest` never downloads.
+if not os.environ.get("POKEMON_DATA_DIR") and _pokemon_dir() is not None:
+    os.environ["POKEMON_DATA_DIR"] = str(_pokemon_dir())
+
+
 @pytest.fixture(scope="session")
 def pokemon_dir() -> Path:
     d = _pokemon_dir()

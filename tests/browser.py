@@ -1,0 +1,134 @@
+"""A real JupyterLab in a real (headless) Chromium, for tests of what a student sees.
+
+``jupyter_lab(root)`` starts the project's JupyterLab on 127.0.0.1 (a free port, a token, no
+browser of its own) and always shuts it down; ``Lab`` drives it with Playwright: open a
+notebook, run all cells, drag a slider with the mouse, read an image's rendered pixels.
+Chromium is Debian's (/usr/bin/chromium); Playwright's own browser download is not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def jupyter_lab(root: Path, log: Path, timeout: float = 90) -> Iterator[str]:
+    """Yield the base URL (with token) of a JupyterLab serving ``root``; stop it afterwards."""
+    port, token = _free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
+           "--ServerApp.disable_check_xsrf=False", "--LabApp.news_url=",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with {proc.returncode}; see {log}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"JupyterLab did not answer on {base} in {timeout} s; see {log}")
+                time.sleep(0.5)
+        yield f"{base}|{token}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # the server and its kernels
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+
+
+class Lab:
+    """Playwright page helpers for one JupyterLab session."""
+
+    def __init__(self, page, server: str):
+        self.page = page
+        self.base, self.token = server.split("|")
+
+    def open(self, notebook: str) -> None:
+        self.page.goto(f"{self.base}/lab/tree/{notebook}?token={self.token}")
+        self.page.locator(".jp-NotebookPanel").first.wait_for(timeout=60_000)
+        # kernel ready: the status indicator says Idle
+        self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
+        no_news = self.page.get_by_role("button", name="No", exact=True)
+        if no_news.count():  # "get notified about Jupyter news?" toast: answer it, keep screenshots clean
+            no_news.first.click()
+
+    def run_all(self, timeout_s: float = 240) -> None:
+        self.page.locator(".jp-Notebook").first.click()
+        self.page.get_by_role("menuitem", name="Run", exact=True).click()
+        self.page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        # busy while running, then idle again
+        deadline = time.monotonic() + timeout_s
+        time.sleep(2)
+        while time.monotonic() < deadline:
+            busy = self.page.locator(".jp-InputArea-prompt:has-text('[*]')").count()
+            if not busy:
+                return
+            time.sleep(1)
+        raise TimeoutError(f"cells still running after {timeout_s} s")
+
+    def errors(self) -> list[str]:
+        return self.page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+                                 " pre:has-text('Traceback'), .jp-RenderedText[data-mime-type="
+                                 "'application/vnd.jupyter.error']").all_inner_texts()
+
+    def drag(self, handle, dx: float) -> None:
+        """Press the mouse on ``handle``, move it dx pixels to the right in steps, release."""
+        handle.scroll_into_view_if_needed()
+        box = handle.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        self.page.mouse.move(x, y)
+        self.page.mouse.down()
+        self.page.mouse.move(x + dx, y, steps=12)
+        self.page.mouse.up()
+
+    def image_pixels(self, img, settle_s: float = 10) -> np.ndarray:
+        img.scroll_into_view_if_needed()
+        return pixels(img.screenshot())
+
+    def wait_changed(self, img, before: np.ndarray, timeout_s: float = 20) -> np.ndarray:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            now = self.image_pixels(img)
+            if now.shape != before.shape or np.abs(now - before).max() > 0:
+                return now
+            time.sleep(0.3)
+        return now

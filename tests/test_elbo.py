@@ -1,0 +1,75 @@
+"""helpers.elbo: the linear-Gaussian model's closed forms against torch.distributions and
+Monte Carlo, and log P(x) = Lb + KL(q || P(z|x)) for arbitrary q."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import MultivariateNormal, kl_divergence
+
+from helpers.elbo import LinearGaussian, gaussian_kl
+
+G = torch.Generator().manual_seed(0)
+F64 = torch.float64
+
+
+def _randn(*shape):
+    return torch.randn(*shape, generator=G, dtype=F64)
+
+
+def _model() -> LinearGaussian:
+    return LinearGaussian(_randn(5, 2), _randn(5), 0.3)
+
+
+def _random_q(k=2):
+    a = _randn(k, k)
+    return _randn(k), a @ a.T + 0.1 * torch.eye(k, dtype=F64)
+
+
+def test_gaussian_kl_matches_torch():
+    m1, s1 = _random_q(3)
+    m2, s2 = _random_q(3)
+    ref = kl_divergence(MultivariateNormal(m1, s1), MultivariateNormal(m2, s2))
+    assert float(gaussian_kl(m1, s1, m2, s2)) == pytest.approx(float(ref), rel=1e-10)
+
+
+def test_marginal_and_posterior_by_bayes_rule():
+    lg = _model()
+    x = _randn(5)
+    ref = MultivariateNormal(lg.b, lg.W @ lg.W.T + lg.s2 * torch.eye(5, dtype=F64)).log_prob(x)
+    assert float(lg.log_marginal(x)) == pytest.approx(float(ref), rel=1e-12)
+    mean, cov = lg.posterior(x)
+    z = _randn(7, 2)  # Bayes: log P(z|x) = log P(z, x) - log P(x) at any z
+    post = MultivariateNormal(mean, cov).log_prob(z)
+    torch.testing.assert_close(post, lg.log_joint(x, z) - lg.log_marginal(x))
+
+
+def test_expected_log_likelihood_by_monte_carlo():
+    torch.manual_seed(0)
+    lg = _model()
+    x = _randn(5)
+    m, s = _random_q()
+    z = MultivariateNormal(m, s).sample((200000,))  # global RNG: seeded below
+    log_px_z = lg.log_joint(x, z) + 0.5 * (2 * math.log(2 * math.pi) + z.pow(2).sum(-1))
+    stderr = float(log_px_z.std()) / math.sqrt(len(z))
+    assert abs(float(lg.expected_log_likelihood(x, m, s)) - float(log_px_z.mean())) < 4 * stderr
+
+
+def test_identity_holds_for_any_q():
+    lg = _model()
+    x = _randn(5)
+    for _ in range(5):
+        t = lg.terms(x, *_random_q())
+        assert t["log_px"] == pytest.approx(t["lb"] + t["kl_q_posterior"], abs=1e-9)
+        assert t["kl_q_posterior"] > 0 and t["lb"] < t["log_px"]
+    t = lg.terms(x, *lg.posterior(x))  # q = the true posterior: the bound is tight
+    assert abs(t["kl_q_posterior"]) < 1e-9 and t["lb"] == pytest.approx(t["log_px"], abs=1e-9)
+
+
+def test_bad_shapes():
+    with pytest.raises(ValueError, match=r"want W \(D, K\)"):
+        LinearGaussian(torch.zeros(5, 2, dtype=F64), torch.zeros(4, dtype=F64), 1.0)
+    with pytest.raises(ValueError, match=r"one data point of shape \(5,\)"):
+        _model().log_marginal(torch.zeros(4, dtype=F64))

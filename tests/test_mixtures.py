@@ -1,0 +1,92 @@
+"""helpers.mixtures: densities vs torch.distributions, sampling frequencies, EM vs scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.mixture import GaussianMixture as SkGMM
+from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
+
+from helpers.mixtures import GaussianMixture, fit_em
+
+
+def _gmm() -> GaussianMixture:
+    return GaussianMixture(
+        torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64),
+        torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 5.0]], dtype=torch.float64),
+        torch.tensor([[[1.0, 0.3], [0.3, 0.5]], [[0.4, 0.0], [0.0, 1.5]], [[2.0, -0.5], [-0.5, 0.6]]],
+                     dtype=torch.float64),
+    )
+
+
+def test_log_prob_matches_torch_distributions():
+    g = _gmm()
+    ref = MixtureSameFamily(Categorical(g.weights), MultivariateNormal(g.means, g.covs))
+    x = torch.randn(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 3
+    torch.testing.assert_close(g.log_prob(x), ref.log_prob(x))
+    r = g.responsibilities(x)
+    torch.testing.assert_close(r.sum(1), torch.ones(50, dtype=torch.float64))
+
+
+def test_sampling_two_steps():
+    g = _gmm()
+    x, m = g.sample(20000, torch.Generator().manual_seed(0))
+    freq = torch.bincount(m, minlength=3).double() / len(m)
+    torch.testing.assert_close(freq, g.weights, atol=0.01, rtol=0)
+    for k in range(3):
+        torch.testing.assert_close(x[m == k].mean(0), g.means[k], atol=0.06, rtol=0)
+        torch.testing.assert_close(torch.cov(x[m == k].T), g.covs[k], atol=0.08, rtol=0)
+    x2, _ = g.sample(20000, torch.Generator().manual_seed(0))
+    assert torch.equal(x, x2)
+
+
+def test_em_increases_likelihood_and_matches_sklearn():
+    g = _gmm()
+    x, _ = g.sample(3000, torch.Generator().manual_seed(1))
+    init = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(2))[:3]]
+    ours, hist = fit_em(x, 3, init_means=init, iters=500, tol=1e-12)
+    assert all(b >= a - 1e-10 for a, b in zip(hist, hist[1:])), "EM lowered the log-likelihood"
+    sk = SkGMM(3, covariance_type="full", means_init=init.numpy(), tol=1e-10, max_iter=500,
+               reg_covar=1e-6, random_state=0).fit(x.numpy())
+    assert hist[-1] == pytest.approx(sk.score(x.numpy()), abs=1e-5)
+    order = np.argsort(sk.means_[:, 0] * 10 + sk.means_[:, 1])
+    mine = torch.argsort(ours.means[:, 0] * 10 + ours.means[:, 1])
+    np.testing.assert_allclose(ours.means[mine].numpy(), sk.means_[order], atol=1e-3)
+    np.testing.assert_allclose(ours.weights[mine].numpy(), sk.weights_[order], atol=1e-4)
+
+
+def test_bad_shapes():
+    with pytest.raises(ValueError, match=r"want weights \(K,\)"):
+        GaussianMixture(torch.ones(2), torch.zeros(3, 2), torch.eye(2).expand(3, 2, 2))
+    with pytest.raises(ValueError, match=r"want x of shape \(N, 2\)"):
+        _gmm().log_prob(torch.zeros(4, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"N >= k=5"):
+        fit_em(torch.zeros(3, 2), 5)
+
+
+def test_dequantised_nll_bounds_the_binned_likelihood():
+    """For a 1-D Gaussian p, the discrete P(x) = int_0^1 p(x + u) du is exact via the normal CDF;
+    -E_u log p(x + u) must lie above -log P(x) (Jensen) and close to it."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(0)
+    x = rng.choice(np.arange(6), size=4000, p=[0.1, 0.2, 0.3, 0.2, 0.15, 0.05]).astype(float)[:, None]
+    g = SkGMM(1, random_state=0).fit(x + rng.random(x.shape))
+    mu, sd = g.means_[0, 0], np.sqrt(g.covariances_[0, 0, 0])
+    exact = -np.mean(np.log(norm.cdf(x[:, 0] + 1, mu, sd) - norm.cdf(x[:, 0], mu, sd)))
+    from helpers.mixtures import dequantised_nll
+
+    bound = dequantised_nll(g, x, draws=64)
+    assert exact <= bound + 0.01 and bound - exact < 0.1
+
+
+def test_select_gmm_sorts_by_validation():
+    from helpers.mixtures import select_gmm
+
+    rng = np.random.default_rng(1)
+    train = rng.integers(0, 5, size=(200, 3))
+    valid = rng.integers(0, 5, size=(100, 3))
+    res = select_gmm(train, valid, covariances=("diag",), components=(1, 3), regs=(0.1,))
+    assert [r[2] for r in sorted(res, key=lambda r: r[2])] == [1, 3] and len(res) == 2
+    assert res[0][0] <= res[1][0] and all(np.isfinite(r[0]) for r in res)

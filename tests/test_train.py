@@ -1,0 +1,169 @@
+"""helpers.train: the loop learns, is reproducible, early-stops; checkpoints round-trip,
+refuse another configuration, load with weights_only and are written atomically."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from helpers.train import (
+    CheckpointMismatch, History, TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint,
+    seed_everything, train_or_load,
+)
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    inputs: int = 4
+    hidden: int = 8
+
+
+def _tiny(cfg: TinyConfig = TinyConfig()) -> nn.Module:
+    return nn.Sequential(nn.Linear(cfg.inputs, cfg.hidden), nn.Tanh(), nn.Linear(cfg.hidden, 2))
+
+
+def _problem(n: int = 256):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, 4, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    return (x[: n // 2], y[: n // 2]), (x[n // 2 :], y[n // 2 :])
+
+
+def _ce(model, batch):
+    x, y = batch
+    return nn.functional.cross_entropy(model(x), y)
+
+
+def test_seed_everything_reproduces():
+    g1 = seed_everything(3)
+    a = torch.randn(3), torch.rand(2, generator=g1)
+    g2 = seed_everything(3)
+    b = torch.randn(3), torch.rand(2, generator=g2)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
+def test_fit_learns_and_restores_best():
+    train, valid = _problem()
+    torch.manual_seed(0)
+    model = _tiny()
+    before = evaluate(model, _ce, valid)
+    hist = fit(model, _ce, train, valid, TrainConfig(epochs=30, batch_size=16, lr=1e-2, patience=None),
+               progress=False)
+    assert len(hist.train) == len(hist.valid) == 30
+    assert hist.valid[hist.best_epoch] == min(hist.valid)
+    assert hist.train[-1] < 0.5 * hist.train[0]
+    after = evaluate(model, _ce, valid)
+    assert after == pytest.approx(min(hist.valid), rel=1e-5)  # best weights restored
+    assert after < 0.5 * before
+    assert hist.seconds > 0
+
+
+def test_fit_is_reproducible():
+    train, valid = _problem()
+    weights = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = _tiny()
+        fit(model, _ce, train, valid, TrainConfig(epochs=3, batch_size=16, seed=7), progress=False)
+        weights.append(torch.cat([p.flatten() for p in model.parameters()]))
+    assert torch.equal(weights[0], weights[1])
+
+
+def test_early_stopping():
+    train, valid = _problem()
+    noisy_valid = (valid[0], 1 - valid[1])  # the better it fits, the worse this gets
+    torch.manual_seed(0)
+    hist = fit(_tiny(), _ce, train, noisy_valid, TrainConfig(epochs=50, batch_size=16, lr=1e-2, patience=3),
+               progress=False)
+    assert len(hist.train) == hist.best_epoch + 4 < 50
+
+
+def test_fit_rejects_empty_and_nan():
+    train, valid = _problem()
+    with pytest.raises(ValueError, match="empty training set"):
+        fit(_tiny(), _ce, (train[0][:0], train[1][:0]), None, TrainConfig(), progress=False)
+    with pytest.raises(FloatingPointError, match="lower the lr"):
+        fit(_tiny(), lambda m, b: _ce(m, b) * float("nan"), train, None, TrainConfig(epochs=1), progress=False)
+
+
+def test_augment_is_applied_to_training_batches_only():
+    seen = []
+
+    def augment(batch, gen):
+        seen.append(len(batch[0]))
+        return batch
+
+    train, valid = _problem()
+    fit(_tiny(), _ce, train, valid, TrainConfig(epochs=2, batch_size=50), augment=augment, progress=False)
+    assert seen == [50, 50, 28] * 2
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = _tiny()
+    hist = History(train=[2.0, 1.0], valid=[2.5, 1.5], best_epoch=1, seconds=0.1)
+    path = save_checkpoint(tmp_path / "m.pt", model, TinyConfig(), history=hist, metrics={"bpp": 2.2})
+    other = _tiny()
+    out = load_checkpoint(path, other, TinyConfig())
+    assert out["metrics"] == {"bpp": 2.2} and out["history"] == hist
+    for a, b in zip(model.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b)
+    raw = torch.load(path, weights_only=True)  # plain data only
+    assert raw["config"] == {"class": "TinyConfig", "inputs": 4, "hidden": 8}
+
+
+def test_config_mismatch_names_the_field(tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", _tiny(), TinyConfig())
+    with pytest.raises(CheckpointMismatch, match=r"hidden: checkpoint has 8, you asked for 16.*make checkpoints"):
+        load_checkpoint(path, _tiny(TinyConfig(hidden=16)), TinyConfig(hidden=16))
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make checkpoints"):
+        load_checkpoint(tmp_path / "none.pt", _tiny(), TinyConfig())
+
+
+def test_weights_only_refuses_pickled_objects(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "config": TinyConfig()}, path)  # a pickled dataclass instance
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(path, _tiny(), TinyConfig())
+
+
+def test_train_or_load(tmp_path):
+    calls = []
+    train, valid = _problem()
+
+    def train_fn(model):
+        def run():
+            calls.append(1)
+            return fit(model, _ce, train, valid, TrainConfig(epochs=2), progress=False), {"acc": 0.9}
+        return run
+
+    torch.manual_seed(0)
+    m1 = _tiny()
+    first = train_or_load(tmp_path / "m.pt", m1, TinyConfig(), train_fn(m1))
+    m2 = _tiny()
+    second = train_or_load(tmp_path / "m.pt", m2, TinyConfig(), train_fn(m2))
+    assert calls == [1] and first["trained"] and not second["trained"]
+    assert second["metrics"] == {"acc": 0.9} and second["history"].train == first["history"].train
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "m.pt", _tiny(), TinyConfig(), metrics={"v": 1.0})
+    good = path.read_bytes()
+
+    def broken_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, _tiny(), TinyConfig(), metrics={"v": 2.0})
+    assert path.read_bytes() == good  # the old checkpoint is untouched
+    assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["m.pt"]  # no temp file left
