@@ -87,6 +87,7 @@ class VAEConfig:
     kl_weight: float = 1.0
     warmup: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
+    iwae_k: int = 1  # k > 1: train (and early-stop) on the k-sample IWAE bound instead of the ELBO
 
 
 # ----------------------------------------------------------------------------- networks
@@ -320,6 +321,23 @@ def elbo(model: VAE, x: Tensor, generator: torch.Generator | None = None) -> Ten
     return -(rec + kl)
 
 
+def log_weights(model: VAE, x: Tensor, m: Tensor, log_var: Tensor, n: int,
+                generator: torch.Generator | None = None) -> Tensor:
+    """n importance weights per image, (B, n): log P(x|z) + log N(z; 0, I) - log q(z|x), z ~ q."""
+    b, d = m.shape
+    mm, lv = m[:, None].expand(b, n, d), log_var[:, None].expand(b, n, d)
+    z = VAE.reparameterize(mm, lv, generator)
+    log_px = -model.rec(z.reshape(b * n, d), x.repeat_interleave(n, 0)).view(b, n)
+    log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+    return log_px + log_pz - log_normal_diag(z, mm, lv)
+
+
+def iwae_bound(model: VAE, x: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """The k-sample bound per image, (B,) nats, differentiable (for training with k > 1)."""
+    m, log_var = model.encode(x)
+    return torch.logsumexp(log_weights(model, x, m, log_var, k, generator), 1) - math.log(k)
+
+
 @torch.no_grad()
 def iwae_log_likelihood(
     model: VAE,
@@ -332,9 +350,9 @@ def iwae_log_likelihood(
 
         log P(x) >= log (1/k) sum_j P(x | z_j) N(z_j; 0, I) / q(z_j | x),  z_j ~ q(z | x).
 
-    k = 1 is the ELBO; the bound tightens as k grows. Evaluated in blocks of at most
-    ``chunk`` (image, sample) pairs, so k = 1000 on 447 digits fits in a few hundred MB."""
-    if not isinstance(k, int) or k < 1:
+    k = 1 is the ELBO (with a sampled KL); the bound tightens as k grows. Evaluated in blocks
+    of at most ``chunk`` (image, sample) pairs, so k = 1000 on 447 digits fits in memory."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k (importance samples) must be an integer >= 1, got {k!r}; "
                          "k = 1 gives the ELBO, k >= 1000 a tight bound")
     if not getattr(model, "variational", False):
@@ -344,16 +362,9 @@ def iwae_log_likelihood(
     out = []
     for xb in x.split(max(1, chunk // k)):
         m, log_var = model.encode(xb)
-        b, d = m.shape
-        logw = torch.empty(b, k)
-        per = max(1, chunk // b)  # samples per block for this batch of images
-        for s in range(0, k, per):
-            n = min(per, k - s)
-            mm, lv = m[:, None].expand(b, n, d), log_var[:, None].expand(b, n, d)
-            z = VAE.reparameterize(mm, lv, generator)
-            log_px = -model.rec(z.reshape(b * n, d), xb.repeat_interleave(n, 0)).view(b, n)
-            log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
-            logw[:, s : s + n] = log_px + log_pz - log_normal_diag(z, mm, lv)
+        per = max(1, chunk // len(xb))  # samples per block for this batch of images
+        logw = torch.cat([log_weights(model, xb, m, log_var, min(per, k - s), generator)
+                          for s in range(0, k, per)], 1)
         out.append(torch.logsumexp(logw, 1) - math.log(k))
     model.train(was_training)
     return torch.cat(out)
@@ -387,6 +398,8 @@ def vae_loss(cfg: VAEConfig, state: dict[str, float]) -> Callable[[nn.Module, Te
     evaluation (model.eval()) the configured objective rec + kl_weight · KL."""
 
     def loss_fn(model: nn.Module, x: Tensor) -> Tensor:
+        if cfg.iwae_k > 1:
+            return -iwae_bound(model, x, cfg.iwae_k).mean()
         rec, kl = model(x)
         beta = state["beta"] if model.training else cfg.kl_weight
         return (rec + beta * kl).mean()
@@ -443,16 +456,24 @@ def train_vae(model: VAE, cfg: VAEConfig, data, progress: bool | None = None,
 
 # ----------------------------------------------------------------------------- shipped models
 def shipped() -> dict[str, AutoencoderConfig | VAEConfig]:
-    """Name -> configuration of every checkpoint in data/checkpoints/ this module ships."""
-    digits_train = TrainConfig(epochs=400, batch_size=64, lr=1e-3, patience=40, seed=0)
-    best = digits_net(latent=16, hidden=512, depth=2)
+    """Name -> configuration of every checkpoint in data/checkpoints/ this module ships.
+
+    digits_ae_2d / digits_vae_2d: 2-D codes (slides 17-18, interpolation); digits_vae: an
+    8-D MLP VAE (sliders, prior samples) and digits_vae_rec_only, the same network trained
+    on reconstruction alone (slide 20); digits_vae_made: the likelihood model (MADE decoder);
+    pokemon_ae / pokemon_vae: 10-D codes on Pokémon."""
+    digits_train = TrainConfig(epochs=600, batch_size=64, lr=1e-3, patience=40, seed=0)
+    mlp8 = digits_net(latent=8, hidden=256, depth=2, dropout=0.2)
+    poke_train = TrainConfig(epochs=80, batch_size=32, lr=2e-3, patience=15, seed=0)
     return {
         "digits_ae_2d": AutoencoderConfig(digits_net(2), replace(digits_train, patience=30)),
         "digits_vae_2d": VAEConfig(digits_net(2), train=digits_train),
-        "digits_vae": VAEConfig(best, warmup=50, train=digits_train),
-        "digits_vae_rec_only": VAEConfig(best, kl_weight=0.0, train=replace(digits_train, epochs=150, patience=None)),
-        "pokemon_ae": AutoencoderConfig(pokemon_net(10), TrainConfig(epochs=150, batch_size=32, patience=20)),
-        "pokemon_vae": VAEConfig(pokemon_net(10), warmup=20, train=TrainConfig(epochs=200, batch_size=32, patience=30)),
+        "digits_vae": VAEConfig(mlp8, warmup=20, train=digits_train),
+        "digits_vae_rec_only": VAEConfig(mlp8, kl_weight=0.0, train=replace(digits_train, epochs=100, patience=None)),
+        "digits_vae_made": VAEConfig(replace(digits_net(16, 512, 2, 0.5), autoregressive=True), warmup=20,
+                                     train=digits_train),
+        "pokemon_ae": AutoencoderConfig(pokemon_net(10, hidden=24), poke_train),
+        "pokemon_vae": VAEConfig(pokemon_net(10, hidden=24), warmup=10, train=poke_train),
     }
 
 
@@ -474,7 +495,7 @@ def load_or_train(name: str, data, progress: bool | None = None) -> tuple[Model,
     torch.manual_seed(cfg.train.seed)
     model = build(cfg)
     if isinstance(cfg, VAEConfig):
-        k = 1000 if name == "digits_vae" else 0
+        k = 1000 if name.startswith("digits_vae") else 0
         fn = lambda: train_vae(model, cfg, data, progress, iwae_k=k)  # noqa: E731
     else:
         fn = lambda: train_autoencoder(model, cfg, data, progress)  # noqa: E731

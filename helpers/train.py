@@ -161,7 +161,7 @@ def fit(
             if cfg.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            total += float(loss) * _length(batch)
+            total += float(loss.detach()) * _length(batch)
         hist.train.append(total / n)
         score = hist.train[-1]
         if valid is not None:

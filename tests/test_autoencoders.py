@@ -137,3 +137,58 @@ def test_loss_falls_on_one_batch():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0], f"loss went {losses[0]:.1f} -> {losses[-1]:.1f}"
+
+
+# ----------------------------------------------------------------------------- shipped checkpoints
+@pytest.fixture(scope="module")
+def digits_split():
+    from helpers.data import load_digits
+
+    return load_digits().split()
+
+
+@pytest.mark.parametrize("name", ["digits_ae_2d", "digits_vae_2d", "digits_vae", "digits_vae_rec_only",
+                                  "digits_vae_made"])
+def test_shipped_digits_checkpoint_gives_recorded_metric(name, digits_split):
+    from helpers.autoencoders import ae_loss, checkpoint_path, load_or_train
+    from helpers.train import evaluate
+
+    assert checkpoint_path(name).is_file(), f"{checkpoint_path(name)} missing; run `make checkpoints`"
+    model, info = load_or_train(name, digits_split)
+    assert not info["trained"], "the checkpoint should load, not retrain"
+    test = digits_split[2]
+    if isinstance(model, VAE):
+        with torch.no_grad():
+            rec, kl = model(test, torch.Generator().manual_seed(1))
+        assert (rec + kl).mean().item() == pytest.approx(info["metrics"]["test_neg_elbo_nats"], abs=1e-3)
+    else:
+        assert evaluate(model, ae_loss, test) == pytest.approx(info["metrics"]["test_rec_nats"], abs=1e-3)
+
+
+def test_likelihood_model_meets_its_recorded_iwae(digits_split):
+    from helpers.autoencoders import load_or_train
+
+    model, info = load_or_train("digits_vae_made", digits_split)
+    nll = -iwae_log_likelihood(model, digits_split[2], 1000, torch.Generator().manual_seed(2)).mean().item()
+    assert nll == pytest.approx(info["metrics"]["test_iwae1000_nats"], abs=0.05)
+    assert nll < 95, f"digits test NLL {nll:.1f} nats; the MLP baseline is ~95"
+
+
+def test_rec_only_sigma_collapsed_and_vae_did_not(digits_split):
+    from helpers.autoencoders import load_or_train
+
+    rec_only, info = load_or_train("digits_vae_rec_only", digits_split)
+    vae, info_vae = load_or_train("digits_vae", digits_split)
+    assert info["metrics"]["log_var_trace"][-1] < -8, "without KL the log-variance should collapse"
+    assert info_vae["metrics"]["log_var_trace"][-1] > -4, "with KL σ should stay moderate"
+
+
+def test_pokemon_vae_checkpoint(pokemon):
+    from helpers.autoencoders import load_or_train
+
+    split = pokemon.split()
+    for name in ("pokemon_ae", "pokemon_vae"):
+        model, info = load_or_train(name, split)
+        assert not info["trained"]
+    x = split[2][:4]
+    assert model.decode(model.encode(x)[0]).shape == (4, 20, 20, 167)
