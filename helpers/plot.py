@@ -176,7 +176,7 @@ def show_code_grid(
     step = (values[-1] - values[0]) / max(1, n - 1)
     lo, hi = values[0] - step / 2, values[-1] + step / 2
     ax = new_axes(ax, (size, size))
-    mosaic = tile(x if x.ndim == 4 else 1.0 - x, n, pad=0)
+    mosaic = tile(x if x.ndim == 4 else 1.0 - x, n, pad=1, pad_value=0.75)
     ax.imshow(mosaic, extent=(lo, hi, lo, hi), interpolation="nearest",
               **({} if x.ndim == 4 else {"cmap": "gray", "vmin": 0.0, "vmax": 1.0}))
     ax.set(xlabel=labels[0], ylabel=labels[1], title=title)

@@ -122,15 +122,17 @@ show_sprites(recon_p, pokemon.colormap, ax=b, title="reconstructed from a 10-num
 fig
 
 # %% [markdown]
-# **Takeaway.** With 640 training sprites the reconstructions keep the silhouette and the main colours; small details are lost. (Notebook 05 asks for more than reconstruction.)
+# **Takeaway.** With 640 training sprites and a short training run, the reconstructions keep the silhouette and a few main colours; where the decoder is unsure it falls back on the most common colour of the data set besides white, the dark grey of outlines. (Notebook 05 asks for more than reconstruction.)
 
 # %% [markdown]
 # ## 3. Slide 16's question: decode a *random* code
 #
-# Keep only the decoder and feed it a code nobody encoded. Does a new image come out? We draw codes from a standard normal $N(0, I)$ and decode them.
+# Keep only the decoder and feed it a code nobody encoded. Does a new image come out? For the digits we draw 2-D codes uniformly over the square that the training codes occupy (section 4 measures it); for Pokémon, 10-D codes from a standard normal $N(0, I)$.
 
 # %%
-z_dig = torch.randn(16, 2, generator=gen) * 1.5
+codes_train = encode_means(ae2, dig_train)
+spread = codes_train.abs().quantile(0.99).item()
+z_dig = (torch.rand(16, 2, generator=gen) * 2 - 1) * spread
 z_poke = torch.randn(16, 10, generator=gen)
 fig = Figure(figsize=(12, 2.8), layout="constrained")
 a, b = fig.subplots(1, 2)
@@ -140,42 +142,43 @@ show_sprites(decode_images(poke_ae, z_poke, how="mode"), pokemon.colormap, ax=b,
 fig
 
 # %% [markdown]
-# Mostly garbage, especially for Pokémon: blobs and stripes, no creature. The digits decoder does better, because two numbers leave few places to hide, yet some random codes land between or beyond the digits. Nothing in the training asked the decoder to do anything sensible on codes that no training image maps to. Section 4 shows where those codes are.
+# Mostly garbage, clearly so for Pokémon: grey blobs and scattered green, no creature. Some digits come out fine, others are thick smears or half-digits: those codes landed where no training digit was encoded. Nothing in the training asked the decoder to do anything sensible there. Section 4 shows where those places are.
 
 # %% [markdown]
 # ## 4. Looking at the 2-D code (slides 17-18)
 #
-# With a 2-D code we can decode a whole grid of codes and draw the results as one picture, the way slide 18 does, and put the encoded training digits in the same plane.
+# With a 2-D code we can decode a whole grid of codes and draw the results as one picture, the way slide 18 does, and put the encoded training digits in the same plane. Nothing fixes the *scale* of an autoencoder's code, so first we measure where the codes lie:
 
 # %%
-codes_train = encode_means(ae2, dig_train)
-spread = codes_train.abs().quantile(0.99).item()
 print(f"99% of the training codes lie within ±{spread:.1f} in both coordinates")
 
 # %%
-values = np.linspace(-1.5, 1.5, 15)
-grid_imgs = decode_images(ae2, torch.from_numpy(code_grid(values))) / 16
+wide = np.linspace(-spread, spread, 13)
 fig = Figure(figsize=(12, 5.4), layout="constrained")
 a, b = fig.subplots(1, 2)
-show_code_grid(grid_imgs, values, ax=a, title="decoded grid of codes, −1.5 … 1.5 (slide 18)")
-scatter_codes(codes_train, lab_train, ax=b, lim=1.5 + (values[1] - values[0]) / 2,
+show_code_grid(decode_images(ae2, torch.from_numpy(code_grid(wide))) / 16, wide, ax=a,
+               title=f"decoded grid of codes over the data's range, ±{spread:.1f}")
+scatter_codes(codes_train, lab_train, ax=b, lim=spread + (wide[1] - wide[0]) / 2,
               title="encoded training digits, same plane")
 fig
 
 # %% [markdown]
-# Left and right share their axes: every point on the right is a training digit, and the picture at the same place on the left is what the decoder draws there. Digits of one class form clusters; **between the clusters are holes** that no training image fills, and there the decoder draws whatever its weights happen to give: blurred mixtures, thick blobs. The autoencoder never promised that the space between codes means anything.
+# Left and right share their axes: every point on the right is a training digit, and the picture at the same place on the left is what the decoder draws there. Digits of one class form clusters and arms; **between them are holes** that no training image fills, and there the decoder draws whatever its weights happen to give: smeared mixtures, or the nearest arm's digit stretched far beyond its data.
+#
+# Slide 18 draws codes from −1.5 to 1.5. For this autoencoder that window is a small patch in the middle, where several classes crowd together:
 
 # %%
-wide = np.linspace(-spread, spread, 15)
+values = np.linspace(-1.5, 1.5, 13)
 fig = Figure(figsize=(12, 5.4), layout="constrained")
 a, b = fig.subplots(1, 2)
-show_code_grid(decode_images(ae2, torch.from_numpy(code_grid(wide))) / 16, wide, ax=a,
-               title=f"decoded grid over the data's range, ±{spread:.1f}")
-scatter_codes(codes_train, lab_train, ax=b, lim=spread + (wide[1] - wide[0]) / 2, title="encoded training digits")
+show_code_grid(decode_images(ae2, torch.from_numpy(code_grid(values))) / 16, values, ax=a,
+               title="decoded grid of codes, −1.5 … 1.5 (slide 18's window)")
+scatter_codes(codes_train, lab_train, ax=b, lim=1.5 + (values[1] - values[0]) / 2,
+              title="encoded training digits in that window")
 fig
 
 # %% [markdown]
-# **Takeaway.** The encoder decides where codes live; the decoder is good only where codes were seen. The same grid over the whole range the data spans shows it once more: long arms of one class, empty wedges between them.
+# **Takeaway.** The encoder decides where codes live and at what scale; the decoder is good only where codes were seen. Notebook 05's VAE pulls the codes into a fixed window around 0 and fills it.
 
 # %% [markdown]
 # ## 5. Drag through the code: sliders
