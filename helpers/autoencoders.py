@@ -158,7 +158,7 @@ class MaskedLinear(nn.Linear):
 
     def __init__(self, mask: Tensor):
         super().__init__(mask.shape[1], mask.shape[0])
-        self.register_buffer("mask", mask.float())
+        self.register_buffer("mask", mask.float(), persistent=False)  # rebuilt from cfg, not saved
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight * self.mask, self.bias)
