@@ -194,7 +194,7 @@ panel.encode(0)
 panel.widget
 
 # %%
-# NBVAL_CHECK_OUTPUT
+# timings vary from run to run, so nbval does not compare this cell's output
 times = panel.time_update(n=20)
 print(f"one slider update (value change -> new PNG): median {1000 * np.median(times):.0f} ms or less: "
       f"{np.median(times) < 0.05}")

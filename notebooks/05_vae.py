@@ -258,7 +258,7 @@ poke_panel.encode(2)
 poke_panel.widget
 
 # %%
-# NBVAL_CHECK_OUTPUT
+# timings vary from run to run, so nbval does not compare this cell's output
 times = digit_panel.time_update(n=30) + poke_panel.time_update(n=30)
 print(f"slider update, value change -> new PNG bytes: median {1000 * np.median(times):.0f} ms; "
       f"within the 50 ms target: {np.median(times) < 0.05}")
