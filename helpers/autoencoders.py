@@ -58,6 +58,7 @@ class NetConfig:
     embed: int = 16  # colour-embedding size of the conv encoder
     dropout: float = 0.0  # after every hidden layer of the MLPs (regularises on 1000 digits)
     autoregressive: bool = False  # mlp only: MADE decoder P(x|z) = prod_i P(x_i | x_<i, z)
+    onehot: bool = False  # MADE decoder reads earlier pixels one-hot (K inputs each), not as x / (K-1)
 
 
 def digits_net(latent: int = 2, hidden: int = 256, depth: int = 2, dropout: float = 0.0) -> NetConfig:
@@ -179,7 +180,7 @@ class MADEDecoder(nn.Module):
         deg_in = torch.arange(1, d + 1)  # pixel i has degree i + 1
         deg_h = torch.arange(h) % (d - 1) + 1  # hidden degrees 1 .. d-1
         deg_out = deg_in.repeat_interleave(k)
-        self.inp = MaskedLinear(deg_h[:, None] >= deg_in[None, :])
+        self.inp = MaskedLinear(deg_h[:, None] >= (deg_out if cfg.onehot else deg_in)[None, :])
         self.hidden = nn.ModuleList(MaskedLinear(deg_h[:, None] >= deg_h[None, :]) for _ in range(cfg.depth - 1))
         self.out = MaskedLinear(deg_out[:, None] > deg_h[None, :])
         self.z_in = nn.Linear(cfg.latent, h)
@@ -191,7 +192,8 @@ class MADEDecoder(nn.Module):
         if x is None:
             return self._generate(z)
         s, k = self.cfg.side, self.cfg.levels
-        h = self.drop(F.elu(self.inp(x.flatten(1).float() / (k - 1)) + self.z_in(z)))
+        x_in = F.one_hot(x.flatten(1), k).flatten(1).float() if self.cfg.onehot else x.flatten(1).float() / (k - 1)
+        h = self.drop(F.elu(self.inp(x_in) + self.z_in(z)))
         for layer in self.hidden:
             h = self.drop(F.elu(layer(h)))
         return (self.out(h) + self.z_out(z)).view(len(z), s, s, k)
