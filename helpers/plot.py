@@ -148,3 +148,69 @@ def to_png(rgb: np.ndarray, scale: int = 8) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(u8).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def code_grid(values: Sequence[float]) -> np.ndarray:
+    """2-D codes on a grid, (n*n, 2), in the row order show_code_grid draws them: rows run
+    from the largest z[1] (top) to the smallest, columns from the smallest z[0] (left)."""
+    v = np.asarray(values, dtype=np.float32)
+    z1, z0 = np.meshgrid(v[::-1], v, indexing="ij")
+    return np.stack([z0.ravel(), z1.ravel()], 1)
+
+
+def show_code_grid(
+    images: np.ndarray | Tensor,
+    values: Sequence[float],
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    labels: tuple[str, str] = ("code $z_1$", "code $z_2$"),
+    size: float = 5.0,
+) -> Figure:
+    """Decoded pictures of the 2-D codes ``code_grid(values)`` as one image whose axes are the
+    code values (slide 18). images: (n*n, H, W) darkness in [0, 1] (ink = 1) or (n*n, H, W, 3) RGB."""
+    x = _numpy(images).astype(np.float32)
+    n = len(values)
+    if len(x) != n * n:
+        raise ValueError(f"expected {n * n} images for a {n}x{n} grid of codes, got {len(x)}")
+    step = (values[-1] - values[0]) / max(1, n - 1)
+    lo, hi = values[0] - step / 2, values[-1] + step / 2
+    ax = new_axes(ax, (size, size))
+    mosaic = tile(x if x.ndim == 4 else 1.0 - x, n, pad=1, pad_value=0.75)
+    ax.imshow(mosaic, extent=(lo, hi, lo, hi), interpolation="nearest",
+              **({} if x.ndim == 4 else {"cmap": "gray", "vmin": 0.0, "vmax": 1.0}))
+    ax.set(xlabel=labels[0], ylabel=labels[1], title=title)
+    return ax.figure
+
+
+def scatter_codes(
+    codes: np.ndarray | Tensor,
+    labels: np.ndarray | Tensor,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    lim: float | None = None,
+    axis_labels: tuple[str, str] = ("code $z_1$", "code $z_2$"),
+) -> Figure:
+    """Encoded images as points in the 2-D code plane, coloured by their label (digit 0-9),
+    with a legend; lim: draw [-lim, lim] in both axes (the range of a show_code_grid)."""
+    c, y = _numpy(codes), _numpy(labels)
+    if c.ndim != 2 or c.shape[1] != 2:
+        raise ValueError(f"scatter_codes wants 2-D codes of shape (N, 2), got {c.shape}")
+    ax = new_axes(ax, (5.6, 5))
+    cmap = matplotlib_colormap("tab10")
+    for d in np.unique(y):
+        sel = y == d
+        ax.scatter(c[sel, 0], c[sel, 1], s=9, color=cmap(int(d) % 10), label=str(d), alpha=0.8)
+    if lim is not None:
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim))
+    ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1], title=title)
+    ax.set_aspect("equal")
+    ax.legend(title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=2, frameon=False)
+    return ax.figure
+
+
+def matplotlib_colormap(name: str):
+    from matplotlib import colormaps
+
+    return colormaps[name]
