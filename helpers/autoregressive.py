@@ -389,8 +389,8 @@ def sample(
     raster pixels are kept and the rest generated (completion).
 
     PixelLSTM: the prefix is read in one LSTM call, then ONE ``step`` per new pixel, reusing (h, c).
-    Any other model (PixelCNN, baselines): the whole image is re-run for every pixel (their
-    forward has no state to reuse). temperature divides the logits; greedy takes the argmax."""
+    Any other model (PixelCNN, baselines): the image down to the current row is re-run for
+    every pixel (their forward has no state to reuse). temperature divides the logits; greedy takes the argmax."""
     temperature = check_temperature(temperature)
     side = getattr(getattr(model, "cfg", None), "side", SIDE)
     seq, known = _start(n, prefix, known, side)
@@ -408,7 +408,8 @@ def sample(
                 prev = seq[:, t] = _draw(logits, temperature, greedy, generator)
         else:
             for t in range(known, side * side):
-                logits = model(seq.reshape(-1, side, side)).flatten(1, 2)[:, t]
+                r, c = divmod(t, side)  # rows below r cannot influence pixel t: leave them out
+                logits = model(seq.reshape(-1, side, side)[:, : r + 1])[:, r, c]
                 seq[:, t] = _draw(logits, temperature, greedy, generator)
     finally:
         model.train(was)

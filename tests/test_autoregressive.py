@@ -191,3 +191,13 @@ def test_time_sampling_reports_speedup():
     torch.manual_seed(0)
     t = time_sampling(PixelLSTM(TINY_LSTM), n=4, pixels=40)
     assert set(t) == {"cached_s", "rerun_s", "speedup"} and t["cached_s"] > 0
+
+
+def test_pixelcnn_rows_above_suffice():
+    """sample() runs the PixelCNN on rows 0..r only; the logits of row r must not change."""
+    torch.manual_seed(0)
+    model, x = PixelCNN(TINY_CNN).eval(), _sprites(2)
+    with torch.no_grad():
+        full = model(x)
+        for r in (0, 7, 19):
+            torch.testing.assert_close(model(x[:, : r + 1])[:, r], full[:, r], atol=1e-5, rtol=1e-5)
