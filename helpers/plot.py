@@ -121,7 +121,7 @@ def plot_history(
 def bar_table(names: Sequence[str], values: Sequence[float], *, ax: Axes | None = None,
               xlabel: str = "", title: str | None = None) -> Figure:
     """Horizontal bars with their values written beside them (for results tables)."""
-    ax = new_axes(ax, (5, 0.45 * len(names) + 1))
+    ax = new_axes(ax, (8, 0.45 * len(names) + 1))
     y = np.arange(len(names))
     ax.barh(y, values, color="tab:blue")
     for yi, v in zip(y, values):

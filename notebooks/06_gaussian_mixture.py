@@ -1,0 +1,272 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,nbgrader,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Gaussian mixtures, and the VAE as an infinite mixture
+#
+# Slides 24-25 ("Warning of Math", part 1): before the ELBO, the lecture explains what kind of distribution a VAE is, by way of a distribution you already know, the Gaussian mixture.
+#
+# **Learning goals.** After this notebook you can
+# 1. sample from a Gaussian mixture in two steps and fit one with EM, written out line by line;
+# 2. see why a VAE is a mixture with **infinitely many** components: a simple $P(z)$ and a flexible $P(x|z)$ make a complex $P(x)$;
+# 3. compare models by held-out likelihood on the same discrete data, and see that a distributed code (VAE) beats a cluster label (GMM).
+
+# %%
+# %matplotlib inline
+import math
+import time
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+from helpers.data import load_digits
+from helpers.mixtures import GaussianMixture, dequantised_nll, fit_em, select_gmm
+from helpers.plot import bar_table, show_digits
+from helpers.train import seed_everything
+
+gen = seed_everything(0)
+f64 = torch.float64
+
+# %% [markdown]
+# ## 1. A Gaussian mixture and how to sample it (slide 24)
+#
+# $$P(x) = \sum_{m} P(m)\, \mathcal N(x;\ \mu^m, \Sigma^m)$$
+#
+# To draw $x$: first pick a component $m \sim P(m)$ (a die with unequal sides), then draw $x \sim \mathcal N(\mu^m, \Sigma^m)$. Each sample *belongs to one cluster*: $m$ is a 1-of-N representation of $x$.
+
+# %%
+true = GaussianMixture(
+    weights=torch.tensor([0.35, 0.25, 0.25, 0.15], dtype=f64),
+    means=torch.tensor([[-2.0, -1.0], [2.0, -1.5], [0.0, 2.0], [3.0, 2.5]], dtype=f64),
+    covs=torch.tensor([[[0.8, 0.5], [0.5, 0.6]], [[0.5, -0.2], [-0.2, 0.3]],
+                       [[1.2, 0.0], [0.0, 0.25]], [[0.2, 0.0], [0.0, 0.2]]], dtype=f64),
+)
+x, m = true.sample(1500, gen)  # step 1: m ~ P(m); step 2: x ~ N(mu_m, Sigma_m)
+
+
+def density_panel(ax, gmm: GaussianMixture, points, labels, title: str) -> None:
+    g1, g2 = torch.meshgrid(torch.linspace(-5, 6, 200, dtype=f64), torch.linspace(-4, 5, 200, dtype=f64),
+                            indexing="xy")
+    dens = gmm.log_prob(torch.stack([g1.flatten(), g2.flatten()], 1)).exp().reshape(g1.shape)
+    ax.contour(g1.numpy(), g2.numpy(), dens.numpy(), levels=8, colors="k", linewidths=0.7)
+    ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", vmin=0, vmax=9, s=4, alpha=0.6)
+    ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
+
+
+fig = Figure(figsize=(11, 4), layout="constrained")
+ax1, ax2 = fig.subplots(1, 2)
+density_panel(ax1, true, x, m, "1500 samples, coloured by component m, and P(x)")
+ax2.bar(range(4), true.weights, color=[f"C{i}" for i in range(4)])
+ax2.set(xticks=range(4), xlabel="component m", ylabel="P(m)", title="step 1: the die P(m)")
+fig
+
+# %% [markdown]
+# ## 2. Fitting a mixture with EM, written out
+#
+# Given only the points $x_1, \dots, x_N$ (no colours), maximise $\frac1N\sum_n \log P(x_n)$. Expectation-maximisation alternates two steps, each a few lines of `helpers/mixtures.py`:
+#
+# - **E-step**: for each point, how responsible is each component? $r_{nm} = P(m \mid x_n) = P(m)\,\mathcal N(x_n;\mu^m,\Sigma^m) / P(x_n)$.
+# - **M-step**: re-estimate each component from the points weighted by $r_{nm}$: $N_m = \sum_n r_{nm}$, $P(m) = N_m/N$, $\mu^m = \sum_n r_{nm} x_n / N_m$, $\Sigma^m = \sum_n r_{nm}(x_n-\mu^m)(x_n-\mu^m)^\top / N_m$.
+#
+# Each round never lowers the likelihood. We check our EM against scikit-learn's `GaussianMixture`, started from the same means.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+init = x[torch.randperm(len(x), generator=gen)[:4]]
+fitted, history = fit_em(x, 4, init_means=init, iters=300, tol=1e-10)
+sk = SkGaussianMixture(4, covariance_type="full", means_init=init.numpy(), tol=1e-10, max_iter=300,
+                       reg_covar=1e-6, random_state=0).fit(x.numpy())
+print(f"EM rounds: {len(history) - 1}; mean log-likelihood: start {history[0]:.4f}, end {history[-1]:.4f}")
+print(f"scikit-learn GaussianMixture, same start:     {sk.score(x.numpy()):.4f}")
+print(f"true mixture on the same points:               {float(true.log_prob(x).mean()):.4f}")
+assert abs(history[-1] - sk.score(x.numpy())) < 1e-4
+assert all(b >= a - 1e-9 for a, b in zip(history, history[1:])), "EM must not lower the likelihood"
+
+# %%
+fig = Figure(figsize=(11, 4), layout="constrained")
+ax1, ax2 = fig.subplots(1, 2)
+ax1.plot(history, marker=".")
+ax1.set(xlabel="EM round", ylabel="mean log P(x)", title="EM climbs, never falls")
+density_panel(ax2, fitted, x, fitted.responsibilities(x).argmax(1), "fitted mixture, points by most responsible m")
+fig
+
+# %% [markdown]
+# ## 3. The VAE as an infinite mixture (slide 25)
+#
+# A VAE replaces the die with a **continuous** code: $z \sim P(z) = \mathcal N(0, I)$, and each $z$ selects a Gaussian $P(x|z) = \mathcal N(\mu(z), \sigma(z)^2)$ whose mean and variance come from a neural network. So
+#
+# $$P(x) = \int P(z)\,P(x|z)\,dz$$
+#
+# is a mixture with one component for every $z$. With a 1-D $z$ and a 1-D $x$ we can compute the integral by quadrature on a grid. The "network" here is a fixed smooth function; the point is the shape of $P(x)$.
+
+# %%
+def mu_of(z):  # the decoder's mean: a smooth nonlinear function of the code
+    return 2.5 * torch.tanh(3 * z) + 0.8 * z
+
+
+def sigma_of(z):  # and its standard deviation
+    return 0.25 + 0.35 * torch.sigmoid(4 * z)
+
+
+z_grid = torch.linspace(-6, 6, 4001, dtype=f64)
+x_grid = torch.linspace(-6, 6, 1201, dtype=f64)
+p_z = torch.exp(-0.5 * z_grid**2) / math.sqrt(2 * math.pi)
+p_x_given_z = torch.exp(-0.5 * ((x_grid[None] - mu_of(z_grid)[:, None]) / sigma_of(z_grid)[:, None]) ** 2) / (
+    math.sqrt(2 * math.pi) * sigma_of(z_grid)[:, None])  # (Z, X)
+p_x = torch.trapezoid(p_z[:, None] * p_x_given_z, z_grid, dim=0)  # the infinite mixture
+
+# the same P(x) by sampling: z ~ P(z), then x ~ P(x|z), two steps as in section 1
+zs = torch.randn(200_000, generator=gen, dtype=f64)
+xs = mu_of(zs) + sigma_of(zs) * torch.randn(200_000, generator=gen, dtype=f64)
+finite = GaussianMixture(torch.full((5,), 0.2, dtype=f64), torch.tensor([[-3.0], [-1.5], [0.0], [1.5], [3.0]], dtype=f64),
+                         torch.full((5, 1, 1), 0.3, dtype=f64))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"integral of P(x) dx = {float(torch.trapezoid(p_x, x_grid)):.4f}  (a proper density)")
+print(f"modes of P(x): {int(((p_x[1:-1] > p_x[:-2]) & (p_x[1:-1] > p_x[2:])).sum())}, "
+      f"from a single Gaussian P(z) and a smooth decoder")
+
+# %%
+fig = Figure(figsize=(12, 4), layout="constrained")
+ax1, ax2 = fig.subplots(1, 2)
+for zi in np.linspace(-2.5, 2.5, 15):
+    i = int(torch.argmin((z_grid - zi).abs()))
+    ax1.plot(x_grid, p_z[i] * p_x_given_z[i] * 0.4, color="tab:blue", lw=0.8, alpha=0.8)
+ax1.plot(x_grid, p_x, color="k", lw=2.5, label=r"$P(x)=\int P(z)P(x|z)\,dz$ (quadrature)")
+ax1.hist(xs.numpy(), bins=150, density=True, range=(-6, 6), color="tab:orange", alpha=0.4,
+         label="200k samples: z ~ P(z), x ~ P(x|z)")
+ax1.set(xlabel="x", ylabel="density", title="Infinite mixture: a Gaussian for every z (15 shown, scaled by P(z))")
+ax1.legend(fontsize=8, loc="upper left")
+ax2.plot(x_grid, finite.log_prob(x_grid[:, None]).exp(), color="k", lw=2.5, label="5-component mixture")
+for k in range(5):
+    comp = finite.weights[k] * torch.exp(-0.5 * (x_grid - finite.means[k, 0]) ** 2 / 0.3) / math.sqrt(2 * math.pi * 0.3)
+    ax2.plot(x_grid, comp, color="tab:blue", lw=0.8)
+ax2.set(xlabel="x", title="Finite mixture: 5 Gaussians, 5 bumps")
+ax2.legend(fontsize=8)
+fig
+
+# %% [markdown]
+# Takeaway: the components of the infinite mixture overlap and change smoothly with $z$, so a simple, unimodal $P(z)$ can make a $P(x)$ with several modes and skewed shapes. The price: $P(x)$ is an integral we can no longer write down, which is what notebook 07 deals with.
+#
+# ## 4. Distributed representation is better than cluster (measured)
+#
+# The lecture's claim: a Gaussian mixture describes each image by **one** cluster label, a VAE by a **vector** of continuous codes. Which describes held-out digits better? Likelihood answers that, if every model is scored on the same thing: the test split of the 8×8 digits, 17 grey levels per pixel, in **nats per image** (lower is better).
+#
+# **Making continuous densities comparable.** The VAE and the autoregressive model give probabilities of the discrete images directly. A Gaussian mixture is a density over $\mathbb R^{64}$. We fit it to *dequantised* training images $x + u$, $u \sim \mathcal U[0,1)^{64}$; then $P(x) := \int_{[0,1)^{64}} p(x+u)\,du$ is a probability over the discrete images (bin width 1 grey level, so no change of units), and by Jensen's inequality $\log P(x) \ge \mathbb E_u[\log p(x+u)]$. We report $-\mathbb E_u[\log p(x+u)]$ (8 draws of $u$): an **upper bound** on a proper discrete NLL, so the comparison is, if anything, generous to the other models by the small Jensen gap only. The number of components (1 to 20), covariance type (full or diagonal) and regulariser are chosen on the validation split: `helpers.mixtures.select_gmm`.
+
+# %%
+digits = load_digits()
+tr, va, te = digits.split()
+start = time.perf_counter()
+gmm_results = select_gmm(tr, va)  # helpers/mixtures.py: fit on x + u, score valid, sort
+best_valid, best_cov, best_k, best_reg, best_gmm = gmm_results[0]
+gmm_test = dequantised_nll(best_gmm, te)
+print(f"{len(gmm_results)} mixtures fitted in {time.perf_counter() - start:.0f} s")
+
+# %% [markdown]
+# The other models come from checkpoints trained by `make checkpoints`: the two digits VAEs of notebook 05, one with a plain decoder and one whose decoder is itself autoregressive (MADE), their likelihoods estimated with $k=1000$ importance samples (notebook 07 explains why that is a bound from below), and an autoregressive model over the 64 pixels (the 2-D context model of notebook 02, a small PixelCNN with masked convolutions, trained on digits).
+
+# %%
+from helpers.autoencoders import iwae_log_likelihood, load_or_train  # noqa: E402
+from helpers.autoregressive import digits_context_model  # noqa: E402
+
+vae_nll = {name: -float(iwae_log_likelihood(load_or_train(name, (tr, va, te))[0], te, 1000,
+                                            torch.Generator().manual_seed(1)).mean())
+           for name in ("digits_vae", "digits_vae_made")}
+ar_model, ar_nll = digits_context_model(te)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+rows = [
+    (f"GMM, best of {len(gmm_results)} ({best_cov}, K={best_k})", gmm_test),
+    ("GMM, K=1 (one Gaussian)", dequantised_nll(next(r[4] for r in gmm_results if r[1:4] == ("full", 1, 0.1)), te)),
+    ("VAE, MLP decoder, 8-D code (IWAE k=1000)", vae_nll["digits_vae"]),
+    ("VAE, MADE decoder, 16-D code (IWAE k=1000)", vae_nll["digits_vae_made"]),
+    ("autoregressive (PixelCNN over 64 pixels)", ar_nll),
+]
+print(f"{'model':48} {'test NLL (nats / image)':>24}")
+for name, v in rows:
+    print(f"{name:48} {v:24.1f}")
+assert max(vae_nll.values()) < gmm_test - 20, "the VAE should beat the best GMM by a clear margin"
+
+# %%
+bar_table([r[0] for r in rows], [r[1] for r in rows], xlabel="test NLL, nats per image (lower is better)",
+          title="Digits 8×8, 17 levels, 447 test images")
+
+# %% [markdown]
+# What the mixture does with its components: its means are blurry "average digits", one per cluster. A sample from it is one of those averages plus correlated Gaussian noise, while a VAE decodes a *vector* of codes into a whole image.
+
+# %%
+means = torch.from_numpy(best_gmm.means_.reshape(-1, 8, 8)).clamp(0, 16)
+fig = Figure(figsize=(11, 2.6), layout="constrained")
+a1, a2 = fig.subplots(1, 2)
+show_digits(means[:16], ncols=8, ax=a1, title=f"the {min(16, best_k)} component means of the best GMM")
+samples = torch.from_numpy(best_gmm.sample(16)[0].reshape(-1, 8, 8)).clamp(0, 16)
+show_digits(samples, ncols=8, ax=a2, title="samples from it (clipped to 0..16)")
+fig
+
+# %% [markdown]
+# ## Summary
+#
+# - A Gaussian mixture samples in two steps, $m \sim P(m)$ then $x \sim \mathcal N(\mu^m, \Sigma^m)$; EM fits it by alternating responsibilities and weighted re-estimates, and agrees with scikit-learn.
+# - A VAE is the same recipe with a continuous $m$: $z \sim \mathcal N(0, I)$, $x \sim P(x|z)$, an infinite mixture whose $P(x)$ can be far more complex than its parts.
+# - On held-out digits the distributed code wins clearly over the cluster label, and modelling pixels one after another (notebooks 01-02) wins again.
+#
+# ## Exercises
+#
+# **Exercise 1.** Write the E-step yourself: for the fitted 2-D mixture `fitted` and the points `x`, compute the responsibilities $r_{nm} = P(m)\,\mathcal N(x_n;\mu^m,\Sigma^m) / \sum_{m'} P(m')\,\mathcal N(x_n;\mu^{m'},\Sigma^{m'})$ as a tensor `resp` of shape `(1500, 4)`. Use `torch.distributions.MultivariateNormal` for the Gaussian densities.
+
+# %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+from torch.distributions import MultivariateNormal
+
+log_joint = torch.stack([fitted.weights[k].log() + MultivariateNormal(fitted.means[k], fitted.covs[k]).log_prob(x)
+                         for k in range(fitted.k)], dim=1)
+resp = (log_joint - torch.logsumexp(log_joint, dim=1, keepdim=True)).exp()
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert resp.shape == (1500, 4), f"resp should have shape (1500, 4), got {tuple(resp.shape)}"
+assert torch.allclose(resp.sum(1), torch.ones(1500, dtype=resp.dtype), atol=1e-6), \
+    "each row of resp should sum to 1: divide by the sum over components"
+assert torch.allclose(resp.double(), fitted.responsibilities(x), atol=1e-6), \
+    "resp differs from P(m | x_n): did you include the weights P(m) and normalise per point?"
+print("Exercise 1 correct")
+
+# %% [markdown]
+# **Exercise 2.** Sample 20,000 points from the mixture `true` in two steps **without** calling `true.sample`: draw the components `m2` with `torch.multinomial` from `true.weights`, then each point from its component's Gaussian. Store the points in `x2` (shape `(20000, 2)`) and the components in `m2`. Use the generator `torch.Generator().manual_seed(5)`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+g5 = torch.Generator().manual_seed(5)
+m2 = torch.multinomial(true.weights, 20000, replacement=True, generator=g5)
+chol = torch.linalg.cholesky(true.covs)
+x2 = true.means[m2] + (chol[m2] @ torch.randn(20000, 2, 1, generator=g5, dtype=f64))[..., 0]
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert x2.shape == (20000, 2) and m2.shape == (20000,), f"shapes {tuple(x2.shape)}, {tuple(m2.shape)}"
+freq = torch.bincount(m2, minlength=4).double() / 20000
+assert torch.allclose(freq, true.weights, atol=0.015), f"component frequencies {freq.tolist()} should match P(m)"
+for k in range(4):
+    assert torch.allclose(x2[m2 == k].double().mean(0), true.means[k], atol=0.1), f"points of component {k} have the wrong mean"
+    assert torch.allclose(torch.cov(x2[m2 == k].double().T), true.covs[k], atol=0.12), \
+        f"points of component {k} have the wrong covariance: multiply the noise by a Cholesky factor of Sigma"
+print("Exercise 2 correct")
