@@ -47,7 +47,7 @@ def browser():
 
 
 @pytest.mark.parametrize("notebook, slider_label, dx", [
-    ("05_vae.ipynb", "z1", 90),              # a latent slider of the digits VAE panel
+    ("05_vae.ipynb", "z[0]", 90),            # the first latent slider of the digits VAE panel
     ("02_pokemon_creation.ipynb", "covered", -70),  # the completion explorer's cover slider
 ])
 def test_dragging_a_slider_changes_the_picture(lab_server, browser, notebook, slider_label, dx):

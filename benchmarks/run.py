@@ -1,0 +1,171 @@
+"""The series' one benchmark command (`make bench`): measures on this machine, with the
+shipped checkpoints, and writes benchmarks/latest.json, benchmarks/latest.md and the results
+table of README.md (between the `<!-- bench:start -->` / `<!-- bench:end -->` markers).
+
+    python benchmarks/run.py [--skip-notebooks]
+
+Every number is computed here; nothing is copied from elsewhere. Speeds are medians of
+repeated runs, with the cached/re-run sampling speed-up as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks"
+NOTEBOOKS = REPO / "notebooks"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+# Published numbers beside ours, with their sources (other splits or data: for scale only).
+REFERENCES = {
+    "pokemon_bits_per_pixel": "course data README: unigram 5.02, raster bigram 3.29 bits/pixel on a 712/80 split",
+    "digits_nats_per_image": "issue notes for this split: plain MLP VAE ~95; published VAE ~100, autoregressive ~89 nats",
+}
+
+
+def pokemon_bits_per_pixel() -> dict[str, float]:
+    from helpers.autoregressive import heldout_table, load_model
+    from helpers.data import load_pokemon
+
+    tr, _, te = load_pokemon().split()
+    t = heldout_table(te, tr, {k: load_model(k)[0] for k in ("lstm512", "context2d")})
+    return {"unigram": t["unigram (colour frequency)"], "bigram": t["raster bigram"],
+            "lstm512": t["lstm512"], "context2d": t["context2d"]}
+
+
+def digits_nats_per_image() -> dict[str, float]:
+    from helpers.autoencoders import iwae_log_likelihood, load_or_train
+    from helpers.autoregressive import digits_context_model
+    from helpers.data import load_digits
+    from helpers.mixtures import dequantised_nll, select_gmm
+
+    tr, va, te = load_digits().split()
+    best = select_gmm(tr, va)[0]
+    vae, _ = load_or_train("digits_vae_made", (tr, va, te))  # the series' best VAE
+    gen = torch.Generator().manual_seed(1)
+    return {
+        "gmm_best": dequantised_nll(best[4], te),
+        "vae_elbo": -float(iwae_log_likelihood(vae, te, 1, gen).mean()),
+        "vae_iwae": -float(iwae_log_likelihood(vae, te, 1000, torch.Generator().manual_seed(1)).mean()),
+        "autoregressive": digits_context_model(te)[1],
+    }
+
+
+def sampling() -> dict[str, float]:
+    from helpers.autoregressive import load_model, time_sampling
+
+    model, _ = load_model("lstm512")
+    t = time_sampling(model, n=64)  # full 400 pixels both ways
+    return {"cached_s": t["cached_s"], "rerun_s": t["rerun_s"], "ratio": t["speedup"]}
+
+
+def slider_ms() -> dict[str, float]:
+    """The slowest panel of the series: the Pokémon VAE's (a conv decoder), as notebook 05 builds it."""
+    from helpers.autoencoders import load_or_train
+    from helpers.data import load_pokemon
+    from helpers.widgets import LatentPanel, decoder_render
+
+    pokemon = load_pokemon()
+    pvae, _ = load_or_train("pokemon_vae", pokemon.split())
+    panel = LatentPanel(decoder_render(pvae, pokemon.colormap), pvae.cfg.latent, scale=10,
+                        generator=torch.Generator().manual_seed(2))
+    panel.time_update(n=10)  # warm-up
+    times = sorted(1000 * t for t in panel.time_update(n=200))
+    return {"median": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))]}
+
+
+def gan() -> dict[str, int]:
+    from helpers.adversarial import load_toy_gan, modes_of
+
+    return {"modes_covered": modes_of(load_toy_gan(1)[0])[0], "modes_covered_remedy": modes_of(load_toy_gan(2)[0])[0]}
+
+
+def notebook_seconds() -> dict[str, float]:
+    """Wall time of each notebook run top to bottom under nbclient, as a student runs it."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    out = {}
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+        out[path.stem] = time.perf_counter() - start
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def to_markdown(r: dict) -> str:
+    def fmt(v):
+        return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    lines = [f"Measured by `make bench` on {r['date']} ({r['cores']} CPU cores, torch {r['torch_version']}).", "",
+             "| measure | value | reference |", "|---|---|---|"]
+    units = {"pokemon_bits_per_pixel": "bits/pixel, 80 held-out sprites", "digits_nats_per_image":
+             "nats/image, 447 test digits", "sampling": "64 Pokémon from scratch, seconds",
+             "slider_ms": "slider value -> new PNG, ms", "notebook_seconds": "seconds, nbclient",
+             "gan": "toy ring, modes covered of 8"}
+    for group, unit in units.items():
+        for key, v in r[group].items():
+            ref = REFERENCES.get(group, "") if key == next(iter(r[group])) else ""
+            lines.append(f"| {group}.{key} ({unit}) | {fmt(v)} | {ref} |")
+    lines.append(f"| series_seconds (all notebooks) | {fmt(r['series_seconds'])} | target ≤ 600 |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(md: str, readme: Path = REPO / "README.md") -> None:
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise ValueError(f"README.md lacks the {START} / {END} markers around the results table")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    _atomic_write(readme, f"{head}{START}\n{md}{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-notebooks", action="store_true", help="do not time the notebooks")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    r: dict = {}
+    for name, fn in [("pokemon_bits_per_pixel", pokemon_bits_per_pixel), ("digits_nats_per_image", digits_nats_per_image),
+                     ("sampling", sampling), ("slider_ms", slider_ms), ("gan", gan)]:
+        t = time.perf_counter()
+        r[name] = fn()
+        print(f"{name}: {r[name]} ({time.perf_counter() - t:.0f} s)", flush=True)
+    r["notebook_seconds"] = {} if args.skip_notebooks else notebook_seconds()
+    r["series_seconds"] = float(sum(r["notebook_seconds"].values()))
+    print(f"notebook_seconds: {r['notebook_seconds']}", flush=True)
+    r["cores"] = os.cpu_count()
+    r["torch_version"] = torch.__version__
+    r["date"] = dt.date.today().isoformat()
+    _atomic_write(OUT / "latest.json", json.dumps(r, indent=2) + "\n")
+    md = to_markdown(r)
+    _atomic_write(OUT / "latest.md", md)
+    update_readme(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
