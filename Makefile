@@ -25,6 +25,7 @@ help:
 	@echo "make sync         bring each notebooks/NN_*.py and its .ipynb twin together"
 	@echo "make notebooks    sync, then execute every notebook in place (stores outputs)"
 	@echo "make checkpoints  retrain every shipped checkpoint (seeded; slow)"
+	@echo "make bench        measure everything the README claims -> benchmarks/latest.{json,md}, README table"
 	@echo "make student      build/student/: every notebook with solutions stripped (nbgrader)"
 	@echo "make autograde SUBMISSIONS=dir   grade dir/<student>/NN_name.ipynb -> build/grades.csv"
 
@@ -57,6 +58,9 @@ notebooks: sync
 
 checkpoints: $(STAMP)
 	for m in $(CHECKPOINT_MODULES); do $(PY) -m helpers.$$m train || exit 1; done
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
 
 student: $(STAMP)
 	$(PY) -m helpers.homework student

@@ -92,27 +92,43 @@ def gan() -> dict[str, int]:
 
 
 def notebook_seconds() -> dict[str, float]:
-    """Wall time of each notebook run top to bottom under nbclient, as a student runs it."""
+    """Wall time of each notebook run top to bottom under nbclient, as a student runs it.
+    The figures of cells tagged "readme" are saved to docs/figures/ for the README."""
+    import base64
+
     import nbformat
     from nbclient import NotebookClient
 
+    figures = REPO / "docs" / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
     out = {}
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
         out[path.stem] = time.perf_counter() - start
+        tagged = [c for c in nb.cells if "readme" in c.metadata.get("tags", [])]
+        for k, cell in enumerate(tagged, 1):
+            pngs = [o["data"]["image/png"] for o in cell.outputs if "image/png" in o.get("data", {})]
+            if pngs:
+                _atomic_write_bytes(figures / f"{path.stem}_{k}.png", base64.b64decode(pngs[-1]))
+        print(f"  {path.stem}: {out[path.stem]:.1f} s", flush=True)
     return out
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode())
 
 
 def to_markdown(r: dict) -> str:

@@ -115,7 +115,7 @@ print(f"RGB regression: {float((off > 0.05).float().mean()):.0%} of generated pi
 print(f"white background in the bottom halves: real {white_share(real_rgb):.0%}, "
       f"RGB regression {white_share(gen_rgb):.0%}, 1-of-N sample {white_share(cat_rgb):.0%}")
 
-# %%
+# %% tags=["readme"]
 fig = Figure(figsize=(10, 4.6), layout="constrained")
 axes = fig.subplots(3, 1)
 mask = cover_mask(0.5)
@@ -213,7 +213,7 @@ bar_table(list(table), list(table.values()), xlabel="held-out bits per pixel (lo
           title="80 held-out Pokémon")
 
 # %% [markdown]
-# **Takeaway.** Context is worth bits: the left neighbour alone saves a third of the unigram's cost, and networks that see the whole prefix save more. **Honest note on the shipped LSTM-512.** The series targets ≤ 2.3 bits/pixel for the LSTM-512 and ≤ 2.0 for the 2-D model. One LSTM-512 epoch (640 sprites × 400 sequential steps) took between one and fifteen minutes on the two shared, busy CPU cores this checkpoint was trained on, so it ships after only the epochs printed in section 3 and is not converged; the PixelCNN trains all 400 positions in parallel and got many more epochs in the same time. Its pictures below are those of an under-trained LSTM. Retrain with `python -m helpers.autoregressive train --only lstm512` (raise `LSTM_TRAIN.epochs`) on a faster machine to close the gap.
+# **Takeaway.** Context is worth bits: the left neighbour alone saves a third of the unigram's cost, and networks that see the whole prefix save more. **Honest note on the targets.** The series aims at ≤ 2.3 bits/pixel for the LSTM-512 and ≤ 2.0 for the 2-D model; the shipped checkpoints miss both. The LSTM-512 was trained to early stopping (section 3 prints its epochs): with 640 training sprites its training loss keeps falling while the validation loss stops improving, so it overfits, and more dropout, weight decay or more data augmentation than horizontal flips would be the next things to try. The PixelCNN shares its weights across positions and overfits less, which is why it wins here. Retrain with `python -m helpers.autoregressive train --only lstm512` after changing `LSTM_TRAIN` or `PixelLSTMConfig`.
 #
 # ## 5. Completion (slide 11)
 #
@@ -309,7 +309,7 @@ show_sprites(sample(lstm, 8, generator=gen), cmap, ncols=4, ax=a, title=f"LSTM-5
 show_sprites(sample(cnn, 8, generator=gen), cmap, ncols=4, ax=b, title=f"PixelCNN samples ({bpp_cnn:.2f} bits/pixel)")
 fig
 
-# %%
+# %% tags=["readme"]
 completion_figure(cnn, pick, 0.5, "PixelCNN completes the bottom 50%")
 
 # %%

@@ -170,7 +170,7 @@ fig
 #
 # Encode two test digits, walk along the straight line between their codes, decode every step. Autoencoder (notebook 04, 2-D code) and VAE (2-D code) side by side:
 
-# %%
+# %% tags=["readme"]
 ae2, _ = load_or_train("digits_ae_2d", dig)
 # pairs of test digits of different classes that both models reconstruct well (fair to both)
 with torch.no_grad():

@@ -206,7 +206,7 @@ for name, v in rows:
     print(f"{name:48} {v:24.1f}")
 assert max(vae_nll.values()) < gmm_test - 20, "the VAE should beat the best GMM by a clear margin"
 
-# %%
+# %% tags=["readme"]
 bar_table([r[0] for r in rows], [r[1] for r in rows], xlabel="test NLL, nats per image (lower is better)",
           title="Digits 8×8, 17 levels, 447 test images")
 

@@ -135,7 +135,7 @@ assert abs(exp_ll_grid - kl_prior_grid - lb_grid) < 1e-6 and abs(lb_grid - exact
 #
 # Training a VAE maximises $L_b$ over the decoder $P(x|z)$ **and** over $q(z|x)$. For a fixed decoder, $\log P(x)$ does not depend on $q$ at all, so raising $L_b$ by changing $q$ can only shrink $\mathrm{KL}(q\,\|\,P(z|x))$: $q$ moves towards the true posterior. Gradient ascent on $L_b$ over $(\mu, \log\sigma^2)$ of $q$, starting far away:
 
-# %%
+# %% tags=["readme"]
 params = torch.tensor([-0.5, math.log(1.0)], dtype=torch.float64, requires_grad=True)  # mu, log var
 opt = torch.optim.Adam([params], lr=0.1)
 trace = []
