@@ -129,7 +129,8 @@ class CompletionExplorer:
         temp = W.FloatSlider(value=self.temperature, min=0.1, max=2.0, step=0.05,
                              description="temperature", continuous_update=False)
         button = W.Button(description="resample", icon="refresh")
-        image = W.Image(value=self.png(), format="png")
+        image = W.Image(value=self.png(), format="png",  # shrinks to fit a narrow notebook
+                        layout=W.Layout(max_width="100%", height="auto"))
         label = W.Label(value=self.caption())
         self._widgets = {"index": index, "cover": cover, "temperature": temp, "button": button,
                          "image": image, "label": label}

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -38,8 +41,11 @@ def _free_port() -> int:
 def jupyter_lab(root: Path, log: Path, timeout: float = 90) -> Iterator[str]:
     """Yield the base URL (with token) of a JupyterLab serving ``root``; stop it afterwards."""
     port, token = _free_port(), secrets.token_hex(16)
+    state = Path(tempfile.mkdtemp(prefix="lab-state-"))  # fresh workspaces and settings: no tabs
+    # restored from an earlier session, no user settings from this machine
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
+           f"--LabApp.workspaces_dir={state / 'workspaces'}", f"--LabApp.user_settings_dir={state / 'settings'}",
            "--ServerApp.disable_check_xsrf=False", "--LabApp.news_url=",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     with log.open("w") as out:
@@ -67,6 +73,7 @@ def jupyter_lab(root: Path, log: Path, timeout: float = 90) -> Iterator[str]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def pixels(png: bytes) -> np.ndarray:
@@ -83,7 +90,9 @@ class Lab:
         self.base, self.token = server.split("|")
 
     def open(self, notebook: str) -> None:
-        self.page.goto(f"{self.base}/lab/tree/{notebook}?token={self.token}")
+        # a workspace of its own, reset: only this notebook is open and active
+        workspace = Path(notebook).stem.replace("_", "-")
+        self.page.goto(f"{self.base}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={self.token}")
         self.page.locator(".jp-NotebookPanel").first.wait_for(timeout=60_000)
         # kernel ready: the status indicator says Idle
         self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
@@ -105,10 +114,30 @@ class Lab:
             time.sleep(1)
         raise TimeoutError(f"cells still running after {timeout_s} s")
 
+    def shutdown_kernels(self) -> None:
+        """Stop every kernel of the server (one notebook's kernel must not hold memory while
+        the next notebook runs)."""
+        api = f"{self.base}/api/kernels"
+        headers = {"Authorization": f"token {self.token}"}
+        with urllib.request.urlopen(urllib.request.Request(api, headers=headers), timeout=10) as r:
+            kernels = json.load(r)
+        for k in kernels:
+            req = urllib.request.Request(f"{api}/{k['id']}", headers=headers, method="DELETE")
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(req, timeout=30).close()
+
     def errors(self) -> list[str]:
-        return self.page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-                                 " pre:has-text('Traceback'), .jp-RenderedText[data-mime-type="
-                                 "'application/vnd.jupyter.error']").all_inner_texts()
+        """Tracebacks shown in the notebook (each scrolled into view first: JupyterLab skips
+        rendering the text of cells outside the viewport)."""
+        found = []
+        outs = self.page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']")
+        for i in range(outs.count()):
+            out = outs.nth(i)
+            out.scroll_into_view_if_needed()
+            text = out.inner_text()
+            if "Traceback" in text or "Error" in text:
+                found.append(text[-2000:])
+        return found
 
     def drag(self, handle, dx: float) -> None:
         """Press the mouse on ``handle``, move it dx pixels to the right in steps, release."""

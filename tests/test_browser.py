@@ -56,6 +56,7 @@ def test_dragging_a_slider_changes_the_picture(lab_server, browser, notebook, sl
         lab = Lab(page, lab_server)
         lab.open(notebook)
         lab.run_all()
+        assert not lab.errors(), f"{notebook} stopped with an error:\n{lab.errors()[0]}"
         slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text=slider_label)).first
         slider.wait_for(timeout=60_000)
         panel = page.locator(".jp-OutputArea-output", has=slider).first
@@ -72,3 +73,4 @@ def test_dragging_a_slider_changes_the_picture(lab_server, browser, notebook, sl
         assert not lab.errors(), f"{notebook} shows errors: {lab.errors()[:1]}"
     finally:
         page.close()
+        Lab(page, lab_server).shutdown_kernels()
