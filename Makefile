@@ -16,7 +16,7 @@ endif
 export PATH := $(abspath $(BIN)):$(PATH)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 # Modules whose `python -m helpers.MODULE train` writes a shipped checkpoint.
-CHECKPOINT_MODULES := adversarial audio autoencoders autoregressive
+CHECKPOINT_MODULES := adversarial audio autoencoders autoregressive image_gan
 
 .PHONY: lab test venv sync notebooks checkpoints student autograde bench clean help
 help:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +47,16 @@ def count_modes(x: Tensor, min_frac: float = 0.01, std: float = STD) -> tuple[in
     near, which = d.min(1)
     hits = torch.bincount(which[near < 3 * std], minlength=MODES).float() / len(x)
     return int((hits >= min_frac).sum()), float((near < 3 * std).float().mean())
+
+
+def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """-E[log sigmoid D(x)] - E[log(1 - sigmoid D(G(z)))], with log sigmoid(d) = -softplus(-d)."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def generator_loss(fake_logits: Tensor) -> Tensor:
+    """The non-saturating generator loss -E[log sigmoid D(G(z))]."""
+    return F.softplus(-fake_logits).mean()
 
 
 @dataclass(frozen=True)
@@ -85,16 +96,18 @@ class ToyGAN(nn.Module):
         return self.D(x.reshape(-1, 2 * self.cfg.pack))[:, 0]
 
     def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
-        return F.softplus(-self.critic(real)).mean() + F.softplus(self.critic(fake)).mean()
+        return discriminator_loss(self.critic(real), self.critic(fake))
 
     def g_loss(self, fake: Tensor) -> Tensor:
-        return F.softplus(-self.critic(fake)).mean()  # non-saturating: -log sigmoid D(G(z))
+        return generator_loss(self.critic(fake))
 
 
-def train_toy_gan(cfg: ToyGANConfig, snapshots: tuple[int, ...] = (), progress: bool | None = None
+def train_toy_gan(cfg: ToyGANConfig, snapshots: tuple[int, ...] = (), progress: bool | None = None,
+                  on_snapshot: Callable[[int, ToyGAN], None] | None = None,
                   ) -> tuple[ToyGAN, History, dict[int, Tensor]]:
     """Alternate one D step and one G step; returns the model, losses per 100 steps
-    (History.train = G, History.valid = D) and 2,000 samples at each step in ``snapshots``."""
+    (History.train = G, History.valid = D) and 2,000 samples at each step in ``snapshots``.
+    ``on_snapshot(step, model)`` is also called there (e.g. to record D's decision surface)."""
     from tqdm.auto import tqdm
 
     torch.manual_seed(cfg.seed)
@@ -122,6 +135,8 @@ def train_toy_gan(cfg: ToyGANConfig, snapshots: tuple[int, ...] = (), progress: 
         if step in snapshots:
             with torch.no_grad():
                 shots[step] = model.G(fixed_z)
+                if on_snapshot is not None:
+                    on_snapshot(step, model)
     hist.best_epoch = len(hist.train) - 1
     return model, hist, shots
 
@@ -136,6 +151,16 @@ def load_toy_gan(pack: int) -> tuple[ToyGAN, dict]:
     model = ToyGAN(cfg)
     info = load_checkpoint(checkpoint_path(pack), model, cfg)
     return model.eval(), info
+
+
+@torch.no_grad()
+def decision_surface(model: ToyGAN, lim: float = 3.0, n: int = 121) -> tuple[Tensor, Tensor]:
+    """D's probability "real" on an n x n grid over [-lim, lim]^2: (xs, probs (n, n)), rows = y.
+    For a packed discriminator, each grid point is judged as a pack of copies of itself."""
+    xs = torch.linspace(-lim, lim, n)
+    yy, xx = torch.meshgrid(xs, xs, indexing="ij")
+    pts = torch.stack([xx.flatten(), yy.flatten()], 1).repeat_interleave(model.cfg.pack, 0)
+    return xs, torch.sigmoid(model.critic(pts)).reshape(n, n)
 
 
 @torch.no_grad()

@@ -28,7 +28,6 @@ import argparse
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -6,10 +6,9 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from helpers.adversarial import (
-    ToyGAN, ToyGANConfig, count_modes, load_toy_gan, modes_of, ring_centres, sample_ring, train_toy_gan,
+    ToyGAN, ToyGANConfig, count_modes, decision_surface, load_toy_gan, modes_of, ring_centres, sample_ring, train_toy_gan,
 )
 
 
@@ -61,3 +60,18 @@ def test_shipped_checkpoints(pack, want):
         assert covered < 8, "the plain GAN should show mode collapse"
     else:
         assert covered == 8, "PacGAN should cover every mode"
+
+
+def test_snapshot_callback_and_decision_surface():
+    seen = []
+    cfg = ToyGANConfig(pack=2, steps=200, seed=0)
+    model, _, shots = train_toy_gan(cfg, snapshots=(100, 200), progress=False,
+                                    on_snapshot=lambda step, m: seen.append((step, decision_surface(m, n=11)[1])))
+    assert [s for s, _ in seen] == [100, 200] and set(shots) == {100, 200}
+    xs, p = decision_surface(model, lim=2.0, n=11)
+    assert xs.shape == (11,) and p.shape == (11, 11) and float(p.min()) >= 0 and float(p.max()) <= 1
+    # a grid point is a pack of copies of itself: same as asking the critic directly
+    pt = torch.tensor([[xs[3], xs[7]]])  # row 7 = y, column 3 = x
+    with torch.no_grad():
+        direct = torch.sigmoid(model.critic(pt.repeat(2, 1)))[0]
+    torch.testing.assert_close(p[7, 3], direct)

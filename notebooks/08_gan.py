@@ -1,0 +1,458 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,nbgrader,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · Generative adversarial networks: the third family
+#
+# The lecture's outline (slides 5 and 15) names three ways to generate: **component by component** (notebooks 01-03), the **autoencoder** family (04-07) and the **generative adversarial network** (GAN). This notebook completes the arc: why the VAE's pictures are blurry, how a GAN learns without ever comparing its picture with a target pixel by pixel, what goes wrong (mode collapse) and one remedy, then GANs on our digits and Pokémon, and the three families side by side.
+#
+# **Learning goals.** After this notebook you can
+# 1. explain why a pixel-by-pixel loss makes VAE samples blurry, with the one-pixel-off example;
+# 2. write the discriminator's and the generator's losses (and say why the generator uses the *non-saturating* form);
+# 3. recognise mode collapse on a 2-D toy and show that a remedy (PacGAN) fixes it, by counting modes;
+# 4. train a GAN whose pixels are **1-of-N colours** (straight-through Gumbel-softmax) and compare it with the LSTM and the VAE on Pokémon: likelihood, sampling speed, sharpness.
+
+# %%
+# Setup: the same first cell in every notebook. helpers is this repository's small package.
+# %matplotlib inline
+import inspect
+import math
+import time
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from helpers.adversarial import (
+    ToyGANConfig, count_modes, decision_surface, discriminator_loss, generator_loss, load_toy_gan, modes_of,
+    ring_centres, train_toy_gan,
+)
+from helpers.autoencoders import decode_images, load_or_train
+from helpers.autoregressive import load_model, sample
+from helpers.data import load_digits, load_pokemon
+from helpers.image_gan import (
+    ImageGAN, classes_covered, colour_tv, digit_classifier, load_gan, nearest, straight_through_colours,
+)
+from helpers.plot import bar_table, plot_history, show_digits, show_sprites
+from helpers.train import seed_everything
+from helpers.widgets import LatentPanel, sweep_codes
+
+gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
+torch.set_num_threads(1)  # small networks: one thread is fast and makes the toy runs repeatable
+digits, pokemon = load_digits(), load_pokemon()
+dig, dig_labels = digits.split(), digits.split_labels()
+poke = pokemon.split()
+cmap = pokemon.colormap
+
+# %% [markdown]
+# ## 1. What goes wrong with the VAE
+#
+# The VAE's decoder is trained to be **close to the target pixel by pixel**: its loss is a sum over pixels. When it is unsure, the cheapest answer is an *average* of the pictures it might mean, and an average of several digits is a grey blur. Below: samples of notebook 05's digits VAE ($z \sim N(0, I)$, each pixel its expected grey level), and under each the **nearest training digit** (smallest squared error).
+
+# %%
+vae, _ = load_or_train("digits_vae", dig)
+z = vae.sample_prior(10, gen)
+vae_samples = decode_images(vae, z, "mean").detach()  # expected grey level per pixel, 0..16
+d2 = torch.cdist(vae_samples.flatten(1), dig[0].flatten(1).double().float())
+near = dig[0][d2.argmin(1)]
+fig = Figure(figsize=(9, 2.2), layout="constrained")
+a, b = fig.subplots(2, 1)
+show_digits(vae_samples, ncols=10, ax=a, title="digits VAE samples (expected grey level)")
+show_digits(near, ncols=10, ax=b, title="the nearest training digit of each")
+fig
+
+# %% [markdown]
+# The samples are the right *kind* of picture but soft: strokes fade into grey halos where the training digits have crisp ink. A pixel loss cannot tell a person's notion of "wrong" from a harmless one. The lecture's **one-pixel-off** example makes this exact: take a target digit and two outputs that each differ from it in **one** pixel by the same amount. In one, the extra ink extends a stroke (a person barely notices); in the other it is a stray dot far from any stroke (a person sees a defect at once).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def ink_within(img, r):
+    """Pixels with ink within r pixels (a (2r+1) x (2r+1) window)."""
+    return torch.nn.functional.max_pool2d((img > 0).float()[None, None], 2 * r + 1, 1, r)[0, 0] > 0
+
+
+# the first training digit with a blank pixel 3 or more pixels away from any ink (a thin "1" or "7")
+target = next(x for x in dig[0] if (~ink_within(x, 2)).any()).clone()
+touch = (ink_within(target, 1) & (target == 0)).nonzero()[0]  # blank, but next to the stroke
+far = (~ink_within(target, 2)).nonzero()[0]                  # blank, far from every stroke
+ok, bad = target.clone(), target.clone()
+ok[tuple(touch)], bad[tuple(far)] = 16, 16
+for name, out in [("stroke extended", ok), ("stray dot", bad)]:
+    err = float(((out - target).float() ** 2).sum())
+    where = tuple(int(i) for i in (touch if out is ok else far))
+    print(f"{name:16s}: pixel (row, column) = {where}, squared error to the target = {err:.0f}")
+
+# %%
+fig = Figure(figsize=(5.5, 2.2), layout="constrained")
+show_digits(torch.stack([target, ok, bad]), ncols=3, ax=fig.subplots(),
+            title="target  |  one pixel extends the stroke  |  one stray pixel", scale=1.2)
+fig
+
+# %% [markdown]
+# Same error, very different to a person: whether a pixel is right depends on its **neighbours**, and a loss that sums independent pixel errors cannot see that. A decoder could learn it only with far more capacity than the data can teach. The GAN replaces the fixed pixel loss with a **learned judge**.
+#
+# ## 2. The GAN idea: a generator and a discriminator
+#
+# - The **generator** $G$ turns noise $z \sim N(0, I)$ into a picture $G(z)$ (it plays the VAE decoder's role, but never sees a target picture).
+# - The **discriminator** $D$ reads a picture and outputs a logit; $\sigma(D(x))$ is its belief that $x$ is real.
+#
+# They are trained in turns. The discriminator is a classifier, real = 1, generated = 0:
+#
+# $$\mathcal L_D = -\,\mathbb E_{x \sim \text{data}}\big[\log \sigma(D(x))\big] \;-\; \mathbb E_{z}\big[\log\big(1 - \sigma(D(G(z)))\big)\big].$$
+#
+# The generator wants the discriminator to be wrong. The original minimax game has it *minimise* $\mathbb E_z[\log(1 - \sigma(D(G(z))))]$; in practice one uses the **non-saturating** loss
+#
+# $$\mathcal L_G = -\,\mathbb E_{z}\big[\log \sigma(D(G(z)))\big].$$
+#
+# Both push $\sigma(D(G(z)))$ up, but early in training the discriminator wins easily ($\sigma(D(G(z))) \approx 0$), and there $\log(1 - s)$ is flat: the minimax generator gets almost no gradient. With $\log \sigma(d) = -\operatorname{softplus}(-d)$ the code is one line each (`helpers/adversarial.py`; the toy and the image GANs below call the same two functions on their discriminator's logits):
+
+# %%
+print(inspect.getsource(discriminator_loss))
+print(inspect.getsource(generator_loss))
+
+# %%
+s = torch.linspace(0.005, 0.995, 199)
+fig = Figure(figsize=(9, 3), layout="constrained")
+a, b = fig.subplots(1, 2)
+a.plot(s, torch.log(1 - s), label=r"minimax: minimise $\log(1-s)$")
+a.plot(s, -torch.log(s), label=r"non-saturating: minimise $-\log s$")
+a.set(xlabel=r"$s = \sigma(D(G(z)))$", ylabel="generator loss", title="the generator's two losses")
+a.legend()
+# gradient with respect to D's logit d, where s = sigmoid(d): d/dd log(1 - s) = -s ;  d/dd -log s = -(1 - s)
+b.plot(s, s, label="minimax: |dL/dlogit| = s")
+b.plot(s, 1 - s, label="non-saturating: |dL/dlogit| = 1 - s")
+b.axvspan(0, 0.1, color="0.9")
+b.text(0.02, 0.5, "D wins\n(early\ntraining)", fontsize=8)
+b.set(xlabel=r"$s = \sigma(D(G(z)))$", ylabel="gradient size", title="gradient reaching the generator")
+b.legend(fontsize=8)
+fig
+
+# %% [markdown]
+# ## 3. A 2-D toy: eight Gaussians on a ring, and mode collapse
+#
+# Before images, a data set we can see entirely: points from 8 Gaussians (standard deviation 0.05) on a circle of radius 2. The generator maps 256-D noise to a 2-D point; the discriminator is a small MLP. We train for 4,000 steps and, at five moments, draw the generator's samples (black) on top of the discriminator's belief "real" (colour: yellow = real, purple = fake). A mode counts as **covered** when at least 1% of 10,000 samples fall within 3 standard deviations of it.
+#
+# The **remedy** is PacGAN (Lin et al., 2018): the discriminator judges *pairs* of samples at once. A generator that puts every sample on the same spot makes pairs of identical points, which real data almost never has, so collapse is easy to punish. Same networks, same learning rates, same seed; only the discriminator's input changes. (Each run takes about 15 s; the shipped checkpoints `toy_gan_plain.pt` / `toy_gan_pack2.pt` come from `python -m helpers.adversarial train` with the same configuration.)
+
+# %%
+stages = (250, 1000, 2000, 3000, 4000)
+every = tuple(range(250, 4001, 250))
+runs = {}
+for pack in (1, 2):
+    surfaces = {}
+    t0 = time.perf_counter()
+    model, hist, shots = train_toy_gan(ToyGANConfig(pack=pack), snapshots=every,
+                                       on_snapshot=lambda step, m: surfaces.__setitem__(step, decision_surface(m)))
+    runs[pack] = {"model": model, "hist": hist, "shots": shots, "surfaces": surfaces,
+                  "modes": {k: count_modes(v)[0] for k, v in shots.items()}}
+    print(f"pack={pack}: trained in {time.perf_counter() - t0:.0f} s")
+
+# %% tags=["readme"]
+ring = ring_centres()
+fig = Figure(figsize=(13, 5.6), layout="constrained")
+axes = fig.subplots(2, len(stages))
+for row, (pack, name) in enumerate([(1, "plain GAN"), (2, "PacGAN (pairs)")]):
+    r = runs[pack]
+    for ax, step in zip(axes[row], stages):
+        xs, p = r["surfaces"][step]
+        ax.contourf(xs, xs, p, levels=np.linspace(0, 1, 11), cmap="viridis", alpha=0.8)
+        pts = r["shots"][step][:600]
+        ax.scatter(pts[:, 0], pts[:, 1], s=2, c="k")
+        ax.scatter(ring[:, 0], ring[:, 1], s=40, facecolors="none", edgecolors="r")
+        ax.set(xlim=(-3, 3), ylim=(-3, 3), xticks=[], yticks=[], aspect="equal")
+        ax.set_title(f"{name}, step {step}: {r['modes'][step]}/8 modes", fontsize=9)
+fig.suptitle("generator samples (black) over the discriminator's P(real) (yellow = real); red circles: the 8 modes")
+fig
+
+# %%
+fig = Figure(figsize=(6, 2.8), layout="constrained")
+ax = fig.subplots()
+for pack, name in [(1, "plain GAN"), (2, "PacGAN")]:
+    ax.plot(every, [runs[pack]["modes"][k] for k in every], marker="o", label=name)
+ax.set(xlabel="training step", ylabel="modes covered (of 8)", ylim=(-0.3, 8.5), title="mode coverage during training")
+ax.legend()
+fig
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for pack, name in [(1, "plain GAN"), (2, "PacGAN, pairs")]:
+    covered, frac = modes_of(load_toy_gan(pack)[0])
+    print(f"{name:14s} (shipped checkpoint): {covered}/8 modes covered, {frac:5.1%} of samples on a mode")
+
+# %%
+for pack, name in [(1, "plain GAN"), (2, "PacGAN, pairs")]:
+    print(f"{name:14s} (this run): at most {max(runs[pack]['modes'].values())}/8 modes at any snapshot")
+centre = runs[1]["shots"][4000].mean(0)
+print(f"the plain GAN's clump at step 4000 sits at ({centre[0]:.1f}, {centre[1]:.1f}), "
+      f"{float(centre.norm()):.1f} from the centre of a ring of radius 2")
+
+# %% [markdown]
+# **Takeaway.** The plain GAN's samples form **one tight clump** that the discriminator chases around: wherever the clump sits, the discriminator learns to call that spot fake, and the generator jumps elsewhere as a whole. At no moment does it cover more than one mode: that is **mode collapse** (at step 4000 the clump has even left the frame, as the line above says). The generator's loss only asks each sample to look real on its own, and one good-looking spot is enough. The pair-judging discriminator sees that all samples in a pair are alike, and the generator is pushed to spread over all 8 modes.
+#
+# ## 4. GANs on images, with 1-of-N pixels
+#
+# The lecture insists that a pixel is **one of N colours** (notebook 02). A GAN needs a differentiable path from $z$ through the picture into the discriminator, and "pick one of 167 colours" is not differentiable. Two ways out:
+#
+# - generate RGB, then snap each pixel to the nearest palette colour afterwards: the discriminator then judges colours that will never be shown, and half-way colours that snapping changes;
+# - **straight-through Gumbel-softmax** (used here): the generator outputs logits over the palette per pixel; in the forward pass each pixel *draws* one palette colour with the Gumbel-max trick, so the discriminator sees only real palette colours, exactly like real sprites; the backward pass pretends the colour was the soft mix $\operatorname{softmax}((\text{logits} + g)/\tau) \cdot \text{palette}$.
+#
+# The discriminator looks at the picked colours in RGB (3 channels; grey for digits, 17 levels), so it compares colours as a person does. One consequence you will meet below: the course's 167 clustered colours contain near-duplicates (white is both index 0, RGB 255, and index 24, RGB 254), which neither a person nor this discriminator can tell apart, so the GAN uses them interchangeably; our measures therefore compare *colours* (within 0.05 in RGB), not indices. The discriminator judges pairs of images (the toy's remedy) and is spectrally normalised. When we *show* a sample, every pixel takes its most probable colour, so $G(z)$ is one fixed picture per $z$. A check that the trick does what it says:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+logits = torch.randn(2, 4, 3, 3, requires_grad=True)
+palette = torch.tensor([[0.0], [0.3], [0.6], [1.0]])
+col = straight_through_colours(logits, palette, generator=torch.Generator().manual_seed(0))
+print("forward values are palette colours:", bool(torch.isin(col.detach(), palette.flatten()).all()))
+col.sum().backward()
+print("and gradients reach every logit:", bool((logits.grad != 0).all()))
+
+# %%
+gan_d, info_d = load_gan("digits")
+gan_p, info_p = load_gan("pokemon", cmap)
+for name, g, info in [("digits", gan_d, info_d), ("Pokémon", gan_p, info_p)]:
+    c = g.cfg
+    print(f"{name:8s}: z of {c.latent} numbers -> {c.side}x{c.side} pixels, each 1 of {c.levels}; "
+          f"{c.steps} steps of batch {c.batch} in {info['history'].seconds:.0f} s "
+          f"(`python -m helpers.image_gan train`)")
+
+# %%
+fig = Figure(figsize=(11, 3), layout="constrained")
+a, b = fig.subplots(1, 2)
+plot_history(info_d["history"], ax=a, ylabel="loss (per 100 steps)", title="digits GAN: train = G, valid = D")
+plot_history(info_p["history"], ax=b, ylabel="loss (per 100 steps)", title="Pokémon GAN: train = G, valid = D")
+fig
+
+# %% [markdown]
+# The "valid" curve here is the **discriminator's** loss and "train" the generator's (the shared plotting helper names them so). Neither goes to zero and neither should: a GAN's losses say who is winning, not how good the pictures are. That is why we measure samples instead.
+
+# %% tags=["readme"]
+g_d = gan_d.sample(64, torch.Generator().manual_seed(0))
+g_p = gan_p.sample(48, torch.Generator().manual_seed(0))
+fig = Figure(figsize=(13, 5.2), layout="constrained")
+a, b = fig.subplots(1, 2, width_ratios=[1, 1.15])
+show_digits(g_d, ncols=8, ax=a, title="digits GAN: 64 samples")
+show_sprites(g_p, cmap, ncols=8, ax=b, title="Pokémon GAN: 48 samples (1-of-167 colours)")
+fig
+
+# %% [markdown]
+# Is the digits GAN collapsed onto a few digits? We ask a judge: a logistic-regression classifier trained on the labelled training digits (scikit-learn) says which digit each of 1,000 samples looks like. And is it copying? For each sample, the fraction of pixels that differ from the **nearest** training image (0% = a copy).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+clf = digit_classifier(dig[0], dig_labels[0])
+many = gan_d.sample(1000, torch.Generator().manual_seed(1))
+covered, hist = classes_covered(clf, many)
+print(f"test accuracy of the judge: {clf.score(dig[2].flatten(1).numpy() / 16, dig_labels[2].numpy()):.1%}")
+print(f"digit classes among 1,000 GAN samples: {covered}/10 with at least 2%")
+_, diff_d = nearest(many[:200], dig[0], gan_d.palette)
+_, diff_test = nearest(dig[2][:200], dig[0], gan_d.palette)
+print(f"pixels differing from the nearest training digit (median): GAN samples {diff_d.median():.0%}, "
+      f"real test digits {diff_test.median():.0%}")
+
+# %%
+fig = Figure(figsize=(5, 2.4), layout="constrained")
+bar_table([str(k) for k in range(10)], hist * 100, ax=fig.subplots(), title="which digit do GAN samples look like? (%)")
+fig
+
+# %% [markdown]
+# ### Interpolating in z
+#
+# Walk in a straight line between two codes $z_0$ and $z_1$ and draw $G(z)$ along the way. Unlike the autoencoder of notebook 04, every point on the path is a code the generator was trained on (all of $N(0, I)$ is), so the pictures change gradually.
+
+# %%
+def line(z0, z1, steps):
+    t = torch.linspace(0, 1, steps)[:, None]
+    return (1 - t) * z0 + t * z1
+
+
+zs = torch.randn(3, gan_d.cfg.latent, generator=torch.Generator().manual_seed(3))
+zp = torch.randn(3, gan_p.cfg.latent, generator=torch.Generator().manual_seed(5))
+fig = Figure(figsize=(12, 4.2), layout="constrained")
+a, b = fig.subplots(2, 1)
+show_digits(gan_d.generate(torch.cat([line(zs[0], zs[1], 9), line(zs[1], zs[2], 9)])), ncols=9, ax=a,
+            title="digits: z0 -> z1 (top), z1 -> z2 (bottom)")
+show_sprites(gan_p.generate(torch.cat([line(zp[0], zp[1], 9), line(zp[1], zp[2], 9)])), cmap, ncols=9, ax=b,
+             title="Pokémon: z0 -> z1 (top), z1 -> z2 (bottom)")
+fig
+
+# %% [markdown]
+# ## 5. The evolution of generation
+#
+# While training, the same 8 codes were rendered at 8 moments (stored inside the checkpoint, the `evolution` buffer). Read down a column: one $z$'s picture, from the untrained generator's noise to a digit or a creature.
+
+# %% tags=["readme"]
+fig = Figure(figsize=(12, 6), layout="constrained")
+a, b = fig.subplots(1, 2)
+for ax, g, draw in [(a, gan_d, lambda x, ax, t: show_digits(x, ncols=8, ax=ax, title=t)),
+                    (b, gan_p, lambda x, ax, t: show_sprites(x, cmap, ncols=8, ax=ax, title=t))]:
+    steps = ", ".join(str(int(s)) for s in g.evolution_steps)
+    draw(g.evolution.long().flatten(0, 1), ax, f"rows: steps {steps}")
+fig
+
+# %% [markdown]
+# ## 6. Sliders over z
+#
+# The latent panel of notebook 05 takes any function from a code to a picture, so it works for the generator unchanged: one slider per dimension of $z$ (8 for digits, 16 for Pokémon) and a "sample from the prior" button. It needs a live kernel; below it, a static sweep of two dimensions for pages where widgets cannot run.
+
+# %%
+def render(g: ImageGAN):
+    def picture(z):
+        idx = g.generate(z[None])[0]
+        if g.cfg.data == "digits":
+            return 1.0 - idx.numpy() / 16.0  # ink dark on white, as show_digits draws it
+        return cmap[idx.numpy()].astype(np.float32) / 255.0
+    return picture
+
+
+gan_panel = LatentPanel(render(gan_p), gan_p.cfg.latent, scale=14, generator=torch.Generator().manual_seed(2),
+                        z0=zp[0])
+gan_panel
+
+# %%
+digit_panel = LatentPanel(render(gan_d), gan_d.cfg.latent, scale=20, generator=torch.Generator().manual_seed(2))
+digit_panel
+
+# %%
+vals = np.linspace(-2, 2, 7)
+sweep = gan_p.generate(sweep_codes(zp[0], (0, 1), vals))
+fig = Figure(figsize=(6, 6), layout="constrained")
+show_sprites(sweep, cmap, ncols=7, ax=fig.subplots(), title="Pokémon GAN: rows z[0] = -2 … 2, columns z[1] = -2 … 2")
+fig
+
+# %% [markdown]
+# ## 7. Three families side by side on Pokémon
+#
+# Sixteen new Pokémon from each family: the lecture's LSTM-512 of notebook 02 (sampled pixel by pixel at temperature 1), the 10-D VAE of notebook 05 (z from the prior, each pixel's most probable colour) and the GAN above. Under the pictures, numbers for each: held-out likelihood where the model has one, seconds to draw the 16, how far the colour histogram is from the training sprites' (total variation, 0 = identical), and how much each sample differs from its nearest training sprite.
+
+# %%
+lstm, info_lstm = load_model("lstm512")
+pvae, info_pvae = load_or_train("pokemon_vae", poke)
+drawers = {
+    "LSTM-512 (02)": lambda: sample(lstm, 16, generator=torch.Generator().manual_seed(0)),
+    "VAE, 10-D (05)": lambda: decode_images(pvae, pvae.sample_prior(16, torch.Generator().manual_seed(0)), "mode"),
+    "GAN (08)": lambda: gan_p.sample(16, torch.Generator().manual_seed(0)),
+}
+drawn, seconds = {}, {}
+for name, draw in drawers.items():
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        drawn[name] = draw()
+    seconds[name] = time.perf_counter() - t0
+
+# %% tags=["readme"]
+fig = Figure(figsize=(13, 4.4), layout="constrained")
+for ax, (name, x) in zip(fig.subplots(1, 3), drawn.items()):
+    show_sprites(x, cmap, ncols=4, ax=ax, title=name)
+fig.suptitle("16 new Pokémon from each family")
+fig
+
+# %%
+bits = {
+    "LSTM-512 (02)": f"{info_lstm['metrics']['test_bpp']:.2f} (exact)",
+    "VAE, 10-D (05)": f"<= {info_pvae['metrics']['test_neg_elbo_nats'] / (400 * math.log(2)):.2f} (ELBO bound)",
+    "GAN (08)": "none: a GAN has no likelihood",
+}
+tv, novel = {}, {}
+print(f"{'model':16s} {'held-out bits/pixel':30s} {'s per 16':>8s} {'colour TV':>10s} {'differs from nearest':>21s}")
+for name, x in drawn.items():
+    _, frac = nearest(x, poke[0], gan_p.palette)
+    tv[name], novel[name] = colour_tv(x, poke[0], gan_p.palette), float(frac.median())
+    print(f"{name:16s} {bits[name]:30s} {seconds[name]:8.2f} {tv[name]:10.2f} {novel[name]:20.0%}")
+
+# %% [markdown]
+# **What each family is good at** (the checks below hold these sentences to the numbers above).
+# - **Component by component (LSTM):** the only one with an exact likelihood, so the only one we can *score* on held-out sprites, and its colour mix is the closest to real sprites'; it can also complete a half-covered sprite (notebook 02). But it draws one pixel after another, so it is by far the slowest, and its samples are plausible local texture without a global shape.
+# - **VAE:** an encoder for free (codes of real sprites, sliders, interpolation), a likelihood *bound*, one pass to sample; but its pictures are averages: when unsure it paints the safe dark-grey outline colour, so its colour mix is the furthest from real sprites' and its samples hug the training set.
+# - **GAN:** one pass to sample, no grey averaging (bold regions of colour with dark outlines, because its judge looks at whole pictures instead of single pixels); but no likelihood, no encoder, and training is a fragile game (section 3). With 640 sprites and ten CPU minutes its creatures are still blobs with speckled pixels: a GAN needs far more data and training than we give it here to draw convincing Pokémon.
+
+# %%
+# the claims of the text above, checked on every run
+lstm_name, vae_name, gan_name = drawers
+assert seconds[lstm_name] > 5 * max(seconds[vae_name], seconds[gan_name]), "the LSTM should be the slowest by far"
+assert tv[lstm_name] < min(tv[vae_name], tv[gan_name]), "the LSTM's colour mix should be the closest to real sprites'"
+assert tv[vae_name] > tv[gan_name] and novel[vae_name] < novel[gan_name], "the VAE should average and hug the training set"
+print("checked: LSTM slowest and closest in colour; VAE furthest in colour and closest to training sprites")
+
+# %% [markdown]
+# The lecture's summary in one line: *component-by-component* models are easy to evaluate, *autoencoders* give a usable code, *GANs* judge whole pictures instead of pixels (sharp samples, given enough data), and each of those strengths is another's weakness.
+
+# %% [markdown]
+# ## Exercises
+#
+# **Exercise 1.** Write the discriminator's loss from its logits: a function `disc_loss(real_logits, fake_logits)` returning the scalar $-\frac1n\sum \log \sigma(d_\text{real}) - \frac1m \sum \log(1 - \sigma(d_\text{fake}))$. Use `torch.nn.functional.logsigmoid` (it is stable for large logits), not `log(sigmoid(...))`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def disc_loss(real_logits, fake_logits):
+    ### BEGIN SOLUTION
+    F = torch.nn.functional
+    return -F.logsigmoid(real_logits).mean() - F.logsigmoid(-fake_logits).mean()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+_r, _f = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-3.0, 0.0])
+_want = -(torch.sigmoid(_r).log().mean() + (1 - torch.sigmoid(_f)).log().mean())
+_got = disc_loss(_r, _f)
+assert torch.is_tensor(_got) and _got.ndim == 0, f"return a scalar tensor, got {_got!r}"
+assert abs(float(_got) - float(_want)) < 1e-5, (
+    f"got {float(_got):.4f}, want {float(_want):.4f}: real logits should be called real (log sigma(d)), "
+    "fake ones fake (log(1 - sigma(d)) = logsigmoid(-d))")
+_big = disc_loss(torch.tensor([100.0]), torch.tensor([-100.0]))
+assert torch.isfinite(_big) and float(_big) < 1e-6, (
+    f"a perfectly confident, correct discriminator should have loss ~0, got {float(_big)}: use logsigmoid")
+print("Exercise 1 correct")
+
+# %% [markdown]
+# **Exercise 2.** The generator's gradient. For a fake image with discriminator logit $d$, compute the derivative of the **minimax** loss $\log(1 - \sigma(d))$ and of the **non-saturating** loss $-\log\sigma(d)$ with respect to $d$, with autograd (`torch.autograd.grad`), for $d = -6$ (the discriminator is sure it is fake). Store the two numbers (floats) in `grad_minimax` and `grad_nonsat`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+_d = torch.tensor(-6.0, requires_grad=True)
+grad_minimax = float(torch.autograd.grad(torch.log(1 - torch.sigmoid(_d)), _d)[0])
+_d = torch.tensor(-6.0, requires_grad=True)
+grad_nonsat = float(torch.autograd.grad(-torch.nn.functional.logsigmoid(_d), _d)[0])
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+_s = 1 / (1 + math.exp(6.0))
+assert isinstance(grad_minimax, float) and isinstance(grad_nonsat, float), "store plain floats (float(...))"
+assert abs(grad_minimax + _s) < 1e-5, (
+    f"grad_minimax = {grad_minimax:.5f}, want {-_s:.5f}: d/dd log(1 - sigmoid(d)) = -sigmoid(d)")
+assert abs(grad_nonsat + (1 - _s)) < 1e-5, (
+    f"grad_nonsat = {grad_nonsat:.5f}, want {-(1 - _s):.5f}: d/dd -log sigmoid(d) = -(1 - sigmoid(d))")
+print(f"Exercise 2 correct: the non-saturating gradient is {grad_nonsat / grad_minimax:.0f}x larger here")
+
+# %% [markdown]
+# **Exercise 3.** Count modes yourself. Write `modes_hit(points, centres, radius)`: the number of centres (rows of `centres`, shape (K, 2)) that have at least one point of `points` (N, 2) within distance `radius`. Then the test uses it on the plain GAN's and the PacGAN's final samples from section 3.
+
+# %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def modes_hit(points, centres, radius):
+    ### BEGIN SOLUTION
+    return int((torch.cdist(points, centres) < radius).any(0).sum())
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+_c = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+_p = torch.tensor([[0.1, 0.0], [0.0, 0.2], [4.0, 0.0]])
+assert modes_hit(_p, _c, 0.5) == 1, f"want 1 (only the first centre has points within 0.5), got {modes_hit(_p, _c, 0.5)}"
+assert modes_hit(_p, _c, 1.5) == 2, f"want 2 (the point (4, 0) is 1.0 from (5, 0)), got {modes_hit(_p, _c, 1.5)}"
+assert modes_hit(_p[:0], _c, 1.0) == 0, "no points hit no centres"
+_pac = modes_hit(runs[2]["shots"][4000], ring, 0.15)
+assert _pac == 8, f"the PacGAN's final samples should hit all 8 modes within 0.15, your count is {_pac}"
+print(f"Exercise 3 correct: plain GAN {modes_hit(runs[1]['shots'][4000], ring, 0.15)}/8, PacGAN {_pac}/8")
