@@ -18,7 +18,7 @@ KEYS = {
     "digits_nats_per_image": {"gmm_best", "vae_elbo", "vae_iwae", "autoregressive"},
     "sampling": {"cached_s", "rerun_s", "ratio"},
     "slider_ms": {"median", "p95"},
-    "gan": {"modes_covered", "modes_covered_remedy"},
+    "gan": {"modes_covered", "modes_covered_remedy", "digits_classes_covered"},
 }
 
 
