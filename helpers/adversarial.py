@@ -59,6 +59,21 @@ def generator_loss(fake_logits: Tensor) -> Tensor:
     return F.softplus(-fake_logits).mean()
 
 
+def adversarial_step(model, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, real: Tensor,
+                     fake: Tensor) -> tuple[Tensor, Tensor]:
+    """One discriminator step on (real, fake) with the generator held fixed, then one generator
+    step on the same fakes. ``model`` has d_loss(real, fake) and g_loss(fake). Returns (G, D) losses."""
+    d = model.d_loss(real, fake.detach())
+    opt_d.zero_grad()
+    d.backward()
+    opt_d.step()
+    g = model.g_loss(fake)
+    opt_g.zero_grad()
+    g.backward()
+    opt_g.step()
+    return g.detach(), d.detach()
+
+
 @dataclass(frozen=True)
 class ToyGANConfig:
     """pack = 1: the plain GAN; pack >= 2: PacGAN's discriminator sees pack samples at once."""
@@ -121,17 +136,10 @@ def train_toy_gan(cfg: ToyGANConfig, snapshots: tuple[int, ...] = (), progress: 
     for step in tqdm(range(1, cfg.steps + 1), desc="GAN steps", disable=not show, leave=False):
         real = sample_ring(cfg.batch, gen)
         fake = model.G(torch.randn(cfg.batch, cfg.noise, generator=gen))
-        d = model.d_loss(real, fake.detach())
-        opt_d.zero_grad()
-        d.backward()
-        opt_d.step()
-        g = model.g_loss(fake)
-        opt_g.zero_grad()
-        g.backward()
-        opt_g.step()
+        g, d = adversarial_step(model, opt_d, opt_g, real, fake)
         if step % 100 == 0:
-            hist.train.append(float(g.detach()))
-            hist.valid.append(float(d.detach()))
+            hist.train.append(float(g))
+            hist.valid.append(float(d))
         if step in snapshots:
             with torch.no_grad():
                 shots[step] = model.G(fixed_z)

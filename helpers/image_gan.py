@@ -31,7 +31,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .adversarial import discriminator_loss, generator_loss
+from .adversarial import adversarial_step, discriminator_loss, generator_loss
+from .autoregressive import hflip
 from .data import DIGIT_LEVELS, N_COLOURS
 from .train import CHECKPOINT_DIR, History, load_checkpoint, progress_enabled, save_checkpoint
 
@@ -230,19 +231,11 @@ def train_gan(cfg: ImageGANConfig, train: Tensor, palette: Tensor, progress: boo
             break
         x = train[torch.randint(0, len(train), (cfg.batch,), generator=gen)]
         if cfg.data == "pokemon":
-            flip = torch.rand(len(x), generator=gen) < 0.5
-            x = torch.where(flip[:, None, None], x.flip(-1), x)
+            x = hflip(x, gen)  # a Pokémon facing the other way
         real = model.indices_to_colours(x)
         fake = model.fake(torch.randn(cfg.batch, cfg.latent, generator=gen), gen)
-        d = model.d_loss(real, fake.detach())
-        opt_d.zero_grad()
-        d.backward()
-        opt_d.step()
-        g = model.g_loss(fake)
-        opt_g.zero_grad()
-        g.backward()
-        opt_g.step()
-        g_acc, d_acc = g_acc + float(g.detach()), d_acc + float(d.detach())
+        g, d = adversarial_step(model, opt_d, opt_g, real, fake)
+        g_acc, d_acc = g_acc + float(g), d_acc + float(d)
         if (step + 1) % 100 == 0:
             hist.train.append(g_acc / 100)
             hist.valid.append(d_acc / 100)
