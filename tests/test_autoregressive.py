@@ -173,10 +173,11 @@ def test_float_input_raises_type_error():
         PixelLSTM(TINY_LSTM)(torch.zeros(1, 20, 20))
 
 
-@pytest.mark.parametrize("kind, path, cfg, bound", [("lstm512", LSTM_CKPT, PixelLSTMConfig(), 4.0),
-                                                    ("context2d", CNN_CKPT, PixelCNNConfig(), 2.6)])
+@pytest.mark.parametrize("kind, path, cfg, bound", [("lstm512", LSTM_CKPT, PixelLSTMConfig(), 2.55),
+                                                    ("context2d", CNN_CKPT, PixelCNNConfig(), 2.45)])
 def test_shipped_checkpoint_gives_recorded_metric(pokemon, kind, path, cfg, bound):
-    """bound: well below the unigram's 4.9 bits/pixel (the shipped LSTM-512 is under-trained)."""
+    """bound: a little above what the shipped checkpoints measure (2.51, 2.39 bits/pixel), far
+    below the unigram's 4.9 and the bigram's 3.25: a retrained checkpoint must not get worse."""
     if not path.is_file():
         pytest.skip(f"{path.name} not trained yet (python -m helpers.autoregressive train)")
     model, info = load_model(kind)
@@ -185,7 +186,8 @@ def test_shipped_checkpoint_gives_recorded_metric(pokemon, kind, path, cfg, boun
     assert bpp == pytest.approx(info["metrics"]["test_bpp"], abs=1e-3)
     assert bpp < bound, f"{kind}: {bpp:.3f} bits/pixel"
     with pytest.raises(CheckpointMismatch, match="another configuration"):
-        load_checkpoint(path, type(model)(replace(cfg, dropout=0.5)), replace(cfg, dropout=0.5))
+        other = replace(cfg, dropout=cfg.dropout + 0.1)
+        load_checkpoint(path, type(model)(other), other)
 
 
 def test_time_sampling_reports_speedup():
