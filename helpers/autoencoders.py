@@ -472,8 +472,8 @@ def shipped() -> dict[str, AutoencoderConfig | VAEConfig]:
         "digits_vae_2d": VAEConfig(digits_net(2), train=replace(digits_train, epochs=100, patience=15)),
         "digits_vae": VAEConfig(mlp8, warmup=20, train=digits_train),
         "digits_vae_rec_only": VAEConfig(mlp8, kl_weight=0.0, train=replace(digits_train, epochs=100, patience=None)),
-        "digits_vae_made": VAEConfig(replace(digits_net(16, 512, 2, 0.5), autoregressive=True), warmup=20,
-                                     train=replace(digits_train, lr=5e-4)),
+        "digits_vae_made": VAEConfig(replace(digits_net(16, 768, 2, 0.5), autoregressive=True), warmup=20,
+                                     train=replace(digits_train, lr=5e-4, weight_decay=3e-4)),
         "pokemon_ae": AutoencoderConfig(pokemon_net(10, hidden=24), poke_train),
         "pokemon_vae": VAEConfig(pokemon_net(10, hidden=24), warmup=10, train=poke_train),
     }

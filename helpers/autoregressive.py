@@ -257,12 +257,21 @@ class GatedLayer(nn.Module):
         self.v2h = nn.Conv2d(2 * c, 2 * c, 1)
         self.h_out = nn.Conv2d(c, c, 1)
 
-    def forward(self, v: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+    def vertical(self, v: Tensor) -> tuple[Tensor, Tensor]:
+        """-> (next vertical stack, what it feeds the horizontal stack); row r of both depends
+        on input rows above r only."""
         vf = self.v(v)
         va, vb = vf.chunk(2, 1)
-        hf = self.h(h) + self.v2h(vf)
+        return torch.tanh(va) * torch.sigmoid(vb), self.v2h(vf)
+
+    def horizontal(self, h: Tensor, from_v: Tensor) -> Tensor:
+        hf = self.h(h) + from_v
         ha, hb = hf.chunk(2, 1)
-        return torch.tanh(va) * torch.sigmoid(vb), h + self.h_out(torch.tanh(ha) * torch.sigmoid(hb))
+        return h + self.h_out(torch.tanh(ha) * torch.sigmoid(hb))
+
+    def forward(self, v: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        v_next, from_v = self.vertical(v)
+        return v_next, self.horizontal(h, from_v)
 
 
 class PixelCNN(nn.Module):
@@ -290,6 +299,24 @@ class PixelCNN(nn.Module):
         for layer in self.layers:
             v, h = layer(v, h)
         return self.out(self.drop(h)).permute(0, 2, 3, 1)
+
+    def row_context(self, x: Tensor, r: int) -> list[Tensor]:
+        """What the vertical stack hands each layer's horizontal stack at row r: a list of
+        (B, 2c, 1, W), computed from rows 0..r-1 of x (B, H, W) alone, once per row."""
+        v = self.v0(self.emb(x[:, : r + 1]).permute(0, 3, 1, 2))
+        ctx = []
+        for layer in self.layers:
+            v, from_v = layer.vertical(v)
+            ctx.append(from_v[:, :, r : r + 1])
+        return ctx
+
+    def row_logits(self, row: Tensor, ctx: list[Tensor]) -> Tensor:
+        """Logits (B, W, K) for every pixel of one row (B, W) given ``row_context``: entry c
+        uses row[:, :c] and the rows above (exactly ``forward(x)[:, r]``)."""
+        h = self.h0(self.emb(row[:, None]).permute(0, 3, 1, 2))
+        for layer, from_v in zip(self.layers, ctx):
+            h = layer.horizontal(h, from_v)
+        return self.out(self.drop(h))[:, :, 0].permute(0, 2, 1)
 
 
 # ----------------------------------------------------------------------------- RGB regression (slide 9)
@@ -391,8 +418,8 @@ def sample(
     raster pixels are kept and the rest generated (completion).
 
     PixelLSTM: the prefix is read in one LSTM call, then ONE ``step`` per new pixel, reusing (h, c).
-    Any other model (PixelCNN, baselines): the image down to the current row is re-run for
-    every pixel (their forward has no state to reuse). temperature divides the logits; greedy takes the argmax."""
+    PixelCNN: the vertical stack once per row, the horizontal stack over one row per pixel.
+    Any other model (baselines): the image down to the current row is re-run for every pixel. temperature divides the logits; greedy takes the argmax."""
     temperature = check_temperature(temperature)
     side = getattr(getattr(model, "cfg", None), "side", SIDE)
     seq, known = _start(n, prefix, known, side)
@@ -408,6 +435,14 @@ def sample(
             for t in range(known, side * side):
                 logits, state = model.step(prev, t, state)
                 prev = seq[:, t] = _draw(logits, temperature, greedy, generator)
+        elif isinstance(model, PixelCNN):
+            # the vertical stack once per row (it sees only the rows above), then per pixel
+            # just the horizontal stack over that one row: ~20x less work than re-running
+            img = seq.view(-1, side, side)
+            for r in range(known // side, side):
+                ctx = model.row_context(img, r)
+                for c in range(known - r * side if r == known // side else 0, side):
+                    img[:, r, c] = _draw(model.row_logits(img[:, r], ctx)[:, c], temperature, greedy, generator)
         else:
             for t in range(known, side * side):
                 r, c = divmod(t, side)  # rows below r cannot influence pixel t: leave them out

@@ -43,6 +43,11 @@ def jupyter_lab(root: Path, log: Path, timeout: float = 90) -> Iterator[str]:
     port, token = _free_port(), secrets.token_hex(16)
     state = Path(tempfile.mkdtemp(prefix="lab-state-"))  # fresh workspaces and settings: no tabs
     # restored from an earlier session, no user settings from this machine
+    # Every cell in the DOM (no windowing): a running cell's [*] and a traceback far below the
+    # viewport are then visible to the test, not only the cells on screen.
+    tracker = state / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
            f"--LabApp.workspaces_dir={state / 'workspaces'}", f"--LabApp.user_settings_dir={state / 'settings'}",
@@ -104,24 +109,34 @@ class Lab:
         self.page.locator(".jp-Notebook").first.click()
         self.page.get_by_role("menuitem", name="Run", exact=True).click()
         self.page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        # busy while running, then idle again
-        deadline = time.monotonic() + timeout_s
+        # Done when no cell shows [*] and every kernel has been idle for 3 polls in a row (the
+        # kernel is briefly idle between queued cells, so one idle reading is not enough).
+        deadline, quiet = time.monotonic() + timeout_s, 0
         time.sleep(2)
         while time.monotonic() < deadline:
             busy = self.page.locator(".jp-InputArea-prompt:has-text('[*]')").count()
-            if not busy:
+            quiet = quiet + 1 if not busy and self.kernels_idle() else 0
+            if quiet >= 3:
                 return
             time.sleep(1)
-        raise TimeoutError(f"cells still running after {timeout_s} s")
+        running = self.page.locator(".jp-InputArea-prompt:has-text('[*]')").count()
+        raise TimeoutError(f"cells still running after {timeout_s} s ({running} cells show [*]); "
+                           f"the machine may be overloaded")
+
+    def _kernels(self) -> list[dict]:
+        req = urllib.request.Request(f"{self.base}/api/kernels", headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)
+
+    def kernels_idle(self) -> bool:
+        return all(k.get("execution_state") == "idle" for k in self._kernels())
 
     def shutdown_kernels(self) -> None:
         """Stop every kernel of the server (one notebook's kernel must not hold memory while
         the next notebook runs)."""
         api = f"{self.base}/api/kernels"
         headers = {"Authorization": f"token {self.token}"}
-        with urllib.request.urlopen(urllib.request.Request(api, headers=headers), timeout=10) as r:
-            kernels = json.load(r)
-        for k in kernels:
+        for k in self._kernels():
             req = urllib.request.Request(f"{api}/{k['id']}", headers=headers, method="DELETE")
             with contextlib.suppress(OSError):
                 urllib.request.urlopen(req, timeout=30).close()
