@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -139,11 +140,24 @@ def _atomic_write(path: Path, text: str) -> None:
     _atomic_write_bytes(path, text.encode())
 
 
+def cpu_name() -> str:
+    """The CPU model and its widest vector unit: timings differ several-fold between machines
+    with and without AVX-512, so the table says which kind measured them."""
+    info = Path("/proc/cpuinfo")
+    text = info.read_text() if info.exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+                 platform.processor() or platform.machine())
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    vec = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
+    return f"{model}, {vec}" if vec else model
+
+
 def to_markdown(r: dict) -> str:
     def fmt(v):
         return f"{v:.2f}" if isinstance(v, float) else str(v)
 
-    lines = [f"Measured by `make bench` on {r['date']} ({r['cores']} CPU cores, torch {r['torch_version']}).", "",
+    cpu = f"{r['cpu']}, " if r.get("cpu") else ""
+    lines = [f"Measured by `make bench` on {r['date']} ({cpu}{r['cores']} CPU cores, torch {r['torch_version']}).", "",
              "| measure | value | reference |", "|---|---|---|"]
     units = {"pokemon_bits_per_pixel": "bits/pixel, 80 held-out sprites", "digits_nats_per_image":
              "nats/image, 447 test digits", "sampling": "64 Pokémon from scratch, seconds",
@@ -189,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     r["series_seconds"] = float(sum(r["notebook_seconds"].values()))
     print(f"notebook_seconds: {r['notebook_seconds']}", flush=True)
     r["cores"] = os.cpu_count()
+    r["cpu"] = cpu_name()
     r["torch_version"] = torch.__version__
     r["date"] = dt.date.today().isoformat()
     _atomic_write(OUT / "latest.json", json.dumps(r, indent=2) + "\n")

@@ -29,7 +29,7 @@ def test_latest_json_has_every_key():
     notebooks = {p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")}
     assert set(r["notebook_seconds"]) == notebooks, "rerun `make bench` after adding a notebook"
     assert r["series_seconds"] == pytest.approx(sum(r["notebook_seconds"].values()))
-    assert {"cores", "torch_version", "date"} <= set(r)
+    assert {"cores", "cpu", "torch_version", "date"} <= set(r)
 
 
 def test_readme_table_is_latest_md():
