@@ -105,7 +105,7 @@ class Lab:
         if no_news.count():  # "get notified about Jupyter news?" toast: answer it, keep screenshots clean
             no_news.first.click()
 
-    def run_all(self, timeout_s: float = 240) -> None:
+    def run_all(self, timeout_s: float = 420) -> None:
         self.page.locator(".jp-Notebook").first.click()
         self.page.get_by_role("menuitem", name="Run", exact=True).click()
         self.page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
