@@ -15,16 +15,17 @@ export POKEMON_DATA_DIR ?= $(SHARED_POKEMON)
 endif
 export PATH := $(abspath $(BIN)):$(PATH)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
-# Modules whose `python -m helpers.MODULE train` writes a shipped checkpoint.
-CHECKPOINT_MODULES := adversarial audio autoencoders autoregressive image_gan
+# Training device for `make checkpoints`: auto = CUDA when present, else CPU.
+DEVICE ?= auto
 
-.PHONY: lab test venv sync notebooks checkpoints student autograde bench clean help
+.PHONY: lab test check venv sync notebooks checkpoints student autograde bench clean help
 help:
 	@echo "make lab          open the series in JupyterLab (creates .venv first if missing)"
 	@echo "make test         run all tests and every notebook under nbval"
+	@echo "make check        the fast inner loop: unit tests only (no notebooks, kernels, browser)"
 	@echo "make sync         bring each notebooks/NN_*.py and its .ipynb twin together"
 	@echo "make notebooks    sync, then execute every notebook in place (stores outputs)"
-	@echo "make checkpoints  retrain every shipped checkpoint (seeded; slow)"
+	@echo "make checkpoints  retrain every shipped checkpoint (seeded; slow; DEVICE=auto|cpu|cuda)"
 	@echo "make bench        measure everything the README claims -> benchmarks/latest.{json,md}, README table"
 	@echo "make student      build/student/: every notebook with solutions stripped (nbgrader)"
 	@echo "make autograde SUBMISSIONS=dir   grade dir/<student>/NN_name.ipynb -> build/grades.csv"
@@ -46,6 +47,9 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q
 
+check: $(STAMP)
+	$(BIN)/pytest -q tests -m "not slow and not notebooks and not browser"
+
 sync: $(STAMP)
 	$(BIN)/jupytext --sync $(NOTEBOOKS)
 
@@ -57,7 +61,7 @@ notebooks: sync
 	$(BIN)/jupytext --sync $(NOTEBOOKS)
 
 checkpoints: $(STAMP)
-	for m in $(CHECKPOINT_MODULES); do $(PY) -m helpers.$$m train || exit 1; done
+	$(PY) -m helpers.registry train --device $(DEVICE)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

@@ -36,49 +36,53 @@ REFERENCES = {
 
 
 def pokemon_bits_per_pixel() -> dict[str, float]:
-    from helpers.autoregressive import heldout_table, load_model
-    from helpers.data import load_pokemon
+    from helpers.autoregressive import heldout_table
+    from helpers.data import N_COLOURS, load_pokemon
+    from helpers.registry import get
 
     tr, _, te = load_pokemon().split()
-    t = heldout_table(te, tr, {k: load_model(k)[0] for k in ("lstm512", "context2d")})
+    t = heldout_table(te, tr, {k: get(k)[0] for k in ("pixel_lstm512", "context2d")}, N_COLOURS)
     return {"unigram": t["unigram (colour frequency)"], "bigram": t["raster bigram"],
-            "lstm512": t["lstm512"], "context2d": t["context2d"]}
+            "lstm512": t["pixel_lstm512"], "context2d": t["context2d"]}
 
 
 def digits_nats_per_image() -> dict[str, float]:
-    from helpers.autoencoders import iwae_log_likelihood, load_or_train
-    from helpers.autoregressive import digits_context_model
     from helpers.data import load_digits
     from helpers.mixtures import dequantised_nll, select_gmm
+    from helpers.registry import get
+    from helpers.vae import iwae_log_likelihood
 
     tr, va, te = load_digits().split()
     best = select_gmm(tr, va)[0]
-    vae, _ = load_or_train("digits_vae_made", (tr, va, te))  # the series' best VAE
+    vae, _ = get("digits_vae_made")  # the series' best VAE
     gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        autoregressive = float(-get("context2d_digits")[0].log_prob(te).mean())
     return {
         "gmm_best": dequantised_nll(best[4], te),
         "vae_elbo": -float(iwae_log_likelihood(vae, te, 1, gen).mean()),
         "vae_iwae": -float(iwae_log_likelihood(vae, te, 1000, torch.Generator().manual_seed(1)).mean()),
-        "autoregressive": digits_context_model(te)[1],
+        "autoregressive": autoregressive,
     }
 
 
 def sampling() -> dict[str, float]:
-    from helpers.autoregressive import load_model, time_sampling
+    from helpers.pixel_lstm import time_sampling
+    from helpers.registry import get
 
-    model, _ = load_model("lstm512")
+    model, _ = get("pixel_lstm512")
     t = time_sampling(model, n=64)  # full 400 pixels both ways
     return {"cached_s": t["cached_s"], "rerun_s": t["rerun_s"], "ratio": t["speedup"]}
 
 
 def slider_ms() -> dict[str, float]:
     """The slowest panel of the series: the Pokémon VAE's (a conv decoder), as notebook 05 builds it."""
-    from helpers.autoencoders import load_or_train
     from helpers.data import load_pokemon
+    from helpers.registry import get
     from helpers.widgets import LatentPanel, decoder_render
 
     pokemon = load_pokemon()
-    pvae, _ = load_or_train("pokemon_vae", pokemon.split())
+    pvae, _ = get("pokemon_vae")
     panel = LatentPanel(decoder_render(pvae, pokemon.colormap), pvae.cfg.latent, scale=10,
                         generator=torch.Generator().manual_seed(2))
     panel.time_update(n=10)  # warm-up
@@ -89,15 +93,16 @@ def slider_ms() -> dict[str, float]:
 def gan() -> dict[str, int]:
     """Modes covered by the shipped toy GANs (plain, PacGAN; of 8) and digit classes drawn by the
     shipped digits GAN (of 10, >= 2% of 1,000 samples, judged by a logistic-regression classifier)."""
-    from helpers.adversarial import load_toy_gan, modes_of
+    from helpers.adversarial import modes_of
     from helpers.data import load_digits
-    from helpers.image_gan import classes_covered, digit_classifier, load_gan
+    from helpers.image_gan import classes_covered, digit_classifier
+    from helpers.registry import get
 
     d = load_digits()
     clf = digit_classifier(d.split()[0], d.split_labels()[0])
-    digits = classes_covered(clf, load_gan("digits")[0].sample(1000, torch.Generator().manual_seed(1)))[0]
-    return {"modes_covered": modes_of(load_toy_gan(1)[0])[0], "modes_covered_remedy": modes_of(load_toy_gan(2)[0])[0],
-            "digits_classes_covered": digits}
+    digits = classes_covered(clf, get("gan_digits")[0].sample(1000, generator=torch.Generator().manual_seed(1)))[0]
+    return {"modes_covered": modes_of(get("toy_gan_plain")[0])[0],
+            "modes_covered_remedy": modes_of(get("toy_gan_pack2")[0])[0], "digits_classes_covered": digits}
 
 
 def notebook_seconds() -> dict[str, float]:

@@ -20,21 +20,21 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from torch import Tensor, nn
+from torch import Tensor
 
-from .autoregressive import check_cover, check_sprites, check_temperature, complete, cover_mask
-from .data import indices_to_rgb
+from .autoregressive import PixelModel, check_cover, check_temperature, complete, cover_mask
+from .data import check_images, indices_to_rgb
 from .plot import COVER_RGB, new_axes, tile, to_png
 
 
 class CompletionExplorer:
     """State + rendering of the completion panel; ``widget()`` builds the ipywidgets around it."""
 
-    def __init__(self, model: nn.Module, sprites: Tensor, colormap: np.ndarray, *, samples: int = 3,
+    def __init__(self, model: PixelModel, sprites: Tensor, colormap: np.ndarray, *, samples: int = 3,
                  index: int = 0, cover: float = 0.5, temperature: float = 1.0, seed: int = 0,
                  scale: int = 8):
         self.model = model
-        self.sprites = check_sprites(sprites, len(colormap), name="sprites")
+        self.sprites = check_images(sprites, len(colormap), model.side, name="sprites").cpu()
         self.colormap = colormap
         if samples < 1:
             raise ValueError(f"samples must be at least 1, got {samples}")
@@ -80,7 +80,7 @@ class CompletionExplorer:
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.draws)
         x = self.sprites[self.index : self.index + 1]
         return complete(self.model, x, self.cover, self.samples, generator=gen,
-                        temperature=self.temperature)[0]
+                        temperature=self.temperature)[0].cpu()
 
     def strip(self) -> tuple[np.ndarray, np.ndarray]:
         """(2 + samples, H, W) colour indices and the matching covered mask (True = hidden)."""

@@ -239,3 +239,78 @@ def _download(url: str, dest: Path, sha256: str, progress: bool | None) -> None:
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- data-set descriptors
+def check_images(x: Tensor, levels: int, side: int | None = None, name: str = "x") -> Tensor:
+    """The one image validator of the series: x must be (B, H, W) integer categories in
+    0..levels-1 (and H = W = side when side is given). Returns x as long."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of colour indices, got {type(x).__name__}")
+    if x.ndim != 3:
+        raise ValueError(f"{name} must be (batch, height, width) colour indices, got shape "
+                         f"{tuple(x.shape)}; add a batch dimension with x[None] for one image")
+    if side is not None and tuple(x.shape[1:]) != (side, side):
+        raise ValueError(f"{name} must be {side}x{side} images, got {tuple(x.shape[1:])}; "
+                         "this model was built for another data set")
+    if x.dtype.is_floating_point or x.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer colour indices, got dtype {x.dtype}; use .long()")
+    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= levels):
+        raise ValueError(f"{name} must hold colour indices in 0..{levels - 1}, got values "
+                         f"{int(x.min())}..{int(x.max())}")
+    return x.long()
+
+
+def hflip(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Augmentation: mirror each image left-right with probability 1/2 (a Pokémon facing the
+    other way). The coin flips come from ``generator`` (on the CPU), the result stays on x's device."""
+    flip = (torch.rand(len(x), generator=generator, device=generator.device) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None], x.flip(-1), x)
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """What a model needs to know about its data set, in one place: its name, the image side,
+    the number of levels per pixel (palette entries), the fixed split and the augmentation.
+
+    ``load()`` returns the split as tensors, ``palette()`` the (levels, channels) colours in
+    [0, 1] (RGB for Pokémon, one grey channel for digits), ``augmentation``
+    the training-time augmentation (left-right flips for Pokémon, none for digits)."""
+
+    name: str
+    side: int
+    levels: int
+    split: dict
+    flip: bool
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.name == "pokemon" else 1
+
+    def load(self) -> Split:
+        return load_pokemon().split() if self.name == "pokemon" else load_digits().split()
+
+    def palette(self) -> Tensor:
+        if self.name == "pokemon":
+            return torch.as_tensor(load_pokemon().colormap, dtype=torch.float32) / 255.0
+        return torch.linspace(0, 1, self.levels)[:, None]
+
+    @property
+    def augmentation(self):
+        """The training-time augmentation, ``f(batch, generator) -> batch``, or None."""
+        return hflip if self.flip else None
+
+    def check(self, x: Tensor, name: str = "x") -> Tensor:
+        return check_images(x, self.levels, self.side, name)
+
+
+POKEMON = ImageSet("pokemon", SIDE, N_COLOURS, POKEMON_SPLIT, flip=True)
+DIGITS = ImageSet("digits", 8, DIGIT_LEVELS, DIGITS_SPLIT, flip=False)
+DATASETS = {d.name: d for d in (POKEMON, DIGITS)}
+
+
+def dataset(name: str) -> ImageSet:
+    """The descriptor of a data set by name: "pokemon" or "digits"."""
+    if name not in DATASETS:
+        raise KeyError(f"no data set {name!r}; choose one of {sorted(DATASETS)}")
+    return DATASETS[name]

@@ -9,7 +9,8 @@ For any Gaussian q(z|x) = N(mu, S):
     E_q[log P(x|z)] = -D/2 log(2 pi s2) - (|x - W mu - b|^2 + tr(W S W^T)) / (2 s2)
     Lb = -KL(q || P(z)) + E_q[log P(x|z)]
     log P(x) = Lb + KL(q || P(z|x))                 (holds for every q: checked in 07)
-All in float64, per data point x of shape (D,).
+All in float64, per data point x of shape (D,). Gaussian densities and KLs: ``helpers.gaussian``
+(``log_normal``, ``kl_normal``, ``log_normal_diag``, ``log_standard_normal``).
 """
 
 from __future__ import annotations
@@ -20,22 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-
-def gaussian_kl(m1: Tensor, s1: Tensor, m2: Tensor, s2: Tensor) -> Tensor:
-    """KL(N(m1, S1) || N(m2, S2)) for full covariances (K,), (K, K)."""
-    k = len(m1)
-    s2_inv = torch.linalg.inv(s2)
-    d = m2 - m1
-    return 0.5 * (torch.trace(s2_inv @ s1) + d @ s2_inv @ d - k
-                  + torch.logdet(s2) - torch.logdet(s1))
-
-
-def log_normal(x: Tensor, mean: Tensor, cov: Tensor) -> Tensor:
-    """log N(x; mean, cov) for one point (D,) and a full covariance (D, D)."""
-    d = len(x)
-    chol = torch.linalg.cholesky(cov)
-    sol = torch.linalg.solve_triangular(chol, (x - mean)[:, None], upper=False)[:, 0]
-    return -0.5 * (d * math.log(2 * math.pi) + 2 * torch.log(torch.diagonal(chol)).sum() + sol @ sol)
+from .gaussian import kl_normal, log_normal, log_normal_diag, log_standard_normal
 
 
 @dataclass(frozen=True)
@@ -62,23 +48,21 @@ class LinearGaussian:
     def log_marginal(self, x: Tensor) -> Tensor:
         """log P(x) exactly."""
         self._check(x)
-        d = self.W.shape[0]
-        return log_normal(x, self.b, self.W @ self.W.T + self.s2 * torch.eye(d, dtype=self.W.dtype))
+        eye = torch.eye(self.W.shape[0], dtype=self.W.dtype, device=self.W.device)
+        return log_normal(x, self.b, self.W @ self.W.T + self.s2 * eye)
 
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """P(z|x) = N(mean, cov) exactly."""
         self._check(x)
-        k = self.W.shape[1]
-        cov = torch.linalg.inv(torch.eye(k, dtype=self.W.dtype) + self.W.T @ self.W / self.s2)
+        eye = torch.eye(self.W.shape[1], dtype=self.W.dtype, device=self.W.device)
+        cov = torch.linalg.inv(eye + self.W.T @ self.W / self.s2)
         return cov @ self.W.T @ (x - self.b) / self.s2, cov
 
     def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
         """log P(z) + log P(x|z) for samples z (S, K) -> (S,)."""
-        d, k = self.W.shape
-        resid = x - z @ self.W.T - self.b
-        log_pz = -0.5 * (k * math.log(2 * math.pi) + z.pow(2).sum(-1))
-        log_px_z = -0.5 * (d * math.log(2 * math.pi * self.s2) + resid.pow(2).sum(-1) / self.s2)
-        return log_pz + log_px_z
+        mean = z @ self.W.T + self.b  # (S, D)
+        log_s2 = torch.full_like(mean, math.log(self.s2))
+        return log_standard_normal(z) + log_normal_diag(x, mean, log_s2)
 
     def expected_log_likelihood(self, x: Tensor, q_mean: Tensor, q_cov: Tensor) -> Tensor:
         """E_{q(z|x)}[log P(x|z)] exactly, for q = N(q_mean, q_cov)."""
@@ -91,14 +75,15 @@ class LinearGaussian:
     def terms(self, x: Tensor, q_mean: Tensor, q_cov: Tensor) -> dict[str, float]:
         """Every term of slides 27-28 for one x and one Gaussian q, as floats (nats)."""
         k = self.W.shape[1]
-        eye, zero = torch.eye(k, dtype=self.W.dtype), torch.zeros(k, dtype=self.W.dtype)
+        dt, dev = self.W.dtype, self.W.device
+        eye, zero = torch.eye(k, dtype=dt, device=dev), torch.zeros(k, dtype=dt, device=dev)
         post_mean, post_cov = self.posterior(x)
-        kl_prior = gaussian_kl(q_mean, q_cov, zero, eye)
+        kl_prior = kl_normal(q_mean, q_cov, zero, eye)
         exp_ll = self.expected_log_likelihood(x, q_mean, q_cov)
         return {
             "log_px": float(self.log_marginal(x)),
             "lb": float(exp_ll - kl_prior),
-            "kl_q_posterior": float(gaussian_kl(q_mean, q_cov, post_mean, post_cov)),
+            "kl_q_posterior": float(kl_normal(q_mean, q_cov, post_mean, post_cov)),
             "kl_q_prior": float(kl_prior),
             "expected_log_lik": float(exp_ll),
         }

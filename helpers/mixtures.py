@@ -2,7 +2,8 @@
 
     P(x) = sum_m P(m) N(x; mu_m, Sigma_m)          m = 1..K,  x in R^D
 
-Sampling is two steps: m ~ P(m) (a categorical), then x | m ~ N(mu_m, Sigma_m).
+Sampling is two steps: m ~ P(m) (a categorical), then x | m ~ N(mu_m, Sigma_m)
+(``sample_components`` returns both; ``sample`` only x). Densities: ``helpers.gaussian.log_normal``.
 EM alternates
     E-step: r_nm = P(m | x_n) = P(m) N(x_n; mu_m, Sigma_m) / P(x_n)         (responsibilities)
     M-step: N_m = sum_n r_nm,  P(m) = N_m / N,  mu_m = sum_n r_nm x_n / N_m,
@@ -13,11 +14,12 @@ Shapes: x (N, D); weights (K,); means (K, D); covs (K, D, D). Work in float64.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from .gaussian import log_normal
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,7 @@ class GaussianMixture:
         """log P(m) + log N(x_n; mu_m, Sigma_m), shape (N, K)."""
         if x.ndim != 2 or x.shape[1] != self.means.shape[1]:
             raise ValueError(f"want x of shape (N, {self.means.shape[1]}), got {tuple(x.shape)}")
-        chol = torch.linalg.cholesky(self.covs)  # (K, D, D)
-        diff = x[:, None, :] - self.means[None]  # (N, K, D)
-        sol = torch.linalg.solve_triangular(chol[None], diff[..., None], upper=False)[..., 0]
-        maha = sol.pow(2).sum(-1)  # (N, K)
-        logdet = 2 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)  # (K,)
-        d = x.shape[1]
-        return self.weights.log() - 0.5 * (d * math.log(2 * math.pi) + logdet + maha)
+        return self.weights.log() + log_normal(x[:, None, :], self.means, self.covs)
 
     def log_prob(self, x: Tensor) -> Tensor:
         """log P(x_n), shape (N,)."""
@@ -56,10 +52,20 @@ class GaussianMixture:
         """P(m | x_n), shape (N, K); rows sum to 1."""
         return self.component_log_probs(x).softmax(dim=1)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """(x (n, D), m (n,)): first the component m ~ P(m), then x ~ N(mu_m, Sigma_m)."""
-        m = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        e = torch.randn(n, self.means.shape[1], generator=generator, dtype=self.means.dtype)
+    def sample(self, n: int, *, generator: torch.Generator | None = None, prefix: Tensor | None = None) -> Tensor:
+        """n points x ~ P(x), (n, D) (the components drawn on the way are dropped)."""
+        if prefix is not None:
+            raise ValueError("a Gaussian mixture here cannot condition on a prefix (a part of x); "
+                             "call sample(n) without prefix")
+        return self.sample_components(n, generator)[0]
+
+    def sample_components(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """(x (n, D), m (n,)): first the component m ~ P(m), then x ~ N(mu_m, Sigma_m).
+        Drawn on the generator's device, returned on the mixture's."""
+        dev = self.means.device
+        gdev = generator.device if generator is not None else dev
+        m = torch.multinomial(self.weights.to(gdev), n, replacement=True, generator=generator).to(dev)
+        e = torch.randn(n, self.means.shape[1], generator=generator, dtype=self.means.dtype, device=gdev).to(dev)
         chol = torch.linalg.cholesky(self.covs)
         return self.means[m] + (chol[m] @ e[..., None])[..., 0], m
 
@@ -70,7 +76,7 @@ def m_step(x: Tensor, resp: Tensor, reg: float = 1e-6) -> GaussianMixture:
     means = resp.T @ x / nk[:, None]
     diff = x[None] - means[:, None]  # (K, N, D)
     covs = torch.einsum("kn,knd,kne->kde", resp.T, diff, diff) / nk[:, None, None]
-    covs = covs + reg * torch.eye(x.shape[1], dtype=x.dtype)
+    covs = covs + reg * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
     return GaussianMixture(nk / nk.sum(), means, covs)
 
 
@@ -94,9 +100,11 @@ def fit_em(
         raise ValueError(f"want x of shape (N, D) with N >= k={k}, got {tuple(x.shape)}")
     x = x.to(torch.float64)
     if init_means is None:
-        init_means = x[torch.randperm(len(x), generator=generator)[:k]]
-    cov = torch.cov(x.T).reshape(x.shape[1], x.shape[1]) + reg * torch.eye(x.shape[1], dtype=x.dtype)
-    gmm = GaussianMixture(torch.full((k,), 1.0 / k, dtype=x.dtype), init_means.to(x.dtype).clone(),
+        gdev = generator.device if generator is not None else x.device
+        init_means = x[torch.randperm(len(x), generator=generator, device=gdev)[:k].to(x.device)]
+    eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+    cov = torch.cov(x.T).reshape(x.shape[1], x.shape[1]) + reg * eye
+    gmm = GaussianMixture(torch.full((k,), 1.0 / k, dtype=x.dtype, device=x.device), init_means.to(x).clone(),
                           cov.expand(k, -1, -1).clone())
     history = [float(gmm.log_prob(x).mean())]
     for _ in range(iters):

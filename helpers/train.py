@@ -1,12 +1,15 @@
-"""One training loop, seeding, and train-or-load checkpoints, shared by every notebook.
+"""One training loop, seeding and the device policy, shared by every notebook and training command.
 
 The loop minimises ``loss_fn(model, batch)``: a scalar, the mean over the batch in the
 unit the notebook reports (nats per pixel, nats per image, ...). Validation loss is the
 same function under ``torch.no_grad()`` averaged over the whole validation set, weighted
 by batch size; the weights of the best validation epoch are restored at the end.
 
-Checkpoints are ``{"state_dict", "config", "history", "metrics"}`` of plain tensors,
-numbers, strings, lists and dicts, so they load with ``torch.load(..., weights_only=True)``.
+Device policy: ``fit`` trains where the model is (``device=None``) and moves each batch there;
+training commands take ``--device auto|cpu|cuda`` (``resolve_device``: auto = CUDA when
+present, else CPU). Randomness: ``seeded(seed)`` runs a block with torch's global generator
+seeded, then gives the caller back the state it had; library code never reseeds behind the
+caller's back. Checkpoints: ``helpers.checkpoints``; shipped models: ``helpers.registry``.
 """
 
 from __future__ import annotations
@@ -16,25 +19,16 @@ import dataclasses
 import math
 import os
 import random
-import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .data import REPO_ROOT
-
-CHECKPOINT_DIR = REPO_ROOT / "data" / "checkpoints"
-
 Batch = Tensor | Sequence[Tensor]
-
-
-class CheckpointMismatch(ValueError):
-    """A checkpoint on disk was trained with another configuration than the one asked for."""
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -45,9 +39,40 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+@contextmanager
+def seeded(seed: int, device: torch.device | str | None = None) -> Iterator[None]:
+    """Run a block with torch's global generator (and CUDA's, for a CUDA ``device``) seeded by
+    ``seed``; afterwards the caller's generator state is restored: model initialisation and
+    dropout are reproducible without reseeding anybody else's randomness."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    cuda = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        yield
+
+
 def pick_device() -> torch.device:
     """CUDA if present, else CPU (Apple's MPS is skipped: some ops used here lack kernels)."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """The device policy of the training commands: "auto" (or None) = CUDA when present, else
+    CPU; "cpu" / "cuda" / "cuda:1" as asked (an error if CUDA is asked for but absent)."""
+    if device is None or str(device) == "auto":
+        return pick_device()
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {device} asked for CUDA, but torch sees no GPU here "
+                           f"(torch {torch.__version__}); use --device auto or cpu")
+    return dev
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where a model's parameters (or, without parameters, its buffers) live."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
 
 
 def progress_enabled() -> bool:
@@ -104,12 +129,12 @@ def evaluate(
     device: torch.device | None = None,
 ) -> float:
     """Mean of loss_fn over all of ``data`` (batch means weighted by batch size), eval mode."""
-    device = device or next(model.parameters()).device
+    device = device or model_device(model)
     was_training = model.training
     model.eval()
     n, total = _length(data), 0.0
     for start in range(0, n, batch_size):
-        idx = torch.arange(start, min(start + batch_size, n))
+        idx = torch.arange(start, min(start + batch_size, n), device="cpu")
         total += float(loss_fn(model, _take(data, idx, device))) * len(idx)
     model.train(was_training)
     return total / n
@@ -129,25 +154,32 @@ def fit(
 ) -> History:
     """Train with Adam, shuffling with a generator seeded by ``cfg.seed``; early-stop on ``valid``.
 
-    train / valid: a tensor, or a tuple of tensors sharing their first dimension.
-    augment(batch, generator) -> batch is applied to training batches only.
+    train / valid: a tensor, or a tuple of tensors sharing their first dimension (kept where
+    they are; each batch is moved to ``device``). device: None = where the model already is;
+    otherwise the model is moved there first. Dropout is seeded by ``cfg.seed`` inside
+    ``seeded``, so the caller's random state is left as it was.
+    augment(batch, generator) -> batch is applied to training batches only (on the CPU).
     Returns the History; the model ends with the weights of its best epoch.
     """
-    from tqdm.auto import tqdm
-
     if _length(train) == 0:
         raise ValueError("fit() got an empty training set; check the split you passed")
-    device = device or pick_device()
+    device = torch.device(device) if device is not None else model_device(model)
     model.to(device)
+    with seeded(cfg.seed, device):  # dropout and other in-model randomness
+        return _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch)
+
+
+def _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch) -> History:
+    from tqdm.auto import tqdm
+
     gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)  # dropout and other in-model randomness
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     hist, best, best_state, start = History(), math.inf, None, time.perf_counter()
     show = progress_enabled() if progress is None else progress
     bar = tqdm(range(cfg.epochs), desc="epochs", disable=not show, leave=False)
     for epoch in bar:
         model.train()
-        perm, n, total = torch.randperm(_length(train), generator=gen), _length(train), 0.0
+        perm, n, total = torch.randperm(_length(train), generator=gen, device="cpu"), _length(train), 0.0
         for start_i in range(0, n, cfg.batch_size):
             batch = _take(train, perm[start_i : start_i + cfg.batch_size], torch.device("cpu"))
             if augment is not None:
@@ -178,83 +210,3 @@ def fit(
         model.load_state_dict(best_state)
     hist.seconds = time.perf_counter() - start
     return hist
-
-
-def config_dict(config: Any) -> dict[str, Any]:
-    """A dataclass config as a plain dict (nested dataclasses too) tagged with its class name."""
-    if not dataclasses.is_dataclass(config):
-        raise TypeError(f"config must be a dataclass instance, got {type(config).__name__}")
-    return {"class": type(config).__name__, **dataclasses.asdict(config)}
-
-
-def save_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module,
-    config: Any,
-    *,
-    history: History | None = None,
-    metrics: dict[str, float] | None = None,
-) -> Path:
-    """Write state_dict + config (+ history, metrics) atomically: temp file, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "config": config_dict(config),
-        "history": history.to_dict() if history is not None else None,
-        "metrics": dict(metrics or {}),
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
-
-
-def load_checkpoint(path: str | os.PathLike, model: nn.Module, config: Any) -> dict[str, Any]:
-    """Load weights into model after checking the stored config equals ``config``.
-
-    Returns {"history": History | None, "metrics": dict}. Raises CheckpointMismatch
-    naming every differing field, and FileNotFoundError if there is no such file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; train it with `make checkpoints`")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    want, got = config_dict(config), payload["config"]
-    if want != got:
-        diffs = [
-            f"{k}: checkpoint has {got.get(k)!r}, you asked for {want.get(k)!r}"
-            for k in sorted(set(want) | set(got))
-            if want.get(k) != got.get(k)
-        ]
-        raise CheckpointMismatch(
-            f"{path.name} was trained with another configuration ({'; '.join(diffs)}). "
-            f"Use the checkpoint's configuration, or delete {path} and retrain "
-            "(`make checkpoints`, or run the notebook cell again to train it here)."
-        )
-    model.load_state_dict(payload["state_dict"])
-    hist = payload.get("history")
-    return {"history": History.from_dict(hist) if hist else None, "metrics": payload.get("metrics", {})}
-
-
-def train_or_load(
-    path: str | os.PathLike,
-    model: nn.Module,
-    config: Any,
-    train: Callable[[], tuple[History, dict[str, float]]],
-) -> dict[str, Any]:
-    """Load ``path`` if it exists (config must match), else run ``train()`` and save.
-
-    train() trains ``model`` in place and returns (history, metrics).
-    Returns {"history", "metrics", "trained": bool}.
-    """
-    path = Path(path)
-    if path.is_file():
-        return {**load_checkpoint(path, model, config), "trained": False}
-    history, metrics = train()
-    save_checkpoint(path, model, config, history=history, metrics=metrics)
-    return {"history": history, "metrics": metrics, "trained": True}

@@ -6,8 +6,9 @@ the prior" button, an "encode this image" button (with an image index), and an
 redrawn, so an update costs one decoder call plus one small PNG encoding.
 
 ``render`` is any callable ``z -> image``: z a (latent,) float tensor, the image an (H, W)
-grey or (H, W, 3) RGB float array in [0, 1]. ``decoder_render`` turns a model from
-``helpers.autoencoders`` into such a callable. The panel checks the latent length and the
+grey or (H, W, 3) RGB float array in [0, 1]. ``decoder_render`` turns any model with
+``decode(z) -> logits`` and ``cfg.levels`` (``helpers.autoencoders.Autoencoder``,
+``helpers.vae.VAE``) into such a callable. The panel checks the latent length and the
 image shape (the first image fixes it) and says what it expected.
 
 Works without a browser: set ``panel.sliders[i].value`` and read ``panel.image.value``;
@@ -29,17 +30,20 @@ Render = Callable[[Tensor], np.ndarray]
 
 
 def decoder_render(model, colormap: np.ndarray | None = None, levels: int | None = None) -> Render:
-    """A render callable from an autoencoder/VAE of helpers.autoencoders.
+    """A render callable from a model with ``decode`` (an autoencoder or a VAE).
 
     Digits (colormap None): the expected grey level, ink dark on white as in show_digits.
-    Pokémon (colormap given): the most probable colour of every pixel, through the colormap."""
+    Pokémon (colormap given): the most probable colour of every pixel, through the colormap.
+    The code goes to the model's device; the picture comes back to the CPU."""
     from .autoencoders import decode_images
+    from .train import model_device
 
     def render(z: Tensor) -> np.ndarray:
+        z = z[None].to(model_device(model))
         if colormap is None:
-            grey = decode_images(model, z[None], "mean")[0].numpy()
+            grey = decode_images(model, z, "mean")[0].cpu().numpy()
             return 1.0 - grey / ((levels or model.cfg.levels) - 1)
-        idx = decode_images(model, z[None], "mode")[0].numpy()
+        idx = decode_images(model, z, "mode")[0].cpu().numpy()
         return colormap[idx].astype(np.float32) / 255.0
 
     return render
@@ -99,17 +103,17 @@ class LatentPanel:
         for s in self.sliders:
             s.observe(self._on_change, names="value")
         self.widget = W.VBox([W.HBox(controls), W.HBox([W.VBox(self.sliders), self.image])])
-        self.set_latent(torch.zeros(latent) if z0 is None else z0)
+        self.set_latent(torch.zeros(latent, device="cpu") if z0 is None else z0)
 
     # -- state
     @property
     def z(self) -> Tensor:
         """The current code, (latent,) float32."""
-        return torch.tensor([s.value for s in self.sliders], dtype=torch.float32)
+        return torch.tensor([s.value for s in self.sliders], dtype=torch.float32, device="cpu")
 
     def set_latent(self, z: Tensor | Sequence[float]) -> None:
         """Move every slider at once (one redraw). Values beyond the range are clipped."""
-        z = torch.as_tensor(z, dtype=torch.float32).flatten()
+        z = torch.as_tensor(z, dtype=torch.float32, device="cpu").flatten()
         if len(z) != self.latent:
             raise ValueError(f"expected a code of length {self.latent}, got {len(z)}; "
                              f"this panel has one slider per latent dimension")
@@ -123,7 +127,7 @@ class LatentPanel:
 
     def sample_prior(self) -> Tensor:
         """Draw z ~ N(0, I) with the panel's generator and show it."""
-        z = torch.randn(self.latent, generator=self.generator)
+        z = torch.randn(self.latent, generator=self.generator, device=self.generator.device)
         self.set_latent(z)
         return z
 
@@ -131,7 +135,7 @@ class LatentPanel:
         """Set the sliders to the code of images[i] and show its decoding."""
         if self.encode_fn is None:
             raise RuntimeError("this panel has no encoder; pass encode= and images=")
-        z = torch.as_tensor(self.encode_fn(self.images[i])).flatten()
+        z = torch.as_tensor(self.encode_fn(self.images[i]), device="cpu").flatten()
         self.set_latent(z)
         return z
 
@@ -179,11 +183,11 @@ class LatentPanel:
 def sweep_codes(z0: Tensor, dims: tuple[int, int], values: Sequence[float]) -> Tensor:
     """The static twin of dragging two sliders: codes (len(values)**2, latent) equal to z0
     except z[dims[0]] = row value, z[dims[1]] = column value (row-major grid)."""
-    z0 = torch.as_tensor(z0, dtype=torch.float32).flatten()
+    z0 = torch.as_tensor(z0, dtype=torch.float32, device="cpu").flatten()
     a, b = dims
     if not (0 <= a < len(z0) and 0 <= b < len(z0)):
         raise ValueError(f"dims must index the code of length {len(z0)}, got {dims}")
-    v = torch.as_tensor(values, dtype=torch.float32)
+    v = torch.as_tensor(values, dtype=torch.float32, device="cpu")
     z = z0.repeat(len(v) ** 2, 1)
     z[:, a] = v.repeat_interleave(len(v))
     z[:, b] = v.repeat(len(v))

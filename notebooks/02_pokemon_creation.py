@@ -35,16 +35,15 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from helpers.autoregressive import (
-    CNN_CKPT, CNN_TRAIN, LSTM_CKPT, LSTM_TRAIN, LN2, Bigram, PixelCNN, PixelCNNConfig, PixelLSTM,
-    PixelLSTMConfig, Unigram, bits_per_pixel, complete, cover_mask, horizontal_mask, known_pixels,
-    load_model, nats_per_pixel_loss, sample, sample_rerun, time_sampling, train_model, vertical_mask,
-)
+from helpers.autoregressive import LN2, Bigram, Unigram, bits_per_pixel, complete, cover_mask, known_pixels, nats_per_pixel_loss
 from helpers.completion import CompletionExplorer
-from helpers.data import N_COLOURS, load_pokemon
+from helpers.data import N_COLOURS, SIDE, load_pokemon
+from helpers.pixel_cnn import horizontal_mask, vertical_mask
+from helpers.pixel_lstm import PixelLSTM, PixelLSTMConfig, time_sampling
 from helpers.plot import bar_table, new_axes, plot_history, show_sprites
 from helpers.plot import tile
-from helpers.train import History, seed_everything, train_or_load
+from helpers.registry import get
+from helpers.train import History, seed_everything
 
 gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -88,14 +87,14 @@ fig
 # - **RGB regression**: output three numbers $\hat{x}_t \in [0,1]^3$, trained with squared error $\lVert \hat{x}_t - x_t \rVert^2$. The minimiser is the **conditional mean** $\mathbb{E}[x_t \mid x_{<t}]$: if the next pixel is blue or yellow with equal chance, the prediction is a grey-green average that neither option has.
 # - **1-of-N**: output a softmax over the 167 colours, trained with cross-entropy $-\log p(x_t \mid x_{<t})$. The model keeps *both* options and sampling picks one.
 #
-# Same network both ways (an LSTM with 128 cells, trained by `python -m helpers.autoregressive train` for the same number of epochs): only the input/output representation differs. Both complete the bottom half of held-out sprites.
+# Same network both ways (an LSTM with 128 cells, trained by `python -m helpers.registry train` for the same number of epochs): only the input/output representation differs. Both complete the bottom half of held-out sprites.
 
 # %%
-small, small_info = load_model("small")  # 1-of-N
-rgb_model, rgb_info = load_model("rgb")  # RGB regression
+small, small_info = get("pixel_lstm128_onehot")  # 1-of-N
+rgb_model, rgb_info = get("pixel_lstm128_rgb")  # RGB regression
 palette = torch.from_numpy(cmap).float() / 255
 show = test[[3, 10, 21, 33, 47, 64]]
-half = known_pixels(0.5)
+half = known_pixels(0.5, SIDE)
 rgb_done = rgb_model.complete(palette[show], known=half)  # conditional means: no sampling
 cat_done = complete(small, show, 0.5, 1, generator=gen)[:, 0]
 
@@ -118,7 +117,7 @@ print(f"white background in the bottom halves: real {white_share(real_rgb):.0%},
 # %% tags=["readme"]
 fig = Figure(figsize=(10, 4.6), layout="constrained")
 axes = fig.subplots(3, 1)
-mask = cover_mask(0.5)
+mask = cover_mask(0.5, SIDE)
 show_sprites(show, cmap, ncols=6, ax=axes[0], title="held-out sprites (real)")
 rows = [(rgb_done.numpy(), "RGB regression (squared error): the bottom half is a muddy average"),
         (pokemon.to_rgb(cat_done), "1-of-N (softmax over 167 colours), one sample: crisp palette colours")]
@@ -137,21 +136,11 @@ fig
 # h_t, c_t = \mathrm{LSTM}\big(e(x_{t-1}) + r(\text{row}_t) + k(\text{col}_t),\; (h_{t-1}, c_{t-1})\big), \qquad
 # p(x_t \mid x_{<t}) = \mathrm{softmax}(W h_t + b).$$
 #
-# $e(x_{t-1})$ is the 1-of-N vector of the previous colour times a matrix (an embedding; a START symbol at $t=1$); we also add embeddings of the row and column of pixel $t$, so the network need not count to 20 to know where a row ends. One layer of 512 cells, ~1.2 M parameters. Training minimises the mean of $-\log p(x_t\mid x_{<t})$ over pixels and sprites (nats per pixel), with horizontal flips, dropout 0.25 and early stopping on the validation split. `python -m helpers.autoregressive train` trains it (seeded) and writes `data/checkpoints/pixel_lstm512.pt`; here we load it.
+# $e(x_{t-1})$ is the 1-of-N vector of the previous colour times a matrix (an embedding; a START symbol at $t=1$); we also add embeddings of the row and column of pixel $t$, so the network need not count to 20 to know where a row ends. One layer of 512 cells, ~1.2 M parameters. Training minimises the mean of $-\log p(x_t\mid x_{<t})$ over pixels and sprites (nats per pixel), with horizontal flips, dropout 0.25 and early stopping on the validation split. `python -m helpers.registry train pixel_lstm512` trains it (seeded) and writes `data/checkpoints/pixel_lstm512.pt`; here `get` loads it (and would train it, with the same recipe, if the file were missing).
 
 # %%
-def train_here(model, cfg):
-    """Runs only when the checkpoint file is missing: the command's seeded training (slow on CPU)."""
-    hist = train_model(model, train, valid, cfg)
-    return hist, {"valid_bpp": bits_per_pixel(model, valid), "test_bpp": bits_per_pixel(model, test)}
-
-
-lstm = PixelLSTM(PixelLSTMConfig())
-lstm_info = train_or_load(LSTM_CKPT, lstm, PixelLSTMConfig(), lambda: train_here(lstm, LSTM_TRAIN))
-lstm.eval()
-cnn = PixelCNN(PixelCNNConfig())
-cnn_info = train_or_load(CNN_CKPT, cnn, PixelCNNConfig(), lambda: train_here(cnn, CNN_TRAIN))
-cnn.eval()
+lstm, lstm_info = get("pixel_lstm512")
+cnn, cnn_info = get("context2d")
 print(f"LSTM-512: {sum(p.numel() for p in lstm.parameters()):,} parameters, "
       f"{len(lstm_info['history'].train)} epochs, best epoch {lstm_info['history'].best_epoch + 1}")
 
@@ -197,8 +186,8 @@ print(f"bits/pixel on the batch during 3 steps: {', '.join(f'{v:.3f}' for v in l
 # %%
 # NBVAL_CHECK_OUTPUT
 models = {
-    "unigram (colour frequency)": Unigram(train),
-    "raster bigram p(x_t | x_t-1)": Bigram(train),
+    "unigram (colour frequency)": Unigram(train, N_COLOURS),
+    "raster bigram p(x_t | x_t-1)": Bigram(train, N_COLOURS),
     "LSTM-128, 1-of-N (section 2)": small,
     "LSTM-512 (the lecture's model)": lstm,
     "PixelCNN, 2-D context (section 8)": cnn,
@@ -213,7 +202,7 @@ bar_table(list(table), list(table.values()), xlabel="held-out bits per pixel (lo
           title="80 held-out Pokémon")
 
 # %% [markdown]
-# **Takeaway.** Context is worth bits: the left neighbour alone saves a third of the unigram's cost, and networks that see the whole prefix save more. **Honest note on the targets.** The series aims at ≤ 2.3 bits/pixel for the LSTM-512 and ≤ 2.0 for the 2-D model; the shipped checkpoints miss both. The LSTM-512 is trained to early stopping (section 3 prints its epochs) with horizontal flips and dropout on both its input (0.25) and its output (0.5): 640 sprites are few for 512 cells, and an earlier version with output dropout 0.25 alone overfit within 30 epochs and scored clearly worse. Weight decay, more augmentation than flips, or feeding the pixel above as a second input would be the next things to try. The PixelCNN shares its weights across positions and overfits less, which is why it wins here. Retrain with `python -m helpers.autoregressive train --only lstm512` after changing `LSTM_TRAIN` or `PixelLSTMConfig`.
+# **Takeaway.** Context is worth bits: the left neighbour alone saves a third of the unigram's cost, and networks that see the whole prefix save more. **Honest note on the targets.** The series aims at ≤ 2.3 bits/pixel for the LSTM-512 and ≤ 2.0 for the 2-D model; the shipped checkpoints miss both. The LSTM-512 is trained to early stopping (section 3 prints its epochs) with horizontal flips and dropout on both its input (0.25) and its output (0.5): 640 sprites are few for 512 cells, and an earlier version with output dropout 0.25 alone overfit within 30 epochs and scored clearly worse. Weight decay, more augmentation than flips, or feeding the pixel above as a second input would be the next things to try. The PixelCNN shares its weights across positions and overfits less, which is why it wins here. Its recipe (configuration, training settings, data) is the entry `pixel_lstm512` of `helpers/registry.py`; `python -m helpers.registry train pixel_lstm512` retrains it.
 #
 # ## 5. Completion (slide 11)
 #
@@ -225,7 +214,7 @@ def completion_figure(model, sprites, cover, title, samples=3):
     greedy = complete(model, sprites, cover, 1, greedy=True)
     cols = torch.cat([sprites[:, None], sprites[:, None], drawn, greedy], 1)  # (B, 2 + samples + 1, H, W)
     covered = torch.zeros(cols.shape, dtype=torch.bool)
-    covered[:, 1] = cover_mask(cover)
+    covered[:, 1] = cover_mask(cover, SIDE)
     fig = show_sprites(cols.flatten(0, 1), cmap, ncols=cols.shape[1], covered=covered.flatten(0, 1), scale=0.9,
                        title=f"{title}\ncolumns: real | visible {1 - cover:.0%} | {samples} samples | greedy")
     return fig
@@ -247,9 +236,9 @@ completion_figure(lstm, pick, 0.75, "LSTM-512 completes the bottom 75%")
 # %%
 fig = Figure(figsize=(12, 6.2), layout="constrained")
 axes = fig.subplots(2, 2).flatten()
-show_sprites(sample(lstm, 8, greedy=True), cmap, ncols=4, ax=axes[0], title="greedy (argmax): all identical")
+show_sprites(lstm.sample(8, greedy=True), cmap, ncols=4, ax=axes[0], title="greedy (argmax): all identical")
 for ax, tau in zip(axes[1:], (0.7, 1.0, 1.3)):
-    show_sprites(sample(lstm, 8, generator=gen, temperature=tau), cmap, ncols=4, ax=ax,
+    show_sprites(lstm.sample(8, generator=gen, temperature=tau), cmap, ncols=4, ax=ax,
                  title=f"sampled, temperature τ = {tau}")
 fig
 
@@ -258,7 +247,7 @@ fig
 #
 # ## 7. Sampling speed: reuse the LSTM state
 #
-# An LSTM summarises the prefix $x_{<t}$ in its state $(h_t, c_t)$. To draw pixel $t$ we need one `step` from $(h_{t-1}, c_{t-1})$ — **400 steps for a whole sprite**. Public re-implementations of this lecture instead re-run the network over the whole prefix for every new pixel: $1 + 2 + \dots + 400 \approx 80{,}000$ steps, the same samples 200 times slower. Both samplers are in `helpers.autoregressive` and draw identical pixels from the same generator (a unit test checks it). We time 64 sprites; the re-run sampler only for its first 30 pixels (it would take minutes for all 400), its full cost extrapolated by its quadratic step count. Timings depend on the machine and on what else runs on it.
+# An LSTM summarises the prefix $x_{<t}$ in its state $(h_t, c_t)$. To draw pixel $t$ we need one `step` from $(h_{t-1}, c_{t-1})$ — **400 steps for a whole sprite**. Public re-implementations of this lecture instead re-run the network over the whole prefix for every new pixel: $1 + 2 + \dots + 400 \approx 80{,}000$ steps, the same samples 200 times slower. Both samplers are in `helpers.pixel_lstm` and draw identical pixels from the same generator (a unit test checks it). We time 64 sprites; the re-run sampler only for its first 30 pixels (it would take minutes for all 400), its full cost extrapolated by its quadratic step count. Timings depend on the machine and on what else runs on it.
 
 # %%
 full = time_sampling(lstm, n=64, rerun=False)
@@ -305,8 +294,8 @@ fig
 fig = Figure(figsize=(12, 3.3), layout="constrained")
 a, b = fig.subplots(1, 2)
 bpp_lstm, bpp_cnn = table["LSTM-512 (the lecture's model)"], table["PixelCNN, 2-D context (section 8)"]
-show_sprites(sample(lstm, 8, generator=gen), cmap, ncols=4, ax=a, title=f"LSTM-512 samples ({bpp_lstm:.2f} bits/pixel)")
-show_sprites(sample(cnn, 8, generator=gen), cmap, ncols=4, ax=b, title=f"PixelCNN samples ({bpp_cnn:.2f} bits/pixel)")
+show_sprites(lstm.sample(8, generator=gen), cmap, ncols=4, ax=a, title=f"LSTM-512 samples ({bpp_lstm:.2f} bits/pixel)")
+show_sprites(cnn.sample(8, generator=gen), cmap, ncols=4, ax=b, title=f"PixelCNN samples ({bpp_cnn:.2f} bits/pixel)")
 fig
 
 # %% tags=["readme"]
@@ -340,7 +329,7 @@ assert abs(bpp - 2.1640) < 1e-3, (
 print(f"Exercise 1 correct: {bpp:.3f} bits/pixel")
 
 # %% [markdown]
-# **Exercise 2.** Write the **greedy** decoder yourself with the cached state: a function `greedy_draw(model, n)` that starts from the START symbol (`model.cfg.colours`), calls `model.step(prev, t, state)` for $t = 0..399$ and takes the argmax each time; return `(n, 20, 20)` long. It must agree with `sample(model, n, greedy=True)`.
+# **Exercise 2.** Write the **greedy** decoder yourself with the cached state: a function `greedy_draw(model, n)` that starts from the START symbol (`model.cfg.colours`), calls `model.step(prev, t, state)` for $t = 0..399$ and takes the argmax each time; return `(n, 20, 20)` long. It must agree with `model.sample(n, greedy=True)`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 @torch.no_grad()
@@ -359,6 +348,6 @@ def greedy_draw(model, n):
 mine = greedy_draw(lstm, 2)
 assert tuple(mine.shape) == (2, 20, 20), f"want shape (2, 20, 20), got {tuple(mine.shape)}"
 assert mine.dtype == torch.long, f"want colour indices (torch.long), got {mine.dtype}"
-assert torch.equal(mine, sample(lstm, 2, greedy=True)), (
-    "differs from sample(model, n, greedy=True): feed the argmax back as `prev` and keep the returned state")
+assert torch.equal(mine, lstm.sample(2, greedy=True)), (
+    "differs from model.sample(n, greedy=True): feed the argmax back as `prev` and keep the returned state")
 print("Exercise 2 correct")

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from helpers.autoencoders import (Autoencoder, AutoencoderConfig, ae_loss, decode_images, digits_net,
-                                  encode_means, load_or_train, shipped)
+from helpers.autoencoders import Autoencoder, ae_loss, decode_images, digits_net, encode_means
+from helpers.registry import get, recipe
 from helpers.data import load_digits, load_pokemon
 from helpers.plot import code_grid, plot_history, scatter_codes, show_code_grid, show_digits, show_sprites
 from helpers.train import TrainConfig, evaluate, fit, seed_everything
@@ -59,10 +59,10 @@ poke_train, poke_valid, poke_test = pokemon.split()
 # The digits model here has a **2-dimensional** code (slides 17-18), so we can look at the code space itself. Its encoder and decoder are small MLPs:
 
 # %%
-cfg_ae2 = shipped()["digits_ae_2d"]
-ae2, info_ae2 = load_or_train("digits_ae_2d", (dig_train, dig_valid, dig_test))  # trained by `make checkpoints`
+cfg_ae2 = recipe("digits_ae_2d")  # its model config (.model) and training config (.train)
+ae2, info_ae2 = get("digits_ae_2d")  # trained by `make checkpoints`
 print(ae2)
-print(f"\ncode length {cfg_ae2.net.latent}; trained {len(info_ae2['history'].train)} epochs "
+print(f"\ncode length {cfg_ae2.model.latent}; trained {len(info_ae2['history'].train)} epochs "
       f"(best validation epoch {info_ae2['history'].best_epoch + 1})")
 
 # %% [markdown]
@@ -110,7 +110,7 @@ fig
 
 # %%
 # NBVAL_CHECK_OUTPUT
-poke_ae, info_pae = load_or_train("pokemon_ae", (poke_train, poke_valid, poke_test))
+poke_ae, info_pae = get("pokemon_ae")
 xp = poke_test[:8]
 recon_p = decode_images(poke_ae, encode_means(poke_ae, xp), how="mode")
 rec_p = evaluate(poke_ae, ae_loss, poke_test)

@@ -33,8 +33,10 @@ import torch
 from matplotlib.figure import Figure
 from torch.distributions import Normal, kl_divergence
 
-from helpers.autoencoders import (VAE, decode_images, elbo, encode_means, gaussian_kl, iwae_log_likelihood,
-                                  load_or_train, shipped, slide_kl_term, vae_loss)
+from helpers.autoencoders import decode_images, encode_means
+from helpers.gaussian import kl_standard_normal, slide_kl_term
+from helpers.registry import get, recipe
+from helpers.vae import VAE, elbo, iwae_log_likelihood, vae_loss
 from helpers.data import load_digits, load_pokemon
 from helpers.plot import bar_table, code_grid, plot_history, scatter_codes, show_code_grid, show_digits, show_sprites
 from helpers.train import TrainConfig, fit, seed_everything
@@ -77,7 +79,7 @@ r1, r2 = slide / kl_if_log_var, slide / kl_if_log_std
 print(f"slide / KL, σ = log-variance: min {r1.min():.4f}  max {r1.max():.4f}")
 print(f"slide / KL, σ = log-std:      min {r2.min():.4f}  max {r2.max():.4f}")
 assert torch.allclose(slide, 2 * kl_if_log_var, rtol=1e-5), "slide term should equal 2 KL for log-variance σ"
-assert torch.allclose(gaussian_kl(m, sigma), kl_if_log_var, rtol=1e-5)
+assert torch.allclose(kl_standard_normal(m, sigma), kl_if_log_var, rtol=1e-5)
 print("=> the slide's term is exactly 2·KL when σ is the log-variance; the noise scale is exp(σ/2)")
 
 # %% [markdown]
@@ -85,7 +87,7 @@ print("=> the slide's term is exactly 2·KL when σ is the log-variance; the noi
 #
 # $$c = \exp(\sigma/2) \odot e + m, \qquad \text{not } \exp(\sigma) \odot e + m.$$
 #
-# Sampling with $\exp(\sigma)$ while penalising with the slide's term would train a noise scale that the penalty does not describe. Every helper of the series uses this one convention (`helpers.autoencoders`: `log_var` is the slide's σ, `VAE.reparameterize` draws $m + e^{\sigma/2} e$, `gaussian_kl` is ½ · slide term). The loss is
+# Sampling with $\exp(\sigma)$ while penalising with the slide's term would train a noise scale that the penalty does not describe. Every helper of the series uses this one convention (`helpers.vae`: `log_var` is the slide's σ, `VAE.reparameterize` draws $m + e^{\sigma/2} e$; `helpers.gaussian.kl_standard_normal` is ½ · slide term). The loss is
 #
 # $$-\mathrm{ELBO}(x) = -\log P(x \mid c) + \mathrm{KL}\big(N(m, e^{\sigma})\,\|\,N(0, I)\big)\quad\text{(nats per image)}.$$
 
@@ -96,11 +98,11 @@ print("=> the slide's term is exactly 2·KL when σ is the log-variance; the noi
 
 # %%
 # NBVAL_CHECK_OUTPUT
-cfg_vae = shipped()["digits_vae"]
-vae, info_vae = load_or_train("digits_vae", dig)
+cfg_vae = recipe("digits_vae")  # .model: the network; .train: KL weight, warm-up, optimiser
+vae, info_vae = get("digits_vae")
 torch.manual_seed(0)
-demo = VAE(cfg_vae.net)
-demo_hist = fit(demo, vae_loss(cfg_vae, {"beta": 1.0}), dig[0], dig[1], TrainConfig(epochs=10, patience=None),
+demo = VAE(cfg_vae.model)
+demo_hist = fit(demo, vae_loss(cfg_vae.train, {"beta": 1.0}), dig[0], dig[1], TrainConfig(epochs=10, patience=None),
                 progress=False)
 for name, model in [("fresh VAE, 10 epochs", demo), ("shipped VAE", vae)]:
     with torch.no_grad():
@@ -124,7 +126,7 @@ fig
 # Train the *same* network on the reconstruction error alone (KL weight 0; the checkpoint `digits_vae_rec_only`). After every epoch we recorded the average σ (log-variance) the encoder outputs on the training digits. Noise only hurts reconstruction, so the encoder learns to switch it off: σ keeps falling, past −9 after 100 epochs (a standard deviation of $e^{-4.5} \approx 0.01$), on its way to the floor we clamp it at (−12). The VAE with the KL term keeps σ near −2 (a standard deviation of about 0.35).
 
 # %%
-rec_only, info_rec = load_or_train("digits_vae_rec_only", dig)
+rec_only, info_rec = get("digits_vae_rec_only")
 fig = Figure(figsize=(6, 3.4), layout="constrained")
 ax = fig.add_subplot()
 ax.plot(np.arange(1, len(info_rec["metrics"]["log_var_trace"]) + 1), info_rec["metrics"]["log_var_trace"],
@@ -140,7 +142,7 @@ fig
 # With σ that small the code is practically deterministic: the model *is* a plain autoencoder. (Its weights are those of its best validation epoch, 24, where σ had already fallen to about −6.6.) And like notebook 04's, its decoder fails on random codes. Below, the same 16 codes $z \sim N(0, I)$ through both decoders.
 
 # %%
-z = torch.randn(16, cfg_vae.net.latent, generator=gen)
+z = torch.randn(16, cfg_vae.model.latent, generator=gen)
 fig = Figure(figsize=(12, 2.8), layout="constrained")
 a, b = fig.subplots(1, 2)
 show_digits(decode_images(rec_only, z), ax=a, title="(a) reconstruction only: N(0, I) codes")
@@ -153,7 +155,7 @@ fig
 # The right-hand panel above: most samples are recognisable digits. The reason is visible in two dimensions. Here is a VAE with a 2-D code (`digits_vae_2d`), drawn exactly like notebook 04's autoencoder: the decoded grid from −1.5 to 1.5 and the encoded training digits (their means $m$).
 
 # %%
-vae2, _ = load_or_train("digits_vae_2d", dig)
+vae2, _ = get("digits_vae_2d")
 values = np.linspace(-1.5, 1.5, 15)
 fig = Figure(figsize=(12, 5.4), layout="constrained")
 a, b = fig.subplots(1, 2)
@@ -171,7 +173,7 @@ fig
 # Encode two test digits, walk along the straight line between their codes, decode every step. Autoencoder (notebook 04, 2-D code) and VAE (2-D code) side by side:
 
 # %% tags=["readme"]
-ae2, _ = load_or_train("digits_ae_2d", dig)
+ae2, _ = get("digits_ae_2d")
 # pairs of test digits of different classes that both models reconstruct well (fair to both)
 with torch.no_grad():
     err = sum(model.decoder(encode_means(model, dig[2][:60]), None).log_softmax(-1).gather(
@@ -206,11 +208,11 @@ fig
 
 # %%
 # NBVAL_CHECK_OUTPUT
-pvae, info_pvae = load_or_train("pokemon_vae", poke)
+pvae, info_pvae = get("pokemon_vae")
 m = info_pvae["metrics"]
 print(f"Pokémon VAE, test: reconstruction {m['test_rec_nats']:.0f} + KL {m['test_kl_nats']:.0f} "
       f"= -ELBO {m['test_neg_elbo_nats']:.0f} nats per sprite ({m['test_neg_elbo_nats'] / 400:.2f} nats per pixel)")
-kl_per_dim = gaussian_kl(*[t.unsqueeze(-1) for t in pvae.encode(poke[0])]).mean(0).detach()
+kl_per_dim = kl_standard_normal(*[t.unsqueeze(-1) for t in pvae.encode(poke[0])]).mean(0).detach()
 dims = tuple(int(d) for d in kl_per_dim.argsort(descending=True)[:2])
 print("KL per dimension (nats):", np.round(kl_per_dim.numpy(), 1), "-> sweep the two busiest:", dims)
 
@@ -235,7 +237,7 @@ fig
 # One slider per latent dimension; the picture updates as you drag. **Sample from the prior** draws $z \sim N(0, I)$; **encode this image** sets the sliders to the code $m$ of the chosen test image. The panel (`helpers.widgets.LatentPanel`) works with any decoder: first the 8-D digits VAE, then the 10-D Pokémon VAE. It needs a live kernel in JupyterLab; in a static page the grids below are the same sweeps, frozen.
 
 # %%
-digit_panel = LatentPanel(decoder_render(vae), cfg_vae.net.latent,
+digit_panel = LatentPanel(decoder_render(vae), cfg_vae.model.latent,
                           encode=lambda im: encode_means(vae, im[None])[0], images=dig[2],
                           scale=20, generator=torch.Generator().manual_seed(1))
 digit_panel.encode(0)
@@ -244,8 +246,8 @@ digit_panel.widget
 # %%
 zd = encode_means(vae, dig[2][:1])[0]
 vals = np.linspace(-2.5, 2.5, 9)
-rows = torch.stack([zd.repeat(len(vals), 1) for _ in range(cfg_vae.net.latent)])
-for d in range(cfg_vae.net.latent):
+rows = torch.stack([zd.repeat(len(vals), 1) for _ in range(cfg_vae.model.latent)])
+for d in range(cfg_vae.model.latent):
     rows[d, :, d] = torch.from_numpy(vals).float()
 show_digits(decode_images(vae, rows.flatten(0, 1)), ncols=len(vals),
             title=f"static sweep: row d moves z[d] from −2.5 to 2.5,\nthe others stay at the code of test image #0 (a {lab_test[0].item()})")
@@ -280,7 +282,7 @@ print(f"slider update, value change -> new PNG bytes: median {1000 * np.median(t
 
 # %%
 # NBVAL_CHECK_OUTPUT
-made, info_made = load_or_train("digits_vae_made", dig)
+made, info_made = get("digits_vae_made")
 results = {}
 for name, model, info in [("MLP VAE (8-D)", vae, info_vae), ("MADE-decoder VAE (16-D)", made, info_made)]:
     met = info["metrics"]

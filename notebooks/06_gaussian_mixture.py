@@ -57,7 +57,7 @@ true = GaussianMixture(
     covs=torch.tensor([[[0.8, 0.5], [0.5, 0.6]], [[0.5, -0.2], [-0.2, 0.3]],
                        [[1.2, 0.0], [0.0, 0.25]], [[0.2, 0.0], [0.0, 0.2]]], dtype=f64),
 )
-x, m = true.sample(1500, gen)  # step 1: m ~ P(m); step 2: x ~ N(mu_m, Sigma_m)
+x, m = true.sample_components(1500, gen)  # step 1: m ~ P(m); step 2: x ~ N(mu_m, Sigma_m)
 
 
 def density_panel(ax, gmm: GaussianMixture, points, labels, title: str) -> None:
@@ -184,13 +184,14 @@ print(f"{len(gmm_results)} mixtures fitted in {time.perf_counter() - start:.0f} 
 # The other models come from checkpoints trained by `make checkpoints`: the two digits VAEs of notebook 05, one with a plain decoder and one whose decoder is itself autoregressive (MADE), their likelihoods estimated with $k=1000$ importance samples (notebook 07 explains why that is a bound from below), and an autoregressive model over the 64 pixels (the 2-D context model of notebook 02, a small PixelCNN with masked convolutions, trained on digits).
 
 # %%
-from helpers.autoencoders import iwae_log_likelihood, load_or_train  # noqa: E402
-from helpers.autoregressive import digits_context_model  # noqa: E402
+from helpers.registry import get  # noqa: E402
+from helpers.vae import iwae_log_likelihood  # noqa: E402
 
-vae_nll = {name: -float(iwae_log_likelihood(load_or_train(name, (tr, va, te))[0], te, 1000,
-                                            torch.Generator().manual_seed(1)).mean())
+vae_nll = {name: -float(iwae_log_likelihood(get(name)[0], te, 1000, torch.Generator().manual_seed(1)).mean())
            for name in ("digits_vae", "digits_vae_made")}
-ar_model, ar_nll = digits_context_model(te)
+ar_model, _ = get("context2d_digits")
+with torch.no_grad():
+    ar_nll = float(-ar_model.log_prob(te).mean())  # log P(x) by the chain rule, nats per image
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from helpers.elbo import LinearGaussian, gaussian_kl
+from helpers.elbo import LinearGaussian
+from helpers.gaussian import kl_normal as gaussian_kl  # KL between two Gaussians with full covariances
 from helpers.train import seed_everything
 
 gen = seed_everything(0)
@@ -186,12 +187,13 @@ assert kls[-1] < 1e-4 and lbs[-1] > lbs[0]
 # $k = 1$ is $L_b$ itself. The shipped VAE is loaded (trained by `make checkpoints`); averages are over the 447 test digits, in nats per image.
 
 # %%
-from helpers.autoencoders import iwae_log_likelihood, load_or_train  # noqa: E402
 from helpers.data import load_digits  # noqa: E402
+from helpers.registry import get  # noqa: E402
+from helpers.vae import iwae_log_likelihood  # noqa: E402
 
 digits = load_digits()
 dig_train, dig_valid, dig_test = digits.split()
-vae, vae_info = load_or_train("digits_vae", (dig_train, dig_valid, dig_test))  # 8-D code, MLP decoder
+vae, vae_info = get("digits_vae")  # 8-D code, MLP decoder
 ks = [1, 10, 100, 1000]
 bounds = {k: float(iwae_log_likelihood(vae, dig_test, k, torch.Generator().manual_seed(1)).mean()) for k in ks}
 
@@ -227,7 +229,8 @@ fig
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from helpers.autoencoders import elbo, slide_kl_term  # noqa: E402
+from helpers.gaussian import slide_kl_term  # noqa: E402
+from helpers.vae import elbo  # noqa: E402
 
 xb = dig_test[:64]
 with torch.no_grad():
@@ -236,7 +239,7 @@ with torch.no_grad():
     slide_loss = vae.rec(z, xb) + 0.5 * slide_kl_term(m, log_var)  # rec = -log P(x|z), categorical
     lb = elbo(vae, xb, torch.Generator().manual_seed(2))
 print(f"slide 19 loss (rec + ½ slide term), mean over 64 test digits = {float(slide_loss.mean()):.4f}")
-print(f"-L_b from helpers.autoencoders.elbo                          = {float(-lb.mean()):.4f}")
+print(f"-L_b from helpers.vae.elbo                                  = {float(-lb.mean()):.4f}")
 assert torch.allclose(slide_loss, -lb, atol=1e-4)
 
 # %% [markdown]

@@ -41,8 +41,7 @@ from helpers.adversarial import (
     ToyGANConfig, count_modes, decision_surface, discriminator_loss, generator_loss, load_toy_gan, modes_of,
     ring_centres, train_toy_gan,
 )
-from helpers.autoencoders import decode_images, load_or_train
-from helpers.autoregressive import load_model, sample
+from helpers.autoencoders import decode_images
 from helpers.data import load_digits, load_pokemon
 from helpers.image_gan import (
     ImageGAN, classes_covered, colour_tv, digit_classifier, load_gan, nearest, straight_through_colours,
@@ -64,7 +63,7 @@ cmap = pokemon.colormap
 # The VAE's decoder is trained to be **close to the target pixel by pixel**: its loss is a sum over pixels. When it is unsure, the cheapest answer is an *average* of the pictures it might mean, and an average of several digits is a grey blur. Below: samples of notebook 05's digits VAE ($z \sim N(0, I)$, each pixel its expected grey level), and under each the **nearest training digit** (smallest squared error).
 
 # %%
-vae, _ = load_or_train("digits_vae", dig)
+vae, _ = get("digits_vae")
 z = vae.sample_prior(10, gen)
 vae_samples = decode_images(vae, z, "mean").detach()  # expected grey level per pixel, 0..16
 d2 = torch.cdist(vae_samples.flatten(1), dig[0].flatten(1).double().float())
@@ -340,10 +339,10 @@ fig
 # Sixteen new Pokémon from each family: the lecture's LSTM-512 of notebook 02 (sampled pixel by pixel at temperature 1), the 10-D VAE of notebook 05 (z from the prior, each pixel's most probable colour) and the GAN above. Under the pictures, numbers for each: held-out likelihood where the model has one, seconds to draw the 16, how far the colour histogram is from the training sprites' (total variation, 0 = identical), and how much each sample differs from its nearest training sprite.
 
 # %%
-lstm, info_lstm = load_model("lstm512")
-pvae, info_pvae = load_or_train("pokemon_vae", poke)
+lstm, info_lstm = get("pixel_lstm512")
+pvae, info_pvae = get("pokemon_vae")
 drawers = {
-    "LSTM-512 (02)": lambda: sample(lstm, 16, generator=torch.Generator().manual_seed(0)),
+    "LSTM-512 (02)": lambda: lstm.sample(16, generator=torch.Generator().manual_seed(0)),
     "VAE, 10-D (05)": lambda: decode_images(pvae, pvae.sample_prior(16, torch.Generator().manual_seed(0)), "mode"),
     "GAN (08)": lambda: gan_p.sample(16, torch.Generator().manual_seed(0)),
 }

@@ -1,4 +1,5 @@
-"""helpers.autoregressive: causality, likelihoods, baselines, samplers, bad input, checkpoints."""
+"""helpers.autoregressive, pixel_lstm, pixel_cnn: causality, likelihoods, baselines, samplers,
+bad input, the shipped checkpoints."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import pytest
 import torch
 
 from helpers.autoregressive import (
-    CNN_CKPT, LSTM_CKPT, Bigram, PixelCNN, PixelCNNConfig, PixelLSTM, PixelLSTMConfig, RGBPixelLSTM,
-    RGBPixelLSTMConfig, Unigram, bits_per_pixel, complete, cover_mask, known_pixels, load_model,
-    log_prob, nats_per_pixel_loss, sample, sample_rerun, time_sampling,
+    Bigram, PixelModel, Unigram, bits_per_pixel, complete, cover_mask, draw_pixels, known_pixels,
+    nats_per_pixel_loss,
 )
-from helpers.train import CheckpointMismatch, load_checkpoint
+from helpers.checkpoints import CheckpointMismatch
+from helpers.pixel_cnn import PixelCNN, PixelCNNConfig
+from helpers.pixel_lstm import PixelLSTM, PixelLSTMConfig, RGBPixelLSTM, RGBPixelLSTMConfig, time_sampling
 
 TINY_LSTM = PixelLSTMConfig(hidden=32, emb=8, dropout=0.0)
 TINY_CNN = PixelCNNConfig(channels=16, layers=3)
@@ -48,18 +50,29 @@ def test_pixelcnn_has_no_blind_spot():
     assert float((model(x) - model(y)).detach()[0, 5, 10].abs().max()) > 0
 
 
+class _Fixed(PixelModel):
+    """A 'model' whose logits are given: log_prob must be the categorical log-likelihood."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.side, self.levels, self.logits = logits.shape[1], logits.shape[-1], logits
+
+    def forward(self, x):
+        return self.logits[: len(x), : x.shape[1]]
+
+
 def test_log_prob_matches_categorical():
     logits, x = torch.randn(3, 20, 20, 167), _sprites(3)
     ref = torch.distributions.Categorical(logits=logits).log_prob(x).flatten(1).sum(1)
-    torch.testing.assert_close(log_prob(logits, x), ref)
+    torch.testing.assert_close(_Fixed(logits).log_prob(x), ref)
 
 
 def test_bits_per_pixel_of_uniform_model_is_log2_k():
-    class Flat(torch.nn.Module):
+    class Flat(_Fixed):
         def forward(self, x):
             return torch.zeros(*x.shape, 167)
 
-    assert bits_per_pixel(Flat(), _sprites(5)) == pytest.approx(math.log2(167), rel=1e-6)
+    assert bits_per_pixel(Flat(torch.zeros(1, 20, 20, 167)), _sprites(5)) == pytest.approx(math.log2(167), rel=1e-6)
 
 
 def test_lstm_step_equals_forward():
@@ -75,10 +88,10 @@ def test_lstm_step_equals_forward():
 
 def test_unigram_and_bigram_normalised_and_ordered(pokemon):
     tr, va, _ = pokemon.split()
-    for m in (Unigram(tr), Bigram(tr)):
+    for m in (Unigram(tr, 167), Bigram(tr, 167)):
         p = m(va[:2]).exp().sum(-1)
         torch.testing.assert_close(p, torch.ones_like(p))
-    u, b = bits_per_pixel(Unigram(tr), va), bits_per_pixel(Bigram(tr), va)
+    u, b = bits_per_pixel(Unigram(tr, 167), va), bits_per_pixel(Bigram(tr, 167), va)
     assert 4.5 < u < 5.5, f"unigram valid bits/pixel {u:.3f}"
     assert 2.9 < b < 3.6 and b < u, f"bigram valid bits/pixel {b:.3f} (unigram {u:.3f})"
 
@@ -100,8 +113,8 @@ def test_loss_falls_on_one_batch(pokemon):
 def test_sampling_reproducible_and_in_range():
     torch.manual_seed(0)
     model = PixelLSTM(TINY_LSTM)
-    a = sample(model, 3, generator=torch.Generator().manual_seed(1))
-    b = sample(model, 3, generator=torch.Generator().manual_seed(1))
+    a = model.sample(3, generator=torch.Generator().manual_seed(1))
+    b = model.sample(3, generator=torch.Generator().manual_seed(1))
     assert a.shape == (3, 20, 20) and a.dtype == torch.long
     assert torch.equal(a, b) and 0 <= int(a.min()) and int(a.max()) < 167
 
@@ -109,9 +122,11 @@ def test_sampling_reproducible_and_in_range():
 def test_cached_and_rerun_sampling_draw_the_same_pixels():
     torch.manual_seed(0)
     model = PixelLSTM(TINY_LSTM)
-    a = sample(model, 2, generator=torch.Generator().manual_seed(3)).flatten(1)[:, :25]
-    b = sample_rerun(model, 2, generator=torch.Generator().manual_seed(3), pixels=25).flatten(1)[:, :25]
+    a = model.sample(2, generator=torch.Generator().manual_seed(3)).flatten(1)[:, :25]
+    b = model.sample_rerun(2, generator=torch.Generator().manual_seed(3), pixels=25).flatten(1)[:, :25]
     assert torch.equal(a, b)
+    c = model.sample(2, generator=torch.Generator().manual_seed(3), stop=25).flatten(1)
+    assert torch.equal(c[:, :25], a) and int(c[:, 25:].abs().sum()) == 0
 
 
 def test_completion_keeps_visible_part_and_greedy_is_deterministic():
@@ -119,8 +134,8 @@ def test_completion_keeps_visible_part_and_greedy_is_deterministic():
     model, x = PixelLSTM(TINY_LSTM), _sprites(2)
     out = complete(model, x, 0.1, 3, generator=torch.Generator().manual_seed(0))
     assert out.shape == (2, 3, 20, 20)
-    k = known_pixels(0.1)
-    assert k == 360 and int(cover_mask(0.75).sum()) == 300 and known_pixels(0.75) == 100
+    k = known_pixels(0.1, 20)
+    assert k == 360 and int(cover_mask(0.75, 20).sum()) == 300 and known_pixels(0.75, 20) == 100
     assert torch.equal(out.flatten(2)[:, :, :k], x.flatten(1)[:, None, :k].expand(2, 3, k))
     g1 = complete(model, x, 0.1, 2, greedy=True)
     assert torch.equal(g1[:, 0], g1[:, 1]), "greedy decoding should not depend on chance"
@@ -130,8 +145,7 @@ def test_completion_keeps_visible_part_and_greedy_is_deterministic():
 
 
 def test_temperature_sharpens_and_flattens():
-    from helpers.autoregressive import _draw
-
+    _draw = draw_pixels
     logits = torch.randn(2000, 167, generator=torch.Generator().manual_seed(0)) * 3
     g = torch.Generator().manual_seed(0)
     cold = _draw(logits, 1e-3, False, g)
@@ -160,8 +174,9 @@ def test_rgb_model_shapes_and_completion():
     (lambda m: m(torch.full((1, 20, 20), -1)), r"0\.\.166"),
     (lambda m: complete(m, _sprites(1), 1.5), r"\[0, 1\]"),
     (lambda m: complete(m, _sprites(1), -0.1), r"\[0, 1\]"),
-    (lambda m: sample(m, 2, temperature=0.0), r"temperature must be a number > 0"),
-    (lambda m: sample(m, 2, temperature=-1.0), r"temperature must be a number > 0"),
+    (lambda m: m.sample(2, temperature=0.0), r"temperature must be a number > 0"),
+    (lambda m: m.sample(2, temperature=-1.0), r"temperature must be a number > 0"),
+    (lambda m: m.sample(prefix=torch.zeros(1, 8, 8, dtype=torch.long), known=3), r"20x20"),
 ])
 def test_bad_input_raises_clear_error(call, match):
     with pytest.raises(ValueError, match=match):
@@ -173,21 +188,22 @@ def test_float_input_raises_type_error():
         PixelLSTM(TINY_LSTM)(torch.zeros(1, 20, 20))
 
 
-@pytest.mark.parametrize("kind, path, cfg, bound", [("lstm512", LSTM_CKPT, PixelLSTMConfig(), 2.55),
-                                                    ("context2d", CNN_CKPT, PixelCNNConfig(), 2.45)])
-def test_shipped_checkpoint_gives_recorded_metric(pokemon, kind, path, cfg, bound):
+@pytest.mark.parametrize("name, bound", [("pixel_lstm512", 2.55), ("context2d", 2.45)])
+def test_shipped_checkpoint_gives_recorded_metric(pokemon, shipped, name, bound):
     """bound: a little above what the shipped checkpoints measure (2.51, 2.39 bits/pixel), far
     below the unigram's 4.9 and the bigram's 3.25: a retrained checkpoint must not get worse."""
-    if not path.is_file():
-        pytest.skip(f"{path.name} not trained yet (python -m helpers.autoregressive train)")
-    model, info = load_model(kind)
+    from helpers.checkpoints import load_checkpoint
+    from helpers.registry import recipe
+
+    model, info = shipped(name)
     test = pokemon.split().test
     bpp = bits_per_pixel(model, test)
-    assert bpp == pytest.approx(info["metrics"]["test_bpp"], abs=1e-3)
-    assert bpp < bound, f"{kind}: {bpp:.3f} bits/pixel"
-    with pytest.raises(CheckpointMismatch, match="another configuration"):
-        other = replace(cfg, dropout=cfg.dropout + 0.1)
-        load_checkpoint(path, type(model)(other), other)
+    assert bpp == pytest.approx(info.metrics["test_bpp"], abs=1e-3)
+    assert bpp < bound, f"{name}: {bpp:.3f} bits/pixel"
+    r = recipe(name)
+    other = replace(r, model=replace(r.model, dropout=r.model.dropout + 0.1))
+    with pytest.raises(CheckpointMismatch, match=r"model\.dropout: 0\.\d+ in the file, 0\.\d+ asked"):
+        load_checkpoint(info.path, other.build(other.model), other.config)
 
 
 def test_time_sampling_reports_speedup():
@@ -219,7 +235,7 @@ def test_pixelcnn_sampling_draws_what_the_full_pass_would():
     torch.manual_seed(0)
     model, x = PixelCNN(TINY_CNN).eval(), _sprites(2)
     known = 137  # completion from the middle of row 6
-    fast = sample(model, prefix=x, known=known, generator=torch.Generator().manual_seed(5))
+    fast = model.sample(prefix=x, known=known, generator=torch.Generator().manual_seed(5))
     slow, gen = x.clone().flatten(1), torch.Generator().manual_seed(5)
     with torch.no_grad():
         for t in range(known, 400):
@@ -228,15 +244,36 @@ def test_pixelcnn_sampling_draws_what_the_full_pass_would():
     assert torch.equal(fast, slow.view(-1, 20, 20))
 
 
-def test_digits_context_model_checkpoint():
+def test_digits_context_model_checkpoint(shipped):
     """Notebook 06's autoregressive row: the shipped digits PixelCNN gives its recorded test NLL,
     within the issue's target of <= 85 nats per image."""
-    from helpers.autoregressive import DIGITS_CKPT, DIGITS_CNN, digits_context_model
     from helpers.data import load_digits
-    from helpers.train import load_checkpoint
 
     te = load_digits().split().test
-    model, nll = digits_context_model(te)
-    recorded = load_checkpoint(DIGITS_CKPT, model, DIGITS_CNN)["metrics"]["test_nats"]
-    assert nll == pytest.approx(recorded, abs=1e-3)
+    model, info = shipped("context2d_digits")
+    with torch.no_grad():
+        nll = float(-model.log_prob(te).mean())
+    assert nll == pytest.approx(info.metrics["test_nats"], abs=1e-3)
     assert nll <= 85.0
+
+
+def test_digits_pixelcnn_samples_8x8_and_completes_an_8x8_prefix():
+    """The image size comes from the model's config: a digits PixelCNN draws 8x8 images with
+    17 levels and completes an 8x8 prefix (it used to draw 20x20 and reject 8x8 prefixes)."""
+    torch.manual_seed(0)
+    model = PixelCNN(PixelCNNConfig(colours=17, side=8, channels=8, layers=2))
+    x = model.sample(5, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (5, 8, 8) and int(x.max()) < 17
+    prefix = torch.randint(0, 17, (3, 8, 8), generator=torch.Generator().manual_seed(1))
+    done = complete(model, prefix, 0.5, 2, generator=torch.Generator().manual_seed(2))
+    assert done.shape == (3, 2, 8, 8)
+    assert torch.equal(done.flatten(2)[:, :, :32], prefix.flatten(1)[:, None, :32].expand(3, 2, 32))
+    assert model.log_prob(prefix).shape == (3,)
+
+
+def test_sampling_leaves_the_global_rng_alone():
+    torch.manual_seed(0)
+    model = PixelCNN(TINY_CNN)
+    before = torch.get_rng_state()
+    model.sample(2, generator=torch.Generator().manual_seed(0), stop=30)
+    assert torch.equal(before, torch.get_rng_state())

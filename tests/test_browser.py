@@ -20,10 +20,7 @@ from browser import CHROMIUM, CHROMIUM_ARGS, Lab, jupyter_lab
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 
-if not Path(CHROMIUM).exists():  # .ci/run installs it; say how when it is missing
-    pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) "
-                "or set CHROMIUM to a Chromium binary", pytrace=False)
-sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +35,10 @@ def lab_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
+    if not Path(CHROMIUM).exists():  # .ci/run installs it; say how when it is missing
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) "
+                    "or set CHROMIUM to a Chromium binary", pytrace=False)
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

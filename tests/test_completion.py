@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.autoregressive import PixelLSTM, PixelLSTMConfig
+from helpers.pixel_lstm import PixelLSTM, PixelLSTMConfig
 from helpers.completion import CompletionExplorer
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
-from helpers.elbo import LinearGaussian, gaussian_kl
+from helpers.elbo import LinearGaussian
+from helpers.gaussian import kl_normal
 
 G = torch.Generator().manual_seed(0)
 F64 = torch.float64
@@ -28,11 +29,11 @@ def _random_q(k=2):
     return _randn(k), a @ a.T + 0.1 * torch.eye(k, dtype=F64)
 
 
-def test_gaussian_kl_matches_torch():
+def test_kl_normal_matches_torch():
     m1, s1 = _random_q(3)
     m2, s2 = _random_q(3)
     ref = kl_divergence(MultivariateNormal(m1, s1), MultivariateNormal(m2, s2))
-    assert float(gaussian_kl(m1, s1, m2, s2)) == pytest.approx(float(ref), rel=1e-10)
+    assert float(kl_normal(m1, s1, m2, s2)) == pytest.approx(float(ref), rel=1e-10)
 
 
 def test_marginal_and_posterior_by_bayes_rule():
@@ -44,6 +45,15 @@ def test_marginal_and_posterior_by_bayes_rule():
     z = _randn(7, 2)  # Bayes: log P(z|x) = log P(z, x) - log P(x) at any z
     post = MultivariateNormal(mean, cov).log_prob(z)
     torch.testing.assert_close(post, lg.log_joint(x, z) - lg.log_marginal(x))
+
+
+def test_log_joint_equals_the_written_out_densities():
+    lg = _model()
+    x, z = _randn(5), _randn(9, 2)
+    resid = x - z @ lg.W.T - lg.b
+    log_pz = -0.5 * (2 * math.log(2 * math.pi) + z.pow(2).sum(-1))
+    log_px_z = -0.5 * (5 * math.log(2 * math.pi * lg.s2) + resid.pow(2).sum(-1) / lg.s2)
+    torch.testing.assert_close(lg.log_joint(x, z), log_pz + log_px_z, atol=1e-10, rtol=0)
 
 
 def test_expected_log_likelihood_by_monte_carlo():

@@ -29,21 +29,49 @@ def test_log_prob_matches_torch_distributions():
     torch.testing.assert_close(r.sum(1), torch.ones(50, dtype=torch.float64))
 
 
+def _old_component_log_probs(g: GaussianMixture, x: torch.Tensor) -> torch.Tensor:
+    """The implementation before helpers.gaussian, written out (N, K)."""
+    import math
+
+    chol = torch.linalg.cholesky(g.covs)
+    diff = x[:, None, :] - g.means[None]
+    sol = torch.linalg.solve_triangular(chol[None], diff[..., None], upper=False)[..., 0]
+    logdet = 2 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
+    return g.weights.log() - 0.5 * (x.shape[1] * math.log(2 * math.pi) + logdet + sol.pow(2).sum(-1))
+
+
+def test_component_log_probs_equal_the_written_out_version():
+    g = _gmm()
+    x = torch.randn(40, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) * 4
+    torch.testing.assert_close(g.component_log_probs(x), _old_component_log_probs(g, x), atol=1e-10, rtol=0)
+
+
 def test_sampling_two_steps():
     g = _gmm()
-    x, m = g.sample(20000, torch.Generator().manual_seed(0))
+    x, m = g.sample_components(20000, torch.Generator().manual_seed(0))
     freq = torch.bincount(m, minlength=3).double() / len(m)
     torch.testing.assert_close(freq, g.weights, atol=0.01, rtol=0)
     for k in range(3):
         torch.testing.assert_close(x[m == k].mean(0), g.means[k], atol=0.06, rtol=0)
         torch.testing.assert_close(torch.cov(x[m == k].T), g.covs[k], atol=0.08, rtol=0)
-    x2, _ = g.sample(20000, torch.Generator().manual_seed(0))
-    assert torch.equal(x, x2)
+    x2 = g.sample(20000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(x, x2), "sample(n) is sample_components(n)'s x, same stream"
+    # the stream is the old one: the component first (multinomial), then the noise (randn)
+    gen = torch.Generator().manual_seed(0)
+    m3 = torch.multinomial(g.weights, 20000, replacement=True, generator=gen)
+    e = torch.randn(20000, 2, generator=gen, dtype=torch.float64)
+    assert torch.equal(m, m3)
+    torch.testing.assert_close(x, g.means[m3] + (torch.linalg.cholesky(g.covs)[m3] @ e[..., None])[..., 0])
+
+
+def test_sample_with_a_prefix_is_refused():
+    with pytest.raises(ValueError, match="cannot condition on a prefix"):
+        _gmm().sample(3, prefix=torch.zeros(1, dtype=torch.float64))
 
 
 def test_em_increases_likelihood_and_matches_sklearn():
     g = _gmm()
-    x, _ = g.sample(3000, torch.Generator().manual_seed(1))
+    x = g.sample(3000, generator=torch.Generator().manual_seed(1))
     init = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(2))[:3]]
     ours, hist = fit_em(x, 3, init_means=init, iters=500, tol=1e-12)
     assert all(b >= a - 1e-10 for a, b in zip(hist, hist[1:])), "EM lowered the log-likelihood"

@@ -1,9 +1,9 @@
-"""helpers.train: the loop learns, is reproducible, early-stops; checkpoints round-trip,
-refuse another configuration, load with weights_only and are written atomically."""
+"""helpers.train and helpers.checkpoints: the loop learns, is reproducible, early-stops and leaves
+the caller's RNG alone; checkpoints round-trip, refuse another configuration (naming the field),
+load with weights_only and are written atomically."""
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.train import (
-    CheckpointMismatch, History, TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint,
-    seed_everything, train_or_load,
+from helpers.checkpoints import (
+    CheckpointError, CheckpointMismatch, config_dict, load_checkpoint, save_checkpoint,
 )
+from helpers.train import History, TrainConfig, evaluate, fit, seed_everything, seeded
 
 
 @dataclass(frozen=True)
@@ -103,59 +103,74 @@ def test_augment_is_applied_to_training_batches_only():
     assert seen == [50, 50, 28] * 2
 
 
+def _cfg(cfg=TinyConfig()):
+    return {"model": config_dict(cfg)}
+
+
 def test_checkpoint_round_trip(tmp_path):
     model = _tiny()
     hist = History(train=[2.0, 1.0], valid=[2.5, 1.5], best_epoch=1, seconds=0.1)
-    path = save_checkpoint(tmp_path / "m.pt", model, TinyConfig(), history=hist, metrics={"bpp": 2.2})
+    path = save_checkpoint(tmp_path / "m.pt", model, _cfg(), history=hist, metrics={"bpp": 2.2},
+                           meta={"device": "cpu"})
     other = _tiny()
-    out = load_checkpoint(path, other, TinyConfig())
-    assert out["metrics"] == {"bpp": 2.2} and out["history"] == hist
+    out = load_checkpoint(path, other, _cfg())
+    assert out.metrics == {"bpp": 2.2} and out.history == hist and out.meta == {"device": "cpu"}
     for a, b in zip(model.state_dict().values(), other.state_dict().values()):
         assert torch.equal(a, b)
     raw = torch.load(path, weights_only=True)  # plain data only
-    assert raw["config"] == {"class": "TinyConfig", "inputs": 4, "hidden": 8}
+    assert raw["config"] == {"model": {"class": "TinyConfig", "inputs": 4, "hidden": 8}}
+
+
+def test_half_precision_round_trip(tmp_path):
+    model = _tiny()
+    full = save_checkpoint(tmp_path / "f.pt", model, _cfg())
+    half = save_checkpoint(tmp_path / "h.pt", model, _cfg(), half=True)
+    assert half.stat().st_size < full.stat().st_size
+    other = _tiny()
+    load_checkpoint(half, other, _cfg())
+    for a, b in zip(model.state_dict().values(), other.state_dict().values()):
+        assert b.dtype == a.dtype and torch.allclose(a, b, atol=1e-2, rtol=1e-2)
 
 
 def test_config_mismatch_names_the_field(tmp_path):
-    path = save_checkpoint(tmp_path / "m.pt", _tiny(), TinyConfig())
-    with pytest.raises(CheckpointMismatch, match=r"hidden: checkpoint has 8, you asked for 16.*make checkpoints"):
-        load_checkpoint(path, _tiny(TinyConfig(hidden=16)), TinyConfig(hidden=16))
+    path = save_checkpoint(tmp_path / "m.pt", _tiny(), _cfg())
+    with pytest.raises(CheckpointMismatch, match=r"model\.hidden: 8 in the file, 16 asked"):
+        load_checkpoint(path, _tiny(TinyConfig(hidden=16)), _cfg(TinyConfig(hidden=16)))
 
 
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match="make checkpoints"):
-        load_checkpoint(tmp_path / "none.pt", _tiny(), TinyConfig())
+        load_checkpoint(tmp_path / "none.pt", _tiny(), _cfg())
 
 
 def test_weights_only_refuses_pickled_objects(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"state_dict": {}, "config": TinyConfig()}, path)  # a pickled dataclass instance
-    with pytest.raises(pickle.UnpicklingError):
-        load_checkpoint(path, _tiny(), TinyConfig())
+    with pytest.raises(CheckpointError, match="objects other than tensors") as e:
+        load_checkpoint(path, _tiny(), _cfg())
+    assert "weights_only=False" not in str(e.value)
 
 
-def test_train_or_load(tmp_path):
-    calls = []
+def test_seeded_restores_the_callers_rng():
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    with seeded(0):
+        a = torch.rand(3)
+    assert torch.equal(torch.get_rng_state(), before)
+    with seeded(0):
+        assert torch.equal(torch.rand(3), a)
+
+
+def test_fit_leaves_the_callers_rng_alone():
     train, valid = _problem()
-
-    def train_fn(model):
-        def run():
-            calls.append(1)
-            return fit(model, _ce, train, valid, TrainConfig(epochs=2), progress=False), {"acc": 0.9}
-        return run
-
-    torch.manual_seed(0)
-    m1 = _tiny()
-    first = train_or_load(tmp_path / "m.pt", m1, TinyConfig(), train_fn(m1))
-    m2 = _tiny()
-    second = train_or_load(tmp_path / "m.pt", m2, TinyConfig(), train_fn(m2))
-    assert calls == [1] and first["trained"] and not second["trained"]
-    assert second["metrics"] == {"acc": 0.9} and second["history"].train == first["history"].train
-    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    model = _tiny()
+    before = torch.get_rng_state()
+    fit(model, _ce, train, valid, TrainConfig(epochs=1), progress=False)
+    assert torch.equal(torch.get_rng_state(), before)
 
 
 def test_save_is_atomic(tmp_path, monkeypatch):
-    path = save_checkpoint(tmp_path / "m.pt", _tiny(), TinyConfig(), metrics={"v": 1.0})
+    path = save_checkpoint(tmp_path / "m.pt", _tiny(), _cfg(), metrics={"v": 1.0})
     good = path.read_bytes()
 
     def broken_save(obj, f):
@@ -164,6 +179,6 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, _tiny(), TinyConfig(), metrics={"v": 2.0})
+        save_checkpoint(path, _tiny(), _cfg(), metrics={"v": 2.0})
     assert path.read_bytes() == good  # the old checkpoint is untouched
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["m.pt"]  # no temp file left

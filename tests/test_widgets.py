@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.autoencoders import VAE, digits_net, pokemon_net
+from helpers.autoencoders import digits_net, pokemon_net
+from helpers.vae import VAE
 from helpers.widgets import LatentPanel, decoder_render, sweep_codes
 
 
@@ -41,7 +42,7 @@ def test_digit_vae_panel_decodes_to_expected_size_and_is_fast():
     torch.manual_seed(0)
     vae = VAE(digits_net(4)).eval()
     images = torch.randint(0, 17, (3, 8, 8))
-    panel = LatentPanel(decoder_render(vae), 4, encode=lambda x: vae.encode(x[None])[0][0],
+    panel = LatentPanel(decoder_render(vae), 4, encode=lambda x: vae.code(x[None])[0],
                         images=images, scale=12)
     assert _png(panel).size == (96, 96)
     z = panel.encode(2)

@@ -1,0 +1,272 @@
+"""Every shipped model of the series, by name: one recipe each, one ``get``, one command.
+
+A recipe says how a checkpoint in ``data/checkpoints/NAME.pt`` was made: the model's
+configuration, the training configuration (seed included), the data set, and the family's
+``fit_*`` function (its loss, and the held-out metrics it records). Nothing else in the
+package knows these facts.
+
+    model, info = get("pixel_lstm512")        # eval mode, on the CPU; trains it if the file is missing
+    info.metrics, info.history, info.meta       # held-out numbers, losses, where/how long it trained
+
+    python -m helpers.registry list
+    python -m helpers.registry train [NAME ...] [--device auto|cpu|cuda] [--epochs N]
+
+Rules: the shipped file is only ever replaced whole (a temp file renamed on success); a
+recipe whose configuration differs from the shipped one (``--epochs``, or ``get(recipe)``
+with a changed recipe) trains into the user cache (``$GENERATION_CACHE``, default
+``~/.cache/generation-notebooks``), never over the shipped file. With
+``GENERATION_NO_TRAIN=1`` (set by the test suite) a missing file is an error that says
+to run ``make checkpoints``, instead of minutes of training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import functools
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .checkpoints import Checkpoint, config_dict, load_checkpoint, save_checkpoint
+from .data import REPO_ROOT, dataset
+from .train import resolve_device, seeded
+
+CHECKPOINT_DIR = REPO_ROOT / "data" / "checkpoints"
+TRAIN_COMMAND = "python -m helpers.registry train"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one shipped model is made. fit(model, train, data, *, device, progress) -> (History, metrics)."""
+
+    name: str
+    what: str
+    build: Callable[[Any], nn.Module]
+    model: Any
+    train: Any
+    fit: Callable[..., Any]
+    data: str | None  # "pokemon" | "digits" | None: synthetic data made by fit itself
+    threads: int | None = None  # CPU threads while training (None: torch's default)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {"model": config_dict(self.model), "train": config_dict(self.train)}
+
+    @property
+    def seed(self) -> int:
+        cfg = self.train
+        while not hasattr(cfg, "seed"):
+            cfg = cfg.train
+        return cfg.seed
+
+    def with_epochs(self, epochs: int) -> "Recipe":
+        """The same recipe with another epoch cap (GANs: epochs x 100 steps)."""
+        def change(cfg):
+            if hasattr(cfg, "epochs"):
+                return dataclasses.replace(cfg, epochs=epochs)
+            if hasattr(cfg, "steps"):
+                return dataclasses.replace(cfg, steps=100 * epochs)
+            return dataclasses.replace(cfg, train=change(cfg.train))
+        return dataclasses.replace(self, train=change(self.train))
+
+
+@functools.cache
+def recipes() -> dict[str, Recipe]:
+    """name -> Recipe of every shipped checkpoint (imports the model families on first use)."""
+    from .adversarial import GANTrainConfig, ToyGAN, ToyGANConfig, fit_toy_gan
+    from .audio import WaveNet, WaveNetConfig, WaveNetTrainConfig, fit_wavenet
+    from .autoencoders import Autoencoder, digits_net, fit_autoencoder, pokemon_net
+    from .autoregressive import fit_autoregressive
+    from .data import DIGIT_LEVELS, N_COLOURS, hflip
+    from .image_gan import ImageGAN, ImageGANConfig, fit_image_gan
+    from .pixel_cnn import PixelCNN, PixelCNNConfig
+    from .pixel_lstm import PixelLSTM, PixelLSTMConfig, RGBPixelLSTM, RGBPixelLSTMConfig, fit_rgb
+    from .train import TrainConfig
+    from .vae import VAE, VAETrainConfig, fit_vae
+
+    flips = functools.partial(fit_autoregressive, augment=hflip)
+    small = TrainConfig(epochs=25, batch_size=32, lr=3e-3, patience=5, grad_clip=1.0, seed=0)
+    digits = TrainConfig(epochs=600, batch_size=64, lr=1e-3, patience=40, seed=0)
+    digits_short = dataclasses.replace(digits, epochs=100, patience=15)
+    mlp8 = digits_net(latent=8, hidden=256, depth=2, dropout=0.2)
+    poke = TrainConfig(epochs=50, batch_size=32, lr=2e-3, patience=10, seed=0)
+    iwae = functools.partial(fit_vae, iwae_k=1000)
+    gan = GANTrainConfig(steps=4000, batch=64, lr_g=2e-4, lr_d=2e-4, seed=0)
+    toy = GANTrainConfig(steps=4000, batch=256, lr_g=1e-3, lr_d=1e-4, seed=0)
+    table = [
+        # notebook 02 (and 08): Pokémon, pixel by pixel
+        Recipe("pixel_lstm512", "the lecture's LSTM-512 (02)", PixelLSTM, PixelLSTMConfig(),
+               TrainConfig(epochs=80, batch_size=16, lr=2e-3, patience=8, grad_clip=1.0, seed=0), flips, "pokemon"),
+        Recipe("context2d", "gated PixelCNN, 2-D context (02)", PixelCNN, PixelCNNConfig(),
+               TrainConfig(epochs=40, batch_size=32, lr=2e-3, patience=6, grad_clip=1.0, seed=0), flips, "pokemon"),
+        Recipe("pixel_lstm128_onehot", "LSTM-128, 1-of-N colours (02, slide 9)", PixelLSTM,
+               PixelLSTMConfig(hidden=128, dropout=0.0, emb_dropout=0.0), small, flips, "pokemon"),
+        Recipe("pixel_lstm128_rgb", "LSTM-128 regressing RGB (02, slide 9)", RGBPixelLSTM, RGBPixelLSTMConfig(),
+               small, functools.partial(fit_rgb, augment=hflip), "pokemon"),
+        # notebook 06: digits, pixel by pixel
+        Recipe("context2d_digits", "gated PixelCNN on digits (06)", PixelCNN,
+               PixelCNNConfig(colours=DIGIT_LEVELS, side=8, channels=32, layers=6, dilations=(1, 2, 1, 4), dropout=0.1),
+               TrainConfig(epochs=80, batch_size=32, lr=2e-3, patience=8, grad_clip=1.0, seed=0),
+               fit_autoregressive, "digits", threads=1),
+        # notebooks 04-07: autoencoders and VAEs
+        Recipe("digits_ae_2d", "autoencoder, 2-D code (04)", Autoencoder, digits_net(2), digits_short,
+               fit_autoencoder, "digits", threads=1),
+        Recipe("digits_vae_2d", "VAE, 2-D code (05)", VAE, digits_net(2), VAETrainConfig(train=digits_short),
+               fit_vae, "digits", threads=1),
+        Recipe("digits_vae", "VAE, 8-D code (05, 07, 08)", VAE, mlp8, VAETrainConfig(warmup=20, train=digits),
+               iwae, "digits", threads=1),
+        Recipe("digits_vae_rec_only", "the same net, reconstruction only (05, slide 20)", VAE, mlp8,
+               VAETrainConfig(kl_weight=0.0, train=dataclasses.replace(digits, epochs=100, patience=None)),
+               fit_vae, "digits", threads=1),
+        Recipe("digits_vae_made", "VAE with a MADE decoder, the likelihood model (05, 06)", VAE,
+               dataclasses.replace(digits_net(16, 768, 2, 0.5), autoregressive=True),
+               VAETrainConfig(warmup=20, train=dataclasses.replace(digits, lr=5e-4, weight_decay=3e-4)),
+               iwae, "digits", threads=1),
+        Recipe("pokemon_ae", "autoencoder, 10-D code (04)", Autoencoder, pokemon_net(10, hidden=24), poke,
+               fit_autoencoder, "pokemon", threads=1),
+        Recipe("pokemon_vae", "VAE, 10-D code (05, 08)", VAE, pokemon_net(10, hidden=24),
+               VAETrainConfig(warmup=10, train=poke), fit_vae, "pokemon", threads=1),
+        # notebook 08: GANs
+        Recipe("gan_digits", "1-of-N GAN on digits (08)", ImageGAN,
+               ImageGANConfig("digits", side=8, levels=DIGIT_LEVELS, channels=1, latent=8, width=32), gan,
+               fit_image_gan, "digits", threads=1),
+        Recipe("gan_pokemon", "1-of-N GAN on Pokémon (08)", ImageGAN,
+               ImageGANConfig("pokemon", side=20, levels=N_COLOURS, channels=3, latent=16, width=32), gan,
+               fit_image_gan, "pokemon", threads=1),
+        Recipe("toy_gan_plain", "GAN on the 8-Gaussian ring (08)", ToyGAN, ToyGANConfig(pack=1), toy,
+               fit_toy_gan, None, threads=1),
+        Recipe("toy_gan_pack2", "PacGAN on the ring (08)", ToyGAN, ToyGANConfig(pack=2), toy,
+               fit_toy_gan, None, threads=1),
+        # notebook 03: audio
+        Recipe("wavenet_tones", "WaveNet on synthetic tones (03)", WaveNet, WaveNetConfig(), WaveNetTrainConfig(),
+               fit_wavenet, None, threads=1),
+    ]
+    return {r.name: r for r in table}
+
+
+def recipe(name: str) -> Recipe:
+    table = recipes()
+    if name not in table:
+        raise KeyError(f"no shipped model {name!r}; `python -m helpers.registry list` shows them: {sorted(table)}")
+    return table[name]
+
+
+def cache_dir() -> Path:
+    """Where models trained with a configuration other than the shipped one go."""
+    return Path(os.environ.get("GENERATION_CACHE") or Path.home() / ".cache" / "generation-notebooks").expanduser()
+
+
+def is_shipped(r: Recipe) -> bool:
+    return r.name in recipes() and r.config == recipe(r.name).config
+
+
+def path_for(r: Recipe) -> Path:
+    """data/checkpoints/NAME.pt for the shipped recipe; the user cache for any other configuration."""
+    if is_shipped(r):
+        return CHECKPOINT_DIR / f"{r.name}.pt"
+    digest = hashlib.sha256(json.dumps(r.config, sort_keys=True).encode()).hexdigest()[:10]
+    return cache_dir() / f"{r.name}-{digest}.pt"
+
+
+def train(r: Recipe | str, *, device: str | torch.device | None = "auto", progress: bool | None = None
+          ) -> tuple[nn.Module, Checkpoint]:
+    """Train a recipe from scratch (seeded) and write its checkpoint (temp file, then rename):
+    the shipped file for the shipped configuration, the user cache otherwise."""
+    r = recipe(r) if isinstance(r, str) else r
+    dev = resolve_device(device)
+    data = dataset(r.data).load() if r.data else None
+    threads = torch.get_num_threads()
+    if r.threads and dev.type == "cpu":
+        torch.set_num_threads(r.threads)
+    try:
+        start = time.perf_counter()
+        with seeded(r.seed, dev):
+            model = r.build(r.model)
+            hist, metrics = r.fit(model, r.train, data, device=dev, progress=progress)
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    meta = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+            "seconds": round(seconds, 1), "torch": str(torch.__version__), "date": dt.date.today().isoformat(),
+            "command": f"{TRAIN_COMMAND} {r.name}"}
+    path = save_checkpoint(path_for(r), model, r.config, history=hist, metrics=metrics, meta=meta)
+    return model.eval(), Checkpoint(path, r.config, hist, metrics, meta, trained=True)
+
+
+def get(name: str | Recipe, *, device: str | torch.device = "cpu", progress: bool | None = None,
+        train_if_missing: bool | None = None) -> tuple[nn.Module, Checkpoint]:
+    """A model by name (or a changed Recipe): loaded from its checkpoint, in eval mode on
+    ``device``; trained first if the file is missing (on the GPU when there is one), unless
+    train_if_missing=False or GENERATION_NO_TRAIN=1, which raise FileNotFoundError instead."""
+    r = recipe(name) if isinstance(name, str) else name
+    path = path_for(r)
+    if not path.is_file():
+        if train_if_missing is None:
+            train_if_missing = os.environ.get("GENERATION_NO_TRAIN", "") in ("", "0")
+        if not train_if_missing:
+            raise FileNotFoundError(f"no checkpoint {path} for {r.name!r}: run `make checkpoints` "
+                                    f"(or `{TRAIN_COMMAND} {r.name}`), or `git checkout -- {path}`")
+        model, info = train(r, progress=progress)
+        return model.to(device).eval(), info
+    with seeded(r.seed):  # the initial weights are overwritten; the caller's random state stays as it was
+        model = r.build(r.model)
+    info = load_checkpoint(path, model, r.config, how_to_get=f"{TRAIN_COMMAND} {r.name}")
+    return model.to(device).eval(), info
+
+
+def describe(name: str) -> dict[str, Any]:
+    """One row of `list`: name, file, size, held-out metrics, where and how long it trained."""
+    from .checkpoints import read_checkpoint
+
+    r, path = recipe(name), CHECKPOINT_DIR / f"{name}.pt"
+    row: dict[str, Any] = {"name": name, "what": r.what, "file": str(path.relative_to(REPO_ROOT))}
+    if not path.is_file():
+        return {**row, "size_mb": None, "metrics": {}, "meta": {}}
+    payload = read_checkpoint(path)
+    metrics = {k: v for k, v in payload.get("metrics", {}).items()
+               if isinstance(v, (int, float)) and ("test" in k or "modes" in k or "classes" in k)}
+    return {**row, "size_mb": path.stat().st_size / 1e6, "metrics": metrics, "meta": payload.get("meta", {})}
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m helpers.registry", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every shipped model: file, size, held-out metrics, where it trained")
+    t = sub.add_parser("train", help="(re)train shipped models; default: all")
+    t.add_argument("names", nargs="*", metavar="NAME")
+    t.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda")
+    t.add_argument("--epochs", type=int, default=None,
+                   help="another epoch cap (GANs: x100 steps); trains into the user cache, not data/checkpoints")
+    args = p.parse_args(argv)
+    if args.command == "list":
+        for name in recipes():
+            d = describe(name)
+            size = "missing" if d["size_mb"] is None else f"{d['size_mb']:.1f} MB"
+            where = f"{d['meta'].get('device', '?')}, {d['meta'].get('seconds', '?')} s" if d["meta"] else ""
+            shown = ", ".join(f"{k}={_fmt(v)}" for k, v in d["metrics"].items())
+            print(f"{name:22} {d['file']:38} {size:>8}  {where:28} {shown}")
+        return 0
+    for name in args.names or list(recipes()):
+        r = recipe(name) if args.epochs is None else recipe(name).with_epochs(args.epochs)
+        print(f"{name}: training on {resolve_device(args.device)} -> {path_for(r)}", flush=True)
+        _, info = train(r, device=args.device, progress=False)
+        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in info.metrics.items() if isinstance(v, (int, float)))
+        print(f"{name}: {info.meta['seconds']} s on {info.meta['device']}; {shown}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

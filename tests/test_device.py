@@ -1,0 +1,161 @@
+"""The device policy, checked on a CPU-only machine.
+
+On a GPU a tensor created on the CPU next to a CUDA model fails at once; on the CPU it passes
+silently. So, while the training and sampling paths of every model family run here, a
+TorchFunctionMode watches every tensor factory call (torch.zeros, arange, randn, ...) made
+*from helpers/ code*: each must say where its tensor goes (``device=``), normally the
+model's or an input's device, or the generator's device for random draws (then moved).
+A call without ``device=`` would create a CPU tensor on a GPU machine: the test names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+
+HELPERS = str(Path(__file__).resolve().parents[1] / "helpers")
+FACTORIES = {"zeros", "ones", "full", "empty", "arange", "rand", "randn", "randint", "randperm", "tensor",
+             "linspace", "eye", "as_tensor", "normal", "zeros_like_no", "empty_strided"}
+
+
+class FactoryDeviceCheck(TorchFunctionMode):
+    """Records (file:line, function) of factory calls from helpers/ that pass no device=."""
+
+    def __init__(self):
+        super().__init__()
+        self.offenders: set[str] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in FACTORIES and "device" not in kwargs:
+            frame = sys._getframe(1)
+            if frame.f_code.co_filename.startswith(HELPERS):
+                self.offenders.add(f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} torch.{name}")
+        return func(*args, **kwargs)
+
+
+def _check(run) -> None:
+    with FactoryDeviceCheck() as mode:
+        run()
+    assert not mode.offenders, ("tensors created without device= in helpers (they would land on the CPU "
+                                f"beside a CUDA model): {sorted(mode.offenders)}")
+
+
+def _sprites(n, side=20, levels=167, seed=0):
+    return torch.randint(0, levels, (n, side, side), generator=torch.Generator().manual_seed(seed))
+
+
+TINY = dict(epochs=1, batch_size=4, patience=None)
+
+
+def test_the_check_catches_a_cpu_tensor():
+    def bad():
+        import helpers.train as t  # any helpers module: call a factory from its namespace
+        exec(compile("import torch\ntorch.zeros(3)", t.__file__, "exec"), {})
+
+    with pytest.raises(AssertionError, match=r"train\.py:\d+ torch\.zeros"):
+        _check(bad)
+
+
+def test_autoregressive_paths():
+    from helpers.autoregressive import complete, fit_autoregressive
+    from helpers.data import Split, hflip
+    from helpers.pixel_cnn import PixelCNN, PixelCNNConfig
+    from helpers.pixel_lstm import PixelLSTM, PixelLSTMConfig, RGBPixelLSTM, RGBPixelLSTMConfig, fit_rgb, time_sampling
+    from helpers.train import TrainConfig
+
+    x = _sprites(8)
+    data = Split(x, x[:4], x[:4])
+    cfg = TrainConfig(**TINY)
+    for model in (PixelLSTM(PixelLSTMConfig(hidden=16, emb=8)), PixelCNN(PixelCNNConfig(channels=8, layers=2))):
+        def run(model=model):
+            fit_autoregressive(model, cfg, data, augment=hflip, progress=False)
+            g = torch.Generator().manual_seed(0)
+            model.sample(2, generator=g, stop=25)
+            complete(model, x[:1], 0.05, 1, generator=g)
+            model.log_prob(x[:2])
+        _check(run)
+    lstm = PixelLSTM(PixelLSTMConfig(hidden=16, emb=8))
+    _check(lambda: (lstm.sample_rerun(2, pixels=5), time_sampling(lstm, n=2, pixels=5)))
+    digits = PixelCNN(PixelCNNConfig(colours=17, side=8, channels=8, layers=2))
+    _check(lambda: digits.sample(2, generator=torch.Generator().manual_seed(0)))
+    palette = torch.rand(167, 3)
+    _check(lambda: fit_rgb(RGBPixelLSTM(RGBPixelLSTMConfig(hidden=8, emb=4)), cfg, data, palette=palette,
+                           augment=hflip, progress=False))
+
+
+def test_autoencoder_and_vae_paths():
+    from helpers.autoencoders import Autoencoder, decode_images, digits_net, encode_means, fit_autoencoder, pokemon_net
+    from helpers.data import Split
+    from helpers.train import TrainConfig
+    from helpers.vae import VAE, VAETrainConfig, fit_vae
+
+    d = _sprites(16, side=8, levels=17)
+    digits = Split(d, d[:8], d[:8])
+    p = _sprites(8)
+    poke = Split(p, p[:4], p[:4])
+    cfg = TrainConfig(**TINY)
+    made = dataclasses.replace(digits_net(2, 16, 2), autoregressive=True)
+    for net, data in ((digits_net(2, 16, 1), digits), (made, digits), (pokemon_net(2, hidden=4), poke)):
+        def run(net=net, data=data):
+            ae = Autoencoder(net)
+            fit_autoencoder(ae, cfg, data, progress=False)
+            decode_images(ae, encode_means(ae, data.test))
+            vae = VAE(net)
+            fit_vae(vae, VAETrainConfig(warmup=2, train=cfg), data, progress=False, iwae_k=4)
+            g = torch.Generator().manual_seed(0)
+            vae.sample(2, generator=g)
+            vae.log_prob(data.test[:2], k=4, generator=g)
+        _check(run)
+
+
+def test_gan_paths():
+    from helpers.adversarial import GANTrainConfig, ToyGAN, ToyGANConfig, fit_toy_gan
+    from helpers.data import DIGITS, Split
+    from helpers.image_gan import ImageGAN, ImageGANConfig, fit_image_gan
+
+    _check(lambda: fit_toy_gan(ToyGAN(ToyGANConfig(noise=8, hidden=8)),
+                               GANTrainConfig(steps=5, batch=16, lr_g=1e-3, lr_d=1e-3, seed=0), None, progress=False))
+    d = _sprites(32, side=8, levels=17)
+    cfg = ImageGANConfig("digits", side=8, levels=17, channels=1, latent=4, width=4, frames=2, frame_samples=2)
+    gan = ImageGAN(cfg, DIGITS.palette())
+
+    def run():
+        fit_image_gan(gan, GANTrainConfig(steps=4, batch=8, lr_g=1e-3, lr_d=1e-3, seed=0), Split(d, d[:8], d[:8]),
+                      progress=False)
+        gan.sample(3, generator=torch.Generator().manual_seed(0))
+    _check(run)
+
+
+def test_wavenet_paths():
+    from helpers.audio import ToneData, WaveNet, WaveNetConfig, WaveNetTrainConfig, fit_wavenet
+    from helpers.train import TrainConfig
+
+    model = WaveNet(WaveNetConfig(dilations=(1, 2), channels=4, skip_channels=4))
+    cfg = WaveNetTrainConfig(data=ToneData(n_train=4, n_valid=2, n_test=2, seconds=0.05),
+                             train=TrainConfig(**TINY), crop=64)
+
+    def run():
+        fit_wavenet(model, cfg, None, progress=False)
+        g = torch.Generator().manual_seed(0)
+        model.sample(2, generator=g, length=20, prefix=torch.zeros(5, dtype=torch.long) + 128)
+        model.log_prob(torch.full((2, 30), 128, dtype=torch.long))
+    _check(run)
+
+
+def test_registry_train_and_get_follow_the_device(tmp_path, monkeypatch):
+    """The registry's own path (train a changed recipe into the cache, load it back) on the CPU."""
+    from helpers import registry
+
+    monkeypatch.setenv("GENERATION_CACHE", str(tmp_path))
+    r = registry.recipe("toy_gan_plain")
+    small = dataclasses.replace(r, train=dataclasses.replace(r.train, steps=5, batch=16))
+    _check(lambda: registry.train(small, device="cpu", progress=False))
+    model, info = registry.get(small, device="cpu")
+    assert info.path.parent == tmp_path and info.meta["device"].startswith("cpu")

@@ -1,0 +1,288 @@
+"""helpers.vae: KL convention, reparameterisation, ELBO, IWAE likelihood, sampling, training,
+shipped VAEs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from helpers.autoencoders import digits_net, pokemon_net
+from helpers.data import Split
+from helpers.gaussian import kl_standard_normal, log_normal_diag, slide_kl_term
+from helpers.train import TrainConfig
+from helpers.vae import VAE, VAETrainConfig, elbo, fit_vae, iwae_log_likelihood, vae_loss
+
+MADE = replace(digits_net(4, hidden=48), autoregressive=True)
+
+
+def test_slide_term_is_twice_kl_when_sigma_is_log_variance():
+    g = torch.Generator().manual_seed(0)
+    m, sigma = torch.randn(2, 5, 7, generator=g).unbind(0)
+    ref = kl_divergence(Normal(m, (0.5 * sigma).exp()), Normal(0.0, 1.0)).sum(-1)
+    torch.testing.assert_close(slide_kl_term(m, sigma), 2 * ref)
+    torch.testing.assert_close(kl_standard_normal(m, sigma), ref)
+    # read as log-std (scale exp(σ)) the slide's term is not a multiple of the KL
+    wrong = kl_divergence(Normal(m, sigma.exp()), Normal(0.0, 1.0)).sum(-1)
+    ratio = slide_kl_term(m, sigma) / wrong
+    assert ratio.std() > 0.1, "the ratio would be constant if the log-std reading were a KL too"
+
+
+def test_log_normal_diag_matches_torch():
+    z, m, lv = torch.randn(3, 4, 6).unbind(0)
+    torch.testing.assert_close(log_normal_diag(z, m, lv), Normal(m, (0.5 * lv).exp()).log_prob(z).sum(-1))
+
+
+@pytest.mark.parametrize("net, shape", [(digits_net(2), (8, 8, 17)), (pokemon_net(10), (20, 20, 167)),
+                                        (MADE, (8, 8, 17))])
+def test_shapes(net, shape):
+    torch.manual_seed(0)
+    x = torch.randint(0, shape[-1], (5, *shape[:2]))
+    vae = VAE(net)
+    m, lv = vae.encode(x)
+    assert m.shape == lv.shape == (5, net.latent)
+    torch.testing.assert_close(vae.code(x), m)
+    assert vae.decode(torch.randn(5, net.latent)).shape == (5, *shape)
+    rec, kl = vae(x)
+    assert rec.shape == kl.shape == (5,)
+    assert (kl >= 0).all() and (rec > 0).all()
+
+
+def test_noise_scale_is_exp_half_sigma():
+    g = torch.Generator().manual_seed(0)
+    m, lv = torch.full((200_000, 1), 0.5), torch.full((200_000, 1), math.log(4.0))  # variance 4
+    z = VAE.reparameterize(m, lv, g)
+    assert z.mean().item() == pytest.approx(0.5, abs=0.02)
+    assert z.std().item() == pytest.approx(2.0, abs=0.02)
+
+
+def test_reparameterize_with_a_generator_is_reproducible_and_leaves_the_global_rng_alone():
+    m, lv = torch.randn(2, 6, 3).unbind(0)
+    state = torch.get_rng_state()
+    a = VAE.reparameterize(m, lv, torch.Generator().manual_seed(3))
+    b = VAE.reparameterize(m, lv, torch.Generator().manual_seed(3))
+    assert torch.equal(state, torch.get_rng_state())
+    assert torch.equal(a, b)
+    e = torch.randn(m.shape, generator=torch.Generator().manual_seed(3))  # the CPU stream, unchanged
+    assert torch.equal(a, m + (0.5 * lv).exp() * e)
+
+
+def test_seeded_elbo_reproducible():
+    vae = VAE(digits_net(3)).eval()
+    x = torch.randint(0, 17, (4, 8, 8))
+    a = elbo(vae, x, torch.Generator().manual_seed(3))
+    b = elbo(vae, x, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a, b)
+
+
+def test_iwae_k1_is_elbo_and_bound_tightens():
+    torch.manual_seed(0)
+    vae = VAE(digits_net(4)).eval()
+    x = torch.randint(0, 17, (6, 8, 8))
+    with torch.no_grad():
+        m, lv = vae.encode(x)
+        z = VAE.reparameterize(m, lv, torch.Generator().manual_seed(5))
+        # k = 1: log P(x|z) + log N(z; 0, I) - log q(z|x), the ELBO with a sampled KL
+        want = -vae.rec(z, x) + log_normal_diag(z, 0 * z, 0 * z) - log_normal_diag(z, m, lv)
+    i1 = iwae_log_likelihood(vae, x, 1, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(i1, want)
+    many = iwae_log_likelihood(vae, x.repeat(4000, 1, 1), 1, torch.Generator().manual_seed(6)).view(4000, 6)
+    mc = elbo(vae, x.repeat(4000, 1, 1), torch.Generator().manual_seed(7)).view(4000, 6)
+    torch.testing.assert_close(many.mean(0), mc.mean(0).detach(), atol=0.3, rtol=0)
+    i1000 = iwae_log_likelihood(vae, x, 1000, torch.Generator().manual_seed(5), chunk=700)
+    assert (i1000 > mc.mean(0) - 0.05).all(), "the k=1000 bound should be at least the expected ELBO"
+    i1000b = iwae_log_likelihood(vae, x, 1000, torch.Generator().manual_seed(5))
+    assert (i1000 - i1000b).abs().max() < 0.5, "the estimate should not depend much on chunking"
+
+
+def test_log_prob_is_the_iwae_estimate():
+    torch.manual_seed(0)
+    vae = VAE(digits_net(4)).eval()
+    x = torch.randint(0, 17, (5, 8, 8))
+    lp = vae.log_prob(x, generator=torch.Generator().manual_seed(1))
+    assert lp.shape == (5,) and (lp < 0).all()
+    torch.testing.assert_close(lp, iwae_log_likelihood(vae, x, 1000, torch.Generator().manual_seed(1)))
+    # k = 1 is the ELBO in expectation; k = 1000 lies above the expected ELBO
+    one = vae.log_prob(x.repeat(3000, 1, 1), k=1, generator=torch.Generator().manual_seed(2)).view(3000, 5)
+    with torch.no_grad():
+        e = elbo(vae, x.repeat(3000, 1, 1), torch.Generator().manual_seed(3)).view(3000, 5).mean(0)
+    torch.testing.assert_close(one.mean(0), e, atol=0.3, rtol=0)
+    assert (lp > e - 0.05).all()
+
+
+@pytest.mark.parametrize("k", [0, -3, 2.5])
+def test_iwae_bad_k(k):
+    with pytest.raises(ValueError, match="k .* must be an integer >= 1"):
+        iwae_log_likelihood(VAE(digits_net(2)), torch.zeros(2, 8, 8, dtype=torch.long), k)
+
+
+def test_iwae_needs_a_vae():
+    from helpers.autoencoders import Autoencoder
+
+    with pytest.raises(TypeError, match="needs a VAE"):
+        iwae_log_likelihood(Autoencoder(digits_net(2)), torch.zeros(2, 8, 8, dtype=torch.long), 5)
+
+
+@pytest.mark.parametrize("net", [digits_net(4, hidden=32), MADE], ids=["mlp", "made"])
+def test_sample_shapes_range_and_reproducibility(net):
+    torch.manual_seed(0)
+    vae = VAE(replace(net, dropout=0.3)).train()
+    state = torch.get_rng_state()
+    a = vae.sample(6, generator=torch.Generator().manual_seed(0))
+    b = vae.sample(6, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(state, torch.get_rng_state()), "sampling with a generator must not touch the global RNG"
+    assert vae.training, "sample must give the model back in the mode it had"
+    assert a.shape == (6, 8, 8) and a.dtype == torch.long
+    assert 0 <= a.min() and a.max() <= 16
+    assert torch.equal(a, b)
+    assert not torch.equal(a, vae.sample(6, generator=torch.Generator().manual_seed(1)))
+
+
+def test_mlp_sample_is_drawn_from_the_decoder_given_the_prior_code():
+    """z ~ N(0, I) from the generator first, then every pixel from softmax(decode(z))."""
+    torch.manual_seed(0)
+    vae = VAE(digits_net(3, hidden=32)).eval()
+    g = torch.Generator().manual_seed(9)
+    got = vae.sample(4, generator=g)
+    g = torch.Generator().manual_seed(9)
+    z = torch.randn(4, 3, generator=g)
+    with torch.no_grad():
+        probs = vae.decode(z).softmax(-1).reshape(-1, 17)
+    want = torch.multinomial(probs, 1, generator=g).view(4, 8, 8)
+    assert torch.equal(got, want)
+
+
+def test_sample_with_a_prefix_is_refused():
+    with pytest.raises(ValueError, match="cannot condition on a prefix"):
+        VAE(digits_net(2)).sample(2, prefix=torch.zeros(2, 3, dtype=torch.long))
+
+
+def test_sample_prior_shape_and_stream():
+    vae = VAE(digits_net(5))
+    z = vae.sample_prior(7, torch.Generator().manual_seed(0))
+    assert torch.equal(z, torch.randn(7, 5, generator=torch.Generator().manual_seed(0)))
+
+
+def test_vae_loss_uses_warmup_beta_in_training_and_kl_weight_in_eval():
+    torch.manual_seed(0)
+    vae = VAE(digits_net(2, hidden=32))
+    x = torch.randint(0, 17, (8, 8, 8))
+    loss = vae_loss(VAETrainConfig(kl_weight=0.5), {"beta": 0.0})
+
+    def parts(mode: bool):
+        vae.train(mode)
+        with torch.random.fork_rng():
+            torch.manual_seed(1)
+            got = loss(vae, x)
+        with torch.random.fork_rng():
+            torch.manual_seed(1)
+            rec, kl = vae(x)
+        return got, rec.mean(), kl.mean()
+
+    got, rec, _ = parts(True)
+    torch.testing.assert_close(got, rec)
+    got, rec, kl = parts(False)
+    torch.testing.assert_close(got, rec + 0.5 * kl)
+
+
+def test_loss_falls_on_one_batch():
+    torch.manual_seed(0)
+    vae = VAE(digits_net(2, hidden=64))
+    x = torch.randint(0, 17, (32, 8, 8))
+    opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        rec, kl = vae(x)
+        loss = (rec + kl).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0], f"loss went {losses[0]:.1f} -> {losses[-1]:.1f}"
+
+
+def _tiny_digits() -> Split:
+    from helpers.data import load_digits
+
+    tr, va, te = load_digits().split()
+    return Split(tr[:200], va[:100], te[:60])
+
+
+@pytest.mark.parametrize("net", [digits_net(4, hidden=64, dropout=0.2), MADE], ids=["mlp", "made"])
+def test_fit_vae_lowers_the_loss_and_leaves_the_global_rng_alone(net):
+    data = _tiny_digits()
+    torch.manual_seed(0)
+    vae = VAE(net)
+    state = torch.get_rng_state()
+    cfg = VAETrainConfig(warmup=2, train=TrainConfig(epochs=2, batch_size=32, patience=None))
+    hist, met = fit_vae(vae, cfg, data, progress=False, iwae_k=5)
+    assert torch.equal(state, torch.get_rng_state()), "fit_vae changed the caller's random state"
+    assert len(hist.train) == 2 and hist.valid[1] < hist.valid[0]
+    assert set(met) == {"test_rec_nats", "test_kl_nats", "test_neg_elbo_nats", "log_var_trace", "test_iwae5_nats"}
+    assert len(met["log_var_trace"]) == 2 and not vae.training
+    assert met["test_neg_elbo_nats"] == pytest.approx(met["test_rec_nats"] + met["test_kl_nats"], rel=1e-5)
+    with torch.no_grad():
+        rec, kl = vae(data.test, torch.Generator().manual_seed(1))
+    assert met["test_neg_elbo_nats"] == pytest.approx((rec + kl).mean().item(), rel=1e-6)
+
+
+def test_fit_vae_is_reproducible():
+    data = _tiny_digits()
+    cfg = VAETrainConfig(train=TrainConfig(epochs=1, batch_size=50, patience=None, seed=4))
+    out = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        vae = VAE(digits_net(2, hidden=32, dropout=0.1))
+        out.append(fit_vae(vae, cfg, data, progress=False)[1])
+    assert out[0] == out[1]
+
+
+# ----------------------------------------------------------------------------- shipped checkpoints
+@pytest.fixture(scope="module")
+def digits_split():
+    from helpers.data import load_digits
+
+    return load_digits().split()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["digits_vae_2d", "digits_vae", "digits_vae_rec_only", "digits_vae_made"])
+def test_shipped_digits_vae_gives_recorded_metric(name, shipped, digits_split):
+    model, info = shipped(name)
+    with torch.no_grad():
+        rec, kl = model(digits_split.test, torch.Generator().manual_seed(1))
+    assert (rec + kl).mean().item() == pytest.approx(info["metrics"]["test_neg_elbo_nats"], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_likelihood_model_meets_its_recorded_iwae(shipped, digits_split):
+    model, info = shipped("digits_vae_made")
+    nll = -model.log_prob(digits_split.test, k=1000, generator=torch.Generator().manual_seed(2)).mean().item()
+    assert nll == pytest.approx(info["metrics"]["test_iwae1000_nats"], abs=0.05)
+    assert nll <= 90, f"digits test NLL {nll:.1f} nats; the series' target is at most 90"
+
+
+def test_rec_only_sigma_collapsed_and_vae_did_not(shipped):
+    _, info = shipped("digits_vae_rec_only")
+    _, info_vae = shipped("digits_vae")
+    assert info["metrics"]["log_var_trace"][-1] < -8, "without KL the log-variance should collapse"
+    assert info_vae["metrics"]["log_var_trace"][-1] > -4, "with KL σ should stay moderate"
+
+
+@pytest.mark.slow
+def test_shipped_samples(shipped):
+    model, _ = shipped("digits_vae_made")
+    x = model.sample(8, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (8, 8, 8) and 0 <= x.min() and x.max() <= 16
+
+
+@pytest.mark.slow
+def test_pokemon_vae_checkpoint(shipped, pokemon):
+    model, info = shipped("pokemon_vae")
+    x = pokemon.split().test[:4]
+    assert model.decode(model.code(x)).shape == (4, 20, 20, 167)
+    assert model.sample(3, generator=torch.Generator().manual_seed(0)).shape == (3, 20, 20)
+    assert info["metrics"]["test_neg_elbo_nats"] > 0
