@@ -37,14 +37,18 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbformat.warnings import DuplicateCellId
 
 from .data import REPO_ROOT
 
@@ -192,7 +196,8 @@ def sandbox_argv(scratch: Path, ipc: Path, limits: Limits, bwrap: str) -> list[s
             "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     for p in _readonly_paths():
         argv += ["--ro-bind", str(p), str(p)]
-    argv += ["--bind", str(scratch), INSIDE_HOME, "--bind", str(ipc), str(ipc), "--chdir", INSIDE_HOME]
+    argv += ["--bind", str(scratch), INSIDE_HOME, "--bind", str(ipc), str(ipc), "--remount-ro", "/",
+             "--chdir", INSIDE_HOME]
     return argv
 
 
@@ -205,6 +210,40 @@ def _kernel_env(limits: Limits, preimport: str, classes: str) -> dict[str, str]:
     if data_dir:
         env["POKEMON_DATA_DIR"] = os.path.abspath(os.path.expanduser(data_dir))
     return env
+
+
+PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
+
+
+def _pids_cgroup(limit: int) -> Path | None:
+    """A fresh cgroup (v1 pids controller) capping the sandbox's processes, where we may make one.
+    RLIMIT_NPROC alone does not stop a fork bomb on every kernel; this does."""
+    if not os.access(PIDS_CGROUP, os.W_OK):
+        return None
+    try:
+        group = Path(tempfile.mkdtemp(prefix="homework-", dir=PIDS_CGROUP))
+    except OSError:
+        return None
+    try:
+        (group / "pids.max").write_text(str(limit))
+    except OSError:
+        group.rmdir()
+        return None
+    return group
+
+
+def _remove_cgroup(group: Path) -> None:
+    for _ in range(50):
+        try:
+            group.rmdir()
+            return
+        except OSError:  # processes still exiting: kill what is left, then retry
+            for pid in (group / "cgroup.procs").read_text().split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            time.sleep(0.1)
 
 
 def check_sandbox(limits: Limits = Limits()) -> str | None:
@@ -274,7 +313,7 @@ def prepare(submission, teacher) -> Prepared:
     nb = copy.deepcopy(submission)
     tests: dict[str, int] = {}
     notes: dict[str, list[str]] = {}
-    teacher_cells = {(m := _nbg(c)).get("grade_id"): c for c in teacher.cells if _nbg(c).get("grade_id")}
+    teacher_cells = {_nbg(c)["grade_id"]: c for c in teacher.cells if _nbg(c).get("grade_id")}
     seen: dict[str, list[int]] = {}
     for i, c in enumerate(nb.cells):
         gid = _nbg(c).get("grade_id")
@@ -396,6 +435,7 @@ def execute(prepared: Prepared, teacher, *, timeout: int, limits: Limits, sandbo
     from .grading_kernel import RESET_MARKER
 
     nb = prepared.nb
+    group: Path | None = None
     scratch = Path(tempfile.mkdtemp(prefix="home-", dir=work))
     ipc = Path(tempfile.mkdtemp(prefix="hw-ipc-"))  # short: unix socket paths are limited to 107 bytes
     os.chmod(scratch, 0o777)
@@ -410,6 +450,9 @@ def execute(prepared: Prepared, teacher, *, timeout: int, limits: Limits, sandbo
         for k, v in env.items():
             prefix += ["--setenv", k, v]
         launch_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        group = _pids_cgroup(limits.processes)
+        if group is not None:  # join the cgroup, then become bwrap: every child is counted
+            prefix = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(group / "cgroup.procs"), *prefix]
     else:
         prefix = []
         launch_env = {**os.environ, **env, "HOME": str(scratch)}
@@ -459,6 +502,8 @@ def execute(prepared: Prepared, teacher, *, timeout: int, limits: Limits, sandbo
     except Exception as e:  # noqa: BLE001 - the kernel could not start: the submission gets a reason
         not_run = not_run or f"submission could not be graded: {type(e).__name__}: {str(e)[:300]}"
     finally:
+        if group is not None:
+            _remove_cgroup(group)
         shutil.rmtree(ipc, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
     return Executed(nb, dict(client.statuses), set(client.timeouts), not_run, client.dropped)
@@ -514,8 +559,10 @@ def grade_notebook(student: str, name: str, src: Path, teacher, *, timeout: int,
                 for gid, (_, most) in cells.items()]
 
     try:
-        submission = nbformat.read(src, as_version=4)
-        nbformat.validate(submission)
+        with warnings.catch_warnings():  # cells pasted twice share an id: nbformat renames the copy
+            warnings.simplefilter("ignore", DuplicateCellId)
+            submission = nbformat.read(src, as_version=4)
+            nbformat.validate(submission)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the student's, not ours
         why = f"not a valid notebook file ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
         return rows({}, dict.fromkeys(cells, why))
