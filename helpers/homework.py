@@ -373,7 +373,7 @@ class _Client(NotebookClient):
         self.statuses: dict[int, str] = {}
         self.timeouts: set[int] = set()
         self.current = -1
-        self.budget = output_bytes
+        self.budget = self.limit = output_bytes
         self.dropped = False
 
     async def _async_handle_timeout(self, timeout, cell=None):
@@ -385,13 +385,12 @@ class _Client(NotebookClient):
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content") or {}
-        if msg.get("msg_type") == "error":  # always kept, shortened
+        if msg.get("msg_type") == "error":  # shortened; kept while twice the budget is not spent
             content["traceback"] = [t[:2000] for t in content.get("traceback", [])[-20:]]
             content["evalue"] = str(content.get("evalue", ""))[:2000]
-            return super().output(outs, msg, display_id, cell_index)
         self.budget -= len(json.dumps(content, default=str))
-        if self.budget < 0:
-            self.dropped = True
+        if self.budget < (-self.limit if msg.get("msg_type") == "error" else 0):
+            self.dropped = True  # scoring does not need it: a failed test also has status "error"
             return None
         return super().output(outs, msg, display_id, cell_index)
 
