@@ -373,7 +373,7 @@ class _Client(NotebookClient):
         self.statuses: dict[int, str] = {}
         self.timeouts: set[int] = set()
         self.current = -1
-        self.budget = self.limit = output_bytes
+        self.budget = {"error": output_bytes, "other": output_bytes}
         self.dropped = False
 
     async def _async_handle_timeout(self, timeout, cell=None):
@@ -385,13 +385,15 @@ class _Client(NotebookClient):
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content") or {}
-        if msg.get("msg_type") == "error":  # shortened; kept while twice the budget is not spent
+        kind = "error" if msg.get("msg_type") == "error" else "other"
+        if kind == "error":  # shortened, and with a budget of their own: the reason quotes them
             content["traceback"] = [t[:2000] for t in content.get("traceback", [])[-20:]]
             content["evalue"] = str(content.get("evalue", ""))[:2000]
-        self.budget -= len(json.dumps(content, default=str))
-        if self.budget < (-self.limit if msg.get("msg_type") == "error" else 0):
-            self.dropped = True  # scoring does not need it: a failed test also has status "error"
+        size = len(json.dumps(content, default=str))
+        if size > self.budget[kind]:
+            self.dropped = True  # scoring does not need it: a failed test also replies "error"
             return None
+        self.budget[kind] -= size
         return super().output(outs, msg, display_id, cell_index)
 
 
