@@ -397,7 +397,7 @@ class _Client(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def _kernel_manager(argv_prefix: list[str], ipc: Path, cwd: Path | None):
+def _kernel_manager(argv_prefix: list[str], ipc: Path):
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
 
@@ -438,9 +438,8 @@ def execute(prepared: Prepared, teacher, *, timeout: int, limits: Limits, sandbo
     nb = prepared.nb
     group: Path | None = None
     scratch = Path(tempfile.mkdtemp(prefix="home-", dir=work))
+    # both 0700: the sandbox's user is the caller's uid outside, and nobody else's business
     ipc = Path(tempfile.mkdtemp(prefix="hw-ipc-"))  # short: unix socket paths are limited to 107 bytes
-    os.chmod(scratch, 0o777)
-    os.chmod(ipc, 0o777)
     preimport = _imports_of(teacher)
     env = _kernel_env(limits, preimport, "torch.Tensor,torch.nn.Module,numpy.ndarray")
     if sandbox:
@@ -457,7 +456,7 @@ def execute(prepared: Prepared, teacher, *, timeout: int, limits: Limits, sandbo
     else:
         prefix = []
         launch_env = {**os.environ, **env, "HOME": str(scratch)}
-    km = _kernel_manager(prefix, ipc, None if sandbox else scratch)
+    km = _kernel_manager(prefix, ipc)
     client = _Client(nb, km=km, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
                      error_on_timeout={"ename": "CellTimeoutError",
                                        "evalue": f"the cell ran past the time limit of {timeout} s"},
