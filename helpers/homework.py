@@ -19,7 +19,8 @@ empty writable folder, and limits on memory, CPU time, file size and output. Bef
 test cell the kernel restores builtins and IPython's machinery (helpers.grading_kernel).
 Points are computed here from the executed cells after the sandbox has ended (a test cell
 that ran and raised nothing earns its points); only this process writes the executed
-copies (``build/nbgrader/autograded/``) and the CSV, each atomically. Where no sandbox can
+copies (``build/nbgrader/autograded/``), the gradebook and the CSV, each atomically; a score
+a teacher entered in nbgrader's formgrader replaces the auto score. Where no sandbox can
 be started, ``autograde`` refuses unless ``unsafe=True`` (``make autograde UNSAFE=1``).
 
 The CSV has one row per student, notebook and exercise: points, max_points and a reason
@@ -588,6 +589,56 @@ def grade_notebook(student: str, name: str, src: Path, teacher, *, timeout: int,
     return rows(points, reasons)
 
 
+def _teacher_scores(db: Path) -> dict[tuple[str, str, str], float]:
+    """(student, notebook, grade_id) -> manual score a teacher entered in nbgrader's formgrader,
+    read from the last run's gradebook (written only by nbgrader's generate_assignment, this
+    grader and the teacher: no student code ever runs where it could reach it)."""
+    if not db.is_file():
+        return {}
+    from nbgrader.api import Gradebook
+
+    out: dict[tuple[str, str, str], float] = {}
+    with Gradebook(f"sqlite:///{db}") as gb:
+        for assignment in gb.assignments:
+            for sub in assignment.submissions:
+                for nb in sub.notebooks:
+                    for g in nb.grades:
+                        if g.manual_score is not None:
+                            out[(sub.student.id, nb.name, g.name)] = float(g.manual_score)
+    return out
+
+
+def _record(db: Path, rows: list[Row], teacher: dict[tuple[str, str, str], float]) -> None:
+    """Write the auto scores (and the teacher's manual scores) into a copy of the gradebook,
+    then swap it in, so nbgrader's formgrader shows this run."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.exc import SAWarning
+
+    fd, tmp = tempfile.mkstemp(dir=db.parent, prefix=f".{db.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copyfile(db, tmp)
+        with Gradebook(f"sqlite:///{tmp}") as gb, warnings.catch_warnings():
+            warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission autoflushes early
+            for (student, nb) in dict.fromkeys((r.student, r.notebook) for r in rows if r.reason != "not submitted"):
+                gb.update_or_create_student(student)
+                try:
+                    gb.remove_submission(nb, student)
+                except MissingEntry:
+                    pass
+                gb.add_submission(nb, student)
+                for r in (r for r in rows if (r.student, r.notebook) == (student, nb)):
+                    g = gb.find_grade(r.exercise, nb, nb, student)
+                    manual = r.reason.startswith("needs_manual_grade")
+                    g.auto_score = None if manual else r.points
+                    g.needs_manual_grade = manual and (student, nb, r.exercise) not in teacher
+                    g.manual_score = teacher.get((student, nb, r.exercise))
+            gb.db.commit()
+        os.replace(tmp, db)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def autograde(
     submissions: Path,
     out_csv: Path = BUILD / "grades.csv",
@@ -614,6 +665,7 @@ def autograde(
             f"refusing to run student code without a sandbox: {why}. Fix that, or grade unsandboxed "
             "at your own risk with `make autograde SUBMISSIONS=... UNSAFE=1` (autograde(..., unsafe=True)): "
             "submissions could then read and change anything you can")
+    teacher_scores = _teacher_scores(course_dir(build) / "gradebook.db")  # make_student starts a new one
     make_student(build / "student", notebooks=notebooks, build=build, timeout=timeout)
     course = course_dir(build)
     teachers = {p.stem: nbformat.read(p, as_version=4) for p in graded_notebooks(notebooks)}
@@ -633,8 +685,20 @@ def autograde(
                                        autograded=course / "autograded" / s / nb / f"{nb}.ipynb")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    _record(course / "gradebook.db", rows, teacher_scores)
+    rows = [_with_teacher_score(r, teacher_scores) for r in rows]
     _write_csv(rows, out_csv)
     return rows
+
+
+def _with_teacher_score(r: Row, teacher: dict[tuple[str, str, str], float]) -> Row:
+    """A score a teacher entered in nbgrader replaces the autograder's; the reason keeps both."""
+    manual = teacher.get((r.student, r.notebook, r.exercise))
+    if manual is None or r.reason == "not submitted":
+        return r
+    was = f"{r.points:g}" + (f": {r.reason}" if r.reason else "")
+    return Row(r.student, r.notebook, r.exercise, manual, r.max_points,
+               f"score entered by a teacher in nbgrader (the autograder gave {was})")
 
 
 def _write_atomic(path: Path, text: str) -> None:

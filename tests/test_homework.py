@@ -9,6 +9,7 @@ import copy
 import csv
 import hashlib
 import json
+import shutil
 import socket
 import sqlite3
 import threading
@@ -314,6 +315,11 @@ def test_sandbox_blocks_writes_outside_its_folder(graded):
 def test_sandbox_leaves_the_gradebook_alone(graded):
     with sqlite3.connect(graded["paths"]["gradebook"]) as con:
         assert con.execute("SELECT count(*) FROM grade WHERE manual_score IS NOT NULL").fetchone() == (0,)
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded['paths']['gradebook']}") as gb:  # the grader recorded its scores
+        assert [g.auto_score for g in gb.find_submission_notebook(NB, NB, "alice").grades] == [1, 1]
+        assert [g.auto_score for g in gb.find_submission_notebook(NB, NB, "mallory_gradebook").grades] == [0, 0]
     assert "gradebook: unable to open database file" in _executed_output(graded, "mallory_gradebook", "ex1_solution")
 
 
@@ -363,6 +369,32 @@ def test_unsafe_grades_without_a_sandbox(tmp_path, monkeypatch):
     rows = autograde(tmp_path / "subs", tmp_path / "grades.csv", notebooks=TINY, build=build, timeout=10, unsafe=True)
     assert [(r.student, r.exercise, r.points) for r in rows] == [
         ("alice", "ex1_test", 1), ("alice", "ex2_test", 1), ("bob", "ex1_test", 0), ("bob", "ex2_test", 0)]
+
+
+@pytest.mark.slow
+def test_a_teachers_manual_score_counts(tmp_path):
+    """A score entered in nbgrader's formgrader (here: through its API) replaces the auto score
+    on the next run, and the reason says so; nothing else in the gradebook sets a score."""
+    from nbgrader.api import Gradebook
+
+    build = tmp_path / "build"
+    make_student(build / "student", notebooks=TINY, build=build)
+    (tmp_path / "subs" / "bob").mkdir(parents=True)
+    shutil.copy(build / "student" / f"{NB}.ipynb", tmp_path / "subs" / "bob")
+    first = autograde(tmp_path / "subs", tmp_path / "grades.csv", notebooks=TINY, build=build, timeout=10)
+    assert [r.points for r in first] == [0, 0]
+    with Gradebook(f"sqlite:///{build / 'nbgrader' / 'gradebook.db'}") as gb:
+        grade = gb.find_grade("ex1_test", NB, NB, "bob")
+        assert (grade.auto_score, grade.manual_score) == (0, None)
+        grade.manual_score = 0.5
+        gb.db.commit()
+    again = autograde(tmp_path / "subs", tmp_path / "grades.csv", notebooks=TINY, build=build, timeout=10)
+    assert [(r.exercise, r.points, r.reason) for r in again] == [
+        ("ex1_test", 0.5, "score entered by a teacher in nbgrader (the autograder gave 0: "
+                          "not answered: the solution cell still raises NotImplementedError)"),
+        ("ex2_test", 0, "not answered: the solution still raises NotImplementedError")]
+    with Gradebook(f"sqlite:///{build / 'nbgrader' / 'gradebook.db'}") as gb:  # kept for the next run
+        assert gb.find_grade("ex1_test", NB, NB, "bob").manual_score == 0.5
 
 
 def test_autograde_rejects_a_bad_folder(tmp_path):
