@@ -308,7 +308,7 @@ class Prepared:
     notes: dict[str, list[str]]    # grade_id -> what was repaired
 
 
-def prepare(submission, teacher) -> Prepared:
+def prepare(submission: nbformat.NotebookNode, teacher: nbformat.NotebookNode) -> Prepared:
     """The notebook the grader runs: the student's cells, with every test cell of the teacher's
     notebook (hidden tests included) put back in place of the first copy the student kept."""
     nb = copy.deepcopy(submission)
@@ -413,7 +413,7 @@ def _kernel_manager(argv_prefix: list[str], ipc: Path):
     return km
 
 
-def _imports_of(nb) -> str:
+def _imports_of(nb: nbformat.NotebookNode) -> str:
     """Top-level modules the teacher's notebook imports (loaded before student code runs)."""
     names: list[str] = []
     for c in nb.cells:
@@ -429,7 +429,7 @@ def _imports_of(nb) -> str:
     return ",".join(names)
 
 
-def execute(prepared: Prepared, teacher, *, timeout: int, limits: Limits, sandbox: bool,
+def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int, limits: Limits, sandbox: bool,
             work: Path) -> Executed:
     """Run the prepared notebook in a fresh sandboxed kernel; return it once the sandbox is gone."""
     from nbclient.exceptions import DeadKernelError
@@ -550,7 +550,7 @@ def _reason(ex: Executed, tests: dict[str, int], gid: str) -> str:
     return test_error
 
 
-def grade_notebook(student: str, name: str, src: Path, teacher, *, timeout: int, limits: Limits,
+def grade_notebook(student: str, name: str, src: Path, teacher: nbformat.NotebookNode, *, timeout: int, limits: Limits,
                    sandbox: bool, work: Path, autograded: Path) -> list[Row]:
     """The CSV rows of one submitted notebook (never raises for a bad submission)."""
     cells = _grade_cells(teacher)

@@ -167,7 +167,9 @@ def _attacks(paths: dict[str, Path], port: int) -> dict[str, tuple[str, str]]:
         "mallory_daemon": (
             "import subprocess, sys\n"
             f"subprocess.Popen([sys.executable, '-c', {daemon!r}], start_new_session=True,\n"
-            "                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+            "                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\nn_distinct = None", stub2),
+        # a fork bomb (of sleepers, to spare the CPU): stopped by the process limit
+        "mallory_forks": (
             "import os, time\nkids = 0\ntry:\n    for _ in range(2000):\n        if os.fork() == 0:\n"
             "            time.sleep(60)\n            os._exit(0)\n        kids += 1\nexcept OSError as e:\n"
             "    print('fork refused after', kids, e)\nn_distinct = None", stub2),
@@ -267,8 +269,9 @@ EXPECTED = {
     "mallory_transformer": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
     "mallory_hooks": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
     "mallory_gradebook": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
-    # its 500 sleeping children use up the process limit, so the kernel cannot start a thread
-    "mallory_daemon": ((0, "RuntimeError: can't start new thread"), (0, NOT_ANSWERED_2)),
+    "mallory_daemon": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
+    # its 500 sleeping children use up the process limit, so its own kernel cannot start a thread
+    "mallory_forks": ((0, "RuntimeError: can't start new thread"), (0, NOT_ANSWERED_2)),
     "mallory_files": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
     "mallory_net": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
     "mallory_memory": ((0, "the solution cell raised MemoryError; test: NameError: name 'n_distinct' is not defined"),
@@ -341,7 +344,7 @@ def test_no_process_survives_and_the_csv_stays(graded):
             pass
     assert not alive, f"processes started by a submission outlived its grading: {alive}"
     assert graded["paths"]["csv"].read_text() == graded["csv_text"]  # 2.5 s after the run
-    assert "fork refused after" in _executed_output(graded, "mallory_daemon", "ex1_solution")
+    assert "fork refused after" in _executed_output(graded, "mallory_forks", "ex1_solution")
 
 
 def test_autograde_refuses_without_a_sandbox(tmp_path, monkeypatch):
