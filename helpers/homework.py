@@ -149,8 +149,9 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """What one submission may use. memory: address space in bytes (torch maps ~0.7 GB on
-    import, so leave room); cpu_seconds: CPU time of the kernel; file_bytes: largest file it
+    """What one submission may use. memory: address space in bytes (measured in the sandbox:
+    0.64 GB after `import torch`, 1.1 GB with every helper, a checkpoint and a small training
+    loop, so 6 GB leaves room for more threads and bigger batches); cpu_seconds: CPU time of the kernel; file_bytes: largest file it
     may write; processes: processes/threads of the sandbox user; output_bytes: outputs the
     grader keeps per notebook (the rest is dropped); tmp_bytes: size of its /tmp."""
 
@@ -205,7 +206,8 @@ def sandbox_argv(scratch: Path, ipc: Path, limits: Limits, bwrap: str) -> list[s
 def _kernel_env(limits: Limits, preimport: str, classes: str) -> dict[str, str]:
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": INSIDE_HOME,
            "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "MPLCONFIGDIR": "/tmp/matplotlib",
-           "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "CI": "1",
+           "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "XDG_CACHE_HOME": "/tmp/cache",
+           "CI": "1",
            "GRADER_LIMITS": limits.spec(), "GRADER_PREIMPORT": preimport, "GRADER_CLASSES": classes}
     data_dir = os.environ.get("POKEMON_DATA_DIR")
     if data_dir:
