@@ -11,8 +11,10 @@ It is ipykernel's kernel with two additions, both made before any student code r
   runs as written: the builtins (and names in the notebook that shadow them), IPython's
   input, prefilter and AST transformers, custom exception handlers, event callbacks,
   display and exception hooks, trace and profile functions, methods of the shell and kernel
-  (instance or class), the modules imported before any student code (``$GRADER_PREIMPORT``)
-  and the functions and classes in them. Then the marker line is dropped and the test runs.
+  (instance or class), the modules imported before any student code (``$GRADER_PREIMPORT``,
+  the teacher notebook's imports; matplotlib's inline backend is enabled then too) and the
+  functions and classes in them, and the methods of the classes named in ``$GRADER_CLASSES``
+  (e.g. ``torch.Tensor``). Then the marker line is dropped and the test runs.
 
 What it cannot do: code running in this process can change anything, this reset included
 (it can patch ``do_execute`` itself, or forge the replies the grader reads). The reset
@@ -143,10 +145,16 @@ class GradingKernel(IPythonKernel):
     _grader_snapshot: _Snapshot | None = None
 
     def take_snapshot(self) -> None:
-        for name in filter(None, os.environ.get("GRADER_PREIMPORT", "").split(",")):
+        names = list(filter(None, os.environ.get("GRADER_PREIMPORT", "").split(",")))
+        for name in names:
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - a module the notebook imports but this one can't
+                pass
+        if "matplotlib" in sys.modules:  # its inline hooks belong to the snapshot, not to the student
+            try:
+                self.shell.enable_matplotlib("inline")
+            except Exception:  # noqa: BLE001 - no inline backend: figures are then not shown, nothing else
                 pass
         GradingKernel._grader_snapshot = _Snapshot(self)  # on the class: an instance patch cannot hide it
 
