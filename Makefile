@@ -28,7 +28,8 @@ help:
 	@echo "make checkpoints  retrain every shipped checkpoint (seeded; slow; DEVICE=auto|cpu|cuda)"
 	@echo "make bench        measure everything the README claims -> benchmarks/latest.{json,md}, README table"
 	@echo "make student      build/student/: every notebook with solutions stripped (nbgrader)"
-	@echo "make autograde SUBMISSIONS=dir   grade dir/<student>/NN_name.ipynb -> build/grades.csv"
+	@echo "make autograde SUBMISSIONS=dir   grade dir/<student>/NN_name.ipynb -> build/grades.csv,"
+	@echo "                                  each submission in its own bubblewrap sandbox (UNSAFE=1: without)"
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -71,7 +72,7 @@ student: $(STAMP)
 
 autograde: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make autograde SUBMISSIONS=folder (folder/<student>/NN_name.ipynb)"; exit 2; }
-	$(PY) -m helpers.homework autograde "$(SUBMISSIONS)"
+	$(PY) -m helpers.homework autograde "$(SUBMISSIONS)" $(if $(filter 1,$(UNSAFE)),--unsafe)
 
 clean:
 	rm -rf build test-artifacts .pytest_cache

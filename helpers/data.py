@@ -127,19 +127,21 @@ def load_pokemon(
     from ``url`` into ``cache_dir`` (only if ``download``).
     Raises DataError naming the file, what is wrong and how to fix it.
     """
+    origin = "path"
     if path is None and os.environ.get(POKEMON_ENV):
-        path = os.environ[POKEMON_ENV]
+        path, origin = os.environ[POKEMON_ENV], "env"
     if path is not None:
-        folder = Path(path)
+        folder = Path(path).expanduser()  # "~/data/pokemon" means the home folder's
         missing = [f for f in POKEMON_FILES if not (folder / f).is_file()]
         if missing:
-            where = f"${POKEMON_ENV}" if path == os.environ.get(POKEMON_ENV) else "path="
+            where = f"${POKEMON_ENV}" if origin == "env" else "path="
             raise DataError(
                 f"{where} points at {folder}, which lacks {', '.join(missing)}; "
                 f"put the course files there (from {url}) or point it at a folder that has them"
             )
     else:
-        folder = Path(cache_dir) if cache_dir is not None else CACHE_DIR
+        origin = "cache"
+        folder = Path(cache_dir).expanduser() if cache_dir is not None else CACHE_DIR
         for name in POKEMON_FILES:
             if not (folder / name).is_file():
                 if not download:
@@ -148,53 +150,78 @@ def load_pokemon(
                         f"{url}{name} into {folder}, or pass path= to a folder that has it"
                     )
                 _download(url + name, folder / name, POKEMON_FILES[name], progress)
-    raw = {name: _read_checked(folder / name, sha) for name, sha in POKEMON_FILES.items()}
-    images, colormap = (_parse_ints(folder / n, raw[n], *_SHAPES[n][:2]) for n in POKEMON_FILES)
+    raw = {name: _read_checked(folder / name, sha, origin) for name, sha in POKEMON_FILES.items()}
+    images, colormap = (_parse_ints(folder / n, raw[n], *_SHAPES[n][:2], origin) for n in POKEMON_FILES)
     return Pokemon(images=images.reshape(N_POKEMON, SIDE, SIDE), colormap=colormap.astype(np.uint8))
 
 
-def _fix_hint(file: Path) -> str:
+def _fix_hint(file: Path, origin: str = "cache") -> str:
+    """How to fix a bad file, where it was found: origin is "cache" (data/pokemon/ or cache_dir=,
+    filled by downloads), "path" (the path= argument) or "env" ($POKEMON_DATA_DIR); only the
+    cache is ever downloaded into, so only there does deleting the file help."""
+    course_copy = f"{POKEMON_URL}{file.name}"
+    if origin == "path":
+        return (f"replace {file} with the course's copy from {course_copy} (a path= folder is read "
+                "as it is, never downloaded into), or pass path= to a folder with the course files")
+    if origin == "env":
+        return (f"replace {file} with the course's copy from {course_copy} (${POKEMON_ENV} is read as "
+                f"it is, never downloaded into), or point ${POKEMON_ENV} at a folder with the course "
+                "files, or unset it to download them into data/pokemon/")
     return (
-        f"delete {file} so it is downloaded again (or fetch it from {POKEMON_URL}{file.name}), "
+        f"delete {file} so it is downloaded again (or fetch it from {course_copy}), "
         "or pass path= to a folder with the course files"
     )
 
 
-def _parse_ints(file: Path, data: bytes, rows: int, cols: int) -> np.ndarray:
+def _parse_ints(file: Path, data: bytes, rows: int, cols: int, origin: str = "cache") -> np.ndarray:
     text_rows = data.decode("ascii", errors="replace").strip().splitlines()
     if len(text_rows) != rows:
-        raise DataError(f"{file}: expected {rows} lines, found {len(text_rows)}; {_fix_hint(file)}")
+        raise DataError(f"{file}: expected {rows} lines, found {len(text_rows)}; {_fix_hint(file, origin)}")
     try:
         values = np.array([int(v) for r in text_rows for v in r.split()], dtype=np.int64)
     except ValueError as e:
-        raise DataError(f"{file}: not all entries are integers ({e}); {_fix_hint(file)}") from None
+        raise DataError(f"{file}: not all entries are integers ({e}); {_fix_hint(file, origin)}") from None
     bad = [i + 1 for i, r in enumerate(text_rows) if len(r.split()) != cols]
     if bad:
         raise DataError(
             f"{file}: expected {cols} numbers on every line, line {bad[0]} has "
-            f"{len(text_rows[bad[0] - 1].split())}; {_fix_hint(file)}"
+            f"{len(text_rows[bad[0] - 1].split())}; {_fix_hint(file, origin)}"
         )
     return values.reshape(rows, cols)
 
 
-def _check_range(file: Path, values: np.ndarray, high: int) -> None:
+def _check_range(file: Path, values: np.ndarray, high: int, origin: str = "cache") -> None:
     if values.min() < 0 or values.max() > high:
         raise DataError(
             f"{file}: values must lie in 0..{high}, found {values.min()}..{values.max()}; "
-            f"{_fix_hint(file)}"
+            f"{_fix_hint(file, origin)}"
         )
 
 
-def _read_checked(file: Path, sha256: str) -> bytes:
-    data = file.read_bytes()
+def _read_checked(file: Path, sha256: str, origin: str = "cache") -> bytes:
+    try:
+        data = file.read_bytes()
+    except PermissionError:
+        raise DataError(
+            f"{file}: permission denied, the file cannot be read; make it readable "
+            f"(chmod a+r {file}) or {_fix_hint(file, origin)}"
+        ) from None
     got = hashlib.sha256(data).hexdigest()
     if got != sha256:
         # a parse error says more than a checksum does (truncated, wrong shape, bad values)
         rows, cols, high = _SHAPES[file.name]
-        _check_range(file, _parse_ints(file, data, rows, cols), high)
+        _check_range(file, _parse_ints(file, data, rows, cols, origin), high, origin)
+        if b"\r\n" in data:
+            lf_ok = hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest() == sha256
+            raise DataError(
+                f"{file}: sha256 is {got[:16]}..., expected {sha256[:16]}...; the file has Windows "
+                f"(CRLF) line endings, the likely cause{' (with LF endings it is the course copy)' if lf_ok else ''}: "
+                f"git's core.autocrlf or an editor converted them. Convert it back (`dos2unix {file}`, "
+                f"or `git config core.autocrlf false` and check it out again), or {_fix_hint(file, origin)}"
+            )
         raise DataError(
             f"{file}: sha256 is {got[:16]}..., expected {sha256[:16]}... (the file is not the "
-            f"course's copy: corrupted or edited); {_fix_hint(file)}"
+            f"course's copy: corrupted or edited); {_fix_hint(file, origin)}"
         )
     return data
 
@@ -203,8 +230,14 @@ def _download(url: str, dest: Path, sha256: str, progress: bool | None) -> None:
     """Stream url into a temporary file beside dest; validate; rename. No partial file survives."""
     from tqdm.auto import tqdm
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    except PermissionError:
+        raise DataError(
+            f"cannot download {dest.name} into {dest.parent}: permission denied; pass cache_dir= "
+            "a folder you can write to, or path= to a folder with the course files"
+        ) from None
     tmp = Path(tmp_name)
     hint = (
         f"check your connection, or download {url} by hand into {dest.parent}, "

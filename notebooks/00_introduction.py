@@ -136,7 +136,7 @@ n_colours = len(torch.unique(poke_train[0]))
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert isinstance(n_colours, int), f"n_colours should be an int, got {type(n_colours).__name__}"
+assert type(n_colours) is int, f"n_colours should be an int, got {type(n_colours).__name__}; use len(...) or int(...)"
 assert n_colours == len(set(poke_train[0].flatten().tolist())), (
     f"{n_colours} is not the number of distinct colour indices in poke_train[0]; "
     "hint: torch.unique or set() of the flattened sprite")
@@ -151,6 +151,7 @@ freq = torch.bincount(poke_train.flatten(), minlength=167).float() / poke_train.
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert type(freq) is torch.Tensor and freq.is_floating_point(), f"freq should be a float tensor, got {type(freq).__name__}"
 assert freq.shape == (167,), f"freq should have shape (167,), got {tuple(freq.shape)}"
 assert abs(float(freq.sum()) - 1) < 1e-5, f"freq should sum to 1, sums to {float(freq.sum()):.4f}"
 assert int(freq.argmax()) == 0, "the most frequent colour should be index 0 (white background)"

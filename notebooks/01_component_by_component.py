@@ -401,8 +401,8 @@ def p_next(data: Tensor, prefix: list[int]) -> Tensor:
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 for prefix in ([], [1], [0, 0], [2, 0, 0, 0, 2]):
     got = p_next(train, prefix)
-    assert isinstance(got, Tensor) and got.shape == (K,), (
-        f"p_next should return a tensor of shape (3,), got {type(got).__name__} {tuple(getattr(got, 'shape', ()))}")
+    assert type(got) is Tensor and got.is_floating_point() and got.shape == (K,), (
+        f"p_next should return a float tensor of shape (3,), got {type(got).__name__} {tuple(getattr(got, 'shape', ()))}")
     assert abs(float(got.sum()) - 1) < 1e-5, f"p_next(train, {prefix}) should sum to 1, sums to {float(got.sum()):.4f}"
     want = counted_conditionals(tables, torch.tensor([prefix + [0] * (N_PIX - len(prefix))]))[0, len(prefix)]
     assert torch.allclose(got, want, atol=1e-6), (
@@ -422,7 +422,7 @@ ll_columns = float(log_prob_counts(count_tables(train_cols), train_cols).mean())
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 ll_raster = float(log_prob_counts(tables, train).mean())
-assert isinstance(ll_columns, float), f"ll_columns should be a float, got {type(ll_columns).__name__}; use float(...)"
+assert type(ll_columns) is float, f"ll_columns should be a float, got {type(ll_columns).__name__}; use float(...)"
 assert ll_columns < 0, f"a log-likelihood of discrete images is negative, got {ll_columns:.3f}"
 assert abs(ll_columns - ll_raster) < 1e-4, (
     f"ll_columns = {ll_columns:.4f} but the raster order gives {ll_raster:.4f}; with plain counts both are the "
@@ -440,7 +440,7 @@ with torch.no_grad():
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 p_true = float(true_log_prob(CLEAN[1:2]).exp())
-assert isinstance(p_top_red, float), f"p_top_red should be a float, got {type(p_top_red).__name__}"
+assert type(p_top_red) is float, f"p_top_red should be a float, got {type(p_top_red).__name__}; use float(...)"
 assert 0 < p_top_red < 1, f"a probability lies in (0, 1), got {p_top_red}; did you forget .exp() of the log-probability?"
 assert abs(p_top_red / p_true - 1) < 0.3, (
     f"p_top_red = {p_top_red:.4f} is far from the true {p_true:.4f}; multiply the network's nine conditionals "

@@ -323,7 +323,7 @@ bpp = 600 / (400 * math.log(2))
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert isinstance(bpp, float), f"bpp should be a float, got {type(bpp).__name__}"
+assert type(bpp) is float, f"bpp should be a float, got {type(bpp).__name__}; use float(...)"
 assert abs(bpp - 2.1640) < 1e-3, (
     f"got {bpp:.4f}; divide the nats by the 400 pixels, then convert nats to bits (divide by ln 2)")
 print(f"Exercise 1 correct: {bpp:.3f} bits/pixel")
@@ -346,6 +346,7 @@ def greedy_draw(model, n):
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 mine = greedy_draw(lstm, 2)
+assert type(mine) is torch.Tensor, f"greedy_draw should return a tensor, got {type(mine).__name__}"
 assert tuple(mine.shape) == (2, 20, 20), f"want shape (2, 20, 20), got {tuple(mine.shape)}"
 assert mine.dtype == torch.long, f"want colour indices (torch.long), got {mine.dtype}"
 assert torch.equal(mine, lstm.sample(2, greedy=True)), (

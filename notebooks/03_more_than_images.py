@@ -288,7 +288,7 @@ code_half = int(math.floor((y + 1) / 2 * 255 + 0.5))
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert isinstance(code_half, int), f"code_half should be an int, got {type(code_half).__name__}; use int(...)"
+assert type(code_half) is int, f"code_half should be an int, got {type(code_half).__name__}; use int(...)"
 want = int(mu_law_encode(torch.tensor([0.5])))
 assert code_half == want, (
     f"code_half = {code_half}, expected {want}. F(0.5) = ln(1 + 255 * 0.5) / ln(256) is about 0.876; "
@@ -313,12 +313,16 @@ one_second = tuple(2**i for i in range(13))  # 1, 2, ..., 4096: R = 8192
 for dil, k in [((1, 2, 4, 8), 2), ((1, 2, 4) * 3, 2), ((1, 3, 9), 3), ((1,), 5)]:
     want = WaveNet(WaveNetConfig(dilations=dil, kernel=k, channels=2, skip_channels=2)).receptive_field
     got = receptive_field(dil, k)
+    assert type(got) is int, f"receptive_field should return an int, got {type(got).__name__}"
     assert got == want, f"receptive_field({dil}, {k}) = {got}, expected {want}: 1 + (kernel - 1) * sum(dilations)"
+assert type(one_second) is tuple and all(type(d) is int and d >= 1 for d in one_second), (
+    f"one_second should be a tuple of positive int dilations, got {one_second!r}")
 assert len(one_second) <= 14, f"one_second has {len(one_second)} layers; at most 14 (double the dilation each layer)"
-assert receptive_field(one_second) >= SAMPLE_RATE, (
-    f"one_second reaches {receptive_field(one_second)} samples, fewer than {SAMPLE_RATE}; double the dilations")
-print(f"Exercise 2 correct: {len(one_second)} layers reach {receptive_field(one_second):,} samples "
-      f"({receptive_field(one_second) / SAMPLE_RATE:.2f} s); undilated that takes {SAMPLE_RATE - 1:,} layers")
+_reach = WaveNet(WaveNetConfig(dilations=one_second, kernel=2, channels=2, skip_channels=2)).receptive_field
+assert _reach >= SAMPLE_RATE, (
+    f"one_second reaches {_reach} samples, fewer than {SAMPLE_RATE}; double the dilations")
+print(f"Exercise 2 correct: {len(one_second)} layers reach {_reach:,} samples "
+      f"({_reach / SAMPLE_RATE:.2f} s); undilated that takes {SAMPLE_RATE - 1:,} layers")
 
 # %% [markdown]
 # **Exercise 3 (how many components?).** Generation costs one softmax draw per component. Compute `n_audio`, the number of draws for 2 seconds of our audio, and `n_video`, for 2 seconds of 64×64 RGB video at 25 frames per second when every colour channel of every pixel is one component (as in PixelRNN). How many times more is `n_video`?
@@ -330,6 +334,8 @@ n_video = 2 * 25 * 64 * 64 * 3
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert type(n_audio) is int and type(n_video) is int, (
+    f"n_audio and n_video should be ints, got {type(n_audio).__name__} and {type(n_video).__name__}")
 assert n_audio == 16_000, f"n_audio = {n_audio}; 2 seconds at {SAMPLE_RATE} samples per second"
 assert n_video == 614_400, f"n_video = {n_video}; seconds x frames per second x height x width x 3 channels"
 print(f"Exercise 3 correct: {n_audio:,} draws for audio, {n_video:,} for video ({n_video / n_audio:.0f}x)")

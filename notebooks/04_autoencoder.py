@@ -218,7 +218,7 @@ with torch.no_grad():
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert isinstance(rec_per_pixel, float), f"rec_per_pixel should be a float, got {type(rec_per_pixel).__name__}"
+assert type(rec_per_pixel) is float, f"rec_per_pixel should be a float, got {type(rec_per_pixel).__name__}"
 _want = evaluate(ae2, ae_loss, dig_test) / 64
 assert abs(rec_per_pixel - _want) < 1e-3, (
     f"got {rec_per_pixel:.4f}, expected {_want:.4f}; did you divide the nats per image by the 64 pixels, "
@@ -236,7 +236,7 @@ mid = decode_images(ae2, c01.mean(0, keepdim=True))[0]
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert isinstance(mid, torch.Tensor) and mid.shape == (8, 8), (
+assert type(mid) is torch.Tensor and mid.shape == (8, 8), (
     f"mid should be an (8, 8) tensor, got {getattr(mid, 'shape', type(mid))}; decode one code and take [0]")
 _c = encode_means(ae2, dig_test[:2])
 _ref = decode_images(ae2, ((_c[0] + _c[1]) / 2)[None])[0]

@@ -326,6 +326,7 @@ kl = 0.5 * (log_var_ex.exp() - (1 + log_var_ex) + m_ex.pow(2)).sum(-1)
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 _ref = kl_divergence(Normal(m_ex, (0.5 * log_var_ex).exp()), Normal(0.0, 1.0)).sum(-1)
+assert type(kl) is torch.Tensor and kl.is_floating_point(), f"kl should be a float tensor, got {type(kl).__name__}"
 assert kl.shape == (5,), f"kl should have one value per image, shape (5,), got {tuple(kl.shape)}; sum over the last dim"
 assert not torch.allclose(kl, 2 * _ref, rtol=1e-4), "that is the slide's term, twice the KL: multiply by 1/2"
 assert torch.allclose(kl, _ref, rtol=1e-4), "kl differs from torch.distributions' KL; is log_var the log-variance?"
@@ -341,8 +342,9 @@ bounds = [iwae_log_likelihood(vae, dig[2][:50], k, torch.Generator().manual_seed
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert type(bounds) is list, f"bounds should be a list, got {type(bounds).__name__}"
 assert len(bounds) == 3, f"bounds should hold three numbers (k = 1, 10, 100), got {len(bounds)}"
-assert all(isinstance(b, float) for b in bounds), "store plain floats (use .mean().item())"
+assert all(type(b) is float for b in bounds), "store plain floats (use .mean().item())"
 assert all(b < 0 for b in bounds), "log P(x) of a digit is negative (a few dozen nats below 0)"
 assert bounds[0] < bounds[1] < bounds[2], f"the bound should tighten (grow) with k, got {bounds}"
 print("Exercise 2 correct: mean log P(x) bound for k = 1, 10, 100:", [round(b, 1) for b in bounds])

@@ -244,6 +244,7 @@ resp = (log_joint - torch.logsumexp(log_joint, dim=1, keepdim=True)).exp()
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert type(resp) is torch.Tensor and resp.is_floating_point(), f"resp should be a float tensor, got {type(resp).__name__}"
 assert resp.shape == (1500, 4), f"resp should have shape (1500, 4), got {tuple(resp.shape)}"
 assert torch.allclose(resp.sum(1), torch.ones(1500, dtype=resp.dtype), atol=1e-6), \
     "each row of resp should sum to 1: divide by the sum over components"
@@ -263,6 +264,9 @@ x2 = true.means[m2] + (chol[m2] @ torch.randn(20000, 2, 1, generator=g5, dtype=f
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert type(x2) is torch.Tensor and type(m2) is torch.Tensor, (
+    f"x2 and m2 should be tensors, got {type(x2).__name__} and {type(m2).__name__}")
+assert x2.is_floating_point() and not m2.is_floating_point(), "x2 holds float points, m2 integer component indices"
 assert x2.shape == (20000, 2) and m2.shape == (20000,), f"shapes {tuple(x2.shape)}, {tuple(m2.shape)}"
 freq = torch.bincount(m2, minlength=4).double() / 20000
 assert torch.allclose(freq, true.weights, atol=0.015), f"component frequencies {freq.tolist()} should match P(m)"

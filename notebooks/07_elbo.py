@@ -261,7 +261,7 @@ lb_prior = float(model.expected_log_likelihood(x, zero, one) - gaussian_kl(zero,
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert isinstance(lb_prior, float), f"lb_prior should be a float, got {type(lb_prior).__name__}"
+assert type(lb_prior) is float, f"lb_prior should be a float, got {type(lb_prior).__name__}"
 _ref = model.terms(x, torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))["lb"]
 assert abs(lb_prior - _ref) < 1e-8, (
     f"lb_prior = {lb_prior:.4f}, expected {_ref:.4f}: L_b = E_q[log P(x|z)] - KL(q || P(z)); "
@@ -279,7 +279,7 @@ gap_prior = float(gaussian_kl(torch.zeros(1, dtype=torch.float64), torch.eye(1, 
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert isinstance(gap_prior, float), f"gap_prior should be a float, got {type(gap_prior).__name__}"
+assert type(gap_prior) is float, f"gap_prior should be a float, got {type(gap_prior).__name__}"
 _want = model.terms(x, torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))["kl_q_posterior"]
 assert abs(gap_prior - _want) < 1e-8, (
     f"gap_prior = {gap_prior:.4f}, expected {_want:.4f}: the gap is KL(q || P(z|x)) with q = N(0, 1) "

@@ -407,11 +407,12 @@ def disc_loss(real_logits, fake_logits):
 _r, _f = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-3.0, 0.0])
 _want = -(torch.sigmoid(_r).log().mean() + (1 - torch.sigmoid(_f)).log().mean())
 _got = disc_loss(_r, _f)
-assert torch.is_tensor(_got) and _got.ndim == 0, f"return a scalar tensor, got {_got!r}"
+assert type(_got) is torch.Tensor and _got.ndim == 0, f"return a scalar tensor, got {_got!r}"
 assert abs(float(_got) - float(_want)) < 1e-5, (
     f"got {float(_got):.4f}, want {float(_want):.4f}: real logits should be called real (log sigma(d)), "
     "fake ones fake (log(1 - sigma(d)) = logsigmoid(-d))")
 _big = disc_loss(torch.tensor([100.0]), torch.tensor([-100.0]))
+assert type(_big) is torch.Tensor and _big.ndim == 0, f"return a scalar tensor, got {_big!r}"
 assert torch.isfinite(_big) and float(_big) < 1e-6, (
     f"a perfectly confident, correct discriminator should have loss ~0, got {float(_big)}: use logsigmoid")
 print("Exercise 1 correct")
@@ -429,7 +430,7 @@ grad_nonsat = float(torch.autograd.grad(-torch.nn.functional.logsigmoid(_d), _d)
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 _s = 1 / (1 + math.exp(6.0))
-assert isinstance(grad_minimax, float) and isinstance(grad_nonsat, float), "store plain floats (float(...))"
+assert type(grad_minimax) is float and type(grad_nonsat) is float, "store plain floats (float(...))"
 assert abs(grad_minimax + _s) < 1e-5, (
     f"grad_minimax = {grad_minimax:.5f}, want {-_s:.5f}: d/dd log(1 - sigmoid(d)) = -sigmoid(d)")
 assert abs(grad_nonsat + (1 - _s)) < 1e-5, (
@@ -448,10 +449,19 @@ def modes_hit(points, centres, radius):
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 _c = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+
+
+def _hits(points, centres, radius):
+    got = modes_hit(points, centres, radius)
+    assert type(got) is int or (type(got) is torch.Tensor and got.ndim == 0 and not got.is_floating_point()), (
+        f"modes_hit should return a count (an int), got {got!r}")
+    return int(got)
+
+
 _p = torch.tensor([[0.1, 0.0], [0.0, 0.2], [4.0, 0.0]])
-assert modes_hit(_p, _c, 0.5) == 1, f"want 1 (only the first centre has points within 0.5), got {modes_hit(_p, _c, 0.5)}"
-assert modes_hit(_p, _c, 1.5) == 2, f"want 2 (the point (4, 0) is 1.0 from (5, 0)), got {modes_hit(_p, _c, 1.5)}"
-assert modes_hit(_p[:0], _c, 1.0) == 0, "no points hit no centres"
-_pac = modes_hit(runs[2]["shots"][4000], ring, 0.15)
+assert _hits(_p, _c, 0.5) == 1, f"want 1 (only the first centre has points within 0.5), got {_hits(_p, _c, 0.5)}"
+assert _hits(_p, _c, 1.5) == 2, f"want 2 (the point (4, 0) is 1.0 from (5, 0)), got {_hits(_p, _c, 1.5)}"
+assert _hits(_p[:0], _c, 1.0) == 0, "no points hit no centres"
+_pac = _hits(runs[2]["shots"][4000], ring, 0.15)
 assert _pac == 8, f"the PacGAN's final samples should hit all 8 modes within 0.15, your count is {_pac}"
-print(f"Exercise 3 correct: plain GAN {modes_hit(runs[1]['shots'][4000], ring, 0.15)}/8, PacGAN {_pac}/8")
+print(f"Exercise 3 correct: plain GAN {_hits(runs[1]['shots'][4000], ring, 0.15)}/8, PacGAN {_pac}/8")

@@ -107,7 +107,70 @@ def test_truncated_file(copy_dir):
     f = copy_dir / "pixel_color.txt"
     lines = f.read_text().splitlines()
     f.write_text("\n".join(lines[:500]) + "\n")
-    with pytest.raises(DataError, match=r"pixel_color\.txt: expected 792 lines, found 500; delete"):
+    with pytest.raises(DataError, match=r"pixel_color\.txt: expected 792 lines, found 500; replace") as err:
+        load_pokemon(copy_dir)
+    assert "delete" not in str(err.value)  # path= is never downloaded into: deleting would not help
+
+
+# ---------------------------------------------------------------- the fix each error suggests
+def _truncate(folder: Path) -> None:
+    f = folder / "colormap.txt"
+    f.write_text("\n".join(f.read_text().splitlines()[:100]) + "\n")
+
+
+def test_bad_file_in_cache_says_delete_it(copy_dir, no_env):
+    _truncate(copy_dir)
+    with pytest.raises(DataError, match=r"found 100; delete .*colormap\.txt so it is downloaded again"):
+        load_pokemon(cache_dir=copy_dir, download=False)
+
+
+def test_bad_file_in_path_says_replace_it(copy_dir, no_env):
+    _truncate(copy_dir)
+    with pytest.raises(DataError, match=r"found 100; replace .*colormap\.txt with the course's copy") as err:
+        load_pokemon(copy_dir)
+    assert "delete" not in str(err.value) and "path=" in str(err.value)
+
+
+def test_bad_file_in_env_folder_names_the_variable(copy_dir, monkeypatch):
+    monkeypatch.setenv("POKEMON_DATA_DIR", str(copy_dir))
+    _truncate(copy_dir)
+    with pytest.raises(DataError, match=r"found 100; replace .*point \$POKEMON_DATA_DIR at a folder") as err:
+        load_pokemon()
+    assert "delete" not in str(err.value)
+
+
+def test_tilde_in_path_is_expanded(copy_dir, monkeypatch):
+    monkeypatch.setenv("HOME", str(copy_dir.parent))
+    assert load_pokemon("~/copy").images.shape == (792, 20, 20)
+
+
+def test_permission_error_names_the_file(copy_dir, monkeypatch):
+    real = Path.read_bytes
+
+    def denied(self):  # chmod does not stop root, so the error is simulated
+        if self.name == "colormap.txt":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(DataError, match=r"colormap\.txt: permission denied.*chmod a\+r"):
+        load_pokemon(copy_dir)
+
+
+def test_unwritable_cache_says_so(tmp_path, no_env, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(data.tempfile, "mkstemp", denied)
+    with pytest.raises(DataError, match=r"cannot download pixel_color\.txt into .*cache: permission denied"):
+        load_pokemon(cache_dir=tmp_path / "cache", url="http://127.0.0.1:9/", progress=False)
+
+
+def test_crlf_line_endings_are_named(copy_dir):
+    f = copy_dir / "colormap.txt"
+    f.write_bytes(f.read_bytes().replace(b"\n", b"\r\n"))
+    with pytest.raises(DataError, match=r"colormap\.txt: sha256 .*Windows \(CRLF\) line endings, the likely cause "
+                                        r"\(with LF endings it is the course copy\).*dos2unix"):
         load_pokemon(copy_dir)
 
 
