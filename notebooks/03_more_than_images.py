@@ -37,11 +37,11 @@ from IPython.display import Audio, display
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from helpers.audio import (SAMPLE_RATE, WaveNet, WaveNetConfig, WaveNetTrainConfig, mu_law_decode,
-                           mu_law_encode, nll, plot_audio, plot_dilated_stack, tone_splits, train_wavenet)
-from helpers.audio import CHECKPOINT
+from helpers.audio import (SAMPLE_RATE, WaveNet, WaveNetConfig, mu_law_decode, mu_law_encode, nll, plot_audio,
+                           plot_dilated_stack, tone_splits)
 from helpers.plot import plot_history, show_sprites
-from helpers.train import seed_everything, train_or_load
+from helpers.registry import get, recipe
+from helpers.train import seed_everything
 
 gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures and numbers
 torch.set_num_threads(1)  # small convolutions and one-sample steps: one thread is fastest on a shared CPU
@@ -52,8 +52,8 @@ torch.set_num_threads(1)  # small convolutions and one-sample steps: one thread 
 # A microphone signal sampled 8,000 times a second is a sequence $x_1, x_2, \dots$ of numbers in $[-1, 1]$: one second of audio has 8,000 components, as many as twenty Pokémon sprites have pixels. Our data set is synthetic, so it needs no download: plucked notes from an A-major pentatonic scale (220-554 Hz), four per second, each with five harmonics and a decaying envelope, sometimes two notes at once. `tone_splits` makes 96 training, 16 validation and 16 test clips of one second each, always the same (seeded).
 
 # %%
-cfg = WaveNetTrainConfig()
-train_codes, valid_codes, test_codes = tone_splits(cfg.data)  # mu-law codes, section 2
+cfg = recipe("wavenet_tones")  # .model: the network (WaveNetConfig); .train: data, crops, optimiser
+train_codes, valid_codes, test_codes = tone_splits(cfg.train.data)  # mu-law codes, section 2
 real = mu_law_decode(test_codes[0])  # one held-out clip as a waveform
 print(f"{len(train_codes)} training clips of {train_codes.shape[1]:,} samples ({train_codes.shape[1] / SAMPLE_RATE:.0f} s at {SAMPLE_RATE:,} Hz)")
 display(Audio(real.numpy(), rate=SAMPLE_RATE, normalize=False))
@@ -132,12 +132,10 @@ print(f"output at t = {t} depends on inputs {min(reach)} .. {max(reach)}: {len(r
 # %% [markdown]
 # ## 4. Training: the chain rule as the loss
 #
-# The loss is the same as for pixels: $-\frac1T\sum_t \log P_\theta(x_t\mid x_{<t})$, nats per sample, averaged over random 2,048-sample crops of the training clips; the weights of the best validation epoch are kept. Training took 24 minutes on one (busy, shared) CPU core, so it was done once by the committed command `python -m helpers.audio train` (seeded; `make checkpoints` runs it), which wrote `data/checkpoints/wavenet_tones.pt`. The cell below loads it and checks it was trained with this configuration; if the file is missing it trains here.
+# The loss is the same as for pixels: $-\frac1T\sum_t \log P_\theta(x_t\mid x_{<t})$, nats per sample, averaged over random 2,048-sample crops of the training clips; the weights of the best validation epoch are kept. Training took 24 minutes on one (busy, shared) CPU core, so it was done once by the committed command `python -m helpers.registry train wavenet_tones` (seeded; `make checkpoints` runs it), which wrote `data/checkpoints/wavenet_tones.pt`. The cell below loads it and checks it was trained with this configuration; if the file is missing it trains here.
 
 # %%
-model = WaveNet(cfg.model)
-info = train_or_load(CHECKPOINT, model, cfg, lambda: train_wavenet(cfg, model)[1:])  # trains for ~25 min if the file is missing
-model.eval()
+model, info = get("wavenet_tones")  # trains for ~25 min if the file is missing
 hist = info["history"]
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters; trained {len(hist.train)} epochs in {hist.seconds / 60:.0f} min")
 plot_history(hist, ylabel="nats per sample", title="WaveNet on synthetic tones")
@@ -200,7 +198,7 @@ length = 400
 t0 = time.perf_counter()
 slow = sample_naive(model, length, torch.Generator().manual_seed(1))
 t1 = time.perf_counter()
-fast = model.sample(1, length, torch.Generator().manual_seed(1))
+fast = model.sample(1, length=length, generator=torch.Generator().manual_seed(1))
 t2 = time.perf_counter()
 print(f"{length} samples: re-running the window {1000 * (t1 - t0) / length:.1f} ms per sample, "
       f"cached state {1000 * (t2 - t1) / length:.2f} ms per sample ({(t1 - t0) / (t2 - t1):.0f}x faster); "
@@ -214,9 +212,9 @@ print(f"{length} samples: re-running the window {1000 * (t1 - t0) / length:.1f} 
 # %%
 n, seconds = 3, 0.75
 start = time.perf_counter()
-free = model.sample(n, int(seconds * SAMPLE_RATE), gen)
+free = model.sample(n, length=int(seconds * SAMPLE_RATE), generator=gen)
 prime = test_codes[1:1 + n, : SAMPLE_RATE // 4]
-cont = model.sample(n, int(seconds * SAMPLE_RATE), gen, prime=prime)
+cont = model.sample(n, length=int(seconds * SAMPLE_RATE), generator=gen, prefix=prime)
 elapsed = time.perf_counter() - start
 print(f"sampled {2 * n} clips of {seconds} s ({2 * n * seconds * SAMPLE_RATE:,.0f} samples, {2 * int(seconds * SAMPLE_RATE):,} steps) "
       f"in {elapsed:.0f} s")

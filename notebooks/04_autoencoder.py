@@ -66,7 +66,7 @@ print(f"\ncode length {cfg_ae2.model.latent}; trained {len(info_ae2['history'].t
       f"(best validation epoch {info_ae2['history'].best_epoch + 1})")
 
 # %% [markdown]
-# The checkpoint was trained by `python -m helpers.autoencoders train` (a few minutes). To see that nothing magic happens there, the next cell trains a fresh copy with the same loss for a few seconds: the reconstruction error falls from about 181 nats (the know-nothing decoder) within a few epochs.
+# The checkpoint was trained by `python -m helpers.registry train digits_ae_2d` (a few minutes). To see that nothing magic happens there, the next cell trains a fresh copy with the same loss for a few seconds: the reconstruction error falls from about 181 nats (the know-nothing decoder) within a few epochs.
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -94,7 +94,7 @@ print("=> the slide's term is exactly 2·KL when σ is the log-variance; the noi
 # %% [markdown]
 # ## 3. A digits VAE
 #
-# An 8-dimensional code, MLP encoder and decoder (the decoder outputs 17 grey-level logits per pixel, as in notebook 04), trained by `python -m helpers.autoencoders train` with the KL weight warmed up from 0 to 1 over the first 20 epochs and early stopping on the validation −ELBO. A few seconds of training from scratch show the two parts of the loss:
+# An 8-dimensional code, MLP encoder and decoder (the decoder outputs 17 grey-level logits per pixel, as in notebook 04), trained by `python -m helpers.registry train digits_vae` with the KL weight warmed up from 0 to 1 over the first 20 epochs and early stopping on the validation −ELBO. A few seconds of training from scratch show the two parts of the loss:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -302,7 +302,7 @@ bar_table(names, [v for pair in results.values() for v in pair], xlabel="nats pe
           title="Digits test likelihood (uniform guess: 181 nats)")
 
 # %% [markdown]
-# The series set itself a target of at most 90 nats per test digit (IWAE, $k \ge 1000$); for scale, published VAE numbers on these digits are around 100 nats. The cell above prints where the MADE-decoder VAE lands. How its settings were chosen: every variant was scored by the IWAE bound on the **validation** split (never the test split), and the best one ships. Weight decay helped, more of it up to 3·10⁻⁴ (10⁻³ was clearly worse), and widening the MADE from 512 to 768 units together with weight decay 3·10⁻⁴ scored best. These tuning runs are not part of the notebook: `python -m helpers.autoencoders train --only digits_vae_made` retrains the chosen one. Worse on validation: dropout 0.4, three hidden layers. Tried earlier and worse on the same measure: a 32-D code, a 1024-wide decoder, training on the 5-sample IWAE bound, one-hot inputs to the MADE (it overfits), a learning rate of 2.5·10⁻⁴, batches of 32.
+# The series set itself a target of at most 90 nats per test digit (IWAE, $k \ge 1000$); for scale, published VAE numbers on these digits are around 100 nats. The cell above prints where the MADE-decoder VAE lands. How its settings were chosen: every variant was scored by the IWAE bound on the **validation** split (never the test split), and the best one ships. Weight decay helped, more of it up to 3·10⁻⁴ (10⁻³ was clearly worse), and widening the MADE from 512 to 768 units together with weight decay 3·10⁻⁴ scored best. These tuning runs are not part of the notebook: `python -m helpers.registry train digits_vae_made` retrains the chosen one. Worse on validation: dropout 0.4, three hidden layers. Tried earlier and worse on the same measure: a 32-D code, a 1024-wide decoder, training on the 5-sample IWAE bound, one-hot inputs to the MADE (it overfits), a learning rate of 2.5·10⁻⁴, batches of 32.
 
 # %% [markdown]
 # **Takeaway.** The gap between −ELBO and the IWAE bound is what the one-sample ELBO wastes; the better decoder closes more of the remaining gap to the data, because pixels need no longer be independent given the code. Always say which bound you report.

@@ -38,15 +38,16 @@ import torch
 from matplotlib.figure import Figure
 
 from helpers.adversarial import (
-    ToyGANConfig, count_modes, decision_surface, discriminator_loss, generator_loss, load_toy_gan, modes_of,
+    ToyGANConfig, count_modes, decision_surface, discriminator_loss, generator_loss, modes_of,
     ring_centres, train_toy_gan,
 )
 from helpers.autoencoders import decode_images
 from helpers.data import load_digits, load_pokemon
 from helpers.image_gan import (
-    ImageGAN, classes_covered, colour_tv, digit_classifier, load_gan, nearest, straight_through_colours,
+    ImageGAN, classes_covered, colour_tv, digit_classifier, nearest, straight_through_colours,
 )
 from helpers.plot import bar_table, plot_history, show_digits, show_sprites
+from helpers.registry import get, recipe
 from helpers.train import seed_everything
 from helpers.widgets import LatentPanel, sweep_codes
 
@@ -145,7 +146,7 @@ fig
 #
 # Before images, a data set we can see entirely: points from 8 Gaussians (standard deviation 0.05) on a circle of radius 2. The generator maps 256-D noise to a 2-D point; the discriminator is a small MLP. We train for 4,000 steps and, at five moments, draw the generator's samples (black) on top of the discriminator's belief "real" (colour: yellow = real, purple = fake). A mode counts as **covered** when at least 1% of 10,000 samples fall within 3 standard deviations of it.
 #
-# The **remedy** is PacGAN (Lin et al., 2018): the discriminator judges *pairs* of samples at once. A generator that puts every sample on the same spot makes pairs of identical points, which real data almost never has, so collapse is easy to punish. Same networks, same learning rates, same seed; only the discriminator's input changes. (Each run takes about 15 s; the shipped checkpoints `toy_gan_plain.pt` / `toy_gan_pack2.pt` come from `python -m helpers.adversarial train` with the same configuration.)
+# The **remedy** is PacGAN (Lin et al., 2018): the discriminator judges *pairs* of samples at once. A generator that puts every sample on the same spot makes pairs of identical points, which real data almost never has, so collapse is easy to punish. Same networks, same learning rates, same seed; only the discriminator's input changes. (Each run takes about 15 s; the shipped checkpoints `toy_gan_plain.pt` / `toy_gan_pack2.pt` come from `python -m helpers.registry train toy_gan_plain toy_gan_pack2` with the same configuration.)
 
 # %%
 stages = (250, 1000, 2000, 3000, 4000)
@@ -189,7 +190,7 @@ fig
 # %%
 # NBVAL_CHECK_OUTPUT
 for pack, name in [(1, "plain GAN"), (2, "PacGAN, pairs")]:
-    covered, frac = modes_of(load_toy_gan(pack)[0])
+    covered, frac = modes_of(get("toy_gan_plain" if pack == 1 else "toy_gan_pack2")[0])
     print(f"{name:14s} (shipped checkpoint): {covered}/8 modes covered, {frac:5.1%} of samples on a mode")
 
 # %%
@@ -221,13 +222,13 @@ col.sum().backward()
 print("and gradients reach every logit:", bool((logits.grad != 0).all()))
 
 # %%
-gan_d, info_d = load_gan("digits")
-gan_p, info_p = load_gan("pokemon", cmap)
-for name, g, info in [("digits", gan_d, info_d), ("Pokémon", gan_p, info_p)]:
-    c = g.cfg
+gan_d, info_d = get("gan_digits")
+gan_p, info_p = get("gan_pokemon")
+for name, key, g, info in [("digits", "gan_digits", gan_d, info_d), ("Pokémon", "gan_pokemon", gan_p, info_p)]:
+    c, t = g.cfg, recipe(key).train
     print(f"{name:8s}: z of {c.latent} numbers -> {c.side}x{c.side} pixels, each 1 of {c.levels}; "
-          f"{c.steps} steps of batch {c.batch} in {info['history'].seconds:.0f} s "
-          f"(`python -m helpers.image_gan train`)")
+          f"{t.steps} steps of batch {t.batch} in {info['history'].seconds:.0f} s "
+          f"(`python -m helpers.registry train {key}`)")
 
 # %%
 fig = Figure(figsize=(11, 3), layout="constrained")
@@ -240,8 +241,8 @@ fig
 # The "valid" curve here is the **discriminator's** loss and "train" the generator's (the shared plotting helper names them so). Neither goes to zero and neither should: a GAN's losses say who is winning, not how good the pictures are. That is why we measure samples instead.
 
 # %% tags=["readme"]
-g_d = gan_d.sample(64, torch.Generator().manual_seed(0))
-g_p = gan_p.sample(48, torch.Generator().manual_seed(0))
+g_d = gan_d.sample(64, generator=torch.Generator().manual_seed(0))
+g_p = gan_p.sample(48, generator=torch.Generator().manual_seed(0))
 fig = Figure(figsize=(13, 5.2), layout="constrained")
 a, b = fig.subplots(1, 2, width_ratios=[1, 1.15])
 show_digits(g_d, ncols=8, ax=a, title="digits GAN: 64 samples")
@@ -254,7 +255,7 @@ fig
 # %%
 # NBVAL_CHECK_OUTPUT
 clf = digit_classifier(dig[0], dig_labels[0])
-many = gan_d.sample(1000, torch.Generator().manual_seed(1))
+many = gan_d.sample(1000, generator=torch.Generator().manual_seed(1))
 covered, hist = classes_covered(clf, many)
 print(f"test accuracy of the judge: {clf.score(dig[2].flatten(1).numpy() / 16, dig_labels[2].numpy()):.1%}")
 print(f"digit classes among 1,000 GAN samples: {covered}/10 with at least 2%")
@@ -344,7 +345,7 @@ pvae, info_pvae = get("pokemon_vae")
 drawers = {
     "LSTM-512 (02)": lambda: lstm.sample(16, generator=torch.Generator().manual_seed(0)),
     "VAE, 10-D (05)": lambda: decode_images(pvae, pvae.sample_prior(16, torch.Generator().manual_seed(0)), "mode"),
-    "GAN (08)": lambda: gan_p.sample(16, torch.Generator().manual_seed(0)),
+    "GAN (08)": lambda: gan_p.sample(16, generator=torch.Generator().manual_seed(0)),
 }
 drawn, seconds = {}, {}
 for name, draw in drawers.items():

@@ -1,0 +1,345 @@
+"""Grading one submitted notebook: prepare it, run it in a sandboxed kernel, score it.
+
+``prepare`` puts back the teacher's test cells, hidden tests included (a duplicated or
+relabelled test cell is graded from its first copy, with the original test restored).
+``execute`` runs the result cell by cell in a fresh kernel inside the sandbox of
+helpers.sandbox; before each test cell the kernel restores builtins and IPython's machinery
+(helpers.grading_kernel), and the methods of the classes in ``RESET_CLASSES``. Points are
+computed here from the executed cells after the sandbox has ended: a test cell that ran and
+raised nothing earns its points; ``_reason`` says why one did not. ``grade_notebook`` does
+all three for one file and returns its ``Row``s (never raising for a bad submission);
+only this process writes the executed copy, atomically (``write_atomic``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbformat.warnings import DuplicateCellId
+
+from .sandbox import Limits, kernel_env, kernel_launch, kernel_manager, remove_cgroup
+
+RESET_CLASSES = "torch.Tensor,torch.nn.Module,numpy.ndarray"  # their methods are restored before each test
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the grades CSV: one student, notebook and exercise."""
+
+    student: str
+    notebook: str
+    exercise: str
+    points: float
+    max_points: float
+    reason: str
+
+
+# ---------------------------------------------------------------- preparing a submission
+def _nbg(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+_KEYS = ("grade", "solution", "locked", "points", "task", "grade_id")
+
+
+def _flags(cell) -> dict:
+    """The nbgrader fields that say what a cell is (the release adds checksums; ignored)."""
+    m = _nbg(cell)
+    return {k: m.get(k) for k in _KEYS}
+
+
+def _is_test(cell) -> bool:
+    m = _nbg(cell)
+    return bool(m.get("grade")) and not m.get("solution")
+
+
+def grade_cells(nb) -> dict[str, tuple[int, float]]:
+    """grade_id -> (cell index, points) of the graded cells of a notebook (first copy of each)."""
+    out: dict[str, tuple[int, float]] = {}
+    for i, c in enumerate(nb.cells):
+        m = _nbg(c)
+        if m.get("grade") and m.get("grade_id") not in out:
+            out[m["grade_id"]] = (i, float(m.get("points", 0)))
+    return out
+
+
+@dataclass
+class Prepared:
+    nb: nbformat.NotebookNode
+    tests: dict[str, int]          # grade_id -> index of the restored test cell
+    notes: dict[str, list[str]]    # grade_id -> what was repaired
+
+
+def prepare(submission: nbformat.NotebookNode, teacher: nbformat.NotebookNode) -> Prepared:
+    """The notebook the grader runs: the student's cells, with every test cell of the teacher's
+    notebook (hidden tests included) put back in place of the first copy the student kept."""
+    nb = copy.deepcopy(submission)
+    tests: dict[str, int] = {}
+    notes: dict[str, list[str]] = {}
+    teacher_cells = {_nbg(c)["grade_id"]: c for c in teacher.cells if _nbg(c).get("grade_id")}
+    seen: dict[str, list[int]] = {}
+    for i, c in enumerate(nb.cells):
+        gid = _nbg(c).get("grade_id")
+        if gid in teacher_cells:
+            seen.setdefault(gid, []).append(i)
+    for gid, idxs in seen.items():
+        original = teacher_cells[gid]
+        intact = [i for i in idxs if _flags(nb.cells[i]) == _flags(original) and nb.cells[i].cell_type == original.cell_type]
+        keep = intact[0] if intact else idxs[0]
+        if len(idxs) > 1:
+            notes.setdefault(gid, []).append(
+                f"{gid} appears {len(idxs)} times in the submission (pasted twice?); graded its first intact copy")
+        for i in idxs:  # later copies run as ordinary cells
+            if i != keep:
+                nb.cells[i].metadata.pop("nbgrader", None)
+        if not intact:
+            now, was = _flags(nb.cells[keep]), _flags(original)
+            changed = [f"{k}: {json.dumps(now[k])}" for k in _KEYS if now[k] != was[k]]
+            notes.setdefault(gid, []).append(
+                f"the nbgrader metadata of {gid} was changed ({', '.join(changed) or 'cell type'}); "
+                "the original cell was restored")
+        if _is_test(original):
+            fresh = nbformat.v4.new_code_cell(original.source, metadata=copy.deepcopy(original.metadata))
+            fresh.id = nb.cells[keep].get("id", fresh.id)
+            nb.cells[keep] = fresh
+            tests[gid] = keep
+        else:
+            nb.cells[keep].metadata["nbgrader"] = copy.deepcopy(_nbg(original))
+            if nb.cells[keep].cell_type != original.cell_type:
+                nb.cells[keep] = nbformat.v4.new_code_cell(nb.cells[keep].source,
+                                                           metadata=copy.deepcopy(original.metadata))
+    # other cells claiming to be graded (a made-up grade_id) grade nothing
+    for i, c in enumerate(nb.cells):
+        if _nbg(c).get("grade") and i not in tests.values() and _nbg(c).get("grade_id") not in seen:
+            c.metadata.pop("nbgrader", None)
+    for c in nb.cells:
+        if c.cell_type == "code":
+            c.outputs, c.execution_count = [], None
+    return Prepared(nb, tests, notes)
+
+
+# ---------------------------------------------------------------- running it
+@dataclass
+class Executed:
+    nb: nbformat.NotebookNode
+    status: dict[int, str]       # cell index -> the kernel's reply status ("ok" / "error")
+    timed_out: set[int]
+    not_run: str = ""            # why the cells without a status did not run
+    output_dropped: bool = False
+
+
+class _Client(NotebookClient):
+    """nbclient that records reply statuses and timeouts, and caps the outputs it keeps."""
+
+    def __init__(self, nb, *, output_bytes: int, **kw):
+        super().__init__(nb, **kw)
+        self.statuses: dict[int, str] = {}
+        self.timeouts: set[int] = set()
+        self.current = -1
+        self.budget = {"error": output_bytes, "other": output_bytes}
+        self.dropped = False
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self.timeouts.add(self.current)
+        return await super()._async_handle_timeout(timeout, cell)
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        self.statuses[cell_index] = str(((exec_reply or {}).get("content") or {}).get("status"))
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content") or {}
+        kind = "error" if msg.get("msg_type") == "error" else "other"
+        if kind == "error":  # shortened, and with a budget of their own: the reason quotes them
+            content["traceback"] = [t[:2000] for t in content.get("traceback", [])[-20:]]
+            content["evalue"] = str(content.get("evalue", ""))[:2000]
+        size = len(json.dumps(content, default=str))
+        if size > self.budget[kind]:
+            self.dropped = True  # scoring does not need it: a failed test also replies "error"
+            return None
+        self.budget[kind] -= size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def _imports_of(nb: nbformat.NotebookNode) -> str:
+    """Top-level modules the teacher's notebook imports (loaded before student code runs)."""
+    names: list[str] = []
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        for line in c.source.splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] in ("import", "from"):
+                for w in (words[1:2] if words[0] == "from" else " ".join(words[1:]).split(",")):
+                    name = w.split()[0].strip() if w.split() else ""
+                    if name and not name.startswith(".") and name not in names:
+                        names.append(name)
+    return ",".join(names)
+
+
+def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int, limits: Limits, sandbox: bool,
+            work: Path) -> Executed:
+    """Run the prepared notebook in a fresh sandboxed kernel; return it once the sandbox is gone."""
+    from nbclient.exceptions import DeadKernelError
+
+    from .grading_kernel import RESET_MARKER
+
+    nb = prepared.nb
+    scratch = Path(tempfile.mkdtemp(prefix="home-", dir=work))
+    # both 0700: the sandbox's user is the caller's uid outside, and nobody else's business
+    ipc = Path(tempfile.mkdtemp(prefix="hw-ipc-"))  # short: unix socket paths are limited to 107 bytes
+    preimport = _imports_of(teacher)
+    env = kernel_env(limits, preimport, RESET_CLASSES)
+    prefix, launch_env, group = kernel_launch(scratch, ipc, limits, env, sandbox=sandbox)
+    km = kernel_manager(prefix, ipc)
+    client = _Client(nb, km=km, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
+                     error_on_timeout={"ename": "CellTimeoutError",
+                                       "evalue": f"the cell ran past the time limit of {timeout} s"},
+                     output_bytes=limits.output_bytes, startup_timeout=120, iopub_timeout=10,
+                     record_timing=False)
+    not_run = ""
+
+    async def run() -> None:
+        nonlocal not_run
+        kwargs = {"env": launch_env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        if not sandbox:
+            kwargs["cwd"] = str(scratch)
+        try:
+            async with client.async_setup_kernel(**kwargs):
+                stuck = 0
+                for i, cell in enumerate(nb.cells):
+                    if cell.cell_type != "code":
+                        continue
+                    client.current = i
+                    source = cell.source
+                    if i in prepared.tests.values():
+                        cell.source = f"{RESET_MARKER}\n{source}"
+                    try:
+                        await client.async_execute_cell(cell, i, store_history=True)
+                    except DeadKernelError:
+                        not_run = ("the kernel died (out of memory or CPU time, os._exit, a crash?) "
+                                   "before this test ran")
+                        return
+                    finally:
+                        cell.source = source
+                    stuck = stuck + 1 if i in client.timeouts else 0
+                    if stuck >= 2:
+                        not_run = "the kernel stopped responding after a cell ran past the time limit"
+                        return
+        finally:
+            proc = getattr(getattr(km, "provisioner", None), "process", None)
+            if proc is not None and proc.poll() is None:  # bwrap: its PID namespace dies with it
+                proc.kill()
+                proc.wait()
+
+    try:
+        asyncio.run(run())
+    except Exception as e:  # noqa: BLE001 - the kernel could not start: the submission gets a reason
+        not_run = not_run or f"submission could not be graded: {type(e).__name__}: {str(e)[:300]}"
+    finally:
+        if group is not None:
+            remove_cgroup(group)
+        shutil.rmtree(ipc, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return Executed(nb, dict(client.statuses), set(client.timeouts), not_run, client.dropped)
+
+
+# ---------------------------------------------------------------- scoring
+def _error_of(cell) -> str:
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            first = (o.get("evalue") or "").strip().splitlines()
+            return f"{o.get('ename')}: {first[0] if first else ''}".strip().rstrip(":")
+    return ""
+
+
+def _passed(ex: Executed, idx: int) -> bool:
+    """A test cell earns its points when it ran, the kernel replied ok and showed no error."""
+    cell = ex.nb.cells[idx]
+    return (ex.status.get(idx) == "ok" and idx not in ex.timed_out
+            and not any(o.get("output_type") == "error" for o in cell.get("outputs", [])))
+
+
+def _reason(ex: Executed, tests: dict[str, int], gid: str) -> str:
+    """Why a test cell lost its points, read from the executed copy."""
+    idx = tests[gid]
+    if idx not in ex.status:
+        return ex.not_run or "the test cell did not run"
+    start = max([i for i in tests.values() if i < idx], default=-1) + 1  # this exercise's cells
+    if idx in ex.timed_out:
+        return "the test cell ran past the time limit and was interrupted"
+    test_error = _error_of(ex.nb.cells[idx]) or "test failed (the kernel reported an error)"
+    if test_error.startswith("NotImplementedError"):
+        return "not answered: the solution still raises NotImplementedError"
+    for i in range(start, idx):
+        c = ex.nb.cells[i]
+        errors = [o for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        names = {o.get("ename") for o in errors}
+        if i in ex.timed_out:
+            return f"a cell ran past the time limit (endless loop?) and was interrupted; test: {test_error}"
+        if "NotImplementedError" in names:
+            return "not answered: the solution cell still raises NotImplementedError"
+        if errors and _nbg(c).get("solution"):
+            return f"the solution cell raised {_error_of(c)}; test: {test_error}"
+    return test_error
+
+
+def grade_notebook(student: str, name: str, src: Path, teacher: nbformat.NotebookNode, *, timeout: int, limits: Limits,
+                   sandbox: bool, work: Path, autograded: Path) -> list[Row]:
+    """The CSV rows of one submitted notebook (never raises for a bad submission)."""
+    cells = grade_cells(teacher)
+
+    def rows(points: dict[str, float], reasons: dict[str, str]) -> list[Row]:
+        return [Row(student, name, gid, points.get(gid, 0.0), most, reasons.get(gid, ""))
+                for gid, (_, most) in cells.items()]
+
+    try:
+        with warnings.catch_warnings():  # cells pasted twice share an id: nbformat renames the copy
+            warnings.simplefilter("ignore", DuplicateCellId)
+            submission = nbformat.read(src, as_version=4)
+            nbformat.validate(submission)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the student's, not ours
+        why = f"not a valid notebook file ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
+        return rows({}, dict.fromkeys(cells, why))
+    prepared = prepare(submission, teacher)
+    ex = execute(prepared, teacher, timeout=timeout, limits=limits, sandbox=sandbox, work=work)
+    write_atomic(autograded, nbformat.writes(ex.nb))
+    points: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    for gid, (idx, most) in cells.items():
+        notes = list(prepared.notes.get(gid, []))
+        if _nbg(teacher.cells[idx]).get("solution") or teacher.cells[idx].cell_type != "code":
+            why = "needs_manual_grade: a teacher grades this answer in nbgrader's formgrader"
+        elif gid not in prepared.tests:
+            why = "test cell deleted from the submission"
+        elif _passed(ex, prepared.tests[gid]):
+            points[gid] = most
+            why = ""
+        else:
+            why = _reason(ex, prepared.tests, gid)
+        if ex.output_dropped:
+            notes.append(f"outputs past {limits.output_bytes} bytes were dropped")
+        reasons[gid] = "; ".join(filter(None, [why, *notes]))
+    return rows(points, reasons)
+
+
+def write_atomic(path: Path, text: str, newline: str | None = None) -> None:
+    """Write text to path through a temporary file beside it: readers see the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", newline=newline) as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

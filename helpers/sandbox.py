@@ -1,0 +1,202 @@
+"""The bubblewrap sandbox that a submission's kernel runs in (used by helpers.grading).
+
+Each kernel starts inside a bubblewrap sandbox of its own: no network, no other process
+visible, a non-root user without capabilities, a fresh PID namespace (every process the
+submission starts dies with it), read-only access to the Python environment, ``helpers/``,
+``data/checkpoints/`` and the Pokémon data only, one empty writable folder, and limits on
+memory, CPU time, file size and processes (``Limits``; helpers.grading_kernel applies them
+inside). Where the grader may create one, a ``pids`` cgroup caps the processes too.
+
+``check_sandbox`` says why no sandbox can be started here (None when one can);
+``kernel_launch`` and ``kernel_manager`` start a kernel inside it (or, unsandboxed, without).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data import REPO_ROOT
+
+SANDBOX_UID = 1000
+BWRAP_ENV = "HOMEWORK_BWRAP"  # path of bwrap; tests point it at nothing to see the refusal
+INSIDE_HOME = "/home/student"
+
+
+class SandboxUnavailable(RuntimeError):
+    """No sandbox can be started here, and the teacher did not ask for unsafe grading."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use. memory: address space in bytes (measured in the sandbox:
+    0.64 GB after `import torch`, 1.1 GB with every helper, a checkpoint and a small training
+    loop, so 6 GB leaves room for more threads and bigger batches); cpu_seconds: CPU time of the kernel; file_bytes: largest file it
+    may write; processes: processes/threads of the sandbox user; output_bytes: outputs the
+    grader keeps per notebook (the rest is dropped); tmp_bytes: size of its /tmp."""
+
+    memory: int = 6 << 30
+    cpu_seconds: int = 3600
+    file_bytes: int = 64 << 20
+    processes: int = 512
+    output_bytes: int = 2 << 20
+    tmp_bytes: int = 256 << 20
+
+    def spec(self) -> str:
+        return (f"as={self.memory},cpu={self.cpu_seconds},fsize={self.file_bytes},"
+                f"nproc={self.processes},core=0")
+
+
+def _bwrap() -> str | None:
+    path = os.environ.get(BWRAP_ENV) or shutil.which("bwrap") or "/usr/bin/bwrap"
+    return path if os.access(path, os.X_OK) else None
+
+
+def _readonly_paths() -> list[Path]:
+    """What the kernel may read: the system, the Python environment, helpers, checkpoints, data."""
+    paths = [Path(p) for p in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache",
+                               "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts",
+                               "/etc/alternatives")]
+    python_real = Path(os.path.realpath(sys.executable))
+    paths += [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), python_real.parent.parent]
+    paths += [REPO_ROOT / "helpers", REPO_ROOT / "data" / "checkpoints"]
+    data_dir = os.environ.get("POKEMON_DATA_DIR")
+    paths.append(Path(data_dir).expanduser() if data_dir else REPO_ROOT / "data" / "pokemon")
+    out: list[Path] = []
+    for p in paths:
+        p = Path(os.path.abspath(p))
+        if p not in out and p.exists() and p != Path("/"):
+            out.append(p)
+    return out
+
+
+def sandbox_argv(scratch: Path, ipc: Path, limits: Limits, bwrap: str) -> list[str]:
+    """The bwrap command line that runs the kernel of one submission (see module docstring)."""
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+            "--new-session", "--cap-drop", "ALL", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+            "--hostname", "grader", "--clearenv", "--proc", "/proc", "--dev", "/dev",
+            "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    for p in _readonly_paths():
+        argv += ["--ro-bind", str(p), str(p)]
+    argv += ["--bind", str(scratch), INSIDE_HOME, "--bind", str(ipc), str(ipc), "--remount-ro", "/",
+             "--chdir", INSIDE_HOME]
+    return argv
+
+
+def kernel_env(limits: Limits, preimport: str, classes: str) -> dict[str, str]:
+    """The kernel's whole environment: a fixed set, the limits and what the kernel restores."""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": INSIDE_HOME,
+           "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "MPLCONFIGDIR": "/tmp/matplotlib",
+           "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "XDG_CACHE_HOME": "/tmp/cache",
+           "CI": "1",
+           "GRADER_LIMITS": limits.spec(), "GRADER_PREIMPORT": preimport, "GRADER_CLASSES": classes}
+    data_dir = os.environ.get("POKEMON_DATA_DIR")
+    if data_dir:
+        env["POKEMON_DATA_DIR"] = os.path.abspath(os.path.expanduser(data_dir))
+    return env
+
+
+PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
+
+
+def _pids_cgroup(limit: int) -> Path | None:
+    """A fresh cgroup (v1 pids controller) capping the sandbox's processes, where we may make one.
+    RLIMIT_NPROC alone does not stop a fork bomb on every kernel; this does."""
+    if not os.access(PIDS_CGROUP, os.W_OK):
+        return None
+    try:
+        group = Path(tempfile.mkdtemp(prefix="homework-", dir=PIDS_CGROUP))
+    except OSError:
+        return None
+    try:
+        (group / "pids.max").write_text(str(limit))
+    except OSError:
+        group.rmdir()
+        return None
+    return group
+
+
+def remove_cgroup(group: Path) -> None:
+    """Remove a cgroup made by kernel_launch, killing what is left in it."""
+    for _ in range(50):
+        try:
+            group.rmdir()
+            return
+        except OSError:  # processes still exiting: kill what is left, then retry
+            for pid in (group / "cgroup.procs").read_text().split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            time.sleep(0.1)
+
+
+def check_sandbox(limits: Limits = Limits()) -> str | None:
+    """None when a submission's sandbox can be started here, else why not (and how to fix it)."""
+    bwrap = _bwrap()
+    if bwrap is None:
+        return (f"bubblewrap (bwrap) was not found (looked at ${BWRAP_ENV}, PATH and /usr/bin/bwrap); "
+                "install it (Debian: apt-get install bubblewrap)")
+    with tempfile.TemporaryDirectory(prefix="hw-probe-") as d:
+        scratch, ipc = Path(d, "home"), Path(d, "ipc")
+        scratch.mkdir()
+        ipc.mkdir()
+        argv = sandbox_argv(scratch, ipc, limits, bwrap)
+        probe = "import os, socket, helpers; assert os.getuid() == %d; socket.socket()" % SANDBOX_UID
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1"}
+        try:
+            res = subprocess.run([*argv, "--setenv", "PYTHONDONTWRITEBYTECODE", "1", sys.executable, "-c", probe],
+                                 capture_output=True, text=True, timeout=60, env=env)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"{bwrap} could not be run ({e})"
+    if res.returncode != 0:
+        err = (res.stderr.strip().splitlines() or ["no message"])[-1]
+        return (f"{bwrap} could not start a sandbox: {err} (user namespaces disabled? "
+                "try `sysctl kernel.unprivileged_userns_clone=1` or run as root)")
+    return None
+
+
+def kernel_launch(scratch: Path, ipc: Path, limits: Limits, env: dict[str, str], *,
+                  sandbox: bool) -> tuple[list[str], dict[str, str], Path | None]:
+    """How to start one submission's kernel: the command prefix, the environment to launch it
+    with and the pids cgroup it joins (None where none could be made; give it to remove_cgroup
+    afterwards). Sandboxed, the prefix is bwrap with ``env`` set inside; unsandboxed, there is
+    no prefix and the kernel gets the caller's environment with ``env`` and ``scratch`` as HOME."""
+    if not sandbox:
+        return [], {**os.environ, **env, "HOME": str(scratch)}, None
+    bwrap = _bwrap()
+    if bwrap is None:
+        raise SandboxUnavailable(check_sandbox(limits) or "bwrap not found")
+    prefix = sandbox_argv(scratch, ipc, limits, bwrap)
+    for k, v in env.items():
+        prefix += ["--setenv", k, v]
+    launch_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    group = _pids_cgroup(limits.processes)
+    if group is not None:  # join the cgroup, then become bwrap: every child is counted
+        prefix = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(group / "cgroup.procs"), *prefix]
+    return prefix, launch_env, group
+
+
+def kernel_manager(argv_prefix: list[str], ipc: Path):
+    """A kernel manager that starts helpers.grading_kernel behind argv_prefix (see kernel_launch),
+    talking over unix sockets in ipc."""
+    from jupyter_client.kernelspec import KernelSpec
+    from jupyter_client.manager import AsyncKernelManager
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            return [*argv_prefix, sys.executable, "-m", "helpers.grading_kernel", "-f", self.connection_file]
+
+    km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "k"), connection_file=str(ipc / "kernel.json"))
+    # interrupt by message: a signal would reach bwrap, not the kernel inside it
+    km._kernel_spec = KernelSpec(argv=["python"], display_name="grader", language="python",
+                                 interrupt_mode="message", env={})
+    return km
+
