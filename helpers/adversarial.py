@@ -1,4 +1,5 @@
-"""Generative adversarial networks on a 2-D toy: 8 Gaussians on a ring, mode collapse and a remedy.
+"""Generative adversarial networks: the one training loop, and a 2-D toy (8 Gaussians on a ring)
+that shows mode collapse and a remedy.
 
 Data: 8 modes at radius 2, standard deviation 0.05 each, equally likely.
 Generator G: noise z ~ N(0, I_256) -> R^2. Discriminator D: R^2 -> a logit "real".
@@ -8,13 +9,16 @@ Generator G: noise z ~ N(0, I_256) -> R^2. Discriminator D: R^2 -> a logit "real
 Remedy (PacGAN, Lin et al. 2018): D judges ``pack`` samples at once, concatenated, so a
 generator that puts every sample on one mode is easy to tell from real packs.
 A mode is covered when >= 1% of 10,000 samples fall within 3 standard deviations of it.
-Training entry: ``python -m helpers.adversarial train`` writes data/checkpoints/toy_gan_*.pt.
+
+A GAN defines no likelihood: ``log_prob`` raises. ``train_adversarial`` is the loop that every
+GAN of the series (this toy, helpers.image_gan) trains with; shipped models are trained by
+``python -m helpers.registry train toy_gan_plain toy_gan_pack2``.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -22,28 +26,33 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .train import CHECKPOINT_DIR, History, load_checkpoint, progress_enabled, save_checkpoint
+from .train import History, model_device, progress_enabled, seeded
 
 MODES, RADIUS, STD = 8, 2.0, 0.05
+NO_LIKELIHOOD = ("a GAN defines no likelihood: it is trained by a discriminator, not by maximising P(x); "
+                 "see notebook 08")
 
 
-def ring_centres(modes: int = MODES, radius: float = RADIUS) -> Tensor:
+def ring_centres(modes: int = MODES, radius: float = RADIUS, device: torch.device | str = "cpu") -> Tensor:
     """(modes, 2) centres evenly spaced on a circle."""
-    a = torch.arange(modes) * 2 * math.pi / modes
+    a = torch.arange(modes, device=device) * 2 * math.pi / modes
     return radius * torch.stack([a.cos(), a.sin()], 1)
 
 
 def sample_ring(n: int, generator: torch.Generator | None = None, std: float = STD) -> Tensor:
-    """n points (n, 2): a uniformly chosen centre plus N(0, std^2 I) noise."""
-    c = ring_centres()
-    return c[torch.randint(0, len(c), (n,), generator=generator)] + std * torch.randn(n, 2, generator=generator)
+    """n points (n, 2): a uniformly chosen centre plus N(0, std^2 I) noise, drawn on the
+    generator's device (the CPU without one)."""
+    dev = generator.device if generator is not None else torch.device("cpu")
+    c = ring_centres(device=dev)
+    idx = torch.randint(0, len(c), (n,), generator=generator, device=dev)
+    return c[idx] + std * torch.randn(n, 2, generator=generator, device=dev)
 
 
 def count_modes(x: Tensor, min_frac: float = 0.01, std: float = STD) -> tuple[int, float]:
     """(modes covered, fraction of samples within 3 std of some mode)."""
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"want samples of shape (N, 2), got {tuple(x.shape)}")
-    d = torch.cdist(x.float(), ring_centres())
+    d = torch.cdist(x.float(), ring_centres(device=x.device))
     near, which = d.min(1)
     hits = torch.bincount(which[near < 3 * std], minlength=MODES).float() / len(x)
     return int((hits >= min_frac).sum()), float((near < 3 * std).float().mean())
@@ -74,18 +83,76 @@ def adversarial_step(model, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Opt
     return g.detach(), d.detach()
 
 
+# ----------------------------------------------------------------------------- the one GAN loop
 @dataclass(frozen=True)
-class ToyGANConfig:
-    """pack = 1: the plain GAN; pack >= 2: PacGAN's discriminator sees pack samples at once."""
+class GANTrainConfig:
+    """steps: D+G updates; batch: real and fake samples per step (a multiple of the model's pack);
+    lr_g, lr_d: Adam learning rates (betas (0.5, 0.999)); seed: the data / noise generator's seed."""
 
-    pack: int = 1
-    noise: int = 256
-    hidden: int = 128
     steps: int = 4000
     batch: int = 256
     lr_g: float = 1e-3
     lr_d: float = 1e-4
     seed: int = 0
+
+
+def train_adversarial(
+    model: nn.Module,
+    cfg: GANTrainConfig,
+    real: Callable[[torch.Generator], Tensor],
+    fake: Callable[[torch.Generator], Tensor],
+    *,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+    on_step: Callable[[int, nn.Module], None] | None = None,
+) -> History:
+    """Alternate one D step and one G step (``adversarial_step``) for cfg.steps steps.
+
+    model: has G, D, d_loss(real, fake), g_loss(fake) and cfg.pack (samples per D input).
+    real(gen) / fake(gen): a batch of real samples / differentiable fakes on the model's device,
+    drawn from ``gen`` = torch.Generator().manual_seed(cfg.seed) (on the CPU), real first.
+    on_step(k, model) is called after k updates, k = 0 (untrained) .. cfg.steps.
+    Returns History: G's (train) and D's (valid) losses, each the mean over 100 steps.
+    Seeds nothing: model initialisation is the caller's (helpers.train.seeded)."""
+    from tqdm.auto import tqdm
+
+    pack = model.cfg.pack
+    if pack < 1 or cfg.batch % pack:
+        raise ValueError(f"the model's pack={pack} must be >= 1 and divide batch={cfg.batch}; "
+                         f"pick a batch that is a multiple of {pack}")
+    if device is not None:
+        model.to(device)
+    model.train()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt_g = torch.optim.Adam(model.G.parameters(), cfg.lr_g, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(model.D.parameters(), cfg.lr_d, betas=(0.5, 0.999))
+    hist, g_acc, d_acc, t0 = History(), 0.0, 0.0, time.perf_counter()
+    show = progress_enabled() if progress is None else progress
+    if on_step is not None:
+        on_step(0, model)
+    for step in tqdm(range(1, cfg.steps + 1), desc="GAN steps", disable=not show, leave=False):
+        x = real(gen)
+        g, d = adversarial_step(model, opt_d, opt_g, x, fake(gen))
+        g_acc, d_acc = g_acc + float(g), d_acc + float(d)
+        if step % 100 == 0:
+            hist.train.append(g_acc / 100)
+            hist.valid.append(d_acc / 100)
+            g_acc = d_acc = 0.0
+        if on_step is not None:
+            on_step(step, model)
+    hist.best_epoch, hist.seconds = len(hist.train) - 1, time.perf_counter() - t0
+    return hist
+
+
+# ----------------------------------------------------------------------------- the toy
+@dataclass(frozen=True)
+class ToyGANConfig:
+    """pack = 1: the plain GAN; pack >= 2: PacGAN's discriminator sees pack samples at once.
+    noise: length of z; hidden: width of both MLPs (two hidden layers each)."""
+
+    pack: int = 1
+    noise: int = 256
+    hidden: int = 128
 
 
 def _mlp(n_in: int, n_out: int, hidden: int) -> nn.Sequential:
@@ -94,17 +161,27 @@ def _mlp(n_in: int, n_out: int, hidden: int) -> nn.Sequential:
 
 
 class ToyGAN(nn.Module):
+    """G: z (N, noise) -> points (N, 2); D: packs (N // pack, 2 * pack) -> logits."""
+
     def __init__(self, cfg: ToyGANConfig):
         super().__init__()
-        if cfg.pack < 1 or cfg.batch % cfg.pack:
-            raise ValueError(f"pack must be >= 1 and divide batch={cfg.batch}, got {cfg.pack}")
+        if cfg.pack < 1:
+            raise ValueError(f"pack must be >= 1, got {cfg.pack}")
         self.cfg = cfg
         self.G = _mlp(cfg.noise, 2, cfg.hidden)
         self.D = _mlp(2 * cfg.pack, 1, cfg.hidden)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n generated points (n, 2)."""
-        return self.G(torch.randn(n, self.cfg.noise, generator=generator))
+    def log_prob(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(NO_LIKELIHOOD)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None, prefix: Tensor | None = None) -> Tensor:
+        """n generated points (n, 2), on the model's device; z is drawn on the generator's device."""
+        if prefix is not None:
+            raise ValueError("a GAN draws whole samples from z: it cannot continue a prefix; pass prefix=None")
+        dev = model_device(self)
+        g_dev = generator.device if generator is not None else dev
+        return self.G(torch.randn(n, self.cfg.noise, generator=generator, device=g_dev).to(dev))
 
     def critic(self, x: Tensor) -> Tensor:
         """D's logits for packs of ``pack`` consecutive samples: (N, 2) -> (N // pack,)."""
@@ -117,55 +194,66 @@ class ToyGAN(nn.Module):
         return generator_loss(self.critic(fake))
 
 
-def train_toy_gan(cfg: ToyGANConfig, snapshots: tuple[int, ...] = (), progress: bool | None = None,
-                  on_snapshot: Callable[[int, ToyGAN], None] | None = None,
+def _toy_data(model: ToyGAN, cfg: GANTrainConfig, dev: torch.device):
+    """real(gen): cfg.batch ring points; fake(gen): G of cfg.batch noise vectors. Both drawn on the
+    CPU generator (randint, randn for real; randn for fake) and moved to ``dev``."""
+    def real(gen: torch.Generator) -> Tensor:
+        return sample_ring(cfg.batch, gen).to(dev)
+
+    def fake(gen: torch.Generator) -> Tensor:
+        return model.G(torch.randn(cfg.batch, model.cfg.noise, generator=gen, device=gen.device).to(dev))
+
+    return real, fake
+
+
+def fit_toy_gan(model: ToyGAN, cfg: GANTrainConfig, data: None = None, *, device: torch.device | str | None = None,
+                progress: bool | None = None) -> tuple[History, dict[str, float]]:
+    """Train ``model`` in place on the ring (made here: data must be None) with train_adversarial.
+    Metrics: modes_covered and frac_near_mode of 10,000 samples (``modes_of``)."""
+    if data is not None:
+        raise ValueError("the toy GAN draws its own ring data from cfg.seed; pass data=None")
+    dev = torch.device(device) if device is not None else model_device(model)
+    model.to(dev)
+    hist = train_adversarial(model, cfg, *_toy_data(model, cfg, dev), progress=progress)
+    covered, near = modes_of(model)
+    return hist, {"modes_covered": float(covered), "frac_near_mode": near}
+
+
+def train_toy_gan(model_cfg: ToyGANConfig, train_cfg: GANTrainConfig = GANTrainConfig(),
+                  snapshots: tuple[int, ...] = (), on_snapshot: Callable[[int, ToyGAN], None] | None = None,
+                  progress: bool | None = None, *, device: torch.device | str | None = None
                   ) -> tuple[ToyGAN, History, dict[int, Tensor]]:
-    """Alternate one D step and one G step; returns the model, losses per 100 steps
-    (History.train = G, History.valid = D) and 2,000 samples at each step in ``snapshots``.
-    ``on_snapshot(step, model)`` is also called there (e.g. to record D's decision surface)."""
-    from tqdm.auto import tqdm
+    """For notebooks: build a ToyGAN inside seeded(train_cfg.seed) (the caller's random state is
+    given back) and train it like fit_toy_gan (train_cfg defaults to the shipped toys': the same
+    weights as the registry's). Returns the model, the History and, at each step in ``snapshots``
+    (0 = untrained), G of 2,000 fixed codes (Generator(1234)); ``on_snapshot(step, model)`` is
+    also called there (e.g. to record D's decision surface)."""
+    with seeded(train_cfg.seed, device):
+        model = ToyGAN(model_cfg)
+        dev = torch.device(device) if device is not None else model_device(model)
+        model.to(dev)
+        fixed = torch.Generator().manual_seed(1234)
+        fixed_z = torch.randn(2000, model_cfg.noise, generator=fixed, device=fixed.device).to(dev)
+        shots: dict[int, Tensor] = {}
 
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    model = ToyGAN(cfg)
-    opt_g = torch.optim.Adam(model.G.parameters(), cfg.lr_g, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(model.D.parameters(), cfg.lr_d, betas=(0.5, 0.999))
-    hist, shots, fixed = History(), {}, torch.Generator().manual_seed(1234)
-    fixed_z = torch.randn(2000, cfg.noise, generator=fixed)
-    show = progress_enabled() if progress is None else progress
-    for step in tqdm(range(1, cfg.steps + 1), desc="GAN steps", disable=not show, leave=False):
-        real = sample_ring(cfg.batch, gen)
-        fake = model.G(torch.randn(cfg.batch, cfg.noise, generator=gen))
-        g, d = adversarial_step(model, opt_d, opt_g, real, fake)
-        if step % 100 == 0:
-            hist.train.append(float(g))
-            hist.valid.append(float(d))
-        if step in snapshots:
-            with torch.no_grad():
-                shots[step] = model.G(fixed_z)
+        def snap(step: int, m: ToyGAN) -> None:
+            if step in snapshots:
+                with torch.no_grad():
+                    shots[step] = m.G(fixed_z)
                 if on_snapshot is not None:
-                    on_snapshot(step, model)
-    hist.best_epoch = len(hist.train) - 1
+                    on_snapshot(step, m)
+
+        hist = train_adversarial(model, train_cfg, *_toy_data(model, train_cfg, dev), progress=progress,
+                                 on_step=snap)
     return model, hist, shots
-
-
-def checkpoint_path(pack: int):
-    return CHECKPOINT_DIR / ("toy_gan_plain.pt" if pack == 1 else f"toy_gan_pack{pack}.pt")
-
-
-def load_toy_gan(pack: int) -> tuple[ToyGAN, dict]:
-    """The shipped toy GAN (pack 1: plain, 2: PacGAN) and its metrics."""
-    cfg = ToyGANConfig(pack=pack)
-    model = ToyGAN(cfg)
-    info = load_checkpoint(checkpoint_path(pack), model, cfg)
-    return model.eval(), info
 
 
 @torch.no_grad()
 def decision_surface(model: ToyGAN, lim: float = 3.0, n: int = 121) -> tuple[Tensor, Tensor]:
-    """D's probability "real" on an n x n grid over [-lim, lim]^2: (xs, probs (n, n)), rows = y.
-    For a packed discriminator, each grid point is judged as a pack of copies of itself."""
-    xs = torch.linspace(-lim, lim, n)
+    """D's probability "real" on an n x n grid over [-lim, lim]^2: (xs, probs (n, n)), rows = y,
+    on the model's device. For a packed discriminator, each grid point is judged as a pack of
+    copies of itself."""
+    xs = torch.linspace(-lim, lim, n, device=model_device(model))
     yy, xx = torch.meshgrid(xs, xs, indexing="ij")
     pts = torch.stack([xx.flatten(), yy.flatten()], 1).repeat_interleave(model.cfg.pack, 0)
     return xs, torch.sigmoid(model.critic(pts)).reshape(n, n)
@@ -173,23 +261,5 @@ def decision_surface(model: ToyGAN, lim: float = 3.0, n: int = 121) -> tuple[Ten
 
 @torch.no_grad()
 def modes_of(model: ToyGAN, n: int = 10_000, seed: int = 0) -> tuple[int, float]:
-    """count_modes of n samples drawn with a seeded generator."""
-    return count_modes(model.sample(n, torch.Generator().manual_seed(seed)))
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m helpers.adversarial", description="train the toy GANs")
-    parser.add_argument("command", choices=["train"])
-    parser.parse_args(argv)
-    torch.set_num_threads(1)  # small MLPs: one thread is fastest and reproducible
-    for pack in (1, 2):
-        cfg = ToyGANConfig(pack=pack)
-        model, hist, _ = train_toy_gan(cfg)
-        covered, quality = modes_of(model)
-        path = save_checkpoint(checkpoint_path(pack), model, cfg, history=hist,
-                               metrics={"modes_covered": covered, "frac_near_mode": quality})
-        print(f"{path.name}: {covered}/8 modes covered, {quality:.1%} of samples within 3 std of a mode")
-
-
-if __name__ == "__main__":
-    main()
+    """count_modes of n samples drawn with torch.Generator().manual_seed(seed) (on the CPU)."""
+    return count_modes(model.sample(n, generator=torch.Generator().manual_seed(seed)))

@@ -13,14 +13,13 @@ p(x) = prod_t p(x_t | x_<t) applies unchanged. Following WaveNet (van den Oord e
 
 Shapes: waveforms are float (B, T) in [-1, 1]; codes are long (B, T) in 0..255;
 ``WaveNet.forward`` maps codes (B, T) to logits (B, T, 256) where logits[:, t] depend only on
-codes[:, t-R : t] (strictly before t). Losses are nats per sample, averaged over all samples.
-
-Command line: ``python -m helpers.audio train`` writes data/checkpoints/wavenet_tones.pt.
+codes[:, t-R : t] (strictly before t). ``nll`` (the training loss) is nats per sample, averaged
+over all samples; ``WaveNet.log_prob`` is log p(x) in nats per clip, summed over time, (B,).
+The shipped model: ``python -m helpers.registry train wavenet_tones`` (``fit_wavenet``).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -32,13 +31,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from .train import CHECKPOINT_DIR, History, evaluate, fit, load_checkpoint, save_checkpoint, TrainConfig
+from .train import History, TrainConfig, evaluate, fit, model_device
 
 MU = 255
 LEVELS = MU + 1
 SAMPLE_RATE = 8000
 SILENCE = LEVELS // 2  # the code of x = 0 (mu-law is symmetric; 128 decodes to ~0)
-CHECKPOINT = CHECKPOINT_DIR / "wavenet_tones.pt"
 PENTATONIC = (220.0, 246.94, 277.18, 329.63, 369.99, 440.0, 493.88, 554.37)  # A major pentatonic, Hz
 
 
@@ -85,19 +83,20 @@ def synth_tones(
         raise ValueError(f"want n >= 1 clips of seconds > 0, got n={n}, seconds={seconds}")
     T = int(round(seconds * sample_rate))
     beat = max(1, int(sample_rate / notes_per_second))
-    t = torch.arange(beat, dtype=torch.float64) / sample_rate
+    dev = generator.device  # the clips are made where the generator draws (the CPU for training data)
+    t = torch.arange(beat, dtype=torch.float64, device=dev) / sample_rate
     env = torch.clamp(t / 0.005, max=1.0) * torch.exp(-t / 0.12)
-    scale = torch.tensor(PENTATONIC, dtype=torch.float64)
-    out = torch.zeros(n, T, dtype=torch.float64)
+    scale = torch.tensor(PENTATONIC, dtype=torch.float64, device=dev)
+    out = torch.zeros(n, T, dtype=torch.float64, device=dev)
     for i in range(n):
         for start in range(0, T, beat):
             L = min(beat, T - start)
-            idx = int(torch.randint(len(scale), (1,), generator=generator))
+            idx = int(torch.randint(len(scale), (1,), generator=generator, device=dev))
             voices = [idx]
-            if float(torch.rand((), generator=generator)) < chord_prob:
+            if float(torch.rand((), generator=generator, device=dev)) < chord_prob:
                 voices.append((idx + 2) % len(scale))
-            phase = 2 * math.pi * float(torch.rand((), generator=generator))
-            note = torch.zeros(beat, dtype=torch.float64)
+            phase = 2 * math.pi * float(torch.rand((), generator=generator, device=dev))
+            note = torch.zeros(beat, dtype=torch.float64, device=dev)
             for v in voices:
                 for k in range(1, 6):
                     note += torch.sin(2 * math.pi * k * scale[v] * t + k * phase) / k**1.5
@@ -195,40 +194,42 @@ class WaveNet(nn.Module):
         state["t"] = t + 1
         return self.head(skips[:, :, None])[:, :, 0], state
 
-    @torch.inference_mode()
-    def sample(
-        self,
-        n: int,
-        length: int,
-        generator: torch.Generator,
-        prime: Tensor | None = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
-        """Draw n code sequences (n, length), one sample per step with the cached state.
+    def log_prob(self, codes: Tensor) -> Tensor:
+        """log p(x) = sum_t log p(x_t | x_<t) in nats, codes (B, T) -> (B,) (summed over time)."""
+        logits = self(codes)
+        return -F.cross_entropy(logits.transpose(1, 2), codes, reduction="none").sum(1)
 
-        prime: optional codes (P,) or (n, P) fed first (teacher forcing) and kept at the start."""
+    @torch.inference_mode()
+    def sample(self, n: int, *, generator: torch.Generator | None = None, prefix: Tensor | None = None,
+               length: int, temperature: float = 1.0) -> Tensor:
+        """Draw n code sequences (n, length) on the model's device, one sample per step with the
+        cached state; each draw is made on the generator's device (the CPU for a CPU generator).
+
+        prefix: optional codes (P,) or (n, P) fed first (teacher forcing) and kept at the start."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
-        if prime is not None:
-            prime = prime.expand(n, -1) if prime.ndim == 1 else prime
-            self._check(prime)
+        dev = model_device(self)
+        if prefix is not None:
+            prefix = (prefix.expand(n, -1) if prefix.ndim == 1 else prefix).to(dev)
+            self._check(prefix)
+        g_dev = generator.device if generator is not None else dev
         was = self.training
         self.eval()
         state = self.init_state(n)
         # the state starts as forward's zero padding; the first input is silence, as in forward
-        prev = torch.full((n,), SILENCE, dtype=torch.long, device=self.embed.weight.device)
-        out = torch.empty(n, length, dtype=torch.long)
-        P = 0 if prime is None else min(prime.shape[1], length)
+        prev = torch.full((n,), SILENCE, dtype=torch.long, device=dev)
+        out = torch.empty(n, length, dtype=torch.long, device=dev)
+        P = 0 if prefix is None else min(prefix.shape[1], length)
         for t in range(length):
             logits, state = self.step(prev, state)
             if t < P:
-                prev = prime[:, t]
+                prev = prefix[:, t]
             else:
-                probs = torch.softmax(logits / temperature, dim=-1).cpu()
-                prev = torch.multinomial(probs, 1, generator=generator)[:, 0].to(logits.device)
-            out[:, t] = prev.cpu()
+                probs = torch.softmax(logits / temperature, dim=-1).to(g_dev)
+                prev = torch.multinomial(probs, 1, generator=generator)[:, 0].to(dev)
+            out[:, t] = prev
         self.train(was)
         return out
 
@@ -313,7 +314,8 @@ class ToneData:
 
 @dataclass(frozen=True)
 class WaveNetTrainConfig:
-    model: WaveNetConfig = WaveNetConfig()
+    """The corpus, the fit() settings, and the length of the random training crops."""
+
     data: ToneData = ToneData()
     train: TrainConfig = TrainConfig(epochs=120, batch_size=16, lr=3e-3, patience=8, grad_clip=1.0)
     crop: int = 2048  # training crops of this many samples (random position per batch)
@@ -332,47 +334,24 @@ def random_crop(length: int):
     """An augment for helpers.train.fit: one random window of ``length`` samples per batch."""
 
     def crop(batch: Tensor, generator: torch.Generator) -> Tensor:
-        start = int(torch.randint(batch.shape[1] - length + 1, (1,), generator=generator))
+        start = int(torch.randint(batch.shape[1] - length + 1, (1,), generator=generator, device=generator.device))
         return batch[:, start : start + length]
 
     return crop
 
 
-def train_wavenet(cfg: WaveNetTrainConfig, model: WaveNet | None = None,
-                  progress: bool | None = None) -> tuple[WaveNet, History, dict[str, float]]:
-    """Train (a new model, or ``model`` in place) seeded on tone_splits(cfg.data); metrics in bits per sample."""
-    torch.manual_seed(cfg.train.seed)
-    if model is None:
-        model = WaveNet(cfg.model)
+def fit_wavenet(model: WaveNet, cfg: WaveNetTrainConfig, data: None = None, *,
+                device: torch.device | str | None = None, progress: bool | None = None
+                ) -> tuple[History, dict[str, float]]:
+    """Train ``model`` in place (on ``device``; None = where it is) with helpers.train.fit on
+    tone_splits(cfg.data) (made here: data must be None), loss ``nll``, random crops of cfg.crop.
+    Metrics: valid_bits, test_bits = mean nll / ln 2, bits per sample."""
+    if data is not None:
+        raise ValueError("fit_wavenet makes its own tones from cfg.data; pass data=None")
     train, valid, test = tone_splits(cfg.data)
-    hist = fit(model, nll, train, valid, cfg.train, augment=random_crop(cfg.crop),
-               device=torch.device("cpu"), progress=progress)
+    hist = fit(model, nll, train, valid, cfg.train, augment=random_crop(cfg.crop), device=device,
+               progress=progress)
     ln2 = math.log(2)
     metrics = {"valid_bits": evaluate(model, nll, valid, batch_size=4) / ln2,
                "test_bits": evaluate(model, nll, test, batch_size=4) / ln2}
-    return model, hist, metrics
-
-
-def load_wavenet(cfg: WaveNetTrainConfig = WaveNetTrainConfig(), path=CHECKPOINT) -> tuple[WaveNet, dict]:
-    """The shipped model (raises CheckpointMismatch if path was trained with another cfg)."""
-    model = WaveNet(cfg.model)
-    info = load_checkpoint(path, model, cfg)
-    return model.eval(), info
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m helpers.audio", description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["train"])
-    p.add_argument("--out", default=str(CHECKPOINT))
-    p.add_argument("--threads", type=int, default=1, help="CPU threads (keep it modest on shared machines)")
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    cfg = WaveNetTrainConfig()
-    model, hist, metrics = train_wavenet(cfg)
-    path = save_checkpoint(args.out, model, cfg, history=hist, metrics=metrics)
-    print(f"wrote {path}: {len(hist.train)} epochs in {hist.seconds:.0f} s, "
-          + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
-
-
-if __name__ == "__main__":
-    main()
+    return hist, metrics

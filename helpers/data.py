@@ -326,7 +326,7 @@ class ImageSet:
     def palette(self) -> Tensor:
         if self.name == "pokemon":
             return torch.as_tensor(load_pokemon().colormap, dtype=torch.float32) / 255.0
-        return torch.linspace(0, 1, self.levels)[:, None]
+        return torch.linspace(0, 1, self.levels, device="cpu")[:, None]
 
     @property
     def augmentation(self):

@@ -10,20 +10,17 @@ colours in RGB (grey for digits): one-hot @ palette, 3 channels instead of 167.
 At generation time a pixel takes its most probable colour (argmax), so G(z) is a deterministic
 picture of z: sliders and interpolations move smoothly.
 
-Losses are those of helpers.adversarial (non-saturating G loss); the discriminator is
-spectrally normalised and judges pairs of images (PacGAN, the remedy that notebook 08's toy
-shows), which keeps the generator from collapsing onto a few sprites.
-During training, 8 fixed codes are rendered at 8 steps: the ``evolution`` buffer, saved with
-the weights, is the "evolution of generation" figure.
-
-Training entry: ``python -m helpers.image_gan train [--only digits pokemon]`` writes
-data/checkpoints/gan_{digits,pokemon}.pt.
+Losses and the training loop are those of helpers.adversarial (non-saturating G loss,
+``train_adversarial``); the discriminator is spectrally normalised and judges pairs of images
+(PacGAN, the remedy that notebook 08's toy shows), which keeps the generator from collapsing
+onto a few sprites. During training, 8 fixed codes are rendered at 8 steps: the ``evolution``
+buffer, saved with the weights, is the "evolution of generation" figure.
+A GAN defines no likelihood: ``log_prob`` raises. Shipped models: ``python -m helpers.registry
+train gan_digits gan_pokemon``.
 """
 
 from __future__ import annotations
 
-import argparse
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,55 +28,38 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .adversarial import adversarial_step, discriminator_loss, generator_loss
-from .autoregressive import hflip
-from .data import DIGIT_LEVELS, N_COLOURS
-from .train import CHECKPOINT_DIR, History, load_checkpoint, progress_enabled, save_checkpoint
+from .adversarial import (NO_LIKELIHOOD, GANTrainConfig, discriminator_loss, generator_loss,
+                          train_adversarial)
+from .data import Split, check_images, dataset, load_digits
+from .train import History, model_device
 
 
 @dataclass(frozen=True)
 class ImageGANConfig:
-    """data: "digits" or "pokemon"; side: image side; levels: palette size (grey levels or
-    colours); latent: length of z; width: channels of the last generator layer (doubled per
-    layer towards z); pack: images per discriminator input; tau: Gumbel-softmax temperature."""
+    """data: "digits" or "pokemon" (helpers.data.dataset: palette, augmentation); side: image
+    side; levels: palette size (grey levels or colours); channels: of the palette, 1 (grey) or 3
+    (RGB); latent: length of z; width: channels of the last generator layer (doubled per layer
+    towards z); pack: images per discriminator input; tau: Gumbel-softmax temperature;
+    frames x frame_samples: the evolution snapshots recorded during training."""
 
     data: str
     side: int
     levels: int
-    channels: int  # of the palette: 1 (grey) or 3 (RGB)
+    channels: int
     latent: int = 16
     width: int = 32
     pack: int = 2
-    steps: int = 4000
-    batch: int = 64
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
     tau: float = 1.0
-    frames: int = 8  # evolution snapshots
+    frames: int = 8
     frame_samples: int = 8
-    seed: int = 0
 
 
-def shipped() -> dict[str, ImageGANConfig]:
-    """The configurations of the shipped checkpoints gan_digits.pt and gan_pokemon.pt."""
-    return {
-        "digits": ImageGANConfig("digits", side=8, levels=DIGIT_LEVELS, channels=1, latent=8, width=32,
-                                 steps=4000),
-        "pokemon": ImageGANConfig("pokemon", side=20, levels=N_COLOURS, channels=3, latent=16, width=32,
-                                  steps=4000),
-    }
-
-
-def digit_palette() -> Tensor:
-    """(17, 1) grey levels 0..1 (0 = no ink)."""
-    return torch.linspace(0, 1, DIGIT_LEVELS)[:, None]
-
-
-def pokemon_palette(colormap: np.ndarray) -> Tensor:
-    """(167, 3) RGB in 0..1 from the course's colormap."""
-    if colormap.shape != (N_COLOURS, 3):
-        raise ValueError(f"colormap must be ({N_COLOURS}, 3), got {colormap.shape}")
-    return torch.as_tensor(colormap, dtype=torch.float32) / 255.0
+def _uniform(logits: Tensor, generator: torch.Generator | None) -> Tensor:
+    """U(0, 1) noise shaped like logits, drawn on the generator's device (logits' without one)
+    and moved to logits' device; clamped away from 0 and 1 for the Gumbel transform."""
+    dev = generator.device if generator is not None else logits.device
+    u = torch.rand(logits.shape, generator=generator, device=dev).to(logits.device)
+    return u.clamp_(1e-10, 1.0 - 1e-7)
 
 
 def straight_through_colours(logits: Tensor, palette: Tensor, tau: float = 1.0,
@@ -88,8 +68,7 @@ def straight_through_colours(logits: Tensor, palette: Tensor, tau: float = 1.0,
     (N, channels, H, W); gradients flow as if the colour were the soft mix
     softmax((logits + g) / tau) @ palette (straight-through Gumbel-softmax).
     Same as torch.nn.functional.gumbel_softmax(hard=True) @ palette, without its slow sampler."""
-    u = torch.rand(logits.shape, generator=generator).clamp_(1e-10, 1.0 - 1e-7)
-    y = (logits - torch.log(-torch.log(u))) / tau
+    y = (logits - torch.log(-torch.log(_uniform(logits, generator)))) / tau
     soft = torch.einsum("nkhw,kc->nchw", y.softmax(1), palette)
     hard = palette[y.argmax(1)].permute(0, 3, 1, 2)
     return hard + (soft - soft.detach())
@@ -138,20 +117,24 @@ class Discriminator(nn.Module):
 
 
 class ImageGAN(nn.Module):
-    """Generator, discriminator, palette and the evolution frames, in one state_dict."""
+    """Generator, discriminator, palette (levels, channels) and the evolution frames, in one
+    state_dict. palette=None: zeros, filled by loading a checkpoint or by fit_image_gan."""
 
-    def __init__(self, cfg: ImageGANConfig, palette: Tensor):
+    def __init__(self, cfg: ImageGANConfig, palette: Tensor | None = None):
         super().__init__()
-        if cfg.batch % cfg.pack:
-            raise ValueError(f"pack={cfg.pack} must divide batch={cfg.batch}")
+        if palette is None:
+            palette = torch.zeros(cfg.levels, cfg.channels, device="cpu")
         if palette.shape != (cfg.levels, cfg.channels):
             raise ValueError(f"palette must be ({cfg.levels}, {cfg.channels}), got {tuple(palette.shape)}")
         self.cfg = cfg
         self.G, self.D = Generator(cfg), Discriminator(cfg)
         self.register_buffer("palette", palette.float().clone())
         self.register_buffer("evolution", torch.zeros(cfg.frames, cfg.frame_samples, cfg.side, cfg.side,
-                                                      dtype=torch.uint8))
-        self.register_buffer("evolution_steps", torch.zeros(cfg.frames, dtype=torch.long))
+                                                      dtype=torch.uint8, device="cpu"))
+        self.register_buffer("evolution_steps", torch.zeros(cfg.frames, dtype=torch.long, device="cpu"))
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(NO_LIKELIHOOD)
 
     # --- pictures
     def to_colours(self, onehot: Tensor) -> Tensor:
@@ -164,21 +147,27 @@ class ImageGAN(nn.Module):
 
     @torch.no_grad()
     def generate(self, z: Tensor, draw: bool = False, generator: torch.Generator | None = None) -> Tensor:
-        """Palette indices (N, side, side) of G(z): each pixel's most probable colour, or with
-        draw=True a colour drawn from its softmax (as during training, so the mix of colours
-        matches the training images'; the picture then also depends on ``generator``)."""
+        """Palette indices (N, side, side) of G(z), on z's device: each pixel's most probable
+        colour, or with draw=True a colour drawn from its softmax (as during training, so the mix
+        of colours matches the training images'; the picture then also depends on ``generator``)."""
         was = self.training
         self.eval()
         logits = self.G(z)
         self.train(was)
         if not draw:
             return logits.argmax(1)
-        u = torch.rand(logits.shape, generator=generator).clamp_(1e-10, 1.0 - 1e-7)
-        return (logits - torch.log(-torch.log(u))).argmax(1)  # Gumbel-max: a draw from softmax(logits)
+        return (logits - torch.log(-torch.log(_uniform(logits, generator)))).argmax(1)  # Gumbel-max
 
-    def sample(self, n: int, generator: torch.Generator | None = None, draw: bool = False) -> Tensor:
-        """n new images (palette indices) from z ~ N(0, I); draw: see generate."""
-        return self.generate(torch.randn(n, self.cfg.latent, generator=generator), draw, generator)
+    def sample(self, n: int, *, generator: torch.Generator | None = None, prefix: Tensor | None = None,
+               draw: bool = False) -> Tensor:
+        """n new images (n, side, side) of palette indices from z ~ N(0, I), on the model's
+        device; z (and draw's noise) come from the generator's device. draw: see generate."""
+        if prefix is not None:
+            raise ValueError("a GAN draws whole images from z: it cannot complete a prefix; pass prefix=None")
+        dev = model_device(self)
+        g_dev = generator.device if generator is not None else dev
+        z = torch.randn(n, self.cfg.latent, generator=generator, device=g_dev).to(dev)
+        return self.generate(z, draw, generator)
 
     def fake(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Differentiable fakes for training, in palette colours: straight-through Gumbel-softmax."""
@@ -196,52 +185,47 @@ class ImageGAN(nn.Module):
         return generator_loss(self.critic(fake))
 
 
-def check_images(x: Tensor, cfg: ImageGANConfig) -> Tensor:
-    if not isinstance(x, Tensor) or x.dtype != torch.long or x.shape[1:] != (cfg.side, cfg.side):
-        raise ValueError(f"{cfg.data} images must be a long tensor (N, {cfg.side}, {cfg.side}) of palette "
-                         f"indices, got {getattr(x, 'dtype', type(x))} {tuple(getattr(x, 'shape', ()))}")
-    if x.numel() and (x.min() < 0 or x.max() >= cfg.levels):
-        raise ValueError(f"palette indices must lie in 0..{cfg.levels - 1}, got {int(x.min())}..{int(x.max())}")
-    return x
+def fit_image_gan(model: ImageGAN, cfg: GANTrainConfig, data: Split, *, device: torch.device | str | None = None,
+                  progress: bool | None = None) -> tuple[History, dict[str, float]]:
+    """Train ``model`` in place on data.train with train_adversarial; the palette and the
+    augmentation (left-right flips for Pokémon) come from helpers.data.dataset(model.cfg.data).
 
+    Per step, from the CPU generator seeded by cfg.seed: cfg.batch training indices (randint),
+    the flips, cfg.batch codes z (randn), the Gumbel noise (rand). The ``evolution`` buffer gets
+    G of 8 fixed codes (Generator(1234)) after 0 .. cfg.steps steps, ``frames`` times evenly.
+    History: G (train) and D (valid) losses per 100 steps. Metrics: ``measure`` of 500 samples."""
+    mc, ds = model.cfg, dataset(model.cfg.data)
+    train = check_images(data.train, mc.levels, mc.side, name="data.train")
+    dev = torch.device(device) if device is not None else model_device(model)
+    model.to(dev)
+    model.palette.copy_(ds.palette().to(dev))
+    augment = ds.augmentation
+    fixed = torch.Generator().manual_seed(1234)
+    fixed_z = torch.randn(mc.frame_samples, mc.latent, generator=fixed, device=fixed.device).to(dev)
+    frame_at = torch.linspace(0, cfg.steps, mc.frames, device="cpu").round().long().tolist()  # 0 = untrained
 
-def train_gan(cfg: ImageGANConfig, train: Tensor, palette: Tensor, progress: bool | None = None,
-              steps: int | None = None) -> tuple[ImageGAN, History]:
-    """Alternate one D step and one G step on ``train`` (palette indices, left-right flips for
-    Pokémon). History: G and D losses averaged per 100 steps (train = G, valid = D)."""
-    from tqdm.auto import tqdm
+    def real(gen: torch.Generator) -> Tensor:
+        x = train[torch.randint(0, len(train), (cfg.batch,), generator=gen, device=gen.device)]
+        if augment is not None:
+            x = augment(x, gen)
+        return model.indices_to_colours(x.to(dev))
 
-    check_images(train, cfg)
-    steps = cfg.steps if steps is None else steps
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    model = ImageGAN(cfg, palette)
-    opt_g = torch.optim.Adam(model.G.parameters(), cfg.lr_g, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(model.D.parameters(), cfg.lr_d, betas=(0.5, 0.999))
-    fixed_z = torch.randn(cfg.frame_samples, cfg.latent, generator=torch.Generator().manual_seed(1234))
-    frame_at = torch.linspace(0, steps, cfg.frames).round().long().tolist()  # step 0 = untrained
-    hist, g_acc, d_acc, t0 = History(), 0.0, 0.0, time.perf_counter()
-    show = progress_enabled() if progress is None else progress
-    for step in tqdm(range(steps + 1), desc=f"GAN on {cfg.data}", disable=not show, leave=False):
+    def fake(gen: torch.Generator) -> Tensor:
+        return model.fake(torch.randn(cfg.batch, mc.latent, generator=gen, device=gen.device).to(dev), gen)
+
+    def frame(step: int, m: ImageGAN) -> None:
         if step in frame_at:
             k = frame_at.index(step)
-            model.evolution[k] = model.generate(fixed_z).to(torch.uint8)
-            model.evolution_steps[k] = step
-        if step == steps:
-            break
-        x = train[torch.randint(0, len(train), (cfg.batch,), generator=gen)]
-        if cfg.data == "pokemon":
-            x = hflip(x, gen)  # a Pokémon facing the other way
-        real = model.indices_to_colours(x)
-        fake = model.fake(torch.randn(cfg.batch, cfg.latent, generator=gen), gen)
-        g, d = adversarial_step(model, opt_d, opt_g, real, fake)
-        g_acc, d_acc = g_acc + float(g), d_acc + float(d)
-        if (step + 1) % 100 == 0:
-            hist.train.append(g_acc / 100)
-            hist.valid.append(d_acc / 100)
-            g_acc = d_acc = 0.0
-    hist.best_epoch, hist.seconds = len(hist.train) - 1, time.perf_counter() - t0
-    return model.eval(), hist
+            m.evolution[k] = m.generate(fixed_z).to(torch.uint8)
+            m.evolution_steps[k] = step
+
+    hist = train_adversarial(model, cfg, real, fake, progress=progress, on_step=frame)
+    model.eval()
+    clf = None
+    if mc.data == "digits":
+        d = load_digits()
+        clf = digit_classifier(d.split().train, d.split_labels().train)
+    return hist, measure(model, train, clf=clf)
 
 
 # ----------------------------------------------------------------------------- measuring samples
@@ -265,7 +249,7 @@ def colour_tv(samples: Tensor, reference: Tensor, palette: Tensor, bins: int = 8
     1 = disjoint): every pixel's palette colour falls into one of bins^channels RGB (or grey) cells."""
     def hist(x: Tensor) -> Tensor:
         cell = (_colours(x, palette) * bins).long().clamp_(max=bins - 1).reshape(-1, palette.shape[1])
-        flat = (cell * bins ** torch.arange(palette.shape[1])).sum(1)
+        flat = (cell * bins ** torch.arange(palette.shape[1], device=cell.device)).sum(1)
         h = torch.bincount(flat, minlength=bins ** palette.shape[1]).double()
         return h / h.sum()
 
@@ -284,68 +268,20 @@ def digit_classifier(train: Tensor, labels: Tensor):
 
 def classes_covered(clf, samples: Tensor, min_frac: float = 0.02) -> tuple[int, np.ndarray]:
     """(digit classes with >= min_frac of the samples, the class histogram as fractions)."""
-    pred = clf.predict(samples.flatten(1).numpy() / 16.0)
+    pred = clf.predict(samples.flatten(1).cpu().numpy() / 16.0)
     hist = np.bincount(pred, minlength=10) / len(pred)
     return int((hist >= min_frac).sum()), hist
 
 
-# ----------------------------------------------------------------------------- shipped checkpoints
-def checkpoint_path(name: str):
-    return CHECKPOINT_DIR / f"gan_{name}.pt"
-
-
-def palette_for(name: str, colormap: np.ndarray | None = None) -> Tensor:
-    if name == "digits":
-        return digit_palette()
-    if colormap is None:
-        raise ValueError("the Pokémon GAN needs the course colormap: load_gan('pokemon', colormap=...)")
-    return pokemon_palette(colormap)
-
-
-def load_gan(name: str, colormap: np.ndarray | None = None) -> tuple[ImageGAN, dict]:
-    """A shipped GAN ("digits" or "pokemon") in eval mode, and its {"history", "metrics"}."""
-    configs = shipped()
-    if name not in configs:
-        raise KeyError(f"no shipped GAN {name!r}; choose one of {sorted(configs)}")
-    model = ImageGAN(configs[name], palette_for(name, colormap))
-    info = load_checkpoint(checkpoint_path(name), model, configs[name])
-    return model.eval(), info
-
-
 def measure(model: ImageGAN, train: Tensor, n: int = 500, seed: int = 0, clf=None) -> dict[str, float]:
-    """The numbers recorded with a checkpoint (and recomputed by the tests): colour-histogram
-    distance to the training set (colour_tv), median fraction of pixels whose colour differs from
-    the nearest training image (0 = a copy), and for digits the classes covered by n samples."""
-    x = model.sample(n, torch.Generator().manual_seed(seed))
-    _, frac = nearest(x[:200], train, model.palette)
-    out = {"colour_tv": colour_tv(x, train, model.palette), "nearest_train_diff": float(frac.median())}
+    """The numbers recorded with a checkpoint (and recomputed by the tests), from n samples drawn
+    with torch.Generator().manual_seed(seed): colour-histogram distance to the training set
+    (colour_tv), median fraction of pixels whose colour differs from the nearest training image
+    (0 = a copy; first 200 samples), and with a digit classifier the classes covered."""
+    x = model.sample(n, generator=torch.Generator().manual_seed(seed)).cpu()
+    palette = model.palette.cpu()
+    _, frac = nearest(x[:200], train, palette)
+    out = {"colour_tv": colour_tv(x, train, palette), "nearest_train_diff": float(frac.median())}
     if clf is not None:
         out["classes_covered"] = float(classes_covered(clf, x)[0])
     return out
-
-
-def main(argv: list[str] | None = None) -> None:
-    from .data import load_digits, load_pokemon
-
-    p = argparse.ArgumentParser(prog="python -m helpers.image_gan", description="train the shipped image GANs")
-    p.add_argument("command", choices=["train"])
-    p.add_argument("--only", nargs="*", choices=sorted(shipped()), help="which to train; default both")
-    args = p.parse_args(argv)
-    torch.set_num_threads(1)  # reproducible, and leaves the other core free
-    for name in args.only or sorted(shipped()):
-        cfg = shipped()[name]
-        if name == "digits":
-            d = load_digits()
-            train, labels = d.split()[0], d.split_labels()[0]
-            palette, clf = digit_palette(), digit_classifier(train, labels)
-        else:
-            pk = load_pokemon()
-            train, palette, clf = pk.split()[0], pokemon_palette(pk.colormap), None
-        model, hist = train_gan(cfg, train, palette)
-        metrics = measure(model, train, clf=clf)
-        path = save_checkpoint(checkpoint_path(name), model, cfg, history=hist, metrics=metrics)
-        print(f"{path.name}: {hist.seconds:.0f}s, {metrics}")
-
-
-if __name__ == "__main__":
-    main()

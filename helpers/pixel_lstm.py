@@ -157,7 +157,7 @@ class RGBPixelLSTM(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.inp = nn.Linear(3, cfg.emb)
-        self.start = nn.Parameter(torch.zeros(cfg.emb))
+        self.start = nn.Parameter(torch.zeros(cfg.emb, device="cpu"))
         self.row = nn.Embedding(cfg.side, cfg.emb)
         self.col = nn.Embedding(cfg.side, cfg.emb)
         self.lstm = nn.LSTM(cfg.emb, cfg.hidden, batch_first=True)

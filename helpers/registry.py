@@ -193,10 +193,10 @@ def train(r: Recipe | str, *, device: str | torch.device | None = "auto", progre
             model = r.build(r.model)
             hist, metrics = r.fit(model, r.train, data, device=dev, progress=progress)
         seconds = time.perf_counter() - start
+        where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu, {torch.get_num_threads()} thread(s)"
     finally:
         torch.set_num_threads(threads)
-    meta = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-            "seconds": round(seconds, 1), "torch": str(torch.__version__), "date": dt.date.today().isoformat(),
+    meta = {"device": where, "seconds": round(seconds, 1), "torch": str(torch.__version__), "date": dt.date.today().isoformat(),
             "command": f"{TRAIN_COMMAND} {r.name}"}
     path = save_checkpoint(path_for(r), model, r.config, history=hist, metrics=metrics, meta=meta)
     return model.eval(), Checkpoint(path, r.config, hist, metrics, meta, trained=True)
@@ -233,7 +233,7 @@ def describe(name: str) -> dict[str, Any]:
         return {**row, "size_mb": None, "metrics": {}, "meta": {}}
     payload = read_checkpoint(path)
     metrics = {k: v for k, v in payload.get("metrics", {}).items()
-               if isinstance(v, (int, float)) and ("test" in k or "modes" in k or "classes" in k)}
+               if isinstance(v, (int, float)) and any(w in k for w in ("test", "modes", "classes", "colour_tv", "mse"))}
     return {**row, "size_mb": path.stat().st_size / 1e6, "metrics": metrics, "meta": payload.get("meta", {})}
 
 

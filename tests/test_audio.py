@@ -1,4 +1,5 @@
-"""helpers.audio: mu-law, synthetic tones, the causal dilated WaveNet, its cached sampler, checkpoint."""
+"""helpers.audio: mu-law, synthetic tones, the causal dilated WaveNet, its likelihood, its cached
+sampler, fit_wavenet, the shipped checkpoint."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import torch
 from matplotlib.figure import Figure
 
 from helpers import audio
-from helpers.audio import (SILENCE, WaveNet, WaveNetConfig, WaveNetTrainConfig, mu_law_decode, mu_law_encode,
-                           nll, synth_tones)
-from helpers.train import CheckpointMismatch
+from helpers.audio import (SILENCE, ToneData, WaveNet, WaveNetConfig, WaveNetTrainConfig, fit_wavenet, mu_law_decode,
+                           mu_law_encode, nll, synth_tones)
+from helpers.train import TrainConfig, seeded
 
 SMALL = WaveNetConfig(dilations=(1, 2, 4, 1, 2), channels=8, skip_channels=8)
 
@@ -108,13 +109,45 @@ def test_step_matches_forward_and_sampling_is_seeded():
             outs.append(logits)
             prev = x[:, t]
     torch.testing.assert_close(torch.stack(outs, 1), full, atol=1e-5, rtol=1e-5)
-    s1 = m.sample(3, 50, torch.Generator().manual_seed(5))
-    s2 = m.sample(3, 50, torch.Generator().manual_seed(5))
-    assert s1.shape == (3, 50) and torch.equal(s1, s2)
-    primed = m.sample(2, 20, torch.Generator().manual_seed(0), prime=x[0, :8])
-    assert torch.equal(primed[:, :8], x[0, :8].expand(2, -1))
+    s1 = m.sample(3, generator=torch.Generator().manual_seed(5), length=50)
+    s2 = m.sample(3, generator=torch.Generator().manual_seed(5), length=50)
+    assert s1.shape == (3, 50) and s1.dtype == torch.long and torch.equal(s1, s2)
     with pytest.raises(ValueError, match="temperature"):
-        m.sample(1, 5, torch.Generator(), temperature=0)
+        m.sample(1, generator=torch.Generator(), length=5, temperature=0)
+    with pytest.raises(ValueError, match="length"):
+        m.sample(1, length=0)
+
+
+def test_sample_with_a_prefix_keeps_it_and_continues_it():
+    torch.manual_seed(0)
+    m = WaveNet(SMALL).eval()
+    x = torch.randint(256, (2, 30))
+    primed = m.sample(2, generator=torch.Generator().manual_seed(0), prefix=x[0, :8], length=20)
+    assert primed.shape == (2, 20) and torch.equal(primed[:, :8], x[0, :8].expand(2, -1))
+    per_row = m.sample(2, generator=torch.Generator().manual_seed(0), prefix=x[:, :8], length=20)
+    assert torch.equal(per_row[:, :8], x[:, :8])
+    # the continuation is drawn given the prefix: with a near-zero temperature it is the argmax of forward
+    greedy = m.sample(1, prefix=x[0, :8], length=9, temperature=1e-4)
+    with torch.no_grad():
+        want = m(greedy)[0, 8].argmax()
+    assert int(greedy[0, 8]) == int(want)
+    with pytest.raises(ValueError, match="0..255"):
+        m.sample(1, prefix=torch.tensor([300]), length=3)
+
+
+def test_log_prob_is_minus_the_summed_cross_entropy():
+    torch.manual_seed(0)
+    m = WaveNet(SMALL).eval()
+    x = torch.randint(256, (3, 25))
+    with torch.no_grad():
+        lp = m.log_prob(x)
+        logits = m(x)
+    assert lp.shape == (3,)
+    want = torch.distributions.Categorical(logits=logits).log_prob(x).sum(1)
+    torch.testing.assert_close(lp, want)
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, 256), x.reshape(-1), reduction="none")
+    torch.testing.assert_close(lp, -ce.view(3, 25).sum(1))
+    torch.testing.assert_close(-lp.sum() / x.numel(), nll(m, x).detach())  # nll = mean nats per sample
 
 
 def test_bad_codes_raise():
@@ -149,15 +182,36 @@ def test_figures_are_figures():
         audio.plot_audio(torch.zeros(2, 800))
 
 
-@pytest.mark.skipif(not audio.CHECKPOINT.is_file(), reason="run `python -m helpers.audio train` first")
-def test_checkpoint_loads_and_gives_recorded_metric():
-    cfg = WaveNetTrainConfig()
-    model, info = audio.load_wavenet(cfg)
-    _, _, test = audio.tone_splits(cfg.data)
+def test_fit_wavenet_is_seeded_and_reports_bits():
+    cfg = WaveNetTrainConfig(data=ToneData(n_train=4, n_valid=2, n_test=2, seconds=0.1),
+                             train=TrainConfig(epochs=2, batch_size=2, lr=3e-3, patience=8, grad_clip=1.0), crop=200)
+    assert not hasattr(cfg, "model"), "the model's config is WaveNetConfig, not part of the training config"
+    runs = []
+    for _ in range(2):
+        with seeded(cfg.train.seed):
+            m = WaveNet(SMALL)
+            hist, metrics = fit_wavenet(m, cfg, None, progress=False)
+        runs.append((m, hist, metrics))
+    (a, hist, metrics), (b, _, metrics_b) = runs
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert len(hist.train) == len(hist.valid) == 2 and metrics == metrics_b
+    assert set(metrics) == {"valid_bits", "test_bits"}
+    _, valid, test = audio.tone_splits(cfg.data)
+    with torch.no_grad():
+        assert math.isclose(metrics["test_bits"], float(nll(a, test)) / math.log(2), rel_tol=1e-5)
+        assert math.isclose(metrics["valid_bits"], float(nll(a, valid)) / math.log(2), rel_tol=1e-5)
+    assert 6.0 < metrics["test_bits"] < 8.2  # barely trained: near log2(256) = 8 bits per sample
+    with pytest.raises(ValueError, match="data=None"):
+        fit_wavenet(WaveNet(SMALL), cfg, data=torch.zeros(2, 10, dtype=torch.long))
+
+
+def test_checkpoint_loads_and_gives_recorded_metric(shipped):
+    model, info = shipped("wavenet_tones")
+    assert model.cfg == WaveNetConfig()
+    _, _, test = audio.tone_splits(WaveNetTrainConfig().data)
     with torch.no_grad():
         bits = float(nll(model, test[:4])) / math.log(2)
-        all_bits = sum(float(nll(model, test[i : i + 4])) for i in range(0, len(test), 4)) / (len(test) / 4) / math.log(2)
+        batches = [float(nll(model, test[i : i + 4])) for i in range(0, len(test), 4)]
+    all_bits = sum(batches) / (len(test) / 4) / math.log(2)
     assert abs(all_bits - info["metrics"]["test_bits"]) < 1e-3
     assert bits < 4.0  # far below 8 bits for uniform codes
-    with pytest.raises(CheckpointMismatch, match="crop"):
-        audio.load_wavenet(WaveNetTrainConfig(crop=1000))

@@ -1,6 +1,6 @@
-"""helpers.image_gan: the straight-through 1-of-N trick, shapes and errors, reproducible
-training, and the shipped digits / Pokémon GAN checkpoints (their recorded numbers are what
-the models do; the key results hold)."""
+"""helpers.image_gan: the straight-through 1-of-N trick, shapes and errors, no likelihood,
+reproducible training through fit_image_gan, and the shipped digits / Pokémon GAN checkpoints
+(their recorded numbers are what the models do; the key results hold)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,30 @@ import math
 import pytest
 import torch
 
-from helpers.data import DIGIT_LEVELS, N_COLOURS, load_digits
+from helpers.adversarial import GANTrainConfig
+from helpers.data import DIGIT_LEVELS, N_COLOURS, Split, dataset, load_digits
 from helpers.image_gan import (
-    ImageGAN, ImageGANConfig, check_images, classes_covered, colour_tv, digit_classifier, digit_palette,
-    load_gan, measure, nearest, pokemon_palette, shipped, straight_through_colours, train_gan,
+    ImageGAN, ImageGANConfig, classes_covered, colour_tv, digit_classifier, fit_image_gan, measure, nearest,
+    straight_through_colours,
 )
+from helpers.train import seeded
 
-TINY = ImageGANConfig("digits", side=8, levels=DIGIT_LEVELS, channels=1, latent=4, width=4, steps=20,
-                      batch=8, frames=3, frame_samples=2)
+TINY = ImageGANConfig("digits", side=8, levels=DIGIT_LEVELS, channels=1, latent=4, width=4, frames=3,
+                      frame_samples=2)
+TINY_TRAIN = GANTrainConfig(steps=20, batch=8, lr_g=2e-4, lr_d=2e-4, seed=0)
+POKEMON_SMALL = ImageGANConfig("pokemon", side=20, levels=N_COLOURS, channels=3, latent=6, width=4)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def grey() -> torch.Tensor:
+    return dataset("digits").palette()  # (17, 1): 0, 1/16, ..., 1
 
 
 def test_straight_through_colours_draw_from_the_softmax_and_pass_gradients():
@@ -33,7 +49,7 @@ def test_straight_through_colours_draw_from_the_softmax_and_pass_gradients():
 
 
 def test_shapes_and_clear_errors():
-    model = ImageGAN(TINY, digit_palette())
+    model = ImageGAN(TINY, grey())
     z = torch.randn(3, TINY.latent)
     assert model.G(z).shape == (3, DIGIT_LEVELS, 8, 8)
     x = model.generate(z)
@@ -47,36 +63,70 @@ def test_shapes_and_clear_errors():
     with pytest.raises(ValueError, match="palette must be"):
         ImageGAN(TINY, torch.zeros(5, 1))
     with pytest.raises(ValueError, match="multiple of 4"):
-        ImageGAN(ImageGANConfig("digits", side=10, levels=17, channels=1), digit_palette())
-    with pytest.raises(ValueError, match="long tensor"):
-        check_images(torch.zeros(2, 8, 8), TINY)
+        ImageGAN(ImageGANConfig("digits", side=10, levels=17, channels=1))
+    assert torch.equal(ImageGAN(TINY).palette, torch.zeros(DIGIT_LEVELS, 1)), "no palette: zeros until fit/load"
+    bad = torch.zeros(4, 8, 8)
+    with pytest.raises(TypeError, match="integer"):
+        fit_image_gan(ImageGAN(TINY), TINY_TRAIN, Split(bad, bad, bad))
+    over = torch.full((4, 8, 8), 17)
     with pytest.raises(ValueError, match=r"0\.\.16"):
-        check_images(torch.full((2, 8, 8), 17), TINY)
-    with pytest.raises(ValueError, match="167, 3"):
-        pokemon_palette(torch.zeros(10, 3).numpy())
-    with pytest.raises(KeyError, match="choose one of"):
-        load_gan("cats")
-    with pytest.raises(ValueError, match="colormap"):
-        load_gan("pokemon")
+        fit_image_gan(ImageGAN(TINY), TINY_TRAIN, Split(over, over, over))
+    ok = torch.zeros(4, 8, 8, dtype=torch.long)
+    with pytest.raises(ValueError, match="divide batch=7"):  # the trainer checks batch % pack
+        fit_image_gan(ImageGAN(TINY), GANTrainConfig(steps=1, batch=7), Split(ok, ok, ok))
+
+
+def test_no_likelihood_and_no_prefix():
+    model = ImageGAN(TINY, grey())
+    with pytest.raises(NotImplementedError, match="a GAN defines no likelihood.*notebook 08"):
+        model.log_prob(torch.zeros(2, 8, 8, dtype=torch.long))
+    with pytest.raises(ValueError, match="prefix"):
+        model.sample(2, prefix=torch.zeros(1, 8, 8, dtype=torch.long))
+
+
+@pytest.mark.parametrize("cfg", [TINY, POKEMON_SMALL], ids=["digits", "pokemon"])
+def test_sample_shapes_and_levels(cfg):
+    torch.manual_seed(0)
+    palette = torch.rand(cfg.levels, cfg.channels)
+    model = ImageGAN(cfg, palette)
+    for draw in (False, True):
+        x = model.sample(6, generator=torch.Generator().manual_seed(1), draw=draw)
+        assert x.shape == (6, cfg.side, cfg.side) and x.dtype == torch.long
+        assert int(x.min()) >= 0 and int(x.max()) < cfg.levels
+        assert torch.equal(x, model.sample(6, generator=torch.Generator().manual_seed(1), draw=draw))
+    fake = model.fake(torch.randn(4, cfg.latent), torch.Generator().manual_seed(0))
+    assert fake.shape == (4, cfg.channels, cfg.side, cfg.side)
+    pixels = fake.detach().permute(0, 2, 3, 1).reshape(-1, 1, cfg.channels)
+    assert (pixels == palette).all(-1).any(1).all(), "every fake pixel is exactly a palette colour"
 
 
 def test_colour_indices_to_colours_is_the_one_hot_product():
-    model = ImageGAN(TINY, digit_palette())
+    model = ImageGAN(TINY, grey())
     idx = torch.randint(0, DIGIT_LEVELS, (2, 8, 8), generator=torch.Generator().manual_seed(0))
     onehot = torch.nn.functional.one_hot(idx, DIGIT_LEVELS).permute(0, 3, 1, 2).float()
     torch.testing.assert_close(model.indices_to_colours(idx), model.to_colours(onehot))
 
 
 def test_training_is_reproducible_and_records_the_evolution():
-    train = load_digits().split()[0][:64]
-    a, hist = train_gan(TINY, train, digit_palette(), progress=False)
-    b, _ = train_gan(TINY, train, digit_palette(), progress=False)
+    x = load_digits().split()[0][:64]
+    data = Split(x, x[:8], x[:8])
+    runs = []
+    for _ in range(2):
+        with seeded(TINY_TRAIN.seed):
+            m = ImageGAN(TINY)
+            hist, metrics = fit_image_gan(m, TINY_TRAIN, data, progress=False)
+        runs.append((m, hist, metrics))
+    (a, hist, metrics), (b, _, metrics_b) = runs
     for (k, p), q in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(p, q), f"{k} differs between two seeded runs"
-    assert a.evolution_steps.tolist() == [0, 10, 20]
+    torch.testing.assert_close(a.palette, grey())  # fit sets the data set's palette
+    assert a.evolution_steps.tolist() == [0, 10, 20] and not a.training
     fixed = torch.randn(TINY.frame_samples, TINY.latent, generator=torch.Generator().manual_seed(1234))
     assert torch.equal(a.evolution[-1].long(), a.generate(fixed)), "the last frame is the trained generator"
     assert hist.train == [] and hist.seconds > 0  # fewer than 100 steps: no averaged loss yet
+    assert set(metrics) == {"colour_tv", "nearest_train_diff", "classes_covered"} and metrics == metrics_b
+    assert {k: metrics[k] for k in ("colour_tv", "nearest_train_diff")} == measure(a, x)
+    assert 1 <= metrics["classes_covered"] <= 10
 
 
 def test_measures():
@@ -89,8 +139,7 @@ def test_measures():
     assert colour_tv(ref, ref, palette) == 0.0
     assert colour_tv(torch.ones(1, 2, 2, dtype=torch.long), torch.zeros(1, 2, 2, dtype=torch.long), palette) == 0.0
     assert math.isclose(colour_tv(torch.zeros(1, 2, 2, dtype=torch.long), torch.full((1, 2, 2), 2), palette), 1.0)
-    grey = digit_palette()  # every one of the 17 levels is its own colour
-    _, frac = nearest(torch.tensor([[[1]]]), torch.tensor([[[0]]]), grey)
+    _, frac = nearest(torch.tensor([[[1]]]), torch.tensor([[[0]]]), grey())  # every level is its own colour
     assert frac.tolist() == [1.0]
 
 
@@ -100,27 +149,31 @@ def digits_data():
     return d.split()[0], d.split_labels()[0]
 
 
-def test_shipped_digits_gan(digits_data):
+def test_shipped_digits_gan(shipped, digits_data):
     train, labels = digits_data
-    model, info = load_gan("digits")
-    assert model.cfg == shipped()["digits"]
+    model, info = shipped("gan_digits")
+    assert model.cfg == ImageGANConfig("digits", side=8, levels=DIGIT_LEVELS, channels=1, latent=8, width=32)
+    torch.testing.assert_close(model.palette, grey())
     got = measure(model, train, clf=digit_classifier(train, labels))
     for k, v in info["metrics"].items():  # the recorded numbers are what the model does
         assert math.isclose(got[k], v, abs_tol=1e-6), f"{k}: checkpoint says {v}, the model gives {got[k]}"
     assert got["classes_covered"] >= 9, "the digits GAN should draw (almost) every digit class"
     assert got["nearest_train_diff"] > 0.1, "samples should not be copies of training digits"
-    covered, hist = classes_covered(digit_classifier(train, labels), model.sample(1000, torch.Generator().manual_seed(1)))
+    covered, hist = classes_covered(digit_classifier(train, labels),
+                                    model.sample(1000, generator=torch.Generator().manual_seed(1)))
     assert covered >= 9 and hist.max() < 0.3, f"collapsed onto a few digits: {hist.round(2)}"
 
 
-def test_shipped_pokemon_gan(pokemon):
+def test_shipped_pokemon_gan(shipped, pokemon):
     train = pokemon.split()[0]
-    model, info = load_gan("pokemon", pokemon.colormap)
-    assert model.cfg == shipped()["pokemon"] and model.cfg.levels == N_COLOURS
+    model, info = shipped("gan_pokemon")
+    assert model.cfg == ImageGANConfig("pokemon", side=20, levels=N_COLOURS, channels=3, latent=16, width=32)
+    torch.testing.assert_close(model.palette, torch.as_tensor(pokemon.colormap, dtype=torch.float32) / 255)
     got = measure(model, train)
     for k, v in info["metrics"].items():
         assert math.isclose(got[k], v, abs_tol=1e-6), f"{k}: checkpoint says {v}, the model gives {got[k]}"
     assert got["nearest_train_diff"] > 0.1, "samples should not be copies of training sprites"
-    x = model.sample(200, torch.Generator().manual_seed(0))
+    x = model.sample(200, generator=torch.Generator().manual_seed(0))
     assert len({tuple(s.flatten().tolist()) for s in x}) > 150, "most of 200 samples should differ: no collapse"
-    assert model.evolution_steps[-1] == model.cfg.steps and (model.evolution[0] != model.evolution[-1]).any()
+    assert int(model.evolution_steps[-1]) == info.config["train"]["steps"] == 4000
+    assert (model.evolution[0] != model.evolution[-1]).any()
