@@ -1,0 +1,140 @@
+"""The notebook run, for however pytest is started (`make test`, or `pytest notebooks/02_*.ipynb`).
+
+Each notebook is executed once, by nbval (one kernel per notebook). After its last cell, in the
+same kernel, the item "exercise stubs fail their tests" swaps every exercise's solution for the
+stub a student receives (what nbgrader's generate_assignment writes) and expects the visible
+test cell to fail; then it puts the solution back.
+
+Tests never touch the network: POKEMON_DATA_DIR points at ../shared/data/pokemon (CI) or the
+download cache when one of them holds the files. No test trains a shipped model: GENERATION_NO_TRAIN=1 (inherited by the notebook kernels too)
+makes a missing checkpoint an error that says to run `make checkpoints`."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from pathlib import Path
+from queue import Empty
+
+import pytest
+
+REPO = Path(__file__).resolve().parent
+os.environ["GENERATION_NO_TRAIN"] = "1"
+# Kernels started by tests (nbval, nbgrader) inherit this: a bare `pytest` never downloads.
+if not os.environ.get("POKEMON_DATA_DIR"):
+    for cand in (REPO.parent / "shared" / "data" / "pokemon", REPO / "data" / "pokemon"):
+        if (cand / "pixel_color.txt").is_file():
+            os.environ["POKEMON_DATA_DIR"] = str(cand)
+            break
+
+
+# ----------------------------------------------------------------------------- markers
+def pytest_collection_modifyitems(config, items):
+    """nbval's cells are marked `notebooks` and `slow`; after each notebook's last cell comes
+    the stub check, in the same kernel."""
+    try:
+        from nbval.plugin import IPyNbCell
+    except ImportError:  # nbval not installed: no notebook items
+        return
+    out = []
+    for i, item in enumerate(items):
+        out.append(item)
+        if isinstance(item, IPyNbCell):
+            item.add_marker(pytest.mark.notebooks)
+            item.add_marker(pytest.mark.slow)
+            last = i + 1 == len(items) or getattr(items[i + 1], "parent", None) is not item.parent
+            if last and _exercises(item.parent.nb):
+                stub = StubCheck.from_parent(item.parent, name="exercise stubs fail their tests")
+                stub.add_marker(pytest.mark.notebooks)
+                stub.add_marker(pytest.mark.slow)
+                out.append(stub)
+    items[:] = out
+
+
+# ----------------------------------------------------------------------------- the stub check
+SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?^[ \t]*### END SOLUTION[^\n]*\n?", re.S | re.M)
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
+
+
+def stub_of(source: str) -> str:
+    """A solution cell as the student receives it: each solution region -> raise NotImplementedError()."""
+    return SOLUTION.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n", source)
+
+
+def visible_test(source: str) -> str:
+    """A test cell as the student sees it: hidden tests removed."""
+    return HIDDEN.sub("", source)
+
+
+def top_level_names(source: str) -> set[str]:
+    """Names a cell binds at module level (assignments, defs, classes, imports, loop targets)."""
+    names: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        else:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+                if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                    break
+    return names
+
+
+def _exercises(nb) -> list[tuple[str, list, object]]:
+    """(grade_id, solution code cells before it, graded test cell) for every graded code test."""
+    out, pending = [], []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code":
+            continue
+        if meta.get("solution") and not meta.get("grade"):
+            pending.append(cell)
+        elif meta.get("grade"):
+            out.append((meta.get("grade_id", "?"), pending, cell))
+            pending = []
+    return [e for e in out if e[1]]
+
+
+class StubCheck(pytest.Item):
+    """In the kernel that just ran the notebook: per exercise, forget the names its solution
+    cells bind, run the stubs, run the visible test (it must fail), then re-run the solution."""
+
+    def _run(self, code: str, timeout: float = 300) -> tuple[str, str]:
+        kernel = self.parent.kernel
+        msg_id = kernel.execute_cell_input(code, allow_stdin=False)
+        while True:
+            msg = kernel.get_message("shell", timeout=timeout)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                break
+        try:
+            kernel.await_idle(msg_id, timeout)
+        except Empty:
+            pass
+        content = msg["content"]
+        return content["status"], f"{content.get('ename', '')}: {content.get('evalue', '')}"
+
+    def runtest(self):
+        if self.parent.kernel is None or not self.parent.kernel.is_alive():
+            pytest.fail("the notebook's kernel is gone: an earlier cell failed")
+        problems = []
+        for gid, solutions, test in _exercises(self.parent.nb):
+            names = set().union(*(top_level_names(c.source) for c in solutions))
+            self._run("\n".join(f"globals().pop({n!r}, None)" for n in sorted(names)))
+            for c in solutions:
+                self._run(stub_of(c.source))
+            status, err = self._run(visible_test(test.source))
+            if status == "ok":
+                problems.append(f"{gid}: the test passes without a solution (stub in place)")
+            for c in solutions:  # restore the notebook's state for the next exercise
+                status, err = self._run(c.source)
+                if status != "ok":
+                    problems.append(f"{gid}: re-running the solution failed: {err}")
+        if problems:
+            pytest.fail("; ".join(problems))
+
+    def reportinfo(self):
+        return self.path, 0, f"{self.parent.name}: exercise stubs fail their tests"
