@@ -48,3 +48,15 @@ def shipped():
         return cache[name]
 
     return load
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small networks (the toy GANs, WaveNet's one-sample steps): one torch thread is fastest on a
+    busy 2-core machine, and it is what their shipped checkpoints trained with."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -16,13 +16,7 @@ from helpers.train import seeded
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small MLPs: one thread is fastest on a shared 2-core machine (and what the shipped toys used)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small nets: one thread is fastest on 2 shared cores
 
 
 def test_ring_and_mode_counting():

@@ -17,13 +17,7 @@ from helpers.train import TrainConfig, seeded
 SMALL = WaveNetConfig(dilations=(1, 2, 4, 1, 2), channels=8, skip_channels=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convolutions: on a busy 2-core machine, two threads are many times slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small nets: one thread is fastest on 2 shared cores
 
 
 def test_mu_law_round_trip_and_known_values():

@@ -23,12 +23,7 @@ TINY_TRAIN = GANTrainConfig(steps=20, batch=8, lr_g=2e-4, lr_d=2e-4, seed=0)
 POKEMON_SMALL = ImageGANConfig("pokemon", side=20, levels=N_COLOURS, channels=3, latent=6, width=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small nets: one thread is fastest on 2 shared cores
 
 
 def grey() -> torch.Tensor:
