@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             size = "missing" if d["size_mb"] is None else f"{d['size_mb']:.1f} MB"
             where = f"{d['meta'].get('device', '?')}, {d['meta'].get('seconds', '?')} s" if d["meta"] else ""
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in d["metrics"].items())
-            print(f"{name:22} {d['file']:38} {size:>8}  {where:28} {shown}")
+            print(f"{name:22} {d['file']:42} {size:>8}  {where:28} {shown}")
         return 0
     for name in args.names or list(recipes()):
         r = recipe(name) if args.epochs is None else recipe(name).with_epochs(args.epochs)
