@@ -48,7 +48,7 @@ def pokemon_bits_per_pixel() -> dict[str, float]:
 
 def digits_nats_per_image() -> dict[str, float]:
     from helpers.data import load_digits
-    from helpers.mixtures import dequantised_nll, select_gmm
+    from helpers.mixtures import categorical_mixture_nll, dequantised_nll, select_gmm
     from helpers.registry import get
     from helpers.vae import iwae_log_likelihood
 
@@ -63,6 +63,7 @@ def digits_nats_per_image() -> dict[str, float]:
         "vae_elbo": -float(iwae_log_likelihood(vae, te, 1, gen).mean()),
         "vae_iwae": -float(iwae_log_likelihood(vae, te, 1000, torch.Generator().manual_seed(1)).mean()),
         "autoregressive": autoregressive,
+        "categorical_mixture": categorical_mixture_nll(tr, va, te)[0],  # K chosen on valid
     }
 
 
@@ -103,6 +104,40 @@ def gan() -> dict[str, int]:
     digits = classes_covered(clf, get("gan_digits")[0].sample(1000, generator=torch.Generator().manual_seed(1)))[0]
     return {"modes_covered": modes_of(get("toy_gan_plain")[0])[0],
             "modes_covered_remedy": modes_of(get("toy_gan_pack2")[0])[0], "digits_classes_covered": digits}
+
+
+def naive_vs_importance() -> dict[str, float]:
+    """Notebook 07: variance of the naive estimate of log P(x) (z ~ P(z)) over the importance-sampled one
+    (z ~ q(z|x), q = the exact posterior with twice its variance), n = 100 samples per estimate, on the
+    linear-Gaussian model of notebook 07, where log P(x) is exact."""
+    from helpers.elbo import LinearGaussian, naive_vs_importance as measure
+
+    d = torch.float64
+    model = LinearGaussian(torch.tensor([[1.5], [-0.8], [0.6]], dtype=d), torch.tensor([0.5, 0.0, -0.3], dtype=d), 0.25)
+    r = measure(model, torch.tensor([2.0, -1.2, 0.4], dtype=d), n=100)
+    return {"ratio": r["ratio"], "naive_var": r["naive_var"], "importance_var": r["importance_var"]}
+
+
+def ae_vs_vae() -> dict[str, float]:
+    """Prior-sample quality on digits (notebook 04): the mean confidence of a logistic-regression digit
+    classifier and the mean distance to the nearest training digit of 500 decoded random codes, for the
+    2-D autoencoder (codes from a Gaussian fitted to its training codes: an AE has no prior), the
+    reconstruction-only model and the VAE (codes from N(0, I)), and the real test digits for reference."""
+    from helpers.autoencoders import image_quality, prior_sample_quality
+    from helpers.data import load_digits
+    from helpers.image_gan import digit_classifier
+    from helpers.registry import get
+
+    d = load_digits()
+    (tr, _, te), (lab, _, _) = d.split(), d.split_labels()
+    clf = digit_classifier(tr, lab)
+    out = {}
+    for key, name in (("ae", "digits_ae_2d"), ("rec_only", "digits_vae_rec_only"), ("vae", "digits_vae")):
+        q = prior_sample_quality(get(name)[0], tr, lab, clf=clf)
+        out[f"{key}_confidence"], out[f"{key}_nearest"] = q["confidence"], q["nearest_train"]
+    q = image_quality(te, tr, clf)
+    out["test_confidence"], out["test_nearest"] = q["confidence"], q["nearest_train"]
+    return out
 
 
 def notebook_seconds() -> dict[str, float]:
@@ -159,7 +194,9 @@ def cpu_name() -> str:
 
 def to_markdown(r: dict) -> str:
     def fmt(v):
-        return f"{v:.2f}" if isinstance(v, float) else str(v)
+        if not isinstance(v, float):
+            return str(v)
+        return f"{v:.2f}" if v == 0 or abs(v) >= 0.1 else f"{v:.2g}"  # small variances keep 2 digits
 
     cpu = f"{r['cpu']}, " if r.get("cpu") else ""
     lines = [f"Measured by `make bench` on {r['date']} ({cpu}{r['cores']} CPU cores, torch {r['torch_version']}).", "",
@@ -167,11 +204,13 @@ def to_markdown(r: dict) -> str:
     units = {"pokemon_bits_per_pixel": "bits/pixel, 80 held-out sprites", "digits_nats_per_image":
              "nats/image, 447 test digits", "sampling": "64 Pokémon from scratch, seconds",
              "slider_ms": "slider value -> new PNG, ms", "notebook_seconds": "seconds, nbclient",
-             "gan": "modes covered: toy ring of 8, digits GAN classes of 10"}
+             "gan": "modes covered: toy ring of 8, digits GAN classes of 10",
+             "ae_vs_vae": "500 decoded random codes: classifier confidence / distance to nearest train digit",
+             "naive_vs_importance": "variance of log P(x) estimates, n = 100, naive over importance sampling"}
     for group, unit in units.items():
         for key, v in r[group].items():
             ref = REFERENCES.get(group, "") if key == next(iter(r[group])) else ""
-            label = "re-run time / cached time" if key == "ratio" else unit
+            label = "re-run time / cached time" if (group, key) == ("sampling", "ratio") else unit
             lines.append(f"| {group}.{key} ({label}) | {fmt(v)} | {ref} |")
     lines.append(f"| series_seconds (all notebooks) | {fmt(r['series_seconds'])} | target ≤ 600 |")
     return "\n".join(lines) + "\n"
@@ -200,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     r: dict = {}
     for name, fn in [("pokemon_bits_per_pixel", pokemon_bits_per_pixel), ("digits_nats_per_image", digits_nats_per_image),
-                     ("sampling", sampling), ("slider_ms", slider_ms), ("gan", gan)]:
+                     ("sampling", sampling), ("slider_ms", slider_ms), ("gan", gan), ("ae_vs_vae", ae_vs_vae),
+                     ("naive_vs_importance", naive_vs_importance)]:
         t = time.perf_counter()
         r[name] = fn()
         print(f"{name}: {r[name]} ({time.perf_counter() - t:.0f} s)", flush=True)

@@ -297,3 +297,44 @@ def fit_autoencoder(
     train, valid, test = data
     hist = fit(model, ae_loss, train, valid, cfg, device=device, progress=progress)
     return hist, {"test_rec_nats": evaluate(model, ae_loss, test)}
+
+
+# ----------------------------------------------------------------------------- prior samples, judged
+@torch.no_grad()
+def image_quality(x: Tensor, train: Tensor, clf) -> dict[str, float]:
+    """How digit-like are pictures x (B, 8, 8) of grey levels 0..16 (floats allowed)? "confidence":
+    mean over x of the classifier's top class probability (``clf.predict_proba``, e.g.
+    ``helpers.image_gan.digit_classifier``); "nearest_train": mean over x of the Euclidean distance,
+    pixels scaled to [0, 1], to the nearest training digit (0 = a copy)."""
+    flat = x.flatten(1).float().cpu() / 16.0
+    conf = clf.predict_proba(flat.numpy()).max(1).mean()
+    dist = torch.cdist(flat, train.flatten(1).float().cpu() / 16.0).min(1).values.mean()
+    return {"confidence": float(conf), "nearest_train": float(dist)}
+
+
+@torch.no_grad()
+def prior_sample_quality(model: nn.Module, train: Tensor, labels: Tensor, n: int = 500, seed: int = 0,
+                         prior: str | None = None, clf=None) -> dict[str, float]:
+    """Slide 16's question, measured on digits: decode n random codes and judge the pictures
+    (``image_quality``; each is the decoder's expected grey level E[x | z], so no pixel noise).
+    Codes, drawn with torch.Generator().manual_seed(seed): prior="standard": N(0, I) (a VAE's prior);
+    "fitted": N(mean, covariance) of the training codes ``encode_means(model, train)`` (an AE has no
+    prior; this is the fairest Gaussian guess). None: "standard" for models with ``sample_prior``, else
+    "fitted". clf: a digit classifier (default ``digit_classifier(train, labels)``)."""
+    from .image_gan import digit_classifier
+
+    prior = prior or ("standard" if hasattr(model, "sample_prior") else "fitted")
+    gen = torch.Generator().manual_seed(seed)
+    dev = next(model.parameters()).device
+    e = torch.randn(n, model.cfg.latent, generator=gen)
+    if prior == "fitted":
+        c = encode_means(model, train.to(dev)).cpu().double()
+        chol = torch.linalg.cholesky(torch.cov(c.T).reshape(len(e[0]), -1))
+        e = (c.mean(0) + e.double() @ chol.T).float()
+    elif prior != "standard":
+        raise ValueError(f"prior must be 'standard', 'fitted' or None, got {prior!r}")
+    was_training = model.training
+    model.eval()
+    x = decode_images(model, e.to(dev))
+    model.train(was_training)
+    return image_quality(x, train, clf if clf is not None else digit_classifier(train, labels))

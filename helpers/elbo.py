@@ -87,3 +87,31 @@ class LinearGaussian:
             "kl_q_prior": float(kl_prior),
             "expected_log_lik": float(exp_ll),
         }
+
+
+def naive_vs_importance(model: LinearGaussian, x: Tensor, *, n: int = 100, repeats: int = 300,
+                        q_var_scale: float = 2.0, seed: int = 0) -> dict[str, float]:
+    """Why q(z|x) is needed (07): two Monte Carlo estimates of log P(x), each repeated ``repeats`` times.
+
+        naive:      log (1/n) sum_j P(x|z_j),                        z_j ~ P(z)
+        importance: log (1/n) sum_j P(x|z_j) P(z_j) / q(z_j|x),      z_j ~ q(z|x)
+
+    q = the exact posterior's mean with its covariance times ``q_var_scale`` (an imperfect encoder;
+    scale 1 makes every weight equal P(x), so the variance is 0). Returns the exact log P(x), each
+    estimator's mean and variance over the repeats, and ``ratio`` = naive variance / importance variance.
+    """
+    k = model.W.shape[1]
+    g = torch.Generator().manual_seed(seed)
+    post_mean, post_cov = model.posterior(x)
+    chol = torch.linalg.cholesky(q_var_scale * post_cov)
+    z_prior = torch.randn(repeats, n, k, generator=g, dtype=model.W.dtype)
+    z_q = post_mean + torch.randn(repeats, n, k, generator=g, dtype=model.W.dtype) @ chol.T
+    log_lik = model.log_joint(x, z_prior.reshape(-1, k)).reshape(repeats, n) - log_standard_normal(z_prior)
+    log_w = (model.log_joint(x, z_q.reshape(-1, k)).reshape(repeats, n)
+             - log_normal(z_q, post_mean, q_var_scale * post_cov))
+    naive = torch.logsumexp(log_lik, 1) - math.log(n)
+    imp = torch.logsumexp(log_w, 1) - math.log(n)
+    out = {"log_px": float(model.log_marginal(x)), "naive_mean": float(naive.mean()), "naive_var": float(naive.var()),
+           "importance_mean": float(imp.mean()), "importance_var": float(imp.var())}
+    out["ratio"] = out["naive_var"] / out["importance_var"]
+    return out

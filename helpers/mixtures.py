@@ -10,6 +10,10 @@ EM alternates
             Sigma_m = sum_n r_nm (x_n - mu_m)(x_n - mu_m)^T / N_m + reg * I
 and never lowers the mean log-likelihood (1/N) sum_n log P(x_n).
 Shapes: x (N, D); weights (K,); means (K, D); covs (K, D, D). Work in float64.
+
+The fair cluster model for discrete images (notebook 06): ``CategoricalMixture``, a mixture of
+per-pixel categoricals, P(x) = sum_m P(m) prod_d probs[m, d, x_d], fitted by the same EM
+(``fit_categorical_mixture``); ``categorical_mixture_nll`` picks K on validation data.
 """
 
 from __future__ import annotations
@@ -150,3 +154,119 @@ def select_gmm(train, valid, *, covariances=("full", "diag"), components=(1, 2, 
                     g.fit(x + rng.random(x.shape))
                     out.append((dequantised_nll(g, valid), cov, k, reg, g))
     return sorted(out, key=lambda r: r[0])
+
+
+# ----------------------------------------------------------------------------- the fair cluster model
+@dataclass(frozen=True)
+class CategoricalMixture:
+    """A mixture of per-pixel categoricals: a cluster m ~ P(m), then every pixel independently,
+    x_d | m ~ Categorical(probs[m, d]). weights (K,), probs (K, D, L); x integer (N, D) or (N, ...) in 0..L-1.
+
+        log P(x) = logsumexp_m [ log P(m) + sum_d log probs[m, d, x_d] ]      (nats, exact: x is discrete)
+    """
+
+    weights: Tensor
+    probs: Tensor
+
+    def __post_init__(self):
+        if self.probs.ndim != 3 or self.weights.shape != (self.probs.shape[0],):
+            raise ValueError(f"want weights (K,), probs (K, D, L); got {tuple(self.weights.shape)}, "
+                             f"{tuple(self.probs.shape)}")
+
+    @property
+    def k(self) -> int:
+        return len(self.weights)
+
+    def _flat(self, x: Tensor) -> Tensor:
+        x = x.reshape(len(x), -1).long()
+        if x.shape[1] != self.probs.shape[1]:
+            raise ValueError(f"want x with {self.probs.shape[1]} pixels per image, got {x.shape[1]}")
+        return x
+
+    def component_log_probs(self, x: Tensor) -> Tensor:
+        """log P(m) + sum_d log probs[m, d, x_d], shape (N, K) (-inf where a pixel's level has probability 0)."""
+        x = self._flat(x)
+        log_p = self.probs.log()[:, torch.arange(x.shape[1]), x]  # (K, N, D): log probs[m, d, x_nd]
+        return self.weights.log() + log_p.sum(-1).T
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log P(x_n) in nats, shape (N,)."""
+        return torch.logsumexp(self.component_log_probs(x), dim=1)
+
+    def responsibilities(self, x: Tensor) -> Tensor:
+        """P(m | x_n), shape (N, K); rows sum to 1."""
+        return self.component_log_probs(x).softmax(dim=1)
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None, prefix: Tensor | None = None) -> Tensor:
+        """n images (n, D), integer levels: first m ~ P(m), then every pixel from probs[m, d]."""
+        if prefix is not None:
+            raise ValueError("a categorical mixture here cannot condition on a prefix; call sample(n)")
+        m = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        flat = self.probs[m].reshape(-1, self.probs.shape[2])  # (n * D, L)
+        return torch.multinomial(flat, 1, generator=generator).reshape(n, -1)
+
+
+def categorical_m_step(x: Tensor, resp: Tensor, levels: int, alpha: float = 0.0) -> CategoricalMixture:
+    """Weighted counts from responsibilities (N, K): P(m) = N_m / N and
+    probs[m, d, l] = (sum_n r_nm [x_nd = l] + alpha) / (N_m + L alpha)  (alpha > 0: a Dirichlet prior)."""
+    onehot = torch.nn.functional.one_hot(x.reshape(len(x), -1).long(), levels).to(resp.dtype)  # (N, D, L)
+    return _m_step(onehot.reshape(len(x), -1), resp, levels, alpha)
+
+
+def _m_step(onehot: Tensor, resp: Tensor, levels: int, alpha: float) -> CategoricalMixture:
+    counts = (resp.T @ onehot).reshape(resp.shape[1], -1, levels) + alpha  # (K, D, L)
+    nk = resp.sum(0)
+    return CategoricalMixture(nk / nk.sum(), counts / counts.sum(-1, keepdim=True).clamp_min(1e-300))
+
+
+def fit_categorical_mixture(x: Tensor, k: int, *, iters: int = 100, alpha: float = 0.0, levels: int | None = None,
+                            tol: float = 1e-7, generator: torch.Generator | None = None
+                            ) -> tuple[CategoricalMixture, list[float]]:
+    """EM for a K-cluster mixture of per-pixel categoricals on integer images x (N, ...).
+
+    Start: random responsibilities (uniform draws on ``generator``, rows normalised); then
+    rounds of M-step, E-step (``resp = mix.responsibilities(x)``). Returns the last mixture and,
+    after every M-step, the mean train log-likelihood + alpha * sum(log probs) / N (alpha = 0:
+    the mean log-likelihood); EM never lowers it. Stops when it improves by less than ``tol``.
+    """
+    if len(x) < k:
+        raise ValueError(f"want at least k={k} images, got {len(x)}")
+    x = x.reshape(len(x), -1).long()
+    levels = int(x.max()) + 1 if levels is None else levels
+    onehot = torch.nn.functional.one_hot(x, levels).to(torch.float64).reshape(len(x), -1)  # (N, D * L)
+    resp = torch.rand(len(x), k, generator=generator, dtype=torch.float64)
+    resp = resp / resp.sum(1, keepdim=True)
+    history: list[float] = []
+    for _ in range(iters):
+        mix = _m_step(onehot, resp, levels, alpha)
+        log_joint = mix.component_log_probs(x)  # E-step: log P(m) + log P(x_n | m), (N, K)
+        history.append(float(torch.logsumexp(log_joint, 1).mean()
+                              + torch.xlogy(torch.tensor(alpha, dtype=torch.float64), mix.probs).sum() / len(x)))
+        if len(history) > 1 and history[-1] - history[-2] < tol:
+            break
+        resp = log_joint.softmax(1)
+    return mix, history
+
+
+def categorical_mixture_nll(train: Tensor, valid: Tensor, test: Tensor, ks=(1, 5, 10, 20, 40), *,
+                            alpha: float = 0.5, iters: int = 50, levels: int = 17, seed: int = 0) -> tuple[float, int]:
+    """The fair cluster model of notebook 06: fit a categorical mixture for every K in ``ks`` on
+    ``train``, pick K by the validation NLL, and return (test NLL in nats per image, chosen K)."""
+    best, threads = None, torch.get_num_threads()
+    torch.set_num_threads(1)  # small matrices: one thread is fastest (and fair to busy machines)
+    try:
+        best = _select_k(train, valid, ks, alpha, iters, levels, seed)
+    finally:
+        torch.set_num_threads(threads)
+    return -float(best[2].log_prob(test).mean()), best[1]
+
+
+def _select_k(train, valid, ks, alpha, iters, levels, seed):
+    best = None
+    for k in ks:
+        mix, _ = fit_categorical_mixture(train, k, iters=iters, alpha=alpha, levels=levels,
+                                         generator=torch.Generator().manual_seed(seed))
+        v = -float(mix.log_prob(valid).mean())
+        if best is None or v < best[0]:
+            best = (v, k, mix)
+    return best

@@ -42,7 +42,7 @@ gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
 # %% [markdown]
 # ## 1. Creation
 #
-# > *"What I cannot create, I do not understand."* — Richard Feynman (quoted on the lecture's first slide)
+# > *"What I cannot create, I do not understand."* — Richard Feynman (quoted on slide 3 of the lecture)
 #
 # A classifier learns to *tell apart* things it is shown. A generative model learns enough about the data to *make new examples* of it: draw a Pokémon nobody has drawn, write a digit nobody has written. To do that it has to capture the structure of the data itself — which pixels go together, which colours sit next to which — with no labels at all. That is why the lecture files generation under **unsupervised learning**.
 #
@@ -70,7 +70,7 @@ print(f"Digits: {digits.images.shape[0]} images of 8x8, grey levels {digits.imag
 print(f"  split train/valid/test = {len(dig_train)}/{len(dig_valid)}/{len(dig_test)}")
 
 # %% [markdown]
-# Real data, before any model: 32 Pokémon from the training split and 32 digits.
+# Real data, before any model: 32 Pokémon from the training split and 32 digits. Look at how each sprite is a body with a dark outline on a white background (the white colour 0 printed above), and how blocky the digits are at 8×8 pixels, yet still readable.
 
 # %%
 fig = Figure(figsize=(11, 4.2), layout="constrained")
@@ -90,7 +90,7 @@ fig
 # | **Autoencoder → VAE** | a short random code $z$, then a decoder turns $z$ into a whole image | 04, 05, 06, 07 |
 # | **Generative adversarial network** | noise into a generator, trained against a discriminator that tells real from fake | 08 |
 #
-# The picture below shows the first family's idea on a real sprite: the image appears in raster order, one pixel after another. Notebook 01 starts exactly here.
+# The picture below shows the first family's idea on a real sprite: the image appears in raster order, one pixel after another, row by row from the top. Read it left to right: the tips of the ears come first (after 40 and 100 pixels), the feet last (between 340 and 400). Notebook 01 starts exactly here.
 
 # %%
 sprite = poke_test[0].numpy()
@@ -137,13 +137,15 @@ n_colours = len(torch.unique(poke_train[0]))
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(n_colours) is int, f"n_colours should be an int, got {type(n_colours).__name__}; use len(...) or int(...)"
-assert n_colours == len(set(poke_train[0].flatten().tolist())), (
-    f"{n_colours} is not the number of distinct colour indices in poke_train[0]; "
-    "hint: torch.unique or set() of the flattened sprite")
+assert 2 <= n_colours <= 167, (
+    f"{n_colours} colours: a sprite has its white background and at least one body colour, and there are only 167")
+### BEGIN HIDDEN TESTS
+assert n_colours == int(np.unique(poke_train[0].numpy()).size), "not the number of distinct colour indices in poke_train[0]"
+### END HIDDEN TESTS
 print("Exercise 1 correct:", n_colours, "colours")
 
 # %% [markdown]
-# **Exercise 2.** The lecture says the background dominates. Compute, for every colour index $k$, the fraction of *training* pixels that have colour $k$: a float tensor `freq` of shape `(167,)` that sums to 1. Which colour is most frequent?
+# **Exercise 2.** The data cell in section 2 printed that colour 0, the white background, covers 37.9 % of all Pokémon pixels. Is it also the most frequent colour of the *training* split, and by how much? Compute, for every colour index $k$, the fraction of *training* pixels that have colour $k$: a float tensor `freq` of shape `(167,)` that sums to 1. Which colour is most frequent?
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -153,7 +155,19 @@ freq = torch.bincount(poke_train.flatten(), minlength=167).float() / poke_train.
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(freq) is torch.Tensor and freq.is_floating_point(), f"freq should be a float tensor, got {type(freq).__name__}"
 assert freq.shape == (167,), f"freq should have shape (167,), got {tuple(freq.shape)}"
+assert bool((freq >= 0).all()), "a frequency is never negative"
 assert abs(float(freq.sum()) - 1) < 1e-5, f"freq should sum to 1, sums to {float(freq.sum()):.4f}"
+counts = freq.double() * poke_train.numel()
+assert float((counts - counts.round()).abs().max()) < 5e-2, (
+    "freq * (number of training pixels) should be whole pixel counts: divide counts by the number of *training* pixels")
+assert int((freq > 0).sum()) == len(set(poke_train.flatten().tolist())), (
+    "freq should be > 0 exactly for the colours that occur in poke_train")
 assert int(freq.argmax()) == 0, "the most frequent colour should be index 0 (white background)"
-assert abs(float(freq[0]) - float((poke_train == 0).float().mean())) < 1e-6, "freq[0] is off"
+### BEGIN HIDDEN TESTS
+ref = np.zeros(167)
+np.add.at(ref, poke_train.numpy().ravel(), 1.0)
+ref /= ref.sum()
+assert np.allclose(freq.double().numpy(), ref, atol=1e-6), (
+    f"freq differs from the training pixels' colour frequencies by up to {np.abs(freq.double().numpy() - ref).max():.2e}")
+### END HIDDEN TESTS
 print(f"Exercise 2 correct: white covers {float(freq[0]):.1%} of training pixels")

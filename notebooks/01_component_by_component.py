@@ -101,6 +101,9 @@ train, valid, test = make_strokes(1000, gen), make_strokes(300, gen), make_strok
 draw(train[:32], title="32 training images: one stroke each, 5% of pixels replaced by a random colour")
 
 # %% [markdown]
+# Most of these are one clean stroke. Look for the noise: in the second row, the 7th image is a blue column with a red pixel beside it, and the 1st has lost its stroke altogether (only a red centre pixel is left).
+
+# %% [markdown]
 # ## 2. The chain rule, counted exactly
 #
 # Any distribution over 9 pixels can be written, with no approximation, as
@@ -146,7 +149,7 @@ print("P(pixel 1)           white/red/blue:", (tables[0][0] / tables[0][0].sum()
 print("P(pixel 2 | pixel 1 = red)        :", (tables[1][1] / tables[1][1].sum()).numpy().round(3))
 
 # %% [markdown]
-# Two of those tables as pictures. Left, $P(x_2\mid x_1)$: when the top-left pixel is red, the next one is red or white, almost never blue — a stroke keeps its colour. Right, the last pixel for four prefixes: the counts have learnt where strokes end.
+# Two of those tables as pictures. Left, $P(x_2\mid x_1)$: when the top-left pixel is red, the next one is white (0.63) or red (0.35), almost never blue (0.02) — a stroke keeps its colour. Right, the last pixel for four prefixes: for the three seen 40-55 times, the counts have learnt how strokes end (white after a finished top row, blue to complete the diagonal); the fourth prefix never occurs in training, and the counts give no prediction at all (no bars).
 
 # %%
 def draw_prefix(x: Tensor, i: int, ax) -> None:
@@ -234,7 +237,7 @@ hist = fit(softmax_net, lambda m, x: -net_log_prob(m, x).mean(), train, valid,
 print(f"trained {len(hist.train)} epochs in {hist.seconds:.1f} s; best validation {hist.valid[hist.best_epoch]:.3f} nats per image")
 
 # %% [markdown]
-# Does the network learn the tables? Each dot below is one prefix seen at least 20 times in training and one of its colours: the counted probability against the network's. They lie on the diagonal.
+# Does the network learn the tables? Each dot below is one prefix seen at least 20 times in training and one of its colours: the counted probability against the network's. Look at the distance from the dotted diagonal: the dots lie close to it; the largest misses, 0.1-0.2, sit in the middle, where 20-odd images pin a probability down only to about ±0.1 anyway.
 
 # %%
 with torch.no_grad():
@@ -267,7 +270,23 @@ print(f"network (softmax)  held-out {nats(lp_test, 2)}    (train {nats(lp_train,
 print(f"every held-out image gets P > 0 under the network: {bool(torch.isfinite(lp_test).all())}")
 
 # %% [markdown]
-# On images it has never seen, the network beats the smoothed counts by about a quarter of a nat per image (a factor $e^{0.25}\approx1.3$ in probability) and never says "impossible"; the counts, with the same chain rule, either refuse unseen images or smear probability over them blindly. It does not reach the true generator: a thousand images cannot pin down every conditional, and the network starts to memorise (its training loss is below the truth's). More data closes the gap (try 3000 images: about 4.37 against 4.23).
+# On images it has never seen, the network beats the smoothed counts by about a quarter of a nat per image (a factor $e^{0.25}\approx1.3$ in probability) and never says "impossible"; the counts, with the same chain rule, either refuse unseen images or smear probability over them blindly. It does not reach the true generator: a thousand images cannot pin down every conditional, and the network starts to memorise (its training loss is below the truth's). More data narrows the gap. The cell below trains the same network, with the same settings, on 3,000 fresh images instead of 1,000 and scores it on the same held-out images:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+more = make_strokes(3000, torch.Generator().manual_seed(1))  # its own generator: `gen` stays as it was
+with torch.random.fork_rng():  # and the global random state too (later cells draw the same as without this one)
+    net_3000 = ChainNet()
+fit(net_3000, lambda m, x: -net_log_prob(m, x).mean(), more, valid,
+    TrainConfig(epochs=150, batch_size=100, lr=3e-3, patience=15))
+with torch.no_grad():
+    lp_3000 = net_log_prob(net_3000, test)
+true_test = -true_log_prob(test).mean()
+print(f"network, 1000 training images  held-out {nats(lp_test, 2)}   gap to the true generator {-lp_test.mean() - true_test:.2f}")
+print(f"network, 3000 training images  held-out {nats(lp_3000, 2)}   gap to the true generator {-lp_3000.mean() - true_test:.2f}")
+
+# %% [markdown]
+# With the same network and settings, three times the data roughly halves the gap to the true generator (0.29 → 0.14 nats per image on the same held-out images).
 #
 # ## 4. Generation, pixel by pixel
 #
@@ -291,7 +310,7 @@ not_yet = (torch.arange(N_PIX)[None, :] >= steps[:, None]).repeat(len(samples), 
 draw(strip, ncols=len(steps), scale=0.7, covered=not_yet, title="5 samples, each after 0, 1, …, 9 pixels (left to right)")
 
 # %% [markdown]
-# Watch the structure appear: once a stroke's first pixel is drawn, the network continues it in the same colour. Several of these five rows also carry a stray pixel: the network has learnt the 5% noise along with the strokes. Whether it draws stray pixels *as often as the data has them* takes more than five samples to tell:
+# Read each row left to right and watch the structure appear: once a stroke's first pixel is drawn, the network continues it in the same colour (row 5: a red column, started at the top left). Rows 2-4 are strokes with a pixel out of place, and row 1 is no stroke at all (red corners and a blue one): the network has learnt the 5% noise along with the strokes. Whether it draws stray pixels *as often as the data has them* takes more than five samples to tell:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -306,7 +325,7 @@ draw(test[:24], ncols=12, ax=b, title="24 held-out images")
 fig
 
 # %% [markdown]
-# About as many clean strokes as the data. (A clean image is $1-0.05\cdot\tfrac23\approx 0.967$ per pixel, $0.967^9\approx 74\%$ per image.)
+# About as many clean strokes as the data, a few fewer (compare the two panels: most are one stroke, some have a stray pixel). (A clean image is $1-0.05\cdot\tfrac23\approx 0.967$ per pixel, $0.967^9\approx 74\%$ per image.)
 #
 # ## 5. Why 1-of-N: a softmax over values, not a regressed number
 #
@@ -341,7 +360,7 @@ print(f"mean RGB of the data's first pixels       {mean_rgb.numpy().round(1)}")
 print(f"distance to the nearest palette colour    {(first_rgb - RGB).norm(dim=-1).min():.1f} (RGB in 0..1)")
 
 # %% [markdown]
-# The regression learnt exactly what it was asked for, the mean colour, and the mean is not a colour of the data. Generating with it compounds the problem: each predicted in-between colour is fed back, so every "sample" is the same washed-out blur (regression is deterministic: there is nothing to draw from). The softmax network draws crisp strokes, a different one each time.
+# The regression learnt exactly what it was asked for, the mean colour, and the mean is not a colour of the data. Generating with it compounds the problem: each predicted in-between colour is fed back, so every "sample" is the same washed-out blur (regression is deterministic: there is nothing to draw from). The softmax network draws crisp strokes, each one drawn afresh (right: one has a stray red pixel, and two happen to be the same bottom row). Look also at the left panel: the regressed colour's swatch is a pale purple-grey, none of the three bars' colours.
 
 # %%
 @torch.no_grad()
@@ -399,25 +418,43 @@ def p_next(data: Tensor, prefix: list[int]) -> Tensor:
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-for prefix in ([], [1], [0, 0], [2, 0, 0, 0, 2]):
-    got = p_next(train, prefix)
+# a pile of four images small enough to count by eye: after the prefix [1] (red), pixel 2 is red twice and white once
+tiny = torch.tensor([[1, 1, 0, 0, 0, 0, 0, 0, 0], [1, 1, 2, 0, 0, 0, 0, 0, 0],
+                     [1, 0, 0, 0, 0, 0, 0, 0, 0], [2, 2, 2, 0, 0, 0, 0, 0, 0]])
+for data, prefix, want in ((tiny, [1], [1 / 3, 2 / 3, 0]), (tiny, [], [0, 3 / 4, 1 / 4]), (tiny, [1, 1], [1 / 2, 0, 1 / 2])):
+    got = p_next(data, prefix)
     assert type(got) is Tensor and got.is_floating_point() and got.shape == (K,), (
         f"p_next should return a float tensor of shape (3,), got {type(got).__name__} {tuple(getattr(got, 'shape', ()))}")
-    assert abs(float(got.sum()) - 1) < 1e-5, f"p_next(train, {prefix}) should sum to 1, sums to {float(got.sum()):.4f}"
-    want = counted_conditionals(tables, torch.tensor([prefix + [0] * (N_PIX - len(prefix))]))[0, len(prefix)]
-    assert torch.allclose(got, want, atol=1e-6), (
-        f"p_next(train, {prefix}) = {got.numpy().round(3)}, expected {want.numpy().round(3)}; "
+    assert torch.allclose(got, torch.tensor(want), atol=1e-6), (
+        f"on the four-image pile, p_next(tiny, {prefix}) = {got.numpy().round(3)}, expected {np.round(want, 3)}; "
         "count the images whose first len(prefix) pixels equal prefix, then the colours of the next pixel")
+for prefix in ([], [1], [0, 0], [2, 0, 0, 0, 2]):
+    got = p_next(train, prefix)
+    assert type(got) is Tensor and got.is_floating_point() and got.shape == (K,), f"p_next(train, {prefix}) has the wrong type or shape"
+    assert abs(float(got.sum()) - 1) < 1e-5 and bool((got >= 0).all()), (
+        f"p_next(train, {prefix}) = {got.numpy().round(3)} is not a probability vector (non-negative, sums to 1)")
+    ### BEGIN HIDDEN TESTS
+    want = counted_conditionals(tables, torch.tensor([prefix + [0] * (N_PIX - len(prefix))]))[0, len(prefix)]
+    assert torch.allclose(got, want, atol=1e-6), f"p_next(train, {prefix}) = {got.numpy().round(3)}, expected {want.numpy().round(3)}"
+    ### END HIDDEN TESTS
 print("Exercise 1 correct: P(pixel 2 | pixel 1 = red) =", p_next(train, [1]).numpy().round(3))
 
 # %% [markdown]
-# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Generate column by column instead of row by row: reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images, and store the mean plain-count ($\alpha=0$) log-likelihood of the training set in `ll_columns` (nats per image, a float, negative). Then compare it with the raster order's. Why are they equal? (And are the smoothed, $\alpha=1$, ones equal too?)
+# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Generate column by column instead of row by row: reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images, and store the mean plain-count ($\alpha=0$) log-likelihood of the training set in `ll_columns` (nats per image, a float, negative). Then compare it with the raster order's. Also store the smoothed ($\alpha=1$) one of the column order in `ll_columns_smoothed` (a float) and compare it with the raster order's, `log_prob_counts(tables, train, 1.0).mean()`.
+#
+# Why are the plain-count ones equal? Store the letter of the best reason in `why_equal` (a one-letter string):
+# - **a** with $\alpha=0$ the counted factors multiply out to (number of copies of $x$ in the training set)/1000, whatever the order in which they are counted;
+# - **b** the column order happens to visit the strokes' pixels in the same order as the raster order;
+# - **c** every order's tables have the same number of rows.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]
 ### BEGIN SOLUTION
 train_cols = train[:, ORDER]
-ll_columns = float(log_prob_counts(count_tables(train_cols), train_cols).mean())
+tables_cols = count_tables(train_cols)
+ll_columns = float(log_prob_counts(tables_cols, train_cols).mean())
+ll_columns_smoothed = float(log_prob_counts(tables_cols, train_cols, 1.0).mean())
+why_equal = "a"  # smoothing adds alpha to different prefixes in different orders: the smoothed ones differ
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -427,22 +464,92 @@ assert ll_columns < 0, f"a log-likelihood of discrete images is negative, got {l
 assert abs(ll_columns - ll_raster) < 1e-4, (
     f"ll_columns = {ll_columns:.4f} but the raster order gives {ll_raster:.4f}; with plain counts both are the "
     "log of the empirical frequency of each image. Did you reorder with train[:, ORDER] and count new tables?")
-print(f"Exercise 2 correct: {ll_columns:.4f} nats in both orders (plain counts = empirical frequencies)")
+assert type(ll_columns_smoothed) is float, f"ll_columns_smoothed should be a float, got {type(ll_columns_smoothed).__name__}"
+assert ll_columns_smoothed < ll_columns, (
+    "smoothing moves probability from the training images to unseen ones: the smoothed training log-likelihood "
+    f"should be below the plain one ({ll_columns_smoothed:.4f} vs {ll_columns:.4f})")
+assert type(why_equal) is str and why_equal in ("a", "b", "c"), 'why_equal should be one of the strings "a", "b", "c"'
+### BEGIN HIDDEN TESTS
+cols = train[:, ORDER]
+assert abs(ll_columns_smoothed - float(log_prob_counts(count_tables(cols), cols, 1.0).mean())) < 1e-4, "ll_columns_smoothed is off"
+assert why_equal == "a", "with plain counts, the chain of counts telescopes to the empirical frequency in any order"
+### END HIDDEN TESTS
+ll_raster_smoothed = float(log_prob_counts(tables, train, 1.0).mean())
+print(f"Exercise 2 correct: {ll_columns:.4f} nats in both orders (plain counts = empirical frequencies); "
+      f"smoothed: columns {ll_columns_smoothed:.4f}, rows {ll_raster_smoothed:.4f}")
 
 # %% [markdown]
-# **Exercise 3 (probability of one image).** Under the trained softmax network, what is the probability of the clean image "red stroke along the top row" (`CLEAN[1]`)? Store it in `p_top_red` (a float between 0 and 1). Compare it with the true generator's, `true_log_prob(CLEAN[1:2]).exp()`.
+# **Exercise 3 (probability of one image).** Under the trained softmax network, what is the probability of the clean image "blue stroke along the top row" (`CLEAN[1]`)? Store it in `p_top_blue` (a float between 0 and 1). Compare it with the true generator's, `true_log_prob(CLEAN[1:2]).exp()`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 with torch.no_grad():
-    p_top_red = float(net_log_prob(softmax_net, CLEAN[1:2]).exp())
+    p_top_blue = float(net_log_prob(softmax_net, CLEAN[1:2]).exp())
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 p_true = float(true_log_prob(CLEAN[1:2]).exp())
-assert type(p_top_red) is float, f"p_top_red should be a float, got {type(p_top_red).__name__}; use float(...)"
-assert 0 < p_top_red < 1, f"a probability lies in (0, 1), got {p_top_red}; did you forget .exp() of the log-probability?"
-assert abs(p_top_red / p_true - 1) < 0.3, (
-    f"p_top_red = {p_top_red:.4f} is far from the true {p_true:.4f}; multiply the network's nine conditionals "
+assert type(p_top_blue) is float, f"p_top_blue should be a float, got {type(p_top_blue).__name__}; use float(...)"
+assert 0 < p_top_blue < 1, f"a probability lies in (0, 1), got {p_top_blue}; did you forget .exp() of the log-probability?"
+assert abs(p_top_blue / p_true - 1) > 1e-3, (
+    "p_top_blue equals the true generator's probability; the question asks for the trained network's")
+assert abs(p_top_blue / p_true - 1) < 0.5, (
+    f"p_top_blue = {p_top_blue:.4f} is far from the true {p_true:.4f}; multiply the network's nine conditionals "
     "(or sum their logs with net_log_prob and take exp)")
-print(f"Exercise 3 correct: network {p_top_red:.4f}, true generator {p_true:.4f}")
+### BEGIN HIDDEN TESTS
+with torch.no_grad():
+    p_net_ref = math.exp(sum(math.log(float(softmax_net(F.one_hot(CLEAN[1:2], K).float())[0, i].softmax(-1)[CLEAN[1, i]]))
+                             for i in range(N_PIX)))
+assert abs(p_top_blue / p_net_ref - 1) < 1e-4, f"p_top_blue = {p_top_blue:.6f}, the network gives {p_net_ref:.6f}"
+### END HIDDEN TESTS
+print(f"Exercise 3 correct: network {p_top_blue:.4f}, true generator {p_true:.4f}")
+
+# %% [markdown]
+# **Exercise 4 (build and train: the training step).** Section 3 trained the network with `fit`, a loop from helpers. Write its heart yourself: `train_step(model, opt, batch)` takes a `ChainNet`, its optimiser and a batch of images `(B, 9)`, computes the chain-rule loss, the mean of $-\log P_\theta(x)$ over the batch in nats per image (`net_log_prob` gives $\log P_\theta(x)$), takes one gradient step, and returns the loss **before** the step as a Python float. The test then trains a fresh network with your step for 15 epochs and checks what it learnt: the loss falls from near the uniform 9.9 nats, the held-out images score better than the smoothed counts' 4.81, and the samples are stroke images again.
+
+# %% nbgrader={"grade": false, "grade_id": "ex4_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def train_step(model: ChainNet, opt: torch.optim.Optimizer, batch: Tensor) -> float:
+    ### BEGIN SOLUTION
+    loss = -net_log_prob(model, batch).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex4_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+torch.manual_seed(0)
+student_net = ChainNet()
+opt = torch.optim.Adam(student_net.parameters(), lr=1e-2)
+order_gen, epoch_loss = torch.Generator().manual_seed(0), []
+for epoch in range(15):
+    perm = torch.randperm(len(train), generator=order_gen)
+    losses = [train_step(student_net, opt, train[perm[k:k + 100]]) for k in range(0, len(train), 100)]
+    assert all(type(v) is float for v in losses), "train_step should return the loss as a Python float (loss.item())"
+    epoch_loss.append(sum(losses) / len(losses))
+assert 6 < epoch_loss[0] < 10, f"first epoch's mean loss {epoch_loss[0]:.2f}: expected nats per image, between 6 and 10"
+assert epoch_loss[-1] < epoch_loss[0] - 3, (
+    f"the loss went from {epoch_loss[0]:.2f} to {epoch_loss[-1]:.2f} nats per image: it should fall by more than 3; "
+    "does train_step zero the gradients, call backward() and opt.step()?")
+with torch.no_grad():
+    held_out = float(-net_log_prob(student_net, test).mean())
+    drawn = sample_chain(student_net, 1000, torch.Generator().manual_seed(0))
+assert held_out < 5.0, f"held-out {held_out:.2f} nats per image: a trained network should score below 5.0"
+assert is_clean(drawn) > 0.5, f"only {is_clean(drawn):.0%} of 1000 samples are clean strokes; expected more than half"
+### BEGIN HIDDEN TESTS
+fresh, ref = ChainNet(), ChainNet()
+ref.load_state_dict(fresh.state_dict())
+opt_f, opt_r = torch.optim.Adam(fresh.parameters(), lr=1e-2), torch.optim.Adam(ref.parameters(), lr=1e-2)
+for batch in (train[:100], train[100:200]):
+    want = -net_log_prob(ref, batch).mean()
+    opt_r.zero_grad()
+    want.backward()
+    opt_r.step()
+    got = train_step(fresh, opt_f, batch)
+    assert abs(got - want.item()) < 1e-5, f"train_step returned {got:.5f}, the batch's loss before the step is {want.item():.5f}"
+for (name, a), b in zip(fresh.named_parameters(), ref.parameters()):
+    assert torch.allclose(a, b, atol=1e-6), f"after two steps, {name} differs from one Adam step per batch on the mean loss"
+### END HIDDEN TESTS
+print(f"Exercise 4 correct: loss {epoch_loss[0]:.2f} -> {epoch_loss[-1]:.2f} nats per image in 15 epochs; "
+      f"held-out {held_out:.2f}; {is_clean(drawn):.0%} of samples are clean strokes")

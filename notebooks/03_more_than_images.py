@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 import torch
+from torch import nn
 from IPython.display import Audio, display
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -246,7 +247,7 @@ fig
 #
 # A video is a sequence of frames, so the chain rule applies twice:
 # $$P(\text{video})=\prod_{t}P(\text{frame}_t\mid\text{frames}_{<t}),\qquad P(\text{frame}_t\mid\cdot)=\prod_i P(\text{pixel}_{t,i}\mid\text{pixels}_{t,<i},\ \text{frames}_{<t}).$$
-# Each frame is predicted from the ones before it, and within a frame each pixel from the pixels drawn so far, exactly as in notebooks 01-02. This is the Video Pixel Network (Kalchbrenner et al., 2017). No model here: the picture shows the order in which a small clip of a bouncing ball is made.
+# Each frame is predicted from the ones before it, and within a frame each pixel from the pixels drawn so far, exactly as in notebooks 01-02. This is the Video Pixel Network (Kalchbrenner et al., 2016). No model here: the picture shows the order in which a small clip of a bouncing ball is made.
 
 # %%
 frames = np.zeros((7, 8, 8), dtype=np.int64)  # 7 frames of 8x8: a 2x2 ball moving down-right, bouncing off the wall
@@ -277,20 +278,49 @@ fig
 #
 # ## Exercises
 #
-# **Exercise 1 (mu-law by hand).** Without calling `mu_law_encode`, compute the 8-bit mu-law code of the sample value $x=0.5$: apply $F$, map $[-1,1]$ to $[0,255]$ and round to the nearest integer. Store it in `code_half` (an int).
+# **Exercise 1 (mu-law by hand).** Without calling `mu_law_encode`, write `mu_law_code(x)`: the 8-bit mu-law code of one sample value $x \in [-1, 1]$ (a float): apply $F$, map $[-1,1]$ to $[0,255]$ and round to the nearest integer (`math.floor(v + 0.5)`). Return an int. Then store the code of $x=0.5$ in `code_half`. (The test runs your function with `mu_law_encode` switched off.)
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def mu_law_code(x: float) -> int:
+    ### BEGIN SOLUTION
+    y = math.copysign(math.log(1 + 255 * abs(x)) / math.log(256), x)
+    return int(math.floor((y + 1) / 2 * 255 + 0.5))
+    ### END SOLUTION
+
+
 ### BEGIN SOLUTION
-y = math.log(1 + 255 * 0.5) / math.log(256)
-code_half = int(math.floor((y + 1) / 2 * 255 + 0.5))
+code_half = mu_law_code(0.5)
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert type(code_half) is int, f"code_half should be an int, got {type(code_half).__name__}; use int(...)"
-want = int(mu_law_encode(torch.tensor([0.5])))
-assert code_half == want, (
-    f"code_half = {code_half}, expected {want}. F(0.5) = ln(1 + 255 * 0.5) / ln(256) is about 0.876; "
-    "then (F + 1) / 2 * 255, rounded")
+import helpers.audio as _audio
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("mu_law_code must not call mu_law_encode: compute F(x) with math.log yourself")
+
+
+_saved = _audio.mu_law_encode, globals()["mu_law_encode"]
+_audio.mu_law_encode = globals()["mu_law_encode"] = _forbidden
+try:
+    _xs = [0.5, -0.5, 0.0, 0.01, -0.9, 1.0]
+    _got = [mu_law_code(v) for v in _xs]
+finally:
+    _audio.mu_law_encode, globals()["mu_law_encode"] = _saved
+assert all(type(g) is int for g in _got), f"mu_law_code should return ints, got {[type(g).__name__ for g in _got]}"
+assert type(code_half) is int and code_half == _got[0], "code_half should be mu_law_code(0.5)"
+_want = mu_law_encode(torch.tensor(_xs)).tolist()
+assert _got == _want, (f"mu_law_code gives {dict(zip(_xs, _got))}; F(x) = sign(x) ln(1 + 255|x|) / ln 256, "
+                       "then (F + 1) / 2 * 255, rounded")
+### BEGIN HIDDEN TESTS
+_xs = torch.linspace(-1, 1, 41).tolist() + [0.003, -0.003]
+_audio.mu_law_encode = globals()["mu_law_encode"] = _forbidden
+try:
+    _got = [mu_law_code(v) for v in _xs]
+finally:
+    _audio.mu_law_encode, globals()["mu_law_encode"] = _saved
+assert _got == mu_law_encode(torch.tensor(_xs)).tolist(), "mu_law_code is wrong for some values in [-1, 1]"
+### END HIDDEN TESTS
 print(f"Exercise 1 correct: x = 0.5 -> code {code_half} (an even grid would give {round(0.75 * 255)})")
 
 # %% [markdown]
@@ -334,6 +364,78 @@ n_video = 2 * 25 * 64 * 64 * 3
 # %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(n_audio) is int and type(n_video) is int, (
     f"n_audio and n_video should be ints, got {type(n_audio).__name__} and {type(n_video).__name__}")
+assert n_video > 10 * n_audio, f"n_video = {n_video} should be many times n_audio = {n_audio}"
+### BEGIN HIDDEN TESTS
 assert n_audio == 16_000, f"n_audio = {n_audio}; 2 seconds at {SAMPLE_RATE} samples per second"
 assert n_video == 614_400, f"n_video = {n_video}; seconds x frames per second x height x width x 3 channels"
+### END HIDDEN TESTS
 print(f"Exercise 3 correct: {n_audio:,} draws for audio, {n_video:,} for video ({n_video / n_audio:.0f}x)")
+
+
+# %% [markdown]
+# **Exercise 4 (build a causal dilated convolution, diagnose it by perturbation).** Write `CausalConv1d(channels_in, channels_out, kernel, dilation)`: an `nn.Module` whose `forward` maps (B, channels_in, T) to (B, channels_out, T), the **same length**, and whose output at time $t$ uses only inputs at $t, t-d, \dots, t-(k-1)d$ (pad $(k-1)\,d$ zeros on the **left** only, e.g. with `torch.nn.functional.pad`, then an `nn.Conv1d` with `dilation=d`). Then write `measured_reach(net, length, t)`: feed random input (1, channels, length) through `net`, change the input at **one** time $u$ at a time, and return the number of times $u$ whose change moves the output at time $t$ (compare with `torch.equal`; `net.channels_in` tells the input channels). For a stack of your layers this must equal $R = 1 + (k-1)\sum d_\ell$, and no $u > t$ may count.
+
+# %% nbgrader={"grade": false, "grade_id": "ex4_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class CausalConv1d(nn.Module):
+    def __init__(self, channels_in: int, channels_out: int, kernel: int = 2, dilation: int = 1):
+        super().__init__()
+        self.channels_in = channels_in
+        ### BEGIN SOLUTION
+        self.pad = (kernel - 1) * dilation
+        self.conv = nn.Conv1d(channels_in, channels_out, kernel, dilation=dilation)
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        return self.conv(torch.nn.functional.pad(x, (self.pad, 0)))
+        ### END SOLUTION
+
+
+@torch.no_grad()
+def measured_reach(net: nn.Module, length: int, t: int) -> int:
+    ### BEGIN SOLUTION
+    x = torch.randn(1, net.channels_in, length)
+    base = net(x)[..., t]
+    count = 0
+    for u in range(length):
+        x2 = x.clone()
+        x2[..., u] += 1.0
+        count += not torch.equal(net(x2)[..., t], base)
+    return count
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex4_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+class _Stack(nn.Sequential):  # a stack of the student's layers, with the channels_in that measured_reach reads
+    def __init__(self, dilations, kernel, ch=3):
+        super().__init__(*[CausalConv1d(ch, ch, kernel, d) for d in dilations])
+        self.channels_in = ch
+
+
+torch.manual_seed(0)
+_net = _Stack((1, 2, 4, 8), 2)
+_x = torch.randn(2, 3, 40)
+with torch.no_grad():
+    _y = _net(_x)
+    assert type(_y) is torch.Tensor and _y.shape == (2, 3, 40), (
+        f"the output should keep the length: expected (2, 3, 40), got {tuple(getattr(_y, 'shape', ()))}")
+    _x2 = _x.clone()
+    _x2[..., 25:] = torch.randn(2, 3, 15)
+    assert torch.equal(_net(_x2)[..., :25], _y[..., :25]), "outputs before t = 25 moved when inputs from 25 on changed: not causal"
+    assert not torch.equal(_net(_x2)[..., 25], _y[..., 25]), "the output at t should use the input at t"
+_r = measured_reach(_net, 40, 30)
+assert type(_r) is int, f"measured_reach should return an int, got {type(_r).__name__}"
+assert _r == 16, f"measured_reach = {_r} for dilations 1, 2, 4, 8 (kernel 2): the formula gives 16"
+### BEGIN HIDDEN TESTS
+_net3 = _Stack((1, 3), 3)
+assert measured_reach(_net3, 30, 20) == 1 + 2 * (1 + 3), "kernel 3, dilations 1, 3: the reach should be 9"
+assert measured_reach(_Stack((1, 2, 4), 2), 12, 3) == 4, "near the start the reach is cut by the zero padding"
+with torch.no_grad():
+    _layer = CausalConv1d(2, 4, 3, 2)
+    _w = [p for p in _layer.parameters() if p.ndim == 3][0]
+    _b = [p for p in _layer.parameters() if p.ndim == 1][0]
+    _xx = torch.randn(1, 2, 20)
+    _ref = torch.nn.functional.conv1d(torch.nn.functional.pad(_xx, (4, 0)), _w, _b, dilation=2)
+    assert torch.allclose(_layer(_xx), _ref, atol=1e-6), "CausalConv1d is not a left-padded dilated convolution"
+### END HIDDEN TESTS
+print(f"Exercise 4 correct: causal, same length, and the measured reach {_r} matches 1 + (k-1) sum(d) = 16")

@@ -18,12 +18,12 @@
 # %% [markdown]
 # # 06 · Gaussian mixtures, and the VAE as an infinite mixture
 #
-# Slides 24-25 ("Warning of Math", part 1): before the ELBO, the lecture explains what kind of distribution a VAE is, by way of a distribution you already know, the Gaussian mixture.
+# Slides 24-25, right after slide 23's "Warning of Math" sign: before the ELBO, the lecture explains what kind of distribution a VAE is, by way of a distribution you already know, the Gaussian mixture.
 #
 # **Learning goals.** After this notebook you can
 # 1. sample from a Gaussian mixture in two steps and fit one with EM, written out line by line;
 # 2. see why a VAE is a mixture with **infinitely many** components: a simple $P(z)$ and a flexible $P(x|z)$ make a complex $P(x)$;
-# 3. compare models by held-out likelihood on the same discrete data, and see that a distributed code (VAE) beats a cluster label (GMM).
+# 3. compare models by held-out likelihood on the same discrete data, and see, in a fair comparison (a mixture of per-pixel categoricals against a VAE with the same categorical pixels), that a distributed code beats a cluster label.
 
 # %%
 # %matplotlib inline
@@ -36,7 +36,8 @@ from matplotlib.figure import Figure
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from helpers.data import load_digits
-from helpers.mixtures import GaussianMixture, dequantised_nll, fit_em, select_gmm
+from helpers.mixtures import (CategoricalMixture, GaussianMixture, categorical_mixture_nll, dequantised_nll,
+                              fit_categorical_mixture, fit_em, select_gmm)
 from helpers.plot import bar_table, show_digits
 from helpers.train import seed_everything
 
@@ -181,6 +182,65 @@ gmm_test = dequantised_nll(best_gmm, te)
 print(f"{len(gmm_results)} mixtures fitted in {time.perf_counter() - start:.0f} s")
 
 # %% [markdown]
+# **The fair cluster model.** A Gaussian on dequantised pixels differs from the VAE in two ways at once: its code is a cluster label, **and** its pixels are continuous and correlated Gaussians instead of the VAE decoder's 17-way categoricals. To change only the code, give each cluster the VAE's kind of decoder: a categorical over the 17 grey levels for every pixel, the pixels independent given the cluster,
+#
+# $$P(x) = \sum_{m=1}^K P(m) \prod_{d=1}^{64} \pi_{m,d}(x_d).$$
+#
+# This is a discrete probability, so no dequantisation. EM is the same two steps as in section 2:
+#
+# - **E-step**: $r_{nm} = P(m)\prod_d \pi_{m,d}(x_{nd}) \,/\, P(x_n)$, computed in logs;
+# - **M-step**: $P(m) = N_m/N$ and $\pi_{m,d}(\ell) = \big(\sum_n r_{nm}[x_{nd}=\ell] + \alpha\big) / (N_m + 17\alpha)$: weighted counts of each grey level, with $\alpha = 0.5$ pseudo-counts so that a level no training image of the cluster showed keeps a small probability (exercise 3 shows what happens without them).
+#
+# Written out, and trained for 45 rounds with K = 10 clusters:
+
+# %%
+LEVELS, K_CAT, ALPHA = 17, 10, 0.5
+x_tr = tr.reshape(len(tr), -1)  # (1000, 64) integer grey levels 0..16
+
+
+def cat_log_joint(weights, probs, x):
+    """E-step's numerator in logs: log P(m) + sum_d log pi_{m,d}(x_d), shape (N, K)."""
+    onehot = torch.nn.functional.one_hot(x.reshape(len(x), -1), LEVELS).to(f64)  # (N, 64, 17)
+    return weights.log() + torch.einsum("ndl,kdl->nk", onehot, probs.log())
+
+
+def cat_m_step(resp, x, alpha):
+    """Weighted counts of every grey level at every pixel, per cluster, plus alpha pseudo-counts."""
+    onehot = torch.nn.functional.one_hot(x, LEVELS).to(f64)
+    counts = torch.einsum("nk,ndl->kdl", resp, onehot) + alpha  # (K, 64, 17)
+    return resp.sum(0) / len(x), counts / counts.sum(-1, keepdim=True)
+
+
+g_cat = torch.Generator().manual_seed(0)
+resp = torch.rand(len(x_tr), K_CAT, generator=g_cat, dtype=f64)  # start: random responsibilities
+resp = resp / resp.sum(1, keepdim=True)
+for _ in range(45):
+    cat_weights, cat_probs = cat_m_step(resp, x_tr, ALPHA)  # M-step
+    log_joint = cat_log_joint(cat_weights, cat_probs, x_tr)  # E-step
+    resp = log_joint.softmax(dim=1)
+ours_test = torch.logsumexp(cat_log_joint(cat_weights, cat_probs, te), dim=1)  # log P(x) of the test digits
+
+# %% [markdown]
+# The notebook checks itself: `helpers.mixtures.fit_categorical_mixture` (tested to never lower its objective) from the same random start must give the same mixture, and the same log-probabilities of the test digits.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+ref_mix, _ = fit_categorical_mixture(tr, K_CAT, iters=45, alpha=ALPHA, levels=LEVELS, tol=-math.inf,
+                                     generator=torch.Generator().manual_seed(0))
+ref_test = ref_mix.log_prob(te)
+print(f"test log P(x), mean over 447 digits: notebook {float(ours_test.mean()):.6f}, "
+      f"helpers {float(ref_test.mean()):.6f}")
+assert torch.allclose(ours_test, ref_test, atol=1e-5) and torch.allclose(cat_probs, ref_mix.probs, atol=1e-8)
+
+# %% [markdown]
+# For the table, the number of clusters K is chosen on the validation split, from 1, 5, 10, 20 and 40: `helpers.mixtures.categorical_mixture_nll` (the benchmark calls the same function).
+
+# %%
+start = time.perf_counter()
+cat_nll, cat_k = categorical_mixture_nll(tr, va, te, ks=(1, 5, 10, 20, 40))
+print(f"5 categorical mixtures fitted in {time.perf_counter() - start:.0f} s")
+
+# %% [markdown]
 # The other models come from checkpoints trained by `make checkpoints`: the two digits VAEs of notebook 05, one with a plain decoder and one whose decoder is itself autoregressive (MADE), their likelihoods estimated with $k=1000$ importance samples (notebook 07 explains why that is a bound from below), and an autoregressive model over the 64 pixels (the 2-D context model of notebook 02, a small PixelCNN with masked convolutions, trained on digits).
 
 # %%
@@ -198,6 +258,7 @@ with torch.no_grad():
 rows = [
     (f"GMM, best of {len(gmm_results)} ({best_cov}, K={best_k})", gmm_test),
     ("GMM, K=1 (one Gaussian)", dequantised_nll(next(r[4] for r in gmm_results if r[1:4] == ("full", 1, 0.1)), te)),
+    (f"categorical mixture, K={cat_k} (17 levels per pixel)", cat_nll),
     ("VAE, MLP decoder, 8-D code (IWAE k=1000)", vae_nll["digits_vae"]),
     ("VAE, MADE decoder, 16-D code (IWAE k=1000)", vae_nll["digits_vae_made"]),
     ("autoregressive (PixelCNN over 64 pixels)", ar_nll),
@@ -205,22 +266,32 @@ rows = [
 print(f"{'model':48} {'test NLL (nats / image)':>24}")
 for name, v in rows:
     print(f"{name:48} {v:24.1f}")
+print(f"fair comparison, the same categorical pixels: cluster label {cat_nll:.1f}, 8-D code {vae_nll['digits_vae']:.1f}; "
+      f"the distributed code is {cat_nll - vae_nll['digits_vae']:.1f} nats per image better")
 assert max(vae_nll.values()) < gmm_test - 20, "the VAE should beat the best GMM by a clear margin"
+assert vae_nll["digits_vae"] < cat_nll < gmm_test, "the categorical mixture sits between the GMM and the VAE"
 
 # %% tags=["readme"]
 bar_table([r[0] for r in rows], [r[1] for r in rows], xlabel="test NLL, nats per image (lower is better)",
           title="Digits 8×8, 17 levels, 447 test images")
 
 # %% [markdown]
-# What the mixture does with its components: its means are blurry "average digits", one per cluster. A sample from it is one of those averages plus correlated Gaussian noise, while a VAE decodes a *vector* of codes into a whole image.
+# Read the table in two steps. The Gaussian mixtures (top two rows) barely improve on one Gaussian: a density on dequantised pixels is the wrong kind of model for 17 grey levels, whatever its number of clusters. Giving each cluster categorical pixels (third row) is worth far more than extra clusters. The fair comparison is the third row against the fourth: the same categorical pixels, independent given the code, and only the code differs, one of K labels against an 8-D continuous vector. The distributed code still wins, by the margin printed above the chart.
+#
+# What the cluster models do with their components, top row the Gaussian mixture, bottom row the categorical mixture trained above: each component is one blurry "average digit" (for the categorical mixture, the expected grey level of each pixel). A sample picks one cluster and adds noise around its average: correlated Gaussian noise for the GMM, pixel-by-pixel independent levels for the categorical mixture, which is why its samples look speckled. A VAE decodes a *vector* of codes into a whole image instead.
 
 # %%
 means = torch.from_numpy(best_gmm.means_.reshape(-1, 8, 8)).clamp(0, 16)
-fig = Figure(figsize=(11, 2.6), layout="constrained")
-a1, a2 = fig.subplots(1, 2)
+cat_means = (cat_probs * torch.arange(LEVELS, dtype=f64)).sum(-1).reshape(-1, 8, 8)  # E[x_d | m]
+cat_mix = CategoricalMixture(cat_weights, cat_probs)  # the notebook's mixture, to sample from
+fig = Figure(figsize=(11, 3.6), layout="constrained")
+(a1, a2), (a3, a4) = fig.subplots(2, 2)
 show_digits(means[:16], ncols=8, ax=a1, title=f"the {min(16, best_k)} component means of the best GMM")
 samples = torch.from_numpy(best_gmm.sample(16)[0].reshape(-1, 8, 8)).clamp(0, 16)
 show_digits(samples, ncols=8, ax=a2, title="samples from it (clipped to 0..16)")
+show_digits(cat_means, ncols=8, ax=a3, title=f"the {K_CAT} cluster means of the categorical mixture")
+show_digits(cat_mix.sample(16, generator=torch.Generator().manual_seed(3)).reshape(-1, 8, 8), ncols=8, ax=a4,
+            title="samples from it")
 fig
 
 # %% [markdown]
@@ -228,7 +299,7 @@ fig
 #
 # - A Gaussian mixture samples in two steps, $m \sim P(m)$ then $x \sim \mathcal N(\mu^m, \Sigma^m)$; EM fits it by alternating responsibilities and weighted re-estimates, and agrees with scikit-learn.
 # - A VAE is the same recipe with a continuous $m$: $z \sim \mathcal N(0, I)$, $x \sim P(x|z)$, an infinite mixture whose $P(x)$ can be far more complex than its parts.
-# - On held-out digits the distributed code wins clearly over the cluster label, and modelling pixels one after another (notebooks 01-02) wins again.
+# - On held-out digits, scored fairly (the same categorical pixels), the distributed code beats the cluster label; a Gaussian density on dequantised pixels is far behind both, and modelling pixels one after another (notebooks 01-02) wins again.
 #
 # ## Exercises
 #
@@ -248,8 +319,16 @@ assert type(resp) is torch.Tensor and resp.is_floating_point(), f"resp should be
 assert resp.shape == (1500, 4), f"resp should have shape (1500, 4), got {tuple(resp.shape)}"
 assert torch.allclose(resp.sum(1), torch.ones(1500, dtype=resp.dtype), atol=1e-6), \
     "each row of resp should sum to 1: divide by the sum over components"
-assert torch.allclose(resp.double(), fitted.responsibilities(x), atol=1e-6), \
-    "resp differs from P(m | x_n): did you include the weights P(m) and normalise per point?"
+# `fitted` is a converged EM fit: an M-step from the right responsibilities gives it back
+from helpers.mixtures import m_step as _m_step  # noqa: E402
+
+_again = _m_step(x, resp.double().detach())
+assert torch.allclose(_again.weights, fitted.weights, atol=1e-4), "an M-step from your resp changes the weights P(m)"
+assert torch.allclose(_again.means, fitted.means, atol=1e-3), \
+    "an M-step from your resp does not give back the fitted mixture: include the weights P(m), normalise per point"
+### BEGIN HIDDEN TESTS
+assert torch.allclose(resp.double(), fitted.responsibilities(x), atol=1e-6)
+### END HIDDEN TESTS
 print("Exercise 1 correct")
 
 # %% [markdown]
@@ -275,3 +354,37 @@ for k in range(4):
     assert torch.allclose(torch.cov(x2[m2 == k].double().T), true.covs[k], atol=0.12), \
         f"points of component {k} have the wrong covariance: multiply the noise by a Cholesky factor of Sigma"
 print("Exercise 2 correct")
+
+# %% [markdown]
+# **Exercise 3 (diagnose).** Why the pseudo-counts $\alpha$? Fit the categorical mixture on the training digits `tr` with `fit_categorical_mixture`, K = 10, `iters=45`, `levels=17`, `tol=-math.inf`, each fit with `generator=torch.Generator().manual_seed(0)`, once by pure maximum likelihood (`alpha=0.0`) and once with `alpha=0.5`. Store:
+# - `hist0`: the history (list of floats) the `alpha=0` fit returns: check that EM never lowered the training log-likelihood;
+# - `train_nll0`, `valid_nll0`, `train_nll5`, `valid_nll5`: the NLL in nats per image (minus the mean `log_prob`) on `tr` and `va` for the two fits, as Python floats;
+# - `why`: the letter of the explanation of what you see on the validation split: `"a"` EM diverged; `"b"` some validation digit has a grey level at a pixel that no training digit of its clusters had there, so maximum likelihood gave it probability exactly 0; `"c"` 45 rounds are too few.
+
+# %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+fit0, hist0 = fit_categorical_mixture(tr, 10, iters=45, alpha=0.0, levels=17, tol=-math.inf,
+                                      generator=torch.Generator().manual_seed(0))
+fit5, _ = fit_categorical_mixture(tr, 10, iters=45, alpha=0.5, levels=17, tol=-math.inf,
+                                  generator=torch.Generator().manual_seed(0))
+train_nll0, valid_nll0 = -float(fit0.log_prob(tr).mean()), -float(fit0.log_prob(va).mean())
+train_nll5, valid_nll5 = -float(fit5.log_prob(tr).mean()), -float(fit5.log_prob(va).mean())
+why = "b"
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+_vals = (train_nll0, valid_nll0, train_nll5, valid_nll5)
+assert all(type(v) is float for v in _vals), f"the four NLLs should be floats, got {[type(v).__name__ for v in _vals]}"
+assert type(hist0) is list and len(hist0) == 45 and all(type(h) is float for h in hist0), \
+    "hist0 should be the list of 45 floats that fit_categorical_mixture returns"
+assert all(b >= a - 1e-9 for a, b in zip(hist0, hist0[1:])), "EM should never lower the training log-likelihood"
+assert 80 < train_nll0 < train_nll5 < 110, "maximum likelihood (alpha=0) should fit the training digits better"
+assert valid_nll5 < 110 and valid_nll0 > valid_nll5, "on the validation digits the pseudo-counts should win"
+assert type(why) is str and why in ("a", "b", "c"), 'why should be one of "a", "b", "c"'
+### BEGIN HIDDEN TESTS
+assert why == "b" and valid_nll0 == math.inf
+_f, _h = fit_categorical_mixture(tr, 10, iters=45, alpha=0.0, levels=17, tol=-math.inf,
+                                 generator=torch.Generator().manual_seed(0))
+assert abs(_h[-1] - hist0[-1]) < 1e-9 and abs(train_nll0 + float(_f.log_prob(tr).mean())) < 1e-9
+### END HIDDEN TESTS
+print(f"Exercise 3 correct: train {train_nll0:.1f} vs {train_nll5:.1f}, valid {valid_nll0} vs {valid_nll5:.1f} nats")

@@ -18,12 +18,14 @@
 # %% [markdown]
 # # 07 · The lower bound: slides 26-29, checked with numbers
 #
-# Slides 26-29 ("Warning of Math") explain *why* the VAE's loss is what it is. This notebook evaluates every line of that derivation numerically, first on a model where everything is exact, then on the digits VAE of notebook 05.
+# Slides 26-29, the derivation of the lower bound, explain *why* the VAE's loss is what it is. This notebook evaluates every line of that derivation numerically, first on a model where everything is exact, then on the digits VAE of notebook 05.
 #
 # **Learning goals.** After this notebook you can
 # 1. derive $\log P(x) = L_b + \mathrm{KL}(q(z|x)\,\|\,P(z|x))$ and $L_b = -\mathrm{KL}(q(z|x)\,\|\,P(z)) + \mathbb{E}_q[\log P(x|z)]$, and check both to $10^{-6}$;
 # 2. explain slide 28's picture: raising $L_b$ by changing $q$ closes the gap to $\log P(x)$ without changing $P(x)$;
-# 3. say which objective the VAE of slide 19 minimises, and measure how loose it is with importance sampling.
+# 3. show why the encoder $q(z|x)$ is needed at all: estimating $\log P(x)$ with $z \sim P(z)$ is far noisier than with $z \sim q(z|x)$;
+# 4. see the decoder half of slide 28: raising $L_b$ over the model raises $\log P(x)$;
+# 5. say which objective the VAE of slide 19 minimises, and measure how loose it is with importance sampling.
 
 # %%
 # %matplotlib inline
@@ -33,8 +35,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from helpers.elbo import LinearGaussian
+from helpers.elbo import LinearGaussian, naive_vs_importance
 from helpers.gaussian import kl_normal as gaussian_kl  # KL between two Gaussians with full covariances
+from helpers.gaussian import kl_standard_normal, log_normal
 from helpers.train import seed_everything
 
 gen = seed_everything(0)
@@ -176,9 +179,121 @@ print(f"log P(x) = {log_px_exact:.5f}")
 assert kls[-1] < 1e-4 and lbs[-1] > lbs[0]
 
 # %% [markdown]
-# Takeaway: the bound is tight exactly when $q(z|x) = P(z|x)$. A VAE's encoder can only output Gaussians, so for a nonlinear decoder some gap always remains; the next section measures it.
+# Takeaway: the bound is tight exactly when $q(z|x) = P(z|x)$. A VAE's encoder can only output Gaussians, so for a nonlinear decoder some gap always remains; section 7 measures it.
 #
-# ## 5. The same on the digits VAE of notebook 05
+# ## 5. Why $q(z|x)$ at all? Estimating $\log P(x)$ by sampling
+#
+# $P(x) = \int P(z)P(x|z)\,dz = \mathbb E_{z \sim P(z)}[P(x|z)]$, so the obvious estimate needs no encoder: draw $z_1..z_n$ from the prior and average, $\log \frac1n\sum_j P(x|z_j)$. The trouble: $P(x|z)$ is large only where the posterior $P(z|x)$ is (here a window about $\pm 0.27$ wide, against the prior's $\pm 1$), so most prior samples contribute almost nothing. **Importance sampling** draws from $q(z|x)$ instead, where the mass is, and reweights: $\log \frac1n \sum_j P(x|z_j)P(z_j)/q(z_j|x)$, $z_j \sim q(z|x)$. Take $q$ an imperfect encoder: the exact posterior's mean with **twice** its variance (with $q = P(z|x)$ exactly, every weight equals $P(x)$ and the variance is 0). `helpers.elbo.naive_vs_importance` repeats each estimate 300 times for every sample size $n$:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+ns = [1, 3, 10, 30, 100, 300, 1000]
+est = {n: naive_vs_importance(model, x, n=n, repeats=300, q_var_scale=2.0, seed=0) for n in ns}
+print(f"exact log P(x) = {log_px_exact:.4f}")
+print(f"{'n':>5} {'naive mean':>11} {'naive var':>10} {'IS mean':>9} {'IS var':>9} {'variance ratio':>15}")
+for n in ns:
+    e = est[n]
+    print(f"{n:5d} {e['naive_mean']:11.4f} {e['naive_var']:10.5f} {e['importance_mean']:9.4f} "
+          f"{e['importance_var']:9.6f} {e['ratio']:15.1f}")
+assert all(est[n]["ratio"] > 10 for n in ns[1:])
+
+# %%
+fig = Figure(figsize=(12, 3.8), layout="constrained")
+ax1, ax2 = fig.subplots(1, 2)
+for key, label, c in [("naive", "naive: z ~ P(z)", "tab:red"), ("importance", "importance: z ~ q(z|x)", "tab:blue")]:
+    mean = np.array([est[n][f"{key}_mean"] for n in ns])
+    sd = np.sqrt([est[n][f"{key}_var"] for n in ns])
+    ax1.plot(ns, mean, "o-", color=c, label=label)
+    ax1.fill_between(ns, mean - sd, mean + sd, color=c, alpha=0.2)
+    ax2.plot(ns, sd**2, "o-", color=c, label=label)
+ax1.axhline(log_px_exact, color="k", lw=1, label="exact log P(x)")
+ax1.set(xscale="log", xlabel="samples n per estimate", ylabel="estimate of log P(x) (mean ± sd of 300)",
+        title="The naive estimate is low and noisy until n is large")
+ax2.set(xscale="log", yscale="log", xlabel="samples n per estimate", ylabel="variance over 300 repeats",
+        title="Naive variance: ~25× higher from n = 30, far more below")
+ax1.legend(fontsize=8)
+ax2.legend(fontsize=8)
+fig
+
+# %% [markdown]
+# Look at the left panel: with a handful of prior samples the naive estimate sits well below $\log P(x)$ (the log of a noisy average is biased low) and its band is wide; the importance estimate is on the black line from $n = 3$ on. On the right, from $n = 30$ on both variances fall as $1/n$, parallel lines, with the naive one about 20-25 times higher (the ratio column above): the naive estimator needs over 20 times more samples for the same precision. With very few samples it is far worse, hundreds of times the variance at $n \le 3$, because most draws from the prior miss the posterior entirely. This is a one-dimensional $z$ with a mild posterior; with an 8-D or 16-D code the fraction of prior samples that land where $P(x|z)$ is large shrinks exponentially. That is why the VAE trains an encoder: $q(z|x)$ says **where to look**.
+#
+# ## 6. The decoder half of slide 28: raising $L_b$ over the model raises $\log P(x)$
+#
+# Section 4 held the model fixed and moved $q$. Training a VAE also moves the model $P(x|z)$, here $W$ and $b$ ($s^2$ fixed at 0.25). Since $\log P(x) \ge L_b$, pushing $L_b$ up pushes $\log P(x)$ up with it. Fit 200 points drawn from `model` two ways, from the same random start, 300 Adam steps each: by the **exact** mean $\log P(x)$, and by the mean **ELBO** with an amortised linear encoder $q(z|x) = \mathcal N(a^\top x + c,\ e^{v})$ trained at the same time, using the closed form of section 1 for a batch:
+#
+# $$L_b(x) = -\tfrac D2 \log(2\pi s^2) - \frac{\lVert x - W\mu - b\rVert^2 + \operatorname{tr}(W \Sigma W^\top)}{2 s^2} - \mathrm{KL}\big(\mathcal N(\mu, \Sigma)\,\|\,\mathcal N(0, I)\big).$$
+
+# %%
+z_data = torch.randn(200, 1, generator=gen, dtype=torch.float64)
+data = z_data @ model.W.T + model.b + math.sqrt(model.s2) * torch.randn(200, 3, generator=gen, dtype=torch.float64)
+
+
+def batch_elbo(W, b, s2, mu, log_var, X):
+    """L_b for every row of X (N, D), q = N(mu (N, K), diag exp(log_var) (N, K))."""
+    resid = X - mu @ W.T - b
+    trace = (log_var.exp() * (W**2).sum(0)).sum(-1)  # tr(W diag(S) W^T)
+    exp_ll = -0.5 * (X.shape[1] * math.log(2 * math.pi * s2) + (resid.pow(2).sum(-1) + trace) / s2)
+    return exp_ll - kl_standard_normal(mu, log_var)
+
+
+def exact_log_px(W, b, s2, X):
+    return log_normal(X, b, W @ W.T + s2 * torch.eye(X.shape[1], dtype=X.dtype))
+
+
+def train(objective: str, steps: int = 300):
+    g0 = torch.Generator().manual_seed(7)
+    W_ = (0.1 * torch.randn(3, 1, generator=g0, dtype=torch.float64)).requires_grad_()
+    b_ = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    enc = torch.zeros(5, dtype=torch.float64, requires_grad=True)  # a (3), c, v of q(z|x)
+    opt = torch.optim.Adam([W_, b_, enc], lr=0.05)
+    curve = []
+    for _ in range(steps):
+        mu, log_var = data @ enc[:3, None] + enc[3], enc[4].expand(len(data), 1)
+        lb = batch_elbo(W_, b_, model.s2, mu, log_var, data).mean()
+        log_px = exact_log_px(W_, b_, model.s2, data).mean()
+        curve.append((float(log_px.detach()), float(lb.detach())))
+        opt.zero_grad()
+        (-(lb if objective == "elbo" else log_px)).backward()
+        opt.step()
+    return np.array(curve), (W_.detach(), b_.detach(), mu.detach(), log_var.detach())
+
+
+curve_exact, _ = train("exact")
+curve_elbo, (W_fit, b_fit, mu_fit, lv_fit) = train("elbo")
+
+# %% [markdown]
+# The batch ELBO written above must agree with `LinearGaussian.terms` (section 1's closed forms, one point at a time):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+fitted_model = LinearGaussian(W_fit, b_fit, model.s2)
+mine = batch_elbo(W_fit, b_fit, model.s2, mu_fit, lv_fit, data)[:3]
+ref = [fitted_model.terms(data[i], mu_fit[i], lv_fit[i].exp().diag())["lb"] for i in range(3)]
+print("L_b of the first 3 points, notebook:", [f"{float(v):.6f}" for v in mine])
+print("L_b of the first 3 points, helpers: ", [f"{v:.6f}" for v in ref])
+assert max(abs(float(a) - r) for a, r in zip(mine, ref)) < 1e-5
+true_log_px = float(exact_log_px(model.W, model.b, model.s2, data).mean())
+print(f"mean log P(x) after 300 steps: by exact likelihood {curve_exact[-1, 0]:.4f}, by the ELBO {curve_elbo[-1, 0]:.4f} "
+      f"(its L_b {curve_elbo[-1, 1]:.4f}); the true model {true_log_px:.4f}")
+assert curve_elbo[-1, 0] > curve_elbo[0, 0] + 1 and curve_elbo[-1, 1] <= curve_elbo[-1, 0] + 1e-9
+
+# %%
+fig = Figure(figsize=(7, 3.8), layout="constrained")
+ax = fig.add_subplot()
+ax.plot(curve_exact[:, 0], color="k", label="log P(x), trained on exact log P(x)")
+ax.plot(curve_elbo[:, 0], color="tab:blue", label="log P(x), trained on the ELBO")
+ax.plot(curve_elbo[:, 1], color="tab:blue", ls="--", label="$L_b$ of the ELBO run")
+ax.axhline(true_log_px, color="tab:green", lw=1, ls=":", label="the model that drew the data")
+ax.set(xlabel="Adam step", ylabel="mean over 200 points (nats)", title="Raising $L_b$ over W, b raises log P(x)")
+ax.set_ylim(min(curve_elbo[20:, 1].min(), curve_exact[20:, 0].min()) - 0.3, true_log_px + 0.5)
+ax.legend(fontsize=8, loc="lower right")
+fig
+
+# %% [markdown]
+# Look at the blue curves: the run that only ever sees $L_b$ (dashed) raises $\log P(x)$ (solid) too, always above its $L_b$ (not at every single step: around step 25 an Adam step on $L_b$ dips $\log P(x)$ for a moment), and ends at the same $\log P(x)$ as the black run trained on the exact likelihood, level with the model that drew the data (a fitted model can do slightly better on its own 200 points). The gap between solid and dashed blue is $\mathrm{KL}(q\,\|\,P(z|x))$ averaged over the points; it closes because for this model a linear encoder can represent the exact posterior. The early steps are cut off the plot (the start is far below).
+#
+# ## 7. The same on the digits VAE of notebook 05
 #
 # For a real VAE neither $P(x)$ nor $P(z|x)$ has a closed form, but **importance sampling** with $q$ as the proposal estimates $\log P(x)$ from below, more tightly as the number of samples $k$ grows (Burda et al., 2016):
 #
@@ -217,7 +332,7 @@ ax.margins(x=0.1, y=0.2)
 fig
 
 # %% [markdown]
-# ## 6. Back to slide 19
+# ## 8. Back to slide 19
 #
 # Slide 19 minimises the reconstruction error plus $\sum_i \big(\exp(\sigma_i) - (1 + \sigma_i) + m_i^2\big)$. With the conventions of `helpers.autoencoders`:
 #
@@ -247,7 +362,8 @@ assert torch.allclose(slide_loss, -lb, atol=1e-4)
 #
 # - $\log P(x) = L_b + \mathrm{KL}(q(z|x)\,\|\,P(z|x))$ for **every** $q$: checked to $10^{-6}$ on an exact model.
 # - $L_b = -\mathrm{KL}(q\,\|\,P(z)) + \mathbb{E}_q[\log P(x|z)]$: a regulariser towards the prior plus a reconstruction term, the two halves of the VAE loss.
-# - Maximising $L_b$ over $q$ shrinks the gap (slide 28); maximising it over the decoder raises $\log P(x)$. The VAE does both at once.
+# - Without an encoder, estimating $\log P(x)$ with $z \sim P(z)$ is biased low and about 20 times noisier than importance sampling with $z \sim q(z|x)$, even with a 1-D code: $q$ says where to look.
+# - Maximising $L_b$ over $q$ shrinks the gap (slide 28); maximising it over the decoder raises $\log P(x)$ (section 6: the ELBO run ends where the exact-likelihood run does). The VAE does both at once.
 # - On real data the gap is measured with importance sampling: for the digits VAE the bound with $k = 1000$ samples sits a few nats above $L_b$.
 #
 # ## Exercises
@@ -262,11 +378,16 @@ lb_prior = float(model.expected_log_likelihood(x, zero, one) - gaussian_kl(zero,
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(lb_prior) is float, f"lb_prior should be a float, got {type(lb_prior).__name__}"
-_ref = model.terms(x, torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))["lb"]
-assert abs(lb_prior - _ref) < 1e-8, (
-    f"lb_prior = {lb_prior:.4f}, expected {_ref:.4f}: L_b = E_q[log P(x|z)] - KL(q || P(z)); "
-    "with q = P(z) the KL term is 0")
 assert lb_prior < log_px_exact, "a lower bound must be below log P(x)"
+# a different method: with q = P(z), L_b = E_{z ~ P(z)}[log P(x|z)], by Monte Carlo
+_z = torch.randn(200_000, 1, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+_mc = model.log_joint(x, _z) + 0.5 * (math.log(2 * math.pi) + _z[:, 0] ** 2)
+assert abs(lb_prior - float(_mc.mean())) < 4 * float(_mc.std()) / math.sqrt(len(_z)), (
+    f"lb_prior = {lb_prior:.4f} but a Monte Carlo estimate gives {float(_mc.mean()):.4f}: "
+    "L_b = E_q[log P(x|z)] - KL(q || P(z)); with q = P(z) the KL term is 0")
+### BEGIN HIDDEN TESTS
+assert abs(lb_prior - model.terms(x, torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))["lb"]) < 1e-8
+### END HIDDEN TESTS
 print(f"Exercise 1 correct: L_b = {lb_prior:.3f} < log P(x) = {log_px_exact:.3f}")
 
 # %% [markdown]
@@ -280,8 +401,49 @@ gap_prior = float(gaussian_kl(torch.zeros(1, dtype=torch.float64), torch.eye(1, 
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(gap_prior) is float, f"gap_prior should be a float, got {type(gap_prior).__name__}"
-_want = model.terms(x, torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))["kl_q_posterior"]
-assert abs(gap_prior - _want) < 1e-8, (
-    f"gap_prior = {gap_prior:.4f}, expected {_want:.4f}: the gap is KL(q || P(z|x)) with q = N(0, 1) "
-    "first and the posterior second (KL is not symmetric)")
+assert gap_prior > 0 and abs(gap_prior - (log_px_exact - lb_prior)) < 1e-8, (
+    f"gap_prior = {gap_prior:.4f} but log P(x) - L_b = {log_px_exact - lb_prior:.4f}: the gap is KL(q || P(z|x)) "
+    "with q = N(0, 1) first and the posterior second (KL is not symmetric)")
+### BEGIN HIDDEN TESTS
+assert abs(gap_prior - model.terms(x, torch.zeros(1, dtype=torch.float64),
+                                   torch.eye(1, dtype=torch.float64))["kl_q_posterior"]) < 1e-8
+### END HIDDEN TESTS
 print(f"Exercise 2 correct: gap = {gap_prior:.3f} nats")
+
+# %% [markdown]
+# **Exercise 3 (build and diagnose).** Write the two estimators of section 5 yourself, for the linear-Gaussian `model` and the point `x`, without `naive_vs_importance`. With `g3 = torch.Generator().manual_seed(3)`, make 200 independent estimates of $\log P(x)$ from $n = 100$ samples each:
+# - `naive`: $\log \frac1n\sum_j P(x|z_j)$ with $z_j \sim P(z) = \mathcal N(0, 1)$;
+# - `importance`: $\log \frac1n\sum_j P(x|z_j)P(z_j)/q(z_j|x)$ with $z_j \sim q = \mathcal N(\mu_{post},\ 2\sigma^2_{post})$, the exact posterior `model.posterior(x)` with twice its variance.
+#
+# Both are tensors of shape `(200,)`. `model.log_joint(x, z)` gives $\log P(z) + \log P(x|z)$ for `z` of shape `(S, 1)`; use `torch.logsumexp`. Store `var_ratio = float(naive.var() / importance.var())`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+g3 = torch.Generator().manual_seed(3)
+z_p = torch.randn(200 * 100, 1, generator=g3, dtype=torch.float64)
+log_lik = model.log_joint(x, z_p) + 0.5 * (math.log(2 * math.pi) + z_p[:, 0] ** 2)  # log P(x|z)
+naive = torch.logsumexp(log_lik.reshape(200, 100), 1) - math.log(100)
+pm, pc = model.posterior(x)
+q_var = 2 * float(pc[0, 0])
+z_q = float(pm[0]) + math.sqrt(q_var) * torch.randn(200 * 100, 1, generator=g3, dtype=torch.float64)
+log_q = -0.5 * (math.log(2 * math.pi * q_var) + (z_q[:, 0] - float(pm[0])) ** 2 / q_var)
+importance = torch.logsumexp((model.log_joint(x, z_q) - log_q).reshape(200, 100), 1) - math.log(100)
+var_ratio = float(naive.var() / importance.var())
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert type(naive) is torch.Tensor and type(importance) is torch.Tensor, "naive and importance should be tensors"
+assert naive.shape == (200,) and importance.shape == (200,), f"shapes {tuple(naive.shape)}, {tuple(importance.shape)}"
+assert type(var_ratio) is float, f"var_ratio should be a float, got {type(var_ratio).__name__}"
+assert abs(var_ratio - float(naive.var() / importance.var())) < 1e-9 * var_ratio, "var_ratio = naive.var() / importance.var()"
+assert abs(float(importance.mean()) - log_px_exact) < 0.01, \
+    "the importance estimates should average to log P(x): did you divide by q and average over n = 100?"
+assert float(naive.mean()) < log_px_exact and float(naive.std()) > 3 * float(importance.std()), \
+    "the naive estimates should be lower on average and much more spread"
+assert var_ratio > 8, f"variance ratio {var_ratio:.1f}: the naive estimator should be far noisier"
+### BEGIN HIDDEN TESTS
+_r = naive_vs_importance(model, x, n=100, repeats=2000, q_var_scale=2.0, seed=5)
+assert 0.6 < var_ratio / _r["ratio"] < 1.6 and 0.6 < float(importance.var()) / _r["importance_var"] < 1.6
+assert abs(float(naive.mean()) - _r["naive_mean"]) < 0.05
+### END HIDDEN TESTS
+print(f"Exercise 3 correct: the naive estimate's variance is {var_ratio:.0f} times that of importance sampling")

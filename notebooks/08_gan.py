@@ -22,13 +22,14 @@
 #
 # **Learning goals.** After this notebook you can
 # 1. explain why a pixel-by-pixel loss makes VAE samples blurry, with the one-pixel-off example;
-# 2. write the discriminator's and the generator's losses (and say why the generator uses the *non-saturating* form);
+# 2. write the discriminator's and the generator's losses (and say why the generator uses the *non-saturating* form), and one GAN training step (D, then G) that you check against the package's and train for a few seconds;
 # 3. recognise mode collapse on a 2-D toy and show that a remedy (PacGAN) fixes it, by counting modes;
 # 4. train a GAN whose pixels are **1-of-N colours** (straight-through Gumbel-softmax) and compare it with the LSTM and the VAE on Pokémon: likelihood, sampling speed, sharpness.
 
 # %%
 # Setup: the same first cell in every notebook. helpers is this repository's small package.
 # %matplotlib inline
+import copy
 import inspect
 import math
 import time
@@ -38,17 +39,17 @@ import torch
 from matplotlib.figure import Figure
 
 from helpers.adversarial import (
-    ToyGANConfig, count_modes, decision_surface, discriminator_loss, generator_loss, modes_of,
-    ring_centres, train_toy_gan,
+    ToyGAN, ToyGANConfig, adversarial_step, count_modes, decision_surface, discriminator_loss, generator_loss,
+    modes_of, ring_centres, sample_ring, train_toy_gan,
 )
 from helpers.autoencoders import decode_images
 from helpers.data import load_digits, load_pokemon
 from helpers.image_gan import (
     ImageGAN, classes_covered, colour_tv, digit_classifier, nearest, straight_through_colours,
 )
-from helpers.plot import bar_table, plot_history, show_digits, show_sprites
+from helpers.plot import bar_table, show_digits, show_sprites
 from helpers.registry import get, recipe
-from helpers.train import seed_everything
+from helpers.train import seed_everything, seeded
 from helpers.widgets import LatentPanel, sweep_codes
 
 gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
@@ -85,8 +86,10 @@ def ink_within(img, r):
     return torch.nn.functional.max_pool2d((img > 0).float()[None, None], 2 * r + 1, 1, r)[0, 0] > 0
 
 
-# the first training digit with a blank pixel 3 or more pixels away from any ink (a thin "1" or "7")
-target = next(x for x in dig[0] if (~ink_within(x, 2)).any()).clone()
+# the rule: the first training digit with a blank pixel 3 or more pixels away from any ink
+first = next(i for i, x in enumerate(dig[0]) if (~ink_within(x, 2)).any())
+target = dig[0][first].clone()
+print(f"target: training digit number {first}, labelled {int(dig_labels[0][first])}")
 touch = (ink_within(target, 1) & (target == 0)).nonzero()[0]  # blank, but next to the stroke
 far = (~ink_within(target, 2)).nonzero()[0]                  # blank, far from every stroke
 ok, bad = target.clone(), target.clone()
@@ -103,7 +106,7 @@ show_digits(torch.stack([target, ok, bad]), ncols=3, ax=fig.subplots(),
 fig
 
 # %% [markdown]
-# Same error, very different to a person: whether a pixel is right depends on its **neighbours**, and a loss that sums independent pixel errors cannot see that. A decoder could learn it only with far more capacity than the data can teach. The GAN replaces the fixed pixel loss with a **learned judge**.
+# The rule picked a **6** (its label is printed above): a stem rising on the left into a hook at the top, a loop at the bottom. In the middle picture the added ink, row 0 column 1, touches the top of the stem diagonally and lengthens it; in the right picture it is a lone dark pixel in the top-right corner, row 0 column 7, with two blank pixels between it and the nearest ink. Same error, very different to a person: whether a pixel is right depends on its **neighbours**, and a loss that sums independent pixel errors cannot see that. A decoder could learn it only with far more capacity than the data can teach. The GAN replaces the fixed pixel loss with a **learned judge**.
 #
 # ## 2. The GAN idea: a generator and a discriminator
 #
@@ -142,11 +145,107 @@ b.legend(fontsize=8)
 fig
 
 # %% [markdown]
+# Left: both losses fall as $s$ rises, so both push the generator the same way. Right: where the discriminator wins ($s$ near 0, shaded) the minimax gradient $s$ is almost 0 while the non-saturating one is almost 1.
+#
+# ### One GAN step, written out
+#
+# Training alternates two updates on one batch of real points $x_1..x_n$ and noise $z_1..z_n$:
+#
+# 1. **discriminator step:** fakes $G(z_i)$, loss $\mathcal L_D$ on the real points and on the fakes, one optimiser step for $D$ only. The fakes are *detached*: this step must not change $G$.
+# 2. **generator step:** the **same** fakes, judged by the just-updated $D$, loss $\mathcal L_G$ (non-saturating), one optimiser step for $G$ only.
+#
+# Below, for the 2-D toy of section 3 (a point is 2 numbers; with PacGAN's `pack` > 1 the discriminator reads `pack` points side by side). The helpers' `adversarial_step` does the same, and trains every GAN of this notebook.
+
+# %%
+F = torch.nn.functional
+
+
+def gan_step(G, D, opt_d, opt_g, real, z, pack=1):
+    """One D step, then one G step on the same fakes. real: (n, 2) points, z: (n, noise). Returns (G loss, D loss)."""
+    judge = lambda x: D(x.reshape(-1, 2 * pack))[:, 0]  # one logit per pack of `pack` points
+    fake = G(z)
+    # 1. discriminator: real -> 1, fake -> 0; -log sigmoid(d) = softplus(-d), -log(1 - sigmoid(d)) = softplus(d)
+    d_loss = F.softplus(-judge(real)).mean() + F.softplus(judge(fake.detach())).mean()
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    # 2. generator, non-saturating: -log sigmoid(D(G(z))), the same fakes judged by the updated D
+    g_loss = F.softplus(-judge(fake)).mean()
+    opt_g.zero_grad()
+    g_loss.backward()  # also leaves gradients in D; opt_d.zero_grad() clears them next step
+    opt_g.step()
+    return g_loss.item(), d_loss.item()
+
+
+# %% [markdown]
+# **Check against helpers.** Two copies of the same untrained PacGAN toy (pairs), each with fresh Adam optimisers (identical states), the same real points and the same noise from seeded generators; one step of `gan_step` on one copy, one of `adversarial_step` on the other. Losses and every updated weight must agree to $10^{-5}$.
+
+# %%
+def adams(m):  # the optimisers every GAN here uses: Adam, betas (0.5, 0.999), D slower than G
+    return (torch.optim.Adam(m.D.parameters(), 1e-4, betas=(0.5, 0.999)),
+            torch.optim.Adam(m.G.parameters(), 1e-3, betas=(0.5, 0.999)))
+
+
+with seeded(0):
+    start = ToyGAN(ToyGANConfig(pack=2))
+ours, ref = copy.deepcopy(start), copy.deepcopy(start)
+real = sample_ring(256, torch.Generator().manual_seed(1))
+z = torch.randn(256, 256, generator=torch.Generator().manual_seed(2))
+g_ours, d_ours = gan_step(ours.G, ours.D, *adams(ours), real, z, pack=2)
+g_ref, d_ref = adversarial_step(ref, *adams(ref), real, ref.G(z))
+with torch.no_grad():
+    dw = max(float((a - b).abs().max()) for a, b in zip(ours.parameters(), ref.parameters()))
+    moved = max(float((a - b).abs().max()) for a, b in zip(ours.parameters(), start.parameters()))
+print(f"G loss: notebook {g_ours:.6f}, helpers {float(g_ref):.6f}")
+print(f"D loss: notebook {d_ours:.6f}, helpers {float(d_ref):.6f}")
+print(f"largest weight difference after the step: {dw:.1e} (the step itself moved weights by up to {moved:.1e})")
+assert abs(g_ours - float(g_ref)) < 1e-5 and abs(d_ours - float(d_ref)) < 1e-5 and dw < 1e-5
+
+# %% [markdown]
+# **Training with it.** The same toy, 1,000 steps of `gan_step` (a few seconds), batches of 256 ring points and 256 noise vectors drawn from one seeded generator. At four moments we draw the generator's samples for 2,000 fixed codes (black) over the 8 modes (red circles).
+
+# %%
+with seeded(0):
+    toy = ToyGAN(ToyGANConfig(pack=2))
+opt_d, opt_g = adams(toy)
+data_gen = torch.Generator().manual_seed(0)
+fixed_z = torch.randn(2000, 256, generator=torch.Generator().manual_seed(1234))
+own_shots, own_losses, t0 = {}, [], time.perf_counter()
+for step in range(1001):
+    if step in (0, 250, 500, 1000):
+        with torch.no_grad():
+            own_shots[step] = toy.G(fixed_z)
+    if step == 1000:
+        break
+    real = sample_ring(256, data_gen)  # real points first, then noise: the order helpers draws them in
+    own_losses.append(gan_step(toy.G, toy.D, opt_d, opt_g, real, torch.randn(256, 256, generator=data_gen), pack=2))
+print(f"1000 steps in {time.perf_counter() - t0:.1f} s; mean G, D loss over the last 100 steps: "
+      f"{np.mean([g for g, _ in own_losses[-100:]]):.2f}, {np.mean([d for _, d in own_losses[-100:]]):.2f}")
+radius = {k: float(v.norm(dim=1).median()) for k, v in own_shots.items()}
+near_ring = {k: float(((v.norm(dim=1) - 2).abs() < 0.3).float().mean()) for k, v in own_shots.items()}
+for k in own_shots:
+    print(f"step {k:3d}: median distance from the origin {radius[k]:.2f} (ring: 2), "
+          f"{near_ring[k]:4.0%} of samples within 0.3 of the ring, modes covered {count_modes(own_shots[k])[0]}/8")
+
+# %%
+ring = ring_centres()
+fig = Figure(figsize=(12, 3.2), layout="constrained")
+for ax, (k, pts) in zip(fig.subplots(1, 4), own_shots.items()):
+    ax.scatter(pts[:600, 0], pts[:600, 1], s=2, c="k")
+    ax.scatter(ring[:, 0], ring[:, 1], s=40, facecolors="none", edgecolors="r")
+    ax.set(xlim=(-3, 3), ylim=(-3, 3), xticks=[], yticks=[], aspect="equal", title=f"after {k} steps")
+fig.suptitle("the PacGAN toy trained with gan_step: samples (black) and the 8 modes (red)")
+fig
+
+# %% [markdown]
+# Read left to right: the untrained generator puts every sample in a small blob at the origin; after 250 steps the samples lie on a band across the square; after 500 they are a diffuse cloud over the whole square; after 1,000 they form a **thick ring through the 8 modes**: 64% of them lie within 0.3 of the ring and their median distance from the origin is 2.11 against the ring's 2 (printed above). The modes are not separated yet: the samples spread along the whole ring instead of gathering on the 8 red circles, so `count_modes` (at least 1% of samples within 0.15 of a mode) counts only 1/8. Section 3 continues this very run to 4,000 steps (the check there prints that its first 1,000 steps are these), and there the 8 modes separate.
+
+# %% [markdown]
 # ## 3. A 2-D toy: eight Gaussians on a ring, and mode collapse
 #
 # Before images, a data set we can see entirely: points from 8 Gaussians (standard deviation 0.05) on a circle of radius 2. The generator maps 256-D noise to a 2-D point; the discriminator is a small MLP. We train for 4,000 steps and, at five moments, draw the generator's samples (black) on top of the discriminator's belief "real" (colour: yellow = real, purple = fake). A mode counts as **covered** when at least 1% of 10,000 samples fall within 3 standard deviations of it.
 #
-# The **remedy** is PacGAN (Lin et al., 2018): the discriminator judges *pairs* of samples at once. A generator that puts every sample on the same spot makes pairs of identical points, which real data almost never has, so collapse is easy to punish. Same networks, same learning rates, same seed; only the discriminator's input changes. (Each run takes about 15 s; the shipped checkpoints `toy_gan_plain.pt` / `toy_gan_pack2.pt` come from `python -m helpers.registry train toy_gan_plain toy_gan_pack2` with the same configuration.)
+# The **remedy** is PacGAN (Lin et al., 2018): the discriminator judges *pairs* of samples at once. A generator that puts every sample on the same spot makes pairs of identical points, which real data almost never has, so collapse is easy to punish. Same networks, same learning rates, same seed; only the discriminator's input changes. (Each run takes 15-30 s, printed below; the shipped checkpoints `toy_gan_plain.pt` / `toy_gan_pack2.pt` come from `python -m helpers.registry train toy_gan_plain toy_gan_pack2` with the same configuration.)
 
 # %%
 stages = (250, 1000, 2000, 3000, 4000)
@@ -199,6 +298,8 @@ for pack, name in [(1, "plain GAN"), (2, "PacGAN, pairs")]:
 centre = runs[1]["shots"][4000].mean(0)
 print(f"the plain GAN's clump at step 4000 sits at ({centre[0]:.1f}, {centre[1]:.1f}), "
       f"{float(centre.norm()):.1f} from the centre of a ring of radius 2")
+same = max(float((own_shots[k] - runs[2]["shots"][k]).abs().max()) for k in (250, 500, 1000))
+print(f"section 2's gan_step loop against this PacGAN run, samples at steps 250, 500, 1000: largest difference {same:.1e}")
 
 # %% [markdown]
 # **Takeaway.** The plain GAN's samples form **one tight clump** that the discriminator chases around: wherever the clump sits, the discriminator learns to call that spot fake, and the generator jumps elsewhere as a whole. At no moment does it cover more than one mode: that is **mode collapse** (at step 4000 the clump has even left the frame, as the line above says). The generator's loss only asks each sample to look real on its own, and one good-looking spot is enough. The pair-judging discriminator sees that all samples in a pair are alike, and the generator is pushed to spread over all 8 modes.
@@ -232,13 +333,22 @@ for name, key, g, info in [("digits", "gan_digits", gan_d, info_d), ("Pokémon",
 
 # %%
 fig = Figure(figsize=(11, 3), layout="constrained")
-a, b = fig.subplots(1, 2)
-plot_history(info_d["history"], ax=a, ylabel="loss (per 100 steps)", title="digits GAN: train = G, valid = D")
-plot_history(info_p["history"], ax=b, ylabel="loss (per 100 steps)", title="Pokémon GAN: train = G, valid = D")
+for ax, name, h in zip(fig.subplots(1, 2), ["digits GAN", "Pokémon GAN"], [info_d["history"], info_p["history"]]):
+    steps = 100 * np.arange(1, len(h.train) + 1)  # History stores G's loss as .train, D's as .valid
+    ax.plot(steps, h.train, label="G loss (non-saturating)")
+    ax.plot(steps, h.valid, label="D loss")
+    ax.axhline(2 * math.log(2), color="grey", ls=":", label="D loss if D says 1/2 to all")
+    ax.set(xlabel="training step (each point: mean of 100 steps)", ylabel="loss", title=name)
+    ax.legend(fontsize=8)
 fig
 
+# %%
+for name, h in [("digits", info_d["history"]), ("Pokémon", info_p["history"])]:
+    print(f"{name:8s}: last 100 steps: G loss {h.train[-1]:.2f}, D loss {h.valid[-1]:.2f}  "
+          f"(D loss of a coin-flipping judge: 2 log 2 = {2 * math.log(2):.2f})")
+
 # %% [markdown]
-# The "valid" curve here is the **discriminator's** loss and "train" the generator's (the shared plotting helper names them so). Neither goes to zero and neither should: a GAN's losses say who is winning, not how good the pictures are. That is why we measure samples instead.
+# Each point is the mean loss over 100 steps (the checkpoint stores no more). At the start the discriminator wins: its loss is at its lowest (about 0.6 for digits, 0.8 for Pokémon) and the generator's at its highest. Then the game settles: the generator's loss falls to about 0.8 and the discriminator's rises to about 1.2-1.3, just under the dotted line $2\log 2 \approx 1.39$ of a judge that answers 1/2 to everything (the Pokémon game swings once more around step 2,000-2,500 first). Neither loss goes to zero and neither should: a GAN's losses say who is winning, not how good the pictures are. That is why we measure the samples instead.
 
 # %% tags=["readme"]
 g_d = gan_d.sample(64, generator=torch.Generator().manual_seed(0))
@@ -250,6 +360,8 @@ show_sprites(g_p, cmap, ncols=8, ax=b, title="Pokémon GAN: 48 samples (1-of-167
 fig
 
 # %% [markdown]
+# Left: most of the 64 are readable digits (3s, 5s, 6s, 9s, 0s, 2s ...), drawn in solid dark strokes with no grey halo, unlike the VAE's in section 1; a few are ambiguous shapes between two digits. Right: the Pokémon GAN draws blobs of one or two main colours (green, orange, blue, grey) with dark outlines and speckled pixels on a white background: sprite-like colour regions, but no recognisable creature.
+#
 # Is the digits GAN collapsed onto a few digits? We ask a judge: a logistic-regression classifier trained on the labelled training digits (scikit-learn) says which digit each of 1,000 samples looks like. And is it copying? For each sample, the fraction of pixels that differ from the **nearest** training image (0% = a copy).
 
 # %%
@@ -268,6 +380,9 @@ print(f"pixels differing from the nearest training digit (median): GAN samples {
 fig = Figure(figsize=(5, 2.4), layout="constrained")
 bar_table([str(k) for k in range(10)], hist * 100, ax=fig.subplots(), title="which digit do GAN samples look like? (%)")
 fig
+
+# %% [markdown]
+# No class is missing: every digit gets between about 4% (8, the rarest) and 14% (1) of the samples, against 10% each for a perfectly even generator. And the GAN is not copying: its samples differ from their nearest training digit in about as many pixels (42%) as real test digits do (41%).
 
 # %% [markdown]
 # ### Interpolating in z
@@ -466,3 +581,127 @@ assert _hits(_p[:0], _c, 1.0) == 0, "no points hit no centres"
 _pac = _hits(runs[2]["shots"][4000], ring, 0.15)
 assert _pac == 8, f"the PacGAN's final samples should hit all 8 modes within 0.15, your count is {_pac}"
 print(f"Exercise 3 correct: plain GAN {_hits(runs[1]['shots'][4000], ring, 0.15)}/8, PacGAN {_pac}/8")
+
+# %% [markdown]
+# **Exercise 4 (build: change the objective).** The **least-squares GAN** (Mao et al., 2017) replaces the log-losses by squared distances from target scores: the discriminator's output $d$ should be 1 on real points and 0 on fakes,
+#
+# $$\mathcal L_D = \tfrac12\,\mathbb E_x\big[(D(x) - 1)^2\big] + \tfrac12\,\mathbb E_z\big[D(G(z))^2\big], \qquad \mathcal L_G = \tfrac12\,\mathbb E_z\big[(D(G(z)) - 1)^2\big].$$
+#
+# Write `lsgan_step(G, D, opt_d, opt_g, real, z, pack=1)`: the same two updates as `gan_step` in section 2 (D on real and detached fakes, then G on the same fakes judged by the updated D), with these two losses. Return `(G loss, D loss)` as Python floats. The test runs one step from fixed weights and data and checks what it does to the discriminator and the generator.
+
+# %% nbgrader={"grade": false, "grade_id": "ex4_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def lsgan_step(G, D, opt_d, opt_g, real, z, pack=1):
+    ### BEGIN SOLUTION
+    judge = lambda x: D(x.reshape(-1, 2 * pack))[:, 0]
+    fake = G(z)
+    d_loss = 0.5 * ((judge(real) - 1) ** 2).mean() + 0.5 * (judge(fake.detach()) ** 2).mean()
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    g_loss = 0.5 * ((judge(fake) - 1) ** 2).mean()
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    return g_loss.item(), d_loss.item()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex4_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+def _start(pack):
+    with seeded(7):
+        m = ToyGAN(ToyGANConfig(pack=pack))
+    return m, sample_ring(128, torch.Generator().manual_seed(11)), torch.randn(128, 256, generator=torch.Generator().manual_seed(12))
+
+
+_m, _real, _z = _start(1)
+_st = copy.deepcopy(_m)
+with torch.no_grad():
+    _fake0 = _st.G(_z)
+    _gap0 = float(_st.critic(_real).mean() - _st.critic(_fake0).mean())
+_out = lsgan_step(_st.G, _st.D, *adams(_st), _real, _z)
+assert type(_out) is tuple and len(_out) == 2 and all(type(v) is float for v in _out), (
+    f"return (G loss, D loss) as a tuple of two Python floats (loss.item()), got {_out!r}")
+assert all(v >= 0 for v in _out), f"squared-error losses cannot be negative, got {_out}"
+with torch.no_grad():
+    _gap1 = float(_st.critic(_real).mean() - _st.critic(_fake0).mean())
+    _judged_old, _judged_new = float(_st.critic(_fake0).mean()), float(_st.critic(_st.G(_z)).mean())
+assert _gap1 > _gap0, (f"after the D step, D should score real points higher and the (old) fakes lower: "
+                       f"mean D(real) - mean D(fake) went {_gap0:.4f} -> {_gap1:.4f}")
+assert _judged_new > _judged_old, (f"the G step should raise the updated D's score of the fakes: "
+                                   f"{_judged_old:.4f} -> {_judged_new:.4f}; did G's optimiser step?")
+### BEGIN HIDDEN TESTS
+for _pack in (1, 2):
+    _m, _real, _z = _start(_pack)
+    _st, _rf = copy.deepcopy(_m), copy.deepcopy(_m)
+    _out = lsgan_step(_st.G, _st.D, *adams(_st), _real, _z, pack=_pack)
+    _od, _og = adams(_rf)
+    _fk = _rf.G(_z)
+    _dl = 0.5 * ((_rf.critic(_real) - 1) ** 2).mean() + 0.5 * (_rf.critic(_fk.detach()) ** 2).mean()
+    _od.zero_grad()
+    _dl.backward()
+    _od.step()
+    _gl = 0.5 * ((_rf.critic(_fk) - 1) ** 2).mean()
+    _og.zero_grad()
+    _gl.backward()
+    _og.step()
+    assert abs(_out[0] - _gl.item()) < 1e-5 and abs(_out[1] - _dl.item()) < 1e-5, (
+        f"pack={_pack}: losses {_out}, want ({_gl.item():.6f}, {_dl.item():.6f})")
+    with torch.no_grad():
+        _dw = max(float((a - b).abs().max()) for a, b in zip(_st.parameters(), _rf.parameters()))
+    assert _dw < 1e-5, f"pack={_pack}: weights after the step differ from the reference by {_dw:.1e}"
+### END HIDDEN TESTS
+print(f"Exercise 4 correct: one step raised D's real-minus-fake gap {_gap0:.3f} -> {_gap1:.3f} "
+      f"and the fakes' score {_judged_old:.3f} -> {_judged_new:.3f}")
+
+# %% [markdown]
+# **Exercise 5 (diagnose: what the pair-judging discriminator sees).** PacGAN's discriminator reads consecutive samples in pairs (rows 0-1, 2-3, ...). Write `pair_gap(points)`: the **median** distance between the two points of each consecutive pair of an (N, 2) tensor (N even), as a Python float. Then measure it on the plain GAN's and the PacGAN's samples at step 4000 of section 3 (`runs[1]["shots"][4000]`, `runs[2]["shots"][4000]`) and on 2,000 real ring points (`sample_ring(2000, torch.Generator().manual_seed(0))`), and store the three numbers in `gap_plain`, `gap_pac`, `gap_real`. The test checks what these say about collapse.
+
+# %% nbgrader={"grade": false, "grade_id": "ex5_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def pair_gap(points):
+    ### BEGIN SOLUTION
+    pairs = points.reshape(-1, 2, 2)
+    return float((pairs[:, 0] - pairs[:, 1]).norm(dim=1).median())
+    ### END SOLUTION
+
+
+### BEGIN SOLUTION
+gap_plain = pair_gap(runs[1]["shots"][4000])
+gap_pac = pair_gap(runs[2]["shots"][4000])
+gap_real = pair_gap(sample_ring(2000, torch.Generator().manual_seed(0)))
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex5_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert all(type(v) is float for v in (gap_plain, gap_pac, gap_real)), "store three Python floats (float(...))"
+_two = pair_gap(torch.tensor([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0], [1.0, 1.0], [0.0, 0.0], [0.0, 2.0]]))
+assert type(_two) is float and abs(_two - 2.0) < 1e-6, (
+    f"pairs (rows 0-1, 2-3, 4-5) 5, 0 and 2 apart have median gap 2.0, your pair_gap gives {_two!r}")
+assert gap_plain < gap_real / 3, (
+    f"a collapsed generator puts both points of a pair close together: gap_plain = {gap_plain:.2f}, real {gap_real:.2f}")
+assert gap_real / 2 < gap_pac < 2 * gap_real, (
+    f"the PacGAN's pairs should be spread like real ones: gap_pac = {gap_pac:.2f}, real {gap_real:.2f}")
+### BEGIN HIDDEN TESTS
+for _pts, _v in [(runs[1]["shots"][4000], gap_plain), (runs[2]["shots"][4000], gap_pac),
+                 (sample_ring(2000, torch.Generator().manual_seed(0)), gap_real)]:
+    _ref = float(torch.linalg.vector_norm(_pts[0::2] - _pts[1::2], dim=1).median())
+    assert abs(_v - _ref) < 1e-5, f"got {_v:.5f}, want {_ref:.5f}: median over consecutive pairs (0-1, 2-3, ...)"
+### END HIDDEN TESTS
+print(f"Exercise 5 correct: median pair gap, plain GAN {gap_plain:.2f}, PacGAN {gap_pac:.2f}, real ring points {gap_real:.2f}")
+
+# %% [markdown]
+# **Exercise 6 (reflection).** In the loss plot of section 4, the digits GAN's discriminator loss ends near 1.26, close to the 1.39 of a judge that cannot tell real from fake, while its samples (section 4's grid) are readable digits. What does that tell you? Store one letter in `loss_answer`:
+#
+# - **A**: the discriminator is broken: a working one would drive its loss to 0;
+# - **B**: neither player wins outright; a GAN's losses say who is ahead in the game, not how good the pictures are, so we judge the samples instead;
+# - **C**: the generator has collapsed onto one digit, so D cannot learn.
+
+# %% nbgrader={"grade": false, "grade_id": "ex6_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+loss_answer = "B"
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex6_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert type(loss_answer) is str and loss_answer in ("A", "B", "C"), f"store one letter, 'A', 'B' or 'C', got {loss_answer!r}"
+### BEGIN HIDDEN TESTS
+assert loss_answer == "B", "a GAN's losses measure the game between G and D, not picture quality (and section 4 counts 10/10 classes)"
+### END HIDDEN TESTS
+print("Exercise 6: answer recorded")

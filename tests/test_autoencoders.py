@@ -176,3 +176,32 @@ def test_shipped_pokemon_ae(shipped, pokemon):
     x = pokemon.split().test[:4]
     assert model.decode(model.code(x)).shape == (4, 20, 20, 167)
     assert info["metrics"]["test_rec_nats"] > 0
+
+
+class _UniformClf:
+    def predict_proba(self, x):
+        import numpy as np
+        return np.full((len(x), 10), 0.1)
+
+
+def test_image_quality_copies_are_at_distance_zero():
+    from helpers.autoencoders import image_quality
+    train = torch.randint(0, 17, (30, 8, 8))
+    q = image_quality(train[:5], train, _UniformClf())
+    assert set(q) == {"confidence", "nearest_train"} and all(type(v) is float for v in q.values())
+    assert q["nearest_train"] == pytest.approx(0.0, abs=1e-5) and q["confidence"] == pytest.approx(0.1)
+    far = image_quality(torch.full((2, 8, 8), 16.0), torch.zeros(3, 8, 8, dtype=torch.long), _UniformClf())
+    assert far["nearest_train"] == pytest.approx(8.0)  # 64 pixels, each 1 apart
+
+
+def test_prior_sample_quality_is_seeded_and_checks_the_prior():
+    from helpers.autoencoders import prior_sample_quality
+    torch.manual_seed(0)
+    train, labels = torch.randint(0, 17, (40, 8, 8)), torch.arange(40) % 10
+    ae = Autoencoder(digits_net(2, hidden=16))
+    a = prior_sample_quality(ae, train, labels, n=20, seed=1, clf=_UniformClf())
+    b = prior_sample_quality(ae, train, labels, n=20, seed=1, prior="fitted", clf=_UniformClf())
+    c = prior_sample_quality(ae, train, labels, n=20, seed=1, prior="standard", clf=_UniformClf())
+    assert a == b and a != c and a["nearest_train"] > 0  # an AE defaults to the fitted Gaussian
+    with pytest.raises(ValueError, match="prior must be"):
+        prior_sample_quality(ae, train, labels, n=5, prior="uniform", clf=_UniformClf())

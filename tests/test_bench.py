@@ -15,10 +15,13 @@ import run as bench  # noqa: E402
 
 KEYS = {
     "pokemon_bits_per_pixel": {"unigram", "bigram", "lstm512", "context2d"},
-    "digits_nats_per_image": {"gmm_best", "vae_elbo", "vae_iwae", "autoregressive"},
+    "digits_nats_per_image": {"gmm_best", "vae_elbo", "vae_iwae", "autoregressive", "categorical_mixture"},
     "sampling": {"cached_s", "rerun_s", "ratio"},
     "slider_ms": {"median", "p95"},
     "gan": {"modes_covered", "modes_covered_remedy", "digits_classes_covered"},
+    "ae_vs_vae": {"ae_confidence", "ae_nearest", "rec_only_confidence", "rec_only_nearest", "vae_confidence",
+                  "vae_nearest", "test_confidence", "test_nearest"},
+    "naive_vs_importance": {"ratio", "naive_var", "importance_var"},
 }
 
 

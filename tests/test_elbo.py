@@ -83,3 +83,20 @@ def test_bad_shapes():
         LinearGaussian(torch.zeros(5, 2, dtype=F64), torch.zeros(4, dtype=F64), 1.0)
     with pytest.raises(ValueError, match=r"one data point of shape \(5,\)"):
         _model().log_marginal(torch.zeros(4, dtype=F64))
+
+
+def test_naive_vs_importance():
+    from helpers.elbo import naive_vs_importance
+
+    lg = LinearGaussian(torch.tensor([[1.5], [-0.8], [0.6]], dtype=F64), torch.tensor([0.5, 0.0, -0.3], dtype=F64), 0.25)
+    x = torch.tensor([2.0, -1.2, 0.4], dtype=F64)
+    r = naive_vs_importance(lg, x, n=50, repeats=200)
+    assert r["log_px"] == pytest.approx(float(lg.log_marginal(x)))
+    assert r["ratio"] > 10 and r["ratio"] == pytest.approx(r["naive_var"] / r["importance_var"])
+    # both estimators sit below log P(x) on average (Jensen); importance sampling is close
+    assert r["naive_mean"] < r["importance_mean"] <= r["log_px"] + 1e-3
+    assert abs(r["importance_mean"] - r["log_px"]) < 0.01
+    # q = the exact posterior: every weight is P(x), zero variance
+    exact = naive_vs_importance(lg, x, n=5, repeats=20, q_var_scale=1.0)
+    assert exact["importance_var"] < 1e-20 and exact["importance_mean"] == pytest.approx(exact["log_px"], abs=1e-10)
+    assert naive_vs_importance(lg, x, n=50, repeats=200) == r  # seeded

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -118,3 +120,66 @@ def test_select_gmm_sorts_by_validation():
     res = select_gmm(train, valid, covariances=("diag",), components=(1, 3), regs=(0.1,))
     assert [r[2] for r in sorted(res, key=lambda r: r[2])] == [1, 3] and len(res) == 2
     assert res[0][0] <= res[1][0] and all(np.isfinite(r[0]) for r in res)
+
+
+# ----------------------------------------------------------------------------- categorical mixture
+def _cat_data(n=400, seed=0):
+    """Images of 6 pixels, 4 levels, from a known 3-cluster mixture."""
+    from helpers.mixtures import CategoricalMixture
+
+    g = torch.Generator().manual_seed(seed)
+    probs = torch.distributions.Dirichlet(torch.full((4,), 0.3, dtype=torch.float64)).sample((3, 6))
+    true = CategoricalMixture(torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64), probs)
+    return true, true.sample(n, generator=g)
+
+
+def test_categorical_log_prob_by_enumeration_and_sampling():
+    from helpers.mixtures import CategoricalMixture
+
+    torch.manual_seed(0)
+    true, x = _cat_data(20000)
+    # log P(x) = log sum_m P(m) prod_d probs[m, d, x_d], written out for a few images
+    for img in x[:5]:
+        want = math.log(sum(float(true.weights[m]) * math.prod(float(true.probs[m, d, img[d]]) for d in range(6))
+                            for m in range(3)))
+        assert float(true.log_prob(img[None])[0]) == pytest.approx(want, abs=1e-12)
+    # the sample's pixel frequencies match the marginal sum_m P(m) probs[m, d, :]
+    freq = torch.nn.functional.one_hot(x, 4).double().mean(0)
+    torch.testing.assert_close(freq, torch.einsum("m,mdl->dl", true.weights, true.probs), atol=0.015, rtol=0)
+    assert x.dtype == torch.int64 and x.shape == (20000, 6)
+    torch.testing.assert_close(true.responsibilities(x[:10]).sum(1), torch.ones(10, dtype=torch.float64))
+    with pytest.raises(ValueError, match="want weights"):
+        CategoricalMixture(torch.ones(2), torch.ones(3, 6, 4))
+    with pytest.raises(ValueError, match="6 pixels per image"):
+        true.log_prob(torch.zeros(2, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match="cannot condition on a prefix"):
+        true.sample(2, prefix=x[:1])
+
+
+def test_categorical_em_never_lowers_the_likelihood():
+    from helpers.mixtures import categorical_m_step, fit_categorical_mixture
+
+    torch.manual_seed(1)
+    true, x = _cat_data(400)
+    for alpha in (0.0, 0.5):
+        mix, hist = fit_categorical_mixture(x, 3, iters=60, alpha=alpha, tol=0.0,
+                                            generator=torch.Generator().manual_seed(2))
+        assert all(b >= a - 1e-10 for a, b in zip(hist, hist[1:])), f"EM lowered its objective (alpha={alpha})"
+        assert hist[-1] > hist[0] + 0.1
+        if alpha == 0:  # the objective is the mean log-likelihood, and EM gets near the true mixture's
+            assert hist[-1] == pytest.approx(float(mix.log_prob(x).mean()), abs=1e-12)
+            assert hist[-1] > float(true.log_prob(x).mean()) - 0.05
+        # the public M-step is the one EM uses
+        again = categorical_m_step(x, mix.responsibilities(x), 4, alpha)
+        assert again.probs.shape == (3, 6, 4)
+        torch.testing.assert_close(again.probs.sum(-1), torch.ones(3, 6, dtype=torch.float64))
+
+
+def test_categorical_mixture_nll_picks_k_on_validation():
+    from helpers.mixtures import categorical_mixture_nll
+
+    torch.manual_seed(3)
+    true, x = _cat_data(900)
+    nll, k = categorical_mixture_nll(x[:500], x[500:700], x[700:], ks=(1, 3), levels=4)
+    assert k == 3 and type(nll) is float
+    assert abs(nll + float(true.log_prob(x[700:]).mean())) < 0.3
