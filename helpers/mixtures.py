@@ -26,8 +26,20 @@ from torch import Tensor
 from .gaussian import log_normal
 
 
+class Mixture:
+    """What every mixture derives from its ``component_log_probs(x) -> (N, K)`` = log P(m) + log P(x_n | m)."""
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log P(x_n) = logsumexp over the components, in nats, shape (N,)."""
+        return torch.logsumexp(self.component_log_probs(x), dim=1)
+
+    def responsibilities(self, x: Tensor) -> Tensor:
+        """P(m | x_n), shape (N, K); rows sum to 1."""
+        return self.component_log_probs(x).softmax(dim=1)
+
+
 @dataclass(frozen=True)
-class GaussianMixture:
+class GaussianMixture(Mixture):
     weights: Tensor
     means: Tensor
     covs: Tensor
@@ -47,14 +59,6 @@ class GaussianMixture:
         if x.ndim != 2 or x.shape[1] != self.means.shape[1]:
             raise ValueError(f"want x of shape (N, {self.means.shape[1]}), got {tuple(x.shape)}")
         return self.weights.log() + log_normal(x[:, None, :], self.means, self.covs)
-
-    def log_prob(self, x: Tensor) -> Tensor:
-        """log P(x_n), shape (N,)."""
-        return torch.logsumexp(self.component_log_probs(x), dim=1)
-
-    def responsibilities(self, x: Tensor) -> Tensor:
-        """P(m | x_n), shape (N, K); rows sum to 1."""
-        return self.component_log_probs(x).softmax(dim=1)
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, prefix: Tensor | None = None) -> Tensor:
         """n points x ~ P(x), (n, D) (the components drawn on the way are dropped)."""
@@ -158,7 +162,7 @@ def select_gmm(train, valid, *, covariances=("full", "diag"), components=(1, 2, 
 
 # ----------------------------------------------------------------------------- the fair cluster model
 @dataclass(frozen=True)
-class CategoricalMixture:
+class CategoricalMixture(Mixture):
     """A mixture of per-pixel categoricals: a cluster m ~ P(m), then every pixel independently,
     x_d | m ~ Categorical(probs[m, d]). weights (K,), probs (K, D, L); x integer (N, D) or (N, ...) in 0..L-1.
 
@@ -186,16 +190,8 @@ class CategoricalMixture:
     def component_log_probs(self, x: Tensor) -> Tensor:
         """log P(m) + sum_d log probs[m, d, x_d], shape (N, K) (-inf where a pixel's level has probability 0)."""
         x = self._flat(x)
-        log_p = self.probs.log()[:, torch.arange(x.shape[1]), x]  # (K, N, D): log probs[m, d, x_nd]
+        log_p = self.probs.log()[:, torch.arange(x.shape[1], device=x.device), x]  # (K, N, D): log probs[m, d, x_nd]
         return self.weights.log() + log_p.sum(-1).T
-
-    def log_prob(self, x: Tensor) -> Tensor:
-        """log P(x_n) in nats, shape (N,)."""
-        return torch.logsumexp(self.component_log_probs(x), dim=1)
-
-    def responsibilities(self, x: Tensor) -> Tensor:
-        """P(m | x_n), shape (N, K); rows sum to 1."""
-        return self.component_log_probs(x).softmax(dim=1)
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, prefix: Tensor | None = None) -> Tensor:
         """n images (n, D), integer levels: first m ~ P(m), then every pixel from probs[m, d]."""
