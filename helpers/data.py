@@ -333,9 +333,6 @@ class ImageSet:
         """The training-time augmentation, ``f(batch, generator) -> batch``, or None."""
         return hflip if self.flip else None
 
-    def check(self, x: Tensor, name: str = "x") -> Tensor:
-        return check_images(x, self.levels, self.side, name)
-
 
 POKEMON = ImageSet("pokemon", SIDE, N_COLOURS, POKEMON_SPLIT, flip=True)
 DIGITS = ImageSet("digits", 8, DIGIT_LEVELS, DIGITS_SPLIT, flip=False)
