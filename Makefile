@@ -7,6 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+BOOK_STAMP := $(VENV)/.installed-book
 SHARED_POKEMON := $(abspath ../shared/data/pokemon)
 # Use the course copy beside the repository when there is one (CI, maintainers); else the
 # loader looks in data/pokemon/ and downloads there on first use.
@@ -17,8 +19,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 # Training device for `make checkpoints`: auto = CUDA when present, else CPU.
 DEVICE ?= auto
+# Submissions `make autograde` grades side by side, each in its own sandbox.
+JOBS ?= 1
 
-.PHONY: lab test check venv sync notebooks checkpoints student autograde bench clean help
+.PHONY: lab test check venv sync notebooks checkpoints student autograde bench book clean help
 help:
 	@echo "make lab          open the series in JupyterLab (creates .venv first if missing)"
 	@echo "make test         run all tests and every notebook under nbval"
@@ -27,35 +31,57 @@ help:
 	@echo "make notebooks    sync, then execute every notebook in place (stores outputs)"
 	@echo "make checkpoints  retrain every shipped checkpoint (seeded; slow; DEVICE=auto|cpu|cuda)"
 	@echo "make bench        measure everything the README claims -> benchmarks/latest.{json,md}, README table"
-	@echo "make student      build/student/: every notebook with solutions stripped (nbgrader)"
+	@echo "make student      build/student/: every notebook with solutions stripped (nbgrader),"
+	@echo "                  and build/generation-student.zip to hand out (+ helpers, checkpoints)"
+	@echo "make book         build/book/: the web edition, from the stored outputs (open index.html)"
 	@echo "make autograde SUBMISSIONS=dir   grade dir/<student>/NN_name.ipynb -> build/grades.csv,"
-	@echo "                                  each submission in its own bubblewrap sandbox (UNSAFE=1: without)"
+	@echo "                                  each submission in its own bubblewrap sandbox (UNSAFE=1: without;"
+	@echo "                                  JOBS=4: four at a time)"
+
+# Which torch build `make venv` installs. auto: on Linux without an NVIDIA GPU (no nvidia-smi), the
+# CPU build from PyTorch's CPU wheel index (PyPI's Linux wheel is the multi-GB CUDA build), falling
+# back to pip's own index when that index cannot be reached; elsewhere pip's own index (macOS and
+# Windows wheels there are CPU builds). Override: TORCH_INDEX=cpu, TORCH_INDEX=pypi (pip's
+# configured index), or an index URL such as https://download.pytorch.org/whl/cu126.
+# (scripts/torch_index.py decides.)
+TORCH_VERSION := 2.13.0
+TORCH_INDEX ?= auto
 
 venv: $(STAMP)
+# the student install: torch (see TORCH_INDEX), then the package and what the notebooks need
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# exact pin: a looser torch requirement pulls a multi-GB CUDA build
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
+	args="$$(TORCH_INDEX='$(TORCH_INDEX)' $(PY) scripts/torch_index.py)" && \
+	  $(PY) -m pip install --quiet torch==$(TORCH_VERSION) $$args
+	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
+
+# tests, nbval, nbgrader, the browser driver and the book (pyproject's [dev] extra)
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(DEV_STAMP)
+
+$(BOOK_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[book]"
+	touch $(BOOK_STAMP)
 
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 $(LAB_ARGS)
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/pytest -q
 
-check: $(STAMP)
+check: $(DEV_STAMP)
 	$(BIN)/pytest -q tests -m "not slow and not notebooks and not browser"
 
 sync: $(STAMP)
 	$(BIN)/jupytext --sync $(NOTEBOOKS)
 
 # Outputs are stored without progress bars (CI=1) so diffs stay small.
-notebooks: sync
+notebooks: $(DEV_STAMP) sync
 	for nb in $(NOTEBOOKS:.py=.ipynb); do \
 	  CI=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; done
@@ -64,15 +90,18 @@ notebooks: sync
 checkpoints: $(STAMP)
 	$(PY) -m helpers.registry train --device $(DEVICE)
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(PY) benchmarks/run.py
 
-student: $(STAMP)
+book: $(BOOK_STAMP)
+	$(PY) book/build.py
+
+student: $(DEV_STAMP)
 	$(PY) -m helpers.homework student
 
-autograde: $(STAMP)
+autograde: $(DEV_STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make autograde SUBMISSIONS=folder (folder/<student>/NN_name.ipynb)"; exit 2; }
-	$(PY) -m helpers.homework autograde "$(SUBMISSIONS)" $(if $(filter 1,$(UNSAFE)),--unsafe)
+	$(PY) -m helpers.homework autograde "$(SUBMISSIONS)" --jobs $(JOBS) $(if $(filter 1,$(UNSAFE)),--unsafe)
 
 clean:
 	rm -rf build test-artifacts .pytest_cache

@@ -31,14 +31,16 @@ submission). A broken or hostile submission never stops the run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import warnings
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -70,11 +72,38 @@ def _write_config(course: Path, timeout: int) -> None:
     )
 
 
-def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run nbgrader in the course directory; its commands need this environment's bin/ on PATH."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                          capture_output=True, text=True)
+@contextlib.contextmanager
+def _bin_on_path():
+    """nbgrader's gradebook runs the ``alembic`` command: put this environment's bin/ on PATH
+    while it works, whoever started Python."""
+    old = os.environ.get("PATH")
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{old or ''}"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["PATH"]
+        else:
+            os.environ["PATH"] = old
+
+
+def _generate_assignments(course: Path, names: list[str]) -> None:
+    """nbgrader's ``generate_assignment`` for each name, in this process (one import of nbgrader
+    instead of one interpreter per notebook); raises with nbgrader's log when one fails."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    config = Config()
+    config.CourseDirectory.root = str(course)
+    config.CourseDirectory.course_id = COURSE_ID
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    for name in names:
+        with _bin_on_path():
+            res = api.generate_assignment(name, force=True)
+        if not res["success"]:
+            raise RuntimeError(f"nbgrader generate_assignment failed for {name}:\n"
+                               f"{res.get('log', '')}{res.get('error', '')}")
 
 
 def graded_notebooks(notebooks: Path = NOTEBOOKS) -> list[Path]:
@@ -107,9 +136,7 @@ def make_student(
         dest = course / "source" / nb_path.stem
         dest.mkdir()
         shutil.copy(nb_path, dest / nb_path.name)
-        res = _nbgrader(course, "generate_assignment", nb_path.stem, "--force")
-        if res.returncode != 0:
-            raise RuntimeError(f"nbgrader generate_assignment failed for {nb_path.name}:\n{res.stdout}{res.stderr}")
+    _generate_assignments(course, [p.stem for p in sources])
     # build the whole output beside `out`, then swap it in: no half-written student folder
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
@@ -125,6 +152,51 @@ def make_student(
     return sorted(out.glob("*.ipynb"))
 
 
+STUDENT_README = """# {title}: student edition
+
+These are the notebooks of the series without their solutions: each exercise ends in a cell that
+says `raise NotImplementedError()` where your code goes, followed by a test cell that tells you
+whether it works. Everything else (the helpers package, the trained checkpoints) is as in the
+full series.
+
+    make lab     # the first time: creates .venv and installs what the notebooks need, then opens JupyterLab
+
+Requirements: Python >= 3.10 with venv, make, and an internet connection for the first run (the
+packages, and the Pokémon data, which `load_pokemon()` downloads from the course's web page; see
+DATA.md). Work through `notebooks/` in order, starting with 00_introduction.ipynb.
+
+Code: MIT (LICENSE). Prose and figures: CC BY 4.0 (LICENSE-CONTENT.md).
+"""
+# what a student needs besides the student notebooks (paths relative to the repository)
+STUDENT_FILES = ("pyproject.toml", "Makefile", "LICENSE", "LICENSE-CONTENT.md", "DATA.md")
+
+
+def student_zip(student: Path, out: Path = BUILD / "generation-student.zip") -> Path:
+    """The zip a teacher hands out: the student notebooks of ``student`` (make_student's output),
+    the helpers package, the shipped checkpoints and a README, under ``generation-student/``.
+    The repository's own notebooks and their .py twins hold the solutions: neither goes in."""
+    notebooks = sorted(Path(student).glob("*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"{student} holds no student notebooks: run `make student` first")
+    top = Path("generation-student")
+    files = {top / "notebooks" / p.name: p for p in notebooks}
+    files |= {top / "helpers" / p.name: p for p in sorted((REPO_ROOT / "helpers").glob("*.py"))}
+    files |= {top / "data" / "checkpoints" / p.name: p for p in sorted((REPO_ROOT / "data" / "checkpoints").glob("*.pt"))}
+    files |= {top / name: REPO_ROOT / name for name in STUDENT_FILES}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(str(top / "README.md"), STUDENT_README.format(title="Unsupervised Learning: Generation"))
+            for arc, src in files.items():
+                z.write(src, str(arc))
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
+
+
 def _teacher_scores(db: Path) -> dict[tuple[str, str, str], float]:
     """(student, notebook, grade_id) -> manual score a teacher entered in nbgrader's formgrader,
     read from the last run's gradebook (written only by nbgrader's generate_assignment, this
@@ -134,7 +206,7 @@ def _teacher_scores(db: Path) -> dict[tuple[str, str, str], float]:
     from nbgrader.api import Gradebook
 
     out: dict[tuple[str, str, str], float] = {}
-    with Gradebook(f"sqlite:///{db}") as gb:
+    with _bin_on_path(), Gradebook(f"sqlite:///{db}") as gb:
         for assignment in gb.assignments:
             for sub in assignment.submissions:
                 for nb in sub.notebooks:
@@ -154,7 +226,7 @@ def _record(db: Path, rows: list[Row], teacher: dict[tuple[str, str, str], float
     os.close(fd)
     try:
         shutil.copyfile(db, tmp)
-        with Gradebook(f"sqlite:///{tmp}") as gb, warnings.catch_warnings():
+        with _bin_on_path(), Gradebook(f"sqlite:///{tmp}") as gb, warnings.catch_warnings():
             warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission autoflushes early
             for (student, nb) in dict.fromkeys((r.student, r.notebook) for r in rows if r.reason != "not submitted"):
                 gb.update_or_create_student(student)
@@ -184,11 +256,15 @@ def autograde(
     timeout: int = 120,
     unsafe: bool = False,
     limits: Limits = Limits(),
+    jobs: int = 1,
 ) -> list[Row]:
-    """Grade ``submissions/<student>/<NN_name>.ipynb``, each in its own sandbox; write a CSV; return its rows.
+    """Grade ``submissions/<student>/<NN_name>.ipynb``, each in its own sandbox (``jobs`` at a time);
+    write a CSV; return its rows.
 
     Raises SandboxUnavailable (saying why) when no sandbox can be started, unless ``unsafe``.
     """
+    if jobs < 1:
+        raise ValueError(f"jobs={jobs}: grade at least one submission at a time (jobs >= 1)")
     submissions = Path(submissions)
     if not submissions.is_dir():
         raise NotADirectoryError(f"{submissions} is not a folder; expected SUBMISSIONS/<student>/NN_name.ipynb")
@@ -207,18 +283,20 @@ def autograde(
     teachers = {p.stem: nbformat.read(p, as_version=4) for p in graded_notebooks(notebooks)}
     submitted = sorted({nb for s in students for nb in teachers if (submissions / s / f"{nb}.ipynb").is_file()})
     work = Path(tempfile.mkdtemp(prefix=".sandbox-", dir=course))
-    rows: list[Row] = []
+
+    def grade(s: str, nb: str) -> list[Row]:
+        src = submissions / s / f"{nb}.ipynb"
+        if not src.is_file():
+            return [Row(s, nb, gid, 0.0, most, "not submitted") for gid, (_, most) in grade_cells(teachers[nb]).items()]
+        return grade_notebook(s, nb, src, teachers[nb], timeout=timeout, limits=limits, sandbox=sandbox, work=work,
+                              autograded=course / "autograded" / s / nb / f"{nb}.ipynb")
+
+    # each submission runs in its own sandbox and kernel, so `jobs` of them may run side by side;
+    # the rows keep the (student, notebook) order whatever finishes first
     try:
-        for s in students:
-            for nb in submitted:
-                src = submissions / s / f"{nb}.ipynb"
-                if not src.is_file():
-                    rows += [Row(s, nb, gid, 0.0, most, "not submitted")
-                             for gid, (_, most) in grade_cells(teachers[nb]).items()]
-                    continue
-                rows += grade_notebook(s, nb, src, teachers[nb], timeout=timeout, limits=limits,
-                                       sandbox=sandbox, work=work,
-                                       autograded=course / "autograded" / s / nb / f"{nb}.ipynb")
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            parts = pool.map(lambda task: grade(*task), [(s, nb) for s in students for nb in submitted])
+            rows = [r for part in parts for r in part]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     _record(course / "gradebook.db", rows, teacher_scores)
@@ -251,9 +329,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     st = sub.add_parser("student", help="write the student version of every notebook")
     st.add_argument("--out", type=Path, default=BUILD / "student")
+    st.add_argument("--zip", type=Path, default=BUILD / "generation-student.zip",
+                    help="the zip to hand out (default build/generation-student.zip)")
     ag = sub.add_parser("autograde", help="grade SUBMISSIONS/<student>/NN_name.ipynb")
     ag.add_argument("submissions", type=Path)
     ag.add_argument("--out", type=Path, default=BUILD / "grades.csv")
+    ag.add_argument("--jobs", type=int, default=1,
+                    help="submissions graded side by side, each in its own sandbox (default 1)")
     ag.add_argument("--unsafe", action="store_true",
                     help="grade without a sandbox where none can be started (student code can then do anything you can)")
     for p in (st, ag):
@@ -262,9 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "student":
         written = make_student(args.out, timeout=args.timeout)
         print(f"wrote {len(written)} student notebooks to {args.out}")
+        print(f"wrote {student_zip(args.out, args.zip)}: hand this to students (no solutions inside)")
     else:
         try:
-            rows = autograde(args.submissions, args.out, timeout=args.timeout, unsafe=args.unsafe)
+            rows = autograde(args.submissions, args.out, timeout=args.timeout, unsafe=args.unsafe, jobs=args.jobs)
         except SandboxUnavailable as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -26,7 +26,23 @@
 # 3. report a VAE's likelihood honestly: test −ELBO and an importance-sampled log-likelihood in nats per image.
 
 # %%
-# Setup: the same first cell in every notebook. helpers is this repository's small package.
+# On Colab, or wherever this series is not installed: fetch it once (helpers, checkpoints) and
+# import from that copy. After `make lab` helpers is installed and this cell does nothing.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("helpers") is None:
+    series = os.path.abspath("generation-notebooks")
+    if not os.path.isdir(series):
+        repository = os.environ.get("GENERATION_REPOSITORY",
+                                    "https://github.com/generation-notebooks/generation-notebooks")
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", repository, series], check=True)
+    sys.path.insert(0, series)
+
+# %%
+# Setup: the same in every notebook. helpers is this repository's small package.
 # %matplotlib inline
 import math
 

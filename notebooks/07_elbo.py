@@ -28,6 +28,22 @@
 # 5. say which objective the VAE of slide 19 minimises, and measure how loose it is with importance sampling.
 
 # %%
+# On Colab, or wherever this series is not installed: fetch it once (helpers, checkpoints) and
+# import from that copy. After `make lab` helpers is installed and this cell does nothing.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("helpers") is None:
+    series = os.path.abspath("generation-notebooks")
+    if not os.path.isdir(series):
+        repository = os.environ.get("GENERATION_REPOSITORY",
+                                    "https://github.com/generation-notebooks/generation-notebooks")
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", repository, series], check=True)
+    sys.path.insert(0, series)
+
+# %%
 # %matplotlib inline
 import math
 

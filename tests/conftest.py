@@ -10,9 +10,35 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+from needs import require
 
 matplotlib.use("Agg")
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (its own browser download is never used)."""
+    from browser import CHROMIUM, CHROMIUM_ARGS
+
+    require(None if Path(CHROMIUM).exists() else f"{CHROMIUM} not found (or set CHROMIUM to a Chromium binary)",
+            "chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """Autograding's bubblewrap sandbox can start here (else skip or, under CI=true, fail)."""
+    from helpers.sandbox import Limits, check_sandbox
+
+    require(check_sandbox(Limits()), "bubblewrap")
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from browser import CHROMIUM, CHROMIUM_ARGS, Lab, jupyter_lab
+from browser import Lab, jupyter_lab
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -67,25 +67,11 @@ def lab_server(tmp_path_factory):
         yield server
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():  # .ci/run installs it; say how when it is missing
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) "
-                    "or set CHROMIUM to a Chromium binary", pytrace=False)
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @pytest.mark.parametrize("notebook, slider_label, dx", [
     ("vae_panel.ipynb", "z[0]", 90),               # the first latent slider of notebook 05's digits VAE panel
     ("completion_panel.ipynb", "covered", -70),    # notebook 02's completion explorer: its cover slider
 ])
-def test_dragging_a_slider_changes_the_picture(lab_server, browser, notebook, slider_label, dx):
+def test_dragging_a_slider_changes_the_picture(browser, lab_server, notebook, slider_label, dx):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         lab = Lab(page, lab_server)

@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -91,6 +92,33 @@ def test_student_version_has_no_outputs(student):
                 assert c.outputs == [] and c.execution_count is None, f"{path.name} keeps outputs"
 
 
+
+
+@pytest.mark.slow
+def test_student_zip_has_what_a_student_needs_and_no_solution(student, tmp_path):
+    """The zip a teacher hands out: student notebooks, helpers, checkpoints, README; no solution line
+    of any notebook anywhere in it (the .py twins and the repository's notebooks stay out)."""
+    out = homework.student_zip(student, tmp_path / "hand-out.zip")
+    with zipfile.ZipFile(out) as z:
+        names = set(z.namelist())
+        texts = {Path(n).name: _all_strings(json.loads(z.read(n))) for n in names if n.endswith(".ipynb")}
+    top = "generation-student/"
+    assert {f"{top}notebooks/{p.name}" for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")} == {
+        n for n in names if n.startswith(f"{top}notebooks/")}
+    assert {f"{top}helpers/registry.py", f"{top}README.md", f"{top}Makefile", f"{top}pyproject.toml",
+            f"{top}data/checkpoints/pixel_lstm512.pt", f"{top}DATA.md", f"{top}LICENSE"} <= names
+    assert not any("pokemon/" in n for n in names), "the Pokémon data is never shipped"
+    assert not any(n.startswith(f"{top}notebooks/") and not n.endswith(".ipynb") for n in names), ".py twins"
+    for teacher in graded_notebooks():  # (helpers/ may share a line with a solution: it ships anyway)
+        leaked = sorted(s for s in _solution_lines(nbformat.read(teacher, as_version=4)) if s in texts[teacher.name])
+        assert not leaked, f"{teacher.name}: solution lines in the zip: {leaked[:3]}"
+    assert not list(tmp_path.glob("*.part")), "a temporary file was left behind"
+
+
+def test_student_zip_needs_a_student_build(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run `make student` first"):
+        homework.student_zip(tmp_path, tmp_path / "x.zip")
+    assert not (tmp_path / "x.zip").exists()
 
 
 # ---------------------------------------------------------------- autograding the tiny notebook
@@ -192,7 +220,7 @@ def _attacks(paths: dict[str, Path], port: int) -> dict[str, tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, sandbox):
     root = tmp_path_factory.mktemp("grading")
     build = root / "build"
     make_student(build / "student", notebooks=TINY, build=build)
@@ -237,7 +265,7 @@ def graded(tmp_path_factory):
     (subs / "carol" / f"{NB}.ipynb").write_text('{"cells": [ not json')
     before = {k: _sha(v) for k, v in paths.items() if k != "csv"}
     start = time.monotonic()
-    autograde(subs, paths["csv"], notebooks=TINY, build=build, timeout=10)
+    autograde(subs, paths["csv"], notebooks=TINY, build=build, timeout=10, jobs=2)
     seconds = time.monotonic() - start
     csv_text = paths["csv"].read_text()
     time.sleep(2.5)  # a surviving daemon would rewrite the CSV by now
@@ -375,7 +403,7 @@ def test_unsafe_grades_without_a_sandbox(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_teachers_manual_score_counts(tmp_path):
+def test_a_teachers_manual_score_counts(tmp_path, sandbox):
     """A score entered in nbgrader's formgrader (here: through its API) replaces the auto score
     on the next run, and the reason says so; nothing else in the gradebook sets a score."""
     from nbgrader.api import Gradebook
@@ -401,6 +429,8 @@ def test_a_teachers_manual_score_counts(tmp_path):
 
 
 def test_autograde_rejects_a_bad_folder(tmp_path):
+    with pytest.raises(ValueError, match="jobs >= 1"):
+        autograde(tmp_path, jobs=0)
     with pytest.raises(NotADirectoryError, match="SUBMISSIONS/<student>"):
         autograde(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="no student sub-folders"):

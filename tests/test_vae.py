@@ -257,12 +257,8 @@ def test_shipped_digits_vae_gives_recorded_metric(name, shipped, digits_split):
     assert (rec + kl).mean().item() == pytest.approx(info["metrics"]["test_neg_elbo_nats"], abs=1e-3)
 
 
-@pytest.mark.slow
-def test_likelihood_model_meets_its_recorded_iwae(shipped, digits_split):
-    model, info = shipped("digits_vae_made")
-    nll = -model.log_prob(digits_split.test, k=1000, generator=torch.Generator().manual_seed(2)).mean().item()
-    assert nll == pytest.approx(info["metrics"]["test_iwae1000_nats"], abs=0.05)
-    assert nll <= 90, f"digits test NLL {nll:.1f} nats; the series' target is at most 90"
+# The shipped VAEs' IWAE k=1000 against their recorded values and the 90-nat target: notebook 06
+# computes both estimates for its table and asserts them (one computation, run by nbval).
 
 
 def test_rec_only_sigma_collapsed_and_vae_did_not(shipped):
