@@ -38,9 +38,10 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 PANEL_NOTE = (
     '<div class="panel-note"><strong>Interactive panel.</strong> Its sliders need a running Python '
     "kernel: open this notebook in Colab or Binder (the rocket button at the top of the page) or in "
-    "JupyterLab (<code>make lab</code>) to drag them. The static figure after it shows the same panel "
-    "at fixed slider positions.</div>"
+    "JupyterLab (<code>make lab</code>) to drag them. On this page the notebook's static figures, such "
+    "as its sweeps of the same sliders, stand in for it.</div>"
 )
+COLAB_CELL = 'find_spec("helpers") is None'  # every notebook's first cell: folded in the book too
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
 LINK = re.compile(r"(!?\[[^\]\n]*\]\()([^)\s]+)(\))")
 
@@ -81,7 +82,7 @@ def book_notebook(nb: dict, page: Path, staged: set[str], repo: str, branch: str
         if cell["cell_type"] == "markdown":
             src = _relink(src, page, staged, repo, branch)
         elif cell["cell_type"] == "code":
-            if grading.get("solution") and not grading.get("grade"):
+            if (grading.get("solution") and not grading.get("grade")) or COLAB_CELL in src:
                 tags = cell["metadata"].setdefault("tags", [])
                 if "hide-input" not in tags:
                     tags.append("hide-input")

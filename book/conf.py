@@ -25,14 +25,15 @@ nb_ipywidgets_js = {}  # the widget manager would come from a CDN; build/book.py
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "html_image"]
 myst_heading_anchors = 3
-suppress_warnings = ["mystnb.unknown_mime_type"]
+suppress_warnings = ["mystnb.unknown_mime_type", "misc.highlighting_failure"]  # ```csv blocks: shown as text
 
 html_theme = "sphinx_book_theme"
 html_title = "Unsupervised Learning: Generation"
 html_static_path = ["_static"]
 html_css_files = ["book.css"]
 html_show_sourcelink = False
-html_copy_source = False
+html_copy_source = True  # the download button offers each page's notebook
+html_context = {"default_mode": "light"}  # the figures are drawn on white
 html_theme_options = {
     "repository_url": REPOSITORY,
     "repository_branch": BRANCH,

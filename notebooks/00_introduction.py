@@ -122,13 +122,14 @@ fig
 #
 # - **Order.** Work through the notebooks in number order: 00 → 08. Each one states its goals at the top, teaches one idea per section (math → code → figure → takeaway) and ends with a summary and exercises.
 # - **Running.** Every notebook runs top to bottom in under two minutes on a laptop CPU. Models that take longer to train are trained once by `make checkpoints` and shipped in `data/checkpoints/`; a notebook loads them ("train or load") and trains only a few seconds for demonstration. Delete a checkpoint and the notebook trains it again.
-# - **Sliders.** Notebooks 02, 04, 05 and 08 have sliders: drag them and the pictures change. They need JupyterLab (`make lab`); elsewhere a static picture of the same sweep is shown.
+# - **Where.** In JupyterLab on your machine (`make lab`), or with nothing installed: every notebook opens in Colab or Binder from the README or the web edition, and the first cell of each notebook fetches the series' `helpers` and checkpoints when they are missing (on Colab). The web edition (`make book`) is for reading: outputs, figures and math, no kernel.
+# - **Sliders.** Notebooks 02, 04, 05 and 08 have sliders: drag them and the pictures change. They need a running kernel (JupyterLab, Colab, Binder); elsewhere a static picture of the same sweep is shown.
 # - **Exercises.** Each notebook ends with exercises. Write your answer in the cell marked as the solution (in the student version it raises `NotImplementedError` until you replace that line); the test cell after it tells you what is wrong. Teachers get a student version with the solutions removed.
 # - **Seeds.** `seed_everything(0)` in the first cell makes every rerun draw the same pictures and print the same numbers.
 #
 # ## 5. Set-up check
 #
-# This cell checks that everything the series needs is installed and that both data sets load. If a line says MISSING, it says how to fix it.
+# This cell checks that everything the series needs is installed and that both data sets load (the first time, it downloads the Pokémon data). If a line says MISSING, it says how to fix it; a WARNING (say, another torch version on Colab) lets you go on.
 
 # %%
 checks = check_setup()
