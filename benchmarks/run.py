@@ -46,6 +46,45 @@ def pokemon_bits_per_pixel() -> dict[str, float]:
             "lstm512": t["pixel_lstm512"], "context2d": t["context2d"]}
 
 
+def pokemon_samples() -> dict[str, float]:
+    """How Pokémon-like 256 from-scratch samples of each family are (helpers.sprite_stats), beside
+    the 80 held-out sprites: background share, blobs, dark share of the outline, colours, and the
+    distance of those means from the held-out sprites'. The LSTM also at the τ that notebook 02
+    chooses on validation sprites (from 0.7, 0.8, 0.9, 1.0, 1.1; 128 samples each)."""
+    from helpers.autoencoders import decode_images
+    from helpers.data import load_pokemon
+    from helpers.registry import get
+    from helpers.sprite_stats import distance, summary
+
+    data = load_pokemon()
+    _, va, te = data.split()
+    cmap = data.colormap
+
+    def gen():
+        return torch.Generator().manual_seed(1)
+
+    lstm, vae = get("pixel_lstm512")[0], get("pokemon_vae")[0]
+    taus = (0.7, 0.8, 0.9, 1.0, 1.1)
+    gap = {t: distance(summary(lstm.sample(128, generator=torch.Generator().manual_seed(3), temperature=t), cmap),
+                       va, cmap) for t in taus}
+    tau = min(gap, key=gap.get)
+    with torch.no_grad():
+        families = {
+            "held_out": te,
+            "lstm512": lstm.sample(256, generator=gen()),
+            "lstm512_tau": lstm.sample(256, generator=gen(), temperature=tau),
+            "context2d": get("context2d")[0].sample(256, generator=gen()),
+            "vae": decode_images(vae, vae.sample_prior(256, gen()), "mode"),
+            "gan": get("gan_pokemon")[0].sample(256, generator=gen()),
+        }
+    out: dict[str, float] = {"lstm512_tau_chosen": tau}
+    for name, x in families.items():
+        s = summary(x, cmap)
+        out |= {f"{name}_{k}": v for k, v in s.items()}
+        out[f"{name}_distance"] = distance(s, te, cmap)
+    return out
+
+
 def digits_nats_per_image() -> dict[str, float]:
     from helpers.data import load_digits
     from helpers.mixtures import categorical_mixture_nll, dequantised_nll, select_gmm
@@ -206,7 +245,9 @@ def to_markdown(r: dict) -> str:
              "slider_ms": "slider value -> new PNG, ms", "notebook_seconds": "seconds, nbclient",
              "gan": "modes covered: toy ring of 8, digits GAN classes of 10",
              "ae_vs_vae": "500 decoded random codes: classifier confidence / distance to nearest train digit",
-             "naive_vs_importance": "variance of log P(x) estimates, n = 100, naive over importance sampling"}
+             "naive_vs_importance": "variance of log P(x) estimates, n = 100, naive over importance sampling",
+             "pokemon_samples": "256 samples per family vs 80 held-out sprites: background share, blobs, "
+                                "dark share of the outline, colours per sprite, distance"}
     for group, unit in units.items():
         for key, v in r[group].items():
             ref = REFERENCES.get(group, "") if key == next(iter(r[group])) else ""
@@ -240,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     r: dict = {}
     for name, fn in [("pokemon_bits_per_pixel", pokemon_bits_per_pixel), ("digits_nats_per_image", digits_nats_per_image),
                      ("sampling", sampling), ("slider_ms", slider_ms), ("gan", gan), ("ae_vs_vae", ae_vs_vae),
-                     ("naive_vs_importance", naive_vs_importance)]:
+                     ("naive_vs_importance", naive_vs_importance), ("pokemon_samples", pokemon_samples)]:
         t = time.perf_counter()
         r[name] = fn()
         print(f"{name}: {r[name]} ({time.perf_counter() - t:.0f} s)", flush=True)
