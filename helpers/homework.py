@@ -168,7 +168,7 @@ DATA.md). Work through `notebooks/` in order, starting with 00_introduction.ipyn
 Code: MIT (LICENSE). Prose and figures: CC BY 4.0 (LICENSE-CONTENT.md).
 """
 # what a student needs besides the student notebooks (paths relative to the repository)
-STUDENT_FILES = ("pyproject.toml", "Makefile", "LICENSE", "LICENSE-CONTENT.md", "DATA.md")
+STUDENT_FILES = ("pyproject.toml", "Makefile", "scripts/torch_index.py", "LICENSE", "LICENSE-CONTENT.md", "DATA.md")
 
 
 def student_zip(student: Path, out: Path = BUILD / "generation-student.zip") -> Path:
