@@ -122,3 +122,29 @@ def test_makefile_uses_the_chooser_and_the_split_installs():
     assert "scripts/torch_index.py" in mk and "TORCH_INDEX ?= auto" in mk
     assert re.search(r"^lab: \$\(STAMP\)$", mk, re.M) and re.search(r"^test: \$\(DEV_STAMP\)$", mk, re.M)
     assert re.search(r'^\t\$\(PY\) -m pip install --quiet -e \.$', mk, re.M), "the student install is plain -e ."
+
+
+def test_the_notebooks_need_no_dev_package():
+    """`pip install -e .` (no [dev]) must run every notebook: no helpers module a notebook imports,
+    nor anything it imports in turn, imports a dev-only package at module level."""
+    import ast
+
+    dev_only = {"nbgrader", "playwright", "pytest", "sphinx", "myst_nb", "nbval"}
+    todo = {m for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py")
+            for m in re.findall(r"^(?:from|import) (helpers(?:\.\w+)?)", p.read_text(), re.M)}
+    seen: set[str] = set()
+    while todo:
+        mod = todo.pop()
+        seen.add(mod)
+        path = REPO / (mod.replace(".", "/") + ".py")
+        if not path.exists():
+            path = REPO / mod.replace(".", "/") / "__init__.py"
+        for node in ast.parse(path.read_text()).body:  # module level only: lazy imports are fine
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [("helpers." + node.module if node.level else node.module) or ""]
+                     if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] not in dev_only, f"{mod} imports {name}, which students do not install"
+                if name.startswith("helpers.") and name not in seen:
+                    todo.add(name)
+    assert "helpers.registry" in seen and "helpers.sprite_stats" in seen
