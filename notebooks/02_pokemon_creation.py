@@ -362,7 +362,7 @@ fig
 # %% [markdown]
 # ### Which τ? Measure how Pokémon-like the samples are
 #
-# Held-out likelihood cannot choose τ (it is measured at τ = 1), and looking is subjective. `helpers.sprite_stats` measures four things every real sprite has: its share of white **background** (about 38%), the number of separate **blobs** (a creature is one figure), the share of the figure's border drawn in a **dark outline** colour, and the number of distinct **colours**. We draw 128 sprites at each τ and compare them with the 72 **validation** sprites (never the test sprites, which score the models). The τ whose four means are closest, in units of the validation sprites' spread, is the one to draw with.
+# Held-out likelihood cannot choose τ (it is measured at τ = 1), and looking is subjective. `helpers.sprite_stats` measures four things every real sprite has: its share of white **background** (about 40%, counting the near-white greys the eye cannot tell from it), the number of separate **blobs** (a creature is one figure), the share of the figure's border drawn in a **dark outline** colour, and the number of distinct **colours**. We draw 128 sprites at each τ and compare them with the 72 **validation** sprites (never the test sprites, which score the models). The τ whose four means are closest, in units of the validation sprites' spread, is the one to draw with.
 
 # %%
 taus = (0.7, 0.8, 0.9, 1.0, 1.1)

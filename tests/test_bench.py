@@ -14,7 +14,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import run as bench  # noqa: E402
 
 KEYS = {
-    "pokemon_bits_per_pixel": {"unigram", "bigram", "lstm512", "context2d"},
+    "pokemon_bits_per_pixel": {"unigram", "bigram", "lstm512", "context2d", "vae_iwae100"},
     "digits_nats_per_image": {"gmm_best", "vae_elbo", "vae_iwae", "autoregressive", "categorical_mixture"},
     "sampling": {"cached_s", "rerun_s", "ratio"},
     "slider_ms": {"median", "p95"},

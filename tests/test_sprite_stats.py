@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.sprite_stats import STATS, dark_colours, distance, sprite_stats, summary
+from helpers.sprite_stats import STATS, background_colours, dark_colours, distance, sprite_stats, summary
 
 # white background, black outline, red and blue body colours
 CMAP = np.array([[255, 255, 255], [0, 0, 0], [220, 30, 30], [30, 30, 220]])
@@ -42,6 +42,16 @@ def test_diagonal_neighbours_are_one_figure_and_the_image_edge_is_a_border():
     full = np.full((1, 3, 3), 1)            # no background at all: the edge pixels are the border
     s = sprite_stats(full, CMAP)
     assert s["background"][0] == 0 and s["outline"][0] == 1.0 and s["blobs"][0] == 1
+
+
+def test_a_white_the_eye_cannot_tell_from_the_background_is_background():
+    cmap = np.vstack([CMAP, [[254, 254, 254], [240, 240, 240]]])  # 4: looks like 0; 5: a visible light grey
+    assert background_colours(cmap).tolist() == [True, False, False, False, True, False]
+    x = _creature()
+    x[0, :] = 4                             # a top row in near-white: still background
+    x[5, :] = 5                             # a bottom row in light grey: part of the figure
+    s = sprite_stats(x[None], cmap)
+    assert s["background"][0] == pytest.approx(14 / 36) and s["blobs"][0] == 1
 
 
 def test_dark_colours_and_tensors():
