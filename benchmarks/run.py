@@ -56,11 +56,11 @@ def pokemon_samples() -> dict[str, float]:
     """How Pokémon-like 256 from-scratch samples of each family are (helpers.sprite_stats), beside
     the 80 held-out sprites: background share, blobs, dark share of the outline, colours, and the
     distance of those means from the held-out sprites'. The LSTM also at the τ that notebook 02
-    chooses on validation sprites (from 0.7, 0.8, 0.9, 1.0, 1.1; 128 samples each)."""
+    chooses on validation sprites (sprite_stats.temperature_sweep)."""
     from helpers.autoencoders import decode_images
     from helpers.data import load_pokemon
     from helpers.registry import get
-    from helpers.sprite_stats import distance, summary
+    from helpers.sprite_stats import distance, summary, temperature_sweep
 
     data = load_pokemon()
     _, va, te = data.split()
@@ -70,10 +70,7 @@ def pokemon_samples() -> dict[str, float]:
         return torch.Generator().manual_seed(1)
 
     lstm, vae = get("pixel_lstm512")[0], get("pokemon_vae")[0]
-    taus = (0.7, 0.8, 0.9, 1.0, 1.1)
-    gap = {t: distance(summary(lstm.sample(128, generator=torch.Generator().manual_seed(3), temperature=t), cmap),
-                       va, cmap) for t in taus}
-    tau = min(gap, key=gap.get)
+    tau = temperature_sweep(lstm, va, cmap)[2]  # notebook 02's choice, by the same sweep
     with torch.no_grad():
         families = {
             "held_out": te,

@@ -15,13 +15,15 @@ greys, which the data uses for 1.7% of its pixels and the GAN of notebook 08 for
 - ``colours``: the number of distinct colours.
 
 ``sprite_stats`` gives them per sprite, ``summary`` their means over a set, and ``distance`` how far
-one summary is from another, each statistic scaled by the spread of the reference sprites, which
-is what sampling temperature is chosen by (on validation sprites, never test).
+one summary is from another, each statistic scaled by the spread of the reference sprites;
+``temperature_sweep`` chooses the sampling temperature by that distance (on validation sprites,
+never test), for notebook 02 and ``make bench`` alike.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy import ndimage
 from torch import Tensor
 
@@ -39,19 +41,20 @@ def _indices(images: np.ndarray | Tensor) -> np.ndarray:
     return x
 
 
-def dark_colours(colormap: np.ndarray) -> np.ndarray:
-    """(levels,) bool: colours darker than DARK (Rec. 601 luminance of the colormap's RGB in 0..1)."""
+def _rgb255(colormap: np.ndarray) -> np.ndarray:
+    """The colormap as floats in 0..255, whether it came in 0..255 or in 0..1."""
     rgb = np.asarray(colormap, dtype=float)
-    if rgb.max() > 1:
-        rgb = rgb / 255
-    return rgb @ np.array([0.299, 0.587, 0.114]) < DARK
+    return rgb * 255 if rgb.max() <= 1 else rgb
+
+
+def dark_colours(colormap: np.ndarray) -> np.ndarray:
+    """(levels,) bool: colours darker than DARK (Rec. 601 luminance, 0..1)."""
+    return _rgb255(colormap) / 255 @ np.array([0.299, 0.587, 0.114]) < DARK
 
 
 def background_colours(colormap: np.ndarray, background: int = 0) -> np.ndarray:
     """(levels,) bool: the background colour and those within NEAR of it in every channel."""
-    rgb = np.asarray(colormap, dtype=float)
-    if rgb.max() <= 1:
-        rgb = rgb * 255
+    rgb = _rgb255(colormap)
     return np.abs(rgb - rgb[background]).max(axis=1) <= NEAR
 
 
@@ -86,3 +89,17 @@ def distance(stats: dict[str, float], reference: np.ndarray | Tensor, colormap: 
     ref = sprite_stats(reference, colormap)
     z = [(stats[k] - ref[k].mean()) / max(ref[k].std(), 1e-6) for k in STATS]
     return float(np.sqrt(np.mean(np.square(z))))
+
+
+TAUS = (0.7, 0.8, 0.9, 1.0, 1.1)
+
+
+def temperature_sweep(model, reference: np.ndarray | Tensor, colormap: np.ndarray, taus: tuple[float, ...] = TAUS,
+                      n: int = 128, seed: int = 3) -> tuple[dict[float, dict[str, float]], dict[float, float], float]:
+    """Choose a sampling temperature by these statistics: for each τ, the summary of ``n`` samples
+    of ``model`` (drawn with Generator(seed)) and its distance from the ``reference`` sprites
+    (validation sprites, never test). Returns (summaries, distances, the closest τ)."""
+    by_tau = {t: summary(model.sample(n, generator=torch.Generator().manual_seed(seed), temperature=t), colormap)
+              for t in taus}
+    gap = {t: distance(s, reference, colormap) for t, s in by_tau.items()}
+    return by_tau, gap, min(gap, key=gap.get)

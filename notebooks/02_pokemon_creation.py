@@ -61,7 +61,7 @@ from helpers.pixel_lstm import PixelLSTM, PixelLSTMConfig, time_sampling
 from helpers.plot import bar_table, new_axes, plot_history, show_sprites
 from helpers.plot import tile
 from helpers.registry import get
-from helpers.sprite_stats import STATS, distance, summary
+from helpers.sprite_stats import STATS, summary, temperature_sweep
 from helpers.train import History, seed_everything
 
 gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
@@ -365,12 +365,9 @@ fig
 # Held-out likelihood cannot choose τ (it is measured at τ = 1), and looking is subjective. `helpers.sprite_stats` measures four things every real sprite has: its share of white **background** (about 40%, counting the near-white greys the eye cannot tell from it), the number of separate **blobs** (a creature is one figure), the share of the figure's border drawn in a **dark outline** colour, and the number of distinct **colours**. We draw 128 sprites at each τ and compare them with the 72 **validation** sprites (never the test sprites, which score the models). The τ whose four means are closest, in units of the validation sprites' spread, is the one to draw with.
 
 # %%
-taus = (0.7, 0.8, 0.9, 1.0, 1.1)
 valid_stats = summary(valid, cmap)
-by_tau = {tau: summary(lstm.sample(128, generator=torch.Generator().manual_seed(3), temperature=tau), cmap)
-          for tau in taus}
-gap = {tau: distance(stats, valid, cmap) for tau, stats in by_tau.items()}
-best_tau = min(gap, key=gap.get)
+by_tau, gap, best_tau = temperature_sweep(lstm, valid, cmap)  # 128 samples per τ, Generator(3)
+taus = tuple(by_tau)
 print(f"{'':22s}" + "".join(f"{k:>12s}" for k in STATS) + f"{'distance':>10s}")
 print(f"{'validation sprites':22s}" + "".join(f"{valid_stats[k]:12.2f}" for k in STATS))
 for tau in taus:

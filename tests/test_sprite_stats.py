@@ -80,3 +80,21 @@ def test_the_data_is_one_outlined_figure_on_white(pokemon):
     assert set(s) == set(STATS)
     assert 0.35 < s["background"] < 0.42          # the course README: 37.9% of pixels are index 0
     assert s["blobs"] < 1.2 and s["outline"] > 0.7 and 20 < s["colours"] < 35
+
+
+def test_temperature_sweep_picks_the_tau_whose_samples_look_like_the_reference():
+    """A fake model whose samples are real-looking creatures at τ = 0.9 and speckle elsewhere."""
+    from helpers.sprite_stats import temperature_sweep
+
+    ref = np.stack([_creature(), np.roll(_creature(), 1, axis=1), np.roll(_creature(), 1, axis=0)])
+    speckle = np.zeros((3, 6, 6), dtype=np.int64)
+    speckle[:, ::2, ::2] = 2
+
+    class Fake:
+        def sample(self, n, *, generator, temperature):
+            assert isinstance(generator, torch.Generator)
+            return torch.from_numpy(ref if temperature == 0.9 else speckle)
+
+    by_tau, gap, best = temperature_sweep(Fake(), ref, CMAP, taus=(0.7, 0.9, 1.1))
+    assert best == 0.9 and gap[0.9] == pytest.approx(0, abs=1e-9) and min(gap[0.7], gap[1.1]) > 10
+    assert by_tau[0.9] == summary(ref, CMAP)
