@@ -95,8 +95,8 @@ def book_notebook(nb: dict, page: Path, staged: set[str], repo: str, branch: str
     return nb
 
 
-def stage(src: Path, repo: str, branch: str) -> list[str]:
-    """Write the book's sources into src; return the page names."""
+def stage(src: Path, repo: str, branch: str) -> None:
+    """Write the book's sources into src: README.md becomes index.md, with the table of contents."""
     notebooks = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     figures = sorted((REPO / "docs" / "figures").glob("*.png"))
     staged = {f"notebooks/{p.name}" for p in notebooks} | set(PAGES)
@@ -109,18 +109,16 @@ def stage(src: Path, repo: str, branch: str) -> list[str]:
         nb = json.loads(p.read_text())
         page = Path("notebooks") / p.name
         (src / page).write_text(json.dumps(book_notebook(nb, page, staged, repo, branch), indent=1))
-    for name in PAGES:
-        text = _relink((REPO / name).read_text(), Path(name), staged, repo, branch)
-        (src / name).write_text(text)
-    index = (src / "README.md").read_text()
-    index += "\n\n```{toctree}\n:hidden:\n:caption: Notebooks\n\n"
-    index += "".join(f"notebooks/{p.stem}\n" for p in notebooks)
-    index += "```\n\n```{toctree}\n:hidden:\n:caption: About\n\n"
-    index += "".join(f"{Path(n).stem}\n" for n in PAGES[1:]) + "```\n"
-    (src / "index.md").write_text(index)
-    (src / "README.md").unlink()
+    toc = ("\n\n```{toctree}\n:hidden:\n:caption: Notebooks\n\n" + "".join(f"notebooks/{p.stem}\n" for p in notebooks)
+           + "```\n\n```{toctree}\n:hidden:\n:caption: About\n\n" + "".join(f"{Path(n).stem}\n" for n in PAGES[1:])
+           + "```\n")
+    for name in PAGES:  # the README is the home page: links to it point at index.md
+        text = _relink((REPO / name).read_text(), Path(name), staged, repo, branch).replace("](README.md)", "](index.md)")
+        if name == "README.md":
+            (src / "index.md").write_text(text + toc)
+        else:
+            (src / name).write_text(text)
     shutil.copytree(BOOK / "_static", src / "_static")
-    return ["index", *(f"notebooks/{p.stem}" for p in notebooks), *(Path(n).stem for n in PAGES[1:])]
 
 
 def build(out: Path, *, branch: str = "main") -> Path:
@@ -132,9 +130,6 @@ def build(out: Path, *, branch: str = "main") -> Path:
         src, html = work / "src", work / "html"
         src.mkdir()
         stage(src, repo, branch)
-        # README's links to DATA.md etc. are pages now; README.md itself is the index
-        for p in src.glob("*.md"):
-            p.write_text(p.read_text().replace("](README.md)", "](index.md)"))
         env = dict(os.environ, BOOK_REPOSITORY=repo, BOOK_BRANCH=branch)
         cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", "-c", str(BOOK),
                "-d", str(work / "doctrees"), str(src), str(html)]
