@@ -98,12 +98,12 @@ def _generate_assignments(course: Path, names: list[str]) -> None:
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.course_id = COURSE_ID
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    for name in names:
-        with _bin_on_path():
+    with _bin_on_path():
+        for name in names:
             res = api.generate_assignment(name, force=True)
-        if not res["success"]:
-            raise RuntimeError(f"nbgrader generate_assignment failed for {name}:\n"
-                               f"{res.get('log', '')}{res.get('error', '')}")
+            if not res["success"]:
+                raise RuntimeError(f"nbgrader generate_assignment failed for {name}:\n"
+                                   f"{res.get('log', '')}{res.get('error', '')}")
 
 
 def graded_notebooks(notebooks: Path = NOTEBOOKS) -> list[Path]:
