@@ -7,12 +7,12 @@ import hashlib
 import http.server
 import shutil
 import socket
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from local_http import serve
 
 from helpers import data
 from helpers.data import DataError, load_digits, load_pokemon
@@ -241,12 +241,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server(pokemon_dir):
     files = {n: (pokemon_dir / n).read_bytes() for n in data.POKEMON_FILES}
     handler = type("Handler", (_Handler,), {"files": files, "mode": "ok"})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield handler, f"http://127.0.0.1:{httpd.server_address[1]}/course/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(handler) as base:
+        yield handler, f"{base}course/"
 
 
 @pytest.fixture
