@@ -80,10 +80,10 @@ check: $(DEV_STAMP)
 sync: $(STAMP)
 	$(BIN)/jupytext --sync $(NOTEBOOKS)
 
-# Outputs are stored without progress bars (CI=1) so diffs stay small.
+# Outputs are stored without progress bars (GENERATION_PROGRESS=0) so diffs stay small.
 notebooks: $(DEV_STAMP) sync
 	for nb in $(NOTEBOOKS:.py=.ipynb); do \
-	  CI=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	  GENERATION_PROGRESS=0 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; done
 	$(BIN)/jupytext --sync $(NOTEBOOKS)
 

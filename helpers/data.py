@@ -230,6 +230,8 @@ def _download(url: str, dest: Path, sha256: str, progress: bool | None) -> None:
     """Stream url into a temporary file beside dest; validate; rename. No partial file survives."""
     from tqdm.auto import tqdm
 
+    from .train import progress_enabled
+
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
@@ -248,7 +250,7 @@ def _download(url: str, dest: Path, sha256: str, progress: bool | None) -> None:
             try:
                 with urllib.request.urlopen(url, timeout=30) as response:
                     total = int(response.headers.get("Content-Length") or 0) or None
-                    disable = bool(os.environ.get("CI")) if progress is None else not progress
+                    disable = not progress_enabled() if progress is None else not progress
                     with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=disable) as bar:
                         while chunk := response.read(1 << 16):
                             out.write(chunk)

@@ -95,7 +95,7 @@ def kernel_env(limits: Limits, preimport: str, classes: str) -> dict[str, str]:
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": INSIDE_HOME,
            "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "MPLCONFIGDIR": "/tmp/matplotlib",
            "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "XDG_CACHE_HOME": "/tmp/cache",
-           "CI": "1",
+           "GENERATION_PROGRESS": "0",
            "GRADER_LIMITS": limits.spec(), "GRADER_PREIMPORT": preimport, "GRADER_CLASSES": classes}
     data_dir = os.environ.get("POKEMON_DATA_DIR")
     if data_dir:

@@ -182,3 +182,41 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         save_checkpoint(path, _tiny(), _cfg(), metrics={"v": 2.0})
     assert path.read_bytes() == good  # the old checkpoint is untouched
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["m.pt"]  # no temp file left
+
+
+# ----------------------------------------------------------------------------- progress bars
+def test_progress_variable_decides_then_ci(monkeypatch):
+    from helpers.train import PROGRESS_ENV, progress_enabled
+
+    for progress, ci, want in [("0", None, False), ("1", "true", True), (None, None, True), (None, "true", False)]:
+        for name, value in ((PROGRESS_ENV, progress), ("CI", ci)):
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        assert progress_enabled() is want, (progress, ci)
+    monkeypatch.setenv(PROGRESS_ENV, "yes")
+    with pytest.raises(ValueError, match="use 1 .* or 0"):
+        progress_enabled()
+
+
+@pytest.mark.parametrize("ci", ["true", None])
+def test_processes_the_tests_start_show_no_progress_bar_whatever_ci(ci):
+    """nbval's kernels inherit the test process's environment: with CI unset, as in a user's
+    terminal, fit() must still draw no bar (a bar is an output the stored notebooks lack)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if ci is not None:
+        env["CI"] = ci
+    code = ("import torch; from helpers.train import TrainConfig, fit, progress_enabled\n"
+            "x = torch.randn(8, 2); m = torch.nn.Linear(2, 1)\n"
+            "fit(m, lambda m, b: m(b).pow(2).mean(), x, x, TrainConfig(epochs=2, batch_size=4))\n"
+            "print(progress_enabled())")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False"]
+    assert "epochs" not in res.stderr and "it/s" not in res.stderr, res.stderr
