@@ -88,11 +88,17 @@ def top_level_names(source: str) -> set[str]:
     return names
 
 
+def nbgrader_meta(cell) -> dict:
+    from helpers.submissions import nbgrader_meta as read
+
+    return read(cell)
+
+
 def _exercises(nb) -> list[tuple[str, list, object]]:
     """(grade_id, solution code cells before it, graded test cell) for every graded code test."""
     out, pending = [], []
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         if cell.cell_type != "code":
             continue
         if meta.get("solution") and not meta.get("grade"):

@@ -16,51 +16,39 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import os
+import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbformat.warnings import DuplicateCellId
 
-from .sandbox import Limits, kernel_env, kernel_launch, kernel_manager, remove_cgroup
+from .grading_kernel import TOKEN_PREFIX
+from .submissions import (NOT_SUBMITTED, Refused, Row, nbgrader_meta, read_submission, safe_for_teachers,
+                          write_atomic)
+from .sandbox import Limits, ipc_folder, kernel_env, kernel_launch, kernel_manager, remove_cgroup
 
 RESET_CLASSES = "torch.Tensor,torch.nn.Module,numpy.ndarray"  # their methods are restored before each test
 
 
-@dataclass(frozen=True)
-class Row:
-    """One line of the grades CSV: one student, notebook and exercise."""
-
-    student: str
-    notebook: str
-    exercise: str
-    points: float
-    max_points: float
-    reason: str
-
-
 # ---------------------------------------------------------------- preparing a submission
-def _nbg(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
 _KEYS = ("grade", "solution", "locked", "points", "task", "grade_id")
 
 
 def _flags(cell) -> dict:
     """The nbgrader fields that say what a cell is (the release adds checksums; ignored)."""
-    m = _nbg(cell)
+    m = nbgrader_meta(cell)
     return {k: m.get(k) for k in _KEYS}
 
 
 def _is_test(cell) -> bool:
-    m = _nbg(cell)
+    m = nbgrader_meta(cell)
     return bool(m.get("grade")) and not m.get("solution")
 
 
@@ -68,7 +56,7 @@ def grade_cells(nb) -> dict[str, tuple[int, float]]:
     """grade_id -> (cell index, points) of the graded cells of a notebook (first copy of each)."""
     out: dict[str, tuple[int, float]] = {}
     for i, c in enumerate(nb.cells):
-        m = _nbg(c)
+        m = nbgrader_meta(c)
         if m.get("grade") and m.get("grade_id") not in out:
             out[m["grade_id"]] = (i, float(m.get("points", 0)))
     return out
@@ -87,10 +75,10 @@ def prepare(submission: nbformat.NotebookNode, teacher: nbformat.NotebookNode) -
     nb = copy.deepcopy(submission)
     tests: dict[str, int] = {}
     notes: dict[str, list[str]] = {}
-    teacher_cells = {_nbg(c)["grade_id"]: c for c in teacher.cells if _nbg(c).get("grade_id")}
+    teacher_cells = {nbgrader_meta(c)["grade_id"]: c for c in teacher.cells if nbgrader_meta(c).get("grade_id")}
     seen: dict[str, list[int]] = {}
     for i, c in enumerate(nb.cells):
-        gid = _nbg(c).get("grade_id")
+        gid = nbgrader_meta(c).get("grade_id")
         if gid in teacher_cells:
             seen.setdefault(gid, []).append(i)
     for gid, idxs in seen.items():
@@ -115,13 +103,13 @@ def prepare(submission: nbformat.NotebookNode, teacher: nbformat.NotebookNode) -
             nb.cells[keep] = fresh
             tests[gid] = keep
         else:
-            nb.cells[keep].metadata["nbgrader"] = copy.deepcopy(_nbg(original))
+            nb.cells[keep].metadata["nbgrader"] = copy.deepcopy(original.metadata["nbgrader"])
             if nb.cells[keep].cell_type != original.cell_type:
                 nb.cells[keep] = nbformat.v4.new_code_cell(nb.cells[keep].source,
                                                            metadata=copy.deepcopy(original.metadata))
     # other cells claiming to be graded (a made-up grade_id) grade nothing
     for i, c in enumerate(nb.cells):
-        if _nbg(c).get("grade") and i not in tests.values() and _nbg(c).get("grade_id") not in seen:
+        if nbgrader_meta(c).get("grade") and i not in tests.values() and nbgrader_meta(c).get("grade_id") not in seen:
             c.metadata.pop("nbgrader", None)
     for c in nb.cells:
         if c.cell_type == "code":
@@ -137,31 +125,49 @@ class Executed:
     timed_out: set[int]
     not_run: str = ""            # why the cells without a status did not run
     output_dropped: bool = False
+    passed_token: set[int] = field(default_factory=set)  # test cells that sent their one-time token
+    budget_hit: bool = False     # the submission's wall-clock budget ran out
 
 
 class _Client(NotebookClient):
-    """nbclient that records reply statuses and timeouts, and caps the outputs it keeps."""
+    """nbclient that records reply statuses, timeouts and the tokens of passing test cells, and
+    caps the outputs it keeps (buffers are never kept)."""
 
-    def __init__(self, nb, *, output_bytes: int, **kw):
+    def __init__(self, nb, *, output_bytes: int, tokens: dict[int, str], **kw):
         super().__init__(nb, **kw)
         self.statuses: dict[int, str] = {}
         self.timeouts: set[int] = set()
         self.current = -1
         self.budget = {"error": output_bytes, "other": output_bytes}
         self.dropped = False
+        self.tokens = tokens
+        self.passed: set[int] = set()
+        self.idle: set[int] = set()
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self.timeouts.add(self.current)
         return await super()._async_handle_timeout(timeout, cell)
 
+    def process_message(self, msg, cell, cell_index):
+        content = msg.get("content")
+        if msg.get("msg_type") == "status" and isinstance(content, dict) and content.get("execution_state") == "idle":
+            self.idle.add(cell_index)  # the output channel delivered this cell's end
+        return super().process_message(msg, cell, cell_index)
+
     async def _check_raise_for_error(self, cell, cell_index, exec_reply):
         self.statuses[cell_index] = str(((exec_reply or {}).get("content") or {}).get("status"))
 
     def output(self, outs, msg, display_id, cell_index):
+        msg["buffers"] = []
         content = msg.get("content") or {}
+        token = self.tokens.get(cell_index)
+        if (token and msg.get("msg_type") == "stream" and content.get("name") == "stdout"
+                and content.get("text") == f"{TOKEN_PREFIX}{token}\n"):
+            self.passed.add(cell_index)  # the evidence; kept out of the notebook
+            return None
         kind = "error" if msg.get("msg_type") == "error" else "other"
         if kind == "error":  # shortened, and with a budget of their own: the reason quotes them
-            content["traceback"] = [t[:2000] for t in content.get("traceback", [])[-20:]]
+            content["traceback"] = [str(t)[:2000] for t in list(content.get("traceback") or [])[-20:]]
             content["evalue"] = str(content.get("evalue", ""))[:2000]
         size = len(json.dumps(content, default=str))
         if size > self.budget[kind]:
@@ -189,28 +195,32 @@ def _imports_of(nb: nbformat.NotebookNode) -> str:
 
 def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int, limits: Limits, sandbox: bool,
             work: Path) -> Executed:
-    """Run the prepared notebook in a fresh sandboxed kernel; return it once the sandbox is gone."""
+    """Run the prepared notebook in a fresh sandboxed kernel, within ``limits.wall_seconds`` for all
+    its cells together; return it once the sandbox is gone. Each test cell is sent with a fresh
+    random token that the kernel sends back only when the cell itself ran without an error."""
     from nbclient.exceptions import DeadKernelError
 
     from .grading_kernel import RESET_MARKER
 
     nb = prepared.nb
-    scratch = Path(tempfile.mkdtemp(prefix="home-", dir=work))
-    # both 0700: the sandbox's user is the caller's uid outside, and nobody else's business
-    ipc = Path(tempfile.mkdtemp(prefix="hw-ipc-"))  # short: unix socket paths are limited to 107 bytes
+    scratch = Path(tempfile.mkdtemp(prefix="home-", dir=work))  # $HOME when unsandboxed only
+    private, ipc = ipc_folder()
     preimport = _imports_of(teacher)
     env = kernel_env(limits, preimport, RESET_CLASSES)
     prefix, launch_env, group = kernel_launch(scratch, ipc, limits, env, sandbox=sandbox)
-    km = kernel_manager(prefix, ipc)
+    km = kernel_manager(prefix, ipc, limits.message_bytes)
+    tokens = {i: secrets.token_hex(16) for i in prepared.tests.values()}
     client = _Client(nb, km=km, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
                      error_on_timeout={"ename": "CellTimeoutError",
                                        "evalue": f"the cell ran past the time limit of {timeout} s"},
-                     output_bytes=limits.output_bytes, startup_timeout=120, iopub_timeout=10,
+                     output_bytes=limits.output_bytes, tokens=tokens, startup_timeout=120, iopub_timeout=10,
                      record_timing=False)
     not_run = ""
+    budget_hit = False
+    deadline = time.monotonic() + limits.wall_seconds
 
     async def run() -> None:
-        nonlocal not_run
+        nonlocal not_run, budget_hit
         kwargs = {"env": launch_env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         if not sandbox:
             kwargs["cwd"] = str(scratch)
@@ -220,10 +230,17 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
                 for i, cell in enumerate(nb.cells):
                     if cell.cell_type != "code":
                         continue
+                    left = deadline - time.monotonic()
+                    if left < 1:
+                        budget_hit = True
+                        not_run = (f"the submission used up its grading budget of {limits.wall_seconds} s "
+                                   "(all cells together) before this test ran")
+                        return
+                    client.timeout = max(1, min(timeout, int(left)))
                     client.current = i
                     source = cell.source
-                    if i in prepared.tests.values():
-                        cell.source = f"{RESET_MARKER}\n{source}"
+                    if i in tokens:
+                        cell.source = f"{RESET_MARKER} {tokens[i]}\n{source}"
                     try:
                         await client.async_execute_cell(cell, i, store_history=True)
                     except DeadKernelError:
@@ -232,6 +249,10 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
                         return
                     finally:
                         cell.source = source
+                    if i in client.statuses and i not in client.idle and i not in client.timeouts:
+                        not_run = (f"the kernel's output channel closed (a message over the limit of "
+                                   f"{limits.message_bytes} bytes?) before this test ran")
+                        return
                     stuck = stuck + 1 if i in client.timeouts else 0
                     if stuck >= 2:
                         not_run = "the kernel stopped responding after a cell ran past the time limit"
@@ -249,9 +270,10 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
     finally:
         if group is not None:
             remove_cgroup(group)
-        shutil.rmtree(ipc, ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
-    return Executed(nb, dict(client.statuses), set(client.timeouts), not_run, client.dropped)
+    return Executed(nb, dict(client.statuses), set(client.timeouts), not_run, client.dropped,
+                    set(client.passed), budget_hit)
 
 
 # ---------------------------------------------------------------- scoring
@@ -264,9 +286,10 @@ def _error_of(cell) -> str:
 
 
 def _passed(ex: Executed, idx: int) -> bool:
-    """A test cell earns its points when it ran, the kernel replied ok and showed no error."""
+    """A test cell earns its points when it ran, the kernel replied ok, showed no error, and sent
+    the cell's one-time token (which the grading kernel sends only for a test that finished)."""
     cell = ex.nb.cells[idx]
-    return (ex.status.get(idx) == "ok" and idx not in ex.timed_out
+    return (ex.status.get(idx) == "ok" and idx not in ex.timed_out and idx in ex.passed_token
             and not any(o.get("output_type") == "error" for o in cell.get("outputs", [])))
 
 
@@ -289,14 +312,17 @@ def _reason(ex: Executed, tests: dict[str, int], gid: str) -> str:
             return f"a cell ran past the time limit (endless loop?) and was interrupted; test: {test_error}"
         if "NotImplementedError" in names:
             return "not answered: the solution cell still raises NotImplementedError"
-        if errors and _nbg(c).get("solution"):
+        if errors and nbgrader_meta(c).get("solution"):
             return f"the solution cell raised {_error_of(c)}; test: {test_error}"
+    if ex.status.get(idx) == "ok" and not _error_of(ex.nb.cells[idx]) and idx not in ex.passed_token:
+        return ("the kernel replied ok but never confirmed the test with its token: "
+                "the submission tampered with the kernel's messages")
     return test_error
 
 
-def grade_notebook(student: str, name: str, src: Path, teacher: nbformat.NotebookNode, *, timeout: int, limits: Limits,
-                   sandbox: bool, work: Path, autograded: Path) -> list[Row]:
-    """The CSV rows of one submitted notebook (never raises for a bad submission)."""
+def grade_notebook(student: str, name: str, folder: Path, teacher: nbformat.NotebookNode, *, timeout: int,
+                   limits: Limits, sandbox: bool, work: Path, autograded: Path) -> list[Row]:
+    """The CSV rows of ``folder/<name>.ipynb``, one student's submission (never raises for a bad one)."""
     cells = grade_cells(teacher)
 
     def rows(points: dict[str, float], reasons: dict[str, str]) -> list[Row]:
@@ -304,21 +330,38 @@ def grade_notebook(student: str, name: str, src: Path, teacher: nbformat.Noteboo
                 for gid, (_, most) in cells.items()]
 
     try:
+        data = read_submission(folder, f"{name}.ipynb")
+    except FileNotFoundError:
+        return rows({}, dict.fromkeys(cells, NOT_SUBMITTED))
+    except Refused as e:
+        return rows({}, dict.fromkeys(cells, str(e)))
+    except OSError as e:
+        return rows({}, dict.fromkeys(cells, f"submission could not be read ({type(e).__name__}: {e.strerror})"))
+    try:
         with warnings.catch_warnings():  # cells pasted twice share an id: nbformat renames the copy
             warnings.simplefilter("ignore", DuplicateCellId)
-            submission = nbformat.read(src, as_version=4)
+            submission = nbformat.reads(data.decode("utf-8"), as_version=4)
             nbformat.validate(submission)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the student's, not ours
         why = f"not a valid notebook file ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
         return rows({}, dict.fromkeys(cells, why))
+    try:
+        return rows(*_grade(submission, teacher, cells, timeout=timeout, limits=limits, sandbox=sandbox,
+                            work=work, autograded=autograded))
+    except Exception as e:  # noqa: BLE001 - one submission costs one row, never the run
+        why = f"could not be graded ({type(e).__name__}: {str(e)[:200]}); this is the grader's fault: please report it"
+        return rows({}, dict.fromkeys(cells, why))
+
+
+def _grade(submission, teacher, cells, *, timeout, limits, sandbox, work, autograded):
     prepared = prepare(submission, teacher)
     ex = execute(prepared, teacher, timeout=timeout, limits=limits, sandbox=sandbox, work=work)
-    write_atomic(autograded, nbformat.writes(ex.nb))
+    write_atomic(autograded, nbformat.writes(safe_for_teachers(ex.nb)))
     points: dict[str, float] = {}
     reasons: dict[str, str] = {}
     for gid, (idx, most) in cells.items():
         notes = list(prepared.notes.get(gid, []))
-        if _nbg(teacher.cells[idx]).get("solution") or teacher.cells[idx].cell_type != "code":
+        if nbgrader_meta(teacher.cells[idx]).get("solution") or teacher.cells[idx].cell_type != "code":
             why = "needs_manual_grade: a teacher grades this answer in nbgrader's formgrader"
         elif gid not in prepared.tests:
             why = "test cell deleted from the submission"
@@ -330,16 +373,4 @@ def grade_notebook(student: str, name: str, src: Path, teacher: nbformat.Noteboo
         if ex.output_dropped:
             notes.append(f"outputs past {limits.output_bytes} bytes were dropped")
         reasons[gid] = "; ".join(filter(None, [why, *notes]))
-    return rows(points, reasons)
-
-
-def write_atomic(path: Path, text: str, newline: str | None = None) -> None:
-    """Write text to path through a temporary file beside it: readers see the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", newline=newline) as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    return points, reasons

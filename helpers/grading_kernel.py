@@ -16,10 +16,21 @@ It is ipykernel's kernel with two additions, both made before any student code r
   functions and classes in them, and the methods of the classes named in ``$GRADER_CLASSES``
   (e.g. ``torch.Tensor``). Then the marker line is dropped and the test runs.
 
-What it cannot do: code running in this process can change anything, this reset included
-(it can patch ``do_execute`` itself, or forge the replies the grader reads). The reset
-undoes the ordinary ways to make a test pass without solving it, nothing more; the
-sandbox around the kernel is what keeps a submission from harming anyone else.
+The reset covers the messaging path too: the kernel's session (``Session.send`` and the
+rest of its class), its iopub and shell streams, the shell handlers and the streams behind
+``sys.stdout``. A test cell earns its points only when this kernel, after running it,
+found its reply status "ok" and sent the cell's one-time token (``TOKEN_PREFIX``; the
+grader makes a new random token for every test cell of every submission and checks it).
+So a solution that patches ``Session.send``, ``do_execute`` or ``sys.excepthook`` to turn
+an error into "ok" gains nothing: the patch is undone before the test, and a patch made
+during the test cannot add the token.
+
+What it cannot do: code running in this process can change anything, this reset included.
+A submission that digs the token out of the interpreter (the frames of this very method)
+and prints it while forging the reply could still pass; doing so takes code that reaches
+into the kernel's frames, which a teacher sees in the submission. The reset undoes the
+ordinary ways to make a test pass without solving it, nothing more; the sandbox around
+the kernel is what keeps a submission from harming anyone else.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
+TOKEN_PREFIX = "grader-passed:"  # + the cell's token: what a passing test cell emits
 _LIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE,
            "nproc": resource.RLIMIT_NPROC, "core": resource.RLIMIT_CORE}
 _FUNCS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type, staticmethod,
@@ -69,10 +81,19 @@ class _Snapshot:
                           if isinstance(v := getattr(pm, n, None), (list, dict))}
         self.events = {k: list(v) for k, v in shell.events.callbacks.items()}
         self.compile_flags = shell.compile.flags
+        self.shell_handlers = dict(kernel.shell_handlers)
+        self.control_handlers = dict(getattr(kernel, "control_handlers", {}))
+        self.kernel_attrs = {n: getattr(kernel, n) for n in
+                             ("session", "iopub_socket", "iopub_thread", "shell_stream", "control_stream")}
         # methods of every object and class the execution path goes through
         objs = [kernel, shell, shell.compile, shell.displayhook, shell.display_pub, pm,
                 shell.input_transformer_manager, shell.InteractiveTB, shell.SyntaxTB, shell.events,
-                shell.builtin_trap, shell.display_trap]
+                shell.builtin_trap, shell.display_trap,
+                # the messaging path: how replies and outputs reach the grader
+                kernel.session, kernel.iopub_socket, kernel.iopub_thread, kernel.shell_stream,
+                kernel.control_stream, getattr(kernel.session, "pack", None),
+                *(s for s in (sys.stdout, sys.stderr) if s is not None)]
+        objs = [o for o in objs if o is not None]
         self.objs = {id(o): (o, dict(vars(o))) for o in objs if hasattr(o, "__dict__")}
         classes = {c for o in objs for c in type(o).__mro__ if c is not object}
         self.classes = {c: dict(vars(c)) for c in classes}
@@ -137,6 +158,14 @@ class _Snapshot:
         shell.events.callbacks.update({k: list(v) for k, v in self.events.items()})
         shell.compile.flags = self.compile_flags
         shell.set_custom_exc((), None)
+        kernel.shell_handlers.clear()
+        kernel.shell_handlers.update(self.shell_handlers)
+        if hasattr(kernel, "control_handlers"):
+            kernel.control_handlers.clear()
+            kernel.control_handlers.update(self.control_handlers)
+        for n, v in self.kernel_attrs.items():
+            if getattr(kernel, n) is not v:
+                setattr(kernel, n, v)
 
 
 class GradingKernel(IPythonKernel):
@@ -161,11 +190,21 @@ class GradingKernel(IPythonKernel):
     async def do_execute(self, code, silent, store_history=True, user_expressions=None,
                          allow_stdin=False, **kwargs):
         first, _, rest = code.partition("\n")
-        if first == RESET_MARKER and GradingKernel._grader_snapshot is not None:
-            GradingKernel._grader_snapshot.restore(self)  # class attribute: survives instance patches
-            code = rest
-        return await IPythonKernel.do_execute(self, code, silent, store_history, user_expressions,
-                                              allow_stdin, **kwargs)
+        snapshot = GradingKernel._grader_snapshot  # class attribute: survives instance patches
+        if not first.startswith(RESET_MARKER) or snapshot is None:
+            return await IPythonKernel.do_execute(self, code, silent, store_history, user_expressions,
+                                                  allow_stdin, **kwargs)
+        token = first[len(RESET_MARKER):].strip()
+        snapshot.restore(self)
+        reply = await IPythonKernel.do_execute(self, rest, silent, store_history, user_expressions,
+                                               allow_stdin, **kwargs)
+        # The evidence the grader scores: the token, sent only when the test cell itself
+        # finished without an exception (the reply's own status, before any send is patched).
+        if token and isinstance(reply, dict) and reply.get("status") == "ok":
+            snapshot.restore(self)  # undo what the student's functions did during the test
+            self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": f"{TOKEN_PREFIX}{token}\n"},
+                              parent=self.get_parent(), ident=self._topic("stream"))
+        return reply
 
 
 class GradingKernelApp(IPKernelApp):

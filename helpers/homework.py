@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
+import dataclasses
 import os
 import shutil
 import sys
@@ -46,7 +45,8 @@ from pathlib import Path
 import nbformat
 
 from .data import REPO_ROOT
-from .grading import Row, grade_cells, grade_notebook, write_atomic
+from .grading import grade_notebook
+from .submissions import NOT_SUBMITTED, Row, nbgrader_meta, safe_name, student_folders, write_csv
 from .sandbox import BWRAP_ENV, Limits, SandboxUnavailable, check_sandbox
 
 # BWRAP_ENV, Limits, Row and SandboxUnavailable are re-exported: callers and tests import them from here
@@ -111,7 +111,7 @@ def graded_notebooks(notebooks: Path = NOTEBOOKS) -> list[Path]:
     out = []
     for nb_path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(nb_path, as_version=4)
-        if any(c.metadata.get("nbgrader", {}).get("grade") for c in nb.cells):
+        if any(nbgrader_meta(c).get("grade") for c in nb.cells):
             out.append(nb_path)
     return out
 
@@ -216,35 +216,43 @@ def _teacher_scores(db: Path) -> dict[tuple[str, str, str], float]:
     return out
 
 
-def _record(db: Path, rows: list[Row], teacher: dict[tuple[str, str, str], float]) -> None:
-    """Write the auto scores (and the teacher's manual scores) into a copy of the gradebook,
-    then swap it in, so nbgrader's formgrader shows this run."""
+def _record(db: Path, rows: list[Row], teacher: dict[tuple[str, str, str], float]) -> list[Row]:
+    """Write the auto scores (and the teacher's manual scores) into a copy of the gradebook, then
+    swap it in, so nbgrader's formgrader shows this run. A submission that cannot be recorded
+    costs its own rows a note, never the run; returns the rows with those notes."""
     from nbgrader.api import Gradebook, MissingEntry
     from sqlalchemy.exc import SAWarning
 
+    failed: dict[tuple[str, str], str] = {}
     fd, tmp = tempfile.mkstemp(dir=db.parent, prefix=f".{db.name}.", suffix=".part")
     os.close(fd)
     try:
         shutil.copyfile(db, tmp)
         with _bin_on_path(), Gradebook(f"sqlite:///{tmp}") as gb, warnings.catch_warnings():
             warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission autoflushes early
-            for (student, nb) in dict.fromkeys((r.student, r.notebook) for r in rows if r.reason != "not submitted"):
-                gb.update_or_create_student(student)
+            for (student, nb) in dict.fromkeys((r.student, r.notebook) for r in rows if r.reason != NOT_SUBMITTED):
                 try:
-                    gb.remove_submission(nb, student)
-                except MissingEntry:
-                    pass
-                gb.add_submission(nb, student)
-                for r in (r for r in rows if (r.student, r.notebook) == (student, nb)):
-                    g = gb.find_grade(r.exercise, nb, nb, student)
-                    manual = r.reason.startswith("needs_manual_grade")
-                    g.auto_score = None if manual else r.points
-                    g.needs_manual_grade = manual and (student, nb, r.exercise) not in teacher
-                    g.manual_score = teacher.get((student, nb, r.exercise))
-            gb.db.commit()
+                    gb.update_or_create_student(student)
+                    try:
+                        gb.remove_submission(nb, student)
+                    except MissingEntry:
+                        pass
+                    gb.add_submission(nb, student)
+                    for r in (r for r in rows if (r.student, r.notebook) == (student, nb)):
+                        g = gb.find_grade(r.exercise, nb, nb, student)
+                        manual = r.reason.startswith("needs_manual_grade")
+                        g.auto_score = None if manual else r.points
+                        g.needs_manual_grade = manual and (student, nb, r.exercise) not in teacher
+                        g.manual_score = teacher.get((student, nb, r.exercise))
+                    gb.db.commit()
+                except Exception as e:  # noqa: BLE001 - this submission's rows say so; the rest are recorded
+                    gb.db.rollback()
+                    failed[(student, nb)] = f"not recorded in the gradebook ({type(e).__name__})"
         os.replace(tmp, db)
     finally:
         Path(tmp).unlink(missing_ok=True)
+    return [dataclasses.replace(r, reason="; ".join(filter(None, [r.reason, failed[(r.student, r.notebook)]])))
+            if (r.student, r.notebook) in failed else r for r in rows]
 
 
 def autograde(
@@ -261,14 +269,16 @@ def autograde(
     """Grade ``submissions/<student>/<NN_name>.ipynb``, each in its own sandbox (``jobs`` at a time);
     write a CSV; return its rows.
 
-    Raises SandboxUnavailable (saying why) when no sandbox can be started, unless ``unsafe``.
+    The CSV of an earlier run is removed when this run starts, and the new one is written whole at
+    the end: a run that fails leaves no CSV that looks current. Raises SandboxUnavailable (saying
+    why) when no sandbox can be started, unless ``unsafe``.
     """
     if jobs < 1:
         raise ValueError(f"jobs={jobs}: grade at least one submission at a time (jobs >= 1)")
     submissions = Path(submissions)
     if not submissions.is_dir():
         raise NotADirectoryError(f"{submissions} is not a folder; expected SUBMISSIONS/<student>/NN_name.ipynb")
-    students = sorted(p.name for p in submissions.iterdir() if p.is_dir())
+    students = student_folders(submissions)
     if not students:
         raise FileNotFoundError(f"{submissions} has no student sub-folders; expected SUBMISSIONS/<student>/NN_name.ipynb")
     sandbox = not unsafe
@@ -277,51 +287,50 @@ def autograde(
             f"refusing to run student code without a sandbox: {why}. Fix that, or grade unsandboxed "
             "at your own risk with `make autograde SUBMISSIONS=... UNSAFE=1` (autograde(..., unsafe=True)): "
             "submissions could then read and change anything you can")
+    Path(out_csv).unlink(missing_ok=True)  # no stale grades.csv while this run works, or if it fails
     teacher_scores = _teacher_scores(course_dir(build) / "gradebook.db")  # make_student starts a new one
     make_student(build / "student", notebooks=notebooks, build=build, timeout=timeout)
     course = course_dir(build)
     teachers = {p.stem: nbformat.read(p, as_version=4) for p in graded_notebooks(notebooks)}
-    submitted = sorted({nb for s in students for nb in teachers if (submissions / s / f"{nb}.ipynb").is_file()})
+    submitted = sorted({nb for _, folder in students for nb in teachers
+                        if os.path.lexists(folder / f"{nb}.ipynb")})
     work = Path(tempfile.mkdtemp(prefix=".sandbox-", dir=course))
 
-    def grade(s: str, nb: str) -> list[Row]:
-        src = submissions / s / f"{nb}.ipynb"
-        if not src.is_file():
-            return [Row(s, nb, gid, 0.0, most, "not submitted") for gid, (_, most) in grade_cells(teachers[nb]).items()]
-        return grade_notebook(s, nb, src, teachers[nb], timeout=timeout, limits=limits, sandbox=sandbox, work=work,
-                              autograded=course / "autograded" / s / nb / f"{nb}.ipynb")
+    def grade(s: str, folder: Path, nb: str) -> list[Row]:
+        return grade_notebook(s, nb, folder, teachers[nb], timeout=timeout, limits=limits, sandbox=sandbox,
+                              work=work, autograded=course / "autograded" / safe_name(s) / nb / f"{nb}.ipynb")
 
     # each submission runs in its own sandbox and kernel, so `jobs` of them may run side by side;
     # the rows keep the (student, notebook) order whatever finishes first
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            parts = pool.map(lambda task: grade(*task), [(s, nb) for s in students for nb in submitted])
+            parts = pool.map(lambda task: grade(*task), [(s, f, nb) for s, f in students for nb in submitted])
             rows = [r for part in parts for r in part]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _record(course / "gradebook.db", rows, teacher_scores)
+    rows = _record(course / "gradebook.db", rows, teacher_scores)
     rows = [_with_teacher_score(r, teacher_scores) for r in rows]
-    _write_csv(rows, out_csv)
+    write_csv(rows, out_csv)
     return rows
 
 
 def _with_teacher_score(r: Row, teacher: dict[tuple[str, str, str], float]) -> Row:
     """A score a teacher entered in nbgrader replaces the autograder's; the reason keeps both."""
     manual = teacher.get((r.student, r.notebook, r.exercise))
-    if manual is None or r.reason == "not submitted":
+    if manual is None or r.reason == NOT_SUBMITTED:
         return r
     was = f"{r.points:g}" + (f": {r.reason}" if r.reason else "")
     return Row(r.student, r.notebook, r.exercise, manual, r.max_points,
                f"score entered by a teacher in nbgrader (the autograder gave {was})")
 
 
-def _write_csv(rows: list[Row], path: Path) -> None:
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf)
-    w.writerow(["student", "notebook", "exercise", "points", "max_points", "reason"])
-    for r in rows:
-        w.writerow([r.student, r.notebook, r.exercise, f"{r.points:g}", f"{r.max_points:g}", r.reason])
-    write_atomic(path, buf.getvalue(), newline="")
+ROOT_NOTE = (
+    "note: grading as root. Each kernel runs as uid 1000 in a user namespace of its own, which the "
+    "kernel cannot leave, and that uid is root's outside: what it writes to a host folder belongs to "
+    "root. So its only host folder (its sockets) sits inside a 0700 folder that no other user can "
+    "enter and the sandbox never sees, and is deleted after each submission: a setuid or "
+    "world-writable file it makes there is out of every other user's reach. $HOME and /tmp are "
+    "tmpfs. Grading as an ordinary user is safer still.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(written)} student notebooks to {args.out}")
         print(f"wrote {student_zip(args.out, args.zip)}: hand this to students (no solutions inside)")
     else:
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            print(ROOT_NOTE, file=sys.stderr)
         try:
             rows = autograde(args.submissions, args.out, timeout=args.timeout, unsafe=args.unsafe, jobs=args.jobs)
         except SandboxUnavailable as e:

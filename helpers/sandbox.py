@@ -3,12 +3,26 @@
 Each kernel starts inside a bubblewrap sandbox of its own: no network, no other process
 visible, a non-root user without capabilities, a fresh PID namespace (every process the
 submission starts dies with it), read-only access to the Python environment, ``helpers/``,
-``data/checkpoints/`` and the Pokémon data only, one empty writable folder, and limits on
-memory, CPU time, file size and processes (``Limits``; helpers.grading_kernel applies them
-inside). Where the grader may create one, a ``pids`` cgroup caps the processes too.
+``data/checkpoints/`` and the Pokémon data only, and limits on memory, CPU time, file size
+and processes (``Limits``; helpers.grading_kernel applies them inside). Where the grader may
+create one, a ``pids`` cgroup caps the processes too. ``$HOME`` and ``/tmp`` are size-capped
+tmpfs mounts that vanish with the sandbox: nothing the kernel writes there reaches the host disk.
 
-``check_sandbox`` says why no sandbox can be started here (None when one can);
-``kernel_launch`` and ``kernel_manager`` start a kernel inside it (or, unsandboxed, without).
+The one host folder the kernel can write to holds its sockets (``ipc_folder``): a folder
+``s`` inside a private parent (mode 0700, owned by the grader) that the sandbox never sees.
+Whatever the kernel puts in ``s`` (a setuid copy of a binary, a world-writable file; the
+sandbox's uid maps to the grader's outside, so it owns what it makes) is out of reach of
+every other user of the machine, because they cannot enter the parent; and it is deleted
+when the submission has been graded.
+
+The sandbox imports ``helpers`` from the folder the grader imported it from
+(``PYTHONPATH``), so a venv whose editable install points elsewhere still works, and every
+bind comes after the ``/tmp`` tmpfs, so a repository, venv or data folder under ``/tmp``
+stays visible (read-only) inside.
+
+``check_sandbox`` says why no sandbox can be started here (None when one can), telling apart
+"bwrap cannot make namespaces" from "Python inside cannot import helpers"; ``kernel_launch``
+and ``kernel_manager`` start a kernel inside it (or, unsandboxed, without).
 """
 
 from __future__ import annotations
@@ -23,7 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import REPO_ROOT
+from .data import POKEMON_ENV, REPO_ROOT
+from .train import PROGRESS_ENV
 
 SANDBOX_UID = 1000
 BWRAP_ENV = "HOMEWORK_BWRAP"  # path of bwrap; tests point it at nothing to see the refusal
@@ -38,16 +53,23 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """What one submission may use. memory: address space in bytes (measured in the sandbox:
     0.64 GB after `import torch`, 1.1 GB with every helper, a checkpoint and a small training
-    loop, so 6 GB leaves room for more threads and bigger batches); cpu_seconds: CPU time of the kernel; file_bytes: largest file it
-    may write; processes: processes/threads of the sandbox user; output_bytes: outputs the
-    grader keeps per notebook (the rest is dropped); tmp_bytes: size of its /tmp."""
+    loop, so 6 GB leaves room for more threads and bigger batches); cpu_seconds: CPU time of
+    the kernel; file_bytes: largest file it may write; processes: processes/threads of the
+    sandbox user; output_bytes: outputs the grader keeps per notebook (the rest is dropped);
+    message_bytes: largest message part the grader accepts from the kernel (ZeroMQ's
+    MAXMSGSIZE: a bigger one closes the connection before it is read into memory);
+    tmp_bytes, home_bytes: sizes of its /tmp and $HOME (tmpfs); wall_seconds: wall-clock
+    budget of one submission, all its cells together."""
 
     memory: int = 6 << 30
     cpu_seconds: int = 3600
     file_bytes: int = 64 << 20
     processes: int = 512
     output_bytes: int = 2 << 20
+    message_bytes: int = 64 << 20
     tmp_bytes: int = 256 << 20
+    home_bytes: int = 256 << 20
+    wall_seconds: int = 600
 
     def spec(self) -> str:
         return (f"as={self.memory},cpu={self.cpu_seconds},fsize={self.file_bytes},"
@@ -67,7 +89,7 @@ def _readonly_paths() -> list[Path]:
     python_real = Path(os.path.realpath(sys.executable))
     paths += [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), python_real.parent.parent]
     paths += [REPO_ROOT / "helpers", REPO_ROOT / "data" / "checkpoints"]
-    data_dir = os.environ.get("POKEMON_DATA_DIR")
+    data_dir = os.environ.get(POKEMON_ENV)
     paths.append(Path(data_dir).expanduser() if data_dir else REPO_ROOT / "data" / "pokemon")
     out: list[Path] = []
     for p in paths:
@@ -77,29 +99,41 @@ def _readonly_paths() -> list[Path]:
     return out
 
 
-def sandbox_argv(scratch: Path, ipc: Path, limits: Limits, bwrap: str) -> list[str]:
-    """The bwrap command line that runs the kernel of one submission (see module docstring)."""
+def ipc_folder() -> tuple[Path, Path]:
+    """(private, sockets): a fresh 0700 folder in the system's temp dir (short: unix socket paths
+    are limited to 107 bytes) and the folder ``sockets`` inside it that the kernel gets. Remove
+    ``private`` when done."""
+    private = Path(tempfile.mkdtemp(prefix="hw-ipc-"))  # 0700, the grader's
+    sockets = private / "s"
+    sockets.mkdir(mode=0o700)
+    return private, sockets
+
+
+def sandbox_argv(ipc: Path, limits: Limits, bwrap: str) -> list[str]:
+    """The bwrap command line that runs the kernel of one submission (see module docstring).
+    The tmpfs mounts come first, so that no bind below a tmpfs is hidden by it."""
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
             "--new-session", "--cap-drop", "ALL", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--hostname", "grader", "--clearenv", "--proc", "/proc", "--dev", "/dev",
-            "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+            "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
+            "--size", str(limits.home_bytes), "--tmpfs", INSIDE_HOME]
     for p in _readonly_paths():
         argv += ["--ro-bind", str(p), str(p)]
-    argv += ["--bind", str(scratch), INSIDE_HOME, "--bind", str(ipc), str(ipc), "--remount-ro", "/",
-             "--chdir", INSIDE_HOME]
+    argv += ["--bind", str(ipc), str(ipc), "--remount-ro", "/", "--chdir", INSIDE_HOME]
     return argv
 
 
 def kernel_env(limits: Limits, preimport: str, classes: str) -> dict[str, str]:
-    """The kernel's whole environment: a fixed set, the limits and what the kernel restores."""
+    """The kernel's whole environment: a fixed set, the limits and what the kernel restores.
+    PYTHONPATH: the helpers this process imported, whatever the venv's editable install says."""
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": INSIDE_HOME,
-           "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "MPLCONFIGDIR": "/tmp/matplotlib",
-           "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "XDG_CACHE_HOME": "/tmp/cache",
-           "GENERATION_PROGRESS": "0",
+           "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(REPO_ROOT),
+           "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter",
+           "XDG_CACHE_HOME": "/tmp/cache", PROGRESS_ENV: "0",
            "GRADER_LIMITS": limits.spec(), "GRADER_PREIMPORT": preimport, "GRADER_CLASSES": classes}
-    data_dir = os.environ.get("POKEMON_DATA_DIR")
+    data_dir = os.environ.get(POKEMON_ENV)
     if data_dir:
-        env["POKEMON_DATA_DIR"] = os.path.abspath(os.path.expanduser(data_dir))
+        env[POKEMON_ENV] = os.path.abspath(os.path.expanduser(data_dir))
     return env
 
 
@@ -138,28 +172,47 @@ def remove_cgroup(group: Path) -> None:
             time.sleep(0.1)
 
 
+def _probe(argv: list[str], code: str) -> subprocess.CompletedProcess | str:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    inside = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(REPO_ROOT)}
+    try:
+        return subprocess.run([*argv, *(a for k, v in inside.items() for a in ("--setenv", k, v)),
+                               sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"{argv[0]} could not be run ({e})"
+
+
+def _last_line(res: subprocess.CompletedProcess) -> str:
+    return (res.stderr.strip().splitlines() or ["no message"])[-1]
+
+
 def check_sandbox(limits: Limits = Limits()) -> str | None:
-    """None when a submission's sandbox can be started here, else why not (and how to fix it)."""
+    """None when a submission's sandbox can be started here, else why not and how to fix it:
+    bwrap missing, bwrap unable to make its namespaces, or Python inside unable to import helpers."""
     bwrap = _bwrap()
     if bwrap is None:
         return (f"bubblewrap (bwrap) was not found (looked at ${BWRAP_ENV}, PATH and /usr/bin/bwrap); "
                 "install it (Debian: apt-get install bubblewrap)")
-    with tempfile.TemporaryDirectory(prefix="hw-probe-") as d:
-        scratch, ipc = Path(d, "home"), Path(d, "ipc")
-        scratch.mkdir()
-        ipc.mkdir()
-        argv = sandbox_argv(scratch, ipc, limits, bwrap)
-        probe = "import os, socket, helpers; assert os.getuid() == %d; socket.socket()" % SANDBOX_UID
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1"}
-        try:
-            res = subprocess.run([*argv, "--setenv", "PYTHONDONTWRITEBYTECODE", "1", sys.executable, "-c", probe],
-                                 capture_output=True, text=True, timeout=60, env=env)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return f"{bwrap} could not be run ({e})"
-    if res.returncode != 0:
-        err = (res.stderr.strip().splitlines() or ["no message"])[-1]
-        return (f"{bwrap} could not start a sandbox: {err} (user namespaces disabled? "
-                "try `sysctl kernel.unprivileged_userns_clone=1` or run as root)")
+    private, ipc = ipc_folder()
+    try:
+        argv = sandbox_argv(ipc, limits, bwrap)
+        started = _probe(argv, "import os; assert os.getuid() == %d" % SANDBOX_UID)
+        if isinstance(started, str):
+            return started
+        if started.returncode != 0:
+            return (f"{bwrap} could not start a sandbox: {_last_line(started)}. User namespaces may be "
+                    "disabled: try `sysctl kernel.unprivileged_userns_clone=1` (Debian) or "
+                    "`sysctl kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu), or run as root")
+        imported = _probe(argv, "import socket, helpers; socket.socket()")
+        if isinstance(imported, str):
+            return imported
+        if imported.returncode != 0:
+            return (f"the sandbox starts, but the kernel inside cannot import helpers from {REPO_ROOT} "
+                    f"(read-only there): {_last_line(imported)}. Run the grader with this repository's "
+                    f"environment (`make autograde`, or `pip install -e {REPO_ROOT}` into the venv you use), "
+                    "and keep helpers/ readable")
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     return None
 
 
@@ -167,14 +220,15 @@ def kernel_launch(scratch: Path, ipc: Path, limits: Limits, env: dict[str, str],
                   sandbox: bool) -> tuple[list[str], dict[str, str], Path | None]:
     """How to start one submission's kernel: the command prefix, the environment to launch it
     with and the pids cgroup it joins (None where none could be made; give it to remove_cgroup
-    afterwards). Sandboxed, the prefix is bwrap with ``env`` set inside; unsandboxed, there is
-    no prefix and the kernel gets the caller's environment with ``env`` and ``scratch`` as HOME."""
+    afterwards). Sandboxed, the prefix is bwrap with ``env`` set inside (``scratch`` unused: its
+    $HOME is a tmpfs); unsandboxed, there is no prefix and the kernel gets the caller's
+    environment with ``env`` and ``scratch`` as HOME."""
     if not sandbox:
         return [], {**os.environ, **env, "HOME": str(scratch)}, None
     bwrap = _bwrap()
     if bwrap is None:
         raise SandboxUnavailable(check_sandbox(limits) or "bwrap not found")
-    prefix = sandbox_argv(scratch, ipc, limits, bwrap)
+    prefix = sandbox_argv(ipc, limits, bwrap)
     for k, v in env.items():
         prefix += ["--setenv", k, v]
     launch_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
@@ -184,9 +238,12 @@ def kernel_launch(scratch: Path, ipc: Path, limits: Limits, env: dict[str, str],
     return prefix, launch_env, group
 
 
-def kernel_manager(argv_prefix: list[str], ipc: Path):
+def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
     """A kernel manager that starts helpers.grading_kernel behind argv_prefix (see kernel_launch),
-    talking over unix sockets in ipc."""
+    talking over unix sockets in ipc. Its clients refuse any message part over ``message_bytes``
+    at the socket (ZeroMQ closes the connection instead of reading it into the grader's memory)."""
+    import zmq
+    import zmq.asyncio
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
 
@@ -194,9 +251,15 @@ def kernel_manager(argv_prefix: list[str], ipc: Path):
         def format_kernel_cmd(self, extra_arguments=None):
             return [*argv_prefix, sys.executable, "-m", "helpers.grading_kernel", "-f", self.connection_file]
 
+        def client(self, **kwargs):
+            context = zmq.asyncio.Context()
+            context.setsockopt(zmq.MAXMSGSIZE, message_bytes)  # the default of every socket it makes
+            client = super().client(context=context, **kwargs)
+            client._created_context = True  # the client closes it when it goes
+            return client
+
     km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "k"), connection_file=str(ipc / "kernel.json"))
     # interrupt by message: a signal would reach bwrap, not the kernel inside it
     km._kernel_spec = KernelSpec(argv=["python"], display_name="grader", language="python",
                                  interrupt_mode="message", env={})
     return km
-

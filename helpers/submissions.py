@@ -1,0 +1,169 @@
+"""What the grader reads from the hand-in folder and writes for people, outside any kernel.
+
+Opening a submission (``read_submission``: one regular file inside its student's own folder,
+never a link, a FIFO or a device, never followed), listing the student folders, reading nbgrader
+metadata of any type (``nbgrader_meta``), the executed copy a teacher's browser may render
+(``safe_for_teachers``), and the CSV (``write_csv``: cells that cannot start a formula, written
+atomically). Imports nothing of the grader, the sandbox or the kernel.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+NOT_SUBMITTED = "not submitted"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the grades CSV: one student, notebook and exercise."""
+
+    student: str
+    notebook: str
+    exercise: str
+    points: float
+    max_points: float
+    reason: str
+
+
+_BOOLS = ("grade", "solution", "locked", "task")
+
+
+def nbgrader_meta(cell) -> dict:
+    """A cell's nbgrader metadata, checked: {} unless it is a dict; the flags as bools, points as
+    a float (0 when not a number) and grade_id as a str (dropped when it is anything else). The one
+    reader of that metadata, so no malformed value of any type reaches the grader's logic."""
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    raw = meta.get("nbgrader") if isinstance(meta, dict) else None
+    if not isinstance(raw, dict):
+        return {}
+    out: dict = {k: raw[k] is True for k in _BOOLS if k in raw}
+    if "points" in raw:
+        pts = raw["points"]
+        out["points"] = float(pts) if isinstance(pts, (int, float)) and not isinstance(pts, bool) and pts == pts else 0.0
+    if isinstance(raw.get("grade_id"), str):
+        out["grade_id"] = raw["grade_id"]
+    return out
+
+
+class Refused(Exception):
+    """A submission the grader will not open; the message is the CSV's reason."""
+
+
+MAX_SUBMISSION_BYTES = 64 << 20
+_KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO",
+          stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+
+
+def _kind(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def check_student_folder(folder: Path) -> None:
+    """Refused unless ``folder`` is a real folder (not a link) with a UTF-8 name."""
+    try:
+        str(folder.name).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Refused("the student folder's name is not valid UTF-8: rename it") from None
+    mode = os.lstat(folder).st_mode
+    if not stat.S_ISDIR(mode):
+        raise Refused(f"the student folder is {_kind(mode)}, not a folder: it is not followed")
+
+
+def read_submission(folder: Path, filename: str) -> bytes:
+    """The bytes of ``folder/filename``, where that is one regular file inside the student's own
+    folder. Symbolic links (the file or the folder), hard links to other files, FIFOs, devices and
+    files over MAX_SUBMISSION_BYTES are Refused without opening what they point at.
+    FileNotFoundError when there is nothing there."""
+    check_student_folder(folder)
+    path = folder / filename
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise Refused(f"submission is {_kind(st.st_mode)}: it is not followed")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fst = os.fstat(fd)
+        if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(fst.st_mode):
+            raise Refused("submission changed while it was being opened")
+        if fst.st_nlink != 1:
+            raise Refused(f"submission is a hard link ({fst.st_nlink} names for one file): hand in a copy")
+        if os.path.dirname(os.path.realpath(path)) != os.path.realpath(folder):
+            raise Refused("submission resolves to a file outside its student's folder")
+        if fst.st_size > MAX_SUBMISSION_BYTES:
+            raise Refused(f"submission is {fst.st_size} bytes, over the limit of {MAX_SUBMISSION_BYTES}")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(MAX_SUBMISSION_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
+def safe_for_teachers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy that formgrader or a feedback page may render: nbconvert's SanitizeHTML (an
+    allow-list) escapes scripts and drops event handlers in markdown, raw cells and HTML outputs,
+    and removes JavaScript and other unknown output types."""
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+
+    out, _ = SanitizeHTML().preprocess(copy.deepcopy(nb), {})
+    return out
+
+
+def student_folders(submissions: Path) -> list[tuple[str, Path]]:
+    """(name as the CSV shows it, folder) of every entry of ``submissions`` that is a folder or a
+    link (links are listed so that their rows can say they were refused); sorted by name. A name
+    that is not valid UTF-8 is shown with backslash escapes."""
+    out = []
+    for entry in submissions.iterdir():
+        try:
+            mode = os.lstat(entry).st_mode
+        except OSError:
+            continue
+        if stat.S_ISDIR(mode) or stat.S_ISLNK(mode):
+            shown = os.fsencode(entry.name).decode("utf-8", "backslashreplace")
+            out.append((shown, entry))
+    return sorted(out, key=lambda sp: sp[0])
+
+
+def safe_name(student: str) -> str:
+    """A student's name as one path component of the autograded folder."""
+    name = "".join(ch if ch.isprintable() and ch not in "/\\" else "_" for ch in student)
+    return name if name not in ("", ".", "..") else f"_{name}_"
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """A CSV cell that a spreadsheet shows as text: one starting with = + - @ (or a tab or
+    carriage return) gets a leading apostrophe, as OWASP's advice on CSV injection says."""
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
+def write_csv(rows: list[Row], path: Path) -> None:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["student", "notebook", "exercise", "points", "max_points", "reason"])
+    for r in rows:
+        w.writerow([csv_cell(r.student), csv_cell(r.notebook), csv_cell(r.exercise), f"{r.points:g}",
+                    f"{r.max_points:g}", csv_cell(r.reason)])
+    write_atomic(path, buf.getvalue(), newline="")
+
+
+def write_atomic(path: Path, text: str, newline: str | None = None) -> None:
+    """Write text to path through a temporary file beside it: readers see the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", newline=newline) as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

