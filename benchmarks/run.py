@@ -2,7 +2,7 @@
 shipped checkpoints, and writes benchmarks/latest.json, benchmarks/latest.md and the results
 table of README.md (between the `<!-- bench:start -->` / `<!-- bench:end -->` markers).
 
-    python benchmarks/run.py [--skip-notebooks]
+    python benchmarks/run.py [--skip-notebooks] [--only BLOCK,BLOCK]
 
 Every number is computed here; nothing is copied from elsewhere. Speeds are medians of
 repeated runs, with the cached/re-run sampling speed-up as a ratio.
@@ -182,6 +182,48 @@ def ae_vs_vae() -> dict[str, float]:
     return out
 
 
+TRAIN_STEPS = """
+import sys, time, torch
+torch.set_num_threads(int(sys.argv[1]))
+from helpers.autoregressive import nats_per_pixel_loss
+from helpers.pixel_cnn import PixelCNN, PixelCNNConfig
+torch.manual_seed(0)
+model = PixelCNN(PixelCNNConfig(channels=96, layers=10, dropout=0.3))
+opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+x = torch.randint(0, 167, (32, 20, 20))
+def step():
+    loss = nats_per_pixel_loss(model, x)
+    opt.zero_grad(); loss.backward(); opt.step()
+for _ in range(2):
+    step()
+t = time.perf_counter()
+for _ in range(int(sys.argv[2])):
+    step()
+print(int(sys.argv[2]) / (time.perf_counter() - t))
+"""
+
+
+def training_threads(steps: int = 12) -> dict[str, float]:
+    """Training throughput on 2 cores (CONTRIBUTING's advice): the 96x10 PixelCNN, batch 32, in
+    Adam steps per second summed over runs, for one run with two threads and for two runs with
+    one thread each side by side (separate processes, started together)."""
+    import subprocess
+
+    def start(threads: int):
+        return subprocess.Popen([sys.executable, "-c", TRAIN_STEPS, str(threads), str(steps)], cwd=REPO,
+                                stdout=subprocess.PIPE, text=True)
+
+    def rate(procs) -> float:
+        outs = [p.communicate()[0] for p in procs]
+        if any(p.returncode for p in procs):
+            raise RuntimeError(f"a training-speed worker failed: {outs}")
+        return sum(float(o.split()[-1]) for o in outs)
+
+    one = rate([start(2)])
+    two = rate([start(1), start(1)])
+    return {"one_run_2_threads_steps_per_s": one, "two_runs_1_thread_steps_per_s": two, "ratio": two / one}
+
+
 def notebook_seconds() -> dict[str, float]:
     """Wall time of each notebook run top to bottom under nbclient, as a student runs it.
     The figures of cells tagged "readme" are saved to docs/figures/ for the README."""
@@ -250,7 +292,9 @@ def to_markdown(r: dict) -> str:
              "ae_vs_vae": "500 decoded random codes: classifier confidence / distance to nearest train digit",
              "naive_vs_importance": "variance of log P(x) estimates, n = 100, naive over importance sampling",
              "pokemon_samples": "256 samples per family vs 80 held-out sprites: background share, blobs, "
-                                "dark share of the outline, colours per sprite, distance"}
+                                "dark share of the outline, colours per sprite, distance",
+             "training_threads": "96x10 PixelCNN training, Adam steps/s summed over runs; ratio: two 1-thread runs "
+                                 "side by side over one 2-thread run"}
     for group, unit in units.items():
         for key, v in r[group].items():
             ref = REFERENCES.get(group, "") if key == next(iter(r[group])) else ""
@@ -272,6 +316,8 @@ def update_readme(md: str, readme: Path = REPO / "README.md") -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-notebooks", action="store_true", help="do not time the notebooks")
+    parser.add_argument("--only", default="", help="measure only these blocks (comma-separated), keeping the "
+                        "others from latest.json")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: rewrite latest.md and the README table from latest.json")
     args = parser.parse_args(argv)
@@ -281,16 +327,24 @@ def main(argv: list[str] | None = None) -> int:
         update_readme(md)
         return 0
     sys.path.insert(0, str(REPO))
-    r: dict = {}
-    for name, fn in [("pokemon_bits_per_pixel", pokemon_bits_per_pixel), ("digits_nats_per_image", digits_nats_per_image),
-                     ("sampling", sampling), ("slider_ms", slider_ms), ("gan", gan), ("ae_vs_vae", ae_vs_vae),
-                     ("naive_vs_importance", naive_vs_importance), ("pokemon_samples", pokemon_samples)]:
+    blocks = [("pokemon_bits_per_pixel", pokemon_bits_per_pixel), ("digits_nats_per_image", digits_nats_per_image),
+              ("sampling", sampling), ("slider_ms", slider_ms), ("gan", gan), ("ae_vs_vae", ae_vs_vae),
+              ("naive_vs_importance", naive_vs_importance), ("pokemon_samples", pokemon_samples),
+              ("training_threads", training_threads)]
+    only = set(filter(None, (args.only or "").split(",")))
+    if unknown := only - {n for n, _ in blocks} - {"notebook_seconds"}:
+        parser.error(f"--only: no block {sorted(unknown)}; choose from {[n for n, _ in blocks]} or notebook_seconds")
+    r: dict = json.loads((OUT / "latest.json").read_text()) if only else {}
+    for name, fn in blocks:
+        if only and name not in only:
+            continue
         t = time.perf_counter()
         r[name] = fn()
         print(f"{name}: {r[name]} ({time.perf_counter() - t:.0f} s)", flush=True)
-    r["notebook_seconds"] = {} if args.skip_notebooks else notebook_seconds()
-    r["series_seconds"] = float(sum(r["notebook_seconds"].values()))
-    print(f"notebook_seconds: {r['notebook_seconds']}", flush=True)
+    if not only or "notebook_seconds" in only:
+        r["notebook_seconds"] = {} if args.skip_notebooks else notebook_seconds()
+        r["series_seconds"] = float(sum(r["notebook_seconds"].values()))
+        print(f"notebook_seconds: {r['notebook_seconds']}", flush=True)
     r["cores"] = os.cpu_count()
     r["cpu"] = cpu_name()
     r["torch_version"] = torch.__version__

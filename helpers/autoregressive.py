@@ -5,6 +5,7 @@ K levels per pixel (167 Pokémon colours, 17 digit grey levels):
 
     log p(x) = sum_t log p(x_t | x_<t)          (nats per image; / (T ln 2) = bits per pixel)
 
+``PixelMixture`` averages the probabilities of several such models: itself one of them.
 ``PixelModel`` is the contract every autoregressive image model of the series keeps:
 ``forward(x (B, H, W) long) -> logits (B, H, W, K)`` where the logit at pixel t depends only
 on the pixels before t; ``log_prob(x) -> (B,)`` nats from those logits; ``sample(n, *,
@@ -194,14 +195,80 @@ def heldout_table(test: Tensor, train: Tensor, models: dict[str, PixelModel], le
     return out
 
 
+# ----------------------------------------------------------------------------- mixtures
+class PixelMixture(PixelModel):
+    """p(x) = (1/K) sum_k p_k(x): the average of K models' probabilities is itself a model
+    (a Gaussian mixture's components are Gaussians, here they are whole autoregressive models).
+
+    It is autoregressive too: p(x_t | x_<t) = sum_k w_k(x_<t) p_k(x_t | x_<t) with weights
+    w_k ∝ p_k(x_<t), each component's posterior given the pixels so far; ``forward`` returns
+    the log of that conditional, so the chain rule gives log_prob exactly. ``sample`` picks a
+    component (uniformly, or by its posterior given ``prefix[:known]``), then lets it draw
+    with its own fast sampler: the same distribution at temperature 1; at another temperature
+    the chosen component is tempered."""
+
+    def __init__(self, components: list[PixelModel]):
+        super().__init__()
+        if not components:
+            raise ValueError("a mixture needs at least one component")
+        shapes = {(c.side, c.levels) for c in components}
+        if len(shapes) != 1:
+            raise ValueError(f"components must share side and levels, got {sorted(shapes)}")
+        self.side, self.levels = shapes.pop()
+        self.parts = nn.ModuleList(components)
+
+    def _log_cond(self, x: Tensor) -> Tensor:
+        """(K, B, H, W, levels) log p_k(x_t = . | x_<t)."""
+        return torch.stack([F.log_softmax(c(x).float(), -1) for c in self.parts])
+
+    def forward(self, x: Tensor) -> Tensor:
+        logp = self._log_cond(x)
+        seen = logp.gather(-1, x.expand(len(self.parts), *x.shape).unsqueeze(-1)).squeeze(-1).flatten(2)
+        before = (seen.cumsum(-1) - seen).reshape(seen.shape[0], *x.shape)  # log p_k(x_<t)
+        weights = F.log_softmax(before, dim=0).unsqueeze(-1)  # posterior over components at t
+        return torch.logsumexp(weights + logp, dim=0)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        x = check_images(x, self.levels, self.side)
+        return torch.logsumexp(torch.stack([c.log_prob(x) for c in self.parts]), 0) - math.log(len(self.parts))
+
+    @torch.no_grad()
+    def sample(self, n: int | None = None, *, generator: torch.Generator | None = None,
+               prefix: Tensor | None = None, known: int = 0, temperature: float = 1.0,
+               greedy: bool = False, stop: int | None = None) -> Tensor:
+        k = len(self.parts)
+        if prefix is None:
+            if n is None or n < 1:
+                raise ValueError(f"n must be a positive number of images, got {n!r}")
+            logw = torch.zeros(n, k)
+        else:
+            prefix = check_images(prefix, self.levels, self.side, name="prefix")
+            x = prefix.to(model_device(self))
+            seen = self._log_cond(x).gather(-1, x.expand(k, *x.shape).unsqueeze(-1)).squeeze(-1).flatten(2)
+            logw = seen[:, :, :known].sum(-1).T.cpu()  # (B, K): log p_k(prefix's known pixels)
+        pick = logw.argmax(1) if greedy else torch.multinomial(F.softmax(logw, 1), 1, generator=generator)[:, 0]
+        out = None
+        for j, part in enumerate(self.parts):
+            rows = (pick == j).nonzero()[:, 0]
+            if len(rows) == 0:
+                continue
+            kw = {"prefix": prefix[rows], "known": known} if prefix is not None else {"n": len(rows)}
+            drawn = part.sample(generator=generator, temperature=temperature, greedy=greedy, stop=stop, **kw)
+            if out is None:
+                out = torch.zeros(len(pick), self.side, self.side, dtype=torch.long, device=drawn.device)
+            out[rows.to(drawn.device)] = drawn
+        return out
+
+
 # ----------------------------------------------------------------------------- training
 def fit_autoregressive(model: PixelModel, cfg: TrainConfig, data: Split, *, device=None, progress=None,
-                       augment=None, on_epoch=None) -> tuple[History, dict[str, float]]:
+                       augment=None, on_epoch=None, resume=None) -> tuple[History, dict[str, float]]:
     """Train on data = (train, valid, test) by the mean nats per pixel, early-stopped on valid
-    (``augment``: e.g. helpers.data.hflip). Metrics: held-out bits/pixel and nats/image."""
+    (``augment``: e.g. helpers.data.hflip; ``resume``: see helpers.train.fit). Metrics:
+    held-out bits/pixel and nats/image."""
     train, valid, test = data
     hist = fit(model, nats_per_pixel_loss, train, valid, cfg, augment=augment, device=device,
-               progress=progress, on_epoch=on_epoch)
+               progress=progress, on_epoch=on_epoch, resume=resume)
     metrics = {"epochs": len(hist.train), "best_epoch": hist.best_epoch + 1}
     for split, x in (("valid", valid), ("test", test)):
         bpp = bits_per_pixel(model, x)

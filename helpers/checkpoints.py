@@ -17,7 +17,6 @@ import dataclasses
 import os
 import re
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .train import History
+from .train import OMIT_AT_DEFAULT, History, save_atomic
 
 
 class CheckpointError(ValueError):
@@ -59,6 +58,8 @@ def config_dict(config: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"class": type(config).__name__}
     for f in dataclasses.fields(config):
         v = getattr(config, f.name)
+        if f.metadata.get(OMIT_AT_DEFAULT) and v == f.default:
+            continue  # a field added later: at its default it behaves as before, and old files match
         out[f.name] = config_dict(v) if dataclasses.is_dataclass(v) else _plain(v)
     return out
 
@@ -109,23 +110,13 @@ def save_checkpoint(
     """Write state_dict + config (+ history, metrics, meta) atomically: a temp file beside
     ``path``, renamed over it only once it is complete. half=True stores floating-point
     weights in bfloat16 (half the bytes; loading casts them back to the model's dtype)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in state.items()}
     payload = {"state_dict": state, "config": config,
                "history": history.to_dict() if history is not None else None,
                "metrics": dict(metrics or {}), "meta": dict(meta or {})}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return save_atomic(path, payload)
 
 
 def read_checkpoint(path: str | os.PathLike, how_to_get: str = "") -> dict[str, Any]:

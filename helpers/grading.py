@@ -1,15 +1,18 @@
-"""Grading one submitted notebook: prepare it, run it in a sandboxed kernel, score it.
+"""Grading one submitted notebook: open it, prepare it, run it in a sandboxed kernel, score it.
 
-``prepare`` puts back the teacher's test cells, hidden tests included (a duplicated or
-relabelled test cell is graded from its first copy, with the original test restored).
-``execute`` runs the result cell by cell in a fresh kernel inside the sandbox of
-helpers.sandbox; before each test cell the kernel restores builtins and IPython's machinery
-(helpers.grading_kernel), and the methods of the classes in ``RESET_CLASSES``. Points are
-computed here from the executed cells after the sandbox has ended: a test cell that ran and
-raised nothing earns its points; ``_reason`` says why one did not. ``grade_notebook`` does
-all three for one file and returns its ``Row``s (never raising for a bad submission);
-only this process writes the executed copy, atomically (``write_atomic``).
-"""
+``grade_notebook`` opens the file only when it is one regular file in the student's own folder
+(helpers.submissions), then ``prepare`` puts back the teacher's test cells, hidden tests
+included (a duplicated or relabelled test cell is graded from its first copy, with the original
+test restored). ``execute`` runs the result cell by cell in a fresh kernel inside the sandbox
+of helpers.sandbox, within one wall-clock budget for the whole submission; before each test
+cell the kernel restores builtins, IPython's machinery and its messaging path
+(helpers.grading_kernel), and the methods of the classes in ``RESET_CLASSES``. Each test cell
+goes with a fresh random token, which the kernel sends back only when that cell finished
+without an exception. Points are computed here from the executed cells after the sandbox has
+ended: a test cell earns its points when it ran, the kernel replied ok, showed no error and
+sent its token; ``_reason`` says why one did not. ``grade_notebook`` never raises for a bad
+submission: every failure becomes its rows' reason. Only this process writes the executed
+copy, sanitised for a teacher's browser, atomically."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ package knows these facts.
     info.metrics, info.history, info.meta       # held-out numbers, losses, where/how long it trained
 
     python -m helpers.registry list
-    python -m helpers.registry train [NAME ...] [--device auto|cpu|cuda] [--epochs N]
+    python -m helpers.registry train [NAME ...] [--device auto|cpu|cuda] [--epochs N] [--resume]
 
 Rules: the shipped file is only ever replaced whole (a temp file renamed on success); a
 recipe whose configuration differs from the shipped one (``--epochs``, or ``get(recipe)``
@@ -38,7 +38,7 @@ from torch import nn
 
 from .checkpoints import Checkpoint, config_dict, load_checkpoint, save_checkpoint
 from .data import REPO_ROOT, dataset
-from .train import resolve_device, seeded
+from .train import read_resume, resolve_device, save_atomic, seeded
 
 CHECKPOINT_DIR = REPO_ROOT / "data" / "checkpoints"
 TRAIN_COMMAND = "python -m helpers.registry train"
@@ -56,6 +56,7 @@ class Recipe:
     fit: Callable[..., Any]
     data: str | None  # "pokemon" | "digits" | None: synthetic data made by fit itself
     threads: int | None = None  # CPU threads while training (None: torch's default)
+    resumable: bool = False  # fit accepts resume= (train --resume continues a stopped run)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -105,18 +106,20 @@ def recipes() -> dict[str, Recipe]:
     table = [
         # notebook 02 (and 08): Pokémon, pixel by pixel
         Recipe("pixel_lstm512", "the lecture's LSTM-512 (02)", PixelLSTM, PixelLSTMConfig(),
-               TrainConfig(epochs=80, batch_size=16, lr=2e-3, patience=8, grad_clip=1.0, seed=0), flips, "pokemon"),
+               TrainConfig(epochs=80, batch_size=16, lr=2e-3, patience=8, grad_clip=1.0, seed=0), flips, "pokemon",
+               resumable=True),
         Recipe("context2d", "gated PixelCNN, 2-D context (02)", PixelCNN, PixelCNNConfig(),
-               TrainConfig(epochs=40, batch_size=32, lr=2e-3, patience=6, grad_clip=1.0, seed=0), flips, "pokemon"),
+               TrainConfig(epochs=40, batch_size=32, lr=2e-3, patience=6, grad_clip=1.0, seed=0), flips, "pokemon",
+               resumable=True),
         Recipe("pixel_lstm128_onehot", "LSTM-128, 1-of-N colours (02, slide 9)", PixelLSTM,
-               PixelLSTMConfig(hidden=128, dropout=0.0, emb_dropout=0.0), small, flips, "pokemon"),
+               PixelLSTMConfig(hidden=128, dropout=0.0, emb_dropout=0.0), small, flips, "pokemon", resumable=True),
         Recipe("pixel_lstm128_rgb", "LSTM-128 regressing RGB (02, slide 9)", RGBPixelLSTM, RGBPixelLSTMConfig(),
                small, functools.partial(fit_rgb, augment=hflip), "pokemon"),
         # notebook 06: digits, pixel by pixel
         Recipe("context2d_digits", "gated PixelCNN on digits (06)", PixelCNN,
                PixelCNNConfig(colours=DIGIT_LEVELS, side=8, channels=32, layers=6, dilations=(1, 2, 1, 4), dropout=0.1),
                TrainConfig(epochs=80, batch_size=32, lr=2e-3, patience=8, grad_clip=1.0, seed=0),
-               fit_autoregressive, "digits", threads=1),
+               fit_autoregressive, "digits", threads=1, resumable=True),
         # notebooks 04-07: autoencoders and VAEs
         Recipe("digits_ae_2d", "autoencoder, 2-D code (04)", Autoencoder, digits_net(2), digits_short,
                fit_autoencoder, "digits", threads=1),
@@ -169,6 +172,12 @@ def is_shipped(r: Recipe) -> bool:
     return r.name in recipes() and r.config == recipe(r.name).config
 
 
+def resume_path(r: Recipe) -> Path:
+    """Where ``train(r, resume=True)`` keeps its state after every epoch (the user cache)."""
+    digest = hashlib.sha256(json.dumps(r.config, sort_keys=True).encode()).hexdigest()[:10]
+    return cache_dir() / "resume" / f"{r.name}-{digest}.pt"
+
+
 def path_for(r: Recipe) -> Path:
     """data/checkpoints/NAME.pt for the shipped recipe; the user cache for any other configuration."""
     if is_shipped(r):
@@ -177,28 +186,49 @@ def path_for(r: Recipe) -> Path:
     return cache_dir() / f"{r.name}-{digest}.pt"
 
 
-def train(r: Recipe | str, *, device: str | torch.device | None = "auto", progress: bool | None = None
-          ) -> tuple[nn.Module, Checkpoint]:
+def train(r: Recipe | str, *, device: str | torch.device | None = "auto", progress: bool | None = None,
+          resume: bool = False) -> tuple[nn.Module, Checkpoint]:
     """Train a recipe from scratch (seeded) and write its checkpoint (temp file, then rename):
-    the shipped file for the shipped configuration, the user cache otherwise."""
+    the shipped file for the shipped configuration, the user cache otherwise. With ``resume``,
+    the whole training state is saved after every epoch (``resume_path``) and a run stopped
+    part-way continues from it, ending exactly as an uninterrupted run would; the checkpoint's
+    meta then sums the time of every run and names where each ran."""
     r = recipe(r) if isinstance(r, str) else r
+    if resume and not r.resumable:
+        raise ValueError(f"{r.name} cannot be resumed (its training keeps state outside fit()); "
+                         f"train it without --resume, or use one of {[n for n, x in recipes().items() if x.resumable]}")
     dev = resolve_device(device)
     data = dataset(r.data).load() if r.data else None
     threads = torch.get_num_threads()
     if r.threads and dev.type == "cpu":
         torch.set_num_threads(r.threads)
+    state = resume_path(r) if resume else None
+    runs_file = state.with_suffix(".runs.pt") if state else None
     try:
+        where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu, {torch.get_num_threads()} thread(s)"
+        runs = (torch.load(runs_file, weights_only=True) if runs_file and runs_file.is_file() and state.is_file()
+                else [])
+        earlier = read_resume(state)["hist"]["seconds"] if state and state.is_file() else 0.0
+        if runs_file:
+            runs.append(where)
+            save_atomic(runs_file, runs)
         start = time.perf_counter()
         with seeded(r.seed, dev):
             model = r.build(r.model)
-            hist, metrics = r.fit(model, r.train, data, device=dev, progress=progress)
-        seconds = time.perf_counter() - start
-        where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu, {torch.get_num_threads()} thread(s)"
+            extra = {"resume": state} if state else {}
+            hist, metrics = r.fit(model, r.train, data, device=dev, progress=progress, **extra)
+        seconds = earlier + time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
-    meta = {"device": where, "seconds": round(seconds, 1), "torch": str(torch.__version__), "date": dt.date.today().isoformat(),
-            "command": f"{TRAIN_COMMAND} {r.name}"}
+    meta = {"device": "; ".join(dict.fromkeys(runs)) if runs else where, "seconds": round(seconds, 1),
+            "torch": str(torch.__version__), "date": dt.date.today().isoformat(),
+            "command": f"{TRAIN_COMMAND} {r.name}" + (" --resume" if resume else "")}
+    if len(runs) > 1:
+        meta["runs"] = len(runs)
     path = save_checkpoint(path_for(r), model, r.config, history=hist, metrics=metrics, meta=meta)
+    if state:
+        state.unlink(missing_ok=True)
+        runs_file.unlink(missing_ok=True)
     return model.eval(), Checkpoint(path, r.config, hist, metrics, meta, trained=True)
 
 
@@ -248,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train", help="(re)train shipped models; default: all")
     t.add_argument("names", nargs="*", metavar="NAME")
     t.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda")
+    t.add_argument("--resume", action="store_true",
+                   help="save the whole state after every epoch in the user cache and continue a stopped run from it")
     t.add_argument("--epochs", type=int, default=None,
                    help="another epoch cap (GANs: x100 steps); trains into the user cache, not data/checkpoints")
     args = p.parse_args(argv)
@@ -262,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names or list(recipes()):
         r = recipe(name) if args.epochs is None else recipe(name).with_epochs(args.epochs)
         print(f"{name}: training on {resolve_device(args.device)} -> {path_for(r)}", flush=True)
-        _, info = train(r, device=args.device, progress=False)
+        _, info = train(r, device=args.device, progress=False, resume=args.resume)
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in info.metrics.items() if isinstance(v, (int, float)))
         print(f"{name}: {info.meta['seconds']} s on {info.meta['device']}; {shown}", flush=True)
     return 0

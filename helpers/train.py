@@ -19,9 +19,11 @@ import dataclasses
 import math
 import os
 import random
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -76,6 +78,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 PROGRESS_ENV = "GENERATION_PROGRESS"
+OMIT_AT_DEFAULT = "omit_at_default"  # dataclass field metadata: config_dict leaves the field out at its default
 
 
 def progress_enabled() -> bool:
@@ -92,7 +95,9 @@ def progress_enabled() -> bool:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """epochs: upper bound; patience: epochs without a better validation loss before stopping."""
+    """epochs: upper bound; patience: epochs without a better validation loss before stopping;
+    halve_lr_after: halve the learning rate after that many epochs without a better validation
+    loss (and again after as many more), None: a constant rate."""
 
     epochs: int = 20
     batch_size: int = 64
@@ -101,6 +106,8 @@ class TrainConfig:
     patience: int | None = 5
     grad_clip: float | None = 1.0
     seed: int = 0
+    # added after the first checkpoints: left out of their configuration while None (see checkpoints)
+    halve_lr_after: int | None = field(default=None, metadata={OMIT_AT_DEFAULT: True})
 
 
 @dataclass
@@ -111,6 +118,7 @@ class History:
     valid: list[float] = field(default_factory=list)
     best_epoch: int = -1
     seconds: float = 0.0
+    lr: list[float] = field(default_factory=list)  # the learning rate of each epoch
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -161,6 +169,7 @@ def fit(
     device: torch.device | None = None,
     progress: bool | None = None,
     on_epoch: Callable[[int, History], None] | None = None,
+    resume: Path | None = None,
 ) -> History:
     """Train with Adam, shuffling with a generator seeded by ``cfg.seed``; early-stop on ``valid``.
 
@@ -169,6 +178,10 @@ def fit(
     otherwise the model is moved there first. Dropout is seeded by ``cfg.seed`` inside
     ``seeded``, so the caller's random state is left as it was.
     augment(batch, generator) -> batch is applied to training batches only (on the CPU).
+    resume: a file where the whole state is saved after every epoch (model, optimiser, both
+    random states, history, early-stopping counters; temp file, then rename) and from which a
+    run continues if it exists: stopped and resumed, it ends exactly where an uninterrupted run
+    would (``on_epoch`` must then keep no state of its own). ``History.seconds`` sums the runs.
     Returns the History; the model ends with the weights of its best epoch.
     """
     if _length(train) == 0:
@@ -176,17 +189,60 @@ def fit(
     device = torch.device(device) if device is not None else model_device(model)
     model.to(device)
     with seeded(cfg.seed, device):  # dropout and other in-model randomness
-        return _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch)
+        return _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch, resume)
 
 
-def _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch) -> History:
+RESUME_VERSION = 1
+
+
+def save_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """torch.save(obj) into a temp file beside ``path``, renamed over it only once complete
+    (mode 0644): readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def read_resume(path: Path) -> dict[str, Any] | None:
+    """The state a resumable fit() saved in ``path`` (None when there is none)."""
+    if not Path(path).is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("version") != RESUME_VERSION:
+        raise ValueError(f"{path} was written by another version of fit(); delete it to start afresh")
+    return state
+
+
+def _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch, resume) -> History:
     from tqdm.auto import tqdm
 
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     hist, best, best_state, start = History(), math.inf, None, time.perf_counter()
+    first, earlier, stopped, halved_at = 0, 0.0, False, -1
+    if resume is not None and (state := read_resume(resume)) is not None:
+        if state["cfg"] != dataclasses.asdict(cfg):
+            raise ValueError(f"{resume} holds a run with another TrainConfig ({state['cfg']}); "
+                             f"delete it, or resume with the same configuration")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        torch.set_rng_state(state["rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        hist, best, best_state = History.from_dict(state["hist"]), state["best"], state["best_state"]
+        first, earlier, stopped, halved_at = state["epoch"] + 1, hist.seconds, state["stopped"], state["halved_at"]
     show = progress_enabled() if progress is None else progress
-    bar = tqdm(range(cfg.epochs), desc="epochs", disable=not show, leave=False)
+    bar = tqdm(range(first, cfg.epochs if not stopped else first), desc="epochs", disable=not show, leave=False,
+               initial=first, total=cfg.epochs)
     for epoch in bar:
         model.train()
         perm, n, total = torch.randperm(_length(train), generator=gen, device="cpu"), _length(train), 0.0
@@ -205,18 +261,31 @@ def _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch)
             opt.step()
             total += float(loss.detach()) * _length(batch)
         hist.train.append(total / n)
+        hist.lr.append(opt.param_groups[0]["lr"])
         score = hist.train[-1]
         if valid is not None:
             score = evaluate(model, loss_fn, valid, device=device)
             hist.valid.append(score)
         if score < best:
             best, hist.best_epoch, best_state = score, epoch, copy.deepcopy(model.state_dict())
+        elif cfg.halve_lr_after and (epoch - max(hist.best_epoch, halved_at)) >= cfg.halve_lr_after:
+            halved_at = epoch
+            for group in opt.param_groups:  # (saved with the optimiser's state when resuming)
+                group["lr"] *= 0.5
         bar.set_postfix(train=f"{hist.train[-1]:.4f}", valid=f"{score:.4f}")
         if on_epoch is not None:
             on_epoch(epoch, hist)
-        if cfg.patience is not None and epoch - hist.best_epoch >= cfg.patience:
+        stopped = cfg.patience is not None and epoch - hist.best_epoch >= cfg.patience
+        hist.seconds = earlier + time.perf_counter() - start
+        if resume is not None:
+            save_atomic(resume, {
+                "version": RESUME_VERSION, "cfg": dataclasses.asdict(cfg), "epoch": epoch, "stopped": stopped,
+                "model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "hist": hist.to_dict(), "best": best, "best_state": best_state, "halved_at": halved_at})
+        if stopped:
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    hist.seconds = time.perf_counter() - start
+    hist.seconds = earlier + time.perf_counter() - start
     return hist

@@ -467,6 +467,98 @@ with torch.no_grad():
 print(f"notebook masked conv vs helpers.pixel_cnn.MaskedConv2d (same weights, same input): largest difference {diff:.1e}")
 assert diff < 1e-5
 
+# %% [markdown]
+# ### The gated layer, written here
+#
+# One layer of the two-stack model (van den Oord et al., 2016, "Conditional Image Generation with PixelCNN Decoders"). Each stack runs a masked convolution with twice the channels it keeps, and splits the result into two halves $a, b$: the **gate** $\tanh(a)\odot\sigma(b)$ lets the sigmoid half decide, per feature and pixel, how much of the tanh half passes. The vertical stack's pre-gate features also go, through a $1\times1$ convolution, into the horizontal stack at the same position: that **vertical-to-horizontal link** is how a pixel hears about the rows above. The link never runs the other way, since the horizontal stack has seen pixels to the left in the current row, which the vertical stack must not use. The horizontal stack adds its gated output to its input (a residual connection).
+
+# %%
+class NotebookGatedLayer(nn.Module):
+    def __init__(self, c, k, dilation):
+        super().__init__()
+        self.v = NotebookMaskedConv2d(c, 2 * c, vertical_mask(k, True), dilation)    # rows above (and this row of v)
+        self.h = NotebookMaskedConv2d(c, 2 * c, horizontal_mask(k, True), dilation)  # pixels to the left (and this one of h)
+        self.v2h = nn.Conv2d(2 * c, 2 * c, 1)  # vertical -> horizontal link
+        self.h_out = nn.Conv2d(c, c, 1)
+
+    def forward(self, v, h):
+        vf = self.v(v)                                   # (B, 2c, H, W)
+        va, vb = vf.chunk(2, dim=1)
+        hf = self.h(h) + self.v2h(vf)                   # the horizontal stack hears the rows above
+        ha, hb = hf.chunk(2, dim=1)
+        return torch.tanh(va) * torch.sigmoid(vb), h + self.h_out(torch.tanh(ha) * torch.sigmoid(hb))
+
+
+def notebook_stacks(model, layers, e):
+    """The two stacks of a PixelCNN over embedded pixels e (B, c, H, W) -> horizontal features."""
+    v, h = model.v0(e), model.h0(e)  # first layer: masks without the centre
+    for layer in layers:
+        v, h = layer(v, h)
+    return h
+
+
+c, k = cnn.cfg.channels, cnn.cfg.kernel
+my_layers = nn.ModuleList(NotebookGatedLayer(c, k, cnn.cfg.dilations[i % len(cnn.cfg.dilations)])
+                          for i in range(cnn.cfg.layers))
+for mine, shipped in zip(my_layers, cnn.layers):
+    mine.load_state_dict(shipped.state_dict(), strict=True)
+sprites = pokemon.images[-4:]
+with torch.no_grad():
+    e = cnn.emb(sprites).permute(0, 3, 1, 2)
+    mine_logits = cnn.out(notebook_stacks(cnn, my_layers, e)).permute(0, 2, 3, 1)
+    gap = float((mine_logits - cnn(sprites)).abs().max())
+print(f"{cnn.cfg.layers} notebook gated layers vs helpers.pixel_cnn (shipped weights, 4 sprites): largest logit difference {gap:.1e}")
+assert gap < 1e-5
+
+# %% [markdown]
+# ### Why two stacks: the blind spot
+#
+# The simplest PixelCNN has **one** stack with one mask in raster order: 1 on the rows above the centre and on the pixels left of it, 0 elsewhere. Stacking such layers leaves a **blind spot**: a pixel above and to the right of $x_t$ reaches $x_t$ only through a pixel to the right in a row in between, and the mask never looks right in the centre row. Which inputs a network's output at one pixel depends on can be *measured*: put a random input through it, backpropagate from the features at pixel $(10, 10)$, and mark every input pixel whose gradient is not zero. Below, six $3\times3$ layers of each kind with random weights (dilation 1), so that only the wiring differs.
+
+# %%
+def receptive_field(net, at=(10, 10), channels=16):
+    """Input pixels whose gradient, from the output features at pixel `at`, is not zero."""
+    x = torch.randn(1, channels, SIDE, SIDE, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    net(x)[0, :, at[0], at[1]].sum().backward()
+    return x.grad.abs().sum(1)[0] > 0
+
+
+torch.manual_seed(0)
+single_first = torch.tensor([[1.0, 1, 1], [1, 0, 0], [0, 0, 0]])  # one raster mask; centre 0 in layer 1
+single_later = torch.tensor([[1.0, 1, 1], [1, 1, 0], [0, 0, 0]])  # and 1 later
+single = nn.Sequential(NotebookMaskedConv2d(16, 16, single_first),
+                       *[m for _ in range(5) for m in (nn.Tanh(), NotebookMaskedConv2d(16, 16, single_later))])
+two = torch.nn.Module()
+two.v0, two.h0 = NotebookMaskedConv2d(16, 16, vertical_mask(3, False)), NotebookMaskedConv2d(16, 16, horizontal_mask(3, False))
+two_layers = nn.ModuleList(NotebookGatedLayer(16, 3, 1) for _ in range(5))
+fields = {"one stack": receptive_field(single), "two stacks": receptive_field(lambda x: notebook_stacks(two, two_layers, x))}
+before = torch.arange(SIDE * SIDE).reshape(SIDE, SIDE) < 10 * SIDE + 10  # the pixels x_<t of t = (10, 10)
+reach = torch.zeros(SIDE, SIDE, dtype=torch.bool)
+reach[10 - 6 : 11, 10 - 6 : 10 + 7] = True  # six 3x3 layers reach at most 6 rows up and 6 columns across
+for name, f in fields.items():
+    blind = sorted((int(r), int(c)) for r, c in ((before & reach) & ~f).nonzero())
+    print(f"{name}: sees {int(f.sum())} pixels, all before (10, 10): {bool((f & ~before).sum() == 0)}; "
+          f"blind to {len(blind)} earlier pixels in reach, e.g. {blind[:4]}")
+assert all(int((f & ~before).sum()) == 0 for f in fields.values())  # both are causal
+blind_one = ((before & reach) & ~fields["one stack"]).nonzero()
+assert len(blind_one) > 0 and int(((before & reach) & ~fields["two stacks"]).sum()) == 0
+assert all(r < 10 and c > 10 for r, c in blind_one.tolist())  # all above and to the right of x_t
+
+# %%
+fig = Figure(figsize=(8.5, 3.6), layout="constrained")
+for ax, (name, f) in zip(fig.subplots(1, 2), fields.items()):
+    shown = np.zeros((SIDE, SIDE, 3))
+    shown[(before & reach).numpy()] = (1.0, 0.8, 0.8)  # earlier pixels in reach: pink where not seen
+    shown[f.numpy()] = (0.2, 0.4, 0.9)                  # seen: blue
+    shown[10, 10] = (0, 0, 0)                           # the pixel being predicted
+    ax.imshow(shown, interpolation="nearest")
+    ax.set(title=f"{name}: what pixel (10, 10) sees", xticks=[], yticks=[])
+fig.suptitle("Receptive field by gradients (blue: seen; pink: earlier, in reach, but not seen; black: x_t)")
+fig
+
+# %% [markdown]
+# The one-stack network is blind to a wedge of earlier pixels to the upper right of $x_t$ (pink), pixels that six layers could reach; the two-stack network sees every earlier pixel within reach, and neither sees $x_t$ or anything after it. The shipped model adds dilations (1, 2, 1, 4) to the two stacks, so its reach is wider still.
+
 # %%
 fig = Figure(figsize=(12, 3.3), layout="constrained")
 a, b = fig.subplots(1, 2)

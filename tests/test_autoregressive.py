@@ -3,6 +3,7 @@ bad input, the shipped checkpoints."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -277,3 +278,42 @@ def test_sampling_leaves_the_global_rng_alone():
     before = torch.get_rng_state()
     model.sample(2, generator=torch.Generator().manual_seed(0), stop=30)
     assert torch.equal(before, torch.get_rng_state())
+
+
+# ----------------------------------------------------------------------------- mixtures
+def _two_models():
+    from helpers.autoregressive import Bigram, PixelMixture, Unigram
+
+    g = torch.Generator().manual_seed(0)
+    mostly0 = torch.where(torch.rand(40, 2, 2, generator=g) < 0.8, 0, torch.randint(0, 3, (40, 2, 2), generator=g))
+    mostly2 = torch.where(torch.rand(40, 2, 2, generator=g) < 0.8, 2, torch.randint(0, 3, (40, 2, 2), generator=g))
+    a, b = Unigram(mostly0, 3), Bigram(mostly2, 3)
+    return a, b, PixelMixture([a, b])
+
+
+def test_a_mixture_of_pixel_models_is_a_normalised_model_whose_chain_rule_matches():
+    from helpers.autoregressive import PixelModel
+
+    a, b, mix = _two_models()
+    every = torch.tensor(list(itertools.product(range(3), repeat=4))).reshape(-1, 2, 2)  # all 81 images
+    lp = mix.log_prob(every)
+    torch.testing.assert_close(lp, torch.logaddexp(a.log_prob(every), b.log_prob(every)) - math.log(2))
+    assert abs(float(lp.exp().sum()) - 1.0) < 1e-5
+    # forward's conditionals (posterior-weighted) multiply out to the same likelihood
+    torch.testing.assert_close(PixelModel.log_prob(mix, every), lp, atol=1e-5, rtol=0)
+
+
+def test_a_mixture_draws_a_component_then_its_pixels():
+    a, b, mix = _two_models()
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    x = mix.sample(400, generator=g1)
+    assert torch.equal(x, mix.sample(400, generator=g2))
+    share0 = float((x == 0).float().mean())
+    assert 0.3 < share0 < 0.6  # half the images from the colour-0 model, half from the other
+    # completion: a prefix of 0s makes the first component far more probable
+    prefix = torch.zeros(200, 2, 2, dtype=torch.long)
+    done = mix.sample(prefix=prefix, known=3, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(done.flatten(1)[:, :3], prefix.flatten(1)[:, :3])
+    assert float((done.flatten(1)[:, 3] == 0).float().mean()) > 0.6
+    with pytest.raises(ValueError, match="share side and levels"):
+        type(mix)([a, type(a)(torch.zeros(4, 3, 3, dtype=torch.long), 3)])

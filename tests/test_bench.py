@@ -22,6 +22,7 @@ KEYS = {
     "ae_vs_vae": {"ae_confidence", "ae_nearest", "rec_only_confidence", "rec_only_nearest", "vae_confidence",
                   "vae_nearest", "test_confidence", "test_nearest"},
     "naive_vs_importance": {"ratio", "naive_var", "importance_var"},
+    "training_threads": {"one_run_2_threads_steps_per_s", "two_runs_1_thread_steps_per_s", "ratio"},
     "pokemon_samples": {"lstm512_tau_chosen"} | {
         f"{family}_{stat}" for family in ("held_out", "lstm512", "lstm512_tau", "context2d", "vae", "gan")
         for stat in ("background", "blobs", "outline", "colours", "distance")},

@@ -4,6 +4,7 @@ load with weights_only and are written atomically."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,3 +221,114 @@ def test_processes_the_tests_start_show_no_progress_bar_whatever_ci(ci):
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["False"]
     assert "epochs" not in res.stderr and "it/s" not in res.stderr, res.stderr
+
+
+# ----------------------------------------------------------------------------- resuming
+def _dropout_net() -> nn.Module:
+    torch.manual_seed(3)
+    return nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.3), nn.Tanh(), nn.Linear(16, 2))
+
+
+def _flip(batch, gen):  # random augmentation drawn from fit's shuffling generator
+    x, y = batch
+    sign = torch.where(torch.rand(len(x), 1, generator=gen) < 0.5, -1.0, 1.0)
+    return x * sign, y
+
+
+def test_a_stopped_run_resumes_to_exactly_the_uninterrupted_result(tmp_path):
+    """Stopped after its second epoch (the state of epoch 1 saved), then resumed in a fresh model:
+    the same weights, history and early-stopping bookkeeping as one run without a stop."""
+    train, valid = _problem()
+    cfg = TrainConfig(epochs=6, batch_size=16, lr=1e-2, patience=None, seed=5)
+    whole = _dropout_net()
+    ref = fit(whole, _ce, train, valid, cfg, augment=_flip, progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_2(epoch, hist):
+        if epoch == 2:
+            raise Stop
+
+    state = tmp_path / "resume" / "run.pt"
+    with pytest.raises(Stop):
+        fit(_dropout_net(), _ce, train, valid, cfg, augment=_flip, progress=False, on_epoch=stop_at_2, resume=state)
+    from helpers.train import read_resume
+
+    assert read_resume(state)["epoch"] == 1
+    fresh = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.3), nn.Tanh(), nn.Linear(16, 2))  # other init
+    got = fit(fresh, _ce, train, valid, cfg, augment=_flip, progress=False, resume=state)
+    assert (got.train, got.valid, got.best_epoch) == (ref.train, ref.valid, ref.best_epoch)
+    for k, v in whole.state_dict().items():
+        assert torch.equal(v, fresh.state_dict()[k]), k
+    assert got.seconds >= read_resume(state)["hist"]["seconds"]  # summed over both runs
+    again = fit(_dropout_net(), _ce, train, valid, cfg, augment=_flip, progress=False, resume=state)
+    assert again.train == ref.train  # a finished run resumed trains no more epochs
+    with pytest.raises(ValueError, match="another TrainConfig"):
+        fit(_dropout_net(), _ce, train, valid, dataclasses.replace(cfg, lr=1e-3), progress=False, resume=state)
+
+
+def test_early_stopping_survives_a_resume(tmp_path):
+    train, valid = _problem()
+    cfg = TrainConfig(epochs=60, batch_size=16, lr=0.3, patience=2, seed=1)
+    ref = fit(_dropout_net(), _ce, train, valid, cfg, progress=False)
+    assert len(ref.train) < 60
+    state = tmp_path / "run.pt"
+    stop = len(ref.train) - 2
+
+    def interrupt(epoch, hist):
+        if epoch == stop:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(_dropout_net(), _ce, train, valid, cfg, progress=False, on_epoch=interrupt, resume=state)
+    got = fit(_dropout_net(), _ce, train, valid, cfg, progress=False, resume=state)
+    assert (got.train, got.best_epoch) == (ref.train, ref.best_epoch)
+
+
+def test_registry_train_resume_sums_time_and_names_each_run(tmp_path, monkeypatch):
+    """`train NAME --resume` on a small recipe: stopped after its first epoch, run again, it writes
+    the same checkpoint as an uninterrupted run, and its meta counts both runs and their time."""
+    import functools
+
+    from helpers import registry
+
+    monkeypatch.setenv("GENERATION_CACHE", str(tmp_path))
+    small = registry.recipe("context2d_digits").with_epochs(3)
+    _, ref = registry.train(small, device="cpu", progress=False)
+    reference = {k: v.clone() for k, v in torch.load(ref.path, weights_only=True)["state_dict"].items()}
+
+    def stop_after_first(epoch, hist):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    stopping = dataclasses.replace(small, fit=functools.partial(small.fit, on_epoch=stop_after_first))
+    with pytest.raises(KeyboardInterrupt):
+        registry.train(stopping, device="cpu", progress=False, resume=True)
+    assert registry.resume_path(small).is_file()
+    _, info = registry.train(small, device="cpu", progress=False, resume=True)
+    got = torch.load(info.path, weights_only=True)["state_dict"]
+    assert all(torch.equal(got[k], v) for k, v in reference.items())
+    assert info.meta["runs"] == 2 and info.meta["device"] == "cpu, 1 thread(s)"
+    assert info.meta["command"].endswith("context2d_digits --resume")
+    assert info.meta["seconds"] > 0 and info.history.train == ref.history.train
+    assert not registry.resume_path(small).exists(), "the state file outlived a finished run"
+    with pytest.raises(ValueError, match="cannot be resumed"):
+        registry.train("digits_vae", resume=True)
+
+
+def test_the_learning_rate_halves_after_epochs_without_progress():
+    train, valid = _problem()
+    cfg = TrainConfig(epochs=30, batch_size=16, lr=0.5, patience=None, seed=1, halve_lr_after=2)
+    hist = fit(_dropout_net(), _ce, train, valid, cfg, progress=False)
+    assert hist.lr[0] == 0.5 and min(hist.lr) < 0.5, hist.lr
+    for e in range(1, len(hist.lr)):  # it halves only after 2 epochs without a new best
+        if hist.lr[e] < hist.lr[e - 1]:
+            assert hist.lr[e] == hist.lr[e - 1] / 2
+            assert e - 1 - hist.valid.index(min(hist.valid[:e])) >= 2
+    plain = fit(_dropout_net(), _ce, train, valid, dataclasses.replace(cfg, halve_lr_after=None), progress=False)
+    assert set(plain.lr) == {0.5}
+    from helpers.checkpoints import config_dict
+
+    assert "halve_lr_after" not in config_dict(TrainConfig())  # old checkpoints keep matching
+    assert config_dict(cfg)["halve_lr_after"] == 2
