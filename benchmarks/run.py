@@ -283,7 +283,8 @@ def to_markdown(r: dict) -> str:
         return f"{v:.2f}" if v == 0 or abs(v) >= 0.1 else f"{v:.2g}"  # small variances keep 2 digits
 
     cpu = f"{r['cpu']}, " if r.get("cpu") else ""
-    lines = [f"Measured by `make bench` on {r['date']} ({cpu}{r['cores']} CPU cores, torch {r['torch_version']}).", "",
+    later = "".join(f"; {name} on {day} (`--only`)" for name, day in r.get("measured_later", {}).items())
+    lines = [f"Measured by `make bench` on {r['date']}{later} ({cpu}{r['cores']} CPU cores, torch {r['torch_version']}).", "",
              "| measure | value | reference |", "|---|---|---|"]
     units = {"pokemon_bits_per_pixel": "bits/pixel, 80 held-out sprites", "digits_nats_per_image":
              "nats/image, 447 test digits", "sampling": "64 Pokémon from scratch, seconds",
@@ -345,10 +346,14 @@ def main(argv: list[str] | None = None) -> int:
         r["notebook_seconds"] = {} if args.skip_notebooks else notebook_seconds()
         r["series_seconds"] = float(sum(r["notebook_seconds"].values()))
         print(f"notebook_seconds: {r['notebook_seconds']}", flush=True)
-    r["cores"] = os.cpu_count()
-    r["cpu"] = cpu_name()
-    r["torch_version"] = torch.__version__
-    r["date"] = dt.date.today().isoformat()
+    if only:  # the rest was measured on the date already there: say which blocks are newer
+        r.setdefault("measured_later", {}).update({name: dt.date.today().isoformat() for name in sorted(only)})
+    else:
+        r.pop("measured_later", None)
+        r["cores"] = os.cpu_count()
+        r["cpu"] = cpu_name()
+        r["torch_version"] = torch.__version__
+        r["date"] = dt.date.today().isoformat()
     _atomic_write(OUT / "latest.json", json.dumps(r, indent=2) + "\n")
     md = to_markdown(r)
     _atomic_write(OUT / "latest.md", md)

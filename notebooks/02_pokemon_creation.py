@@ -362,7 +362,7 @@ fig
 # %% [markdown]
 # ### Which τ? Measure how Pokémon-like the samples are
 #
-# Held-out likelihood cannot choose τ (it is measured at τ = 1), and looking is subjective. `helpers.sprite_stats` measures four things every real sprite has: its share of white **background** (about 40%, counting the near-white greys the eye cannot tell from it), the number of separate **blobs** (a creature is one figure), the share of the figure's border drawn in a **dark outline** colour, and the number of distinct **colours**. We draw 128 sprites at each τ and compare them with the 72 **validation** sprites (never the test sprites, which score the models). The τ whose four means are closest, in units of the validation sprites' spread, is the one to draw with.
+# Held-out likelihood could choose τ too (each tempered conditional is still a softmax, so a tempered model has an exact likelihood of its own), but it answers another question: how well the model *predicts* real sprites, not whether its drawings look like them. Looking is subjective. `helpers.sprite_stats` measures four things every real sprite has: its share of white **background** (about 40%, counting the near-white greys the eye cannot tell from it), the number of separate **blobs** (a creature is one figure), the share of the figure's border drawn in a **dark outline** colour, and the number of distinct **colours**. We draw 128 sprites at each τ and compare them with the 72 **validation** sprites (never the test sprites, which score the models). The τ whose four means are closest, in units of the validation sprites' spread, is the one to draw with.
 
 # %%
 valid_stats = summary(valid, cmap)
@@ -400,7 +400,7 @@ assert all(by_tau[t]["blobs"] > valid_stats["blobs"] for t in taus), "every τ s
 # %% [markdown]
 # ## 7. Sampling speed: reuse the LSTM state
 #
-# An LSTM summarises the prefix $x_{<t}$ in its state $(h_t, c_t)$. To draw pixel $t$ we need one `step` from $(h_{t-1}, c_{t-1})$ — **400 steps for a whole sprite**. Public re-implementations of this lecture instead re-run the network over the whole prefix for every new pixel: $1 + 2 + \dots + 400 = 80{,}200$ steps, about 200 times as many. The measured slow-down is well under that ratio of steps (both are printed below; the measured one was between about 80× and 105× in our runs, depending on the machine's load), because one LSTM call over a long prefix costs less per step than many one-step calls. Both samplers are in `helpers.pixel_lstm` and draw identical pixels from the same generator (a unit test checks it). We time 64 sprites; the re-run sampler only for its first 30 pixels (it would take minutes for all 400), its full cost extrapolated by its quadratic step count. Timings depend on the machine and on what else runs on it.
+# An LSTM summarises the prefix $x_{<t}$ in its state $(h_t, c_t)$. To draw pixel $t$ we need one `step` from $(h_{t-1}, c_{t-1})$ — **400 steps for a whole sprite**. Public re-implementations of this lecture instead re-run the network over the whole prefix for every new pixel: $1 + 2 + \dots + 400 = 80{,}200$ steps, about 200 times as many. The measured slow-down is well under that ratio of steps (both are printed below; the measured one depends on the machine and its load), because one LSTM call over a long prefix costs less per step than many one-step calls. Both samplers are in `helpers.pixel_lstm` and draw identical pixels from the same generator (a unit test checks it). We time 64 sprites; the re-run sampler only for its first 30 pixels (it would take minutes for all 400), its full cost extrapolated by its quadratic step count. Timings depend on the machine and on what else runs on it.
 
 # %%
 full = time_sampling(lstm, n=64, rerun=False)
@@ -430,7 +430,7 @@ explorer.figure()
 # %% [markdown]
 # ## 9. Beyond the LSTM: 2-D context (slide 13, PixelRNN / PixelCNN)
 #
-# The raster LSTM must remember the pixel *above* for 20 steps. PixelCNN (van den Oord et al., 2016) looks at the 2-D neighbourhood directly with **masked convolutions**: the kernel is zeroed where pixels are not generated yet, so the prediction of $x_t$ still uses only $x_{<t}$ and the product $\prod_t p(x_t\mid x_{<t})$ is an exact likelihood. We use the *gated* version with two stacks (drawn below): a vertical stack that sees the rows above, a horizontal stack that sees the pixels to the left, 8 gated layers of 64 channels with dilations 1, 2, 1, 4. It trains in parallel over all 400 pixels (no recurrence), but sampling still goes pixel by pixel. Like the LSTM's state, work can be reused while sampling: the vertical stack at row $r$ depends only on the rows above, so `sample` computes it once per row, and for each pixel runs only the horizontal stack over that one row (a unit test checks that this gives exactly the logits of the whole-image pass). That is several times faster than re-running the network on the whole image for every pixel.
+# The raster LSTM must remember the pixel *above* for 20 steps. PixelCNN (van den Oord et al., 2016) looks at the 2-D neighbourhood directly with **masked convolutions**: the kernel is zeroed where pixels are not generated yet, so the prediction of $x_t$ still uses only $x_{<t}$ and the product $\prod_t p(x_t\mid x_{<t})$ is an exact likelihood. We use the *gated* version with two stacks (drawn below): a vertical stack that sees the rows above, a horizontal stack that sees the pixels to the left, and dilated convolutions that widen the view (the shipped model's size is printed under the check below). It trains in parallel over all 400 pixels (no recurrence), but sampling still goes pixel by pixel. Like the LSTM's state, work can be reused while sampling: the vertical stack at row $r$ depends only on the rows above, so `sample` computes it once per row, and for each pixel runs only the horizontal stack over that one row (a unit test checks that this gives exactly the logits of the whole-image pass). That is several times faster than re-running the network on the whole image for every pixel.
 
 # %%
 fig = Figure(figsize=(8, 2.6), layout="constrained")
@@ -502,11 +502,13 @@ my_layers = nn.ModuleList(NotebookGatedLayer(c, k, cnn.cfg.dilations[i % len(cnn
                           for i in range(cnn.cfg.layers))
 for mine, shipped in zip(my_layers, cnn.layers):
     mine.load_state_dict(shipped.state_dict(), strict=True)
-sprites = pokemon.images[-4:]
+sprites = test[-4:]  # four held-out sprites
 with torch.no_grad():
     e = cnn.emb(sprites).permute(0, 3, 1, 2)
     mine_logits = cnn.out(notebook_stacks(cnn, my_layers, e)).permute(0, 2, 3, 1)
     gap = float((mine_logits - cnn(sprites)).abs().max())
+print(f"shipped PixelCNN: {cnn.cfg.layers} gated layers of {cnn.cfg.channels} channels, dilations {cnn.cfg.dilations}, "
+      f"dropout {cnn.cfg.dropout}; {sum(p.numel() for p in cnn.parameters()):,} parameters")
 print(f"{cnn.cfg.layers} notebook gated layers vs helpers.pixel_cnn (shipped weights, 4 sprites): largest logit difference {gap:.1e}")
 assert gap < 1e-5
 
@@ -547,13 +549,15 @@ assert all(r < 10 and c > 10 for r, c in blind_one.tolist())  # all above and to
 # %%
 fig = Figure(figsize=(8.5, 3.6), layout="constrained")
 for ax, (name, f) in zip(fig.subplots(1, 2), fields.items()):
-    shown = np.zeros((SIDE, SIDE, 3))
+    shown = np.ones((SIDE, SIDE, 3))                    # white: out of reach, or not before x_t
     shown[(before & reach).numpy()] = (1.0, 0.8, 0.8)  # earlier pixels in reach: pink where not seen
     shown[f.numpy()] = (0.2, 0.4, 0.9)                  # seen: blue
     shown[10, 10] = (0, 0, 0)                           # the pixel being predicted
     ax.imshow(shown, interpolation="nearest")
-    ax.set(title=f"{name}: what pixel (10, 10) sees", xticks=[], yticks=[])
-fig.suptitle("Receptive field by gradients (blue: seen; pink: earlier, in reach, but not seen; black: x_t)")
+    ax.set(title=f"{name}: what pixel (10, 10) sees", xticks=np.arange(-0.5, SIDE, 1), yticks=np.arange(-0.5, SIDE, 1))
+    ax.tick_params(length=0, labelbottom=False, labelleft=False)
+    ax.grid(color="0.85", lw=0.5)
+fig.suptitle("Receptive field by gradients (blue: seen; pink: earlier and within reach, but not seen; black: x_t)")
 fig
 
 # %% [markdown]
