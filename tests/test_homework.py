@@ -641,13 +641,16 @@ def test_autograded_copies_run_no_script_in_a_browser(graded, browser):
             page.close()
 
 
-def test_autograde_refuses_without_a_sandbox(tmp_path, monkeypatch):
+def test_autograde_refuses_without_a_sandbox(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(homework.BWRAP_ENV, str(tmp_path / "no-bwrap"))
     (tmp_path / "subs" / "alice").mkdir(parents=True)
     with pytest.raises(SandboxUnavailable, match=r"bubblewrap \(bwrap\) was not found.*UNSAFE=1"):
         autograde(tmp_path / "subs", tmp_path / "grades.csv", notebooks=TINY, build=tmp_path / "build")
     assert not (tmp_path / "grades.csv").exists()
     assert homework.main(["autograde", str(tmp_path / "subs"), "--out", str(tmp_path / "grades.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to run student code without a sandbox" in err
+    assert (homework.ROOT_NOTE in err) == (os.geteuid() == 0)  # as root it says so, and what it does about it
 
 
 @pytest.mark.slow
