@@ -53,7 +53,8 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from helpers.autoregressive import LN2, Bigram, Unigram, bits_per_pixel, complete, cover_mask, known_pixels, nats_per_pixel_loss
+from helpers.autoregressive import (LN2, Bigram, PixelModel, Unigram, bits_per_pixel, complete, cover_mask, known_pixels,
+                                    nats_per_pixel_loss)
 from helpers.completion import CompletionExplorer
 from helpers.data import N_COLOURS, SIDE, load_pokemon
 from helpers.pixel_cnn import MaskedConv2d, horizontal_mask, vertical_mask
@@ -228,7 +229,7 @@ assert torch.equal(drawn_mine, drawn_helpers)
 print(f"draw(...) and lstm.sample(...): {int((drawn_mine == drawn_helpers).sum())} of {drawn_mine.numel()} pixels equal")
 
 # %% [markdown]
-# **Training it, for a few seconds** (the time is printed; more when the machine is busy). A small version (64 cells instead of 512) trained from random weights with Adam on random batches of 16 training sprites: the loss is the mean of $-\log_2 p(x_t \mid x_{<t})$ over the batch's pixels, printed every 5 steps. It starts near $\log_2 167 = 7.38$ bits (a uniform guess) and falls below the unigram's 4.9 bits within 30 steps. The shipped model is the same loop run to early stopping (`python -m helpers.registry train pixel_lstm512`).
+# **Training it, for 30 steps** (the time is printed; it grows when the machine is busy). A small version (64 cells instead of 512) trained from random weights with Adam on random batches of 16 training sprites: the loss is the mean of $-\log_2 p(x_t \mid x_{<t})$ over the batch's pixels, printed every 5 steps. It starts near $\log_2 167 = 7.38$ bits (a uniform guess) and falls below the unigram's 4.9 bits within 30 steps. The shipped model is the same loop run to early stopping (`python -m helpers.registry train pixel_lstm512`).
 
 # %%
 torch.manual_seed(0)
@@ -336,7 +337,7 @@ for name, done in [("greedy", complete(lstm, pick, 0.5, 1, greedy=True)[:, 0]), 
     print(f"bottom 50%, {name:9s}: white {white:4.0%} of hidden pixels; one colour covers {top:4.0%} on average")
 
 # %% [markdown]
-# **Takeaway.** The visible top fixes the colours and the size; samples differ in the details and finish the outline. Greedy decoding (last column) picks the single most likely colour each time and keeps repeating it. In rows 3-5 of the 50% figure it fills the hidden part with a flat slab of the **body colour** of the last visible rows (dark grey, yellow, dark grey): no outline, no details. In rows 1 and 2 it ends the creature after a few pixels and leaves the rest white. Either way one colour takes most of the hidden part: the numbers above give that colour's share in the greedy completions against the real bottom halves.
+# **Takeaway.** The visible top fixes the colours and the size; samples differ in the details and finish the outline. Greedy decoding (last column) picks the single most likely colour each time and keeps repeating it. In rows 3-5 of the 50% figure it fills the hidden part with a flat slab of **one colour** taken from the visible part (dark grey, yellow, dark grey), with at most an outline at its edge and no details. In rows 1 and 2 it ends the creature after a few pixels and leaves the rest white. Either way one colour takes most of the hidden part: the numbers above give that colour's share in the greedy completions against the real bottom halves.
 #
 # ## 6. Drawing from scratch (slide 12): greedy, sampling, temperature
 #
@@ -400,7 +401,7 @@ assert all(by_tau[t]["blobs"] > valid_stats["blobs"] for t in taus), "every τ s
 # %% [markdown]
 # ## 7. Sampling speed: reuse the LSTM state
 #
-# An LSTM summarises the prefix $x_{<t}$ in its state $(h_t, c_t)$. To draw pixel $t$ we need one `step` from $(h_{t-1}, c_{t-1})$ — **400 steps for a whole sprite**. Public re-implementations of this lecture instead re-run the network over the whole prefix for every new pixel: $1 + 2 + \dots + 400 = 80{,}200$ steps, about 200 times as many. The measured slow-down is well under that ratio of steps (both are printed below; the measured one depends on the machine and its load), because one LSTM call over a long prefix costs less per step than many one-step calls. Both samplers are in `helpers.pixel_lstm` and draw identical pixels from the same generator (a unit test checks it). We time 64 sprites; the re-run sampler only for its first 30 pixels (it would take minutes for all 400), its full cost extrapolated by its quadratic step count. Timings depend on the machine and on what else runs on it.
+# An LSTM summarises the prefix $x_{<t}$ in its state $(h_t, c_t)$. To draw pixel $t$ we need one `step` from $(h_{t-1}, c_{t-1})$ — **400 steps for a whole sprite**. Public re-implementations of this lecture instead re-run the network over the whole prefix for every new pixel: $1 + 2 + \dots + 400 = 80{,}200$ steps, about 200 times as many. The slow-down, estimated below from the first 30 pixels, is well under that ratio of steps (both are printed; the estimate depends on the machine and its load), because one LSTM call over a prefix costs less per step than a one-step call. Both samplers are in `helpers.pixel_lstm` and draw identical pixels from the same generator (a unit test checks it). We time 64 sprites; the re-run sampler only for its first 30 pixels (all 400 would take far longer: the estimate is printed below), its full cost extrapolated by its quadratic step count. Timings depend on the machine and on what else runs on it.
 
 # %%
 full = time_sampling(lstm, n=64, rerun=False)
@@ -410,7 +411,7 @@ rerun_est = part["rerun_s"] * steps_full / steps_part
 print(f"64 sprites, cached state (400 steps):        {full['cached_s']:6.2f} s")
 print(f"64 sprites, re-run prefix, first 30 pixels:  {part['rerun_s']:6.2f} s (cached: {part['cached_s']:.2f} s)")
 print(f"64 sprites, re-run prefix, all 400 (est.):   {rerun_est:6.0f} s")
-print(f"ratio of LSTM steps {steps_full / 400:.0f}x; measured slow-down {rerun_est / full['cached_s']:.0f}x")
+print(f"ratio of LSTM steps {steps_full / 400:.0f}x; estimated slow-down {rerun_est / full['cached_s']:.0f}x")
 
 # %% [markdown]
 # ## 8. Completion explorer
@@ -430,7 +431,7 @@ explorer.figure()
 # %% [markdown]
 # ## 9. Beyond the LSTM: 2-D context (slide 13, PixelRNN / PixelCNN)
 #
-# The raster LSTM must remember the pixel *above* for 20 steps. PixelCNN (van den Oord et al., 2016) looks at the 2-D neighbourhood directly with **masked convolutions**: the kernel is zeroed where pixels are not generated yet, so the prediction of $x_t$ still uses only $x_{<t}$ and the product $\prod_t p(x_t\mid x_{<t})$ is an exact likelihood. We use the *gated* version with two stacks (drawn below): a vertical stack that sees the rows above, a horizontal stack that sees the pixels to the left, and dilated convolutions that widen the view (the shipped model's size is printed under the check below). It trains in parallel over all 400 pixels (no recurrence), but sampling still goes pixel by pixel. Like the LSTM's state, work can be reused while sampling: the vertical stack at row $r$ depends only on the rows above, so `sample` computes it once per row, and for each pixel runs only the horizontal stack over that one row (a unit test checks that this gives exactly the logits of the whole-image pass). That is several times faster than re-running the network on the whole image for every pixel.
+# The raster LSTM must remember the pixel *above* for 20 steps. PixelCNN (van den Oord et al., 2016) looks at the 2-D neighbourhood directly with **masked convolutions**: the kernel is zeroed where pixels are not generated yet, so the prediction of $x_t$ still uses only $x_{<t}$ and the product $\prod_t p(x_t\mid x_{<t})$ is an exact likelihood. We use the *gated* version with two stacks (drawn below): a vertical stack that sees the rows above, a horizontal stack that sees the pixels to the left, and dilated convolutions that widen the view (the shipped model's size is printed under the check below). It trains in parallel over all 400 pixels (no recurrence), but sampling still goes pixel by pixel. Like the LSTM's state, work can be reused while sampling: the vertical stack at row $r$ depends only on the rows above, so `sample` computes it once per row, and for each pixel runs only the horizontal stack over that one row (a unit test checks that this gives exactly the logits of the whole-image pass). That is faster than re-running the network on the rows so far for every pixel; the two are timed after the masks below.
 
 # %%
 fig = Figure(figsize=(8, 2.6), layout="constrained")
@@ -441,8 +442,25 @@ for ax, (m, t) in zip(axes, [(vertical_mask(3, False), "vertical, first layer"),
     ax.set(title=t, xticks=[], yticks=[])
     for (i, j), v in np.ndenumerate(m.numpy()):
         ax.text(j, i, int(v), ha="center", va="center", color="white" if v else "black")
-fig.suptitle("3×3 masks (1 = weight used); centre = the pixel being predicted")
+fig.suptitle("Masks for kernel size 3: vertical 3×3, horizontal 1×3 (1 = weight used); centre = the pixel being predicted")
 fig
+
+
+# %%
+def time_fill(fill, n=8, known=360):
+    """Seconds to fill the last two rows of n held-out sprites (greedy), with a given sampling loop."""
+    img = test[:n].clone()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        fill(img, known, SIDE * SIDE, lambda logits: logits.argmax(-1))
+    return time.perf_counter() - t0
+
+
+cnn.eval()
+cached_s = time_fill(cnn._fill)                                      # vertical stack once per row
+rerun_s = time_fill(lambda *args: PixelModel._fill(cnn, *args))      # the whole network, rows 0..r, per pixel
+print(f"last two rows of 8 sprites: cached {cached_s:.2f} s, re-run {rerun_s:.2f} s ({rerun_s / cached_s:.1f}x)")
+assert rerun_s > cached_s
 
 # %% [markdown]
 # Read the masks: in the first layer the vertical mask keeps only the row above the pixel and the horizontal mask only the pixel to its left, so $x_t$ never sees itself. Later layers also use the centre row (vertical) or the centre (horizontal): by then the features there were computed from earlier pixels only, the vertical stack's from the rows above, the horizontal stack's from the pixels to the left. A **masked convolution** is an ordinary convolution whose kernel is multiplied by such a 0/1 mask before every use, so gradient steps cannot switch a masked weight on:
@@ -515,7 +533,7 @@ assert gap < 1e-5
 # %% [markdown]
 # ### Why two stacks: the blind spot
 #
-# The simplest PixelCNN has **one** stack with one mask in raster order: 1 on the rows above the centre and on the pixels left of it, 0 elsewhere. Stacking such layers leaves a **blind spot**: a pixel above and to the right of $x_t$ reaches $x_t$ only through a pixel to the right in a row in between, and the mask never looks right in the centre row. Which inputs a network's output at one pixel depends on can be *measured*: put a random input through it, backpropagate from the features at pixel $(10, 10)$, and mark every input pixel whose gradient is not zero. Below, six $3\times3$ layers of each kind with random weights (dilation 1), so that only the wiring differs.
+# The simplest PixelCNN has **one** stack with one mask in raster order: 1 on the rows above the centre and on the pixels left of it, 0 elsewhere. Stacking such layers leaves a **blind spot**: information moves at most one column to the left for every row it moves down, because the mask looks up and to the right by one pixel and never to the right in the centre row. So a pixel $d$ rows above $x_t$ and more than $d$ columns to its right never reaches it. Which inputs a network's output at one pixel depends on can be *measured*: put a random input through it, backpropagate from the features at pixel $(10, 10)$, and mark every input pixel whose gradient is not zero. Below, six layers of each kind with kernel size 3 and random weights (dilation 1), so that only the wiring differs.
 
 # %%
 def receptive_field(net, at=(10, 10), channels=16):
@@ -544,7 +562,8 @@ for name, f in fields.items():
 assert all(int((f & ~before).sum()) == 0 for f in fields.values())  # both are causal
 blind_one = ((before & reach) & ~fields["one stack"]).nonzero()
 assert len(blind_one) > 0 and int(((before & reach) & ~fields["two stacks"]).sum()) == 0
-assert all(r < 10 and c > 10 for r, c in blind_one.tolist())  # all above and to the right of x_t
+# exactly the pixels d rows up and more than d columns to the right (within reach)
+assert {tuple(rc) for rc in blind_one.tolist()} == {(r, c) for r in range(4, 10) for c in range(11, 17) if c - 10 > 10 - r}
 
 # %%
 fig = Figure(figsize=(8.5, 3.6), layout="constrained")
