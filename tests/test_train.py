@@ -201,6 +201,7 @@ def test_progress_variable_decides_then_ci(monkeypatch):
         progress_enabled()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ci", ["true", None])
 def test_processes_the_tests_start_show_no_progress_bar_whatever_ci(ci):
     """nbval's kernels inherit the test process's environment: with CI unset, as in a user's
@@ -286,6 +287,7 @@ def test_early_stopping_survives_a_resume(tmp_path):
     assert (got.train, got.best_epoch) == (ref.train, ref.best_epoch)
 
 
+@pytest.mark.slow
 def test_registry_train_resume_sums_time_and_names_each_run(tmp_path, monkeypatch):
     """`train NAME --resume` on a small recipe: stopped after its first epoch, run again, it writes
     the same checkpoint as an uninterrupted run, and its meta counts both runs and their time."""
