@@ -111,6 +111,11 @@ def recipes() -> dict[str, Recipe]:
         Recipe("context2d", "gated PixelCNN, 2-D context (02)", PixelCNN, PixelCNNConfig(),
                TrainConfig(epochs=40, batch_size=32, lr=2e-3, patience=6, grad_clip=1.0, seed=0), flips, "pokemon",
                resumable=True),
+        # the 2-D model that meets issue 22's likelihood target; staged for notebooks 02 and 08
+        Recipe("context2d_96x10", "gated PixelCNN 96x10, dropout + weight decay (next for 02/08)", PixelCNN,
+               PixelCNNConfig(channels=96, layers=10, dropout=0.3),
+               TrainConfig(epochs=80, batch_size=32, lr=2e-3, weight_decay=3e-4, patience=10, grad_clip=1.0, seed=0,
+                           halve_lr_after=4), flips, "pokemon", resumable=True),
         Recipe("pixel_lstm128_onehot", "LSTM-128, 1-of-N colours (02, slide 9)", PixelLSTM,
                PixelLSTMConfig(hidden=128, dropout=0.0, emb_dropout=0.0), small, flips, "pokemon", resumable=True),
         Recipe("pixel_lstm128_rgb", "LSTM-128 regressing RGB (02, slide 9)", RGBPixelLSTM, RGBPixelLSTMConfig(),

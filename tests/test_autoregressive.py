@@ -189,10 +189,11 @@ def test_float_input_raises_type_error():
         PixelLSTM(TINY_LSTM)(torch.zeros(1, 20, 20))
 
 
-@pytest.mark.parametrize("name, bound", [("pixel_lstm512", 2.55), ("context2d", 2.45)])
+@pytest.mark.parametrize("name, bound", [("pixel_lstm512", 2.55), ("context2d", 2.45), ("context2d_96x10", 2.25)])
 def test_shipped_checkpoint_gives_recorded_metric(pokemon, shipped, name, bound):
     """bound: a little above what the shipped checkpoints measure (2.51, 2.39 bits/pixel), far
-    below the unigram's 4.9 and the bigram's 3.25: a retrained checkpoint must not get worse."""
+    below the unigram's 4.9 and the bigram's 3.25: a retrained checkpoint must not get worse;
+    for context2d_96x10, issue 22's target for one 2-D model (it measures 2.20)."""
     from helpers.checkpoints import load_checkpoint
     from helpers.registry import recipe
 
