@@ -177,18 +177,21 @@ def is_shipped(r: Recipe) -> bool:
     return r.name in recipes() and r.config == recipe(r.name).config
 
 
+def _digest(r: Recipe) -> str:
+    """Ten hex digits that name a recipe's configuration in the user cache."""
+    return hashlib.sha256(json.dumps(r.config, sort_keys=True).encode()).hexdigest()[:10]
+
+
 def resume_path(r: Recipe) -> Path:
     """Where ``train(r, resume=True)`` keeps its state after every epoch (the user cache)."""
-    digest = hashlib.sha256(json.dumps(r.config, sort_keys=True).encode()).hexdigest()[:10]
-    return cache_dir() / "resume" / f"{r.name}-{digest}.pt"
+    return cache_dir() / "resume" / f"{r.name}-{_digest(r)}.pt"
 
 
 def path_for(r: Recipe) -> Path:
     """data/checkpoints/NAME.pt for the shipped recipe; the user cache for any other configuration."""
     if is_shipped(r):
         return CHECKPOINT_DIR / f"{r.name}.pt"
-    digest = hashlib.sha256(json.dumps(r.config, sort_keys=True).encode()).hexdigest()[:10]
-    return cache_dir() / f"{r.name}-{digest}.pt"
+    return cache_dir() / f"{r.name}-{_digest(r)}.pt"
 
 
 def train(r: Recipe | str, *, device: str | torch.device | None = "auto", progress: bool | None = None,
