@@ -217,13 +217,15 @@ class PixelMixture(PixelModel):
         self.side, self.levels = shapes.pop()
         self.parts = nn.ModuleList(components)
 
-    def _log_cond(self, x: Tensor) -> Tensor:
-        """(K, B, H, W, levels) log p_k(x_t = . | x_<t)."""
-        return torch.stack([F.log_softmax(c(x).float(), -1) for c in self.parts])
+    def _log_cond(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(K, B, H, W, levels) log p_k(x_t = . | x_<t), and (K, B, H*W) log p_k(x_t | x_<t) of
+        the pixels x holds."""
+        logp = torch.stack([F.log_softmax(c(x).float(), -1) for c in self.parts])
+        seen = logp.gather(-1, x.expand(len(self.parts), *x.shape).unsqueeze(-1)).squeeze(-1).flatten(2)
+        return logp, seen
 
     def forward(self, x: Tensor) -> Tensor:
-        logp = self._log_cond(x)
-        seen = logp.gather(-1, x.expand(len(self.parts), *x.shape).unsqueeze(-1)).squeeze(-1).flatten(2)
+        logp, seen = self._log_cond(x)
         before = (seen.cumsum(-1) - seen).reshape(seen.shape[0], *x.shape)  # log p_k(x_<t)
         weights = F.log_softmax(before, dim=0).unsqueeze(-1)  # posterior over components at t
         return torch.logsumexp(weights + logp, dim=0)
@@ -243,8 +245,7 @@ class PixelMixture(PixelModel):
             logw = torch.zeros(n, k)
         else:
             prefix = check_images(prefix, self.levels, self.side, name="prefix")
-            x = prefix.to(model_device(self))
-            seen = self._log_cond(x).gather(-1, x.expand(k, *x.shape).unsqueeze(-1)).squeeze(-1).flatten(2)
+            _, seen = self._log_cond(prefix.to(model_device(self)))
             logw = seen[:, :, :known].sum(-1).T.cpu()  # (B, K): log p_k(prefix's known pixels)
         pick = logw.argmax(1) if greedy else torch.multinomial(F.softmax(logw, 1), 1, generator=generator)[:, 0]
         out = None

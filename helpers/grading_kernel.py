@@ -91,7 +91,7 @@ class _Snapshot:
                 shell.builtin_trap, shell.display_trap,
                 # the messaging path: how replies and outputs reach the grader
                 kernel.session, kernel.iopub_socket, kernel.iopub_thread, kernel.shell_stream,
-                kernel.control_stream, getattr(kernel.session, "pack", None),
+                kernel.control_stream,
                 *(s for s in (sys.stdout, sys.stderr) if s is not None)]
         objs = [o for o in objs if o is not None]
         self.objs = {id(o): (o, dict(vars(o))) for o in objs if hasattr(o, "__dict__")}
