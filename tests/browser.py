@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -105,22 +106,46 @@ class Lab:
         if no_news.count():  # "get notified about Jupyter news?" toast: answer it, keep screenshots clean
             no_news.first.click()
 
-    def run_all(self, timeout_s: float = 420) -> None:
-        self.page.locator(".jp-Notebook").first.click()
+    def _prompts(self) -> list[str]:
+        """The execution prompt of every code cell: '[ ]:' not run, '[*]:' running, '[3]:' done."""
+        return [t.strip() for t in self.page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()]
+
+    def _click_run_all(self) -> None:
+        self.page.locator(".jp-Notebook .jp-Cell").first.click()  # the notebook is the current widget
         self.page.get_by_role("menuitem", name="Run", exact=True).click()
         self.page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        # Done when no cell shows [*] and every kernel has been idle for 3 polls in a row (the
-        # kernel is briefly idle between queued cells, so one idle reading is not enough).
-        deadline, quiet = time.monotonic() + timeout_s, 0
-        time.sleep(2)
+
+    def run_all(self, timeout_s: float = 420, start_s: float = 20) -> None:
+        """Run every cell and return once each code cell shows an execution count (or an error
+        stopped the run) and the kernel has been idle for 3 polls in a row. If no cell has started ``start_s`` seconds after the
+        click (a fresh JupyterLab can take a click before the notebook is ready for it), the
+        click is repeated, twice at most."""
+        done = re.compile(r"^\[\d+\]:?$")
+        deadline, quiet, clicks = time.monotonic() + timeout_s, 0, 0
+        while clicks < 3:
+            self._click_run_all()
+            clicks += 1
+            started = time.monotonic() + start_s
+            while time.monotonic() < min(started, deadline):
+                if any(p != "[ ]:" and p for p in self._prompts()):
+                    break
+                time.sleep(0.5)
+            else:
+                continue  # nothing started: click again
+            break
+        else:
+            raise TimeoutError(f"Run All Cells started no cell in {clicks} tries of {start_s} s; "
+                               f"prompts: {self._prompts()}")
         while time.monotonic() < deadline:
-            busy = self.page.locator(".jp-InputArea-prompt:has-text('[*]')").count()
-            quiet = quiet + 1 if not busy and self.kernels_idle() else 0
+            prompts = self._prompts()
+            # finished: nothing running and every cell counted, or an error stopped the run
+            stopped = self.page.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() > 0
+            finished = "[*]:" not in prompts and (all(done.match(p) for p in prompts) or stopped)
+            quiet = quiet + 1 if finished and self.kernels_idle() else 0
             if quiet >= 3:
                 return
             time.sleep(1)
-        running = self.page.locator(".jp-InputArea-prompt:has-text('[*]')").count()
-        raise TimeoutError(f"cells still running after {timeout_s} s ({running} cells show [*]); "
+        raise TimeoutError(f"cells still running after {timeout_s} s (prompts {self._prompts()}); "
                            f"the machine may be overloaded")
 
     def _kernels(self) -> list[dict]:

@@ -92,6 +92,9 @@ def test_dragging_a_slider_changes_the_picture(browser, lab_server, notebook, sl
         changed = float((np.abs(after - before).max(-1) > 0).mean())
         assert changed > 0.01, f"dragging '{slider_label}' by {dx}px changed {changed:.1%} of the image's pixels"
         assert not lab.errors(), f"{notebook} shows errors: {lab.errors()[:1]}"
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / f"{Path(notebook).stem}_failed.png"), full_page=True)
+        raise
     finally:
         page.close()
         Lab(page, lab_server).shutdown_kernels()
