@@ -97,11 +97,11 @@ book: $(BOOK_STAMP)
 	$(PY) book/build.py
 
 student: $(DEV_STAMP)
-	$(PY) -m helpers.homework student
+	$(PY) -m grader.homework student
 
 autograde: $(DEV_STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make autograde SUBMISSIONS=folder (folder/<student>/NN_name.ipynb)"; exit 2; }
-	$(PY) -m helpers.homework autograde "$(SUBMISSIONS)" --jobs $(JOBS) $(if $(filter 1,$(UNSAFE)),--unsafe)
+	$(PY) -m grader.homework autograde "$(SUBMISSIONS)" --jobs $(JOBS) $(if $(filter 1,$(UNSAFE)),--unsafe)
 
 clean:
 	rm -rf build test-artifacts .pytest_cache

@@ -89,7 +89,7 @@ def top_level_names(source: str) -> set[str]:
 
 
 def nbgrader_meta(cell) -> dict:
-    from helpers.submissions import nbgrader_meta as read
+    from grader.submissions import nbgrader_meta as read
 
     return read(cell)
 

@@ -37,11 +37,11 @@ REFERENCES = {
 
 
 def pokemon_bits_per_pixel() -> dict[str, float]:
-    from helpers.autoregressive import heldout_table
-    from helpers.data import N_COLOURS, load_pokemon
+    from helpers.models.autoregressive import heldout_table
+    from helpers.core.data import N_COLOURS, load_pokemon
     from helpers.registry import get
 
-    from helpers.vae import iwae_log_likelihood
+    from helpers.models.vae import iwae_log_likelihood
 
     tr, _, te = load_pokemon().split()
     t = heldout_table(te, tr, {k: get(k)[0] for k in ("pixel_lstm512", "context2d")}, N_COLOURS)
@@ -53,14 +53,14 @@ def pokemon_bits_per_pixel() -> dict[str, float]:
 
 
 def pokemon_samples() -> dict[str, float]:
-    """How Pokémon-like 256 from-scratch samples of each family are (helpers.sprite_stats), beside
+    """How Pokémon-like 256 from-scratch samples of each family are (helpers.evaluate.sprite_stats), beside
     the 80 held-out sprites: background share, blobs, dark share of the outline, colours, and the
     distance of those means from the held-out sprites'. The LSTM also at the τ that notebook 02
     chooses on validation sprites (sprite_stats.temperature_sweep)."""
-    from helpers.autoencoders import decode_images
-    from helpers.data import load_pokemon
+    from helpers.models.autoencoders import decode_images
+    from helpers.core.data import load_pokemon
     from helpers.registry import get
-    from helpers.sprite_stats import distance, summary, temperature_sweep
+    from helpers.evaluate.sprite_stats import distance, summary, temperature_sweep
 
     data = load_pokemon()
     _, va, te = data.split()
@@ -89,10 +89,10 @@ def pokemon_samples() -> dict[str, float]:
 
 
 def digits_nats_per_image() -> dict[str, float]:
-    from helpers.data import load_digits
-    from helpers.mixtures import categorical_mixture_nll, dequantised_nll, select_gmm
+    from helpers.core.data import load_digits
+    from helpers.models.mixtures import categorical_mixture_nll, dequantised_nll, select_gmm
     from helpers.registry import get
-    from helpers.vae import iwae_log_likelihood
+    from helpers.models.vae import iwae_log_likelihood
 
     tr, va, te = load_digits().split()
     best = select_gmm(tr, va)[0]
@@ -110,7 +110,7 @@ def digits_nats_per_image() -> dict[str, float]:
 
 
 def sampling() -> dict[str, float]:
-    from helpers.pixel_lstm import time_sampling
+    from helpers.models.pixel_lstm import time_sampling
     from helpers.registry import get
 
     model, _ = get("pixel_lstm512")
@@ -120,9 +120,9 @@ def sampling() -> dict[str, float]:
 
 def slider_ms() -> dict[str, float]:
     """The slowest panel of the series: the Pokémon VAE's (a conv decoder), as notebook 05 builds it."""
-    from helpers.data import load_pokemon
+    from helpers.core.data import load_pokemon
     from helpers.registry import get
-    from helpers.widgets import LatentPanel, decoder_render
+    from helpers.notebook.widgets import LatentPanel, decoder_render
 
     pokemon = load_pokemon()
     pvae, _ = get("pokemon_vae")
@@ -136,9 +136,9 @@ def slider_ms() -> dict[str, float]:
 def gan() -> dict[str, int]:
     """Modes covered by the shipped toy GANs (plain, PacGAN; of 8) and digit classes drawn by the
     shipped digits GAN (of 10, >= 2% of 1,000 samples, judged by a logistic-regression classifier)."""
-    from helpers.adversarial import modes_of
-    from helpers.data import load_digits
-    from helpers.image_gan import classes_covered, digit_classifier
+    from helpers.models.adversarial import modes_of
+    from helpers.core.data import load_digits
+    from helpers.evaluate.digits import classes_covered, digit_classifier
     from helpers.registry import get
 
     d = load_digits()
@@ -152,7 +152,7 @@ def naive_vs_importance() -> dict[str, float]:
     """Notebook 07: variance of the naive estimate of log P(x) (z ~ P(z)) over the importance-sampled one
     (z ~ q(z|x), q = the exact posterior with twice its variance), n = 100 samples per estimate, on the
     linear-Gaussian model of notebook 07, where log P(x) is exact."""
-    from helpers.elbo import LinearGaussian, naive_vs_importance as measure
+    from helpers.models.elbo import LinearGaussian, naive_vs_importance as measure
 
     d = torch.float64
     model = LinearGaussian(torch.tensor([[1.5], [-0.8], [0.6]], dtype=d), torch.tensor([0.5, 0.0, -0.3], dtype=d), 0.25)
@@ -165,9 +165,9 @@ def ae_vs_vae() -> dict[str, float]:
     classifier and the mean distance to the nearest training digit of 500 decoded random codes, for the
     2-D autoencoder (codes from a Gaussian fitted to its training codes: an AE has no prior), the
     reconstruction-only model and the VAE (codes from N(0, I)), and the real test digits for reference."""
-    from helpers.autoencoders import image_quality, prior_sample_quality
-    from helpers.data import load_digits
-    from helpers.image_gan import digit_classifier
+    from helpers.models.autoencoders import image_quality, prior_sample_quality
+    from helpers.core.data import load_digits
+    from helpers.evaluate.digits import digit_classifier
     from helpers.registry import get
 
     d = load_digits()
@@ -185,8 +185,8 @@ def ae_vs_vae() -> dict[str, float]:
 TRAIN_STEPS = """
 import sys, time, torch
 torch.set_num_threads(int(sys.argv[1]))
-from helpers.autoregressive import nats_per_pixel_loss
-from helpers.pixel_cnn import PixelCNN, PixelCNNConfig
+from helpers.models.autoregressive import nats_per_pixel_loss
+from helpers.models.pixel_cnn import PixelCNN, PixelCNNConfig
 torch.manual_seed(0)
 model = PixelCNN(PixelCNNConfig(channels=96, layers=10, dropout=0.3))
 opt = torch.optim.Adam(model.parameters(), lr=2e-3)

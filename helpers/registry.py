@@ -36,9 +36,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .checkpoints import Checkpoint, config_dict, load_checkpoint, save_checkpoint
-from .data import REPO_ROOT, dataset
-from .train import read_resume, resolve_device, save_atomic, seeded
+from helpers.core.checkpoints import Checkpoint, config_dict, load_checkpoint, save_checkpoint
+from helpers.core.data import REPO_ROOT, dataset
+from helpers.core.train import read_resume, resolve_device, save_atomic, seeded
 
 CHECKPOINT_DIR = REPO_ROOT / "data" / "checkpoints"
 TRAIN_COMMAND = "python -m helpers.registry train"
@@ -83,16 +83,16 @@ class Recipe:
 @functools.cache
 def recipes() -> dict[str, Recipe]:
     """name -> Recipe of every shipped checkpoint (imports the model families on first use)."""
-    from .adversarial import GANTrainConfig, ToyGAN, ToyGANConfig, fit_toy_gan
-    from .audio import WaveNet, WaveNetConfig, WaveNetTrainConfig, fit_wavenet
-    from .autoencoders import Autoencoder, digits_net, fit_autoencoder, pokemon_net
-    from .autoregressive import fit_autoregressive
-    from .data import DIGIT_LEVELS, N_COLOURS, hflip
-    from .image_gan import ImageGAN, ImageGANConfig, fit_image_gan
-    from .pixel_cnn import PixelCNN, PixelCNNConfig
-    from .pixel_lstm import PixelLSTM, PixelLSTMConfig, RGBPixelLSTM, RGBPixelLSTMConfig, fit_rgb
-    from .train import TrainConfig
-    from .vae import VAE, VAETrainConfig, fit_vae
+    from helpers.models.adversarial import GANTrainConfig, ToyGAN, ToyGANConfig, fit_toy_gan
+    from helpers.models.audio import WaveNet, WaveNetConfig, WaveNetTrainConfig, fit_wavenet
+    from helpers.models.autoencoders import Autoencoder, digits_net, fit_autoencoder, pokemon_net
+    from helpers.models.autoregressive import fit_autoregressive
+    from helpers.core.data import DIGIT_LEVELS, N_COLOURS, hflip
+    from helpers.models.image_gan import ImageGAN, ImageGANConfig, fit_image_gan
+    from helpers.models.pixel_cnn import PixelCNN, PixelCNNConfig
+    from helpers.models.pixel_lstm import PixelLSTM, PixelLSTMConfig, RGBPixelLSTM, RGBPixelLSTMConfig, fit_rgb
+    from helpers.core.train import TrainConfig
+    from helpers.models.vae import VAE, VAETrainConfig, fit_vae
 
     flips = functools.partial(fit_autoregressive, augment=hflip)
     small = TrainConfig(epochs=25, batch_size=32, lr=3e-3, patience=5, grad_clip=1.0, seed=0)
@@ -263,7 +263,7 @@ def get(name: str | Recipe, *, device: str | torch.device = "cpu", progress: boo
 
 def describe(name: str) -> dict[str, Any]:
     """One row of `list`: name, file, size, held-out metrics, where and how long it trained."""
-    from .checkpoints import read_checkpoint
+    from helpers.core.checkpoints import read_checkpoint
 
     r, path = recipe(name), CHECKPOINT_DIR / f"{name}.pt"
     row: dict[str, Any] = {"name": name, "what": r.what, "file": str(path.relative_to(REPO_ROOT))}

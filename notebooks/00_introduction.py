@@ -48,12 +48,12 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from helpers.data import load_digits, load_pokemon
-from helpers.plot import show_digits, show_sprites
-from helpers.setup_check import check_setup, report
-from helpers.train import seed_everything
+from helpers.core.data import load_digits, load_pokemon
+from helpers.notebook.plot import show_digits, show_sprites
+from helpers.notebook.setup_check import check_setup, report
+from helpers.notebook import setup
 
-gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
+gen = setup(seed=0)  # one seed per notebook: reruns draw the same pictures
 
 # %% [markdown]
 # ## 1. Creation
@@ -125,7 +125,7 @@ fig
 # - **Where.** In JupyterLab on your machine (`make lab`), or with nothing installed: every notebook opens in Colab or Binder from the README or the web edition, and the first cell of each notebook fetches the series' `helpers` and checkpoints when they are missing (on Colab). The web edition (`make book`) is for reading: outputs, figures and math, no kernel.
 # - **Sliders.** Notebooks 02, 04, 05 and 08 have sliders: drag them and the pictures change. They need a running kernel (JupyterLab, Colab, Binder); elsewhere a static picture of the same sweep is shown.
 # - **Exercises.** Each notebook ends with exercises. Write your answer in the cell marked as the solution (in the student version it raises `NotImplementedError` until you replace that line); the test cell after it tells you what is wrong. Teachers get a student version with the solutions removed.
-# - **Seeds.** `seed_everything(0)` in the first cell makes every rerun draw the same pictures and print the same numbers.
+# - **Seeds.** `setup(seed=0)` in the first cell seeds Python, NumPy and torch, which makes every rerun draw the same pictures and print the same numbers.
 #
 # ## 5. Set-up check
 #

@@ -53,11 +53,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import Tensor, nn
 
-from helpers.plot import new_axes, show_sprites, tile
-from helpers.train import TrainConfig, fit, seed_everything
+from helpers.notebook.plot import new_axes, show_sprites, tile
+from helpers.core.train import TrainConfig, fit
+from helpers.notebook import setup
 
-gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures and numbers
-torch.set_num_threads(1)  # these models are tiny: one thread is faster than sharing out the work
+gen = setup(seed=0, threads=1)  # tiny models: one thread is faster than sharing out the work
 
 # %% [markdown]
 # ## 1. A pile of 3×3 images

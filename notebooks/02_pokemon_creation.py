@@ -53,20 +53,20 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from helpers.autoregressive import (LN2, Bigram, PixelModel, Unigram, bits_per_pixel, complete, cover_mask, known_pixels,
+from helpers.models.autoregressive import (LN2, Bigram, PixelModel, Unigram, bits_per_pixel, complete, cover_mask, known_pixels,
                                     nats_per_pixel_loss)
-from helpers.completion import CompletionExplorer
-from helpers.data import N_COLOURS, SIDE, load_pokemon
-from helpers.pixel_cnn import MaskedConv2d, horizontal_mask, vertical_mask
-from helpers.pixel_lstm import PixelLSTM, PixelLSTMConfig, time_sampling
-from helpers.plot import bar_table, new_axes, plot_history, show_sprites
-from helpers.plot import tile
+from helpers.notebook.completion import CompletionExplorer
+from helpers.core.data import N_COLOURS, SIDE, load_pokemon
+from helpers.models.pixel_cnn import MaskedConv2d, horizontal_mask, vertical_mask
+from helpers.models.pixel_lstm import PixelLSTM, PixelLSTMConfig, time_sampling
+from helpers.notebook.plot import bar_table, new_axes, plot_history, show_sprites
+from helpers.notebook.plot import tile
 from helpers.registry import get
-from helpers.sprite_stats import STATS, summary, temperature_sweep
-from helpers.train import History, seed_everything
+from helpers.evaluate.sprite_stats import STATS, summary, temperature_sweep
+from helpers.core.train import History
+from helpers.notebook import setup
 
-gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+gen = setup(seed=0, threads=2)  # one seed per notebook: reruns draw the same pictures
 
 # %% [markdown]
 # ## 1. The data: 792 sprites, 167 colours
@@ -161,7 +161,7 @@ fig
 # %% [markdown]
 # ### The model, written here
 #
-# The cell below is the whole model: the three embeddings, one `nn.LSTM` layer, one linear layer to 167 logits. `forward` is **teacher forcing**: the true previous colours are fed in (shifted right by one, START first), so all 400 conditionals come out of one LSTM call, and $\log p(x)$ is the sum of the log-softmax at the true colours. The shipped model in `helpers.pixel_lstm` is the same network plus dropout (off at evaluation) and input checks; its parameters have the same names, so its weights load into this class unchanged.
+# The cell below is the whole model: the three embeddings, one `nn.LSTM` layer, one linear layer to 167 logits. `forward` is **teacher forcing**: the true previous colours are fed in (shifted right by one, START first), so all 400 conditionals come out of one LSTM call, and $\log p(x)$ is the sum of the log-softmax at the true colours. The shipped model in `helpers.models.pixel_lstm` is the same network plus dropout (off at evaluation) and input checks; its parameters have the same names, so its weights load into this class unchanged.
 
 # %%
 class NotebookPixelLSTM(nn.Module):
@@ -363,7 +363,7 @@ fig
 # %% [markdown]
 # ### Which τ? Measure how Pokémon-like the samples are
 #
-# Held-out likelihood could choose τ too (each tempered conditional is still a softmax, so a tempered model has an exact likelihood of its own), but it answers another question: how well the model *predicts* real sprites, not whether its drawings look like them. Looking is subjective. `helpers.sprite_stats` measures four things every real sprite has: its share of white **background** (about 40%, counting the near-white greys the eye cannot tell from it), the number of separate **blobs** (a creature is one figure), the share of the figure's border drawn in a **dark outline** colour, and the number of distinct **colours**. We draw 128 sprites at each τ and compare them with the 72 **validation** sprites (never the test sprites, which score the models). The τ whose four means are closest, in units of the validation sprites' spread, is the one to draw with.
+# Held-out likelihood could choose τ too (each tempered conditional is still a softmax, so a tempered model has an exact likelihood of its own), but it answers another question: how well the model *predicts* real sprites, not whether its drawings look like them. Looking is subjective. `helpers.evaluate.sprite_stats` measures four things every real sprite has: its share of white **background** (about 40%, counting the near-white greys the eye cannot tell from it), the number of separate **blobs** (a creature is one figure), the share of the figure's border drawn in a **dark outline** colour, and the number of distinct **colours**. We draw 128 sprites at each τ and compare them with the 72 **validation** sprites (never the test sprites, which score the models). The τ whose four means are closest, in units of the validation sprites' spread, is the one to draw with.
 
 # %%
 valid_stats = summary(valid, cmap)
@@ -401,7 +401,7 @@ assert all(by_tau[t]["blobs"] > valid_stats["blobs"] for t in taus), "every τ s
 # %% [markdown]
 # ## 7. Sampling speed: reuse the LSTM state
 #
-# An LSTM summarises the prefix $x_{<t}$ in its state $(h_t, c_t)$. To draw pixel $t$ we need one `step` from $(h_{t-1}, c_{t-1})$ — **400 steps for a whole sprite**. Public re-implementations of this lecture instead re-run the network over the whole prefix for every new pixel: $1 + 2 + \dots + 400 = 80{,}200$ steps, about 200 times as many. The slow-down, estimated below from the first 30 pixels, is well under that ratio of steps (both are printed; the estimate depends on the machine and its load), because one LSTM call over a prefix costs less per step than a one-step call. Both samplers are in `helpers.pixel_lstm` and draw identical pixels from the same generator (a unit test checks it). We time 64 sprites; the re-run sampler only for its first 30 pixels (all 400 would take far longer: the estimate is printed below), its full cost extrapolated by its quadratic step count. Timings depend on the machine and on what else runs on it.
+# An LSTM summarises the prefix $x_{<t}$ in its state $(h_t, c_t)$. To draw pixel $t$ we need one `step` from $(h_{t-1}, c_{t-1})$ — **400 steps for a whole sprite**. Public re-implementations of this lecture instead re-run the network over the whole prefix for every new pixel: $1 + 2 + \dots + 400 = 80{,}200$ steps, about 200 times as many. The slow-down, estimated below from the first 30 pixels, is well under that ratio of steps (both are printed; the estimate depends on the machine and its load), because one LSTM call over a prefix costs less per step than a one-step call. Both samplers are in `helpers.models.pixel_lstm` and draw identical pixels from the same generator (a unit test checks it). We time 64 sprites; the re-run sampler only for its first 30 pixels (all 400 would take far longer: the estimate is printed below), its full cost extrapolated by its quadratic step count. Timings depend on the machine and on what else runs on it.
 
 # %%
 full = time_sampling(lstm, n=64, rerun=False)
@@ -416,7 +416,7 @@ print(f"ratio of LSTM steps {steps_full / 400:.0f}x; estimated slow-down {rerun_
 # %% [markdown]
 # ## 8. Completion explorer
 #
-# Choose a held-out Pokémon, drag how much is covered and the temperature, and press *resample*. The panel uses whichever shipped model has the lower held-out bits/pixel. The picture is PNG bytes drawn by `helpers.completion` (the widget needs a live kernel, e.g. `make lab`); below it, a static figure of the same panel for views where widgets cannot render.
+# Choose a held-out Pokémon, drag how much is covered and the temperature, and press *resample*. The panel uses whichever shipped model has the lower held-out bits/pixel. The picture is PNG bytes drawn by `helpers.notebook.completion` (the widget needs a live kernel, e.g. `make lab`); below it, a static figure of the same panel for views where widgets cannot render.
 
 # %%
 best_name, best = min([("LSTM-512", lstm), ("PixelCNN", cnn)],
@@ -482,7 +482,7 @@ my_conv.load_state_dict(shipped_conv.state_dict(), strict=True)
 feats = torch.randn(4, 64, SIDE, SIDE, generator=torch.Generator().manual_seed(0))
 with torch.no_grad():
     diff = float((my_conv(feats) - shipped_conv(feats)).abs().max())
-print(f"notebook masked conv vs helpers.pixel_cnn.MaskedConv2d (same weights, same input): largest difference {diff:.1e}")
+print(f"notebook masked conv vs helpers.models.pixel_cnn.MaskedConv2d (same weights, same input): largest difference {diff:.1e}")
 assert diff < 1e-5
 
 # %% [markdown]
@@ -527,7 +527,7 @@ with torch.no_grad():
     gap = float((mine_logits - cnn(sprites)).abs().max())
 print(f"shipped PixelCNN: {cnn.cfg.layers} gated layers of {cnn.cfg.channels} channels, dilations {cnn.cfg.dilations}, "
       f"dropout {cnn.cfg.dropout}; {sum(p.numel() for p in cnn.parameters()):,} parameters")
-print(f"{cnn.cfg.layers} notebook gated layers vs helpers.pixel_cnn (shipped weights, 4 sprites): largest logit difference {gap:.1e}")
+print(f"{cnn.cfg.layers} notebook gated layers vs helpers.models.pixel_cnn (shipped weights, 4 sprites): largest logit difference {gap:.1e}")
 assert gap < 1e-5
 
 # %% [markdown]

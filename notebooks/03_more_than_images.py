@@ -54,14 +54,12 @@ from IPython.display import Audio, display
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from helpers.audio import (SAMPLE_RATE, WaveNet, WaveNetConfig, mu_law_decode, mu_law_encode, nll, plot_audio,
-                           plot_dilated_stack, tone_splits)
-from helpers.plot import plot_history, show_sprites
+from helpers.models.audio import SAMPLE_RATE, WaveNet, WaveNetConfig, mu_law_decode, mu_law_encode, nll, tone_splits
+from helpers.notebook.plot import plot_audio, plot_dilated_stack, plot_history, show_sprites
 from helpers.registry import get, recipe
-from helpers.train import seed_everything
+from helpers.notebook import setup
 
-gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures and numbers
-torch.set_num_threads(1)  # small convolutions and one-sample steps: one thread is fastest on a shared CPU
+gen = setup(seed=0, threads=1)  # small convolutions, one-sample steps: one thread is fastest
 
 # %% [markdown]
 # ## 1. Sound is a sequence of numbers
@@ -309,7 +307,7 @@ code_half = mu_law_code(0.5)
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-import helpers.audio as _audio
+import helpers.models.audio as _audio
 
 
 def _forbidden(*args, **kwargs):

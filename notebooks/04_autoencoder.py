@@ -50,15 +50,16 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from helpers.autoencoders import ae_loss, decode_images, encode_means, image_quality, prior_sample_quality
-from helpers.image_gan import digit_classifier
+from helpers.models.autoencoders import ae_loss, decode_images, encode_means, image_quality, prior_sample_quality
+from helpers.evaluate.digits import digit_classifier
 from helpers.registry import get, recipe
-from helpers.data import load_digits, load_pokemon
-from helpers.plot import code_grid, plot_history, scatter_codes, show_code_grid, show_digits, show_sprites
-from helpers.train import TrainConfig, evaluate, fit, seed_everything
-from helpers.widgets import LatentPanel, decoder_render
+from helpers.core.data import load_digits, load_pokemon
+from helpers.notebook.plot import code_grid, plot_history, scatter_codes, show_code_grid, show_digits, show_sprites
+from helpers.core.train import TrainConfig, evaluate, fit
+from helpers.notebook import setup
+from helpers.notebook.widgets import LatentPanel, decoder_render
 
-gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
+gen = setup(seed=0)  # one seed per notebook: reruns draw the same pictures
 digits, pokemon = load_digits(), load_pokemon()
 dig_train, dig_valid, dig_test = digits.split()
 lab_train, lab_valid, lab_test = digits.split_labels()
@@ -113,7 +114,7 @@ demo_hist = fit(demo, ae_loss, dig_train, dig_valid, TrainConfig(epochs=8, patie
 print(f"validation reconstruction error: {before:.0f} nats before training, {demo_hist.valid[-1]:.0f} after 8 epochs")
 
 # %% [markdown]
-# The package keeps the same model, tested, as `helpers.autoencoders.Autoencoder`; `get("digits_ae_2d")` loads one trained for longer (`python -m helpers.registry train digits_ae_2d`, a few minutes, early stopping on the validation digits). Its layers are ours with one extra level of naming (`encoder.body.0.weight` is our `encoder.0.weight`), so its weights load into our `AE`, and then both must give the same loss on the same test digits:
+# The package keeps the same model, tested, as `helpers.models.autoencoders.Autoencoder`; `get("digits_ae_2d")` loads one trained for longer (`python -m helpers.registry train digits_ae_2d`, a few minutes, early stopping on the validation digits). Its layers are ours with one extra level of naming (`encoder.body.0.weight` is our `encoder.0.weight`), so its weights load into our `AE`, and then both must give the same loss on the same test digits:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -124,7 +125,7 @@ mine.load_state_dict({k.replace("body.", ""): v for k, v in ae2.state_dict().ite
 with torch.no_grad():
     ours, theirs = mine.eval().loss(dig_test).item(), ae2.eval().loss(dig_test).item()
 print(f"test loss, this notebook's AE with the shipped weights: {ours:.5f} nats per digit")
-print(f"test loss, helpers.autoencoders.Autoencoder:            {theirs:.5f} nats per digit")
+print(f"test loss, helpers.models.autoencoders.Autoencoder:            {theirs:.5f} nats per digit")
 assert abs(ours - theirs) < 1e-5
 print(f"shipped model: trained {len(info_ae2['history'].train)} epochs "
       f"(best validation epoch {info_ae2['history'].best_epoch + 1}), "
@@ -212,8 +213,8 @@ fig
 #
 # ### Measured: how digit-like are random codes?
 #
-# Pictures of 16 codes prove little, so we measure 500. Two judges, both computed by `helpers.autoencoders.prior_sample_quality` on the decoded pictures (the expected grey level of each pixel):
-# - **confidence**: a logistic-regression digit classifier trained on the training digits (`helpers.image_gan.digit_classifier`); the mean over samples of its top class probability. High = looks like one definite digit.
+# Pictures of 16 codes prove little, so we measure 500. Two judges, both computed by `helpers.models.autoencoders.prior_sample_quality` on the decoded pictures (the expected grey level of each pixel):
+# - **confidence**: a logistic-regression digit classifier trained on the training digits (`helpers.evaluate.digits.digit_classifier`); the mean over samples of its top class probability. High = looks like one definite digit.
 # - **nearest training digit**: the mean Euclidean distance (pixels scaled to [0, 1]) from each sample to its nearest training digit. Low = close to real data (but a blur of two digits can also be close).
 #
 # Three models, all decoding with pixels independent given the code: this AE (2-D code), and notebook 05's two 8-D models with the same network, one trained with reconstruction only (`digits_vae_rec_only`, the KL term dropped) and the VAE (`digits_vae`). As a yardstick, the held-out test digits themselves.
@@ -288,7 +289,7 @@ fig
 # %% [markdown]
 # ## 5. Drag through the code: sliders
 #
-# Two sliders move the code $(z_1, z_2)$; the picture is the decoder's output for that code, redrawn as you drag. "Encode this image" puts the sliders at the code of a test digit (pick it by number). "Random code, N(0, I)" draws a code from the standard normal: that is **not** sampling from a prior (a plain autoencoder has none); it is slide 16's random code, and the grid above shows where it can land. The panel is `helpers.widgets.LatentPanel`: it takes any decoder and draws PNG bytes, so an update takes a few milliseconds.
+# Two sliders move the code $(z_1, z_2)$; the picture is the decoder's output for that code, redrawn as you drag. "Encode this image" puts the sliders at the code of a test digit (pick it by number). "Random code, N(0, I)" draws a code from the standard normal: that is **not** sampling from a prior (a plain autoencoder has none); it is slide 16's random code, and the grid above shows where it can land. The panel is `helpers.notebook.widgets.LatentPanel`: it takes any decoder and draws PNG bytes, so an update takes a few milliseconds.
 #
 # The sliders need a live kernel in JupyterLab (`make lab`). Where widgets cannot render (a static page, a CI log), the grid above is the same sweep frozen.
 

@@ -55,17 +55,17 @@ from matplotlib.patches import Ellipse
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 
-from helpers.autoencoders import decode_images, encode_means
-from helpers.autoregressive import Bigram, bits_per_pixel
-from helpers.gaussian import kl_standard_normal, slide_kl_term
+from helpers.models.autoencoders import decode_images, encode_means
+from helpers.models.autoregressive import Bigram, bits_per_pixel
+from helpers.models.gaussian import kl_standard_normal, slide_kl_term
 from helpers.registry import get, recipe
-from helpers.vae import elbo, iwae_log_likelihood
-from helpers.data import load_digits, load_pokemon
-from helpers.plot import bar_table, code_grid, plot_history, scatter_codes, show_code_grid, show_digits, show_sprites
-from helpers.train import seed_everything
-from helpers.widgets import LatentPanel, decoder_render, sweep_codes
+from helpers.models.vae import elbo, iwae_log_likelihood
+from helpers.core.data import load_digits, load_pokemon
+from helpers.notebook.plot import bar_table, code_grid, plot_history, scatter_codes, show_code_grid, show_digits, show_sprites
+from helpers.notebook import setup
+from helpers.notebook.widgets import LatentPanel, decoder_render, sweep_codes
 
-gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
+gen = setup(seed=0)  # one seed per notebook: reruns draw the same pictures
 digits, pokemon = load_digits(), load_pokemon()
 dig = digits.split()  # (train, valid, test)
 lab_train, _, lab_test = digits.split_labels()
@@ -110,7 +110,7 @@ print("=> the slide's term is exactly 2·KL when σ is the log-variance; the noi
 #
 # $$c = \exp(\sigma/2) \odot e + m, \qquad \text{not } \exp(\sigma) \odot e + m.$$
 #
-# Sampling with $\exp(\sigma)$ while penalising with the slide's term would train a noise scale that the penalty does not describe. Every helper of the series uses this one convention (`helpers.vae`: `log_var` is the slide's σ, `VAE.reparameterize` draws $m + e^{\sigma/2} e$; `helpers.gaussian.kl_standard_normal` is ½ · slide term). The loss is
+# Sampling with $\exp(\sigma)$ while penalising with the slide's term would train a noise scale that the penalty does not describe. Every helper of the series uses this one convention (`helpers.models.vae`: `log_var` is the slide's σ, `VAE.reparameterize` draws $m + e^{\sigma/2} e$; `helpers.models.gaussian.kl_standard_normal` is ½ · slide term). The loss is
 #
 # $$-\mathrm{ELBO}(x) = -\log P(x \mid c) + \mathrm{KL}\big(N(m, e^{\sigma})\,\|\,N(0, I)\big)\quad\text{(nats per image)}.$$
 
@@ -135,7 +135,7 @@ class SlideVAE(nn.Module):
 
     def encode(self, x):
         m, sigma = self.encoder(x.flatten(1).float() / (self.levels - 1)).chunk(2, dim=-1)
-        return m, sigma.clamp(-12.0, 8.0)  # a floor and a ceiling on σ, as in helpers.vae
+        return m, sigma.clamp(-12.0, 8.0)  # a floor and a ceiling on σ, as in helpers.models.vae
 
     def forward(self, x, generator=None):
         """(rec, kl), each (B,) in nats; the loss -ELBO is rec + kl."""
@@ -187,7 +187,7 @@ assert log["valid"][-1] < log["valid"][0], "the validation -ELBO should fall"
 # %% [markdown]
 # ### Checking it against the helpers
 #
-# The series' tested VAE (`helpers.vae.VAE`, configured by `recipe("digits_vae")`) is the same network, trained longer: `python -m helpers.registry train digits_vae` (KL warm-up over 20 epochs, early stopping on the validation −ELBO). Its parameters are named `encoder.body.0.weight` where ours are `encoder.0.weight`; apart from that the weights load one to one. Same weights, same test digits, same noise $e$ (a generator seeded 1): the two losses must agree.
+# The series' tested VAE (`helpers.models.vae.VAE`, configured by `recipe("digits_vae")`) is the same network, trained longer: `python -m helpers.registry train digits_vae` (KL warm-up over 20 epochs, early stopping on the validation −ELBO). Its parameters are named `encoder.body.0.weight` where ours are `encoder.0.weight`; apart from that the weights load one to one. Same weights, same test digits, same noise $e$ (a generator seeded 1): the two losses must agree.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -200,7 +200,7 @@ with torch.no_grad():
     ours = sum(check(dig[2], torch.Generator().manual_seed(1))).mean().item()
     theirs = sum(vae.eval()(dig[2], torch.Generator().manual_seed(1))).mean().item()
 print(f"test -ELBO, this notebook's SlideVAE with the shipped weights: {ours:.5f} nats per digit")
-print(f"test -ELBO, helpers.vae.VAE (digits_vae):                      {theirs:.5f} nats per digit")
+print(f"test -ELBO, helpers.models.vae.VAE (digits_vae):                      {theirs:.5f} nats per digit")
 assert abs(ours - theirs) < 1e-5, "the notebook's VAE should reproduce the helpers' loss"
 
 # %%
@@ -381,7 +381,7 @@ fig
 # %% [markdown]
 # ## 6. Latent sliders
 #
-# One slider per latent dimension; the picture updates as you drag. **Sample from the prior** draws $z \sim N(0, I)$; **encode this image** sets the sliders to the code $m$ of the chosen test image. The panel (`helpers.widgets.LatentPanel`) works with any decoder: first the 8-D digits VAE, then the 10-D Pokémon VAE. It needs a live kernel in JupyterLab; in a static page the grids below are the same sweeps, frozen.
+# One slider per latent dimension; the picture updates as you drag. **Sample from the prior** draws $z \sim N(0, I)$; **encode this image** sets the sliders to the code $m$ of the chosen test image. The panel (`helpers.notebook.widgets.LatentPanel`) works with any decoder: first the 8-D digits VAE, then the 10-D Pokémon VAE. It needs a live kernel in JupyterLab; in a static page the grids below are the same sweeps, frozen.
 
 # %%
 digit_panel = LatentPanel(decoder_render(vae), cfg_vae.model.latent,

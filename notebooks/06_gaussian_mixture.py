@@ -51,13 +51,13 @@ import torch
 from matplotlib.figure import Figure
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
-from helpers.data import load_digits
-from helpers.mixtures import (CategoricalMixture, GaussianMixture, categorical_mixture_nll, dequantised_nll,
+from helpers.core.data import load_digits
+from helpers.models.mixtures import (CategoricalMixture, GaussianMixture, categorical_mixture_nll, dequantised_nll,
                               fit_categorical_mixture, fit_em, select_gmm)
-from helpers.plot import bar_table, show_digits
-from helpers.train import seed_everything
+from helpers.notebook.plot import bar_table, show_digits
+from helpers.notebook import setup
 
-gen = seed_everything(0)
+gen = setup(seed=0)
 f64 = torch.float64
 
 # %% [markdown]
@@ -96,7 +96,7 @@ fig
 # %% [markdown]
 # ## 2. Fitting a mixture with EM, written out
 #
-# Given only the points $x_1, \dots, x_N$ (no colours), maximise $\frac1N\sum_n \log P(x_n)$. Expectation-maximisation alternates two steps, each a few lines of `helpers/mixtures.py`:
+# Given only the points $x_1, \dots, x_N$ (no colours), maximise $\frac1N\sum_n \log P(x_n)$. Expectation-maximisation alternates two steps, each a few lines of `helpers/models/mixtures.py`:
 #
 # - **E-step**: for each point, how responsible is each component? $r_{nm} = P(m \mid x_n) = P(m)\,\mathcal N(x_n;\mu^m,\Sigma^m) / P(x_n)$.
 # - **M-step**: re-estimate each component from the points weighted by $r_{nm}$: $N_m = \sum_n r_{nm}$, $P(m) = N_m/N$, $\mu^m = \sum_n r_{nm} x_n / N_m$, $\Sigma^m = \sum_n r_{nm}(x_n-\mu^m)(x_n-\mu^m)^\top / N_m$.
@@ -186,13 +186,13 @@ fig
 #
 # The lecture's claim: a Gaussian mixture describes each image by **one** cluster label, a VAE by a **vector** of continuous codes. Which describes held-out digits better? Likelihood answers that, if every model is scored on the same thing: the test split of the 8×8 digits, 17 grey levels per pixel, in **nats per image** (lower is better).
 #
-# **Making continuous densities comparable.** The VAE and the autoregressive model give probabilities of the discrete images directly. A Gaussian mixture is a density over $\mathbb R^{64}$. We fit it to *dequantised* training images $x + u$, $u \sim \mathcal U[0,1)^{64}$; then $P(x) := \int_{[0,1)^{64}} p(x+u)\,du$ is a probability over the discrete images (bin width 1 grey level, so no change of units), and by Jensen's inequality $\log P(x) \ge \mathbb E_u[\log p(x+u)]$. We report $-\mathbb E_u[\log p(x+u)]$ (8 draws of $u$): an **upper bound** on a proper discrete NLL, so the comparison is, if anything, generous to the other models by the small Jensen gap only. The number of components (1 to 20), covariance type (full or diagonal) and regulariser are chosen on the validation split: `helpers.mixtures.select_gmm`.
+# **Making continuous densities comparable.** The VAE and the autoregressive model give probabilities of the discrete images directly. A Gaussian mixture is a density over $\mathbb R^{64}$. We fit it to *dequantised* training images $x + u$, $u \sim \mathcal U[0,1)^{64}$; then $P(x) := \int_{[0,1)^{64}} p(x+u)\,du$ is a probability over the discrete images (bin width 1 grey level, so no change of units), and by Jensen's inequality $\log P(x) \ge \mathbb E_u[\log p(x+u)]$. We report $-\mathbb E_u[\log p(x+u)]$ (8 draws of $u$): an **upper bound** on a proper discrete NLL, so the comparison is, if anything, generous to the other models by the small Jensen gap only. The number of components (1 to 20), covariance type (full or diagonal) and regulariser are chosen on the validation split: `helpers.models.mixtures.select_gmm`.
 
 # %%
 digits = load_digits()
 tr, va, te = digits.split()
 start = time.perf_counter()
-gmm_results = select_gmm(tr, va)  # helpers/mixtures.py: fit on x + u, score valid, sort
+gmm_results = select_gmm(tr, va)  # helpers/models/mixtures.py: fit on x + u, score valid, sort
 best_valid, best_cov, best_k, best_reg, best_gmm = gmm_results[0]
 gmm_test = dequantised_nll(best_gmm, te)
 print(f"{len(gmm_results)} mixtures fitted in {time.perf_counter() - start:.0f} s")
@@ -237,7 +237,7 @@ for _ in range(45):
 ours_test = torch.logsumexp(cat_log_joint(cat_weights, cat_probs, te), dim=1)  # log P(x) of the test digits
 
 # %% [markdown]
-# The notebook checks itself: `helpers.mixtures.fit_categorical_mixture` (tested to never lower its objective) from the same random start must give the same mixture, and the same log-probabilities of the test digits.
+# The notebook checks itself: `helpers.models.mixtures.fit_categorical_mixture` (tested to never lower its objective) from the same random start must give the same mixture, and the same log-probabilities of the test digits.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -249,7 +249,7 @@ print(f"test log P(x), mean over 447 digits: notebook {float(ours_test.mean()):.
 assert torch.allclose(ours_test, ref_test, atol=1e-5) and torch.allclose(cat_probs, ref_mix.probs, atol=1e-8)
 
 # %% [markdown]
-# For the table, the number of clusters K is chosen on the validation split, from 1, 5, 10, 20 and 40: `helpers.mixtures.categorical_mixture_nll` (the benchmark calls the same function).
+# For the table, the number of clusters K is chosen on the validation split, from 1, 5, 10, 20 and 40: `helpers.models.mixtures.categorical_mixture_nll` (the benchmark calls the same function).
 
 # %%
 start = time.perf_counter()
@@ -261,7 +261,7 @@ print(f"5 categorical mixtures fitted in {time.perf_counter() - start:.0f} s")
 
 # %%
 from helpers.registry import get  # noqa: E402
-from helpers.vae import iwae_log_likelihood  # noqa: E402
+from helpers.models.vae import iwae_log_likelihood  # noqa: E402
 
 vae_nll = {}
 for name in ("digits_vae", "digits_vae_made"):
@@ -341,7 +341,7 @@ assert resp.shape == (1500, 4), f"resp should have shape (1500, 4), got {tuple(r
 assert torch.allclose(resp.sum(1), torch.ones(1500, dtype=resp.dtype), atol=1e-6), \
     "each row of resp should sum to 1: divide by the sum over components"
 # `fitted` is a converged EM fit: an M-step from the right responsibilities gives it back
-from helpers.mixtures import m_step as _m_step  # noqa: E402
+from helpers.models.mixtures import m_step as _m_step  # noqa: E402
 
 _again = _m_step(x, resp.double().detach())
 assert torch.allclose(_again.weights, fitted.weights, atol=1e-4), "an M-step from your resp changes the weights P(m)"

@@ -51,12 +51,12 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from helpers.elbo import LinearGaussian, naive_vs_importance
-from helpers.gaussian import kl_normal as gaussian_kl  # KL between two Gaussians with full covariances
-from helpers.gaussian import kl_standard_normal, log_normal
-from helpers.train import seed_everything
+from helpers.models.elbo import LinearGaussian, naive_vs_importance
+from helpers.models.gaussian import kl_normal as gaussian_kl  # KL between two Gaussians with full covariances
+from helpers.models.gaussian import kl_standard_normal, log_normal
+from helpers.notebook import setup
 
-gen = seed_everything(0)
+gen = setup(seed=0)
 torch.set_printoptions(precision=4)
 
 # %% [markdown]
@@ -199,7 +199,7 @@ assert kls[-1] < 1e-4 and lbs[-1] > lbs[0]
 #
 # ## 5. Why $q(z|x)$ at all? Estimating $\log P(x)$ by sampling
 #
-# $P(x) = \int P(z)P(x|z)\,dz = \mathbb E_{z \sim P(z)}[P(x|z)]$, so the obvious estimate needs no encoder: draw $z_1..z_n$ from the prior and average, $\log \frac1n\sum_j P(x|z_j)$. The trouble: $P(x|z)$ is large only where the posterior $P(z|x)$ is (here a window about $\pm 0.27$ wide, against the prior's $\pm 1$), so most prior samples contribute almost nothing. **Importance sampling** draws from $q(z|x)$ instead, where the mass is, and reweights: $\log \frac1n \sum_j P(x|z_j)P(z_j)/q(z_j|x)$, $z_j \sim q(z|x)$. Take $q$ an imperfect encoder: the exact posterior's mean with **twice** its variance (with $q = P(z|x)$ exactly, every weight equals $P(x)$ and the variance is 0). `helpers.elbo.naive_vs_importance` repeats each estimate 300 times for every sample size $n$:
+# $P(x) = \int P(z)P(x|z)\,dz = \mathbb E_{z \sim P(z)}[P(x|z)]$, so the obvious estimate needs no encoder: draw $z_1..z_n$ from the prior and average, $\log \frac1n\sum_j P(x|z_j)$. The trouble: $P(x|z)$ is large only where the posterior $P(z|x)$ is (here a window about $\pm 0.27$ wide, against the prior's $\pm 1$), so most prior samples contribute almost nothing. **Importance sampling** draws from $q(z|x)$ instead, where the mass is, and reweights: $\log \frac1n \sum_j P(x|z_j)P(z_j)/q(z_j|x)$, $z_j \sim q(z|x)$. Take $q$ an imperfect encoder: the exact posterior's mean with **twice** its variance (with $q = P(z|x)$ exactly, every weight equals $P(x)$ and the variance is 0). `helpers.models.elbo.naive_vs_importance` repeats each estimate 300 times for every sample size $n$:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -318,9 +318,9 @@ fig
 # $k = 1$ is $L_b$ itself. The shipped VAE is loaded (trained by `make checkpoints`); averages are over the 447 test digits, in nats per image.
 
 # %%
-from helpers.data import load_digits  # noqa: E402
+from helpers.core.data import load_digits  # noqa: E402
 from helpers.registry import get  # noqa: E402
-from helpers.vae import iwae_log_likelihood  # noqa: E402
+from helpers.models.vae import iwae_log_likelihood  # noqa: E402
 
 digits = load_digits()
 dig_train, dig_valid, dig_test = digits.split()
@@ -350,7 +350,7 @@ fig
 # %% [markdown]
 # ## 8. Back to slide 19
 #
-# Slide 19 minimises the reconstruction error plus $\sum_i \big(\exp(\sigma_i) - (1 + \sigma_i) + m_i^2\big)$. With the conventions of `helpers.autoencoders`:
+# Slide 19 minimises the reconstruction error plus $\sum_i \big(\exp(\sigma_i) - (1 + \sigma_i) + m_i^2\big)$. With the conventions of `helpers.models.autoencoders`:
 #
 # - $q(z|x) = \mathcal N(m, \operatorname{diag} e^{\sigma})$: the encoder's $\sigma$ is the **log-variance** (notebook 05 checks that this is the reading under which the slide's term is a KL);
 # - the slide's term is $2\,\mathrm{KL}(q(z|x)\,\|\,\mathcal N(0, I))$, so half of it is the $-\mathrm{KL}(q\,\|\,P(z))$ part of $L_b$;
@@ -360,8 +360,8 @@ fig
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from helpers.gaussian import slide_kl_term  # noqa: E402
-from helpers.vae import elbo  # noqa: E402
+from helpers.models.gaussian import slide_kl_term  # noqa: E402
+from helpers.models.vae import elbo  # noqa: E402
 
 xb = dig_test[:64]
 with torch.no_grad():
@@ -370,7 +370,7 @@ with torch.no_grad():
     slide_loss = vae.rec(z, xb) + 0.5 * slide_kl_term(m, log_var)  # rec = -log P(x|z), categorical
     lb = elbo(vae, xb, torch.Generator().manual_seed(2))
 print(f"slide 19 loss (rec + ½ slide term), mean over 64 test digits = {float(slide_loss.mean()):.4f}")
-print(f"-L_b from helpers.vae.elbo                                  = {float(-lb.mean()):.4f}")
+print(f"-L_b from helpers.models.vae.elbo                                  = {float(-lb.mean()):.4f}")
 assert torch.allclose(slide_loss, -lb, atol=1e-4)
 
 # %% [markdown]

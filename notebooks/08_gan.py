@@ -54,23 +54,22 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from helpers.adversarial import (
+from helpers.models.adversarial import (
     ToyGAN, ToyGANConfig, adversarial_step, count_modes, decision_surface, discriminator_loss, generator_loss,
     modes_of, ring_centres, sample_ring, train_toy_gan,
 )
-from helpers.autoencoders import decode_images
-from helpers.data import load_digits, load_pokemon
-from helpers.image_gan import (
-    ImageGAN, classes_covered, colour_tv, digit_classifier, nearest, straight_through_colours,
-)
-from helpers.plot import bar_table, show_digits, show_sprites
+from helpers.models.autoencoders import decode_images
+from helpers.core.data import load_digits, load_pokemon
+from helpers.evaluate.digits import classes_covered, digit_classifier
+from helpers.models.image_gan import ImageGAN, colour_tv, nearest, straight_through_colours
+from helpers.notebook.plot import bar_table, show_digits, show_sprites
 from helpers.registry import get, recipe
-from helpers.sprite_stats import STATS, background_colours, distance, summary
-from helpers.train import seed_everything, seeded
-from helpers.widgets import LatentPanel, sweep_codes
+from helpers.evaluate.sprite_stats import STATS, background_colours, distance, summary
+from helpers.core.train import seeded
+from helpers.notebook import setup
+from helpers.notebook.widgets import LatentPanel, sweep_codes
 
-gen = seed_everything(0)  # one seed per notebook: reruns draw the same pictures
-torch.set_num_threads(1)  # small networks: one thread is fast and makes the toy runs repeatable
+gen = setup(seed=0, threads=1)  # small networks: one thread is fast and makes the toy runs repeatable
 digits, pokemon = load_digits(), load_pokemon()
 dig, dig_labels = digits.split(), digits.split_labels()
 poke = pokemon.split()
@@ -138,7 +137,7 @@ fig
 #
 # $$\mathcal L_G = -\,\mathbb E_{z}\big[\log \sigma(D(G(z)))\big].$$
 #
-# Both push $\sigma(D(G(z)))$ up, but early in training the discriminator wins easily ($\sigma(D(G(z))) \approx 0$), and there $\log(1 - s)$ is flat: the minimax generator gets almost no gradient. With $\log \sigma(d) = -\operatorname{softplus}(-d)$ the code is one line each (`helpers/adversarial.py`; the toy and the image GANs below call the same two functions on their discriminator's logits):
+# Both push $\sigma(D(G(z)))$ up, but early in training the discriminator wins easily ($\sigma(D(G(z))) \approx 0$), and there $\log(1 - s)$ is flat: the minimax generator gets almost no gradient. With $\log \sigma(d) = -\operatorname{softplus}(-d)$ the code is one line each (`helpers/models/adversarial.py`; the toy and the image GANs below call the same two functions on their discriminator's logits):
 
 # %%
 print(inspect.getsource(discriminator_loss))

@@ -36,7 +36,7 @@ def browser():
 @pytest.fixture(scope="session")
 def sandbox():
     """Autograding's bubblewrap sandbox can start here (else skip or, under CI=true, fail)."""
-    from helpers.sandbox import Limits, check_sandbox
+    from grader.sandbox import Limits, check_sandbox
 
     require(check_sandbox(Limits()), "bubblewrap")
 
@@ -52,7 +52,7 @@ def pokemon_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def pokemon(pokemon_dir):
-    from helpers.data import load_pokemon
+    from helpers.core.data import load_pokemon
 
     return load_pokemon(pokemon_dir)
 

@@ -1,4 +1,4 @@
-"""helpers.adversarial: mode counting, GAN losses, the one training loop (reproducible, leaves the
+"""helpers.models.adversarial: mode counting, GAN losses, the one training loop (reproducible, leaves the
 caller's random state alone), no likelihood, the shipped toy checkpoints."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
-from helpers.adversarial import (
+from helpers.models.adversarial import (
     GANTrainConfig, ToyGAN, ToyGANConfig, count_modes, decision_surface, fit_toy_gan, modes_of, ring_centres,
     sample_ring, train_adversarial, train_toy_gan,
 )
-from helpers.train import seeded
+from helpers.core.train import seeded
 
 
 

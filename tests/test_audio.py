@@ -1,4 +1,4 @@
-"""helpers.audio: mu-law, synthetic tones, the causal dilated WaveNet, its likelihood, its cached
+"""helpers.models.audio: mu-law, synthetic tones, the causal dilated WaveNet, its likelihood, its cached
 sampler, fit_wavenet, the shipped checkpoint."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from helpers import audio
-from helpers.audio import (SILENCE, ToneData, WaveNet, WaveNetConfig, WaveNetTrainConfig, fit_wavenet, mu_law_decode,
+from helpers.models import audio
+from helpers.notebook import plot
+from helpers.models.audio import (SILENCE, ToneData, WaveNet, WaveNetConfig, WaveNetTrainConfig, fit_wavenet, mu_law_decode,
                            mu_law_encode, nll, synth_tones)
-from helpers.train import TrainConfig, seeded
+from helpers.core.train import TrainConfig, seeded
 
 SMALL = WaveNetConfig(dilations=(1, 2, 4, 1, 2), channels=8, skip_channels=8)
 
@@ -170,10 +171,10 @@ def test_loss_falls_on_one_batch():
 
 
 def test_figures_are_figures():
-    assert isinstance(audio.plot_dilated_stack((1, 2, 4)), Figure)
-    assert isinstance(audio.plot_audio(0.5 * torch.sin(torch.arange(800) * 0.3)), Figure)
+    assert isinstance(plot.plot_dilated_stack((1, 2, 4)), Figure)
+    assert isinstance(plot.plot_audio(0.5 * torch.sin(torch.arange(800) * 0.3)), Figure)
     with pytest.raises(ValueError, match=r"\(T,\)"):
-        audio.plot_audio(torch.zeros(2, 800))
+        plot.plot_audio(torch.zeros(2, 800))
 
 
 def test_fit_wavenet_is_seeded_and_reports_bits():

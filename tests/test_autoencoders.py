@@ -1,4 +1,4 @@
-"""helpers.autoencoders: likelihoods, decoders (MLP, MADE), shapes, errors, training, shipped AEs."""
+"""helpers.models.autoencoders: likelihoods, decoders (MLP, MADE), shapes, errors, training, shipped AEs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch.distributions import Categorical
 
-from helpers.autoencoders import (Autoencoder, MADEDecoder, ae_loss, decode_images, digits_net, draw_categorical,
+from helpers.models.autoencoders import (Autoencoder, MADEDecoder, ae_loss, decode_images, digits_net, draw_categorical,
                                   encode_means, fit_autoencoder, pokemon_net, reconstruction_nll)
-from helpers.data import Split
+from helpers.core.data import Split
 
 
 def test_reconstruction_nll_is_categorical_nll():
@@ -39,7 +39,7 @@ def test_shapes(net, shape):
 
 
 def test_netconfig_sizes_come_from_the_data_sets():
-    from helpers.data import DIGITS, POKEMON
+    from helpers.core.data import DIGITS, POKEMON
 
     assert (digits_net().side, digits_net().levels) == (DIGITS.side, DIGITS.levels) == (8, 17)
     assert (pokemon_net().side, pokemon_net().levels) == (POKEMON.side, POKEMON.levels) == (20, 167)
@@ -129,7 +129,7 @@ def test_encode_means_calls_code_in_eval_mode_and_restores_the_mode():
 
 
 def _tiny_digits(n_train: int = 200) -> Split:
-    from helpers.data import load_digits
+    from helpers.core.data import load_digits
 
     tr, va, te = load_digits().split()
     return Split(tr[:n_train], va[:100], te[:100])
@@ -141,14 +141,14 @@ def test_fit_autoencoder_lowers_the_loss_and_leaves_the_global_rng_alone():
     ae = Autoencoder(digits_net(2, hidden=64))
     before_loss = ae_loss(ae, data.valid).item()
     state = torch.get_rng_state()
-    from helpers.train import TrainConfig
+    from helpers.core.train import TrainConfig
 
     hist, metrics = fit_autoencoder(ae, TrainConfig(epochs=2, batch_size=32, patience=None), data, progress=False)
     assert torch.equal(state, torch.get_rng_state()), "fit_autoencoder changed the caller's random state"
     assert len(hist.train) == 2 and hist.train[1] < hist.train[0]
     assert hist.valid[hist.best_epoch] < before_loss
     assert set(metrics) == {"test_rec_nats"}
-    from helpers.train import evaluate
+    from helpers.core.train import evaluate
 
     assert metrics["test_rec_nats"] == pytest.approx(evaluate(ae, ae_loss, data.test), rel=1e-6)
 
@@ -156,14 +156,14 @@ def test_fit_autoencoder_lowers_the_loss_and_leaves_the_global_rng_alone():
 # ----------------------------------------------------------------------------- shipped checkpoints
 @pytest.fixture(scope="module")
 def digits_split():
-    from helpers.data import load_digits
+    from helpers.core.data import load_digits
 
     return load_digits().split()
 
 
 @pytest.mark.slow
 def test_shipped_digits_ae_gives_recorded_metric(shipped, digits_split):
-    from helpers.train import evaluate
+    from helpers.core.train import evaluate
 
     model, info = shipped("digits_ae_2d")
     test = digits_split.test
@@ -185,7 +185,7 @@ class _UniformClf:
 
 
 def test_image_quality_copies_are_at_distance_zero():
-    from helpers.autoencoders import image_quality
+    from helpers.models.autoencoders import image_quality
     train = torch.randint(0, 17, (30, 8, 8))
     q = image_quality(train[:5], train, _UniformClf())
     assert set(q) == {"confidence", "nearest_train"} and all(type(v) is float for v in q.values())
@@ -195,7 +195,7 @@ def test_image_quality_copies_are_at_distance_zero():
 
 
 def test_prior_sample_quality_is_seeded_and_checks_the_prior():
-    from helpers.autoencoders import prior_sample_quality
+    from helpers.models.autoencoders import prior_sample_quality
     torch.manual_seed(0)
     train, labels = torch.randint(0, 17, (40, 8, 8)), torch.arange(40) % 10
     ae = Autoencoder(digits_net(2, hidden=16))

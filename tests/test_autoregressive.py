@@ -1,4 +1,4 @@
-"""helpers.autoregressive, pixel_lstm, pixel_cnn: causality, likelihoods, baselines, samplers,
+"""helpers.models.autoregressive, pixel_lstm, pixel_cnn: causality, likelihoods, baselines, samplers,
 bad input, the shipped checkpoints."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from helpers.autoregressive import (
+from helpers.models.autoregressive import (
     Bigram, PixelModel, Unigram, bits_per_pixel, complete, cover_mask, draw_pixels, known_pixels,
     nats_per_pixel_loss,
 )
-from helpers.checkpoints import CheckpointMismatch
-from helpers.pixel_cnn import PixelCNN, PixelCNNConfig
-from helpers.pixel_lstm import PixelLSTM, PixelLSTMConfig, RGBPixelLSTM, RGBPixelLSTMConfig, time_sampling
+from helpers.core.checkpoints import CheckpointMismatch
+from helpers.models.pixel_cnn import PixelCNN, PixelCNNConfig
+from helpers.models.pixel_lstm import PixelLSTM, PixelLSTMConfig, RGBPixelLSTM, RGBPixelLSTMConfig, time_sampling
 
 TINY_LSTM = PixelLSTMConfig(hidden=32, emb=8, dropout=0.0)
 TINY_CNN = PixelCNNConfig(channels=16, layers=3)
@@ -194,7 +194,7 @@ def test_shipped_checkpoint_gives_recorded_metric(pokemon, shipped, name, bound)
     """bound: a little above what the shipped checkpoints measure (2.51, 2.39 bits/pixel), far
     below the unigram's 4.9 and the bigram's 3.25: a retrained checkpoint must not get worse;
     for context2d_96x10, issue 22's target for one 2-D model (it measures 2.20)."""
-    from helpers.checkpoints import load_checkpoint
+    from helpers.core.checkpoints import load_checkpoint
     from helpers.registry import recipe
 
     model, info = shipped(name)
@@ -249,7 +249,7 @@ def test_pixelcnn_sampling_draws_what_the_full_pass_would():
 def test_digits_context_model_checkpoint(shipped):
     """Notebook 06's autoregressive row: the shipped digits PixelCNN gives its recorded test NLL,
     within the issue's target of <= 85 nats per image."""
-    from helpers.data import load_digits
+    from helpers.core.data import load_digits
 
     te = load_digits().split().test
     model, info = shipped("context2d_digits")
@@ -283,7 +283,7 @@ def test_sampling_leaves_the_global_rng_alone():
 
 # ----------------------------------------------------------------------------- mixtures
 def _two_models():
-    from helpers.autoregressive import Bigram, PixelMixture, Unigram
+    from helpers.models.autoregressive import Bigram, PixelMixture, Unigram
 
     g = torch.Generator().manual_seed(0)
     mostly0 = torch.where(torch.rand(40, 2, 2, generator=g) < 0.8, 0, torch.randint(0, 3, (40, 2, 2), generator=g))
@@ -293,7 +293,7 @@ def _two_models():
 
 
 def test_a_mixture_of_pixel_models_is_a_normalised_model_whose_chain_rule_matches():
-    from helpers.autoregressive import PixelModel
+    from helpers.models.autoregressive import PixelModel
 
     a, b, mix = _two_models()
     every = torch.tensor(list(itertools.product(range(3), repeat=4))).reshape(-1, 2, 2)  # all 81 images

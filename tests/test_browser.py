@@ -28,10 +28,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PANELS = {
     "vae_panel.ipynb": [
         "import torch\n"
-        "from helpers.autoencoders import encode_means\n"
-        "from helpers.data import load_digits\n"
+        "from helpers.models.autoencoders import encode_means\n"
+        "from helpers.core.data import load_digits\n"
         "from helpers.registry import get, recipe\n"
-        "from helpers.widgets import LatentPanel, decoder_render",
+        "from helpers.notebook.widgets import LatentPanel, decoder_render",
         "vae, _ = get('digits_vae')\n"
         "test = load_digits().split().test\n"
         "digit_panel = LatentPanel(decoder_render(vae), recipe('digits_vae').model.latent,\n"
@@ -41,8 +41,8 @@ PANELS = {
         "digit_panel.widget",
     ],
     "completion_panel.ipynb": [
-        "from helpers.completion import CompletionExplorer\n"
-        "from helpers.data import load_pokemon\n"
+        "from helpers.notebook.completion import CompletionExplorer\n"
+        "from helpers.core.data import load_pokemon\n"
         "from helpers.registry import get",
         "pokemon = load_pokemon()\n"
         "cnn, _ = get('context2d')  # the model notebook 02's explorer picks (lower held-out bits/pixel)\n"

@@ -1,4 +1,4 @@
-"""helpers.completion: the explorer's logic without a browser."""
+"""helpers.notebook.completion: the explorer's logic without a browser."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.pixel_lstm import PixelLSTM, PixelLSTMConfig
-from helpers.completion import CompletionExplorer
+from helpers.models.pixel_lstm import PixelLSTM, PixelLSTMConfig
+from helpers.notebook.completion import CompletionExplorer
 
 
 @pytest.fixture()

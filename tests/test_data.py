@@ -1,4 +1,4 @@
-"""helpers.data: shapes, splits, validation errors, and the download path against a local
+"""helpers.core.data: shapes, splits, validation errors, and the download path against a local
 HTTP server on 127.0.0.1 (never the internet) serving the course copy and broken variants."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 import torch
 from local_http import serve
 
-from helpers import data
-from helpers.data import DataError, load_digits, load_pokemon
+from helpers.core import data
+from helpers.core.data import DataError, load_digits, load_pokemon
 
 
 # ---------------------------------------------------------------- loading and validation

@@ -56,7 +56,7 @@ TINY = dict(epochs=1, batch_size=4, patience=None)
 
 def test_the_check_catches_a_cpu_tensor():
     def bad():
-        import helpers.train as t  # any helpers module: call a factory from its namespace
+        import helpers.core.train as t  # any helpers module: call a factory from its namespace
         exec(compile("import torch\ntorch.zeros(3)", t.__file__, "exec"), {})
 
     with pytest.raises(AssertionError, match=r"train\.py:\d+ torch\.zeros"):
@@ -64,11 +64,11 @@ def test_the_check_catches_a_cpu_tensor():
 
 
 def test_autoregressive_paths():
-    from helpers.autoregressive import complete, fit_autoregressive
-    from helpers.data import Split, hflip
-    from helpers.pixel_cnn import PixelCNN, PixelCNNConfig
-    from helpers.pixel_lstm import PixelLSTM, PixelLSTMConfig, RGBPixelLSTM, RGBPixelLSTMConfig, fit_rgb, time_sampling
-    from helpers.train import TrainConfig
+    from helpers.models.autoregressive import complete, fit_autoregressive
+    from helpers.core.data import Split, hflip
+    from helpers.models.pixel_cnn import PixelCNN, PixelCNNConfig
+    from helpers.models.pixel_lstm import PixelLSTM, PixelLSTMConfig, RGBPixelLSTM, RGBPixelLSTMConfig, fit_rgb, time_sampling
+    from helpers.core.train import TrainConfig
 
     x = _sprites(8)
     data = Split(x, x[:4], x[:4])
@@ -91,10 +91,10 @@ def test_autoregressive_paths():
 
 
 def test_autoencoder_and_vae_paths():
-    from helpers.autoencoders import Autoencoder, decode_images, digits_net, encode_means, fit_autoencoder, pokemon_net
-    from helpers.data import Split
-    from helpers.train import TrainConfig
-    from helpers.vae import VAE, VAETrainConfig, fit_vae
+    from helpers.models.autoencoders import Autoencoder, decode_images, digits_net, encode_means, fit_autoencoder, pokemon_net
+    from helpers.core.data import Split
+    from helpers.core.train import TrainConfig
+    from helpers.models.vae import VAE, VAETrainConfig, fit_vae
 
     d = _sprites(16, side=8, levels=17)
     digits = Split(d, d[:8], d[:8])
@@ -116,9 +116,9 @@ def test_autoencoder_and_vae_paths():
 
 
 def test_gan_paths():
-    from helpers.adversarial import GANTrainConfig, ToyGAN, ToyGANConfig, fit_toy_gan
-    from helpers.data import DIGITS, Split
-    from helpers.image_gan import ImageGAN, ImageGANConfig, fit_image_gan
+    from helpers.models.adversarial import GANTrainConfig, ToyGAN, ToyGANConfig, fit_toy_gan
+    from helpers.core.data import DIGITS, Split
+    from helpers.models.image_gan import ImageGAN, ImageGANConfig, fit_image_gan
 
     _check(lambda: fit_toy_gan(ToyGAN(ToyGANConfig(noise=8, hidden=8)),
                                GANTrainConfig(steps=5, batch=16, lr_g=1e-3, lr_d=1e-3, seed=0), None, progress=False))
@@ -134,8 +134,8 @@ def test_gan_paths():
 
 
 def test_wavenet_paths():
-    from helpers.audio import ToneData, WaveNet, WaveNetConfig, WaveNetTrainConfig, fit_wavenet
-    from helpers.train import TrainConfig
+    from helpers.models.audio import ToneData, WaveNet, WaveNetConfig, WaveNetTrainConfig, fit_wavenet
+    from helpers.core.train import TrainConfig
 
     model = WaveNet(WaveNetConfig(dilations=(1, 2), channels=4, skip_channels=4))
     cfg = WaveNetTrainConfig(data=ToneData(n_train=4, n_valid=2, n_test=2, seconds=0.05),

@@ -75,7 +75,7 @@ def test_the_files_a_reusable_course_needs():
 
 
 def test_binder_installs_cpu_torch_at_the_tested_version():
-    from helpers.setup_check import TESTED_TORCH
+    from helpers.notebook.setup_check import TESTED_TORCH
 
     req = (REPO / "binder" / "requirements.txt").read_text()
     assert torch_index.CPU_INDEX in req and f"torch=={TESTED_TORCH[0]}+cpu" in req
@@ -131,7 +131,7 @@ def test_the_notebooks_need_no_dev_package():
 
     dev_only = {"nbgrader", "playwright", "pytest", "sphinx", "myst_nb", "nbval"}
     todo = {m for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py")
-            for m in re.findall(r"^(?:from|import) (helpers(?:\.\w+)?)", p.read_text(), re.M)}
+            for m in re.findall(r"^(?:from|import) (helpers(?:\.\w+)*)", p.read_text(), re.M)}
     seen: set[str] = set()
     while todo:
         mod = todo.pop()
@@ -147,4 +147,4 @@ def test_the_notebooks_need_no_dev_package():
                 assert name.split(".")[0] not in dev_only, f"{mod} imports {name}, which students do not install"
                 if name.startswith("helpers.") and name not in seen:
                     todo.add(name)
-    assert "helpers.registry" in seen and "helpers.sprite_stats" in seen
+    assert "helpers.registry" in seen and "helpers.evaluate.sprite_stats" in seen

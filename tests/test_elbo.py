@@ -1,4 +1,4 @@
-"""helpers.elbo: the linear-Gaussian model's closed forms against torch.distributions and
+"""helpers.models.elbo: the linear-Gaussian model's closed forms against torch.distributions and
 Monte Carlo, and log P(x) = Lb + KL(q || P(z|x)) for arbitrary q."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
-from helpers.elbo import LinearGaussian
-from helpers.gaussian import kl_normal
+from helpers.models.elbo import LinearGaussian
+from helpers.models.gaussian import kl_normal
 
 G = torch.Generator().manual_seed(0)
 F64 = torch.float64
@@ -86,7 +86,7 @@ def test_bad_shapes():
 
 
 def test_naive_vs_importance():
-    from helpers.elbo import naive_vs_importance
+    from helpers.models.elbo import naive_vs_importance
 
     lg = LinearGaussian(torch.tensor([[1.5], [-0.8], [0.6]], dtype=F64), torch.tensor([0.5, 0.0, -0.3], dtype=F64), 0.25)
     x = torch.tensor([2.0, -1.2, 0.4], dtype=F64)

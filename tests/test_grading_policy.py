@@ -6,8 +6,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from helpers.grading import Executed, _passed, _reason, prepare
-from helpers.submissions import nbgrader_meta
+from grader.grading import Executed, _passed, _reason, prepare
+from grader.submissions import nbgrader_meta
 
 TOKENS_SENT = "token"
 

@@ -27,8 +27,8 @@ import nbformat
 import pytest
 from nbformat.warnings import DuplicateCellId
 
-from helpers import homework
-from helpers.homework import NOTEBOOKS, Limits, SandboxUnavailable, autograde, graded_notebooks, make_student
+from grader import homework
+from grader.homework import NOTEBOOKS, Limits, SandboxUnavailable, autograde, graded_notebooks, make_student
 
 TINY = Path(__file__).parent / "fixtures" / "homework"
 NB = "00_tiny"

@@ -1,4 +1,4 @@
-"""helpers.image_gan: the straight-through 1-of-N trick, shapes and errors, no likelihood,
+"""helpers.models.image_gan: the straight-through 1-of-N trick, shapes and errors, no likelihood,
 reproducible training through fit_image_gan, and the shipped digits / Pokémon GAN checkpoints
 (their recorded numbers are what the models do; the key results hold)."""
 
@@ -9,13 +9,13 @@ import math
 import pytest
 import torch
 
-from helpers.adversarial import GANTrainConfig
-from helpers.data import DIGIT_LEVELS, N_COLOURS, Split, dataset, load_digits
-from helpers.image_gan import (
-    ImageGAN, ImageGANConfig, classes_covered, colour_tv, digit_classifier, fit_image_gan, measure, nearest,
-    straight_through_colours,
+from helpers.models.adversarial import GANTrainConfig
+from helpers.core.data import DIGIT_LEVELS, N_COLOURS, Split, dataset, load_digits
+from helpers.evaluate.digits import classes_covered, digit_classifier
+from helpers.models.image_gan import (
+    ImageGAN, ImageGANConfig, colour_tv, fit_image_gan, measure, nearest, straight_through_colours,
 )
-from helpers.train import seeded
+from helpers.core.train import seeded
 
 TINY = ImageGANConfig("digits", side=8, levels=DIGIT_LEVELS, channels=1, latent=4, width=4, frames=3,
                       frame_samples=2)

@@ -1,4 +1,4 @@
-"""helpers.mixtures: densities vs torch.distributions, sampling frequencies, EM vs scikit-learn."""
+"""helpers.models.mixtures: densities vs torch.distributions, sampling frequencies, EM vs scikit-learn."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from sklearn.mixture import GaussianMixture as SkGMM
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
-from helpers.mixtures import GaussianMixture, fit_em
+from helpers.models.mixtures import GaussianMixture, fit_em
 
 
 def _gmm() -> GaussianMixture:
@@ -32,7 +32,7 @@ def test_log_prob_matches_torch_distributions():
 
 
 def _old_component_log_probs(g: GaussianMixture, x: torch.Tensor) -> torch.Tensor:
-    """The implementation before helpers.gaussian, written out (N, K)."""
+    """The implementation before helpers.models.gaussian, written out (N, K)."""
     import math
 
     chol = torch.linalg.cholesky(g.covs)
@@ -105,14 +105,14 @@ def test_dequantised_nll_bounds_the_binned_likelihood():
     g = SkGMM(1, random_state=0).fit(x + rng.random(x.shape))
     mu, sd = g.means_[0, 0], np.sqrt(g.covariances_[0, 0, 0])
     exact = -np.mean(np.log(norm.cdf(x[:, 0] + 1, mu, sd) - norm.cdf(x[:, 0], mu, sd)))
-    from helpers.mixtures import dequantised_nll
+    from helpers.models.mixtures import dequantised_nll
 
     bound = dequantised_nll(g, x, draws=64)
     assert exact <= bound + 0.01 and bound - exact < 0.1
 
 
 def test_select_gmm_sorts_by_validation():
-    from helpers.mixtures import select_gmm
+    from helpers.models.mixtures import select_gmm
 
     rng = np.random.default_rng(1)
     train = rng.integers(0, 5, size=(200, 3))
@@ -125,7 +125,7 @@ def test_select_gmm_sorts_by_validation():
 # ----------------------------------------------------------------------------- categorical mixture
 def _cat_data(n=400, seed=0):
     """Images of 6 pixels, 4 levels, from a known 3-cluster mixture."""
-    from helpers.mixtures import CategoricalMixture
+    from helpers.models.mixtures import CategoricalMixture
 
     g = torch.Generator().manual_seed(seed)
     probs = torch.distributions.Dirichlet(torch.full((4,), 0.3, dtype=torch.float64)).sample((3, 6))
@@ -134,7 +134,7 @@ def _cat_data(n=400, seed=0):
 
 
 def test_categorical_log_prob_by_enumeration_and_sampling():
-    from helpers.mixtures import CategoricalMixture
+    from helpers.models.mixtures import CategoricalMixture
 
     torch.manual_seed(0)
     true, x = _cat_data(20000)
@@ -157,7 +157,7 @@ def test_categorical_log_prob_by_enumeration_and_sampling():
 
 
 def test_categorical_em_never_lowers_the_likelihood():
-    from helpers.mixtures import categorical_m_step, fit_categorical_mixture
+    from helpers.models.mixtures import categorical_m_step, fit_categorical_mixture
 
     torch.manual_seed(1)
     true, x = _cat_data(400)
@@ -176,7 +176,7 @@ def test_categorical_em_never_lowers_the_likelihood():
 
 
 def test_categorical_mixture_nll_picks_k_on_validation():
-    from helpers.mixtures import categorical_mixture_nll
+    from helpers.models.mixtures import categorical_mixture_nll
 
     torch.manual_seed(3)
     true, x = _cat_data(900)

@@ -1,4 +1,4 @@
-"""helpers.plot: functions return Figures (no pyplot state), tile geometry, PNG encoding."""
+"""helpers.notebook.plot: functions return Figures (no pyplot state), tile geometry, PNG encoding."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from helpers.plot import COVER_RGB, bar_table, plot_history, show_digits, show_sprites, tile, to_png
-from helpers.train import History
+from helpers.notebook.plot import COVER_RGB, bar_table, plot_history, show_digits, show_sprites, tile, to_png
+from helpers.core.train import History
 
 
 def test_tile_geometry_and_padding():

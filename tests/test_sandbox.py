@@ -18,17 +18,20 @@ from pathlib import Path
 
 import pytest
 
-from helpers import homework, sandbox as sb, submissions
-from helpers.submissions import Refused, csv_cell, nbgrader_meta, read_submission, student_folders
+from grader import homework
+from grader import sandbox as sb
+from grader import submissions
+from grader.submissions import Refused, csv_cell, nbgrader_meta, read_submission, student_folders
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def clone_under_tmp():
-    """A copy of helpers/ in a folder under /tmp whose name has a space, as a throwaway checkout."""
+    """A copy of helpers/ and grader/ in a folder under /tmp whose name has a space, as a throwaway checkout."""
     top = Path(tempfile.mkdtemp(prefix="a clone ", dir="/tmp"))
-    shutil.copytree(REPO / "helpers", top / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("helpers", "grader"):
+        shutil.copytree(REPO / package, top / package, ignore=shutil.ignore_patterns("__pycache__"))
     yield top
     shutil.rmtree(top, ignore_errors=True)
 
@@ -54,7 +57,7 @@ def test_the_sandbox_works_from_a_clone_under_tmp(clone_under_tmp, sandbox):
     """)
     grader = textwrap.dedent(f"""
         import subprocess, sys, shutil
-        from helpers.sandbox import Limits, _bwrap, check_sandbox, ipc_folder, kernel_env, sandbox_argv
+        from grader.sandbox import Limits, _bwrap, check_sandbox, ipc_folder, kernel_env, sandbox_argv
         print("check:", check_sandbox())
         private, ipc = ipc_folder()
         argv = sandbox_argv(ipc, Limits(), _bwrap())
@@ -207,7 +210,7 @@ def test_every_reader_of_nbgrader_metadata_uses_the_one_function():
     """The grader and the notebook check interpret nbgrader metadata through nbgrader_meta only
     (prepare copies the teacher's own metadata whole; the book reads the series' own notebooks,
     never a submission)."""
-    users = [p.name for p in [*REPO.glob("helpers/*.py"), REPO / "conftest.py"]
+    users = [p.name for p in [*REPO.glob("helpers/**/*.py"), *REPO.glob("grader/*.py"), REPO / "conftest.py"]
              for text in [p.read_text().replace('raw = meta.get("nbgrader")', "")]
              if '.get("nbgrader"' in text]
     assert users == [], users

@@ -1,4 +1,4 @@
-from helpers.setup_check import Check, check_setup, report
+from helpers.notebook.setup_check import Check, check_setup, report
 
 
 def test_setup_check_all_ok_here():
@@ -19,7 +19,7 @@ def test_another_torch_warns_and_names_the_tested_versions(monkeypatch):
     """Colab brings its own torch: the check goes on (no problem counted) and says what was tested."""
     import torch
 
-    from helpers import setup_check
+    from helpers.notebook import setup_check
 
     monkeypatch.setattr(torch, "__version__", "2.99.1+cu130")
     checks = {c.name: c for c in check_setup()}
@@ -36,7 +36,7 @@ def test_the_tested_torch_is_what_make_installs():
     import re
     from pathlib import Path
 
-    from helpers import setup_check
+    from helpers.notebook import setup_check
 
     root = Path(__file__).resolve().parents[1]
     assert re.search(rf"^TORCH_VERSION := {re.escape(setup_check.TESTED_TORCH[0])}$",

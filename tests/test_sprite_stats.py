@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.sprite_stats import STATS, background_colours, dark_colours, distance, sprite_stats, summary
+from helpers.evaluate.sprite_stats import STATS, background_colours, dark_colours, distance, sprite_stats, summary
 
 # white background, black outline, red and blue body colours
 CMAP = np.array([[255, 255, 255], [0, 0, 0], [220, 30, 30], [30, 30, 220]])
@@ -84,7 +84,7 @@ def test_the_data_is_one_outlined_figure_on_white(pokemon):
 
 def test_temperature_sweep_picks_the_tau_whose_samples_look_like_the_reference():
     """A fake model whose samples are real-looking creatures at τ = 0.9 and speckle elsewhere."""
-    from helpers.sprite_stats import temperature_sweep
+    from helpers.evaluate.sprite_stats import temperature_sweep
 
     ref = np.stack([_creature(), np.roll(_creature(), 1, axis=1), np.roll(_creature(), 1, axis=0)])
     speckle = np.zeros((3, 6, 6), dtype=np.int64)

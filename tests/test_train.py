@@ -1,4 +1,4 @@
-"""helpers.train and helpers.checkpoints: the loop learns, is reproducible, early-stops and leaves
+"""helpers.core.train and helpers.core.checkpoints: the loop learns, is reproducible, early-stops and leaves
 the caller's RNG alone; checkpoints round-trip, refuse another configuration (naming the field),
 load with weights_only and are written atomically."""
 
@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.checkpoints import (
+from helpers.core.checkpoints import (
     CheckpointError, CheckpointMismatch, config_dict, load_checkpoint, save_checkpoint,
 )
-from helpers.train import History, TrainConfig, evaluate, fit, seed_everything, seeded
+from helpers.core.train import History, TrainConfig, evaluate, fit, seed_everything, seeded
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- progress bars
 def test_progress_variable_decides_then_ci(monkeypatch):
-    from helpers.train import PROGRESS_ENV, progress_enabled
+    from helpers.core.train import PROGRESS_ENV, progress_enabled
 
     for progress, ci, want in [("0", None, False), ("1", "true", True), (None, None, True), (None, "true", False)]:
         for name, value in ((PROGRESS_ENV, progress), ("CI", ci)):
@@ -213,7 +213,7 @@ def test_processes_the_tests_start_show_no_progress_bar_whatever_ci(ci):
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     if ci is not None:
         env["CI"] = ci
-    code = ("import torch; from helpers.train import TrainConfig, fit, progress_enabled\n"
+    code = ("import torch; from helpers.core.train import TrainConfig, fit, progress_enabled\n"
             "x = torch.randn(8, 2); m = torch.nn.Linear(2, 1)\n"
             "fit(m, lambda m, b: m(b).pow(2).mean(), x, x, TrainConfig(epochs=2, batch_size=4))\n"
             "print(progress_enabled())")
@@ -254,7 +254,7 @@ def test_a_stopped_run_resumes_to_exactly_the_uninterrupted_result(tmp_path):
     state = tmp_path / "resume" / "run.pt"
     with pytest.raises(Stop):
         fit(_dropout_net(), _ce, train, valid, cfg, augment=_flip, progress=False, on_epoch=stop_at_2, resume=state)
-    from helpers.train import read_resume
+    from helpers.core.train import read_resume
 
     assert read_resume(state)["epoch"] == 1
     fresh = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.3), nn.Tanh(), nn.Linear(16, 2))  # other init
@@ -330,7 +330,7 @@ def test_the_learning_rate_halves_after_epochs_without_progress():
             assert e - 1 - hist.valid.index(min(hist.valid[:e])) >= 2
     plain = fit(_dropout_net(), _ce, train, valid, dataclasses.replace(cfg, halve_lr_after=None), progress=False)
     assert set(plain.lr) == {0.5}
-    from helpers.checkpoints import config_dict
+    from helpers.core.checkpoints import config_dict
 
     assert "halve_lr_after" not in config_dict(TrainConfig())  # old checkpoints keep matching
     assert config_dict(cfg)["halve_lr_after"] == 2

@@ -1,4 +1,4 @@
-"""helpers.two_sample: the classifier two-sample test is at chance on two draws of one
+"""helpers.evaluate.two_sample: the classifier two-sample test is at chance on two draws of one
 distribution and near 1 on two visibly different ones; it leaves the caller's RNG alone and
 refuses unequal sets; the nearest-figure distance is 0 for copies and ignores the background."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.two_sample import c2st, nearest_figure_distance
+from helpers.evaluate.two_sample import c2st, nearest_figure_distance
 
 COLOURS = np.array([[255, 255, 255], [20, 20, 20], [200, 40, 40], [40, 40, 200]])
 

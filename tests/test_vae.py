@@ -1,4 +1,4 @@
-"""helpers.vae: KL convention, reparameterisation, ELBO, IWAE likelihood, sampling, training,
+"""helpers.models.vae: KL convention, reparameterisation, ELBO, IWAE likelihood, sampling, training,
 shipped VAEs."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from helpers.autoencoders import digits_net, pokemon_net
-from helpers.data import Split
-from helpers.gaussian import kl_standard_normal, log_normal_diag, slide_kl_term
-from helpers.train import TrainConfig
-from helpers.vae import VAE, VAETrainConfig, elbo, fit_vae, iwae_log_likelihood, vae_loss
+from helpers.models.autoencoders import digits_net, pokemon_net
+from helpers.core.data import Split
+from helpers.models.gaussian import kl_standard_normal, log_normal_diag, slide_kl_term
+from helpers.core.train import TrainConfig
+from helpers.models.vae import VAE, VAETrainConfig, elbo, fit_vae, iwae_log_likelihood, vae_loss
 
 MADE = replace(digits_net(4, hidden=48), autoregressive=True)
 
@@ -120,7 +120,7 @@ def test_iwae_bad_k(k):
 
 
 def test_iwae_needs_a_vae():
-    from helpers.autoencoders import Autoencoder
+    from helpers.models.autoencoders import Autoencoder
 
     with pytest.raises(TypeError, match="needs a VAE"):
         iwae_log_likelihood(Autoencoder(digits_net(2)), torch.zeros(2, 8, 8, dtype=torch.long), 5)
@@ -205,7 +205,7 @@ def test_loss_falls_on_one_batch():
 
 
 def _tiny_digits() -> Split:
-    from helpers.data import load_digits
+    from helpers.core.data import load_digits
 
     tr, va, te = load_digits().split()
     return Split(tr[:200], va[:100], te[:60])
@@ -243,7 +243,7 @@ def test_fit_vae_is_reproducible():
 # ----------------------------------------------------------------------------- shipped checkpoints
 @pytest.fixture(scope="module")
 def digits_split():
-    from helpers.data import load_digits
+    from helpers.core.data import load_digits
 
     return load_digits().split()
 

@@ -1,4 +1,4 @@
-"""helpers.widgets: the latent slider panel, driven without a browser."""
+"""helpers.notebook.widgets: the latent slider panel, driven without a browser."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.autoencoders import digits_net, pokemon_net
-from helpers.vae import VAE
-from helpers.widgets import LatentPanel, decoder_render, sweep_codes
+from helpers.models.autoencoders import digits_net, pokemon_net
+from helpers.models.vae import VAE
+from helpers.notebook.widgets import LatentPanel, decoder_render, sweep_codes
 
 
 def _png(panel) -> Image.Image:

@@ -3,7 +3,7 @@
 Lopez-Paz and Oquab (ICLR 2017): train a classifier to separate two sets of images and measure
 its accuracy on images it was not trained on. If the sets come from the same distribution no
 classifier can beat chance, so the accuracy is 50%; the further above 50%, the more visibly
-the samples differ. Unlike the four sprite statistics (helpers.sprite_stats), it looks at whole
+the samples differ. Unlike the four sprite statistics (helpers.evaluate.sprite_stats), it looks at whole
 pictures: whatever gives samples away (speckle, missing outlines, blobs, muddy colours) counts.
 
 ``c2st(real, fake, colormap)``: a small CNN on the sprites' RGB, ``folds``-fold cross-validation
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .sprite_stats import _indices, _rgb255, background_colours
-from .train import seeded
+from helpers.evaluate.sprite_stats import _indices, _rgb255, background_colours
+from helpers.core.train import seeded
 
 
 def _rgb(images: np.ndarray | Tensor, colormap: np.ndarray) -> Tensor:

@@ -9,7 +9,7 @@ Device policy: ``fit`` trains where the model is (``device=None``) and moves eac
 training commands take ``--device auto|cpu|cuda`` (``resolve_device``: auto = CUDA when
 present, else CPU). Randomness: ``seeded(seed)`` runs a block with torch's global generator
 seeded, then gives the caller back the state it had; library code never reseeds behind the
-caller's back. Checkpoints: ``helpers.checkpoints``; shipped models: ``helpers.registry``.
+caller's back. Checkpoints: ``helpers.core.checkpoints``; shipped models: ``helpers.registry``.
 """
 
 from __future__ import annotations

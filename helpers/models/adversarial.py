@@ -11,7 +11,7 @@ generator that puts every sample on one mode is easy to tell from real packs.
 A mode is covered when >= 1% of 10,000 samples fall within 3 standard deviations of it.
 
 A GAN defines no likelihood: ``log_prob`` raises. ``train_adversarial`` is the loop that every
-GAN of the series (this toy, helpers.image_gan) trains with; shipped models are trained by
+GAN of the series (this toy, helpers.models.image_gan) trains with; shipped models are trained by
 ``python -m helpers.registry train toy_gan_plain toy_gan_pack2``.
 """
 
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .train import History, model_device, progress_enabled, seeded
+from helpers.core.train import History, model_device, progress_enabled, seeded
 
 MODES, RADIUS, STD = 8, 2.0, 0.05
 NO_LIKELIHOOD = ("a GAN defines no likelihood: it is trained by a discriminator, not by maximising P(x); "
@@ -113,7 +113,7 @@ def train_adversarial(
     drawn from ``gen`` = torch.Generator().manual_seed(cfg.seed) (on the CPU), real first.
     on_step(k, model) is called after k updates, k = 0 (untrained) .. cfg.steps.
     Returns History: G's (train) and D's (valid) losses, each the mean over 100 steps.
-    Seeds nothing: model initialisation is the caller's (helpers.train.seeded)."""
+    Seeds nothing: model initialisation is the caller's (helpers.core.train.seeded)."""
     from tqdm.auto import tqdm
 
     pack = model.cfg.pack

@@ -1,12 +1,12 @@
 """Grading one submitted notebook: open it, prepare it, run it in a sandboxed kernel, score it.
 
 ``grade_notebook`` opens the file only when it is one regular file in the student's own folder
-(helpers.submissions), then ``prepare`` puts back the teacher's test cells, hidden tests
+(grader.submissions), then ``prepare`` puts back the teacher's test cells, hidden tests
 included (a duplicated or relabelled test cell is graded from its first copy, with the original
 test restored). ``execute`` runs the result cell by cell in a fresh kernel inside the sandbox
-of helpers.sandbox, within one wall-clock budget for the whole submission; before each test
+of grader.sandbox, within one wall-clock budget for the whole submission; before each test
 cell the kernel restores builtins, IPython's machinery and its messaging path
-(helpers.grading_kernel), and the methods of the classes in ``RESET_CLASSES``. Each test cell
+(grader.grading_kernel), and the methods of the classes in ``RESET_CLASSES``. Each test cell
 goes with a fresh random token, which the kernel sends back only when that cell finished
 without an exception. Points are computed here from the executed cells after the sandbox has
 ended: a test cell earns its points when it ran, the kernel replied ok, showed no error and
@@ -32,10 +32,10 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.warnings import DuplicateCellId
 
-from .grading_kernel import TOKEN_PREFIX
-from .submissions import (NOT_SUBMITTED, Refused, Row, nbgrader_meta, read_submission, safe_for_teachers,
+from grader.grading_kernel import TOKEN_PREFIX
+from grader.submissions import (NOT_SUBMITTED, Refused, Row, nbgrader_meta, read_submission, safe_for_teachers,
                           write_atomic)
-from .sandbox import Limits, ipc_folder, kernel_env, kernel_launch, kernel_manager, remove_cgroup
+from grader.sandbox import Limits, ipc_folder, kernel_env, kernel_launch, kernel_manager, remove_cgroup
 
 RESET_CLASSES = "torch.Tensor,torch.nn.Module,numpy.ndarray"  # their methods are restored before each test
 
@@ -203,7 +203,7 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
     random token that the kernel sends back only when the cell itself ran without an error."""
     from nbclient.exceptions import DeadKernelError
 
-    from .grading_kernel import RESET_MARKER
+    from grader.grading_kernel import RESET_MARKER
 
     nb = prepared.nb
     scratch = Path(tempfile.mkdtemp(prefix="home-", dir=work))  # $HOME when unsandboxed only

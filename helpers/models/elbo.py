@@ -9,7 +9,7 @@ For any Gaussian q(z|x) = N(mu, S):
     E_q[log P(x|z)] = -D/2 log(2 pi s2) - (|x - W mu - b|^2 + tr(W S W^T)) / (2 s2)
     Lb = -KL(q || P(z)) + E_q[log P(x|z)]
     log P(x) = Lb + KL(q || P(z|x))                 (holds for every q: checked in 07)
-All in float64, per data point x of shape (D,). Gaussian densities and KLs: ``helpers.gaussian``
+All in float64, per data point x of shape (D,). Gaussian densities and KLs: ``helpers.models.gaussian``
 (``log_normal``, ``kl_normal``, ``log_normal_diag``, ``log_standard_normal``).
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .gaussian import kl_normal, log_normal, log_normal_diag, log_standard_normal
+from helpers.models.gaussian import kl_normal, log_normal, log_normal_diag, log_standard_normal
 
 
 @dataclass(frozen=True)

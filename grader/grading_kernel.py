@@ -1,6 +1,6 @@
-"""The IPython kernel that runs a submission inside the grading sandbox (see helpers.homework).
+"""The IPython kernel that runs a submission inside the grading sandbox (see grader.homework).
 
-    python -m helpers.grading_kernel -f CONNECTION_FILE
+    python -m grader.grading_kernel -f CONNECTION_FILE
 
 It is ipykernel's kernel with two additions, both made before any student code runs:
 

@@ -13,7 +13,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .data import DIGIT_LEVELS, indices_to_rgb
+from helpers.core.data import DIGIT_LEVELS, indices_to_rgb
+from helpers.models.audio import SAMPLE_RATE
 
 COVER_RGB = (0.62, 0.68, 0.80)  # covered / not-yet-generated pixels; no palette colour
 
@@ -105,7 +106,7 @@ def plot_history(
     ylabel: str = "loss",
     title: str | None = None,
 ) -> Figure:
-    """Training and validation curves of a helpers.train.History, best epoch marked."""
+    """Training and validation curves of a helpers.core.train.History, best epoch marked."""
     ax = new_axes(ax, (5, 3))
     epochs = np.arange(1, len(history.train) + 1)
     ax.plot(epochs, history.train, label="train")
@@ -214,3 +215,61 @@ def matplotlib_colormap(name: str):
     from matplotlib import colormaps
 
     return colormaps[name]
+
+
+# ---------------------------------------------------------------- sound (notebook 03)
+def plot_audio(wave: Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE, *, title: str = "",
+               axes: Sequence[Axes] | None = None, zoom_ms: float = 40.0, zoom_start: float = 0.0) -> Figure:
+    """Waveform (whole clip, and a zoom of zoom_ms from zoom_start seconds) and spectrogram of one clip (T,).
+
+    axes: three axes to draw into (waveform, zoom, spectrogram); a new Figure if None."""
+    x = np.asarray(wave.detach().cpu() if isinstance(wave, Tensor) else wave, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"plot_audio wants one clip of shape (T,), got {x.shape}; pick one with wave[i]")
+    if axes is None:
+        fig = Figure(figsize=(10, 2.4), layout="constrained")
+        axes = fig.subplots(1, 3, width_ratios=[2, 1, 2])
+    a, b, c = axes
+    t = np.arange(len(x)) / sample_rate
+    a.plot(t, x, lw=0.4)
+    a.set(xlabel="time (s)", ylabel="amplitude", ylim=(-1, 1), title=f"{title} waveform".strip())
+    z = (t >= zoom_start) & (t < zoom_start + zoom_ms / 1000)
+    b.plot(t[z] * 1000, x[z], lw=0.8)
+    where = "first" if zoom_start == 0 else f"at {zoom_start:g} s:"
+    b.set(xlabel="time (ms)", ylim=(-1, 1), title=f"{where} {zoom_ms:g} ms")
+    a.axvspan(zoom_start, zoom_start + zoom_ms / 1000, color="tab:orange", alpha=0.3, lw=0)
+    c.specgram(x, NFFT=256, Fs=sample_rate, noverlap=128, cmap="magma", vmin=-120, interpolation="nearest")
+    c.set(xlabel="time (s)", ylabel="frequency (Hz)", ylim=(0, 3000), title=f"{title} spectrogram".strip())
+    return a.figure
+
+
+def plot_dilated_stack(dilations: Sequence[int] = (1, 2, 4, 8), kernel: int = 2, *,
+                       ax: Axes | None = None) -> Figure:
+    """WaveNet's figure: which inputs one output sees through a stack of dilated causal convs."""
+    R = 1 + (kernel - 1) * sum(dilations)
+    T = R + 4
+    ax = new_axes(ax, (0.38 * T + 1.5, 0.7 * len(dilations) + 1.4))
+    L = len(dilations)
+    for level in range(L + 1):
+        ax.scatter(np.arange(T), np.full(T, level), s=22, color="lightgrey", zorder=2)
+    # trace back from the last output
+    active = {T - 1}
+    for level in range(L, 0, -1):
+        d, below = dilations[level - 1], set()
+        for t in active:
+            for k in range(kernel):
+                s = t - k * d
+                if s >= 0:
+                    ax.plot([t, s], [level, level - 1], color="tab:blue", lw=1.2, zorder=1)
+                    below.add(s)
+        ax.scatter(sorted(active), [level] * len(active), s=30, color="tab:blue", zorder=3)
+        active = below
+    ax.scatter(sorted(active), [0] * len(active), s=36, color="tab:orange", zorder=3)
+    names = ["input"] + [f"dilation {d}" for d in dilations]
+    names[-1] = f"output (dilation {dilations[-1]})"
+    ax.set_yticks(range(L + 1), names)
+    ax.set_xticks([])
+    ax.set_xlabel(f"time →  (one output sees the {R} orange inputs: 1 + (kernel−1)·Σ dilations = {R})")
+    for s in ("top", "right", "bottom"):
+        ax.spines[s].set_visible(False)
+    return ax.figure

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / "data" / "pokemon"
 POKEMON_URL = "http://speech.ee.ntu.edu.tw/~tlkagk/courses/ML_2016/Pokemon_creation/"
 POKEMON_ENV = "POKEMON_DATA_DIR"
@@ -230,7 +230,7 @@ def _download(url: str, dest: Path, sha256: str, progress: bool | None) -> None:
     """Stream url into a temporary file beside dest; validate; rename. No partial file survives."""
     from tqdm.auto import tqdm
 
-    from .train import progress_enabled
+    from helpers.core.train import progress_enabled
 
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)

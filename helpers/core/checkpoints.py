@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .train import OMIT_AT_DEFAULT, History, save_atomic
+from helpers.core.train import OMIT_AT_DEFAULT, History, save_atomic
 
 
 class CheckpointError(ValueError):

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .autoregressive import Draw, PixelModel, check_temperature, draw_pixels
-from .data import N_COLOURS, POKEMON, SIDE, Split, check_images
-from .train import History, TrainConfig, fit, model_device
+from helpers.models.autoregressive import Draw, PixelModel, check_temperature, draw_pixels
+from helpers.core.data import N_COLOURS, POKEMON, SIDE, Split, check_images
+from helpers.core.train import History, TrainConfig, fit, model_device
 
 State = tuple[Tensor, Tensor]
 

@@ -10,7 +10,7 @@ colours in RGB (grey for digits): one-hot @ palette, 3 channels instead of 167.
 At generation time a pixel takes its most probable colour (argmax), so G(z) is a deterministic
 picture of z: sliders and interpolations move smoothly.
 
-Losses and the training loop are those of helpers.adversarial (non-saturating G loss,
+Losses and the training loop are those of helpers.models.adversarial (non-saturating G loss,
 ``train_adversarial``); the discriminator is spectrally normalised and judges pairs of images
 (PacGAN, the remedy that notebook 08's toy shows), which keeps the generator from collapsing
 onto a few sprites. During training, 8 fixed codes are rendered at 8 steps: the ``evolution``
@@ -23,20 +23,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .adversarial import (NO_LIKELIHOOD, GANTrainConfig, discriminator_loss, generator_loss,
+from helpers.models.adversarial import (NO_LIKELIHOOD, GANTrainConfig, discriminator_loss, generator_loss,
                           train_adversarial)
-from .data import Split, check_images, dataset, load_digits
-from .train import History, model_device
+from helpers.core.data import Split, check_images, dataset, load_digits
+from helpers.core.train import History, model_device
+from helpers.evaluate.digits import classes_covered, digit_classifier
 
 
 @dataclass(frozen=True)
 class ImageGANConfig:
-    """data: "digits" or "pokemon" (helpers.data.dataset: palette, augmentation); side: image
+    """data: "digits" or "pokemon" (helpers.core.data.dataset: palette, augmentation); side: image
     side; levels: palette size (grey levels or colours); channels: of the palette, 1 (grey) or 3
     (RGB); latent: length of z; width: channels of the last generator layer (doubled per layer
     towards z); pack: images per discriminator input; tau: Gumbel-softmax temperature;
@@ -173,7 +173,7 @@ class ImageGAN(nn.Module):
         """Differentiable fakes for training, in palette colours: straight-through Gumbel-softmax."""
         return straight_through_colours(self.G(z), self.palette, self.cfg.tau, generator)
 
-    # --- losses (those of helpers.adversarial, on packs of images)
+    # --- losses (those of helpers.models.adversarial, on packs of images)
     def critic(self, x: Tensor) -> Tensor:
         n, c, h, w = x.shape
         return self.D(x.reshape(n // self.cfg.pack, self.cfg.pack * c, h, w))
@@ -188,7 +188,7 @@ class ImageGAN(nn.Module):
 def fit_image_gan(model: ImageGAN, cfg: GANTrainConfig, data: Split, *, device: torch.device | str | None = None,
                   progress: bool | None = None) -> tuple[History, dict[str, float]]:
     """Train ``model`` in place on data.train with train_adversarial; the palette and the
-    augmentation (left-right flips for Pokémon) come from helpers.data.dataset(model.cfg.data).
+    augmentation (left-right flips for Pokémon) come from helpers.core.data.dataset(model.cfg.data).
 
     Per step, from the CPU generator seeded by cfg.seed: cfg.batch training indices (randint),
     the flips, cfg.batch codes z (randn), the Gumbel noise (rand). The ``evolution`` buffer gets
@@ -254,23 +254,6 @@ def colour_tv(samples: Tensor, reference: Tensor, palette: Tensor, bins: int = 8
         return h / h.sum()
 
     return float(0.5 * (hist(samples) - hist(reference)).abs().sum())
-
-
-def digit_classifier(train: Tensor, labels: Tensor):
-    """A logistic-regression digit classifier on the 64 grey levels (scikit-learn): the judge
-    that says which digit a generated image looks like."""
-    from sklearn.linear_model import LogisticRegression
-
-    clf = LogisticRegression(max_iter=2000)
-    clf.fit(train.flatten(1).numpy() / 16.0, labels.numpy())
-    return clf
-
-
-def classes_covered(clf, samples: Tensor, min_frac: float = 0.02) -> tuple[int, np.ndarray]:
-    """(digit classes with >= min_frac of the samples, the class histogram as fractions)."""
-    pred = clf.predict(samples.flatten(1).cpu().numpy() / 16.0)
-    hist = np.bincount(pred, minlength=10) / len(pred)
-    return int((hist >= min_frac).sum()), hist
 
 
 def measure(model: ImageGAN, train: Tensor, n: int = 500, seed: int = 0, clf=None) -> dict[str, float]:

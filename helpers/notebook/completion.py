@@ -7,7 +7,7 @@ covered, temperature, a sample counter) and renders one RGB strip
     real | what the model sees (hidden part grey-blue) | ``samples`` completions
 
 ``render()`` returns that strip as an (H, W, 3) float array; ``png()`` as PNG bytes
-(helpers.plot.to_png). ``widget()`` wraps it in ipywidgets (sprite chooser, cover slider,
+(helpers.notebook.plot.to_png). ``widget()`` wraps it in ipywidgets (sprite chooser, cover slider,
 temperature slider, resample button) whose picture is an ``ipywidgets.Image`` updated with
 those bytes, not a redrawn matplotlib figure. The logic needs no browser: set a slider's
 value and the image's bytes change (tests/test_completion.py). ``figure()`` draws the same
@@ -22,9 +22,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .autoregressive import PixelModel, check_cover, check_temperature, complete, cover_mask
-from .data import check_images, indices_to_rgb
-from .plot import COVER_RGB, new_axes, tile, to_png
+from helpers.models.autoregressive import PixelModel, check_cover, check_temperature, complete, cover_mask
+from helpers.core.data import check_images, indices_to_rgb
+from helpers.notebook.plot import COVER_RGB, new_axes, tile, to_png
 
 
 class CompletionExplorer:

@@ -1,11 +1,11 @@
 """Homework with nbgrader: a student version of the series and sandboxed autograding.
 
-    python -m helpers.homework student                       # -> build/student/NN_name.ipynb
-    python -m helpers.homework autograde DIR [--unsafe]      # DIR/<student>/NN_name.ipynb -> build/grades.csv
+    python -m grader.homework student                       # -> build/student/NN_name.ipynb
+    python -m grader.homework autograde DIR [--unsafe]      # DIR/<student>/NN_name.ipynb -> build/grades.csv
 
 This module holds the two commands and what they share with nbgrader: the student build,
-``autograde``, the gradebook and the CSV. Grading one submission lives in helpers.grading,
-the sandbox its kernel runs in in helpers.sandbox (their public names are importable from
+``autograde``, the gradebook and the CSV. Grading one submission lives in grader.grading,
+the sandbox its kernel runs in in grader.sandbox (their public names are importable from
 here too).
 
 ``student`` runs nbgrader's ``generate_assignment`` on a course directory generated under
@@ -15,9 +15,9 @@ NotImplementedError()``; outputs and hidden tests are removed.
 
 ``autograde`` never lets student code near the grades. For each submission the grader (this
 process) puts back the teacher's test cells, hidden tests included, then runs the notebook
-cell by cell in a kernel started inside a bubblewrap sandbox of its own (helpers.sandbox).
+cell by cell in a kernel started inside a bubblewrap sandbox of its own (grader.sandbox).
 Points are computed here from the executed cells after the sandbox has ended
-(helpers.grading); only this process writes the executed copies
+(grader.grading); only this process writes the executed copies
 (``build/nbgrader/autograded/``), the gradebook and the CSV, each atomically; a score a
 teacher entered in nbgrader's formgrader replaces the auto score. Where no sandbox can be
 started, ``autograde`` refuses unless ``unsafe=True`` (``make autograde UNSAFE=1``).
@@ -44,10 +44,10 @@ from pathlib import Path
 
 import nbformat
 
-from .data import REPO_ROOT
-from .grading import grade_notebook
-from .submissions import NOT_SUBMITTED, Row, nbgrader_meta, safe_name, student_folders, write_csv
-from .sandbox import BWRAP_ENV, Limits, SandboxUnavailable, check_sandbox
+from helpers.core.data import REPO_ROOT
+from grader.grading import grade_notebook
+from grader.submissions import NOT_SUBMITTED, Row, nbgrader_meta, safe_name, student_folders, write_csv
+from grader.sandbox import BWRAP_ENV, Limits, SandboxUnavailable, check_sandbox
 
 # BWRAP_ENV, Limits, Row and SandboxUnavailable are re-exported: callers and tests import them from here
 __all__ = ["BUILD", "BWRAP_ENV", "NOTEBOOKS", "Limits", "Row", "SandboxUnavailable", "autograde", "course_dir",
@@ -180,7 +180,7 @@ def student_zip(student: Path, out: Path = BUILD / "generation-student.zip") -> 
         raise FileNotFoundError(f"{student} holds no student notebooks: run `make student` first")
     top = Path("generation-student")
     files = {top / "notebooks" / p.name: p for p in notebooks}
-    files |= {top / "helpers" / p.name: p for p in sorted((REPO_ROOT / "helpers").glob("*.py"))}
+    files |= {top / p.relative_to(REPO_ROOT): p for p in sorted((REPO_ROOT / "helpers").rglob("*.py"))}
     files |= {top / "data" / "checkpoints" / p.name: p for p in sorted((REPO_ROOT / "data" / "checkpoints").glob("*.pt"))}
     files |= {top / name: REPO_ROOT / name for name in STUDENT_FILES}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -334,7 +334,7 @@ ROOT_NOTE = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.homework", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m grader.homework", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     st = sub.add_parser("student", help="write the student version of every notebook")
     st.add_argument("--out", type=Path, default=BUILD / "student")

@@ -1,10 +1,10 @@
-"""The bubblewrap sandbox that a submission's kernel runs in (used by helpers.grading).
+"""The bubblewrap sandbox that a submission's kernel runs in (used by grader.grading).
 
 Each kernel starts inside a bubblewrap sandbox of its own: no network, no other process
 visible, a non-root user without capabilities, a fresh PID namespace (every process the
 submission starts dies with it), read-only access to the Python environment, ``helpers/``,
 ``data/checkpoints/`` and the Pokémon data only, and limits on memory, CPU time, file size
-and processes (``Limits``; helpers.grading_kernel applies them inside). Where the grader may
+and processes (``Limits``; grader.grading_kernel applies them inside). Where the grader may
 create one, a ``pids`` cgroup caps the processes too. ``$HOME`` and ``/tmp`` are size-capped
 tmpfs mounts that vanish with the sandbox: nothing the kernel writes there reaches the host disk.
 
@@ -37,8 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import POKEMON_ENV, REPO_ROOT
-from .train import PROGRESS_ENV
+from helpers.core.data import POKEMON_ENV, REPO_ROOT
+from helpers.core.train import PROGRESS_ENV
 
 SANDBOX_UID = 1000
 BWRAP_ENV = "HOMEWORK_BWRAP"  # path of bwrap; tests point it at nothing to see the refusal
@@ -82,13 +82,14 @@ def _bwrap() -> str | None:
 
 
 def _readonly_paths() -> list[Path]:
-    """What the kernel may read: the system, the Python environment, helpers, checkpoints, data."""
+    """What the kernel may read: the system, the Python environment, helpers, the grading kernel
+    (grader/), checkpoints, data."""
     paths = [Path(p) for p in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache",
                                "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts",
                                "/etc/alternatives")]
     python_real = Path(os.path.realpath(sys.executable))
     paths += [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), python_real.parent.parent]
-    paths += [REPO_ROOT / "helpers", REPO_ROOT / "data" / "checkpoints"]
+    paths += [REPO_ROOT / "helpers", REPO_ROOT / "grader", REPO_ROOT / "data" / "checkpoints"]
     data_dir = os.environ.get(POKEMON_ENV)
     paths.append(Path(data_dir).expanduser() if data_dir else REPO_ROOT / "data" / "pokemon")
     out: list[Path] = []
@@ -239,7 +240,7 @@ def kernel_launch(scratch: Path, ipc: Path, limits: Limits, env: dict[str, str],
 
 
 def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
-    """A kernel manager that starts helpers.grading_kernel behind argv_prefix (see kernel_launch),
+    """A kernel manager that starts grader.grading_kernel behind argv_prefix (see kernel_launch),
     talking over unix sockets in ipc. Its clients refuse any message part over ``message_bytes``
     at the socket (ZeroMQ closes the connection instead of reading it into the grader's memory)."""
     import zmq
@@ -249,7 +250,7 @@ def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
 
     class SandboxedKernelManager(AsyncKernelManager):
         def format_kernel_cmd(self, extra_arguments=None):
-            return [*argv_prefix, sys.executable, "-m", "helpers.grading_kernel", "-f", self.connection_file]
+            return [*argv_prefix, sys.executable, "-m", "grader.grading_kernel", "-f", self.connection_file]
 
         def client(self, **kwargs):
             context = zmq.asyncio.Context()

@@ -11,8 +11,8 @@ K levels per pixel (167 Pokémon colours, 17 digit grey levels):
 on the pixels before t; ``log_prob(x) -> (B,)`` nats from those logits; ``sample(n, *,
 generator, prefix=None, known=0)`` draws pixels one at a time (the first ``known`` raster
 pixels of ``prefix`` are kept: completion). The base class samples by re-running the model
-on the rows so far for every pixel; the pixel LSTM (helpers.pixel_lstm) and the PixelCNN
-(helpers.pixel_cnn) override ``_fill`` with their cached samplers. Baselines here:
+on the rows so far for every pixel; the pixel LSTM (helpers.models.pixel_lstm) and the PixelCNN
+(helpers.models.pixel_cnn) override ``_fill`` with their cached samplers. Baselines here:
 ``Unigram`` (colour frequencies) and ``Bigram`` (raster-neighbour counts).
 
 Training: ``fit_autoregressive`` (mean nats per pixel, early stopping on validation), called
@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data import Split, check_images
-from .train import History, TrainConfig, fit, model_device
+from helpers.core.data import Split, check_images
+from helpers.core.train import History, TrainConfig, fit, model_device
 
 LN2 = math.log(2.0)
 Draw = Callable[[Tensor], Tensor]
@@ -265,7 +265,7 @@ class PixelMixture(PixelModel):
 def fit_autoregressive(model: PixelModel, cfg: TrainConfig, data: Split, *, device=None, progress=None,
                        augment=None, on_epoch=None, resume=None) -> tuple[History, dict[str, float]]:
     """Train on data = (train, valid, test) by the mean nats per pixel, early-stopped on valid
-    (``augment``: e.g. helpers.data.hflip; ``resume``: see helpers.train.fit). Metrics:
+    (``augment``: e.g. helpers.core.data.hflip; ``resume``: see helpers.core.train.fit). Metrics:
     held-out bits/pixel and nats/image."""
     train, valid, test = data
     hist = fit(model, nats_per_pixel_loss, train, valid, cfg, augment=augment, device=device,

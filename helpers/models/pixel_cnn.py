@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .autoregressive import Draw, PixelModel
-from .data import N_COLOURS, SIDE, check_images
+from helpers.models.autoregressive import Draw, PixelModel
+from helpers.core.data import N_COLOURS, SIDE, check_images
 
 
 @dataclass(frozen=True)

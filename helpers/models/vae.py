@@ -3,13 +3,13 @@
 **The convention for σ (slide 19).** The slide's encoder outputs m and σ and regularises
 with  sum_i exp(σ_i) - (1 + σ_i) + m_i^2 . That term equals *twice*
 KL( N(m, diag exp(σ)) || N(0, I) ), i.e. it is a KL exactly when σ is the **log-variance**
-(``helpers.gaussian.slide_kl_term``; notebook 05 checks this against ``torch.distributions``).
+(``helpers.models.gaussian.slide_kl_term``; notebook 05 checks this against ``torch.distributions``).
 So everywhere here σ is the log-variance (``log_var``), the noise scale is exp(σ/2), and
 
     c = m + exp(σ/2) ⊙ e,   e ~ N(0, I)          (the slide writes exp(σ) ⊙ e)
     loss = rec(x, c) + β · KL(q(z|x) || N(0, I)) = -ELBO when β = 1,
 
-with rec = -log P(x | c) from the decoders of ``helpers.autoencoders`` (categorical per pixel).
+with rec = -log P(x | c) from the decoders of ``helpers.models.autoencoders`` (categorical per pixel).
 The model: z ~ N(0, I), x | z ~ P(x | z); ``VAE.sample`` draws from it, ``VAE.log_prob`` is the
 importance-sampled estimate of log P(x) (Burda et al. 2016). Reductions: per-image functions
 return (B,) in nats; losses are the batch mean of those.
@@ -24,10 +24,10 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from .autoencoders import Encoder, NetConfig, make_decoder, reconstruction_nll
-from .data import Split
-from .gaussian import kl_standard_normal, log_normal_diag, log_standard_normal
-from .train import History, TrainConfig, fit, model_device
+from helpers.models.autoencoders import Encoder, NetConfig, make_decoder, reconstruction_nll
+from helpers.core.data import Split
+from helpers.models.gaussian import kl_standard_normal, log_normal_diag, log_standard_normal
+from helpers.core.train import History, TrainConfig, fit, model_device
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def iwae_log_likelihood(
 
 # ----------------------------------------------------------------------------- training
 def vae_loss(cfg: VAETrainConfig, state: dict[str, float]) -> Callable[[nn.Module, Tensor], Tensor]:
-    """loss_fn for helpers.train.fit, nats per image: training uses rec + state["beta"] · KL
+    """loss_fn for helpers.core.train.fit, nats per image: training uses rec + state["beta"] · KL
     (β warms up), evaluation (model.eval()) the configured objective rec + kl_weight · KL."""
 
     def loss_fn(model: nn.Module, x: Tensor) -> Tensor:

@@ -1,8 +1,8 @@
-"""Autoencoders (lecture slides 15-18), on digits and Pokémon; the VAE builds on them (``helpers.vae``).
+"""Autoencoders (lecture slides 15-18), on digits and Pokémon; the VAE builds on them (``helpers.models.vae``).
 
 Encoder -> code -> decoder. Decoders return **per-pixel logits** over the image's categories,
 (B, H, W, K): K = 17 grey levels for digits, K = 167 colours for Pokémon (``NetConfig.levels``,
-from the data set's descriptor ``helpers.data.DIGITS`` / ``POKEMON``). The likelihood P(x | z) is
+from the data set's descriptor ``helpers.core.data.DIGITS`` / ``POKEMON``). The likelihood P(x | z) is
 categorical per pixel, so the reconstruction error
 
     rec(x, z) = -log P(x | z) = sum over pixels of cross-entropy     (nats per image)
@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data import DIGITS, POKEMON, Split, check_images
-from .train import History, TrainConfig, evaluate, fit
+from helpers.core.data import DIGITS, POKEMON, Split, check_images
+from helpers.core.train import History, TrainConfig, evaluate, fit
 
 
 # ----------------------------------------------------------------------------- config
@@ -245,15 +245,15 @@ class Autoencoder(nn.Module):
 
     def log_prob(self, x: Tensor) -> Tensor:
         raise NotImplementedError("a plain autoencoder defines no likelihood P(x): it has no "
-                                  "distribution over codes; use a VAE (helpers.vae.VAE.log_prob, notebook 05)")
+                                  "distribution over codes; use a VAE (helpers.models.vae.VAE.log_prob, notebook 05)")
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, prefix: Tensor | None = None) -> Tensor:
         raise NotImplementedError("a plain autoencoder cannot sample: it has no prior over codes (random "
-                                  "codes fall in holes, notebook 04); use a VAE (helpers.vae.VAE.sample)")
+                                  "codes fall in holes, notebook 04); use a VAE (helpers.models.vae.VAE.sample)")
 
 
 def ae_loss(model: nn.Module, x: Tensor) -> Tensor:
-    """loss_fn for helpers.train.fit: ``model.loss(x)``, nats per image."""
+    """loss_fn for helpers.core.train.fit: ``model.loss(x)``, nats per image."""
     return model.loss(x)
 
 
@@ -304,7 +304,7 @@ def fit_autoencoder(
 def image_quality(x: Tensor, train: Tensor, clf) -> dict[str, float]:
     """How digit-like are pictures x (B, 8, 8) of grey levels 0..16 (floats allowed)? "confidence":
     mean over x of the classifier's top class probability (``clf.predict_proba``, e.g.
-    ``helpers.image_gan.digit_classifier``); "nearest_train": mean over x of the Euclidean distance,
+    ``helpers.evaluate.digits.digit_classifier``); "nearest_train": mean over x of the Euclidean distance,
     pixels scaled to [0, 1], to the nearest training digit (0 = a copy)."""
     flat = x.flatten(1).float().cpu() / 16.0
     conf = clf.predict_proba(flat.numpy()).max(1).mean()
@@ -321,7 +321,7 @@ def prior_sample_quality(model: nn.Module, train: Tensor, labels: Tensor, n: int
     "fitted": N(mean, covariance) of the training codes ``encode_means(model, train)`` (an AE has no
     prior; this is the fairest Gaussian guess). None: "standard" for models with ``sample_prior``, else
     "fitted". clf: a digit classifier (default ``digit_classifier(train, labels)``)."""
-    from .image_gan import digit_classifier
+    from helpers.evaluate.digits import digit_classifier
 
     prior = prior or ("standard" if hasattr(model, "sample_prior") else "fitted")
     gen = torch.Generator().manual_seed(seed)

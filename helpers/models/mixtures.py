@@ -3,7 +3,7 @@
     P(x) = sum_m P(m) N(x; mu_m, Sigma_m)          m = 1..K,  x in R^D
 
 Sampling is two steps: m ~ P(m) (a categorical), then x | m ~ N(mu_m, Sigma_m)
-(``sample_components`` returns both; ``sample`` only x). Densities: ``helpers.gaussian.log_normal``.
+(``sample_components`` returns both; ``sample`` only x). Densities: ``helpers.models.gaussian.log_normal``.
 EM alternates
     E-step: r_nm = P(m | x_n) = P(m) N(x_n; mu_m, Sigma_m) / P(x_n)         (responsibilities)
     M-step: N_m = sum_n r_nm,  P(m) = N_m / N,  mu_m = sum_n r_nm x_n / N_m,
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .gaussian import log_normal
+from helpers.models.gaussian import log_normal
 
 
 class Mixture:

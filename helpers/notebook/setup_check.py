@@ -49,7 +49,7 @@ def check_setup() -> list[Check]:
                                 f"digits. `make lab` installs torch=={TESTED_TORCH[0]}", warning=True))
     except ImportError:
         pass
-    from . import data
+    from helpers.core import data
 
     try:
         d = data.load_digits()

@@ -2,13 +2,13 @@
 
 ``LatentPanel(render, latent)`` shows one FloatSlider per latent dimension, a "sample from
 the prior" button, an "encode this image" button (with an image index), and an
-``ipywidgets.Image`` holding PNG bytes from ``helpers.plot.to_png``: no matplotlib figure is
+``ipywidgets.Image`` holding PNG bytes from ``helpers.notebook.plot.to_png``: no matplotlib figure is
 redrawn, so an update costs one decoder call plus one small PNG encoding.
 
 ``render`` is any callable ``z -> image``: z a (latent,) float tensor, the image an (H, W)
 grey or (H, W, 3) RGB float array in [0, 1]. ``decoder_render`` turns any model with
-``decode(z) -> logits`` and ``cfg.levels`` (``helpers.autoencoders.Autoencoder``,
-``helpers.vae.VAE``) into such a callable. The panel checks the latent length and the
+``decode(z) -> logits`` and ``cfg.levels`` (``helpers.models.autoencoders.Autoencoder``,
+``helpers.models.vae.VAE``) into such a callable. The panel checks the latent length and the
 image shape (the first image fixes it) and says what it expected.
 
 Works without a browser: set ``panel.sliders[i].value`` and read ``panel.image.value``;
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .plot import to_png
+from helpers.notebook.plot import to_png
 
 Render = Callable[[Tensor], np.ndarray]
 
@@ -35,8 +35,8 @@ def decoder_render(model, colormap: np.ndarray | None = None, levels: int | None
     Digits (colormap None): the expected grey level, ink dark on white as in show_digits.
     Pokémon (colormap given): the most probable colour of every pixel, through the colormap.
     The code goes to the model's device; the picture comes back to the CPU."""
-    from .autoencoders import decode_images
-    from .train import model_device
+    from helpers.models.autoencoders import decode_images
+    from helpers.core.train import model_device
 
     def render(z: Tensor) -> np.ndarray:
         z = z[None].to(model_device(model))

@@ -1,0 +1,7 @@
+"""The course's infrastructure: data sets and splits (``data``), the training loop, seeds and
+atomic saves (``train``), checkpoints checked against their configuration (``checkpoints``),
+and the contract every generative model follows plus the small tools the families share
+(``contract``).
+
+May import: only ``helpers.core`` itself (and third-party libraries).
+"""
