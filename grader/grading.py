@@ -10,9 +10,9 @@ cell the kernel restores builtins, IPython's machinery and its messaging path
 goes with a fresh random token, which the kernel sends back only when that cell finished
 without an exception. Points are computed here from the executed cells after the sandbox has
 ended: a test cell earns its points when it ran, the kernel replied ok, showed no error and
-sent its token; ``_reason`` says why one did not. ``grade_notebook`` never raises for a bad
-submission: every failure becomes its rows' reason. Only this process writes the executed
-copy, sanitised for a teacher's browser, atomically."""
+sent its token; ``_outcome`` says why one did not, as a ``Status`` and its detail.
+``grade_notebook`` never raises for a bad submission: every failure becomes its rows' status.
+Only this process writes the executed copy, sanitised for a teacher's browser, atomically."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ from nbclient import NotebookClient
 from nbformat.warnings import DuplicateCellId
 
 from grader.grading_kernel import TOKEN_PREFIX
-from grader.submissions import (NOT_SUBMITTED, Refused, Row, nbgrader_meta, read_submission, safe_for_teachers,
-                          write_atomic)
+from grader.submissions import (Refused, Row, Status, nbgrader_meta, read_submission, safe_for_teachers,
+                                write_atomic)
 from grader.sandbox import Limits, ipc_folder, kernel_env, kernel_launch, kernel_manager, remove_cgroup
 
 RESET_CLASSES = "torch.Tensor,torch.nn.Module,numpy.ndarray"  # their methods are restored before each test
@@ -296,31 +296,30 @@ def _passed(ex: Executed, idx: int) -> bool:
             and not any(o.get("output_type") == "error" for o in cell.get("outputs", [])))
 
 
-def _reason(ex: Executed, tests: dict[str, int], gid: str) -> str:
-    """Why a test cell lost its points, read from the executed copy."""
+def _outcome(ex: Executed, tests: dict[str, int], gid: str) -> tuple[Status, tuple[str, ...]]:
+    """Why a test cell lost its points, read from the executed copy: a status and its detail."""
     idx = tests[gid]
     if idx not in ex.status:
-        return ex.not_run or "the test cell did not run"
+        return Status.NOT_RUN, (ex.not_run or "the test cell did not run",)
     start = max([i for i in tests.values() if i < idx], default=-1) + 1  # this exercise's cells
     if idx in ex.timed_out:
-        return "the test cell ran past the time limit and was interrupted"
+        return Status.TEST_TIMED_OUT, ()
     test_error = _error_of(ex.nb.cells[idx]) or "test failed (the kernel reported an error)"
     if test_error.startswith("NotImplementedError"):
-        return "not answered: the solution still raises NotImplementedError"
+        return Status.NOT_ANSWERED, ("the solution",)
     for i in range(start, idx):
         c = ex.nb.cells[i]
         errors = [o for o in c.get("outputs", []) if o.get("output_type") == "error"]
         names = {o.get("ename") for o in errors}
         if i in ex.timed_out:
-            return f"a cell ran past the time limit (endless loop?) and was interrupted; test: {test_error}"
+            return Status.CELL_TIMED_OUT, (test_error,)
         if "NotImplementedError" in names:
-            return "not answered: the solution cell still raises NotImplementedError"
+            return Status.NOT_ANSWERED, ("the solution cell",)
         if errors and nbgrader_meta(c).get("solution"):
-            return f"the solution cell raised {_error_of(c)}; test: {test_error}"
+            return Status.SOLUTION_ERROR, (_error_of(c), test_error)
     if ex.status.get(idx) == "ok" and not _error_of(ex.nb.cells[idx]) and idx not in ex.passed_token:
-        return ("the kernel replied ok but never confirmed the test with its token: "
-                "the submission tampered with the kernel's messages")
-    return test_error
+        return Status.UNCONFIRMED, ()
+    return Status.FAILED, (test_error,)
 
 
 def grade_notebook(student: str, name: str, folder: Path, teacher: nbformat.NotebookNode, *, timeout: int,
@@ -328,52 +327,49 @@ def grade_notebook(student: str, name: str, folder: Path, teacher: nbformat.Note
     """The CSV rows of ``folder/<name>.ipynb``, one student's submission (never raises for a bad one)."""
     cells = grade_cells(teacher)
 
-    def rows(points: dict[str, float], reasons: dict[str, str]) -> list[Row]:
-        return [Row(student, name, gid, points.get(gid, 0.0), most, reasons.get(gid, ""))
-                for gid, (_, most) in cells.items()]
+    def every(status: Status, *detail: str) -> list[Row]:
+        return [Row(student, name, gid, 0.0, most, status, detail) for gid, (_, most) in cells.items()]
 
     try:
         data = read_submission(folder, f"{name}.ipynb")
     except FileNotFoundError:
-        return rows({}, dict.fromkeys(cells, NOT_SUBMITTED))
+        return every(Status.NOT_SUBMITTED)
     except Refused as e:
-        return rows({}, dict.fromkeys(cells, str(e)))
+        return every(Status.REFUSED, str(e))
     except OSError as e:
-        return rows({}, dict.fromkeys(cells, f"submission could not be read ({type(e).__name__}: {e.strerror})"))
+        return every(Status.UNREADABLE, f"{type(e).__name__}: {e.strerror}")
     try:
         with warnings.catch_warnings():  # cells pasted twice share an id: nbformat renames the copy
             warnings.simplefilter("ignore", DuplicateCellId)
             submission = nbformat.reads(data.decode("utf-8"), as_version=4)
             nbformat.validate(submission)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the student's, not ours
-        why = f"not a valid notebook file ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
-        return rows({}, dict.fromkeys(cells, why))
+        return every(Status.INVALID_NOTEBOOK, f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}")
     try:
-        return rows(*_grade(submission, teacher, cells, timeout=timeout, limits=limits, sandbox=sandbox,
-                            work=work, autograded=autograded))
+        outcomes = _grade(submission, teacher, cells, timeout=timeout, limits=limits, sandbox=sandbox, work=work,
+                          autograded=autograded)
+        return [Row(student, name, gid, most if outcomes[gid][0] is Status.PASSED else 0.0, most, *outcomes[gid])
+                for gid, (_, most) in cells.items()]
     except Exception as e:  # noqa: BLE001 - one submission costs one row, never the run
-        why = f"could not be graded ({type(e).__name__}: {str(e)[:200]}); this is the grader's fault: please report it"
-        return rows({}, dict.fromkeys(cells, why))
+        return every(Status.GRADER_ERROR, f"{type(e).__name__}: {str(e)[:200]}")
 
 
 def _grade(submission, teacher, cells, *, timeout, limits, sandbox, work, autograded):
+    """grade_id -> (status, detail, notes) of one submission, run in the sandbox."""
     prepared = prepare(submission, teacher)
     ex = execute(prepared, teacher, timeout=timeout, limits=limits, sandbox=sandbox, work=work)
     write_atomic(autograded, nbformat.writes(safe_for_teachers(ex.nb)))
-    points: dict[str, float] = {}
-    reasons: dict[str, str] = {}
-    for gid, (idx, most) in cells.items():
-        notes = list(prepared.notes.get(gid, []))
-        if nbgrader_meta(teacher.cells[idx]).get("solution") or teacher.cells[idx].cell_type != "code":
-            why = "needs_manual_grade: a teacher grades this answer in nbgrader's formgrader"
-        elif gid not in prepared.tests:
-            why = "test cell deleted from the submission"
-        elif _passed(ex, prepared.tests[gid]):
-            points[gid] = most
-            why = ""
-        else:
-            why = _reason(ex, prepared.tests, gid)
-        if ex.output_dropped:
-            notes.append(f"outputs past {limits.output_bytes} bytes were dropped")
-        reasons[gid] = "; ".join(filter(None, [why, *notes]))
-    return points, reasons
+    dropped = [f"outputs past {limits.output_bytes} bytes were dropped"] if ex.output_dropped else []
+    return {gid: (*_status(ex, prepared, teacher.cells[idx], gid), (*prepared.notes.get(gid, []), *dropped))
+            for gid, (idx, _) in cells.items()}
+
+
+def _status(ex: Executed, prepared: Prepared, original, gid: str) -> tuple[Status, tuple[str, ...]]:
+    """The status of one graded cell of the teacher's (``original``) and its detail."""
+    if nbgrader_meta(original).get("solution") or original.cell_type != "code":
+        return Status.NEEDS_MANUAL_GRADE, ()
+    if gid not in prepared.tests:
+        return Status.TEST_DELETED, ()
+    if _passed(ex, prepared.tests[gid]):
+        return Status.PASSED, ()
+    return _outcome(ex, prepared.tests, gid)

@@ -46,12 +46,12 @@ import nbformat
 
 from helpers.core.data import REPO_ROOT
 from grader.grading import grade_notebook
-from grader.submissions import NOT_SUBMITTED, Row, nbgrader_meta, safe_name, student_folders, write_csv
+from grader.submissions import Row, Status, nbgrader_meta, safe_name, student_folders, write_csv
 from grader.sandbox import BWRAP_ENV, Limits, SandboxUnavailable, check_sandbox
 
-# BWRAP_ENV, Limits, Row and SandboxUnavailable are re-exported: callers and tests import them from here
-__all__ = ["BUILD", "BWRAP_ENV", "NOTEBOOKS", "Limits", "Row", "SandboxUnavailable", "autograde", "course_dir",
-           "graded_notebooks", "main", "make_student"]
+# BWRAP_ENV, Limits, Row, SandboxUnavailable and Status are re-exported: callers and tests import them from here
+__all__ = ["BUILD", "BWRAP_ENV", "NOTEBOOKS", "Limits", "Row", "SandboxUnavailable", "Status", "autograde",
+           "course_dir", "graded_notebooks", "main", "make_student"]
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 BUILD = REPO_ROOT / "build"
@@ -230,7 +230,7 @@ def _record(db: Path, rows: list[Row], teacher: dict[tuple[str, str, str], float
         shutil.copyfile(db, tmp)
         with _bin_on_path(), Gradebook(f"sqlite:///{tmp}") as gb, warnings.catch_warnings():
             warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission autoflushes early
-            for (student, nb) in dict.fromkeys((r.student, r.notebook) for r in rows if r.reason != NOT_SUBMITTED):
+            for (student, nb) in _handed_in(rows):
                 try:
                     gb.update_or_create_student(student)
                     try:
@@ -240,10 +240,7 @@ def _record(db: Path, rows: list[Row], teacher: dict[tuple[str, str, str], float
                     gb.add_submission(nb, student)
                     for r in (r for r in rows if (r.student, r.notebook) == (student, nb)):
                         g = gb.find_grade(r.exercise, nb, nb, student)
-                        manual = r.reason.startswith("needs_manual_grade")
-                        g.auto_score = None if manual else r.points
-                        g.needs_manual_grade = manual and (student, nb, r.exercise) not in teacher
-                        g.manual_score = teacher.get((student, nb, r.exercise))
+                        g.auto_score, g.needs_manual_grade, g.manual_score = _gradebook_entry(r, teacher)
                     gb.db.commit()
                 except Exception as e:  # noqa: BLE001 - this submission's rows say so; the rest are recorded
                     gb.db.rollback()
@@ -251,8 +248,20 @@ def _record(db: Path, rows: list[Row], teacher: dict[tuple[str, str, str], float
         os.replace(tmp, db)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return [dataclasses.replace(r, reason="; ".join(filter(None, [r.reason, failed[(r.student, r.notebook)]])))
+    return [dataclasses.replace(r, notes=(*r.notes, failed[(r.student, r.notebook)]))
             if (r.student, r.notebook) in failed else r for r in rows]
+
+
+def _handed_in(rows: list[Row]) -> list[tuple[str, str]]:
+    """(student, notebook) of every submission handed in, in row order: what the gradebook records."""
+    return list(dict.fromkeys((r.student, r.notebook) for r in rows if r.status is not Status.NOT_SUBMITTED))
+
+
+def _gradebook_entry(r: Row, teacher: dict[tuple[str, str, str], float]) -> tuple[float | None, bool, float | None]:
+    """(auto_score, needs_manual_grade, manual_score) of one row's grade in the gradebook."""
+    manual = r.status is Status.NEEDS_MANUAL_GRADE
+    key = (r.student, r.notebook, r.exercise)
+    return None if manual else r.points, manual and key not in teacher, teacher.get(key)
 
 
 def autograde(
@@ -317,11 +326,10 @@ def autograde(
 def _with_teacher_score(r: Row, teacher: dict[tuple[str, str, str], float]) -> Row:
     """A score a teacher entered in nbgrader replaces the autograder's; the reason keeps both."""
     manual = teacher.get((r.student, r.notebook, r.exercise))
-    if manual is None or r.reason == NOT_SUBMITTED:
+    if manual is None or r.status is Status.NOT_SUBMITTED:
         return r
     was = f"{r.points:g}" + (f": {r.reason}" if r.reason else "")
-    return Row(r.student, r.notebook, r.exercise, manual, r.max_points,
-               f"score entered by a teacher in nbgrader (the autograder gave {was})")
+    return Row(r.student, r.notebook, r.exercise, manual, r.max_points, Status.TEACHER_SCORE, (was,))
 
 
 ROOT_NOTE = (

@@ -3,7 +3,8 @@
 Opening a submission (``read_submission``: one regular file inside its student's own folder,
 never a link, a FIFO or a device, never followed), listing the student folders, reading nbgrader
 metadata of any type (``nbgrader_meta``), the executed copy a teacher's browser may render
-(``safe_for_teachers``), and the CSV (``write_csv``: cells that cannot start a formula, written
+(``safe_for_teachers``), the rows with what became of each exercise (``Status``, the one source
+of the CSV's reason texts) and the CSV (``write_csv``: cells that cannot start a formula, written
 atomically). Imports nothing of the grader, the sandbox or the kernel.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import enum
 import io
 import os
 import stat
@@ -20,19 +22,70 @@ from pathlib import Path
 
 import nbformat
 
-NOT_SUBMITTED = "not submitted"
+
+class Status(enum.Enum):
+    """What became of one exercise of one submission: (what it means, the CSV's reason template).
+    Code decides by the status, never by the reason text; that text is made here only, from the
+    template and the row's detail (one string per ``{}``)."""
+
+    def __init__(self, meaning: str, template: str):
+        self.meaning, self.template = meaning, template
+
+    def text(self, *detail: str) -> str:
+        """The CSV's reason for this status; ValueError unless ``detail`` fills every ``{}``."""
+        if len(detail) != self.template.count("{}"):
+            raise ValueError(f"{self.name} takes {self.template.count('{}')} detail strings "
+                             f"({self.template!r}), got {len(detail)}: {detail!r}; pass one per {{}}")
+        return self.template.format(*detail)
+
+    PASSED = "the test cell earned its points", ""
+    FAILED = "the test cell raised; detail: its error (or that the kernel reported one)", "{}"
+    NOT_ANSWERED = ("a solution still raises NotImplementedError; detail: which cell",
+                    "not answered: {} still raises NotImplementedError")
+    SOLUTION_ERROR = ("a solution cell raised; detail: its error, the test's",
+                      "the solution cell raised {}; test: {}")
+    CELL_TIMED_OUT = ("a cell before the test was interrupted; detail: the test's error",
+                      "a cell ran past the time limit (endless loop?) and was interrupted; test: {}")
+    TEST_TIMED_OUT = ("the test cell was interrupted",
+                      "the test cell ran past the time limit and was interrupted")
+    UNCONFIRMED = ("the kernel replied ok without the test's one-time token",
+                   "the kernel replied ok but never confirmed the test with its token: "
+                   "the submission tampered with the kernel's messages")
+    NOT_RUN = "the test cell never ran; detail: why (budget used up, kernel dead, channel closed)", "{}"
+    TEST_DELETED = "the submission has no copy of the test cell", "test cell deleted from the submission"
+    NEEDS_MANUAL_GRADE = ("a graded answer, not a test: a teacher scores it in formgrader",
+                          "needs_manual_grade: a teacher grades this answer in nbgrader's formgrader")
+    NOT_SUBMITTED = "no file was handed in (kept out of the gradebook)", "not submitted"
+    REFUSED = "the submission was not opened (a link, a FIFO...); detail: why", "{}"
+    UNREADABLE = "reading the file failed; detail: the OSError", "submission could not be read ({})"
+    INVALID_NOTEBOOK = "the file is no valid notebook; detail: the reader's error", "not a valid notebook file ({})"
+    GRADER_ERROR = ("the grader itself failed; detail: its exception",
+                    "could not be graded ({}); this is the grader's fault: please report it")
+    TEACHER_SCORE = ("a teacher's score replaced the auto score; detail: the auto points and reason",
+                     "score entered by a teacher in nbgrader (the autograder gave {})")
 
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the grades CSV: one student, notebook and exercise."""
+    """One line of the grades CSV: one student, notebook and exercise, what became of it
+    (``status`` and its ``detail``) and what was repaired or went wrong beside it (``notes``)."""
 
     student: str
     notebook: str
     exercise: str
     points: float
     max_points: float
-    reason: str
+    status: Status
+    detail: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        self.status.text(*self.detail)  # a detail that does not fit its status fails here, not in the CSV
+
+    @property
+    def reason(self) -> str:
+        """The CSV's reason column: the status's text, then the notes, joined by "; "."""
+        return "; ".join(filter(None, [self.status.text(*self.detail), *self.notes]))
 
 
 _BOOLS = ("grade", "solution", "locked", "task")

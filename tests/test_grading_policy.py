@@ -1,13 +1,18 @@
 """The grading policy on canned cell results, without a kernel or a sandbox (make check): which
-test cell earns its points, and which reason the CSV gives when one does not."""
+test cell earns its points, which status it gets when one does not, the reason text the CSV
+shows for each status, and that homework decides by the status, never by that text."""
 
 from __future__ import annotations
+
+import os
 
 import nbformat
 import pytest
 
-from grader.grading import Executed, _passed, _reason, prepare
-from grader.submissions import nbgrader_meta
+from grader import grading, homework
+from grader.grading import Executed, Prepared, _outcome, _passed, _status, grade_notebook, prepare
+from grader.sandbox import Limits
+from grader.submissions import Row, Status, nbgrader_meta
 
 TOKENS_SENT = "token"
 
@@ -38,28 +43,140 @@ def test_a_test_cell_earns_its_points_only_with_ok_no_error_and_its_token():
     assert not _passed(_executed(bad, {0: "ok", 1: "ok"}, passed={1}), TEST)
 
 
-@pytest.mark.parametrize("status, outputs0, outputs1, timed_out, not_run, want", [
-    ({}, (), (), (), "the kernel died", "the kernel died"),
-    ({0: "ok"}, (), (), (), "", "the test cell did not run"),
-    ({0: "ok", 1: "error"}, (), (("AssertionError", "x should be 2"),), (), "", "AssertionError: x should be 2"),
-    ({0: "ok", 1: "error"}, (), (("NotImplementedError", ""),), (), "",
+NAME_ERROR = (("NameError", "name 'x' is not defined"),)
+
+
+@pytest.mark.parametrize("status, outputs0, outputs1, timed_out, not_run, want_status, want", [
+    ({}, (), (), (), "the kernel died", Status.NOT_RUN, "the kernel died"),
+    ({0: "ok"}, (), (), (), "", Status.NOT_RUN, "the test cell did not run"),
+    ({0: "ok", 1: "error"}, (), (("AssertionError", "x should be 2"),), (), "", Status.FAILED,
+     "AssertionError: x should be 2"),
+    ({0: "ok", 1: "error"}, (), (("NotImplementedError", ""),), (), "", Status.NOT_ANSWERED,
      "not answered: the solution still raises NotImplementedError"),
-    ({0: "error", 1: "error"}, (("NotImplementedError", ""),), (("NameError", "name 'x' is not defined"),), (), "",
+    ({0: "error", 1: "error"}, (("NotImplementedError", ""),), NAME_ERROR, (), "", Status.NOT_ANSWERED,
      "not answered: the solution cell still raises NotImplementedError"),
-    ({0: "error", 1: "error"}, (("ValueError", "oops"),), (("NameError", "name 'x' is not defined"),), (), "",
+    ({0: "error", 1: "error"}, (("ValueError", "oops"),), NAME_ERROR, (), "", Status.SOLUTION_ERROR,
      "the solution cell raised ValueError: oops; test: NameError: name 'x' is not defined"),
-    ({0: "error", 1: "error"}, (), (("NameError", "name 'x' is not defined"),), (0,), "",
+    ({0: "error", 1: "error"}, (), NAME_ERROR, (0,), "", Status.CELL_TIMED_OUT,
      "a cell ran past the time limit (endless loop?) and was interrupted; test: NameError: name 'x' is not defined"),
-    ({0: "ok", 1: "error"}, (), (), (1,), "", "the test cell ran past the time limit and was interrupted"),
-    ({0: "ok", 1: "ok"}, (), (), (), "",
+    ({0: "ok", 1: "error"}, (), (), (1,), "", Status.TEST_TIMED_OUT,
+     "the test cell ran past the time limit and was interrupted"),
+    ({0: "ok", 1: "ok"}, (), (), (), "", Status.UNCONFIRMED,
      "the kernel replied ok but never confirmed the test with its token: the submission tampered with the kernel's messages"),
-    ({0: "ok", 1: "error"}, (), (), (), "", "test failed (the kernel reported an error)"),
+    ({0: "ok", 1: "error"}, (), (), (), "", Status.FAILED, "test failed (the kernel reported an error)"),
+    # an exception named like another outcome's text is still a failed test
+    ({0: "ok", 1: "error"}, (), (("needs_manual_grade", "x"),), (), "", Status.FAILED, "needs_manual_grade: x"),
 ])
-def test_the_reason_names_what_went_wrong(status, outputs0, outputs1, timed_out, not_run, want):
+def test_the_status_and_reason_name_what_went_wrong(status, outputs0, outputs1, timed_out, not_run, want_status,
+                                                    want):
     cells = [_cell("x = 1", "s", solution=True, outputs=outputs0),
              _cell("assert x == 1", "t", grade=True, outputs=outputs1)]
     ex = _executed(cells, status, timed_out=timed_out, not_run=not_run)
-    assert _reason(ex, {"t": TEST}, "t") == want
+    got, detail = _outcome(ex, {"t": TEST}, "t")
+    assert (got, Row("s", "nb", "t", 0, 1, got, detail).reason) == (want_status, want)
+
+
+def test_manual_deleted_and_passed_cells_get_their_status():
+    cells = [_cell("x = 1", "s", solution=True), _cell("assert x == 1", "t", grade=True)]
+    ex = _executed(cells, {0: "ok", 1: "ok"}, passed={1})
+    graded_answer = _cell("x = 1", "s", solution=True, grade=True)
+    assert _status(ex, Prepared(ex.nb, {"t": TEST}, {}), graded_answer, "s") == (Status.NEEDS_MANUAL_GRADE, ())
+    assert _status(ex, Prepared(ex.nb, {}, {}), cells[TEST], "t") == (Status.TEST_DELETED, ())
+    assert _status(ex, Prepared(ex.nb, {"t": TEST}, {}), cells[TEST], "t") == (Status.PASSED, ())
+    failed = _executed(cells, {0: "ok", 1: "error"}, passed={1})
+    assert _status(failed, Prepared(failed.nb, {"t": TEST}, {}), cells[TEST], "t")[0] is Status.FAILED
+
+
+# Every status, a detail that fits it, and the reason the CSV shows: the texts of the CSV are these.
+REASONS = {
+    Status.PASSED: ((), ""),
+    Status.FAILED: (("AssertionError: x",), "AssertionError: x"),
+    Status.NOT_ANSWERED: (("the solution",), "not answered: the solution still raises NotImplementedError"),
+    Status.SOLUTION_ERROR: (("ValueError: oops", "NameError: x"),
+                            "the solution cell raised ValueError: oops; test: NameError: x"),
+    Status.CELL_TIMED_OUT: (("NameError: x",),
+                            "a cell ran past the time limit (endless loop?) and was interrupted; test: NameError: x"),
+    Status.TEST_TIMED_OUT: ((), "the test cell ran past the time limit and was interrupted"),
+    Status.UNCONFIRMED: ((), "the kernel replied ok but never confirmed the test with its token: "
+                             "the submission tampered with the kernel's messages"),
+    Status.NOT_RUN: (("the kernel died",), "the kernel died"),
+    Status.TEST_DELETED: ((), "test cell deleted from the submission"),
+    Status.NEEDS_MANUAL_GRADE: ((), "needs_manual_grade: a teacher grades this answer in nbgrader's formgrader"),
+    Status.NOT_SUBMITTED: ((), "not submitted"),
+    Status.REFUSED: (("submission is a FIFO: it is not followed",), "submission is a FIFO: it is not followed"),
+    Status.UNREADABLE: (("PermissionError: Permission denied",),
+                        "submission could not be read (PermissionError: Permission denied)"),
+    Status.INVALID_NOTEBOOK: (("NotJSONError: no",), "not a valid notebook file (NotJSONError: no)"),
+    Status.GRADER_ERROR: (("KeyError: 'x'",),
+                          "could not be graded (KeyError: 'x'); this is the grader's fault: please report it"),
+    Status.TEACHER_SCORE: (("0: not submitted",),
+                           "score entered by a teacher in nbgrader (the autograder gave 0: not submitted)"),
+}
+
+
+@pytest.mark.parametrize("status", list(Status), ids=lambda s: s.name)
+def test_every_status_makes_its_reason_text(status):
+    detail, want = REASONS[status]
+    assert Row("s", "nb", "t", 0, 1, status, detail).reason == want
+    with_note = Row("s", "nb", "t", 0, 1, status, detail, ("repaired", ""))
+    assert with_note.reason == "; ".join(filter(None, [want, "repaired"]))
+
+
+def test_a_detail_that_does_not_fit_its_status_is_refused():
+    with pytest.raises(ValueError, match="FAILED takes 1 detail strings"):
+        Row("s", "nb", "t", 0, 1, Status.FAILED)
+    with pytest.raises(ValueError, match="TEST_DELETED takes 0 detail strings"):
+        Row("s", "nb", "t", 0, 1, Status.TEST_DELETED, ("why",))
+
+
+def test_a_submission_that_is_never_run_gets_its_status(tmp_path, monkeypatch):
+    """Every outcome decided before a kernel starts: no file, a refused one, an unreadable
+    notebook, and the grader's own failure."""
+    teacher = nbformat.v4.new_notebook(cells=[_cell("x = 1", "s", solution=True),
+                                              _cell("assert x == 1", "t", grade=True)])
+
+    def grade(folder):
+        rows = grade_notebook("s", "nb", folder, teacher, timeout=1, limits=Limits(), sandbox=True,
+                              work=tmp_path, autograded=tmp_path / "out.ipynb")
+        assert [(r.exercise, r.points, r.max_points) for r in rows] == [("t", 0, 1)]
+        return rows[0].status, rows[0].reason
+
+    (tmp_path / "none").mkdir()
+    assert grade(tmp_path / "none") == (Status.NOT_SUBMITTED, "not submitted")
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "nb.ipynb")
+    assert grade(tmp_path / "fifo") == (Status.REFUSED, "submission is a FIFO: it is not followed")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "nb.ipynb").write_text("{}")
+    status, reason = grade(tmp_path / "bad")
+    assert status is Status.INVALID_NOTEBOOK and reason.startswith("not a valid notebook file (")
+    nbformat.write(teacher, tmp_path / "bad" / "nb.ipynb")
+
+    def broken(*a, **k):
+        raise KeyError("x")
+
+    monkeypatch.setattr(grading, "_grade", broken)
+    assert grade(tmp_path / "bad") == (
+        Status.GRADER_ERROR, "could not be graded (KeyError: 'x'); this is the grader's fault: please report it")
+
+
+def test_homework_decides_by_the_status_never_by_the_reason_text():
+    """A failed test whose error reads like another outcome (an exception class the student named
+    ``needs_manual_grade``, or ``not submitted``) is graded as the failed test it is."""
+    teacher = {("s", "nb", "t"): 0.5}
+    fake_manual = Row("s", "nb", "t", 0, 1, Status.FAILED, ("needs_manual_grade: a teacher grades this",))
+    fake_missing = Row("s", "nb", "t", 0, 1, Status.FAILED, ("not submitted",))
+    manual = Row("s", "nb", "t", 0, 1, Status.NEEDS_MANUAL_GRADE)
+    missing = Row("s", "nb2", "t", 0, 1, Status.NOT_SUBMITTED)
+    assert fake_manual.reason.startswith("needs_manual_grade") and fake_missing.reason == missing.reason
+    assert homework._gradebook_entry(fake_manual, {}) == (0, False, None)
+    assert homework._gradebook_entry(manual, {}) == (None, True, None)
+    assert homework._gradebook_entry(manual, teacher) == (None, False, 0.5)
+    assert homework._handed_in([fake_missing, missing]) == [("s", "nb")]
+    assert homework._with_teacher_score(missing, {("s", "nb2", "t"): 0.5}) is missing
+    scored = homework._with_teacher_score(fake_missing, teacher)
+    assert (scored.status, scored.points, scored.reason) == (
+        Status.TEACHER_SCORE, 0.5, "score entered by a teacher in nbgrader (the autograder gave 0: not submitted)")
 
 
 def test_prepare_restores_tests_and_drops_made_up_graded_cells():
