@@ -3,7 +3,10 @@
 Each notebook is executed once, by nbval (one kernel per notebook). After its last cell, in the
 same kernel, the item "exercise stubs fail their tests" swaps every exercise's solution for the
 stub a student receives (what nbgrader's generate_assignment writes) and expects the visible
-test cell to fail; then it puts the solution back.
+test cell to fail; then it puts the solution back. The item "wrong answers fail their tests"
+then puts each plausible wrong answer of tests/fixtures/wrong_answers/NN_name.py in place of
+the solution, expects the exercise's tests (visible, then hidden) to fail it, and writes which
+one caught it to test-artifacts/wrong_answers/NN_name.json.
 
 Tests never touch the network: POKEMON_DATA_DIR points at ../shared/data/pokemon (CI) or the
 download cache when one of them holds the files. No test trains a shipped model: GENERATION_NO_TRAIN=1 (inherited by the notebook kernels too)
@@ -53,6 +56,11 @@ def pytest_collection_modifyitems(config, items):
                 stub.add_marker(pytest.mark.notebooks)
                 stub.add_marker(pytest.mark.slow)
                 out.append(stub)
+                if wrong_answers(item.parent.path):
+                    wrong = WrongAnswerCheck.from_parent(item.parent, name="wrong answers fail their tests")
+                    wrong.add_marker(pytest.mark.notebooks)
+                    wrong.add_marker(pytest.mark.slow)
+                    out.append(wrong)
     items[:] = out
 
 
@@ -148,3 +156,88 @@ class StubCheck(pytest.Item):
 
     def reportinfo(self):
         return self.path, 0, f"{self.parent.name}: exercise stubs fail their tests"
+
+
+# ----------------------------------------------------------------------------- wrong answers
+WRONG_DIR = REPO / "tests" / "fixtures" / "wrong_answers"
+
+
+def wrong_answers(notebook: Path) -> dict[str, list[tuple[str, str | list[str]]]]:
+    """test grade_id -> [(what slip it models, code in place of the solution region, or one
+    code per region)] from tests/fixtures/wrong_answers/<notebook stem>.py ({} if none)."""
+    path = WRONG_DIR / f"{Path(notebook).stem}.py"
+    if not path.is_file():
+        return {}
+    space: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), space)  # the project's own fixture file
+    return space["WRONG"]
+
+
+def with_answer(source: str, code: str | list[str]) -> str:
+    """A solution cell with its solution region(s) replaced by ``code`` (one string per region,
+    or one string for a single region), indented like the region."""
+    codes = [code] if isinstance(code, str) else list(code)
+    regions = SOLUTION.findall(source)
+    if len(regions) != len(codes):
+        raise ValueError(f"the cell has {len(regions)} solution regions, the fixture gives {len(codes)} answers")
+    it = iter(codes)
+
+    def put(m):
+        text = next(it).strip("\n")
+        return "".join(f"{m.group(1)}{line}\n" if line else "\n" for line in text.split("\n"))
+    return SOLUTION.sub(put, source)
+
+
+class WrongAnswerCheck(StubCheck):
+    """In the kernel that just ran the notebook: per wrong answer, run the exercise's solution
+    cell with the answer in place (it must run: a plausible wrong answer, not a crash), then the
+    visible test and, if that passes, the whole test with its hidden part; one of them must fail.
+    Then the solution is put back."""
+
+    def runtest(self):
+        import json
+
+        if self.parent.kernel is None or not self.parent.kernel.is_alive():
+            pytest.fail("the notebook's kernel is gone: an earlier cell failed")
+        exercises = {gid: (solutions, test) for gid, solutions, test in _exercises(self.parent.nb)}
+        fixtures = wrong_answers(self.parent.path)
+        if unknown := sorted(set(fixtures) - set(exercises)):
+            pytest.fail(f"{WRONG_DIR.name}/{self.parent.path.stem}.py names no exercise {unknown}; "
+                        f"the notebook's are {sorted(exercises)}")
+        problems, table = [], []
+        for gid, answers in fixtures.items():
+            solutions, test = exercises[gid]
+            names = set().union(*(top_level_names(c.source) for c in solutions))
+            for label, code in answers:
+                self._run("\n".join(f"globals().pop({n!r}, None)" for n in sorted(names)))
+                for c in solutions[:-1]:
+                    self._run(c.source)
+                status, err = self._run(with_answer(solutions[-1].source, code))
+                if status != "ok":
+                    problems.append(f"{gid} / {label}: the wrong answer itself fails to run ({err}); "
+                                    f"a fixture must run and give a wrong result")
+                    caught = "(does not run)"
+                else:
+                    status, err = self._run(visible_test(test.source))
+                    caught = "visible test"
+                    if status == "ok":
+                        status, err = self._run(test.source)
+                        caught = "hidden test"
+                        if status == "ok":
+                            problems.append(f"{gid} / {label}: passes the visible and the hidden tests")
+                            caught = "NOT CAUGHT"
+                table.append({"exercise": gid, "wrong answer": label, "caught by": caught, "error": err[:300]})
+                for c in solutions:  # put the solution back for the next answer and exercise
+                    status, err = self._run(c.source)
+                    if status != "ok":
+                        problems.append(f"{gid}: re-running the solution failed: {err}")
+        out = REPO / "test-artifacts" / "wrong_answers"
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / f".{self.parent.path.stem}.json.part"
+        tmp.write_text(json.dumps(table, indent=1, ensure_ascii=False) + "\n")
+        tmp.replace(out / f"{self.parent.path.stem}.json")
+        if problems:
+            pytest.fail("; ".join(problems))
+
+    def reportinfo(self):
+        return self.path, 0, f"{self.parent.name}: wrong answers fail their tests"

@@ -453,7 +453,8 @@ for prefix in ([], [1], [0, 0], [2, 0, 0, 0, 2]):
     want = counted_conditionals(tables, torch.tensor([prefix + [0] * (N_PIX - len(prefix))]))[0, len(prefix)]
     assert torch.allclose(got, want, atol=1e-6), f"p_next(train, {prefix}) = {got.numpy().round(3)}, expected {want.numpy().round(3)}"
     ### END HIDDEN TESTS
-print("Exercise 1 correct: P(pixel 2 | pixel 1 = red) =", p_next(train, [1]).numpy().round(3))
+print("Exercise 1 passes the visible checks (more run when it is graded): P(pixel 2 | pixel 1 = red) =",
+      p_next(train, [1]).numpy().round(3))
 
 # %% [markdown]
 # **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Generate column by column instead of row by row: reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images, and store the mean plain-count ($\alpha=0$) log-likelihood of the training set in `ll_columns` (nats per image, a float, negative). Then compare it with the raster order's. Also store the smoothed ($\alpha=1$) one of the column order in `ll_columns_smoothed` (a float) and compare it with the raster order's, `log_prob_counts(tables, train, 1.0).mean()`.
@@ -491,7 +492,8 @@ assert abs(ll_columns_smoothed - float(log_prob_counts(count_tables(cols), cols,
 assert why_equal == "a", "with plain counts, the chain of counts telescopes to the empirical frequency in any order"
 ### END HIDDEN TESTS
 ll_raster_smoothed = float(log_prob_counts(tables, train, 1.0).mean())
-print(f"Exercise 2 correct: {ll_columns:.4f} nats in both orders (plain counts = empirical frequencies); "
+print(f"Exercise 2 passes the visible checks (more run when it is graded): {ll_columns:.4f} nats in both orders "
+      f"(plain counts = empirical frequencies); "
       f"smoothed: columns {ll_columns_smoothed:.4f}, rows {ll_raster_smoothed:.4f}")
 
 # %% [markdown]
@@ -518,7 +520,7 @@ with torch.no_grad():
                              for i in range(N_PIX)))
 assert abs(p_top_blue / p_net_ref - 1) < 1e-4, f"p_top_blue = {p_top_blue:.6f}, the network gives {p_net_ref:.6f}"
 ### END HIDDEN TESTS
-print(f"Exercise 3 correct: network {p_top_blue:.4f}, true generator {p_true:.4f}")
+print(f"Exercise 3 passes the visible checks (more run when it is graded): network {p_top_blue:.4f}, true generator {p_true:.4f}")
 
 # %% [markdown]
 # **Exercise 4 (build and train: the training step).** Section 3 trained the network with `fit`, a loop from helpers. Write its heart yourself: `train_step(model, opt, batch)` takes a `ChainNet`, its optimiser and a batch of images `(B, 9)`, computes the chain-rule loss, the mean of $-\log P_\theta(x)$ over the batch in nats per image (`net_log_prob` gives $\log P_\theta(x)$), takes one gradient step, and returns the loss **before** the step as a Python float. The test then trains a fresh network with your step for 15 epochs and checks what it learnt: the loss falls from near the uniform 9.9 nats, the held-out images score better than the smoothed counts' 4.81, and the samples are stroke images again.
@@ -567,5 +569,6 @@ for batch in (train[:100], train[100:200]):
 for (name, a), b in zip(fresh.named_parameters(), ref.parameters()):
     assert torch.allclose(a, b, atol=1e-6), f"after two steps, {name} differs from one Adam step per batch on the mean loss"
 ### END HIDDEN TESTS
-print(f"Exercise 4 correct: loss {epoch_loss[0]:.2f} -> {epoch_loss[-1]:.2f} nats per image in 15 epochs; "
+print(f"Exercise 4 passes the visible checks (more run when it is graded): "
+      f"loss {epoch_loss[0]:.2f} -> {epoch_loss[-1]:.2f} nats per image in 15 epochs; "
       f"held-out {held_out:.2f}; {is_clean(drawn):.0%} of samples are clean strokes")

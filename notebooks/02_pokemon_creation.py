@@ -608,21 +608,33 @@ completion_figure(cnn, pick, 0.75, "PixelCNN completes the bottom 75%")
 #
 # ## Exercises
 #
-# **Exercise 1.** A model gives a held-out sprite the log-likelihood $\log p(x) = -600$ nats. How many bits per pixel is that? Store it in `bpp`.
+# **Exercise 1.** A model gives a held-out sprite the log-likelihood $\log p(x) = -600$ nats. How many bits per pixel is that? Write `nats_to_bpp(log_p, n_pixels)`, which turns the log-likelihood $\log p(x)$ of one image of `n_pixels` pixels, in nats, into bits per pixel (the formula of section 4 for a single image, $N = 1$), so that it works for any image size, a 20×20 sprite or an 8×8 digit. The cell then stores the sprite's answer in `bpp`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
-### BEGIN SOLUTION
-bpp = 600 / (400 * math.log(2))
-### END SOLUTION
+def nats_to_bpp(log_p: float, n_pixels: int) -> float:
+    ### BEGIN SOLUTION
+    return -log_p / (n_pixels * math.log(2))
+    ### END SOLUTION
+
+
+bpp = nats_to_bpp(-600.0, 400)
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(bpp) is float, f"bpp should be a float, got {type(bpp).__name__}; use float(...)"
 assert abs(bpp - 2.1640) < 1e-3, (
-    f"got {bpp:.4f}; divide the nats by the 400 pixels, then convert nats to bits (divide by ln 2)")
-print(f"Exercise 1 correct: {bpp:.3f} bits/pixel")
+    f"got {bpp:.4f}; divide the nats by the number of pixels, then convert nats to bits (divide by ln 2); "
+    "log p(x) is negative, bits per pixel positive")
+### BEGIN HIDDEN TESTS
+for log_p, n_pixels in ((-100.0, 64), (-1234.5, 400), (-50.0, 9), (0.0, 400)):
+    got = nats_to_bpp(log_p, n_pixels)
+    want = -log_p / (n_pixels * math.log(2))
+    assert type(got) is float and abs(got - want) < 1e-9, (
+        f"nats_to_bpp({log_p}, {n_pixels}) = {got!r}, expected {want:.4f}: use n_pixels, not the sprite's 400")
+### END HIDDEN TESTS
+print(f"Exercise 1 passes the visible checks (more run when it is graded): {bpp:.3f} bits/pixel")
 
 # %% [markdown]
-# **Exercise 2.** Write the **greedy** decoder yourself with the cached state: a function `greedy_draw(model, n)` that starts from the START symbol (`model.cfg.colours`), calls `model.step(prev, t, state)` for $t = 0..399$ and takes the argmax each time; return `(n, 20, 20)` long. It must agree with `model.sample(n, greedy=True)`.
+# **Exercise 2.** Write the **greedy** decoder yourself with the cached state. The shipped `PixelLSTM` (`lstm`) keeps one pixel of the loop of `draw` (section 3) in a method: `model.step(prev, t, state)` takes the colours of pixel $t-1$ as an `(n,)` long tensor (the START symbol at $t = 0$) and the LSTM state (`None` at $t = 0$: zeros), and returns the logits of pixel $t$, shape `(n, colours)`, and the new state $(h, c)$. The model's configuration is `model.cfg`; the START symbol is the index `model.cfg.colours`, one past the last colour. Write `greedy_draw(model, n)`: start from START, call `model.step` for $t = 0..399$, take the argmax each time and feed it back; return `(n, 20, 20)` long. Write the loop yourself: do not call `model.sample` or another of the helpers' samplers. Your function must give the same pixels as `model.sample(n, greedy=True)`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 @torch.no_grad()
@@ -644,7 +656,35 @@ assert tuple(mine.shape) == (2, 20, 20), f"want shape (2, 20, 20), got {tuple(mi
 assert mine.dtype == torch.long, f"want colour indices (torch.long), got {mine.dtype}"
 assert torch.equal(mine, lstm.sample(2, greedy=True)), (
     "differs from model.sample(n, greedy=True): feed the argmax back as `prev` and keep the returned state")
-print("Exercise 2 correct")
+### BEGIN HIDDEN TESTS
+class _WithoutSamplers:
+    """The model with its samplers taken away: greedy_draw must run its own loop over model.step."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __getattr__(self, name):
+        if name in ("sample", "sample_rerun", "_fill", "read", "forward"):
+            raise AttributeError(f"greedy_draw called model.{name}: write the loop yourself with model.step")
+        return getattr(self._model, name)
+
+
+with torch.random.fork_rng():  # a random 12-colour LSTM, whose greedy sprites are not blank
+    torch.manual_seed(4)
+    other = PixelLSTM(PixelLSTMConfig(colours=12, hidden=32)).eval()
+want = other.sample(3, greedy=True)
+try:
+    got = greedy_draw(_WithoutSamplers(other), 3)
+except IndexError as e:  # a START index past the 12 colours' embedding
+    raise AssertionError(f"greedy_draw failed on a model with 12 colours ({e}): START is model.cfg.colours, "
+                         "not 167") from e
+assert type(got) is torch.Tensor and tuple(got.shape) == (3, 20, 20), "greedy_draw should return (n, 20, 20)"
+assert torch.equal(got, want), (
+    f"on a random LSTM with 12 colours, greedy_draw differs from model.sample(n, greedy=True) in "
+    f"{int((got != want).sum())} of {want.numel()} pixels: START is model.cfg.colours; feed back the argmax, "
+    "keep the state, fill the sprite row by row")
+### END HIDDEN TESTS
+print("Exercise 2 passes the visible checks (more run when it is graded)")
 
 
 # %% [markdown]
@@ -707,7 +747,8 @@ for _ in range(40):
     opt3.step()
     curve.append(float(loss3.detach()) / LN2)
 assert sum(curve[-5:]) / 5 < sum(curve[:5]) / 5 - 1.0, f"the loss did not fall by a bit per pixel: {curve[0]:.2f} -> {curve[-1]:.2f}"
-print(f"causal by perturbation; training bits/pixel {curve[0]:.2f} -> {curve[-1]:.2f}")
+print(f"Exercise 3 passes the visible checks (more run when it is graded): causal by perturbation; "
+      f"training bits/pixel {curve[0]:.2f} -> {curve[-1]:.2f}")
 ### BEGIN HIDDEN TESTS
 for k in (3, 5, 7):
     for c in (False, True):

@@ -335,10 +335,11 @@ finally:
     _audio.mu_law_encode, globals()["mu_law_encode"] = _saved
 assert _got == mu_law_encode(torch.tensor(_xs)).tolist(), "mu_law_code is wrong for some values in [-1, 1]"
 ### END HIDDEN TESTS
-print(f"Exercise 1 correct: x = 0.5 -> code {code_half} (an even grid would give {round(0.75 * 255)})")
+print(f"Exercise 1 passes the visible checks (more run when it is graded): x = 0.5 -> code {code_half} "
+      f"(an even grid would give {round(0.75 * 255)})")
 
 # %% [markdown]
-# **Exercise 2 (receptive field).** Write `receptive_field(dilations, kernel)` from the formula, then choose `one_second`, a tuple of dilations for kernel 2 with **at most 14 layers** whose receptive field covers at least one second of audio (8,000 samples).
+# **Exercise 2 (receptive field).** Write `receptive_field(dilations, kernel)` from the formula (by arithmetic: the test switches `WaveNet` off while it runs your function), then choose `one_second`, a tuple of dilations for kernel 2 with **at most 14 layers** whose receptive field covers at least one second of audio (8,000 samples) **without gaps**: as in section 3's measurement, at least 8,000 different past samples must actually reach the output, not just lie between its first and last input.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def receptive_field(dilations: tuple[int, ...], kernel: int = 2) -> int:
@@ -363,8 +364,33 @@ assert len(one_second) <= 14, f"one_second has {len(one_second)} layers; at most
 _reach = WaveNet(WaveNetConfig(dilations=one_second, kernel=2, channels=2, skip_channels=2)).receptive_field
 assert _reach >= SAMPLE_RATE, (
     f"one_second reaches {_reach} samples, fewer than {SAMPLE_RATE}; double the dilations")
-print(f"Exercise 2 correct: {len(one_second)} layers reach {_reach:,} samples "
-      f"({_reach / SAMPLE_RATE:.2f} s); undilated that takes {SAMPLE_RATE - 1:,} layers")
+### BEGIN HIDDEN TESTS
+import helpers.models.audio as _audio
+
+
+class _NoWaveNet:
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("receptive_field must not build a WaveNet: compute 1 + (kernel - 1) * sum(dilations)")
+
+
+_saved = _audio.WaveNet, globals()["WaveNet"]
+_audio.WaveNet = globals()["WaveNet"] = _NoWaveNet
+try:
+    _cases = [((), 2, 1), ((1, 2, 4, 8, 16), 3, 63), ([3, 5], 4, 25), ((2, 2, 2), 5, 25), ((1,) * 10, 2, 11)]
+    _got = [receptive_field(dil, k) for dil, k, _ in _cases]
+finally:
+    _audio.WaveNet, globals()["WaveNet"] = _saved
+for (_dil, _k, _want), _g in zip(_cases, _got):
+    assert type(_g) is int and _g == _want, f"receptive_field({_dil}, {_k}) = {_g!r}, expected {_want}"
+_offsets = {0}  # the past samples that reach the output: every sum of some of the dilations (kernel 2)
+for _d in one_second:
+    _offsets |= {_o + _d for _o in _offsets}
+assert len(_offsets) >= SAMPLE_RATE, (
+    f"one_second spans {_reach:,} samples but only {len(_offsets):,} of them reach the output: the field has "
+    "gaps; a dilation larger than the reach of the layers before it skips samples (double the dilations)")
+### END HIDDEN TESTS
+print(f"Exercise 2 passes the visible checks (more run when it is graded): {len(one_second)} layers reach "
+      f"{_reach:,} samples ({_reach / SAMPLE_RATE:.2f} s); undilated that takes {SAMPLE_RATE - 1:,} layers")
 
 # %% [markdown]
 # **Exercise 3 (how many components?).** Generation costs one softmax draw per component. Compute `n_audio`, the number of draws for 2 seconds of our audio, and `n_video`, for 2 seconds of 64×64 RGB video at 25 frames per second when every colour channel of every pixel is one component (as in PixelRNN). How many times more is `n_video`?
@@ -383,7 +409,8 @@ assert n_video > 10 * n_audio, f"n_video = {n_video} should be many times n_audi
 assert n_audio == 16_000, f"n_audio = {n_audio}; 2 seconds at {SAMPLE_RATE} samples per second"
 assert n_video == 614_400, f"n_video = {n_video}; seconds x frames per second x height x width x 3 channels"
 ### END HIDDEN TESTS
-print(f"Exercise 3 correct: {n_audio:,} draws for audio, {n_video:,} for video ({n_video / n_audio:.0f}x)")
+print(f"Exercise 3 passes the visible checks (more run when it is graded): {n_audio:,} draws for audio, "
+      f"{n_video:,} for video ({n_video / n_audio:.0f}x)")
 
 
 # %% [markdown]
@@ -452,4 +479,5 @@ with torch.no_grad():
     _ref = torch.nn.functional.conv1d(torch.nn.functional.pad(_xx, (4, 0)), _w, _b, dilation=2)
     assert torch.allclose(_layer(_xx), _ref, atol=1e-6), "CausalConv1d is not a left-padded dilated convolution"
 ### END HIDDEN TESTS
-print(f"Exercise 4 correct: causal, same length, and the measured reach {_r} matches 1 + (k-1) sum(d) = 16")
+print(f"Exercise 4 passes the visible checks (more run when it is graded): causal, same length, "
+      f"and the measured reach {_r} matches 1 + (k-1) sum(d) = 16")

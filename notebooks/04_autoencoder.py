@@ -331,9 +331,10 @@ assert 0 < rec_per_pixel < np.log(17), (
     "ln 17 nats per pixel; did you divide the nats per image by the 64 pixels?")
 ### BEGIN HIDDEN TESTS
 _want = evaluate(ae2, ae_loss, dig_test) / 64
-assert abs(rec_per_pixel - _want) < 1e-3, f"got {rec_per_pixel:.4f}, expected {_want:.4f}; use dig_test"
+assert abs(rec_per_pixel - _want) < 1e-3, (
+    f"got {rec_per_pixel:.4f}, expected {_want:.4f}: the test split's nats per image divided by 64 pixels")
 ### END HIDDEN TESTS
-print(f"Exercise 1 correct: {rec_per_pixel:.3f} nats per pixel")
+print(f"Exercise 1 passes the visible checks (more run when it is graded): {rec_per_pixel:.3f} nats per pixel")
 
 # %% [markdown]
 # **Exercise 2.** Decode the **midpoint** between the codes of test digits 0 and 1: encode both with `encode_means`, average the two codes, and decode with `decode_images`. Store the (8, 8) picture of expected grey levels in `mid`. Does it look like either digit? (Notebook 05 returns to this "interpolation".)
@@ -353,7 +354,7 @@ _c = encode_means(ae2, dig_test[:2])
 _ref = decode_images(ae2, ((_c[0] + _c[1]) / 2)[None])[0]
 assert torch.allclose(mid, _ref, atol=1e-4), "mid is not the decoding of the average of the two test codes"
 ### END HIDDEN TESTS
-print("Exercise 2 correct; the midpoint decodes to:")
+print("Exercise 2 passes the visible checks (more run when it is graded); the midpoint decodes to:")
 show_digits(torch.stack([dig_test[0], mid, dig_test[1]]), ncols=3, title="digit 0 · midpoint · digit 1")
 
 
@@ -400,9 +401,36 @@ _grad_enc = torch.autograd.grad(_m.loss(dig_valid), _m.encoder[0].weight)[0]
 assert float(_grad_enc.abs().sum()) > 0, "no gradient reaches the encoder"
 _c = encode_means(_m, dig_valid)
 assert float(_c.std(0).min()) > 1e-3, "the trained encoder gives (almost) the same code to every digit"
+
+
+class _Spy(nn.Module):  # a model whose loss records the batches it is given (data: the numbers 0..9)
+    def __init__(self):
+        super().__init__()
+        self.w, self.seen = nn.Parameter(torch.zeros(())), []
+
+    def loss(self, batch):
+        self.seen.append(batch.flatten().tolist())
+        return (self.w - batch.float().mean()) ** 2
+
+
+def _batches(seed, epochs=2):
+    _spy = _Spy()
+    train_epochs(_spy, torch.arange(10), epochs=epochs, batch_size=4, lr=1e-3,
+                 generator=torch.Generator().manual_seed(seed))
+    return _spy.seen
+
+
+_b0, _b0again, _b1 = _batches(0), _batches(0), _batches(1)
+assert [len(b) for b in _b0] == [4, 4, 2] * 2, (
+    f"10 items in batches of 4 for two epochs should give batches of 4, 4, 2 twice, got sizes {[len(b) for b in _b0]}")
+_ep1, _ep2 = sum(_b0[:3], []), sum(_b0[3:], [])
+assert sorted(_ep1) == sorted(_ep2) == list(range(10)), "each epoch should use every item exactly once"
+assert _b0 == _b0again, "the same generator seed should give the same batches: shuffle with the generator you are given"
+assert _b0 != _b1, "the order of the batches does not depend on the generator: shuffle each epoch with torch.randperm"
+assert _ep1 != _ep2, "both epochs see the items in the same order: draw a new permutation in every epoch"
 ### END HIDDEN TESTS
-print(f"Exercise 3 correct: validation loss {_before:.0f} -> {_after:.0f} nats in {len(_losses)} steps; "
-      f"first batch {_losses[0]:.0f}, last {_losses[-1]:.0f}")
+print(f"Exercise 3 passes the visible checks (more run when it is graded): validation loss {_before:.0f} -> "
+      f"{_after:.0f} nats in {len(_losses)} steps; first batch {_losses[0]:.0f}, last {_losses[-1]:.0f}")
 
 # %% [markdown]
 # **Exercise 4 (read the measurement).** Which statement does section 3's table support? Store the letter in `answer4` (a one-letter string).

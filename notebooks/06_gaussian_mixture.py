@@ -347,20 +347,30 @@ _again = _m_step(x, resp.double().detach())
 assert torch.allclose(_again.weights, fitted.weights, atol=1e-4), "an M-step from your resp changes the weights P(m)"
 assert torch.allclose(_again.means, fitted.means, atol=1e-3), \
     "an M-step from your resp does not give back the fitted mixture: include the weights P(m), normalise per point"
+print("Exercise 1 passes the visible checks (more run when it is graded)")
 ### BEGIN HIDDEN TESTS
-assert torch.allclose(resp.double(), fitted.responsibilities(x), atol=1e-6)
+assert torch.allclose(resp.double(), fitted.responsibilities(x), atol=1e-6), \
+    "resp differs from the fitted mixture's responsibilities P(m | x_n)"
+print("Exercise 1: the hidden checks pass too")
 ### END HIDDEN TESTS
-print("Exercise 1 correct")
 
 # %% [markdown]
-# **Exercise 2.** Sample 20,000 points from the mixture `true` in two steps **without** calling `true.sample`: draw the components `m2` with `torch.multinomial` from `true.weights`, then each point from its component's Gaussian. Store the points in `x2` (shape `(20000, 2)`) and the components in `m2`. Use the generator `torch.Generator().manual_seed(5)`.
+# **Exercise 2.** Sample from a Gaussian mixture in two steps yourself, as section 1 describes, **without** its `sample` or `sample_components` methods. Write `sample_two_steps(mixture, n, generator)` for any mixture with the attributes `weights` (K,), `means` (K, D) and `covs` (K, D, D):
+# 1. draw the components `m` (shape `(n,)`) with `torch.multinomial` from `mixture.weights`;
+# 2. draw each point from its component's Gaussian, $x = \mu^m + L^m \varepsilon$ with $\varepsilon \sim \mathcal N(0, I)$ from `torch.randn` and $L^m$ the Cholesky factor of $\Sigma^m$ (`torch.linalg.cholesky(mixture.covs)` gives all K of them; $L L^\top = \Sigma$).
+#
+# Use `generator` for every draw, return `(x, m)` with `x` of shape `(n, D)` in the mixture's dtype. Then draw 20,000 points from `true` with the generator `torch.Generator().manual_seed(5)` and store them in `x2`, their components in `m2`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
-g5 = torch.Generator().manual_seed(5)
-m2 = torch.multinomial(true.weights, 20000, replacement=True, generator=g5)
-chol = torch.linalg.cholesky(true.covs)
-x2 = true.means[m2] + (chol[m2] @ torch.randn(20000, 2, 1, generator=g5, dtype=f64))[..., 0]
+def sample_two_steps(mixture, n, generator):
+    m = torch.multinomial(mixture.weights, n, replacement=True, generator=generator)
+    chol = torch.linalg.cholesky(mixture.covs)  # (K, D, D), L L^T = Sigma
+    eps = torch.randn(n, mixture.means.shape[1], 1, generator=generator, dtype=mixture.means.dtype)
+    return mixture.means[m] + (chol[m] @ eps)[..., 0], m
+
+
+x2, m2 = sample_two_steps(true, 20000, torch.Generator().manual_seed(5))
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -374,7 +384,35 @@ for k in range(4):
     assert torch.allclose(x2[m2 == k].double().mean(0), true.means[k], atol=0.1), f"points of component {k} have the wrong mean"
     assert torch.allclose(torch.cov(x2[m2 == k].double().T), true.covs[k], atol=0.12), \
         f"points of component {k} have the wrong covariance: multiply the noise by a Cholesky factor of Sigma"
-print("Exercise 2 correct")
+print("Exercise 2 passes the visible checks (more run when it is graded)")
+### BEGIN HIDDEN TESTS
+import types  # noqa: E402
+
+_x, _m = sample_two_steps(true, 20000, torch.Generator().manual_seed(5))
+assert torch.equal(_x, x2) and torch.equal(_m, m2), \
+    "x2, m2 should be sample_two_steps(true, 20000, torch.Generator().manual_seed(5)): the seed-5 generator"
+# another mixture, 3-D with 3 components, as a bare object: no sample methods, not `true`
+_mix = types.SimpleNamespace(
+    weights=torch.tensor([0.6, 0.3, 0.1], dtype=f64),
+    means=torch.tensor([[4.0, 0.0, -2.0], [-3.0, 1.0, 0.0], [0.0, -4.0, 3.0]], dtype=f64),
+    covs=torch.tensor([[[1.0, 0.6, 0.0], [0.6, 0.5, 0.1], [0.0, 0.1, 0.3]], [[0.4, -0.3, 0.0], [-0.3, 0.9, 0.2], [0.0, 0.2, 0.2]],
+                       [[0.2, 0.0, 0.1], [0.0, 0.3, 0.0], [0.1, 0.0, 0.6]]], dtype=f64))
+_rng = torch.get_rng_state()
+_x, _m = sample_two_steps(_mix, 30000, torch.Generator().manual_seed(1))
+assert torch.equal(torch.get_rng_state(), _rng), "sample_two_steps used the global random generator: pass generator"
+_x1, _m1 = sample_two_steps(_mix, 30000, torch.Generator().manual_seed(1))
+assert torch.equal(_x, _x1) and torch.equal(_m, _m1), "the same generator seed should give the same draw"
+assert _x.shape == (30000, 3) and _x.dtype == f64 and _m.shape == (30000,), (
+    f"a 3-D mixture: want x of shape (30000, 3) in float64 and m (30000,), got {tuple(_x.shape)} {_x.dtype}, "
+    f"{tuple(_m.shape)}: use the mixture you are given, not `true`")
+assert torch.allclose(torch.bincount(_m, minlength=3).double() / 30000, _mix.weights, atol=0.015), \
+    "on a 3-component mixture the component frequencies do not match its weights"
+for k in range(3):
+    assert torch.allclose(_x[_m == k].mean(0), _mix.means[k], atol=0.1), f"3-D mixture: component {k}'s mean is off"
+    assert torch.allclose(torch.cov(_x[_m == k].T), _mix.covs[k], atol=0.1), (
+        f"3-D mixture: component {k}'s covariance is off: x = mu + L eps with L = cholesky(Sigma), L L^T = Sigma")
+print("Exercise 2: the hidden checks pass too")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 3 (diagnose).** Why the pseudo-counts $\alpha$? Fit the categorical mixture on the training digits `tr` with `fit_categorical_mixture`, K = 10, `iters=45`, `levels=17`, `tol=-math.inf`, each fit with `generator=torch.Generator().manual_seed(0)`, once by pure maximum likelihood (`alpha=0.0`) and once with `alpha=0.5`. Store:
@@ -402,10 +440,16 @@ assert all(b >= a - 1e-9 for a, b in zip(hist0, hist0[1:])), "EM should never lo
 assert 80 < train_nll0 < train_nll5 < 110, "maximum likelihood (alpha=0) should fit the training digits better"
 assert valid_nll5 < 110 and valid_nll0 > valid_nll5, "on the validation digits the pseudo-counts should win"
 assert type(why) is str and why in ("a", "b", "c"), 'why should be one of "a", "b", "c"'
+print(f"Exercise 3 passes the visible checks (more run when it is graded): train {train_nll0:.1f} vs "
+      f"{train_nll5:.1f}, valid {valid_nll0} vs {valid_nll5:.1f} nats")
 ### BEGIN HIDDEN TESTS
-assert why == "b" and valid_nll0 == math.inf
+assert valid_nll0 == math.inf, f"valid_nll0 = {valid_nll0}: without pseudo-counts some validation digit has probability 0"
+assert why == "b", (f"why = {why!r}: EM never lowered the training likelihood (hist0) and 45 rounds fit the training "
+                    "digits well; the infinite validation NLL comes from probabilities that are exactly 0")
 _f, _h = fit_categorical_mixture(tr, 10, iters=45, alpha=0.0, levels=17, tol=-math.inf,
                                  generator=torch.Generator().manual_seed(0))
-assert abs(_h[-1] - hist0[-1]) < 1e-9 and abs(train_nll0 + float(_f.log_prob(tr).mean())) < 1e-9
+assert abs(_h[-1] - hist0[-1]) < 1e-9, "hist0 should be the history of the alpha=0 fit, seed 0"
+assert abs(train_nll0 + float(_f.log_prob(tr).mean())) < 1e-9, \
+    "train_nll0 should be minus the mean log_prob of the training digits under the alpha=0 fit"
+print("Exercise 3: the hidden checks pass too")
 ### END HIDDEN TESTS
-print(f"Exercise 3 correct: train {train_nll0:.1f} vs {train_nll5:.1f}, valid {valid_nll0} vs {valid_nll5:.1f} nats")

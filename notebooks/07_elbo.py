@@ -401,18 +401,25 @@ _mc = model.log_joint(x, _z) + 0.5 * (math.log(2 * math.pi) + _z[:, 0] ** 2)
 assert abs(lb_prior - float(_mc.mean())) < 4 * float(_mc.std()) / math.sqrt(len(_z)), (
     f"lb_prior = {lb_prior:.4f} but a Monte Carlo estimate gives {float(_mc.mean()):.4f}: "
     "L_b = E_q[log P(x|z)] - KL(q || P(z)); with q = P(z) the KL term is 0")
+print(f"Exercise 1 passes the visible checks (more run when it is graded): L_b = {lb_prior:.3f} < log P(x) = "
+      f"{log_px_exact:.3f}")
 ### BEGIN HIDDEN TESTS
-assert abs(lb_prior - model.terms(x, torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))["lb"]) < 1e-8
+_lb = model.terms(x, torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))["lb"]
+assert abs(lb_prior - _lb) < 1e-8, f"lb_prior = {lb_prior:.6f}, the closed form gives {_lb:.6f}"
+print("Exercise 1: the hidden checks pass too")
 ### END HIDDEN TESTS
-print(f"Exercise 1 correct: L_b = {lb_prior:.3f} < log P(x) = {log_px_exact:.3f}")
 
 # %% [markdown]
-# **Exercise 2.** The gap $\log P(x) - L_b$ for that same $q = P(z)$ is a KL divergence between two Gaussians over $z$. Compute it **directly** with `gaussian_kl` and the exact posterior `model.posterior(x)` (not as a difference of the numbers above). Store it in `gap_prior`; it should equal `log_px_exact - lb_prior`.
+# **Exercise 2.** The gap $\log P(x) - L_b$ is a KL divergence between two Gaussians over $z$, $\mathrm{KL}(q(z|x)\,\|\,P(z|x))$ (section 2). Write `posterior_gap(model, x, q_mean, q_cov)`: that KL, as a float, for the linear-Gaussian `model`, a data point `x` and $q = \mathcal N(q_\text{mean}, q_\text{cov})$ (`q_mean` of shape `(K,)`, `q_cov` `(K, K)`), computed **directly** with `gaussian_kl` and the exact posterior `model.posterior(x)`, not as a difference $\log P(x) - L_b$. Then store the gap for $q = P(z) = \mathcal N(0, 1)$ of exercise 1 in `gap_prior`; it should equal `log_px_exact - lb_prior`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
-pm, pc = model.posterior(x)
-gap_prior = float(gaussian_kl(torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64), pm, pc))
+def posterior_gap(model, x, q_mean, q_cov):
+    pm, pc = model.posterior(x)
+    return float(gaussian_kl(q_mean, q_cov, pm, pc))
+
+
+gap_prior = posterior_gap(model, x, torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -420,11 +427,25 @@ assert type(gap_prior) is float, f"gap_prior should be a float, got {type(gap_pr
 assert gap_prior > 0 and abs(gap_prior - (log_px_exact - lb_prior)) < 1e-8, (
     f"gap_prior = {gap_prior:.4f} but log P(x) - L_b = {log_px_exact - lb_prior:.4f}: the gap is KL(q || P(z|x)) "
     "with q = N(0, 1) first and the posterior second (KL is not symmetric)")
+print(f"Exercise 2 passes the visible checks (more run when it is graded): gap = {gap_prior:.3f} nats")
 ### BEGIN HIDDEN TESTS
-assert abs(gap_prior - model.terms(x, torch.zeros(1, dtype=torch.float64),
-                                   torch.eye(1, dtype=torch.float64))["kl_q_posterior"]) < 1e-8
+_f64 = torch.float64
+_model2 = LinearGaussian(torch.tensor([[1.0, 0.3], [-0.5, 0.8], [0.2, -1.1], [0.7, 0.0]], dtype=_f64),
+                         torch.tensor([0.1, -0.2, 0.0, 0.4], dtype=_f64), s2=0.5)  # a 2-D code, D = 4
+for _m, _x, _qm, _qc in [
+    (model, x, torch.zeros(1, dtype=_f64), torch.eye(1, dtype=_f64)),
+    (model, x, torch.tensor([1.3], dtype=_f64), torch.tensor([[0.2]], dtype=_f64)),
+    (model, torch.tensor([-1.0, 0.5, 0.9], dtype=_f64), torch.tensor([-0.4], dtype=_f64), torch.tensor([[0.6]], dtype=_f64)),
+    (_model2, torch.tensor([1.0, 0.0, -2.0, 0.5], dtype=_f64), torch.tensor([0.5, -0.5], dtype=_f64),
+     torch.tensor([[0.3, 0.1], [0.1, 0.4]], dtype=_f64)),
+]:
+    _got = posterior_gap(_m, _x, _qm, _qc)
+    _t = _m.terms(_x, _qm, _qc)
+    assert type(_got) is float and abs(_got - _t["kl_q_posterior"]) < 1e-8, (
+        f"for q = N({_qm.tolist()}, {_qc.tolist()}) and x = {_x.tolist()}: posterior_gap gives {_got}, "
+        f"KL(q || P(z|x)) = {_t['kl_q_posterior']:.6f}; use the model, x and q you are given")
+print("Exercise 2: the hidden checks pass too")
 ### END HIDDEN TESTS
-print(f"Exercise 2 correct: gap = {gap_prior:.3f} nats")
 
 # %% [markdown]
 # **Exercise 3 (build and diagnose).** Write the two estimators of section 5 yourself, for the linear-Gaussian `model` and the point `x`, without `naive_vs_importance`. With `g3 = torch.Generator().manual_seed(3)`, make 200 independent estimates of $\log P(x)$ from $n = 100$ samples each:
@@ -457,9 +478,16 @@ assert abs(float(importance.mean()) - log_px_exact) < 0.01, \
 assert float(naive.mean()) < log_px_exact and float(naive.std()) > 3 * float(importance.std()), \
     "the naive estimates should be lower on average and much more spread"
 assert var_ratio > 8, f"variance ratio {var_ratio:.1f}: the naive estimator should be far noisier"
+print(f"Exercise 3 passes the visible checks (more run when it is graded): the naive estimate's variance is "
+      f"{var_ratio:.0f} times that of importance sampling")
 ### BEGIN HIDDEN TESTS
 _r = naive_vs_importance(model, x, n=100, repeats=2000, q_var_scale=2.0, seed=5)
-assert 0.6 < var_ratio / _r["ratio"] < 1.6 and 0.6 < float(importance.var()) / _r["importance_var"] < 1.6
-assert abs(float(naive.mean()) - _r["naive_mean"]) < 0.05
+assert 0.6 < var_ratio / _r["ratio"] < 1.6, (
+    f"variance ratio {var_ratio:.1f}, while 2,000 repeats of the reference give {_r['ratio']:.1f}")
+assert 0.6 < float(importance.var()) / _r["importance_var"] < 1.6, (
+    f"importance variance {float(importance.var()):.2e}, the reference {_r['importance_var']:.2e}: "
+    "q = N(posterior mean, 2 x posterior variance)")
+assert abs(float(naive.mean()) - _r["naive_mean"]) < 0.05, (
+    f"naive mean {float(naive.mean()):.3f}, the reference {_r['naive_mean']:.3f}: average P(x|z), not P(x, z)")
+print("Exercise 3: the hidden checks pass too")
 ### END HIDDEN TESTS
-print(f"Exercise 3 correct: the naive estimate's variance is {var_ratio:.0f} times that of importance sampling")

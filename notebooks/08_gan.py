@@ -577,7 +577,7 @@ assert looks[cnn_name]["blobs"] < looks[lstm_name]["blobs"] and looks[cnn_name][
 # %% [markdown]
 # ## Exercises
 #
-# **Exercise 1.** Write the discriminator's loss from its logits: a function `disc_loss(real_logits, fake_logits)` returning the scalar $-\frac1n\sum \log \sigma(d_\text{real}) - \frac1m \sum \log(1 - \sigma(d_\text{fake}))$. Use `torch.nn.functional.logsigmoid` (it is stable for large logits), not `log(sigmoid(...))`.
+# **Exercise 1.** Write the discriminator's loss from its logits: a function `disc_loss(real_logits, fake_logits)` returning the scalar $-\frac1n\sum \log \sigma(d_\text{real}) - \frac1m \sum \log(1 - \sigma(d_\text{fake}))$. Use `torch.nn.functional.logsigmoid` (it is stable for large logits), not `log(sigmoid(...))`, and do not call the helpers' `discriminator_loss` printed in section 2: write the loss yourself.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def disc_loss(real_logits, fake_logits):
@@ -598,18 +598,49 @@ assert abs(float(_got) - float(_want)) < 1e-5, (
 _big = disc_loss(torch.tensor([100.0]), torch.tensor([-100.0]))
 assert type(_big) is torch.Tensor and _big.ndim == 0, f"return a scalar tensor, got {_big!r}"
 assert torch.isfinite(_big) and float(_big) < 1e-6, (
-    f"a perfectly confident, correct discriminator should have loss ~0, got {float(_big)}: use logsigmoid")
-print("Exercise 1 correct")
+    f"a discriminator that is sure and right should have loss ~0, got {float(_big)}: use logsigmoid")
+print("Exercise 1 passes the visible checks (more run when it is graded)")
+### BEGIN HIDDEN TESTS
+import helpers.models.adversarial as _adv  # noqa: E402
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("disc_loss calls the helpers' discriminator_loss: write the loss with logsigmoid yourself")
+
+
+_saved = globals().get("discriminator_loss"), _adv.discriminator_loss
+globals()["discriminator_loss"] = _adv.discriminator_loss = _forbidden
+try:
+    # a discriminator that is sure and wrong: loss 200 + 200 = 400, where log(sigmoid(-200)) = log(0) = -inf
+    _wrong = disc_loss(torch.tensor([-200.0]), torch.tensor([200.0]))
+    # n = 1 real, m = 4 fake logits, as (n, 1) columns: each mean over its own set
+    _r1, _f4 = torch.tensor([[0.7]]), torch.tensor([[-1.0], [2.0], [0.0], [-30.0]])
+    _got1 = disc_loss(_r1, _f4)
+finally:
+    globals()["discriminator_loss"], _adv.discriminator_loss = _saved
+assert torch.isfinite(_wrong) and abs(float(_wrong) - 400.0) < 1e-3, (
+    f"a discriminator that is sure and wrong (real logit -200, fake logit 200) should have loss 400, got "
+    f"{float(_wrong)}: log(sigmoid(d)) overflows there, logsigmoid does not")
+_want1 = float(torch.nn.functional.softplus(-_r1).mean() + torch.nn.functional.softplus(_f4).mean())
+assert _got1.ndim == 0 and abs(float(_got1) - _want1) < 1e-5, (
+    f"1 real and 4 fake logits: got {float(_got1):.5f}, want {_want1:.5f} (a mean over each set, then the sum)")
+print("Exercise 1: the hidden checks pass too")
+### END HIDDEN TESTS
 
 # %% [markdown]
-# **Exercise 2.** The generator's gradient. For a fake image with discriminator logit $d$, compute the derivative of the **minimax** loss $\log(1 - \sigma(d))$ and of the **non-saturating** loss $-\log\sigma(d)$ with respect to $d$, with autograd (`torch.autograd.grad`), for $d = -6$ (the discriminator is sure it is fake). Store the two numbers (floats) in `grad_minimax` and `grad_nonsat`.
+# **Exercise 2.** The generator's gradient. For a fake image with discriminator logit $d$, write `generator_grads(d)`: the derivatives with respect to $d$ of the **minimax** loss $\log(1 - \sigma(d))$ and of the **non-saturating** loss $-\log\sigma(d)$, computed with autograd (`torch.autograd.grad`) for a logit `d` given as a float, returned as two floats `(minimax, non-saturating)`. Then store them for $d = -6$ (the discriminator is sure the image is fake) in `grad_minimax` and `grad_nonsat`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
-_d = torch.tensor(-6.0, requires_grad=True)
-grad_minimax = float(torch.autograd.grad(torch.log(1 - torch.sigmoid(_d)), _d)[0])
-_d = torch.tensor(-6.0, requires_grad=True)
-grad_nonsat = float(torch.autograd.grad(-torch.nn.functional.logsigmoid(_d), _d)[0])
+def generator_grads(d):
+    logit = torch.tensor(float(d), requires_grad=True)
+    minimax = torch.autograd.grad(torch.log(1 - torch.sigmoid(logit)), logit)[0]
+    logit = torch.tensor(float(d), requires_grad=True)
+    nonsat = torch.autograd.grad(-torch.nn.functional.logsigmoid(logit), logit)[0]
+    return float(minimax), float(nonsat)
+
+
+grad_minimax, grad_nonsat = generator_grads(-6.0)
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -619,7 +650,35 @@ assert abs(grad_minimax + _s) < 1e-5, (
     f"grad_minimax = {grad_minimax:.5f}, want {-_s:.5f}: d/dd log(1 - sigmoid(d)) = -sigmoid(d)")
 assert abs(grad_nonsat + (1 - _s)) < 1e-5, (
     f"grad_nonsat = {grad_nonsat:.5f}, want {-(1 - _s):.5f}: d/dd -log sigmoid(d) = -(1 - sigmoid(d))")
-print(f"Exercise 2 correct: the non-saturating gradient is {grad_nonsat / grad_minimax:.0f}x larger here")
+print(f"Exercise 2 passes the visible checks (more run when it is graded): the non-saturating gradient is "
+      f"{grad_nonsat / grad_minimax:.0f}x larger here")
+### BEGIN HIDDEN TESTS
+for _dv in (-2.0, 0.0, 3.0):
+    _g = generator_grads(_dv)
+    _sv = 1 / (1 + math.exp(-_dv))
+    assert type(_g) is tuple and len(_g) == 2 and all(type(v) is float for v in _g), (
+        f"generator_grads({_dv}) should return a tuple of two floats, got {_g!r}")
+    assert abs(_g[0] + _sv) < 1e-5 and abs(_g[1] + (1 - _sv)) < 1e-5, (
+        f"generator_grads({_dv}) = {_g}, want ({-_sv:.5f}, {-(1 - _sv):.5f}): use the d you are given")
+# autograd, not the closed forms: the function calls torch.autograd.grad (or backward), or fails without autograd
+_calls, _grad, _backward = [], torch.autograd.grad, torch.Tensor.backward
+torch.autograd.grad = lambda *a, **k: _calls.append("grad") or _grad(*a, **k)
+torch.Tensor.backward = lambda self, *a, **k: _calls.append("backward") or _backward(self, *a, **k)
+try:
+    generator_grads(-1.0)
+    with torch.no_grad():
+        try:
+            generator_grads(-1.0)
+            _without_autograd = True
+        except RuntimeError:
+            _without_autograd = False
+finally:
+    torch.autograd.grad, torch.Tensor.backward = _grad, _backward
+assert _calls or not _without_autograd, (
+    "generator_grads never calls torch.autograd.grad and works with autograd switched off: compute the "
+    "derivatives with autograd, not with the closed forms")
+print("Exercise 2: the hidden checks pass too")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 3.** Count modes yourself. Write `modes_hit(points, centres, radius)`: the number of centres (rows of `centres`, shape (K, 2)) that have at least one point of `points` (N, 2) within distance `radius`. Then the test uses it on the plain GAN's and the PacGAN's final samples from section 3.
@@ -648,7 +707,22 @@ assert _hits(_p, _c, 1.5) == 2, f"want 2 (the point (4, 0) is 1.0 from (5, 0)), 
 assert _hits(_p[:0], _c, 1.0) == 0, "no points hit no centres"
 _pac = _hits(runs[2]["shots"][4000], ring, 0.15)
 assert _pac == 8, f"the PacGAN's final samples should hit all 8 modes within 0.15, your count is {_pac}"
-print(f"Exercise 3 correct: plain GAN {_hits(runs[1]['shots'][4000], ring, 0.15)}/8, PacGAN {_pac}/8")
+print(f"Exercise 3 passes the visible checks (more run when it is graded): plain GAN "
+      f"{_hits(runs[1]['shots'][4000], ring, 0.15)}/8, PacGAN {_pac}/8")
+### BEGIN HIDDEN TESTS
+_c4 = torch.tensor([[0.0, 0.0], [2.0, 2.0], [-3.0, 1.0], [1.0, -4.0]])
+for _pts, _rad, _want, _why in [
+    ([[0.3, 0.0]], 0.2, 0, "(0.3, 0) is 0.3 from (0, 0), outside radius 0.2: compare the distance, not its square"),
+    ([[1.2, 0.0]], 1.3, 1, "(1.2, 0) is 1.2 from (0, 0), inside radius 1.3: compare the distance, not its square"),
+    ([[0.25, 0.25]], 0.3, 0, "(0.25, 0.25) is 0.354 from (0, 0): Euclidean distance, not a box"),
+    ([[0.5, 0.5]], 0.8, 1, "(0.5, 0.5) is 0.707 from (0, 0): Euclidean distance, not |dx| + |dy|"),
+    ([[-3.0, 1.1], [-3.05, 1.0], [2.0, 2.1], [1.0, -4.0], [1.0, -3.9]], 0.2, 3,
+     "five points near three of the four centres: count each centre once"),
+]:
+    _got = _hits(torch.tensor(_pts), _c4, _rad)
+    assert _got == _want, f"points {_pts}, radius {_rad}: want {_want}, got {_got}; {_why}"
+print("Exercise 3: the hidden checks pass too")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 4 (build: change the objective).** The **least-squares GAN** (Mao et al., 2017) replaces the log-losses by squared distances from target scores: the discriminator's output $d$ should be 1 on real points and 0 on fakes,
@@ -697,6 +771,8 @@ assert _gap1 > _gap0, (f"after the D step, D should score real points higher and
                        f"mean D(real) - mean D(fake) went {_gap0:.4f} -> {_gap1:.4f}")
 assert _judged_new > _judged_old, (f"the G step should raise the updated D's score of the fakes: "
                                    f"{_judged_old:.4f} -> {_judged_new:.4f}; did G's optimiser step?")
+print(f"Exercise 4 passes the visible checks (more run when it is graded): one step raised D's real-minus-fake "
+      f"gap {_gap0:.3f} -> {_gap1:.3f} and the fakes' score {_judged_old:.3f} -> {_judged_new:.3f}")
 ### BEGIN HIDDEN TESTS
 for _pack in (1, 2):
     _m, _real, _z = _start(_pack)
@@ -717,9 +793,8 @@ for _pack in (1, 2):
     with torch.no_grad():
         _dw = max(float((a - b).abs().max()) for a, b in zip(_st.parameters(), _rf.parameters()))
     assert _dw < 1e-5, f"pack={_pack}: weights after the step differ from the reference by {_dw:.1e}"
+print("Exercise 4: the hidden checks pass too")
 ### END HIDDEN TESTS
-print(f"Exercise 4 correct: one step raised D's real-minus-fake gap {_gap0:.3f} -> {_gap1:.3f} "
-      f"and the fakes' score {_judged_old:.3f} -> {_judged_new:.3f}")
 
 # %% [markdown]
 # **Exercise 5 (diagnose: what the pair-judging discriminator sees).** PacGAN's discriminator reads consecutive samples in pairs (rows 0-1, 2-3, ...). Write `pair_gap(points)`: the **median** distance between the two points of each consecutive pair of an (N, 2) tensor (N even), as a Python float. Then measure it on the plain GAN's and the PacGAN's samples at step 4000 of section 3 (`runs[1]["shots"][4000]`, `runs[2]["shots"][4000]`) and on 2,000 real ring points (`sample_ring(2000, torch.Generator().manual_seed(0))`), and store the three numbers in `gap_plain`, `gap_pac`, `gap_real`. The test checks what these say about collapse.
@@ -747,13 +822,15 @@ assert gap_plain < gap_real / 3, (
     f"a collapsed generator puts both points of a pair close together: gap_plain = {gap_plain:.2f}, real {gap_real:.2f}")
 assert gap_real / 2 < gap_pac < 2 * gap_real, (
     f"the PacGAN's pairs should be spread like real ones: gap_pac = {gap_pac:.2f}, real {gap_real:.2f}")
+print(f"Exercise 5 passes the visible checks (more run when it is graded): median pair gap, plain GAN "
+      f"{gap_plain:.2f}, PacGAN {gap_pac:.2f}, real ring points {gap_real:.2f}")
 ### BEGIN HIDDEN TESTS
 for _pts, _v in [(runs[1]["shots"][4000], gap_plain), (runs[2]["shots"][4000], gap_pac),
                  (sample_ring(2000, torch.Generator().manual_seed(0)), gap_real)]:
     _ref = float(torch.linalg.vector_norm(_pts[0::2] - _pts[1::2], dim=1).median())
     assert abs(_v - _ref) < 1e-5, f"got {_v:.5f}, want {_ref:.5f}: median over consecutive pairs (0-1, 2-3, ...)"
+print("Exercise 5: the hidden checks pass too")
 ### END HIDDEN TESTS
-print(f"Exercise 5 correct: median pair gap, plain GAN {gap_plain:.2f}, PacGAN {gap_pac:.2f}, real ring points {gap_real:.2f}")
 
 # %% [markdown]
 # **Exercise 6 (reflection).** In the loss plot of section 4, the digits GAN's discriminator loss ends near 1.26, close to the 1.39 of a judge that cannot tell real from fake, while its samples (section 4's grid) are readable digits. What does that tell you? Store one letter in `loss_answer`:
