@@ -29,6 +29,23 @@ OUT = REPO / "benchmarks"
 NOTEBOOKS = REPO / "notebooks"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
+# What each block reports, declared once: the block is checked against it when it runs, and
+# tests/test_bench.py checks latest.json against it.
+KEYS = {
+    "pokemon_bits_per_pixel": {"unigram", "bigram", "lstm512", "context2d", "vae_iwae100"},
+    "digits_nats_per_image": {"gmm_best", "vae_elbo", "vae_iwae", "autoregressive", "categorical_mixture"},
+    "sampling": {"cached_s", "rerun_s", "ratio"},
+    "slider_ms": {"median", "p95"},
+    "gan": {"modes_covered", "modes_covered_remedy", "digits_classes_covered"},
+    "ae_vs_vae": {"ae_confidence", "ae_nearest", "rec_only_confidence", "rec_only_nearest", "vae_confidence",
+                  "vae_nearest", "test_confidence", "test_nearest"},
+    "naive_vs_importance": {"ratio", "naive_var", "importance_var"},
+    "pokemon_samples": {"lstm512_tau_chosen"} | {
+        f"{family}_{stat}" for family in ("held_out", "lstm512", "lstm512_tau", "context2d", "vae", "gan")
+        for stat in ("background", "blobs", "outline", "colours", "distance")},
+    "training_threads": {"one_run_2_threads_steps_per_s", "two_runs_1_thread_steps_per_s", "ratio"},
+}
+
 # Published numbers beside ours, with their sources (other splits or data: for scale only).
 REFERENCES = {
     "pokemon_bits_per_pixel": "course data README: unigram 5.02, raster bigram 3.29 bits/pixel on a 712/80 split",
@@ -328,10 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         update_readme(md)
         return 0
     sys.path.insert(0, str(REPO))
-    blocks = [("pokemon_bits_per_pixel", pokemon_bits_per_pixel), ("digits_nats_per_image", digits_nats_per_image),
-              ("sampling", sampling), ("slider_ms", slider_ms), ("gan", gan), ("ae_vs_vae", ae_vs_vae),
-              ("naive_vs_importance", naive_vs_importance), ("pokemon_samples", pokemon_samples),
-              ("training_threads", training_threads)]
+    blocks = [(name, globals()[name]) for name in KEYS]
     only = set(filter(None, (args.only or "").split(",")))
     if unknown := only - {n for n, _ in blocks} - {"notebook_seconds"}:
         parser.error(f"--only: no block {sorted(unknown)}; choose from {[n for n, _ in blocks]} or notebook_seconds")
@@ -341,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         t = time.perf_counter()
         r[name] = fn()
+        if set(r[name]) != KEYS[name]:  # KEYS is what tests and readers rely on
+            raise KeyError(f"{name} returned {sorted(r[name])}, KEYS declares {sorted(KEYS[name])}: fix one of them")
         print(f"{name}: {r[name]} ({time.perf_counter() - t:.0f} s)", flush=True)
     if not only or "notebook_seconds" in only:
         r["notebook_seconds"] = {} if args.skip_notebooks else notebook_seconds()

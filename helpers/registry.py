@@ -27,16 +27,18 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import inspect
 import os
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from helpers.core.checkpoints import Checkpoint, config_dict, load_checkpoint, save_checkpoint
+from helpers.core.checkpoints import Checkpoint, Metric, config_dict, headline, load_checkpoint, save_checkpoint
 from helpers.core.data import REPO_ROOT, dataset
 from helpers.core.train import read_resume, resolve_device, save_atomic, seeded
 
@@ -57,6 +59,13 @@ class Recipe:
     data: str | None  # "pokemon" | "digits" | None: synthetic data made by fit itself
     threads: int | None = None  # CPU threads while training (None: torch's default)
     resumable: bool = False  # fit accepts resume= (train --resume continues a stopped run)
+    targets: dict[str, float] = field(default_factory=dict)  # metric -> bound a retrained checkpoint must beat
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        """The metrics this recipe's family records (its module's METRICS, declared once there)."""
+        fn = getattr(self.fit, "func", self.fit)
+        return sys.modules[fn.__module__].METRICS
 
     @property
     def config(self) -> dict[str, Any]:
@@ -82,80 +91,105 @@ class Recipe:
 
 @functools.cache
 def recipes() -> dict[str, Recipe]:
-    """name -> Recipe of every shipped checkpoint (imports the model families on first use)."""
+    """name -> Recipe of every shipped checkpoint (imports the model families on first use).
+    Every configuration is spelled out here, field by field; the image side, the number of
+    levels and the augmentation come from the data set's descriptor (helpers.core.data)."""
+    from helpers.core.data import DIGITS, POKEMON
+    from helpers.core.train import TrainConfig
     from helpers.models.adversarial import GANTrainConfig, ToyGAN, ToyGANConfig, fit_toy_gan
-    from helpers.models.audio import WaveNet, WaveNetConfig, WaveNetTrainConfig, fit_wavenet
-    from helpers.models.autoencoders import Autoencoder, digits_net, fit_autoencoder, pokemon_net
+    from helpers.models.audio import ToneData, WaveNet, WaveNetConfig, WaveNetTrainConfig, fit_wavenet
+    from helpers.models.autoencoders import Autoencoder, NetConfig, fit_autoencoder
     from helpers.models.autoregressive import fit_autoregressive
-    from helpers.core.data import DIGIT_LEVELS, N_COLOURS, hflip
     from helpers.models.image_gan import ImageGAN, ImageGANConfig, fit_image_gan
     from helpers.models.pixel_cnn import PixelCNN, PixelCNNConfig
     from helpers.models.pixel_lstm import PixelLSTM, PixelLSTMConfig, RGBPixelLSTM, RGBPixelLSTMConfig, fit_rgb
-    from helpers.core.train import TrainConfig
     from helpers.models.vae import VAE, VAETrainConfig, fit_vae
 
-    flips = functools.partial(fit_autoregressive, augment=hflip)
-    small = TrainConfig(epochs=25, batch_size=32, lr=3e-3, patience=5, grad_clip=1.0, seed=0)
-    digits = TrainConfig(epochs=600, batch_size=64, lr=1e-3, patience=40, seed=0)
+    P, D = POKEMON, DIGITS
+    small = TrainConfig(epochs=25, batch_size=32, lr=3e-3, weight_decay=0.0, patience=5, grad_clip=1.0, seed=0,
+                        halve_lr_after=None)
+    digits = TrainConfig(epochs=600, batch_size=64, lr=1e-3, weight_decay=0.0, patience=40, grad_clip=1.0, seed=0,
+                         halve_lr_after=None)
     digits_short = dataclasses.replace(digits, epochs=100, patience=15)
-    mlp8 = digits_net(latent=8, hidden=256, depth=2, dropout=0.2)
-    poke = TrainConfig(epochs=50, batch_size=32, lr=2e-3, patience=10, seed=0)
+    poke = TrainConfig(epochs=50, batch_size=32, lr=2e-3, weight_decay=0.0, patience=10, grad_clip=1.0, seed=0,
+                       halve_lr_after=None)
+
+    def lstm(hidden: int, dropout: float, emb_dropout: float) -> PixelLSTMConfig:
+        return PixelLSTMConfig(colours=P.levels, side=P.side, emb=32, hidden=hidden, position=True, dropout=dropout,
+                               emb_dropout=emb_dropout)
+
+    def cnn(data, channels: int, layers: int, dropout: float) -> PixelCNNConfig:
+        return PixelCNNConfig(colours=data.levels, side=data.side, channels=channels, layers=layers, kernel=3,
+                              dilations=(1, 2, 1, 4), dropout=dropout)
+
+    def net(data, latent: int, hidden: int, dropout: float = 0.0, autoregressive: bool = False) -> NetConfig:
+        return NetConfig(side=data.side, levels=data.levels, latent=latent, hidden=hidden, depth=2,
+                         arch="mlp" if data is D else "conv", embed=16, dropout=dropout, autoregressive=autoregressive)
+
+    def gan(data, latent: int) -> ImageGANConfig:  # side, levels, channels: the descriptor's
+        return ImageGANConfig(data.name, latent=latent, width=32, pack=2, tau=1.0, frames=8, frame_samples=8)
+
+    gan_train = GANTrainConfig(steps=4000, batch=64, lr_g=2e-4, lr_d=2e-4, seed=0)
+    toy_train = GANTrainConfig(steps=4000, batch=256, lr_g=1e-3, lr_d=1e-4, seed=0)
     iwae = functools.partial(fit_vae, iwae_k=1000)
-    gan = GANTrainConfig(steps=4000, batch=64, lr_g=2e-4, lr_d=2e-4, seed=0)
-    toy = GANTrainConfig(steps=4000, batch=256, lr_g=1e-3, lr_d=1e-4, seed=0)
     table = [
         # notebook 02 (and 08): Pokémon, pixel by pixel
-        Recipe("pixel_lstm512", "the lecture's LSTM-512 (02)", PixelLSTM, PixelLSTMConfig(),
-               TrainConfig(epochs=80, batch_size=16, lr=2e-3, patience=8, grad_clip=1.0, seed=0), flips, "pokemon",
-               resumable=True),
-        Recipe("context2d", "gated PixelCNN, 2-D context (02)", PixelCNN, PixelCNNConfig(),
-               TrainConfig(epochs=40, batch_size=32, lr=2e-3, patience=6, grad_clip=1.0, seed=0), flips, "pokemon",
-               resumable=True),
+        Recipe("pixel_lstm512", "the lecture's LSTM-512 (02)", PixelLSTM, lstm(512, 0.5, 0.25),
+               TrainConfig(epochs=80, batch_size=16, lr=2e-3, weight_decay=0.0, patience=8, grad_clip=1.0, seed=0,
+                           halve_lr_after=None), fit_autoregressive, "pokemon", resumable=True,
+               targets={"test_bpp": 2.55}),
+        Recipe("context2d", "gated PixelCNN, 2-D context (02)", PixelCNN, cnn(P, 64, 8, 0.1),
+               TrainConfig(epochs=40, batch_size=32, lr=2e-3, weight_decay=0.0, patience=6, grad_clip=1.0, seed=0,
+                           halve_lr_after=None), fit_autoregressive, "pokemon", resumable=True,
+               targets={"test_bpp": 2.45}),
         # the 2-D model that meets issue 22's likelihood target; staged for notebooks 02 and 08
         Recipe("context2d_96x10", "gated PixelCNN 96x10, dropout + weight decay (next for 02/08)", PixelCNN,
-               PixelCNNConfig(channels=96, layers=10, dropout=0.3),
+               cnn(P, 96, 10, 0.3),
                TrainConfig(epochs=80, batch_size=32, lr=2e-3, weight_decay=3e-4, patience=10, grad_clip=1.0, seed=0,
-                           halve_lr_after=4), flips, "pokemon", resumable=True),
-        Recipe("pixel_lstm128_onehot", "LSTM-128, 1-of-N colours (02, slide 9)", PixelLSTM,
-               PixelLSTMConfig(hidden=128, dropout=0.0, emb_dropout=0.0), small, flips, "pokemon", resumable=True),
-        Recipe("pixel_lstm128_rgb", "LSTM-128 regressing RGB (02, slide 9)", RGBPixelLSTM, RGBPixelLSTMConfig(),
-               small, functools.partial(fit_rgb, augment=hflip), "pokemon"),
+                           halve_lr_after=4), fit_autoregressive, "pokemon", resumable=True,
+               targets={"test_bpp": 2.25}),
+        Recipe("pixel_lstm128_onehot", "LSTM-128, 1-of-N colours (02, slide 9)", PixelLSTM, lstm(128, 0.0, 0.0),
+               small, fit_autoregressive, "pokemon", resumable=True),
+        Recipe("pixel_lstm128_rgb", "LSTM-128 regressing RGB (02, slide 9)", RGBPixelLSTM,
+               RGBPixelLSTMConfig(side=P.side, emb=32, hidden=128, dropout=0.0), small, fit_rgb, "pokemon"),
         # notebook 06: digits, pixel by pixel
-        Recipe("context2d_digits", "gated PixelCNN on digits (06)", PixelCNN,
-               PixelCNNConfig(colours=DIGIT_LEVELS, side=8, channels=32, layers=6, dilations=(1, 2, 1, 4), dropout=0.1),
-               TrainConfig(epochs=80, batch_size=32, lr=2e-3, patience=8, grad_clip=1.0, seed=0),
-               fit_autoregressive, "digits", threads=1, resumable=True),
+        Recipe("context2d_digits", "gated PixelCNN on digits (06)", PixelCNN, cnn(D, 32, 6, 0.1),
+               TrainConfig(epochs=80, batch_size=32, lr=2e-3, weight_decay=0.0, patience=8, grad_clip=1.0, seed=0,
+                           halve_lr_after=None), fit_autoregressive, "digits", threads=1, resumable=True),
         # notebooks 04-07: autoencoders and VAEs
-        Recipe("digits_ae_2d", "autoencoder, 2-D code (04)", Autoencoder, digits_net(2), digits_short,
+        Recipe("digits_ae_2d", "autoencoder, 2-D code (04)", Autoencoder, net(D, 2, 256), digits_short,
                fit_autoencoder, "digits", threads=1),
-        Recipe("digits_vae_2d", "VAE, 2-D code (05)", VAE, digits_net(2), VAETrainConfig(train=digits_short),
-               fit_vae, "digits", threads=1),
-        Recipe("digits_vae", "VAE, 8-D code (05, 07, 08)", VAE, mlp8, VAETrainConfig(warmup=20, train=digits),
-               iwae, "digits", threads=1),
-        Recipe("digits_vae_rec_only", "the same net, reconstruction only (05, slide 20)", VAE, mlp8,
-               VAETrainConfig(kl_weight=0.0, train=dataclasses.replace(digits, epochs=100, patience=None)),
+        Recipe("digits_vae_2d", "VAE, 2-D code (05)", VAE, net(D, 2, 256),
+               VAETrainConfig(kl_weight=1.0, warmup=0, train=digits_short), fit_vae, "digits", threads=1),
+        Recipe("digits_vae", "VAE, 8-D code (05, 07, 08)", VAE, net(D, 8, 256, 0.2),
+               VAETrainConfig(kl_weight=1.0, warmup=20, train=digits), iwae, "digits", threads=1),
+        Recipe("digits_vae_rec_only", "the same net, reconstruction only (05, slide 20)", VAE, net(D, 8, 256, 0.2),
+               VAETrainConfig(kl_weight=0.0, warmup=0, train=dataclasses.replace(digits, epochs=100, patience=None)),
                fit_vae, "digits", threads=1),
         Recipe("digits_vae_made", "VAE with a MADE decoder, the likelihood model (05, 06)", VAE,
-               dataclasses.replace(digits_net(16, 768, 2, 0.5), autoregressive=True),
-               VAETrainConfig(warmup=20, train=dataclasses.replace(digits, lr=5e-4, weight_decay=3e-4)),
+               net(D, 16, 768, 0.5, autoregressive=True),
+               VAETrainConfig(kl_weight=1.0, warmup=20, train=dataclasses.replace(digits, lr=5e-4, weight_decay=3e-4)),
                iwae, "digits", threads=1),
-        Recipe("pokemon_ae", "autoencoder, 10-D code (04)", Autoencoder, pokemon_net(10, hidden=24), poke,
+        Recipe("pokemon_ae", "autoencoder, 10-D code (04)", Autoencoder, net(P, 10, 24), poke,
                fit_autoencoder, "pokemon", threads=1),
-        Recipe("pokemon_vae", "VAE, 10-D code (05, 08)", VAE, pokemon_net(10, hidden=24),
-               VAETrainConfig(warmup=10, train=poke), fit_vae, "pokemon", threads=1),
+        Recipe("pokemon_vae", "VAE, 10-D code (05, 08)", VAE, net(P, 10, 24),
+               VAETrainConfig(kl_weight=1.0, warmup=10, train=poke), fit_vae, "pokemon", threads=1),
         # notebook 08: GANs
-        Recipe("gan_digits", "1-of-N GAN on digits (08)", ImageGAN,
-               ImageGANConfig("digits", side=8, levels=DIGIT_LEVELS, channels=1, latent=8, width=32), gan,
-               fit_image_gan, "digits", threads=1),
-        Recipe("gan_pokemon", "1-of-N GAN on Pokémon (08)", ImageGAN,
-               ImageGANConfig("pokemon", side=20, levels=N_COLOURS, channels=3, latent=16, width=32), gan,
-               fit_image_gan, "pokemon", threads=1),
-        Recipe("toy_gan_plain", "GAN on the 8-Gaussian ring (08)", ToyGAN, ToyGANConfig(pack=1), toy,
-               fit_toy_gan, None, threads=1),
-        Recipe("toy_gan_pack2", "PacGAN on the ring (08)", ToyGAN, ToyGANConfig(pack=2), toy,
-               fit_toy_gan, None, threads=1),
+        Recipe("gan_digits", "1-of-N GAN on digits (08)", ImageGAN, gan(D, 8), gan_train, fit_image_gan, "digits",
+               threads=1),
+        Recipe("gan_pokemon", "1-of-N GAN on Pokémon (08)", ImageGAN, gan(P, 16), gan_train, fit_image_gan,
+               "pokemon", threads=1),
+        Recipe("toy_gan_plain", "GAN on the 8-Gaussian ring (08)", ToyGAN, ToyGANConfig(pack=1, noise=256, hidden=128),
+               toy_train, fit_toy_gan, None, threads=1),
+        Recipe("toy_gan_pack2", "PacGAN on the ring (08)", ToyGAN, ToyGANConfig(pack=2, noise=256, hidden=128),
+               toy_train, fit_toy_gan, None, threads=1),
         # notebook 03: audio
-        Recipe("wavenet_tones", "WaveNet on synthetic tones (03)", WaveNet, WaveNetConfig(), WaveNetTrainConfig(),
+        Recipe("wavenet_tones", "WaveNet on synthetic tones (03)", WaveNet,
+               WaveNetConfig(dilations=(1, 2, 4, 8, 16, 32, 64, 128) * 2, kernel=2, channels=32, skip_channels=64,
+                             levels=256),
+               WaveNetTrainConfig(data=ToneData(n_train=96, n_valid=16, n_test=16, seconds=1.0, seed=0),
+                                  train=TrainConfig(epochs=120, batch_size=16, lr=3e-3, weight_decay=0.0, patience=8,
+                                                    grad_clip=1.0, seed=0, halve_lr_after=None), crop=2048),
                fit_wavenet, None, threads=1),
     ]
     return {r.name: r for r in table}
@@ -224,6 +258,8 @@ def train(r: Recipe | str, *, device: str | torch.device | None = "auto", progre
         with seeded(r.seed, dev):
             model = r.build(r.model)
             extra = {"resume": state} if state else {}
+            if r.data and "augment" in inspect.signature(r.fit).parameters:
+                extra["augment"] = dataset(r.data).augmentation  # the data set's own (flips for Pokémon)
             hist, metrics = r.fit(model, r.train, data, device=dev, progress=progress, **extra)
         seconds = earlier + time.perf_counter() - start
     finally:
@@ -270,8 +306,7 @@ def describe(name: str) -> dict[str, Any]:
     if not path.is_file():
         return {**row, "size_mb": None, "metrics": {}, "meta": {}}
     payload = read_checkpoint(path)
-    metrics = {k: v for k, v in payload.get("metrics", {}).items()
-               if isinstance(v, (int, float)) and any(w in k for w in ("test", "modes", "classes", "colour_tv", "mse"))}
+    metrics = {k: v for k, v in headline(payload.get("metrics", {}), r.metrics).items() if isinstance(v, (int, float))}
     return {**row, "size_mb": path.stat().st_size / 1e6, "metrics": metrics, "meta": payload.get("meta", {})}
 
 
@@ -297,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             size = "missing" if d["size_mb"] is None else f"{d['size_mb']:.1f} MB"
             where = f"{d['meta'].get('device', '?')}, {d['meta'].get('seconds', '?')} s" if d["meta"] else ""
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in d["metrics"].items())
+            shown += "".join(f" (target {k} < {v})" for k, v in recipe(name).targets.items())
             print(f"{name:22} {d['file']:42} {size:>8}  {where:28} {shown}")
         return 0
     for name in args.names or list(recipes()):

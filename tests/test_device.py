@@ -111,7 +111,7 @@ def test_autoencoder_and_vae_paths():
             fit_vae(vae, VAETrainConfig(warmup=2, train=cfg), data, progress=False, iwae_k=4)
             g = torch.Generator().manual_seed(0)
             vae.sample(2, generator=g)
-            vae.log_prob(data.test[:2], k=4, generator=g)
+            vae.log_prob_estimate(data.test[:2], k=4, generator=g)
         _check(run)
 
 
@@ -123,7 +123,7 @@ def test_gan_paths():
     _check(lambda: fit_toy_gan(ToyGAN(ToyGANConfig(noise=8, hidden=8)),
                                GANTrainConfig(steps=5, batch=16, lr_g=1e-3, lr_d=1e-3, seed=0), None, progress=False))
     d = _sprites(32, side=8, levels=17)
-    cfg = ImageGANConfig("digits", side=8, levels=17, channels=1, latent=4, width=4, frames=2, frame_samples=2)
+    cfg = ImageGANConfig("digits", latent=4, width=4, frames=2, frame_samples=2)
     gan = ImageGAN(cfg, DIGITS.palette())
 
     def run():

@@ -17,10 +17,10 @@ from helpers.models.image_gan import (
 )
 from helpers.core.train import seeded
 
-TINY = ImageGANConfig("digits", side=8, levels=DIGIT_LEVELS, channels=1, latent=4, width=4, frames=3,
+TINY = ImageGANConfig("digits", latent=4, width=4, frames=3,
                       frame_samples=2)
 TINY_TRAIN = GANTrainConfig(steps=20, batch=8, lr_g=2e-4, lr_d=2e-4, seed=0)
-POKEMON_SMALL = ImageGANConfig("pokemon", side=20, levels=N_COLOURS, channels=3, latent=6, width=4)
+POKEMON_SMALL = ImageGANConfig("pokemon", latent=6, width=4)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small nets: one thread is fastest on 2 shared cores
@@ -57,8 +57,10 @@ def test_shapes_and_clear_errors():
         model.G(torch.randn(3, 5))
     with pytest.raises(ValueError, match="palette must be"):
         ImageGAN(TINY, torch.zeros(5, 1))
-    with pytest.raises(ValueError, match="multiple of 4"):
-        ImageGAN(ImageGANConfig("digits", side=10, levels=17, channels=1))
+    with pytest.raises(ValueError, match=r"side=10 disagrees with the digits data set's 8; leave side out"):
+        ImageGANConfig("digits", side=10)
+    assert ImageGANConfig("pokemon", latent=6) == ImageGANConfig("pokemon", side=20, levels=N_COLOURS, channels=3,
+                                                                 latent=6), "side, levels, channels: the descriptor's"
     assert torch.equal(ImageGAN(TINY).palette, torch.zeros(DIGIT_LEVELS, 1)), "no palette: zeros until fit/load"
     bad = torch.zeros(4, 8, 8)
     with pytest.raises(TypeError, match="integer"):

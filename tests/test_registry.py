@@ -48,7 +48,7 @@ def test_list_shows_every_model(capsys):
     out = capsys.readouterr().out
     for name in registry.recipes():
         assert name in out
-    assert "MB" in out and "test_bpp=2.5" in out
+    assert "MB" in out and "test_bpp=2.5" in out and "(target test_bpp < 2.25)" in out
 
 
 def test_get_loads_in_eval_mode_and_leaves_the_rng_alone(shipped):
@@ -144,3 +144,56 @@ def test_mismatch_names_each_field():
     with pytest.raises(CheckpointMismatch, match=r"model\.hidden: 128 in the file, 256 asked") as e:
         load_checkpoint(registry.CHECKPOINT_DIR / "toy_gan_plain.pt", other.build(other.model), other.config)
     assert "model.pack" not in str(e.value), "only differing fields are named"
+
+
+# ---------------------------------------------------------------- facts in one place
+@pytest.mark.parametrize("name", sorted(registry.recipes()))
+def test_each_checkpoint_records_only_what_its_family_declares(name):
+    """The family's METRICS (declared once, beside its fit_*) name every stored metric; `list`
+    shows the headline ones; a recipe's targets are declared metrics, stored in the file."""
+    from helpers.core.checkpoints import read_checkpoint
+
+    r = registry.recipe(name)
+    stored = read_checkpoint(registry.CHECKPOINT_DIR / f"{name}.pt")["metrics"]
+    undeclared = [k for k in stored if not any(m.matches(k) for m in r.metrics)]
+    assert not undeclared, f"{name} stores {undeclared}, which {r.fit} does not declare"
+    shown = registry.describe(name)["metrics"]
+    assert shown and set(shown) == {k for k in stored if any(m.headline and m.matches(k) for m in r.metrics)}
+    for metric, bound in r.targets.items():
+        assert metric in stored and stored[metric] < bound, (name, metric, stored.get(metric), bound)
+
+
+def test_a_family_cannot_record_an_undeclared_metric():
+    from helpers.core.checkpoints import Metric, declared
+
+    names = (Metric("test_iwae{k}_nats", "IWAE"), Metric("test_bpp", "bits", headline=True))
+    assert declared({"test_iwae1000_nats": 1.0, "test_bpp": 2.0}, names, "fit_x") == {"test_iwae1000_nats": 1.0,
+                                                                                     "test_bpp": 2.0}
+    with pytest.raises(KeyError, match=r"fit_x records \['test_bits'\], which its METRICS do not declare"):
+        declared({"test_bits": 1.0}, names, "fit_x")
+    assert not Metric("test_iwae{k}_nats", "").matches("test_iwae_nats")
+
+
+def test_recipes_spell_out_every_config_field():
+    """Every *Config(...) in registry.recipes() names each of its fields (no silent class
+    defaults), except ImageGANConfig's side, levels and channels, which the data set's
+    descriptor gives; helper functions inside recipes() build configs the same way."""
+    import ast
+    import inspect
+
+    import helpers.registry as module
+
+    source = inspect.getsource(module.recipes)
+    classes = {type(r.model).__name__: type(r.model) for r in registry.recipes().values()}
+    classes |= {type(c).__name__: type(c) for r in registry.recipes().values()
+                for c in (r.train, getattr(r.train, "train", None), getattr(r.train, "data", None)) if c is not None}
+    derived = {"ImageGANConfig": {"side", "levels", "channels"}}
+    calls = [n for n in ast.walk(ast.parse(source.lstrip()))
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in classes]
+    assert {c.func.id for c in calls} == set(classes), "every config class appears in the table"
+    for call in calls:
+        cls = classes[call.func.id]
+        fields = [f.name for f in dataclasses.fields(cls)]
+        given = set(fields[:len(call.args)]) | {k.arg for k in call.keywords}
+        missing = set(fields) - given - derived.get(cls.__name__, set())
+        assert not missing, f"{cls.__name__}(...) in recipes() leaves out {sorted(missing)}"

@@ -98,15 +98,15 @@ def test_iwae_k1_is_elbo_and_bound_tightens():
     assert (i1000 - i1000b).abs().max() < 0.5, "the estimate should not depend much on chunking"
 
 
-def test_log_prob_is_the_iwae_estimate():
+def test_log_prob_estimate_is_the_iwae_estimate():
     torch.manual_seed(0)
     vae = VAE(digits_net(4)).eval()
     x = torch.randint(0, 17, (5, 8, 8))
-    lp = vae.log_prob(x, generator=torch.Generator().manual_seed(1))
+    lp = vae.log_prob_estimate(x, generator=torch.Generator().manual_seed(1))
     assert lp.shape == (5,) and (lp < 0).all()
     torch.testing.assert_close(lp, iwae_log_likelihood(vae, x, 1000, torch.Generator().manual_seed(1)))
     # k = 1 is the ELBO in expectation; k = 1000 lies above the expected ELBO
-    one = vae.log_prob(x.repeat(3000, 1, 1), k=1, generator=torch.Generator().manual_seed(2)).view(3000, 5)
+    one = vae.log_prob_estimate(x.repeat(3000, 1, 1), k=1, generator=torch.Generator().manual_seed(2)).view(3000, 5)
     with torch.no_grad():
         e = elbo(vae, x.repeat(3000, 1, 1), torch.Generator().manual_seed(3)).view(3000, 5).mean(0)
     torch.testing.assert_close(one.mean(0), e, atol=0.3, rtol=0)

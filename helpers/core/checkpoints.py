@@ -20,7 +20,7 @@ import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -161,3 +161,33 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict[str,
     hist = payload.get("history")
     return Checkpoint(path, payload["config"], History.from_dict(hist) if hist else None,
                       payload.get("metrics", {}), payload.get("meta", {}))
+
+
+# ----------------------------------------------------------------------------- metric names
+@dataclass(frozen=True)
+class Metric:
+    """One number a family's ``fit_*`` records with a checkpoint. ``name`` may hold ``{k}``,
+    which stands for a whole number (``test_iwae{k}_nats``); ``headline`` metrics are the
+    held-out results ``python -m helpers.registry list`` shows."""
+
+    name: str
+    meaning: str
+    headline: bool = False
+
+    def matches(self, key: str) -> bool:
+        return re.fullmatch(re.escape(self.name).replace(r"\{k\}", r"\d+"), key) is not None
+
+
+def declared(metrics: dict[str, Any], names: Sequence[Metric], family: str) -> dict[str, Any]:
+    """``metrics`` unchanged, after checking that each key is one of the family's declared
+    names (a family records only what it declares, so `list`, the bench and the tests can read
+    the declaration)."""
+    unknown = [k for k in metrics if not any(m.matches(k) for m in names)]
+    if unknown:
+        raise KeyError(f"{family} records {unknown}, which its METRICS do not declare: add them there")
+    return metrics
+
+
+def headline(metrics: dict[str, Any], names: Sequence[Metric]) -> dict[str, Any]:
+    """The stored metrics that the declaration marks as headline results, in stored order."""
+    return {k: v for k, v in metrics.items() if any(m.headline and m.matches(k) for m in names)}

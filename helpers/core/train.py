@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from helpers.core.contract import eval_mode
+
 Batch = Tensor | Sequence[Tensor]
 
 
@@ -148,13 +150,11 @@ def evaluate(
 ) -> float:
     """Mean of loss_fn over all of ``data`` (batch means weighted by batch size), eval mode."""
     device = device or model_device(model)
-    was_training = model.training
-    model.eval()
     n, total = _length(data), 0.0
-    for start in range(0, n, batch_size):
-        idx = torch.arange(start, min(start + batch_size, n), device="cpu")
-        total += float(loss_fn(model, _take(data, idx, device))) * len(idx)
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, n, batch_size):
+            idx = torch.arange(start, min(start + batch_size, n), device="cpu")
+            total += float(loss_fn(model, _take(data, idx, device))) * len(idx)
     return total / n
 
 

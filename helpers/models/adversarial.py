@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from helpers.core.checkpoints import Metric, declared
+from helpers.core.contract import generator_device
 from helpers.core.train import History, model_device, progress_enabled, seeded
 
 MODES, RADIUS, STD = 8, 2.0, 0.05
@@ -42,7 +44,7 @@ def ring_centres(modes: int = MODES, radius: float = RADIUS, device: torch.devic
 def sample_ring(n: int, generator: torch.Generator | None = None, std: float = STD) -> Tensor:
     """n points (n, 2): a uniformly chosen centre plus N(0, std^2 I) noise, drawn on the
     generator's device (the CPU without one)."""
-    dev = generator.device if generator is not None else torch.device("cpu")
+    dev = generator_device(generator, "cpu")
     c = ring_centres(device=dev)
     idx = torch.randint(0, len(c), (n,), generator=generator, device=dev)
     return c[idx] + std * torch.randn(n, 2, generator=generator, device=dev)
@@ -180,8 +182,8 @@ class ToyGAN(nn.Module):
         if prefix is not None:
             raise ValueError("a GAN draws whole samples from z: it cannot continue a prefix; pass prefix=None")
         dev = model_device(self)
-        g_dev = generator.device if generator is not None else dev
-        return self.G(torch.randn(n, self.cfg.noise, generator=generator, device=g_dev).to(dev))
+        z = torch.randn(n, self.cfg.noise, generator=generator, device=generator_device(generator, dev))
+        return self.G(z.to(dev))
 
     def critic(self, x: Tensor) -> Tensor:
         """D's logits for packs of ``pack`` consecutive samples: (N, 2) -> (N // pack,)."""
@@ -206,6 +208,12 @@ def _toy_data(model: ToyGAN, cfg: GANTrainConfig, dev: torch.device):
     return real, fake
 
 
+METRICS = (
+    Metric("modes_covered", "ring modes (of 8) that hold samples, of 10,000 drawn", headline=True),
+    Metric("frac_near_mode", "fraction of the samples near a mode"),
+)
+
+
 def fit_toy_gan(model: ToyGAN, cfg: GANTrainConfig, data: None = None, *, device: torch.device | str | None = None,
                 progress: bool | None = None) -> tuple[History, dict[str, float]]:
     """Train ``model`` in place on the ring (made here: data must be None) with train_adversarial.
@@ -216,7 +224,7 @@ def fit_toy_gan(model: ToyGAN, cfg: GANTrainConfig, data: None = None, *, device
     model.to(dev)
     hist = train_adversarial(model, cfg, *_toy_data(model, cfg, dev), progress=progress)
     covered, near = modes_of(model)
-    return hist, {"modes_covered": float(covered), "frac_near_mode": near}
+    return hist, declared({"modes_covered": float(covered), "frac_near_mode": near}, METRICS, "fit_toy_gan")
 
 
 def train_toy_gan(model_cfg: ToyGANConfig, train_cfg: GANTrainConfig = GANTrainConfig(),

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from helpers.core.checkpoints import Metric, declared
+from helpers.core.contract import draw_categorical, eval_mode
 from helpers.core.train import History, TrainConfig, evaluate, fit, model_device
 
 MU = 255
@@ -195,38 +197,40 @@ class WaveNet(nn.Module):
         logits = self(codes)
         return -F.cross_entropy(logits.transpose(1, 2), codes, reduction="none").sum(1)
 
-    @torch.inference_mode()
     def sample(self, n: int, *, generator: torch.Generator | None = None, prefix: Tensor | None = None,
-               length: int, temperature: float = 1.0) -> Tensor:
+               length: int | None = None, temperature: float = 1.0) -> Tensor:
         """Draw n code sequences (n, length) on the model's device, one sample per step with the
         cached state; each draw is made on the generator's device (the CPU for a CPU generator).
 
-        prefix: optional codes (P,) or (n, P) fed first (teacher forcing) and kept at the start."""
+        length: samples per clip; None: the training clips' length, ``clip_length()`` (one second,
+        8000 samples: about 10-20 s on a CPU). prefix: optional codes (P,) or (n, P) fed first
+        (teacher forcing) and kept at the start. The steps run in inference mode; the codes come
+        back as an ordinary tensor, so ``log_prob(sample(...))`` works."""
+        with torch.inference_mode():
+            out = self._sample(n, generator, prefix, length, temperature)
+        return out.clone()
+
+    def _sample(self, n: int, generator: torch.Generator | None, prefix: Tensor | None, length: int | None,
+                temperature: float) -> Tensor:
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        length = clip_length() if length is None else length
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
         dev = model_device(self)
         if prefix is not None:
             prefix = (prefix.expand(n, -1) if prefix.ndim == 1 else prefix).to(dev)
             self._check(prefix)
-        g_dev = generator.device if generator is not None else dev
-        was = self.training
-        self.eval()
-        state = self.init_state(n)
         # the state starts as forward's zero padding; the first input is silence, as in forward
         prev = torch.full((n,), SILENCE, dtype=torch.long, device=dev)
         out = torch.empty(n, length, dtype=torch.long, device=dev)
         P = 0 if prefix is None else min(prefix.shape[1], length)
-        for t in range(length):
-            logits, state = self.step(prev, state)
-            if t < P:
-                prev = prefix[:, t]
-            else:
-                probs = torch.softmax(logits / temperature, dim=-1).to(g_dev)
-                prev = torch.multinomial(probs, 1, generator=generator)[:, 0].to(dev)
-            out[:, t] = prev
-        self.train(was)
+        with eval_mode(self):
+            state = self.init_state(n)
+            for t in range(length):
+                logits, state = self.step(prev, state)
+                prev = prefix[:, t] if t < P else draw_categorical(logits, generator, temperature)
+                out[:, t] = prev
         return out
 
 
@@ -257,6 +261,11 @@ class WaveNetTrainConfig:
     crop: int = 2048  # training crops of this many samples (random position per batch)
 
 
+def clip_length(data: ToneData = ToneData()) -> int:
+    """Samples per clip of the corpus (the default ``ToneData``'s: the shipped model's)."""
+    return int(round(data.seconds * SAMPLE_RATE))
+
+
 def tone_splits(data: ToneData) -> tuple[Tensor, Tensor, Tensor]:
     """(train, valid, test) mu-law codes, each (n, seconds*SAMPLE_RATE), from one seeded generator."""
     g = torch.Generator().manual_seed(data.seed)
@@ -276,6 +285,12 @@ def random_crop(length: int):
     return crop
 
 
+METRICS = (
+    Metric("test_bits", "held-out (test) bits per sample", headline=True),
+    Metric("valid_bits", "validation bits per sample"),
+)
+
+
 def fit_wavenet(model: WaveNet, cfg: WaveNetTrainConfig, data: None = None, *,
                 device: torch.device | str | None = None, progress: bool | None = None
                 ) -> tuple[History, dict[str, float]]:
@@ -290,4 +305,4 @@ def fit_wavenet(model: WaveNet, cfg: WaveNetTrainConfig, data: None = None, *,
     ln2 = math.log(2)
     metrics = {"valid_bits": evaluate(model, nll, valid, batch_size=4) / ln2,
                "test_bits": evaluate(model, nll, test, batch_size=4) / ln2}
-    return hist, metrics
+    return hist, declared(metrics, METRICS, "fit_wavenet")

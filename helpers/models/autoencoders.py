@@ -23,8 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from helpers.core.checkpoints import Metric, declared
+from helpers.core.contract import draw_categorical, eval_mode
 from helpers.core.data import DIGITS, POKEMON, Split, check_images
 from helpers.core.train import History, TrainConfig, evaluate, fit
+from helpers.models.autoregressive import fill_raster
 
 
 # ----------------------------------------------------------------------------- config
@@ -71,15 +74,6 @@ def check_codes(z: Tensor, latent: int) -> None:
     if z.ndim != 2 or z.shape[1] != latent:
         raise ValueError(f"expected codes of shape (B, {latent}), got {tuple(z.shape)}; "
                          f"this decoder has a {latent}-dimensional code (use z[None] for one code)")
-
-
-def draw_categorical(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """One category per row of logits (..., K) -> (...) long on logits' device. The draw happens
-    on the generator's device (a CPU generator draws on the CPU), so CPU streams are reproducible."""
-    probs = logits.softmax(-1).reshape(-1, logits.shape[-1])
-    dev = generator.device if generator is not None else probs.device
-    idx = torch.multinomial(probs.to(dev), 1, generator=generator)
-    return idx.view(logits.shape[:-1]).to(logits.device)
 
 
 class Encoder(nn.Module):
@@ -200,9 +194,7 @@ class MADEDecoder(nn.Module):
         """x ~ P(x | z), pixel by pixel in raster order, x_i ~ P(x_i | x_<i, z): (B, H, W) long."""
         s = self.cfg.side
         x = torch.zeros(len(z), s, s, dtype=torch.long, device=z.device)
-        for i in range(s * s):
-            r, c = divmod(i, s)
-            x[:, r, c] = draw_categorical(self.forward(z, x)[:, r, c], generator)
+        fill_raster(x, lambda img, r: self.forward(z, img), lambda logits: draw_categorical(logits, generator))
         return x
 
 
@@ -244,8 +236,8 @@ class Autoencoder(nn.Module):
         return reconstruction_nll(self.decoder(self.encode(x), x), x).mean()
 
     def log_prob(self, x: Tensor) -> Tensor:
-        raise NotImplementedError("a plain autoencoder defines no likelihood P(x): it has no "
-                                  "distribution over codes; use a VAE (helpers.models.vae.VAE.log_prob, notebook 05)")
+        raise NotImplementedError("a plain autoencoder defines no likelihood P(x): it has no distribution over "
+                                  "codes; use a VAE (helpers.models.vae.VAE.log_prob_estimate, notebook 05)")
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, prefix: Tensor | None = None) -> Tensor:
         raise NotImplementedError("a plain autoencoder cannot sample: it has no prior over codes (random "
@@ -275,14 +267,14 @@ def decode_images(model: nn.Module, z: Tensor, how: str = "mean") -> Tensor:
 @torch.no_grad()
 def encode_means(model: nn.Module, x: Tensor) -> Tensor:
     """``model.code(x)`` in eval mode: the AE's code, or the VAE's posterior mean m. (B, latent)."""
-    was_training = model.training
-    model.eval()
-    out = model.code(x)
-    model.train(was_training)
-    return out
+    with eval_mode(model):
+        return model.code(x)
 
 
 # ----------------------------------------------------------------------------- training
+METRICS = (Metric("test_rec_nats", "test reconstruction error -log P(x|c), nats per image", headline=True),)
+
+
 def fit_autoencoder(
     model: Autoencoder,
     cfg: TrainConfig,
@@ -296,7 +288,7 @@ def fit_autoencoder(
     over the test images}. The caller's random state is left as it was."""
     train, valid, test = data
     hist = fit(model, ae_loss, train, valid, cfg, device=device, progress=progress)
-    return hist, {"test_rec_nats": evaluate(model, ae_loss, test)}
+    return hist, declared({"test_rec_nats": evaluate(model, ae_loss, test)}, METRICS, "fit_autoencoder")
 
 
 # ----------------------------------------------------------------------------- prior samples, judged
@@ -333,8 +325,6 @@ def prior_sample_quality(model: nn.Module, train: Tensor, labels: Tensor, n: int
         e = (c.mean(0) + e.double() @ chol.T).float()
     elif prior != "standard":
         raise ValueError(f"prior must be 'standard', 'fitted' or None, got {prior!r}")
-    was_training = model.training
-    model.eval()
-    x = decode_images(model, e.to(dev))
-    model.train(was_training)
+    with eval_mode(model):
+        x = decode_images(model, e.to(dev))
     return image_quality(x, train, clf if clf is not None else digit_classifier(train, labels))

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from helpers.core.checkpoints import Metric, declared
+from helpers.core.contract import draw_categorical, eval_mode
 from helpers.core.data import Split, check_images
 from helpers.core.train import History, TrainConfig, fit, model_device
 
@@ -63,14 +65,9 @@ def cover_mask(cover: float, side: int) -> Tensor:
 def draw_pixels(logits: Tensor, temperature: float = 1.0, greedy: bool = False,
                 generator: torch.Generator | None = None) -> Tensor:
     """One level per row of logits (B, K) -> (B,) long on the logits' device: the argmax
-    (greedy), or a draw from softmax(logits / temperature). The draw is made with
-    ``generator`` on its own device (a CPU generator draws on the CPU), so a seed gives the
-    same pixels on every device."""
-    if greedy:
-        return logits.argmax(-1)
-    probs = F.softmax(logits.float() / temperature, dim=-1)
-    where = generator.device if generator is not None else probs.device
-    return torch.multinomial(probs.to(where), 1, generator=generator)[:, 0].to(logits.device)
+    (greedy), or a draw from softmax(logits / temperature) with ``generator`` on its own device
+    (``helpers.core.contract.draw_categorical``), so a seed gives the same pixels on every device."""
+    return logits.argmax(-1) if greedy else draw_categorical(logits, generator, temperature)
 
 
 # ----------------------------------------------------------------------------- the contract
@@ -104,22 +101,26 @@ class PixelModel(nn.Module):
             img = check_images(prefix, self.levels, s, name="prefix").to(dev).clone()
             if not 0 <= known <= s * s:
                 raise ValueError(f"known must lie in 0..{s * s}, got {known}")
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             stop = s * s if stop is None else min(stop, s * s)
             self._fill(img, known, stop, lambda logits: draw_pixels(logits, temperature, greedy, generator))
-        finally:
-            self.train(was)
         return img
 
     def _fill(self, img: Tensor, known: int, stop: int, draw: Draw) -> None:
         """Generate raster pixels known..stop-1 of img (B, side, side) in place. Here: re-run
         the model on the rows down to the current one for every pixel (rows below cannot matter)."""
-        s = self.side
-        for t in range(known, stop):
-            r, c = divmod(t, s)
-            img[:, r, c] = draw(self(img[:, : r + 1])[:, r, c])
+        fill_raster(img, lambda x, r: self(x[:, : r + 1]), draw, known, stop)
+
+
+def fill_raster(img: Tensor, logits: Callable[[Tensor, int], Tensor], draw: Draw, known: int = 0,
+                stop: int | None = None) -> None:
+    """The plain raster sampler: for t = known..stop-1 (pixel (r, c) = divmod(t, side)),
+    ``img[:, r, c] = draw(logits(img, r)[:, r, c])``, in place on img (B, side, side);
+    ``logits(img, r)`` -> (B, >r, side, K) may read only the pixels before t. stop=None: every pixel."""
+    s = img.shape[-1]
+    for t in range(known, s * s if stop is None else stop):
+        r, c = divmod(t, s)
+        img[:, r, c] = draw(logits(img, r)[:, r, c])
 
 
 def nats_per_pixel_loss(model: nn.Module, x: Tensor) -> Tensor:
@@ -132,11 +133,9 @@ def nats_per_pixel_loss(model: nn.Module, x: Tensor) -> Tensor:
 def bits_per_pixel(model: PixelModel, x: Tensor, batch_size: int = 80) -> float:
     """Held-out bits per pixel: -sum log2 p(x) over images / (images * pixels)."""
     x = check_images(x, model.levels, model.side)
-    was = model.training
-    model.eval()
     dev = model_device(model)
-    total = sum(float(-model.log_prob(x[i : i + batch_size].to(dev)).sum()) for i in range(0, len(x), batch_size))
-    model.train(was)
+    with eval_mode(model):
+        total = sum(float(-model.log_prob(x[i : i + batch_size].to(dev)).sum()) for i in range(0, len(x), batch_size))
     return total / (x.numel() * LN2)
 
 
@@ -247,7 +246,7 @@ class PixelMixture(PixelModel):
             prefix = check_images(prefix, self.levels, self.side, name="prefix")
             _, seen = self._log_cond(prefix.to(model_device(self)))
             logw = seen[:, :, :known].sum(-1).T.cpu()  # (B, K): log p_k(prefix's known pixels)
-        pick = logw.argmax(1) if greedy else torch.multinomial(F.softmax(logw, 1), 1, generator=generator)[:, 0]
+        pick = logw.argmax(1) if greedy else draw_categorical(logw, generator)
         out = None
         for j, part in enumerate(self.parts):
             rows = (pick == j).nonzero()[:, 0]
@@ -262,6 +261,17 @@ class PixelMixture(PixelModel):
 
 
 # ----------------------------------------------------------------------------- training
+METRICS = (
+    Metric("test_bpp", "held-out (test) bits per pixel", headline=True),
+    Metric("test_nats", "held-out (test) nats per image", headline=True),
+    Metric("valid_bpp", "validation bits per pixel"),
+    Metric("valid_nats", "validation nats per image"),
+    Metric("epochs", "epochs trained"),
+    Metric("best_epoch", "the epoch whose weights were kept (1 = first)"),
+    Metric("seconds", "training time (checkpoints made before it moved to meta)"),
+)
+
+
 def fit_autoregressive(model: PixelModel, cfg: TrainConfig, data: Split, *, device=None, progress=None,
                        augment=None, on_epoch=None, resume=None) -> tuple[History, dict[str, float]]:
     """Train on data = (train, valid, test) by the mean nats per pixel, early-stopped on valid
@@ -275,4 +285,4 @@ def fit_autoregressive(model: PixelModel, cfg: TrainConfig, data: Split, *, devi
         bpp = bits_per_pixel(model, x)
         metrics[f"{split}_bpp"] = bpp
         metrics[f"{split}_nats"] = bpp * LN2 * x[0].numel()
-    return hist, metrics
+    return hist, declared(metrics, METRICS, "fit_autoregressive")

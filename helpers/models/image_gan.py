@@ -29,6 +29,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from helpers.models.adversarial import (NO_LIKELIHOOD, GANTrainConfig, discriminator_loss, generator_loss,
                           train_adversarial)
+from helpers.core.checkpoints import Metric, declared
+from helpers.core.contract import eval_mode, generator_device
 from helpers.core.data import Split, check_images, dataset, load_digits
 from helpers.core.train import History, model_device
 from helpers.evaluate.digits import classes_covered, digit_classifier
@@ -36,16 +38,18 @@ from helpers.evaluate.digits import classes_covered, digit_classifier
 
 @dataclass(frozen=True)
 class ImageGANConfig:
-    """data: "digits" or "pokemon" (helpers.core.data.dataset: palette, augmentation); side: image
-    side; levels: palette size (grey levels or colours); channels: of the palette, 1 (grey) or 3
-    (RGB); latent: length of z; width: channels of the last generator layer (doubled per layer
-    towards z); pack: images per discriminator input; tau: Gumbel-softmax temperature;
-    frames x frame_samples: the evolution snapshots recorded during training."""
+    """data: "digits" or "pokemon"; the data set's descriptor (helpers.core.data.dataset) gives
+    the image side, levels (palette size: grey levels or colours), channels of the palette (1
+    grey, 3 RGB), the palette itself and the augmentation: leave side, levels and channels out
+    (a value that disagrees with the descriptor is refused). latent: length of z; width:
+    channels of the last generator layer (doubled per layer towards z); pack: images per
+    discriminator input; tau: Gumbel-softmax temperature; frames x frame_samples: the
+    evolution snapshots recorded during training."""
 
     data: str
-    side: int
-    levels: int
-    channels: int
+    side: int | None = None
+    levels: int | None = None
+    channels: int | None = None
     latent: int = 16
     width: int = 32
     pack: int = 2
@@ -53,11 +57,21 @@ class ImageGANConfig:
     frames: int = 8
     frame_samples: int = 8
 
+    def __post_init__(self) -> None:
+        ds = dataset(self.data)
+        for name, value in (("side", ds.side), ("levels", ds.levels), ("channels", ds.channels)):
+            given = getattr(self, name)
+            if given is None:
+                object.__setattr__(self, name, value)
+            elif given != value:
+                raise ValueError(f"ImageGANConfig: {name}={given} disagrees with the {self.data} data set's "
+                                 f"{value}; leave {name} out and it comes from helpers.core.data.dataset({self.data!r})")
+
 
 def _uniform(logits: Tensor, generator: torch.Generator | None) -> Tensor:
     """U(0, 1) noise shaped like logits, drawn on the generator's device (logits' without one)
     and moved to logits' device; clamped away from 0 and 1 for the Gumbel transform."""
-    dev = generator.device if generator is not None else logits.device
+    dev = generator_device(generator, logits.device)
     u = torch.rand(logits.shape, generator=generator, device=dev).to(logits.device)
     return u.clamp_(1e-10, 1.0 - 1e-7)
 
@@ -150,10 +164,8 @@ class ImageGAN(nn.Module):
         """Palette indices (N, side, side) of G(z), on z's device: each pixel's most probable
         colour, or with draw=True a colour drawn from its softmax (as during training, so the mix
         of colours matches the training images'; the picture then also depends on ``generator``)."""
-        was = self.training
-        self.eval()
-        logits = self.G(z)
-        self.train(was)
+        with eval_mode(self):
+            logits = self.G(z)
         if not draw:
             return logits.argmax(1)
         return (logits - torch.log(-torch.log(_uniform(logits, generator)))).argmax(1)  # Gumbel-max
@@ -165,8 +177,7 @@ class ImageGAN(nn.Module):
         if prefix is not None:
             raise ValueError("a GAN draws whole images from z: it cannot complete a prefix; pass prefix=None")
         dev = model_device(self)
-        g_dev = generator.device if generator is not None else dev
-        z = torch.randn(n, self.cfg.latent, generator=generator, device=g_dev).to(dev)
+        z = torch.randn(n, self.cfg.latent, generator=generator, device=generator_device(generator, dev)).to(dev)
         return self.generate(z, draw, generator)
 
     def fake(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -183,6 +194,13 @@ class ImageGAN(nn.Module):
 
     def g_loss(self, fake: Tensor) -> Tensor:
         return generator_loss(self.critic(fake))
+
+
+METRICS = (
+    Metric("colour_tv", "colour-histogram distance of 500 samples to the training set", headline=True),
+    Metric("classes_covered", "digit classes holding >= 2% of 500 samples (digits only)", headline=True),
+    Metric("nearest_train_diff", "median fraction of pixels that differ from the nearest training image"),
+)
 
 
 def fit_image_gan(model: ImageGAN, cfg: GANTrainConfig, data: Split, *, device: torch.device | str | None = None,
@@ -225,7 +243,7 @@ def fit_image_gan(model: ImageGAN, cfg: GANTrainConfig, data: Split, *, device: 
     if mc.data == "digits":
         d = load_digits()
         clf = digit_classifier(d.split().train, d.split_labels().train)
-    return hist, measure(model, train, clf=clf)
+    return hist, declared(measure(model, train, clf=clf), METRICS, "fit_image_gan")
 
 
 # ----------------------------------------------------------------------------- measuring samples

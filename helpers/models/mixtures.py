@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from helpers.core.contract import generator_device
 from helpers.models.gaussian import log_normal
 
 
@@ -71,7 +72,7 @@ class GaussianMixture(Mixture):
         """(x (n, D), m (n,)): first the component m ~ P(m), then x ~ N(mu_m, Sigma_m).
         Drawn on the generator's device, returned on the mixture's."""
         dev = self.means.device
-        gdev = generator.device if generator is not None else dev
+        gdev = generator_device(generator, dev)
         m = torch.multinomial(self.weights.to(gdev), n, replacement=True, generator=generator).to(dev)
         e = torch.randn(n, self.means.shape[1], generator=generator, dtype=self.means.dtype, device=gdev).to(dev)
         chol = torch.linalg.cholesky(self.covs)
@@ -108,7 +109,7 @@ def fit_em(
         raise ValueError(f"want x of shape (N, D) with N >= k={k}, got {tuple(x.shape)}")
     x = x.to(torch.float64)
     if init_means is None:
-        gdev = generator.device if generator is not None else x.device
+        gdev = generator_device(generator, x.device)
         init_means = x[torch.randperm(len(x), generator=generator, device=gdev)[:k].to(x.device)]
     eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
     cov = torch.cov(x.T).reshape(x.shape[1], x.shape[1]) + reg * eye

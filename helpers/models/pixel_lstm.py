@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from helpers.models.autoregressive import Draw, PixelModel, check_temperature, draw_pixels
+from helpers.core.checkpoints import Metric, declared
+from helpers.core.contract import eval_mode
 from helpers.core.data import N_COLOURS, POKEMON, SIDE, Split, check_images
 from helpers.core.train import History, TrainConfig, fit, model_device
 
@@ -113,12 +115,10 @@ class PixelLSTM(PixelModel):
         dev = model_device(self)
         seq = torch.zeros(n, T, dtype=torch.long, device=dev)
         start = torch.full((n, 1), self.cfg.colours, dtype=torch.long, device=dev)
-        was = self.training
-        self.eval()
-        for t in range(pixels):  # inputs START, x_0 .. x_{t-1}: all t+1 steps again, every time
-            h, _ = self.lstm(self._inputs(torch.cat([start, seq[:, :t]], 1), torch.arange(t + 1, device=dev)))
-            seq[:, t] = draw_pixels(self.out(h[:, -1]), temperature, False, generator)
-        self.train(was)
+        with eval_mode(self):
+            for t in range(pixels):  # inputs START, x_0 .. x_{t-1}: all t+1 steps again, every time
+                h, _ = self.lstm(self._inputs(torch.cat([start, seq[:, :t]], 1), torch.arange(t + 1, device=dev)))
+                seq[:, t] = draw_pixels(self.out(h[:, -1]), temperature, False, generator)
         return seq.reshape(n, self.side, self.side)
 
 
@@ -151,7 +151,14 @@ class RGBPixelLSTMConfig:
 
 class RGBPixelLSTM(nn.Module):
     """Regression in RGB: forward (B, H, W, 3) floats -> (B, H, W, 3) predicted next colours.
-    Not a probability model (squared error has no palette to sample from): it has ``complete``."""
+
+    Not a generative model of colour indices, and the one shipped model outside the contract of
+    ``helpers.core.contract`` (``tests/test_contract.py`` lists it as an exception): trained by
+    squared error, it predicts a single colour per context, an estimate of the mean RGB of the
+    next pixel, not a distribution over the palette's colours. So it has no ``log_prob`` (there is
+    no probability of a sprite's colour indices to report) and no ``sample`` (there is nothing
+    to draw from; an averaged colour need not be in the palette at all). What it has is
+    ``complete``: the one deterministic continuation of a prefix."""
 
     def __init__(self, cfg: RGBPixelLSTMConfig = RGBPixelLSTMConfig()):
         super().__init__()
@@ -202,6 +209,9 @@ def rgb_loss(model: nn.Module, rgb: Tensor) -> Tensor:
     return F.mse_loss(model(rgb), rgb)
 
 
+METRICS = (Metric("valid_mse", "best validation squared error per RGB channel", headline=True),)
+
+
 def fit_rgb(model: RGBPixelLSTM, cfg: TrainConfig, data: Split, *, device=None, progress=None,
             augment=None, palette: Tensor | None = None) -> tuple[History, dict[str, float]]:
     """Train the RGB regression on sprites (colour indices) shown in ``palette`` colours
@@ -216,4 +226,4 @@ def fit_rgb(model: RGBPixelLSTM, cfg: TrainConfig, data: Split, *, device=None, 
 
     hist = fit(model, lambda m, b: rgb_loss(m, b if b.is_floating_point() else cmap[b]),
                train, valid, cfg, augment=to_rgb, device=device, progress=progress)
-    return hist, {"valid_mse": min(hist.valid)}
+    return hist, declared({"valid_mse": min(hist.valid)}, METRICS, "fit_rgb")

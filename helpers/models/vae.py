@@ -10,9 +10,10 @@ So everywhere here σ is the log-variance (``log_var``), the noise scale is exp(
     loss = rec(x, c) + β · KL(q(z|x) || N(0, I)) = -ELBO when β = 1,
 
 with rec = -log P(x | c) from the decoders of ``helpers.models.autoencoders`` (categorical per pixel).
-The model: z ~ N(0, I), x | z ~ P(x | z); ``VAE.sample`` draws from it, ``VAE.log_prob`` is the
-importance-sampled estimate of log P(x) (Burda et al. 2016). Reductions: per-image functions
-return (B,) in nats; losses are the batch mean of those.
+The model: z ~ N(0, I), x | z ~ P(x | z); ``VAE.sample`` draws from it. Its likelihood has no
+closed form: ``VAE.log_prob_estimate`` is the importance-sampled estimate of log P(x) (Burda et
+al. 2016), a random number, hence the name (no ``log_prob``: see ``helpers.core.contract``).
+Reductions: per-image functions return (B,) in nats; losses are the batch mean of those.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from helpers.models.autoencoders import Encoder, NetConfig, make_decoder, reconstruction_nll
+from helpers.core.checkpoints import Metric, declared
+from helpers.core.contract import eval_mode, generator_device
 from helpers.core.data import Split
 from helpers.models.gaussian import kl_standard_normal, log_normal_diag, log_standard_normal
 from helpers.core.train import History, TrainConfig, fit, model_device
@@ -69,7 +72,7 @@ class VAE(nn.Module):
     def reparameterize(m: Tensor, log_var: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """z = m + exp(log_var / 2) ⊙ e, e ~ N(0, I) drawn on the generator's device (the global
         generator of m's device without one), then moved to m's device."""
-        dev = generator.device if generator is not None else m.device
+        dev = generator_device(generator, m.device)
         e = torch.randn(m.shape, generator=generator, device=dev, dtype=m.dtype).to(m.device)
         return m + (0.5 * log_var).exp() * e
 
@@ -86,7 +89,7 @@ class VAE(nn.Module):
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n codes from N(0, I): (n, latent), on the model's device (drawn on the generator's)."""
         dev = model_device(self)
-        gdev = generator.device if generator is not None else dev
+        gdev = generator_device(generator, dev)
         return torch.randn(n, self.cfg.latent, generator=generator, device=gdev).to(dev)
 
     @torch.no_grad()
@@ -97,16 +100,13 @@ class VAE(nn.Module):
         if prefix is not None:
             raise ValueError("a VAE here cannot condition on a prefix: its pixels are drawn given a code z, "
                              "not given earlier pixels; call sample(n) without prefix")
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.decoder.sample(self.sample_prior(n, generator), generator)
-        finally:
-            self.train(was_training)
 
-    def log_prob(self, x: Tensor, k: int = 1000, generator: torch.Generator | None = None) -> Tensor:
-        """log P(x) per image, (B,) nats: the k-sample importance-weighted estimate
-        (``iwae_log_likelihood``; a lower bound in expectation, tight as k grows)."""
+    def log_prob_estimate(self, x: Tensor, k: int = 1000, generator: torch.Generator | None = None) -> Tensor:
+        """An estimate of log P(x) per image, (B,) nats: the k-sample importance-weighted estimate
+        (``iwae_log_likelihood``; random, drawn from ``generator``; a lower bound in expectation,
+        tight as k grows). Not ``log_prob``: the VAE has no exact likelihood."""
         return iwae_log_likelihood(self, x, k, generator)
 
 
@@ -147,16 +147,14 @@ def iwae_log_likelihood(
     if not callable(getattr(model, "reparameterize", None)):
         raise TypeError(f"iwae_log_likelihood needs a VAE (an encoder q(z|x)), got {type(model).__name__}")
     x = x.to(model_device(model))
-    was_training = model.training
-    model.eval()
     out = []
-    for xb in x.split(max(1, chunk // k)):
-        m, log_var = model.encode(xb)
-        per = max(1, chunk // len(xb))  # samples per block for this batch of images
-        logw = torch.cat([log_weights(model, xb, m, log_var, min(per, k - s), generator)
-                          for s in range(0, k, per)], 1)
-        out.append(torch.logsumexp(logw, 1) - math.log(k))
-    model.train(was_training)
+    with eval_mode(model):
+        for xb in x.split(max(1, chunk // k)):
+            m, log_var = model.encode(xb)
+            per = max(1, chunk // len(xb))  # samples per block for this batch of images
+            logw = torch.cat([log_weights(model, xb, m, log_var, min(per, k - s), generator)
+                              for s in range(0, k, per)], 1)
+            out.append(torch.logsumexp(logw, 1) - math.log(k))
     return torch.cat(out)
 
 
@@ -171,6 +169,15 @@ def vae_loss(cfg: VAETrainConfig, state: dict[str, float]) -> Callable[[nn.Modul
         return (rec + beta * kl).mean()
 
     return loss_fn
+
+
+METRICS = (
+    Metric("test_rec_nats", "test reconstruction error, nats per image (z drawn, seed 1)", headline=True),
+    Metric("test_kl_nats", "test KL(q(z|x) || P(z)), nats per image", headline=True),
+    Metric("test_neg_elbo_nats", "test -ELBO, nats per image", headline=True),
+    Metric("test_iwae{k}_nats", "test -log P(x) by IWAE with k samples (seed 2)", headline=True),
+    Metric("log_var_trace", "mean log-variance of the training codes after every epoch"),
+)
 
 
 def fit_vae(
@@ -210,4 +217,4 @@ def fit_vae(
     if iwae_k:
         ll = iwae_log_likelihood(model, test, iwae_k, torch.Generator(device="cpu").manual_seed(2))
         metrics[f"test_iwae{iwae_k}_nats"] = float(-ll.mean())
-    return hist, metrics
+    return hist, declared(metrics, METRICS, "fit_vae")
