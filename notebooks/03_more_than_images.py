@@ -285,7 +285,7 @@ fig
 # ## Summary
 #
 # - The chain rule does not care what the components are: pixels, audio samples, frames.
-# - WaveNet models 8-bit mu-law audio with a 256-way softmax per sample (1-of-N, like colours) and causal, dilated convolutions; its receptive field $R = 1 + (k-1)\sum d_\ell$ grows exponentially with depth (511 samples with 16 layers here), measured above by perturbation.
+# - WaveNet models 8-bit mu-law audio with a 256-way softmax per sample (1-of-N, like colours) and causal, dilated convolutions; its receptive field $R = 1 + (k-1)\sum d_\ell$ grows exponentially with depth (511 samples with 16 layers here), measured above from the inputs with a nonzero gradient (perturbation showed causality).
 # - With context the held-out cost drops from 8 bits per sample (uniform) and 7.55 (unigram, no context) to 2.27 bits per sample.
 # - Sampling is sequential, one sample per step; keeping each layer's past makes a step cost one column per layer.
 # - Generated audio has what fits in the receptive field (periodic waves, harmonics, attacks and decays), with noise from a small model, and nothing of what lies beyond it (a steady beat).
@@ -324,8 +324,8 @@ finally:
 assert all(type(g) is int for g in _got), f"mu_law_code should return ints, got {[type(g).__name__ for g in _got]}"
 assert type(code_half) is int and code_half == _got[0], "code_half should be mu_law_code(0.5)"
 _want = mu_law_encode(torch.tensor(_xs)).tolist()
-assert _got == _want, (f"mu_law_code gives {dict(zip(_xs, _got))}; F(x) = sign(x) ln(1 + 255|x|) / ln 256, "
-                       "then (F + 1) / 2 * 255, rounded")
+assert _got == _want, (f"mu_law_code gives {dict(zip(_xs, _got))}, expected {dict(zip(_xs, _want))}; check the "
+                       "sign, the logarithms, the map to [0, 255] and the rounding")
 ### BEGIN HIDDEN TESTS
 _xs = torch.linspace(-1, 1, 41).tolist() + [0.003, -0.003]
 _audio.mu_law_encode = globals()["mu_law_encode"] = _forbidden
@@ -339,7 +339,7 @@ print(f"Exercise 1 passes the visible checks (more run when it is graded): x = 0
       f"(an even grid would give {round(0.75 * 255)})")
 
 # %% [markdown]
-# **Exercise 2 (receptive field).** Write `receptive_field(dilations, kernel)` from the formula (by arithmetic: the test switches `WaveNet` off while it runs your function), then choose `one_second`, a tuple of dilations for kernel 2 with **at most 14 layers** whose receptive field covers at least one second of audio (8,000 samples) **without gaps**: as in section 3's measurement, at least 8,000 different past samples must actually reach the output, not just lie between its first and last input.
+# **Exercise 2 (receptive field).** Write `receptive_field(dilations, kernel)` from the formula (by arithmetic: the test switches `WaveNet` off while it runs your function), then choose `one_second`, a tuple of dilations for kernel 2 with **at most 14 layers** whose receptive field covers at least one second of audio (8,000 samples) **without gaps**: as in section 3's measurement, every one of the 8,000 most recent samples (the current one and the 7,999 before it) must actually reach the output, not just lie between its first and last input. `receptive_field` returns an integer (a Python `int` or a NumPy integer).
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def receptive_field(dilations: tuple[int, ...], kernel: int = 2) -> int:
@@ -356,14 +356,15 @@ one_second = tuple(2**i for i in range(13))  # 1, 2, ..., 4096: R = 8192
 for dil, k in [((1, 2, 4, 8), 2), ((1, 2, 4) * 3, 2), ((1, 3, 9), 3), ((1,), 5)]:
     want = WaveNet(WaveNetConfig(dilations=dil, kernel=k, channels=2, skip_channels=2)).receptive_field
     got = receptive_field(dil, k)
-    assert type(got) is int, f"receptive_field should return an int, got {type(got).__name__}"
-    assert got == want, f"receptive_field({dil}, {k}) = {got}, expected {want}: 1 + (kernel - 1) * sum(dilations)"
+    assert isinstance(got, (int, np.integer)) and not isinstance(got, bool), (
+        f"receptive_field should return an integer, got {type(got).__name__}")
+    assert got == want, f"receptive_field({dil}, {k}) = {got}, expected {want}"
 assert type(one_second) is tuple and all(type(d) is int and d >= 1 for d in one_second), (
     f"one_second should be a tuple of positive int dilations, got {one_second!r}")
-assert len(one_second) <= 14, f"one_second has {len(one_second)} layers; at most 14 (double the dilation each layer)"
+assert len(one_second) <= 14, f"one_second has {len(one_second)} layers; at most 14 are allowed"
 _reach = WaveNet(WaveNetConfig(dilations=one_second, kernel=2, channels=2, skip_channels=2)).receptive_field
 assert _reach >= SAMPLE_RATE, (
-    f"one_second reaches {_reach} samples, fewer than {SAMPLE_RATE}; double the dilations")
+    f"one_second reaches {_reach} samples, fewer than {SAMPLE_RATE}; the dilations must grow faster")
 ### BEGIN HIDDEN TESTS
 import helpers.models.audio as _audio
 
@@ -381,40 +382,46 @@ try:
 finally:
     _audio.WaveNet, globals()["WaveNet"] = _saved
 for (_dil, _k, _want), _g in zip(_cases, _got):
-    assert type(_g) is int and _g == _want, f"receptive_field({_dil}, {_k}) = {_g!r}, expected {_want}"
+    assert isinstance(_g, (int, np.integer)) and _g == _want, f"receptive_field({_dil}, {_k}) = {_g!r}, expected {_want}"
 _offsets = {0}  # the past samples that reach the output: every sum of some of the dilations (kernel 2)
 for _d in one_second:
     _offsets |= {_o + _d for _o in _offsets}
-assert len(_offsets) >= SAMPLE_RATE, (
-    f"one_second spans {_reach:,} samples but only {len(_offsets):,} of them reach the output: the field has "
-    "gaps; a dilation larger than the reach of the layers before it skips samples (double the dilations)")
+_missing = sorted(set(range(SAMPLE_RATE)) - _offsets)
+assert not _missing, (
+    f"one_second spans {_reach:,} samples but {len(_missing):,} of the {SAMPLE_RATE:,} most recent never reach the "
+    f"output (the first at offset {_missing[0] if _missing else 0}): the field has gaps; a dilation larger than the "
+    "reach of the layers before it skips samples")
 ### END HIDDEN TESTS
 print(f"Exercise 2 passes the visible checks (more run when it is graded): {len(one_second)} layers reach "
       f"{_reach:,} samples ({_reach / SAMPLE_RATE:.2f} s); undilated that takes {SAMPLE_RATE - 1:,} layers")
 
 # %% [markdown]
-# **Exercise 3 (how many components?).** Generation costs one softmax draw per component. Compute `n_audio`, the number of draws for 2 seconds of our audio, and `n_video`, for 2 seconds of 64×64 RGB video at 25 frames per second when every colour channel of every pixel is one component (as in PixelRNN). How many times more is `n_video`?
+# **Exercise 3 (how many components?).** Generation costs one softmax draw per component. Compute `n_audio`, the number of draws for 2 seconds of our audio, and `n_video`, for 2 seconds of 64×64 RGB video at 25 frames per second when each of a pixel's three colour channels (R, G, B) is its own component, drawn one after the other (PixelRNN orders RGB images this way; in notebooks 01-02 a pixel was a single draw over palette colours, here it is three). Store in `video_per_audio` how many times more draws the video needs (`n_video / n_audio`, a number).
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 n_audio = 2 * SAMPLE_RATE
 n_video = 2 * 25 * 64 * 64 * 3
+video_per_audio = n_video / n_audio
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(n_audio) is int and type(n_video) is int, (
     f"n_audio and n_video should be ints, got {type(n_audio).__name__} and {type(n_video).__name__}")
 assert n_video > 10 * n_audio, f"n_video = {n_video} should be many times n_audio = {n_audio}"
+assert isinstance(video_per_audio, (int, float, np.integer, np.floating)), (
+    f"video_per_audio should be a number, got {type(video_per_audio).__name__}")
 ### BEGIN HIDDEN TESTS
 assert n_audio == 16_000, f"n_audio = {n_audio}; 2 seconds at {SAMPLE_RATE} samples per second"
 assert n_video == 614_400, f"n_video = {n_video}; seconds x frames per second x height x width x 3 channels"
+assert abs(float(video_per_audio) - 38.4) < 1e-6, f"video_per_audio = {video_per_audio}, expected n_video / n_audio"
 ### END HIDDEN TESTS
 print(f"Exercise 3 passes the visible checks (more run when it is graded): {n_audio:,} draws for audio, "
-      f"{n_video:,} for video ({n_video / n_audio:.0f}x)")
+      f"{n_video:,} for video ({video_per_audio:.1f}x)")
 
 
 # %% [markdown]
-# **Exercise 4 (build a causal dilated convolution, diagnose it by perturbation).** Write `CausalConv1d(channels_in, channels_out, kernel, dilation)`: an `nn.Module` whose `forward` maps (B, channels_in, T) to (B, channels_out, T), the **same length**, and whose output at time $t$ uses only inputs at $t, t-d, \dots, t-(k-1)d$ (pad $(k-1)\,d$ zeros on the **left** only, e.g. with `torch.nn.functional.pad`, then an `nn.Conv1d` with `dilation=d`). Then write `measured_reach(net, length, t)`: feed random input (1, channels, length) through `net`, change the input at **one** time $u$ at a time, and return the number of times $u$ whose change moves the output at time $t$ (compare with `torch.equal`; `net.channels_in` tells the input channels). For a stack of your layers this must equal $R = 1 + (k-1)\sum d_\ell$, and no $u > t$ may count.
+# **Exercise 4 (build a causal dilated convolution, diagnose it by perturbation).** Write `CausalConv1d(channels_in, channels_out, kernel, dilation)`: an `nn.Module` whose `forward` maps (B, channels_in, T) to (B, channels_out, T), the **same length**, and whose output at time $t$ uses only inputs at $t, t-d, \dots, t-(k-1)d$ (pad $(k-1)\,d$ zeros on the **left** only, e.g. with `torch.nn.functional.pad`, then an `nn.Conv1d` with `dilation=d`). Then write `measured_reach(net, length, t)`: feed random input (1, channels, length) through `net`, change the input at **one** time $u$ at a time, and return the number of times $u$ whose change moves the output at time $t$ (compare with `torch.equal`; `net.channels_in` tells the input channels). For a stack of your layers with gap-free dilations this must equal $R = 1 + (k-1)\sum d_\ell$ once $t \ge R-1$ (for smaller $t$ the left padding cuts the field: only the $u \le t$ count), no $u > t$ may count, and with gaps (say dilations 1, 4) only the times that actually reach $t$ count, not the span between the first and the last.
 
 # %% nbgrader={"grade": false, "grade_id": "ex4_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class CausalConv1d(nn.Module):
@@ -471,10 +478,12 @@ assert _r == 16, f"measured_reach = {_r} for dilations 1, 2, 4, 8 (kernel 2): th
 _net3 = _Stack((1, 3), 3)
 assert measured_reach(_net3, 30, 20) == 1 + 2 * (1 + 3), "kernel 3, dilations 1, 3: the reach should be 9"
 assert measured_reach(_Stack((1, 2, 4), 2), 12, 3) == 4, "near the start the reach is cut by the zero padding"
+assert measured_reach(_Stack((1, 4), 2), 20, 12) == 4, (
+    "dilations 1, 4 (kernel 2): only t, t-1, t-4, t-5 reach t; count the times that move it, not the span")
 with torch.no_grad():
     _layer = CausalConv1d(2, 4, 3, 2)
     _w = [p for p in _layer.parameters() if p.ndim == 3][0]
-    _b = [p for p in _layer.parameters() if p.ndim == 1][0]
+    _b = ([p for p in _layer.parameters() if p.ndim == 1] + [None])[0]  # None: a layer built with bias=False
     _xx = torch.randn(1, 2, 20)
     _ref = torch.nn.functional.conv1d(torch.nn.functional.pad(_xx, (4, 0)), _w, _b, dilation=2)
     assert torch.allclose(_layer(_xx), _ref, atol=1e-6), "CausalConv1d is not a left-padded dilated convolution"

@@ -465,7 +465,7 @@ bar_table(names, [v for pair in results.values() for v in pair], xlabel="nats pe
 #
 # ## Exercises
 #
-# **Exercise 1.** Write the KL term from the slide's variables yourself: given `m` and `log_var` (both (B, n)), compute `kl`, a (B,) tensor of $\mathrm{KL}(N(m, e^{\sigma}) \,\|\, N(0, I))$ in nats, without the helpers.
+# **Exercise 1.** Write the KL term from the slide's variables yourself: given `m_ex` and `log_var_ex` (both (B, n): the code means and log-variances $\sigma$ of five test digits, defined at the top of the cell below), compute `kl`, a (B,) tensor of $\mathrm{KL}(N(m, e^{\sigma}) \,\|\, N(0, I))$ in nats, without the helpers.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 m_ex, log_var_ex = encode_means(vae, dig[2][:5]), vae.encode(dig[2][:5])[1].detach()
@@ -497,7 +497,7 @@ bounds = [iwae_log_likelihood(vae, dig[2][:50], k, torch.Generator().manual_seed
 assert type(bounds) is list, f"bounds should be a list, got {type(bounds).__name__}"
 assert len(bounds) == 3, f"bounds should hold three numbers (k = 1, 10, 100), got {len(bounds)}"
 assert all(type(b) is float for b in bounds), "store plain floats (use .mean().item())"
-assert all(b < 0 for b in bounds), "log P(x) of a digit is negative (a few dozen nats below 0)"
+assert all(b < 0 for b in bounds), "log P(x) of a digit is negative: it is the log-probability of one discrete image"
 assert bounds[0] < bounds[1] < bounds[2], f"the bound should tighten (grow) with k, got {bounds}"
 ### BEGIN HIDDEN TESTS
 for _k, _b in zip((1, 10, 100), bounds):
@@ -508,13 +508,13 @@ print("Exercise 2 passes the visible checks (more run when it is graded): mean l
       [round(b, 1) for b in bounds])
 
 # %% [markdown]
-# **Exercise 3 (build and train).** Write the VAE yourself for a tiny network: a linear encoder `enc` (64 pixels → 8 numbers: $m$ = the first 4, σ = the last 4, σ the log-variance) and a small decoder `dec` (4-D code → 64 × 17 logits), built by `make_ex3_nets` below. Complete three functions:
+# **Exercise 3 (build and train).** Write the VAE yourself for a tiny network: a linear encoder `enc` (64 pixels → 8 numbers: $m$ = the first 4, σ = the last 4, σ the log-variance) and a small decoder `dec` (4-D code → 64 × 17 = 1,088 logits, pixel-major: `dec(c).view(B, 64, 17)[:, i]` are the 17 logits of pixel `i`, pixels in `x.flatten(1)` order), built by `make_ex3_nets` below. Complete three functions:
 #
 # - `reparameterize(m, sigma, e)`: the code $c = \exp(\sigma/2) \odot e + m$;
 # - `neg_elbo_parts(enc, dec, x, generator)`: for digits `x` (B, 8, 8), scale them to [0, 1] (divide by 16), encode, draw `e = torch.randn(m.shape, generator=generator)`, and return `(rec, kl)`, each a (B,) tensor in nats: `rec` = $-\log P(x \mid c)$ summed over the 64 pixels (categorical over 17 levels), `kl` = $\mathrm{KL}(N(m, e^{\sigma}) \,\|\, N(0, I))$;
-# - `train_two_epochs(enc, dec, x, generator)`: two epochs of Adam (learning rate 10⁻³) on the mean of `rec + kl`, over mini-batches of 64 in an order drawn anew each epoch with `torch.randperm(len(x), generator=generator)` (every digit once per epoch; the last batch may be smaller); return a list of two floats, the mean loss of each epoch.
+# - `train_two_epochs(enc, dec, x, generator)`: two epochs of Adam (learning rate 10⁻³) on the mean of `rec + kl`, over mini-batches of 64 in an order drawn anew each epoch with `torch.randperm(len(x), generator=generator)` (every digit once per epoch; the last batch may be smaller); return a list of two floats, each epoch's mean of the mini-batch losses computed while training (weighted by batch size, i.e. the mean per digit; no extra pass over all of `x`).
 #
-# The tests train fresh networks with your functions and check behaviour: the loss falls, the KL is finite, and the gradient of the reconstruction term reaches the encoder (through your reparameterisation).
+# The tests train fresh networks with your functions and check behaviour: the loss falls, the KL is finite, the gradient of the reconstruction term reaches the encoder (through your reparameterisation), and training updates the encoder as well as the decoder.
 
 # %%
 def make_ex3_nets(seed):
@@ -574,6 +574,7 @@ assert _enc.weight.grad is not None and _enc.weight.grad[:4].abs().sum() > 0, \
     "the reconstruction's gradient does not reach the encoder's m: is the code computed from m and σ?"
 assert _enc.weight.grad[4:].abs().sum() > 0, "the reconstruction's gradient does not reach σ: use exp(σ/2)·e"
 _enc.zero_grad()
+_enc_w0, _dec_w0 = _enc.weight.detach().clone(), _dec[-1].weight.detach().clone()
 _before = sum(neg_elbo_parts(_enc, _dec, _x, torch.Generator().manual_seed(0))).mean().item()
 _losses = train_two_epochs(_enc, _dec, dig[0], torch.Generator().manual_seed(0))
 assert type(_losses) is list and len(_losses) == 2 and all(type(v) is float for v in _losses), \
@@ -583,6 +584,9 @@ with torch.no_grad():
 _after = (_rec2 + _kl2).mean().item()
 assert torch.isfinite(_kl2).all(), "after training the KL should still be finite"
 assert _after < _before - 5, f"validation -ELBO should fall by training: {_before:.1f} -> {_after:.1f}"
+assert not torch.equal(_dec[-1].weight, _dec_w0), "training did not change the decoder's weights"
+assert not torch.equal(_enc.weight, _enc_w0), (
+    "training did not change the encoder's weights: give Adam the parameters of both enc and dec")
 ### BEGIN HIDDEN TESTS
 _e0, _d0 = make_ex3_nets(2)
 with torch.no_grad():
@@ -620,7 +624,8 @@ def _order(seed):  # the global random generator is not reseeded: an order drawn
 
 _o0, _o0again, _o1 = _order(0), _order(0), _order(1)
 assert [len(b) for b in _o0] == [64, 36] * 2, (
-    f"100 digits in batches of 64 for two epochs should give batches of 64, 36 twice, got {[len(b) for b in _o0]}")
+    f"100 digits in batches of 64 for two epochs should give batches of 64, 36 twice, got {[len(b) for b in _o0]} "
+    "(the encoder should see only the training mini-batches: no extra pass over all of x)")
 _ep1, _ep2 = _o0[0] + _o0[1], _o0[2] + _o0[3]
 assert sorted(_ep1) == sorted(_ep2) == list(range(100)), "each epoch should use every digit exactly once"
 assert _o0 == _o0again, "the same generator seed should give the same batches: shuffle with the generator you are given"

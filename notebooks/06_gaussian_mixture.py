@@ -205,7 +205,7 @@ print(f"{len(gmm_results)} mixtures fitted in {time.perf_counter() - start:.0f} 
 # This is a discrete probability, so no dequantisation. EM is the same two steps as in section 2:
 #
 # - **E-step**: $r_{nm} = P(m)\prod_d \pi_{m,d}(x_{nd}) \,/\, P(x_n)$, computed in logs;
-# - **M-step**: $P(m) = N_m/N$ and $\pi_{m,d}(\ell) = \big(\sum_n r_{nm}[x_{nd}=\ell] + \alpha\big) / (N_m + 17\alpha)$: weighted counts of each grey level, with $\alpha = 0.5$ pseudo-counts so that a level no training image of the cluster showed keeps a small probability (exercise 3 shows what happens without them).
+# - **M-step**: $P(m) = N_m/N$ and $\pi_{m,d}(\ell) = \big(\sum_n r_{nm}[x_{nd}=\ell] + \alpha\big) / (N_m + 17\alpha)$: weighted counts of each grey level, with $\alpha = 0.5$ pseudo-counts added to every count (exercise 3 asks what they are for).
 #
 # Written out, and trained for 45 rounds with K = 10 clusters:
 
@@ -324,15 +324,20 @@ fig
 #
 # ## Exercises
 #
-# **Exercise 1.** Write the E-step yourself: for the fitted 2-D mixture `fitted` and the points `x`, compute the responsibilities $r_{nm} = P(m)\,\mathcal N(x_n;\mu^m,\Sigma^m) / \sum_{m'} P(m')\,\mathcal N(x_n;\mu^{m'},\Sigma^{m'})$ as a tensor `resp` of shape `(1500, 4)`. Use `torch.distributions.MultivariateNormal` for the Gaussian densities.
+# **Exercise 1.** Write the E-step yourself: `e_step(mixture, x)` returns the responsibilities $r_{nm} = P(m)\,\mathcal N(x_n;\mu^m,\Sigma^m) / \sum_{m'} P(m')\,\mathcal N(x_n;\mu^{m'},\Sigma^{m'})$, a tensor of shape `(N, K)`, for any mixture with the attributes `weights` (K,), `means` (K, D) and `covs` (K, D, D), **without** the mixture's own `responsibilities`, `log_prob` or `component_log_probs` methods (it may have none). For the Gaussian densities use `torch.distributions.MultivariateNormal(mean, covariance_matrix)`: its `.log_prob(x)` gives $\log \mathcal N(x_n;\mu,\Sigma)$ for every row of `x`, shape `(N,)`; stay in logs until the end. Then store `resp = e_step(fitted, x)`, shape `(1500, 4)`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 from torch.distributions import MultivariateNormal
 
-log_joint = torch.stack([fitted.weights[k].log() + MultivariateNormal(fitted.means[k], fitted.covs[k]).log_prob(x)
-                         for k in range(fitted.k)], dim=1)
-resp = (log_joint - torch.logsumexp(log_joint, dim=1, keepdim=True)).exp()
+
+def e_step(mixture, x):
+    log_joint = torch.stack([mixture.weights[k].log() + MultivariateNormal(mixture.means[k], mixture.covs[k]).log_prob(x)
+                             for k in range(len(mixture.weights))], dim=1)
+    return (log_joint - torch.logsumexp(log_joint, dim=1, keepdim=True)).exp()
+
+
+resp = e_step(fitted, x)
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -349,14 +354,31 @@ assert torch.allclose(_again.means, fitted.means, atol=1e-3), \
     "an M-step from your resp does not give back the fitted mixture: include the weights P(m), normalise per point"
 print("Exercise 1 passes the visible checks (more run when it is graded)")
 ### BEGIN HIDDEN TESTS
+import types  # noqa: E402
+
 assert torch.allclose(resp.double(), fitted.responsibilities(x), atol=1e-6), \
     "resp differs from the fitted mixture's responsibilities P(m | x_n)"
+# a bare 3-D mixture with 3 components: only weights, means, covs (no methods to call)
+_mix = types.SimpleNamespace(
+    weights=torch.tensor([0.6, 0.3, 0.1], dtype=f64),
+    means=torch.tensor([[1.0, 0.0, -1.0], [-1.0, 0.5, 0.0], [0.0, -1.0, 1.0]], dtype=f64),
+    covs=torch.tensor([[[1.0, 0.6, 0.0], [0.6, 0.5, 0.1], [0.0, 0.1, 0.3]], [[0.4, -0.3, 0.0], [-0.3, 0.9, 0.2], [0.0, 0.2, 0.2]],
+                       [[0.2, 0.0, 0.1], [0.0, 0.3, 0.0], [0.1, 0.0, 0.6]]], dtype=f64))
+_xs = torch.randn(200, 3, generator=torch.Generator().manual_seed(2), dtype=f64) * 2
+try:
+    _r = e_step(_mix, _xs)
+except AttributeError as _err:
+    raise AssertionError(f"e_step on a mixture that has only weights, means and covs: {_err}; "
+                         "compute the densities yourself") from None
+_ref = GaussianMixture(_mix.weights, _mix.means, _mix.covs).responsibilities(_xs)
+assert torch.is_tensor(_r) and _r.shape == (200, 3), "e_step on a 3-component, 3-D mixture: want shape (200, 3)"
+assert torch.allclose(_r.double(), _ref, atol=1e-6), "e_step on another (3-D, 3-component) mixture gives wrong P(m | x_n)"
 print("Exercise 1: the hidden checks pass too")
 ### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 2.** Sample from a Gaussian mixture in two steps yourself, as section 1 describes, **without** its `sample` or `sample_components` methods. Write `sample_two_steps(mixture, n, generator)` for any mixture with the attributes `weights` (K,), `means` (K, D) and `covs` (K, D, D):
-# 1. draw the components `m` (shape `(n,)`) with `torch.multinomial` from `mixture.weights`;
+# 1. draw the components `m` (shape `(n,)`) with `torch.multinomial(mixture.weights, n, replacement=True, generator=generator)` (without `replacement=True` it can draw each of the K components only once);
 # 2. draw each point from its component's Gaussian, $x = \mu^m + L^m \varepsilon$ with $\varepsilon \sim \mathcal N(0, I)$ from `torch.randn` and $L^m$ the Cholesky factor of $\Sigma^m$ (`torch.linalg.cholesky(mixture.covs)` gives all K of them; $L L^\top = \Sigma$).
 #
 # Use `generator` for every draw, return `(x, m)` with `x` of shape `(n, D)` in the mixture's dtype. Then draw 20,000 points from `true` with the generator `torch.Generator().manual_seed(5)` and store them in `x2`, their components in `m2`.
@@ -417,8 +439,8 @@ print("Exercise 2: the hidden checks pass too")
 # %% [markdown]
 # **Exercise 3 (diagnose).** Why the pseudo-counts $\alpha$? Fit the categorical mixture on the training digits `tr` with `fit_categorical_mixture`, K = 10, `iters=45`, `levels=17`, `tol=-math.inf`, each fit with `generator=torch.Generator().manual_seed(0)`, once by pure maximum likelihood (`alpha=0.0`) and once with `alpha=0.5`. Store:
 # - `hist0`: the history (list of floats) the `alpha=0` fit returns: check that EM never lowered the training log-likelihood;
-# - `train_nll0`, `valid_nll0`, `train_nll5`, `valid_nll5`: the NLL in nats per image (minus the mean `log_prob`) on `tr` and `va` for the two fits, as Python floats;
-# - `why`: the letter of the explanation of what you see on the validation split: `"a"` EM diverged; `"b"` some validation digit has a grey level at a pixel that no training digit of its clusters had there, so maximum likelihood gave it probability exactly 0; `"c"` 45 rounds are too few.
+# - `train_nll0`, `valid_nll0`, `train_nll5`, `valid_nll5`: the NLL in nats per image, minus the mean of the fitted mixture's `log_prob` on `tr` and on `va`, for the two fits, as Python floats (compute them with `log_prob`, not from the history: for `alpha > 0` the history's objective also counts the pseudo-counts);
+# - `why`: the letter of the explanation of what you see on the validation split: `"a"` EM diverged; `"b"` some validation digit has a grey level at a pixel that no training digit of its clusters had there, so maximum likelihood gave it probability exactly 0; `"c"` 45 rounds are too few; `"d"` maximum likelihood overfits: with many parameters per cluster the validation NLL is high but finite, as for any unregularised fit.
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -439,17 +461,23 @@ assert type(hist0) is list and len(hist0) == 45 and all(type(h) is float for h i
 assert all(b >= a - 1e-9 for a, b in zip(hist0, hist0[1:])), "EM should never lower the training log-likelihood"
 assert 80 < train_nll0 < train_nll5 < 110, "maximum likelihood (alpha=0) should fit the training digits better"
 assert valid_nll5 < 110 and valid_nll0 > valid_nll5, "on the validation digits the pseudo-counts should win"
-assert type(why) is str and why in ("a", "b", "c"), 'why should be one of "a", "b", "c"'
+assert type(why) is str and why in ("a", "b", "c", "d"), 'why should be one of "a", "b", "c", "d"'
 print(f"Exercise 3 passes the visible checks (more run when it is graded): train {train_nll0:.1f} vs "
       f"{train_nll5:.1f}, valid {valid_nll0} vs {valid_nll5:.1f} nats")
 ### BEGIN HIDDEN TESTS
 assert valid_nll0 == math.inf, f"valid_nll0 = {valid_nll0}: without pseudo-counts some validation digit has probability 0"
 assert why == "b", (f"why = {why!r}: EM never lowered the training likelihood (hist0) and 45 rounds fit the training "
-                    "digits well; the infinite validation NLL comes from probabilities that are exactly 0")
+                    "digits well; the validation NLL is not merely high, look at its value")
 _f, _h = fit_categorical_mixture(tr, 10, iters=45, alpha=0.0, levels=17, tol=-math.inf,
                                  generator=torch.Generator().manual_seed(0))
 assert abs(_h[-1] - hist0[-1]) < 1e-9, "hist0 should be the history of the alpha=0 fit, seed 0"
 assert abs(train_nll0 + float(_f.log_prob(tr).mean())) < 1e-9, \
     "train_nll0 should be minus the mean log_prob of the training digits under the alpha=0 fit"
+_f5, _ = fit_categorical_mixture(tr, 10, iters=45, alpha=0.5, levels=17, tol=-math.inf,
+                                 generator=torch.Generator().manual_seed(0))
+assert abs(train_nll5 + float(_f5.log_prob(tr).mean())) < 1e-9, \
+    "train_nll5 should be minus the mean log_prob of the training digits under the alpha=0.5 fit, seed 0"
+assert abs(valid_nll5 + float(_f5.log_prob(va).mean())) < 1e-9, \
+    "valid_nll5 should be minus the mean log_prob of the validation digits under the alpha=0.5 fit, seed 0"
 print("Exercise 3: the hidden checks pass too")
 ### END HIDDEN TESTS

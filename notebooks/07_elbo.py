@@ -226,13 +226,13 @@ ax1.axhline(log_px_exact, color="k", lw=1, label="exact log P(x)")
 ax1.set(xscale="log", xlabel="samples n per estimate", ylabel="estimate of log P(x) (mean ± sd of 300)",
         title="The naive estimate is low and noisy until n is large")
 ax2.set(xscale="log", yscale="log", xlabel="samples n per estimate", ylabel="variance over 300 repeats",
-        title="Naive variance: ~25× higher from n = 30, far more below")
+        title="Naive variance: ~20-30× higher from n = 30, far more below")
 ax1.legend(fontsize=8)
 ax2.legend(fontsize=8)
 fig
 
 # %% [markdown]
-# Look at the left panel: with a handful of prior samples the naive estimate sits well below $\log P(x)$ (the log of a noisy average is biased low) and its band is wide; the importance estimate is on the black line from $n = 3$ on. On the right, from $n = 30$ on both variances fall as $1/n$, parallel lines, with the naive one about 20-25 times higher (the ratio column above): the naive estimator needs over 20 times more samples for the same precision. With very few samples it is far worse, hundreds of times the variance at $n \le 3$, because most draws from the prior miss the posterior entirely. This is a one-dimensional $z$ with a mild posterior; with an 8-D or 16-D code the fraction of prior samples that land where $P(x|z)$ is large shrinks exponentially. That is why the VAE trains an encoder: $q(z|x)$ says **where to look**.
+# Look at the left panel: with a handful of prior samples the naive estimate sits well below $\log P(x)$ (the log of a noisy average is biased low) and its band is wide; the importance estimate is on the black line from $n = 3$ on. On the right, from $n = 30$ on both variances fall as $1/n$, parallel lines, with the naive one about 20-30 times higher (the ratio column above): the naive estimator needs over 20 times more samples for the same precision. With very few samples it is far worse, hundreds of times the variance at $n \le 3$, because most draws from the prior miss the posterior entirely. This is a one-dimensional $z$ with a mild posterior; with an 8-D or 16-D code the fraction of prior samples that land where $P(x|z)$ is large shrinks exponentially. That is why the VAE trains an encoder: $q(z|x)$ says **where to look**.
 #
 # ## 6. The decoder half of slide 28: raising $L_b$ over the model raises $\log P(x)$
 #
@@ -384,28 +384,59 @@ assert torch.allclose(slide_loss, -lb, atol=1e-4)
 #
 # ## Exercises
 #
-# **Exercise 1.** For the linear-Gaussian `model` and data point `x` above, compute $L_b$ for $q = P(z) = \mathcal N(0, 1)$, i.e. an encoder that ignores $x$, using `model.expected_log_likelihood` and `gaussian_kl`. Store it (a float) in `lb_prior`.
+# **Exercise 1.** Write `lower_bound(model, x, q_mean, q_cov)`: $L_b$ of section 3 as a float, for the linear-Gaussian `model`, a data point `x` and $q = \mathcal N(q_\text{mean}, q_\text{cov})$ (`q_mean` of shape `(K,)`, `q_cov` `(K, K)`), from its two terms: `model.expected_log_likelihood(x, q_mean, q_cov)` and `gaussian_kl` (not with `model.terms`, which does the whole computation). Then store $L_b$ for $q = P(z) = \mathcal N(0, 1)$, i.e. an encoder that ignores $x$, in `lb_prior`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
-zero, one = torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64)
-lb_prior = float(model.expected_log_likelihood(x, zero, one) - gaussian_kl(zero, one, zero, one))
+def lower_bound(model, x, q_mean, q_cov):
+    k = len(q_mean)
+    prior_mean, prior_cov = torch.zeros(k, dtype=q_mean.dtype), torch.eye(k, dtype=q_mean.dtype)
+    return float(model.expected_log_likelihood(x, q_mean, q_cov) - gaussian_kl(q_mean, q_cov, prior_mean, prior_cov))
+
+
+lb_prior = lower_bound(model, x, torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(lb_prior) is float, f"lb_prior should be a float, got {type(lb_prior).__name__}"
 assert lb_prior < log_px_exact, "a lower bound must be below log P(x)"
-# a different method: with q = P(z), L_b = E_{z ~ P(z)}[log P(x|z)], by Monte Carlo
-_z = torch.randn(200_000, 1, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
-_mc = model.log_joint(x, _z) + 0.5 * (math.log(2 * math.pi) + _z[:, 0] ** 2)
-assert abs(lb_prior - float(_mc.mean())) < 4 * float(_mc.std()) / math.sqrt(len(_z)), (
-    f"lb_prior = {lb_prior:.4f} but a Monte Carlo estimate gives {float(_mc.mean()):.4f}: "
-    "L_b = E_q[log P(x|z)] - KL(q || P(z)); with q = P(z) the KL term is 0")
+# a different method: L_b = int q log(P(z, x) / q) dz by brute force on section 1's grid
+_lq = -0.5 * (math.log(2 * math.pi) + z_grid ** 2)  # log q = log N(z; 0, 1)
+_lb_grid = integrate(_lq.exp() * (model.log_joint(x, z_grid[:, None]) - _lq))
+assert abs(lb_prior - _lb_grid) < 1e-6, (
+    f"lb_prior = {lb_prior:.6f} but integrating on the grid gives {_lb_grid:.6f}: "
+    "L_b = E_q[log P(x|z)] - KL(q || P(z)), both in closed form (no sampling)")
 print(f"Exercise 1 passes the visible checks (more run when it is graded): L_b = {lb_prior:.3f} < log P(x) = "
       f"{log_px_exact:.3f}")
 ### BEGIN HIDDEN TESTS
 _lb = model.terms(x, torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))["lb"]
 assert abs(lb_prior - _lb) < 1e-8, f"lb_prior = {lb_prior:.6f}, the closed form gives {_lb:.6f}"
+_f64 = torch.float64
+_model2 = LinearGaussian(torch.tensor([[1.0, 0.3], [-0.5, 0.8], [0.2, -1.1], [0.7, 0.0]], dtype=_f64),
+                         torch.tensor([0.1, -0.2, 0.0, 0.4], dtype=_f64), s2=0.5)  # a 2-D code, D = 4
+_cases = [(model, x, torch.tensor([1.3], dtype=_f64), torch.tensor([[0.2]], dtype=_f64)),
+          (model, torch.tensor([-1.0, 0.5, 0.9], dtype=_f64), torch.tensor([-0.4], dtype=_f64),
+           torch.tensor([[0.6]], dtype=_f64)),
+          (_model2, torch.tensor([1.0, 0.0, -2.0, 0.5], dtype=_f64), torch.tensor([0.5, -0.5], dtype=_f64),
+           torch.tensor([[0.3, 0.1], [0.1, 0.4]], dtype=_f64))]
+_want = [_m.terms(_x, _qm, _qc)["lb"] for _m, _x, _qm, _qc in _cases]
+_terms = LinearGaussian.terms
+
+
+def _no_terms(*args, **kwargs):
+    raise AssertionError("lower_bound should build L_b from expected_log_likelihood and gaussian_kl, "
+                         "not call model.terms")
+
+
+LinearGaussian.terms = _no_terms
+try:
+    for (_m, _x, _qm, _qc), _w in zip(_cases, _want):
+        _got = lower_bound(_m, _x, _qm, _qc)
+        assert type(_got) is float and abs(_got - _w) < 1e-8, (
+            f"for q = N({_qm.tolist()}, {_qc.tolist()}) and x = {_x.tolist()}: lower_bound gives {_got}, "
+            f"want {_w:.6f}; use the model, x and q you are given")
+finally:
+    LinearGaussian.terms = _terms
 print("Exercise 1: the hidden checks pass too")
 ### END HIDDEN TESTS
 
@@ -424,9 +455,12 @@ gap_prior = posterior_gap(model, x, torch.zeros(1, dtype=torch.float64), torch.e
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(gap_prior) is float, f"gap_prior should be a float, got {type(gap_prior).__name__}"
-assert gap_prior > 0 and abs(gap_prior - (log_px_exact - lb_prior)) < 1e-8, (
-    f"gap_prior = {gap_prior:.4f} but log P(x) - L_b = {log_px_exact - lb_prior:.4f}: the gap is KL(q || P(z|x)) "
-    "with q = N(0, 1) first and the posterior second (KL is not symmetric)")
+# a different method: KL(q || P(z|x)) = int q log(q / P(z|x)) dz on section 1's grid, q = N(0, 1)
+_lq = -0.5 * (math.log(2 * math.pi) + z_grid ** 2)
+_gap_grid = integrate(_lq.exp() * (_lq - (model.log_joint(x, z_grid[:, None]) - log_px_exact)))
+assert gap_prior > 0 and abs(gap_prior - _gap_grid) < 1e-6, (
+    f"gap_prior = {gap_prior:.6f} but integrating KL(q || P(z|x)) on the grid gives {_gap_grid:.6f}: "
+    "check which distribution comes first in the KL (it is not symmetric) and that you use the posterior")
 print(f"Exercise 2 passes the visible checks (more run when it is graded): gap = {gap_prior:.3f} nats")
 ### BEGIN HIDDEN TESTS
 _f64 = torch.float64
@@ -439,8 +473,20 @@ for _m, _x, _qm, _qc in [
     (_model2, torch.tensor([1.0, 0.0, -2.0, 0.5], dtype=_f64), torch.tensor([0.5, -0.5], dtype=_f64),
      torch.tensor([[0.3, 0.1], [0.1, 0.4]], dtype=_f64)),
 ]:
-    _got = posterior_gap(_m, _x, _qm, _qc)
     _t = _m.terms(_x, _qm, _qc)
+    _saved = {_k: getattr(LinearGaussian, _k) for _k in ("terms", "log_marginal", "expected_log_likelihood")}
+
+    def _not_directly(*args, **kwargs):
+        raise AssertionError("posterior_gap should compute KL(q || P(z|x)) directly with gaussian_kl and "
+                             "model.posterior, not as a difference log P(x) - L_b")
+
+    for _k in _saved:
+        setattr(LinearGaussian, _k, _not_directly)
+    try:
+        _got = posterior_gap(_m, _x, _qm, _qc)
+    finally:
+        for _k, _v in _saved.items():
+            setattr(LinearGaussian, _k, _v)
     assert type(_got) is float and abs(_got - _t["kl_q_posterior"]) < 1e-8, (
         f"for q = N({_qm.tolist()}, {_qc.tolist()}) and x = {_x.tolist()}: posterior_gap gives {_got}, "
         f"KL(q || P(z|x)) = {_t['kl_q_posterior']:.6f}; use the model, x and q you are given")
@@ -475,8 +521,9 @@ assert type(var_ratio) is float, f"var_ratio should be a float, got {type(var_ra
 assert abs(var_ratio - float(naive.var() / importance.var())) < 1e-9 * var_ratio, "var_ratio = naive.var() / importance.var()"
 assert abs(float(importance.mean()) - log_px_exact) < 0.01, \
     "the importance estimates should average to log P(x): did you divide by q and average over n = 100?"
-assert float(naive.mean()) < log_px_exact and float(naive.std()) > 3 * float(importance.std()), \
-    "the naive estimates should be lower on average and much more spread"
+# the naive estimator's bias is small at n = 100 (about one standard error of the mean of 200): allow 0.06 nats
+assert float(naive.mean()) < log_px_exact + 0.06 and float(naive.std()) > 3 * float(importance.std()), \
+    "the naive estimates should not be above log P(x) on average, and should be much more spread"
 assert var_ratio > 8, f"variance ratio {var_ratio:.1f}: the naive estimator should be far noisier"
 print(f"Exercise 3 passes the visible checks (more run when it is graded): the naive estimate's variance is "
       f"{var_ratio:.0f} times that of importance sampling")
