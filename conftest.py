@@ -135,22 +135,30 @@ class StubCheck(pytest.Item):
         content = msg["content"]
         return content["status"], f"{content.get('ename', '')}: {content.get('evalue', '')}"
 
+    def _forget(self, solutions) -> None:
+        """Remove from the kernel every name the exercise's solution cells bind."""
+        names = set().union(*(top_level_names(c.source) for c in solutions))
+        self._run("\n".join(f"globals().pop({n!r}, None)" for n in sorted(names)))
+
+    def _restore(self, gid: str, solutions, problems: list[str]) -> None:
+        """Re-run the solution cells: the notebook's state for the next answer and exercise."""
+        for c in solutions:
+            status, err = self._run(c.source)
+            if status != "ok":
+                problems.append(f"{gid}: re-running the solution failed: {err}")
+
     def runtest(self):
         if self.parent.kernel is None or not self.parent.kernel.is_alive():
             pytest.fail("the notebook's kernel is gone: an earlier cell failed")
         problems = []
         for gid, solutions, test in _exercises(self.parent.nb):
-            names = set().union(*(top_level_names(c.source) for c in solutions))
-            self._run("\n".join(f"globals().pop({n!r}, None)" for n in sorted(names)))
+            self._forget(solutions)
             for c in solutions:
                 self._run(stub_of(c.source))
             status, err = self._run(visible_test(test.source))
             if status == "ok":
                 problems.append(f"{gid}: the test passes without a solution (stub in place)")
-            for c in solutions:  # restore the notebook's state for the next exercise
-                status, err = self._run(c.source)
-                if status != "ok":
-                    problems.append(f"{gid}: re-running the solution failed: {err}")
+            self._restore(gid, solutions, problems)
         if problems:
             pytest.fail("; ".join(problems))
 
@@ -207,9 +215,8 @@ class WrongAnswerCheck(StubCheck):
         problems, table = [], []
         for gid, answers in fixtures.items():
             solutions, test = exercises[gid]
-            names = set().union(*(top_level_names(c.source) for c in solutions))
             for label, code in answers:
-                self._run("\n".join(f"globals().pop({n!r}, None)" for n in sorted(names)))
+                self._forget(solutions)
                 for c in solutions[:-1]:
                     self._run(c.source)
                 status, err = self._run(with_answer(solutions[-1].source, code))
@@ -227,10 +234,7 @@ class WrongAnswerCheck(StubCheck):
                             problems.append(f"{gid} / {label}: passes the visible and the hidden tests")
                             caught = "NOT CAUGHT"
                 table.append({"exercise": gid, "wrong answer": label, "caught by": caught, "error": err[:300]})
-                for c in solutions:  # put the solution back for the next answer and exercise
-                    status, err = self._run(c.source)
-                    if status != "ok":
-                        problems.append(f"{gid}: re-running the solution failed: {err}")
+                self._restore(gid, solutions, problems)
         out = REPO / "test-artifacts" / "wrong_answers"
         out.mkdir(parents=True, exist_ok=True)
         tmp = out / f".{self.parent.path.stem}.json.part"
