@@ -54,3 +54,58 @@ def test_with_answer_replaces_each_solution_region_keeping_its_indent():
     assert with_answer(two, ["b = 0", "c = 0\nd = 1"]) == "a = 1\nb = 0\nc = 0\nd = 1\n"
     with pytest.raises(ValueError, match="2 solution regions, the fixture gives 1"):
         with_answer(two, "b = 0")
+
+
+def _written_answers() -> list[tuple[str, str, object]]:
+    """(notebook, grade_id, cell) of every answer a teacher grades by hand: a markdown cell that
+    nbgrader marks as both solution and graded ("manually graded answer")."""
+    out = []
+    for nb in NOTEBOOKS:
+        for cell in nbformat.read(nb, as_version=4).cells:
+            meta = _root.nbgrader_meta(cell)
+            if cell.cell_type == "markdown" and meta.get("grade") and meta.get("solution"):
+                out.append((nb.stem, meta.get("grade_id", "?"), cell))
+    return out
+
+
+def test_three_notebooks_ask_for_a_written_answer_graded_by_hand():
+    written = _written_answers()
+    assert len({nb for nb, _, _ in written}) >= 3, f"written answers only in {sorted({nb for nb, _, _ in written})}"
+    for nb, gid, cell in written:
+        meta = _root.nbgrader_meta(cell)
+        assert meta.get("points", 0) > 0, f"{nb} {gid}: a written answer is worth points"
+        assert re.search(r"### BEGIN SOLUTION\n.{40,}\n### END SOLUTION", cell.source, re.S), (
+            f"{nb} {gid}: give the teacher a model answer between ### BEGIN/END SOLUTION")
+
+
+def substantive_lines(solutions) -> int:
+    """How many statements of real work an exercise's solution regions hold: definitions,
+    `with` blocks, imports and docstrings are the frame, not the work."""
+    import ast
+    import textwrap
+
+    frame = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.With, ast.Import, ast.ImportFrom, ast.Pass)
+    count = 0
+    for cell in solutions:
+        for m in _root.SOLUTION.finditer(cell.source):
+            body = "\n".join(m.group(0).splitlines()[1:-1])
+            tree = ast.parse(textwrap.dedent(body))
+            count += sum(1 for n in ast.walk(tree) if isinstance(n, ast.stmt) and not isinstance(n, frame)
+                         and not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)))
+    return count
+
+
+def test_at_most_a_third_of_the_exercises_are_one_liners():
+    shapes = {(nb.stem, gid): substantive_lines(solutions) for nb in NOTEBOOKS
+              for gid, solutions, _ in _exercises(nbformat.read(nb, as_version=4))}
+    one_liners = sorted(k for k, n in shapes.items() if n <= 2)
+    assert len(one_liners) * 3 <= len(shapes), (
+        f"{len(one_liners)} of {len(shapes)} exercises are one-liners (<= 2 statements): {one_liners}; "
+        "turn some into build or diagnose tasks")
+
+
+def test_substantive_lines_counts_work_not_frame():
+    cell = nbformat.v4.new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    \"\"\"doc\"\"\"\n    import math\n"
+                                     "    y = math.sqrt(x)\n    with open('a') as h:\n        h.read()\n"
+                                     "    return y\n    ### END SOLUTION\n")
+    assert substantive_lines([cell]) == 3

@@ -704,3 +704,43 @@ def test_autograde_rejects_a_bad_folder(tmp_path):
         autograde(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="no student sub-folders"):
         autograde(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_written_answer_is_stripped_for_students_and_waits_for_a_teacher(tmp_path, monkeypatch):
+    """A markdown answer graded by hand (nbgrader's "manually graded answer"): the student edition
+    keeps the question and loses the model answer, the autograder gives it no points and marks
+    it needs_manual_grade, and the teacher's score from formgrader then counts."""
+    from nbgrader.api import Gradebook
+
+    monkeypatch.setenv(homework.BWRAP_ENV, str(tmp_path / "no-bwrap"))
+    teacher_dir = tmp_path / "teacher"
+    teacher_dir.mkdir()
+    nb = nbformat.read(TINY / f"{NB}.ipynb", as_version=4)
+    written = nbformat.v4.new_markdown_cell(f"{BEGIN}\nThe counts agree because THE-MODEL-ANSWER.\n{END}")
+    written.metadata["nbgrader"] = {"grade": True, "grade_id": "ex3_written", "locked": False, "points": 2,
+                                    "schema_version": 3, "solution": True, "task": False}
+    nb.cells.append(written)
+    nbformat.write(nb, teacher_dir / f"{NB}.ipynb")
+    build = tmp_path / "build"
+    make_student(build / "student", notebooks=teacher_dir, build=build)
+    stub = nbformat.read(build / "student" / f"{NB}.ipynb", as_version=4)
+    assert "THE-MODEL-ANSWER" not in json.dumps(stub), "the model answer reached the student edition"
+    answer = _by_id(stub, "ex3_written")
+    assert answer.cell_type == "markdown" and "YOUR ANSWER HERE" in answer.source
+    answer.source = "Because the chain rule holds in any order."
+    (tmp_path / "subs" / "bob").mkdir(parents=True)
+    nbformat.write(stub, tmp_path / "subs" / "bob" / f"{NB}.ipynb")
+    rows = autograde(tmp_path / "subs", tmp_path / "grades.csv", notebooks=teacher_dir, build=build,
+                     timeout=10, unsafe=True)
+    row = next(r for r in rows if r.exercise == "ex3_written")
+    assert (row.points, row.max_points, row.status.name) == (0, 2, "NEEDS_MANUAL_GRADE")
+    assert "needs_manual_grade" in (tmp_path / "grades.csv").read_text()
+    with Gradebook(f"sqlite:///{build / 'nbgrader' / 'gradebook.db'}") as gb:
+        grade = gb.find_grade("ex3_written", NB, NB, "bob")
+        assert grade.needs_manual_grade and grade.auto_score is None
+        grade.manual_score = 1.5
+        gb.db.commit()
+    again = autograde(tmp_path / "subs", tmp_path / "grades.csv", notebooks=teacher_dir, build=build,
+                      timeout=10, unsafe=True)
+    assert next(r for r in again if r.exercise == "ex3_written").points == 1.5

@@ -174,3 +174,37 @@ def test_shipped_pokemon_gan(shipped, pokemon):
     assert len({tuple(s.flatten().tolist()) for s in x}) > 150, "most of 200 samples should differ: no collapse"
     assert int(model.evolution_steps[-1]) == info.config["train"]["steps"] == 4000
     assert (model.evolution[0] != model.evolution[-1]).any()
+
+
+def test_diff_augment_shifts_and_cuts_each_image_and_lets_gradients_through():
+    from helpers.models.image_gan import diff_augment
+
+    torch.manual_seed(0)
+    x = torch.rand(16, 3, 20, 20, requires_grad=True)
+    y = diff_augment(x, 0.125, 0.5)
+    assert y.shape == x.shape
+    changed = (y - x).abs().flatten(1).amax(1) > 0
+    assert changed.all(), "every image is moved or cut"
+    shifted = diff_augment(x, 0.125, 0.0)  # translation alone: each image is its own pixels, moved
+    for a, b in zip(x.detach(), shifted.detach()):
+        assert torch.isin(b.flatten(), a.flatten()).all()
+    cut = diff_augment(x, 0.0, 0.5)  # cutout alone: a square painted in the corner colour
+    painted = (cut == x[:, :, :1, :1]).all(1).flatten(1).sum(1)
+    assert (painted >= 5 * 5).all() and (painted <= 10 * 10 + 1).all()  # clipped at the border; + the corner
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_diffaug_gan_augments_the_critics_input_only_while_training():
+    from helpers.models.image_gan import DiffAugGANConfig
+
+    torch.manual_seed(0)
+    gan = ImageGAN(DiffAugGANConfig("digits", width=8, pack=2))
+    x = torch.rand(4, 1, 8, 8)
+    gan.eval()
+    assert torch.equal(gan.critic(x), gan.critic(x))
+    gan.train()
+    torch.manual_seed(1)
+    a = gan.critic(x)
+    torch.manual_seed(2)
+    assert not torch.equal(a, gan.critic(x)), "training draws a new augmentation each time"

@@ -28,6 +28,7 @@ from helpers.core.contract import draw_categorical, eval_mode
 from helpers.core.data import DIGITS, POKEMON, Split, check_images
 from helpers.core.train import History, TrainConfig, evaluate, fit
 from helpers.models.autoregressive import fill_raster
+from helpers.models.pixel_cnn import ConditionalPixelCNN, PixelCNNConfig
 
 
 # ----------------------------------------------------------------------------- config
@@ -48,7 +49,7 @@ class NetConfig:
     arch: str = "mlp"
     embed: int = 16  # colour-embedding size of the conv encoder
     dropout: float = 0.0  # after every hidden layer of the MLPs (regularises on 1000 digits)
-    autoregressive: bool = False  # mlp only: MADE decoder P(x|z) = prod_i P(x_i | x_<i, z)
+    autoregressive: bool = False  # P(x|z) = prod_i P(x_i | x_<i, z): MADE (mlp), PixelCNN (conv; depth = layers)
 
 
 def digits_net(latent: int = 2, hidden: int = 256, depth: int = 2, dropout: float = 0.0) -> NetConfig:
@@ -198,8 +199,45 @@ class MADEDecoder(nn.Module):
         return x
 
 
+class PixelCNNDecoder(nn.Module):
+    """The PixelVAE decoder for colour sprites: P(x | z) = prod_i P(x_i | x_<i, z) by a gated
+    PixelCNN (``hidden`` channels, ``depth`` layers) that sees z in every gate
+    (``helpers.models.pixel_cnn.ConditionalPixelCNN``). With x given, one pass gives every
+    conditional, (B, H, W, K). Without x, ``forward`` builds a deterministic picture for z (each
+    pixel its most probable colour given the ones before, what ``decode_images(how="mode")``
+    shows); ``sample`` draws each pixel instead."""
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        if cfg.arch != "conv":
+            raise ValueError("the PixelCNN decoder is the conv decoder's autoregressive form: use arch='conv'")
+        self.cfg = cfg
+        self.net = ConditionalPixelCNN(PixelCNNConfig(colours=cfg.levels, side=cfg.side, channels=cfg.hidden,
+                                                      layers=cfg.depth, dropout=cfg.dropout), cfg.latent)
+
+    def forward(self, z: Tensor, x: Tensor | None = None) -> Tensor:
+        check_codes(z, self.cfg.latent)
+        if x is None:
+            x = self._draw(z, lambda logits: logits.argmax(-1))
+        return self.net.logits(x, z)
+
+    def _draw(self, z: Tensor, draw) -> Tensor:
+        s = self.cfg.side
+        x = torch.zeros(len(z), s, s, dtype=torch.long, device=z.device)
+        with torch.no_grad():
+            self.net.fill(x, z, draw)
+        return x
+
+    def sample(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """x ~ P(x | z), pixel by pixel in raster order: (B, H, W) long."""
+        check_codes(z, self.cfg.latent)
+        return self._draw(z, lambda logits: draw_categorical(logits, generator))
+
+
 def make_decoder(cfg: NetConfig) -> nn.Module:
-    return MADEDecoder(cfg) if cfg.autoregressive else Decoder(cfg)
+    if not cfg.autoregressive:
+        return Decoder(cfg)
+    return MADEDecoder(cfg) if cfg.arch == "mlp" else PixelCNNDecoder(cfg)
 
 
 def reconstruction_nll(logits: Tensor, x: Tensor) -> Tensor:

@@ -68,6 +68,44 @@ class ImageGANConfig:
                                  f"{value}; leave {name} out and it comes from helpers.core.data.dataset({self.data!r})")
 
 
+@dataclass(frozen=True)
+class DiffAugGANConfig(ImageGANConfig):
+    """An ImageGAN trained with differentiable augmentation (DiffAugment; Zhao et al., NeurIPS
+    2020): while training, every image the discriminator judges, real or fake, is first shifted
+    by up to ``translate`` of the side (edges repeated) and has a square of ``cutout`` of the side
+    painted in its corner colour (the background), each drawn afresh per image. Both kinds get
+    the same treatment and the fakes' gradients flow through it, so D cannot memorise 640
+    sprites and G is not taught to draw the augmentations."""
+
+    translate: float = 0.125
+    cutout: float = 0.5
+
+
+def diff_augment(x: Tensor, translate: float, cutout: float) -> Tensor:
+    """(N, C, H, W) -> the same shape: per image a random integer shift of up to translate * side
+    pixels in each direction (replicated edges) and a cutout square of side cutout * side
+    (painted in the image's top-left colour), from the global random stream on x's device;
+    differentiable in x."""
+    n, _, h, w = x.shape
+    t = int(round(translate * h))
+    if t:
+        dy, dx = (torch.randint(-t, t + 1, (2, n, 1), device=x.device)).unbind(0)
+        rows = torch.arange(h, device=x.device)[None] + t + dy  # (N, H)
+        cols = torch.arange(w, device=x.device)[None] + t + dx  # (N, W)
+        padded = nn.functional.pad(x, (t, t, t, t), mode="replicate")
+        x = padded[torch.arange(n, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+        x = x.permute(0, 3, 1, 2)
+    size = int(round(cutout * h))
+    if size:
+        cy, cx = (torch.randint(0, h, (2, n, 1, 1), device=x.device)).unbind(0)
+        r = torch.arange(h, device=x.device)[None, :, None]
+        c = torch.arange(w, device=x.device)[None, None, :]
+        dr, dc = r - cy + size // 2, c - cx + size // 2  # a size x size square centred at (cy, cx), clipped
+        hole = (dr >= 0) & (dr < size) & (dc >= 0) & (dc < size)  # (N, H, W)
+        x = torch.where(hole[:, None], x[:, :, :1, :1], x)
+    return x
+
+
 def _uniform(logits: Tensor, generator: torch.Generator | None) -> Tensor:
     """U(0, 1) noise shaped like logits, drawn on the generator's device (logits' without one)
     and moved to logits' device; clamped away from 0 and 1 for the Gumbel transform."""
@@ -186,6 +224,8 @@ class ImageGAN(nn.Module):
 
     # --- losses (those of helpers.models.adversarial, on packs of images)
     def critic(self, x: Tensor) -> Tensor:
+        if self.training and isinstance(self.cfg, DiffAugGANConfig):
+            x = diff_augment(x, self.cfg.translate, self.cfg.cutout)
         n, c, h, w = x.shape
         return self.D(x.reshape(n // self.cfg.pack, self.cfg.pack * c, h, w))
 

@@ -143,3 +143,48 @@ class PixelCNN(PixelModel):
             if t == known or c == 0:
                 ctx = self.row_context(img, r)
             img[:, r, c] = draw(self.row_logits(img[:, r], ctx)[:, c])
+
+
+class ConditionalPixelCNN(PixelCNN):
+    """p(x | z) = prod_t p(x_t | x_<t, z): the gated PixelCNN whose every gate also sees a
+    picture-shaped map of a code z (the PixelVAE decoder, Gulrajani et al. 2017). z enters
+    through a small deconvolution to (layers * 2c, H, W), one slice added to each layer's
+    horizontal gate; since the map depends on z alone, pixel t still sees only x_<t.
+    ``logits(x, z)``: (B, H, W, K) in one pass; ``fill(img, z, draw)``: pixel by pixel."""
+
+    def __init__(self, cfg: PixelCNNConfig, latent: int):
+        super().__init__(cfg)
+        if cfg.side % 4:
+            raise ValueError(f"the code's map is upsampled 4x: side must be a multiple of 4, got {cfg.side}")
+        c, s = cfg.channels, cfg.side // 4
+        self.latent = latent
+        self.z_map = nn.Sequential(
+            nn.Linear(latent, c * s * s), nn.ELU(), nn.Unflatten(1, (c, s, s)),
+            nn.ConvTranspose2d(c, c, 4, 2, 1), nn.ELU(), nn.ConvTranspose2d(c, c, 4, 2, 1), nn.ELU(),
+            nn.Conv2d(c, 2 * c * cfg.layers, 1))
+
+    def conditions(self, z: Tensor) -> tuple[Tensor, ...]:
+        """One (B, 2c, H, W) map of z per layer."""
+        return self.z_map(z).chunk(self.cfg.layers, 1)
+
+    def logits(self, x: Tensor, z: Tensor) -> Tensor:
+        x = check_images(x, self.cfg.colours)
+        e = self.emb(x).permute(0, 3, 1, 2)
+        v, h = self.v0(e), self.h0(e)
+        for layer, cz in zip(self.layers, self.conditions(z)):
+            v, from_v = layer.vertical(v)
+            h = layer.horizontal(h, from_v + cz)
+        return self.out(self.drop(h)).permute(0, 2, 3, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise TypeError("a ConditionalPixelCNN needs a code: call logits(x, z)")
+
+    def fill(self, img: Tensor, z: Tensor, draw: Draw) -> None:
+        """Every pixel of img (B, H, W) in raster order, img[:, r, c] = draw(logits of p(x_t | x_<t, z)),
+        with the fast row-by-row passes of ``PixelCNN._fill`` (exactly the one-pass logits)."""
+        s, cz = self.side, self.conditions(z)
+        for t in range(s * s):
+            r, c = divmod(t, s)
+            if c == 0:
+                ctx = [a + b[:, :, r : r + 1] for a, b in zip(self.row_context(img, r), cz)]
+            img[:, r, c] = draw(self.row_logits(img[:, r], ctx)[:, c])

@@ -44,6 +44,16 @@ class VAETrainConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+@dataclass(frozen=True)
+class FreeBitsConfig(VAETrainConfig):
+    """A VAE trained with "free bits" (Kingma et al. 2016): while training, each code dimension's
+    KL, averaged over the batch, counts as at least ``free_bits`` nats, so pushing a dimension's
+    KL below that gains nothing and a strong decoder has no reason to leave z unused. Validation
+    and the test numbers score the true objective rec + kl_weight · KL."""
+
+    free_bits: float = 0.0
+
+
 class VAE(nn.Module):
     """Slide 19 with σ = log-variance (see the module docstring).
 
@@ -163,7 +173,14 @@ def vae_loss(cfg: VAETrainConfig, state: dict[str, float]) -> Callable[[nn.Modul
     """loss_fn for helpers.core.train.fit, nats per image: training uses rec + state["beta"] · KL
     (β warms up), evaluation (model.eval()) the configured objective rec + kl_weight · KL."""
 
+    free = getattr(cfg, "free_bits", 0.0)
+
     def loss_fn(model: nn.Module, x: Tensor) -> Tensor:
+        if free and model.training:
+            m, log_var = model.encode(x)
+            rec = model.rec(model.reparameterize(m, log_var), x)
+            kl_dims = 0.5 * (log_var.exp() + m.pow(2) - 1 - log_var).mean(0)  # (latent,), batch mean
+            return rec.mean() + state["beta"] * kl_dims.clamp_min(free).sum()
         rec, kl = model(x)
         beta = state["beta"] if model.training else cfg.kl_weight
         return (rec + beta * kl).mean()
@@ -194,6 +211,10 @@ def fit_vae(
     metrics: "log_var_trace" (mean σ = log-variance of the training codes after every epoch),
     test "test_rec_nats", "test_kl_nats", "test_neg_elbo_nats" (nats per image, z drawn with a
     generator seeded 1) and, if iwae_k, "test_iwae{k}_nats" = -log P(x) by IWAE (seed 2)."""
+    return _fit_vae(model, cfg, data, device, progress, iwae_k, None)
+
+
+def _fit_vae(model, cfg, data, device, progress, iwae_k, augment):
     train, valid, test = data
     state = {"beta": cfg.kl_weight if cfg.warmup == 0 else 0.0}
     trace: list[float] = []
@@ -207,7 +228,7 @@ def fit_vae(
             model.train()
 
     hist = fit(model, vae_loss(cfg, state), train, valid, cfg.train, device=device, progress=progress,
-               on_epoch=on_epoch)
+               on_epoch=on_epoch, augment=augment)
     model.eval()
     test = test.to(model_device(model))
     with torch.no_grad():
@@ -218,3 +239,13 @@ def fit_vae(
         ll = iwae_log_likelihood(model, test, iwae_k, torch.Generator(device="cpu").manual_seed(2))
         metrics[f"test_iwae{iwae_k}_nats"] = float(-ll.mean())
     return hist, declared(metrics, METRICS, "fit_vae")
+
+
+def fit_pixel_vae(model: VAE, cfg: VAETrainConfig, data: Split, *, device: torch.device | str | None = None,
+                  progress: bool | None = None, iwae_k: int = 0,
+                  augment: Callable[[Tensor, torch.Generator], Tensor] | None = None):
+    """``fit_vae`` with the data set's augmentation (the Pokémon flips, as the PixelCNNs of
+    notebook 02 are trained): the registry hands ``augment`` to fits that take it, and the
+    PixelVAE's decoder, a PixelCNN, profits from it as theirs do. (``fit_vae`` keeps its
+    recipes' training as it was, without flips, when called without ``augment``.)"""
+    return _fit_vae(model, cfg, data, device, progress, iwae_k, augment)
