@@ -125,7 +125,7 @@ fig
 # - **Where.** In JupyterLab on your machine (`make lab`), or with nothing installed: every notebook opens in Colab or Binder from the README or the web edition, and the first cell of each notebook fetches the series' `helpers` and checkpoints when they are missing (on Colab). The web edition (`make book`) is for reading: outputs, figures and math, no kernel.
 # - **Sliders.** Notebooks 02, 04, 05 and 08 have sliders: drag them and the pictures change. They need a running kernel (JupyterLab, Colab, Binder); elsewhere a static picture of the same sweep is shown.
 # - **Exercises.** Each notebook ends with exercises. Write your answer in the cell marked as the solution (in the student version it raises `NotImplementedError` until you replace that line); the test cell after it tells you what is wrong. Teachers get a student version with the solutions removed.
-# - **Seeds.** `setup(seed=0)` in the first cell seeds Python, NumPy and torch, which makes every rerun draw the same pictures and print the same numbers.
+# - **Seeds.** `setup(seed=0)` in the setup cell (the second code cell, after the Colab fetch cell; notebooks with heavy training also pass `threads=1`) seeds Python, NumPy and torch, which makes every rerun draw the same pictures and print the same numbers.
 #
 # ## 5. Set-up check
 #
@@ -168,7 +168,7 @@ assert n_colours == int(np.unique(poke_train[0].numpy()).size), "not the number 
 print("Exercise 1 passes the visible checks (more run when it is graded):", n_colours, "colours")
 
 # %% [markdown]
-# **Exercise 2 (the simplest model you can evaluate).** Section 1 said a generative model is a distribution $P(x)$ we can evaluate as well as sample from. The crudest such model ignores all structure: it draws **every pixel independently** from one colour distribution $q$, so $\log_2 P(x)=\sum_{\text{pixels } j}\log_2 q(x_j)$. This is the baseline the lecture's component-by-component models (notebooks 01-03) must beat by letting each pixel depend on the ones before it.
+# **Exercise 2 (the simplest model you can evaluate).** Section 1 said a generative model is a distribution $P(x)$ we can evaluate as well as sample from. The crudest such model ignores all structure: it draws **every pixel independently** from one colour distribution $q$, so $\log_2 P(x)=\sum_{\text{pixels } j}\log_2 q(x_j)$. This is the baseline the component-by-component models of notebook 02 are measured against (there it is called the "unigram"); they beat it by letting each pixel depend on the ones before it.
 #
 # Build it in two steps.
 # 1. Fit $q$ on the **training** split by counting colours with add-one smoothing, $q(k)=\dfrac{\#\{\text{training pixels of colour } k\}+1}{\#\{\text{training pixels}\}+167}$, so that no colour gets probability 0 (a held-out pixel of a colour absent from training would otherwise be impossible). Store it in `freq`, a float tensor of shape `(167,)`.

@@ -117,7 +117,7 @@ train, valid, test = make_strokes(1000, gen), make_strokes(300, gen), make_strok
 draw(train[:32], title="32 training images: one stroke each, 5% of pixels replaced by a random colour")
 
 # %% [markdown]
-# Most of these are one clean stroke. Look for the noise: in the second row, the 7th image is a blue column with a red pixel beside it, and the 1st has lost its stroke altogether (only a red centre pixel is left).
+# Most of these are one clean stroke. Look for the noise: in the second row, the 7th image is a blue left column with a red pixel at the far right of its middle row (a white pixel between them), and the 1st has lost its stroke altogether (only a red centre pixel is left).
 
 # %% [markdown]
 # ## 2. The chain rule, counted exactly
@@ -201,7 +201,7 @@ fig
 # %% [markdown]
 # ### The exact log-likelihood under the counts
 #
-# Plug the counted factors into the chain rule and you get $\log P(x)$ of every image, exactly. Without smoothing ($\alpha=0$) the chain of counts reproduces the **empirical distribution**: each training image gets probability (its number of copies)/1000, the best any model can do on the training set, and every image it has not seen gets probability **0**. The held-out set finds out:
+# Plug the counted factors into the chain rule and you get $\log P(x)$ of every image, exactly. Without smoothing ($\alpha=0$) the chain of counts reproduces the **empirical distribution**: each training image gets probability (its number of copies)/1000, the best any model can do on the training set, and every image it has not seen gets probability **0**. These log-likelihoods use the natural log, so they come in **nats**, not notebook 00's bits: a nat is the unit of $\ln$, and 1 nat = $1/\ln 2\approx1.44$ bits (printed first below). The held-out set finds out:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -211,6 +211,8 @@ def nats(lp: Tensor, digits: int = 3) -> str:
     return f"{-lp.mean():6.{digits}f}" if not bad.any() else f"   inf ({bad.float().mean():.0%} of images get P = 0)"
 
 
+print(f"1 nat = 1/ln 2 = {1 / math.log(2):.2f} bits")
+assert round(1 / math.log(2), 2) == 1.44
 print(f"uniform over 3^9 images : {N_PIX * math.log(K):6.3f} nats per image")
 print(f"true generator          : train {nats(true_log_prob(train))}   held-out {nats(true_log_prob(test))}")
 print(f"counts, alpha = 0       : train {nats(log_prob_counts(tables, train))}   held-out {nats(log_prob_counts(tables, test))}")
@@ -222,6 +224,8 @@ print(f"counts, alpha = 1       : train {nats(log_prob_counts(tables, train, 1.0
 # ## 3. A network that learns the tables
 #
 # One small network serves all nine pixels. To predict pixel $i$ it is shown the pixels before it (1-of-N: a one-hot vector per pixel) and *blanks* (all zeros) for pixel $i$ and everything after it, plus a flag per pixel saying which ones are known. It outputs $K=3$ logits; a softmax turns them into $P_\theta(x_i\mid x_{<i})$. The loss is the chain rule itself: $-\log P_\theta(x)=-\sum_i \log P_\theta(x_i\mid x_{<i})$, in nats per image.
+#
+# It is trained by `fit`, the series' training loop (from helpers), with the settings in a `TrainConfig`: Adam (learning rate 3e-3) on shuffled mini-batches of 100 training images, for at most 150 epochs. After every epoch `fit` computes the loss on the 300 `valid` images, which it never trains on; it stops early once 15 epochs pass without a better validation loss, and it keeps the weights of the best validation epoch. The `test` images stay unused until the models are compared.
 
 # %%
 class ChainNet(nn.Module):
@@ -323,10 +327,13 @@ samples = sample_chain(softmax_net, 5, gen)
 steps = torch.arange(N_PIX + 1)
 strip = samples[:, None, :].expand(-1, len(steps), -1).reshape(-1, N_PIX)  # every stage of every sample
 not_yet = (torch.arange(N_PIX)[None, :] >= steps[:, None]).repeat(len(samples), 1)  # True: not drawn yet
+dist = (samples[:, None, :] != CLEAN[None]).sum(-1).min(-1).values  # pixels that differ from the nearest clean image
+print("pixels away from the nearest clean stroke, rows 1-5:", dist.tolist())
+assert dist.tolist() == [3, 2, 1, 1, 0]
 draw(strip, ncols=len(steps), scale=0.7, covered=not_yet, title="5 samples, each after 0, 1, …, 9 pixels (left to right)")
 
 # %% [markdown]
-# Read each row left to right and watch the structure appear: once a stroke's first pixel is drawn, the network continues it in the same colour (row 5: a red column, started at the top left). Rows 2-4 are strokes with a pixel out of place, and row 1 is no stroke at all (red corners and a blue one): the network has learnt the 5% noise along with the strokes. Whether it draws stray pixels *as often as the data has them* takes more than five samples to tell:
+# Read each row left to right and watch the structure appear: once a stroke's first pixel is drawn, the network continues it in the same colour (row 5: a red column, started at the top left). The printed distances count the pixels that differ from the nearest clean stroke: rows 3 and 4 are one pixel away (a blue column plus one stray pixel), row 2 is two pixels from every stroke (blue at the centre and in the bottom row's middle and right), and row 1 is no stroke at all, three pixels from the nearest (red corners and a blue one): the network has learnt the 5% noise along with the strokes. Whether it draws stray pixels *as often as the data has them* takes more than five samples to tell:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -496,13 +503,14 @@ ll_raster_smoothed = float(log_prob_counts(tables, train, 1.0).mean())
 print(f"Exercise 2 passes the visible checks (more run when it is graded): {ll_columns:.4f} nats in both orders "
       f"(plain counts); "
       f"smoothed: columns {ll_columns_smoothed:.4f}, rows {ll_raster_smoothed:.4f}")
+assert 1e-3 < abs(ll_columns_smoothed - ll_raster_smoothed) < 1e-2  # the smoothed orders differ by a few thousandths
 
 # %% [markdown]
 # **Exercise 2, written part (graded by a teacher).** In 2-4 sentences, citing the plain-count and the smoothed log-likelihoods your test cell printed for the two orders: why do the plain-count ones agree exactly in both orders, and why do the smoothed ones not? (Hint: what does the product of the counted factors come to for a training image when $\alpha=0$, and what does $\alpha$ add to?)
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "ex2_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
 # ### BEGIN SOLUTION
-# With plain counts the factors telescope: P(x_1) P(x_2 | x_1) ... = (#images starting with x_1)/1000 times (#starting with x_1 x_2)/(#starting with x_1) and so on, which leaves (number of copies of x in the training set)/1000 whatever the order; so both orders print the same value (to all four decimals; it is minus section 2's 3.947 nats per image). Smoothing adds alpha to the counts of every prefix met along the way, and the prefixes differ between the orders (a row prefix is not a column prefix, and their counts differ), so the smoothed factors no longer cancel and the two printed smoothed values differ (in the third decimal). The plain-count agreement is the chain rule's promise that any order describes the same distribution; smoothing changes the model, in a way that depends on the order. (Full marks: the telescoping argument, the order-dependence of what alpha is added to, and the student's own printed numbers.)
+# With plain counts the factors telescope: P(x_1) P(x_2 | x_1) ... = (#images starting with x_1)/1000 times (#starting with x_1 x_2)/(#starting with x_1) and so on, which leaves (number of copies of x in the training set)/1000 whatever the order; so both orders print the same value (to all four decimals; it is minus section 2's 3.947 nats per image). Smoothing adds alpha to the counts of every prefix met along the way, and the prefixes differ between the orders (a row prefix is not a column prefix, and their counts differ), so the smoothed factors no longer cancel and the two printed smoothed values differ, by a few thousandths of a nat (-4.4266 for columns vs -4.4301 for rows: 0.0035, visible from the second decimal on). The plain-count agreement is the chain rule's promise that any order describes the same distribution; smoothing changes the model, in a way that depends on the order. (Full marks: the telescoping argument, the order-dependence of what alpha is added to, and the student's own printed numbers.)
 # ### END SOLUTION
 
 # %% [markdown]
