@@ -130,9 +130,11 @@ assert abs(ours - theirs) < 1e-5
 print(f"shipped model: trained {len(info_ae2['history'].train)} epochs "
       f"(best validation epoch {info_ae2['history'].best_epoch + 1}), "
       f"validation error {evaluate(ae2, ae_loss, dig_valid):.0f} nats")
+assert len(info_ae2["history"].train) == 39 and info_ae2["history"].best_epoch + 1 == 24
+assert 95 < evaluate(ae2, ae_loss, dig_valid) < 105
 
 # %% [markdown]
-# The two training runs side by side. Left, this notebook's 8 epochs; right, the shipped model's run. Look at the validation curve (orange): it flattens near 100 nats after about 20 epochs while the training error keeps falling, so training stops and keeps the weights of the best validation epoch (dotted line).
+# The two training runs side by side. Left, this notebook's 8 epochs; right, the shipped model's run. Look at the validation curve (orange): it flattens near 100 nats while the training error keeps falling; its lowest point is epoch 24 (dotted line, printed above), and training stopped at epoch 39, keeping the weights of that best epoch.
 
 # %%
 fig = Figure(figsize=(10, 3.2), layout="constrained")
@@ -156,7 +158,7 @@ show_digits(recon, ax=b, title="reconstructed from a 2-number code")
 fig
 
 # %% [markdown]
-# **Takeaway.** Two numbers keep the gist (which digit, roughly which style) and lose details. The bottleneck forces the network to find what the images have in common.
+# **Takeaway.** Two numbers keep the gist of most of these eight (the three 6s, the second 4, the 9 come back as the same digit) and lose the details; the 3, the first 4 and the 1 come back blurred or as another digit. The bottleneck forces the network to find what the images have in common.
 
 # %% [markdown]
 # ## 2. Pokémon, 1-of-N colours
@@ -177,7 +179,28 @@ show_sprites(recon_p, pokemon.colormap, ax=b, title="reconstructed from a 10-num
 fig
 
 # %% [markdown]
-# **Takeaway.** With 640 training sprites and a short training run, the reconstructions keep the silhouette and a few main colours; where the decoder is unsure it falls back on the most common colour of the data set besides white, the dark grey of outlines. (Notebook 05 asks for more than reconstruction.)
+# Which colours do the reconstructions use? Count the colours of the training pixels, and the colours the decoder draws (most probable colour per pixel) when it reconstructs all 80 test sprites, leaving out white (the background, colour 0):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+train_share = torch.bincount(poke_train.flatten(), minlength=len(pokemon.colormap)).float()
+train_share /= train_share.sum()
+drawn = decode_images(poke_ae, encode_means(poke_ae, poke_test), how="mode").flatten()
+drawn_share = torch.bincount(drawn[drawn != 0], minlength=len(pokemon.colormap)).float()
+drawn_share /= drawn_share.sum()
+top_train = int(train_share[1:].argmax()) + 1  # the most common colour besides white
+top_drawn = int(drawn_share.argmax())
+for name, k in [("most common non-white colour of the training pixels", top_train),
+                ("colour the reconstructions draw most", top_drawn)]:
+    print(f"{name}: #{k} {tuple(int(v) for v in pokemon.colormap[k])}, {train_share[k]:.1%} of training pixels, "
+          f"{drawn_share[k]:.0%} of the reconstructions' non-white pixels")
+assert tuple(pokemon.colormap[0]) == (255, 255, 255) and top_train != top_drawn
+assert tuple(pokemon.colormap[top_drawn]) == (82, 82, 82) and 0.5 < drawn_share[top_drawn] < 0.7
+assert tuple(pokemon.colormap[top_train]) == (49, 49, 49) and drawn_share[top_train] < 0.3
+assert train_share[top_train] > train_share[top_drawn] > 0.03
+
+# %% [markdown]
+# **Takeaway.** With 640 training sprites and a short training run, the reconstructions keep the silhouette and a few main colours, and fill most of the rest with one dark grey: (82, 82, 82), only 3.6% of the training pixels, makes up 60% of the non-white pixels the decoder draws for the test sprites. It is not the most common non-white colour of the data (that is the darker (49, 49, 49), 5.5% of the training pixels, 20% of the drawn ones); the decoder settles on one mid-dark grey for most of each body. (Notebook 05 asks for more than reconstruction.)
 
 # %% [markdown]
 # ## 3. Slide 16's question: decode a *random* code
@@ -216,7 +239,9 @@ fig
 # - **confidence**: a logistic-regression digit classifier trained on the training digits (`helpers.evaluate.digits.digit_classifier`); the mean over samples of its top class probability. High = looks like one definite digit.
 # - **nearest training digit**: the mean Euclidean distance (pixels scaled to [0, 1]) from each sample to its nearest training digit. Low = close to real data (but a blur of two digits can also be close).
 #
-# Three models, all decoding with pixels independent given the code: this AE (2-D code), and notebook 05's two 8-D models with the same network, one trained with reconstruction only (`digits_vae_rec_only`, the KL term dropped) and the VAE (`digits_vae`). As a yardstick, the held-out test digits themselves.
+# **A reference from notebook 05.** Notebook 05 builds the *variational* autoencoder (VAE); here it is only a reference, a model built to answer slide 16's question. Its training adds noise to the code and a penalty that pulls the codes of the training images towards $N(0, I)$, so that codes drawn from $N(0, I)$ are codes the decoder was trained on. Notebook 05 also trains the same network without that penalty, on reconstruction alone, which makes it a plain autoencoder with an 8-number code.
+#
+# So three models, all decoding with pixels independent given the code: this AE (2-D code), the 8-D reconstruction-only model (`digits_vae_rec_only`) and the 8-D VAE (`digits_vae`). As a yardstick, the held-out test digits themselves.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -231,6 +256,10 @@ for label, model, prior in [("AE 2-D, fitted Gaussian", ae2, "fitted"), ("AE 2-D
 print(f"{'500 random codes, decoded':32s} {'confidence':>10s} {'nearest train':>14s}")
 for label, q in rows.items():
     print(f"{label:32s} {q['confidence']:10.2f} {q['nearest_train']:14.2f}")
+conf = {k: q["confidence"] for k, q in rows.items()}
+assert conf["VAE 8-D, N(0, I)"] > max(conf["AE 2-D, N(0, I)"], conf["rec.-only 8-D, N(0, I)"]) + 0.03
+assert conf["AE 2-D, fitted Gaussian"] > conf["VAE 8-D, N(0, I)"] + 0.03
+assert max(v for k, v in conf.items() if k != "test digits (real)") < conf["test digits (real)"] - 0.1
 
 # %%
 fig = Figure(figsize=(10, 3.4), layout="constrained")
@@ -244,10 +273,12 @@ b.set_yticks([])
 fig
 
 # %% [markdown]
-# What the numbers say (grey: real test digits; blue: the AE; orange: reconstruction only; green: the VAE):
-# - Drawn from $N(0, I)$, the model trained **with** the KL term (the VAE) gives the most confident digits of the three, and the reconstruction-only model's samples are the farthest from every training digit: without the KL term nothing puts the codes where $N(0, I)$ draws them.
-# - An autoencoder's decoder is good **where its codes are**: with the fitted Gaussian, the 2-D AE's samples score as well as the VAE's or better. The small 2-D code is the easy case (see the pictures above); the VAE's gain is that its prior is known in advance, with nothing to fit, and that it holds for codes of any length, where the Pokémon AE fails.
-# - Every model stays below the real digits' confidence: decoded pictures are the *expected* grey levels, softer than real strokes.
+# What to look at (grey: real test digits; blue: the AE; orange: reconstruction only; green: the VAE):
+# - With codes from $N(0, I)$, the VAE's decoder gives the most confident digits of the three models (0.61, against 0.52 and 0.55).
+# - With the fitted Gaussian, the 2-D AE's samples are more confident than the VAE's (0.69): the small 2-D code is the easy case (see the pictures above). The VAE needs no fitted Gaussian: its $N(0, I)$ is fixed before training.
+# - Every model stays below the real digits' confidence (0.86): decoded pictures are the *expected* grey levels, softer than real strokes.
+#
+# How much each autoencoder loses when its codes come from $N(0, I)$ instead of the fitted Gaussian is Exercise 4.
 
 # %% [markdown]
 # ## 4. Looking at the 2-D code (slides 17-18)
@@ -267,8 +298,20 @@ scatter_codes(codes_train, lab_train, ax=b, lim=spread + (wide[1] - wide[0]) / 2
               title="encoded training digits, same plane")
 fig
 
+# %%
+# NBVAL_CHECK_OUTPUT
+grid_codes = torch.from_numpy(code_grid(wide)).float()
+in_hole = torch.cdist(grid_codes, codes_train).min(1).values > wide[1] - wide[0]
+hole_pics = decode_images(ae2, grid_codes[in_hole])
+hole_conf = clf.predict_proba((hole_pics.flatten(1) / 16).numpy()).max(1)
+print(f"grid cells in holes (no training code within one grid step): {int(in_hole.sum())} of {len(grid_codes)}")
+print(f"classifier confidence on their pictures: mean {hole_conf.mean():.2f} (real test digits: "
+      f"{rows['test digits (real)']['confidence']:.2f}); above 0.5 for {(hole_conf > 0.5).mean():.0%} of them")
+assert 30 < int(in_hole.sum()) < 70
+assert hole_conf.mean() > rows["test digits (real)"]["confidence"] - 0.05 and (hole_conf > 0.5).mean() > 0.9
+
 # %% [markdown]
-# Left and right share their axes: every point on the right is a training digit, and the picture at the same place on the left is what the decoder draws there. Digits of one class form clusters and arms; **between them are holes** that no training image fills, and there the decoder draws whatever its weights happen to give: smeared mixtures, or the nearest arm's digit stretched far beyond its data.
+# Left and right share their axes: every point on the right is a training digit, and the picture at the same place on the left is what the decoder draws there. Digits of one class form clusters and arms; **between them are holes** that no training image fills, the corners most of all. The decoder still draws a crisp digit almost everywhere, holes included: it carries the nearest cluster's digit far beyond its data (0s in the top-left corner, 4s and 9s top right, 1-like strokes bottom left, 5s bottom right). A few pictures are blurred, where two classes meet (between the 6s and the 0s, for example). Measured with section 3's classifier, on the grid cells whose code is farther than one grid step from every training code:
 #
 # Slide 18 draws codes from −1.5 to 1.5. For this autoencoder that window is a small patch in the middle, where several classes crowd together:
 
@@ -283,7 +326,7 @@ scatter_codes(codes_train, lab_train, ax=b, lim=1.5 + (values[1] - values[0]) / 
 fig
 
 # %% [markdown]
-# **Takeaway.** The encoder decides where codes live and at what scale; the decoder is good only where codes were seen. Notebook 05's VAE pulls the codes into a fixed window around 0 and fills it.
+# **Takeaway.** The encoder decides where codes live and at what scale. For this 2-D autoencoder the holes do not decode to garbage: the decoder draws confident digits there too, by extending its clusters (mean classifier confidence 0.89 on the 47 hole cells, against 0.86 for real test digits), so a random code decodes to *some* digit, though not one the data put there. With longer codes (the Pokémon AE above) random codes give garbage. Notebook 05's VAE pulls the codes into a fixed window around 0 and fills it.
 
 # %% [markdown]
 # ## 5. Drag through the code: sliders
@@ -433,26 +476,67 @@ assert sorted(_ep1) == sorted(_ep2) == list(range(10)), "each epoch should use e
 assert _b0 == _b0again, "the same generator seed should give the same batches: shuffle with the generator you are given"
 assert _b0 != _b1, "the order of the batches does not depend on the generator: shuffle each epoch with torch.randperm"
 assert _ep1 != _ep2, "both epochs see the items in the same order: draw a new permutation in every epoch"
+_spy_lr = _Spy()  # Adam's first step moves a parameter by about lr, whatever the gradient's size
+train_epochs(_spy_lr, torch.arange(10), epochs=1, batch_size=10, lr=0.1, generator=torch.Generator().manual_seed(0))
+assert abs(abs(_spy_lr.w.item()) - 0.1) < 0.01, (
+    f"with lr=0.1 one Adam step should move the parameter by about 0.1, it moved {abs(_spy_lr.w.item()):.4f}: "
+    "pass lr to the optimizer")
 ### END HIDDEN TESTS
 print(f"Exercise 3 passes the visible checks (more run when it is graded): validation loss {_before:.0f} -> "
       f"{_after:.0f} nats in {len(_losses)} steps; first batch {_losses[0]:.0f}, last {_losses[-1]:.0f}")
 
 # %% [markdown]
-# **Exercise 4 (read the measurement).** Which statement does section 3's table support? Store the letter in `answer4` (a one-letter string).
+# **Exercise 4 (read the measurement).** Two models of section 3's table were judged twice, once with codes from the fitted Gaussian and once with codes from $N(0, I)$: the 2-D AE and the 8-D reconstruction-only model. How much does each lose when the codes come from $N(0, I)$?
 #
-# - (a) An autoencoder's decoder turns codes from $N(0, I)$ into digits as confident as the VAE's.
-# - (b) Decoding codes drawn from $N(0, I)$, the 8-D reconstruction-only model's pictures lie farther from their nearest training digit, on average, than both the 2-D AE's and the VAE's.
-# - (c) The VAE's samples are as confident as the real test digits.
+# (a) Write `prior_effect(rows)`. `rows` maps labels of the form `"MODEL, PRIOR"` (PRIOR is `fitted Gaussian` or `N(0, I)`; the real digits' label has no comma) to dicts with keys `"confidence"` and `"nearest_train"`, like section 3's `rows`. For every MODEL that has **both** a fitted-Gaussian and an $N(0, I)$ row, return `MODEL -> (change in confidence, change in nearest-train distance)`, each change being the $N(0, I)$ value minus the fitted-Gaussian value, as Python floats. Skip rows that have no partner (the VAE's, the real digits'). Apply it to section 3's `rows` and store the result in `effect`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex4_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
-### BEGIN SOLUTION
-answer4 = "b"
-### END SOLUTION
+def prior_effect(rows: dict[str, dict[str, float]]) -> dict[str, tuple[float, float]]:
+    ### BEGIN SOLUTION
+    out = {}
+    for label, q in rows.items():
+        model, _, prior = label.partition(", ")
+        if prior == "N(0, I)" and f"{model}, fitted Gaussian" in rows:
+            fit_q = rows[f"{model}, fitted Gaussian"]
+            out[model] = (float(q["confidence"] - fit_q["confidence"]),
+                          float(q["nearest_train"] - fit_q["nearest_train"]))
+    return out
+    ### END SOLUTION
+
+
+effect = prior_effect(rows)
 
 # %% nbgrader={"grade": true, "grade_id": "ex4_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert type(answer4) is str and answer4.strip().lower() in {"a", "b", "c"}, (
-    f"answer4 should be one of 'a', 'b', 'c', got {answer4!r}")
+assert type(effect) is dict, f"prior_effect should return a dict, got {type(effect).__name__}"
+assert sorted(effect) == ["AE 2-D", "rec.-only 8-D"], (
+    f"expected one entry per model with both priors, 'AE 2-D' and 'rec.-only 8-D', got {sorted(effect)}")
+assert all(type(v) is tuple and len(v) == 2 and all(type(u) is float for u in v) for v in effect.values()), (
+    "each value should be a tuple of two Python floats: (change in confidence, change in distance)")
 ### BEGIN HIDDEN TESTS
-assert answer4.strip().lower() == "b", "compare the rows of the table: confidence and nearest-training distance"
+for _mod in ("AE 2-D", "rec.-only 8-D"):
+    _n, _f = rows[f"{_mod}, N(0, I)"], rows[f"{_mod}, fitted Gaussian"]
+    _want = (_n["confidence"] - _f["confidence"], _n["nearest_train"] - _f["nearest_train"])
+    assert np.allclose(effect[_mod], _want, atol=1e-6), (
+        f"{_mod}: got {effect[_mod]}, expected {_want}: N(0, I) minus fitted Gaussian, confidence first")
+_toy = {"real": {"confidence": 0.9, "nearest_train": 1.0},
+        "A, N(0, I)": {"confidence": 0.2, "nearest_train": 3.0},
+        "A, fitted Gaussian": {"confidence": 0.7, "nearest_train": 1.5},
+        "B, N(0, I)": {"confidence": 0.6, "nearest_train": 1.1},
+        "C, fitted Gaussian": {"confidence": 0.4, "nearest_train": 2.0}}
+_got = prior_effect(_toy)
+assert sorted(_got) == ["A"], f"only model A has both rows, got {sorted(_got)}"
+assert np.allclose(_got["A"], (-0.5, 1.5)), f"model A: expected (-0.5, 1.5), got {_got['A']}"
+assert effect["rec.-only 8-D"][1] > effect["AE 2-D"][1] + 0.2 and effect["AE 2-D"][1] > 0  # the model answer's claims
+assert effect["AE 2-D"][0] < effect["rec.-only 8-D"][0] < 0
 ### END HIDDEN TESTS
-print("Exercise 4 answered:", answer4)
+print("Exercise 4 (a) passes the visible checks (more run when it is graded). From the fitted Gaussian to N(0, I):")
+for _mod, (_dc, _dd) in effect.items():
+    print(f"  {_mod:14s} confidence {_dc:+.2f}, distance to the nearest training digit {_dd:+.2f}")
+
+# %% [markdown]
+# (b) In 2-4 sentences: which model's pictures move farther from the training digits when its codes come from $N(0, I)$, and which loses more confidence? Explain both with what section 4 showed about where the 2-D AE's codes lie and what the grid decodes there, and with what the 8-D model's training did **not** do to its codes. Cite the four changes printed above. A teacher grades this answer.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex4_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# The 8-D reconstruction-only model's pictures move much farther from the training digits (distance +0.39, against +0.08 for the 2-D AE), while the 2-D AE loses more confidence (−0.18, against −0.11). The 2-D AE's codes spread over about ±8 with several classes crowded in the middle, so codes from $N(0, I)$ all land in that crowded middle: the pictures are still near real digits but often between classes, hence less confident. Nothing in the 8-D model's training placed its codes where $N(0, I)$ draws them, so its random codes land in regions no training code reached, and the decoder draws pictures unlike any training digit.
+# ### END SOLUTION

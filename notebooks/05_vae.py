@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 05 · Variational autoencoders: make the code space usable
 #
-# Notebook 04 ended with an autoencoder that has no prior: nothing says where its codes lie, they sit in clusters with holes between them, and a random code that misses them decodes to garbage (for the 10-D Pokémon code, every time). The **variational autoencoder** (VAE, slides 19-22) changes two things: it adds noise to the code, and it pulls the codes towards a standard normal distribution. Then a random code $z \sim N(0, I)$ decodes to something plausible.
+# Notebook 04 ended with an autoencoder that has no prior: nothing says where its codes lie, they sit in clusters with holes between them, and a random code is decoded to whatever the decoder draws there: garbage for the 10-D Pokémon code in every sample notebook 04 drew, and for the 2-D digits code a digit carried over from the nearest cluster. The **variational autoencoder** (VAE, slides 19-22) changes two things: it adds noise to the code, and it pulls the codes towards a standard normal distribution. Then a random code $z \sim N(0, I)$ decodes to something plausible.
 #
 # **Learning goals.** After this notebook you can
 # 1. write slide 19's VAE, and say precisely which meaning of its $\sigma$ makes its extra term a KL divergence (and what that means for the noise scale);
@@ -113,6 +113,8 @@ print("=> the slide's term is exactly 2·KL when σ is the log-variance; the noi
 # Sampling with $\exp(\sigma)$ while penalising with the slide's term would train a noise scale that the penalty does not describe. Every helper of the series uses this one convention (`helpers.models.vae`: `log_var` is the slide's σ, `VAE.reparameterize` draws $m + e^{\sigma/2} e$; `helpers.models.gaussian.kl_standard_normal` is ½ · slide term). The loss is
 #
 # $$-\mathrm{ELBO}(x) = -\log P(x \mid c) + \mathrm{KL}\big(N(m, e^{\sigma})\,\|\,N(0, I)\big)\quad\text{(nats per image)}.$$
+#
+# **What the name means (notebook 07 derives it).** ELBO stands for *evidence lower bound*: averaged over the noise $e$, the ELBO is never above $\log P(x)$, the log-probability the model gives the image. So the loss −ELBO is an **upper bound** on $-\log P(x)$ in nats, and a lower −ELBO is a better model as long as the bound stays tight. Section 5 shows, in one cell, a tighter bound of the same kind.
 
 # %% [markdown]
 # ## 3. A digits VAE, written here
@@ -149,7 +151,7 @@ class SlideVAE(nn.Module):
 
 
 # %% [markdown]
-# A training loop in a dozen lines: Adam on mini-batches of 64, loss = mean of rec + β·KL. The KL weight β rises from 0 to 1 over the first epochs (the **KL warm-up**). Why not β = 1 from the start? At initialisation the decoder ignores its input, so the code is of no use for reconstruction yet, and the cheapest way to lower the KL is to make $q(z \mid x) = N(0, I)$ for every digit: codes that carry no information, which the decoder then learns to do without (**posterior collapse**), a state that is hard to leave. A small β at first lets the decoder start reading the codes before the full KL squeezes them. Twelve epochs from scratch, recording the two parts of the loss on the training digits and the −ELBO on the validation digits:
+# A training loop in a dozen lines: Adam on mini-batches of 64, loss = mean of rec + β·KL. The KL weight β rises from 0 to 1 over the first epochs (the **KL warm-up**). Why not β = 1 from the start? At initialisation the decoder ignores its input, so the code is of no use for reconstruction yet, and the cheapest way to lower the KL is to make $q(z \mid x) = N(0, I)$ for every digit: codes that carry no information, which the decoder then learns to do without (**posterior collapse**). A small β at first is meant to let the decoder start reading the codes before the full KL squeezes them. (This notebook trains no run without warm-up, so it does not show what the warm-up prevents; the run below shows how close it comes to collapse.) Twelve epochs from scratch, recording the two parts of the loss on the training digits and the −ELBO on the validation digits:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -183,6 +185,9 @@ for ep in (0, low, 11):
     print(f"epoch {ep + 1:2d}: train reconstruction {log['rec'][ep]:5.1f}, train KL {log['kl'][ep]:4.1f}, "
           f"validation -ELBO {log['valid'][ep]:5.1f} nats per digit")
 assert log["valid"][-1] < log["valid"][0], "the validation -ELBO should fall"
+assert 3 <= low <= 8 and 0.5 < log["kl"][low] < 1.5, "the KL should dip to about 1 nat mid-run"
+assert 3 < log["kl"][11] < 5.5 and log["kl"][11] > 3 * log["kl"][low], "and then climb back"
+assert log["rec"][11] < log["rec"][low] < log["rec"][0]
 
 # %% [markdown]
 # ### Checking it against the helpers
@@ -221,14 +226,14 @@ b.set_ylim(top=150)
 fig
 
 # %% [markdown]
-# **What to look at.** Left (the SlideVAE above): the KL (red, dashed) starts high, because the untrained encoder outputs arbitrary $m$ and σ, and falls while β rises through the grey warm-up: this is the pull towards collapse, and at its lowest (the epoch printed above) the codes carry only a nat or two per digit. Then the decoder starts to use the codes: the KL climbs again while the reconstruction error keeps falling, and the validation −ELBO falls throughout. Right: the shipped run, trained longer; its warm-up (grey) is 20 epochs, and early stopping keeps the epoch with the best validation −ELBO.
+# **What to look at.** Left (the SlideVAE above): the KL (red, dashed) starts high, because the untrained encoder outputs arbitrary $m$ and σ, and falls while β rises through the grey warm-up: this is the pull towards collapse, and at its lowest (epoch 6, printed above) the codes carry about 1.0 nat per digit, nearly nothing. The collapse does not last: the decoder starts to use the codes, the KL climbs back to 4.1 nats by epoch 12 while the reconstruction error keeps falling, and the validation −ELBO falls throughout. In this run the near-collapse was a passing state, left within a few epochs. Right: the shipped run, trained longer; its warm-up (grey) is 20 epochs, and early stopping keeps the epoch with the best validation −ELBO.
 
 # %% [markdown]
 # ## 4. Why VAE? Three experiments (slides 20-22)
 #
 # ### (a) Without the KL term, σ collapses
 #
-# Train the *same* network on the reconstruction error alone (KL weight 0; the checkpoint `digits_vae_rec_only`). After every epoch we recorded the average σ (log-variance) the encoder outputs on the training digits. Noise only hurts reconstruction, so the encoder learns to switch it off: σ keeps falling, past −9 after 100 epochs (a standard deviation of $e^{-4.5} \approx 0.01$), on its way to the floor we clamp it at (−12). The VAE with the KL term keeps σ near −2 (a standard deviation of about 0.35).
+# Train the *same* network on the reconstruction error alone (KL weight 0; the checkpoint `digits_vae_rec_only`). After every epoch we recorded the average σ (log-variance) the encoder outputs on the training digits. Noise only hurts reconstruction, so the encoder learns to switch it off: σ keeps falling, past −9 after 100 epochs (a standard deviation of $e^{-4.5} \approx 0.01$), towards the floor we clamp it at (−12). The VAE with the KL term never lets σ fall below about −2.3 (a standard deviation of $e^{-1.15} \approx 0.32$). The numbers are printed below the figure.
 
 # %%
 rec_only, info_rec = get("digits_vae_rec_only")
@@ -243,8 +248,18 @@ ax.set(xlabel="epoch", ylabel="mean σ (log-variance) of the codes", title="σ o
 ax.legend()
 fig
 
+# %%
+# NBVAL_CHECK_OUTPUT
+trace_rec, trace_vae = info_rec["metrics"]["log_var_trace"], info_vae["metrics"]["log_var_trace"]
+best_rec = info_rec["history"].best_epoch  # 0-based
+print(f"reconstruction only: mean σ {trace_rec[-1]:.1f} after {len(trace_rec)} epochs; "
+      f"{trace_rec[best_rec]:.1f} at its best validation epoch, {best_rec + 1}")
+print(f"VAE: mean σ never below {min(trace_vae):.1f} over its {len(trace_vae)} epochs (last epoch: {trace_vae[-1]:.1f})")
+assert len(trace_rec) == 100 and -10 < trace_rec[-1] < -9 and -7 < trace_rec[best_rec] < -6.2
+assert -2.5 < min(trace_vae) < -2.1 and min(trace_vae) > trace_rec[-1] + 6
+
 # %% [markdown]
-# With σ that small the code is practically deterministic: the model *is* a plain autoencoder. (Its weights are those of its best validation epoch, 24, where σ had already fallen to about −6.6.) And like notebook 04's, its decoder fails on random codes. Below, the same 16 codes $z \sim N(0, I)$ through both decoders.
+# With σ that small the code is practically deterministic: the model *is* a plain autoencoder. (Its weights are those of its best validation epoch, 24, where σ had already fallen to −6.7.) And like notebook 04's, its decoder fails on random codes. Below, the same 16 codes $z \sim N(0, I)$ through both decoders.
 
 # %%
 z = torch.randn(16, cfg_vae.model.latent, generator=gen)
@@ -288,6 +303,8 @@ print(f"noise scale exp(σ/2), median over digits and axes: {s2.median():.2f}")
 print(f"distance to the nearest other code, median:       {dist.min(1).values.median():.2f}")
 print(f"codes whose nearest other code lies inside their 1-sd ellipse: {inside.float().mean():.0%}")
 print(f"... of these, the nearest code is another digit class: {(inside & other).sum().item()} of {inside.sum().item()}")
+assert s2.median() > dist.min(1).values.median() and inside.float().mean() > 0.6
+assert 0.25 < (inside & other).sum().item() / inside.sum().item() < 0.45
 
 # %%
 fig = Figure(figsize=(6.4, 5.4), layout="constrained")
@@ -323,7 +340,7 @@ for row, (i, j) in enumerate(pairs):
 fig
 
 # %% [markdown]
-# **What to look at.** In these three rows the two models behave much alike, and the rows do not show the VAE interpolating better. From 8 to 7 both paths pass through another class on the way (the autoencoder through 3s, the VAE through blurred 2-like shapes); both morph the 0 into the 6 smoothly; from 4 to 1 both stay on 4s for most of the path and end with a few blurred frames. With 2-D codes both models must cross other classes' regions, and on pairs chosen without looking the difference is small. Where the two differ clearly is at codes *no* digit was encoded to: the random codes of (a) above.
+# **What to look at.** In these three rows the two models behave much alike, and the rows do not show the VAE interpolating better. From 8 to 7 both paths pass through another class on the way (the autoencoder through 3s, the VAE through blurred 2-like shapes); both morph the 0 into the 6 smoothly; from 4 to 1 both stay on 4s for most of the path and end with a few blurred frames. With 2-D codes both models must cross other classes' regions, and on pairs chosen without looking the difference is small. Where an autoencoder and a VAE differ clearly is at codes *no* digit was encoded to: the random codes of (a) above (there the 8-D models).
 
 # %% [markdown]
 # ## 5. A Pokémon VAE
@@ -349,14 +366,26 @@ fig = Figure(figsize=(12, 5.2), layout="constrained")
 a, b = fig.subplots(1, 2, width_ratios=[1, 1.1])
 show_sprites(sweep, pokemon.colormap, ncols=7, ax=a,
              title=f"rows: z[{dims[0]}] = −2 … 2, columns: z[{dims[1]}] = −2 … 2")
-show_sprites(samples, pokemon.colormap, ncols=4, ax=b, title="16 new Pokémon: z ~ N(0, I)")
+show_sprites(samples, pokemon.colormap, ncols=4, ax=b, title="decoded from 16 codes z ~ N(0, I)")
 fig
 
 # %% [markdown]
-# **Takeaway.** Around a real sprite's code the two dimensions control coarse factors: body size and pose, how much orange versus yellow. Samples from the prior are much worse: mostly dark-grey silhouettes with patches of colour, because with 640 training sprites (and a short training run) the decoder's safest guess for an unsure pixel is the outline grey. Crisp new Pokémon need more data or another kind of model: notebook 08's GAN attacks exactly this.
+# **Takeaway.** Around a real sprite's code the two dimensions control coarse factors: body size and pose, how much orange versus yellow. Codes from the prior decode to something much worse (right): mostly dark-grey blobs with patches of colour, a few silhouettes, no Pokémon; as in notebook 04's reconstructions, with 640 training sprites (and a short training run) the decoder fills what it is unsure of with dark grey. Crisp new Pokémon need more data or another kind of model: notebook 08's GAN attacks exactly this.
 
 # %% [markdown]
-# **How good is it as a likelihood model?** On the scale of notebook 02: held-out bits per pixel on the 80 test sprites, $-\log_2 P(x) / 400$, with the raster bigram $p(x_t \mid x_{t-1})$ fitted by counting on the training sprites as the reference line. For the VAE, −log P(x) is bounded from above by the −ELBO ($k = 1$) and, more tightly, by the importance-weighted bound of section 7 (here with $k = 10$: each sample is a full decoder pass over 80 sprites, and larger $k$ costs tens of seconds on a laptop).
+# **A tighter bound, in one cell (notebook 07 derives it).** The −ELBO uses one noisy code per image. The **importance-weighted bound** (IWAE) draws $k$ codes $z_j$ from the encoder's $q(z \mid x)$ and averages the ratios $P(x \mid z_j)\,N(z_j; 0, I) / q(z_j \mid x)$ before taking the log; it is still a lower bound on $\log P(x)$, equals the ELBO at $k = 1$, and rises towards $\log P(x)$ as $k$ grows (section 7 writes it out). `helpers.models.vae.iwae_log_likelihood(model, x, k, generator)` computes it per image. On the first ten test digits, with the 8-D digits VAE:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+with torch.no_grad():
+    iwae_demo = {k: iwae_log_likelihood(vae, dig[2][:10], k, torch.Generator().manual_seed(3)).mean().item() for k in (1, 100)}
+print(f"mean bound on log P(x), first 10 test digits: k = 1 (the ELBO): {iwae_demo[1]:.1f} nats; k = 100: {iwae_demo[100]:.1f} nats")
+assert iwae_demo[100] > iwae_demo[1] + 1, "more samples give a higher (tighter) lower bound"
+
+# %% [markdown]
+# The larger $k$ gives the higher lower bound, so the tighter one. Section 7 reports both bounds on the whole test split.
+#
+# **How good is it as a likelihood model?** On the scale of notebook 02: held-out bits per pixel on the 80 test sprites, $-\log_2 P(x) / 400$, with the raster bigram $p(x_t \mid x_{t-1})$ fitted by counting on the training sprites as the reference line. For the VAE, −log P(x) is bounded from above by the −ELBO ($k = 1$) and, more tightly, by the importance-weighted bound (here with $k = 10$: each sample is a full decoder pass over 80 sprites, and larger $k$ costs tens of seconds on a laptop).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -367,6 +396,7 @@ print(f"raster bigram (train counts):    {bigram_bpp:.2f} bits/pixel")
 for k, v in vae_bpp.items():
     print(f"Pokémon VAE, IWAE bound k = {k:2d}: {v:.2f} bits/pixel" + (" (= the -ELBO)" if k == 1 else ""))
 print(f"does the VAE beat the bigram? {min(vae_bpp.values()) < bigram_bpp}")
+assert min(vae_bpp.values()) > bigram_bpp + 0.5 and 0 < vae_bpp[1] - vae_bpp[10] < 0.2
 
 # %%
 fig = bar_table(["raster bigram (reference)", "Pokémon VAE: −ELBO (k = 1)", "Pokémon VAE: IWAE k = 10"],
@@ -398,6 +428,26 @@ for d in range(cfg_vae.model.latent):
     rows[d, :, d] = torch.from_numpy(vals).float()
 show_digits(decode_images(vae, rows.flatten(0, 1)), ncols=len(vals),
             title=f"static sweep: row d moves z[d] from −2.5 to 2.5,\nthe others stay at the code of test image #0 (a {lab_test[0].item()})")
+
+# %% [markdown]
+# One row of the sweep hardly changes. Section 5 measured, for the Pokémon VAE, how many nats of KL each code dimension carries on average; do the same for the digits VAE on the test digits, next to how much each sweep row changes (the largest change of any pixel's expected grey level, out of 16, along the row):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+with torch.no_grad():
+    kl_dim = kl_standard_normal(*[t.unsqueeze(-1) for t in vae.eval().encode(dig[2])]).mean(0)
+    sweep_pics = decode_images(vae, rows.flatten(0, 1)).view(len(rows), len(vals), 8, 8)
+row_change = (sweep_pics - sweep_pics[:, :1]).abs().amax((1, 2, 3))
+for d in range(len(kl_dim)):
+    print(f"z[{d}]: KL {kl_dim[d]:.2f} nats, largest pixel change along its sweep row {row_change[d]:4.1f} grey levels")
+dead = [d for d in range(len(kl_dim)) if kl_dim[d] < 0.1]
+print("dimensions with less than 0.1 nat of KL:", dead)
+assert dead == [6] and kl_dim[6] < 0.05 and 0.6 < kl_dim[torch.arange(8) != 6].min()
+assert kl_dim[torch.arange(8) != 6].max() < 1.6
+assert row_change[6] < 1 and row_change[torch.arange(8) != 6].min() > 3
+
+# %% [markdown]
+# Dimension 6 is **dead**: its KL is about 0.01 nat, so the encoder gives every digit nearly $m_6 = 0$, $\sigma_6 = 0$, exactly the prior, and the code carries no information there. The decoder has learned to ignore it: row 6 of the sweep changes no pixel by even one grey level, while every other row changes some pixel by more than three. This is posterior collapse again, for one dimension instead of all: the KL term charges for every dimension the encoder uses, and this one was not worth its price. The seven other dimensions each carry between about 0.7 and 1.5 nats.
 
 # %%
 poke_panel = LatentPanel(decoder_render(pvae, pokemon.colormap), pvae.cfg.latent,
@@ -442,6 +492,8 @@ for name, model, info in [("MLP VAE (8-D)", vae, info_vae), ("MADE-decoder VAE (
         e40 = -elbo(model, x40, torch.Generator().manual_seed(1)).mean().item()
         n40 = -iwae_log_likelihood(model, x40, k=1000, generator=torch.Generator().manual_seed(2)).mean().item()
     print(f"{'':24s} live, first 40 test digits: -ELBO {e40:5.1f}, IWAE (k=1000) {n40:5.1f}")
+    assert n40 < e40 and met["test_iwae1000_nats"] < met["test_neg_elbo_nats"]
+assert all(m_ < v_ for m_, v_ in zip(results["MADE-decoder VAE (16-D)"], results["MLP VAE (8-D)"]))
 
 # %%
 names = [f"{n}: {w}" for n in results for w in ("-ELBO", "IWAE k=1000")]
@@ -631,6 +683,75 @@ assert sorted(_ep1) == sorted(_ep2) == list(range(100)), "each epoch should use 
 assert _o0 == _o0again, "the same generator seed should give the same batches: shuffle with the generator you are given"
 assert _o0 != _o1, "the order of the batches does not depend on the generator: shuffle each epoch with torch.randperm"
 assert _ep1 != _ep2, "both epochs see the digits in the same order: draw a new permutation in every epoch"
+
+
+class _FixedEnc(nn.Module):  # m = 0, σ = 0 for every digit (KL = 0); its one parameter gets zero gradient
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.zeros(()))
+
+    def forward(self, inp):
+        return torch.zeros(len(inp), 8) + 0 * self.p
+
+
+class _FixedDec(nn.Module):  # the same logits whatever the code: rec depends on the digit only, never on training
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.zeros(()))
+        self.logits = torch.linspace(3, -3, 17).repeat(64)
+
+    def forward(self, c):
+        return self.logits.expand(len(c), -1) + 0 * self.p + 0 * c.sum(-1, keepdim=True)
+
+
+_fe, _fd = _FixedEnc(), _FixedDec()
+with torch.no_grad():
+    _per_digit = sum(neg_elbo_parts(_fe, _fd, _xs, torch.Generator().manual_seed(0)))
+_wl = train_two_epochs(_fe, _fd, _xs, torch.Generator().manual_seed(0))  # 100 digits: batches of 64 and 36
+assert np.allclose(_wl, [_per_digit.mean().item()] * 2, rtol=1e-5), (
+    f"with a loss that never changes, each epoch's value should be the mean loss per digit, "
+    f"{_per_digit.mean().item():.3f}, got {_wl}: weight each batch's mean loss by its size (the last batch has 36)")
 ### END HIDDEN TESTS
 print(f"Exercise 3 passes the visible checks (more run when it is graded): validation -ELBO {_before:.1f} -> "
       f"{_after:.1f} nats after two epochs")
+
+
+# %% [markdown]
+# **Exercise 4 (diagnose).** Section 6 found a dead dimension in the digits VAE by eye and by its KL. Make that a tool: `dead_dimensions(vae, x, threshold)` encodes the digits `x` with `vae.encode` (it returns $m$ and σ, the log-variance, each (B, n); compute without gradients), computes for each of the $n$ code dimensions the KL $\mathrm{KL}(N(m_i, e^{\sigma_i}) \,\|\, N(0, 1))$ averaged over the digits, and returns the dimensions whose average KL is **below** `threshold` nats, as a sorted list of Python ints. Store `dead_dimensions(vae, dig[2], 0.1)` in `dead_found`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex4_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def dead_dimensions(vae, x, threshold):
+    ### BEGIN SOLUTION
+    with torch.no_grad():
+        m, sigma = vae.encode(x)
+    kl_per_dim = 0.5 * (sigma.exp() - (1 + sigma) + m**2).mean(0)
+    return [int(d) for d in range(len(kl_per_dim)) if kl_per_dim[d] < threshold]
+    ### END SOLUTION
+
+
+dead_found = dead_dimensions(vae.eval(), dig[2], 0.1)
+
+# %% nbgrader={"grade": true, "grade_id": "ex4_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert type(dead_found) is list and all(type(d) is int for d in dead_found), (
+    f"return a list of Python ints, got {type(dead_found).__name__} {dead_found!r}")
+assert dead_found == sorted(dead_found), "sort the dimensions"
+assert all(0 <= d < cfg_vae.model.latent for d in dead_found), (
+    f"dimensions are numbered 0..{cfg_vae.model.latent - 1}, got {dead_found}: average over the digits, not the dimensions")
+### BEGIN HIDDEN TESTS
+assert dead_found == [6], f"the shipped VAE's dead dimension (section 6) is z[6], got {dead_found}"
+assert dead_dimensions(vae, dig[2], 1e-4) == [], "no dimension of the shipped VAE has an average KL below 1e-4 nats"
+
+
+class _Toy(nn.Module):  # 5 digits, 4 dimensions, known KL per dimension
+    def encode(self, inp):
+        m = torch.tensor([0.0, 0.0, 2.0, 0.01])[None].repeat(len(inp), 1)
+        sigma = torch.tensor([0.0, -3.0, 0.0, 0.0])[None].repeat(len(inp), 1)
+        return m, sigma
+
+# KL per dimension: 0, 0.5 (e^-3 + 2) = 1.02, 2, 0.00005
+assert dead_dimensions(_Toy(), dig[2][:5], 0.5) == [0, 3], (
+    "toy encoder with KL per dimension (0, 1.02, 2, 0.00005): below 0.5 nats are dimensions 0 and 3")
+assert dead_dimensions(_Toy(), dig[2][:5], 1.5) == [0, 1, 3], "with threshold 1.5, dimensions 0, 1 and 3"
+### END HIDDEN TESTS
+print("Exercise 4 passes the visible checks (more run when it is graded): dead dimensions of the digits VAE:", dead_found)
+
