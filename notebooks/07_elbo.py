@@ -89,7 +89,7 @@ log_px_grid = math.log(integrate(log_joint.exp()))
 post_mean, post_cov = model.posterior(x)
 print(f"log P(x) closed form   = {log_px_exact:.10f}")
 print(f"log P(x) by integrating = {log_px_grid:.10f}")
-print(f"P(z|x) = N({float(post_mean[0]):.4f}, {float(post_cov[0, 0]):.4f})")
+print(f"P(z|x) = N({float(post_mean[0]):.4f}, {float(post_cov[0, 0]):.4f}), standard deviation {float(post_cov[0, 0]) ** 0.5:.2f}")
 
 # %% [markdown]
 # ## 2. Step one: $\log P(x) = \int q(z|x) \log P(x)\, dz$
@@ -117,11 +117,11 @@ for mu, var in [(0.0, 1.0), (2.0, 0.1), (-1.0, 3.0), (1.1, 0.05), (0.5, 0.5)]:
     exact = model.terms(x, torch.tensor([mu], dtype=torch.float64), torch.tensor([[var]], dtype=torch.float64))
     worst = max(worst, abs(lb + kl - log_px_exact), abs(lb - exact["lb"]), abs(kl - exact["kl_q_posterior"]))
     print(f"N({mu:5.2f}, {var:4.2f}){'':6} {step1:15.6f} {lb:10.6f} {kl:14.6f} {abs(lb + kl - log_px_exact):20.8f}")
-assert worst < 1e-6, f"identity off by {worst:.2e}"
+assert worst < 1e-8, f"identity off by {worst:.2e}"
 print(f"log P(x) = {log_px_exact:.6f}; identity and closed forms agree within 1e-6")
 
 # %% [markdown]
-# Takeaway: whatever $q$ we pick, $L_b$ plus the KL to the true posterior adds up to the same $\log P(x)$ (the differences are integration error, around $10^{-10}$). A bad $q$ just moves probability from the first term into the second.
+# Takeaway: whatever $q$ we pick, $L_b$ plus the KL to the true posterior adds up to the same $\log P(x)$ (the differences in the last column are integration error, zero to the 8 decimals printed). A bad $q$ just moves probability from the first term into the second.
 #
 # ## 3. Step two: $L_b = -\mathrm{KL}(q(z|x)\,\|\,P(z)) + \mathbb{E}_{q}[\log P(x|z)]$
 #
@@ -212,6 +212,7 @@ for n in ns:
     print(f"{n:5d} {e['naive_mean']:11.4f} {e['naive_var']:10.5f} {e['importance_mean']:9.4f} "
           f"{e['importance_var']:9.6f} {e['ratio']:15.1f}")
 assert all(est[n]["ratio"] > 10 for n in ns[1:])
+assert all(20 < est[n]["ratio"] < 30 for n in ns if n >= 30) and all(est[n]["ratio"] > 100 for n in ns if n <= 3)
 
 # %%
 fig = Figure(figsize=(12, 3.8), layout="constrained")
@@ -292,7 +293,8 @@ assert max(abs(float(a) - r) for a, r in zip(mine, ref)) < 1e-5
 true_log_px = float(exact_log_px(model.W, model.b, model.s2, data).mean())
 print(f"mean log P(x) after 300 steps: by exact likelihood {curve_exact[-1, 0]:.4f}, by the ELBO {curve_elbo[-1, 0]:.4f} "
       f"(its L_b {curve_elbo[-1, 1]:.4f}); the true model {true_log_px:.4f}")
-assert curve_elbo[-1, 0] > curve_elbo[0, 0] + 1 and curve_elbo[-1, 1] <= curve_elbo[-1, 0] + 1e-9
+assert curve_elbo[-1, 0] > curve_elbo[0, 0] + 1 and bool((curve_elbo[:, 1] <= curve_elbo[:, 0] + 1e-9).all())
+assert abs(curve_elbo[-1, 0] - curve_exact[-1, 0]) < 0.01 and 0 <= curve_exact[-1, 0] - true_log_px < 0.05
 
 # %%
 fig = Figure(figsize=(7, 3.8), layout="constrained")
@@ -384,7 +386,7 @@ assert torch.allclose(slide_loss, -lb, atol=1e-4)
 #
 # ## Exercises
 #
-# **Exercise 1.** Write `lower_bound(model, x, q_mean, q_cov)`: $L_b$ of section 3 as a float, for the linear-Gaussian `model`, a data point `x` and $q = \mathcal N(q_\text{mean}, q_\text{cov})$ (`q_mean` of shape `(K,)`, `q_cov` `(K, K)`), from its two terms: `model.expected_log_likelihood(x, q_mean, q_cov)` and `gaussian_kl` (not with `model.terms`, which does the whole computation). Then store $L_b$ for $q = P(z) = \mathcal N(0, 1)$, i.e. an encoder that ignores $x$, in `lb_prior`.
+# **Exercise 1.** Write `lower_bound(model, x, q_mean, q_cov)`: $L_b$ of section 3 as a float, for the linear-Gaussian `model`, a data point `x` and $q = \mathcal N(q_\text{mean}, q_\text{cov})$ (`q_mean` of shape `(K,)`, `q_cov` `(K, K)`), from its two terms: `model.expected_log_likelihood(x, q_mean, q_cov)` and `gaussian_kl` (not with `model.terms`, which does the whole computation). The prior $P(z) = \mathcal N(0, I)$ has the code's dimension $K$ = `len(q_mean)`: build it from `q_mean` (`torch.zeros(K)`, `torch.eye(K)`), not as a fixed 1-D $\mathcal N(0, 1)$, since the function must also work for a model with a 2-D code. Then store $L_b$ for $q = P(z) = \mathcal N(0, 1)$, i.e. an encoder that ignores $x$, in `lb_prior`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -431,7 +433,13 @@ def _no_terms(*args, **kwargs):
 LinearGaussian.terms = _no_terms
 try:
     for (_m, _x, _qm, _qc), _w in zip(_cases, _want):
-        _got = lower_bound(_m, _x, _qm, _qc)
+        try:
+            _got = lower_bound(_m, _x, _qm, _qc)
+        except RuntimeError as _err:  # e.g. a 1-D prior N(0, 1) against a 2-D q: shapes do not match
+            raise AssertionError(
+                f"lower_bound failed for a model with a {len(_qm)}-D code (q_mean of shape {tuple(_qm.shape)}): "
+                f"{_err}. The prior P(z) = N(0, I) must have the code's dimension K = len(q_mean): "
+                "torch.zeros(K) and torch.eye(K), not a fixed 1-D N(0, 1)") from None
         assert type(_got) is float and abs(_got - _w) < 1e-8, (
             f"for q = N({_qm.tolist()}, {_qc.tolist()}) and x = {_x.tolist()}: lower_bound gives {_got}, "
             f"want {_w:.6f}; use the model, x and q you are given")
@@ -529,11 +537,14 @@ print(f"Exercise 3 passes the visible checks (more run when it is graded): the n
       f"{var_ratio:.0f} times that of importance sampling")
 ### BEGIN HIDDEN TESTS
 _r = naive_vs_importance(model, x, n=100, repeats=2000, q_var_scale=2.0, seed=5)
-assert 0.6 < var_ratio / _r["ratio"] < 1.6, (
-    f"variance ratio {var_ratio:.1f}, while 2,000 repeats of the reference give {_r['ratio']:.1f}")
-assert 0.6 < float(importance.var()) / _r["importance_var"] < 1.6, (
-    f"importance variance {float(importance.var()):.2e}, the reference {_r['importance_var']:.2e}: "
-    "q = N(posterior mean, 2 x posterior variance)")
+# a variance from 200 estimates is itself noisy: over 400 seeds a right answer's ratio to the reference lay
+# within 0.68..1.52 (importance variance: 0.75..1.39), so allow a factor of 2 either way
+assert 0.5 < var_ratio / _r["ratio"] < 2, (
+    f"variance ratio {var_ratio:.1f}, while 2,000 repeats of the reference give {_r['ratio']:.1f} "
+    "(a right answer lands within a factor of 2)")
+assert 0.5 < float(importance.var()) / _r["importance_var"] < 2, (
+    f"importance variance {float(importance.var()):.2e}, the reference {_r['importance_var']:.2e} "
+    "(a right answer lands within a factor of 2): q = N(posterior mean, 2 x posterior variance)")
 assert abs(float(naive.mean()) - _r["naive_mean"]) < 0.05, (
     f"naive mean {float(naive.mean()):.3f}, the reference {_r['naive_mean']:.3f}: average P(x|z), not P(x, z)")
 print("Exercise 3: the hidden checks pass too")

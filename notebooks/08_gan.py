@@ -64,7 +64,7 @@ from helpers.evaluate.digits import classes_covered, digit_classifier
 from helpers.models.image_gan import ImageGAN, colour_tv, nearest, straight_through_colours
 from helpers.notebook.plot import bar_table, show_digits, show_sprites
 from helpers.registry import get, recipe
-from helpers.evaluate.sprite_stats import STATS, background_colours, distance, summary
+from helpers.evaluate.sprite_stats import DARK, STATS, background_colours, dark_colours, distance, summary
 from helpers.core.train import seeded
 from helpers.notebook import setup
 from helpers.notebook.widgets import LatentPanel, sweep_codes
@@ -546,6 +546,11 @@ vae_figure = vae_x[~background_colours(cmap)[vae_x]]
 vae_main = int(np.bincount(vae_figure).argmax())
 vae_main_share = float((vae_figure == vae_main).mean())
 print(f"the VAE's figures: {vae_main_share:.0%} of their pixels are one colour, RGB {tuple(int(c) for c in cmap[vae_main])}")
+held_x = many["held-out sprites"].numpy()
+held_main = int(np.bincount(held_x[~background_colours(cmap)[held_x]]).argmax())
+luminance = lambda c: float(np.dot(cmap[c][:3], [0.299, 0.587, 0.114]) / 255)  # Rec. 601, as the outline statistic
+print(f"the held-out sprites' most common non-background colour: RGB {tuple(int(c) for c in cmap[held_main])}, "
+      f"luminance {luminance(held_main):.2f}; the VAE's {luminance(vae_main):.2f}; outline-dark means below {DARK}")
 
 # %% tags=["readme"]
 fig = Figure(figsize=(15, 3.6), layout="constrained")
@@ -555,7 +560,7 @@ fig.suptitle("real held-out sprites and 16 samples from scratch of each family, 
 fig
 
 # %% [markdown]
-# **Reading the table.** Of the lecture's three families, the LSTM's samples are the closest to real sprites in background, outline and colours, yet still far from them: too many colours and stray blobs, texture more than shape. The 2-D model, the best likelihood here, draws fewer stray blobs than the LSTM but far more colours than real sprites have. The GAN gets the share of white right, but it scatters its figure over two or three blobs, with a weaker outline and less than half the colours of a real sprite: speckled patches, not a creature. The VAE's samples (each pixel's most probable colour) are more than half background with a few colours, and their figures are mostly one solid mid-grey (printed under the table), a shade lighter than real outlines, so little of their border counts as outline: averages, not drawings. None of the three draws Pokémon yet; stronger models trained on a GPU are the series' next step, and these statistics are how they will be judged.
+# **Reading the table.** Of the lecture's three families, the LSTM's samples are the closest to real sprites in background, outline and colours, yet still far from them: too many colours and stray blobs, texture more than shape. The 2-D model, the best likelihood here, draws fewer stray blobs than the LSTM but far more colours than real sprites have. The GAN gets the share of white right, but it scatters its figure over two or three blobs, with a weaker outline and less than half the colours of a real sprite: speckled patches, not a creature. The VAE's samples (each pixel's most probable colour) are more than half background with a few colours, and their figures are mostly one solid grey (printed under the table), lighter than the dark grey that real sprites use most (their outline colour, also printed) and just above the luminance under which a colour counts as outline-dark, so little of their border counts as outline: averages, not drawings. None of the three draws Pokémon yet; stronger models trained on a GPU are the series' next step, and these statistics are how they will be judged.
 
 # %%
 # the claims above, checked on every run
@@ -569,6 +574,8 @@ assert looks[gan_name]["outline"] < looks[lstm_name]["outline"] < held["outline"
 assert looks[vae_name]["background"] > 0.5 and looks[vae_name]["colours"] < held["colours"] / 2
 assert looks[vae_name]["outline"] < held["outline"] / 2
 assert vae_main_share > 0.5 and np.ptp(cmap[vae_main]) < 10 and 60 < cmap[vae_main].mean() < 128, "a solid mid-grey"
+assert luminance(held_main) < DARK < luminance(vae_main) < DARK + 0.1, "lighter than the real outline grey, just not dark"
+assert dark_colours(cmap)[held_main] and not dark_colours(cmap)[vae_main]
 assert looks[cnn_name]["blobs"] < looks[lstm_name]["blobs"] and looks[cnn_name]["colours"] > 1.5 * held["colours"]
 
 # %% [markdown]
@@ -633,7 +640,7 @@ print("Exercise 1: the hidden checks pass too")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Exercise 2.** The generator's gradient. For a fake image with discriminator logit $d$, write `generator_grads(d)`: the derivatives with respect to $d$ of the **minimax** loss $\log(1 - \sigma(d))$ and of the **non-saturating** loss $-\log\sigma(d)$, computed with autograd for a logit `d` given as a float, returned as a tuple of two floats `(minimax, non-saturating)`. Autograd without `backward`: make `t = torch.tensor(d, requires_grad=True)`, build the loss from `t`, and `torch.autograd.grad(loss, t)[0]` is its derivative with respect to `t` (`loss.backward()` then `t.grad` works too, as does `torch.func.grad`). Then store them for $d = -6$ (the discriminator is sure the image is fake) in `grad_minimax` and `grad_nonsat`.
+# **Exercise 2.** The generator's gradient. For a fake image with discriminator logit $d$, write `generator_grads(d)`: the derivatives with respect to $d$ of the **minimax** loss $\log(1 - \sigma(d))$ and of the **non-saturating** loss $-\log\sigma(d)$, computed with autograd for a logit `d` given as a number, returned as a tuple of two floats `(minimax, non-saturating)`. One way: make `t = torch.tensor(float(d), requires_grad=True)` (the `float` matters: only floating-point tensors can require gradients, so `torch.tensor(-6, requires_grad=True)` fails), build the loss from `t`, and `torch.autograd.grad(loss, t)[0]` is its derivative with respect to `t`. `loss.backward()` followed by `t.grad`, or `torch.func.grad`, are autograd too and equally fine; only the closed forms written by hand are not. Then store them for $d = -6$ (the discriminator is sure the image is fake) in `grad_minimax` and `grad_nonsat`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -665,27 +672,19 @@ for _dv in (-2.0, 0.0, 3.0):
         f"generator_grads({_dv}) should return a tuple of two floats, got {_g!r}")
     assert abs(_g[0] + _sv) < 1e-5 and abs(_g[1] + (1 - _sv)) < 1e-5, (
         f"generator_grads({_dv}) = {_g}, want ({-_sv:.5f}, {-(1 - _sv):.5f}): use the d you are given")
-# autograd, not the closed forms: the function calls torch.autograd.grad (or backward), or fails without autograd
-_calls, _grad, _backward = [], torch.autograd.grad, torch.Tensor.backward
-_fgrad, _fvg = torch.func.grad, torch.func.grad_and_value
-torch.autograd.grad = lambda *a, **k: _calls.append("grad") or _grad(*a, **k)
-torch.Tensor.backward = lambda self, *a, **k: _calls.append("backward") or _backward(self, *a, **k)
-torch.func.grad = lambda *a, **k: _calls.append("func.grad") or _fgrad(*a, **k)
-torch.func.grad_and_value = lambda *a, **k: _calls.append("func.grad") or _fvg(*a, **k)
+# autograd, not the closed forms: autograd records the forward pass, saving tensors for the backward pass
+# (torch.autograd.grad, backward), or refuses saved-tensor hooks (torch.func.grad, however it was imported)
+_saved = []
 try:
-    generator_grads(-1.0)
-    with torch.no_grad():
-        try:
-            generator_grads(-1.0)
-            _without_autograd = True
-        except RuntimeError:
-            _without_autograd = False
-finally:
-    torch.autograd.grad, torch.Tensor.backward = _grad, _backward
-    torch.func.grad, torch.func.grad_and_value = _fgrad, _fvg
-assert _calls or not _without_autograd, (
-    "generator_grads never calls torch.autograd.grad and works with autograd switched off: compute the "
-    "derivatives with autograd, not with the closed forms")
+    with torch.autograd.graph.saved_tensors_hooks(lambda _t: _saved.append(1) or _t, lambda _t: _t):
+        generator_grads(-1.0)
+    _autograd = bool(_saved)
+except RuntimeError as _err:
+    _autograd = "torch.func" in str(_err)
+    if not _autograd:
+        raise
+assert _autograd, ("generator_grads never records a computation for autograd: compute the derivatives with "
+                   "torch.autograd.grad, backward or torch.func.grad, not with the closed forms")
 print("Exercise 2: the hidden checks pass too")
 ### END HIDDEN TESTS
 
@@ -826,9 +825,11 @@ gap_real = pair_gap(sample_ring(2000, torch.Generator().manual_seed(0)))
 
 # %% nbgrader={"grade": true, "grade_id": "ex5_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert all(type(v) is float for v in (gap_plain, gap_pac, gap_real)), "store three Python floats (float(...))"
-_two = pair_gap(torch.tensor([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0], [1.0, 1.0], [0.0, 0.0], [0.0, 2.0]]))
-assert type(_two) is float and abs(_two - 2.0) < 1e-6, (
-    f"pairs (rows 0-1, 2-3, 4-5) 5, 0 and 2 apart have median gap 2.0, your pair_gap gives {_two!r}")
+# six points on a line: pairs (rows 0-1, 2-3, 4-5) 1, 0 and 3 apart, median 1; overlapping pairs (0-1, 1-2, ...)
+# would give 3, the first half against the second half 7
+_two = pair_gap(torch.tensor([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0], [5.0, 0.0], [9.0, 0.0], [12.0, 0.0]]))
+assert type(_two) is float and abs(_two - 1.0) < 1e-6, (
+    f"pairs (rows 0-1, 2-3, 4-5) 1, 0 and 3 apart have median gap 1.0, your pair_gap gives {_two!r}")
 assert gap_plain < gap_real / 3, (
     f"a collapsed generator puts both points of a pair close together: gap_plain = {gap_plain:.2f}, real {gap_real:.2f}")
 assert gap_real / 2 < gap_pac < 2 * gap_real, (
@@ -846,20 +847,61 @@ print("Exercise 5: the hidden checks pass too")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Exercise 6 (reflection).** In the loss plot of section 4, the digits GAN's discriminator loss ends near 1.26, close to the 1.39 of a judge that cannot tell real from fake, while its samples (section 4's grid) are readable digits. What does that tell you? Store one letter in `loss_answer`:
+# **Exercise 6 (build, then interpret: what a GAN's loss says).** Section 4's loss plot shows each game's discriminator loss, one point per 100 training steps, in `info_d["history"].valid` (digits) and `info_p["history"].valid` (Pokémon); point `i` is the mean over steps up to `100 * (i + 1)`, the plot's x axis. Write `settle(history, level=1.1)` that returns a tuple `(d_min, settled_step, d_end)`:
+# - `d_min`: the lowest discriminator loss of the run, a float;
+# - `settled_step`: the step (an int, `100 * (i + 1)`) of the first point `i` from which the discriminator loss **stays** at or above `level` to the end of the run (not merely the first point above it);
+# - `d_end`: the mean discriminator loss over the last 10 points (the last 1,000 steps), a float.
 #
-# - **A**: the discriminator is broken: a working one would drive its loss to 0;
-# - **B**: nothing is wrong: D's loss is measured against a G that keeps improving, so a loss near $2\log 2$ means the two are evenly matched, and the quality of the pictures has to be judged from the samples themselves;
-# - **C**: the generator has collapsed onto one digit, so D cannot learn.
+# Then store `settle_d = settle(info_d["history"])` and `settle_p = settle(info_p["history"])`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex6_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
-loss_answer = "B"
+def settle(history, level=1.1):
+    d = torch.tensor(history.valid, dtype=torch.float64)
+    below = (d < level).nonzero()
+    first = int(below.max()) + 1 if len(below) else 0  # the point after the last one under the level
+    return float(d.min()), 100 * (first + 1), float(d[-10:].mean())
+
+
+settle_d = settle(info_d["history"])
+settle_p = settle(info_p["history"])
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex6_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert type(loss_answer) is str and loss_answer in ("A", "B", "C"), f"store one letter, 'A', 'B' or 'C', got {loss_answer!r}"
+for _name, _v in [("settle_d", settle_d), ("settle_p", settle_p)]:
+    assert type(_v) is tuple and len(_v) == 3, f"{_name} should be a tuple (d_min, settled_step, d_end), got {_v!r}"
+    assert type(_v[0]) is float and type(_v[1]) is int and type(_v[2]) is float, (
+        f"{_name}: want (float, int, float), got {tuple(type(x).__name__ for x in _v)}")
+    assert _v[0] < 1.1 <= _v[2] < 2 * math.log(2), (
+        f"{_name} = {_v}: the lowest D loss is under the level, the last 1,000 steps' mean above it, below 2 log 2")
+    assert _v[1] % 100 == 0 and 100 <= _v[1] <= 4000, f"{_name}: the settled step is a multiple of 100 in 100..4000"
+assert settle_p[1] > settle_d[1], "the Pokémon game swings once more before it settles: it settles later"
+print(f"Exercise 6 passes the visible checks (more run when it is graded): D loss settles above 1.1 from step "
+      f"{settle_d[1]} (digits) and {settle_p[1]} (Pokémon); last 1,000 steps {settle_d[2]:.3f} and {settle_p[2]:.3f}, "
+      f"2 log 2 = {2 * math.log(2):.3f}")
 ### BEGIN HIDDEN TESTS
-assert loss_answer == "B", "a GAN's losses measure the game between G and D, not picture quality (and section 4 counts 10/10 classes)"
+import types  # noqa: E402
+
+for _h, _got in [(info_d["history"], settle_d), (info_p["history"], settle_p)]:
+    _dv = np.asarray(_h.valid, dtype=np.float64)
+    _under = np.nonzero(_dv < 1.1)[0]
+    _want = (float(_dv.min()), 100 * (int(_under.max()) + 2 if len(_under) else 1), float(_dv[-10:].mean()))
+    assert abs(_got[0] - _want[0]) < 1e-6 and _got[1] == _want[1] and abs(_got[2] - _want[2]) < 1e-6, (
+        f"got {_got}, want {_want}: the discriminator's loss (.valid), the step 100 * (i + 1) of the first point "
+        "from which it stays at or above 1.1, the mean of the last 10 points")
+# a made-up run: under 1.0 until point 2, above, a dip at point 5, then above to the end (12 points)
+_fake = types.SimpleNamespace(train=[9.0] * 12, valid=[0.5, 0.7, 0.9, 1.2, 1.3, 0.95, 1.05, 1.4, 1.2, 1.3, 1.25, 1.35])
+_r = settle(_fake, level=1.0)
+assert abs(_r[0] - 0.5) < 1e-9 and _r[1] == 700 and abs(_r[2] - float(np.mean(_fake.valid[2:]))) < 1e-9, (
+    f"settle on a made-up run with a dip under the level at point 5 gives {_r}, want (0.5, 700, "
+    f"{float(np.mean(_fake.valid[2:])):.4f}): use the level you are given, and 'stays' means to the end")
+print("Exercise 6: the hidden checks pass too")
 ### END HIDDEN TESTS
-print("Exercise 6: answer recorded")
+
+# %% [markdown]
+# **Exercise 6, written part (graded by a teacher).** In 2-4 sentences, citing `d_end` of both games and $2\log 2$ from your test cell's output, and section 4's judge (how many digit classes the 1,000 digits-GAN samples cover): what does a discriminator loss that ends near $2 \log 2$, after starting near its minimum, tell you about the game, and why can you not read the quality of the pictures off it?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex6_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# Both discriminators start near their lowest loss (0.60 for digits, 0.81 for Pokémon: easy to tell noise from real images) and end, over the last 1,000 steps, at about 1.23 in both games, close to 2 log 2 = 1.39, the loss of a judge that says 1/2 to everything; the game has settled (from step 800 for digits, only from step 2,400 for Pokémon after a second swing). That means D and G are roughly evenly matched, not that the pictures are good: D's loss is measured against a generator that keeps changing, so a better G and a better D can leave it where it is. The quality has to be judged from the samples: section 4's judge finds all 10 digit classes among 1,000 digits-GAN samples, while the Pokémon GAN, with the same D loss, draws blobs. (Full marks: the printed numbers, "evenly matched game" and "the loss is relative to a moving opponent, so samples must be judged separately".)
+# ### END SOLUTION
