@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 03 · More than images: audio and video, component by component
 #
-# Lecture slide 14. Nothing in the chain rule $P(x)=\prod_t P(x_t\mid x_{<t})$ is about pictures: any data that can be cut into an ordered sequence of components can be generated one component at a time. The lecture's example is **WaveNet** (van den Oord et al., 2016), which generates raw audio one sample at a time, and **video**, where frames (and the pixels inside them) are the components. We build a small WaveNet on sounds the notebook makes itself, listen to what it generates, and draw how far back it listens.
+# Lecture slide 14. Nothing in the chain rule $P(x)=\prod_t P(x_t\mid x_{<t})$ is about pictures: any data that can be cut into an ordered sequence of components can be generated one component at a time. The lecture's example is **WaveNet** (van den Oord et al., 2016), which generates raw audio one sample at a time, and **video**, where frames (and the pixels inside them) are the components. We build a small WaveNet on sounds the notebook makes itself, listen to what it generates, and draw how far back it listens. Last, text, the lecture's opening example (slides 2-4): a small character model writes in the style of this series' own prose.
 #
 # **Learning goals.** After this notebook you can
 # 1. treat a waveform as a sequence of components and apply the chain rule to it, with a softmax over 256 mu-law levels (1-of-N, like colours);
@@ -71,11 +71,16 @@ cfg = recipe("wavenet_tones")  # .model: the network (WaveNetConfig); .train: da
 train_codes, valid_codes, test_codes = tone_splits(cfg.train.data)  # mu-law codes, section 2
 real = mu_law_decode(test_codes[0])  # one held-out clip as a waveform
 print(f"{len(train_codes)} training clips of {train_codes.shape[1]:,} samples ({train_codes.shape[1] / SAMPLE_RATE:.0f} s at {SAMPLE_RATE:,} Hz)")
+first_note = real[: SAMPLE_RATE // 4].numpy()  # the clip's first 0.25 s: its first note
+spectrum = np.abs(np.fft.rfft(first_note, n=1 << 16))  # zero-padded: a fine frequency grid
+peak_hz = float(np.fft.rfftfreq(1 << 16, d=1 / SAMPLE_RATE)[spectrum.argmax()])
+print(f"strongest frequency in the first 0.25 s: {peak_hz:.0f} Hz, one period every {SAMPLE_RATE / peak_hz:.0f} samples")
+assert round(peak_hz) == 277 and round(SAMPLE_RATE / peak_hz) == 29  # the figure text below quotes these
 display(Audio(real.numpy(), rate=SAMPLE_RATE, normalize=False))
 plot_audio(real, title="held-out clip:")
 
 # %% [markdown]
-# Left, the whole second: four notes, each a sharp attack and a decay. Middle, the first 40 ms: a periodic wave (one period of 220 Hz is 36 samples). Right, the spectrogram (time across, frequency up, brightness = energy): each note is a stack of horizontal lines, its fundamental and harmonics.
+# Left, the whole second: four notes, each a sharp attack and a decay. Middle, the first 40 ms: a periodic wave. Its period is that of the first note's strongest frequency, the peak of the spectrum of the first 0.25 s (printed above): 277 Hz, one period every 29 samples. Right, the spectrogram (time across, frequency up, brightness = energy): each note is a stack of horizontal lines, its fundamental and harmonics.
 #
 # ## 2. 8-bit mu-law: 256 classes, like 256 colours
 #
@@ -113,7 +118,7 @@ print(f"an even 8-bit grid would err by up to {1 / 255:.4f} everywhere")
 plot_dilated_stack((1, 2, 4, 8))
 
 # %% [markdown]
-# Our model stacks dilations $1, 2, \dots, 128$ twice (16 layers, kernel 2), with WaveNet's gated units, $\tanh(W_f * h)\odot\sigma(W_g * h)$, residual and skip connections, and a softmax over 256 codes. Its receptive field is $1 + 2\cdot(1+2+\dots+128) = 511$ samples, 64 ms: about 14 periods of the lowest note. Without dilation the same reach would take 510 layers.
+# Our model stacks dilations $1, 2, \dots, 128$ twice (16 layers, kernel 2), with WaveNet's gated units, $\tanh(W_f * h)\odot\sigma(W_g * h)$, residual and skip connections, and a softmax over 256 codes. A **skip connection** here: each layer's gated output also goes, through a 1×1 convolution, straight to a sum over all layers, and that sum (not only the last layer's output) feeds the output head. Its receptive field is $1 + 2\cdot(1+2+\dots+128) = 511$ samples, 64 ms: about 14 periods of the lowest note. Without dilation the same reach would take 510 layers.
 #
 # Both claims are checked numerically below, on an untrained model (causality is a property of the wiring, not of training): change the inputs at time $t$ and later, and no output at or before $t$ moves (the output at $t$ predicts $x_t$, so it must not see it); then ask which inputs the output at $t$ has a nonzero gradient for.
 
@@ -220,9 +225,9 @@ print(f"{length} samples: re-running the window {1000 * (t1 - t0) / length:.1f} 
       f"same samples: {torch.equal(slow, fast)}")
 
 # %% [markdown]
-# The cached step does about $R=511$ times less arithmetic per layer, yet the measured gap is smaller: one sample at a time, both samplers spend most of their time on the fixed cost of launching each small operation, not on arithmetic. The gap grows with the receptive field and with the batch: the real WaveNet, with thousands of samples of context, depends on the cache (the "Fast WaveNet" trick).
+# The cached step does about $R=511$ times less arithmetic per layer, yet the measured gap is smaller: one sample at a time, both samplers spend most of their time on the fixed cost of launching each small operation, not on arithmetic. The arithmetic of the window sampler grows with the receptive field, while a cached step's does not (it computes one column per layer whatever $R$ is); that is why the real WaveNet, with thousands of samples of context, depends on the cache (the "Fast WaveNet" trick). We only measured $R = 511$ here.
 #
-# Now the real thing, six clips of 0.75 s:
+# Now the real thing: the cell below samples six clips of 0.75 s, three from silence and three continuations (each primed with the first 0.25 s of a different held-out clip). The next cell plays the three from silence, then one held-out clip and the continuation of its first 0.25 s; the figure after it shows that held-out clip, the first clip from silence and that continuation.
 
 # %%
 n, seconds = 3, 0.75
@@ -231,8 +236,9 @@ free = model.sample(n, length=int(seconds * SAMPLE_RATE), generator=gen)
 prime = test_codes[1:1 + n, : SAMPLE_RATE // 4]
 cont = model.sample(n, length=int(seconds * SAMPLE_RATE), generator=gen, prefix=prime)
 elapsed = time.perf_counter() - start
-print(f"sampled {2 * n} clips of {seconds} s ({2 * n * seconds * SAMPLE_RATE:,.0f} samples, {2 * int(seconds * SAMPLE_RATE):,} steps) "
-      f"in {elapsed:.0f} s")
+drawn = free.numel() + cont.numel() - prime.numel()  # a continuation's first 0.25 s are copied, not drawn
+print(f"sampled {2 * n} clips of {seconds} s ({free.numel() + cont.numel():,} samples, {drawn:,} of them drawn; "
+      f"{2 * int(seconds * SAMPLE_RATE):,} steps, each for {n} clips at once) in {elapsed:.0f} s")
 
 # %%
 print("generated from silence:")
@@ -282,6 +288,45 @@ ax.set_ylim(9.6, -0.6)
 fig
 
 # %% [markdown]
+# ## 7. A machine that writes
+#
+# The lecture opens (slides 2-4) with machines that write poems. Text is a sequence too: its components are characters, and the chain rule $P(x)=\prod_t P(x_t\mid x_{<t})$ applies unchanged, with a softmax over the characters in place of colours or mu-law codes. Our corpus is this series' own prose: the markdown cells of the notebooks, frozen once by `scripts/build_text_corpus.py` into `data/text/series_prose.txt` (CC BY 4.0, like all our prose; `load_corpus` checks its sha256, recorded in DATA.md, so the numbers here do not drift when the prose is edited). It is split into contiguous blocks: the first 80% for training, the next 10% for validation, the last 10% as held-out test text.
+#
+# The model, `char_lstm`, is the pixel LSTM of notebook 02 on characters: an embedding, one LSTM layer of 192 units and a softmax over the characters, trained on 128-character windows by the committed command `python -m helpers.registry train char_lstm`. We compare it in held-out bits per character with two add-one smoothed baselines counted on the training block: the **unigram** $P(x_t)=\frac{n(x_t)+1}{N+V}$ (character frequencies, no context) and the **bigram** $P(x_t\mid x_{t-1})=\frac{n(x_{t-1}x_t)+1}{n(x_{t-1})+V}$ (one character of context), $V$ the number of distinct characters.
+
+# %%
+from helpers.models.text import bigram_bits, decode, load_corpus, split_text, text_splits, vocabulary
+
+start = time.perf_counter()
+text = load_corpus()  # raises if the file is not the snapshot recorded in DATA.md
+vocab = vocabulary(text)  # the sorted distinct characters: a character's code is its index
+train_text, valid_text, test_text = split_text(text)
+counts = {c: train_text.count(c) for c in vocab}
+unigram = -sum(math.log2((counts[c] + 1) / (len(train_text) + len(vocab))) for c in test_text) / len(test_text)
+bigram = bigram_bits(train_text, test_text, vocab)
+writer, writer_info = get("char_lstm")
+test_windows = text_splits(recipe("char_lstm").train)[2]  # the test block as (N, 128) codes
+with torch.no_grad():
+    writer_bits = -writer.log_prob(test_windows).sum().item() / (test_windows.numel() * math.log(2))
+print(f"{len(text):,} characters, {len(vocab)} distinct: {len(train_text):,} train, {len(valid_text):,} valid, "
+      f"{len(test_text):,} test")
+print(f"held-out bits per character: uniform {math.log2(len(vocab)):.2f}, unigram {unigram:.2f}, bigram {bigram:.2f}, "
+      f"char_lstm {writer_bits:.2f}")
+assert writer_bits + 0.5 < bigram and bigram + 0.5 < unigram < math.log2(len(vocab))
+assert 0.8 < unigram - bigram < 1.2  # the one character of context is worth about one bit
+
+# %% [markdown]
+# Context pays: one character of it (the bigram) saves about one bit per character over the unigram, and the LSTM, which reads everything before it in its 128-character window, saves more than another bit. (The LSTM starts each window with an empty past, so it is scored with slightly less context than it could use.) Now the model writes. `sample` draws the first character given the empty past, feeds it back, draws the next given the ones before, and so on: component by component, each character drawn given those before it, exactly as pixels were in notebooks 01-02. The temperature divides the logits before the softmax: at 0.5 the distribution is sharpened and the draws keep to the likeliest characters.
+
+# %%
+for temperature in (1.0, 0.5):
+    codes = writer.sample(2, generator=torch.Generator().manual_seed(3), length=300, temperature=temperature)
+    print(f"--- temperature {temperature} ---")
+    for row in codes:
+        print(decode(row, vocab), end="\n\n")
+print(f"section 7 took {time.perf_counter() - start:.1f} s")
+
+# %% [markdown]
 # ## Summary
 #
 # - The chain rule does not care what the components are: pixels, audio samples, frames.
@@ -289,10 +334,11 @@ fig
 # - With context the held-out cost drops from 8 bits per sample (uniform) and 7.55 (unigram, no context) to 2.27 bits per sample.
 # - Sampling is sequential, one sample per step; keeping each layer's past makes a step cost one column per layer.
 # - Generated audio has what fits in the receptive field (periodic waves, harmonics, attacks and decays), with noise from a small model, and nothing of what lies beyond it (a steady beat).
+# - Text works the same way, one character per step: on held-out prose of this series a character LSTM beats the bigram, which beats the unigram, in bits per character (section 7).
 #
 # ## Exercises
 #
-# **Exercise 1 (mu-law by hand).** Without calling `mu_law_encode`, write `mu_law_code(x)`: the 8-bit mu-law code of one sample value $x \in [-1, 1]$ (a float): apply $F$, map $[-1,1]$ to $[0,255]$ and round to the nearest integer (`math.floor(v + 0.5)`). Return an int. Then store the code of $x=0.5$ in `code_half`. (The test runs your function with `mu_law_encode` switched off.)
+# **Exercise 1 (mu-law by hand).** The point is to write the formula yourself: `mu_law_encode` (section 2) computes the same codes, so do not call it or read its source (`??`); the test switches it off while it runs your function. Write `mu_law_code(x)`: the 8-bit mu-law code of one sample value $x \in [-1, 1]$ (a float): apply $F$, map $[-1,1]$ to $[0,255]$ and round to the nearest integer (`math.floor(v + 0.5)`). Return an int. Then store the code of $x=0.5$ in `code_half`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def mu_law_code(x: float) -> int:
@@ -324,8 +370,9 @@ finally:
 assert all(type(g) is int for g in _got), f"mu_law_code should return ints, got {[type(g).__name__ for g in _got]}"
 assert type(code_half) is int and code_half == _got[0], "code_half should be mu_law_code(0.5)"
 _want = mu_law_encode(torch.tensor(_xs)).tolist()
-assert _got == _want, (f"mu_law_code gives {dict(zip(_xs, _got))}, expected {dict(zip(_xs, _want))}; check the "
-                       "sign, the logarithms, the map to [0, 255] and the rounding")
+_bad = [x for x, g, w in zip(_xs, _got, _want) if g != w]
+assert not _bad, (f"mu_law_code gives the wrong code for x in {_bad}; check the "
+                  "sign, the logarithms, the map to [0, 255] and the rounding")
 ### BEGIN HIDDEN TESTS
 _xs = torch.linspace(-1, 1, 41).tolist() + [0.003, -0.003]
 _audio.mu_law_encode = globals()["mu_law_encode"] = _forbidden
@@ -339,7 +386,7 @@ print(f"Exercise 1 passes the visible checks (more run when it is graded): x = 0
       f"(an even grid would give {round(0.75 * 255)})")
 
 # %% [markdown]
-# **Exercise 2 (receptive field).** Write `receptive_field(dilations, kernel)` from the formula (by arithmetic: the test switches `WaveNet` off while it runs your function), then choose `one_second`, a tuple of dilations for kernel 2 with **at most 14 layers** whose receptive field covers at least one second of audio (8,000 samples) **without gaps**: as in section 3's measurement, every one of the 8,000 most recent samples (the current one and the 7,999 before it) must actually reach the output, not just lie between its first and last input. `receptive_field` returns an integer (a Python `int` or a NumPy integer).
+# **Exercise 2 (receptive field).** Write `receptive_field(dilations, kernel)` from the formula (by arithmetic: the test switches `WaveNet` off while it runs your function), then choose `one_second`, a tuple of dilations for kernel 2 with **at most 14 layers** whose receptive field covers at least one second of audio (8,000 samples) **without gaps**: as in section 3's measurement, every one of the 8,000 samples before the one being predicted must actually reach the output (section 3 measured that the output at $t$ depends on $x_{t-R}, \dots, x_{t-1}$, all $R$ of them), not just lie between its first and last input. `receptive_field` returns a whole number (an `int`, a NumPy integer, or an integer-valued float such as `1.0`); the dilations in `one_second` are positive integers (Python, NumPy or 0-d integer torch tensors).
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def receptive_field(dilations: tuple[int, ...], kernel: int = 2) -> int:
@@ -356,13 +403,20 @@ one_second = tuple(2**i for i in range(13))  # 1, 2, ..., 4096: R = 8192
 for dil, k in [((1, 2, 4, 8), 2), ((1, 2, 4) * 3, 2), ((1, 3, 9), 3), ((1,), 5)]:
     want = WaveNet(WaveNetConfig(dilations=dil, kernel=k, channels=2, skip_channels=2)).receptive_field
     got = receptive_field(dil, k)
-    assert isinstance(got, (int, np.integer)) and not isinstance(got, bool), (
-        f"receptive_field should return an integer, got {type(got).__name__}")
+    assert isinstance(got, (int, float, np.integer, np.floating)) and not isinstance(got, bool), (
+        f"receptive_field should return a number, got {type(got).__name__}")
     assert got == want, f"receptive_field({dil}, {k}) = {got}, expected {want}"
-assert type(one_second) is tuple and all(type(d) is int and d >= 1 for d in one_second), (
-    f"one_second should be a tuple of positive int dilations, got {one_second!r}")
+def _as_int(d):  # Python, NumPy or 0-d integer torch tensor -> int; None for anything else
+    if isinstance(d, torch.Tensor):
+        return int(d) if d.ndim == 0 and not d.is_floating_point() and not d.is_complex() and d.dtype != torch.bool else None
+    return int(d) if isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) else None
+
+
+assert type(one_second) is tuple and all(_as_int(d) is not None and _as_int(d) >= 1 for d in one_second), (
+    f"one_second should be a tuple of positive integer dilations, got {one_second!r}")
+_one_second_ints = tuple(_as_int(d) for d in one_second)
 assert len(one_second) <= 14, f"one_second has {len(one_second)} layers; at most 14 are allowed"
-_reach = WaveNet(WaveNetConfig(dilations=one_second, kernel=2, channels=2, skip_channels=2)).receptive_field
+_reach = WaveNet(WaveNetConfig(dilations=_one_second_ints, kernel=2, channels=2, skip_channels=2)).receptive_field
 assert _reach >= SAMPLE_RATE, (
     f"one_second reaches {_reach} samples, fewer than {SAMPLE_RATE}; the dilations must grow faster")
 ### BEGIN HIDDEN TESTS
@@ -382,9 +436,10 @@ try:
 finally:
     _audio.WaveNet, globals()["WaveNet"] = _saved
 for (_dil, _k, _want), _g in zip(_cases, _got):
-    assert isinstance(_g, (int, np.integer)) and _g == _want, f"receptive_field({_dil}, {_k}) = {_g!r}, expected {_want}"
+    assert isinstance(_g, (int, float, np.integer, np.floating)) and not isinstance(_g, bool) and _g == _want, (
+        f"receptive_field({_dil}, {_k}) = {_g!r}, expected {_want}")
 _offsets = {0}  # the past samples that reach the output: every sum of some of the dilations (kernel 2)
-for _d in one_second:
+for _d in _one_second_ints:
     _offsets |= {_o + _d for _o in _offsets}
 _missing = sorted(set(range(SAMPLE_RATE)) - _offsets)
 assert not _missing, (
@@ -393,10 +448,11 @@ assert not _missing, (
     "reach of the layers before it skips samples")
 ### END HIDDEN TESTS
 print(f"Exercise 2 passes the visible checks (more run when it is graded): {len(one_second)} layers reach "
-      f"{_reach:,} samples ({_reach / SAMPLE_RATE:.2f} s); undilated that takes {SAMPLE_RATE - 1:,} layers")
+      f"{_reach:,} samples ({_reach / SAMPLE_RATE:.2f} s); undilated (kernel 2) reaching one second, "
+      f"{SAMPLE_RATE:,} samples, takes {SAMPLE_RATE - 1:,} layers")
 
 # %% [markdown]
-# **Exercise 3 (how many components?).** Generation costs one softmax draw per component. Compute `n_audio`, the number of draws for 2 seconds of our audio, and `n_video`, for 2 seconds of 64×64 RGB video at 25 frames per second when each of a pixel's three colour channels (R, G, B) is its own component, drawn one after the other (PixelRNN orders RGB images this way; in notebooks 01-02 a pixel was a single draw over palette colours, here it is three). Store in `video_per_audio` how many times more draws the video needs (`n_video / n_audio`, a number).
+# **Exercise 3 (how many components?).** Generation costs one softmax draw per component. Compute `n_audio`, the number of draws for 2 seconds of our audio, and `n_video`, for 2 seconds of 64×64 RGB video at 25 frames per second when each of a pixel's three colour channels (R, G, B) is its own component, drawn one after the other (PixelRNN orders RGB images this way; in notebooks 01-02 a pixel was a single draw over palette colours, here it is three). Store in `video_per_audio` how many times more draws the video needs (`n_video / n_audio`, a number). The counts are whole numbers; any numeric type holding one is fine (`16000`, `np.int64(16000)`, `16000.0`).
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -406,22 +462,31 @@ video_per_audio = n_video / n_audio
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert type(n_audio) is int and type(n_video) is int, (
-    f"n_audio and n_video should be ints, got {type(n_audio).__name__} and {type(n_video).__name__}")
+def _whole3(r):  # an integer-valued number (int, float such as 16000.0, NumPy, 0-d tensor) -> int; None otherwise
+    if isinstance(r, torch.Tensor):
+        r = r.item() if r.ndim == 0 else None
+    if isinstance(r, (int, float, np.integer, np.floating)) and not isinstance(r, (bool, np.bool_)) and float(r).is_integer():
+        return int(r)
+    return None
+
+
+assert _whole3(n_audio) is not None and _whole3(n_video) is not None, (
+    f"n_audio and n_video should be whole numbers, got {n_audio!r} and {n_video!r}")
 assert n_video > 10 * n_audio, f"n_video = {n_video} should be many times n_audio = {n_audio}"
-assert isinstance(video_per_audio, (int, float, np.integer, np.floating)), (
+assert isinstance(video_per_audio, (int, float, np.integer, np.floating)) or (
+    isinstance(video_per_audio, torch.Tensor) and video_per_audio.ndim == 0), (
     f"video_per_audio should be a number, got {type(video_per_audio).__name__}")
 ### BEGIN HIDDEN TESTS
-assert n_audio == 16_000, f"n_audio = {n_audio}; 2 seconds at {SAMPLE_RATE} samples per second"
-assert n_video == 614_400, f"n_video = {n_video}; seconds x frames per second x height x width x 3 channels"
-assert abs(float(video_per_audio) - 38.4) < 1e-6, f"video_per_audio = {video_per_audio}, expected n_video / n_audio"
+assert _whole3(n_audio) == 16_000, f"n_audio = {n_audio}; 2 seconds at {SAMPLE_RATE} samples per second"
+assert _whole3(n_video) == 614_400, f"n_video = {n_video}; seconds x frames per second x height x width x 3 channels"
+assert abs(float(video_per_audio) - 38.4) < 1e-4, f"video_per_audio = {video_per_audio}, expected n_video / n_audio"
 ### END HIDDEN TESTS
 print(f"Exercise 3 passes the visible checks (more run when it is graded): {n_audio:,} draws for audio, "
       f"{n_video:,} for video ({video_per_audio:.1f}x)")
 
 
 # %% [markdown]
-# **Exercise 4 (build a causal dilated convolution, diagnose it by perturbation).** Write `CausalConv1d(channels_in, channels_out, kernel, dilation)`: an `nn.Module` whose `forward` maps (B, channels_in, T) to (B, channels_out, T), the **same length**, and whose output at time $t$ uses only inputs at $t, t-d, \dots, t-(k-1)d$ (pad $(k-1)\,d$ zeros on the **left** only, e.g. with `torch.nn.functional.pad`, then an `nn.Conv1d` with `dilation=d`). Then write `measured_reach(net, length, t)`: feed random input (1, channels, length) through `net`, change the input at **one** time $u$ at a time, and return the number of times $u$ whose change moves the output at time $t$ (compare with `torch.equal`; `net.channels_in` tells the input channels). For a stack of your layers with gap-free dilations this must equal $R = 1 + (k-1)\sum d_\ell$ once $t \ge R-1$ (for smaller $t$ the left padding cuts the field: only the $u \le t$ count), no $u > t$ may count, and with gaps (say dilations 1, 4) only the times that actually reach $t$ count, not the span between the first and the last.
+# **Exercise 4 (build a causal dilated convolution, diagnose it by perturbation).** Write `CausalConv1d(channels_in, channels_out, kernel, dilation)`: an `nn.Module` whose `forward` maps (B, channels_in, T) to (B, channels_out, T), the **same length**, and whose output at time $t$ uses only inputs at $t, t-d, \dots, t-(k-1)d$ (pad $(k-1)\,d$ zeros on the **left** only, e.g. with `torch.nn.functional.pad`, then an `nn.Conv1d` with `dilation=d`). Then write `measured_reach(net, length, t)`: feed random input (1, channels, length) through `net`, change the input at **one** time $u$ at a time, and return the number of times $u$ whose change moves the output at time $t$ (compare with `torch.equal`; `net.channels_in` tells the input channels), as a whole number (an `int`, a NumPy integer, an integer-valued float or a 0-d tensor). For a stack of your layers with gap-free dilations this must equal $R = 1 + (k-1)\sum d_\ell$ once $t \ge R-1$ (for smaller $t$ the left padding cuts the field: only the $u \le t$ count), no $u > t$ may count, and with gaps (say dilations 1, 4) only the times that actually reach $t$ count, not the span between the first and the last.
 
 # %% nbgrader={"grade": false, "grade_id": "ex4_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class CausalConv1d(nn.Module):
@@ -471,14 +536,22 @@ with torch.no_grad():
     _x2[..., 25:] = torch.randn(2, 3, 15)
     assert torch.equal(_net(_x2)[..., :25], _y[..., :25]), "outputs before t = 25 moved when inputs from 25 on changed: not causal"
     assert not torch.equal(_net(_x2)[..., 25], _y[..., 25]), "the output at t should use the input at t"
-_r = measured_reach(_net, 40, 30)
-assert type(_r) is int, f"measured_reach should return an int, got {type(_r).__name__}"
+def _whole(r):  # an integer-valued number (int, NumPy, float such as 16.0, 0-d tensor) -> int; None otherwise
+    if isinstance(r, torch.Tensor):
+        r = r.item() if r.numel() == 1 and r.ndim == 0 else None
+    if isinstance(r, (int, float, np.integer, np.floating)) and not isinstance(r, (bool, np.bool_)) and float(r).is_integer():
+        return int(r)
+    return None
+
+
+_r = _whole(measured_reach(_net, 40, 30))
+assert _r is not None, "measured_reach should return a whole number (the count of times u that move the output)"
 assert _r == 16, f"measured_reach = {_r} for dilations 1, 2, 4, 8 (kernel 2): the formula gives 16"
 ### BEGIN HIDDEN TESTS
 _net3 = _Stack((1, 3), 3)
-assert measured_reach(_net3, 30, 20) == 1 + 2 * (1 + 3), "kernel 3, dilations 1, 3: the reach should be 9"
-assert measured_reach(_Stack((1, 2, 4), 2), 12, 3) == 4, "near the start the reach is cut by the zero padding"
-assert measured_reach(_Stack((1, 4), 2), 20, 12) == 4, (
+assert _whole(measured_reach(_net3, 30, 20)) == 1 + 2 * (1 + 3), "kernel 3, dilations 1, 3: the reach should be 9"
+assert _whole(measured_reach(_Stack((1, 2, 4), 2), 12, 3)) == 4, "near the start the reach is cut by the zero padding"
+assert _whole(measured_reach(_Stack((1, 4), 2), 20, 12)) == 4, (
     "dilations 1, 4 (kernel 2): only t, t-1, t-4, t-5 reach t; count the times that move it, not the span")
 with torch.no_grad():
     _layer = CausalConv1d(2, 4, 3, 2)
@@ -490,3 +563,71 @@ with torch.no_grad():
 ### END HIDDEN TESTS
 print(f"Exercise 4 passes the visible checks (more run when it is graded): causal, same length, "
       f"and the measured reach {_r} matches 1 + (k-1) sum(d) = 16")
+
+
+# %% [markdown]
+# **Exercise 5 (the bigram baseline by hand).** The point is to count the pairs yourself: do not call or read (`??`) the helper that section 7 used for its bigram number (the test switches it off while it runs your function). Write `bigram_bits_per_char(train, test, vocab)`: the held-out bits per character of the add-one smoothed bigram of section 7, $P(b\mid a)=\frac{n(ab)+1}{n(a)+V}$, where $n(ab)$ counts the adjacent pairs $ab$ in `train` only, $n(a)$ counts how often $a$ is the first character of such a pair (every position of `train` but the last), and $V$ = `len(vocab)`. Average $-\log_2 P(b\mid a)$ over the `len(test) - 1` adjacent pairs of `test` (its first character is only conditioned on) and return a number. Then store `bigram_heldout = bigram_bits_per_char(train_text, test_text, vocab)`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex5_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def bigram_bits_per_char(train: str, test: str, vocab: str) -> float:
+    ### BEGIN SOLUTION
+    pairs, firsts = {}, {}
+    for a, b in zip(train, train[1:]):
+        pairs[a, b] = pairs.get((a, b), 0) + 1
+        firsts[a] = firsts.get(a, 0) + 1
+    logs = [math.log2((pairs.get((a, b), 0) + 1) / (firsts.get(a, 0) + len(vocab))) for a, b in zip(test, test[1:])]
+    return -sum(logs) / len(logs)
+    ### END SOLUTION
+
+
+### BEGIN SOLUTION
+bigram_heldout = bigram_bits_per_char(train_text, test_text, vocab)
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex5_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+import helpers.models.text as _text
+
+
+def _no_bigram(*args, **kwargs):
+    raise AssertionError("bigram_bits_per_char must not call bigram_bits: count the pairs yourself")
+
+
+_saved5 = _text.bigram_bits, globals()["bigram_bits"]
+_text.bigram_bits = globals()["bigram_bits"] = _no_bigram
+try:
+    _small = bigram_bits_per_char("abab", "abba", "ab")
+finally:
+    _text.bigram_bits, globals()["bigram_bits"] = _saved5
+def _number5(r):  # a real number: int, float, NumPy or a 0-d tensor
+    if isinstance(r, torch.Tensor):
+        return r.ndim == 0 and not r.is_complex() and r.dtype != torch.bool
+    return isinstance(r, (int, float, np.integer, np.floating)) and not isinstance(r, (bool, np.bool_))
+
+
+assert _number5(_small), f"bigram_bits_per_char should return a number, got {type(_small).__name__}"
+assert _number5(bigram_heldout), "bigram_heldout should be a number"
+assert 0 < bigram_heldout < unigram, (
+    f"bigram_heldout = {float(bigram_heldout):.3f} should be positive and below the unigram's {unigram:.2f} bits per character")
+### BEGIN HIDDEN TESTS
+_text.bigram_bits = globals()["bigram_bits"] = _no_bigram
+try:
+    _cases = [("abab", "aab", "ab"), ("abcab", "cab", "abc"), (train_text[:5000], valid_text[:3000], vocab)]
+    _got5 = [bigram_bits_per_char(*c) for c in _cases]
+finally:
+    _text.bigram_bits, globals()["bigram_bits"] = _saved5
+assert abs(_got5[0] - (2 - math.log2(3) / 2)) < 1e-5, "on train 'abab', test 'aab' the answer is (2 - log2(3)/2) bits"
+def _reference5(train, test, vocab):  # add-one bigram, written out here (float64)
+    _pairs, _firsts = {}, {}
+    for _a, _b in zip(train, train[1:]):
+        _pairs[_a, _b] = _pairs.get((_a, _b), 0) + 1
+        _firsts[_a] = _firsts.get(_a, 0) + 1
+    _l = [math.log2((_pairs.get((_a, _b), 0) + 1) / (_firsts.get(_a, 0) + len(vocab))) for _a, _b in zip(test, test[1:])]
+    return -sum(_l) / len(_l)
+
+
+for _c, _g in zip(_cases, _got5):
+    assert abs(float(_g) - _reference5(*_c)) < 1e-5, f"bigram_bits_per_char gives {float(_g):.6f} bits on a case, expected another value"
+assert abs(float(bigram_heldout) - _reference5(train_text, test_text, vocab)) < 1e-5, f"bigram_heldout = {float(bigram_heldout):.6f}, expected the bigram of section 7"
+### END HIDDEN TESTS
+print(f"Exercise 5 passes the visible checks (more run when it is graded): {float(bigram_heldout):.2f} bits per character "
+      f"on the test block, below the unigram's {unigram:.2f}")
