@@ -29,10 +29,15 @@ OUT = REPO / "benchmarks"
 NOTEBOOKS = REPO / "notebooks"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
+# the families the classifier two-sample test judges (issue 22): "real" is held-out against training sprites
+TWO_SAMPLE_FAMILIES = ("real", "lstm512", "lstm512_wd", "context2d", "context2d_96x10", "vae", "pixelvae", "gan",
+                       "gan_diffaug")
+
 # What each block reports, declared once: the block is checked against it when it runs, and
 # tests/test_bench.py checks latest.json against it.
 KEYS = {
-    "pokemon_bits_per_pixel": {"unigram", "bigram", "lstm512", "context2d", "vae_iwae100"},
+    "pokemon_bits_per_pixel": {"unigram", "bigram", "lstm512", "context2d", "vae_iwae100", "lstm512_wd",
+                               "context2d_96x10", "context2d_mixture", "vae_autoregressive"},
     "digits_nats_per_image": {"gmm_best", "vae_elbo", "vae_iwae", "autoregressive", "categorical_mixture"},
     "sampling": {"cached_s", "rerun_s", "ratio"},
     "slider_ms": {"median", "p95"},
@@ -44,6 +49,9 @@ KEYS = {
         f"{family}_{stat}" for family in ("held_out", "lstm512", "lstm512_tau", "context2d", "vae", "gan")
         for stat in ("background", "blobs", "outline", "colours", "distance")},
     "training_threads": {"one_run_2_threads_steps_per_s", "two_runs_1_thread_steps_per_s", "ratio"},
+    "text_bits_per_char": {"model", "unigram", "bigram"},
+    "pokemon_two_sample": {f"{family}_{stat}" for family in TWO_SAMPLE_FAMILIES
+                           for stat in ("accuracy", "spread", "nearest")} | {"lstm512_tau", "context2d_96x10_tau"},
 }
 
 # Published numbers beside ours, with their sources (other splits or data: for scale only).
@@ -60,13 +68,84 @@ def pokemon_bits_per_pixel() -> dict[str, float]:
 
     from helpers.models.vae import iwae_log_likelihood
 
+    from helpers.models.autoregressive import PixelMixture
+
     tr, _, te = load_pokemon().split()
-    t = heldout_table(te, tr, {k: get(k)[0] for k in ("pixel_lstm512", "context2d")}, N_COLOURS)
-    # the VAE has no exact likelihood: its importance-weighted bound (k = 100), an upper bound on bits/pixel
-    nll = -iwae_log_likelihood(get("pokemon_vae")[0], te, 100, torch.Generator().manual_seed(2)).mean().item()
+    names = ("pixel_lstm512", "pixel_lstm512_wd", "context2d", "context2d_96x10")
+    models = {k: get(k)[0] for k in names}
+    models["mixture"] = PixelMixture([models["context2d_96x10"], get("context2d_96x10_s1")[0]])
+    t = heldout_table(te, tr, models, N_COLOURS)
+    # a VAE has no exact likelihood: its importance-weighted bound (k = 100), an upper bound on bits/pixel
+    def iwae_bpp(name: str) -> float:
+        nll = -iwae_log_likelihood(get(name)[0], te, 100, torch.Generator().manual_seed(2)).mean().item()
+        return nll / (te[0].numel() * math.log(2))
+
     return {"unigram": t["unigram (colour frequency)"], "bigram": t["raster bigram"],
-            "lstm512": t["pixel_lstm512"], "context2d": t["context2d"],
-            "vae_iwae100": nll / (te[0].numel() * math.log(2))}
+            "lstm512": t["pixel_lstm512"], "lstm512_wd": t["pixel_lstm512_wd"], "context2d": t["context2d"],
+            "context2d_96x10": t["context2d_96x10"], "context2d_mixture": t["mixture"],
+            "vae_iwae100": iwae_bpp("pokemon_vae"), "vae_autoregressive": iwae_bpp("pokemon_pixelvae")}
+
+
+def pokemon_two_sample() -> dict[str, float]:
+    """Can a small CNN tell 152 samples of a family from the 152 held-out sprites (validation + test)?
+    Cross-validated accuracy (helpers.evaluate.two_sample.c2st, 5 folds x 5 repeats; 0.5 = it cannot)
+    and its spread over the repeats; "real" calibrates it with 152 training sprites. Beside it, the
+    median share of figure pixels in which a sample differs from its nearest training sprite (a copy
+    scores 0). The autoregressive models draw at the τ of {0.9, 1.0, 1.1} whose samples the test
+    tells apart least from the 72 validation sprites."""
+    import numpy as np
+
+    from helpers.core.data import load_pokemon
+    from helpers.evaluate.two_sample import c2st, nearest_figure_distance
+    from helpers.registry import get
+
+    data = load_pokemon()
+    tr, va, te = data.split()
+    cmap, held = data.colormap, torch.cat([va, te])
+    n = len(held)
+
+    def gen(seed: int = 1) -> torch.Generator:
+        return torch.Generator().manual_seed(seed)
+
+    def chosen_tau(model) -> float:
+        with torch.no_grad():
+            acc = {tau: c2st(va, model.sample(len(va), generator=gen(3), temperature=tau), cmap, repeats=5)["accuracy"]
+                   for tau in (0.9, 1.0, 1.1)}
+        return min(acc, key=acc.get)
+
+    out: dict[str, float] = {}
+    with torch.no_grad():
+        samples = {"real": tr[torch.randperm(len(tr), generator=gen(0))[:n]]}
+        for key, name in (("lstm512", "pixel_lstm512"), ("context2d_96x10", "context2d_96x10")):
+            model = get(name)[0]
+            out[f"{key}_tau"] = chosen_tau(model)
+            samples[key] = model.sample(n, generator=gen(), temperature=out[f"{key}_tau"])
+        for key, name in (("lstm512_wd", "pixel_lstm512_wd"), ("context2d", "context2d"), ("vae", "pokemon_vae"),
+                          ("pixelvae", "pokemon_pixelvae"), ("gan", "gan_pokemon"),
+                          ("gan_diffaug", "gan_pokemon_diffaug")):
+            samples[key] = get(name)[0].sample(n, generator=gen())
+    for key in TWO_SAMPLE_FAMILIES:
+        r = c2st(held, samples[key], cmap, repeats=5)
+        near = nearest_figure_distance((held if key == "real" else samples[key])[:64], tr, cmap)
+        out |= {f"{key}_accuracy": r["accuracy"], f"{key}_spread": r["spread"], f"{key}_nearest": float(np.median(near))}
+    return out
+
+
+def text_bits_per_char() -> dict[str, float]:
+    """Held-out (test block) bits per character of the frozen prose: char_lstm against add-one n-grams."""
+    from helpers.models.text import (bigram_bits, load_corpus, split_text, text_splits,
+                                     unigram_bits, vocabulary)
+    from helpers.registry import get, recipe
+
+    model = get("char_lstm")[0]
+    test = text_splits(recipe("char_lstm").train)[2]
+    with torch.no_grad():
+        bits = -model.log_prob(test).sum().item() / (test.numel() * math.log(2))
+    text = load_corpus()
+    train_text, _, test_text = split_text(text, recipe("char_lstm").train.split)
+    vocab = vocabulary(text)
+    return {"model": bits, "unigram": unigram_bits(train_text, test_text, vocab),
+            "bigram": bigram_bits(train_text, test_text, vocab)}
 
 
 def pokemon_samples() -> dict[str, float]:
@@ -311,6 +390,9 @@ def to_markdown(r: dict) -> str:
              "naive_vs_importance": "variance of log P(x) estimates, n = 100, naive over importance sampling",
              "pokemon_samples": "256 samples per family vs 80 held-out sprites: background share, blobs, "
                                 "dark share of the outline, colours per sprite, distance",
+             "text_bits_per_char": "bits/character, test block of the series' prose: char_lstm, add-one n-grams",
+             "pokemon_two_sample": "152 samples vs 152 held-out sprites: CNN accuracy (0.5 = cannot tell), its spread "
+                                   "over 5 repeats, median figure-pixel distance to the nearest training sprite; τ chosen",
              "training_threads": "96x10 PixelCNN training, Adam steps/s summed over runs; ratio: two 1-thread runs "
                                  "side by side over one 2-thread run"}
     for group, unit in units.items():

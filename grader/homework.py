@@ -182,6 +182,7 @@ def student_zip(student: Path, out: Path = BUILD / "generation-student.zip") -> 
     files = {top / "notebooks" / p.name: p for p in notebooks}
     files |= {top / p.relative_to(REPO_ROOT): p for p in sorted((REPO_ROOT / "helpers").rglob("*.py"))}
     files |= {top / "data" / "checkpoints" / p.name: p for p in sorted((REPO_ROOT / "data" / "checkpoints").glob("*.pt"))}
+    files |= {top / "data" / "text" / p.name: p for p in sorted((REPO_ROOT / "data" / "text").glob("*.txt"))}
     files |= {top / name: REPO_ROOT / name for name in STUDENT_FILES}
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")

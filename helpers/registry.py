@@ -98,12 +98,13 @@ def recipes() -> dict[str, Recipe]:
     from helpers.core.train import TrainConfig
     from helpers.models.adversarial import GANTrainConfig, ToyGAN, ToyGANConfig, fit_toy_gan
     from helpers.models.audio import ToneData, WaveNet, WaveNetConfig, WaveNetTrainConfig, fit_wavenet
+    from helpers.models.text import CharLSTM, CharLSTMConfig, CharTrainConfig, fit_char_lstm
     from helpers.models.autoencoders import Autoencoder, NetConfig, fit_autoencoder
     from helpers.models.autoregressive import fit_autoregressive
-    from helpers.models.image_gan import ImageGAN, ImageGANConfig, fit_image_gan
+    from helpers.models.image_gan import DiffAugGANConfig, ImageGAN, ImageGANConfig, fit_image_gan
     from helpers.models.pixel_cnn import PixelCNN, PixelCNNConfig
     from helpers.models.pixel_lstm import PixelLSTM, PixelLSTMConfig, RGBPixelLSTM, RGBPixelLSTMConfig, fit_rgb
-    from helpers.models.vae import VAE, VAETrainConfig, fit_vae
+    from helpers.models.vae import VAE, FreeBitsConfig, VAETrainConfig, fit_pixel_vae, fit_vae
 
     P, D = POKEMON, DIGITS
     small = TrainConfig(epochs=25, batch_size=32, lr=3e-3, weight_decay=0.0, patience=5, grad_clip=1.0, seed=0,
@@ -132,12 +133,22 @@ def recipes() -> dict[str, Recipe]:
     gan_train = GANTrainConfig(steps=4000, batch=64, lr_g=2e-4, lr_d=2e-4, seed=0)
     toy_train = GANTrainConfig(steps=4000, batch=256, lr_g=1e-3, lr_d=1e-4, seed=0)
     iwae = functools.partial(fit_vae, iwae_k=1000)
+    pixel_net = NetConfig(side=P.side, levels=P.levels, latent=10, hidden=48, depth=6, arch="conv", embed=16,
+                          dropout=0.1, autoregressive=True)
+    pixel_vae_train = TrainConfig(epochs=60, batch_size=32, lr=2e-3, weight_decay=0.0, patience=8, grad_clip=1.0,
+                                  seed=0, halve_lr_after=4)
     table = [
         # notebook 02 (and 08): Pokémon, pixel by pixel
         Recipe("pixel_lstm512", "the lecture's LSTM-512 (02)", PixelLSTM, lstm(512, 0.5, 0.25),
                TrainConfig(epochs=80, batch_size=16, lr=2e-3, weight_decay=0.0, patience=8, grad_clip=1.0, seed=0,
                            halve_lr_after=None), fit_autoregressive, "pokemon", resumable=True,
                targets={"test_bpp": 2.55}),
+        # issue 22: the same LSTM-512 with weight decay and a halving learning rate (staged for 02)
+        Recipe("pixel_lstm512_wd", "the lecture's LSTM-512, weight decay 1e-4 (issue 22)", PixelLSTM,
+               lstm(512, 0.5, 0.25),
+               TrainConfig(epochs=80, batch_size=16, lr=2e-3, weight_decay=1e-4, patience=10, grad_clip=1.0, seed=0,
+                           halve_lr_after=4), fit_autoregressive, "pokemon", threads=1, resumable=True,
+               targets={"test_bpp": 2.40}),
         Recipe("context2d", "gated PixelCNN, 2-D context (02)", PixelCNN, cnn(P, 64, 8, 0.1),
                TrainConfig(epochs=40, batch_size=32, lr=2e-3, weight_decay=0.0, patience=6, grad_clip=1.0, seed=0,
                            halve_lr_after=None), fit_autoregressive, "pokemon", resumable=True,
@@ -147,6 +158,12 @@ def recipes() -> dict[str, Recipe]:
                cnn(P, 96, 10, 0.3),
                TrainConfig(epochs=80, batch_size=32, lr=2e-3, weight_decay=3e-4, patience=10, grad_clip=1.0, seed=0,
                            halve_lr_after=4), fit_autoregressive, "pokemon", resumable=True,
+               targets={"test_bpp": 2.25}),
+        # a second component of a mixture of 2-D models (issue 22): the same recipe, seed 1
+        Recipe("context2d_96x10_s1", "gated PixelCNN 96x10, seed 1 (a mixture component)", PixelCNN,
+               cnn(P, 96, 10, 0.3),
+               TrainConfig(epochs=80, batch_size=32, lr=2e-3, weight_decay=3e-4, patience=10, grad_clip=1.0, seed=1,
+                           halve_lr_after=4), fit_autoregressive, "pokemon", threads=1, resumable=True,
                targets={"test_bpp": 2.25}),
         Recipe("pixel_lstm128_onehot", "LSTM-128, 1-of-N colours (02, slide 9)", PixelLSTM, lstm(128, 0.0, 0.0),
                small, fit_autoregressive, "pokemon", resumable=True),
@@ -174,11 +191,24 @@ def recipes() -> dict[str, Recipe]:
                fit_autoencoder, "pokemon", threads=1),
         Recipe("pokemon_vae", "VAE, 10-D code (05, 08)", VAE, net(P, 10, 24),
                VAETrainConfig(kl_weight=1.0, warmup=10, train=poke), fit_vae, "pokemon", threads=1),
+        # issue 22: the PixelVAE, a VAE whose decoder is a small PixelCNN that sees z (05's "what it takes"),
+        # with free bits, and the same without them or a warm-up (a strong decoder then ignores z)
+        Recipe("pokemon_pixelvae", "PixelVAE: PixelCNN decoder given z, free bits (05)", VAE, pixel_net,
+               FreeBitsConfig(kl_weight=1.0, warmup=10, train=pixel_vae_train, free_bits=1.0),
+               functools.partial(fit_pixel_vae, iwae_k=100), "pokemon", threads=1,
+               targets={"test_iwae100_nats": 700.0}),
+        Recipe("pokemon_pixelvae_plain", "the same PixelVAE without free bits or warm-up (05)", VAE, pixel_net,
+               FreeBitsConfig(kl_weight=1.0, warmup=0, train=pixel_vae_train, free_bits=0.0),
+               functools.partial(fit_pixel_vae, iwae_k=100), "pokemon", threads=1),
         # notebook 08: GANs
         Recipe("gan_digits", "1-of-N GAN on digits (08)", ImageGAN, gan(D, 8), gan_train, fit_image_gan, "digits",
                threads=1),
         Recipe("gan_pokemon", "1-of-N GAN on Pokémon (08)", ImageGAN, gan(P, 16), gan_train, fit_image_gan,
                "pokemon", threads=1),
+        Recipe("gan_pokemon_diffaug", "1-of-N GAN on Pokémon + DiffAugment (issue 22)", ImageGAN,
+               DiffAugGANConfig(P.name, latent=16, width=32, pack=2, tau=1.0, frames=8, frame_samples=8,
+                                translate=0.125, cutout=0.5),
+               dataclasses.replace(gan_train, steps=8000), fit_image_gan, "pokemon", threads=1),
         Recipe("toy_gan_plain", "GAN on the 8-Gaussian ring (08)", ToyGAN, ToyGANConfig(pack=1, noise=256, hidden=128),
                toy_train, fit_toy_gan, None, threads=1),
         Recipe("toy_gan_pack2", "PacGAN on the ring (08)", ToyGAN, ToyGANConfig(pack=2, noise=256, hidden=128),
@@ -191,6 +221,12 @@ def recipes() -> dict[str, Recipe]:
                                   train=TrainConfig(epochs=120, batch_size=16, lr=3e-3, weight_decay=0.0, patience=8,
                                                     grad_clip=1.0, seed=0, halve_lr_after=None), crop=2048),
                fit_wavenet, None, threads=1),
+        Recipe("char_lstm", "character LSTM on the series' own prose (03)", CharLSTM,
+               CharLSTMConfig(vocab=109, emb=32, hidden=192, layers=1, length=128),
+               CharTrainConfig(split=(0.8, 0.1), window=128,
+                               train=TrainConfig(epochs=80, batch_size=32, lr=3e-3, weight_decay=0.0, patience=4,
+                                                 grad_clip=1.0, seed=0, halve_lr_after=None)),
+               fit_char_lstm, None, threads=1, targets={"test_bits": 3.0}),
     ]
     return {r.name: r for r in table}
 

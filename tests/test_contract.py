@@ -26,6 +26,7 @@ from helpers.models.autoencoders import Autoencoder
 from helpers.models.autoregressive import PixelModel
 from helpers.models.image_gan import ImageGAN
 from helpers.models.pixel_lstm import RGBPixelLSTM
+from helpers.models.text import CharLSTM, text_splits
 from helpers.registry import recipe, recipes
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # batches of 2-4: one thread is fastest on 2 shared cores
@@ -81,6 +82,8 @@ def heldout(name: str) -> torch.Tensor:
         return tone_splits(r.train.data)[2][:2, : r.train.crop]
     if issubclass(r.build, ToyGAN):
         return sample_ring(4, torch.Generator().manual_seed(99))
+    if issubclass(r.build, CharLSTM):
+        return text_splits(r.train)[2][:4]
     raise AssertionError(f"{name}: say where its held-out data comes from (recipe.data is None)")
 
 

@@ -176,7 +176,7 @@ def test_a_family_cannot_record_an_undeclared_metric():
 
 def test_recipes_spell_out_every_config_field():
     """Every *Config(...) in registry.recipes() names each of its fields (no silent class
-    defaults), except ImageGANConfig's side, levels and channels, which the data set's
+    defaults), except the image GAN configs' side, levels and channels, which the data set's
     descriptor gives; helper functions inside recipes() build configs the same way."""
     import ast
     import inspect
@@ -187,7 +187,7 @@ def test_recipes_spell_out_every_config_field():
     classes = {type(r.model).__name__: type(r.model) for r in registry.recipes().values()}
     classes |= {type(c).__name__: type(c) for r in registry.recipes().values()
                 for c in (r.train, getattr(r.train, "train", None), getattr(r.train, "data", None)) if c is not None}
-    derived = {"ImageGANConfig": {"side", "levels", "channels"}}
+    derived = {name: {"side", "levels", "channels"} for name in ("ImageGANConfig", "DiffAugGANConfig")}
     calls = [n for n in ast.walk(ast.parse(source.lstrip()))
              if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in classes]
     assert {c.func.id for c in calls} == set(classes), "every config class appears in the table"

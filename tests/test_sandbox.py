@@ -237,3 +237,11 @@ def test_a_failed_run_leaves_no_stale_grades_csv(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="nbgrader broke"):
         homework.autograde(tmp_path / "subs", out, build=tmp_path / "build", unsafe=True)
     assert not out.exists(), "the previous run's grades.csv is still there, looking current"
+
+
+def test_the_kernel_may_read_every_data_folder_the_notebooks_use():
+    """Checkpoints and notebook 03's corpus are read-only inside the sandbox (a folder missing
+    here makes a right answer fail at grading time, as the text section's would have)."""
+    allowed = set(sb._readonly_paths())
+    for folder in sorted(p for p in (REPO / "data").iterdir() if p.is_dir() and p.name != "pokemon"):
+        assert folder.resolve() in allowed, f"data/{folder.name} is not readable in the sandbox"

@@ -52,3 +52,14 @@ def test_nearest_figure_distance_counts_figure_pixels_only():
     assert np.allclose(nearest_figure_distance(blank, train, COLOURS), 1)  # an empty canvas shares no figure pixel
     recoloured = torch.where(train > 0, 3, 0)
     assert np.allclose(nearest_figure_distance(recoloured, train, COLOURS), 1)
+
+
+def test_c2st_trains_under_the_callers_no_grad_and_leaves_it_on():
+    """Sampling is usually wrapped in torch.no_grad(); the test trains its classifiers anyway,
+    gives the same result, and the caller's grad mode is as it was."""
+    args = (_blobs(40, 2, 0), _blobs(40, 3, 1), COLOURS)
+    free = c2st(*args, folds=4, repeats=1, epochs=5)
+    with torch.no_grad():
+        inside = c2st(*args, folds=4, repeats=1, epochs=5)
+        assert not torch.is_grad_enabled()
+    assert inside == free and torch.is_grad_enabled()

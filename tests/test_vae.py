@@ -342,3 +342,33 @@ def test_free_bits_floor_each_dimensions_kl_while_training_only():
     torch.manual_seed(4)
     torch.testing.assert_close(scored, vae_loss(VAETrainConfig(), {"beta": 1.0})(model, x),
                                msg="evaluation scores the true objective, without the floor")
+
+
+def test_pixelcnn_decoder_with_shared_noise_changes_a_picture_only_through_z():
+    from helpers.models.autoencoders import PixelCNNDecoder
+
+    torch.manual_seed(2)
+    dec = PixelCNNDecoder(PIXEL).eval()
+    z = torch.randn(1, 3).repeat(3, 1)
+    with torch.no_grad():
+        same = dec.sample(z, torch.Generator().manual_seed(0), shared_noise=True)
+        free = dec.sample(z, torch.Generator().manual_seed(0))
+    assert (same == same[0]).all(), "one code, one noise: one picture"
+    assert not (free == free[0]).all(), "independent noise gives different pictures for one code"
+
+
+@pytest.mark.slow
+def test_shipped_pixel_vaes_give_their_recorded_kl_and_free_bits_keep_z_in_use(shipped, pokemon):
+    """The recorded test KL is recomputed (it needs the encoder only); free bits keep every
+    dimension near its floor of 1 nat, while the run without them lets the code go nearly unused."""
+    test = pokemon.split().test
+    kl = {}
+    for name in ("pokemon_pixelvae", "pokemon_pixelvae_plain"):
+        model, info = shipped(name)
+        with torch.no_grad():
+            m, log_var = model.encode(test)
+            per_dim = (0.5 * (log_var.exp() + m**2 - 1 - log_var)).mean(0)
+        assert per_dim.sum().item() == pytest.approx(info["metrics"]["test_kl_nats"], rel=1e-4)
+        kl[name] = per_dim
+    assert (kl["pokemon_pixelvae"] > 0.8).all()
+    assert (kl["pokemon_pixelvae_plain"] < 1.0).all() and kl["pokemon_pixelvae_plain"].sum() < 0.5 * kl["pokemon_pixelvae"].sum()

@@ -73,9 +73,10 @@ def c2st(real: np.ndarray | Tensor, fake: np.ndarray | Tensor, colormap: np.ndar
     x = torch.cat([_rgb(real, colormap), _rgb(fake, colormap)])
     y = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))])
     gen = torch.Generator().manual_seed(seed)
-    accs = []
+    accs, grad = [], torch.is_grad_enabled()
     try:
         torch.set_num_threads(min(threads, 2))
+        torch.set_grad_enabled(True)  # it trains classifiers, whatever the caller's grad mode (e.g. torch.no_grad)
         for _ in range(repeats):
             order = torch.randperm(len(x), generator=gen)
             correct = torch.zeros(len(x), dtype=torch.bool)
@@ -86,6 +87,7 @@ def c2st(real: np.ndarray | Tensor, fake: np.ndarray | Tensor, colormap: np.ndar
             accs.append(float(correct.float().mean()))
     finally:
         torch.set_num_threads(threads)
+        torch.set_grad_enabled(grad)
     return {"accuracy": float(np.mean(accs)), "spread": float(np.std(accs)), "repeats": repeats}
 
 

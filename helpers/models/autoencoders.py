@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from helpers.core.checkpoints import Metric, declared
-from helpers.core.contract import draw_categorical, eval_mode
+from helpers.core.contract import draw_categorical, eval_mode, generator_device
 from helpers.core.data import DIGITS, POKEMON, Split, check_images
 from helpers.core.train import History, TrainConfig, evaluate, fit
 from helpers.models.autoregressive import fill_raster
@@ -228,10 +228,20 @@ class PixelCNNDecoder(nn.Module):
             self.net.fill(x, z, draw)
         return x
 
-    def sample(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """x ~ P(x | z), pixel by pixel in raster order: (B, H, W) long."""
+    def sample(self, z: Tensor, generator: torch.Generator | None = None, shared_noise: bool = False) -> Tensor:
+        """x ~ P(x | z), pixel by pixel in raster order: (B, H, W) long. shared_noise: every code
+        draws with the same random numbers (Gumbel-max with one noise vector per pixel for the whole
+        batch), so two codes give different pictures only where z makes the decoder differ: what a
+        latent slider shows. Each picture is still an exact draw from its P(x | z)."""
         check_codes(z, self.cfg.latent)
-        return self._draw(z, lambda logits: draw_categorical(logits, generator))
+        if not shared_noise:
+            return self._draw(z, lambda logits: draw_categorical(logits, generator))
+
+        def common(logits: Tensor) -> Tensor:
+            u = torch.rand(logits.shape[-1], generator=generator, device=generator_device(generator, logits.device))
+            return (logits - torch.log(-torch.log(u.to(logits.device).clamp(1e-10, 1 - 1e-7)))).argmax(-1)
+
+        return self._draw(z, common)
 
 
 def make_decoder(cfg: NetConfig) -> nn.Module:
