@@ -71,9 +71,9 @@ gen = setup(seed=0, threads=2)  # one seed per notebook: reruns draw the same pi
 # %% [markdown]
 # ## 1. The data: 792 sprites, 167 colours
 #
-# The course collected 792 Pokémon sprites of 40×40 pixels and shrank them to **20×20**, so that a sprite is a sequence of only $T = 400$ pixels. Their colours were clustered into **167** representative colours; every pixel is stored as the *index* of its colour (0..166) in a colour map. A sprite is therefore a sentence of 400 words from a vocabulary of 167, written row by row (raster order) — exactly the setting of a language model.
+# The course collected 792 Pokémon sprites of 40×40 pixels and cut the central **20×20** out of each (the data's README says these are centre crops of the 40×40 sprites, not shrunken copies), so that a sprite is a sequence of only $T = 400$ pixels. Their colours were clustered into **167** representative colours; every pixel is stored as the *index* of its colour (0..166) in a colour map. A sprite is therefore a sentence of 400 words from a vocabulary of 167, written row by row (raster order) — exactly the setting of a language model.
 #
-# We use the series' fixed split: 640 sprites to train, 72 to choose when to stop, 80 held out for every number reported.
+# We use the series' fixed split: 640 sprites to train; 72 **validation** sprites, used to choose when to stop training and, in section 6, the temperature τ (the raster bigram's reference line in section 3 and the sprite statistics of section 6 are also measured on them); and 80 **test** sprites held out for the bits per pixel that score the models (section 4).
 
 # %%
 pokemon = load_pokemon()
@@ -129,8 +129,10 @@ def white_share(rgb):  # the background: all three channels above 0.95
     return float((rgb > 0.95).all(1).float().mean())
 
 
-print(f"RGB regression: {float((off > 0.05).float().mean()):.0%} of generated pixels lie more than 0.05 from every "
+off_share = float((off > 0.05).float().mean())
+print(f"RGB regression: {off_share:.0%} of generated pixels lie more than 0.05 from every "
       f"palette colour (1-of-N: 0% by construction)")
+assert off_share > 0.5, "most regression pixels are off the palette"
 print(f"white background in the bottom halves: real {white_share(real_rgb):.0%}, "
       f"RGB regression {white_share(gen_rgb):.0%}, 1-of-N sample {white_share(cat_rgb):.0%}")
 
@@ -148,7 +150,7 @@ for ax, (img, title) in zip(axes[1:], rows):
 fig
 
 # %% [markdown]
-# **Takeaway.** Regression averages the possible colours into brownish greys that belong to no Pokémon; classification over colour indices keeps the palette and lets sampling commit to one colour. From here on every model is 1-of-N.
+# **Takeaway.** Regression averages the possible colours: most of the pixels it generates (the share printed above) lie off the palette, brownish greys that belong to no Pokémon; classification over colour indices keeps the palette and lets sampling commit to one colour. From here on every model is 1-of-N.
 #
 # ## 3. The lecture's model: an LSTM with 512 cells
 #
@@ -207,7 +209,7 @@ def draw(model, n, generator, temperature=1.0):
 
 # %%
 lstm, lstm_info = get("pixel_lstm512")
-cnn, cnn_info = get("context2d")
+cnn, cnn_info = get("context2d")  # the PixelCNN, built in §9 (see the training curves below)
 print(f"LSTM-512: {sum(p.numel() for p in lstm.parameters()):,} parameters, "
       f"{len(lstm_info['history'].train)} epochs, best epoch {lstm_info['history'].best_epoch + 1}")
 
@@ -246,7 +248,7 @@ print(f"step returns logits {tuple(logits1.shape)} and state (h, c) of shapes {t
 assert torch.allclose(logits0, forced[:, 0], atol=1e-5) and torch.allclose(logits1, forced[:, 1], atol=1e-5)
 
 # %% [markdown]
-# **Training it, for 30 steps** (the time is printed; it grows when the machine is busy). A small version (64 cells instead of 512) trained from random weights with Adam on random batches of 16 training sprites: the loss is the mean of $-\log_2 p(x_t \mid x_{<t})$ over the batch's pixels, printed every 5 steps. It starts near $\log_2 167 = 7.38$ bits (a uniform guess) and falls below the unigram's 4.9 bits within 30 steps. The shipped model is the same loop run to early stopping (`python -m helpers.registry train pixel_lstm512`).
+# **Training it, for 30 steps** (the time is printed; it grows when the machine is busy). A small version (64 cells instead of 512) trained from random weights with Adam on random batches of 16 training sprites: the loss is the mean of $-\log_2 p(x_t \mid x_{<t})$ over the batch's pixels, printed every 5 steps. It starts near $\log_2 167 = 7.38$ bits (a uniform guess) and falls below the **unigram**'s 4.9 bits within 30 steps: the unigram draws each pixel from the colours' overall frequencies in the training sprites, with no context (section 4 compares it with the other models); its held-out bits per pixel is printed here. The shipped model is the same loop run to early stopping (`python -m helpers.registry train pixel_lstm512`).
 
 # %%
 torch.manual_seed(0)
@@ -263,10 +265,12 @@ for step in range(30):
     losses.append(float(loss.detach()) / LN2)
 print("bits/pixel on the batch, every 5 steps:", ", ".join(f"{v:.2f}" for v in losses[::5] + losses[-1:]),
       f"({time.perf_counter() - t0:.1f} s)")
-assert losses[0] > 6.5 and losses[-1] < 4.8, "starts near 7.38 bits, ends below the unigram's 4.9"
+unigram_bpp = bits_per_pixel(Unigram(train, N_COLOURS), test)  # colour frequencies, no context
+print(f"unigram (colour frequencies of the training sprites): {unigram_bpp:.2f} held-out bits/pixel")
+assert losses[0] > 6.5 and losses[-1] < unigram_bpp - 0.1, f"starts near 7.38 bits, ends below the unigram's {unigram_bpp:.1f}"
 
 # %% [markdown]
-# The shipped models' training curves, in bits per pixel (the training loss is in nats; divided by $\ln 2$). The dashed line is the reference every Pokémon number in this notebook is read against: the raster bigram, $p(x_t \mid x_{t-1})$ from counts, on the same validation sprites. Look at where the LSTM's validation curve drops below it (the epoch is printed under the figure, early in the run) and at the gap that opens between train and validation later: the epoch marked best is where early stopping kept the weights.
+# The shipped models' training curves, in bits per pixel (the training loss is in nats; divided by $\ln 2$). Next to the LSTM is the **PixelCNN** (`context2d`, loaded with it above): a network that predicts each pixel from the rows above and the pixels to its left through *masked convolutions* (convolutions whose kernel weights on pixels not yet generated are zeroed); section 9 builds it, and until then it is a second model to compare with. The dashed line is the reference every Pokémon number in this notebook is read against: the raster bigram, $p(x_t \mid x_{t-1})$ from counts, on the same validation sprites. Look at where the LSTM's validation curve drops below it (the epoch is printed just above the figure, early in the run) and at the gap that opens between train and validation later: the epoch marked best is where early stopping kept the weights.
 
 # %%
 def in_bits(h: History) -> History:
@@ -322,7 +326,7 @@ ax.axvline(ref, color="k", ls="--", lw=1)
 fig
 
 # %% [markdown]
-# **Takeaway.** Read the bars against the dashed line. Context is worth bits: the left neighbour alone (the bigram) saves about a third of the unigram's cost, and every network, which sees the whole prefix, lands to the left of the line; the last column of the table says by how much. The PixelCNN, which sees the pixel *above* directly instead of carrying it 20 steps in a state, is lowest. The recipes of the shipped models are the entries `pixel_lstm512` and `context2d` of `helpers/registry.py`.
+# **Takeaway.** Read the bars against the dashed line. Context is worth bits: the left neighbour alone (the bigram) saves about a third of the unigram's cost, and every network lands to the left of the line: the LSTMs see the whole prefix through their state, the PixelCNN sees most of it, up to its reach (measured in section 9); the last column of the table says by how much. The PixelCNN, which sees the pixel *above* directly instead of carrying it 20 steps in a state, is lowest. The recipes of the shipped models are the entries `pixel_lstm512` and `context2d` of `helpers/registry.py`.
 #
 # ## 5. Completion (slide 11)
 #
@@ -489,7 +493,7 @@ explorer.figure()
 # %% [markdown]
 # ## 9. Beyond the LSTM: 2-D context (slide 13, PixelRNN / PixelCNN)
 #
-# The raster LSTM must remember the pixel *above* for 20 steps. PixelCNN (van den Oord et al., 2016) looks at the 2-D neighbourhood directly with **masked convolutions**: the kernel is zeroed where pixels are not generated yet, so the prediction of $x_t$ still uses only $x_{<t}$ and the product $\prod_t p(x_t\mid x_{<t})$ is an exact likelihood. We use the *gated* version with two stacks (drawn below): a vertical stack that sees the rows above, a horizontal stack that sees the pixels to the left, and dilated convolutions that widen the view (the shipped model's size is printed under the check below). It trains in parallel over all 400 pixels (no recurrence), but sampling still goes pixel by pixel. Like the LSTM's state, work can be reused while sampling: the vertical stack at row $r$ depends only on the rows above, so `sample` computes it once per row, and for each pixel runs only the horizontal stack over that one row (a unit test checks that this gives exactly the logits of the whole-image pass). That is faster than re-running the network on the rows so far for every pixel; the two are timed after the masks below.
+# The raster LSTM must remember the pixel *above* for 20 steps. PixelCNN (van den Oord et al., 2016) looks at the 2-D neighbourhood directly with **masked convolutions**: the kernel is zeroed where pixels are not generated yet, so the prediction of $x_t$ still uses only $x_{<t}$ and the product $\prod_t p(x_t\mid x_{<t})$ is an exact likelihood. We use the *gated* version with two stacks (drawn below): a vertical stack that sees the rows above, a horizontal stack that sees the pixels to the left, and dilated convolutions that widen the view (a convolution with dilation $d$ uses every $d$-th pixel, so a 3×3 kernel with dilation 2 spans 5×5: a wider view with no more weights; the shipped model's size is printed under the check below). It trains in parallel over all 400 pixels (no recurrence), but sampling still goes pixel by pixel. Like the LSTM's state, work can be reused while sampling: the vertical stack at row $r$ depends only on the rows above, so `sample` computes it once per row, and for each pixel runs only the horizontal stack over that one row (a unit test checks that this gives exactly the logits of the whole-image pass). That is faster than re-running the network on the rows so far for every pixel; the two are timed after the masks below.
 
 # %%
 fig = Figure(figsize=(8, 2.6), layout="constrained")
@@ -593,7 +597,7 @@ assert gap < 1e-5
 # %% [markdown]
 # ### Why two stacks: the blind spot
 #
-# The simplest PixelCNN has **one** stack with one mask in raster order: 1 on the rows above the centre and on the pixels left of it, 0 elsewhere. Stacking such layers leaves a **blind spot**: information moves at most one column to the left for every row it moves down, because the mask looks up and to the right by one pixel and never to the right in the centre row. So a pixel $d$ rows above $x_t$ and more than $d$ columns to its right never reaches it. Which inputs a network's output at one pixel depends on can be *measured*: put a random input through it, backpropagate from the features at pixel $(10, 10)$, and mark every input pixel whose gradient is not zero. Below, six layers of each kind with kernel size 3 and random weights (dilation 1), so that only the wiring differs. The one-stack network's masks are the raster-order masks that Exercise 3 asks you to write.
+# The simplest PixelCNN has **one** stack with one mask in raster order: 1 on the rows above the centre and on the pixels left of it, 0 elsewhere. Stacking such layers leaves a **blind spot**: information moves at most one column to the left for every row it moves down, because the mask looks up and to the right by one pixel and never to the right in the centre row. So a pixel $d$ rows above $x_t$ and more than $d$ columns to its right never reaches it. Which inputs a network's output at one pixel depends on can be *measured*: put a random input through it, backpropagate from the features at pixel $(10, 10)$, and mark every input pixel whose gradient is not zero. Below, six layers of each kind with kernel size 3 and random weights (dilation 1), so that only the wiring differs. The one-stack network's masks, written out in the cell below, are the $k = 3$ case of the raster-order masks that Exercise 3 asks you to build for every kernel size $k$.
 
 # %%
 def receptive_field(net, at=(10, 10), channels=16):
@@ -639,8 +643,17 @@ for ax, (name, f) in zip(fig.subplots(1, 2), fields.items()):
 fig.suptitle("Receptive field by gradients (blue: seen; pink: earlier and within reach, but not seen; black: x_t)")
 fig
 
+
+# %%
+cnn.eval()  # dropout off
+field_cnn = receptive_field(lambda x: notebook_stacks(cnn, cnn.layers, x), at=(19, 19), channels=cnn.cfg.channels)
+earlier = torch.arange(SIDE * SIDE).reshape(SIDE, SIDE) < 19 * SIDE + 19
+print(f"shipped PixelCNN: pixel (19, 19) depends on {int(field_cnn.sum())} of its {int(earlier.sum())} earlier pixels; "
+      f"later pixels seen: {int((field_cnn & ~earlier).sum())}")
+assert int((field_cnn & ~earlier).sum()) == 0 and int(earlier.sum()) / 2 < int(field_cnn.sum()) < int(earlier.sum())
+
 # %% [markdown]
-# The one-stack network is blind to a wedge of earlier pixels to the upper right of $x_t$ (pink), pixels that six layers could reach; the two-stack network sees every earlier pixel within reach, and neither sees $x_t$ or anything after it. The shipped model adds dilations (1, 2, 1, 4) to the two stacks, so its reach is wider still.
+# The one-stack network is blind to a wedge of earlier pixels to the upper right of $x_t$ (pink), pixels that six layers could reach; the two-stack network sees every earlier pixel within reach, and neither sees $x_t$ or anything after it. The shipped model adds dilations (1, 2, 1, 4) to the two stacks, so its reach is wider still, but not unlimited: measured the same way below, its last pixel (19, 19) depends on most of its 399 earlier pixels, not all of them (the count is printed).
 
 # %%
 fig = Figure(figsize=(12, 5.4), layout="constrained")
@@ -765,7 +778,7 @@ print("Exercise 2 passes the visible checks (more run when it is graded)")
 
 
 # %% [markdown]
-# **Exercise 3 (build and train).** A simpler PixelCNN has a single stack, with one $k \times k$ mask in **raster order** (the one-stack network of section 9, "Why two stacks: the blind spot", uses exactly this mask for $k = 3$, and that section shows its blind spot: a stack of such layers never sees a wedge of earlier pixels to the upper right; the network here has that blind spot too, and it is still causal, which is what the test checks): weight 1 on every row above the centre and on the pixels left of the centre in its own row, 0 on the pixels to the right and below; the centre itself is 0 in the first layer (`centre=False`: $x_t$ must not see itself) and 1 in later layers (`centre=True`). Write `raster_mask(k, centre)`, returning a `(k, k)` tensor of 0s and 1s (float; a bool or integer tensor works too). The test builds a three-layer network out of `MaskedConv2d` with your masks and checks it **by perturbation**: changing pixel $t$ of a sprite must leave the logits of pixels $0..t$ unchanged and must change those of pixel $t+1$. Then it trains the network for 40 Adam steps and checks that the loss fell by more than a bit per pixel. When graded, it also compares your masks with the raster-order masks for $k = 3, 5, 7$ and checks that the trained network's held-out bits per pixel on the 80 test sprites, which the visible test prints, are below 4.8 (the unigram's are 4.91, section 4).
+# **Exercise 3 (build and train).** A simpler PixelCNN has a single stack, with one $k \times k$ mask in **raster order** (section 9, "Why two stacks: the blind spot", writes out the $k = 3$ case for its one-stack network; your function builds the mask for any odd $k$, and the tests try $k = 3, 5, 7$. That section shows the blind spot: a stack of such layers never sees a wedge of earlier pixels to the upper right; the network here has that blind spot too, and it is still causal, which is what the test checks): weight 1 on every row above the centre and on the pixels left of the centre in its own row, 0 on the pixels to the right and below; the centre itself is 0 in the first layer (`centre=False`: $x_t$ must not see itself) and 1 in later layers (`centre=True`). Write `raster_mask(k, centre)`, returning a `(k, k)` tensor of 0s and 1s (float; a bool or integer tensor works too). The test builds a three-layer network out of `MaskedConv2d` with your masks and checks it **by perturbation**: changing pixel $t$ of a sprite must leave the logits of pixels $0..t$ unchanged and must change those of pixel $t+1$. Then it trains the network for 40 Adam steps and checks that the loss fell by more than a bit per pixel. When graded, it also compares your masks with the raster-order masks for $k = 3, 5, 7$ and checks that the trained network's held-out bits per pixel on the 80 test sprites, which the visible test prints, are below 4.8 (the unigram's are 4.91, section 4).
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def raster_mask(k, centre):
