@@ -106,7 +106,7 @@ fig
 # | **Autoencoder → VAE** | a short random code $z$, then a decoder turns $z$ into a whole image | 04, 05, 06, 07 |
 # | **Generative adversarial network** | noise into a generator, trained against a discriminator that tells real from fake | 08 |
 #
-# The picture below shows the first family's idea on a real sprite: the image appears in raster order, one pixel after another, row by row from the top. Read it left to right: the tips of the ears come first (after 40 and 100 pixels), the feet last (between 340 and 400). Notebook 01 starts exactly here.
+# The picture below shows the first family's idea on a real sprite: the image appears in raster order, one pixel after another, row by row from the top. Read it left to right: the tips of the ears come first (after 40 and 100 pixels), the feet at the end (from about pixel 320). Notebook 01 starts exactly here.
 
 # %%
 sprite = poke_test[0].numpy()
@@ -125,7 +125,7 @@ fig
 # - **Where.** In JupyterLab on your machine (`make lab`), or with nothing installed: every notebook opens in Colab or Binder from the README or the web edition, and the first cell of each notebook fetches the series' `helpers` and checkpoints when they are missing (on Colab). The web edition (`make book`) is for reading: outputs, figures and math, no kernel.
 # - **Sliders.** Notebooks 02, 04, 05 and 08 have sliders: drag them and the pictures change. They need a running kernel (JupyterLab, Colab, Binder); elsewhere a static picture of the same sweep is shown.
 # - **Exercises.** Each notebook ends with exercises. Write your answer in the cell marked as the solution (in the student version it raises `NotImplementedError` until you replace that line); the test cell after it tells you what is wrong. Teachers get a student version with the solutions removed.
-# - **Seeds.** `setup(seed=0)` in the setup cell (the second code cell, after the Colab fetch cell; notebooks with heavy training also pass `threads=1`) seeds Python, NumPy and torch, which makes every rerun draw the same pictures and print the same numbers.
+# - **Seeds.** `setup(seed=0)` in the setup cell (the second code cell, after the Colab fetch cell; notebooks that train small models also pass `threads=1`, since one thread is faster for them, and 02 passes `threads=2`) seeds Python, NumPy and torch, which makes every rerun draw the same pictures and print the same numbers.
 #
 # ## 5. Set-up check
 #
@@ -168,7 +168,7 @@ assert n_colours == int(np.unique(poke_train[0].numpy()).size), "not the number 
 print("Exercise 1 passes the visible checks (more run when it is graded):", n_colours, "colours")
 
 # %% [markdown]
-# **Exercise 2 (the simplest model you can evaluate).** Section 1 said a generative model is a distribution $P(x)$ we can evaluate as well as sample from. The crudest such model ignores all structure: it draws **every pixel independently** from one colour distribution $q$, so $\log_2 P(x)=\sum_{\text{pixels } j}\log_2 q(x_j)$. This is the baseline the component-by-component models of notebook 02 are measured against (there it is called the "unigram"); they beat it by letting each pixel depend on the ones before it.
+# **Exercise 2 (the simplest model you can evaluate).** Section 1 said a generative model is a distribution $P(x)$ that we can sample from and, for some families, evaluate. The crudest such model ignores all structure: it draws **every pixel independently** from one colour distribution $q$, so $\log_2 P(x)=\sum_{\text{pixels } j}\log_2 q(x_j)$. This is the baseline the component-by-component models of notebook 02 are measured against (there it is called the "unigram"); they beat it by letting each pixel depend on the ones before it.
 #
 # Build it in two steps.
 # 1. Fit $q$ on the **training** split by counting colours with add-one smoothing, $q(k)=\dfrac{\#\{\text{training pixels of colour } k\}+1}{\#\{\text{training pixels}\}+167}$, so that no colour gets probability 0 (a held-out pixel of a colour absent from training would otherwise be impossible). Store it in `freq`, a float tensor of shape `(167,)`.
