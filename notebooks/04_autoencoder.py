@@ -103,7 +103,7 @@ class AE(nn.Module):
 
 
 # %% [markdown]
-# Train it for a few seconds (8 passes over the 1,000 training digits, Adam): the reconstruction error falls from about 181 nats, the know-nothing decoder.
+# Train it for a few seconds (8 passes over the 1,000 training digits, Adam): the reconstruction error falls from 182 nats, about what the know-nothing decoder pays.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -165,7 +165,7 @@ fig
 # %% [markdown]
 # ## 2. Pokémon, 1-of-N colours
 #
-# The same recipe on the lecture's Pokémon, with a 10-number code. The encoder first looks each pixel's colour up in a learned embedding table (colours are categories), then two strided convolutions shrink 20×20 to 5×5; the decoder mirrors that and ends with 167 logits per pixel. Below, held-out test sprites and their reconstructions (each pixel drawn in its most probable colour).
+# The same recipe on the lecture's Pokémon, with a 10-number code. The encoder first looks each pixel's colour up in a learned embedding table (colours are categories), then two strided convolutions shrink 20×20 to 5×5 (a stride-2 convolution moves its kernel two pixels at a time, so it halves the picture's height and width); the decoder's transposed convolutions double it back, and it ends with 167 logits per pixel. Below, held-out test sprites and their reconstructions (each pixel drawn in its most probable colour).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -208,12 +208,12 @@ assert tuple(pokemon.colormap[top_train]) == (49, 49, 49) and drawn_share[top_tr
 assert 0.08 < train_share[top_train] < 0.095 and 0.05 < train_share[top_drawn] < 0.065
 
 # %% [markdown]
-# **Takeaway.** With 640 training sprites and a training run that stopped early (28 epochs, best at epoch 18, printed above), the reconstructions are rough. Some keep the silhouette and some colours (the first and the last sprite); others lose parts or colours: the second comes back as a small blue fragment, the seventh as a grey shape without its top half, the fourth in pink, red and green instead of its own colours, the fifth and sixth as dark-grey blobs. Most of each body is one dark grey: (82, 82, 82), 5.8% of the non-white training pixels, makes up 60% of the non-white pixels the decoder draws for the test sprites. It is not the most common non-white colour of the data (that is the darker (49, 49, 49), 8.8% of the non-white training pixels, 20% of the drawn ones). (Notebook 05 asks for more than reconstruction.)
+# **Takeaway.** With 640 training sprites and a training run that stopped early (28 epochs, best at epoch 18, printed above), the reconstructions are rough. Some keep the silhouette and some colours (the first and the last sprite); others lose parts or colours: the second comes back as a small blue fragment, the seventh as a grey shape without its top half, the fourth keeps its red and a green patch but adds pink and peach patches that are not its own, the fifth and sixth as dark-grey blobs. Most of each body is one dark grey: (82, 82, 82), 5.8% of the non-white training pixels, makes up 60% of the non-white pixels the decoder draws for the test sprites. It is not the most common non-white colour of the data (that is the darker (49, 49, 49), 8.8% of the non-white training pixels, 20% of the drawn ones). (Notebook 05 asks for more than reconstruction.)
 
 # %% [markdown]
 # ## 3. Slide 16's question: decode a *random* code
 #
-# Keep only the decoder and feed it a code nobody encoded. Does a new image come out? A plain autoencoder has **no prior**: nothing says which codes are "random". The fairest guess is a Gaussian fitted to the codes of the training images (their mean and covariance), so that random codes at least land where the data's codes are; we also try the standard normal $N(0, I)$, the distribution notebook 05's *variational* autoencoder trains its codes to follow (a reference model, introduced below).
+# Keep only the decoder and feed it a code nobody encoded. Does a new image come out? A plain autoencoder has **no prior**: nothing says which codes are "random". The fairest guess is a Gaussian fitted to the codes of the training images (their mean and covariance), so that random codes at least land where the data's codes are. A Gaussian $N(\mu, \Sigma)$ is the bell-shaped distribution with mean vector $\mu$ and covariance matrix $\Sigma$ (how much the coordinates vary, alone and together); $I$ is the identity matrix, so $N(0, I)$ draws each coordinate independently from a standard normal. To draw from the fitted one, the code below takes the Cholesky factor $L$ of the covariance (the lower-triangular matrix with $L L^\top = \Sigma$) and turns $N(0, I)$ noise $e$ into $\mu + L e$, which has exactly that mean and covariance. Besides the fitted Gaussian we also try the standard normal $N(0, I)$ itself, the distribution notebook 05's *variational* autoencoder trains its codes to follow (a reference model, introduced below).
 
 # %%
 def fitted_codes(model: nn.Module, data: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -250,8 +250,11 @@ for row in range(4):
     print("  " + "  ".join(f"{int(k)} ({p:.2f})" for k, p in zip(proba[4 * row: 4 * row + 4].argmax(1),
                                                            proba[4 * row: 4 * row + 4].max(1))))
 n_half, n_sure = int((proba.max(1) > 0.5).sum()), int((proba.max(1) > 0.9).sum())
-print(f"confidence above 0.5: {n_half} of 16; above 0.9: {n_sure} of 16")
-assert n_half == 11 and n_sure == 6
+n_low = int((proba.max(1) < 0.505).sum())  # at or below 0.50 as printed (two decimals)
+n_just = int(((proba.max(1) >= 0.505) & (proba.max(1) < 0.6)).sum())
+print(f"confidence above 0.5: {n_half} of 16; above 0.9: {n_sure} of 16; "
+      f"at or below 0.50 as printed: {n_low}; between 0.50 and 0.60: {n_just}")
+assert n_half == 11 and n_sure == 6 and n_low == 5 and n_just == 2
 
 codes_p = encode_means(poke_ae, poke_train)
 nn_own = torch.cdist(codes_p, codes_p).fill_diagonal_(float("inf")).min(1).values
@@ -263,7 +266,7 @@ assert 25 < nn_own.median() < 35 and nn_own.median() < nn_fit.median() < 1.15 * 
 assert nn_test.median() < nn_own.median()
 
 # %% [markdown]
-# The lecture's claim, checked. **Pokémon, N(0, I) (bottom right):** garbage, as the lecture says: the whole square filled with dark grey and scattered patches of colour, not even a silhouette on white. **Pokémon, fitted Gaussian (top right):** dark-grey blobs on white with a few colour patches; a silhouette, now and then something creature-shaped, but no Pokémon. These codes do not land unusually far from the data: their median distance to the nearest encoded training sprite, 31.9, is close to the 29.5 between a training code and its nearest other one (and 27.7 for the test sprites' codes, whose reconstructions above are rough too). In ten dimensions 640 codes are sparse, every code is about that far from its nearest neighbour, and there the decoder draws blobs. **Digits (left):** a mix. Six pictures are clear digits (classifier confidence above 0.9: the three 0s, a 6, a 5 and one it calls a 4); most of the other ten are blurred blends of strokes, and the classifier is unsure of them (five below 0.5, two more only just above). So "random codes give garbage" holds for the Pokémon code; for the 2-D digits code, codes from the fitted Gaussian give some clear digits and many blends. Section 4 shows where the digits' codes lie.
+# The lecture's claim, checked. **Pokémon, N(0, I) (bottom right):** garbage, as the lecture says: the whole square filled with dark grey and scattered patches of colour, not even a silhouette on white. **Pokémon, fitted Gaussian (top right):** dark-grey blobs on white with a few colour patches; a silhouette, now and then something creature-shaped, but no Pokémon. These codes do not land unusually far from the data: their median distance to the nearest encoded training sprite, 31.9, is close to the 29.5 between a training code and its nearest other one (and 27.7 for the test sprites' codes, whose reconstructions above are rough too). In ten dimensions 640 codes are sparse, the typical (median) code is about that far from its nearest neighbour, and there the decoder draws blobs. **Digits (left):** a mix. Six pictures are clear digits (classifier confidence above 0.9: the three 0s, a 6, a 5 and one it calls a 4); most of the other ten are blurred blends of strokes, and the classifier is unsure of them (five at or below 0.50, two more only just above). So "random codes give garbage" holds for the Pokémon code; for the 2-D digits code, codes from the fitted Gaussian give some clear digits and many blends. Section 4 shows where the digits' codes lie.
 #
 # ### Measured: how digit-like are random codes?
 #
@@ -292,6 +295,10 @@ assert conf["VAE 8-D, N(0, I)"] > max(conf["AE 2-D, N(0, I)"], conf["rec.-only 8
 assert conf["AE 2-D, fitted Gaussian"] > conf["VAE 8-D, N(0, I)"] + 0.03
 assert conf["rec.-only 8-D, fitted Gaussian"] > conf["VAE 8-D, N(0, I)"] + 0.03
 assert max(v for k, v in conf.items() if k != "test digits (real)") < conf["test digits (real)"] - 0.1
+gain_2d = conf["AE 2-D, fitted Gaussian"] - conf["AE 2-D, N(0, I)"]
+gain_8d = conf["rec.-only 8-D, fitted Gaussian"] - conf["rec.-only 8-D, N(0, I)"]
+print(f"confidence gained by the fitted Gaussian over N(0, I): 2-D AE {gain_2d:+.2f}, 8-D rec.-only {gain_8d:+.2f}")
+assert gain_2d > gain_8d + 0.03 and gain_8d > 0.05
 
 # %%
 fig = Figure(figsize=(10, 3.4), layout="constrained")
@@ -307,7 +314,7 @@ fig
 # %% [markdown]
 # What to look at (grey: real test digits; blue: the AE; orange: reconstruction only; green: the VAE):
 # - With codes from $N(0, I)$, the VAE's decoder gives the most confident digits of the three models (0.61, against 0.52 and 0.55).
-# - With the fitted Gaussian, both autoencoders' samples are more confident than the VAE's: 0.69 for the 2-D AE and 0.66 for the 8-D reconstruction-only model, against 0.61. Fitting a Gaussian to the training codes is what helps, for the 8-D code as much as for the 2-D one. The VAE needs no fitted Gaussian: its $N(0, I)$ is fixed before training.
+# - With the fitted Gaussian, both autoencoders' samples are more confident than the VAE's: 0.69 for the 2-D AE and 0.66 for the 8-D reconstruction-only model, against 0.61. Fitting a Gaussian to the training codes is what helps, for both codes, the 2-D one more: its confidence rises from 0.52 to 0.69, the 8-D one's from 0.55 to 0.66 (gains +0.18 and +0.11 before rounding, printed under the table). The VAE needs no fitted Gaussian: its $N(0, I)$ is fixed before training.
 # - Every model's random codes stay below the real digits' confidence (0.86).
 #
 # How much each autoencoder loses when its codes come from $N(0, I)$ instead of the fitted Gaussian is Exercise 4.
@@ -367,7 +374,7 @@ fig
 # %% [markdown]
 # ## 5. Drag through the code: sliders
 #
-# Two sliders move the code $(z_1, z_2)$; the picture is the decoder's output for that code, redrawn as you drag. "Encode this image" puts the sliders at the code of a test digit (pick it by number). "Random code, N(0, I)" draws a code from the standard normal: that is **not** sampling from a prior (a plain autoencoder has none); it is slide 16's random code, and the grid above shows where it can land. The panel is `helpers.notebook.widgets.LatentPanel`: it takes any decoder and draws PNG bytes, so an update takes a few milliseconds.
+# Two sliders move the code $(z_1, z_2)$; the picture is the decoder's output for that code, redrawn as you drag. "Encode this image" puts the sliders at the code of a test digit (pick it by number). "Random code, N(0, I)" draws a code from the standard normal: that is **not** sampling from a prior (a plain autoencoder has none); it is slide 16's random code, and the grid above shows where it can land. The panel is `helpers.notebook.widgets.LatentPanel`: it takes any decoder and draws PNG bytes, so an update is fast enough to drag smoothly (the cell below prints the median time, which varies from machine to machine and run to run).
 #
 # The sliders need a live kernel in JupyterLab (`make lab`). Where widgets cannot render (a static page, a CI log), the decoded grid at the start of section 4 (±8.3) is this sweep frozen.
 
@@ -570,9 +577,9 @@ for _mod, (_dc, _dd) in effect.items():
     print(f"  {_mod:14s} confidence {_dc:+.2f}, distance to the nearest training digit {_dd:+.2f}")
 
 # %% [markdown]
-# (b) In 2-4 sentences: which model's pictures move farther from the training digits when its codes come from $N(0, I)$, and which loses more confidence? Explain both with what section 4 showed about where the 2-D AE's codes lie and what the grid decodes there, and with what the 8-D model's training did **not** do to its codes. Cite the four changes printed above. A teacher grades this answer.
+# (b) In 2-4 sentences: which model's pictures move farther from the training digits when its codes come from $N(0, I)$, and which loses more confidence? Explain both numbers of (a) with section 3's table and figures (what each model's training did, or did **not** do, to put its codes where $N(0, I)$ draws them). Cite the four changes printed above. A teacher grades this answer.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "ex4_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
 # ### BEGIN SOLUTION
-# The 8-D reconstruction-only model's pictures move much farther from the training digits (distance +0.39, against +0.08 for the 2-D AE), while the 2-D AE loses more confidence (−0.18, against −0.11). The 2-D AE's codes spread over about ±8 with several classes crowded in the middle, so codes from $N(0, I)$ all land in that crowded middle: the pictures are still near real digits but often between classes, hence less confident. Nothing in the 8-D model's training placed its codes where $N(0, I)$ draws them, so its random codes land in regions no training code reached, and the decoder draws pictures unlike any training digit.
+# The 8-D reconstruction-only model's pictures move much farther from the training digits (distance +0.39, against +0.08 for the 2-D AE), while the 2-D AE loses more confidence (−0.18, against −0.11). Neither model's training put its codes where $N(0, I)$ draws them; only the fitted Gaussian follows the training codes. The 2-D AE's $N(0, I)$ pictures stay about as close to training digits as its fitted-Gaussian ones (1.23 against 1.15 in section 3's table) but the classifier is less sure of them (0.52 against 0.69): in 2-D the $N(0, I)$ codes stay inside the ±8.3 over which the training codes spread (section 4's printout), so the pictures stay near training digits, but they are not drawn with the training codes' mean and covariance, and fewer of them look like a clear digit. In 8-D the $N(0, I)$ codes reach places no training code lies, and the decoder draws pictures farther from every training digit (1.66, against 1.20 for the real test digits) that the classifier still gives 0.55.
 # ### END SOLUTION
