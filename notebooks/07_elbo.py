@@ -52,7 +52,7 @@ import torch
 from matplotlib.figure import Figure
 
 from helpers.models.elbo import LinearGaussian, naive_vs_importance
-from helpers.models.gaussian import kl_normal as gaussian_kl  # KL between two Gaussians with full covariances
+from helpers.models.gaussian import kl_normal as gaussian_kl  # gaussian_kl(m1, S1, m2, S2) = KL(N(m1, S1) || N(m2, S2)), first pair first
 from helpers.models.gaussian import kl_standard_normal, log_normal
 from helpers.notebook import setup
 
@@ -148,11 +148,15 @@ exact = model.terms(x, torch.tensor([mu], dtype=torch.float64), torch.tensor([[v
 print(f"-KL(q||P(z)) + E_q[log P(x|z)] = {-kl_prior_grid:.6f} + {exp_ll_grid:.6f} = {exp_ll_grid - kl_prior_grid:.6f}")
 print(f"L_b directly                   = {lb_grid:.6f}")
 print(f"closed forms                   = {-exact['kl_q_prior']:.6f} + {exact['expected_log_lik']:.6f}")
-print(f"E_q[log P(x|z)] by Monte Carlo (100k samples) = {float(exp_ll_mc.mean()):.2f} "
-      f"± {float(exp_ll_mc.std()) / math.sqrt(len(z)):.2f}")
+se = float(exp_ll_mc.std()) / math.sqrt(len(z))  # standard error of the Monte Carlo mean
+print(f"E_q[log P(x|z)] by Monte Carlo (100k samples) = {float(exp_ll_mc.mean()):.2f} ± {se:.2f}, "
+      f"{abs(float(exp_ll_mc.mean()) - exact['expected_log_lik']) / se:.1f} standard errors from the closed form")
+assert abs(float(exp_ll_mc.mean()) - exact["expected_log_lik"]) < 2 * se
 assert abs(exp_ll_grid - kl_prior_grid - lb_grid) < 1e-6 and abs(lb_grid - exact["lb"]) < 1e-6
 
 # %% [markdown]
+# The grid and the closed forms agree to the 6 decimals printed; the Monte Carlo estimate of $\mathbb E_q[\log P(x|z)]$ agrees with the closed form within two standard errors.
+#
 # ## 4. Slide 28: maximising $L_b$ over $q$ closes the gap
 #
 # Training a VAE maximises $L_b$ over the decoder $P(x|z)$ **and** over $q(z|x)$. For a fixed decoder, $\log P(x)$ does not depend on $q$ at all, so raising $L_b$ by changing $q$ can only shrink $\mathrm{KL}(q\,\|\,P(z|x))$: $q$ moves towards the true posterior. Gradient ascent on $L_b$ over $(\mu, \log\sigma^2)$ of $q$, starting far away:
@@ -239,7 +243,7 @@ fig
 #
 # ## 6. The decoder half of slide 28: raising $L_b$ over the model raises $\log P(x)$
 #
-# Section 4 held the model fixed and moved $q$. Training a VAE also moves the model $P(x|z)$, here $W$ and $b$ ($s^2$ fixed at 0.25). Since $\log P(x) \ge L_b$, pushing $L_b$ up pushes $\log P(x)$ up with it. Fit 200 points drawn from `model` two ways, from the same random start, 300 Adam steps each: by the **exact** mean $\log P(x)$, and by the mean **ELBO** with an amortised linear encoder $q(z|x) = \mathcal N(a^\top x + c,\ e^{v})$ trained at the same time (amortised: one encoder, with parameters $a, c, v$, computes $q(z|x)$ for every $x$, instead of a separate $q$ per data point as in section 4). For this model both terms of $L_b$ (section 3) have a closed form, derived in `helpers/models/elbo.py` (`LinearGaussian.expected_log_likelihood`); with $\mu = a^\top x + c$ and $\Sigma = e^{v}$, for each point of a batch:
+# Section 4 held the model fixed and moved $q$. Training a VAE also moves the model $P(x|z)$, here $W$ and $b$ ($s^2$ fixed at 0.25). Since $\log P(x) \ge L_b$, pushing $L_b$ up pushes $\log P(x)$ up with it. Fit 200 points drawn from `model` two ways, from the same random start, 300 Adam steps each: by the **exact** mean $\log P(x)$, and by the mean **ELBO** (notebook 05's name for $L_b$) with an amortised linear encoder $q(z|x) = \mathcal N(a^\top x + c,\ e^{v})$ trained at the same time (amortised: one encoder, with parameters $a, c, v$, computes $q(z|x)$ for every $x$, instead of a separate $q$ per data point as in section 4). For this model both terms of $L_b$ (section 3) have a closed form, computed by `LinearGaussian.expected_log_likelihood`; with $\mu = a^\top x + c$ and $\Sigma = e^{v}$, for each point of a batch:
 #
 # $$L_b(x) = -\tfrac D2 \log(2\pi s^2) - \frac{\lVert x - W\mu - b\rVert^2 + \operatorname{tr}(W \Sigma W^\top)}{2 s^2} - \mathrm{KL}\big(\mathcal N(\mu, \Sigma)\,\|\,\mathcal N(0, I)\big).$$
 
@@ -257,6 +261,7 @@ def batch_elbo(W, b, s2, mu, log_var, X):
 
 
 def exact_log_px(W, b, s2, X):
+    # log_normal(X, mean, cov): the log density of a Gaussian with a full covariance, at each row of X
     return log_normal(X, b, W @ W.T + s2 * torch.eye(X.shape[1], dtype=X.dtype))
 
 
@@ -323,7 +328,7 @@ fig
 #
 # $$\log P(x) \;\ge\; \mathbb{E}\Big[\log \frac1k \sum_{j=1}^k \frac{P(x|z_j)P(z_j)}{q(z_j|x)}\Big] \;\ge\; L_b, \qquad z_j \sim q(z|x).$$
 #
-# $k = 1$ is $L_b$ itself. The shipped VAE is loaded (trained by `make checkpoints`); averages are over the 447 test digits, in nats per image.
+# $k = 1$ gives a one-sample estimate of $L_b$ (its expectation is $L_b$). The shipped VAE is loaded (trained by `make checkpoints`); averages are over the 447 test digits, in nats per image.
 
 # %%
 from helpers.core.data import load_digits  # noqa: E402
@@ -361,10 +366,10 @@ fig
 # Slide 19 minimises the reconstruction error plus $\sum_i \big(\exp(\sigma_i) - (1 + \sigma_i) + m_i^2\big)$. With the conventions of `helpers.models.vae`:
 #
 # - $q(z|x) = \mathcal N(m, \operatorname{diag} e^{\sigma})$: the encoder's $\sigma$ is the **log-variance** (notebook 05 checks that this is the reading under which the slide's term is a KL);
-# - the slide's term is $2\,\mathrm{KL}(q(z|x)\,\|\,\mathcal N(0, I))$, so half of it is the $-\mathrm{KL}(q\,\|\,P(z))$ part of $L_b$;
+# - the slide's term is $2\,\mathrm{KL}(q(z|x)\,\|\,\mathcal N(0, I))$, so half of it is $+\mathrm{KL}(q\,\|\,P(z))$, the negative of the $-\mathrm{KL}(q\,\|\,P(z))$ part of $L_b$;
 # - the reconstruction error is $-\log P(x|z)$ for one $z \sim q$ with a **categorical** decoder (17 grey levels per pixel): a one-sample estimate of $-\mathbb{E}_q[\log P(x|z)]$.
 #
-# So the VAE's loss is exactly $-L_b$ (with the KL weight ½ on the slide's term). Check on a batch, with one shared noise draw:
+# So the slide's loss (with the weight ½ on the slide's term) equals the helper's one-sample estimate of $-L_b$ for the same noise draw. Check on a batch, with one shared noise draw:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -378,7 +383,7 @@ with torch.no_grad():
     slide_loss = vae.rec(z, xb) + 0.5 * slide_kl_term(m, log_var)  # rec = -log P(x|z), categorical
     lb = elbo(vae, xb, torch.Generator().manual_seed(2))
 print(f"slide 19 loss (rec + ½ slide term), mean over 64 test digits = {float(slide_loss.mean()):.4f}")
-print(f"-L_b from helpers.models.vae.elbo                                  = {float(-lb.mean()):.4f}")
+print(f"one-sample estimate of -L_b, helpers.models.vae.elbo              = {float(-lb.mean()):.4f}")
 assert torch.allclose(slide_loss, -lb, atol=1e-4)
 
 # %% [markdown]
@@ -388,11 +393,11 @@ assert torch.allclose(slide_loss, -lb, atol=1e-4)
 # - $L_b = -\mathrm{KL}(q\,\|\,P(z)) + \mathbb{E}_q[\log P(x|z)]$: a regulariser towards the prior plus a reconstruction term, the two halves of the VAE loss.
 # - Without an encoder, estimating $\log P(x)$ with $z \sim P(z)$ is biased low and has a variance 20-30 times larger than importance sampling with $z \sim q(z|x)$ from $n = 30$ samples on (hundreds of times larger at $n \le 3$), even with a 1-D code: $q$ says where to look.
 # - Maximising $L_b$ over $q$ shrinks the gap (slide 28); maximising it over the decoder raises $\log P(x)$ (section 6: the ELBO run ends where the exact-likelihood run does). The VAE does both at once.
-# - On real data the gap is measured with importance sampling: for the digits VAE the bound with $k = 1000$ samples sits a few nats above $L_b$.
+# - On real data the gap is measured with importance sampling: for the digits VAE the bound with $k = 1000$ samples sits a few nats above the one-sample ($k = 1$) estimate of $L_b$.
 #
 # ## Exercises
 #
-# **Exercise 1.** Write `lower_bound(model, x, q_mean, q_cov)`: $L_b$ of section 3 as a float, for the linear-Gaussian `model`, a data point `x` and $q = \mathcal N(q_\text{mean}, q_\text{cov})$ (`q_mean` of shape `(K,)`, `q_cov` `(K, K)`), from its two terms: `model.expected_log_likelihood(x, q_mean, q_cov)` and `gaussian_kl` (not with `model.terms`, which does the whole computation). The prior $P(z) = \mathcal N(0, I)$ has the code's dimension $K$ = `len(q_mean)`: build it from `q_mean` (`torch.zeros(K, dtype=q_mean.dtype)`, `torch.eye(K, dtype=q_mean.dtype)`: the tensors here are float64, and `gaussian_kl` fails on a mix of float32 and float64), not as a fixed 1-D $\mathcal N(0, 1)$, since the function must also work for a model with a 2-D code. Then store $L_b$ for $q = P(z) = \mathcal N(0, 1)$, i.e. an encoder that ignores $x$, in `lb_prior`.
+# **Exercise 1.** Write `lower_bound(model, x, q_mean, q_cov)`: $L_b$ of section 3 as a float, for the linear-Gaussian `model`, a data point `x` and $q = \mathcal N(q_\text{mean}, q_\text{cov})$ (`q_mean` of shape `(K,)`, `q_cov` `(K, K)`), from its two terms: `model.expected_log_likelihood(x, q_mean, q_cov)` and `gaussian_kl` (not with `model.terms`, which does the whole computation). The prior $P(z) = \mathcal N(0, I)$ has the code's dimension $K$ = `len(q_mean)`: build it from `q_mean` (`torch.zeros(K, dtype=q_mean.dtype)`, `torch.eye(K, dtype=q_mean.dtype)`: the tensors here are float64, and `gaussian_kl` fails on a mix of float32 and float64), not as a fixed 1-D $\mathcal N(0, 1)$, since the function must also work for a model with a 2-D code. Then store $L_b$ for $q = P(z) = \mathcal N(0, 1)$, i.e. an encoder that ignores $x$, in `lb_prior`. This is a rehearsal: it generalises the $L_b$ line of section 4's gradient-ascent cell (a 1-D code) to any $K$. Please do not open `helpers/models/elbo.py`: it holds the solutions of exercises 1-3.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -465,7 +470,7 @@ print("Exercise 1: the hidden checks pass too")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Exercise 2.** The gap $\log P(x) - L_b$ is a KL divergence between two Gaussians over $z$, $\mathrm{KL}(q(z|x)\,\|\,P(z|x))$ (section 2). Write `posterior_gap(model, x, q_mean, q_cov)`: that KL, as a float, for the linear-Gaussian `model`, a data point `x` and $q = \mathcal N(q_\text{mean}, q_\text{cov})$ (`q_mean` of shape `(K,)`, `q_cov` `(K, K)`), computed **directly** with `gaussian_kl` and the exact posterior `model.posterior(x)`, not as a difference $\log P(x) - L_b$. Then store the gap for $q = P(z) = \mathcal N(0, 1)$ of exercise 1 in `gap_prior`; it should equal `log_px_exact - lb_prior`.
+# **Exercise 2.** The gap $\log P(x) - L_b$ is a KL divergence between two Gaussians over $z$, $\mathrm{KL}(q(z|x)\,\|\,P(z|x))$ (section 2). Write `posterior_gap(model, x, q_mean, q_cov)`: that KL, as a float, for the linear-Gaussian `model`, a data point `x` and $q = \mathcal N(q_\text{mean}, q_\text{cov})$ (`q_mean` of shape `(K,)`, `q_cov` `(K, K)`), computed **directly** with `gaussian_kl` and the exact posterior `model.posterior(x)`, not as a difference $\log P(x) - L_b$. Then store the gap for $q = P(z) = \mathcal N(0, 1)$ of exercise 1 in `gap_prior`; it should equal `log_px_exact - lb_prior`. Please do not open `helpers/models/elbo.py` (it holds the solutions).
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -529,7 +534,7 @@ print("Exercise 2: the hidden checks pass too")
 # - `naive`: $\log \frac1n\sum_j P(x|z_j)$ with $z_j \sim P(z) = \mathcal N(0, 1)$;
 # - `importance`: $\log \frac1n\sum_j P(x|z_j)P(z_j)/q(z_j|x)$ with $z_j \sim q = \mathcal N(\mu_{post},\ 2\sigma^2_{post})$, the exact posterior `model.posterior(x)` with twice its variance.
 #
-# Both are tensors of shape `(200,)`. `model.log_joint(x, z)` gives $\log P(z) + \log P(x|z)$ for `z` of shape `(S, 1)`, which must be float64 like the model (`torch.randn(..., dtype=torch.float64)`); use `torch.logsumexp`. Store `var_ratio = float(naive.var() / importance.var())`.
+# Both are tensors of shape `(200,)`. `model.log_joint(x, z)` gives $\log P(z) + \log P(x|z)$ for `z` of shape `(S, 1)`, which must be float64 like the model (`torch.randn(..., dtype=torch.float64)`); use `torch.logsumexp`. Store `var_ratio = float(naive.var() / importance.var())`. Please do not open `helpers/models/elbo.py` (it holds the solutions).
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
