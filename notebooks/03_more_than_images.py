@@ -64,13 +64,14 @@ gen = setup(seed=0, threads=1)  # small convolutions, one-sample steps: one thre
 # %% [markdown]
 # ## 1. Sound is a sequence of numbers
 #
-# A microphone signal sampled 8,000 times a second is a sequence $x_1, x_2, \dots$ of numbers in $[-1, 1]$: one second of audio has 8,000 components, as many as twenty Pokémon sprites have pixels. Our data set is synthetic, so it needs no download: plucked notes from an A-major pentatonic scale (220-554 Hz), four per second, each with five harmonics and a decaying envelope, sometimes two notes at once. `tone_splits` makes 96 training, 16 validation and 16 test clips of one second each, always the same (seeded).
+# A microphone signal sampled 8,000 times a second is a sequence $x_1, x_2, \dots$ of numbers in $[-1, 1]$: one second of audio has 8,000 components, as many as twenty Pokémon sprites have pixels. Our data set is synthetic, so it needs no download: plucked notes from an A-major pentatonic scale (220-554 Hz), four per second, each with five harmonics (a harmonic is a whole-number multiple of the note's lowest frequency, its fundamental) and a decaying envelope, sometimes two notes at once. `tone_splits` makes 96 training, 16 validation and 16 test clips of one second each, always the same (seeded), stored as 8-bit codes (explained in section 2); `mu_law_decode` turns them back into numbers in $[-1, 1]$.
 
 # %%
 cfg = recipe("wavenet_tones")  # .model: the network (WaveNetConfig); .train: data, crops, optimiser
-train_codes, valid_codes, test_codes = tone_splits(cfg.train.data)  # mu-law codes, section 2
-real = mu_law_decode(test_codes[0])  # one held-out clip as a waveform
-print(f"{len(train_codes)} training clips of {train_codes.shape[1]:,} samples ({train_codes.shape[1] / SAMPLE_RATE:.0f} s at {SAMPLE_RATE:,} Hz)")
+train_codes, valid_codes, test_codes = tone_splits(cfg.train.data)  # 8-bit mu-law codes 0-255, explained in section 2
+real = mu_law_decode(test_codes[0])  # one held-out clip, codes turned back into numbers in [-1, 1]
+print(f"{len(train_codes)} training, {len(valid_codes)} validation, {len(test_codes)} test clips of {train_codes.shape[1]:,} samples ({train_codes.shape[1] / SAMPLE_RATE:.0f} s at {SAMPLE_RATE:,} Hz)")
+assert (len(train_codes), len(valid_codes), len(test_codes)) == (96, 16, 16)
 first_note = real[: SAMPLE_RATE // 4].numpy()  # the clip's first 0.25 s: its first note
 spectrum = np.abs(np.fft.rfft(first_note, n=1 << 16))  # zero-padded: a fine frequency grid
 peak_hz = float(np.fft.rfftfreq(1 << 16, d=1 / SAMPLE_RATE)[spectrum.argmax()])
@@ -157,7 +158,9 @@ print(f"output at t = {t} depends on inputs {min(reach)} .. {max(reach)}: {len(r
 # %%
 model, info = get("wavenet_tones")  # trains for ~25 min if the file is missing
 hist = info["history"]
-print(f"{sum(p.numel() for p in model.parameters()):,} parameters; trained {len(hist.train)} epochs in {hist.seconds / 60:.0f} min")
+print(f"{sum(p.numel() for p in model.parameters()):,} parameters; trained {len(hist.train)} epochs in {hist.seconds / 60:.0f} min "
+      f"on random {cfg.train.crop:,}-sample crops")
+assert cfg.train.crop == 2048
 plot_history(hist, ylabel="nats per sample", title="WaveNet on synthetic tones")
 
 # %% [markdown]
@@ -173,7 +176,7 @@ print(f"held-out bits per sample: uniform 8.00 | unigram {unigram_bits:.2f} | Wa
 print(f"recorded in the checkpoint: {info['metrics']['test_bits']:.2f}")
 
 # %% [markdown]
-# Context is worth more than five bits per sample: given the last 64 ms, the next sample is narrowed from about $2^{7.55}\approx190$ equally likely codes to about $2^{2.27}\approx5$. (Some uncertainty cannot go away: nothing in the past says which note comes next, or when.)
+# Context is worth more than five bits per sample: given the last 64 ms, the next sample is narrowed from about $2^{7.55}\approx190$ equally likely codes to about $2^{2.27}\approx5$. (Some uncertainty cannot go away: nothing in the past says which note comes next.)
 #
 # The loop itself, for a few seconds from scratch, so you can see it run: the loss starts at $\ln 256 = 5.55$ nats (uniform) and falls.
 
@@ -200,7 +203,7 @@ print(f"6 steps in {time.perf_counter() - start:.1f} s: nats per sample " + " ->
 # * **continuation**: the first 0.25 s of a held-out clip is fed in ("primed"), and the model carries on, the audio version of completing a half-covered image.
 
 # %% [markdown]
-# First, the price of not caching. `sample_naive` below runs the full network on the last $R$ samples for every new sample; the cached sampler and it draw the same samples from the same generator (the arithmetic is the same), at very different speeds:
+# First, the price of not caching. `sample_naive` below runs the full network on the last $R$ samples for every new sample; the cached sampler and it draw the same samples from the same generator (the same computation up to rounding: a unit test compares them to $10^{-5}$; the draws agree), at very different speeds:
 
 # %%
 @torch.no_grad()
@@ -225,7 +228,7 @@ print(f"{length} samples: re-running the window {1000 * (t1 - t0) / length:.1f} 
       f"same samples: {torch.equal(slow, fast)}")
 
 # %% [markdown]
-# The cached step does about $R=511$ times less arithmetic per layer, yet the measured gap is smaller: one sample at a time, both samplers spend most of their time on the fixed cost of launching each small operation, not on arithmetic. The arithmetic of the window sampler grows with the receptive field, while a cached step's does not (it computes one column per layer whatever $R$ is); that is why the real WaveNet, with thousands of samples of context, depends on the cache (the "Fast WaveNet" trick). We only measured $R = 511$ here.
+# The cached step does about $R=511$ times less arithmetic per layer, yet the measured gap is smaller: one sample at a time, the cached sampler spends much of its time on the fixed cost of launching each small operation, not on arithmetic. The arithmetic of the window sampler grows with the receptive field, while a cached step's does not (it computes one column per layer whatever $R$ is); that is why the real WaveNet, with thousands of samples of context, depends on the cache (the "Fast WaveNet" trick). We only measured $R = 511$ here.
 #
 # Now the real thing: the cell below samples six clips of 0.75 s, three from silence and three continuations (each primed with the first 0.25 s of a different held-out clip). The next cell plays the three from silence, then one held-out clip and the continuation of its first 0.25 s; the figure after it shows that held-out clip, the first clip from silence and that continuation.
 
@@ -261,17 +264,17 @@ axes[0].text(0.26, 0.85, "generated →", color="tab:green")
 fig
 
 # %% [markdown]
-# What to look and listen for, against the held-out row. The model has learnt the **short-range** structure: stretches of periodic wave, harmonics stacked as horizontal lines in the spectrogram, and sharp attacks followed by decays (from silence, near 0.58 s). It has not learnt it cleanly: a haze of noise surrounds the notes and the pitch wanders. About 2.3 bits per sample means each sample is drawn from roughly five plausible codes, and every unlucky draw is noise that later steps have to live with. It has no **long-range** structure at all: no steady beat of one note every 0.25 s, because 0.25 s is 2,000 samples, four times the receptive field. A bigger model trained longer fixes the first (the real WaveNet trains for days on accelerators); only a longer receptive field, or conditioning on something like a score or text, fixes the second.
+# What to look and listen for, against the held-out row. The model has learnt the **short-range** structure: stretches of periodic wave, harmonics stacked as horizontal lines in the spectrogram, and sharp attacks followed by decays (from silence, near 0.58 s). It has not learnt it cleanly: a haze of noise surrounds the notes. About 2.3 bits per sample means each sample is drawn from roughly five plausible codes, and every unlucky draw is noise that later steps have to live with. It has no **long-range** structure at all: no steady beat of one note every 0.25 s, because 0.25 s is 2,000 samples, four times the receptive field. A bigger model trained longer fixes the first (the real WaveNet trains for days on accelerators); only a longer receptive field, or conditioning on something like a score or text, fixes the second.
 #
 # ## 6. Video: frames are components too
 #
 # A video is a sequence of frames, so the chain rule applies twice:
 # $$P(\text{video})=\prod_{t}P(\text{frame}_t\mid\text{frames}_{<t}),\qquad P(\text{frame}_t\mid\cdot)=\prod_i P(\text{pixel}_{t,i}\mid\text{pixels}_{t,<i},\ \text{frames}_{<t}).$$
-# Each frame is predicted from the ones before it, and within a frame each pixel from the pixels drawn so far, exactly as in notebooks 01-02. This is the Video Pixel Network (Kalchbrenner et al., 2016). No model here: the picture shows the order in which a small clip of a bouncing ball is made.
+# Each frame is predicted from the ones before it, and within a frame each pixel from the pixels drawn so far, exactly as in notebooks 01-02. This is the Video Pixel Network (Kalchbrenner et al., 2016). No model here: the picture shows the order in which a small clip of a moving ball is made.
 
 # %%
-frames = np.zeros((7, 8, 8), dtype=np.int64)  # 7 frames of 8x8: a 2x2 ball moving down-right, bouncing off the wall
-for f, (r, c) in enumerate([(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 4)]):
+frames = np.zeros((7, 8, 8), dtype=np.int64)  # 7 frames of 8x8: a 2x2 ball moving down-right
+for f, (r, c) in enumerate([(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6)]):
     frames[f, r : r + 2, c : c + 2] = 1
 now, done_pixels = 4, 37  # frame 4 is being generated: 37 of its 64 pixels are drawn so far
 not_yet = np.zeros_like(frames, dtype=bool)
@@ -308,6 +311,9 @@ writer, writer_info = get("char_lstm")
 test_windows = text_splits(recipe("char_lstm").train)[2]  # the test block as (N, 128) codes
 with torch.no_grad():
     writer_bits = -writer.log_prob(test_windows).sum().item() / (test_windows.numel() * math.log(2))
+_lstm = recipe("char_lstm")
+print(f"char_lstm: {_lstm.model.layers} LSTM layer of {_lstm.model.hidden} units, trained on {_lstm.train.window}-character windows")
+assert (_lstm.model.layers, _lstm.model.hidden, _lstm.train.window) == (1, 192, 128)
 print(f"{len(text):,} characters, {len(vocab)} distinct: {len(train_text):,} train, {len(valid_text):,} valid, "
       f"{len(test_text):,} test")
 print(f"held-out bits per character: uniform {math.log2(len(vocab)):.2f}, unigram {unigram:.2f}, bigram {bigram:.2f}, "
@@ -418,7 +424,7 @@ _one_second_ints = tuple(_as_int(d) for d in one_second)
 assert len(one_second) <= 14, f"one_second has {len(one_second)} layers; at most 14 are allowed"
 _reach = WaveNet(WaveNetConfig(dilations=_one_second_ints, kernel=2, channels=2, skip_channels=2)).receptive_field
 assert _reach >= SAMPLE_RATE, (
-    f"one_second reaches {_reach} samples, fewer than {SAMPLE_RATE}; the dilations must grow faster")
+    f"one_second spans {_reach} samples, fewer than {SAMPLE_RATE}; the dilations must grow faster")
 ### BEGIN HIDDEN TESTS
 import helpers.models.audio as _audio
 
@@ -447,7 +453,7 @@ assert not _missing, (
     f"output (the first at offset {_missing[0] if _missing else 0}): the field has gaps; a dilation larger than the "
     "reach of the layers before it skips samples")
 ### END HIDDEN TESTS
-print(f"Exercise 2 passes the visible checks (more run when it is graded): {len(one_second)} layers reach "
+print(f"Exercise 2 passes the visible checks (more run when it is graded): {len(one_second)} layers span "
       f"{_reach:,} samples ({_reach / SAMPLE_RATE:.2f} s); undilated (kernel 2) reaching one second, "
       f"{SAMPLE_RATE:,} samples, takes {SAMPLE_RATE - 1:,} layers")
 
@@ -553,6 +559,21 @@ assert _whole(measured_reach(_net3, 30, 20)) == 1 + 2 * (1 + 3), "kernel 3, dila
 assert _whole(measured_reach(_Stack((1, 2, 4), 2), 12, 3)) == 4, "near the start the reach is cut by the zero padding"
 assert _whole(measured_reach(_Stack((1, 4), 2), 20, 12)) == 4, (
     "dilations 1, 4 (kernel 2): only t, t-1, t-4, t-5 reach t; count the times that move it, not the span")
+
+
+class _Centred(nn.Module):  # not causal: the output at t reads t-1, t and t+1
+    channels_in = 3
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+assert _whole(measured_reach(_Centred(), 20, 10)) == 3, (
+    "a centred kernel-3 convolution: t-1, t and t+1 move the output at t; try every u, later times included")
 with torch.no_grad():
     _layer = CausalConv1d(2, 4, 3, 2)
     _w = [p for p in _layer.parameters() if p.ndim == 3][0]
