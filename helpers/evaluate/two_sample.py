@@ -45,17 +45,18 @@ def _train_and_score(x: Tensor, y: Tensor, train: Tensor, test: Tensor, epochs: 
         net = _classifier(x.shape[-1])
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     loss_fn = nn.BCEWithLogitsLoss()
-    for _ in range(epochs):
-        order = train[torch.randperm(len(train), generator=gen)]
-        for i in range(0, len(order), 32):
-            idx = order[i : i + 32]
-            xb = x[idx]
-            flip = torch.rand(len(idx), generator=gen) < 0.5  # sprites face either way
-            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-            loss = loss_fn(net(xb)[:, 0], y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    with torch.enable_grad():  # it trains, whatever the caller's grad mode (sampling is often under no_grad)
+        for _ in range(epochs):
+            order = train[torch.randperm(len(train), generator=gen)]
+            for i in range(0, len(order), 32):
+                idx = order[i : i + 32]
+                xb = x[idx]
+                flip = torch.rand(len(idx), generator=gen) < 0.5  # sprites face either way
+                xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+                loss = loss_fn(net(xb)[:, 0], y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
     with torch.no_grad():
         return (net(x[test])[:, 0] > 0) == (y[test] > 0.5)
 
@@ -73,10 +74,9 @@ def c2st(real: np.ndarray | Tensor, fake: np.ndarray | Tensor, colormap: np.ndar
     x = torch.cat([_rgb(real, colormap), _rgb(fake, colormap)])
     y = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))])
     gen = torch.Generator().manual_seed(seed)
-    accs, grad = [], torch.is_grad_enabled()
+    accs = []
     try:
         torch.set_num_threads(min(threads, 2))
-        torch.set_grad_enabled(True)  # it trains classifiers, whatever the caller's grad mode (e.g. torch.no_grad)
         for _ in range(repeats):
             order = torch.randperm(len(x), generator=gen)
             correct = torch.zeros(len(x), dtype=torch.bool)
@@ -87,7 +87,6 @@ def c2st(real: np.ndarray | Tensor, fake: np.ndarray | Tensor, colormap: np.ndar
             accs.append(float(correct.float().mean()))
     finally:
         torch.set_num_threads(threads)
-        torch.set_grad_enabled(grad)
     return {"accuracy": float(np.mean(accs)), "spread": float(np.std(accs)), "repeats": repeats}
 
 

@@ -109,21 +109,28 @@ class PixelCNN(PixelModel):
         self.out = nn.Sequential(nn.ELU(), nn.Conv2d(c, 2 * c, 1), nn.ELU(), nn.Conv2d(2 * c, cfg.colours, 1))
 
     def forward(self, x: Tensor) -> Tensor:
+        return self._logits(x)
+
+    def _logits(self, x: Tensor, cond: tuple[Tensor, ...] | None = None) -> Tensor:
+        """One pass over x (B, H, W) -> (B, H, W, K); ``cond``: one (B, 2c, H, W) map per layer,
+        added to that layer's horizontal gate (``ConditionalPixelCNN``)."""
         x = check_images(x, self.cfg.colours)
         e = self.emb(x).permute(0, 3, 1, 2)
         v, h = self.v0(e), self.h0(e)
-        for layer in self.layers:
-            v, h = layer(v, h)
+        for i, layer in enumerate(self.layers):
+            v, from_v = layer.vertical(v)
+            h = layer.horizontal(h, from_v if cond is None else from_v + cond[i])
         return self.out(self.drop(h)).permute(0, 2, 3, 1)
 
-    def row_context(self, x: Tensor, r: int) -> list[Tensor]:
+    def row_context(self, x: Tensor, r: int, cond: tuple[Tensor, ...] | None = None) -> list[Tensor]:
         """What the vertical stack hands each layer's horizontal stack at row r: a list of
-        (B, 2c, 1, W), computed from rows 0..r-1 of x (B, H, W) alone, once per row."""
+        (B, 2c, 1, W), computed from rows 0..r-1 of x (B, H, W) alone, once per row (plus row r
+        of each ``cond`` map, as in ``_logits``)."""
         v = self.v0(self.emb(x[:, : r + 1]).permute(0, 3, 1, 2))
         ctx = []
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             v, from_v = layer.vertical(v)
-            ctx.append(from_v[:, :, r : r + 1])
+            ctx.append(from_v[:, :, r : r + 1] if cond is None else from_v[:, :, r : r + 1] + cond[i][:, :, r : r + 1])
         return ctx
 
     def row_logits(self, row: Tensor, ctx: list[Tensor]) -> Tensor:
@@ -134,14 +141,14 @@ class PixelCNN(PixelModel):
             h = layer.horizontal(h, from_v)
         return self.out(self.drop(h))[:, :, 0].permute(0, 2, 1)
 
-    def _fill(self, img: Tensor, known: int, stop: int, draw: Draw) -> None:
+    def _fill(self, img: Tensor, known: int, stop: int, draw: Draw, cond: tuple[Tensor, ...] | None = None) -> None:
         """The vertical stack once per row (it sees only the rows above), then per pixel just
         the horizontal stack over that one row (7x faster than re-running rows 0..r)."""
         s = self.side
         for t in range(known, stop):
             r, c = divmod(t, s)
             if t == known or c == 0:
-                ctx = self.row_context(img, r)
+                ctx = self.row_context(img, r, cond)
             img[:, r, c] = draw(self.row_logits(img[:, r], ctx)[:, c])
 
 
@@ -168,13 +175,7 @@ class ConditionalPixelCNN(PixelCNN):
         return self.z_map(z).chunk(self.cfg.layers, 1)
 
     def logits(self, x: Tensor, z: Tensor) -> Tensor:
-        x = check_images(x, self.cfg.colours)
-        e = self.emb(x).permute(0, 3, 1, 2)
-        v, h = self.v0(e), self.h0(e)
-        for layer, cz in zip(self.layers, self.conditions(z)):
-            v, from_v = layer.vertical(v)
-            h = layer.horizontal(h, from_v + cz)
-        return self.out(self.drop(h)).permute(0, 2, 3, 1)
+        return self._logits(x, self.conditions(z))
 
     def forward(self, x: Tensor) -> Tensor:
         raise TypeError("a ConditionalPixelCNN needs a code: call logits(x, z)")
@@ -182,9 +183,4 @@ class ConditionalPixelCNN(PixelCNN):
     def fill(self, img: Tensor, z: Tensor, draw: Draw) -> None:
         """Every pixel of img (B, H, W) in raster order, img[:, r, c] = draw(logits of p(x_t | x_<t, z)),
         with the fast row-by-row passes of ``PixelCNN._fill`` (exactly the one-pass logits)."""
-        s, cz = self.side, self.conditions(z)
-        for t in range(s * s):
-            r, c = divmod(t, s)
-            if c == 0:
-                ctx = [a + b[:, :, r : r + 1] for a, b in zip(self.row_context(img, r), cz)]
-            img[:, r, c] = draw(self.row_logits(img[:, r], ctx)[:, c])
+        self._fill(img, 0, self.side * self.side, draw, self.conditions(z))

@@ -179,7 +179,7 @@ def vae_loss(cfg: VAETrainConfig, state: dict[str, float]) -> Callable[[nn.Modul
         if free and model.training:
             m, log_var = model.encode(x)
             rec = model.rec(model.reparameterize(m, log_var), x)
-            kl_dims = 0.5 * (log_var.exp() + m.pow(2) - 1 - log_var).mean(0)  # (latent,), batch mean
+            kl_dims = kl_standard_normal(m.unsqueeze(-1), log_var.unsqueeze(-1)).mean(0)  # (latent,), batch mean
             return rec.mean() + state["beta"] * kl_dims.clamp_min(free).sum()
         rec, kl = model(x)
         beta = state["beta"] if model.training else cfg.kl_weight
