@@ -121,7 +121,7 @@ fig
 # ## 4. How to use the series
 #
 # - **Order.** Work through the notebooks in number order: 00 → 08. Each one states its goals at the top, teaches one idea per section (math → code → figure → takeaway) and ends with a summary and exercises.
-# - **Running.** Every notebook runs top to bottom in under two minutes on a laptop CPU. Models that take longer to train are trained once by `make checkpoints` and shipped in `data/checkpoints/`; a notebook loads them ("train or load") and trains only a few seconds for demonstration. Delete a checkpoint and the notebook trains it again.
+# - **Running.** Every notebook runs top to bottom in under two minutes on two CPU cores (`make bench` times each one run alone: the table in `benchmarks/latest.md`). Models that take longer to train are trained once by `make checkpoints` and shipped in `data/checkpoints/`; a notebook loads them ("train or load"). What a notebook trains itself is small: short demonstration runs and, in 08, two toy GANs of 4,000 steps each, trained from scratch in seconds to a minute each (08 prints each run's time). Delete a checkpoint and the notebook trains it again.
 # - **Where.** In JupyterLab on your machine (`make lab`), or with nothing installed: every notebook opens in Colab or Binder from the README or the web edition, and the first cell of each notebook fetches the series' `helpers` and checkpoints when they are missing (on Colab). The web edition (`make book`) is for reading: outputs, figures and math, no kernel.
 # - **Sliders.** Notebooks 02, 04, 05 and 08 have sliders: drag them and the pictures change. They need a running kernel (JupyterLab, Colab, Binder); elsewhere a static picture of the same sweep is shown.
 # - **Exercises.** Each notebook ends with exercises. Write your answer in the cell marked as the solution (in the student version it raises `NotImplementedError` until you replace that line); the test cell after it tells you what is wrong. Teachers get a student version with the solutions removed.
@@ -172,7 +172,7 @@ print("Exercise 1 passes the visible checks (more run when it is graded):", n_co
 #
 # Build it in two steps.
 # 1. Fit $q$ on the **training** split by counting colours with add-one smoothing, $q(k)=\dfrac{\#\{\text{training pixels of colour } k\}+1}{\#\{\text{training pixels}\}+167}$, so that no colour gets probability 0 (a held-out pixel of a colour absent from training would otherwise be impossible). Store it in `freq`, a float tensor of shape `(167,)`.
-# 2. Score the **held-out** sprites `poke_test` with it: store in `bits_per_pixel` (a Python float) the mean of $-\log_2 q(x_j)$ over all their pixels — how many bits per pixel this model needs to encode sprites it has never seen.
+# 2. Score the **held-out** sprites `poke_test` with it: store in `bits_per_pixel` (a float: a Python float, or a NumPy one) the mean of $-\log_2 q(x_j)$ over all their pixels — how many bits per pixel this model needs to encode sprites it has never seen.
 #
 # Once the test passes it prints your number beside uniform guessing, $\log_2 167$ bits per pixel: how much does knowing the colour frequencies alone save?
 
@@ -189,7 +189,8 @@ assert freq.shape == (167,), f"freq should have shape (167,), got {tuple(freq.sh
 assert bool((freq > 0).all()), (
     f"{int((freq <= 0).sum())} colours get probability <= 0; with add-one smoothing every colour gets some")
 assert abs(float(freq.sum()) - 1) < 1e-5, f"freq should sum to 1, sums to {float(freq.sum()):.6f}"
-assert type(bits_per_pixel) is float, f"bits_per_pixel should be a Python float, got {type(bits_per_pixel).__name__}"
+assert isinstance(bits_per_pixel, (float, np.floating)), (
+    f"bits_per_pixel should be a float, got {type(bits_per_pixel).__name__}; use float(...)")
 uniform_bits = float(np.log2(167))
 assert 0 < bits_per_pixel < uniform_bits, (
     f"bits_per_pixel = {bits_per_pixel:.3f}: a per-pixel cost fitted to the colours should lie between 0 and "

@@ -201,7 +201,7 @@ fig
 # %% [markdown]
 # ### The exact log-likelihood under the counts
 #
-# Plug the counted factors into the chain rule and you get $\log P(x)$ of every image, exactly. Without smoothing ($\alpha=0$) the chain of counts reproduces the **empirical distribution**: each training image gets probability (its number of copies)/1000, the best any model can do on the training set, and every image it has not seen gets probability **0**. These log-likelihoods use the natural log, so they come in **nats**, not notebook 00's bits: a nat is the unit of $\ln$, and 1 nat = $1/\ln 2\approx1.44$ bits (printed first below). The held-out set finds out:
+# Plug the counted factors into the chain rule and you get $\log P(x)$ of every image, exactly. Without smoothing ($\alpha=0$) the chain of counts reproduces the **empirical distribution**: each training image gets probability (its number of copies)/1000, the best any model can do on the training set, and every image it has not seen gets probability **0**. Every $\log P(x)$ is at most 0 (a probability is at most 1), so below we print its negative, the **negative log-likelihood** $-\log P(x)$ averaged over the images: positive, and **lower is better** (it is also the loss a network will be trained on in section 3). These use the natural log, so they come in **nats**, not notebook 00's bits: a nat is the unit of $\ln$, and 1 nat = $1/\ln 2\approx1.44$ bits (printed first below). The held-out set finds out:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -213,6 +213,7 @@ def nats(lp: Tensor, digits: int = 3) -> str:
 
 print(f"1 nat = 1/ln 2 = {1 / math.log(2):.2f} bits")
 assert round(1 / math.log(2), 2) == 1.44
+print("mean negative log-likelihood -log P(x), nats per image (lower is better):")
 print(f"uniform over 3^9 images : {N_PIX * math.log(K):6.3f} nats per image")
 print(f"true generator          : train {nats(true_log_prob(train))}   held-out {nats(true_log_prob(test))}")
 print(f"counts, alpha = 0       : train {nats(log_prob_counts(tables, train))}   held-out {nats(log_prob_counts(tables, test))}")
@@ -225,7 +226,7 @@ print(f"counts, alpha = 1       : train {nats(log_prob_counts(tables, train, 1.0
 #
 # One small network serves all nine pixels. To predict pixel $i$ it is shown the pixels before it (1-of-N: a one-hot vector per pixel) and *blanks* (all zeros) for pixel $i$ and everything after it, plus a flag per pixel saying which ones are known. It outputs $K=3$ logits; a softmax turns them into $P_\theta(x_i\mid x_{<i})$. The loss is the chain rule itself: $-\log P_\theta(x)=-\sum_i \log P_\theta(x_i\mid x_{<i})$, in nats per image.
 #
-# It is trained by `fit`, the series' training loop (from helpers), with the settings in a `TrainConfig`: Adam (learning rate 3e-3) on shuffled mini-batches of 100 training images, for at most 150 epochs. After every epoch `fit` computes the loss on the 300 `valid` images, which it never trains on; it stops early once 15 epochs pass without a better validation loss, and it keeps the weights of the best validation epoch. The `test` images stay unused until the models are compared.
+# It is trained by `fit`, the series' training loop (from helpers), with the settings in a `TrainConfig`: Adam (learning rate 3e-3) on shuffled mini-batches of 100 training images, for at most 150 epochs. After every epoch `fit` computes the loss on the 300 `valid` images, which it never trains on; it stops early once 15 epochs pass without a better validation loss, and it keeps the weights of the best validation epoch. Before each step `fit` also **clips the gradient** (`grad_clip=1.0`): if the gradients of all the weights, taken together as one vector, are longer than 1, it scales them down to length 1, a guard against a rare huge step. The `test` images stay unused until the models are compared.
 
 # %%
 class ChainNet(nn.Module):
@@ -253,7 +254,7 @@ def net_log_prob(model: ChainNet, x: Tensor) -> Tensor:
 
 softmax_net = ChainNet()
 hist = fit(softmax_net, lambda m, x: -net_log_prob(m, x).mean(), train, valid,
-           TrainConfig(epochs=150, batch_size=100, lr=3e-3, patience=15))
+           TrainConfig(epochs=150, batch_size=100, lr=3e-3, patience=15, grad_clip=1.0))
 print(f"trained {len(hist.train)} epochs in {hist.seconds:.1f} s; best validation {hist.valid[hist.best_epoch]:.3f} nats per image")
 
 # %% [markdown]
@@ -286,7 +287,7 @@ assert bool((worst[:, 1] > 100).all())
 fig
 
 # %% [markdown]
-# And the numbers that matter, the exact log-likelihood of the held-out images under each model (nats per image, lower is better):
+# And the numbers that matter, the exact negative log-likelihood $-\log P(x)$ of the held-out images under each model (mean nats per image, lower is better):
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -298,9 +299,15 @@ print(f"counts, alpha = 0  held-out {nats(log_prob_counts(tables, test))}")
 print(f"counts, alpha = 1  held-out {nats(log_prob_counts(tables, test, 1.0))}")
 print(f"network (softmax)  held-out {nats(lp_test, 2)}    (train {nats(lp_train, 2)})")
 print(f"every held-out image gets P > 0 under the network: {bool(torch.isfinite(lp_test).all())}")
+ahead = float(lp_test.mean() - log_prob_counts(tables, test, 1.0).mean())
+print(f"network ahead of the smoothed counts on held-out images by {ahead:.2f} nats per image, "
+      f"a factor e^{ahead:.2f} = {math.exp(ahead):.1f} in probability")
+# the prose: about a quarter of a nat (factor about 1.3); the network's training loss is below the truth's
+assert 0.15 < ahead < 0.35 and 1.2 <= round(math.exp(ahead), 1) <= 1.4
+assert float(-lp_train.mean()) < float(-true_log_prob(train).mean())
 
 # %% [markdown]
-# On images it has never seen, the network beats the smoothed counts by about a quarter of a nat per image (a factor $e^{0.25}\approx1.3$ in probability) and never says "impossible"; the counts, with the same chain rule, either refuse unseen images or smear probability over them blindly. It does not reach the true generator: a thousand images cannot pin down every conditional, and the network starts to memorise (its training loss is below the truth's). More data narrows the gap. The cell below trains the same network, with the same settings, on 3,000 fresh images instead of 1,000 and scores it on the same held-out images:
+# On images it has never seen, the network beats the smoothed counts by about a quarter of a nat per image (0.23, a factor $e^{0.23}\approx1.3$ in probability, printed above) and never says "impossible"; the counts, with the same chain rule, either refuse unseen images or smear probability over them blindly. It does not reach the true generator: a thousand images cannot pin down every conditional, and the network starts to memorise (its training loss is below the truth's). More data narrows the gap. The cell below trains the same network, with the same settings, on 3,000 fresh images instead of 1,000 and scores it on the same held-out images:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -308,12 +315,14 @@ more = make_strokes(3000, torch.Generator().manual_seed(1))  # its own generator
 with torch.random.fork_rng():  # and the global random state too (later cells draw the same as without this one)
     net_3000 = ChainNet()
 fit(net_3000, lambda m, x: -net_log_prob(m, x).mean(), more, valid,
-    TrainConfig(epochs=150, batch_size=100, lr=3e-3, patience=15))
+    TrainConfig(epochs=150, batch_size=100, lr=3e-3, patience=15, grad_clip=1.0))
 with torch.no_grad():
     lp_3000 = net_log_prob(net_3000, test)
 true_test = -true_log_prob(test).mean()
 print(f"network, 1000 training images  held-out {nats(lp_test, 2)}   gap to the true generator {-lp_test.mean() - true_test:.2f}")
 print(f"network, 3000 training images  held-out {nats(lp_3000, 2)}   gap to the true generator {-lp_3000.mean() - true_test:.2f}")
+# the prose: three times the data roughly halves the gap
+assert 0.3 < float((-lp_3000.mean() - true_test) / (-lp_test.mean() - true_test)) < 0.7
 
 # %% [markdown]
 # With the same network and settings, three times the data roughly halves the gap to the true generator (0.29 → 0.14 nats per image on the same held-out images).
@@ -343,14 +352,20 @@ assert dist.tolist() == [3, 2, 1, 1, 0]
 draw(strip, ncols=len(steps), scale=0.7, covered=not_yet, title="5 samples, each after 0, 1, …, 9 pixels (left to right)")
 
 # %% [markdown]
-# Read each row left to right and watch the structure appear: once a stroke's first pixel is drawn, the network continues it in the same colour (row 5: a red column, started at the top left). The printed distances count the pixels that differ from the nearest clean stroke: rows 3 and 4 are one pixel away (a blue column plus one stray pixel), row 2 is two pixels from every stroke (blue at the centre and in the bottom row's middle and right), and row 1 is no stroke at all, three pixels from the nearest (red corners and a blue one): the network has learnt the 5% noise along with the strokes. Whether it draws stray pixels *as often as the data has them* takes more than five samples to tell:
+# Read each row left to right and watch the structure appear: once a stroke's first pixel is drawn, the network continues it in the same colour (row 5: a red column, started at the top left). The printed distances count the pixels that differ from the nearest clean stroke: rows 3 and 4 are one pixel away (a blue column plus one stray pixel), row 2 is two pixels from the nearest stroke (blue at the centre and in the bottom row's middle and right: one pixel short of, and one pixel beyond, the blue middle column, the blue bottom row or the blue diagonal), and row 1 is no stroke at all, three pixels from the nearest (red corners and a blue one): the network has learnt the 5% noise along with the strokes. Whether it draws stray pixels *as often as the data has them* takes more than five samples to tell:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-# an image is "clean" if the noise left every pixel of its stroke alone
+# an image is "clean" if all nine pixels, stroke and white background alike, equal one of the 16 clean images
 many = sample_chain(softmax_net, 2000, gen)
 is_clean = lambda x: (x[:, None, :] == CLEAN[None]).all(-1).any(-1).float().mean()
 print(f"clean strokes: {is_clean(many):.0%} of 2000 samples, {is_clean(test):.0%} of the held-out images")
+keep = 1 - NOISE * (K - 1) / K  # a pixel keeps its colour unless it is replaced by one of the two others
+print(f"expected under the generator: {keep:.3f} per pixel, {keep:.3f}^9 = {keep ** N_PIX:.0%} per image")
+# the prose: about as many clean samples as held-out images, a few fewer; 0.967 and 74% as printed
+assert 0 < float(is_clean(test) - is_clean(many)) < 0.1
+assert round(keep, 3) == 0.967 and round(keep ** N_PIX, 2) == 0.74
+assert abs(float(is_clean(test)) - keep ** N_PIX) < 0.05  # the held-out images match it
 fig = Figure(figsize=(11, 2.1), layout="constrained")
 a, b = fig.subplots(1, 2)
 draw(many[:24], ncols=12, ax=a, title="24 samples from the network")
@@ -358,7 +373,7 @@ draw(test[:24], ncols=12, ax=b, title="24 held-out images")
 fig
 
 # %% [markdown]
-# About as many clean strokes as the data, a few fewer (compare the two panels: most are one stroke, some have a stray pixel). (A clean image is $1-0.05\cdot\tfrac23\approx 0.967$ per pixel, $0.967^9\approx 74\%$ per image.)
+# About as many clean strokes as the data, a few fewer (compare the two panels: most are one stroke, some have a stray pixel). (Under the generator each of the nine pixels, stroke or background, stays as it was with probability $1-0.05\cdot\tfrac23\approx 0.967$, so an image is clean with probability $0.967^9\approx 74\%$, printed above, as in the held-out images.)
 #
 # ## 5. Why 1-of-N: a softmax over values, not a regressed number
 #
@@ -377,7 +392,7 @@ def rgb_loss(model: ChainNet, x: Tensor) -> Tensor:
     return ((model(target).sigmoid() - target) ** 2).sum((1, 2)).mean()
 
 
-hist_rgb = fit(rgb_net, rgb_loss, train, valid, TrainConfig(epochs=150, batch_size=100, lr=3e-3, patience=15))
+hist_rgb = fit(rgb_net, rgb_loss, train, valid, TrainConfig(epochs=150, batch_size=100, lr=3e-3, patience=15, grad_clip=1.0))
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -390,16 +405,19 @@ print(f"  counted frequencies                     {(tables[0][0] / tables[0][0].
 print(f"  softmax network                         {first_soft.numpy().round(2)}")
 print(f"regression network's RGB                  {first_rgb.numpy().round(2)}   "
       f"(channels differ by at most {first_rgb.max() - first_rgb.min():.2f})")
-print(f"mean RGB of the data's first pixels       {mean_rgb.numpy().round(2)}")
+print(f"mean RGB of the data's first pixels       {mean_rgb.numpy().round(2)}   "
+      f"(largest channel difference {(first_rgb - mean_rgb).abs().max():.2f})")
 print(f"distance to the nearest palette colour    {(first_rgb - RGB).norm(dim=-1).min():.1f} (RGB in 0..1)")
 # the prose: a light grey (every channel near 0.8, within 0.1 of each other), green the lowest (a faint
 # purple tint), far from white, red and blue
 assert bool(((first_rgb > 0.7) & (first_rgb < 0.9)).all()) and float(first_rgb.max() - first_rgb.min()) < 0.1
 assert float(first_rgb[1]) < float(first_rgb[[0, 2]].min())
 assert float((first_rgb - RGB).norm(dim=-1).min()) > 0.25
+# the next cell: the regression's colour is close to the mean colour (within a few hundredths per channel)
+assert float((first_rgb - mean_rgb).abs().max()) < 0.05
 
 # %% [markdown]
-# The regression learnt exactly what it was asked for, the mean colour, and the mean is not a colour of the data. Generating with it compounds the problem: each predicted in-between colour is fed back, so every "sample" is the same washed-out blur (regression is deterministic: there is nothing to draw from). The softmax network draws crisp strokes, each one drawn afresh (right: one has a stray red pixel, and two happen to be the same bottom row). Look also at the left panel: the regressed colour's swatch is a light grey with a faint purple tint, none of the three bars' colours.
+# The regression learnt close to what it was asked for, the mean colour (within a few hundredths in every channel, printed above), and the mean is not a colour of the data. Generating with it compounds the problem: each predicted in-between colour is fed back, so every "sample" is the same washed-out blur (regression is deterministic: there is nothing to draw from). The softmax network draws crisp strokes, each one drawn afresh (right: one has a stray red pixel, and two happen to be the same bottom row). Look also at the left panel: the regressed colour's swatch is a light grey with a faint purple tint, none of the three bars' colours.
 
 # %%
 @torch.no_grad()
@@ -480,7 +498,7 @@ print("Exercise 1 passes the visible checks (more run when it is graded): P(pixe
       p_next(train, [1]).numpy().round(3))
 
 # %% [markdown]
-# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Generate column by column instead of row by row: reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images (under new names, say `train_cols` and `tables_cols`: keep `train` and `tables` as they are, the test uses them for the raster order), and store the mean plain-count ($\alpha=0$) log-likelihood of the training set in `ll_columns` (nats per image, a float, negative). Also store the smoothed ($\alpha=1$) one of the column order in `ll_columns_smoothed` (a float). Once the test passes it prints both next to the raster order's (`log_prob_counts(tables, train).mean()` and `log_prob_counts(tables, train, 1.0).mean()`); then answer in the cell after it.
+# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Generate column by column instead of row by row: reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images (under new names, say `train_cols` and `tables_cols`: keep `train` and `tables` as they are, the test uses them for the raster order), and store the mean plain-count ($\alpha=0$) log-likelihood $\log P(x)$ of the training set in `ll_columns` (nats per image, a float; the log-likelihood itself, so negative, not the negative log-likelihood that sections 2 and 3 print). Also store the smoothed ($\alpha=1$) one of the column order in `ll_columns_smoothed` (a float). Once the test passes it prints both next to the raster order's (`log_prob_counts(tables, train).mean()` and `log_prob_counts(tables, train, 1.0).mean()`); then answer in the cell after it.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]
@@ -522,7 +540,7 @@ print(f"Exercise 2 passes the visible checks (more run when it is graded): {ll_c
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "ex2_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
 # ### BEGIN SOLUTION
-# With plain counts the factors telescope: P(x_1) P(x_2 | x_1) ... = (#images starting with x_1)/1000 times (#starting with x_1 x_2)/(#starting with x_1) and so on, which leaves (number of copies of x in the training set)/1000 whatever the order; so both orders print the same value (to all four decimals; it is minus section 2's 3.947 nats per image). Smoothing adds alpha to the counts of every prefix met along the way, and the prefixes differ between the orders (a row prefix is not a column prefix, and their counts differ), so the smoothed factors no longer cancel and the two printed smoothed values differ, by a few thousandths of a nat (-4.4266 for columns vs -4.4301 for rows: 0.0035, visible from the second decimal on). The plain-count agreement is the chain rule's promise that any order describes the same distribution; smoothing changes the model, in a way that depends on the order. (Full marks: the telescoping argument, the order-dependence of what alpha is added to, and the student's own printed numbers.)
+# With plain counts the factors telescope: P(x_1) P(x_2 | x_1) ... = (#images starting with x_1)/1000 times (#starting with x_1 x_2)/(#starting with x_1) and so on, which leaves (number of copies of x in the training set)/1000 whatever the order; so both orders print the same value (to all four decimals; it is minus the negative log-likelihood 3.947 nats per image that section 2 printed for the training set). Smoothing adds alpha to the counts of every prefix met along the way, and the prefixes differ between the orders (a row prefix is not a column prefix, and their counts differ), so the smoothed factors no longer cancel and the two printed smoothed values differ, by a few thousandths of a nat (-4.4266 for columns vs -4.4301 for rows: 0.0035, visible from the second decimal on). The plain-count agreement is the chain rule's promise that any order describes the same distribution; smoothing changes the model, in a way that depends on the order. (Full marks: the telescoping argument, the order-dependence of what alpha is added to, and the student's own printed numbers.)
 # ### END SOLUTION
 
 # %% [markdown]
@@ -552,7 +570,7 @@ assert abs(p_top_blue / p_net_ref - 1) < 1e-4, f"p_top_blue = {p_top_blue:.6f}, 
 print(f"Exercise 3 passes the visible checks (more run when it is graded): network {p_top_blue:.4f}, true generator {p_true:.4f}")
 
 # %% [markdown]
-# **Exercise 4 (build and train: the training step).** Section 3 trained the network with `fit`, a loop from helpers. Write its core step yourself, without `fit`'s gradient clipping: `train_step(model, opt, batch)` takes a `ChainNet`, its optimiser and a batch of images `(B, 9)`, computes the chain-rule loss, the mean of $-\log P_\theta(x)$ over the batch in nats per image (`net_log_prob` gives $\log P_\theta(x)$), takes one gradient step, and returns the loss **before** the step as a Python float. The test then trains a fresh network with your step for 15 epochs and checks what it learnt: the first epoch's mean loss lies between 6 and 10 nats per image (the fresh network starts at about 10.4, printed by the test, and already falls during the first epoch), the loss then falls by more than 3 nats, the held-out images score below 5.0 nats per image (the smoothed counts gave 4.81), and more than half of 1000 samples are clean stroke images again.
+# **Exercise 4 (build and train: the training step).** Section 3 trained the network with `fit`, a loop from helpers. Write its core step yourself, without `fit`'s gradient clipping (section 3): `train_step(model, opt, batch)` takes a `ChainNet`, its optimiser and a batch of images `(B, 9)`, computes the chain-rule loss, the mean of $-\log P_\theta(x)$ over the batch in nats per image (`net_log_prob` gives $\log P_\theta(x)$), takes one gradient step, and returns the loss **before** the step as a Python float. The test then trains a fresh network with your step for 15 epochs and checks what it learnt: the first epoch's mean loss lies between 6 and 10 nats per image (the fresh network starts at about 10.4, printed by the test, and already falls during the first epoch), the loss then falls by more than 3 nats, the held-out images score below 5.0 nats per image (the smoothed counts gave 4.81), and more than half of 1000 samples are clean stroke images again.
 
 # %% nbgrader={"grade": false, "grade_id": "ex4_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train_step(model: ChainNet, opt: torch.optim.Optimizer, batch: Tensor) -> float:

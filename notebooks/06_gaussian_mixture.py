@@ -97,12 +97,12 @@ fig
 # %% [markdown]
 # ## 2. Fitting a mixture with EM: the equations
 #
-# Given only the points $x_1, \dots, x_N$ (no colours), maximise $\frac1N\sum_n \log P(x_n)$. Expectation-maximisation alternates two steps, each a few lines of `helpers/models/mixtures.py` (its `fit_em` runs them below; section 4 writes EM out line by line for another mixture, and exercise 1 asks you to write this E-step):
+# Given only the points $x_1, \dots, x_N$ (no colours), maximise $\frac1N\sum_n \log P(x_n)$. Expectation-maximisation alternates two steps (the series' `fit_em` runs them below; section 4 writes EM out line by line for another mixture, and exercise 1 asks you to write this E-step yourself):
 #
 # - **E-step**: for each point, how responsible is each component? $r_{nm} = P(m \mid x_n) = P(m)\,\mathcal N(x_n;\mu^m,\Sigma^m) / P(x_n)$.
 # - **M-step**: re-estimate each component from the points weighted by $r_{nm}$: $N_m = \sum_n r_{nm}$, $P(m) = N_m/N$, $\mu^m = \sum_n r_{nm} x_n / N_m$, $\Sigma^m = \sum_n r_{nm}(x_n-\mu^m)(x_n-\mu^m)^\top / N_m$.
 #
-# Each round never lowers the likelihood. We check our EM against scikit-learn's `GaussianMixture`, started from the same means.
+# Each round never lowers the likelihood. We check our EM against scikit-learn's `GaussianMixture`, started from the same initial means (only the means: scikit-learn sets its initial weights and covariances from a k-means run, `fit_em` uses equal weights and the data covariance for every component).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -111,7 +111,7 @@ fitted, history = fit_em(x, 4, init_means=init, iters=300, tol=1e-10)
 sk = SkGaussianMixture(4, covariance_type="full", means_init=init.numpy(), tol=1e-10, max_iter=300,
                        reg_covar=1e-6, random_state=0).fit(x.numpy())
 print(f"EM rounds: {len(history) - 1}; mean log-likelihood: start {history[0]:.4f}, end {history[-1]:.4f}")
-print(f"scikit-learn GaussianMixture, same start:     {sk.score(x.numpy()):.4f}")
+print(f"scikit-learn GaussianMixture, same init means: {sk.score(x.numpy()):.4f}")
 print(f"true mixture on the same points:               {float(true.log_prob(x).mean()):.4f}")
 assert abs(history[-1] - sk.score(x.numpy())) < 1e-4
 assert all(b >= a - 1e-9 for a, b in zip(history, history[1:])), "EM must not lower the likelihood"
@@ -192,7 +192,7 @@ fig
 #
 # The lecture's claim: a Gaussian mixture describes each image by **one** cluster label, a VAE by a **vector** of continuous codes. Which describes held-out digits better? Likelihood answers that, if every model is scored on the same thing: the test split of the 8×8 digits, 17 grey levels per pixel, in **nats per image** (lower is better).
 #
-# **Making continuous densities comparable.** The autoregressive model gives probabilities of the discrete images directly. The VAEs do not: their $\log P(x)$ is an integral over the code, estimated from 1000 importance samples, which is a bound from below (notebook 05 §7; notebook 07 explains why), so their NLLs are **upper bounds** on their true NLLs, by the gap of that bound. A Gaussian mixture is a density over $\mathbb R^{64}$. We fit it to *dequantised* training images $x + u$, $u \sim \mathcal U[0,1)^{64}$; then $P(x) := \int_{[0,1)^{64}} p(x+u)\,du$ is a probability over the discrete images (bin width 1 grey level, so no change of units), and by Jensen's inequality (the log of a mean is at least the mean of the log, because log is concave) $\log P(x) \ge \mathbb E_u[\log p(x+u)]$. We report $-\mathbb E_u[\log p(x+u)]$ (8 draws of $u$): an **upper bound** on the mixture's discrete NLL too, by this Jensen gap. So the GMM's and the VAEs' numbers are both upper bounds, each too high by its own gap; the cell below measures the Jensen gap of the best mixture, to compare with the distance between the models in the table. The number of components (1 to 20), covariance type (full or diagonal) and regulariser (a constant, scikit-learn's `reg_covar`, added to the diagonal of every covariance so that none becomes singular) are chosen on the validation split: `helpers.models.mixtures.select_gmm`.
+# **Making continuous densities comparable.** The table below also scores models of the earlier notebooks, introduced just before it: two digits VAEs of notebook 05 and an autoregressive PixelCNN. The autoregressive model gives probabilities of the discrete images directly. The VAEs do not: their $\log P(x)$ is an integral over the code, estimated from 1000 importance samples, which is a bound from below (notebook 05 §7; notebook 07 explains why), so their NLLs are **upper bounds** on their true NLLs, by the gap of that bound. A Gaussian mixture is a density over $\mathbb R^{64}$. We fit it to *dequantised* training images $x + u$, $u \sim \mathcal U[0,1)^{64}$; then $P(x) := \int_{[0,1)^{64}} p(x+u)\,du$ is a probability over the discrete images (bin width 1 grey level, so no change of units), and by Jensen's inequality (the log of a mean is at least the mean of the log, because log is concave) $\log P(x) \ge \mathbb E_u[\log p(x+u)]$. We report $-\mathbb E_u[\log p(x+u)]$ (8 draws of $u$): an **upper bound** on the mixture's discrete NLL too, by this Jensen gap. So the GMM's and the VAEs' numbers are both upper bounds, each too high by its own gap; the cell below measures the Jensen gap of the best mixture, to compare with the distance between the models in the table. The number of components K, the covariance type (full or diagonal) and the regulariser (a constant, scikit-learn's `reg_covar`, added to the diagonal of every covariance so that none becomes singular) are chosen on the validation split from a grid of 20 fits, K in {1, 2, 5, 10, 20} × {full, diagonal} × `reg_covar` in {0.1, 1.0} (printed below): `helpers.models.mixtures.select_gmm`.
 
 # %%
 digits = load_digits()
@@ -201,7 +201,12 @@ start = time.perf_counter()
 gmm_results = select_gmm(tr, va)  # helpers/models/mixtures.py: fit on x + u, score valid, sort
 best_valid, best_cov, best_k, best_reg, best_gmm = gmm_results[0]
 gmm_test = dequantised_nll(best_gmm, te)
-print(f"{len(gmm_results)} mixtures fitted in {time.perf_counter() - start:.0f} s")
+grid = {"K": sorted({r[2] for r in gmm_results}), "covariance": sorted({r[1] for r in gmm_results}),
+        "reg_covar": sorted({r[3] for r in gmm_results})}
+print(f"{len(gmm_results)} mixtures fitted in {time.perf_counter() - start:.0f} s, grid {grid}")
+print(f"chosen on the validation split: {best_cov} covariance, K={best_k}, reg_covar={best_reg}")
+assert grid == {"K": [1, 2, 5, 10, 20], "covariance": ["diag", "full"], "reg_covar": [0.1, 1.0]}
+assert len(gmm_results) == 5 * 2 * 2
 
 # the Jensen gap of the best mixture on the test digits: log of the mean of p(x + u) over S draws of u
 # minus the mean of log p(x + u). The log of a finite mean is itself a bound from below on log P(x)
@@ -319,8 +324,9 @@ with torch.no_grad():
 # %%
 # NBVAL_CHECK_OUTPUT
 rows = [
-    (f"GMM, best of {len(gmm_results)} ({best_cov}, K={best_k})", gmm_test),
-    ("GMM, K=1 (one Gaussian)", dequantised_nll(next(r[4] for r in gmm_results if r[1:4] == ("full", 1, 0.1)), te)),
+    (f"GMM, best of {len(gmm_results)} ({best_cov}, K={best_k}, reg_covar={best_reg})", gmm_test),
+    ("GMM, K=1 (one Gaussian, full, reg_covar=0.1)",
+     dequantised_nll(next(r[4] for r in gmm_results if r[1:4] == ("full", 1, 0.1)), te)),
     (f"categorical mixture, K={cat_k} (17 levels per pixel)", cat_nll),
     ("VAE, MLP decoder, 8-D code (IWAE k=1000)", vae_nll["digits_vae"]),
     ("VAE, MADE decoder, 16-D code (IWAE k=1000)", vae_nll["digits_vae_made"]),
@@ -360,7 +366,7 @@ fig
 # %% [markdown]
 # ### Likelihood is not sample quality
 #
-# The GMM scores about 131 nats per image, the 8-D VAE about 93: by likelihood the VAE is far better. Do its samples look better? Put both side by side, and judge 500 samples of each with notebook 04's two judges (`helpers.models.autoencoders.image_quality`): **confidence**, the mean top-class probability of a logistic-regression digit classifier trained on the training digits, and **nearest_train**, the mean distance to the nearest training digit (pixels scaled to [0, 1]). Each model draws $x \sim P(x)$, pixel noise included: the GMM's continuous samples are clipped to 0..16 and rounded to grey levels, the VAE draws $z \sim \mathcal N(0, I)$ and then every pixel from its categorical.
+# The GMM scores about 131 nats per image, the 8-D VAE about 93: by likelihood the VAE is far better. Do its samples look better? Put both side by side, and judge 500 samples of each with notebook 04's two judges (`helpers.models.autoencoders.image_quality`): **confidence**, the mean top-class probability of a logistic-regression digit classifier trained on the training digits, and **nearest_train**, the mean distance to the nearest training digit (pixels scaled to [0, 1]). Each model draws $x \sim P(x)$, pixel noise included: for the GMM that is the discrete $P(x)$ defined above, so a continuous sample $y \sim p$ becomes the grey level whose bin $[x, x+1)$ holds it, $x = \lfloor y \rfloor$, clipped to 0..16 (the mixture also puts a little density outside $[0, 17)^{64}$); the VAE draws $z \sim \mathcal N(0, I)$ and then every pixel from its categorical.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -371,7 +377,7 @@ clf = digit_classifier(tr, digits.split_labels()[0])
 vae8, _ = get("digits_vae")
 judged = {
     "test digits (real)": te,
-    "GMM samples": torch.from_numpy(best_gmm.sample(500)[0].reshape(-1, 8, 8)).clamp(0, 16).round(),
+    "GMM samples": torch.from_numpy(best_gmm.sample(500)[0].reshape(-1, 8, 8)).floor().clamp(0, 16),  # x = floor(y)
     "VAE (8-D) samples": vae8.sample(500, generator=torch.Generator().manual_seed(2)),
 }
 quality = {k: image_quality(v.float(), tr, clf) for k, v in judged.items()}
@@ -412,7 +418,7 @@ fig
 #
 # ## Exercises
 #
-# **Exercise 1.** Write the E-step yourself: `e_step(mixture, x)` returns the responsibilities $r_{nm} = P(m)\,\mathcal N(x_n;\mu^m,\Sigma^m) / \sum_{m'} P(m')\,\mathcal N(x_n;\mu^{m'},\Sigma^{m'})$, a tensor of shape `(N, K)`, for any mixture with the attributes `weights` (K,), `means` (K, D) and `covs` (K, D, D), **without** the mixture's own `responsibilities`, `log_prob` or `component_log_probs` methods (it may have none). For the Gaussian densities use `torch.distributions.MultivariateNormal(mean, covariance_matrix)`: its `.log_prob(x)` gives $\log \mathcal N(x_n;\mu,\Sigma)$ for every row of `x`, shape `(N,)`; stay in logs until the end. Then store `resp = e_step(fitted, x)`, shape `(1500, 4)`.
+# **Exercise 1.** Write the E-step yourself. The series' library has its own version (`responsibilities` in `helpers/models/mixtures.py`, which `fit_em` uses); the exercise is to write it yourself first, a rehearsal of section 2's E-step, before you read that one. `e_step(mixture, x)` returns the responsibilities $r_{nm} = P(m)\,\mathcal N(x_n;\mu^m,\Sigma^m) / \sum_{m'} P(m')\,\mathcal N(x_n;\mu^{m'},\Sigma^{m'})$, a tensor of shape `(N, K)`, for any mixture with the attributes `weights` (K,), `means` (K, D) and `covs` (K, D, D), **without** the mixture's own `responsibilities`, `log_prob` or `component_log_probs` methods (it may have none). For the Gaussian densities use `torch.distributions.MultivariateNormal(mean, covariance_matrix)`: its `.log_prob(x)` gives $\log \mathcal N(x_n;\mu,\Sigma)$ for every row of `x`, shape `(N,)`; stay in logs until the end. Then store `resp = e_step(fitted, x)`, shape `(1500, 4)`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -465,11 +471,11 @@ print("Exercise 1: the hidden checks pass too")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Exercise 2.** Sample from a Gaussian mixture in two steps yourself, as section 1 describes, **without** its `sample` or `sample_components` methods. Write `sample_two_steps(mixture, n, generator)` for any mixture with the attributes `weights` (K,), `means` (K, D) and `covs` (K, D, D):
+# **Exercise 2.** Sample from a Gaussian mixture in two steps yourself, as section 1 describes, **without** its `sample` or `sample_components` methods. The library has its own sampler (`sample_components` in `helpers/models/mixtures.py`, which returns the component indices); the exercise is to write yours first, and to return each point's component as section 1's 1-of-N representation instead. Write `sample_two_steps(mixture, n, generator)` for any mixture with the attributes `weights` (K,), `means` (K, D) and `covs` (K, D, D):
 # 1. draw the components `m` (shape `(n,)`) with `torch.multinomial(mixture.weights, n, replacement=True, generator=generator)` (without `replacement=True` it can draw each of the K components only once);
 # 2. draw each point from its component's Gaussian, $x = \mu^m + L^m \varepsilon$ with $\varepsilon \sim \mathcal N(0, I)$ from `torch.randn` and $L^m$ the Cholesky factor of $\Sigma^m$ (`torch.linalg.cholesky(mixture.covs)` gives all K of them; $L L^\top = \Sigma$).
 #
-# Use `generator` for every draw, return `(x, m)` with `x` of shape `(n, D)` in the mixture's dtype. Then draw 20,000 points from `true` with the generator `torch.Generator().manual_seed(5)` and store them in `x2`, their components in `m2`.
+# Use `generator` for every draw, return `(x, onehot)`: `x` of shape `(n, D)` in the mixture's dtype, and `onehot` of shape `(n, K)`, integer, with a 1 in column `m` of each row and 0 elsewhere (`torch.nn.functional.one_hot(m, num_classes)`; give K, since a small `n` may never draw the last component). Then draw 20,000 points from `true` with the generator `torch.Generator().manual_seed(5)` and store them in `x2`, their 1-of-N codes in `m2`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -477,7 +483,8 @@ def sample_two_steps(mixture, n, generator):
     m = torch.multinomial(mixture.weights, n, replacement=True, generator=generator)
     chol = torch.linalg.cholesky(mixture.covs)  # (K, D, D), L L^T = Sigma
     eps = torch.randn(n, mixture.means.shape[1], 1, generator=generator, dtype=mixture.means.dtype)
-    return mixture.means[m] + (chol[m] @ eps)[..., 0], m
+    onehot = torch.nn.functional.one_hot(m, len(mixture.weights))  # (n, K): the 1-of-N code
+    return mixture.means[m] + (chol[m] @ eps)[..., 0], onehot
 
 
 x2, m2 = sample_two_steps(true, 20000, torch.Generator().manual_seed(5))
@@ -486,13 +493,16 @@ x2, m2 = sample_two_steps(true, 20000, torch.Generator().manual_seed(5))
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(x2) is torch.Tensor and type(m2) is torch.Tensor, (
     f"x2 and m2 should be tensors, got {type(x2).__name__} and {type(m2).__name__}")
-assert x2.is_floating_point() and not m2.is_floating_point(), "x2 holds float points, m2 integer component indices"
-assert x2.shape == (20000, 2) and m2.shape == (20000,), f"shapes {tuple(x2.shape)}, {tuple(m2.shape)}"
-freq = torch.bincount(m2, minlength=4).double() / 20000
+assert x2.is_floating_point() and not m2.is_floating_point(), "x2 holds float points, m2 an integer 1-of-N code"
+assert x2.shape == (20000, 2) and m2.shape == (20000, 4), (
+    f"shapes {tuple(x2.shape)}, {tuple(m2.shape)}: want x2 (20000, 2) and m2 (20000, 4), one row of 4 per point")
+assert ((m2 == 0) | (m2 == 1)).all() and (m2.sum(1) == 1).all(), "each row of m2 should hold one 1 and zeros elsewhere"
+freq = m2.double().mean(0)
 assert torch.allclose(freq, true.weights, atol=0.015), f"component frequencies {freq.tolist()} should match P(m)"
 for k in range(4):
-    assert torch.allclose(x2[m2 == k].double().mean(0), true.means[k], atol=0.1), f"points of component {k} have the wrong mean"
-    assert torch.allclose(torch.cov(x2[m2 == k].double().T), true.covs[k], atol=0.12), \
+    _in = m2[:, k] == 1
+    assert torch.allclose(x2[_in].double().mean(0), true.means[k], atol=0.1), f"points of component {k} have the wrong mean"
+    assert torch.allclose(torch.cov(x2[_in].double().T), true.covs[k], atol=0.12), \
         f"points of component {k} have the wrong covariance: multiply the noise by a Cholesky factor of Sigma"
 print("Exercise 2 passes the visible checks (more run when it is graded)")
 ### BEGIN HIDDEN TESTS
@@ -512,14 +522,20 @@ _x, _m = sample_two_steps(_mix, 30000, torch.Generator().manual_seed(1))
 assert torch.equal(torch.get_rng_state(), _rng), "sample_two_steps used the global random generator: pass generator"
 _x1, _m1 = sample_two_steps(_mix, 30000, torch.Generator().manual_seed(1))
 assert torch.equal(_x, _x1) and torch.equal(_m, _m1), "the same generator seed should give the same draw"
-assert _x.shape == (30000, 3) and _x.dtype == f64 and _m.shape == (30000,), (
-    f"a 3-D mixture: want x of shape (30000, 3) in float64 and m (30000,), got {tuple(_x.shape)} {_x.dtype}, "
-    f"{tuple(_m.shape)}: use the mixture you are given, not `true`")
-assert torch.allclose(torch.bincount(_m, minlength=3).double() / 30000, _mix.weights, atol=0.015), \
+assert _x.shape == (30000, 3) and _x.dtype == f64 and _m.shape == (30000, 3), (
+    f"a 3-D, 3-component mixture: want x of shape (30000, 3) in float64 and the 1-of-N code (30000, 3), got "
+    f"{tuple(_x.shape)} {_x.dtype}, {tuple(_m.shape)}: use the mixture you are given, not `true`")
+assert not _m.is_floating_point() and ((_m == 0) | (_m == 1)).all() and (_m.sum(1) == 1).all(), \
+    "3-component mixture: each row of the code should hold one integer 1 and zeros elsewhere"
+_few = sample_two_steps(types.SimpleNamespace(weights=torch.tensor([0.5, 0.5, 1e-9], dtype=f64), means=_mix.means,
+                                              covs=_mix.covs), 5, torch.Generator().manual_seed(0))[1]
+assert _few.shape == (5, 3), f"5 draws that never pick component 2 should still give a code of width K=3, got {tuple(_few.shape)}"
+assert torch.allclose(_m.double().mean(0), _mix.weights, atol=0.015), \
     "on a 3-component mixture the component frequencies do not match its weights"
 for k in range(3):
-    assert torch.allclose(_x[_m == k].mean(0), _mix.means[k], atol=0.1), f"3-D mixture: component {k}'s mean is off"
-    assert torch.allclose(torch.cov(_x[_m == k].T), _mix.covs[k], atol=0.1), (
+    _in = _m[:, k] == 1
+    assert torch.allclose(_x[_in].mean(0), _mix.means[k], atol=0.1), f"3-D mixture: component {k}'s mean is off"
+    assert torch.allclose(torch.cov(_x[_in].T), _mix.covs[k], atol=0.1), (
         f"3-D mixture: component {k}'s covariance is off: x = mu + L eps with L = cholesky(Sigma), L L^T = Sigma")
 print("Exercise 2: the hidden checks pass too")
 ### END HIDDEN TESTS

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from helpers.models.autoregressive import (
-    Bigram, PixelModel, Unigram, bits_per_pixel, complete, cover_mask, draw_pixels, known_pixels,
+    Bigram, PixelMixture, PixelModel, Unigram, bits_per_pixel, complete, cover_mask, draw_pixels, known_pixels,
     nats_per_pixel_loss,
 )
 from helpers.core.checkpoints import CheckpointMismatch
@@ -319,3 +319,19 @@ def test_a_mixture_draws_a_component_then_its_pixels():
     assert float((done.flatten(1)[:, 3] == 0).float().mean()) > 0.6
     with pytest.raises(ValueError, match="share side and levels"):
         type(mix)([a, type(a)(torch.zeros(4, 3, 3, dtype=torch.long), 3)])
+
+
+def test_scoring_a_mixture_leaves_its_components_in_eval_mode():
+    """A new PixelMixture is in training mode while the loaded models it holds are in eval mode;
+    scoring it must not switch their dropout on (eval_mode restores every submodule's own mode)."""
+    torch.manual_seed(0)
+    parts = [PixelCNN(PixelCNNConfig(colours=5, side=6, channels=8, layers=2, kernel=3, dropout=0.5)).eval()
+             for _ in range(2)]
+    mix = PixelMixture(parts)
+    assert mix.training and not any(p.training for p in parts)
+    x = torch.randint(0, 5, (3, 6, 6))
+    bits_per_pixel(mix, x)
+    assert mix.training and not any(m.training for p in parts for m in p.modules())
+    with torch.no_grad():  # deterministic, so the by-hand mixture matches the class
+        by_hand = torch.logsumexp(torch.stack([p.log_prob(x) for p in parts]), 0) - math.log(2)
+        assert torch.allclose(by_hand, mix.log_prob(x), atol=1e-5)

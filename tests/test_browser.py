@@ -45,7 +45,7 @@ PANELS = {
         "from helpers.core.data import load_pokemon\n"
         "from helpers.registry import get",
         "pokemon = load_pokemon()\n"
-        "cnn, _ = get('context2d')  # the model notebook 02's explorer picks (lower held-out bits/pixel)\n"
+        "cnn, _ = get('context2d_96x10')  # the model notebook 02's explorer picks (lower held-out bits/pixel)\n"
         "explorer = CompletionExplorer(cnn, pokemon.split().test, pokemon.colormap, samples=4, index=10,\n"
         "                              cover=0.5, temperature=1.0)\n"
         "explorer.widget()",

@@ -68,10 +68,12 @@ def draw_categorical(logits: Tensor, generator: torch.Generator | None = None, t
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Run a block with ``model`` in eval mode (no dropout, batch norm's running statistics);
-    afterwards the model is put back in the mode it had, even if the block raised."""
-    was_training = model.training
+    afterwards every submodule is put back in the mode it had, even if the block raised (a
+    wrapper such as a mixture may be in training mode while the models it holds are not)."""
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         yield model
     finally:
-        model.train(was_training)
+        for m, was_training in modes:
+            m.training = was_training
