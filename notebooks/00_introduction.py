@@ -52,6 +52,7 @@ from helpers.core.data import load_digits, load_pokemon
 from helpers.notebook.plot import show_digits, show_sprites
 from helpers.notebook.setup_check import check_setup, report
 from helpers.notebook import setup
+from helpers.registry import describe, recipes
 
 gen = setup(seed=0)  # one seed per notebook: reruns draw the same pictures
 
@@ -69,9 +70,9 @@ gen = setup(seed=0)  # one seed per notebook: reruns draw the same pictures
 #
 # **Pokémon** (the lecture's running example, slides 8-10): 792 sprites of 20×20 pixels. Their colours were clustered into 167, so every pixel is one *index* into a colour map — a category, not an RGB number. The files come from the course's web page; the first call to `load_pokemon()` downloads them into `data/pokemon/` and checks them (shape, values, checksum).
 #
-# **Digits**: scikit-learn's 1,797 hand-written digits of 8×8 pixels with 17 grey levels. They ship inside scikit-learn, so they need no download, and they are small enough that every model of the series trains on a laptop in seconds to minutes.
+# **Digits**: scikit-learn's 1,797 hand-written digits of 8×8 pixels with 17 grey levels. They ship inside scikit-learn, so they need no download, and they are small: every digits model of the series trained in seconds to a few minutes on two CPU cores, while the longest-training Pokémon model took more than an hour (the cell after the next prints both, from the shipped checkpoints).
 #
-# Both come with a fixed split (train / validation / test) that every notebook shares, so numbers compare across notebooks.
+# Both come with a fixed split (train / validation / test) that every notebook shares, so numbers compare across notebooks. Models learn from the training split; the validation split decides when to stop and which settings to keep; the test split is **held out**: no model trains on it or is tuned on it, so a score there says how well a model does on images it has never seen.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -84,6 +85,14 @@ print(f"Pokémon: {pokemon.images.shape[0]} sprites of {pokemon.images.shape[1]}
 print(f"  split train/valid/test = {len(poke_train)}/{len(poke_valid)}/{len(poke_test)}")
 print(f"Digits: {digits.images.shape[0]} images of 8x8, grey levels {digits.images.min()}..{digits.images.max()}")
 print(f"  split train/valid/test = {len(dig_train)}/{len(dig_valid)}/{len(dig_test)}")
+
+# %%
+# how long the shipped models took to train (their checkpoints record it; `python -m helpers.registry list` shows all)
+trained = {name: (r.data, describe(name)["meta"].get("seconds")) for name, r in recipes().items()}
+longest = {data: max((s, n) for n, (d, s) in trained.items() if d == data and s) for data in ("digits", "pokemon")}
+for data, (seconds, name) in longest.items():
+    print(f"longest training among the {data} models: {name}, {seconds / 60:.1f} min on the CPU")
+assert longest["digits"][0] < 10 * 60 and longest["pokemon"][0] > 60 * 60  # minutes for digits, hours for Pokémon
 
 # %% [markdown]
 # Real data, before any model: 32 Pokémon from the training split and 32 digits. Look at how each sprite is a body with a dark outline on a white background (the white colour 0 printed above), and how blocky the digits are at 8×8 pixels, yet still readable.
@@ -168,7 +177,7 @@ assert n_colours == int(np.unique(poke_train[0].numpy()).size), "not the number 
 print("Exercise 1 passes the visible checks (more run when it is graded):", n_colours, "colours")
 
 # %% [markdown]
-# **Exercise 2 (the simplest model you can evaluate).** Section 1 said a generative model is a distribution $P(x)$ that we can sample from and, for some families, evaluate. The crudest such model ignores all structure: it draws **every pixel independently** from one colour distribution $q$, so $\log_2 P(x)=\sum_{\text{pixels } j}\log_2 q(x_j)$. This is the baseline the component-by-component models of notebook 02 are measured against (there it is called the "unigram"); they beat it by letting each pixel depend on the ones before it.
+# **Exercise 2 (the simplest model you can evaluate).** Section 1 said a generative model is a distribution $P(x)$ that we can sample from and, for some families, evaluate. The crudest such model ignores all structure: it draws **every pixel independently** from one colour distribution $q$, so $\log_2 P(x)=\sum_{\text{pixels } j}\log_2 q(x_j)$. This is, up to its smoothing, the baseline the component-by-component models of notebook 02 are measured against (there it is called the "unigram"); they beat it by letting each pixel depend on the ones before it.
 #
 # Build it in two steps.
 # 1. Fit $q$ on the **training** split by counting colours with add-one smoothing, $q(k)=\dfrac{\#\{\text{training pixels of colour } k\}+1}{\#\{\text{training pixels}\}+167}$, so that no colour gets probability 0 (a held-out pixel of a colour absent from training would otherwise be impossible). Store it in `freq`, a float tensor of shape `(167,)`.

@@ -165,7 +165,7 @@ fig
 # %% [markdown]
 # ## 2. Pokémon, 1-of-N colours
 #
-# The same recipe on the lecture's Pokémon, with a 10-number code. The encoder first looks each pixel's colour up in a learned embedding table (colours are categories), then two strided convolutions shrink 20×20 to 5×5 (a stride-2 convolution moves its kernel two pixels at a time, so it halves the picture's height and width); the decoder's transposed convolutions double it back, and it ends with 167 logits per pixel. Below, held-out test sprites and their reconstructions (each pixel drawn in its most probable colour).
+# The same recipe on the lecture's Pokémon, with a 10-number code. The encoder first looks each pixel's colour up in a learned embedding table (colours are categories), then two strided convolutions shrink 20×20 to 5×5 (a stride-2 convolution moves its kernel two pixels at a time, so it halves the picture's height and width); the decoder's **transposed** convolutions double it back (a transposed convolution runs a strided one in reverse: each input pixel adds a kernel-sized patch, weighted by its value, to an output twice as high and wide), and it ends with 167 logits per pixel. Below, held-out test sprites and their reconstructions (each pixel drawn in its most probable colour).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -274,9 +274,9 @@ assert nn_test.median() < nn_own.median()
 # - **confidence**: the logistic-regression digit classifier `clf` from above; the mean over samples of its top class probability. High = looks like one definite digit.
 # - **nearest training digit**: the mean Euclidean distance (pixels scaled to [0, 1]) from each sample to its nearest training digit. Low = close to real data (but a blur of two digits can also be close).
 #
-# **A reference from notebook 05.** Notebook 05 builds the *variational* autoencoder (VAE); here it is only a reference, a model built to answer slide 16's question. Its training adds noise to the code and a penalty that pulls the codes of the training images towards $N(0, I)$, so that codes drawn from $N(0, I)$ are codes the decoder was trained on. Notebook 05 also trains the same network without that penalty, on reconstruction alone, which makes it a plain autoencoder with an 8-number code.
+# **A reference from notebook 05.** Notebook 05 builds the *variational* autoencoder (VAE); here it is only a reference, a model built to answer slide 16's question. Its training adds noise to the code and a penalty that pulls the codes of the training images towards $N(0, I)$, so that codes drawn from $N(0, I)$ are codes the decoder was trained on. Notebook 05 also trains the same network with that penalty switched off, on reconstruction alone: it still adds noise to its code during training (noise it can shrink to almost nothing), but nothing pulls its codes towards $N(0, I)$, so, like this AE, it has no prior. Its code has 8 numbers.
 #
-# So three models, all decoding with pixels independent given the code: this AE (2-D code), the 8-D reconstruction-only model (`digits_vae_rec_only`) and the 8-D VAE (`digits_vae`). As a yardstick, the held-out test digits themselves.
+# So three models, all decoding with pixels independent given the code: this AE (2-D code), the 8-D reconstruction-only model (`digits_vae_rec_only`) and the 8-D VAE (`digits_vae`). As a yardstick, the held-out test digits themselves, judged by `image_quality(dig_test, dig_train, clf)` (same module): it applies the same two judges to pictures given directly instead of decoded from random codes.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -291,6 +291,11 @@ print(f"{'500 random codes, decoded':32s} {'confidence':>10s} {'nearest train':>
 for label, q in rows.items():
     print(f"{label:32s} {q['confidence']:10.2f} {q['nearest_train']:14.2f}")
 conf = {k: q["confidence"] for k, q in rows.items()}
+_printed = {"test digits (real)": (0.86, 1.20), "AE 2-D, fitted Gaussian": (0.69, 1.15), "AE 2-D, N(0, I)": (0.52, 1.23),
+            "rec.-only 8-D, fitted Gaussian": (0.66, 1.27), "rec.-only 8-D, N(0, I)": (0.55, 1.66),
+            "VAE 8-D, N(0, I)": (0.61, 1.25)}  # the values the prose below cites
+assert all(abs(rows[k]["confidence"] - c) < 0.006 and abs(rows[k]["nearest_train"] - d) < 0.006
+           for k, (c, d) in _printed.items())
 assert conf["VAE 8-D, N(0, I)"] > max(conf["AE 2-D, N(0, I)"], conf["rec.-only 8-D, N(0, I)"]) + 0.03
 assert conf["AE 2-D, fitted Gaussian"] > conf["VAE 8-D, N(0, I)"] + 0.03
 assert conf["rec.-only 8-D, fitted Gaussian"] > conf["VAE 8-D, N(0, I)"] + 0.03
@@ -318,6 +323,36 @@ fig
 # - Every model's random codes stay below the real digits' confidence (0.86).
 #
 # How much each autoencoder loses when its codes come from $N(0, I)$ instead of the fitted Gaussian is Exercise 4.
+
+# %% [markdown]
+# ### Where do the random codes land?
+#
+# A decoder was trained only on the codes of training images. So for each autoencoder, in its own code space, we draw 500 fresh codes from each prior and measure two things: the median distance from a code to its **nearest training code** (the first row of each model gives the typical spacing: the median distance from a training code to its nearest *other* one), and the **neighbour agreement**: among the 10 training codes nearest to the code, the share that carry the most common label of the ten, averaged over the codes (1.0: all ten are one digit; low: several classes crowd there). Distances in the 2-D and the 8-D code space are not comparable with each other, only with each model's own spacing.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+gen_land = torch.Generator().manual_seed(2)
+land = {}
+print(f"{'codes':48s} {'nearest training code':>21s} {'neighbour agreement':>20s}")
+for name, model in [("AE 2-D", ae2), ("rec.-only 8-D", rec_only)]:
+    c_train = encode_means(model, dig_train)
+    z_std = torch.randn(500, c_train.shape[1], generator=gen_land)
+    z_fit = fitted_codes(model, dig_train, 500, gen_land)
+    for prior, z in [("training codes (to another one)", c_train), ("fitted Gaussian", z_fit), ("N(0, I)", z_std)]:
+        d = torch.cdist(z, c_train)
+        if z is c_train:
+            d.fill_diagonal_(float("inf"))  # a training code's nearest *other* training code
+        near = lab_train[d.topk(10, largest=False).indices]  # labels of the 10 nearest training codes
+        agree = torch.stack([torch.bincount(row, minlength=10).max() for row in near]).float() / 10
+        land[f"{name}, {prior}"] = (d.min(1).values.median().item(), agree.mean().item())
+        print(f"{name + ', ' + prior:48s} {land[f'{name}, {prior}'][0]:21.2f} {land[f'{name}, {prior}'][1]:20.2f}")
+sp2, fit2, std2 = (land[f"AE 2-D, {p}"] for p in ("training codes (to another one)", "fitted Gaussian", "N(0, I)"))
+sp8, fit8, std8 = (land[f"rec.-only 8-D, {p}"] for p in ("training codes (to another one)", "fitted Gaussian", "N(0, I)"))
+assert std2[0] < 0.85 * sp2[0] and std2[1] < fit2[1] - 0.08 and std2[1] < sp2[1] - 0.1
+assert std8[0] > 2 * sp8[0] and std8[0] > fit8[0] + 0.5
+
+# %% [markdown]
+# Two different pictures. The 2-D AE's $N(0, I)$ codes land *among* its training codes, nearer to the nearest one (0.09) than training codes are to each other (0.14), but where several classes crowd: their ten nearest training codes agree on one label only 56% of the time, against 70% for fitted-Gaussian codes and 75% for training codes (section 4's −1.5 … 1.5 window shows this crowded centre). The 8-D model's $N(0, I)$ codes land far from every training code: 4.87 against a spacing of 2.10 (its fitted-Gaussian codes: 3.84).
 
 # %% [markdown]
 # ## 4. Looking at the 2-D code (slides 17-18)
@@ -369,18 +404,18 @@ scatter_codes(codes_train, lab_train, ax=b, lim=1.5 + (values[1] - values[0]) / 
 fig
 
 # %% [markdown]
-# **Takeaway.** The encoder decides where codes live and at what scale. For this 2-D autoencoder the holes do not decode to garbage: the decoder draws confident digits there too, by extending its clusters (mean classifier confidence 0.89 on the 47 hole cells, against 0.86 for real test digits), so a random code decodes to *some* digit, though not one the data put there. The Pokémon AE's random codes (section 3) did decode to garbage; on digits, even the 8-D reconstruction-only model's random codes decode to fairly confident pictures (0.66 from the fitted Gaussian, 0.55 from $N(0, I)$, section 3's table). Notebook 05's VAE pulls the codes into a fixed window around 0 and fills it.
+# **Takeaway.** The encoder decides where codes live and at what scale. For this 2-D autoencoder the holes do not decode to garbage: the decoder draws confident digits there too, by extending its clusters (mean classifier confidence 0.89 on the 47 hole cells, against 0.86 for real test digits), so a random code decodes to *some* digit, though not one the data put there. The Pokémon AE's random codes (section 3) did decode to garbage; on digits, the 8-D reconstruction-only model's random codes decode to pictures the classifier is only moderately sure of (0.66 from the fitted Gaussian, 0.55 from $N(0, I)$, against 0.86 for real digits, section 3's table), not to garbage. Notebook 05's VAE pulls the codes into a fixed window around 0 and fills it.
 
 # %% [markdown]
 # ## 5. Drag through the code: sliders
 #
 # Two sliders move the code $(z_1, z_2)$; the picture is the decoder's output for that code, redrawn as you drag. "Encode this image" puts the sliders at the code of a test digit (pick it by number). "Random code, N(0, I)" draws a code from the standard normal: that is **not** sampling from a prior (a plain autoencoder has none); it is slide 16's random code, and the grid above shows where it can land. The panel is `helpers.notebook.widgets.LatentPanel`: it takes any decoder and draws PNG bytes, so an update is fast enough to drag smoothly (the cell below prints the median time, which varies from machine to machine and run to run).
 #
-# The sliders need a live kernel in JupyterLab (`make lab`). Where widgets cannot render (a static page, a CI log), the decoded grid at the start of section 4 (±8.3) is this sweep frozen.
+# The sliders need a live kernel in JupyterLab (`make lab`). Where widgets cannot render (a static page, a CI log), the decoded grid at the start of section 4 is this sweep frozen: the sliders span the same ±8.3.
 
 # %%
 panel = LatentPanel(decoder_render(ae2), 2, encode=lambda im: encode_means(ae2, im[None])[0],
-                    images=dig_test, limit=round(spread + 0.5), scale=20, generator=gen)
+                    images=dig_test, limit=round(spread, 1), scale=20, generator=gen)
 panel.prior_button.description = "random code, N(0, I)"  # an AE has no prior to sample from
 panel.encode(0)
 panel.widget
@@ -401,30 +436,48 @@ print(f"one slider update (value change -> new PNG): median {1000 * np.median(ti
 #
 # ## Exercises
 #
-# **Exercise 1.** Report the shipped digits autoencoder `ae2`'s (not the 8-epoch `demo`'s) reconstruction error on the **test** split `dig_test` in **nats per pixel**, as a number `rec_per_pixel` (a Python or NumPy float). (`ae_loss(model, x)` is the mean over images of the nats per image.)
+# **Exercise 1 (diagnose).** Which digits does the 2-number code keep best, and which worst? Section 1 printed only the average over all test digits. For the shipped model `ae2` (not the 8-epoch `demo`):
+# 1. compute every **test** digit's reconstruction error $\mathrm{rec}(x)$ in nats per image, as section 1's formula and our `AE.loss` do, but without averaging over the images: a tensor `rec_per_image` of shape `(len(dig_test),)` (`ae2.code`, `ae2.decode` and `F.cross_entropy(..., reduction="none")` work as in `AE.loss`);
+# 2. average it over the test digits of each class (labels `lab_test`) and report it in **nats per pixel**: a tensor `rec_by_class` of shape `(10,)`, entry `k` for the digit `k`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 with torch.no_grad():
-    rec_per_pixel = ae_loss(ae2, dig_test).item() / 64
+    logits = ae2.eval().decode(ae2.code(dig_test))
+    nll = F.cross_entropy(logits.flatten(0, 2), dig_test.flatten(), reduction="none")
+rec_per_image = nll.view(len(dig_test), -1).sum(1)
+rec_by_class = torch.stack([rec_per_image[lab_test == k].mean() for k in range(10)]) / 64
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert isinstance(rec_per_pixel, (float, np.floating)), (
-    f"rec_per_pixel should be a number (a Python or NumPy float, e.g. from .item()), got {type(rec_per_pixel).__name__}")
-assert 0 < rec_per_pixel < np.log(17), (
-    f"got {rec_per_pixel:.4f}; an autoencoder's error per pixel is positive and beats the uniform guess, "
-    "ln 17 nats per pixel; did you divide the nats per image by the 64 pixels?")
+assert type(rec_per_image) is torch.Tensor and rec_per_image.shape == (len(dig_test),), (
+    f"rec_per_image should be a tensor with one error per test digit, shape ({len(dig_test)},), "
+    f"got {getattr(rec_per_image, 'shape', type(rec_per_image))}")
+assert abs(float(rec_per_image.mean()) - evaluate(ae2, ae_loss, dig_test)) < 0.01, (
+    f"the mean of rec_per_image is {float(rec_per_image.mean()):.2f}, but ae2's mean test error, "
+    f"evaluate(ae2, ae_loss, dig_test), is {evaluate(ae2, ae_loss, dig_test):.2f} nats per image")
+assert type(rec_by_class) is torch.Tensor and rec_by_class.shape == (10,), (
+    f"rec_by_class should be a tensor of shape (10,), got {getattr(rec_by_class, 'shape', type(rec_by_class))}")
+assert bool((rec_by_class > 0).all() and (rec_by_class < np.log(17)).all()), (
+    "in nats per pixel, every class's error should be positive and below ln 17, the uniform guess's; "
+    f"got {[round(float(v), 2) for v in rec_by_class]}")
 ### BEGIN HIDDEN TESTS
-_want = evaluate(ae2, ae_loss, dig_test) / 64
-assert abs(rec_per_pixel - evaluate(demo, ae_loss, dig_test) / 64) > 1e-3, "that is the 8-epoch demo model; use ae2"
-assert abs(rec_per_pixel - _want) < 1e-3, (
-    f"got {rec_per_pixel:.4f}, expected {_want:.4f}: the test split's nats per image divided by 64 pixels")
+with torch.no_grad():
+    _lg = ae2.eval().decode(ae2.code(dig_test))
+    _per = F.cross_entropy(_lg.flatten(0, 2), dig_test.flatten(), reduction="none").view(len(dig_test), -1).sum(1)
+assert torch.allclose(rec_per_image.detach().float(), _per, atol=1e-3), "rec_per_image: nats per image, summed over the 64 pixels"
+_ref = torch.stack([_per[lab_test == k].mean() for k in range(10)]) / 64
+assert torch.allclose(rec_by_class.detach().float(), _ref, atol=1e-4), (
+    f"rec_by_class: got {[round(float(v), 3) for v in rec_by_class]}, expected {[round(float(v), 3) for v in _ref]}: "
+    "the mean over each class's test digits, in nats per pixel")
 ### END HIDDEN TESTS
-print(f"Exercise 1 passes the visible checks (more run when it is graded): {rec_per_pixel:.3f} nats per pixel")
+_order = rec_by_class.argsort()
+print(f"Exercise 1 passes the visible checks (more run when it is graded). Nats per pixel by class: "
+      + ", ".join(f"{k}: {float(v):.2f}" for k, v in enumerate(rec_by_class)))
+print(f"best kept: the {int(_order[0])}s; worst kept: the {int(_order[-1])}s")
 
 # %% [markdown]
-# **Exercise 2.** Decode the **midpoint** between the codes of the first two test images, `dig_test[0]` and `dig_test[1]` (whatever digits they show: their labels are `lab_test[0]` and `lab_test[1]`): encode both with `encode_means`, average the two codes, and decode with `decode_images` (its default `how="mean"`: expected grey levels). Store the (8, 8) picture of expected grey levels in `mid`. Does it look like either digit? (Notebook 05 returns to this "interpolation".)
+# **Exercise 2.** Decode the **midpoint** between the codes of the first two test images, `dig_test[0]` and `dig_test[1]` (whatever digits they show: their labels are `lab_test[0]` and `lab_test[1]`): with the shipped model `ae2` (not the 8-epoch `demo`), encode both with `encode_means`, average the two codes, and decode with `decode_images` (its default `how="mean"`: expected grey levels). Store the (8, 8) picture of expected grey levels in `mid`. Does it look like either digit? (Notebook 05 returns to this "interpolation".)
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -441,6 +494,9 @@ assert float(mid.min()) >= 0 and float(mid.max()) <= 16, "mid should hold expect
 ### BEGIN HIDDEN TESTS
 _c = encode_means(ae2, dig_test[:2])
 _ref = decode_images(ae2, ((_c[0] + _c[1]) / 2)[None])[0]
+_c_demo = encode_means(demo, dig_test[:2])
+assert not torch.allclose(mid, decode_images(demo, ((_c_demo[0] + _c_demo[1]) / 2)[None])[0], atol=1e-4), (
+    "that is the 8-epoch demo model's midpoint; use ae2")
 assert torch.allclose(mid, _ref, atol=1e-4), "mid is not the decoding of the average of the two test codes"
 ### END HIDDEN TESTS
 print("Exercise 2 passes the visible checks (more run when it is graded); the midpoint decodes to:")
@@ -577,9 +633,9 @@ for _mod, (_dc, _dd) in effect.items():
     print(f"  {_mod:14s} confidence {_dc:+.2f}, distance to the nearest training digit {_dd:+.2f}")
 
 # %% [markdown]
-# (b) In 2-4 sentences: which model's pictures move farther from the training digits when its codes come from $N(0, I)$, and which loses more confidence? Explain both numbers of (a) with section 3's table and figures (what each model's training did, or did **not** do, to put its codes where $N(0, I)$ draws them). Cite the four changes printed above. A teacher grades this answer.
+# (b) In 2-4 sentences: which model's pictures move farther from the training digits when its codes come from $N(0, I)$, and which loses more confidence? Cite the four changes printed above, and explain each with the end of section 3 (*Where do the random codes land?*: where each model's $N(0, I)$ codes lie compared with its training codes) and section 4's −1.5 … 1.5 grid. A teacher grades this answer.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "ex4_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
 # ### BEGIN SOLUTION
-# The 8-D reconstruction-only model's pictures move much farther from the training digits (distance +0.39, against +0.08 for the 2-D AE), while the 2-D AE loses more confidence (−0.18, against −0.11). Neither model's training put its codes where $N(0, I)$ draws them; only the fitted Gaussian follows the training codes. The 2-D AE's $N(0, I)$ pictures stay about as close to training digits as its fitted-Gaussian ones (1.23 against 1.15 in section 3's table) but the classifier is less sure of them (0.52 against 0.69): in 2-D the $N(0, I)$ codes stay inside the ±8.3 over which the training codes spread (section 4's printout), so the pictures stay near training digits, but they are not drawn with the training codes' mean and covariance, and fewer of them look like a clear digit. In 8-D the $N(0, I)$ codes reach places no training code lies, and the decoder draws pictures farther from every training digit (1.66, against 1.20 for the real test digits) that the classifier still gives 0.55.
+# The 8-D reconstruction-only model's pictures move much farther from the training digits (distance +0.39, against +0.08 for the 2-D AE), while the 2-D AE loses more confidence (−0.18, against −0.11). Neither model was trained towards $N(0, I)$, but the 2-D AE's $N(0, I)$ codes land among its training codes (0.09 from the nearest, against a spacing of 0.14), so its pictures stay about as close to training digits (1.23 against 1.15); they pile up, though, in the centre where several classes crowd (neighbour agreement 0.56, against 0.70 for fitted-Gaussian codes; section 4's −1.5 … 1.5 grid shows 9s, 3s and blends of the two there, and its scatter mixes 3s, 5s, 8s and 9s), so the classifier is less sure of them (0.52 against 0.69). The 8-D model's $N(0, I)$ codes land far from every training code (4.87, against a spacing of 2.10), where its decoder never trained, and it draws pictures farther from every training digit (1.66, against 1.20 for the real test digits), of which the classifier is still 0.55 sure on average.
 # ### END SOLUTION
