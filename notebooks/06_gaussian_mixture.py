@@ -102,7 +102,7 @@ fig
 # - **E-step**: for each point, how responsible is each component? $r_{nm} = P(m \mid x_n) = P(m)\,\mathcal N(x_n;\mu^m,\Sigma^m) / P(x_n)$.
 # - **M-step**: re-estimate each component from the points weighted by $r_{nm}$: $N_m = \sum_n r_{nm}$, $P(m) = N_m/N$, $\mu^m = \sum_n r_{nm} x_n / N_m$, $\Sigma^m = \sum_n r_{nm}(x_n-\mu^m)(x_n-\mu^m)^\top / N_m$.
 #
-# Each round never lowers the likelihood. We check our EM against scikit-learn's `GaussianMixture`, started from the same initial means (only the means: scikit-learn sets its initial weights and covariances from a k-means run, `fit_em` uses equal weights and the data covariance for every component).
+# Each round never lowers the likelihood. We check our EM against scikit-learn's `GaussianMixture`, started from the same initial means (only the means: scikit-learn sets its initial weights and covariances from a k-means run (k-means: a clustering that alternately assigns each point to its nearest mean and moves each mean to the average of its points), `fit_em` uses equal weights and the data covariance for every component).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -176,6 +176,7 @@ ax1.plot(x_grid, p_x, color="k", lw=2.5, label=r"$P(x)=\int P(z)P(x|z)\,dz$ (qua
 ax1.hist(xs.numpy(), bins=150, density=True, range=(-6, 6), color="tab:orange", alpha=0.4,
          label="200k samples: z ~ P(z), x ~ P(x|z)")
 ax1.set(xlabel="x", ylabel="density", title=f"Infinite mixture: a Gaussian for every z (15 shown: P(z)P(x|z) × {scale})")
+ax1.set_ylim(0, 1.5 * float(p_x.max()))  # head-room, so the legend leaves both modes visible
 ax1.legend(fontsize=8, loc="upper left")
 ax2.plot(x_grid, finite.log_prob(x_grid[:, None]).exp(), color="k", lw=2.5, label="5-component mixture")
 for k in range(5):
@@ -192,7 +193,7 @@ fig
 #
 # The lecture's claim: a Gaussian mixture describes each image by **one** cluster label, a VAE by a **vector** of continuous codes. Which describes held-out digits better? Likelihood answers that, if every model is scored on the same thing: the test split of the 8×8 digits, 17 grey levels per pixel, in **nats per image** (lower is better).
 #
-# **Making continuous densities comparable.** The table below also scores models of the earlier notebooks, introduced just before it: two digits VAEs of notebook 05 and an autoregressive PixelCNN. The autoregressive model gives probabilities of the discrete images directly. The VAEs do not: their $\log P(x)$ is an integral over the code, estimated from 1000 importance samples, which is a bound from below (notebook 05 §7; notebook 07 explains why), so their NLLs are **upper bounds** on their true NLLs, by the gap of that bound. A Gaussian mixture is a density over $\mathbb R^{64}$. We fit it to *dequantised* training images $x + u$, $u \sim \mathcal U[0,1)^{64}$; then $P(x) := \int_{[0,1)^{64}} p(x+u)\,du$ is a probability over the discrete images (bin width 1 grey level, so no change of units), and by Jensen's inequality (the log of a mean is at least the mean of the log, because log is concave) $\log P(x) \ge \mathbb E_u[\log p(x+u)]$. We report $-\mathbb E_u[\log p(x+u)]$ (8 draws of $u$): an **upper bound** on the mixture's discrete NLL too, by this Jensen gap. So the GMM's and the VAEs' numbers are both upper bounds, each too high by its own gap; the cell below measures the Jensen gap of the best mixture, to compare with the distance between the models in the table. The number of components K, the covariance type (full or diagonal) and the regulariser (a constant, scikit-learn's `reg_covar`, added to the diagonal of every covariance so that none becomes singular) are chosen on the validation split from a grid of 20 fits, K in {1, 2, 5, 10, 20} × {full, diagonal} × `reg_covar` in {0.1, 1.0} (printed below): `helpers.models.mixtures.select_gmm`.
+# **Making continuous densities comparable.** The table below also scores models of the earlier notebooks, introduced just before it: two digits VAEs of notebook 05 and an autoregressive PixelCNN. The autoregressive model gives probabilities of the discrete images directly. The VAEs do not: their $\log P(x)$ is an integral over the code, estimated from 1000 importance samples, which is a bound from below (notebook 05 §7; notebook 07 explains why), so their NLLs are **upper bounds** on their true NLLs, by the gap of that bound. A Gaussian mixture is a density over $\mathbb R^{64}$. We fit it to *dequantised* training images $x + u$, $u \sim \mathcal U[0,1)^{64}$; then $P(x) := \int_{[0,1)^{64}} p(x+u)\,du$, the mass of the bin of $x$ (bin width 1 grey level, so no change of units), gives every discrete image a probability. These do not sum to 1: summed over all $17^{64}$ images they give $Z$, the mass $p$ puts on the box $[0, 17)^{64}$, and a Gaussian also puts mass outside it (below 0 or at 17 and above). So $P$ is a *sub*-probability: the normalised $P(x)/Z$ would score every image $-\log Z$ nats better. The cell below estimates $Z$ by sampling. By Jensen's inequality (the log of a mean is at least the mean of the log, because log is concave) $\log P(x) \ge \mathbb E_u[\log p(x+u)]$. We report $-\mathbb E_u[\log p(x+u)]$ (8 draws of $u$): an **upper bound** on the mixture's discrete NLL too, by this Jensen gap. So the GMM's and the VAEs' numbers are both upper bounds, each too high by its own gap, and the GMM's is too high by $-\log Z$ more; the cell below measures the Jensen gap and $-\log Z$ of the best mixture, to compare with the distance between the models in the table. The number of components K, the covariance type (full or diagonal) and the regulariser (a constant, scikit-learn's `reg_covar`, added to the diagonal of every covariance so that none becomes singular) are chosen on the validation split from a grid of 20 fits, K in {1, 2, 5, 10, 20} × {full, diagonal} × `reg_covar` in {0.1, 1.0} (printed below): `helpers.models.mixtures.select_gmm`.
 
 # %%
 digits = load_digits()
@@ -221,6 +222,20 @@ print(f"Jensen gap of the best GMM, nats per test image: {jensen_gap[50]:.2f} (5
       f"{jensen_gap[200]:.2f} (200 draws)")
 assert 0 < jensen_gap[50] < jensen_gap[200] < 5
 
+# Z, the mass the best mixture puts on the box [0, 17)^64, by sampling: the share of 200,000 draws y ~ p inside it
+_r = np.random.default_rng(11)
+_y = np.concatenate([best_gmm.means_[k] + _r.standard_normal((n, 64)) @ np.linalg.cholesky(best_gmm.covariances_[k]).T
+                     for k, n in enumerate(_r.multinomial(200_000, best_gmm.weights_))])  # (200000, 64)
+_inside = (_y >= 0) & (_y < 17)
+gmm_draws_inside = _y[_inside.all(1)]  # draws from p restricted to the box: floor(y) is a draw from P(x) / Z
+log_z = math.log(len(gmm_draws_inside) / len(_y))
+print(f"draws of the best GMM with every pixel in [0, 17): {len(gmm_draws_inside)} of {len(_y):,}, "
+      f"so log Z = {log_z:.1f} (-log Z = {-log_z:.1f} nats per image)")
+print(f"pixel values outside [0, 17): {100 * (1 - _inside.mean()):.1f}% ({100 * (_y < 0).mean():.1f}% below 0, "
+      f"{100 * (_y >= 17).mean():.1f}% at 17 or above); draws with at least one: {100 * (1 - _inside.all(1).mean()):.2f}%")
+assert 70 < len(gmm_draws_inside) < 150 and -8.5 < log_z < -6.5, "Z should be small but estimable from 200,000 draws"
+assert 0.12 < 1 - _inside.mean() < 0.2 and (_y < 0).mean() > 2 * (_y >= 17).mean() and _inside.all(1).mean() < 0.002
+
 # %% [markdown]
 # **The fair cluster model.** A Gaussian on dequantised pixels differs from the VAE in two ways at once: its code is a cluster label, **and** its pixels are continuous and correlated Gaussians instead of the VAE decoder's 17-way categoricals. To change only the code, give each cluster the VAE's kind of decoder: a categorical over the 17 grey levels for every pixel, the pixels independent given the cluster,
 #
@@ -231,7 +246,7 @@ assert 0 < jensen_gap[50] < jensen_gap[200] < 5
 # - **E-step**: $r_{nm} = P(m)\prod_d \pi_{m,d}(x_{nd}) \,/\, P(x_n)$, computed in logs;
 # - **M-step**: $P(m) = N_m/N$ and $\pi_{m,d}(\ell) = \big(\sum_n r_{nm}[x_{nd}=\ell] + \alpha\big) / (N_m + 17\alpha)$: weighted counts of each grey level, with $\alpha = 0.5$ pseudo-counts added to every count (exercise 3 asks what they are for).
 #
-# Written out, and trained for 45 rounds with K = 10 clusters:
+# Written out, and trained for 45 rounds with K = 10 clusters. The two sums use `torch.einsum`, which writes a sum of products by index letters: each input gets one letter per axis, the letters after `->` are the axes of the result, and every letter missing there is summed over. So `"ndl,kdl->nk"` multiplies the one-hot code of image n (1 at pixel d, level l = its grey level) by $\log \pi_{k,d}(l)$ and sums over d and l, giving $\sum_d \log \pi_{k,d}(x_{nd})$ for every image n and cluster k; `"nk,ndl->kdl"` sums $r_{nk}$ times that one-hot code over the images n, giving the weighted count of level l at pixel d in cluster k.
 
 # %%
 LEVELS, K_CAT, ALPHA = 17, 10, 0.5
@@ -366,7 +381,7 @@ fig
 # %% [markdown]
 # ### Likelihood is not sample quality
 #
-# The GMM scores about 131 nats per image, the 8-D VAE about 93: by likelihood the VAE is far better. Do its samples look better? Put both side by side, and judge 500 samples of each with notebook 04's two judges (`helpers.models.autoencoders.image_quality`): **confidence**, the mean top-class probability of a logistic-regression digit classifier trained on the training digits, and **nearest_train**, the mean distance to the nearest training digit (pixels scaled to [0, 1]). Each model draws $x \sim P(x)$, pixel noise included: for the GMM that is the discrete $P(x)$ defined above, so a continuous sample $y \sim p$ becomes the grey level whose bin $[x, x+1)$ holds it, $x = \lfloor y \rfloor$, clipped to 0..16 (the mixture also puts a little density outside $[0, 17)^{64}$); the VAE draws $z \sim \mathcal N(0, I)$ and then every pixel from its categorical.
+# The GMM scores about 131 nats per image, the 8-D VAE about 93: by likelihood the VAE is far better. Do its samples look better? Put both side by side, and judge 500 samples of each with notebook 04's two judges (`helpers.models.autoencoders.image_quality`): **confidence**, the mean top-class probability of a logistic-regression digit classifier trained on the training digits, and **nearest_train**, the mean distance to the nearest training digit (pixels scaled to [0, 1]). Each model draws with its pixel noise included. The VAE draws $z \sim \mathcal N(0, I)$ and then every pixel from its categorical: a draw from its $P(x)$. The GMM's judged samples are **not** draws from the $P(x)$ it was scored with: a continuous sample $y \sim p$ becomes $x = \lfloor y \rfloor$, **clipped** to 0..16. Almost every draw has some pixel outside $[0, 17)$ (the share was printed in section 4's selection cell), and clipping moves those values onto levels 0 and 16; most of them are below 0, so clipping turns the negative noise on background pixels into a clean 0 background. The draws from $P(x)/Z$ itself are the draws that land inside the box, $\lfloor y \rfloor$ of those; only about 0.05% do (printed there), so the cell judges the ones among section 4's 200,000 draws as a fourth row.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -384,29 +399,35 @@ quality = {k: image_quality(v.float(), tr, clf) for k, v in judged.items()}
 print(f"{'':20} {'test NLL':>9} {'confidence':>11} {'nearest_train':>14}")
 for (k, q), nll in zip(quality.items(), ["", f"{gmm_test:.1f}", f"{vae_nll['digits_vae']:.1f}"]):
     print(f"{k:20} {nll:>9} {q['confidence']:11.2f} {q['nearest_train']:14.2f}")
-print(f"the VAE is {gmm_test - vae_nll['digits_vae']:.1f} nats per image better by likelihood; "
-      f"the GMM's Jensen gap is {jensen_gap[200]:.1f} of them")
+exact = image_quality(torch.from_numpy(np.floor(gmm_draws_inside)).reshape(-1, 8, 8).float(), tr, clf)
+print(f"{'GMM, P(x)/Z draws':20} {'':>9} {exact['confidence']:11.2f} {exact['nearest_train']:14.2f}"
+      f"   ({len(gmm_draws_inside)} draws inside the box, no clipping)")
+nll_gap = gmm_test - vae_nll["digits_vae"]
+print(f"the VAE is {nll_gap:.1f} nats per image better by likelihood; the GMM's Jensen gap ({jensen_gap[200]:.1f}) and "
+      f"-log Z ({-log_z:.1f}) account for {jensen_gap[200] - log_z:.1f} of them, leaving {nll_gap - jensen_gap[200] + log_z:.1f}")
 covered = {k: classes_covered(clf, v.float()) for k, v in judged.items() if k != "test digits (real)"}
 for k, (n_cls, hist) in covered.items():
     print(f"{k}: the classifier puts them in {n_cls} of 10 classes (>= 2% each), "
           f"{100 * hist.min():.1f}% to {100 * hist.max():.1f}% per class")
 assert all(n_cls == 10 for n_cls, _ in covered.values())
-assert jensen_gap[200] < (gmm_test - vae_nll["digits_vae"]) / 5
+assert jensen_gap[200] < nll_gap / 5 and 8 < jensen_gap[200] - log_z < 12 and 22 < nll_gap - jensen_gap[200] + log_z < 32
 assert 30 < gmm_test - vae_nll["digits_vae"] < 45 and 125 < gmm_test < 137 and 88 < vae_nll["digits_vae"] < 98
 assert quality["GMM samples"]["confidence"] > quality["VAE (8-D) samples"]["confidence"] + 0.04
 assert quality["GMM samples"]["nearest_train"] < quality["VAE (8-D) samples"]["nearest_train"] - 0.1
+assert exact["nearest_train"] < quality["VAE (8-D) samples"]["nearest_train"] - 0.1
+assert exact["confidence"] < quality["VAE (8-D) samples"]["confidence"] < quality["GMM samples"]["confidence"]
 
 # %%
 fig = Figure(figsize=(11, 2.2), layout="constrained")
 a1, a2 = fig.subplots(1, 2)
 pick = torch.randperm(500, generator=torch.Generator().manual_seed(0))[:16]  # scikit-learn sorts by component
-show_digits(judged["GMM samples"][pick], ncols=8, ax=a1, title=f"16 of the GMM samples (test NLL {gmm_test:.0f} nats)")
+show_digits(judged["GMM samples"][pick], ncols=8, ax=a1, title=f"16 of the GMM samples, floor and clip (test NLL {gmm_test:.0f} nats)")
 show_digits(judged["VAE (8-D) samples"][pick], ncols=8, ax=a2,
             title=f"16 of the VAE samples (test NLL {vae_nll['digits_vae']:.0f} nats)")
 fig
 
 # %% [markdown]
-# The model that is about 38 nats per image worse by likelihood draws the *more* digit-like samples by both judges (higher confidence, closer to the training digits; the numbers are printed above). The likelihood gap is not an artefact of the bounds: the GMM's number is too high by its Jensen gap, printed above, a small part of the difference, and the VAE's number is itself an upper bound. This is not a paradox either. Likelihood rewards putting some probability on **every** test digit, including the odd ones; the sample judges look only at what a model draws. The VAE's pixel-by-pixel noise, drawn independently given $z$, makes its samples speckled. The GMM has only 5 components, but each has a full covariance, so its noise is correlated across pixels, and the classifier sorts its 500 samples into all 10 digit classes, as it does the VAE's (the shares per class are printed above): 5 components are not 5 kinds of digit, since at least some components' samples fall into more than one class. Theis, van den Oord and Bethge (ICLR 2016, "A note on the evaluation of generative models") show that the two are largely independent: a good likelihood does not imply good samples, nor the reverse, so a model must be judged by the measure that matches its use. This series reports both.
+# By likelihood the GMM is about 38 nats per image worse than the VAE. Its floor-and-clip samples are the *more* digit-like by both judges (higher confidence, closer to the training digits). Its exact draws from $P(x)/Z$, only about a hundred, are still closer to the training digits than the VAE's samples, but the classifier is less confident about them than about the VAE's (all numbers printed above): part of the GMM's lead in confidence comes from the clipping, which cleans the background. The likelihood gap is not an artefact of the bounds: the GMM's number is too high by its Jensen gap and by $-\log Z$, together about 10 of the 38 nats, leaving about 27 (printed above), and the VAE's number is itself an upper bound, whose gap would only widen the difference. This is not a paradox either. Likelihood rewards putting some probability on **every** test digit, including the odd ones; the sample judges look only at what a model draws. The VAE's pixel-by-pixel noise, drawn independently given $z$, makes its samples speckled. The GMM has only 5 components, but each has a full covariance, so its noise is correlated across pixels, and the classifier sorts its 500 samples into all 10 digit classes, as it does the VAE's (the shares per class are printed above): 5 components are not 5 kinds of digit, since at least some components' samples fall into more than one class. Theis, van den Oord and Bethge (ICLR 2016, "A note on the evaluation of generative models") show that the two are largely independent: a good likelihood does not imply good samples, nor the reverse, so a model must be judged by the measure that matches its use. This series reports both.
 
 # %% [markdown]
 # ## Summary
@@ -414,7 +435,8 @@ fig
 # - A Gaussian mixture samples in two steps, $m \sim P(m)$ then $x \sim \mathcal N(\mu^m, \Sigma^m)$; EM fits it by alternating responsibilities and weighted re-estimates, and agrees with scikit-learn.
 # - A VAE is the same recipe with a continuous $m$: $z \sim \mathcal N(0, I)$, $x \sim P(x|z)$, an infinite mixture whose $P(x)$ can be far more complex than its parts.
 # - On held-out digits, scored fairly (the same categorical pixels), the distributed code beats the cluster label; a Gaussian density on dequantised pixels is far behind both, and modelling pixels one after another (notebooks 01-02) wins again.
-# - Likelihood and sample quality are different questions: the GMM, far behind the VAE in nats, draws the more digit-like samples by a classifier's judgement (Theis et al., 2016).
+# - Likelihood and sample quality are different questions: the GMM, far behind the VAE in nats, draws samples closer to the training digits, and once clipped to 0..16 the classifier is also more confident about them (Theis et al., 2016).
+# - A Gaussian density on dequantised pixels puts mass outside the range of grey levels: its discrete $P(x)$ sums to $Z < 1$, which costs it $-\log Z$ nats per image.
 #
 # ## Exercises
 #
@@ -475,7 +497,7 @@ print("Exercise 1: the hidden checks pass too")
 # 1. draw the components `m` (shape `(n,)`) with `torch.multinomial(mixture.weights, n, replacement=True, generator=generator)` (without `replacement=True` it can draw each of the K components only once);
 # 2. draw each point from its component's Gaussian, $x = \mu^m + L^m \varepsilon$ with $\varepsilon \sim \mathcal N(0, I)$ from `torch.randn` and $L^m$ the Cholesky factor of $\Sigma^m$ (`torch.linalg.cholesky(mixture.covs)` gives all K of them; $L L^\top = \Sigma$).
 #
-# Use `generator` for every draw, return `(x, onehot)`: `x` of shape `(n, D)` in the mixture's dtype, and `onehot` of shape `(n, K)`, integer, with a 1 in column `m` of each row and 0 elsewhere (`torch.nn.functional.one_hot(m, num_classes)`; give K, since a small `n` may never draw the last component). Then draw 20,000 points from `true` with the generator `torch.Generator().manual_seed(5)` and store them in `x2`, their 1-of-N codes in `m2`.
+# Use `generator` for every draw, return `(x, onehot)`: `x` of shape `(n, D)` in the mixture's dtype, and `onehot` of shape `(n, K)`, of an integer dtype (such as `torch.int64`; not `bool`), with a 1 in column `m` of each row and 0 elsewhere (`torch.nn.functional.one_hot(m, num_classes)`; give K, since a small `n` may never draw the last component). Then draw 20,000 points from `true` with the generator `torch.Generator().manual_seed(5)` and store them in `x2`, their 1-of-N codes in `m2`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -527,6 +549,8 @@ assert _x.shape == (30000, 3) and _x.dtype == f64 and _m.shape == (30000, 3), (
     f"{tuple(_x.shape)} {_x.dtype}, {tuple(_m.shape)}: use the mixture you are given, not `true`")
 assert not _m.is_floating_point() and ((_m == 0) | (_m == 1)).all() and (_m.sum(1) == 1).all(), \
     "3-component mixture: each row of the code should hold one integer 1 and zeros elsewhere"
+assert m2.dtype != torch.bool and _m.dtype != torch.bool, \
+    f"the 1-of-N code is {m2.dtype}: want integers 0 and 1 (torch.nn.functional.one_hot gives int64), not True/False"
 _few = sample_two_steps(types.SimpleNamespace(weights=torch.tensor([0.5, 0.5, 1e-9], dtype=f64), means=_mix.means,
                                               covs=_mix.covs), 5, torch.Generator().manual_seed(0))[1]
 assert _few.shape == (5, 3), f"5 draws that never pick component 2 should still give a code of width K=3, got {tuple(_few.shape)}"
