@@ -70,7 +70,7 @@ gen = setup(seed=0)  # one seed per notebook: reruns draw the same pictures
 #
 # **Pokémon** (the lecture's running example, slides 8-10): 792 sprites of 20×20 pixels. Their colours were clustered into 167, so every pixel is one *index* into a colour map — a category, not an RGB number. The files come from the course's web page; the first call to `load_pokemon()` downloads them into `data/pokemon/` and checks them (shape, values, checksum).
 #
-# **Digits**: scikit-learn's 1,797 hand-written digits of 8×8 pixels with 17 grey levels. They ship inside scikit-learn, so they need no download, and they are small: every digits model of the series trained in seconds to a few minutes on two CPU cores, while the longest-training Pokémon model took more than an hour (the cell after the next prints both, from the shipped checkpoints).
+# **Digits**: scikit-learn's 1,797 hand-written digits of 8×8 pixels with 17 grey levels. They ship inside scikit-learn, so they need no download, and they are small: every digits model of the series trained in seconds to a few minutes on the CPU, while the longest-training Pokémon model took more than an hour (the cell after the next prints both, from the shipped checkpoints).
 #
 # Both come with a fixed split (train / validation / test) that every notebook shares, so numbers compare across notebooks. Models learn from the training split; the validation split decides when to stop and which settings to keep; the test split is **held out**: no model trains on it or is tuned on it, so a score there says how well a model does on images it has never seen.
 
@@ -134,7 +134,7 @@ fig
 # - **Where.** In JupyterLab on your machine (`make lab`), or with nothing installed: every notebook opens in Colab or Binder from the README or the web edition, and the first cell of each notebook fetches the series' `helpers` and checkpoints when they are missing (on Colab). The web edition (`make book`) is for reading: outputs, figures and math, no kernel.
 # - **Sliders.** Notebooks 02, 04, 05 and 08 have sliders: drag them and the pictures change. They need a running kernel (JupyterLab, Colab, Binder); elsewhere a static picture of the same sweep is shown.
 # - **Exercises.** Each notebook ends with exercises. Write your answer in the cell marked as the solution (in the student version it raises `NotImplementedError` until you replace that line); the test cell after it tells you what is wrong. Teachers get a student version with the solutions removed.
-# - **Seeds.** `setup(seed=0)` in the setup cell (the second code cell, after the Colab fetch cell; notebooks that train small models also pass `threads=1`, since one thread is faster for them, and 02 passes `threads=2`) seeds Python, NumPy and torch, which makes every rerun draw the same pictures and print the same numbers.
+# - **Seeds.** `setup(seed=0)` in the setup cell (the second code cell, after the Colab fetch cell; 01, 03 and 08, whose small networks run faster on one thread, also pass `threads=1`, and 02 passes `threads=2`; the others use torch's default) seeds Python, NumPy and torch, which makes every rerun draw the same pictures and print the same numbers.
 #
 # ## 5. Set-up check
 #
