@@ -165,7 +165,7 @@ print("P(pixel 1)           white/red/blue:", (tables[0][0] / tables[0][0].sum()
 print("P(pixel 2 | pixel 1 = red)        :", (tables[1][1] / tables[1][1].sum()).numpy().round(3))
 
 # %% [markdown]
-# Two of those tables as pictures. Left, $P(x_2\mid x_1)$: when the top-left pixel is red, the next one is white (0.63) or red (0.35), almost never blue (0.02) — a stroke keeps its colour. Right, the last pixel for four prefixes: for the three seen 40-55 times, the counts have learnt how strokes end (white after a finished top row, blue to complete the diagonal); the fourth prefix never occurs in training, and the counts give no prediction at all (no bars).
+# Two of those tables as pictures. Left, $P(x_2\mid x_1)$: when the top-left pixel is red, the next one is white (0.63) or red (0.35), almost never blue (0.02) — a stroke keeps its colour. Right, the last pixel for four prefixes: for the three seen 40-55 times, the counts have learnt how strokes end (white after a finished top row, blue to complete the diagonal); the fourth prefix never occurs in training, and the counts give no prediction at all (no bars). In the four small images, the outlined pixel is pixel 9, drawn blue-grey because it is not known yet: it is the pixel being predicted, not a blue pixel.
 
 # %%
 def draw_prefix(x: Tensor, i: int, ax) -> None:
@@ -195,7 +195,8 @@ for j, x in enumerate(examples):
     axes[1, j].bar(range(K), p, color=PALETTE / 255, edgecolor="black")
     axes[1, j].set(ylim=(0, 1), xticks=range(K), xticklabels=["w", "r", "b"],
                    ylabel="P(pixel 9 | 8 before)" if j == 0 else None)
-right.suptitle("counted P(pixel 9 | pixels 1-8): the outlined pixel is predicted from the eight before it")
+right.suptitle("counted P(pixel 9 | pixels 1-8): the outlined pixel (blue-grey: not known yet)\n"
+               "is predicted from the eight before it")
 fig
 
 # %% [markdown]
@@ -228,9 +229,9 @@ assert float(-log_prob_counts(tables, test, 1.0).mean()) > float(-true_log_prob(
 #
 # ## 3. A network that learns the tables
 #
-# One small network serves all nine pixels. To predict pixel $i$ it is shown the pixels before it (1-of-N: a one-hot vector per pixel) and *blanks* (all zeros) for pixel $i$ and everything after it, plus a flag per pixel saying which ones are known. It outputs $K=3$ logits; a softmax turns them into $P_\theta(x_i\mid x_{<i})$. The loss is the chain rule itself: $-\log P_\theta(x)=-\sum_i \log P_\theta(x_i\mid x_{<i})$, in nats per image.
+# One small network serves all nine pixels. To predict pixel $i$ it is shown the pixels before it (1-of-N: a one-hot vector per pixel) and *blanks* (all zeros) for pixel $i$ and everything after it, plus a flag per pixel saying which ones are known. It outputs $K=3$ **logits**, one unbounded score $z_v$ per colour; the **softmax** $e^{z_v}/\sum_u e^{z_u}$ turns them into probabilities (positive, summing to 1), $P_\theta(x_i\mid x_{<i})$. The loss is the chain rule itself: $-\log P_\theta(x)=-\sum_i \log P_\theta(x_i\mid x_{<i})$, in nats per image.
 #
-# It is trained by `fit`, the series' training loop (from helpers), with the settings in a `TrainConfig`: Adam (learning rate 3e-3) on shuffled mini-batches of 100 training images, for at most 150 epochs. After every epoch `fit` computes the loss on the 300 `valid` images, which it never trains on; it stops early once 15 epochs pass without a better validation loss, and it keeps the weights of the best validation epoch. Before each step `fit` also **clips the gradient** (`grad_clip=1.0`): if the gradients of all the weights, taken together as one vector, are longer than 1, it scales them down to length 1, a guard against a rare huge step. The `test` images stay unused until the models are compared. `fit` trains the model in place and returns a `History` of the run: `hist.train` and `hist.valid` list the mean training and validation loss of each epoch (so `len(hist.train)` is the number of epochs run), `hist.best_epoch` is the index of the best validation epoch, the one whose weights were kept, and `hist.seconds` is the time taken. The cell prints them.
+# It is trained by `fit`, the series' training loop (from helpers), with the settings in a `TrainConfig`: Adam (gradient descent that adapts the step size of each weight from its recent gradients; learning rate 3e-3) on shuffled mini-batches of 100 training images, for at most 150 epochs. After every epoch `fit` computes the loss on the 300 `valid` images, which it never trains on; it stops early once 15 epochs pass without a better validation loss, and it keeps the weights of the best validation epoch. Before each step `fit` also **clips the gradient** (`grad_clip=1.0`): if the gradients of all the weights, taken together as one vector, are longer than 1, it scales them down to length 1, a guard against a rare huge step. The `test` images stay unused until the models are compared. `fit` trains the model in place and returns a `History` of the run: `hist.train` and `hist.valid` list the mean training and validation loss of each epoch (so `len(hist.train)` is the number of epochs run), `hist.best_epoch` is the index of the best validation epoch, the one whose weights were kept, and `hist.seconds` is the time taken. The cell prints them.
 
 # %%
 class ChainNet(nn.Module):
@@ -498,13 +499,23 @@ for prefix in ([], [1], [0, 0], [2, 0, 0, 0, 2]):
         f"p_next(train, {prefix}) = {got.numpy().round(3)} is not a probability vector (non-negative, sums to 1)")
     ### BEGIN HIDDEN TESTS
     want = counted_conditionals(tables, torch.tensor([prefix + [0] * (N_PIX - len(prefix))]))[0, len(prefix)]
+
+    def _not_allowed(*args, **kwargs):
+        raise AssertionError("Exercise 1 asks you to count by hand: p_next must not call count_tables, "
+                             "counted_conditionals or log_prob_counts; select the images with the prefix and count pixel i")
+    _given = count_tables, counted_conditionals, log_prob_counts
+    count_tables = counted_conditionals = log_prob_counts = _not_allowed  # only while p_next runs
+    try:
+        got = p_next(train, prefix)
+    finally:
+        count_tables, counted_conditionals, log_prob_counts = _given
     assert torch.allclose(got.double(), want.double(), atol=1e-6), f"p_next(train, {prefix}) = {got.numpy().round(3)}, expected {want.numpy().round(3)}"
     ### END HIDDEN TESTS
 print("Exercise 1 passes the visible checks (more run when it is graded): P(pixel 2 | pixel 1 = red) =",
       p_next(train, [1]).numpy().round(3))
 
 # %% [markdown]
-# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Generate column by column instead of row by row: reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images (under new names, say `train_cols` and `tables_cols`: keep `train` and `tables` as they are, the test uses them for the raster order), and store the mean plain-count ($\alpha=0$) log-likelihood $\log P(x)$ of the training set in `ll_columns` (nats per image, a float: a Python float, or a NumPy one; the log-likelihood itself, so negative, not the negative log-likelihood that sections 2 and 3 print). Also store the smoothed ($\alpha=1$) one of the column order in `ll_columns_smoothed` (a float, as before). Once the test passes it prints both next to the raster order's (`log_prob_counts(tables, train).mean()` and `log_prob_counts(tables, train, 1.0).mean()`); then answer in the cell after it.
+# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Generate column by column instead of row by row: reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images (under new names, say `train_cols` and `tables_cols`: keep `train` and `tables` as they are, the test checks that they are unchanged), and store the mean plain-count ($\alpha=0$) log-likelihood $\log P(x)$ of the training set in `ll_columns` (nats per image, a float: a Python float, or a NumPy one; the log-likelihood itself, so negative, not the negative log-likelihood that sections 2 and 3 print). Also store the smoothed ($\alpha=1$) one of the column order in `ll_columns_smoothed` (a float, as before). Once the test passes it prints both next to the raster order's (`log_prob_counts(tables, train).mean()` and `log_prob_counts(tables, train, 1.0).mean()`); then answer in the cell after it.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]
@@ -516,7 +527,15 @@ ll_columns_smoothed = float(log_prob_counts(tables_cols, train_cols, 1.0).mean()
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-ll_raster = float(log_prob_counts(tables, train).mean())
+# the raster-order training images and tables, recomputed from their seed (section 1 drew train first from seed 0)
+_train0 = make_strokes(1000, torch.Generator().manual_seed(0))
+_tables0 = count_tables(_train0)
+if not (torch.equal(train, _train0) and len(tables) == N_PIX and all(torch.equal(a, b) for a, b in zip(tables, _tables0))):
+    train, tables = _train0, _tables0  # put them back, so that the later cells see the raster order again
+    raise AssertionError("train or tables was overwritten: keep them as they are, and store the column order's images "
+                         "and tables under new names (train_cols, tables_cols). The test has put the raster-order "
+                         "train and tables back; fix your cell and run it again.")
+ll_raster = float(log_prob_counts(_tables0, _train0).mean())
 assert isinstance(ll_columns, (float, np.floating)), (
     f"ll_columns should be a float, got {type(ll_columns).__name__}; use float(...)")
 assert ll_columns < 0, f"a log-likelihood of discrete images is negative, got {ll_columns:.3f}"
@@ -530,12 +549,12 @@ assert ll_columns_smoothed < ll_columns, (
     "smoothing moves probability from the training images to unseen ones: the smoothed training log-likelihood "
     f"should be below the plain one ({ll_columns_smoothed:.4f} vs {ll_columns:.4f})")
 ### BEGIN HIDDEN TESTS
-cols = train[:, [0, 3, 6, 1, 4, 7, 2, 5, 8]]  # the exercise's column order, whatever ORDER now holds
+cols = _train0[:, [0, 3, 6, 1, 4, 7, 2, 5, 8]]  # the exercise's column order, whatever ORDER now holds
 ll_cols_smoothed_ref = float(log_prob_counts(count_tables(cols), cols, 1.0).mean())
 assert abs(ll_columns_smoothed - ll_cols_smoothed_ref) < 1e-4, (
     f"ll_columns_smoothed = {ll_columns_smoothed:.4f}, the column order's smoothed value is {ll_cols_smoothed_ref:.4f}")
 ### END HIDDEN TESTS
-ll_raster_smoothed = float(log_prob_counts(tables, train, 1.0).mean())
+ll_raster_smoothed = float(log_prob_counts(_tables0, _train0, 1.0).mean())
 assert 1e-3 < abs(ll_columns_smoothed - ll_raster_smoothed) < 1e-2, (
     f"smoothed: columns {ll_columns_smoothed:.4f}, rows {ll_raster_smoothed:.4f}; the two orders' smoothed values "
     "should differ by a few thousandths: are the column order's tables counted on train[:, ORDER]?")
@@ -552,7 +571,7 @@ print(f"Exercise 2 passes the visible checks (more run when it is graded): {ll_c
 # ### END SOLUTION
 
 # %% [markdown]
-# **Exercise 3 (probability of one image).** Under the trained softmax network `softmax_net`, what is the probability of the clean image "blue stroke along the top row" (`CLEAN[1]`)? Store it in `p_top_blue` (a float between 0 and 1: a Python float, or a NumPy one). Compare it with the true generator's, `true_log_prob(CLEAN[1:2]).exp()`.
+# **Exercise 3 (probability of one image).** Under the trained softmax network `softmax_net`, what is the probability of the clean image "blue stroke along the top row" (`CLEAN[1]`)? Store it in `p_top_blue` (a float between 0 and 1: a Python float, or a NumPy one). That is all you store: once the test passes it prints your value next to the true generator's, `true_log_prob(CLEAN[1:2]).exp()`, for you to compare (nothing to write or store about the comparison).
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
