@@ -229,7 +229,7 @@ assert float(-log_prob_counts(tables, test, 1.0).mean()) > float(-true_log_prob(
 #
 # ## 3. A network that learns the tables
 #
-# One small network serves all nine pixels. To predict pixel $i$ it is shown the pixels before it (1-of-N: a one-hot vector per pixel) and *blanks* (all zeros) for pixel $i$ and everything after it, plus a flag per pixel saying which ones are known. It outputs $K=3$ **logits**, one unbounded score $z_v$ per colour; the **softmax** $e^{z_v}/\sum_u e^{z_u}$ turns them into probabilities (positive, summing to 1), $P_\theta(x_i\mid x_{<i})$. The loss is the chain rule itself: $-\log P_\theta(x)=-\sum_i \log P_\theta(x_i\mid x_{<i})$, in nats per image.
+# One small network serves all nine pixels: an MLP, a few linear layers with a ReLU ($\max(0, \cdot)$) between them. To predict pixel $i$ it is shown the pixels before it (1-of-N: a one-hot vector per pixel) and *blanks* (all zeros) for pixel $i$ and everything after it, plus a flag per pixel saying which ones are known. It outputs $K=3$ **logits**, one unbounded score $z_v$ per colour; the **softmax** $e^{z_v}/\sum_u e^{z_u}$ turns them into probabilities (positive, summing to 1), $P_\theta(x_i\mid x_{<i})$. The loss is the chain rule itself: $-\log P_\theta(x)=-\sum_i \log P_\theta(x_i\mid x_{<i})$, in nats per image.
 #
 # It is trained by `fit`, the series' training loop (from helpers), with the settings in a `TrainConfig`: Adam (gradient descent that adapts the step size of each weight from its recent gradients; learning rate 3e-3) on shuffled mini-batches of 100 training images, for at most 150 epochs. After every epoch `fit` computes the loss on the 300 `valid` images, which it never trains on; it stops early once 15 epochs pass without a better validation loss, and it keeps the weights of the best validation epoch. Before each step `fit` also **clips the gradient** (`grad_clip=1.0`): if the gradients of all the weights, taken together as one vector, are longer than 1, it scales them down to length 1, a guard against a rare huge step. The `test` images stay unused until the models are compared. `fit` trains the model in place and returns a `History` of the run: `hist.train` and `hist.valid` list the mean training and validation loss of each epoch (so `len(hist.train)` is the number of epochs run), `hist.best_epoch` is the index of the best validation epoch, the one whose weights were kept, and `hist.seconds` is the time taken. The cell prints them.
 
@@ -386,7 +386,7 @@ fig
 #
 # Why does the network output a probability for each colour instead of simply predicting the pixel's colour as numbers (its RGB values) and training with squared error? The lecture answers this for Pokémon (slide 9); here is the same argument in miniature.
 #
-# Take the very first pixel, predicted from nothing. In the data it is white about 5/8 of the time, red 3/16 and blue 3/16. Squared error is minimised by the **mean**, so a regression network predicts the average RGB colour: a light grey with a faint purple tint (every channel near 0.8, green a little lower; printed below) that *no pixel of any image ever has*. The softmax instead keeps the three peaks. Below, a second network of the same architecture, `rgb_net`, is trained on RGB inputs with an RGB output and squared error, and compared with `softmax_net` (one-hot inputs, softmax output):
+# Take the very first pixel, predicted from nothing. In the data it is white about 5/8 of the time, red 3/16 and blue 3/16. Squared error is minimised by the **mean**, so a regression network predicts the average RGB colour: a light grey with a faint purple tint (every channel near 0.8, green a little lower; printed below) that *no pixel of any image ever has*. The softmax instead keeps the three peaks. Below, a second network of the same architecture, `rgb_net`, is trained on RGB inputs with an RGB output (three numbers squashed into 0..1 by a sigmoid, $1/(1+e^{-z})$, so that they are valid RGB values) and squared error, and compared with `softmax_net` (one-hot inputs, softmax output):
 
 # %%
 RGB = torch.tensor(PALETTE / 255, dtype=torch.float32)  # (K, 3)
@@ -469,7 +469,7 @@ print(f"prefixes of the last pixel: 3x3 toy 3^8 = {K ** 8:,}; 20x20 Pokémon 167
 #
 # ## Exercises
 #
-# **Exercise 1 (the conditional probability by hand).** Without `count_tables`, compute $\hat P(x_i = v\mid x_{<i} = \text{prefix})$ from the training images by counting: write `p_next(data, prefix)` that returns a float tensor of shape `(3,)` (white, red, blue) for the pixel right after `prefix`, a list of colour indices (it may be empty). Use plain counts ($\alpha=0$) and assume the prefix occurs in `data`.
+# **Exercise 1 (the conditional probability by hand).** Without `count_tables`, `counted_conditionals` or `log_prob_counts` (the test blocks all three while your function runs), compute $\hat P(x_i = v\mid x_{<i} = \text{prefix})$ from the training images by counting: write `p_next(data, prefix)` that returns a float tensor of shape `(3,)` (white, red, blue) for the pixel right after `prefix`, a list of colour indices (it may be empty). Use plain counts ($\alpha=0$) and assume the prefix occurs in `data`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def p_next(data: Tensor, prefix: list[int]) -> Tensor:
