@@ -51,7 +51,8 @@ KEYS = {
     "training_threads": {"one_run_2_threads_steps_per_s", "two_runs_1_thread_steps_per_s", "ratio"},
     "text_bits_per_char": {"model", "unigram", "bigram"},
     "pokemon_two_sample": {f"{family}_{stat}" for family in TWO_SAMPLE_FAMILIES
-                           for stat in ("accuracy", "spread", "nearest")} | {"lstm512_tau", "context2d_96x10_tau"},
+                           for stat in ("accuracy", "spread", "nearest")}
+                          | {"lstm512_tau", "lstm512_wd_tau", "context2d_96x10_tau"},
 }
 
 # Published numbers beside ours, with their sources (other splits or data: for scale only).
@@ -116,11 +117,12 @@ def pokemon_two_sample() -> dict[str, float]:
     out: dict[str, float] = {}
     with torch.no_grad():
         samples = {"real": tr[torch.randperm(len(tr), generator=gen(0))[:n]]}
-        for key, name in (("lstm512", "pixel_lstm512"), ("context2d_96x10", "context2d_96x10")):
+        for key, name in (("lstm512", "pixel_lstm512"), ("lstm512_wd", "pixel_lstm512_wd"),
+                          ("context2d_96x10", "context2d_96x10")):
             model = get(name)[0]
             out[f"{key}_tau"] = chosen_tau(model)
             samples[key] = model.sample(n, generator=gen(), temperature=out[f"{key}_tau"])
-        for key, name in (("lstm512_wd", "pixel_lstm512_wd"), ("context2d", "context2d"), ("vae", "pokemon_vae"),
+        for key, name in (("context2d", "context2d"), ("vae", "pokemon_vae"),
                           ("pixelvae", "pokemon_pixelvae"), ("gan", "gan_pokemon"),
                           ("gan_diffaug", "gan_pokemon_diffaug")):
             samples[key] = get(name)[0].sample(n, generator=gen())
@@ -128,7 +130,32 @@ def pokemon_two_sample() -> dict[str, float]:
         r = c2st(held, samples[key], cmap, repeats=5)
         near = nearest_figure_distance((held if key == "real" else samples[key])[:64], tr, cmap)
         out |= {f"{key}_accuracy": r["accuracy"], f"{key}_spread": r["spread"], f"{key}_nearest": float(np.median(near))}
+    _families_figure(held, samples, out, cmap)
     return out
+
+
+def _families_figure(held: torch.Tensor, samples: dict[str, torch.Tensor], out: dict[str, float],
+                     cmap) -> None:
+    """docs/figures/pokemon_families.png for the README: 8 held-out sprites, then 8 samples of each
+    family (the autoregressive ones at their chosen τ), each row titled with its two-sample accuracy."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    from helpers.notebook.plot import show_sprites
+
+    rows = [("held-out sprites (validation + test)", held)] + [
+        (f"{key}" + (f", τ = {out[key + '_tau']}" if f"{key}_tau" in out else "")
+         + f": C2ST {out[key + '_accuracy']:.2f} ± {out[key + '_spread']:.2f}", samples[key])
+        for key in TWO_SAMPLE_FAMILIES if key != "real"]
+    fig = Figure(figsize=(7.5, 1.25 * len(rows)), layout="constrained")
+    for ax, (title, x) in zip(fig.subplots(len(rows), 1), rows):
+        show_sprites(x[:8], cmap, ncols=8, ax=ax, title=title)
+    fig.suptitle(f"Pokémon from each family (first 8 of 152); training vs held-out sprites: "
+                 f"C2ST {out['real_accuracy']:.2f}")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    _atomic_write_bytes(REPO / "docs" / "figures" / "pokemon_families.png", buf.getvalue())
 
 
 def text_bits_per_char() -> dict[str, float]:
@@ -151,8 +178,9 @@ def text_bits_per_char() -> dict[str, float]:
 def pokemon_samples() -> dict[str, float]:
     """How Pokémon-like 256 from-scratch samples of each family are (helpers.evaluate.sprite_stats), beside
     the 80 held-out sprites: background share, blobs, dark share of the outline, colours, and the
-    distance of those means from the held-out sprites'. The LSTM also at the τ that notebook 02
-    chooses on validation sprites (sprite_stats.temperature_sweep)."""
+    distance of those means from the held-out sprites'. The LSTM also at the τ whose four means lie
+    closest to the validation sprites' (sprite_stats.temperature_sweep); notebook 02 draws at the τ the
+    classifier two-sample test chooses instead (pokemon_two_sample)."""
     from helpers.models.autoencoders import decode_images
     from helpers.core.data import load_pokemon
     from helpers.registry import get

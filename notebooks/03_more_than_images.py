@@ -413,9 +413,24 @@ one_second = tuple(2**i for i in range(13))  # 1, 2, ..., 4096: R = 8192
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-for dil, k in [((1, 2, 4, 8), 2), ((1, 2, 4) * 3, 2), ((1, 3, 9), 3), ((1,), 5)]:
-    want = WaveNet(WaveNetConfig(dilations=dil, kernel=k, channels=2, skip_channels=2)).receptive_field
-    got = receptive_field(dil, k)
+import helpers.models.audio as _audio_visible
+
+
+class _WaveNetOff:  # the visible checks switch WaveNet off too: the answer is arithmetic
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("receptive_field must not build a WaveNet: work it out from the dilations and the kernel size")
+
+
+_visible_cases = [((1, 2, 4, 8), 2), ((1, 2, 4) * 3, 2), ((1, 3, 9), 3), ((1,), 5)]
+_wants = [WaveNet(WaveNetConfig(dilations=dil, kernel=k, channels=2, skip_channels=2)).receptive_field
+          for dil, k in _visible_cases]
+_saved_visible = _audio_visible.WaveNet, globals()["WaveNet"]
+_audio_visible.WaveNet = globals()["WaveNet"] = _WaveNetOff
+try:
+    _gots = [receptive_field(dil, k) for dil, k in _visible_cases]
+finally:
+    _audio_visible.WaveNet, globals()["WaveNet"] = _saved_visible
+for (dil, k), want, got in zip(_visible_cases, _wants, _gots):
     assert isinstance(got, (int, float, np.integer, np.floating)) and not isinstance(got, bool), (
         f"receptive_field should return a number, got {type(got).__name__}")
     assert got == want, f"receptive_field({dil}, {k}) = {got}, expected {want}"
