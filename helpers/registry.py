@@ -131,7 +131,7 @@ def recipes() -> dict[str, Recipe]:
         return ImageGANConfig(data.name, latent=latent, width=32, pack=2, tau=1.0, frames=8, frame_samples=8)
 
     gan_train = GANTrainConfig(steps=4000, batch=64, lr_g=2e-4, lr_d=2e-4, seed=0)
-    toy_train = GANTrainConfig(steps=4000, batch=256, lr_g=1e-3, lr_d=1e-4, seed=0)
+    toy_train = GANTrainConfig(steps=4000, batch=256, lr_g=1e-3, lr_d=1e-3, seed=0)  # equal rates, as in PacGAN
     iwae = functools.partial(fit_vae, iwae_k=1000)
     pixel_net = NetConfig(side=P.side, levels=P.levels, latent=10, hidden=48, depth=6, arch="conv", embed=16,
                           dropout=0.1, autoregressive=True)

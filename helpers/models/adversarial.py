@@ -94,7 +94,7 @@ class GANTrainConfig:
     steps: int = 4000
     batch: int = 256
     lr_g: float = 1e-3
-    lr_d: float = 1e-4
+    lr_d: float = 1e-3
     seed: int = 0
 
 
