@@ -62,7 +62,7 @@ from helpers.models.pixel_cnn import MaskedConv2d, horizontal_mask, vertical_mas
 from helpers.models.pixel_lstm import PixelLSTM, PixelLSTMConfig, time_sampling
 from helpers.notebook.plot import bar_table, new_axes, plot_history, show_sprites
 from helpers.notebook.plot import tile
-from helpers.registry import get
+from helpers.registry import get, recipe
 from helpers.evaluate.sprite_stats import STATS, distance, summary
 from helpers.evaluate.two_sample import c2st
 from helpers.core.train import History
@@ -73,7 +73,7 @@ gen = setup(seed=0, threads=2)  # one seed per notebook: reruns draw the same pi
 # %% [markdown]
 # ## 1. The data: 792 sprites, 167 colours
 #
-# The course collected 792 Pokémon sprites of 40×40 pixels and cut the central **20×20** out of each (the data's README says these are centre crops of the 40×40 sprites, not shrunken copies), so that a sprite is a sequence of only $T = 400$ pixels. Their colours were clustered into **167** representative colours; every pixel is stored as the *index* of its colour (0..166) in a colour map. A sprite is therefore a sentence of 400 words from a vocabulary of 167, written row by row (raster order) — exactly the setting of a language model.
+# The course collected 792 Pokémon sprites of 40×40 pixels and cut the central **20×20** out of each (centre crops, not shrunken copies: see the repository's `DATA.md`, which cites the course's notes on the data), so that a sprite is a sequence of only $T = 400$ pixels. Their colours were clustered into **167** representative colours; every pixel is stored as the *index* of its colour (0..166) in a colour map. A sprite is therefore a sentence of 400 words from a vocabulary of 167, written row by row (raster order) — exactly the setting of a language model.
 #
 # We use the series' fixed split: 640 sprites to train; 72 **validation** sprites, used to choose when to stop training and, in section 6, the temperature τ (the raster bigram's reference line in section 3 and the sprite statistics of section 6 are also measured on them); and 80 **test** sprites held out for the bits per pixel that score the models (section 4).
 
@@ -109,7 +109,7 @@ fig
 # - **RGB regression**: output three numbers $\hat{x}_t \in [0,1]^3$, trained with squared error $\lVert \hat{x}_t - x_t \rVert^2$. The minimiser is the **conditional mean** $\mathbb{E}[x_t \mid x_{<t}]$: if the next pixel is blue or yellow with equal chance, the prediction is a grey-green average that neither option has.
 # - **1-of-N**: output a softmax over the 167 colours, trained with cross-entropy $-\log p(x_t \mid x_{<t})$. The model keeps *both* options and sampling picks one.
 #
-# Same network both ways (an LSTM with 128 cells, trained by `python -m helpers.registry train` for the same number of epochs): only the input/output representation differs. Both complete the bottom half of held-out sprites.
+# Same network both ways (an LSTM with 128 cells, that is, 128 hidden units, the size of its state; trained by `python -m helpers.registry train` for the same number of epochs): only the input/output representation differs. Both complete the bottom half of held-out sprites.
 
 # %%
 small, small_info = get("pixel_lstm128_onehot")  # 1-of-N
@@ -160,7 +160,7 @@ fig
 # h_t, c_t = \mathrm{LSTM}\big(e(x_{t-1}) + r(\text{row}_t) + k(\text{col}_t),\; (h_{t-1}, c_{t-1})\big), \qquad
 # p(x_t \mid x_{<t}) = \mathrm{softmax}(W h_t + b).$$
 #
-# $e(x_{t-1})$ is the 1-of-N vector of the previous colour times a matrix (an embedding; a START symbol in place of $x_0$ at $t=1$); we also add embeddings of the row and column of pixel $t$, so the network need not count to 20 to know where a row ends. One layer of 512 cells, ~1.2 M parameters. Training minimises the mean of $-\log p(x_t\mid x_{<t})$ over pixels and sprites (nats per pixel), with horizontal flips, dropout (0.25 on the LSTM's inputs, 0.5 on its outputs: `emb_dropout` and `dropout` in the configuration printed below), weight decay ($10^{-4}$, in Adam), a learning rate halved whenever the validation loss has not improved for 4 epochs, and early stopping on the validation split. `python -m helpers.registry train pixel_lstm512_wd` trains it (seeded) and writes `data/checkpoints/pixel_lstm512_wd.pt`; here `get` loads it (and would train it, with the same recipe, if the file were missing).
+# $e(x_{t-1})$ is the 1-of-N vector of the previous colour times a matrix (an embedding; a START symbol in place of $x_0$ at $t=1$); we also add embeddings of the row and column of pixel $t$, so the network need not count to 20 to know where a row ends. One layer of 512 cells, ~1.2 M parameters. Training minimises the mean of $-\log p(x_t\mid x_{<t})$ over pixels and sprites (nats per pixel), with five guards against **overfitting** (learning the 640 training sprites by heart instead of what sprites have in common): **horizontal flips** (each training sprite is mirrored left to right at random, so the model sees more distinct sprites, since a mirrored Pokémon is still a Pokémon); **dropout** (during training each input or output feature of the LSTM is set to zero at random, 0.25 of the inputs and 0.5 of the outputs: `emb_dropout` and `dropout` in the configuration printed below, so the network cannot lean on any single feature; it is switched off at evaluation); **weight decay** ($10^{-4}$, in Adam: a penalty on large weights, applied by the optimiser at every step, which pulls every weight a little towards zero and so keeps the function simple); a learning rate halved whenever the validation loss has not improved for 4 epochs; and **early stopping** on the validation split (keep the weights of the epoch with the best validation loss). It also uses **gradient clipping**: when the gradient's norm exceeds a set threshold it is scaled down to that threshold, so one unusual batch cannot throw the weights far. `python -m helpers.registry train pixel_lstm512_wd` trains it (seeded) and writes `data/checkpoints/pixel_lstm512_wd.pt`; here `get` loads it (and would train it, with the same recipe, if the file were missing).
 
 # %% [markdown]
 # ### The model, written here
@@ -215,6 +215,11 @@ cnn, cnn_info = get("context2d_96x10")  # the PixelCNN, built in §9 (see the tr
 mixture = PixelMixture([cnn, get("context2d_96x10_s1")[0]])  # two PixelCNNs averaged, explained in §9
 print(f"LSTM-512: {sum(p.numel() for p in lstm.parameters()):,} parameters, "
       f"{len(lstm_info['history'].train)} epochs, best epoch {lstm_info['history'].best_epoch + 1}")
+lstm_train = recipe("pixel_lstm512_wd").train  # the training settings of section 3's text
+print(f"trained with Adam: learning rate {lstm_train.lr}, weight decay {lstm_train.weight_decay}, learning rate halved "
+      f"after {lstm_train.halve_lr_after} epochs without improvement, gradient norm clipped at {lstm_train.grad_clip}, "
+      f"batches of {lstm_train.batch_size}")
+assert (lstm_train.weight_decay, lstm_train.halve_lr_after) == (1e-4, 4)  # as the text says
 
 # %% [markdown]
 # **Check against helpers.** Load the shipped LSTM-512's weights into `NotebookPixelLSTM` (same names, `strict=True`), then compare the held-out log-probability, and let `draw` and the helpers' sampler draw 4 sprites at $\tau = 0.8$ from generators with the same seed: the pixels must be identical.
@@ -251,7 +256,7 @@ print(f"step returns logits {tuple(logits1.shape)} and state (h, c) of shapes {t
 assert torch.allclose(logits0, forced[:, 0], atol=1e-5) and torch.allclose(logits1, forced[:, 1], atol=1e-5)
 
 # %% [markdown]
-# **Training it, for 30 steps** (the time is printed; it grows when the machine is busy). A small version (64 cells instead of 512) trained from random weights with Adam on random batches of 16 training sprites: the loss is the mean of $-\log_2 p(x_t \mid x_{<t})$ over the batch's pixels, printed every 5 steps. It starts near $\log_2 167 = 7.38$ bits (a uniform guess) and falls below the **unigram**'s 4.9 bits within 30 steps: the unigram draws each pixel from the colours' overall frequencies in the training sprites, with no context (section 4 compares it with the other models); its held-out bits per pixel is printed here. The shipped model is the same loop with weight decay and the learning-rate halving, run to early stopping (`python -m helpers.registry train pixel_lstm512_wd`).
+# **Training it, for 30 steps** (the time is printed; it grows when the machine is busy). A small version (64 cells instead of 512) trained from random weights with Adam on random batches of 16 training sprites: the loss is the mean of $-\log_2 p(x_t \mid x_{<t})$ over the batch's pixels, printed every 5 steps. It starts near $\log_2 167 = 7.38$ bits (a uniform guess) and falls below the **unigram**'s 4.9 bits within 30 steps: the unigram draws each pixel from the colours' overall frequencies in the training sprites, with no context (section 4 compares it with the other models); its held-out bits per pixel is printed here. The shipped model is trained by a loop of the same shape with the larger network, its own learning rate, and the guards listed at the start of this section (flips, dropout, weight decay, learning-rate halving, gradient clipping), run to early stopping (`python -m helpers.registry train pixel_lstm512_wd`).
 
 # %%
 torch.manual_seed(0)
@@ -273,7 +278,7 @@ print(f"unigram (colour frequencies of the training sprites): {unigram_bpp:.2f} 
 assert losses[0] > 6.5 and losses[-1] < unigram_bpp - 0.1, f"starts near 7.38 bits, ends below the unigram's {unigram_bpp:.1f}"
 
 # %% [markdown]
-# The shipped models' training curves, in bits per pixel (the training loss is in nats; divided by $\ln 2$). Next to the LSTM is the **PixelCNN** (`context2d_96x10`, loaded with it above): a network that predicts each pixel from the rows above and the pixels to its left through *masked convolutions* (convolutions whose kernel weights on pixels not yet generated are zeroed); section 9 builds it, and until then it is a second model to compare with. The dashed line is the reference every Pokémon number in this notebook is read against: the raster bigram, $p(x_t \mid x_{t-1})$ from counts, on the same validation sprites. Look at where the LSTM's validation curve drops below it (the epoch is printed just above the figure, early in the run) and at the gap that opens between train and validation later: the epoch marked best is where early stopping kept the weights. The sudden drops of the training curves are the epochs where the learning rate was halved.
+# The shipped models' training curves, in bits per pixel (the training loss is in nats; divided by $\ln 2$). Next to the LSTM is the **PixelCNN** (`context2d_96x10`, loaded with it above): a network that predicts each pixel from the rows above and the pixels to its left through *masked convolutions* (convolutions whose kernel weights on pixels not yet generated are zeroed); section 9 builds it, and until then it is a second model to compare with. The dashed line is a reference: the raster bigram, $p(x_t \mid x_{t-1})$ from counts, on the same validation sprites (section 4 compares every model with the same bigram on the test sprites instead). Look at where the LSTM's validation curve drops below it (the epoch is printed just above the figure, early in the run) and at the gap that opens between train and validation later: the epoch marked best is where early stopping kept the weights. The sudden drops of the training curves are the epochs where the learning rate was halved.
 
 # %%
 def in_bits(h: History) -> History:
@@ -301,7 +306,7 @@ fig
 #
 # $$\text{bits/pixel} = -\frac{1}{N \cdot 400} \sum_{n=1}^{N} \log_2 p(x^{(n)}) ,$$
 #
-# on the 80 held-out sprites. Two baselines need only counting: the **unigram** $p(x_t)$ = colour frequency (no context), and the **raster bigram** $p(x_t \mid x_{t-1})$ (left neighbour only). A uniform guess costs $\log_2 167 = 7.38$ bits.
+# on the 80 held-out sprites. Two baselines need only counting: the **unigram** $p(x_t)$ = colour frequency (no context), and the **raster bigram** $p(x_t \mid x_{t-1})$ (the previous pixel in raster order only: the left neighbour, except for the first pixel of a row, whose previous pixel is the last of the row above, and pixel 0, which gets START). A uniform guess costs $\log_2 167 = 7.38$ bits.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -331,7 +336,7 @@ ax.axvline(ref, color="k", ls="--", lw=1)
 fig
 
 # %% [markdown]
-# **Takeaway.** Read the bars against the dashed line. Context is worth bits: the left neighbour alone (the bigram) saves about a third of the unigram's cost, and every network lands to the left of the line: the LSTMs see the whole prefix through their state, the PixelCNN sees most of it, up to its reach (measured in section 9); the last column of the table says by how much. The PixelCNN, which sees the pixel *above* directly instead of carrying it 20 steps in a state, is the lowest single model; the average of two PixelCNNs (section 9) is lower still. The recipes of the shipped models are the entries `pixel_lstm512_wd`, `context2d_96x10` and `context2d_96x10_s1` of `helpers/registry.py`.
+# **Takeaway.** Read the bars against the dashed line. Context is worth bits: the previous pixel alone (the bigram) saves about a third of the unigram's cost, and every network lands to the left of the line: the LSTMs see the whole prefix through their state, the PixelCNN sees most of it, up to its reach (measured in section 9); the last column of the table says by how much. The PixelCNN, which sees the pixel *above* directly instead of carrying it 20 steps in a state, is the lowest single model; the average of two PixelCNNs (section 9) is lower still. The recipes of the shipped models are the entries `pixel_lstm512_wd`, `context2d_96x10` and `context2d_96x10_s1` of `helpers/registry.py`.
 #
 # ## 5. Completion (slide 11)
 #
@@ -413,8 +418,11 @@ n_val = len(valid)
 taus = (0.8, 0.9, 1.0, 1.1, 1.2)
 real_vs_real = c2st(valid, train[torch.randperm(len(train), generator=torch.Generator().manual_seed(5))[:n_val]], cmap)
 drawn_at, by_tau, acc = {}, {}, {}
+lstm_draw_s = {}  # seconds to draw the 72 sprites, per τ (compared with the PixelCNN in section 9)
 for tau in taus:  # 72 sprites per τ, Generator(3)
+    t0 = time.perf_counter()
     drawn_at[tau] = lstm.sample(n_val, generator=torch.Generator().manual_seed(3), temperature=tau)
+    lstm_draw_s[tau] = time.perf_counter() - t0
     by_tau[tau], acc[tau] = summary(drawn_at[tau], cmap), c2st(valid, drawn_at[tau], cmap)
 best_tau = min(taus, key=lambda t: acc[t]["accuracy"])
 stats_tau = min(taus, key=lambda t: distance(by_tau[t], valid, cmap))
@@ -686,7 +694,7 @@ print(f"shipped PixelCNN: pixel (19, 19) depends on {int(field_cnn.sum())} of it
 assert int((field_cnn & ~earlier).sum()) == 0 and int(earlier.sum()) / 2 < int(field_cnn.sum()) < int(earlier.sum())
 
 # %% [markdown]
-# The one-stack network is blind to a wedge of earlier pixels to the upper right of $x_t$ (pink), pixels that six layers could reach; the two-stack network sees every earlier pixel within reach, and neither sees $x_t$ or anything after it. The shipped model adds dilations (1, 2, 1, 4) to the two stacks, so its reach is wider still, but not unlimited: measured the same way below, its last pixel (19, 19) depends on most of its 399 earlier pixels, not all of them (the count is printed).
+# The one-stack network is blind to a wedge of earlier pixels to the upper right of $x_t$ (pink), pixels that six layers could reach; the two-stack network sees every earlier pixel within reach, and neither sees $x_t$ or anything after it. The shipped model adds dilations (1, 2, 1, 4) to the two stacks, so its reach is wider still, but not unlimited: measured the same way in the cell above, its last pixel (19, 19) depends on most of its 399 earlier pixels, not all of them (the count is printed).
 
 # %% [markdown]
 # ### A mixture of PixelCNNs (slide 24)
@@ -718,11 +726,18 @@ assert abs(mix_bpp - table["mixture of two PixelCNNs (§9)"]) < 1e-3
 # %% [markdown]
 # ### Drawing from scratch with the PixelCNN
 #
-# Does the LSTM's temperature suit the PixelCNN too? Drawing a PixelCNN sprite takes longer, so instead of a sweep we test only two temperatures, τ = 1 and the LSTM's `best_tau`, the same way as in section 6: 72 sprites at each, tested against the 72 validation sprites with the classifier. The one it finds harder to tell apart is `cnn_tau`. The figure shows both models at τ = 1, their own distributions, and at the τ the classifier chose.
+# Does the LSTM's temperature suit the PixelCNN too? Drawing a PixelCNN sprite takes longer (the cell times its 72 sprites at τ = 1 against the LSTM-512's 72 of section 6 and prints the ratio; the ratio depends on the machine and its load), so instead of a sweep we test only two temperatures, τ = 1 and the LSTM's `best_tau`, the same way as in section 6: 72 sprites at each, tested against the 72 validation sprites with the classifier. The one it finds harder to tell apart is `cnn_tau`. The figure shows both models at τ = 1, their own distributions, and at the τ the classifier chose.
 
 # %%
 cnn_taus = tuple(sorted({1.0, best_tau}))
-cnn_drawn = {tau: cnn.sample(n_val, generator=torch.Generator().manual_seed(3), temperature=tau) for tau in cnn_taus}
+cnn_drawn, cnn_draw_s = {}, {}
+for tau in cnn_taus:
+    t0 = time.perf_counter()
+    cnn_drawn[tau] = cnn.sample(n_val, generator=torch.Generator().manual_seed(3), temperature=tau)
+    cnn_draw_s[tau] = time.perf_counter() - t0
+print(f"72 sprites at τ = 1: PixelCNN {cnn_draw_s[1.0]:.1f} s, LSTM-512 (section 6) {lstm_draw_s[1.0]:.1f} s "
+      f"({cnn_draw_s[1.0] / lstm_draw_s[1.0]:.1f}x)")
+assert cnn_draw_s[1.0] > 1.5 * lstm_draw_s[1.0], "a PixelCNN sprite takes longer to draw"
 cnn_acc = {tau: c2st(valid, x, cmap) for tau, x in cnn_drawn.items()}
 cnn_tau = min(cnn_taus, key=lambda t: cnn_acc[t]["accuracy"])
 for tau in cnn_taus:
@@ -794,7 +809,7 @@ for log_p, n_pixels in ((-100.0, 64), (-1234.5, 400), (-50.0, 9), (0.0, 400)):
 print(f"Exercise 1 passes the visible checks (more run when it is graded): {bpp:.3f} bits/pixel")
 
 # %% [markdown]
-# **Exercise 2.** Write the **greedy** decoder yourself with the cached state. The shipped `PixelLSTM` (`lstm`) keeps one pixel of the loop of `draw` in a method (both shown in section 3, under "The shipped model's interface"): `model.step(prev, t, state)` takes the colours of pixel $t-1$ as an `(n,)` long tensor (the START symbol at $t = 0$) and the LSTM state (`None` at $t = 0$: zeros), and returns the logits of pixel $t$, shape `(n, colours)`, and the new state $(h, c)$. The model's configuration is `model.cfg`; the START symbol is the index `model.cfg.colours`, one past the last colour. Write `greedy_draw(model, n)`: start from START, call `model.step` for $t = 0..399$, take the argmax each time and feed it back; return `(n, 20, 20)` long. Write the loop yourself: do not call `model.sample` or another of the helpers' samplers. Your function must give the same pixels as `model.sample(n, greedy=True)`.
+# **Exercise 2.** Write the **greedy** decoder yourself with the cached state. The shipped `PixelLSTM` (`lstm`) keeps one pixel of the loop of `draw` in a method, `step` (`draw` is shown in section 3 under "The model, written here", `step` under "The shipped model's interface"): `model.step(prev, t, state)` takes the colours of pixel $t-1$ as an `(n,)` long tensor (the START symbol at $t = 0$) and the LSTM state (`None` at $t = 0$: zeros), and returns the logits of pixel $t$, shape `(n, colours)`, and the new state $(h, c)$. The model's configuration is `model.cfg`; the START symbol is the index `model.cfg.colours`, one past the last colour. Write `greedy_draw(model, n)`: start from START, call `model.step` for $t = 0..399$, take the argmax each time and feed it back; return `(n, 20, 20)` long. Write the loop yourself: do not call `model.sample` or another of the helpers' samplers. Your function must give the same pixels as `model.sample(n, greedy=True)`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 @torch.no_grad()
@@ -839,6 +854,10 @@ class _WithoutSamplers:
         if name in ("sample", "sample_rerun", "_fill", "read", "forward"):
             raise AttributeError(f"greedy_draw called model.{name}: write the loop yourself with model.step")
         return getattr(self._model, name)
+
+    def __call__(self, *args, **kwargs):
+        raise AssertionError("greedy_draw called model(...): it must call model.step, one pixel at a time with the "
+                             "cached state, not re-run the whole network")
 
 
 try:

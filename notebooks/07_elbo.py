@@ -243,7 +243,7 @@ fig
 #
 # ## 6. The decoder half of slide 28: raising $L_b$ over the model tends to raise $\log P(x)$
 #
-# Section 4 held the model fixed and moved $q$. Training a VAE also moves the model $P(x|z)$, here $W$ and $b$ ($s^2$ fixed at 0.25). Since $\log P(x) \ge L_b$, pushing $L_b$ up raises a floor under $\log P(x)$; it does not force $\log P(x)$ itself up, since the gap $\mathrm{KL}(q\,\|\,P(z|x))$ can shrink instead. Whether $\log P(x)$ rises in practice is an empirical question, and the run below answers it. Fit 200 points drawn from `model` two ways, from the same random start, 300 Adam steps each: by the **exact** mean $\log P(x)$, and by the mean **ELBO** (notebook 05's name for $L_b$) with an amortised linear encoder $q(z|x) = \mathcal N(a^\top x + c,\ e^{v})$ trained at the same time (amortised: one encoder, with parameters $a, c, v$, computes $q(z|x)$ for every $x$, instead of a separate $q$ per data point as in section 4). For this model both terms of $L_b$ (section 3) have a closed form, computed by `LinearGaussian.expected_log_likelihood`; with $\mu = a^\top x + c$ and $\Sigma = e^{v}$, for each point of a batch:
+# Section 4 held the model fixed and moved $q$. Training a VAE also moves the model $P(x|z)$, here $W$ and $b$ ($s^2$ fixed at 0.25). Since $\log P(x) \ge L_b$, pushing $L_b$ up raises a floor under $\log P(x)$; it does not force $\log P(x)$ itself up, since the gap $\mathrm{KL}(q\,\|\,P(z|x))$ can shrink instead. Whether $\log P(x)$ rises in practice is an empirical question, and the run below answers it. Fit 200 points drawn from `model` two ways, from the same random start, 300 Adam steps each: by the **exact** mean $\log P(x)$, and by the mean **ELBO** (notebook 05's name for $L_b$) with an amortised linear encoder $q(z|x) = \mathcal N(a^\top x + c,\ e^{v})$ trained at the same time (amortised: one encoder, with parameters $a, c, v$, computes $q(z|x)$ for every $x$, instead of a separate $q$ per data point as in section 4). For this model both terms of $L_b$ (section 3) have a closed form: the first is what `LinearGaussian.expected_log_likelihood` computes (written out in `batch_elbo` below), the second a Gaussian KL (`kl_standard_normal`); with $\mu = a^\top x + c$ and $\Sigma = e^{v}$, for each point of a batch:
 #
 # $$L_b(x) = -\tfrac D2 \log(2\pi s^2) - \frac{\lVert x - W\mu - b\rVert^2 + \operatorname{tr}(W \Sigma W^\top)}{2 s^2} - \mathrm{KL}\big(\mathcal N(\mu, \Sigma)\,\|\,\mathcal N(0, I)\big).$$
 
@@ -357,7 +357,7 @@ assert len(dig_test) == 447
 for k in ks:
     print(f"k = {k:4d}: bound on log P(x) = {bounds[k]:8.2f} nats per image")
 gap = bounds[1000] - bounds[1]
-print(f"estimated gap log P(x) - L_b >= {gap:.1f} nats: the KL(q(z|x) || P(z|x)) the encoder leaves")
+print(f"estimated gap log P(x) - L_b >= {gap:.2f} nats: the KL(q(z|x) || P(z|x)) the encoder leaves")
 assert all(bounds[a] <= bounds[b] + 0.05 for a, b in zip(ks, ks[1:])), "the bound should tighten with k"
 
 # %%
