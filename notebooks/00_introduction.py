@@ -70,7 +70,7 @@ gen = setup(seed=0)  # one seed per notebook: reruns draw the same pictures
 #
 # **Pokémon** (the lecture's running example, slides 8-10): 792 sprites of 20×20 pixels. Their colours were clustered into 167, so every pixel is one *index* into a colour map — a category, not an RGB number. The files come from the course's web page; the first call to `load_pokemon()` downloads them into `data/pokemon/` and checks them (shape, values, checksum).
 #
-# **Digits**: scikit-learn's 1,797 hand-written digits of 8×8 pixels with 17 grey levels. They ship inside scikit-learn, so they need no download, and they are small: every digits model of the series trained in seconds to a few minutes on the CPU, while the longest-training Pokémon model took more than an hour (the cell after the next prints both, from the shipped checkpoints).
+# **Digits**: scikit-learn's 1,797 hand-written digits of 8×8 pixels with 17 grey levels. They ship inside scikit-learn, so they need no download, and they are small: every digits model of the series trained in seconds to a few minutes on the CPU, while the longest-training Pokémon model took more than an hour (the cell after the next prints both, from the shipped **checkpoints**: the files in `data/checkpoints/` that hold a trained model's weights, so that a notebook loads a model instead of training it; section 4 says more).
 #
 # Both come with a fixed split (train / validation / test) that every notebook shares, so numbers compare across notebooks. Models learn from the training split; the validation split decides when to stop and which settings to keep; the test split is **held out**: no model trains on it or is tuned on it, so a score there says how well a model does on images it has never seen.
 
