@@ -229,9 +229,9 @@ assert float(-log_prob_counts(tables, test, 1.0).mean()) > float(-true_log_prob(
 #
 # ## 3. A network that learns the tables
 #
-# One small network serves all nine pixels: an MLP, a few linear layers with a ReLU ($\max(0, \cdot)$) between them. To predict pixel $i$ it is shown the pixels before it (1-of-N: a one-hot vector per pixel) and *blanks* (all zeros) for pixel $i$ and everything after it, plus a flag per pixel saying which ones are known. It outputs $K=3$ **logits**, one unbounded score $z_v$ per colour; the **softmax** $e^{z_v}/\sum_u e^{z_u}$ turns them into probabilities (positive, summing to 1), $P_\theta(x_i\mid x_{<i})$. The loss is the chain rule itself: $-\log P_\theta(x)=-\sum_i \log P_\theta(x_i\mid x_{<i})$, in nats per image.
+# One small network serves all nine pixels: an MLP, a few linear layers with a ReLU ($\max(0, \cdot)$) between them. To predict pixel $i$ it is shown the pixels before it (1-of-N: a **one-hot** vector per pixel, a 1 at the pixel's colour and 0 at the other two) and *blanks* (all zeros) for pixel $i$ and everything after it, plus a flag per pixel saying which ones are known. It outputs $K=3$ **logits**, one unbounded score $z_v$ per colour; the **softmax** $e^{z_v}/\sum_u e^{z_u}$ turns them into probabilities (positive, summing to 1), $P_\theta(x_i\mid x_{<i})$. The loss is the chain rule itself: $-\log P_\theta(x)=-\sum_i \log P_\theta(x_i\mid x_{<i})$, in nats per image.
 #
-# It is trained by `fit`, the series' training loop (from helpers), with the settings in a `TrainConfig`: Adam (gradient descent that adapts the step size of each weight from its recent gradients; learning rate 3e-3) on shuffled mini-batches of 100 training images, for at most 150 epochs. After every epoch `fit` computes the loss on the 300 `valid` images, which it never trains on; it stops early once 15 epochs pass without a better validation loss, and it keeps the weights of the best validation epoch. Before each step `fit` also **clips the gradient** (`grad_clip=1.0`): if the gradients of all the weights, taken together as one vector, are longer than 1, it scales them down to length 1, a guard against a rare huge step. The `test` images stay unused until the models are compared. `fit` trains the model in place and returns a `History` of the run: `hist.train` and `hist.valid` list the mean training and validation loss of each epoch (so `len(hist.train)` is the number of epochs run), `hist.best_epoch` is the index of the best validation epoch, the one whose weights were kept, and `hist.seconds` is the time taken. The cell prints them.
+# It is trained by `fit`, the series' training loop (from helpers), with the settings in a `TrainConfig`: Adam (gradient descent that adapts the step size of each weight from its recent gradients; learning rate 3e-3) on shuffled mini-batches of 100 training images, for at most 150 epochs. After every epoch `fit` computes the loss on the 300 `valid` images, which it never trains on; it stops early once 15 epochs pass without a better validation loss, and it keeps the weights of the best validation epoch. Before each step `fit` also **clips the gradient** (`grad_clip=1.0`): if the gradients of all the weights, taken together as one vector, are longer than 1, it scales them down to length 1, a guard against a rare huge step. The `test` images stay unused until the models are compared. `fit` trains the model in place and returns a `History` of the run: `hist.train` and `hist.valid` list the mean training and validation loss of each epoch (so `len(hist.train)` is the number of epochs run), `hist.best_epoch` is the index of the best validation epoch, the one whose weights were kept, and `hist.seconds` is the time taken. The cell prints the number of epochs, the time and the best validation loss.
 
 # %%
 class ChainNet(nn.Module):
@@ -450,11 +450,11 @@ draw(sample_chain(softmax_net, 8, gen), ncols=4, ax=c, title="softmax (1-of-N): 
 fig
 
 # %% [markdown]
-# **Takeaway.** A pixel's value is a category (which colour), and its conditional distribution often has several peaks. A softmax over the values represents the peaks; a regressed number can only sit between them. That is why PixelRNN, notebook 02's LSTM and WaveNet (notebook 03, 256 audio levels) all use 1-of-N.
+# **Takeaway.** A pixel's value is a category (which colour), and its conditional distribution often has several peaks. A softmax over the values represents the peaks; a regressed number can only sit between them. That is why PixelRNN, notebook 02's LSTM (a recurrent network, taught there) and WaveNet (notebook 03, 256 audio levels) all use 1-of-N.
 #
 # ## 6. From 3×3 to real images: PixelRNN
 #
-# Slide 7 scales the same recipe up: **PixelRNN** (van den Oord, Kalchbrenner & Kavukcuoglu, 2016) predicts each pixel of real photographs from all the pixels before it with a recurrent network, and was trained, like our toy, on nothing but images. Counting is hopeless there: the table for the last pixel of a 20×20 Pokémon sprite with 167 colours would have $167^{399}$ rows. The network is what makes the chain rule practical. Notebook 02 builds the lecture's own version, an LSTM that draws Pokémon pixel by pixel; notebook 03 applies the idea to audio (WaveNet) and video.
+# Slide 7 scales the same recipe up: **PixelRNN** (van den Oord, Kalchbrenner & Kavukcuoglu, 2016) predicts each pixel of real photographs from all the pixels before it with a recurrent network (one that carries a state from pixel to pixel; notebook 02 builds one), and was trained, like our toy, on nothing but images. Counting is hopeless there: the table for the last pixel of a 20×20 Pokémon sprite with 167 colours would have $167^{399}$ rows. The network is what makes the chain rule practical. Notebook 02 builds the lecture's own version, an LSTM that draws Pokémon pixel by pixel; notebook 03 applies the idea to audio (WaveNet) and video.
 
 # %%
 print(f"prefixes of the last pixel: 3x3 toy 3^8 = {K ** 8:,}; 20x20 Pokémon 167^399 = 10^{399 * math.log10(167):.0f}")
@@ -469,7 +469,7 @@ print(f"prefixes of the last pixel: 3x3 toy 3^8 = {K ** 8:,}; 20x20 Pokémon 167
 #
 # ## Exercises
 #
-# **Exercise 1 (the conditional probability by hand).** Without `count_tables`, `counted_conditionals` or `log_prob_counts` (the test blocks all three while your function runs), compute $\hat P(x_i = v\mid x_{<i} = \text{prefix})$ from the training images by counting: write `p_next(data, prefix)` that returns a float tensor of shape `(3,)` (white, red, blue) for the pixel right after `prefix`, a list of colour indices (it may be empty). Use plain counts ($\alpha=0$) and assume the prefix occurs in `data`.
+# **Exercise 1 (the conditional probability by hand).** Without `count_tables`, `counted_conditionals` or `log_prob_counts` (the graded test blocks all three while your function runs), compute $\hat P(x_i = v\mid x_{<i} = \text{prefix})$ from the training images by counting: write `p_next(data, prefix)` that returns a float tensor of shape `(3,)` (white, red, blue) for the pixel right after `prefix`, a list of colour indices (it may be empty). Use plain counts ($\alpha=0$) and assume the prefix occurs in `data`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def p_next(data: Tensor, prefix: list[int]) -> Tensor:
@@ -558,9 +558,8 @@ ll_raster_smoothed = float(log_prob_counts(_tables0, _train0, 1.0).mean())
 assert 1e-3 < abs(ll_columns_smoothed - ll_raster_smoothed) < 1e-2, (
     f"smoothed: columns {ll_columns_smoothed:.4f}, rows {ll_raster_smoothed:.4f}; the two orders' smoothed values "
     "should differ by a few thousandths: are the column order's tables counted on train[:, ORDER]?")
-print(f"Exercise 2 passes the visible checks (more run when it is graded): {ll_columns:.4f} nats in both orders "
-      f"(plain counts); "
-      f"smoothed: columns {ll_columns_smoothed:.4f}, rows {ll_raster_smoothed:.4f}")
+print(f"Exercise 2 passes the visible checks (more run when it is graded): plain counts: columns {ll_columns:.4f}, "
+      f"rows {ll_raster:.4f}; smoothed: columns {ll_columns_smoothed:.4f}, rows {ll_raster_smoothed:.4f}")
 
 # %% [markdown]
 # **Exercise 2, written part (graded by a teacher).** In 2-4 sentences, citing the plain-count and the smoothed log-likelihoods your test cell printed for the two orders: why do the plain-count ones agree exactly in both orders, and why do the smoothed ones not? (Hint: what does the product of the counted factors come to for a training image when $\alpha=0$, and what does $\alpha$ add to?)
