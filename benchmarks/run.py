@@ -30,14 +30,14 @@ NOTEBOOKS = REPO / "notebooks"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 # the families the classifier two-sample test judges (issue 22): "real" is held-out against training sprites
-TWO_SAMPLE_FAMILIES = ("real", "lstm512", "lstm512_wd", "context2d", "context2d_96x10", "vae", "pixelvae", "gan",
+TWO_SAMPLE_FAMILIES = ("real", "lstm512", "lstm512_wd", "context2d_96x10", "vae", "pixelvae", "gan",
                        "gan_diffaug")
 
 # What each block reports, declared once: the block is checked against it when it runs, and
 # tests/test_bench.py checks latest.json against it.
 KEYS = {
-    "pokemon_bits_per_pixel": {"unigram", "bigram", "lstm512", "context2d", "vae_iwae100", "lstm512_wd",
-                               "context2d_96x10", "context2d_mixture", "vae_autoregressive"},
+    "pokemon_bits_per_pixel": {"unigram", "bigram", "lstm512", "vae_iwae100", "lstm512_wd",
+                               "context2d_96x10", "context2d_mixture", "context2d_ensemble", "vae_autoregressive"},
     "digits_nats_per_image": {"gmm_best", "vae_elbo", "vae_iwae", "autoregressive", "categorical_mixture"},
     "sampling": {"cached_s", "rerun_s", "ratio"},
     "slider_ms": {"median", "p95"},
@@ -46,20 +46,32 @@ KEYS = {
                   "vae_nearest", "test_confidence", "test_nearest"},
     "naive_vs_importance": {"ratio", "naive_var", "importance_var"},
     "pokemon_samples": {"lstm512_tau_chosen"} | {
-        f"{family}_{stat}" for family in ("held_out", "lstm512", "lstm512_tau", "context2d", "vae", "gan")
+        f"{family}_{stat}" for family in ("held_out", "lstm512", "lstm512_tau", "context2d_96x10", "vae", "gan")
         for stat in ("background", "blobs", "outline", "colours", "distance")},
     "training_threads": {"one_run_2_threads_steps_per_s", "two_runs_1_thread_steps_per_s", "ratio"},
     "text_bits_per_char": {"model", "unigram", "bigram"},
     "pokemon_two_sample": {f"{family}_{stat}" for family in TWO_SAMPLE_FAMILIES
                            for stat in ("accuracy", "spread", "nearest")}
                           | {"lstm512_tau", "lstm512_wd_tau", "context2d_96x10_tau"},
+    # nested: ring/grid -> variant -> means, standard errors and per_seed; length -> ring/grid -> steps
+    "gan_modes": {"steps", "probe_steps", "seeds", "workers", "chunk", "seconds", "seconds_per_run", "ring",
+                  "grid", "length"},
 }
+
+# Keys a block made by an earlier version of its code may lack (gan_modes before its runs were batched over seeds:
+# one seed per model, no "chunk"); tests accept such a block until the next `make bench` replaces it.
+OPTIONAL = {"gan_modes": {"chunk"}}
 
 # Published numbers beside ours, with their sources (other splits or data: for scale only).
 REFERENCES = {
     "pokemon_bits_per_pixel": "course data README: unigram 5.02, raster bigram 3.29 bits/pixel on a 712/80 split",
     "digits_nats_per_image": "issue notes for this split: plain MLP VAE ~95; published VAE ~100, autoregressive ~89 nats",
+    "gan_modes": "PacGAN (Lin, Khetan, Fanti, Oh, NeurIPS 2018) Table 1, 10 trials of 400,000 steps, mean ± s.e.; "
+                 "code: github.com/fjxmlzn/PacGAN synthetic_data_experiments/",
 }
+
+# PacGAN's Table 1: (modes, high-quality share in %, reverse KL), each (mean, standard error)
+from helpers.models.adversarial import PAPER_TABLE1 as PACGAN_TABLE1  # noqa: E402
 
 
 def pokemon_bits_per_pixel() -> dict[str, float]:
@@ -69,12 +81,13 @@ def pokemon_bits_per_pixel() -> dict[str, float]:
 
     from helpers.models.vae import iwae_log_likelihood
 
-    from helpers.models.autoregressive import PixelMixture
+    from helpers.models.autoregressive import PixelEnsemble, PixelMixture
 
     tr, _, te = load_pokemon().split()
-    names = ("pixel_lstm512", "pixel_lstm512_wd", "context2d", "context2d_96x10")
+    names = ("pixel_lstm512", "pixel_lstm512_wd", "context2d_96x10")
     models = {k: get(k)[0] for k in names}
-    models["mixture"] = PixelMixture([models["context2d_96x10"], get("context2d_96x10_s1")[0]])
+    parts = [models["context2d_96x10"], get("context2d_96x10_s1")[0], get("context2d_96x10_s2")[0]]
+    models["mixture"], models["ensemble"] = PixelMixture(parts), PixelEnsemble(parts)  # notebook 02 §9
     t = heldout_table(te, tr, models, N_COLOURS)
     # a VAE has no exact likelihood: its importance-weighted bound (k = 100), an upper bound on bits/pixel
     def iwae_bpp(name: str) -> float:
@@ -82,8 +95,9 @@ def pokemon_bits_per_pixel() -> dict[str, float]:
         return nll / (te[0].numel() * math.log(2))
 
     return {"unigram": t["unigram (colour frequency)"], "bigram": t["raster bigram"],
-            "lstm512": t["pixel_lstm512"], "lstm512_wd": t["pixel_lstm512_wd"], "context2d": t["context2d"],
+            "lstm512": t["pixel_lstm512"], "lstm512_wd": t["pixel_lstm512_wd"],
             "context2d_96x10": t["context2d_96x10"], "context2d_mixture": t["mixture"],
+            "context2d_ensemble": t["ensemble"],
             "vae_iwae100": iwae_bpp("pokemon_vae"), "vae_autoregressive": iwae_bpp("pokemon_pixelvae")}
 
 
@@ -122,7 +136,7 @@ def pokemon_two_sample() -> dict[str, float]:
             model = get(name)[0]
             out[f"{key}_tau"] = chosen_tau(model)
             samples[key] = model.sample(n, generator=gen(), temperature=out[f"{key}_tau"])
-        for key, name in (("context2d", "context2d"), ("vae", "pokemon_vae"),
+        for key, name in (("vae", "pokemon_vae"),
                           ("pixelvae", "pokemon_pixelvae"), ("gan", "gan_pokemon"),
                           ("gan_diffaug", "gan_pokemon_diffaug")):
             samples[key] = get(name)[0].sample(n, generator=gen())
@@ -200,7 +214,7 @@ def pokemon_samples() -> dict[str, float]:
             "held_out": te,
             "lstm512": lstm.sample(256, generator=gen()),
             "lstm512_tau": lstm.sample(256, generator=gen(), temperature=tau),
-            "context2d": get("context2d")[0].sample(256, generator=gen()),
+            "context2d_96x10": get("context2d_96x10")[0].sample(256, generator=gen()),
             "vae": decode_images(vae, vae.sample_prior(256, gen()), "mode"),
             "gan": get("gan_pokemon")[0].sample(256, generator=gen()),
         }
@@ -357,6 +371,139 @@ def training_threads(steps: int = 12) -> dict[str, float]:
     return {"one_run_2_threads_steps_per_s": one, "two_runs_1_thread_steps_per_s": two, "ratio": two / one}
 
 
+GAN_MODES_STEPS = 1500  # of the paper's 400,000: chosen so the whole block fits 30 min on 2 idle cores
+GAN_MODES_PROBE = 100  # steps of the cheap reproduction check (tests/test_pacgan.py)
+GAN_MODES_LONG = 4  # the length part trains the plain GAN this many times longer
+GAN_MODES_CHUNK = 5  # seeds trained together as one batched model (helpers.models.pacgan.run_batched)
+GAN_MODES_VARIANTS = {"GAN": 1, "PacGAN2": 2, "PacGAN3": 3, "PacGAN4": 4}
+
+
+def _gan_modes_cache() -> Path:
+    """Per-run results, keyed by the run and a hash of helpers/models/pacgan.py: a rerun after an
+    interruption skips finished runs; a code change invalidates them."""
+    import hashlib
+
+    code = hashlib.sha256((REPO / "helpers" / "models" / "pacgan.py").read_bytes()).hexdigest()[:12]
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "generation-notebooks" / "gan_modes" / code
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return statistics.fmean(values), se
+
+
+def _summarise(runs: list[dict]) -> dict:
+    out: dict = {}
+    for k in ("modes", "high_quality", "reverse_kl"):
+        out[k], out[f"{k}_se"] = _mean_se([float(r[k]) for r in runs])
+    return out | {"per_seed": runs}
+
+
+def gan_modes(steps: int = GAN_MODES_STEPS, seeds: int = 10, workers: int = 2) -> dict:
+    """PacGAN's Table 1 (Lin et al. 2018) on 2 CPU cores: 2D-ring (8 modes) and 2D-grid (25 modes),
+    GAN and PacGAN2-4, ``seeds`` seeds each, the protocol of helpers.models.pacgan (taken from the
+    authors' code) except the length: ``steps`` Adam steps of batch 100 instead of 400,000 (400
+    epochs of 100,000). Reported: mean and standard error over seeds of modes captured, the
+    high-quality share of 2,500 samples (within 3 std of a mode) and the reverse KL of the mode
+    histogram; per seed also the measures after GAN_MODES_PROBE steps (the test re-runs one chunk)
+    and the seconds. ``length``: the plain GAN on 3 seeds at ``steps`` (the table's seeds 0-2)
+    and at GAN_MODES_LONG x ``steps``: how much the cut moves the GAN row.
+
+    Seeds train GAN_MODES_CHUNK at a time as one batched model (seed axis on every weight; each
+    seed draws its own initialisation and data, so a seed's run is the single run's up to float
+    rounding); the chunks go to ``workers`` processes of one thread each, and finished chunks are
+    cached (a rerun resumes). Batching saves little: a step is ~0.9 GFLOP of small matrix products
+    per seed, already compute-bound on one thread. Measured on one thread of the 2-core machine
+    (load ~0.7 from another job; ms per seed-step, single run / batched 5 / batched 10): GAN
+    17.9 / 15.8 / 15.2, PacGAN4 29.8 / 29.6 / 29.8. ``steps`` = 1,500 (0.375% of the paper's length)
+    is what that speed allows: per step of the table, 10 seeds x 2 data sets x (15 + 20 + 25 + 30)
+    ms = 1.8 core-s, plus 6 x 4 x 15 ms = 0.36 core-s for the length part's long runs: 2.2 core-s
+    x 1,500 = 3,240 core-s = 27 min on two workers, ~30 min with ~10% lost to two processes
+    sharing the machine. ``seconds`` stores what this invocation took; ``seconds_per_run`` is the
+    median of each variant's batched wall time per seed (it follows the machine's load too).
+    """
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    from helpers.models.pacgan import run_batched
+
+    cache, t0 = _gan_modes_cache(), time.perf_counter()
+    chunks = [tuple(range(i, min(i + GAN_MODES_CHUNK, seeds))) for i in range(0, seeds, GAN_MODES_CHUNK)]
+    jobs = [(ds, pack, chunk, steps) for ds in ("ring", "grid") for pack in GAN_MODES_VARIANTS.values()
+            for chunk in chunks]
+    jobs += [(ds, 1, (0, 1, 2), GAN_MODES_LONG * steps) for ds in ("ring", "grid")]
+    jobs.sort(key=lambda job: -job[3] * len(job[2]) * (10 + 5 * job[1]))  # longest first: workers end together
+    results: dict[tuple, dict] = {}  # (ds, pack, seed, steps) -> measures
+
+    def path(job: tuple) -> Path:
+        ds, pack, chunk, n = job
+        return cache / f"{ds}_pack{pack}_seeds{chunk[0]}-{chunk[-1]}_steps{n}_probe{GAN_MODES_PROBE}.json"
+
+    def keep(job: tuple, runs: list[dict]) -> None:
+        for seed, r in zip(job[2], runs):
+            results[(job[0], job[1], seed, job[3])] = r
+
+    todo = []
+    for job in jobs:
+        if path(job).exists():
+            keep(job, json.loads(path(job).read_text()))
+        else:
+            todo.append(job)
+    print(f"gan_modes: {len(jobs) - len(todo)} of {len(jobs)} batched runs cached in {cache}", flush=True)
+    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(run_batched, ds, pack, list(chunk), n, probe=GAN_MODES_PROBE): (ds, pack, chunk, n)
+                   for ds, pack, chunk, n in todo}
+        for done, fut in enumerate(cf.as_completed(futures), 1):
+            job = futures[fut]
+            runs = fut.result()
+            _atomic_write(path(job), json.dumps(runs))
+            keep(job, runs)
+            print(f"  gan_modes {done}/{len(todo)} {job}: modes {[r['modes'] for r in runs]}, "
+                  f"{runs[0]['seconds']:.0f} s per seed", flush=True)
+
+    def runs(ds: str, pack: int, n: int, length: int) -> list[dict]:
+        return [{"seed": s} | results[(ds, pack, s, length)] for s in range(n)]
+
+    out: dict = {"steps": steps, "probe_steps": GAN_MODES_PROBE, "seeds": seeds, "workers": workers,
+                 "chunk": GAN_MODES_CHUNK}
+    for ds in ("ring", "grid"):
+        out[ds] = {name: _summarise(runs(ds, pack, seeds, steps)) for name, pack in GAN_MODES_VARIANTS.items()}
+    out["length"] = {ds: {str(n): _summarise(runs(ds, 1, 3, n)) for n in (steps, GAN_MODES_LONG * steps)}
+                     for ds in ("ring", "grid")}
+    out["seconds_per_run"] = {name: statistics.median(results[(ds, pack, s, steps)]["seconds"]
+                                                      for ds in ("ring", "grid") for s in range(seeds))
+                              for name, pack in GAN_MODES_VARIANTS.items()}
+    out["seconds"] = time.perf_counter() - t0  # of this invocation: cached runs cost nothing here
+    return out
+
+
+def _gan_modes_markdown(b: dict) -> list[str]:
+    """Rows of the results table for the gan_modes block, the paper's row beside ours."""
+    def cell(m, h, k) -> str:
+        return f"{m[0]:.1f} ± {m[1]:.1f} / {h[0]:.1f} ± {h[1]:.1f}% / {k[0]:.2f} ± {k[1]:.2f}"
+
+    def ours(s: dict) -> str:
+        return cell(*(((s[k] * c), s[f"{k}_se"] * c) for k, c in
+                      (("modes", 1), ("high_quality", 100), ("reverse_kl", 1))))
+
+    lines = []
+    for ds, k in (("ring", 8), ("grid", 25)):
+        for name, s in b[ds].items():
+            lines.append(f"| gan_modes.{ds}.{name} (modes of {k} / high-quality share / reverse KL; {b['seeds']} seeds "
+                         f"x {b['steps']} steps, mean ± s.e.) | {ours(s)} | paper, 400,000 steps: "
+                         f"{cell(*PACGAN_TABLE1[ds][name])} |")
+        short, long = b["length"][ds].values()
+        lines.append(f"| gan_modes.length.{ds} (plain GAN, seeds 0-2: {' -> '.join(b['length'][ds])} steps) | "
+                     f"{ours(short)} -> {ours(long)} | |")
+    per = ", ".join(f"{n} {v:.0f}" for n, v in b["seconds_per_run"].items())
+    lines.append(f"| gan_modes.seconds ({b['workers']} one-thread workers, {b.get('chunk', 1)} seeds per batched "
+                 f"model; median s per run: {per}) | "
+                 f"{b['seconds']:.0f} | {REFERENCES['gan_modes']} |")
+    return lines
+
+
 def notebook_seconds() -> dict[str, float]:
     """Wall time of each notebook run top to bottom under nbclient, as a student runs it.
     The figures of cells tagged "readme" are saved to docs/figures/ for the README."""
@@ -437,6 +584,8 @@ def to_markdown(r: dict) -> str:
             ref = REFERENCES.get(group, "") if key == next(iter(r[group])) else ""
             label = "re-run time / cached time" if (group, key) == ("sampling", "ratio") else unit
             lines.append(f"| {group}.{key} ({label}) | {fmt(v)} | {ref} |")
+    if "gan_modes" in r:
+        lines += _gan_modes_markdown(r["gan_modes"])
     lines.append(f"| series_seconds (all notebooks) | {fmt(r['series_seconds'])} | target ≤ 600 |")
     return "\n".join(lines) + "\n"
 

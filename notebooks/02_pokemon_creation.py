@@ -23,7 +23,7 @@
 # **Learning goals.** After this notebook you can
 # 1. explain why each pixel is predicted as **one of N colours** (a softmax) rather than as an RGB number, and show what goes wrong otherwise;
 # 2. measure an image model by its **held-out bits per pixel**, next to baselines that need no training to speak of;
-# 3. sample from an autoregressive model correctly *and fast* (reusing the LSTM state), with greedy decoding, temperature and completion, and say what a 2-D context model (PixelCNN) and a mixture of such models add;
+# 3. sample from an autoregressive model correctly *and fast* (reusing the LSTM state), with greedy decoding, temperature and completion, and say what a 2-D context model (PixelCNN) and two ways of averaging such models add;
 # 4. choose the sampling temperature with a classifier that tries to tell drawings from real sprites.
 
 # %%
@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from helpers.models.autoregressive import (LN2, Bigram, PixelMixture, PixelModel, Unigram, bits_per_pixel, complete,
+from helpers.models.autoregressive import (LN2, Bigram, PixelEnsemble, PixelMixture, PixelModel, Unigram, bits_per_pixel, complete,
                                            cover_mask, known_pixels, nats_per_pixel_loss)
 from helpers.notebook.completion import CompletionExplorer
 from helpers.core.data import N_COLOURS, SIDE, load_pokemon
@@ -64,7 +64,7 @@ from helpers.notebook.plot import bar_table, new_axes, plot_history, show_sprite
 from helpers.notebook.plot import tile
 from helpers.registry import get, recipe
 from helpers.evaluate.sprite_stats import STATS, distance, summary
-from helpers.evaluate.two_sample import c2st
+from helpers.evaluate.two_sample import CHOSEN_TEMPERATURE, c2st
 from helpers.core.train import History
 from helpers.notebook import setup
 
@@ -212,7 +212,8 @@ def draw(model, n, generator, temperature=1.0):
 # %%
 lstm, lstm_info = get("pixel_lstm512_wd")
 cnn, cnn_info = get("context2d_96x10")  # the PixelCNN, built in §9 (see the training curves below)
-mixture = PixelMixture([cnn, get("context2d_96x10_s1")[0]])  # two PixelCNNs averaged, explained in §9
+parts = [cnn, get("context2d_96x10_s1")[0], get("context2d_96x10_s2")[0]]  # one recipe, three seeds (§9)
+mixture, ensemble = PixelMixture(parts), PixelEnsemble(parts)  # two ways to average them, explained in §9
 print(f"LSTM-512: {sum(p.numel() for p in lstm.parameters()):,} parameters, "
       f"{len(lstm_info['history'].train)} epochs, best epoch {lstm_info['history'].best_epoch + 1}")
 lstm_train = recipe("pixel_lstm512_wd").train  # the training settings of section 3's text
@@ -316,7 +317,8 @@ models = {
     "LSTM-128, 1-of-N (§2)": small,
     "LSTM-512 (the lecture's model)": lstm,
     "PixelCNN, 2-D context (§9)": cnn,
-    "mixture of two PixelCNNs (§9)": mixture,
+    "mixture of three PixelCNNs (§9)": mixture,
+    "three PixelCNNs mixed per pixel (§9)": ensemble,
 }
 table = {name: bits_per_pixel(m, test) for name, m in models.items()}
 ref = table["raster bigram p(x_t | x_t-1)"]
@@ -324,8 +326,9 @@ print(f"{'model':36s} held-out bits/pixel   vs raster bigram")
 for name, v in table.items():
     print(f"{name:36s} {v:6.2f}              {v - ref:+6.2f}")
 assert 0.25 < 1 - ref / table["unigram (colour frequency)"] < 0.42  # the bigram saves about a third
-assert all(table[k] < ref for k in list(table)[2:]) and min(table, key=table.get) == "mixture of two PixelCNNs (§9)"
-assert sorted(table, key=table.get)[1] == "PixelCNN, 2-D context (§9)"  # the best single model
+assert all(table[k] < ref for k in list(table)[2:])
+assert sorted(table, key=table.get)[:3] == ["three PixelCNNs mixed per pixel (§9)", "mixture of three PixelCNNs (§9)",
+                                            "PixelCNN, 2-D context (§9)"]  # the two averages, then the best single model
 
 # %%
 fig = Figure(figsize=(8, 3.25), layout="constrained")
@@ -336,7 +339,7 @@ ax.axvline(ref, color="k", ls="--", lw=1)
 fig
 
 # %% [markdown]
-# **Takeaway.** Read the bars against the dashed line. Context is worth bits: the previous pixel alone (the bigram) saves about a third of the unigram's cost, and every network lands to the left of the line: the LSTMs see the whole prefix through their state, the PixelCNN sees most of it, up to its reach (measured in section 9); the last column of the table says by how much. The PixelCNN, which sees the pixel *above* directly instead of carrying it 20 steps in a state, is the lowest single model; the average of two PixelCNNs (section 9) is lower still. The recipes of the shipped models are the entries `pixel_lstm512_wd`, `context2d_96x10` and `context2d_96x10_s1` of `helpers/registry.py`.
+# **Takeaway.** Read the bars against the dashed line. Context is worth bits: the previous pixel alone (the bigram) saves about a third of the unigram's cost, and every network lands to the left of the line: the LSTMs see the whole prefix through their state, the PixelCNN sees most of it, up to its reach (measured in section 9); the last column of the table says by how much. The PixelCNN, which sees the pixel *above* directly instead of carrying it 20 steps in a state, is the lowest single model; two ways of averaging three PixelCNNs (section 9) are lower still, the per-pixel one the lowest. The recipes of the shipped models are the entries `pixel_lstm512_wd`, `context2d_96x10`, `context2d_96x10_s1` and `context2d_96x10_s2` of `helpers/registry.py`.
 #
 # ## 5. Completion (slide 11)
 #
@@ -456,7 +459,7 @@ axes[1].legend(fontsize=8)
 fig
 
 # %% [markdown]
-# **Takeaway.** The classifier has a clear answer. Below τ = 1 it tells the drawings from real sprites easily (above 0.8 at τ = 0.8, printed); it is least sure at τ = 1.0-1.1, the two within its spread of each other, and still above the calibration of two real sets, so the drawings remain recognisable as drawings. The four statistics say what gives them away. At the chosen τ the background share is close to the real one, but the drawings have far more colours per sprite and more blobs. Judged by its `distance` alone, τ = 0.9 would win: its mean number of colours matches. Yet the classifier still tells τ = 0.9 apart about three times in four: matching four averages is not looking like a sprite. One statistic no τ fixes: every τ draws more blobs than real sprites, because the LSTM drops specks beside its creature. That is a flaw of the model, not of the sampling, and it is what a better model has to fix. Notebook 08 uses the same statistics to compare the LSTM with the VAE and the GAN.
+# **Takeaway.** The classifier has a clear answer. Below τ = 1 it tells the drawings from real sprites easily (above 0.8 at τ = 0.8, printed); it is least sure at τ = 1.0-1.1, the two within its spread of each other, and still above the calibration of two real sets, so the drawings remain recognisable as drawings. The four statistics say what gives them away. At the chosen τ the background share is close to the real one, but the drawings have far more colours per sprite and more blobs. Judged by its `distance` alone, τ = 0.9 would win: its mean number of colours matches. Yet the classifier still tells τ = 0.9 apart about three times in four: matching four averages is not looking like a sprite. One statistic no τ fixes: every τ draws more blobs than real sprites, because the LSTM drops specks beside its creature. That is a flaw of the model, not of the sampling, and it is what a better model has to fix. Notebook 09 uses the same statistics to compare the LSTM with the VAE and the GAN.
 
 # %%
 # the claims above, checked on every run
@@ -699,31 +702,70 @@ assert int((field_cnn & ~earlier).sum()) == 0 and int(earlier.sum()) / 2 < int(f
 # %% [markdown]
 # ### A mixture of PixelCNNs (slide 24)
 #
-# Slide 24 builds a distribution out of $K$ simpler ones: $P(x) = \sum_k P(k)\, P(x \mid k)$, there with Gaussians. Nothing requires the components to be Gaussians. Two PixelCNNs trained with the same recipe from different seeds (`context2d_96x10` and `context2d_96x10_s1`, loaded in section 3 as `mixture`) make a mixture with $P(k) = \tfrac12$:
+# Slide 24 builds a distribution out of $K$ simpler ones: $P(x) = \sum_k P(k)\, P(x \mid k)$, there with Gaussians. Nothing requires the components to be Gaussians. Three PixelCNNs trained with the same recipe from different seeds (`context2d_96x10`, `_s1` and `_s2`, loaded in section 3 as `parts`) make a mixture with $P(k) = \tfrac13$:
 #
-# $$p(x) = \tfrac12\, p_1(x) + \tfrac12\, p_2(x).$$
+# $$p(x) = \tfrac13 \big(p_1(x) + p_2(x) + p_3(x)\big).$$
 #
-# It is a proper model: each $p_k$ sums to 1 over all possible sprites, so their average does too, and its held-out likelihood is exact. Sampling follows the slide: pick a component $k$ with probability $P(k)$, then let it draw the whole sprite. Why it can only help on average: $\log$ is concave, so $\log \tfrac12(p_1 + p_2) \ge \tfrac12(\log p_1 + \log p_2)$ (Jensen's inequality): on every sprite, the mixture's bits are at most the mean of its components'. Where the two disagree about a sprite, the mixture is close to the better of the two: it loses at most 1 bit against it, $\log_2 2$. `helpers.models.autoregressive.PixelMixture` is the class; the cell computes the mixture's $\log p(x)$ from the components' by hand and checks it against the class.
+# It is a proper model: each $p_k$ sums to 1 over all possible sprites, so their average does too, and its held-out likelihood is exact. Sampling follows the slide: pick a component $k$ with probability $P(k)$, then let it draw the whole sprite. Why it can only help on average: $\log$ is concave, so $\log \tfrac13 \sum_k p_k \ge \tfrac13 \sum_k \log p_k$ (Jensen's inequality): on every sprite, the mixture's bits are at most the mean of its components'. Where the components disagree about a sprite, the mixture is close to the best of them: it loses at most $\log_2 3 \approx 1.6$ bits per sprite against it. `helpers.models.autoregressive.PixelMixture` is the class; the cell computes the mixture's $\log p(x)$ from the components' by hand and checks it against the class (on 16 sprites; section 4's table scored the class on all 80, and the cell checks the two agree).
 
 # %%
 with torch.no_grad():
-    lp = torch.stack([part.log_prob(test) for part in mixture.parts])  # (2, 80) nats per sprite
-    by_hand = torch.logsumexp(lp, 0) - math.log(2)  # log of the average of the two probabilities
-    by_class = mixture.log_prob(test)
+    per_pixel = torch.stack([F.log_softmax(part(test).float(), -1).gather(-1, test[..., None])[..., 0].flatten(1)
+                             for part in parts])  # (3, 80, 400): log p_k(x_t | x_<t), nats
+    lp = per_pixel.sum(-1)  # (3, 80): log p_k(x), nats per sprite
+    by_hand = torch.logsumexp(lp, 0) - math.log(3)  # log of the average of the three probabilities
+    by_class = mixture.log_prob(test[:16])  # the class on 16 sprites (section 4's table scored it on all 80)
 to_bpp = lambda logp: float(-logp.mean()) / (SIDE * SIDE * LN2)
 parts_bpp = [to_bpp(l) for l in lp]
 mix_bpp = to_bpp(by_hand)
-second_better = float((lp[1] > lp[0]).float().mean())
-print(f"held-out bits/pixel: component 1 {parts_bpp[0]:.3f}, component 2 {parts_bpp[1]:.3f}, mixture {mix_bpp:.3f}")
-print(f"component 2 gives the higher likelihood to {second_better:.0%} of the 80 test sprites; "
-      f"mixture by hand vs PixelMixture: largest difference {float((by_hand - by_class).abs().max()):.1e} nats")
-assert torch.allclose(by_hand, by_class, atol=1e-3)
+best_share = torch.bincount(lp.argmax(0), minlength=3).float() / lp.shape[1]
+print("held-out bits/pixel: " + ", ".join(f"component {k + 1} {v:.3f}" for k, v in enumerate(parts_bpp))
+      + f"; mixture {mix_bpp:.3f}")
+print("share of the 80 test sprites on which each component is the best: "
+      + ", ".join(f"{v:.0%}" for v in best_share.tolist())
+      + f"; mixture by hand vs PixelMixture (16 sprites): largest difference {float((by_hand[:16] - by_class).abs().max()):.1e} nats")
+assert torch.allclose(by_hand[:16], by_class, atol=1e-3)
 assert bool((by_hand >= lp.mean(0) - 1e-4).all())  # Jensen, sprite by sprite
-assert bool((by_hand >= lp.max(0).values - math.log(2) - 1e-4).all())  # at most 1 bit behind the better one
-assert mix_bpp < min(parts_bpp) and 0.2 < second_better < 0.8
-assert abs(mix_bpp - table["mixture of two PixelCNNs (§9)"]) < 1e-3
+assert bool((by_hand >= lp.max(0).values - math.log(3) - 1e-4).all())  # at most log 3 behind the best one
+oracle_bpp = to_bpp(lp.max(0).values)  # each sprite scored by its own best component
+print(f"each sprite scored by its best component: {oracle_bpp:.3f} bits/pixel; the mixture is at most "
+      f"log2(3) / 400 = {math.log2(3) / 400:.4f} bits/pixel above that")
+assert mix_bpp < min(parts_bpp) and bool((best_share > 0.1).all())
+assert oracle_bpp - 1e-6 <= mix_bpp <= oracle_bpp + math.log2(3) / 400 + 1e-6
+assert abs(mix_bpp - table["mixture of three PixelCNNs (§9)"]) < 1e-3
 
 # %% [markdown]
+# The gain is small (printed above), and it cannot be larger. On each sprite the whole-sprite mixture is never better than that sprite's best component and never worse than it by more than $\log_2 3$ bits per sprite, so its bits/pixel sit just above those of "each sprite scored by its best component" (printed): all a whole-sprite mixture can do is pick, sprite by sprite, the component that suits it.
+#
+# **Mixing at every pixel.** The chain rule offers another average. At pixel $t$, take the mixture of the three components' *predictions* for that pixel,
+#
+# $$p(x_t \mid x_{<t}) = \tfrac13 \sum_k p_k(x_t \mid x_{<t}), \qquad p(x) = \prod_t p(x_t \mid x_{<t}).$$
+#
+# Each factor is a mixture in slide 24's sense, over the 167 colours of one pixel: it is non-negative and sums to 1 over the colours because each $p_k(\cdot \mid x_{<t})$ does. A product of such conditionals is a proper model over whole sprites (the chain rule of notebook 01, read backwards), with an exact likelihood. Sampling: at each pixel pick a component with probability $\tfrac13$ and draw that one pixel from its prediction, which is the same as drawing from the averaged prediction. Jensen now works pixel by pixel, and a component can lead on one pixel and trail on the next, so the average can beat every component on every sprite. `PixelEnsemble` is the class (its sampler runs each PixelCNN's cached row sampler); the cell checks it against the chain rule by hand.
+
+# %%
+with torch.no_grad():  # per_pixel: the components' log p_k(x_t | x_<t), from the cell above
+    ens_hand = (torch.logsumexp(per_pixel, 0) - math.log(3)).sum(1)  # log of the averaged conditionals, summed
+    ens_class = ensemble.log_prob(test[:16])  # the class on 16 sprites (section 4's table scored it on all 80)
+ens_bpp = to_bpp(ens_hand)
+beats_all = float((ens_hand > lp.max(0).values).float().mean())
+print(f"held-out bits/pixel: best component {min(parts_bpp):.3f}, whole-sprite mixture {mix_bpp:.3f}, "
+      f"mixed per pixel {ens_bpp:.3f}")
+print(f"mixed per pixel beats every component on {beats_all:.0%} of the 80 test sprites; by hand vs PixelEnsemble "
+      f"(16 sprites): largest difference {float((ens_hand[:16] - ens_class).abs().max()):.1e} nats")
+t0 = time.perf_counter()
+ens_drawn = ensemble.sample(8, generator=torch.Generator().manual_seed(3))
+print(f"8 sprites drawn from it in {time.perf_counter() - t0:.1f} s (each pixel asks all three components)")
+assert torch.allclose(ens_hand[:16], ens_class, atol=1e-3)
+assert ens_bpp < mix_bpp < min(parts_bpp) and ens_bpp <= 2.12 and beats_all > 0.9
+assert abs(ens_bpp - table["three PixelCNNs mixed per pixel (§9)"]) < 1e-3
+
+# %%
+fig = Figure(figsize=(6, 1.9), layout="constrained")
+show_sprites(ens_drawn, cmap, ncols=8, ax=fig.subplots(),
+             title=f"three PixelCNNs mixed per pixel: 8 sprites from scratch, τ = 1 ({ens_bpp:.2f} held-out bits/pixel)")
+fig
+
 # ### Drawing from scratch with the PixelCNN
 #
 # Does the LSTM's temperature suit the PixelCNN too? Drawing a PixelCNN sprite takes longer (the cell times its 72 sprites at τ = 1 against the LSTM-512's 72 of section 6 and prints the ratio; the ratio depends on the machine and its load), so instead of a sweep we test only two temperatures, τ = 1 and the LSTM's `best_tau`, the same way as in section 6: 72 sprites at each, tested against the 72 validation sprites with the classifier. The one it finds harder to tell apart is `cnn_tau`. The figure shows both models at τ = 1, their own distributions, and at the τ the classifier chose.
@@ -744,6 +786,8 @@ for tau in cnn_taus:
     print(f"PixelCNN, τ = {tau}: C2ST accuracy {cnn_acc[tau]['accuracy']:.2f} ± {cnn_acc[tau]['spread']:.2f}")
 print(f"chosen for the PixelCNN: τ = {cnn_tau} (LSTM-512: τ = {best_tau}; training vs validation sprites: "
       f"{real_vs_real['accuracy']:.2f})")
+# later notebooks (09) draw at these temperatures from the package's table; it must say what this test chose
+assert (best_tau, cnn_tau) == (CHOSEN_TEMPERATURE["pixel_lstm512_wd"], CHOSEN_TEMPERATURE["context2d_96x10"])
 
 # %%
 fig = Figure(figsize=(12, 6.4), layout="constrained")
@@ -762,9 +806,6 @@ fig
 # %% tags=["readme"]
 completion_figure(cnn, pick, 0.5, "PixelCNN completes the bottom 50% (τ = 1)")
 
-# %%
-completion_figure(cnn, pick, 0.75, "PixelCNN completes the bottom 75% (τ = 1)")
-
 # %% [markdown]
 # ## Summary
 #
@@ -773,7 +814,7 @@ completion_figure(cnn, pick, 0.75, "PixelCNN completes the bottom 75% (τ = 1)")
 # - Completion and drawing are the same loop: sample $x_t$, feed it back. Greedy decoding degenerates; temperature trades variety for regularity.
 # - A classifier two-sample test asks whether drawings can be told from real sprites; it chose the temperature, and held-out likelihood agreed with it.
 # - Reuse the LSTM state: one step per pixel instead of re-running the prefix.
-# - Masked convolutions give 2-D context with an exact likelihood (PixelCNN); the average of two PixelCNNs' probabilities is a model too (slide 24's Gaussian mixture, with whole models as components), with a lower held-out bits/pixel than either.
+# - Masked convolutions give 2-D context with an exact likelihood (PixelCNN). Averaging three PixelCNNs' probabilities gives a model too (slide 24's mixture, with whole models as components), a little better than each; averaging their predictions pixel by pixel gives a better one still, the best held-out bits/pixel of this notebook.
 # - The pixel LSTM (teacher-forced forward pass, cached sampling loop) and the masked convolution fit in a few lines each; with the shipped weights they give exactly the helpers' log-probabilities, samples and outputs.
 #
 # ## Exercises

@@ -113,7 +113,7 @@ print(f"an even 8-bit grid would err by up to {1 / 255:.4f} everywhere")
 #
 # WaveNet computes all the conditionals $P(x_t\mid x_{<t})$ of a clip in one pass of **causal** convolutions: the output at time $t$ may only use inputs before $t$ (the input is shifted right by one sample, and each convolution pads on the left only). With kernel 2, one layer sees 2 samples; stacking $L$ ordinary layers sees $L+1$. **Dilation** spaces a layer's taps $d$ samples apart; doubling $d$ in each layer ($1, 2, 4, \dots$) doubles the context per layer:
 # $$R = 1 + (k-1)\sum_{\ell} d_\ell .$$
-# Below, four layers with dilations 1, 2, 4, 8: the blue paths show everything that reaches the rightmost output, $R=1+1+2+4+8=16$ inputs (orange).
+# Below, four layers with dilations 1, 2, 4, 8: the blue paths show everything that reaches the rightmost output. The bottom row is the clip; the row above it is the same clip shifted right by one sample, which the first layer reads. So the output above sample $t$ (red), which predicts it, reaches the $R=1+1+2+4+8=16$ samples before it (orange) and never $t$ itself.
 
 # %%
 plot_dilated_stack((1, 2, 4, 8))

@@ -18,13 +18,13 @@
 # %% [markdown]
 # # 08 · Generative adversarial networks: the third family
 #
-# The lecture's outline (slides 5 and 15) names three ways to generate: **component by component** (notebooks 01-03), the **autoencoder** family (04-07) and the **generative adversarial network** (GAN). This notebook completes the arc: why the VAE's pictures are blurry, how a GAN learns without ever comparing its picture with a target pixel by pixel, what goes wrong (mode collapse) and one remedy, then GANs on our digits and Pokémon, and the three families side by side.
+# The lecture's outline (slides 5 and 15) names three ways to generate: **component by component** (notebooks 01-03), the **autoencoder** family (04-07) and the **generative adversarial network** (GAN). This notebook completes the arc: why the VAE's pictures are blurry, how a GAN learns without ever comparing its picture with a target pixel by pixel, what goes wrong (mode collapse) and one remedy, measured against the paper that proposed it, then GANs on our digits and Pokémon. Notebook 09 puts the three families side by side.
 #
 # **Learning goals.** After this notebook you can
 # 1. explain why a pixel-by-pixel loss makes VAE samples blurry, with the one-pixel-off example;
 # 2. write the discriminator's and the generator's losses (and say why the generator uses the *non-saturating* form), and one GAN training step (D, then G) that you check against the package's and train for a few seconds;
-# 3. recognise mode collapse on a 2-D toy and measure, by counting modes over several seeds, whether a remedy (PacGAN) helps;
-# 4. train a GAN whose pixels are **1-of-N colours** (straight-through Gumbel-softmax) and compare it with the LSTM and the VAE on Pokémon: likelihood, sampling speed, sharpness.
+# 3. recognise mode collapse on a 2-D toy, tell it from a game that does not converge, and read a 10-seed table of whether a remedy (PacGAN) helps: the paper's, beside our reproduction of it;
+# 4. build a GAN whose pixels are **1-of-N colours** (straight-through Gumbel-softmax), with a generator and a spectrally normalised discriminator that judges pairs of images, written here and checked against the package's.
 
 # %%
 # On Colab, or wherever this series is not installed: fetch it once (helpers, checkpoints) and
@@ -62,14 +62,11 @@ from helpers.models.adversarial import (
 from helpers.models.autoencoders import decode_images
 from helpers.core.data import load_digits, load_pokemon
 from helpers.evaluate.digits import classes_covered, digit_classifier
-from helpers.evaluate.two_sample import nearest_figure_distance
-from helpers.models.image_gan import ImageGAN, colour_tv, nearest, straight_through_colours
+from helpers.models.image_gan import ImageGAN, nearest, straight_through_colours
 from helpers.notebook.plot import bar_table, show_digits, show_sprites
 from helpers.registry import get, recipe
-from helpers.evaluate.sprite_stats import DARK, STATS, background_colours, dark_colours, distance, summary
 from helpers.core.train import seeded
 from helpers.notebook import setup
-from helpers.notebook.widgets import LatentPanel, sweep_codes
 
 gen = setup(seed=0, threads=1)  # small networks: one thread is fast and makes the toy runs repeatable
 digits, pokemon = load_digits(), load_pokemon()
@@ -143,7 +140,7 @@ show_digits(torch.stack([target, ok, bad]), ncols=3, ax=fig.subplots(),
 fig
 
 # %% [markdown]
-# The rule picked a **6** (its label is printed above): a short bar across the top, a stem down the left, a loop at the bottom. In the middle picture the added ink, row 0 column 2, continues the top bar (its two dark pixels at columns 3 and 4) one pixel to the left; in the right picture it is a lone dark pixel in the top-right corner, row 0 column 7, with two blank pixels between it and the nearest ink. Same squared error (printed above), very different to a person: whether a pixel is right depends on its **neighbours**, and a loss that sums independent pixel errors cannot see that.
+# The rule picked a **6** (its label is printed above): a short bar across the top, a stem down the left, a loop at the bottom. In the middle picture the added ink, row 0 column 2, continues the top bar (its two dark pixels at columns 3 and 4) one pixel to the left; in the right picture it is a lone dark pixel in the top-right corner, row 0 column 7, with two blank pixels between it and the nearest ink. Same squared error (printed above; notebook 05's VAE sums a per-pixel cross-entropy instead, and any loss that adds up one term per pixel, each depending on that pixel alone, gives the two pictures equal costs too, since each differs from the target in one pixel by the same amount), very different to a person: whether a pixel is right depends on its **neighbours**, and a loss that sums independent pixel errors cannot see that.
 #
 # The GAN (section 2) replaces the fixed pixel loss with a **learned judge**, the discriminator, which reads a whole picture. Section 4 trains one on these digits; here is a first look at what it says about the two pictures. Its discriminator judges pairs of images, so each picture is paired with each of 200 real training digits and we average its logit (higher = "more real"). We also repeat the comparison on every digit among the first 60 training digits that has both kinds of pixel.
 
@@ -190,7 +187,7 @@ assert tried >= 10 and wins <= tried // 4
 #
 # $$\mathcal L_G = -\,\mathbb E_{z}\big[\log \sigma(D(G(z)))\big].$$
 #
-# Both push $\sigma(D(G(z)))$ up, but early in training the discriminator wins easily ($\sigma(D(G(z))) \approx 0$), and there $\log(1 - s)$ is flat: the minimax generator gets almost no gradient. With $\log \sigma(d) = -\operatorname{softplus}(-d)$ the code is one line each (`helpers/models/adversarial.py`; the toy and the image GANs below call the same two functions on their discriminator's logits):
+# Both push $\sigma(D(G(z)))$ up, but early in training the discriminator wins easily ($\sigma(D(G(z))) \approx 0$), and there the minimax loss barely changes when the discriminator's logit changes (its gradient with respect to the logit is $s \approx 0$, right panel below): the minimax generator gets almost no gradient. With $\log \sigma(d) = -\operatorname{softplus}(-d)$ the code is one line each (`helpers/models/adversarial.py`; the toy and the image GANs below call the same two functions on their discriminator's logits):
 
 # %%
 print(inspect.getsource(discriminator_loss))
@@ -223,7 +220,7 @@ fig
 # 1. **discriminator step:** fakes $G(z_i)$, loss $\mathcal L_D$ on the real points and on the fakes, one optimiser step for $D$ only. The fakes are *detached*: this step must not change $G$.
 # 2. **generator step:** the **same** fakes, judged by the just-updated $D$, loss $\mathcal L_G$ (non-saturating), one optimiser step for $G$ only.
 #
-# Below, for the 2-D toy of section 3 (a point is 2 numbers; with PacGAN's `pack` > 1 the discriminator reads `pack` points side by side). The helpers' `adversarial_step` does the same, and trains every GAN of this notebook.
+# Below, for the 2-D toy of section 3: its data are points drawn from 8 Gaussians, the **modes**, on a circle of radius 2 (a point is 2 numbers), and with `pack` > 1 the discriminator reads `pack` points side by side (PacGAN, the remedy section 3 explains). The helpers' `adversarial_step` does the same, and trains every GAN of this notebook.
 
 # %%
 F = torch.nn.functional
@@ -387,6 +384,9 @@ for pack, name in [(1, "plain GAN"), (2, "PacGAN, pairs")]:
     d = torch.cdist(x, ring_centres())
     share = torch.bincount(d.argmin(1)[d.min(1).values < 0.15], minlength=8) / len(x)
     weakest[pack] = sorted(share.tolist())
+    same = all(torch.equal(a, b) for a, b in zip(shipped.state_dict().values(), runs[pack]["model"].state_dict().values()))
+    print(f"{name:14s}: the shipped checkpoint's weights equal this run's: {same}")
+    assert same
     print(f"{name:14s} (shipped checkpoint): {covered}/8 modes covered, {frac:5.1%} of samples on a mode; "
           f"per mode: {' '.join(f'{v:.1%}' for v in share.tolist())}")
 assert weakest[1][0] < 0.02 < weakest[2][0] < 0.125 / 2 and weakest[1][1] < 0.125 / 2
@@ -410,16 +410,47 @@ assert int(plain_hits.argmin()) == 0 and int(np.argmax(at_mode)) == 0  # mode 0 
 # %% [markdown]
 # **Takeaway.** With equal learning rates the plain GAN does reach the data: in the run shown it ends on the ring with most of its samples on a mode, yet one mode is left with fewer than 1% of the samples (the counts per mode are printed above), so it covers 7 of the 8 modes. In the figure it is the mode on the right, at (2, 0): few black points, and the discriminator's P(real) is higher there than at any other mode centre (printed above), since there it sees real points and almost no fakes. That is **mode collapse** in its common, partial form: the generator's loss asks each sample to look real on its own, samples on 7 modes all do, and nothing pushes the generator towards the eighth. The PacGAN run with the same seed covers all 8. The 1% rule is a coarse count, though: over the shipped checkpoints' 10,000 samples (the same runs, other codes; printed above) the plain GAN's weakest mode sits just above 1%, so it counts 8 of 8 there, and its second weakest is also far below the 12.5% of an even spread; the PacGAN is uneven too, but its weakest mode has about twice the plain GAN's share. The starved mode is the collapse, whichever side of the 1% line it falls.
 #
-# One run proves little. How often each kind of discriminator collapses is a question over many seeds, and the reference for it is the paper's 10-trial table on the ring (PacGAN Table 1: GAN 6.3 ± 0.5 modes, PacGAN2 7.9 ± 0.1, with its networks and settings); reproducing that table faithfully is separate work.
+# One run proves little. How often each kind of discriminator collapses is a question over many seeds: the paper's Table 1 answers it with 10 trials per row, on the ring and on a grid of 25 Gaussians, with its own networks (a 400-unit generator, a maxout discriminator), Adam at $10^{-4}$ for both and 400,000 steps. `make bench` (block `gan_modes`, `helpers/models/pacgan.py`) reproduces its protocol, read from the authors' code, except the length: on 2 CPU cores the whole table must fit in about 30 minutes, so each run is cut to a small fraction of the paper's steps. The block takes too long for this notebook; the cell reads its results from `benchmarks/latest.json` (a test re-runs the start of one of its runs and checks that it matches the file). Measures as in the paper: a sample is **high quality** when it lies within 3 standard deviations of a mode, a mode is **captured** when at least one of 2,500 samples is a high-quality sample of it, and the **reverse KL** compares the histogram of high-quality samples over the modes with the even one (0 = even).
+
+# %%
+import json
+from pathlib import Path
+
+import helpers
+from helpers.models.adversarial import PAPER_TABLE1
+
+bench = json.loads((Path(helpers.__file__).resolve().parents[1] / "benchmarks" / "latest.json").read_text())["gan_modes"]
+print(f"ours: {bench['steps']:,} steps per run, {bench['steps'] / 400_000:.2%} of the paper's 400,000; "
+      f"{bench['seeds']} seeds per row; mean ± standard error")
+print(f"{'':22s}{'modes: ours':>13s}{'paper':>13s}{'high quality: ours':>21s}{'paper':>14s}{'reverse KL: ours':>18s}"
+      f"{'paper':>13s}")
+for data, k in (("ring", 8), ("grid", 25)):
+    for v, row in bench[data].items():
+        (pm, pms), (ph, phs), (pk, pks) = PAPER_TABLE1[data][v]
+        print(f"{data} {v:8s} (of {k:2d})  {row['modes']:6.1f} ± {row['modes_se']:.1f} {pm:6.1f} ± {pms:.1f}"
+              f"   {row['high_quality']:8.1%} ± {row['high_quality_se']:.1%} {ph:6.1f}% ± {phs:.1f}"
+              f"   {row['reverse_kl']:7.2f} ± {row['reverse_kl_se']:.2f} {pk:6.2f} ± {pks:.2f}")
+best_hq = max(row["high_quality"] for data in ("ring", "grid") for row in bench[data].values())
+print(f"the largest high-quality share of any of our rows: {best_hq:.1%} (the paper's rows: 91-98%)")
+for data, by_len in bench["length"].items():
+    print(f"plain GAN on the {data}, {len(next(iter(by_len.values()))['per_seed'])} seeds: " + "; ".join(
+        f"{int(n):,} steps: {r['modes']:.1f} modes, {r['high_quality']:.0%} high quality"
+        for n, r in sorted(by_len.items(), key=lambda kv: int(kv[0]))))
+ring_len = sorted(bench["length"]["ring"].items(), key=lambda kv: int(kv[0]))
+assert best_hq < 0.5, "none of our rows has converged"
+assert ring_len[-1][1]["high_quality"] > 3 * ring_len[0][1]["high_quality"], "more steps: far more samples on the ring's modes"
+
+# %% [markdown]
+# **What the table says.** Our rows do not reproduce the paper's, and the cell says why: at this length **no run has converged**. Even the best row has under half of its samples near a mode (printed), where the paper's have 91-98%. A generator that has not yet reached the data is not collapsed, it is unfinished, so these rows cannot confirm or refute "PacGAN covers more modes". The length rows show the cut is the cause: on the ring, four times the steps put several times as many samples near the modes (printed). The paper's ordering (GAN below PacGAN2-4 in modes, and the reverse in reverse KL) needs runs hundreds of times longer than 2 CPU cores allow in half an hour; on a GPU, the same block at the paper's length is the experiment to run. Until then, the paper's table is the evidence that PacGAN helps, and the two runs above are one example of what it measures.
 #
 # ## 4. GANs on images, with 1-of-N pixels
 #
 # The lecture insists that a pixel is **one of N colours** (notebook 02). A GAN needs a differentiable path from $z$ through the picture into the discriminator, and "pick one of 167 colours" is not differentiable. Two ways out:
 #
 # - generate RGB, then snap each pixel to the nearest palette colour afterwards: the discriminator then judges colours that will never be shown, and half-way colours that snapping changes;
-# - **straight-through Gumbel-softmax** (used here): the generator outputs logits over the palette per pixel; in the forward pass each pixel *draws* one palette colour with the Gumbel-max trick, so the discriminator sees only real palette colours, exactly like real sprites; the backward pass pretends the colour was the soft mix $\operatorname{softmax}((\text{logits} + g)/\tau) \cdot \text{palette}$.
+# - **straight-through Gumbel-softmax** (used here): the generator outputs logits over the palette per pixel; in the forward pass each pixel *draws* one palette colour with the Gumbel-max trick, so the discriminator sees only real palette colours, exactly like real sprites; the backward pass pretends the colour was the soft mix $\operatorname{softmax}((\text{logits} + g)/\tau) \cdot \text{palette}$, where $\tau$ is a temperature as in notebook 02 (the smaller, the closer the soft mix is to the one-hot draw).
 #
-# The discriminator looks at the picked colours in RGB (3 channels; grey for digits, 17 levels), so it compares colours as a person does. One consequence you will meet below: the course's 167 clustered colours contain near-duplicates (white is both index 0, RGB 255, and index 24, RGB 254), which neither a person nor this discriminator can tell apart, so the GAN uses them interchangeably; our measures therefore compare *colours* (within 0.05 in RGB), not indices. The discriminator judges pairs of images (the toy's remedy, section 3) and is spectrally normalised (below). When we *show* a sample, every pixel takes its most probable colour, so $G(z)$ is one fixed picture per $z$.
+# The discriminator looks at the picked colours in RGB (3 channels; grey for digits, 17 levels), so it compares colours as a person does. The course's 167 clustered colours contain near-duplicates (the check of the two networks below counts them), which neither a person nor this discriminator can tell apart, so the GAN may use them interchangeably; the copy check below (`nearest`) therefore compares *colours* (within 0.05 in RGB), not indices. The discriminator judges pairs of images (the toy's remedy, section 3) and is spectrally normalised (below). When we *show* a sample, every pixel takes its most probable colour, so $G(z)$ is one fixed picture per $z$.
 #
 # **The straight-through trick in four lines.** For one pixel with logits $\ell$ over N colours, add Gumbel noise $g = -\log(-\log u)$, $u \sim U(0, 1)$: the soft mix is $y = \operatorname{softmax}((\ell + g)/\tau)$ and the draw is the one-hot vector $h$ of its largest entry (the Gumbel-max trick: a draw from $\operatorname{softmax}(\ell)$). The expression `h + y - y.detach()` has the value of $h$ in the forward pass (up to float rounding), while its gradient is that of $y$ (the two other terms cancel in value and `detach` hides one from autograd):
 
@@ -452,7 +483,7 @@ col.sum().backward()
 print("and gradients reach every logit:", bool((logits.grad != 0).all()))
 
 # %% [markdown]
-# **Spectral normalisation** (Miyato et al., 2018) divides each weight matrix $W$ of the discriminator by an estimate of its largest singular value $\sigma(W)$, so that no layer can stretch any input direction by more than a factor 1: the discriminator's output then cannot change abruptly between nearby pictures, which keeps the gradients it hands the generator tame. PyTorch's `torch.nn.utils.parametrizations.spectral_norm` does it with a few steps of power iteration per forward pass in training mode. On a random layer, its weights scaled up by 3:
+# **Spectral normalisation** (Miyato et al., 2018) divides each weight matrix $W$ of the discriminator (for a convolution, its kernel reshaped into a matrix) by an estimate of its largest singular value $\sigma(W)$, so that a linear layer cannot stretch any input direction by more than a factor 1 (a convolution by not much more): the discriminator's output then cannot change abruptly between nearby pictures, which keeps the gradients it hands the generator tame. PyTorch's `torch.nn.utils.parametrizations.spectral_norm` does it with one step of power iteration per forward pass in training mode, refining its estimate of $\sigma(W)$ as training goes. On a random layer, its weights scaled up by 3:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -467,9 +498,76 @@ after = float(torch.linalg.matrix_norm(layer.weight.detach(), 2))
 print(f"largest singular value of the weight: before {before:.3f}, after spectral_norm {after:.3f}")
 assert abs(after - 1) < 0.01 and before > 2
 
+# %% [markdown]
+# **The two networks, written out.** The **generator** turns a code $z$ into palette logits for every pixel: a linear layer to a small $4w$-channel map of side/4 × side/4, two transposed convolutions that each double the side (to side/2, then side), and a 1×1 convolution to one logit per palette colour, with **batch normalisation** (each channel shifted and scaled to mean 0 and variance 1 over the batch, then by two learned numbers; in evaluation mode by running averages stored during training) and ReLU between. The **discriminator** judges a *pair* of images (section 3's remedy): the two pictures, in palette colours, are stacked along the channel axis, so a pair of RGB sprites is one 6-channel image; three convolutions (the last two halve the side) with **leaky ReLU** ($\max(x, 0.2x)$: like ReLU, but negative inputs keep a small slope), then one linear layer to a single logit. Every layer of the discriminator is spectrally normalised.
+
 # %%
-gan_d, info_d = get("gan_digits")
+nn = torch.nn
+sn = nn.utils.parametrizations.spectral_norm
+
+
+class NotebookGenerator(nn.Module):
+    """z (N, latent) -> palette logits (N, levels, side, side)."""
+
+    def __init__(self, latent, levels, side, width):
+        super().__init__()
+        self.width, self.base = width, side // 4
+        cells = 4 * width * self.base ** 2
+        self.fc = nn.Sequential(nn.Linear(latent, cells), nn.BatchNorm1d(cells), nn.ReLU())
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1), nn.BatchNorm2d(2 * width), nn.ReLU(),  # side/4 -> side/2
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),  # side/2 -> side
+            nn.Conv2d(width, levels, 1),  # one logit per palette colour, per pixel
+        )
+
+    def forward(self, z):
+        return self.up(self.fc(z).view(len(z), 4 * self.width, self.base, self.base))
+
+
+class NotebookPairDiscriminator(nn.Module):
+    """A pair of images in palette colours, stacked along channels (N, 2 * channels, side, side) -> logits (N,)."""
+
+    def __init__(self, channels, side, width, pack=2):
+        super().__init__()
+        self.net = nn.Sequential(
+            sn(nn.Conv2d(pack * channels, 2 * width, 3, 1, 1)), nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(2 * width, 2 * width, 4, 2, 1)), nn.LeakyReLU(0.2),  # side -> side/2
+            sn(nn.Conv2d(2 * width, 4 * width, 4, 2, 1)), nn.LeakyReLU(0.2),  # side/2 -> side/4
+            nn.Flatten(), sn(nn.Linear(4 * width * (side // 4) ** 2, 1)),
+        )
+
+    def forward(self, pairs):
+        return self.net(pairs)[:, 0]
+
+
+# %% [markdown]
+# **Check against helpers.** Load the shipped GANs' weights into these two classes (same parameter names, `strict=True`; in evaluation mode batch normalisation uses its stored statistics and spectral normalisation its stored singular-vector estimates, so both are deterministic). The generator's logits for 64 fixed codes, and the discriminator's logits for 32 pairs of real training images, must agree with the package's to $10^{-5}$.
+
+# %%
 gan_p, info_p = get("gan_pokemon")
+real_images = {"digits": dig[0][:64], "Pokémon": poke[0][:64]}
+for name, g in [("digits", gan_d), ("Pokémon", gan_p)]:
+    c = g.cfg
+    G = NotebookGenerator(c.latent, c.levels, c.side, c.width).eval()
+    D = NotebookPairDiscriminator(c.channels, c.side, c.width, c.pack).eval()
+    G.load_state_dict(g.G.state_dict(), strict=True)
+    D.load_state_dict(g.D.state_dict(), strict=True)
+    g.eval()
+    z = torch.randn(64, c.latent, generator=torch.Generator().manual_seed(0))
+    colours = g.indices_to_colours(torch.as_tensor(real_images[name]).long())  # (64, channels, side, side)
+    pairs = colours.reshape(32, 2 * c.channels, c.side, c.side)  # images 0-1, 2-3, ... as pairs
+    with torch.no_grad():
+        dg = float((G(z) - g.G(z)).abs().max())
+        dd = float((D(pairs) - g.critic(colours)).abs().max())
+    print(f"{name:8s}: generator {sum(p.numel() for p in G.parameters()):,} parameters, largest logit difference "
+          f"{dg:.1e}; pair discriminator {sum(p.numel() for p in D.parameters()):,} parameters, {dd:.1e}")
+    assert dg < 1e-5 and dd < 1e-5
+twins = torch.cdist(gan_p.palette, gan_p.palette) < 0.05
+twins.fill_diagonal_(False)
+print(f"Pokémon palette: {int(twins.any(1).sum())} of {len(gan_p.palette)} colours have another within 0.05 in RGB")
+assert int(twins.any(1).sum()) > 50
+
+# %%
 for name, key, g, info in [("digits", "gan_digits", gan_d, info_d), ("Pokémon", "gan_pokemon", gan_p, info_p)]:
     c, t = g.cfg, recipe(key).train
     print(f"{name:8s}: z of {c.latent} numbers -> {c.side}x{c.side} pixels, each 1 of {c.levels}; "
@@ -493,7 +591,7 @@ for name, h in [("digits", info_d["history"]), ("Pokémon", info_p["history"])]:
           f"(D loss of a coin-flipping judge: 2 log 2 = {2 * math.log(2):.2f})")
 
 # %% [markdown]
-# Each point is the mean loss over 100 steps (the checkpoint stores no more). At the start the discriminator wins: its loss is at its lowest (about 0.6 for digits, 0.8 for Pokémon) and the generator's at its highest. Then the game settles: the generator's loss falls to about 0.8 and the discriminator's rises to about 1.2-1.3, just under the dotted line $2\log 2 \approx 1.39$ of a judge that answers 1/2 to everything (the Pokémon game swings once more around step 2,000-2,500 first). Neither loss goes to zero (exercise 6 asks what that means).
+# Each point is the mean loss over 100 steps (the checkpoint stores no more). At the start the discriminator wins: in the first points of the plot its loss is near its lowest and the generator's near its highest. Then the game settles: the generator's loss falls to about 0.8 and the discriminator's rises to about 1.2-1.3, just under the dotted line $2\log 2 \approx 1.39$ of a judge that answers 1/2 to everything (the Pokémon game swings once more around step 2,000-2,500 first). Neither loss goes to zero (exercise 6 asks what that means).
 
 # %% tags=["readme"]
 g_d = gan_d.sample(64, generator=torch.Generator().manual_seed(0))
@@ -549,7 +647,7 @@ bar_table([str(k) for k in range(10)], hist * 100, ax=fig.subplots(), title="whi
 fig
 
 # %% [markdown]
-# No class is missing: every digit gets between about 4% (8, the rarest) and 14% (1) of the samples, against 10% each for a perfectly even generator. And the GAN is not copying: its samples differ from their nearest training digit in about as many pixels (42%) as real test digits do (41%).
+# No class is missing: every digit gets between 4.5% (8, the rarest) and 13.4% (1) of the samples (the bars), against 10% each for a perfectly even generator. And the GAN is not copying: its samples differ from their nearest training digit in about as many pixels (42%) as real test digits do (41%).
 
 # %% [markdown]
 # ### Interpolating in z
@@ -573,183 +671,6 @@ show_sprites(gan_p.generate(torch.cat([line(zp[0], zp[1], 9), line(zp[1], zp[2],
 fig
 
 # %% [markdown]
-# ## 5. The evolution of generation
-#
-# While training, the same 8 codes were rendered at 8 moments (stored inside the checkpoint, the `evolution` buffer). Read down a column: one $z$'s picture, from the untrained generator's noise (top row) to the final picture (bottom row). On the left most columns settle into a readable digit within the first thousand steps and then change little; on the right the noise turns into patches of colour with dark speckles that keep changing shape to the end, and none becomes a recognisable creature.
-
-# %% tags=["readme"]
-fig = Figure(figsize=(12, 6), layout="constrained")
-a, b = fig.subplots(1, 2)
-for ax, g, draw in [(a, gan_d, lambda x, ax, t: show_digits(x, ncols=8, ax=ax, title=t)),
-                    (b, gan_p, lambda x, ax, t: show_sprites(x, cmap, ncols=8, ax=ax, title=t))]:
-    steps = ", ".join(str(int(s)) for s in g.evolution_steps)
-    draw(g.evolution.long().flatten(0, 1), ax, f"rows: steps {steps}")
-fig
-
-# %% [markdown]
-# ## 6. Sliders over z
-#
-# The latent panel of notebook 05 takes any function from a code to a picture, so it works for the generator unchanged: one slider per dimension of $z$ (8 for digits, 16 for Pokémon) and a "sample from the prior" button. It needs a live kernel; below it, a static sweep of two dimensions for pages where widgets cannot run.
-
-# %%
-def render(g: ImageGAN):
-    def picture(z):
-        idx = g.generate(z[None])[0]
-        if g.cfg.data == "digits":
-            return 1.0 - idx.numpy() / 16.0  # ink dark on white, as show_digits draws it
-        return cmap[idx.numpy()].astype(np.float32) / 255.0
-    return picture
-
-
-gan_panel = LatentPanel(render(gan_p), gan_p.cfg.latent, scale=14, generator=torch.Generator().manual_seed(2),
-                        z0=zp[0])
-gan_panel
-
-# %%
-digit_panel = LatentPanel(render(gan_d), gan_d.cfg.latent, scale=20, generator=torch.Generator().manual_seed(2))
-digit_panel
-
-# %%
-vals = np.linspace(-2, 2, 7)
-sweep = gan_p.generate(sweep_codes(zp[0], (0, 1), vals))
-fig = Figure(figsize=(6, 6), layout="constrained")
-show_sprites(sweep, cmap, ncols=7, ax=fig.subplots(), title="Pokémon GAN: rows z[0] = -2 … 2, columns z[1] = -2 … 2")
-fig
-
-# %% [markdown]
-# ## 7. Three families side by side on Pokémon
-#
-# Sixteen samples from each family: the lecture's LSTM-512 of notebook 02 (sampled pixel by pixel at temperature 1), the 10-D VAE of notebook 05 (z from the prior, each pixel's most probable colour) and the GAN above. Under the pictures, numbers for each: held-out likelihood where the model has one, seconds to draw the 16, how far the colour histogram is from the training sprites' (total variation, 0 = identical), and how much of each sample's **figure** differs from its nearest training sprite. That last measure counts only figure pixels (not background in the sample or in the training sprite) and takes the training sprites and their mirror images; 0 is a copy. Counting all 400 pixels instead would reward empty pictures: a sample that is mostly white background agrees with every sprite's background. To read it we print it beside three references: the real held-out sprites (which are not copies), a blank white canvas and plain grey discs.
-
-# %%
-lstm, info_lstm = get("pixel_lstm512")
-pvae, info_pvae = get("pokemon_vae")
-drawers = {
-    "LSTM-512 (02)": lambda: lstm.sample(16, generator=torch.Generator().manual_seed(0)),
-    "VAE, 10-D (05)": lambda: decode_images(pvae, pvae.sample_prior(16, torch.Generator().manual_seed(0)), "mode"),
-    "GAN (08)": lambda: gan_p.sample(16, generator=torch.Generator().manual_seed(0)),
-}
-drawn, seconds = {}, {}
-for name, draw in drawers.items():
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        drawn[name] = draw()
-    seconds[name] = time.perf_counter() - t0
-
-# %% tags=["readme"]
-fig = Figure(figsize=(13, 4.4), layout="constrained")
-for ax, (name, x) in zip(fig.subplots(1, 3), drawn.items()):
-    show_sprites(x, cmap, ncols=4, ax=ax, title=name)
-fig.suptitle("16 samples from each family, drawn from scratch")
-fig
-
-# %%
-bits = {
-    "LSTM-512 (02)": f"{info_lstm['metrics']['test_bpp']:.2f} (exact)",
-    "VAE, 10-D (05)": f"<= {info_pvae['metrics']['test_neg_elbo_nats'] / (400 * math.log(2)):.2f} (ELBO bound)",
-    "GAN (08)": "none: a GAN has no likelihood",
-}
-tv, novel = {}, {}
-print(f"{'model':16s} {'held-out bits/pixel':30s} {'s per 16':>8s} {'colour TV':>10s} {'figure differs':>15s}")
-for name, x in drawn.items():
-    tv[name] = colour_tv(x, poke[0], gan_p.palette)
-    novel[name] = float(np.median(nearest_figure_distance(x, poke[0], cmap)))
-    print(f"{name:16s} {bits[name]:30s} {seconds[name]:8.2f} {tv[name]:10.2f} {novel[name]:14.0%}")
-grey_idx = int(np.abs(cmap[:, :3].astype(float) - 128).sum(1).argmin())  # the palette's colour nearest mid-grey
-yy, xx = np.mgrid[:20, :20]
-references = {
-    f"real held-out sprites ({len(poke[2])})": poke[2],
-    "a blank white canvas": np.zeros((1, 20, 20), dtype=np.int64),
-    "plain grey discs (radius 4, 6, 8)": np.stack([np.where((yy - 9.5) ** 2 + (xx - 9.5) ** 2 <= r * r, grey_idx, 0)
-                                                   for r in (4, 6, 8)]),
-}
-ref_novel = {}
-for name, x in references.items():
-    ref_novel[name] = float(np.median(nearest_figure_distance(x, poke[0], cmap)))
-    print(f"reference: {name:34s} figure differs from the nearest training sprite: {ref_novel[name]:.0%} (median)")
-
-# %% [markdown]
-# **What each family is good at** (the checks below hold these sentences to the numbers above).
-# - **Component by component (LSTM):** the only one with an exact likelihood, so the only one we can *score* on held-out sprites, and its colour mix is the closest to real sprites'; it can also complete a half-covered sprite (notebook 02). But it draws one pixel after another, so it is by far the slowest, and its samples are plausible local texture without a global shape.
-# - **VAE:** an encoder for free (codes of real sprites, sliders, interpolation), a likelihood *bound*, one pass to sample; but its pictures are averages: when unsure it paints the safe dark-grey outline colour, so its colour mix is the furthest from real sprites'.
-# - **None copies:** every family's median sample differs from its nearest training sprite in most of its figure pixels, about as much as a real held-out sprite does (table above). The same measure gives a plain grey disc a similar score, so it cannot say which family is closer to the training set; it only rules out copies (0).
-# - **GAN:** one pass to sample, no grey averaging (bold regions of colour with dark outlines, because its judge looks at whole pictures instead of single pixels); but no likelihood, no encoder, and training is a fragile game (section 3). With 640 sprites and ten CPU minutes its creatures are still blobs with speckled pixels: a GAN needs far more data and training than we give it here to draw convincing Pokémon.
-
-# %%
-# the claims of the text above, checked on every run
-lstm_name, vae_name, gan_name = drawers
-assert seconds[lstm_name] > 5 * max(seconds[vae_name], seconds[gan_name]), "the LSTM should be the slowest by far"
-assert tv[lstm_name] < min(tv[vae_name], tv[gan_name]), "the LSTM's colour mix should be the closest to real sprites'"
-assert tv[vae_name] > tv[gan_name], "the VAE's colour mix should be the furthest"
-held_novel = ref_novel[f"real held-out sprites ({len(poke[2])})"]
-assert all(v > 0.7 and abs(v - held_novel) < 0.1 for v in novel.values()), "no copies: about as far as held-out sprites"
-assert ref_novel["a blank white canvas"] == 1.0 and abs(ref_novel["plain grey discs (radius 4, 6, 8)"] - held_novel) < 0.1
-print("checked: LSTM slowest and closest in colour; VAE furthest in colour; no family copies training sprites, "
-      "and a plain disc scores like a real sprite")
-
-# %% [markdown]
-# ### How Pokémon-like are the samples?
-#
-# Sixteen pictures can mislead, so here are the four statistics of notebook 02 (§6) on **256 samples per family** (the 2-D context model of notebook 02 §9 joins the three), against the 80 held-out test sprites: the share of white **background**, the number of separate **blobs** (a creature is one), the share of the figure's border drawn in a **dark outline** colour, the number of distinct **colours**, and their distance from the held-out sprites' (in units of the held-out sprites' spread; 0 = the same means). The LSTM samples at τ = 1, its own distribution; notebook 02 shows that τ = 0.9, chosen on validation sprites, comes closer still.
-
-# %%
-cnn, info_cnn = get("context2d")
-cnn_name = "2-D model (02)"
-bits[cnn_name] = f"{info_cnn['metrics']['test_bpp']:.2f} (exact)"
-many = {
-    "held-out sprites": poke[2],
-    lstm_name: lstm.sample(256, generator=torch.Generator().manual_seed(1)),
-    cnn_name: cnn.sample(256, generator=torch.Generator().manual_seed(1)),
-    vae_name: decode_images(pvae, pvae.sample_prior(256, torch.Generator().manual_seed(1)), "mode"),
-    gan_name: gan_p.sample(256, generator=torch.Generator().manual_seed(1)),
-}
-looks = {name: summary(x, cmap) for name, x in many.items()}
-apart = {name: distance(s, poke[2], cmap) for name, s in looks.items()}
-bits["held-out sprites"] = ""
-print(f"{'':18s}" + "".join(f"{k:>12s}" for k in STATS) + f"{'distance':>10s}   held-out bits/pixel")
-for name, s in looks.items():
-    print(f"{name:18s}" + "".join(f"{s[k]:12.2f}" for k in STATS) + f"{apart[name]:10.2f}   {bits[name]}")
-vae_x = many[vae_name].numpy()
-vae_figure = vae_x[~background_colours(cmap)[vae_x]]
-vae_main = int(np.bincount(vae_figure).argmax())
-vae_main_share = float((vae_figure == vae_main).mean())
-print(f"the VAE's figures: {vae_main_share:.0%} of their pixels are one colour, RGB {tuple(int(c) for c in cmap[vae_main])}")
-held_x = many["held-out sprites"].numpy()
-held_main = int(np.bincount(held_x[~background_colours(cmap)[held_x]]).argmax())
-luminance = lambda c: float(np.dot(cmap[c][:3], [0.299, 0.587, 0.114]) / 255)  # Rec. 601, as the outline statistic
-print(f"the held-out sprites' most common non-background colour: RGB {tuple(int(c) for c in cmap[held_main])}, "
-      f"luminance {luminance(held_main):.2f}; the VAE's {luminance(vae_main):.2f}; outline-dark means below {DARK}")
-
-# %% tags=["readme"]
-fig = Figure(figsize=(15, 3.6), layout="constrained")
-for ax, (name, x) in zip(fig.subplots(1, len(many)), many.items()):
-    show_sprites(x[:16], cmap, ncols=4, ax=ax, title=name)
-fig.suptitle("real held-out sprites and 16 samples from scratch of each family, at the same size")
-fig
-
-# %% [markdown]
-# **Reading the table.** Of the lecture's three families, the LSTM's samples are the closest to real sprites in background, outline and colours, yet still far from them: too many colours and stray blobs, texture more than shape. The 2-D model, the best likelihood here, draws fewer stray blobs than the LSTM but far more colours than real sprites have. The GAN gets the share of white right, but it scatters its figure over two or three blobs, with a weaker outline and less than half the colours of a real sprite: speckled patches, not a creature. The VAE's samples (each pixel's most probable colour) are more than half background with a few colours, and their figures are mostly one solid grey (printed under the table), lighter than the dark grey that real sprites use most (their outline colour, also printed) and just above the luminance under which a colour counts as outline-dark, so little of their border counts as outline: averages, not drawings. None of the three draws Pokémon yet; stronger models trained on a GPU are the series' next step, and these statistics are how they will be judged.
-
-# %%
-# the claims above, checked on every run
-held = looks["held-out sprites"]
-assert min(apart, key=lambda n: apart[n] if n != "held-out sprites" else float("inf")) == lstm_name
-for k in ("background", "outline", "colours"):
-    assert min((abs(looks[n][k] - held[k]), n) for n in drawers)[1] == lstm_name, f"the LSTM should be closest in {k}"
-assert looks[lstm_name]["colours"] > held["colours"] and looks[lstm_name]["blobs"] > held["blobs"]
-assert looks[gan_name]["blobs"] > looks[lstm_name]["blobs"] and looks[gan_name]["colours"] < held["colours"] / 2
-assert looks[gan_name]["outline"] < looks[lstm_name]["outline"] < held["outline"]
-assert looks[vae_name]["background"] > 0.5 and looks[vae_name]["colours"] < held["colours"] / 2
-assert looks[vae_name]["outline"] < held["outline"] / 2
-assert vae_main_share > 0.5 and np.ptp(cmap[vae_main]) < 10 and 60 < cmap[vae_main].mean() < 128, "a solid mid-grey"
-assert luminance(held_main) < DARK < luminance(vae_main) < DARK + 0.1, "lighter than the real outline grey, just not dark"
-assert dark_colours(cmap)[held_main] and not dark_colours(cmap)[vae_main]
-assert looks[cnn_name]["blobs"] < looks[lstm_name]["blobs"] and looks[cnn_name]["colours"] > 1.5 * held["colours"]
-
-# %% [markdown]
-# The lecture's summary in one line: *component-by-component* models are easy to evaluate, *autoencoders* give a usable code, *GANs* judge whole pictures instead of pixels (sharp samples, given enough data), and each of those strengths is another's weakness.
-
-# %% [markdown]
 # ## Summary
 #
 # - A pixel-by-pixel loss cannot tell a harmless pixel from a defect: in section 1 the pixel that extends a stroke and the stray dot cost the same squared error, and the VAE's samples are soft averages. A GAN replaces the fixed loss by a learned judge, the discriminator; ours tells the two pictures apart, though not the way a person would.
@@ -757,7 +678,7 @@ assert looks[cnn_name]["blobs"] < looks[lstm_name]["blobs"] and looks[cnn_name][
 # - On the ring of 8 Gaussians, with equal learning rates, the plain GAN reaches the ring but, in the run shown, leaves one of the 8 modes nearly empty: partial mode collapse. PacGAN's discriminator judges pairs, and with the same seed the generator covers all 8. One run is an example; the paper's 10-trial table (GAN 6.3 against PacGAN2 7.9 modes) is the measurement.
 # - Straight-through Gumbel-softmax lets a generator pick one of N colours per pixel and still pass gradients back. The digits GAN's samples cover all 10 classes and are no copies of training digits; the Pokémon GAN's are colour blobs, not creatures.
 # - The losses do not measure picture quality: both discriminators end just under $2\log 2$, the loss of a judge that says 1/2 to everything, yet one GAN draws readable digits and the other blobs.
-# - Against the other two families (section 7) a GAN samples in one pass without grey averaging, but it has no likelihood, no encoder and a fragile training game.
+# - Notebook 09 sets the GAN beside the other two families on the same sprites.
 
 # %%
 # the summary's claims, checked on every run
@@ -774,6 +695,7 @@ assert score["stroke extended"] != score["stray dot"]
 assert all(2 * math.log(2) - 0.3 < h.valid[-1] < 2 * math.log(2) for h in (info_d["history"], info_p["history"]))
 
 # %% [markdown]
+#
 # ## Exercises
 #
 # **Exercise 1 (one-sided label smoothing).** Section 2's discriminator loss asks $D$ for probability 1 on every real point, so it keeps rewarding ever larger logits on real data, however sure $D$ already is. Salimans et al. (2016) soften this with **one-sided label smoothing**: the real points get the target $y = 0.9$ instead of 1, the fakes keep the target $y = 0$ (only the real side is smoothed). With target $y$, the binary cross-entropy of a logit $d$ is
@@ -854,7 +776,7 @@ print("Exercise 1: the hidden checks pass too")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Exercise 2.** The generator's gradient. For a fake image with discriminator logit $d$, write `generator_grads(d)`: the derivatives with respect to $d$ of the **minimax** loss $\log(1 - \sigma(d))$ and of the **non-saturating** loss $-\log\sigma(d)$, computed with autograd for a logit `d` given as a number, returned as a tuple of two floats `(minimax, non-saturating)`. One way: make `t = torch.tensor(float(d), requires_grad=True)` (the `float` matters: only floating-point tensors can require gradients, so `torch.tensor(-6, requires_grad=True)` fails), build the loss from `t`, and `torch.autograd.grad(loss, t)[0]` is its derivative with respect to `t`. `loss.backward()` followed by `t.grad`, or `torch.func.grad`, are autograd too and equally fine; only the closed forms written by hand (the formulas for these derivatives, whether with `math` or with torch ops) are not: the hidden test checks that a backward pass runs. Then store them for $d = -6$ (the discriminator is sure the image is fake) in `grad_minimax` and `grad_nonsat`.
+# **Exercise 2.** The generator's gradient. For a fake image with discriminator logit $d$, write `generator_grads(d)`: the derivatives with respect to $d$ of the **minimax** loss $\log(1 - \sigma(d))$ and of the **non-saturating** loss $-\log\sigma(d)$, computed with autograd for a logit `d` given as a number, returned as a tuple of two floats `(minimax, non-saturating)`. One way: make `t = torch.tensor(float(d), requires_grad=True)` (the `float` matters: only floating-point tensors can require gradients, so `torch.tensor(-6, requires_grad=True)` fails), build the loss from `t`, and `torch.autograd.grad(loss, t)[0]` is its derivative with respect to `t`. `loss.backward()` followed by `t.grad` is autograd too and equally fine (use one of these two: the hidden test watches autograd's backward pass, which `torch.func` does not run); the closed forms written by hand (the formulas for these derivatives, whether with `math` or with torch ops) are not accepted: the hidden test checks that a backward pass computes each of the two. Then store them for $d = -6$ (the discriminator is sure the image is fake) in `grad_minimax` and `grad_nonsat`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -878,9 +800,8 @@ assert abs(grad_nonsat + (1 - _s)) < 1e-5, (
     f"grad_nonsat = {grad_nonsat:.5f} is not the derivative of -log sigmoid(d) at d = -6")
 assert tuple(float(v) for v in generator_grads(-6.0)) == (float(grad_minimax), float(grad_nonsat)), (
     "grad_minimax, grad_nonsat should be what generator_grads(-6.0) returns")
-_d = torch.tensor(1.5, requires_grad=True)
-_ref = (float(torch.autograd.grad(torch.log1p(-torch.sigmoid(_d)), _d)[0]),
-        float(torch.autograd.grad(-F.logsigmoid(_d), _d)[0]))
+_s15 = 1 / (1 + math.exp(-1.5))
+_ref = (-_s15, -(1 - _s15))  # the two derivatives at d = 1.5
 assert all(abs(float(a) - b) < 1e-5 for a, b in zip(generator_grads(1.5), _ref)), (
     f"generator_grads(1.5) = {generator_grads(1.5)}: not the two derivatives at d = 1.5")
 print(f"Exercise 2 passes the visible checks (more run when it is graded): the non-saturating gradient is "
@@ -893,26 +814,29 @@ for _dv in (-2.0, 0.0, 3.0):
         f"generator_grads({_dv}) should return a tuple of two floats, got {_g!r}")
     assert abs(_g[0] + _sv) < 1e-5 and abs(_g[1] + (1 - _sv)) < 1e-5, (
         f"generator_grads({_dv}) = {_g}, want ({-_sv:.5f}, {-(1 - _sv):.5f}): use the d you are given")
-# autograd, not the closed forms: a backward pass runs (torch.autograd.grad or backward) and reads the tensors its
-# forward pass saved; torch.func.grad refuses saved-tensor hooks (however it was imported). A closed form built
-# from torch ops on a tensor that requires grad records a forward pass but never runs a backward pass.
-_packed, _unpacked = [], []
+# autograd, not the closed forms, for BOTH derivatives: a backward pass (torch.autograd.grad or backward) reads the
+# tensors its forward pass saved. Here every saved tensor is read back as NaN, so each derivative that autograd
+# computes comes out NaN, and one written by hand does not. (torch.func refuses saved-tensor hooks: the text asks
+# for torch.autograd.grad or backward.)
+def _poison(_t):
+    return _t * float("nan") if _t.is_floating_point() else _t
+
+
 try:
-    with torch.autograd.graph.saved_tensors_hooks(lambda _t: _packed.append(1) or _t,
-                                                  lambda _t: _unpacked.append(1) or _t):
-        generator_grads(-1.0)
-    _autograd = bool(_unpacked)
+    with torch.autograd.graph.saved_tensors_hooks(lambda _t: _t, _poison):
+        _out = generator_grads(-1.0)
+    _by_autograd = [math.isnan(float(v)) for v in _out]
 except RuntimeError as _err:
-    _autograd = "torch.func" in str(_err)
-    if not _autograd:
-        raise
-assert _autograd, ("generator_grads never runs a backward pass: compute the derivatives with "
-                   "torch.autograd.grad, backward or torch.func.grad, not with the closed forms")
+    raise AssertionError(f"generator_grads failed under the test's autograd watch ({_err}); compute both derivatives "
+                         "with torch.autograd.grad or loss.backward(), as the exercise says") from None
+assert all(_by_autograd), (
+    f"generator_grads computes {'neither derivative' if not any(_by_autograd) else 'only one derivative'} with "
+    "a backward pass: compute both with torch.autograd.grad or backward, not with the closed forms")
 print("Exercise 2: the hidden checks pass too")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Exercise 3.** Count modes yourself. Write `modes_hit(points, centres, radius)`: the number of centres (rows of `centres`, shape (K, 2)) that have at least one point of `points` (N, 2) within distance `radius`. Then the test uses it on the plain GAN's and the PacGAN's final samples from section 3.
+# **Exercise 3.** Count modes yourself. Write `modes_hit(points, centres, radius)`: the number of centres (rows of `centres`, shape (K, 2)) that have at least one point of `points` (N, 2) within distance `radius`: one point is enough here, not section 3's 1% of the samples. Then the test uses it on the plain GAN's and the PacGAN's final samples from section 3 (with one point enough, the plain GAN's starved mode counts as hit).
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def modes_hit(points, centres, radius):
@@ -949,6 +873,8 @@ for _pts, _rad, _want, _why in [
     ([[0.5, 0.5]], 0.8, 1, "(0.5, 0.5) is 0.707 from (0, 0): Euclidean distance, not |dx| + |dy|"),
     ([[-3.0, 1.1], [-3.05, 1.0], [2.0, 2.1], [1.0, -4.0], [1.0, -3.9]], 0.2, 3,
      "five points near three of the four centres: count each centre once"),
+    ([[0.0, 0.1]] + [[9.0, 9.0]] * 199, 0.2, 1,
+     "one point of 200 near (0, 0): one point is enough (not section 3's 1% rule)"),
 ]:
     _got = _hits(torch.tensor(_pts), _c4, _rad)
     assert _got == _want, f"points {_pts}, radius {_rad}: want {_want}, got {_got}; {_why}"
@@ -1036,7 +962,7 @@ print("Exercise 4: the hidden checks pass too")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Exercise 5 (diagnose: what the pair-judging discriminator sees).** PacGAN's discriminator reads consecutive samples in pairs (rows 0-1, 2-3, ...). Write `pair_gap(points)`: the **median** distance between the two points of each consecutive pair of an (N, 2) tensor (N even), as a float (a Python or NumPy float; with an even number of pairs, either `torch.median`'s lower middle value or the average of the two middle values is accepted). Then measure it on the plain GAN's and the PacGAN's samples at step 4000 of section 3 (`runs[1]["shots"][4000]`, `runs[2]["shots"][4000]`) and on 2,000 real ring points (`sample_ring(2000, torch.Generator().manual_seed(0))`), and store the three numbers in `gap_plain`, `gap_pac`, `gap_real`. The test checks what these say about collapse.
+# **Exercise 5 (diagnose: what the pair-judging discriminator sees).** PacGAN's discriminator reads consecutive samples in pairs (rows 0-1, 2-3, ...). Write `pair_gap(points)`: the **median** distance between the two points of each consecutive pair of an (N, 2) tensor (N even), as a float (a Python or NumPy float; with an even number of pairs, either `torch.median`'s lower middle value or the average of the two middle values is accepted). Then measure it on the plain GAN's and the PacGAN's samples at step 4000 of section 3 (`runs[1]["shots"][4000]`, `runs[2]["shots"][4000]`) and on 2,000 real ring points (`sample_ring(2000, torch.Generator().manual_seed(0))`), and store the three numbers in `gap_plain`, `gap_pac`, `gap_real`. A generator collapsed onto a few modes would often put both points of a pair on the same mode, so its median gap would be well below the real one; the test checks that each run's gap lies within a factor 2 of the real points'. What does that say about how far these two runs collapsed?
 
 # %% nbgrader={"grade": false, "grade_id": "ex5_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def pair_gap(points):

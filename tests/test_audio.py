@@ -210,3 +210,21 @@ def test_checkpoint_loads_and_gives_recorded_metric(shipped):
     all_bits = sum(batches) / (len(test) / 4) / math.log(2)
     assert abs(all_bits - info["metrics"]["test_bits"]) < 1e-3
     assert bits < 4.0  # far below 8 bits for uniform codes
+
+
+def test_dilated_stack_figure_marks_the_R_samples_before_the_predicted_one():
+    """The orange samples are exactly the R samples before the one the output predicts (red), the
+    one-sample shift keeping that one out, as the WaveNet measurement of notebook 03 finds."""
+    import numpy as np
+    from matplotlib.colors import to_rgba
+
+    fig = plot.plot_dilated_stack((1, 2, 4))  # R = 8
+    points = {}
+    for c in fig.axes[0].collections:
+        for (x, y), colour in zip(c.get_offsets(), np.broadcast_to(c.get_facecolors(), (len(c.get_offsets()), 4))):
+            points.setdefault(tuple(np.round(colour, 3)), set()).add((float(x), float(y)))
+    orange = {x for x, y in points[tuple(np.round(to_rgba("tab:orange"), 3))] if y == -1}
+    red = {x for x, y in points[tuple(np.round(to_rgba("tab:red"), 3))]}
+    assert len(orange) == 8 and len(red) == 1
+    t = red.pop()
+    assert orange == {t - k for k in range(1, 9)}

@@ -63,3 +63,15 @@ def test_c2st_trains_under_the_callers_no_grad_and_leaves_it_on():
         inside = c2st(*args, folds=4, repeats=1, epochs=5)
         assert not torch.is_grad_enabled()
     assert inside == free and torch.is_grad_enabled()
+
+
+def test_the_chosen_temperatures_are_those_the_benchmark_chose():
+    """Notebook 02 asserts its choice equals CHOSEN_TEMPERATURE; make bench makes the same choice again."""
+    import json
+    from pathlib import Path
+
+    from helpers.evaluate.two_sample import CHOSEN_TEMPERATURE
+
+    block = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "latest.json").read_text())["pokemon_two_sample"]
+    assert block["lstm512_wd_tau"] == CHOSEN_TEMPERATURE["pixel_lstm512_wd"]
+    assert block["context2d_96x10_tau"] == CHOSEN_TEMPERATURE["context2d_96x10"]

@@ -12,6 +12,11 @@ new folds and weights; returns the mean held-out accuracy and its spread over th
 Calibrate it with two real sets (held-out against training sprites): that is what "cannot tell"
 looks like at this sample size.
 
+``CHOSEN_TEMPERATURE``: the sampling temperature this test chooses on the validation sprites for
+each shipped Pokémon model that draws pixel by pixel (notebook 02 makes the choice and asserts
+that it equals this table; ``make bench``'s pokemon_two_sample makes it again), so that later
+notebooks draw at it without repeating the test.
+
 ``nearest_figure_distance(samples, train, colormap)``: for each sample, the share of figure
 pixels (either image's non-background pixels) in which it differs from its nearest training
 sprite; a model that copied its training set would score near 0 here while doing well on C2ST.
@@ -25,6 +30,9 @@ from torch import Tensor, nn
 
 from helpers.evaluate.sprite_stats import _indices, _rgb255, background_colours
 from helpers.core.train import seeded
+
+
+CHOSEN_TEMPERATURE = {"pixel_lstm512_wd": 1.1, "context2d_96x10": 1.1}
 
 
 def _rgb(images: np.ndarray | Tensor, colormap: np.ndarray) -> Tensor:

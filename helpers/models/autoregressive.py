@@ -6,6 +6,7 @@ K levels per pixel (167 Pokémon colours, 17 digit grey levels):
     log p(x) = sum_t log p(x_t | x_<t)          (nats per image; / (T ln 2) = bits per pixel)
 
 ``PixelMixture`` averages the probabilities of several such models: itself one of them.
+``PixelEnsemble`` averages their predictions pixel by pixel: also one of them.
 ``PixelModel`` is the contract every autoregressive image model of the series keeps:
 ``forward(x (B, H, W) long) -> logits (B, H, W, K)`` where the logit at pixel t depends only
 on the pixels before t; ``log_prob(x) -> (B,)`` nats from those logits; ``sample(n, *,
@@ -195,6 +196,16 @@ def heldout_table(test: Tensor, train: Tensor, models: dict[str, PixelModel], le
 
 
 # ----------------------------------------------------------------------------- mixtures
+def _shared_shape(components: list[PixelModel], what: str) -> tuple[int, int]:
+    """(side, levels) that every component shares, or ValueError."""
+    if not components:
+        raise ValueError(f"{what} needs at least one component")
+    shapes = {(c.side, c.levels) for c in components}
+    if len(shapes) != 1:
+        raise ValueError(f"components must share side and levels, got {sorted(shapes)}")
+    return shapes.pop()
+
+
 class PixelMixture(PixelModel):
     """p(x) = (1/K) sum_k p_k(x): the average of K models' probabilities is itself a model
     (a Gaussian mixture's components are Gaussians, here they are whole autoregressive models).
@@ -208,12 +219,7 @@ class PixelMixture(PixelModel):
 
     def __init__(self, components: list[PixelModel]):
         super().__init__()
-        if not components:
-            raise ValueError("a mixture needs at least one component")
-        shapes = {(c.side, c.levels) for c in components}
-        if len(shapes) != 1:
-            raise ValueError(f"components must share side and levels, got {sorted(shapes)}")
-        self.side, self.levels = shapes.pop()
+        self.side, self.levels = _shared_shape(components, "a mixture")
         self.parts = nn.ModuleList(components)
 
     def _log_cond(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -258,6 +264,43 @@ class PixelMixture(PixelModel):
                 out = torch.zeros(len(pick), self.side, self.side, dtype=torch.long, device=drawn.device)
             out[rows.to(drawn.device)] = drawn
         return out
+
+
+
+class PixelEnsemble(PixelModel):
+    """p(x) = prod_t (1/K) sum_k p_k(x_t | x_<t): at every pixel, the average of K models'
+    predictions for that pixel. Each factor is a mixture (slide 24) of the components'
+    conditionals with fixed weights 1/K, so it sums to 1 over the levels, and by the chain rule the
+    product is a normalised model with an exact likelihood. Unlike ``PixelMixture`` (one
+    component per image, weights following the evidence) it mixes afresh at every pixel, so it
+    can be better than every component on every image. Sampling draws each pixel from the
+    averaged conditional, which is the same as picking a component uniformly at that pixel and
+    drawing from its conditional; a temperature divides the averaged log-probabilities.
+    PixelCNN components are sampled with their cached row sampler."""
+
+    def __init__(self, components: list[PixelModel]):
+        super().__init__()
+        self.side, self.levels = _shared_shape(components, "an ensemble")
+        self.parts = nn.ModuleList(components)
+
+    @staticmethod
+    def _average(logits: list[Tensor]) -> Tensor:
+        """log of the mean of the components' softmaxes (a normalised log-distribution)."""
+        logp = torch.stack([F.log_softmax(x.float(), -1) for x in logits])
+        return torch.logsumexp(logp, 0) - math.log(len(logits))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._average([c(x) for c in self.parts])
+
+    def _fill(self, img: Tensor, known: int, stop: int, draw: Draw) -> None:
+        if not all(hasattr(c, "row_context") and hasattr(c, "row_logits") for c in self.parts):
+            return super()._fill(img, known, stop, draw)
+        s = self.side
+        for t in range(known, stop):
+            r, c = divmod(t, s)
+            if t == known or c == 0:
+                ctx = [part.row_context(img, r) for part in self.parts]
+            img[:, r, c] = draw(self._average([part.row_logits(img[:, r], k)[:, c] for part, k in zip(self.parts, ctx)]))
 
 
 # ----------------------------------------------------------------------------- training

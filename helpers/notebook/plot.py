@@ -245,10 +245,12 @@ def plot_audio(wave: Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE, *, tit
 
 def plot_dilated_stack(dilations: Sequence[int] = (1, 2, 4, 8), kernel: int = 2, *,
                        ax: Axes | None = None) -> Figure:
-    """WaveNet's figure: which inputs one output sees through a stack of dilated causal convs."""
+    """WaveNet's figure: which inputs one output sees through a stack of dilated causal convs.
+    The input is shifted right by one sample, so the output above sample t (red: the sample it
+    predicts) reads the R samples before it (orange), never t itself."""
     R = 1 + (kernel - 1) * sum(dilations)
     T = R + 4
-    ax = new_axes(ax, (0.38 * T + 1.5, 0.7 * len(dilations) + 1.4))
+    ax = new_axes(ax, (0.38 * T + 2.5, 0.7 * len(dilations) + 2.1))
     L = len(dilations)
     for level in range(L + 1):
         ax.scatter(np.arange(T), np.full(T, level), s=22, color="lightgrey", zorder=2)
@@ -264,12 +266,23 @@ def plot_dilated_stack(dilations: Sequence[int] = (1, 2, 4, 8), kernel: int = 2,
                     below.add(s)
         ax.scatter(sorted(active), [level] * len(active), s=30, color="tab:blue", zorder=3)
         active = below
-    ax.scatter(sorted(active), [0] * len(active), s=36, color="tab:orange", zorder=3)
-    names = ["input"] + [f"dilation {d}" for d in dilations]
+    # the one-sample shift: the input row holds the samples shifted right by one (position s holds sample s - 1)
+    ax.scatter(sorted(active), [0] * len(active), s=30, color="tab:blue", zorder=3)
+    ax.scatter(np.arange(T), np.full(T, -1), s=22, color="lightgrey", zorder=2)
+    for s in sorted(active):
+        ax.plot([s, s - 1], [0, -1], color="tab:orange", lw=1.0, zorder=1)
+    seen = sorted(s - 1 for s in active)
+    ax.scatter(seen, [-1] * len(seen), s=36, color="tab:orange", zorder=3)
+    ax.scatter([T - 1], [-1], s=60, color="tab:red", marker="s", zorder=4)
+    ax.annotate("the sample the output predicts: not among its inputs", xy=(T - 1, -1), xytext=(T - 1.5, -1.75),
+                ha="right", fontsize=8, color="tab:red", arrowprops={"arrowstyle": "->", "color": "tab:red"})
+    names = ["samples", "input (samples shifted right by one)"] + [f"dilation {d}" for d in dilations]
     names[-1] = f"output (dilation {dilations[-1]})"
-    ax.set_yticks(range(L + 1), names)
+    ax.set_yticks(range(-1, L + 1), names)
     ax.set_xticks([])
-    ax.set_xlabel(f"time →  (one output sees the {R} orange inputs: 1 + (kernel−1)·Σ dilations = {R})")
+    ax.set_ylim(-2.0, L + 0.4)
+    ax.set_xlabel(f"time →  (the rightmost output sees the {R} orange samples before the red one;\n"
+                  f"1 + (kernel−1)·Σ dilations = {R})")
     for s in ("top", "right", "bottom"):
         ax.spines[s].set_visible(False)
     return ax.figure
