@@ -492,32 +492,17 @@ _mix = types.SimpleNamespace(
 _xs = torch.randn(200, 3, generator=torch.Generator().manual_seed(2), dtype=f64) * 2
 _ref = GaussianMixture(_mix.weights, _mix.means, _mix.covs).responsibilities(_xs)
 _ref_fit = fitted.responsibilities(x)
+from helpers.notebook.grading import refusing  # noqa: E402
+
 # while e_step runs, the library's GaussianMixture methods refuse to work (restored afterwards)
-_blocked = ("responsibilities", "log_prob", "component_log_probs")
-_saved = {_n: GaussianMixture.__dict__.get(_n) for _n in _blocked}
-
-
-def _refuse(_name):
-    def _method(self, *args, **kwargs):
-        raise AssertionError(f"e_step must be written without the mixture's own {_name} method")
-    return _method
-
-
-try:
-    for _n in _blocked:
-        setattr(GaussianMixture, _n, _refuse(_n))
+with refusing([GaussianMixture.responsibilities, GaussianMixture.log_prob, GaussianMixture.component_log_probs],
+              "e_step must be written without the mixture's own responsibilities, log_prob or component_log_probs"):
     try:
         _r = e_step(_mix, _xs)
     except AttributeError as _err:
         raise AssertionError(f"e_step on a mixture that has only weights, means and covs: {_err}; "
                              "compute the densities yourself") from None
     _r_fit = e_step(fitted, x)
-finally:
-    for _n, _f in _saved.items():
-        if _f is None:
-            delattr(GaussianMixture, _n)
-        else:
-            setattr(GaussianMixture, _n, _f)
 assert torch.is_tensor(_r_fit) and torch.allclose(_r_fit.double(), _ref_fit, atol=1e-6), \
     "e_step(fitted, x) differs from the fitted mixture's responsibilities P(m | x_n)"
 assert torch.is_tensor(_r) and _r.shape == (200, 3), "e_step on a 3-component, 3-D mixture: want shape (200, 3)"
@@ -563,27 +548,12 @@ print("Exercise 2 passes the visible checks (more run when it is graded)")
 ### BEGIN HIDDEN TESTS
 import types  # noqa: E402
 
+from helpers.notebook.grading import refusing  # noqa: E402
+
 # while sample_two_steps runs, the library's GaussianMixture samplers refuse to work (restored afterwards)
-_blocked = ("sample", "sample_components")
-_saved = {_n: GaussianMixture.__dict__.get(_n) for _n in _blocked}
-
-
-def _refuse(_name):
-    def _method(self, *args, **kwargs):
-        raise AssertionError(f"sample_two_steps must be written without the mixture's own {_name} method")
-    return _method
-
-
-try:
-    for _n in _blocked:
-        setattr(GaussianMixture, _n, _refuse(_n))
+with refusing([GaussianMixture.sample, GaussianMixture.sample_components],
+              "sample_two_steps must be written without the mixture's own sample or sample_components method"):
     _x, _m = sample_two_steps(true, 20000, torch.Generator().manual_seed(5))
-finally:
-    for _n, _f in _saved.items():
-        if _f is None:
-            delattr(GaussianMixture, _n)
-        else:
-            setattr(GaussianMixture, _n, _f)
 assert torch.equal(_x, x2) and torch.equal(_m, m2), \
     "x2, m2 should be sample_two_steps(true, 20000, torch.Generator().manual_seed(5)): the seed-5 generator"
 # another mixture, 3-D with 3 components, as a bare object: no sample methods, not `true`

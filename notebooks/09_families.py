@@ -308,20 +308,12 @@ import helpers.evaluate.two_sample as _ts  # noqa: E402
 _some = np.concatenate([np.asarray(poke[2][40:60]), drawn[gan_name][:10].numpy(), drawn[vae_name][:10].numpy()])
 _want = nearest_figure_distance(_some, _train, cmap)
 _want_held = float(np.median(nearest_figure_distance(poke[2][:40], _train, cmap)))
-# while figure_differs runs, the library's function refuses to work under any name it was imported as: its code
-# is swapped for a refusal (restored afterwards)
-def _refuse(*args, **kwargs):
-    raise AssertionError("figure_differs must be written without nearest_figure_distance")
+from helpers.notebook.grading import refusing  # noqa: E402
 
-
-_fn = _ts.nearest_figure_distance
-_code = _fn.__code__
-try:
-    _fn.__code__ = _refuse.__code__
+# while figure_differs runs, the library's function refuses to work under any name it was imported as
+with refusing([_ts.nearest_figure_distance], "figure_differs must be written without nearest_figure_distance"):
     _got = np.array([figure_differs(x, _train, cmap) for x in _some])
     _got_t = figure_differs(torch.as_tensor(_some[0]), torch.as_tensor(_train), cmap)
-finally:
-    _fn.__code__ = _code
 assert np.allclose(_got, _want, atol=1e-9), (
     f"figure_differs disagrees with the reference on held-out and sampled sprites: largest gap "
     f"{np.abs(_got - _want).max():.3f} (figure = not background_colours, in either image; mirrors included; the minimum)")
@@ -378,20 +370,12 @@ _want_gan = float(sprite_stats(drawn[gan_name], cmap)["blobs"].mean())
 import helpers.evaluate.sprite_stats as _ss  # noqa: E402
 
 
-def _refuse(*args, **kwargs):
-    raise AssertionError("count_blobs must be written without scipy.ndimage.label, sprite_stats or summary")
+from helpers.notebook.grading import refusing  # noqa: E402
 
-
-# the functions' code is swapped for a refusal, so they refuse under any name they were imported as (restored afterwards)
-_fns = [_nd.label, _ss.sprite_stats, _ss.summary]
-_codes = [_f.__code__ for _f in _fns]
-try:
-    for _f in _fns:
-        _f.__code__ = _refuse.__code__
+# while count_blobs runs, these refuse to work under any name they were imported as (restored afterwards)
+with refusing([_nd.label, _ss.sprite_stats, _ss.summary],
+              "count_blobs must be written without scipy.ndimage.label, sprite_stats or summary"):
     _got = np.array([count_blobs(x, cmap) for x in _sprites])
-finally:
-    for _f, _c in zip(_fns, _codes):
-        _f.__code__ = _c
 assert (_got == _want).all(), (
     f"count_blobs disagrees with the reference on {int((_got != _want).sum())} of {len(_sprites)} sprites "
     "(8 neighbours; figure = not background_colours)")
