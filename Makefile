@@ -57,13 +57,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
 
-# tests, nbval, nbgrader, the browser driver and the book (pyproject's [dev] extra)
-$(DEV_STAMP): $(STAMP)
+# tests, nbval, nbgrader, the browser driver and the book (pyproject's [dev] extra); on top of the
+# book's install, since the tests build the book and it needs the runtime fetched there
+$(DEV_STAMP): $(BOOK_STAMP)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(DEV_STAMP)
 
-$(BOOK_STAMP): $(STAMP)
+# the book's packages, and its live panels' browser runtime (onnxruntime-web, pinned in
+# book/vendor.py): fetched once from the npm registry into the user cache, then offline
+$(BOOK_STAMP): $(STAMP) book/vendor.py
 	$(PY) -m pip install --quiet -e ".[book]"
+	$(PY) book/vendor.py
 	touch $(BOOK_STAMP)
 
 # Jupyter refuses to run as root unless told; containers and CI often are root.

@@ -41,6 +41,9 @@ KEYS = {
     "digits_nats_per_image": {"gmm_best", "vae_elbo", "vae_iwae", "autoregressive", "categorical_mixture"},
     "sampling": {"cached_s", "rerun_s", "ratio"},
     "slider_ms": {"median", "p95"},
+    "jupyterlab_slider_ms": {"median", "p95", "n", "target_p95"},
+    "book_panels_ms": {"digits_vae_2d_p95", "digits_vae_p95", "pokemon_vae_p95", "n", "explorer_cover_p95",
+                       "explorer_whole_median", "explorer_whole_p95", "target_p95", "target_whole"},
     "gan": {"modes_covered", "modes_covered_remedy", "weakest_mode", "weakest_mode_remedy", "digits_classes_covered"},
     "ae_vs_vae": {"ae_confidence", "ae_nearest", "rec_only_confidence", "rec_only_nearest", "vae_confidence",
                   "vae_nearest", "test_confidence", "test_nearest"},
@@ -269,6 +272,53 @@ def slider_ms() -> dict[str, float]:
     panel.time_update(n=10)  # warm-up
     times = sorted(1000 * t for t in panel.time_update(n=200))
     return {"median": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))]}
+
+
+def jupyterlab_slider_ms(n: int = 50) -> dict[str, float]:
+    """What a student waits for: notebook 05's digits VAE panel in a real JupyterLab in headless Chromium,
+    n key presses on z[0]'s slider, each timed from the keydown to the new picture decoded in the page
+    (browser -> kernel -> browser; tests/browser.py, Lab.slider_latency). Needs Debian's chromium."""
+    if str(REPO / "tests") not in sys.path:
+        sys.path.insert(0, str(REPO / "tests"))
+    from browser import PANELS, Lab, chromium, jupyter_lab, write_notebooks
+
+    with tempfile.TemporaryDirectory(prefix="bench-lab-") as tmp:
+        root = Path(tmp)
+        write_notebooks(root, {"vae_panel.ipynb": PANELS["vae_panel.ipynb"]})
+        with jupyter_lab(root, root / "jupyterlab.log") as server, chromium() as browser:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            lab = Lab(page, server)
+            lab.open("vae_panel.ipynb")
+            lab.run_all()
+            if errors := lab.errors():
+                raise RuntimeError(f"the VAE panel's notebook stopped with an error:\n{errors[0]}")
+            r = lab.slider_latency(*lab.panel("z[0]"), n=n)
+            if not all(r.changed):
+                raise RuntimeError("a key press on z[0] left the picture as it was: the times would not be updates")
+            page.close()
+    return {"median": r.median, "p95": r.p95, "n": len(r.ms), "target_p95": 100.0}
+
+
+def book_panels_ms(n: int = 50) -> dict[str, float]:
+    """The web edition's live panels in headless Chromium (issue 25): the book is built into a temporary
+    folder and served from 127.0.0.1. Per latent panel, n key presses on z[0], each timed from the input
+    event to the painted canvas (the panel's own clock, book/_static/live.js); the completion explorer:
+    10 presses on its cover slider (each a new completion of the covered 50% +- 5%, four samples), and
+    10 whole completions (cover 1.0: 400 LSTM steps, four samples at once). tests/book_live.py."""
+    if str(REPO / "tests") not in sys.path:
+        sys.path.insert(0, str(REPO / "tests"))
+    from book_live import build_book, measure
+    from browser import chromium
+
+    with tempfile.TemporaryDirectory(prefix="bench-book-") as tmp:
+        book = build_book(Path(tmp) / "html")
+        with chromium() as browser:
+            m = measure(book, browser, n=n)
+    e = m["pixel_lstm512_wd"]
+    return {"digits_vae_2d_p95": m["digits_vae_2d"]["p95"], "digits_vae_p95": m["digits_vae"]["p95"],
+            "pokemon_vae_p95": m["pokemon_vae"]["p95"], "n": m["digits_vae"]["n"], "explorer_cover_p95": e["p95"],
+            "explorer_whole_median": e["whole_median"], "explorer_whole_p95": e["whole_p95"],
+            "target_p95": 30.0, "target_whole": 500.0}
 
 
 def gan() -> dict[str, float]:
@@ -568,7 +618,12 @@ def to_markdown(r: dict) -> str:
              "| measure | value | reference |", "|---|---|---|"]
     units = {"pokemon_bits_per_pixel": "bits/pixel, 80 held-out sprites", "digits_nats_per_image":
              "nats/image, 447 test digits", "sampling": "64 Pokémon from scratch, seconds",
-             "slider_ms": "slider value -> new PNG, ms", "notebook_seconds": "seconds, nbclient",
+             "slider_ms": "slider value -> new PNG, ms",
+             "jupyterlab_slider_ms": "key press on a slider -> new picture decoded, digits VAE panel in JupyterLab, "
+                                     "headless Chromium, kernel round trip, ms",
+             "book_panels_ms": "the book's live panels in headless Chromium, onnxruntime-web: input event -> "
+                               "painted canvas, ms; explorer_whole: a whole 20x20 completion, four samples",
+             "notebook_seconds": "seconds, nbclient",
              "gan": "modes covered: toy ring of 8, share of samples on the emptiest mode (even: 0.125), digits GAN classes of 10",
              "ae_vs_vae": "500 decoded random codes: classifier confidence / distance to nearest train digit",
              "naive_vs_importance": "variance of log P(x) estimates, n = 100, naive over importance sampling",
@@ -580,9 +635,15 @@ def to_markdown(r: dict) -> str:
              "training_threads": "96x10 PixelCNN training, Adam steps/s summed over runs; ratio: two 1-thread runs "
                                  "side by side over one 2-thread run"}
     for group, unit in units.items():
-        for key, v in r[group].items():
+        for key, v in r.get(group, {}).items():  # a block newer than latest.json has no rows yet
             ref = REFERENCES.get(group, "") if key == next(iter(r[group])) else ""
-            label = "re-run time / cached time" if (group, key) == ("sampling", "ratio") else unit
+            label = {("sampling", "ratio"): "re-run time / cached time",
+                     ("jupyterlab_slider_ms", "n"): "key presses timed",
+                     ("jupyterlab_slider_ms", "target_p95"): "issue 25's target for the p95, ms",
+                     ("book_panels_ms", "n"): "key presses timed per latent panel",
+                     ("book_panels_ms", "target_p95"): "issue 25's target for the latent panels' p95, ms",
+                     ("book_panels_ms", "target_whole"): "issue 25's target for a whole completion, ms",
+                     }.get((group, key), unit)
             lines.append(f"| {group}.{key} ({label}) | {fmt(v)} | {ref} |")
     if "gan_modes" in r:
         lines += _gan_modes_markdown(r["gan_modes"])

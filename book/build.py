@@ -5,9 +5,13 @@ The pages come from what is committed, nothing is executed:
 - the home page is README.md (the series, the slide -> notebook map, the results table and the
   pictures); DATA.md, CONTRIBUTING.md and LICENSE-CONTENT.md follow it;
 - one page per notebook, from its stored outputs. Three things change on the way: an
-  interactive panel (a widget, which needs a kernel) becomes a note that says where to drag its
-  sliders, the static twin below it stays; exercise solutions are folded behind a "show" button;
-  hidden tests are left out.
+  interactive panel (a widget, which needs a kernel) becomes a live panel where the page can run
+  its model (``LIVE`` below: notebook 05's VAE sliders and 2-D grid, notebook 02's completion
+  explorer) and otherwise a note that says where to drag its sliders; the static twin below it
+  stays. Exercise solutions are folded behind a "show" button; hidden tests are left out.
+- the live panels' files under ``_static/live/``: the models exported to ONNX from the shipped
+  checkpoints (book/live.py) and the pinned onnxruntime-web that runs them (book/vendor.py,
+  fetched once at install time); ``_static/live.js`` builds the panels in the page.
 - a relative link to a file that is not a page (``helpers/registry.py``) points at the
   repository instead.
 
@@ -42,6 +46,38 @@ PANEL_NOTE = (
     "as its sweeps of the same sliders, stand in for it.</div>"
 )
 COLAB_CELL = 'find_spec("helpers") is None'  # every notebook's first cell: folded in the book too
+NOSCRIPT = ("<noscript><p>This live panel needs JavaScript; the notebook's static figures below stand "
+            "in for it.</p></noscript>")
+# Live panels (book/live.py exports the models, book/_static/live.js runs them): which code cell of
+# which notebook gets one, and what the page says about it. "replace": the cell's widget output
+# becomes the live panel; "append": the panel is added below the cell's figure.
+LIVE = {
+    "05_vae": [
+        ("show_code_grid(decode_images(vae2", "digits_vae_2d", "append",
+         "drag z[0] (across) and z[1] (up) over the window of the grid above, −1.5 to 1.5, and the 2-D "
+         "VAE's decoder (<code>digits_vae_2d</code>) draws the code"),
+        ("digit_panel.widget", "digits_vae", "replace",
+         "the same decoder as the notebook's (<code>digits_vae</code>), starting from the code of test "
+         "image #0; drag a slider or move it with the arrow keys"),
+        ("poke_panel.widget", "pokemon_vae", "replace",
+         "the same decoder as the notebook's (<code>pokemon_vae</code>), starting from the code of test "
+         "sprite #2; drag a slider or move it with the arrow keys"),
+    ],
+    "02_pokemon_creation": [
+        ("explorer.widget()", "pixel_lstm512_wd", "replace",
+         "the lecture's LSTM-512 of section 3 (<code>pixel_lstm512_wd</code>) reads the visible pixels in "
+         "one call, then draws the covered ones one at a time with its (h, c) state, the cached loop of "
+         "section 7. The notebook's own panel uses whichever model has the lower held-out bits/pixel "
+         "(the PixelCNN, as printed above); this page runs the LSTM. The same seed gives the same draw"),
+    ],
+}
+
+
+def live_panel(name: str, what: str) -> str:
+    """The HTML a live panel starts from (live.js fills it in)."""
+    return (f'<div class="live-panel" data-live="{name}"><p class="live-note"><strong>Live panel: runs in '
+            f"your browser</strong> (onnxruntime-web, a model exported to ONNX from the shipped checkpoint, "
+            f"no kernel): {what}.</p>{NOSCRIPT}</div>")
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
 LINK = re.compile(r"(!?\[[^\]\n]*\]\()([^)\s]+)(\))")
 
@@ -76,8 +112,22 @@ def book_notebook(nb: dict, page: Path, staged: set[str], repo: str, branch: str
     """The notebook as the book shows it (see the module docstring); the input is not changed."""
     nb = copy.deepcopy(nb)
     nb.get("metadata", {}).pop("widgets", None)
+    live = LIVE.get(page.stem, [])
+    found: list[str] = []
     for cell in nb["cells"]:
         src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        panel = next((p for p in live if cell["cell_type"] == "code" and p[0] in src), None)
+        if panel is not None:
+            found.append(panel[1])
+            html_out = {"output_type": "display_data", "metadata": {},
+                        "data": {"text/html": live_panel(panel[1], panel[3])}}
+            widgets = [o for o in cell.get("outputs", []) if WIDGET in o.get("data", {})]
+            if panel[2] == "replace":
+                if len(widgets) != 1:
+                    raise RuntimeError(f"{page}: the cell with {panel[0]!r} should show one widget, shows {len(widgets)}")
+                widgets[0]["data"], widgets[0]["metadata"] = html_out["data"], {}
+            else:
+                cell.setdefault("outputs", []).append(html_out)
         grading = cell.get("metadata", {}).get("nbgrader", {})
         if cell["cell_type"] == "markdown":
             src = _relink(src, page, staged, repo, branch)
@@ -92,7 +142,24 @@ def book_notebook(nb: dict, page: Path, staged: set[str], repo: str, branch: str
                     out["data"] = {"text/html": PANEL_NOTE}
                     out.get("metadata", {}).clear()
         cell["source"] = src
+    if missing := [p[1] for p in live if found.count(p[1]) != 1]:
+        raise RuntimeError(f"{page}: no single code cell for the live panel(s) {missing}; "
+                           "update LIVE in book/build.py to the notebook's cells")
     return nb
+
+
+def add_live(html: Path) -> None:
+    """The live panels' files: the models exported from the shipped checkpoints (book/live.py) and the
+    pinned onnxruntime-web (book/vendor.py, fetched once by `make book`), under _static/live/."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import live
+    import vendor
+
+    target = html / "_static" / "live"
+    live.export(target / "models")
+    vendor.copy_into(target / "ort")
 
 
 def stage(src: Path, repo: str, branch: str) -> None:
@@ -136,6 +203,7 @@ def build(out: Path, *, branch: str = "main") -> Path:
         res = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError(f"sphinx-build failed ({res.returncode}):\n{res.stdout}{res.stderr}")
+        add_live(html)
         (html / ".nojekyll").write_text("")  # GitHub Pages: serve _static/ as it is
         if out.exists():
             shutil.rmtree(out)
@@ -152,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         out = build(args.out, branch=args.branch)
-    except (RuntimeError, KeyError) as e:
+    except (RuntimeError, KeyError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"wrote the book to {out} (open {out / 'index.html'})")

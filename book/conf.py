@@ -31,6 +31,7 @@ html_theme = "sphinx_book_theme"
 html_title = "Unsupervised Learning: Generation"
 html_static_path = ["_static"]
 html_css_files = ["book.css"]
+html_js_files = ["live.js"]  # the live panels (book/live.py, book/build.py)
 html_show_sourcelink = False
 html_copy_source = True  # the download button offers each page's notebook
 html_context = {"default_mode": "light"}  # the figures are drawn on white

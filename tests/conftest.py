@@ -19,18 +19,12 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def browser():
     """Headless Debian Chromium driven by Playwright (its own browser download is never used)."""
-    from browser import CHROMIUM, CHROMIUM_ARGS
+    from browser import CHROMIUM, chromium
 
     require(None if Path(CHROMIUM).exists() else f"{CHROMIUM} not found (or set CHROMIUM to a Chromium binary)",
             "chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="session")

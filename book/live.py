@@ -1,0 +1,204 @@
+"""The book's live panels: the models behind notebook 05's sliders and notebook 02's completion
+explorer, exported to ONNX from the shipped checkpoints, for onnxruntime-web in the page.
+
+``export(out)`` writes, into ``out`` (the site's ``_static/live/``):
+
+- ``digits_vae.onnx``, ``digits_vae_2d.onnx``, ``pokemon_vae.onnx``: a code z (1, latent) float32 ->
+  ``picture`` (H, W, 3) float32 in [0, 1], drawn exactly as the notebook's panel draws it
+  (``helpers.notebook.widgets.decoder_render``): digits the expected grey level, ink dark on white;
+  Pokémon the most probable colour of every pixel through the colormap;
+- ``pixel_lstm512_wd.onnx``: the lecture's LSTM-512 of notebook 02, run over a stretch of the raster
+  order with its (h, c) state: ``tokens`` (B, T) int64 (x_{t-1}, START = 167 at t = 0), ``t0`` (1,)
+  int64 (the position of the first), ``h``, ``c`` (1, B, 512) -> ``logits`` (B, T, 167), ``h_out``,
+  ``c_out``. The page reads the visible prefix in one call, then takes one step per pixel: the
+  cached loop notebook 02 writes (``PixelLSTM._fill``);
+- ``panels.json``: what the page needs beside the weights: the panels' codes to start from (the
+  notebook's own ``encode(i)``), slider ranges, the Pokémon colormap and the held-out sprites the
+  explorer covers.
+
+Only the shipped checkpoints are read (``helpers.registry.get`` with training switched off): the
+ONNX files are build artefacts, not committed. Every file is written to a temporary name and
+renamed. ``check(out)`` runs each exported model with onnxruntime beside the PyTorch model on the
+same inputs and returns the largest difference (tests/test_live_panels.py holds it to 1e-4).
+
+    python book/live.py OUT        # export, then check
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+OPSET = 18
+VAE_PANELS = {
+    # name: (checkpoint, test image the notebook's panel encodes first, slider limit, where)
+    "digits_vae": ("digits_vae", 0, 3.0, "05 §6, the 8-D digits VAE panel"),
+    "digits_vae_2d": ("digits_vae_2d", 0, 1.5, "05 §4, the 2-D VAE's decoded grid (window ±1.5)"),
+    "pokemon_vae": ("pokemon_vae", 2, 3.0, "05 §6, the 10-D Pokémon VAE panel"),
+}
+LSTM = "pixel_lstm512_wd"
+
+
+class Picture(nn.Module):
+    """z (1, latent) -> the panel's picture (H, W, 3) in [0, 1], as ``decoder_render`` draws it."""
+
+    def __init__(self, vae: nn.Module, colormap: np.ndarray | None):
+        super().__init__()
+        self.vae = vae
+        self.colour = colormap is not None
+        if self.colour:
+            self.register_buffer("cmap", torch.from_numpy(np.asarray(colormap, dtype=np.float32) / 255.0))
+        levels = vae.cfg.levels
+        self.register_buffer("levels", torch.arange(levels, dtype=torch.float32))
+        self.top = float(levels - 1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        logits = self.vae.decode(z)[0]  # (H, W, K)
+        if self.colour:
+            return self.cmap[logits.argmax(-1)]
+        grey = 1.0 - (logits.softmax(-1) @ self.levels) / self.top
+        return grey[..., None].expand(*grey.shape, 3)
+
+
+class LSTMRun(nn.Module):
+    """The pixel LSTM over T raster positions from t0, with its state in and out."""
+
+    def __init__(self, lstm: nn.Module):
+        super().__init__()
+        self.m = lstm
+
+    def forward(self, tokens: Tensor, t0: Tensor, h: Tensor, c: Tensor):
+        t = t0 + torch.arange(tokens.shape[1], device=tokens.device)
+        e = self.m.emb(tokens)
+        if self.m.cfg.position:
+            side = self.m.cfg.side
+            e = e + self.m.row(t // side) + self.m.col(t % side)
+        out, (h2, c2) = self.m.lstm(e, (h, c))
+        return self.m.out(out), h2, c2
+
+
+def _models():
+    """The shipped models and the data the panels start from (no training: checkpoints only)."""
+    os.environ.setdefault("GENERATION_NO_TRAIN", "1")
+    from helpers.core.data import load_digits, load_pokemon
+    from helpers.models.autoencoders import encode_means
+    from helpers.registry import get
+
+    digits, pokemon = load_digits(), load_pokemon()
+    test = {"digits": digits.split()[2], "pokemon": pokemon.split()[2]}
+    vaes = {}
+    for name, (ckpt, index, limit, where) in VAE_PANELS.items():
+        vae, _ = get(ckpt, train_if_missing=False)
+        data = "pokemon" if name.startswith("pokemon") else "digits"
+        z0 = encode_means(vae, test[data][index: index + 1])[0]
+        vaes[name] = dict(model=vae, colormap=pokemon.colormap if data == "pokemon" else None, z0=z0,
+                          limit=limit, where=where, index=index)
+    lstm, _ = get(LSTM, train_if_missing=False)
+    return vaes, lstm.eval(), pokemon, test["pokemon"]
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    os.replace(tmp, path)
+
+
+def _export_onnx(module: nn.Module, args: tuple, path: Path, names_in, names_out, dynamic=None) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), args, str(tmp), input_names=names_in, output_names=names_out,
+                          opset_version=OPSET, dynamo=False, dynamic_axes=dynamic, do_constant_folding=True)
+    _replace(tmp, path)
+
+
+def export(out: Path) -> dict:
+    """Write the ONNX models and panels.json into ``out``; returns the panels' description."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    vaes, lstm, pokemon, sprites = _models()
+    panels: dict = {"vae": {}, "lstm": {}}
+    with torch.no_grad():
+        for name, v in vaes.items():
+            vae = v["model"].eval()
+            latent = vae.cfg.latent
+            _export_onnx(Picture(vae, v["colormap"]), (torch.zeros(1, latent),), out / f"{name}.onnx",
+                         ["z"], ["picture"])
+            panels["vae"][name] = {"file": f"{name}.onnx", "latent": latent, "side": vae.cfg.side,
+                                   "limit": v["limit"], "step": 0.05, "z0": [round(float(x), 4) for x in v["z0"]],
+                                   "encoded": v["index"], "where": v["where"]}
+        cfg = lstm.cfg
+        b, t = 2, 3
+        h0 = torch.zeros(1, b, cfg.hidden)
+        _export_onnx(LSTMRun(lstm), (torch.zeros(b, t, dtype=torch.long), torch.zeros(1, dtype=torch.long), h0, h0),
+                     out / f"{LSTM}.onnx", ["tokens", "t0", "h", "c"], ["logits", "h_out", "c_out"],
+                     dynamic={"tokens": {0: "batch", 1: "steps"}, "h": {1: "batch"}, "c": {1: "batch"},
+                              "logits": {0: "batch", 1: "steps"}, "h_out": {1: "batch"}, "c_out": {1: "batch"}})
+        panels["lstm"] = {"name": LSTM, "file": f"{LSTM}.onnx", "hidden": cfg.hidden, "colours": cfg.colours,
+                          "start": cfg.colours, "side": cfg.side,
+                          "sprites": [s.flatten().tolist() for s in sprites],
+                          "colormap": np.asarray(pokemon.colormap).astype(int).tolist()}
+    tmp = out / ".panels.json.tmp"
+    tmp.write_text(json.dumps(panels, separators=(",", ":")))
+    _replace(tmp, out / "panels.json")
+    return panels
+
+
+def check(out: Path, trials: int = 8, seed: int = 0) -> dict[str, float]:
+    """Largest |onnxruntime - PyTorch| of every exported model on the same random inputs."""
+    import onnxruntime as ort
+
+    out = Path(out)
+    vaes, lstm, _, sprites = _models()
+    gen = torch.Generator().manual_seed(seed)
+    worst: dict[str, float] = {}
+    with torch.no_grad():
+        for name, v in vaes.items():
+            sess = ort.InferenceSession(str(out / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+            pic = Picture(v["model"].eval(), v["colormap"])
+            diffs = []
+            for _ in range(trials):
+                z = 2 * torch.randn(1, v["model"].cfg.latent, generator=gen)
+                got = sess.run(None, {"z": z.numpy()})[0]
+                diffs.append(float(np.abs(got - pic(z).numpy()).max()))
+            worst[name] = max(diffs)
+        sess = ort.InferenceSession(str(out / f"{LSTM}.onnx"), providers=["CPUExecutionProvider"])
+        seq = sprites[:3].flatten(1)
+        ref = lstm(sprites[:3])  # teacher forcing over the whole sprite: (B, H, W, K)
+        start = torch.full((3, 1), lstm.cfg.colours, dtype=torch.long)
+        tokens = torch.cat([start, seq[:, :-1]], 1).numpy()
+        h = np.zeros((1, 3, lstm.cfg.hidden), np.float32)
+        # the prefix in one call, then single steps from the returned state, as the page does
+        logits, h1, c1 = sess.run(None, {"tokens": tokens[:, :150], "t0": np.array([0]), "h": h, "c": h})
+        steps = [logits]
+        for t in range(150, 160):
+            lg, h1, c1 = sess.run(None, {"tokens": tokens[:, t:t + 1], "t0": np.array([t]), "h": h1, "c": c1})
+            steps.append(lg)
+        got = np.concatenate(steps, 1)
+        worst[LSTM] = float(np.abs(got - ref.flatten(1, 2)[:, :160].numpy()).max())
+    return worst
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python book/live.py OUT_DIR", file=sys.stderr)
+        return 2
+    export(Path(argv[0]))
+    for name, d in check(Path(argv[0])).items():
+        print(f"{name}: largest |onnxruntime - torch| = {d:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
