@@ -39,7 +39,7 @@ KEYS = {
     "pokemon_bits_per_pixel": {"unigram", "bigram", "lstm512", "vae_iwae100", "lstm512_wd",
                                "context2d_96x10", "context2d_mixture", "context2d_ensemble", "vae_autoregressive"},
     "digits_nats_per_image": {"gmm_best", "vae_elbo", "vae_iwae", "autoregressive", "categorical_mixture"},
-    "sampling": {"cached_s", "rerun_s", "ratio"},
+    "sampling": {"cached_s", "rerun_s", "ratio", "context2d_s"},
     "slider_ms": {"median", "p95"},
     "jupyterlab_slider_ms": {"median", "p95", "n", "target_p95"},
     "book_panels_ms": {"digits_vae_2d_p95", "digits_vae_p95", "pokemon_vae_p95", "n", "explorer_cover_p95",
@@ -256,7 +256,25 @@ def sampling() -> dict[str, float]:
 
     model, _ = get("pixel_lstm512")
     t = time_sampling(model, n=64)  # full 400 pixels both ways
-    return {"cached_s": t["cached_s"], "rerun_s": t["rerun_s"], "ratio": t["speedup"]}
+    return {"cached_s": t["cached_s"], "rerun_s": t["rerun_s"], "ratio": t["speedup"],
+            "context2d_s": _context2d_seconds()}
+
+
+def _context2d_seconds(n: int = 64, repeats: int = 3) -> float:
+    """Issue 22's limit: 64 sprites from scratch with the shipped 2-D model (02 §9's PixelCNN, its cached
+    row-by-row sampler) at its chosen temperature; the median of ``repeats`` timed runs."""
+    from helpers.evaluate.two_sample import CHOSEN_TEMPERATURE
+    from helpers.registry import get
+
+    name = "context2d_96x10"
+    model, _ = get(name)
+    times = []
+    for seed in range(repeats):
+        gen = torch.Generator().manual_seed(seed)
+        t = time.perf_counter()
+        model.sample(n, generator=gen, temperature=CHOSEN_TEMPERATURE[name])
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
 
 
 def slider_ms() -> dict[str, float]:
@@ -301,8 +319,8 @@ def jupyterlab_slider_ms(n: int = 50) -> dict[str, float]:
 
 def book_panels_ms(n: int = 50) -> dict[str, float]:
     """The web edition's live panels in headless Chromium (issue 25): the book is built into a temporary
-    folder and served from 127.0.0.1. Per latent panel, n key presses on z[0], each timed from the input
-    event to the painted canvas (the panel's own clock, book/_static/live.js); the completion explorer:
+    folder and served from 127.0.0.1. Per latent panel, n key presses on z[0] (after 3 untimed), each timed from
+    the input event to the canvas updated (the panel's own clock, book/_static/live.js); the completion explorer:
     10 presses on its cover slider (each a new completion of the covered 50% +- 5%, four samples), and
     10 whole completions (cover 1.0: 400 LSTM steps, four samples at once). tests/book_live.py."""
     if str(REPO / "tests") not in sys.path:
@@ -622,7 +640,7 @@ def to_markdown(r: dict) -> str:
              "jupyterlab_slider_ms": "key press on a slider -> new picture decoded, digits VAE panel in JupyterLab, "
                                      "headless Chromium, kernel round trip, ms",
              "book_panels_ms": "the book's live panels in headless Chromium, onnxruntime-web: input event -> "
-                               "painted canvas, ms; explorer_whole: a whole 20x20 completion, four samples",
+                               "canvas updated, ms; explorer_whole: a whole 20x20 completion, four samples",
              "notebook_seconds": "seconds, nbclient",
              "gan": "modes covered: toy ring of 8, share of samples on the emptiest mode (even: 0.125), digits GAN classes of 10",
              "ae_vs_vae": "500 decoded random codes: classifier confidence / distance to nearest train digit",
@@ -638,9 +656,13 @@ def to_markdown(r: dict) -> str:
         for key, v in r.get(group, {}).items():  # a block newer than latest.json has no rows yet
             ref = REFERENCES.get(group, "") if key == next(iter(r[group])) else ""
             label = {("sampling", "ratio"): "re-run time / cached time",
+                     ("sampling", "context2d_s"): "64 Pokémon from scratch with the 2-D model (context2d_96x10, "
+                                                  "cached rows, chosen τ), seconds, median of 3; limit 15",
                      ("jupyterlab_slider_ms", "n"): "key presses timed",
                      ("jupyterlab_slider_ms", "target_p95"): "issue 25's target for the p95, ms",
                      ("book_panels_ms", "n"): "key presses timed per latent panel",
+                     ("book_panels_ms", "explorer_cover_p95"): "explorer: key press on the cover slider -> new "
+                                                               "completion on the canvas, ms; p95 of 10",
                      ("book_panels_ms", "target_p95"): "issue 25's target for the latent panels' p95, ms",
                      ("book_panels_ms", "target_whole"): "issue 25's target for a whole completion, ms",
                      }.get((group, key), unit)

@@ -46,16 +46,16 @@ PANEL_NOTE = (
     "as its sweeps of the same sliders, stand in for it.</div>"
 )
 COLAB_CELL = 'find_spec("helpers") is None'  # every notebook's first cell: folded in the book too
-NOSCRIPT = ("<noscript><p>This live panel needs JavaScript; the notebook's static figures below stand "
-            "in for it.</p></noscript>")
+NOSCRIPT = ("<noscript><p>This live panel needs JavaScript; the notebook's static figures on this page "
+            "stand in for it.</p></noscript>")
 # Live panels (book/live.py exports the models, book/_static/live.js runs them): which code cell of
 # which notebook gets one, and what the page says about it. "replace": the cell's widget output
 # becomes the live panel; "append": the panel is added below the cell's figure.
 LIVE = {
     "05_vae": [
         ("show_code_grid(decode_images(vae2", "digits_vae_2d", "append",
-         "drag z[0] (across) and z[1] (up) over the window of the grid above, −1.5 to 1.5, and the 2-D "
-         "VAE's decoder (<code>digits_vae_2d</code>) draws the code"),
+         "drag z₁ (across) and z₂ (up), the axes of the grid above, over its window, −1.5 to 1.5, and the "
+         "2-D VAE's decoder (<code>digits_vae_2d</code>) draws the code; it opens on the code of test image #0"),
         ("digit_panel.widget", "digits_vae", "replace",
          "the same decoder as the notebook's (<code>digits_vae</code>), starting from the code of test "
          "image #0; drag a slider or move it with the arrow keys"),
@@ -68,7 +68,8 @@ LIVE = {
          "the lecture's LSTM-512 of section 3 (<code>pixel_lstm512_wd</code>) reads the visible pixels in "
          "one call, then draws the covered ones one at a time with its (h, c) state, the cached loop of "
          "section 7. The notebook's own panel uses whichever model has the lower held-out bits/pixel "
-         "(the PixelCNN, as printed above); this page runs the LSTM. The same seed gives the same draw"),
+         "(the PixelCNN, as printed above); this page runs the LSTM. A seed and draw number give the same "
+         "completions on every visit (the page's own generator, not torch's: not the notebook's draws)"),
     ],
 }
 

@@ -12,14 +12,14 @@ explorer, exported to ONNX from the shipped checkpoints, for onnxruntime-web in 
   int64 (the position of the first), ``h``, ``c`` (1, B, 512) -> ``logits`` (B, T, 167), ``h_out``,
   ``c_out``. The page reads the visible prefix in one call, then takes one step per pixel: the
   cached loop notebook 02 writes (``PixelLSTM._fill``);
-- ``panels.json``: what the page needs beside the weights: the panels' codes to start from (the
-  notebook's own ``encode(i)``), slider ranges, the Pokémon colormap and the held-out sprites the
-  explorer covers.
+- ``panels.json``: what the page needs beside the weights: the code m of every test image (what the
+  notebook's "encode this image" sets; the panel opens on the image the notebook's panel encodes),
+  slider ranges, the Pokémon colormap and the held-out sprites the explorer covers.
 
 Only the shipped checkpoints are read (``helpers.registry.get`` with training switched off): the
 ONNX files are build artefacts, not committed. Every file is written to a temporary name and
 renamed. ``check(out)`` runs each exported model with onnxruntime beside the PyTorch model on the
-same inputs and returns the largest difference (tests/test_live_panels.py holds it to 1e-4).
+same inputs and returns the largest difference (tests/test_book.py holds it to 1e-4).
 
     python book/live.py OUT        # export, then check
 """
@@ -102,8 +102,10 @@ def _models():
     for name, (ckpt, index, limit, where) in VAE_PANELS.items():
         vae, _ = get(ckpt, train_if_missing=False)
         data = "pokemon" if name.startswith("pokemon") else "digits"
-        z0 = encode_means(vae, test[data][index: index + 1])[0]
-        vaes[name] = dict(model=vae, colormap=pokemon.colormap if data == "pokemon" else None, z0=z0,
+        # what "encode this image" sets, for every test image: one image at a time, as the notebook's
+        # panel encodes (a batch can differ in the last bit)
+        codes = torch.cat([encode_means(vae, x[None]) for x in test[data]])
+        vaes[name] = dict(model=vae, colormap=pokemon.colormap if data == "pokemon" else None, codes=codes,
                           limit=limit, where=where, index=index)
     lstm, _ = get(LSTM, train_if_missing=False)
     return vaes, lstm.eval(), pokemon, test["pokemon"]
@@ -114,6 +116,10 @@ def _replace(tmp: Path, path: Path) -> None:
 
 
 def _export_onnx(module: nn.Module, args: tuple, path: Path, names_in, names_out, dynamic=None) -> None:
+    """torch's TorchScript-based exporter (``dynamo=False``; deprecated since torch 2.9 but in 2.13): the
+    torch.export-based one, tried with torch 2.13 and onnxscript 0.7, gives the same numbers but
+    annotates the LSTM's logits with the example's step count, so onnxruntime warns on every call
+    with another length. Its deprecation warnings are silenced; ``check`` holds the result."""
     tmp = path.with_name(f".{path.name}.tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -135,8 +141,10 @@ def export(out: Path) -> dict:
             _export_onnx(Picture(vae, v["colormap"]), (torch.zeros(1, latent),), out / f"{name}.onnx",
                          ["z"], ["picture"])
             panels["vae"][name] = {"file": f"{name}.onnx", "latent": latent, "side": vae.cfg.side,
-                                   "limit": v["limit"], "step": 0.05, "z0": [round(float(x), 4) for x in v["z0"]],
-                                   "encoded": v["index"], "where": v["where"]}
+                                   "limit": v["limit"], "step": 0.05, "encoded": v["index"], "where": v["where"],
+                                   "what": "sprite" if v["colormap"] is not None else "image",
+                                   "names": ["z\u2081 (across)", "z\u2082 (up)"] if latent == 2 else None,
+                                   "codes": v["codes"].tolist()}
         cfg = lstm.cfg
         b, t = 2, 3
         h0 = torch.zeros(1, b, cfg.hidden)

@@ -362,6 +362,8 @@ def test_live_panels_drag_and_draw_what_python_draws(browser, site, book):
                 panel.scroll_into_view_if_needed()
                 panel.screenshot(path=str(ARTIFACTS / f"live-{name}-before.png"))
                 first = L.canvas(tab, name)
+                if name != L.COMPLETION:  # it opens on the code the notebook's panel encodes, unrounded
+                    _check_opening_code(tab, name, models[name], pokemon, first)
                 selector = f"#{name}-cover" if name == L.COMPLETION else f"#{name}-z0"
                 L.drag(tab, selector, name, -60 if name == L.COMPLETION else 90)
                 after = L.canvas(tab, name)
@@ -398,6 +400,13 @@ def test_live_panels_drag_and_draw_what_python_draws(browser, site, book):
                 diff = np.abs(got - want)
                 assert diff.max() == 0, f"{name}: {int((diff > 0).any(-1).sum())} canvas pixels differ from Python's " \
                                         f"picture, by up to {diff.max()} of 255"
+                if name != L.COMPLETION:
+                    _every_slider_and_encode(tab, name, models[name], pokemon)
+                else:
+                    for other in ("index", "temperature"):  # its other two sliders answer the keyboard
+                        caption = tab.inner_text(f'.live-panel[data-live="{name}"] .live-caption')
+                        L.press(tab, f"#{name}-{other}", "ArrowRight", name)
+                        assert tab.inner_text(f'.live-panel[data-live="{name}"] .live-caption') != caption, other
                 ms = L.latency(tab, name, selector, n=50 if name != L.COMPLETION else 10)
                 timing.setdefault(name, {})["latency_ms"] = ms
                 assert len(ms) in (10, 50) and all(0 < m < 10_000 for m in ms), ms
@@ -419,6 +428,56 @@ def test_live_panels_drag_and_draw_what_python_draws(browser, site, book):
               for n in ("digits_vae", "pokemon_vae", L.COMPLETION)], ARTIFACTS / "live-panels.png")
 
 
+LIMIT = {"digits_vae": 3.0, "digits_vae_2d": 1.5, "pokemon_vae": 3.0}  # book/live.py's slider ranges
+
+
+def _panel_images(name: str, pokemon):
+    from helpers.core.data import load_digits
+
+    return pokemon.split()[2] if "pokemon" in name else load_digits().split()[2]
+
+
+def _check_opening_code(tab, name: str, model, pokemon, canvas) -> None:
+    """The panel opens on the notebook's opening code, encode_means of the same test image (05 §6:
+    digits #0, Pokémon #2; the 2-D panel #0), clipped to the range but not rounded to the step,
+    and its first picture is the notebook's picture of that code."""
+    import book_live as L
+    import torch
+    from browser import pixels
+    from helpers.models.autoencoders import encode_means
+    from helpers.notebook.plot import to_png
+    from helpers.notebook.widgets import decoder_render
+
+    index = {"digits_vae": 0, "digits_vae_2d": 0, "pokemon_vae": 2}[name]
+    z = encode_means(model, _panel_images(name, pokemon)[index: index + 1])[0].clamp(-LIMIT[name], LIMIT[name])
+    assert np.array_equal(np.asarray(L.code(tab, name), np.float32), z.numpy()), f"{name}: not the notebook's code"
+    want = pixels(to_png(decoder_render(model, pokemon.colormap if "pokemon" in name else None)(z),
+                         10 if "pokemon" in name else 20))
+    assert np.array_equal(canvas.astype(np.int16), want), f"{name}: the first picture is not the notebook's"
+
+
+def _every_slider_and_encode(tab, name: str, model, pokemon) -> None:
+    """Every slider answers the keyboard (one press: a redraw, and that dimension moves one step);
+    "encode this image" sets the code m of the chosen test image."""
+    import book_live as L
+    from helpers.models.autoencoders import encode_means
+
+    latent = model.cfg.latent
+    for i in range(latent):
+        before = L.code(tab, name)
+        key = "ArrowLeft" if before[i] > 0 else "ArrowRight"
+        L.press(tab, f"#{name}-z{i}", key, name)
+        after = L.code(tab, name)
+        assert abs(after[i] - before[i]) > 0.01 and after[:i] + after[i + 1:] == before[:i] + before[i + 1:], \
+            f"{name}: the key press on z[{i}] moved {before} to {after}"
+    tab.fill(f"#{name}-image", "5")
+    before = L.draws(tab, name)
+    tab.click(f'.live-panel[data-live="{name}"] button:has-text("encode this")')
+    tab.wait_for_function("([n, b]) => window.livePanels[n].draws > b", arg=[name, before], timeout=10_000)
+    z = encode_means(model, _panel_images(name, pokemon)[5:6])[0].clamp(-LIMIT[name], LIMIT[name])
+    assert np.array_equal(np.asarray(L.code(tab, name), np.float32), z.numpy()), f"{name}: encode #5"
+
+
 def _montage(pairs: list[tuple[Path, Path]], out: Path) -> None:
     """Before | after screenshots, one panel per row (the README's picture of the live panels)."""
     from PIL import Image
@@ -432,3 +491,18 @@ def _montage(pairs: list[tuple[Path, Path]], out: Path) -> None:
         sheet.paste(b, (width - b.width, y))
         y += max(a.height, b.height) + 16
     sheet.save(out)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_live_panels_opened_from_a_file_say_what_they_need(browser, book):
+    """Chromium will not fetch the models for a file:// page: each panel says so and how to serve the book."""
+    tab = browser.new_page()
+    try:
+        tab.goto((book / "notebooks" / "05_vae.html").as_uri(), wait_until="load")
+        tab.wait_for_function("() => Array.from(document.querySelectorAll('.live-panel')).every(p => p.dataset.state === 'error')",
+                              timeout=20_000)
+        notes = tab.evaluate("() => Array.from(document.querySelectorAll('.live-panel .live-error')).map(e => e.textContent)")
+    finally:
+        tab.close()
+    assert len(notes) == 3 and all("python -m http.server" in n for n in notes), notes

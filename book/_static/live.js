@@ -6,8 +6,9 @@
  * panels, loads the runtime from the site itself (nothing from the network) and builds:
  *
  *   - a latent panel (digits_vae, digits_vae_2d, pokemon_vae): one range input per code
- *     dimension, "sample from the prior", "back to the notebook's code"; every input event
- *     decodes the code and paints the picture exactly as the notebook's panel draws it;
+ *     dimension, "sample from the prior", "encode this image" (the test image's code m, computed
+ *     at build time); every input event decodes the code and paints the picture as the notebook's
+ *     panel draws it (same decoder, same rendering, pixel for pixel);
  *   - the completion explorer (pixel_lstm512_wd): cover the bottom of a held-out Pokémon and let
  *     the LSTM-512 draw the rest, reading the visible prefix in one call and then stepping one
  *     pixel at a time with its (h, c) state; a seed box makes a draw repeatable.
@@ -146,35 +147,51 @@
     this.name = name;
     panels[name] = this;
   }
+  // one message per panel: a failure before the first picture means the panel cannot start; a
+  // failed redraw later is said once, and the panel stays usable
   Panel.prototype.fail = function (err) {
-    this.root.dataset.state = "error";
-    var msg = el("p", { class: "live-error" }, this.root);
-    msg.textContent = "The live panel could not start (" + (err && err.message ? err.message : err) + "). " +
-      (location.protocol === "file:" ? "It needs the book served over HTTP, e.g. `python -m http.server -d build/book`. " : "") +
-      "The notebook's static figures below stand in for it.";
+    var started = this.root.dataset.state === "ready";
+    if (!started) this.root.dataset.state = "error";
+    var msg = this.root.querySelector(".live-error") || el("p", { class: "live-error", role: "status" }, this.root);
+    var why = err && err.message ? err.message : String(err);
+    if (started) {
+      msg.textContent = "A redraw failed (" + why + "); move a slider to try again.";
+      return;
+    }
+    msg.textContent = "The live panel could not start (" + why + "). " +
+      (location.protocol === "file:" ? "Opened from a file, a page may not load its models: serve the book over HTTP " +
+        "(for example python -m http.server -d build/book, then http://127.0.0.1:8000/). " : "") +
+      "The notebook's static figures on this page stand in for it.";
   };
 
   // ---------------------------------------------------------------- latent sliders
+  // The code is held exactly (a float32 per dimension, as the notebook's panel holds it); the range
+  // inputs show it rounded to their step, and moving one replaces only that dimension.
   function LatentPanel(root, name, spec) {
     Panel.call(this, root, name);
-    var self = this, latent = spec.latent, colour = name.indexOf("pokemon") === 0;
+    var self = this, latent = spec.latent, what = spec.what;
     this.spec = spec;
     this.scale = spec.side >= 20 ? 10 : 20; // as the notebook's panels: Pokémon 10, digits 20
+    this.code = new Float32Array(latent);
     var body = el("div", { class: "live-body" }, root);
     var controls = el("div", { class: "live-controls" }, body);
     this.canvas = el("canvas", { class: "live-canvas", role: "img",
-      "aria-label": (colour ? "Pokémon" : "digit") + " decoded from the code the sliders set" }, body);
+      "aria-label": (what === "sprite" ? "Pokémon" : "digit") + " decoded from the code the sliders set" }, body);
     this.sliders = [];
     for (var i = 0; i < latent; i++) {
-      this.sliders.push(slider(controls, name + "-z" + i, "z[" + i + "]", -spec.limit, spec.limit, spec.step,
-        Math.max(-spec.limit, Math.min(spec.limit, spec.z0[i])), function (v) { return v.toFixed(2); }));
+      this.sliders.push(slider(controls, name + "-z" + i, spec.names ? spec.names[i] : "z[" + i + "]",
+        -spec.limit, spec.limit, spec.step, 0, function (v) { return v.toFixed(2); }));
     }
     var buttons = el("div", { class: "live-buttons" }, controls);
     var prior = el("button", { type: "button", text: "sample from the prior" }, buttons);
-    var back = el("button", { type: "button", text: "back to test image #" + spec.encoded + "'s code" }, buttons);
+    var row = el("div", { class: "live-row" }, controls);
+    el("label", { for: name + "-image", text: "test " + what + " #" }, row);
+    this.image = el("input", { type: "number", id: name + "-image", min: 0, max: spec.codes.length - 1, step: 1,
+      value: spec.encoded }, row);
+    var encode = el("button", { type: "button", text: "encode this " + what }, row);
     var draw = Scheduler(this, function () { return self.decode(); });
-    this.sliders.forEach(function (s) {
-      s.addEventListener("input", function (e) { draw(e.timeStamp); });
+    this.sliders.forEach(function (s, i) {
+      s.addEventListener("input", function (e) { self.code[i] = parseFloat(s.value); draw(e.timeStamp); });
     });
     var gen = rng(1);
     prior.addEventListener("click", function (e) {
@@ -183,17 +200,27 @@
       }));
       draw(e.timeStamp);
     });
-    back.addEventListener("click", function (e) { self.setCode(spec.z0); draw(e.timeStamp); });
+    encode.addEventListener("click", function (e) {
+      var k = Math.max(0, Math.min(spec.codes.length - 1, parseInt(self.image.value, 10) || 0));
+      self.image.value = k;
+      self.setCode(spec.codes[k]);
+      draw(e.timeStamp);
+    });
+    this.setCode(spec.codes[spec.encoded]);
     this.ready = session(spec.file).then(function (s) { self.session = s; draw(); });
     this.ready.catch(function (err) { self.fail(err); });
   }
   LatentPanel.prototype = Object.create(Panel.prototype);
+  // set every dimension at once; values beyond the range are clipped, as the notebook's set_latent does
   LatentPanel.prototype.setCode = function (z) {
-    this.sliders.forEach(function (s, i) { s.value = z[i]; s.show(); });
+    var lim = this.spec.limit, code = this.code;
+    this.sliders.forEach(function (s, i) {
+      code[i] = Math.max(-lim, Math.min(lim, z[i]));
+      s.value = code[i];
+      s.show();
+    });
   };
-  LatentPanel.prototype.z = function () {
-    return Float32Array.from(this.sliders.map(function (s) { return parseFloat(s.value); }));
-  };
+  LatentPanel.prototype.z = function () { return Float32Array.from(this.code); };
   LatentPanel.prototype.decode = function () {
     var self = this, side = this.spec.side;
     var z = new ort.Tensor("float32", this.z(), [1, this.spec.latent]);
