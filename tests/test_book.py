@@ -148,14 +148,7 @@ def test_every_page_renders_offline_in_chromium(browser, site, book):
         tab.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
         tab.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
 
-        def only_local(route, request=None, outside=outside):  # Playwright passes (route, request)  # everything must come from the site itself
-            if route.request.url.startswith(site):
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort()
-
-        tab.route("**/*", only_local)
+        _only_local(tab, site, outside)  # everything must come from the site itself
         try:
             tab.goto(site + page, wait_until="load")
             n_math = tab.locator(".math").count()

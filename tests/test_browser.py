@@ -44,6 +44,15 @@ def lab_server(tmp_path_factory):
         yield server
 
 
+def _run(page, lab_server, notebook: str) -> Lab:
+    """Open a panel notebook in JupyterLab and run all its cells; it must finish without an error."""
+    lab = Lab(page, lab_server)
+    lab.open(notebook)
+    lab.run_all()
+    assert not lab.errors(), f"{notebook} stopped with an error:\n{lab.errors()[0]}"
+    return lab
+
+
 @pytest.mark.parametrize("notebook, slider_label, dx", [
     ("vae_panel.ipynb", "z[0]", 90),               # the first latent slider of notebook 05's digits VAE panel
     ("completion_panel.ipynb", "covered", -70),    # notebook 02's completion explorer: its cover slider
@@ -51,10 +60,7 @@ def lab_server(tmp_path_factory):
 def test_dragging_a_slider_changes_the_picture(browser, lab_server, notebook, slider_label, dx):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        lab = Lab(page, lab_server)
-        lab.open(notebook)
-        lab.run_all()
-        assert not lab.errors(), f"{notebook} stopped with an error:\n{lab.errors()[0]}"
+        lab = _run(page, lab_server, notebook)
         slider, image = lab.panel(slider_label)
         before = lab.image_pixels(image)
         page.screenshot(path=str(ARTIFACTS / f"{Path(notebook).stem}_before.png"))
@@ -80,10 +86,7 @@ def test_slider_latency_in_jupyterlab(browser, lab_server):
     notebook = "vae_latency.ipynb"
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        lab = Lab(page, lab_server)
-        lab.open(notebook)
-        lab.run_all()
-        assert not lab.errors(), f"{notebook} stopped with an error:\n{lab.errors()[0]}"
+        lab = _run(page, lab_server, notebook)
         slider, image = lab.panel("z[0]")
         r = lab.slider_latency(slider, image, n=50)
         result = {"n": len(r.ms), "median_ms": r.median, "p95_ms": r.p95, "target_p95_ms": 100.0, "ms": r.ms,
