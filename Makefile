@@ -98,6 +98,7 @@ bench: $(DEV_STAMP)
 	$(PY) benchmarks/run.py
 
 book: $(BOOK_STAMP)
+	$(PY) book/vendor.py
 	$(PY) book/build.py
 
 student: $(DEV_STAMP)

@@ -640,7 +640,7 @@ def to_markdown(r: dict) -> str:
              "jupyterlab_slider_ms": "key press on a slider -> new picture decoded, digits VAE panel in JupyterLab, "
                                      "headless Chromium, kernel round trip, ms",
              "book_panels_ms": "the book's live panels in headless Chromium, onnxruntime-web: input event -> "
-                               "canvas updated, ms; explorer_whole: a whole 20x20 completion, four samples",
+                               "canvas updated, ms",
              "notebook_seconds": "seconds, nbclient",
              "gan": "modes covered: toy ring of 8, share of samples on the emptiest mode (even: 0.125), digits GAN classes of 10",
              "ae_vs_vae": "500 decoded random codes: classifier confidence / distance to nearest train digit",
@@ -657,12 +657,17 @@ def to_markdown(r: dict) -> str:
             ref = REFERENCES.get(group, "") if key == next(iter(r[group])) else ""
             label = {("sampling", "ratio"): "re-run time / cached time",
                      ("sampling", "context2d_s"): "64 Pokémon from scratch with the 2-D model (context2d_96x10, "
-                                                  "cached rows, chosen τ), seconds, median of 3; limit 15",
+                                                  "cached rows, chosen τ), seconds, median of 3; issue 22's limit: 15",
                      ("jupyterlab_slider_ms", "n"): "key presses timed",
                      ("jupyterlab_slider_ms", "target_p95"): "issue 25's target for the p95, ms",
                      ("book_panels_ms", "n"): "key presses timed per latent panel",
                      ("book_panels_ms", "explorer_cover_p95"): "explorer: key press on the cover slider -> new "
-                                                               "completion on the canvas, ms; p95 of 10",
+                                                               "completion on the canvas, ms; p95 of 10 = the 9th "
+                                                               "of the 10 sorted",
+                     ("book_panels_ms", "explorer_whole_median"): "explorer: wall time of one whole 20x20 "
+                                                                  "completion (400 LSTM steps, four samples, not "
+                                                                  "painted), ms, median of 10",
+                     ("book_panels_ms", "explorer_whole_p95"): "the same, p95 of 10 = the 9th of the 10 sorted",
                      ("book_panels_ms", "target_p95"): "issue 25's target for the latent panels' p95, ms",
                      ("book_panels_ms", "target_whole"): "issue 25's target for a whole completion, ms",
                      }.get((group, key), unit)

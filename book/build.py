@@ -55,13 +55,16 @@ LIVE = {
     "05_vae": [
         ("show_code_grid(decode_images(vae2", "digits_vae_2d", "append",
          "drag z₁ (across) and z₂ (up), the axes of the grid above, over its window, −1.5 to 1.5, and the "
-         "2-D VAE's decoder (<code>digits_vae_2d</code>) draws the code; it opens on the code of test image #0"),
+         "2-D VAE's decoder (<code>digits_vae_2d</code>) draws the code. The notebook has no panel here: this one "
+         "opens on the code of test image #0, and a draw from the prior that falls outside the window is "
+         "clipped to its edge"),
         ("digit_panel.widget", "digits_vae", "replace",
          "the same decoder as the notebook's (<code>digits_vae</code>), starting from the code of test "
          "image #0; drag a slider or move it with the arrow keys"),
         ("poke_panel.widget", "pokemon_vae", "replace",
          "the same decoder as the notebook's (<code>pokemon_vae</code>), starting from the code of test "
-         "sprite #2; drag a slider or move it with the arrow keys"),
+         "sprite #2 clipped to the sliders' ±3, as the notebook's panel clips it; drag a slider or move it "
+         "with the arrow keys"),
     ],
     "02_pokemon_creation": [
         ("explorer.widget()", "pixel_lstm512_wd", "replace",

@@ -94,12 +94,42 @@ def runtime_dir(version: str = VERSION, *, integrity: str = INTEGRITY) -> Path:
     return folder
 
 
+# The npm tarball carries its licence only as `"license": "MIT"` in package.json; the notice the MIT
+# licence asks to travel with copies is ONNX Runtime's (github.com/microsoft/onnxruntime, LICENSE).
+LICENSE_NOTICE = """onnxruntime-web (ONNX Runtime), copied unmodified from the npm package onnxruntime-web.
+
+MIT License
+
+Copyright (c) Microsoft Corporation
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
+
+
 def copy_into(dest: Path, *, version: str = VERSION, integrity: str = INTEGRITY) -> list[Path]:
-    """Copy the runtime's files, flat, into dest (created if missing); returns the copied paths."""
+    """Copy the runtime's files, flat, into dest (created if missing), with its licence notice
+    (LICENSE); returns the paths written."""
     src = runtime_dir(version, integrity=integrity)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copyfile(src / name, dest / name)) for name in FILES.values()]
+    (dest / "LICENSE").write_text(LICENSE_NOTICE)
+    return [Path(shutil.copyfile(src / name, dest / name)) for name in FILES.values()] + [dest / "LICENSE"]
 
 
 def _hash_of(integrity: str) -> hashlib._Hash:

@@ -440,7 +440,7 @@ fig
 # %% [markdown]
 # ## 6. Latent sliders
 #
-# One slider per latent dimension; the picture is redrawn after every slider change (the last cell of this section times a redraw of each panel on the machine that ran it). **Sample from the prior** draws $z \sim N(0, I)$; **encode this image** sets the sliders to the code $m$ of the chosen test image. The panel (`helpers.notebook.widgets.LatentPanel`) works with any decoder: first the 8-D digits VAE, then the 10-D Pokémon VAE. It needs a live kernel in JupyterLab. In a static page the digits panel's frozen twin is the sweep grid right below it; the Pokémon panel's is section 5's sweep (around another sprite: the panel opens on test sprite #2, section 5 swept around #0).
+# One slider per latent dimension; the picture is redrawn after every slider change (the last cell of this section times a redraw of each panel on the machine that ran it). **Sample from the prior** draws $z \sim N(0, I)$; **encode this image** sets the sliders to the code $m$ of the chosen test image. The panel (`helpers.notebook.widgets.LatentPanel`) works with any decoder: first the 8-D digits VAE, then the 10-D Pokémon VAE. In JupyterLab it needs a live kernel; the web edition runs the same decoders in the page instead, with no kernel. Where neither runs, the digits panel's frozen twin is the sweep grid right below it; the Pokémon panel's is section 5's sweep (around another sprite: the panel opens on test sprite #2, section 5 swept around #0).
 
 # %%
 digit_panel = LatentPanel(decoder_render(vae), cfg_vae.model.latent,

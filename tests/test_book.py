@@ -285,11 +285,7 @@ def test_live_panels_go_where_the_notebooks_panels_are():
 def test_exported_models_match_pytorch(tmp_path):
     """book/live.py's ONNX files, run by onnxruntime, give the PyTorch models' outputs to 1e-4 on the
     same inputs (the pictures for random codes; the LSTM's logits read in one call and then stepped)."""
-    sys.path.insert(0, str(REPO / "book"))
-    try:
-        import live
-    finally:
-        sys.path.remove(str(REPO / "book"))
+    live = _live_module()
     panels = live.export(tmp_path)
     worst = live.check(tmp_path)
     assert set(worst) == {"digits_vae", "digits_vae_2d", "pokemon_vae", "pixel_lstm512_wd"}
@@ -421,7 +417,34 @@ def test_live_panels_drag_and_draw_what_python_draws(browser, site, book):
               for n in ("digits_vae", "pokemon_vae", L.COMPLETION)], ARTIFACTS / "live-panels.png")
 
 
-LIMIT = {"digits_vae": 3.0, "digits_vae_2d": 1.5, "pokemon_vae": 3.0}  # book/live.py's slider ranges
+def _live_module():
+    sys.path.insert(0, str(REPO / "book"))
+    try:
+        import live
+    finally:
+        sys.path.remove(str(REPO / "book"))
+    return live
+
+
+PANELS = _live_module().VAE_PANELS  # name: (checkpoint, opening test image, slider limit, where)
+LIMIT = {name: p[2] for name, p in PANELS.items()}
+
+
+def test_live_panels_open_where_the_notebooks_panels_open():
+    """book/live.py's opening images and ranges are notebook 05's: its panels' encode(i) and the
+    LatentPanel default limit (3), the 2-D grid's window (±1.5)."""
+    import inspect
+    from helpers.notebook.widgets import LatentPanel
+
+    src = (REPO / "notebooks" / "05_vae.py").read_text()
+    limit = inspect.signature(LatentPanel).parameters["limit"].default
+    for name, var in (("digits_vae", "digit_panel"), ("pokemon_vae", "poke_panel")):
+        opened = re.findall(rf"^{var}\.encode\((\d+)\)", src, re.M)
+        assert opened == [str(PANELS[name][1])], f"notebook 05's {var} opens on {opened}, the book on {PANELS[name][1]}"
+        start = src.index(f"{var} = LatentPanel(")
+        assert PANELS[name][2] == limit and "limit=" not in src[start: src.index("\n# %%", start)]
+    window = re.search(r"values = np\.linspace\(-([\d.]+), ([\d.]+), 15\)", src)
+    assert window and float(window.group(1)) == float(window.group(2)) == PANELS["digits_vae_2d"][2]
 
 
 def _panel_images(name: str, pokemon):
@@ -441,7 +464,7 @@ def _check_opening_code(tab, name: str, model, pokemon, canvas) -> None:
     from helpers.notebook.plot import to_png
     from helpers.notebook.widgets import decoder_render
 
-    index = {"digits_vae": 0, "digits_vae_2d": 0, "pokemon_vae": 2}[name]
+    index = PANELS[name][1]
     z = encode_means(model, _panel_images(name, pokemon)[index: index + 1])[0].clamp(-LIMIT[name], LIMIT[name])
     assert np.array_equal(np.asarray(L.code(tab, name), np.float32), z.numpy()), f"{name}: not the notebook's code"
     want = pixels(to_png(decoder_render(model, pokemon.colormap if "pokemon" in name else None)(z),

@@ -22,3 +22,20 @@ def test_refusing_switches_off_every_name_and_restores():
     with pytest.raises(ZeroDivisionError), refusing([_double], "no"):
         1 / 0
     assert _double(2) == 4  # restored after the block raised too
+
+
+def test_refusing_a_compiled_function_under_the_names_that_hold_it():
+    """Cython's connected_components cannot have its code swapped: it refuses under its module names
+    and a name the notebook imported (the namespace given), and is back afterwards."""
+    import numpy as np
+    import scipy.sparse as sp
+    import scipy.sparse.csgraph as cg
+
+    namespace = {"cc": cg.connected_components}
+    graph = sp.eye(3).tocsr()
+    with refusing([cg.connected_components], "no library labelling", namespace=namespace):
+        for f in (cg.connected_components, namespace["cc"]):
+            with pytest.raises(AssertionError, match="no library labelling"):
+                f(graph)
+    assert namespace["cc"](graph)[0] == 3 and cg.connected_components(graph)[0] == 3
+    assert np.asarray(cg.connected_components(graph)[1]).tolist() == [0, 1, 2]

@@ -128,6 +128,7 @@
       return Promise.resolve(work()).then(function () {
         panel.draws += 1;
         panel.root.dataset.draws = String(panel.draws);
+        panel.root.dataset.state = "ready"; // after the first picture: a later failure is a redraw's
         if (since !== undefined && since !== null && since >= 0) panel.latencies.push(performance.now() - since);
         busy = panel.busy = false;
         if (pending !== null) return loop();
@@ -363,8 +364,7 @@
         root.dataset.state = "starting";
         var panel = m.vae[name] ? new LatentPanel(root, name, m.vae[name])
           : m.lstm.name === name ? new CompletionPanel(root, name, m.lstm) : null;
-        if (!panel) { new Panel(root, name).fail("no model called " + name); return; }
-        panel.ready.then(function () { root.dataset.state = "ready"; });
+        if (!panel) { new Panel(root, name).fail("no model called " + name); }
       });
     }, function (err) {
       roots.forEach(function (root) { new Panel(root, root.dataset.live).fail(err); });
