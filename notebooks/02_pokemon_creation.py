@@ -109,7 +109,7 @@ fig
 # - **RGB regression**: output three numbers $\hat{x}_t \in [0,1]^3$, trained with squared error $\lVert \hat{x}_t - x_t \rVert^2$. The minimiser is the **conditional mean** $\mathbb{E}[x_t \mid x_{<t}]$: if the next pixel is blue or yellow with equal chance, the prediction is a grey-green average that neither option has.
 # - **1-of-N**: output a softmax over the 167 colours, trained with cross-entropy $-\log p(x_t \mid x_{<t})$. The model keeps *both* options and sampling picks one.
 #
-# Same network both ways (an LSTM with 128 cells, that is, 128 hidden units, the size of its state; trained by `python -m helpers.registry train` for the same number of epochs): only the input/output representation differs. Both complete the bottom half of held-out sprites.
+# Same network both ways (an LSTM with 128 cells: a recurrent network that reads the pixels one at a time and carries a state of 128 numbers from pixel to pixel, its hidden units; section 3 writes one out. Both are trained by `python -m helpers.registry train` for the same number of epochs, printed below): only the input/output representation differs. Both complete the bottom half of held-out sprites.
 
 # %%
 small, small_info = get("pixel_lstm128_onehot")  # 1-of-N
@@ -119,6 +119,9 @@ show = test[[3, 10, 21, 33, 47, 64]]
 half = known_pixels(0.5, SIDE)
 rgb_done = rgb_model.complete(palette[show], known=half)  # conditional means: no sampling
 cat_done = complete(small, show, 0.5, 1, generator=gen)[:, 0]
+epochs = {name: len(info["history"].train) for name, info in (("1-of-N", small_info), ("RGB", rgb_info))}
+print(f"epochs trained: {epochs}")
+assert len(set(epochs.values())) == 1
 
 # How far are generated pixels from the nearest palette colour? (0 = a real colour)
 gen_rgb = rgb_done.flatten(1, 2)[:, half:].reshape(-1, 3)
@@ -279,7 +282,7 @@ print(f"unigram (colour frequencies of the training sprites): {unigram_bpp:.2f} 
 assert losses[0] > 6.5 and losses[-1] < unigram_bpp - 0.1, f"starts near 7.38 bits, ends below the unigram's {unigram_bpp:.1f}"
 
 # %% [markdown]
-# The shipped models' training curves, in bits per pixel (the training loss is in nats; divided by $\ln 2$). Next to the LSTM is the **PixelCNN** (`context2d_96x10`, loaded with it above): a network that predicts each pixel from the rows above and the pixels to its left through *masked convolutions* (a **convolution** slides a small grid of weights, its kernel, over the image and computes at every pixel a weighted sum of the pixels around it; a network of such layers is a convolutional network, a CNN; a masked convolution is one whose kernel weights on pixels not yet generated are zeroed); section 9 builds it, and until then it is a second model to compare with. The dashed line is a reference: the raster bigram, $p(x_t \mid x_{t-1})$ from counts, on the same validation sprites (section 4 compares every model with the same bigram on the test sprites instead). Look at where the LSTM's validation curve drops below it (the epoch is printed just above the figure, early in the run) and at the gap that opens between train and validation later: the epoch marked best is where early stopping kept the weights. The sudden drops of the training curves are the epochs where the learning rate was halved.
+# The shipped models' training curves, in bits per pixel (the training loss is in nats; divided by $\ln 2$). Next to the LSTM is the **PixelCNN** (`context2d_96x10`, loaded with it above): a network that predicts each pixel from the rows above and the pixels to its left through *masked convolutions* (a **convolution** slides a small grid of weights, its kernel, over the image and computes at every pixel a weighted sum of the pixels around it; a network of such layers is a convolutional network, a CNN; a masked convolution is one whose kernel weights on pixels not yet generated are zeroed); section 9 builds it, and until then it is a second model to compare with. The dashed line is a reference: the raster bigram, $p(x_t \mid x_{t-1})$ from counts, on the same validation sprites (section 4 compares every model with the same bigram on the test sprites instead). Look at where the LSTM's validation curve drops below it (the epoch is printed just above the figure, early in the run) and at the gap that opens between train and validation later: the epoch marked best is where early stopping kept the weights. The sudden drop in each training curve comes at the epoch where its learning rate was first halved (the cell prints the epochs of every halving).
 
 # %%
 def in_bits(h: History) -> History:
@@ -298,6 +301,11 @@ cross = next(i for i, v in enumerate(in_bits(lstm_info["history"]).valid) if v <
 print(f"raster bigram on the validation split: {bigram_valid:.2f} bits/pixel; "
       f"the LSTM-512's validation curve is below it from epoch {cross}")
 assert cross <= 0.25 * len(lstm_info["history"].valid)  # early in the run
+for name, info in (("LSTM-512", lstm_info), ("PixelCNN", cnn_info)):
+    lr = info["history"].lr
+    halved = [i + 1 for i in range(1, len(lr)) if lr[i] < lr[i - 1]]
+    print(f"{name}: learning rate halved from epochs {halved}")
+    assert halved, name
 fig
 
 # %% [markdown]
@@ -379,7 +387,7 @@ for name, done in [("greedy", complete(lstm, pick, 0.5, 1, greedy=True)[:, 0]), 
 assert top_share["greedy"] > top_share["real"] + 0.1, "greedy: one colour covers more of the hidden part than in real sprites"
 
 # %% [markdown]
-# **Takeaway.** The visible top fixes the colours and the size; samples differ in the details and finish the outline. Greedy decoding (last column) picks the single most likely colour each time and keeps repeating it. In rows 1, 4 and 5 of the 50% figure it fills the hidden part with a flat slab of **one colour** taken from the visible part (dark grey, orange, grey), with at most an outline at its edge and no details. In rows 2 and 3 it ends the creature after a few pixels and leaves the rest (almost) white. Either way one colour takes most of the hidden part: the numbers above give that colour's share in the greedy completions against the real bottom halves.
+# **Takeaway.** The visible top fixes the colours and the size; samples differ in the details and finish the outline. Greedy decoding (last column) picks the single most likely colour each time and keeps repeating it. In rows 1 and 5 of the 50% figure it fills the hidden part with a flat slab of **one colour** taken from the visible part (dark grey, grey), with at most an outline at its edge and no details; in row 4 an orange slab with an outline, which stops a few rows short of the bottom and leaves those white. In rows 2 and 3 it ends the creature after a few pixels and leaves the rest (almost) white. Either way one colour takes most of the hidden part: the numbers above give that colour's share in the greedy completions against the real bottom halves.
 #
 # ## 6. Drawing from scratch (slide 12): greedy, sampling, temperature
 #
@@ -411,7 +419,7 @@ fig
 # %% [markdown]
 # ### Which τ? Ask a classifier whether it can tell
 #
-# Held-out likelihood can score τ too: each tempered conditional is still a normalised softmax, so a tempered model has an exact held-out bits/pixel of its own (computed after this sweep). But it answers another question: how well the model *predicts* real sprites, not whether its drawings look like them. Looking is subjective; a classifier is not. The **classifier two-sample test** (C2ST; Lopez-Paz and Oquab, ICLR 2017; `helpers.evaluate.two_sample.c2st`) trains a small CNN to tell drawn sprites from real ones and measures its accuracy on sprites it was not trained on (5-fold cross-validation, repeated 3 times with new folds and new weights; the ± is the spread over the repeats). If the drawings came from the same distribution as the real sprites, no classifier could beat chance: 50%. The further above 50%, the more visibly they differ, whatever gives them away: speckle, a missing outline, muddy colours. With 72 sprites a side even two real sets are not told apart at exactly 50%, so the first line calibrates it: the validation sprites against 72 training sprites. We draw 72 sprites at each τ and test them against the 72 **validation** sprites (never the test sprites, which score the models); the τ with the lowest accuracy is the one to draw with, and the cell stores it in `best_tau`.
+# Held-out likelihood can score τ too: each tempered conditional is still a normalised softmax, so a tempered model has an exact held-out bits/pixel of its own (computed after this sweep). But it answers another question: how well the model *predicts* real sprites, not whether its drawings look like them. Looking is subjective; a classifier is not. The **classifier two-sample test** (C2ST; Lopez-Paz and Oquab, ICLR 2017; `helpers.evaluate.two_sample.c2st`) trains a small CNN to tell drawn sprites from real ones and measures its accuracy on sprites it was not trained on (5-fold cross-validation: the sprites are cut into 5 parts, the folds, and each fold is classified once by a CNN trained on the other four; repeated 3 times with new folds and new weights; the ± is the spread over the repeats). If the drawings came from the same distribution as the real sprites, no classifier could beat chance: 50%. The further above 50%, the more visibly they differ, whatever gives them away: speckle, a missing outline, muddy colours. With 72 sprites a side even two real sets are not told apart at exactly 50%, so the first line calibrates it: the validation sprites against 72 training sprites. We draw 72 sprites at each τ and test them against the 72 **validation** sprites (never the test sprites, which score the models); the τ with the lowest accuracy is the one to draw with, and the cell stores it in `best_tau`.
 #
 # Beside it, `helpers.evaluate.sprite_stats` says *what* differs, with four things every real sprite has: its share of white **background** (about 40%, counting the near-white greys the eye cannot tell from it), the number of separate **blobs** (a creature is one figure), the share of the figure's border drawn in a **dark outline** colour, and the number of distinct **colours**. Its `distance` (how far the four means lie from the validation sprites', in units of their spread) would pick a τ of its own: the cell prints that one too.
 
@@ -596,7 +604,7 @@ assert diff < 1e-5
 # %% [markdown]
 # ### The gated layer, written here
 #
-# One layer of the two-stack model (van den Oord et al., 2016, "Conditional Image Generation with PixelCNN Decoders"). Each stack runs a masked convolution with twice the channels it keeps, and splits the result into two halves $a, b$: the **gate** $\tanh(a)\odot\sigma(b)$ lets the sigmoid half decide, per feature and pixel, how much of the tanh half passes. The vertical stack's pre-gate features also go, through a $1\times1$ convolution, into the horizontal stack at the same position: that **vertical-to-horizontal link** is how a pixel hears about the rows above. The link never runs the other way, since the horizontal stack has seen pixels to the left in the current row, which the vertical stack must not use. The horizontal stack adds its gated output to its input (a residual connection).
+# One layer of the two-stack model (van den Oord et al., 2016, "Conditional Image Generation with PixelCNN Decoders"). Each stack runs a masked convolution with twice the channels it keeps, and splits the result into two halves $a, b$: the **gate** $\tanh(a)\odot\sigma(b)$ (tanh squashes a number into $(-1, 1)$, as the sigmoid $\sigma$ squashes it into $(0, 1)$) lets the sigmoid half decide, per feature and pixel, how much of the tanh half passes. The vertical stack's pre-gate features also go, through a $1\times1$ convolution, into the horizontal stack at the same position: that **vertical-to-horizontal link** is how a pixel hears about the rows above. The link never runs the other way, since the horizontal stack has seen pixels to the left in the current row, which the vertical stack must not use. The horizontal stack adds its gated output to its input (a residual connection).
 
 # %%
 class NotebookGatedLayer(nn.Module):
@@ -702,7 +710,7 @@ assert int((field_cnn & ~earlier).sum()) == 0 and int(earlier.sum()) / 2 < int(f
 # %% [markdown]
 # ### A mixture of PixelCNNs (slide 24)
 #
-# Slide 24 builds a distribution out of $K$ simpler ones: $P(x) = \sum_k P(k)\, P(x \mid k)$, there with Gaussians. Nothing requires the components to be Gaussians. Three PixelCNNs trained with the same recipe from different seeds (`context2d_96x10`, `_s1` and `_s2`, loaded in section 3 as `parts`) make a mixture with $P(k) = \tfrac13$:
+# Slide 24 builds a distribution out of $K$ simpler ones: $P(x) = \sum_k P(k)\, P(x \mid k)$, there with Gaussians (notebook 06 builds such mixtures). Nothing requires the components to be Gaussians. Three PixelCNNs trained with the same recipe from different seeds (`context2d_96x10`, `_s1` and `_s2`, loaded in section 3 as `parts`) make a mixture with $P(k) = \tfrac13$:
 #
 # $$p(x) = \tfrac13 \big(p_1(x) + p_2(x) + p_3(x)\big).$$
 #
@@ -766,6 +774,7 @@ show_sprites(ens_drawn, cmap, ncols=8, ax=fig.subplots(),
              title=f"three PixelCNNs mixed per pixel: 8 sprites from scratch, τ = 1 ({ens_bpp:.2f} held-out bits/pixel)")
 fig
 
+# %% [markdown]
 # ### Drawing from scratch with the PixelCNN
 #
 # Does the LSTM's temperature suit the PixelCNN too? Drawing a PixelCNN sprite takes longer (the cell times its 72 sprites at τ = 1 against the LSTM-512's 72 of section 6 and prints the ratio; the ratio depends on the machine and its load), so instead of a sweep we test only two temperatures, τ = 1 and the LSTM's `best_tau`, the same way as in section 6: 72 sprites at each, tested against the 72 validation sprites with the classifier. The one it finds harder to tell apart is `cnn_tau`. The figure shows both models at τ = 1, their own distributions, and at the τ the classifier chose.
@@ -892,17 +901,33 @@ class _WithoutSamplers:
         self._model = model
 
     def __getattr__(self, name):
-        if name in ("sample", "sample_rerun", "_fill", "read", "forward"):
-            raise AttributeError(f"greedy_draw called model.{name}: write the loop yourself with model.step")
+        if name in ("sample", "sample_rerun", "_fill", "read", "forward", "lstm", "emb", "out", "row", "col",
+                    "_inputs", "_shifted"):
+            raise AttributeError(f"greedy_draw used model.{name}: write the loop yourself with model.step")
         return getattr(self._model, name)
+
+    calls, last = 0, None
+
+    def step(self, prev, t, state):
+        """One call per pixel, t = 0, 1, ..., each with the state the call before returned."""
+        if t != self.calls:
+            raise AssertionError(f"greedy_draw's call number {self.calls} of model.step was for pixel {t}: one call "
+                                 "per pixel, t = 0..399 in order, not a re-run of the prefix")
+        if self.calls and state is not self.last:
+            raise AssertionError(f"at pixel {t} greedy_draw gave model.step another state than the one the step "
+                                 "before returned: carry (h, c) from pixel to pixel")
+        logits, self.last = self._model.step(prev, t, state)
+        self.calls += 1
+        return logits, self.last
 
     def __call__(self, *args, **kwargs):
         raise AssertionError("greedy_draw called model(...): it must call model.step, one pixel at a time with the "
                              "cached state, not re-run the whole network")
 
 
+_counted = _WithoutSamplers(other)
 try:
-    got = greedy_draw(_WithoutSamplers(other), 3)
+    got = greedy_draw(_counted, 3)
 except IndexError as e:  # a START index past the 12 colours' embedding
     raise AssertionError(f"greedy_draw failed on a model with 12 colours ({e}): START is model.cfg.colours, "
                          "not 167") from e
@@ -911,6 +936,7 @@ assert torch.equal(got, want), (
     f"on a random LSTM with 12 colours, greedy_draw differs from model.sample(n, greedy=True) in "
     f"{int((got != want).sum())} of {want.numel()} pixels: START is model.cfg.colours; feed back the argmax, "
     "keep the state, fill the sprite row by row")
+assert _counted.calls == 400, f"greedy_draw called model.step {_counted.calls} times for 400 pixels"
 ### END HIDDEN TESTS
 print("Exercise 2 passes the visible checks (more run when it is graded)")
 
