@@ -112,7 +112,9 @@ def test_fetch_then_cache_hit_without_network(cache, tmp_path, monkeypatch):
     assert sorted(p.name for p in copied) == sorted(p.name for p in (tmp_path / "site" / "_static").iterdir())
     assert {p.name: p.read_bytes() for p in copied} == {
         "ort.wasm.min.js": b"var ort = {};\n", "ort-wasm-simd-threaded.mjs": b"export default function () {}\n",
-        "ort-wasm-simd-threaded.wasm": b"\0asm\1\0\0\0", "package.json": PACKAGE_JSON}
+        "ort-wasm-simd-threaded.wasm": b"\0asm\1\0\0\0", "package.json": PACKAGE_JSON,
+        "LICENSE": vendor.LICENSE_NOTICE.encode()}
+    assert b"Copyright (c) Microsoft Corporation" in (tmp_path / "site" / "_static" / "LICENSE").read_bytes()
 
 
 def test_integrity_mismatch_saves_nothing(cache):
