@@ -56,8 +56,8 @@ LIVE = {
         ("show_code_grid(decode_images(vae2", "digits_vae_2d", "append",
          "drag z₁ (across) and z₂ (up), the axes of the grid above, over its window, −1.5 to 1.5, and the "
          "2-D VAE's decoder (<code>digits_vae_2d</code>) draws the code. The notebook has no panel here: this one "
-         "opens on the code of test image #0, and a draw from the prior that falls outside the window is "
-         "clipped to its edge"),
+         "opens on the code of test image #0, and a code outside the window (a draw from the prior, or an "
+         "encoded image: the 0s, 4s, 6s and 7s often lie outside) is clipped to its edge"),
         ("digit_panel.widget", "digits_vae", "replace",
          "the same decoder as the notebook's (<code>digits_vae</code>), starting from the code of test "
          "image #0; drag a slider or move it with the arrow keys"),

@@ -522,3 +522,35 @@ def test_live_panels_opened_from_a_file_say_what_they_need(browser, book):
     finally:
         tab.close()
     assert len(notes) == 3 and all("python -m http.server" in n for n in notes), notes
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_panel_moved_while_its_model_loads_still_draws(browser, site):
+    """A reader may drag a slider before the model has arrived: the panel draws once it has, with the
+    moved slider, and says nothing went wrong."""
+    import book_live as L
+
+    held = []
+    tab = browser.new_page()
+    try:
+        tab.route("**/models/digits_vae.onnx", lambda route: held.append(route))  # hold the model back
+        tab.goto(f"{site}notebooks/05_vae.html", wait_until="load")
+        tab.wait_for_selector("#digits_vae-z0", timeout=20_000)
+        before = L.code(tab, "digits_vae")
+        tab.focus("#digits_vae-z0")
+        tab.keyboard.press("ArrowRight")
+        for _ in range(100):
+            if held:
+                break
+            tab.wait_for_timeout(100)
+        assert held and tab.evaluate("() => window.livePanels.digits_vae.draws") == 0
+        held[0].continue_()
+        tab.wait_for_function("() => window.livePanels.digits_vae.draws >= 1", timeout=20_000)
+        state = tab.evaluate("() => document.querySelector('.live-panel[data-live=\"digits_vae\"]').dataset.state")
+        errors = tab.locator('.live-panel[data-live="digits_vae"] .live-error').count()
+        after = L.code(tab, "digits_vae")
+    finally:
+        tab.close()
+    assert state == "ready" and errors == 0
+    assert after[0] != before[0] and after[1:] == before[1:], "the first picture shows the moved slider"

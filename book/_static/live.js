@@ -125,7 +125,9 @@
       busy = panel.busy = true;
       var since = pending;
       pending = null;
-      return Promise.resolve(work()).then(function () {
+      return Promise.resolve().then(work).then(function () { // .then: a throw inside work is caught too
+        var stale = panel.root.querySelector(".live-error");
+        if (stale) stale.remove(); // a redraw worked again
         panel.draws += 1;
         panel.root.dataset.draws = String(panel.draws);
         panel.root.dataset.state = "ready"; // after the first picture: a later failure is a redraw's
@@ -139,7 +141,7 @@
     }
     return function (eventTime) {
       if (pending === null || pending < 0) pending = eventTime === undefined ? -1 : eventTime;
-      if (!busy) loop();
+      if (!busy && panel.session) loop(); // before the model is loaded an input waits for the first draw
     };
   }
 
