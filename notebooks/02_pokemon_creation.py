@@ -109,7 +109,7 @@ fig
 # - **RGB regression**: output three numbers $\hat{x}_t \in [0,1]^3$, trained with squared error $\lVert \hat{x}_t - x_t \rVert^2$. The minimiser is the **conditional mean** $\mathbb{E}[x_t \mid x_{<t}]$: if the next pixel is blue or yellow with equal chance, the prediction is a grey-green average that neither option has.
 # - **1-of-N**: output a softmax over the 167 colours, trained with cross-entropy $-\log p(x_t \mid x_{<t})$. The model keeps *both* options and sampling picks one.
 #
-# Same network both ways (an LSTM with 128 cells: a recurrent network that reads the pixels one at a time and carries a state of 128 numbers from pixel to pixel, its hidden units; section 3 writes one out. Both are trained by `python -m helpers.registry train` for the same number of epochs, printed below): only the input/output representation differs. Both complete the bottom half of held-out sprites.
+# Same network both ways (an LSTM with 128 cells: a recurrent network that reads the pixels one at a time and carries a state from pixel to pixel, two vectors of 128 numbers, its hidden units; section 3 writes one out. Both are trained by `python -m helpers.registry train` for the same number of epochs, printed below): only the input/output representation differs. Both complete the bottom half of held-out sprites.
 
 # %%
 small, small_info = get("pixel_lstm128_onehot")  # 1-of-N
@@ -282,7 +282,7 @@ print(f"unigram (colour frequencies of the training sprites): {unigram_bpp:.2f} 
 assert losses[0] > 6.5 and losses[-1] < unigram_bpp - 0.1, f"starts near 7.38 bits, ends below the unigram's {unigram_bpp:.1f}"
 
 # %% [markdown]
-# The shipped models' training curves, in bits per pixel (the training loss is in nats; divided by $\ln 2$). Next to the LSTM is the **PixelCNN** (`context2d_96x10`, loaded with it above): a network that predicts each pixel from the rows above and the pixels to its left through *masked convolutions* (a **convolution** slides a small grid of weights, its kernel, over the image and computes at every pixel a weighted sum of the pixels around it; a network of such layers is a convolutional network, a CNN; a masked convolution is one whose kernel weights on pixels not yet generated are zeroed); section 9 builds it, and until then it is a second model to compare with. The dashed line is a reference: the raster bigram, $p(x_t \mid x_{t-1})$ from counts, on the same validation sprites (section 4 compares every model with the same bigram on the test sprites instead). Look at where the LSTM's validation curve drops below it (the epoch is printed just above the figure, early in the run) and at the gap that opens between train and validation later: the epoch marked best is where early stopping kept the weights. The sudden drop in each training curve comes at the epoch where its learning rate was first halved (the cell prints the epochs of every halving).
+# The shipped models' training curves, in bits per pixel (the training loss is in nats; divided by $\ln 2$). Next to the LSTM is the **PixelCNN** (`context2d_96x10`, loaded with it above): a network that predicts each pixel from the rows above and the pixels to its left through *masked convolutions* (a **convolution** slides a small grid of weights, its kernel, over the image and computes at every pixel a weighted sum of the pixels around it; a network of such layers is a convolutional network, a CNN; a masked convolution is one whose kernel weights on pixels not yet generated are zeroed); section 9 builds it, and until then it is a second model to compare with. The dashed line is a reference: the raster bigram, $p(x_t \mid x_{t-1})$ from counts, on the same validation sprites (section 4 compares every model with the same bigram on the test sprites instead). Look at where the LSTM's validation curve drops below it (the epoch is printed just above the figure, early in the run) and at the gap that opens between train and validation later: the epoch marked best is where early stopping kept the weights. The sudden drop in each training curve comes at the epoch where its learning rate was first halved (the cell prints the epochs of every halving, from the history's `lr`: the learning rate of each epoch).
 
 # %%
 def in_bits(h: History) -> History:
@@ -649,7 +649,7 @@ assert gap < 1e-5
 # %% [markdown]
 # ### Why two stacks: the blind spot
 #
-# The simplest PixelCNN has **one** stack with one mask in raster order: 1 on the rows above the centre and on the pixels left of it, 0 elsewhere. Stacking such layers leaves a **blind spot**: information moves at most one column to the left for every row it moves down, because the mask looks up and to the right by one pixel and never to the right in the centre row. So a pixel $d$ rows above $x_t$ and more than $d$ columns to its right never reaches it. Which inputs a network's output at one pixel depends on can be *measured*: put a random input through it, backpropagate from the features at pixel $(10, 10)$, and mark every input pixel whose gradient is not zero. Below, six layers of each kind with kernel size 3 and random weights (dilation 1), so that only the wiring differs. The one-stack network's masks, written out in the cell below, are the $k = 3$ case of the raster-order masks that Exercise 3 asks you to build for every kernel size $k$.
+# The simplest PixelCNN has **one** stack with one mask in raster order: 1 on the rows above the centre and on the pixels left of it, 0 elsewhere. Stacking such layers leaves a **blind spot**: information moves at most one column to the left for every row it moves down, because the mask looks up and to the right by one pixel and never to the right in the centre row. So a pixel $d$ rows above $x_t$ and more than $d$ columns to its right never reaches it. Which inputs a network's output at one pixel depends on can be *measured*: put a random input through it, backpropagate (compute the gradient with autograd, as training does) from the features at pixel $(10, 10)$, and mark every input pixel whose gradient is not zero. Below, six layers of each kind with kernel size 3 and random weights (dilation 1), so that only the wiring differs. The one-stack network's masks, written out in the cell below, are the $k = 3$ case of the raster-order masks that Exercise 3 asks you to build for every kernel size $k$.
 
 # %%
 def receptive_field(net, at=(10, 10), channels=16):
@@ -913,7 +913,7 @@ class _WithoutSamplers:
         if t != self.calls:
             raise AssertionError(f"greedy_draw's call number {self.calls} of model.step was for pixel {t}: one call "
                                  "per pixel, t = 0..399 in order, not a re-run of the prefix")
-        if self.calls and state is not self.last:
+        if self.calls and (state is None or any(a is not b for a, b in zip(state, self.last))):
             raise AssertionError(f"at pixel {t} greedy_draw gave model.step another state than the one the step "
                                  "before returned: carry (h, c) from pixel to pixel")
         logits, self.last = self._model.step(prev, t, state)
