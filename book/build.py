@@ -72,7 +72,9 @@ LIVE = {
          "one call, then draws the covered ones one at a time with its (h, c) state, the cached loop of "
          "section 7. The notebook's own panel uses whichever model has the lower held-out bits/pixel "
          "(the PixelCNN, as printed above); this page runs the LSTM. A seed and draw number give the same "
-         "completions on every visit (the page's own generator, not torch's: not the notebook's draws)"),
+         "completions on every visit (the page's own generator, not torch's: not the notebook's draws). The book "
+         "publishes no sprite of the course's data, so the panel opens on sprites the LSTM draws itself; load "
+         "the course's <code>pixel_color.txt</code> from your disk to complete held-out ones"),
     ],
 }
 

@@ -14,14 +14,16 @@ explorer, exported to ONNX from the shipped checkpoints, for onnxruntime-web in 
   cached loop notebook 02 writes (``PixelLSTM._fill``);
 - ``panels.json``: what the page needs beside the weights: the code m of every test image (what the
   notebook's "encode this image" sets; the panel opens on the image the notebook's panel encodes),
-  slider ranges, the Pokémon colormap and the held-out sprites the explorer covers.
+  slider ranges, the Pokémon colormap, and which rows of the course's pixel_color.txt are the test
+  split: no sprites (the course's data is not redistributed, DATA.md); the explorer reads the
+  reader's own copy of the file.
 
 Only the shipped checkpoints are read (``helpers.registry.get`` with training switched off): the
 ONNX files are build artefacts, not committed. Every file is written to a temporary name and
 renamed. ``check(out)`` runs each exported model with onnxruntime beside the PyTorch model on the
 same inputs and returns the largest difference (tests/test_book.py holds it to 1e-4).
 
-    python book/live.py OUT        # export, then check
+    python book/live.py OUT        # export, then check (the check needs onnxruntime: the [dev] extra)
 """
 
 from __future__ import annotations
@@ -130,9 +132,11 @@ def _export_onnx(module: nn.Module, args: tuple, path: Path, names_in, names_out
 
 def export(out: Path) -> dict:
     """Write the ONNX models and panels.json into ``out``; returns the panels' description."""
+    from helpers.core.data import N_POKEMON, POKEMON_SPLIT
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    vaes, lstm, pokemon, sprites = _models()
+    vaes, lstm, pokemon, _ = _models()
     panels: dict = {"vae": {}, "lstm": {}}
     with torch.no_grad():
         for name, v in vaes.items():
@@ -154,7 +158,10 @@ def export(out: Path) -> dict:
                               "logits": {0: "batch", 1: "steps"}, "h_out": {1: "batch"}, "c_out": {1: "batch"}})
         panels["lstm"] = {"name": LSTM, "file": f"{LSTM}.onnx", "hidden": cfg.hidden, "colours": cfg.colours,
                           "start": cfg.colours, "side": cfg.side,
-                          "sprites": [s.flatten().tolist() for s in sprites],
+                          # no sprites: the course's data is not redistributed (DATA.md); the page reads the
+                          # reader's own copy of pixel_color.txt and takes these rows, the test split
+                          "rows": N_POKEMON,
+                          "test": list(POKEMON_SPLIT["test"]),
                           "colormap": np.asarray(pokemon.colormap).astype(int).tolist()}
     tmp = out / ".panels.json.tmp"
     tmp.write_text(json.dumps(panels, separators=(",", ":")))

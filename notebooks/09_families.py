@@ -146,7 +146,7 @@ fig = Figure(figsize=(15, 3.6), layout="constrained")
 shown = {"held-out sprites": poke[2], **drawn}
 for ax, (name, x) in zip(fig.subplots(1, len(shown)), shown.items()):
     show_sprites(x[:16], cmap, ncols=4, ax=ax, title=name)
-fig.suptitle("real held-out sprites and the first 16 of each family's 64 samples, drawn from scratch "
+fig.suptitle("real held-out sprites and the first 16 of each model's 64 samples, drawn from scratch "
              "(the LSTM and the 2-D model at the τ notebook 02 chose)")
 fig
 
@@ -235,7 +235,7 @@ print(f"the held-out sprites' most common non-background colour: RGB {tuple(int(
 # **Reading the table.** Statistic by statistic:
 # - **Blobs:** a real sprite is almost always one figure. The 2-D model comes closest; the LSTM drops specks beside its figure, and the GAN scatters its figure over several patches.
 # - **Colours:** at the temperature notebook 02 chose, the two pixel-by-pixel models draw far too many colours per sprite (more than one and a half times as many as real sprites); the VAE and the GAN draw fewer than half as many.
-# - **Outline:** the pixel-by-pixel models come closest to real sprites, though they outline their figures somewhat less often (their share of dark border pixels, printed in the table, is about 0.1 below the real sprites'). The VAE rarely does: its figures are mostly one grey (printed under the table), lighter than the dark grey real sprites use most (luminance 0.19, printed) and just above the luminance under which a colour counts as outline-dark.
+# - **Outline:** the pixel-by-pixel models come closest to real sprites, though they outline their figures somewhat less often (their share of dark border pixels, printed in the table, is about 0.1 below the real sprites'). The VAE does so far less often (0.25 against 0.71 in the table): its figures are mostly one grey (printed under the table), lighter than the dark grey real sprites use most (luminance 0.19, printed) and just above the luminance under which a colour counts as outline-dark.
 # - **Background:** the GAN's share of background (white and the near-white greys) is close to the real one, though it paints it in near-whites, never in pure white; on average more than half of a VAE sprite is background.
 #
 # Summed up in the distance over the four statistics, the four models are close to each other (printed: between about 1.9 and 2.2), the VAE's a little the furthest: each of the other three is nearest to real sprites in something (the 2-D model in blobs, the pixel-by-pixel models in outline, the GAN in background) and far in something else; the VAE is nearest in none. The classifier of notebook 02 chose τ = 1.1 for the pixel-by-pixel models even though these four averages, colours above all, would favour a lower τ (for the LSTM, 02 §6 finds they would pick τ = 0.9): four averages are not "looks like a sprite". No single number ranks the families; each measure answers its own question.
@@ -282,7 +282,7 @@ print("checked: the table's order and each statistic's sentence")
 #
 # Each exercise has a solution cell (yours to fill in) and a test cell. The test cell checks some things at once; more checks run when the work is graded.
 #
-# **Exercise 1 (build: the figure-pixel distance).** Section 3's "figure differs" column comes from `nearest_figure_distance`. Write your own for one sample: `figure_differs(sample, train, cmap)` takes one sprite `sample` (20, 20) and the training sprites `train` (N, 20, 20), both colour indices (NumPy arrays or tensors), and returns, as a float, the smallest over the training sprites **and their mirror images** (left-right flipped) of: the number of pixels that are figure in the sample *or* in the training sprite and whose colour indices differ, divided by the number of pixels that are figure in either. A pixel is figure when its colour is not background; `background_colours(cmap)` (imported in the setup cell) gives a boolean per colour index: True for white and the near-whites the eye cannot tell from it. Write it without `nearest_figure_distance`. Then store the median of your function over the first 40 held-out sprites (`poke[2][:40]`, against `poke[0]`) in `held_median`.
+# **Exercise 1 (build: the figure-pixel distance).** Section 3's "figure differs" column comes from `nearest_figure_distance`. Write your own for one sample, without calling or copying `nearest_figure_distance`: `figure_differs(sample, train, cmap)` takes one sprite `sample` (20, 20) and the training sprites `train` (N, 20, 20), both colour indices (NumPy arrays or tensors), and returns, as a float, the smallest over the training sprites **and their mirror images** (left-right flipped) of: the number of pixels that are figure in the sample *or* in the training sprite and whose colour indices differ, divided by the number of pixels that are figure in either. A pixel is figure when its colour is not background; `background_colours(cmap)` (imported in the setup cell) gives a boolean per colour index: True for white and the near-whites the eye cannot tell from it. Write it without `nearest_figure_distance`. Then store the median of your function over the first 40 held-out sprites (`poke[2][:40]`, against `poke[0]`) in `held_median`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -331,7 +331,7 @@ print("Exercise 1: the hidden checks pass too")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Exercise 2 (build: count the blobs).** Section 4's `blobs` statistic is the number of separate figures in a sprite: groups of figure pixels (not background, as in exercise 1) connected through any of their **8** neighbours (diagonals count). Write `count_blobs(sprite, cmap)` that returns it as an `int` for one sprite (20, 20) of colour indices, with your own flood fill or union-find: not with a library's labelling (`scipy.ndimage.label`, `scipy.sparse.csgraph.connected_components`), `sprite_stats` or `summary`. Then store the mean of `count_blobs` over the GAN's 64 samples of section 3 (`drawn[gan_name]`) in `gan_blobs`.
+# **Exercise 2 (build: count the blobs).** Section 4's `blobs` statistic is the number of separate figures in a sprite: groups of figure pixels (not background, as in exercise 1) connected through any of their **8** neighbours (diagonals count). Write `count_blobs(sprite, cmap)` that returns it as an `int` for one sprite (20, 20) of colour indices, with your own flood fill or union-find: not with a library's labelling (`scipy.ndimage.label`, `scipy.sparse.csgraph.connected_components`, networkx's `connected_components`), `sprite_stats` or `summary`. Then store the mean of `count_blobs` over the GAN's 64 samples of section 3 (`drawn[gan_name]`) in `gan_blobs`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -371,6 +371,7 @@ print(f"Exercise 2 passes the visible checks (more run when it is graded): the G
 ### BEGIN HIDDEN TESTS
 import scipy.ndimage as _nd  # noqa: E402
 import scipy.sparse.csgraph as _cg  # noqa: E402
+import networkx as _nx  # noqa: E402  (installed with torch)
 
 _sprites = np.concatenate([np.asarray(poke[2]), drawn[gan_name][:32].numpy(), drawn[lstm_name][:32].numpy()])
 _want = sprite_stats(_sprites, cmap)["blobs"]
@@ -382,9 +383,10 @@ import helpers.evaluate.sprite_stats as _ss  # noqa: E402
 from helpers.notebook.grading import refusing  # noqa: E402
 
 # while count_blobs runs, these refuse to work under any name they were imported as (restored afterwards)
-with refusing([_nd.label, _cg.connected_components, _ss.sprite_stats, _ss.summary],
+with refusing([_nd.label, _cg.connected_components, _nx.connected_components, _ss.sprite_stats, _ss.summary],
               "count_blobs must be written without a library's labelling (scipy.ndimage.label, "
-              "scipy.sparse.csgraph.connected_components), sprite_stats or summary", namespace=globals()):
+              "scipy.sparse.csgraph.connected_components, networkx's connected_components), sprite_stats or summary",
+              namespace=globals()):
     _got = np.array([count_blobs(x, cmap) for x in _sprites])
 assert (_got == _want).all(), (
     f"count_blobs disagrees with the reference on {int((_got != _want).sum())} of {len(_sprites)} sprites "

@@ -106,6 +106,15 @@ def drag(tab, selector: str, name: str, dx: float) -> None:
     tab.wait_for_function("n => !window.livePanels[n].busy", arg=name, timeout=10_000)
 
 
+def load_sprites(tab, path: Path) -> None:
+    """Give the explorer the course's pixel_color.txt, as a reader would, and wait for its redraw."""
+    before = draws(tab, COMPLETION)
+    tab.set_input_files(f"#{COMPLETION}-file", str(path))
+    tab.wait_for_function("([n, b]) => window.livePanels[n].draws > b && window.livePanels[n].source === 'held-out'",
+                          arg=[COMPLETION, before], timeout=20_000)
+    tab.wait_for_function("n => !window.livePanels[n].busy", arg=COMPLETION, timeout=20_000)
+
+
 def canvas(tab, name: str) -> np.ndarray:
     """The panel's canvas as (H, W, 3) uint8."""
     h, w, data = tab.evaluate("""n => { const c = document.querySelector(`.live-panel[data-live="${n}"] canvas`);

@@ -290,7 +290,8 @@ def test_exported_models_match_pytorch(tmp_path):
     worst = live.check(tmp_path)
     assert set(worst) == {"digits_vae", "digits_vae_2d", "pokemon_vae", "pixel_lstm512_wd"}
     assert max(worst.values()) < 1e-4, worst
-    assert panels["lstm"]["sprites"] and len(panels["lstm"]["sprites"][0]) == 400
+    assert "sprites" not in panels["lstm"], "the course's sprites are not redistributed (DATA.md)"
+    assert panels["lstm"]["rows"] == 792 and panels["lstm"]["test"] == [712, 792]
     assert not list(tmp_path.glob(".*")), "a temporary file was left behind"
 
 
@@ -346,6 +347,10 @@ def test_live_panels_drag_and_draw_what_python_draws(browser, site, book):
             tab.goto(f"{site}notebooks/{page}.html", wait_until="load")
             states = L.wait_drawn(tab)
             assert states and all(s == "ready" for s in states.values()), states
+            if page == "02_pokemon_creation":  # the page holds no sprites: it opens on the LSTM's own drawings
+                caption = tab.inner_text(f'.live-panel[data-live="{L.COMPLETION}"] .live-caption')
+                assert "the LSTM's own drawing 10" in caption, caption
+                L.load_sprites(tab, _course_file("pixel_color.txt"))
             for name in [n for n, p in L.PAGES.items() if p == page]:
                 panel = tab.locator(f'.live-panel[data-live="{name}"]')
                 panel.scroll_into_view_if_needed()
@@ -428,6 +433,34 @@ def _live_module():
 
 PANELS = _live_module().VAE_PANELS  # name: (checkpoint, opening test image, slider limit, where)
 LIMIT = {name: p[2] for name, p in PANELS.items()}
+
+
+def _course_file(name: str) -> Path:
+    """The reader's own copy of a course file: $POKEMON_DATA_DIR (CI: ../shared), else data/pokemon/."""
+    import os
+
+    return Path(os.environ.get("POKEMON_DATA_DIR") or REPO / "data" / "pokemon") / name
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_explorer_refuses_a_wrong_file_and_says_why(browser, site, tmp_path):
+    import book_live as L
+
+    bad = tmp_path / "pixel_color.txt"
+    bad.write_text("1 2 3\n")
+    tab = browser.new_page()
+    try:
+        tab.goto(f"{site}notebooks/02_pokemon_creation.html", wait_until="load")
+        L.wait_drawn(tab)
+        tab.set_input_files(f"#{L.COMPLETION}-file", str(bad))
+        tab.wait_for_selector(f'.live-panel[data-live="{L.COMPLETION}"] .live-error', timeout=10_000)
+        said = tab.inner_text(f'.live-panel[data-live="{L.COMPLETION}"] .live-error')
+        caption = tab.inner_text(f'.live-panel[data-live="{L.COMPLETION}"] .live-caption')
+    finally:
+        tab.close()
+    assert "not the course's pixel_color.txt" in said and "792 lines" in said, said
+    assert "own drawing" in caption, "a refused file leaves the LSTM's own drawings in place"
 
 
 def test_live_panels_open_where_the_notebooks_panels_open():

@@ -235,15 +235,21 @@
   // ---------------------------------------------------------------- completion explorer
   var COVER = [0.62, 0.68, 0.80], GAP = 0.82, SAMPLES = 4;
 
+  // The course's sprites are not redistributed (DATA.md), so the page holds none: it opens on
+  // sprites the LSTM draws itself, and completes held-out sprites once the reader loads the course's
+  // pixel_color.txt from their own disk (the file `make lab` downloads into data/pokemon/).
+  var OWN = 16, OWN_SEED = 20161;
   function CompletionPanel(root, name, spec) {
     Panel.call(this, root, name);
-    var self = this, n = spec.sprites.length;
+    var self = this;
     this.spec = spec;
     this.scale = 8;
     this.timings = [];
     this.drawsOfSeed = 0;
+    this.sprites = null;
+    this.source = "own";
     var controls = el("div", { class: "live-controls live-wide" }, root);
-    this.index = slider(controls, name + "-index", "held-out #", 0, n - 1, 1, Math.min(10, n - 1),
+    this.index = slider(controls, name + "-index", "sprite #", 0, OWN - 1, 1, 10,
       function (v) { return String(v); });
     this.cover = slider(controls, name + "-cover", "covered", 0, 1, 0.05, 0.5,
       function (v) { return Math.round(100 * v) + "%"; });
@@ -253,8 +259,12 @@
     el("label", { for: name + "-seed", text: "seed" }, row);
     this.seed = el("input", { type: "number", id: name + "-seed", min: 0, step: 1, value: 0 }, row);
     var resample = el("button", { type: "button", text: "resample" }, row);
+    var load = el("div", { class: "live-row" }, controls);
+    el("label", { for: name + "-file", text: "held-out sprites" }, load);
+    this.file = el("input", { type: "file", id: name + "-file", accept: ".txt,text/plain" }, load);
+    el("span", { class: "live-hint", text: "the course's pixel_color.txt, from your disk (make lab puts it in data/pokemon/)" }, load);
     this.canvas = el("canvas", { class: "live-canvas", role: "img",
-      "aria-label": "real sprite, what the model sees, and four completions" }, root);
+      "aria-label": "a sprite, what the model sees, and four completions" }, root);
     this.caption = el("p", { class: "live-caption" }, root);
     var draw = Scheduler(this, function () { return self.show(); });
     [this.index, this.cover, this.temperature].forEach(function (s) {
@@ -262,10 +272,49 @@
     });
     this.seed.addEventListener("input", function (e) { self.drawsOfSeed = 0; draw(e.timeStamp); });
     resample.addEventListener("click", function (e) { self.drawsOfSeed += 1; draw(e.timeStamp); });
-    this.ready = session(spec.file).then(function (s) { self.session = s; draw(); });
+    this.file.addEventListener("change", function (e) {
+      var f = self.file.files[0], stamp = e.timeStamp;
+      if (!f) return;
+      f.text().then(function (text) {
+        self.useSprites(text);
+        draw(stamp);
+      }).catch(function (err) { self.note(err.message); });
+    });
+    this.ready = session(spec.file).then(function (s) {
+      self.session = s;
+      var blank = new Array(spec.side * spec.side).fill(0);
+      return self.complete({ sprite: blank, cover: 1, temperature: 1, seed: OWN_SEED, samples: OWN });
+    }).then(function (own) {
+      if (!self.sprites) self.sprites = own.map(function (a) { return Array.from(a); });
+      draw();
+    });
     this.ready.catch(function (err) { self.fail(err); });
   }
   CompletionPanel.prototype = Object.create(Panel.prototype);
+  // the course file's last rows, the notebooks' test split; anything else is refused with a reason
+  CompletionPanel.prototype.useSprites = function (text) {
+    var spec = this.spec, rows = text.split(/\r?\n/).filter(function (r) { return r.trim(); });
+    var n = spec.side * spec.side, K = spec.colours;
+    var sprites = rows.map(function (r) { return r.trim().split(/\s+/).map(Number); });
+    var ok = rows.length === spec.rows && sprites.every(function (s) {
+      return s.length === n && s.every(function (v) { return Number.isInteger(v) && v >= 0 && v < K; });
+    });
+    if (!ok) {
+      throw new Error("this is not the course's pixel_color.txt: expected " + spec.rows + " lines of " + n +
+        " colour indices 0.." + (K - 1) + ", got " + rows.length + " lines");
+    }
+    this.sprites = sprites.slice(spec.test[0], spec.test[1]);
+    this.source = "held-out";
+    this.index.max = this.sprites.length - 1;
+    this.index.value = Math.min(10, this.sprites.length - 1);
+    this.index.show();
+    var stale = this.root.querySelector(".live-error");
+    if (stale) stale.remove();
+  };
+  CompletionPanel.prototype.note = function (text) {
+    var msg = this.root.querySelector(".live-error") || el("p", { class: "live-error", role: "status" }, this.root);
+    msg.textContent = text;
+  };
 
   CompletionPanel.prototype.settings = function () {
     return { index: parseInt(this.index.value, 10), cover: parseFloat(this.cover.value),
@@ -277,7 +326,7 @@
   // step per hidden pixel with the returned (h, c). Returns `samples` Int32Arrays of side*side colours.
   CompletionPanel.prototype.complete = function (o) {
     var spec = this.spec, sess = this.session, side = spec.side, n = side * side, K = spec.colours;
-    var B = o.samples || SAMPLES, H = spec.hidden, sprite = spec.sprites[o.index];
+    var B = o.samples || SAMPLES, H = spec.hidden, sprite = o.sprite || this.sprites[o.index];
     var known = Math.round((1 - o.cover) * n);
     var draw = rng(o.seed * 100003 + (o.draws || 0));
     var imgs = [], prev = new BigInt64Array(B);
@@ -337,7 +386,7 @@
   CompletionPanel.prototype.show = function () {
     var self = this, o = this.settings(), spec = this.spec, side = spec.side, n = side * side;
     return this.complete(o).then(function (imgs) {
-      var sprite = spec.sprites[o.index], known = Math.round((1 - o.cover) * n);
+      var sprite = self.sprites[o.index], known = Math.round((1 - o.cover) * n);
       var all = [sprite, sprite].concat(imgs), cols = all.length, w = cols * (side + 1) - 1;
       var rgb = new Float32Array(side * w * 3).fill(GAP);
       all.forEach(function (img, k) {
@@ -351,7 +400,8 @@
       });
       paint(self.canvas, rgb, side, w, self.scale);
       self.last = { settings: o, completions: imgs.map(function (a) { return Array.from(a); }) };
-      self.caption.textContent = "held-out sprite " + o.index + ": real | visible " + Math.round(100 * (1 - o.cover)) +
+      self.caption.textContent = (self.source === "held-out" ? "held-out sprite " + o.index + ": real"
+        : "the LSTM's own drawing " + o.index + " (load the course's file for held-out sprites)") + " | visible " + Math.round(100 * (1 - o.cover)) +
         "% | " + imgs.length + " completions at temperature " + o.temperature + " (seed " + o.seed + ", draw " + o.draws + ")";
     });
   };
