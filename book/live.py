@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -113,10 +112,6 @@ def _models():
     return vaes, lstm.eval(), pokemon, test["pokemon"]
 
 
-def _replace(tmp: Path, path: Path) -> None:
-    os.replace(tmp, path)
-
-
 def _export_onnx(module: nn.Module, args: tuple, path: Path, names_in, names_out, dynamic=None) -> None:
     """torch's TorchScript-based exporter (``dynamo=False``; deprecated since torch 2.9 but in 2.13): the
     torch.export-based one, tried with torch 2.13 and onnxscript 0.7, gives the same numbers but
@@ -127,7 +122,7 @@ def _export_onnx(module: nn.Module, args: tuple, path: Path, names_in, names_out
         warnings.simplefilter("ignore")
         torch.onnx.export(module.eval(), args, str(tmp), input_names=names_in, output_names=names_out,
                           opset_version=OPSET, dynamo=False, dynamic_axes=dynamic, do_constant_folding=True)
-    _replace(tmp, path)
+    os.replace(tmp, path)
 
 
 def export(out: Path) -> dict:
@@ -165,7 +160,7 @@ def export(out: Path) -> dict:
                           "colormap": np.asarray(pokemon.colormap).astype(int).tolist()}
     tmp = out / ".panels.json.tmp"
     tmp.write_text(json.dumps(panels, separators=(",", ":")))
-    _replace(tmp, out / "panels.json")
+    os.replace(tmp, out / "panels.json")
     return panels
 
 

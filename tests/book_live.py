@@ -47,9 +47,9 @@ def served(book: Path) -> Iterator[str]:
         yield base
 
 
-def build_book(out: Path) -> Path:
-    """`make book`'s command into ``out``."""
-    res = subprocess.run([sys.executable, str(REPO / "book" / "build.py"), "--out", str(out)],
+def build_book(out: Path, prefix: list[str] = ()) -> Path:
+    """`make book`'s command into ``out`` (run under ``prefix``, e.g. a network namespace)."""
+    res = subprocess.run([*prefix, sys.executable, str(REPO / "book" / "build.py"), "--out", str(out)],
                          capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"book/build.py failed:\n{res.stdout}{res.stderr}")

@@ -5,20 +5,17 @@ Screenshots of two pages go to test-artifacts/book/."""
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 import re
 import subprocess
 import sys
 import tomllib
-from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import numpy as np
 import pytest
-from local_http import serve
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "book"
@@ -41,11 +38,9 @@ def _network_off() -> list[str]:
 def book(tmp_path_factory) -> Path:
     """`make book`'s command, into a temporary folder, with the network off where that is possible
     (the runtime was fetched at install time; the models are exported from committed checkpoints)."""
-    out = tmp_path_factory.mktemp("book") / "html"
-    res = subprocess.run([*_network_off(), sys.executable, str(REPO / "book" / "build.py"), "--out", str(out)],
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout + res.stderr
-    return out
+    from book_live import build_book
+
+    return build_book(tmp_path_factory.mktemp("book") / "html", prefix=_network_off())
 
 
 @pytest.mark.slow
@@ -61,14 +56,11 @@ def test_the_book_builds_with_the_network_off(book):
     assert (book / "_static" / "live" / "ort" / "ort-wasm-simd-threaded.wasm").is_file()
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest's output clean
-        pass
-
-
 @pytest.fixture(scope="module")
 def site(book):
-    with serve(functools.partial(_Quiet, directory=str(book))) as base:
+    from book_live import served
+
+    with served(book) as base:
         yield base
 
 
