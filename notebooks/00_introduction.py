@@ -115,6 +115,8 @@ fig
 # | **Autoencoder → VAE** | a short random code $z$, then a decoder turns $z$ into a whole image | 04, 05, 06, 07 |
 # | **Generative adversarial network** | noise into a generator, trained against a discriminator that tells real from fake | 08 |
 #
+# Notebook 09 then sets the three families side by side on the same sprites.
+#
 # The picture below shows the first family's idea on a real sprite: the image appears in raster order, one pixel after another, row by row from the top. Read it left to right: the tips of the ears come first (after 40 and 100 pixels), the feet at the end (from about pixel 320). Notebook 01 starts exactly here.
 
 # %%
@@ -129,12 +131,12 @@ fig
 # %% [markdown]
 # ## 4. How to use the series
 #
-# - **Order.** Work through the notebooks in number order: 00 → 08. Each one states its goals at the top, teaches one idea per section (math → code → figure → takeaway) and ends with a summary and exercises.
+# - **Order.** Work through the notebooks in number order: 00 → 09. Each one states its goals at the top, teaches one idea per section (math → code → figure → takeaway) and ends with a summary and exercises.
 # - **Running.** Every notebook runs top to bottom in under two minutes on two CPU cores (`make bench` times each one run alone: the table in `benchmarks/latest.md`). Models that take longer to train are trained once by `make checkpoints` and shipped in `data/checkpoints/`; a notebook loads them ("train or load"). What a notebook trains itself is small: short demonstration runs and, in 08, two toy GANs, trained from scratch (08 prints each run's time). Delete a checkpoint and the notebook trains it again.
-# - **Where.** In JupyterLab on your machine (`make lab`), or with nothing installed: every notebook opens in Colab or Binder from the README or the web edition, and the first cell of each notebook fetches the series' `helpers` and checkpoints when they are missing (on Colab). The web edition (`make book`) is for reading: outputs, figures and math, no kernel.
-# - **Sliders.** Notebooks 02, 04, 05 and 08 have sliders: drag them and the pictures change. They need a running kernel (JupyterLab, Colab, Binder); elsewhere a static picture of the same sweep is shown.
+# - **Where.** In JupyterLab on your machine (`make lab`), or with nothing installed: every notebook opens in Colab or Binder from the README or the web edition, and the first cell of each notebook fetches the series' `helpers` and checkpoints when they are missing (on Colab). The web edition (`make book`) is for reading: outputs, figures and math, with no kernel; only a few of its panels run in the page (below).
+# - **Sliders.** Notebooks 02, 04, 05 and 09 have sliders: drag them and the pictures change. They need a running kernel (JupyterLab, Colab, Binder). The web edition runs 02's and 05's panels in the page itself, with no kernel; for 04's and 09's it shows a note where the panel would be, and the notebook's static figures of the same codes stand in.
 # - **Exercises.** Each notebook ends with exercises. Write your answer in the cell marked as the solution (in the student version it raises `NotImplementedError` until you replace that line); the test cell after it tells you what is wrong. Teachers get a student version with the solutions removed.
-# - **Seeds.** `setup(seed=0)` in the setup cell (the second code cell, after the Colab fetch cell; 01, 03 and 08, whose small networks run faster on one thread, also pass `threads=1`, and 02 passes `threads=2`; the others use torch's default) seeds Python, NumPy and torch, which makes every rerun draw the same pictures and print the same numbers.
+# - **Seeds.** `setup(seed=0)` in the setup cell (the second code cell, after the Colab fetch cell; 01, 03 and 08, whose small networks run faster on one thread, also pass `threads=1`, and 02 and 09 pass `threads=2`; the others use torch's default) seeds Python, NumPy and torch, which makes every rerun draw the same pictures and print the same numbers.
 #
 # ## 5. Set-up check
 #

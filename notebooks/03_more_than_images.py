@@ -54,7 +54,7 @@ from IPython.display import Audio, display
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from helpers.models.audio import SAMPLE_RATE, WaveNet, WaveNetConfig, mu_law_decode, mu_law_encode, nll, tone_splits
+from helpers.models.audio import PENTATONIC, SAMPLE_RATE, WaveNet, WaveNetConfig, mu_law_decode, mu_law_encode, nll, tone_splits
 from helpers.notebook.plot import plot_audio, plot_dilated_stack, plot_history, show_sprites
 from helpers.registry import get, recipe
 from helpers.notebook import setup
@@ -64,13 +64,17 @@ gen = setup(seed=0, threads=1)  # small convolutions, one-sample steps: one thre
 # %% [markdown]
 # ## 1. Sound is a sequence of numbers
 #
-# A microphone signal sampled 8,000 times a second is a sequence $x_1, x_2, \dots$ of numbers in $[-1, 1]$: one second of audio has 8,000 components, as many as twenty Pokémon sprites have pixels. Our data set is synthetic, so it needs no download: plucked notes from an A-major pentatonic scale (220-554 Hz), four per second, each with five harmonics (a harmonic is a whole-number multiple of the note's lowest frequency, its fundamental) and a decaying envelope, sometimes two notes at once. `tone_splits` makes 96 training, 16 validation and 16 test clips of one second each, always the same (seeded), stored as 8-bit codes (explained in section 2); `mu_law_decode` turns them back into numbers in $[-1, 1]$.
+# A microphone signal sampled 8,000 times a second is a sequence $x_1, x_2, \dots$ of numbers in $[-1, 1]$: one second of audio has 8,000 components, as many as twenty Pokémon sprites have pixels. Our data set is synthetic, so it needs no download: plucked notes from an A-major pentatonic scale (220-554 Hz, printed below), four per second, each with five harmonics (a harmonic is a whole-number multiple of the note's lowest frequency, its fundamental) and a decaying envelope, sometimes two notes at once. `tone_splits` makes 96 training, 16 validation and 16 test clips of one second each, always the same (seeded), stored as 8-bit codes (explained in section 2); `mu_law_decode` turns them back into numbers in $[-1, 1]$.
+#
+# The cell also finds the first note's pitch from its **spectrum**: the Fourier transform (`np.fft.rfft`) writes a signal as a sum of sine waves, and the size of each coefficient says how much of that frequency the signal holds. Padding the 0.25 s with zeros to 65,536 samples adds no information; it only evaluates the spectrum on a finer grid of frequencies, so the peak is located to a fraction of a hertz.
 
 # %%
 cfg = recipe("wavenet_tones")  # .model: the network (WaveNetConfig); .train: data, crops, optimiser
 train_codes, valid_codes, test_codes = tone_splits(cfg.train.data)  # 8-bit mu-law codes 0-255, explained in section 2
 real = mu_law_decode(test_codes[0])  # one held-out clip, codes turned back into numbers in [-1, 1]
 print(f"{len(train_codes)} training, {len(valid_codes)} validation, {len(test_codes)} test clips of {train_codes.shape[1]:,} samples ({train_codes.shape[1] / SAMPLE_RATE:.0f} s at {SAMPLE_RATE:,} Hz)")
+print(f"the scale's notes: {min(PENTATONIC):.0f}-{max(PENTATONIC):.0f} Hz")
+assert (round(min(PENTATONIC)), round(max(PENTATONIC))) == (220, 554)  # the text above quotes these
 assert (len(train_codes), len(valid_codes), len(test_codes)) == (96, 16, 16)
 first_note = real[: SAMPLE_RATE // 4].numpy()  # the clip's first 0.25 s: its first note
 spectrum = np.abs(np.fft.rfft(first_note, n=1 << 16))  # zero-padded: a fine frequency grid
@@ -121,7 +125,7 @@ plot_dilated_stack((1, 2, 4, 8))
 # %% [markdown]
 # Our model stacks dilations $1, 2, \dots, 128$ twice (16 layers, kernel 2), with WaveNet's gated units, $\tanh(W_f * h)\odot\sigma(W_g * h)$, residual and skip connections, and a softmax over 256 codes. A **skip connection** here: each layer's gated output also goes, through a 1×1 convolution, straight to a sum over all layers, and that sum (not only the last layer's output) feeds the output head. Its receptive field is $1 + 2\cdot(1+2+\dots+128) = 511$ samples, 64 ms: about 14 periods of the lowest note. Without dilation the same reach would take 510 layers.
 #
-# Both claims are checked numerically below, on an untrained model (causality is a property of the wiring, not of training): change the inputs at time $t$ and later, and no output at or before $t$ moves (the output at $t$ predicts $x_t$, so it must not see it); then ask which inputs the output at $t$ has a nonzero gradient for.
+# Both claims are checked numerically below, on an untrained model (causality is a property of the wiring, not of training): change the inputs at time $t$ and later, and no output at or before $t$ moves (the output at $t$ predicts $x_t$, so it must not see it); then ask which inputs the output at $t$ has a nonzero gradient for. The inputs are integer codes, which have no gradient, so the cell takes the gradient with respect to the network's first layer's output instead: the embedding, one vector per (right-shifted) time step. A **forward hook** (`register_forward_hook`) is a function PyTorch calls with a layer's output every time the layer runs; ours keeps that output and marks it with `retain_grad()`, so that `backward()` stores its gradient (by default autograd keeps gradients only for the weights). The cell also prints the stack's layers and the reach in periods of the lowest note.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -149,6 +153,11 @@ reach = (grad.nonzero()[:, 0] - 1).tolist()
 print(f"outputs up to t unchanged when inputs at >= t change: {same}")
 print(f"output at t = {t} depends on inputs {min(reach)} .. {max(reach)}: {len(reach)} samples; "
       f"formula 1 + (k-1) * sum(dilations) = {probe.receptive_field}")
+print(f"dilations {cfg.model.dilations}: {len(cfg.model.dilations)} layers, kernel {cfg.model.kernel}; "
+      f"{probe.receptive_field} samples = {1000 * probe.receptive_field / SAMPLE_RATE:.0f} ms = "
+      f"{probe.receptive_field / SAMPLE_RATE * min(PENTATONIC):.1f} periods of the lowest note ({min(PENTATONIC):.0f} Hz)")
+assert cfg.model.dilations == tuple(2**i for i in range(8)) * 2 and cfg.model.kernel == 2  # the text above
+assert same and len(reach) == probe.receptive_field == 511 and round(probe.receptive_field / SAMPLE_RATE * min(PENTATONIC)) == 14
 
 # %% [markdown]
 # ## 4. Training: the chain rule as the loss

@@ -66,7 +66,7 @@ f64 = torch.float64
 #
 # $$P(x) = \sum_{m} P(m)\, \mathcal N(x;\ \mu^m, \Sigma^m)$$
 #
-# To draw $x$: first pick a component $m \sim P(m)$ (a die with unequal sides), then draw $x \sim \mathcal N(\mu^m, \Sigma^m)$. Each sample *belongs to one cluster*: $m$ is a 1-of-N representation of $x$.
+# To draw $x$: first pick a component $m \sim P(m)$ (a die with unequal sides), then draw $x \sim \mathcal N(\mu^m, \Sigma^m)$. Each sample *belongs to one cluster*: $m$ is a 1-of-N representation of $x$. We call such a model a **GMM** (Gaussian mixture model).
 
 # %%
 true = GaussianMixture(
@@ -100,7 +100,7 @@ fig
 # Given only the points $x_1, \dots, x_N$ (no colours), maximise $\frac1N\sum_n \log P(x_n)$. Expectation-maximisation alternates two steps (the series' `fit_em` runs them below; section 4 writes EM out line by line for another mixture, and exercise 1 asks you to write this E-step yourself):
 #
 # - **E-step**: for each point, how responsible is each component? $r_{nm} = P(m \mid x_n) = P(m)\,\mathcal N(x_n;\mu^m,\Sigma^m) / P(x_n)$.
-# - **M-step**: re-estimate each component from the points weighted by $r_{nm}$: $N_m = \sum_n r_{nm}$, $P(m) = N_m/N$, $\mu^m = \sum_n r_{nm} x_n / N_m$, $\Sigma^m = \sum_n r_{nm}(x_n-\mu^m)(x_n-\mu^m)^\top / N_m$.
+# - **M-step**: re-estimate each component from the points weighted by $r_{nm}$: $N_m = \sum_n r_{nm}$, $P(m) = N_m/N$, $\mu^m = \sum_n r_{nm} x_n / N_m$, $\Sigma^m = \sum_n r_{nm}(x_n-\mu^m)(x_n-\mu^m)^\top / N_m$, plus a tiny constant on its diagonal ($10^{-6}$ here; scikit-learn calls it `reg_covar`) so that no covariance becomes singular when a component shrinks onto a few points.
 #
 # Each round never lowers the likelihood. We check our EM against scikit-learn's `GaussianMixture`, started from the same initial means (only the means: scikit-learn sets its initial weights and covariances from a k-means run (k-means: a clustering that alternately assigns each point to its nearest mean and moves each mean to the average of its points), `fit_em` uses equal weights and the data covariance for every component).
 
@@ -191,7 +191,7 @@ fig
 #
 # ## 4. Distributed representation is better than cluster (measured)
 #
-# The lecture's claim: a Gaussian mixture describes each image by **one** cluster label, a VAE by a **vector** of continuous codes. Which describes held-out digits better? Likelihood answers that, if every model is scored on the same thing: the test split of the 8×8 digits, 17 grey levels per pixel, in **nats per image** (lower is better).
+# The lecture's claim: a Gaussian mixture describes each image by **one** cluster label, a VAE by a **vector** of continuous codes. Which describes held-out digits better? Likelihood answers that, if every model is scored on the same thing: the test split of the 8×8 digits, 17 grey levels per pixel, in **nats per image** (lower is better): the test **NLL**, the negative log-likelihood $-\log P(x)$ averaged over the test images.
 #
 # **Making continuous densities comparable.** The table below also scores models of the earlier notebooks, introduced just before it: two digits VAEs of notebook 05 and an autoregressive PixelCNN. The autoregressive model gives probabilities of the discrete images directly. The VAEs do not: their $\log P(x)$ is an integral over the code, estimated from 1000 importance samples, which is a bound from below (notebook 05 §7; notebook 07 explains why), so their NLLs are **upper bounds** on their true NLLs, by the gap of that bound. A Gaussian mixture is a density over $\mathbb R^{64}$. We fit it to *dequantised* training images $x + u$, $u \sim \mathcal U[0,1)^{64}$; then $P(x) := \int_{[0,1)^{64}} p(x+u)\,du$, the mass of the bin of $x$ (bin width 1 grey level, so no change of units), gives every discrete image a probability. These do not sum to 1: summed over all $17^{64}$ images they give $Z$, the mass $p$ puts on the box $[0, 17)^{64}$, and a Gaussian also puts mass outside it (below 0 or at 17 and above). So $P$ is a *sub*-probability: the normalised $P(x)/Z$ would score every image $-\log Z$ nats better. The cell below estimates $Z$ by sampling. By Jensen's inequality (the log of a mean is at least the mean of the log, because log is concave) $\log P(x) \ge \mathbb E_u[\log p(x+u)]$. We report $-\mathbb E_u[\log p(x+u)]$ (8 draws of $u$): an **upper bound** on the mixture's discrete NLL too, by this Jensen gap. So the GMM's and the VAEs' numbers are both upper bounds, each too high by its own gap, and the GMM's is too high by $-\log Z$ more; the cell below measures the Jensen gap and $-\log Z$ of the best mixture, to compare with the distance between the models in the table. The number of components K, the covariance type (full or diagonal) and the regulariser (a constant, scikit-learn's `reg_covar`, added to the diagonal of every covariance so that none becomes singular) are chosen on the validation split from a grid of 20 fits, K in {1, 2, 5, 10, 20} × {full, diagonal} × `reg_covar` in {0.1, 1.0} (printed below): `helpers.models.mixtures.select_gmm`.
 
@@ -444,7 +444,7 @@ fig
 # - A Gaussian mixture samples in two steps, $m \sim P(m)$ then $x \sim \mathcal N(\mu^m, \Sigma^m)$; EM fits it by alternating responsibilities and weighted re-estimates, and agrees with scikit-learn.
 # - A VAE is the same recipe with a continuous $m$: $z \sim \mathcal N(0, I)$, $x \sim P(x|z)$, an infinite mixture whose $P(x)$ can be far more complex than its parts.
 # - On held-out digits, scored fairly (the same categorical pixels), the distributed code beats the cluster label; a Gaussian density on dequantised pixels is far behind both, and modelling pixels one after another (notebooks 01-02) wins again.
-# - Likelihood and sample quality are different questions: the GMM, far behind the VAE in nats, draws samples closer to the training digits, and the classifier is also more confident about them, clipped to 0..16 or not (Theis et al., 2016).
+# - Likelihood and sample quality are different questions: the GMM, far behind the VAE in nats, draws samples closer to the training digits (floored, clipped or not, and its exact draws alike); the classifier is more confident about its floored draws, clipped or not, though less so about its exact draws (Theis et al., 2016).
 # - A Gaussian density on dequantised pixels puts mass outside the range of grey levels: its discrete $P(x)$ sums to $Z < 1$, which costs it $-\log Z$ nats per image.
 #
 # ## Exercises
