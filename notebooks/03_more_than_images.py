@@ -352,7 +352,7 @@ print(f"section 7 took {time.perf_counter() - start:.1f} s")
 # ## Summary
 #
 # - The chain rule does not care what the components are: pixels, audio samples, frames.
-# - WaveNet models 8-bit mu-law audio with a 256-way softmax per sample (1-of-N, like colours) and causal, dilated convolutions; its receptive field $R = 1 + (k-1)\sum d_\ell$ grows exponentially with depth (511 samples with 16 layers here), measured above from the inputs with a nonzero gradient (perturbation showed causality).
+# - WaveNet models 8-bit mu-law audio with a 256-way softmax per sample (1-of-N, like colours) and causal, dilated convolutions; its receptive field $R = 1 + (k-1)\sum d_\ell$ grows exponentially with the depth of a block of doubling dilations (8 layers, 1 to 128, reach 256 samples; the two blocks here, 16 layers, reach 511), measured above from the inputs with a nonzero gradient (perturbation showed causality).
 # - With context the held-out cost drops from 8 bits per sample (uniform) and 7.55 (unigram, no context) to 2.27 bits per sample.
 # - Sampling is sequential, one sample per step; keeping each layer's past makes a step cost one column per layer.
 # - Generated audio has what fits in the receptive field (periodic waves, harmonics, attacks and decays), with noise from a small model, and nothing of what lies beyond it (a steady beat).
@@ -396,7 +396,7 @@ _bad = [x for x, g, w in zip(_xs, _got, _want) if g != w]
 assert not _bad, (f"mu_law_code gives the wrong code for x in {_bad}; check the "
                   "sign, the logarithms, the map to [0, 255] and the rounding")
 ### BEGIN HIDDEN TESTS
-_xs = torch.linspace(-1, 1, 41).tolist() + [0.003, -0.003]
+_xs = torch.linspace(-1, 1, 41).tolist() + [0.003, -0.003, 0.39, -0.39, 0.94]
 _audio.mu_law_encode = globals()["mu_law_encode"] = _forbidden
 try:
     _got = [mu_law_code(v) for v in _xs]
@@ -523,7 +523,7 @@ print(f"Exercise 3 passes the visible checks (more run when it is graded): {n_au
 
 
 # %% [markdown]
-# **Exercise 4 (build a causal dilated convolution, diagnose it by perturbation).** Write `CausalConv1d(channels_in, channels_out, kernel, dilation)`: an `nn.Module` whose `forward` maps (B, channels_in, T) to (B, channels_out, T), the **same length**, and whose output at time $t$ uses only inputs at $t, t-d, \dots, t-(k-1)d$ (pad $(k-1)\,d$ zeros on the **left** only, e.g. with `torch.nn.functional.pad`, then an `nn.Conv1d` with `dilation=d`). Then write `measured_reach(net, length, t)`: feed random input (1, channels, length) through `net`, change the input at **one** time $u$ at a time, trying **every** $u$ in `range(length)` (later times than $t$ included: `net` need not be causal, and the measurement is what tells), and return the number of times $u$ whose change moves the output at time $t$ (compare with `torch.equal`; `net.channels_in` tells the input channels), as a whole number (an `int`, a NumPy integer, an integer-valued float or a 0-d tensor). What the result should be: for a stack of your causal layers with gap-free dilations it equals $R = 1 + (k-1)\sum d_\ell$ once $t \ge R-1$ (for smaller $t$ the left padding cuts the field, so fewer times move the output), no $u > t$ moves the output because the layers are causal, and with gaps (say dilations 1, 4) only the times that actually reach $t$ count, not the span between the first and the last. A network that is not causal may also be moved by times after $t$, and those count too.
+# **Exercise 4 (build a causal dilated convolution, diagnose it by perturbation).** Write `CausalConv1d(channels_in, channels_out, kernel, dilation)`: an `nn.Module` whose `forward` maps (B, channels_in, T) to (B, channels_out, T), the **same length**, and whose output at time $t$ uses only inputs at $t, t-d, \dots, t-(k-1)d$ (pad $(k-1)\,d$ zeros on the **left** only, e.g. with `torch.nn.functional.pad`, then an `nn.Conv1d` with `dilation=d`). Then write `measured_reach(net, length, t)`: feed random input (1, channels, length) through `net`, change the input at **one** time $u$ at a time, trying **every** $u$ in `range(length)` (later times than $t$ included: `net` need not be causal, and the measurement is what tells), and return the number of times $u$ whose change moves the output at time $t$ (compare with `torch.equal`, so compute the unchanged output and every changed one the same way, one input of batch size 1 at a time: a batched run may round differently in the last bits, and `torch.equal` would count that as a move; `net.channels_in` tells the input channels), as a whole number (an `int`, a NumPy integer, an integer-valued float or a 0-d tensor). What the result should be: for a stack of your causal layers with gap-free dilations it equals $R = 1 + (k-1)\sum d_\ell$ once $t \ge R-1$ (for smaller $t$ the left padding cuts the field, so fewer times move the output), no $u > t$ moves the output because the layers are causal, and with gaps (say dilations 1, 4) only the times that actually reach $t$ count, not the span between the first and the last. A network that is not causal may also be moved by times after $t$, and those count too.
 
 # %% nbgrader={"grade": false, "grade_id": "ex4_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class CausalConv1d(nn.Module):
