@@ -154,8 +154,9 @@ def pokemon_two_sample() -> dict[str, float]:
     for key in TWO_SAMPLE_FAMILIES:
         acc = np.array([c2st(held, x, cmap, repeats=2)["accuracy"] for x in sets[key]])
         near = nearest_figure_distance((held if key == "real" else sets[key][0])[:64], tr, cmap)
-        out |= {f"{key}_accuracy": float(acc.mean()), f"{key}_spread": float(acc.std(ddof=1)),
-                f"{key}_se": float(acc.std(ddof=1) / np.sqrt(len(acc))), f"{key}_nearest": float(np.median(near))}
+        sd = float(acc.std(ddof=1))
+        out |= {f"{key}_accuracy": float(acc.mean()), f"{key}_spread": sd, f"{key}_se": sd / math.sqrt(len(acc)),
+                f"{key}_nearest": float(np.median(near))}
     out["lstm512_wd_minus_lstm512"] = out["lstm512_wd_accuracy"] - out["lstm512_accuracy"]
     out["lstm512_wd_minus_lstm512_se"] = float(np.hypot(out["lstm512_wd_se"], out["lstm512_se"]))
     _families_figure(held, {key: x[0] for key, x in sets.items()}, out, cmap)
@@ -661,7 +662,7 @@ def to_markdown(r: dict) -> str:
              "pokemon_samples": "256 samples per family vs 80 held-out sprites: background share, blobs, "
                                 "dark share of the outline, colours per sprite, distance",
              "text_bits_per_char": "bits/character, test block of the series' prose: char_lstm, add-one n-grams",
-             "pokemon_two_sample": "8 sets of 152 samples vs 152 held-out sprites: CNN accuracy (0.5 = cannot tell), mean, "
+             "pokemon_two_sample": f"{TWO_SAMPLE_SETS} sets of 152 samples vs 152 held-out sprites: CNN accuracy (0.5 = cannot tell), mean, "
                                    "spread (sd) and standard error over the sets; median figure-pixel distance to the "
                                    "nearest training sprite; τ chosen",
              "training_threads": "96x10 PixelCNN training, Adam steps/s summed over runs; ratio: two 1-thread runs "

@@ -153,11 +153,12 @@ reach = (grad.nonzero()[:, 0] - 1).tolist()
 print(f"outputs up to t unchanged when inputs at >= t change: {same}")
 print(f"output at t = {t} depends on inputs {min(reach)} .. {max(reach)}: {len(reach)} samples; "
       f"formula 1 + (k-1) * sum(dilations) = {probe.receptive_field}")
+periods = probe.receptive_field / SAMPLE_RATE * min(PENTATONIC)  # of the lowest note
 print(f"dilations {cfg.model.dilations}: {len(cfg.model.dilations)} layers, kernel {cfg.model.kernel}; "
       f"{probe.receptive_field} samples = {1000 * probe.receptive_field / SAMPLE_RATE:.0f} ms = "
-      f"{probe.receptive_field / SAMPLE_RATE * min(PENTATONIC):.1f} periods of the lowest note ({min(PENTATONIC):.0f} Hz)")
+      f"{periods:.1f} periods of the lowest note ({min(PENTATONIC):.0f} Hz)")
 assert cfg.model.dilations == tuple(2**i for i in range(8)) * 2 and cfg.model.kernel == 2  # the text above
-assert same and len(reach) == probe.receptive_field == 511 and round(probe.receptive_field / SAMPLE_RATE * min(PENTATONIC)) == 14
+assert same and len(reach) == probe.receptive_field == 511 and round(periods) == 14
 
 # %% [markdown]
 # ## 4. Training: the chain rule as the loss

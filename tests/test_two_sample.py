@@ -65,14 +65,19 @@ def test_c2st_trains_under_the_callers_no_grad_and_leaves_it_on():
     assert inside == free and torch.is_grad_enabled()
 
 
-def test_the_chosen_temperatures_are_those_the_benchmark_chose():
-    """Notebook 02 asserts its choice equals CHOSEN_TEMPERATURE; make bench makes the same choice again."""
+def _bench_block() -> dict:
+    """The pokemon_two_sample block of the committed benchmark results (benchmarks/latest.json)."""
     import json
     from pathlib import Path
 
+    return json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "latest.json").read_text())["pokemon_two_sample"]
+
+
+def test_the_chosen_temperatures_are_those_the_benchmark_chose():
+    """Notebook 02 asserts its choice equals CHOSEN_TEMPERATURE; make bench makes the same choice again."""
     from helpers.evaluate.two_sample import CHOSEN_TEMPERATURE
 
-    block = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "latest.json").read_text())["pokemon_two_sample"]
+    block = _bench_block()
     assert block["lstm512_wd_tau"] == CHOSEN_TEMPERATURE["pixel_lstm512_wd"]
     assert block["context2d_96x10_tau"] == CHOSEN_TEMPERATURE["context2d_96x10"]
 
@@ -81,9 +86,6 @@ def test_the_weight_decayed_lstm_draws_sprites_no_worse_than_the_first_lstm():
     """Issue 22: pixel_lstm512_wd meets 2.40 bits/pixel "with samples no worse than" pixel_lstm512's. make bench
     scores 8 independent sets of 152 samples of each; the difference of their mean two-sample accuracies must lie
     within two standard errors of zero or below it (the README's tuning notes quote it)."""
-    import json
-    from pathlib import Path
-
-    block = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "latest.json").read_text())["pokemon_two_sample"]
+    block = _bench_block()
     assert block["sets"] >= 8
     assert block["lstm512_wd_minus_lstm512"] < 2 * block["lstm512_wd_minus_lstm512_se"], block
