@@ -112,7 +112,7 @@ fig
 # | family | how an image is made | notebooks |
 # |---|---|---|
 # | **Component by component** (PixelRNN) | one pixel at a time, each drawn from $P(x_i \mid x_1,\dots,x_{i-1})$ | 01, 02, 03 |
-# | **Autoencoder → VAE** | a short random code $z$, then a decoder turns $z$ into a whole image | 04, 05, 06, 07 |
+# | **Autoencoder → variational autoencoder (VAE)** | an autoencoder learns to squeeze an image into a short code and rebuild it (an encoder and a decoder); the VAE makes the codes random, so that a random code $z$ put into the decoder gives a whole new image | 04, 05, 06, 07 |
 # | **Generative adversarial network** | noise into a generator, trained against a discriminator that tells real from fake | 08 |
 #
 # Notebook 09 then sets the three families side by side on the same sprites.
@@ -136,11 +136,11 @@ fig
 # - **Where.** In JupyterLab on your machine (`make lab`), or with nothing installed: every notebook opens in Colab or Binder from the README or the web edition, and the first cell of each notebook fetches the series' `helpers` and checkpoints when they are missing (on Colab). The web edition (`make book`) is for reading: outputs, figures and math, with no kernel; only a few of its panels run in the page (below).
 # - **Sliders.** Notebooks 02, 04, 05 and 09 have sliders: drag them and the pictures change. They need a running kernel (JupyterLab, Colab, Binder). The web edition runs 02's and 05's panels in the page itself, with no kernel; for 04's and 09's it shows a note where the panel would be, and the notebook's static figures of the same codes stand in.
 # - **Exercises.** Each notebook ends with exercises. Write your answer in the cell marked as the solution (in the student version it raises `NotImplementedError` until you replace that line); the test cell after it tells you what is wrong. Teachers get a student version with the solutions removed.
-# - **Seeds.** `setup(seed=0)` in the setup cell (the second code cell, after the Colab fetch cell; 01, 03 and 08, whose small networks run faster on one thread, also pass `threads=1`, and 02 and 09 pass `threads=2`; the others use torch's default) seeds Python, NumPy and torch, which makes every rerun draw the same pictures and print the same numbers.
+# - **Seeds.** `setup(seed=0)` in the setup cell (the second code cell, after the Colab fetch cell; 01, 03 and 08, whose small networks run faster on one thread, also pass `threads=1`, and 02 and 09 pass `threads=2`; the others use torch's default) seeds Python, NumPy and torch, which makes every rerun on the same machine draw the same pictures and print the same numbers, except the times that some cells print (how long a training run or a batch of samples took), which depend on the machine and how busy it is.
 #
 # ## 5. Set-up check
 #
-# This cell checks that everything the series needs is installed and that both data sets load (the first time, it downloads the Pokémon data). If a line says MISSING, it says how to fix it; a WARNING (say, another torch version on Colab) lets you go on.
+# If you got this far, the cells above have already imported torch, NumPy and matplotlib and loaded both data sets (the Pokémon files were downloaded by `load_pokemon()` in section 2, the first time). This cell goes through every package the series needs one by one, with its version, among them ipywidgets and Pillow, which only the sliders of later notebooks use; it checks torch's version against the tested one and loads both data sets again. If a line says MISSING, it says how to fix it; a WARNING (say, another torch version on Colab) lets you go on. (Had torch or another package been missing, the setup cell at the top would already have stopped with an `ImportError`: `make lab`, run from the repository root, installs everything.)
 
 # %%
 checks = check_setup()

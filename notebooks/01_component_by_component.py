@@ -66,7 +66,7 @@ gen = setup(seed=0, threads=1)  # tiny models: one thread is faster than sharing
 #
 # Because we wrote the generator, we also know the **true** probability of any image:
 # $$P_{\text{true}}(x)=\frac{1}{16}\sum_{s=1}^{16}\prod_{j=1}^{9}\Big[(1-\epsilon)\,[x_j=s_j]+\tfrac{\epsilon}{3}\Big],\qquad \epsilon=0.05,$$
-# a yardstick. On images a model was not trained on, the models below stay above it (sections 2 and 3 print by how much); on their own training images some go below it, because they memorise those images (section 2 shows it for the counts, section 3 for the network).
+# a yardstick. On images a model was not trained on, the models below give a lower mean $\log P(x)$ than $P_{\text{true}}$ does, so their negative log-likelihood (the number sections 2 and 3 print, lower is better) stays above the truth's (sections 2 and 3 print by how much); on their own training images some beat the truth, because they memorise those images (section 2 shows it for the counts, section 3 for the network).
 
 # %%
 K, SIDE, N_PIX = 3, 3, 9  # colours, image side, pixels
@@ -515,7 +515,7 @@ print("Exercise 1 passes the visible checks (more run when it is graded): P(pixe
       p_next(train, [1]).numpy().round(3))
 
 # %% [markdown]
-# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Generate column by column instead of row by row: reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images (under new names, say `train_cols` and `tables_cols`: keep `train` and `tables` as they are, the test checks that they are unchanged), and store the mean plain-count ($\alpha=0$) log-likelihood $\log P(x)$ of the training set in `ll_columns` (nats per image, a float: a Python float, or a NumPy one; the log-likelihood itself, so negative, not the negative log-likelihood that sections 2 and 3 print). Also store the smoothed ($\alpha=1$) one of the column order in `ll_columns_smoothed` (a float, as before). Once the test passes it prints both next to the raster order's (`log_prob_counts(tables, train).mean()` and `log_prob_counts(tables, train, 1.0).mean()`); then answer in the cell after it.
+# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Generate column by column instead of row by row: reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images (store the reordered images in `train_cols` and their tables in `tables_cols`, which the test checks; keep `train` and `tables` as they are, the test checks that they are unchanged too), and store the mean plain-count ($\alpha=0$) log-likelihood $\log P(x)$ of the training set in `ll_columns` (nats per image, a float: a Python float, or a NumPy one; the log-likelihood itself, so negative, not the negative log-likelihood that sections 2 and 3 print). Also store the smoothed ($\alpha=1$) one of the column order in `ll_columns_smoothed` (a float, as before). Once the test passes it prints both next to the raster order's (`log_prob_counts(tables, train).mean()` and `log_prob_counts(tables, train, 1.0).mean()`); then answer in the cell after it.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]
@@ -536,6 +536,14 @@ if not (torch.equal(train, _train0) and len(tables) == N_PIX and all(torch.equal
                          "and tables under new names (train_cols, tables_cols). The test has put the raster-order "
                          "train and tables back; fix your cell and run it again.")
 ll_raster = float(log_prob_counts(_tables0, _train0).mean())
+_cols0 = _train0[:, [0, 3, 6, 1, 4, 7, 2, 5, 8]]  # the exercise's column order, whatever ORDER now holds
+assert "train_cols" in globals() and "tables_cols" in globals(), (
+    "store the reordered training images in train_cols and their tables in tables_cols")
+assert isinstance(train_cols, torch.Tensor) and torch.equal(train_cols, _cols0), (
+    "train_cols should be the training images with their pixels in column order: train[:, ORDER]")
+assert isinstance(tables_cols, (list, tuple)) and len(tables_cols) == N_PIX and all(
+    isinstance(a, torch.Tensor) and torch.equal(a, b) for a, b in zip(tables_cols, count_tables(_cols0))), (
+    "tables_cols should be the tables counted on the column-order images: count_tables(train_cols)")
 assert isinstance(ll_columns, (float, np.floating)), (
     f"ll_columns should be a float, got {type(ll_columns).__name__}; use float(...)")
 assert ll_columns < 0, f"a log-likelihood of discrete images is negative, got {ll_columns:.3f}"
@@ -549,8 +557,7 @@ assert ll_columns_smoothed < ll_columns, (
     "smoothing moves probability from the training images to unseen ones: the smoothed training log-likelihood "
     f"should be below the plain one ({ll_columns_smoothed:.4f} vs {ll_columns:.4f})")
 ### BEGIN HIDDEN TESTS
-cols = _train0[:, [0, 3, 6, 1, 4, 7, 2, 5, 8]]  # the exercise's column order, whatever ORDER now holds
-ll_cols_smoothed_ref = float(log_prob_counts(count_tables(cols), cols, 1.0).mean())
+ll_cols_smoothed_ref = float(log_prob_counts(count_tables(_cols0), _cols0, 1.0).mean())
 assert abs(ll_columns_smoothed - ll_cols_smoothed_ref) < 1e-4, (
     f"ll_columns_smoothed = {ll_columns_smoothed:.4f}, the column order's smoothed value is {ll_cols_smoothed_ref:.4f}")
 ### END HIDDEN TESTS

@@ -125,7 +125,7 @@ plot_dilated_stack((1, 2, 4, 8))
 # %% [markdown]
 # Our model stacks dilations $1, 2, \dots, 128$ twice (16 layers, kernel 2), with WaveNet's gated units, $\tanh(W_f * h)\odot\sigma(W_g * h)$, residual and skip connections, and a softmax over 256 codes. A **skip connection** here: each layer's gated output also goes, through a 1×1 convolution, straight to a sum over all layers, and that sum (not only the last layer's output) feeds the output head. Its receptive field is $1 + 2\cdot(1+2+\dots+128) = 511$ samples, 64 ms: about 14 periods of the lowest note. Without dilation the same reach would take 510 layers.
 #
-# Both claims are checked numerically below, on an untrained model (causality is a property of the wiring, not of training): change the inputs at time $t$ and later, and no output at or before $t$ moves (the output at $t$ predicts $x_t$, so it must not see it); then ask which inputs the output at $t$ has a nonzero gradient for. The inputs are integer codes, which have no gradient, so the cell takes the gradient with respect to the network's first layer's output instead: the embedding, one vector per (right-shifted) time step. A **forward hook** (`register_forward_hook`) is a function PyTorch calls with a layer's output every time the layer runs; ours keeps that output and marks it with `retain_grad()`, so that `backward()` stores its gradient (by default autograd keeps gradients only for the weights). The cell also prints the stack's layers and the reach in periods of the lowest note.
+# Two properties are checked numerically below, on an untrained model (they come from the wiring, not from training): **causality**, the figure's "never $t$ itself" (change the inputs at time $t$ and later, and no output at or before $t$ moves: the output at $t$ predicts $x_t$, so it must not see it), and the **receptive field** of 511 samples (ask which inputs the output at $t$ has a nonzero gradient for). The cell also counts the undilated layers the same reach would take: each kernel-2 layer without dilation adds one sample, so $511 - 1 = 510$. The inputs are integer codes, which have no gradient, so the cell takes the gradient with respect to the network's first layer's output instead: the embedding, one vector per (right-shifted) time step. A **forward hook** (`register_forward_hook`) is a function PyTorch calls with a layer's output every time the layer runs; ours keeps that output and marks it with `retain_grad()`, so that `backward()` stores its gradient (by default autograd keeps gradients only for the weights). The cell also prints the stack's layers and the reach in periods of the lowest note.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -158,7 +158,9 @@ print(f"dilations {cfg.model.dilations}: {len(cfg.model.dilations)} layers, kern
       f"{probe.receptive_field} samples = {1000 * probe.receptive_field / SAMPLE_RATE:.0f} ms = "
       f"{periods:.1f} periods of the lowest note ({min(PENTATONIC):.0f} Hz)")
 assert cfg.model.dilations == tuple(2**i for i in range(8)) * 2 and cfg.model.kernel == 2  # the text above
-assert same and len(reach) == probe.receptive_field == 511 and round(periods) == 14
+undilated = probe.receptive_field - 1  # kernel-2 layers with dilation 1 reach 1 + (number of layers) samples
+print(f"without dilation the same reach would take {undilated} kernel-2 layers, not {len(cfg.model.dilations)}")
+assert same and len(reach) == probe.receptive_field == 511 and round(periods) == 14 and undilated == 510
 
 # %% [markdown]
 # ## 4. Training: the chain rule as the loss
@@ -376,20 +378,13 @@ code_half = mu_law_code(0.5)
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-import helpers.models.audio as _audio
+from helpers.notebook.grading import refusing  # noqa: E402
 
-
-def _forbidden(*args, **kwargs):
-    raise AssertionError("mu_law_code must not call mu_law_encode: compute F(x) with math.log yourself")
-
-
-_saved = _audio.mu_law_encode, globals()["mu_law_encode"]
-_audio.mu_law_encode = globals()["mu_law_encode"] = _forbidden
-try:
+# while your function runs, mu_law_encode refuses under every name it has (an aliased import too)
+with refusing([mu_law_encode], "mu_law_code must not call mu_law_encode: compute F(x) with math.log yourself",
+              globals()):
     _xs = [0.5, -0.5, 0.0, 0.01, -0.9, 1.0]
     _got = [mu_law_code(v) for v in _xs]
-finally:
-    _audio.mu_law_encode, globals()["mu_law_encode"] = _saved
 assert all(type(g) is int for g in _got), f"mu_law_code should return ints, got {[type(g).__name__ for g in _got]}"
 assert type(code_half) is int and code_half == _got[0], "code_half should be mu_law_code(0.5)"
 _want = mu_law_encode(torch.tensor(_xs)).tolist()
@@ -398,11 +393,9 @@ assert not _bad, (f"mu_law_code gives the wrong code for x in {_bad}; check the 
                   "sign, the logarithms, the map to [0, 255] and the rounding")
 ### BEGIN HIDDEN TESTS
 _xs = torch.linspace(-1, 1, 41).tolist() + [0.003, -0.003, 0.39, -0.39, 0.94]
-_audio.mu_law_encode = globals()["mu_law_encode"] = _forbidden
-try:
+with refusing([mu_law_encode], "mu_law_code must not call mu_law_encode: compute F(x) with math.log yourself",
+              globals()):
     _got = [mu_law_code(v) for v in _xs]
-finally:
-    _audio.mu_law_encode, globals()["mu_law_encode"] = _saved
 assert _got == mu_law_encode(torch.tensor(_xs)).tolist(), "mu_law_code is wrong for some values in [-1, 1]"
 ### END HIDDEN TESTS
 print(f"Exercise 1 passes the visible checks (more run when it is graded): x = 0.5 -> code {code_half} "
@@ -423,23 +416,15 @@ one_second = tuple(2**i for i in range(13))  # 1, 2, ..., 4096: R = 8192
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-import helpers.models.audio as _audio_visible
+from helpers.notebook.grading import refusing  # noqa: E402
 
-
-class _WaveNetOff:  # the visible checks switch WaveNet off too: the answer is arithmetic
-    def __init__(self, *args, **kwargs):
-        raise AssertionError("receptive_field must not build a WaveNet: work it out from the dilations and the kernel size")
-
-
+# the visible checks switch WaveNet off too (its constructor and its receptive_field, under every name): the answer is arithmetic
+_NO_WAVENET = "receptive_field must not use WaveNet: work it out from the dilations and the kernel size"
 _visible_cases = [((1, 2, 4, 8), 2), ((1, 2, 4) * 3, 2), ((1, 3, 9), 3), ((1,), 5)]
 _wants = [WaveNet(WaveNetConfig(dilations=dil, kernel=k, channels=2, skip_channels=2)).receptive_field
           for dil, k in _visible_cases]
-_saved_visible = _audio_visible.WaveNet, globals()["WaveNet"]
-_audio_visible.WaveNet = globals()["WaveNet"] = _WaveNetOff
-try:
+with refusing([WaveNet.__init__, WaveNet.receptive_field.fget], _NO_WAVENET, globals()):
     _gots = [receptive_field(dil, k) for dil, k in _visible_cases]
-finally:
-    _audio_visible.WaveNet, globals()["WaveNet"] = _saved_visible
 for (dil, k), want, got in zip(_visible_cases, _wants, _gots):
     assert isinstance(got, (int, float, np.integer, np.floating)) and not isinstance(got, bool), (
         f"receptive_field should return a number, got {type(got).__name__}")
@@ -458,21 +443,9 @@ _reach = WaveNet(WaveNetConfig(dilations=_one_second_ints, kernel=2, channels=2,
 assert _reach >= SAMPLE_RATE, (
     f"one_second spans {_reach} samples, fewer than {SAMPLE_RATE}; the dilations must grow faster")
 ### BEGIN HIDDEN TESTS
-import helpers.models.audio as _audio
-
-
-class _NoWaveNet:
-    def __init__(self, *args, **kwargs):
-        raise AssertionError("receptive_field must not build a WaveNet: compute 1 + (kernel - 1) * sum(dilations)")
-
-
-_saved = _audio.WaveNet, globals()["WaveNet"]
-_audio.WaveNet = globals()["WaveNet"] = _NoWaveNet
-try:
+with refusing([WaveNet.__init__, WaveNet.receptive_field.fget], _NO_WAVENET, globals()):
     _cases = [((), 2, 1), ((1, 2, 4, 8, 16), 3, 63), ([3, 5], 4, 25), ((2, 2, 2), 5, 25), ((1,) * 10, 2, 11)]
     _got = [receptive_field(dil, k) for dil, k, _ in _cases]
-finally:
-    _audio.WaveNet, globals()["WaveNet"] = _saved
 for (_dil, _k, _want), _g in zip(_cases, _got):
     assert isinstance(_g, (int, float, np.integer, np.floating)) and not isinstance(_g, bool) and _g == _want, (
         f"receptive_field({_dil}, {_k}) = {_g!r}, expected {_want}")
@@ -638,19 +611,13 @@ bigram_heldout = bigram_bits_per_char(train_text, test_text, vocab)
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex5_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-import helpers.models.text as _text
+from helpers.notebook.grading import refusing  # noqa: E402
 
-
-def _no_bigram(*args, **kwargs):
-    raise AssertionError("bigram_bits_per_char must not call bigram_bits: count the pairs yourself")
-
-
-_saved5 = _text.bigram_bits, globals()["bigram_bits"]
-_text.bigram_bits = globals()["bigram_bits"] = _no_bigram
-try:
+# while your function runs, bigram_bits refuses under every name it has (an aliased import too)
+with refusing([bigram_bits], "bigram_bits_per_char must not call bigram_bits: count the pairs yourself", globals()):
     _small = bigram_bits_per_char("abab", "abba", "ab")
-finally:
-    _text.bigram_bits, globals()["bigram_bits"] = _saved5
+
+
 def _number5(r):  # a real number: int, float, NumPy or a 0-d tensor
     if isinstance(r, torch.Tensor):
         return r.ndim == 0 and not r.is_complex() and r.dtype != torch.bool
@@ -662,12 +629,9 @@ assert _number5(bigram_heldout), "bigram_heldout should be a number"
 assert 0 < bigram_heldout < unigram, (
     f"bigram_heldout = {float(bigram_heldout):.3f} should be positive and below the unigram's {unigram:.2f} bits per character")
 ### BEGIN HIDDEN TESTS
-_text.bigram_bits = globals()["bigram_bits"] = _no_bigram
-try:
+with refusing([bigram_bits], "bigram_bits_per_char must not call bigram_bits: count the pairs yourself", globals()):
     _cases = [("abab", "aab", "ab"), ("abcab", "cab", "abc"), (train_text[:5000], valid_text[:3000], vocab)]
     _got5 = [bigram_bits_per_char(*c) for c in _cases]
-finally:
-    _text.bigram_bits, globals()["bigram_bits"] = _saved5
 assert abs(_got5[0] - (2 - math.log2(3) / 2)) < 1e-5, "on train 'abab', test 'aab' the answer is (2 - log2(3)/2) bits"
 def _reference5(train, test, vocab):  # add-one bigram, written out here (float64)
     _pairs, _firsts = {}, {}

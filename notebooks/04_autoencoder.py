@@ -50,7 +50,8 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from helpers.models.autoencoders import ae_loss, decode_images, encode_means, image_quality, prior_sample_quality
+from helpers.models.autoencoders import (ae_loss, decode_images, encode_means, image_quality, prior_codes,
+                                         prior_sample_quality)
 from helpers.evaluate.digits import digit_classifier
 from helpers.registry import get, recipe
 from helpers.core.data import load_digits, load_pokemon
@@ -115,7 +116,7 @@ demo_hist = fit(demo, ae_loss, dig_train, dig_valid, TrainConfig(epochs=8, patie
 print(f"validation reconstruction error: {before:.0f} nats before training, {demo_hist.valid[-1]:.0f} after 8 epochs")
 
 # %% [markdown]
-# The package keeps the same model, tested, as `helpers.models.autoencoders.Autoencoder`; `get("digits_ae_2d")` loads one trained for longer (`python -m helpers.registry train digits_ae_2d`, a few minutes, early stopping on the validation digits). Its layers are ours with one extra level of naming (`encoder.body.0.weight` is our `encoder.0.weight`), so its weights load into our `AE`, and then both must give the same loss on the same test digits:
+# The package keeps the same model, tested, as `helpers.models.autoencoders.Autoencoder`; `get("digits_ae_2d")` loads one trained for longer (`python -m helpers.registry train digits_ae_2d`, early stopping on the validation digits; it took seconds, printed below with its epochs). Its layers are ours with one extra level of naming (`encoder.body.0.weight` is our `encoder.0.weight`), so its weights load into our `AE`, and then both must give the same loss on the same test digits:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -128,10 +129,11 @@ with torch.no_grad():
 print(f"test loss, this notebook's AE with the shipped weights: {ours:.5f} nats per digit")
 print(f"test loss, helpers.models.autoencoders.Autoencoder:            {theirs:.5f} nats per digit")
 assert abs(ours - theirs) < 1e-5
-print(f"shipped model: trained {len(info_ae2['history'].train)} epochs "
+print(f"shipped model: trained {len(info_ae2['history'].train)} epochs in {info_ae2['history'].seconds:.1f} s "
       f"(best validation epoch {info_ae2['history'].best_epoch + 1}), "
       f"validation error {evaluate(ae2, ae_loss, dig_valid):.0f} nats")
 assert len(info_ae2["history"].train) == 39 and info_ae2["history"].best_epoch + 1 == 24
+assert info_ae2["history"].seconds < 60  # the prose: seconds, not minutes
 assert 95 < evaluate(ae2, ae_loss, dig_valid) < 105
 
 # %% [markdown]
@@ -317,7 +319,21 @@ fig
 # - With codes from $N(0, I)$, the VAE's decoder gives the most confident digits of the three models (0.61, against 0.52 and 0.55).
 # - With the fitted Gaussian, both autoencoders' samples are more confident than the VAE's: 0.69 for the 2-D AE and 0.66 for the 8-D reconstruction-only model, against 0.61. The VAE needs no fitted Gaussian: its $N(0, I)$ is fixed before training.
 # - Every model's random codes stay below the real digits' confidence (0.86).
-#
+
+# %% [markdown]
+# The pictures behind the numbers: the first 16 of the 500 codes of each row, decoded (the same codes the table judged, drawn by `prior_codes` with the same seed; each picture is the decoder's expected grey level). Look at the second and fourth panels, the two autoencoders fed $N(0, I)$ codes. The 2-D AE draws almost only 3s, 9s and blends of the two, one much like the next: its $N(0, I)$ codes fall in one small patch of its code plane (the next subsection measures where). The 8-D model's pictures differ from each other, with grey haze on the background and broken strokes; a few are still a recognisable digit (the 2 third in the top row, the 7 at the end of the second row), others are scribbles. From the fitted Gaussian (first and third panels), both draw varied, mostly digit-like shapes, and the VAE's $N(0, I)$ codes (last panel) give pictures like those.
+
+# %%
+fig = Figure(figsize=(13, 3.3), layout="constrained")
+judged = [("AE 2-D, fitted Gaussian", ae2, "fitted"), ("AE 2-D, N(0, I)", ae2, "standard"),
+          ("rec.-only 8-D, fitted Gaussian", rec_only, "fitted"), ("rec.-only 8-D, N(0, I)", rec_only, "standard"),
+          ("VAE 8-D, N(0, I)", vae, "standard")]
+for ax, (label, model, prior) in zip(fig.subplots(1, 5), judged):
+    show_digits(decode_images(model, prior_codes(model, dig_train, 500, seed=0, prior=prior)[:16]), ncols=4, ax=ax,
+                title=label.replace(", fitted", ",\nfitted").replace(", N(0", ",\nN(0"))
+fig
+
+# %% [markdown]
 # How much each autoencoder changes when its codes come from $N(0, I)$ instead of the fitted Gaussian, and why, is Exercise 4.
 
 # %% [markdown]
@@ -404,7 +420,7 @@ scatter_codes(codes_train, lab_train, ax=b, lim=1.5 + (values[1] - values[0]) / 
 fig
 
 # %% [markdown]
-# **Takeaway.** The encoder decides where codes live and at what scale. For this 2-D autoencoder the holes do not decode to garbage: the decoder draws confident digits there too, by extending its clusters (mean classifier confidence 0.89 on the 47 hole cells, against 0.86 for real test digits), so a code in a hole decodes to *some* digit, though not one the data put there. Random codes are another matter: they land in the crowded centre (section 3), where the grid shows blends of 3s, 9s and 8s and the classifier is less sure (0.52 for $N(0, I)$ codes). The Pokémon AE's random codes (section 3) did decode to garbage; on digits, the 8-D reconstruction-only model's random codes decode to pictures the classifier is only moderately sure of (0.66 from the fitted Gaussian, 0.55 from $N(0, I)$, against 0.86 for real digits, section 3's table), not to garbage. Notebook 05's VAE pulls the codes into a fixed window around 0 and fills it.
+# **Takeaway.** The encoder decides where codes live and at what scale. For this 2-D autoencoder the holes do not decode to garbage: the decoder draws confident digits there too, by extending its clusters (mean classifier confidence 0.89 on the 47 hole cells, against 0.86 for real test digits), so a code in a hole decodes to *some* digit, though not one the data put there. Codes drawn from $N(0, I)$ are another matter for this AE: they land in the crowded centre (section 3), where the grid shows blends of 3s, 9s and 8s and the classifier is less sure (0.52 for $N(0, I)$ codes, against 0.69 for codes from the fitted Gaussian, which spread over the data's range). The Pokémon AE's random codes (section 3) did decode to garbage. On digits, the 8-D reconstruction-only model sits in between: from the fitted Gaussian it draws mostly digit-like shapes, from $N(0, I)$ hazy pictures, some recognisable digits and some scribbles (section 3's pictures), and the classifier is only moderately sure of either (0.66 and 0.55, against 0.86 for real digits, section 3's table). Notebook 05's VAE pulls the codes into a fixed window around 0 and fills it.
 
 # %% [markdown]
 # ## 5. Drag through the code: sliders
@@ -657,9 +673,9 @@ for _mod, (_dc, _dd) in effect.items():
     print(f"  {_mod:14s} confidence {_dc:+.2f}, distance to the nearest training digit {_dd:+.2f}")
 
 # %% [markdown]
-# (b) In 2-4 sentences: which model's pictures move farther from the training digits when its codes come from $N(0, I)$, and which loses more confidence? Cite the four changes printed above, and explain each with the end of section 3 (*Where do the random codes land?*: where each model's $N(0, I)$ codes lie compared with its training codes) and section 4's −1.5 … 1.5 grid. A teacher grades this answer.
+# (b) In 2-4 sentences: which model's pictures move farther from the training digits when its codes come from $N(0, I)$, and which loses more confidence? Cite the four changes printed above, and explain each with section 3's pictures of the decoded codes, the end of section 3 (*Where do the random codes land?*: where each model's $N(0, I)$ codes lie compared with its training codes) and section 4's −1.5 … 1.5 grid. A teacher grades this answer.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "ex4_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
 # ### BEGIN SOLUTION
-# The 8-D reconstruction-only model's pictures move much farther from the training digits (distance +0.39, against +0.08 for the 2-D AE), while the 2-D AE loses more confidence (−0.18, against −0.11). Neither model was trained towards $N(0, I)$, but the 2-D AE's $N(0, I)$ codes land among its training codes (0.09 from the nearest, against a spacing of 0.14), so its pictures stay about as close to training digits (1.23 against 1.15); they pile up, though, in the centre where several classes crowd (neighbour agreement 0.56, against 0.70 for fitted-Gaussian codes; in section 4's −1.5 … 1.5 grid the pictures are 9s, 3s and dark blends between them and 8s, with thick dark strokes in the upper right, and the scatter there mixes 3s, 5s, 8s and 9s, with 1s and 8s in the upper right), so the classifier is less sure of them (0.52 against 0.69). The 8-D model's fitted-Gaussian codes already land far from its training codes (3.84, against a spacing of 2.10) and still decode to pictures 1.27 from the nearest training digit; its $N(0, I)$ codes land farther still (4.87), deeper into space where its decoder never trained, and there it draws pictures farther from every training digit (1.66, against 1.20 for the real test digits), of which the classifier is still 0.55 sure on average. So the two lose confidence for different reasons, and the 8-D model loses less of it (−0.11) although its codes land farther out: far from its data its decoder still draws single shapes, strange to the training set but not blends of two classes, while the 2-D AE's codes stay near the data but in the centre where classes meet, so its pictures become blends of classes (section 4's grid shows them there).
+# The 8-D reconstruction-only model's pictures move much farther from the training digits (distance +0.39, against +0.08 for the 2-D AE), while the 2-D AE loses more confidence (−0.18, against −0.11). Neither model was trained towards $N(0, I)$, but the 2-D AE's $N(0, I)$ codes land among its training codes (0.09 from the nearest, against a spacing of 0.14), so its pictures stay about as close to training digits (1.23 against 1.15); they pile up, though, in the centre where several classes crowd (neighbour agreement 0.56, against 0.70 for fitted-Gaussian codes; in section 4's −1.5 … 1.5 grid the pictures are 9s, 3s and dark blends between them and 8s, with thick dark strokes in the upper right, and the scatter there mixes 3s, 5s, 8s and 9s, with 1s and 8s in the upper right), so the classifier is less sure of them (0.52 against 0.69). The 8-D model's fitted-Gaussian codes already land far from its training codes (3.84, against a spacing of 2.10) and still decode to pictures 1.27 from the nearest training digit; its $N(0, I)$ codes land farther still (4.87), deeper into space where its decoder never trained, and there it draws pictures farther from every training digit (1.66, against 1.20 for the real test digits), of which the classifier is still 0.55 sure on average. So the two lose confidence for different reasons, and the 8-D model loses less of it (−0.11) although its codes land farther out. Section 3's pictures show why: far from its data the 8-D decoder draws hazy pictures with grey backgrounds and broken strokes, which the distance to the nearest training digit punishes most, but they differ from each other and some still hold one clear digit (a 2, a 7), while the 2-D AE's codes stay near the data but in the centre where classes meet, so it draws almost only 3s, 9s and blends of the two, which the classifier cannot settle (section 4's grid shows those blends there).
 # ### END SOLUTION

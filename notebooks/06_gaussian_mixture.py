@@ -591,6 +591,7 @@ print("Exercise 2: the hidden checks pass too")
 # **Exercise 3 (diagnose).** Why the pseudo-counts $\alpha$? Fit the categorical mixture on the training digits `tr` with `fit_categorical_mixture`, K = 10, `iters=45`, `levels=17`, `tol=-math.inf`, each fit with `generator=torch.Generator().manual_seed(0)`, once by pure maximum likelihood (`alpha=0.0`) and once with `alpha=0.5`. Store:
 # - `hist0`: the history (list of floats) the `alpha=0` fit returns: check that EM never lowered the training log-likelihood;
 # - `train_nll0`, `valid_nll0`, `train_nll5`, `valid_nll5`: the NLL in nats per image, minus the mean of the fitted mixture's `log_prob` on `tr` and on `va`, for the two fits, as Python floats (compute them with `log_prob`, not from the history: for `alpha > 0` the history's objective also counts the pseudo-counts);
+# - `impossible0`: how many validation digits the `alpha=0` fit gives probability exactly 0 (`log_prob` is `-inf`), a Python int;
 # - `why`: the letter of the explanation of what you see on the validation split: `"a"` EM diverged; `"b"` some validation digit has a grey level at a pixel that no training digit of its clusters had there, so maximum likelihood gave it probability exactly 0; `"c"` 45 rounds are too few; `"d"` maximum likelihood overfits: with many parameters per cluster the validation NLL is high but finite, as for any unregularised fit.
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -601,6 +602,7 @@ fit5, _ = fit_categorical_mixture(tr, 10, iters=45, alpha=0.5, levels=17, tol=-m
                                   generator=torch.Generator().manual_seed(0))
 train_nll0, valid_nll0 = -float(fit0.log_prob(tr).mean()), -float(fit0.log_prob(va).mean())
 train_nll5, valid_nll5 = -float(fit5.log_prob(tr).mean()), -float(fit5.log_prob(va).mean())
+impossible0 = int(torch.isinf(fit0.log_prob(va)).sum())
 why = "b"
 ### END SOLUTION
 
@@ -612,9 +614,12 @@ assert type(hist0) is list and len(hist0) == 45 and all(type(h) is float for h i
 assert all(b >= a - 1e-9 for a, b in zip(hist0, hist0[1:])), "EM should never lower the training log-likelihood"
 assert 80 < train_nll0 < train_nll5 < 110, "maximum likelihood (alpha=0) should fit the training digits better"
 assert valid_nll5 < 110 and valid_nll0 > valid_nll5, "on the validation digits the pseudo-counts should win"
+assert type(impossible0) is int and 0 <= impossible0 <= len(va), (
+    f"impossible0 should be a Python int between 0 and {len(va)} (the validation digits), got {impossible0!r}")
 assert type(why) is str and why in ("a", "b", "c", "d"), 'why should be one of "a", "b", "c", "d"'
 print(f"Exercise 3 passes the visible checks (more run when it is graded): train {train_nll0:.1f} vs "
-      f"{train_nll5:.1f}, valid {valid_nll0} vs {valid_nll5:.1f} nats")
+      f"{train_nll5:.1f}, valid {valid_nll0} vs {valid_nll5:.1f} nats; without pseudo-counts {impossible0} of "
+      f"{len(va)} validation digits get probability 0")
 ### BEGIN HIDDEN TESTS
 assert valid_nll0 == math.inf, f"valid_nll0 = {valid_nll0}: without pseudo-counts some validation digit has probability 0"
 assert why == "b", (f"why = {why!r}: EM never lowered the training likelihood (hist0) and 45 rounds fit the training "
@@ -622,6 +627,10 @@ assert why == "b", (f"why = {why!r}: EM never lowered the training likelihood (h
 _f, _h = fit_categorical_mixture(tr, 10, iters=45, alpha=0.0, levels=17, tol=-math.inf,
                                  generator=torch.Generator().manual_seed(0))
 assert abs(_h[-1] - hist0[-1]) < 1e-9, "hist0 should be the history of the alpha=0 fit, seed 0"
+_lp0 = _f.log_prob(va)
+assert impossible0 == int(torch.isinf(_lp0).sum()), (
+    f"impossible0 = {impossible0}: count the validation digits (va) whose log_prob under the alpha=0 fit is -inf")
+assert valid_nll0 == -float(_lp0.mean()), "valid_nll0 should be minus the mean log_prob of va under the alpha=0 fit"
 assert abs(train_nll0 + float(_f.log_prob(tr).mean())) < 1e-9, \
     "train_nll0 should be minus the mean log_prob of the training digits under the alpha=0 fit"
 _f5, _ = fit_categorical_mixture(tr, 10, iters=45, alpha=0.5, levels=17, tol=-math.inf,

@@ -39,3 +39,24 @@ def test_refusing_a_compiled_function_under_the_names_that_hold_it():
                 f(graph)
     assert namespace["cc"](graph)[0] == 3 and cg.connected_components(graph)[0] == 3
     assert np.asarray(cg.connected_components(graph)[1]).tolist() == [0, 1, 2]
+
+
+def test_refusing_a_method_that_calls_super_and_a_closure():
+    """A constructor that calls super() closes over __class__, and a closure over its own names: their code
+    is swapped for a refusal with the same free variables, so the class refuses under an alias too."""
+    from helpers.models.audio import WaveNet, WaveNetConfig
+
+    Alias = WaveNet
+    cfg = WaveNetConfig(dilations=(1, 2), kernel=2, channels=2, skip_channels=2)
+    scale, offset = 3, 1
+
+    def affine(x):
+        return scale * x + offset
+
+    assert WaveNet.__init__.__code__.co_freevars == ("__class__",)
+    with refusing([WaveNet.__init__, WaveNet.receptive_field.fget, affine], "no WaveNet here"):
+        with pytest.raises(AssertionError, match="no WaveNet here"):
+            Alias(cfg)
+        with pytest.raises(AssertionError, match="no WaveNet here"):
+            affine(2)
+    assert Alias(cfg).receptive_field == 4 and affine(2) == 7

@@ -353,17 +353,14 @@ def image_quality(x: Tensor, train: Tensor, clf) -> dict[str, float]:
 
 
 @torch.no_grad()
-def prior_sample_quality(model: nn.Module, train: Tensor, labels: Tensor, n: int = 500, seed: int = 0,
-                         prior: str | None = None, clf=None) -> dict[str, float]:
-    """Slide 16's question, measured on digits: decode n random codes and judge the pictures
-    (``image_quality``; each is the decoder's expected grey level E[x | z], so no pixel noise).
-    Codes, drawn with torch.Generator().manual_seed(seed): prior="standard": N(0, I) (a VAE's prior);
-    "fitted": N(mean, covariance) of the training codes ``encode_means(model, train)`` (an AE has no
-    prior; this is the fairest Gaussian guess). None: "standard" for models with ``sample_prior``, else
-    "fitted". clf: a digit classifier (default ``digit_classifier(train, labels)``)."""
-    from helpers.evaluate.digits import digit_classifier
-
+def prior_codes(model: nn.Module, train: Tensor, n: int = 500, seed: int = 0, prior: str | None = None) -> Tensor:
+    """n random codes for ``model``, drawn with torch.Generator().manual_seed(seed), on the model's device.
+    prior="standard": N(0, I) (a VAE's prior); "fitted": N(mean, covariance) of the training codes
+    ``encode_means(model, train)`` (an AE has no prior; this is the fairest Gaussian guess). None:
+    "standard" for models with ``sample_prior``, else "fitted"."""
     prior = prior or ("standard" if hasattr(model, "sample_prior") else "fitted")
+    if prior not in ("standard", "fitted"):
+        raise ValueError(f"prior must be 'standard', 'fitted' or None, got {prior!r}")
     gen = torch.Generator().manual_seed(seed)
     dev = next(model.parameters()).device
     e = torch.randn(n, model.cfg.latent, generator=gen)
@@ -371,8 +368,17 @@ def prior_sample_quality(model: nn.Module, train: Tensor, labels: Tensor, n: int
         c = encode_means(model, train.to(dev)).cpu().double()
         chol = torch.linalg.cholesky(torch.cov(c.T).reshape(len(e[0]), -1))
         e = (c.mean(0) + e.double() @ chol.T).float()
-    elif prior != "standard":
-        raise ValueError(f"prior must be 'standard', 'fitted' or None, got {prior!r}")
+    return e.to(dev)
+
+
+def prior_sample_quality(model: nn.Module, train: Tensor, labels: Tensor, n: int = 500, seed: int = 0,
+                         prior: str | None = None, clf=None) -> dict[str, float]:
+    """Slide 16's question, measured on digits: decode the n random codes ``prior_codes(model, train, n,
+    seed, prior)`` and judge the pictures (``image_quality``; each is the decoder's expected grey level
+    E[x | z], so no pixel noise). clf: a digit classifier (default ``digit_classifier(train, labels)``)."""
+    from helpers.evaluate.digits import digit_classifier
+
+    e = prior_codes(model, train, n, seed, prior)
     with eval_mode(model):
-        x = decode_images(model, e.to(dev))
+        x = decode_images(model, e)
     return image_quality(x, train, clf if clf is not None else digit_classifier(train, labels))

@@ -20,7 +20,7 @@ def refusing(functions: Iterable[Callable], message: str, namespace: dict | None
     closure, a default argument) escapes. Everything is put back afterwards, also when the block raises."""
     space: dict = {}
     exec(f"def refusal(*args, **kwargs):\n    raise AssertionError({message!r})", space)
-    refusal = space["refusal"]
+    refusal = space["refusal"]  # stands in for compiled functions, under their names
     plain, compiled = [], []
     for f in functions:
         (plain if isinstance(getattr(f, "__code__", None), types.CodeType) and _code_writable(f) else compiled).append(f)
@@ -28,7 +28,7 @@ def refusing(functions: Iterable[Callable], message: str, namespace: dict | None
     held: list[tuple[dict, str, object]] = []
     try:
         for f in plain:
-            f.__code__ = refusal.__code__
+            f.__code__ = _refusal_code(message, f.__code__.co_freevars)
         if compiled:
             dicts = [vars(m) for m in list(sys.modules.values()) if m is not None and hasattr(m, "__dict__")]
             for d in dicts + ([namespace] if namespace is not None else []):
@@ -51,3 +51,20 @@ def _code_writable(f: Callable) -> bool:
     except (AttributeError, TypeError):
         return False
     return True
+
+
+def _refusal_code(message: str, freevars: tuple[str, ...]) -> types.CodeType:
+    """Code that raises AssertionError(message), with the same free variables as the code it replaces
+    (a method that calls super() closes over __class__, and a function's code can only be swapped for
+    code with the same free variables)."""
+    inner = "    def refusal(*args, **kwargs):\n"
+    if freevars:
+        inner += f"        ({', '.join(freevars)},)\n"
+    inner += f"        raise AssertionError({message!r})\n"
+    src = "def outer():\n" + "".join(f"    {v} = None\n" for v in freevars) + inner + "    return refusal\n"
+    space: dict = {}
+    exec(src, space)
+    code = space["outer"]().__code__
+    if code.co_freevars != freevars:  # the compiler orders free variables; it should match the original's order
+        raise RuntimeError(f"cannot build a refusal with free variables {freevars} (got {code.co_freevars})")
+    return code
