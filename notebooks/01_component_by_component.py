@@ -515,7 +515,7 @@ print("Exercise 1 passes the visible checks (more run when it is graded): P(pixe
       p_next(train, [1]).numpy().round(3))
 
 # %% [markdown]
-# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Generate column by column instead of row by row: reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images (store the reordered images in `train_cols` and their tables in `tables_cols`, which the test checks; keep `train` and `tables` as they are, the test checks that they are unchanged too), and store the mean plain-count ($\alpha=0$) log-likelihood $\log P(x)$ of the training set in `ll_columns` (nats per image, a float: a Python float, or a NumPy one; the log-likelihood itself, so negative, not the negative log-likelihood that sections 2 and 3 print). Also store the smoothed ($\alpha=1$) one of the column order in `ll_columns_smoothed` (a float, as before). Once the test passes it prints both next to the raster order's (`log_prob_counts(tables, train).mean()` and `log_prob_counts(tables, train, 1.0).mean()`); then answer in the cell after it.
+# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Factorise $P(x)$ column by column instead of row by row (nothing is sampled here: you count and score): reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images (store the reordered images in `train_cols` and their tables in `tables_cols`, which the test checks; keep `train` and `tables` as they are, the test checks that they are unchanged too), and store the mean plain-count ($\alpha=0$) log-likelihood $\log P(x)$ of the training set in `ll_columns` (nats per image, a float: a Python float, or a NumPy one; the log-likelihood itself, so negative, not the negative log-likelihood that sections 2 and 3 print). Also store the smoothed ($\alpha=1$) one of the column order in `ll_columns_smoothed` (a float, as before). Once the test passes it prints both next to the raster order's values, computed the same way from `tables` and `train`; then answer in the cell after it.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]
@@ -536,14 +536,14 @@ if not (torch.equal(train, _train0) and len(tables) == N_PIX and all(torch.equal
                          "and tables under new names (train_cols, tables_cols). The test has put the raster-order "
                          "train and tables back; fix your cell and run it again.")
 ll_raster = float(log_prob_counts(_tables0, _train0).mean())
-_cols0 = _train0[:, [0, 3, 6, 1, 4, 7, 2, 5, 8]]  # the exercise's column order, whatever ORDER now holds
+_cols0 = _train0.view(-1, 3, 3).transpose(1, 2).reshape(-1, 9)  # pixels in column order, whatever ORDER now holds
 assert "train_cols" in globals() and "tables_cols" in globals(), (
     "store the reordered training images in train_cols and their tables in tables_cols")
 assert isinstance(train_cols, torch.Tensor) and torch.equal(train_cols, _cols0), (
-    "train_cols should be the training images with their pixels in column order: train[:, ORDER]")
+    "train_cols should hold the training images with their pixels in column order (the given ORDER)")
 assert isinstance(tables_cols, (list, tuple)) and len(tables_cols) == N_PIX and all(
     isinstance(a, torch.Tensor) and torch.equal(a, b) for a, b in zip(tables_cols, count_tables(_cols0))), (
-    "tables_cols should be the tables counted on the column-order images: count_tables(train_cols)")
+    "tables_cols should be the counting tables of the column-order images, counted as section 2 counts them")
 assert isinstance(ll_columns, (float, np.floating)), (
     f"ll_columns should be a float, got {type(ll_columns).__name__}; use float(...)")
 assert ll_columns < 0, f"a log-likelihood of discrete images is negative, got {ll_columns:.3f}"
@@ -577,31 +577,43 @@ print(f"Exercise 2 passes the visible checks (more run when it is graded): plain
 # ### END SOLUTION
 
 # %% [markdown]
-# **Exercise 3 (probability of one image).** Under the trained softmax network `softmax_net`, what is the probability of the clean image "blue stroke along the top row" (`CLEAN[1]`)? Store it in `p_top_blue` (a float between 0 and 1: a Python float, or a NumPy one). That is all you store: once the test passes it prints your value next to the true generator's, `true_log_prob(CLEAN[1:2]).exp()`, for you to compare (nothing to write or store about the comparison).
+# **Exercise 3 (probability of one image, factor by factor).** Under the trained softmax network `softmax_net`, what is the probability of the clean image "blue stroke along the top row" (`CLEAN[1]`)? Work it out with the chain rule, factor by factor, rather than with `net_log_prob` (which multiplies the factors for you, as a sum of logs): one call of `softmax_net` on the one-hot image gives the logits of all nine conditionals at once, shape `(1, 9, K)` (section 3 says why one pass is enough: row $i$ of the network's input blanks pixel $i$ and everything after it). Store in `factors` the nine conditional probabilities $P_\theta(x_i \mid x_{<i})$ of the image's own colours, a float tensor of shape `(9,)`, and in `p_top_blue` their product, the probability of the whole image (a Python float, or a NumPy one). Once the test passes it prints your value next to the true generator's probability of the same image, and the pixel the network is least sure of, for you to compare (nothing to write or store about the comparison).
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 with torch.no_grad():
-    p_top_blue = float(net_log_prob(softmax_net, CLEAN[1:2]).exp())
+    probs = softmax_net(F.one_hot(CLEAN[1:2], K).float()).softmax(-1)[0]  # (9, K): P(x_i = v | x_<i)
+factors = probs[torch.arange(N_PIX), CLEAN[1]]
+p_top_blue = float(factors.prod())
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 p_true = float(true_log_prob(CLEAN[1:2]).exp())
+assert isinstance(factors, torch.Tensor) and factors.is_floating_point() and tuple(factors.shape) == (N_PIX,), (
+    f"factors should be a float tensor of shape (9,), one probability per pixel, got "
+    f"{type(factors).__name__} {tuple(getattr(factors, 'shape', ()))}")
+assert bool(((factors > 0) & (factors <= 1)).all()), (
+    "each factor is a probability in (0, 1]: the softmax of the pixel's logits, at the pixel's own colour")
 assert isinstance(p_top_blue, (float, np.floating)), (
     f"p_top_blue should be a float, got {type(p_top_blue).__name__}; use float(...)")
-assert 0 < p_top_blue < 1, f"a probability lies in (0, 1), got {p_top_blue}; did you forget .exp() of the log-probability?"
+assert abs(p_top_blue / float(factors.double().prod()) - 1) < 1e-5, (
+    "p_top_blue should be the product of the nine factors: the chain rule multiplies the conditionals")
 assert abs(p_top_blue / p_true - 1) > 1e-3, (
     "p_top_blue equals the true generator's probability; the question asks for the trained network's")
 assert abs(p_top_blue / p_true - 1) < 0.5, (
-    f"p_top_blue = {p_top_blue:.4f} is implausible for a network trained on these images: is it the probability "
-    "of the whole image CLEAN[1] under softmax_net?")
+    f"p_top_blue = {p_top_blue:.4f} is implausible for a network trained on these images: are the factors the "
+    "probabilities of CLEAN[1]'s own colours, one per pixel, each given the pixels before it?")
 ### BEGIN HIDDEN TESTS
 with torch.no_grad():
-    p_net_ref = math.exp(sum(math.log(float(softmax_net(F.one_hot(CLEAN[1:2], K).float())[0, i].softmax(-1)[CLEAN[1, i]]))
-                             for i in range(N_PIX)))
-assert abs(p_top_blue / p_net_ref - 1) < 1e-4, f"p_top_blue = {p_top_blue:.6f}, the network gives {p_net_ref:.6f}"
+    _ref = torch.stack([softmax_net(F.one_hot(CLEAN[1:2], K).float())[0, i].softmax(-1)[CLEAN[1, i]]
+                        for i in range(N_PIX)])
+assert torch.allclose(factors.double(), _ref.double(), rtol=1e-4), (
+    f"factors = {factors.tolist()}, the network's conditionals of CLEAN[1]'s colours are {_ref.tolist()}")
+assert abs(p_top_blue / float(_ref.double().prod()) - 1) < 1e-4, "p_top_blue is not the network's P(CLEAN[1])"
 ### END HIDDEN TESTS
-print(f"Exercise 3 passes the visible checks (more run when it is graded): network {p_top_blue:.4f}, true generator {p_true:.4f}")
+_least = int(factors.argmin())
+print(f"Exercise 3 passes the visible checks (more run when it is graded): network {p_top_blue:.4f}, true generator "
+      f"{p_true:.4f}; the network is least sure of pixel {_least + 1} (factor {float(factors[_least]):.3f})")
 
 # %% [markdown]
 # **Exercise 4 (build and train: the training step).** Section 3 trained the network with `fit`, a loop from helpers. Write its core step yourself, without `fit`'s gradient clipping (section 3): `train_step(model, opt, batch)` takes a `ChainNet`, its optimiser and a batch of images `(B, 9)`, computes the chain-rule loss, the mean of $-\log P_\theta(x)$ over the batch in nats per image (`net_log_prob` gives $\log P_\theta(x)$), takes one gradient step, and returns the loss **before** the step as a Python float. The test then trains a fresh network with your step for 15 epochs and checks what it learnt: the first epoch's mean loss lies between 6 and 10 nats per image (the fresh network starts at about 10.4, printed by the test, and already falls during the first epoch), the loss then falls by more than 3 nats, the held-out images score below 5.0 nats per image (the smoothed counts gave 4.81), and more than half of 1000 samples are clean stroke images again.

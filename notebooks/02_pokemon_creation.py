@@ -649,7 +649,7 @@ assert gap < 1e-5
 # %% [markdown]
 # ### Why two stacks: the blind spot
 #
-# The simplest PixelCNN has **one** stack with one mask in raster order: 1 on the rows above the centre and on the pixels left of it, 0 elsewhere. Stacking such layers leaves a **blind spot**: information moves at most one column to the left for every row it moves down, because the mask looks up and to the right by one pixel and never to the right in the centre row. So a pixel $d$ rows above $x_t$ and more than $d$ columns to its right never reaches it. Which inputs a network's output at one pixel depends on can be *measured*: put a random input through it, backpropagate (compute the gradient with autograd, as training does) from the features at pixel $(10, 10)$, and mark every input pixel whose gradient is not zero. Below, six layers of each kind with kernel size 3 and random weights (dilation 1), so that only the wiring differs. The one-stack network's masks, written out in the cell below, are the $k = 3$ case of the raster-order masks that Exercise 3 asks you to build for every kernel size $k$.
+# The simplest PixelCNN has **one** stack with one mask in raster order: 1 on the rows above the centre and on the pixels left of it, 0 elsewhere. Stacking such layers leaves a **blind spot**: information moves at most one column to the left for every row it moves down, because the mask looks up and to the right by one pixel and never to the right in the centre row. So a pixel $d$ rows above $x_t$ and more than $d$ columns to its right never reaches it. Which inputs a network's output at one pixel depends on, its **receptive field** at that pixel, can be *measured*: put a random input through it, backpropagate (compute the gradient with autograd, as training does) from the features at pixel $(10, 10)$, and mark every input pixel whose gradient is not zero. Below, six layers of each kind with kernel size 3 and random weights (dilation 1), so that only the wiring differs. The one-stack network's masks, written out in the cell below, are the $k = 3$ case of the raster-order masks that Exercise 3 asks you to build for every kernel size $k$.
 
 # %%
 def receptive_field(net, at=(10, 10), channels=16):
@@ -913,7 +913,10 @@ class _WithoutSamplers:
         if t != self.calls:
             raise AssertionError(f"greedy_draw's call number {self.calls} of model.step was for pixel {t}: one call "
                                  "per pixel, t = 0..399 in order, not a re-run of the prefix")
-        if self.calls and (state is None or any(a is not b for a, b in zip(state, self.last))):
+        # the state the step before returned, carried on: the same tensors, or copies of them (detach, clone)
+        if self.calls and (state is None or len(state) != len(self.last) or any(
+                not (isinstance(a, torch.Tensor) and a.shape == b.shape and torch.equal(a, b))
+                for a, b in zip(state, self.last))):
             raise AssertionError(f"at pixel {t} greedy_draw gave model.step another state than the one the step "
                                  "before returned: carry (h, c) from pixel to pixel")
         logits, self.last = self._model.step(prev, t, state)

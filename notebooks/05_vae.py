@@ -314,7 +314,25 @@ scatter_codes(encode_means(vae2, dig[0]), lab_train, ax=b, lim=1.5 + (values[1] 
 fig
 
 # %% [markdown]
-# The codes fill the middle of the plane densely, without the wide empty stretches of notebook 04's autoencoder: the KL term pulls them towards $N(0, I)$. (The 0s, 4s, 6s and 7s sit at the edge, partly outside this ±1.5 window.) Every point of the window is near some training code, and every grid cell on the left decodes to something digit-like. (Where two classes meet, the decoder morphs one into the other.)
+# How far the codes spread, against notebook 04's 2-D autoencoder (the same architecture without noise or KL term), and which classes the window leaves out:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+codes_vae2, codes_ae2 = encode_means(vae2, dig[0]), encode_means(get("digits_ae_2d")[0], dig[0])
+spread_vae2, spread_ae2 = (c.abs().quantile(0.99).item() for c in (codes_vae2, codes_ae2))
+print(f"99% of the code coordinates lie within ±{spread_vae2:.1f} for the 2-D VAE, ±{spread_ae2:.1f} for the 2-D autoencoder")
+outside = (codes_vae2.abs() > 1.5).any(1)
+print(f"training codes outside the ±1.5 window: {outside.float().mean():.0%}; by class: "
+      + ", ".join(f"{k}s {outside[lab_train == k].float().mean():.0%}" for k in range(10)))
+near = torch.cdist(torch.from_numpy(code_grid(values)).float(), codes_vae2).min(1).values <= values[1] - values[0]
+print(f"grid cells with no training code within one grid step: {int((~near).sum())} of {len(near)}")
+assert spread_ae2 > 3 * spread_vae2 and 2 < spread_vae2 < 3
+_out = {k: outside[lab_train == k].float().mean().item() for k in range(10)}
+assert min(_out[0], _out[6]) > 0.8 and min(_out[4], _out[7]) > 0.4 and 0.3 < outside.float().mean() < 0.4
+assert near.float().mean() > 0.9
+
+# %% [markdown]
+# The KL term pulls the codes towards $N(0, I)$: the VAE's codes stay within a few units of 0 (printed above), while the autoencoder's, which nothing holds in place, spread over a range more than three times as wide. In this window only a few grid cells have no training code within one grid step (printed), and every grid cell on the left decodes to something digit-like (where two classes meet, the decoder morphs one into the other). The window does not hold every class, though: most of the 0s and 6s, and 40% or more of the 4s and 7s, lie outside it (printed by class), which is why the scatter shows few of them; a third of all training codes do.
 #
 # **Slide 22's picture: the noise regions overlap.** The encoder gives each digit not a point but a small cloud: the code is $m$ plus noise of scale $e^{\sigma/2}$ per axis. Below, for the first 120 test digits, a dot at $m$ and an ellipse with half-axes $e^{\sigma_1/2}$, $e^{\sigma_2/2}$ (one standard deviation of the noise), coloured by the digit's label.
 
@@ -368,7 +386,7 @@ for row, (i, j) in enumerate(pairs):
 fig
 
 # %% [markdown]
-# **What to look at.** In these three rows the two models behave much alike, and the rows do not show the VAE interpolating better. From 8 to 7 both paths pass through another class on the way (the autoencoder through 3s, the VAE through blurred 2-like shapes); both morph the 0 into the 6 smoothly; from 4 to 1 both stay on 4s for most of the path and end with a few blurred frames. With 2-D codes both models must cross other classes' regions, and on pairs chosen without looking the difference is small. Where the two differ more is at codes *no* digit was encoded to: the random codes of (a) above (there the 8-D models), and there too, as (b) measured, the difference is one of degree: the classifier is more sure of the VAE's pictures (0.61 against 0.55).
+# **What to look at.** In these three rows the two models behave much alike, and the rows do not show the VAE interpolating better. From 8 to 7 both paths pass through another class on the way (the autoencoder through 3s, the VAE through blurred 2-like shapes); both morph the 0 into the 6 smoothly; from 4 to 1 both stay on 4s for most of the path and end with a few blurred frames. With 2-D codes both models must cross other classes' regions, and on pairs chosen without looking the difference is small. The one measured comparison of the two kinds of model is (b)'s, at codes *no* digit was encoded to, and it was made with the 8-D models (random codes, not paths between digits): there too the difference is one of degree, the classifier being more sure of the VAE's pictures (0.61 against 0.55).
 
 # %% [markdown]
 # ## 5. A Pokémon VAE
@@ -649,28 +667,28 @@ fig
 #
 # ## Exercises
 #
-# **Exercise 1 (a rehearsal of sections 2-3).** Write the KL term from the slide's variables yourself: complete `kl_from_slide(m, log_var)`, which, for `m` and `log_var` (both (B, n): code means and log-variances $\sigma$), returns a (B,) tensor of $\mathrm{KL}(N(m, e^{\sigma}) \,\|\, N(0, I))$ in nats, written with tensor operations only: **without the helpers** (`kl_standard_normal`, `slide_kl_term`) and without `torch.distributions`. The cell then applies it to `m_ex` and `log_var_ex`, the codes of five test digits. It re-derives what sections 2-3 showed (the hidden tests tell the KL from the slide's term and from the log-std reading, and call your function with the helpers and `torch.distributions` switched off, under whatever name you import them).
+# **Exercise 1 (the KL term from the standard deviation).** `torch.distributions.Normal` and most papers describe a Gaussian code by its **standard deviation** $s$, not by the slide's σ. Complete `kl_from_std(m, s)`, which, for `m` and `s` (both (B, n): code means and standard deviations, $s > 0$), returns a (B,) tensor of $\mathrm{KL}(N(m, \operatorname{diag} s^2) \,\|\, N(0, I))$ in nats, summed over the code dimensions. Work it out from section 2 (what does the slide's σ become in terms of $s$?), and write it with tensor operations only: **without the helpers** (`kl_standard_normal`, `slide_kl_term`) and without `torch.distributions`. The cell then applies it to `m_ex` and `s_ex`, the code means and standard deviations of five test digits. (The hidden tests tell the KL from the slide's term and from the other readings of $s$, and call your function with the helpers and `torch.distributions` switched off, under whatever name you import them.)
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
-m_ex, log_var_ex = encode_means(vae, dig[2][:5]), vae.encode(dig[2][:5])[1].detach()
+m_ex, s_ex = encode_means(vae, dig[2][:5]), (0.5 * vae.encode(dig[2][:5])[1]).exp().detach()  # s = exp(σ/2)
 
 
-def kl_from_slide(m, log_var):
+def kl_from_std(m, s):
     ### BEGIN SOLUTION
-    return 0.5 * (log_var.exp() - (1 + log_var) + m.pow(2)).sum(-1)
+    return 0.5 * (s.pow(2) - 1 - torch.log(s.pow(2)) + m.pow(2)).sum(-1)
     ### END SOLUTION
 
 
-kl = kl_from_slide(m_ex, log_var_ex)
+kl = kl_from_std(m_ex, s_ex)
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(kl) is torch.Tensor and kl.is_floating_point(), f"kl should be a float tensor, got {type(kl).__name__}"
 assert kl.shape == (5,), f"kl should have one value per image, shape (5,), got {tuple(kl.shape)}; sum over the last dim"
 assert torch.isfinite(kl).all() and (kl > 0).all(), "a KL divergence is finite and >= 0 (here > 0: m is not 0)"
 ### BEGIN HIDDEN TESTS
-_ref = kl_divergence(Normal(m_ex, (0.5 * log_var_ex).exp()), Normal(0.0, 1.0)).sum(-1)
-assert not torch.allclose(kl, 2 * _ref, rtol=1e-4), "that is the slide's term, twice the KL: multiply by 1/2"
-assert torch.allclose(kl, _ref, rtol=1e-4), "kl differs from the KL of N(m, exp(log_var)); is log_var the log-variance?"
+_ref = kl_divergence(Normal(m_ex, s_ex), Normal(0.0, 1.0)).sum(-1)
+assert not torch.allclose(kl, 2 * _ref, rtol=1e-4), "that is twice the KL (the slide's scale): multiply by 1/2"
+assert torch.allclose(kl, _ref, rtol=1e-4), "kl differs from the KL of N(m, s^2); is s read as the standard deviation?"
 import helpers.models.gaussian as _gauss
 import torch.distributions as _td
 import torch.distributions.kl as _tdkl
@@ -681,7 +699,7 @@ def _no_helper(*args, **kwargs):
 
 
 # switch the helpers off where they live (their code, so that every name or alias of them fails), and
-# every torch.distributions object (Normal(...) and the like cannot be built while kl_from_slide runs)
+# every torch.distributions object (Normal(...) and the like cannot be built while kl_from_std runs)
 _funcs = [_gauss.kl_standard_normal, _gauss.slide_kl_term, _tdkl.kl_divergence]
 _codes = [_f.__code__ for _f in _funcs]
 _dist_init = _td.Distribution.__init__
@@ -690,7 +708,7 @@ try:
         _f.__code__ = _no_helper.__code__
     _td.Distribution.__init__ = _no_helper
     try:
-        _kl_bare = kl_from_slide(m_ex, log_var_ex)
+        _kl_bare = kl_from_std(m_ex, s_ex)
     except RuntimeError as _err:
         _kl_bare = _err
 finally:
@@ -698,13 +716,13 @@ finally:
         _f.__code__ = _c
     _td.Distribution.__init__ = _dist_init
 assert not isinstance(_kl_bare, RuntimeError), (
-    "kl_from_slide calls a helper (kl_standard_normal, slide_kl_term, kl_divergence or another part of "
+    "kl_from_std calls a helper (kl_standard_normal, slide_kl_term, kl_divergence or another part of "
     "torch.distributions), under whatever name: write the KL with tensor operations")
 assert torch.allclose(_kl_bare, _ref, rtol=1e-4)
-_m1, _s1 = torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([[0.0, math.log(4.0)], [0.0, 0.0]])
-_out1 = kl_from_slide(_m1, _s1)
+_m1, _s1 = torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([[1.0, 2.0], [1.0, 1.0]])
+_out1 = kl_from_std(_m1, _s1)
 assert _out1.shape == (2,) and torch.allclose(_out1, torch.tensor([0.5 + 0.5 * (3 - math.log(4.0)), 0.0]), atol=1e-5), (
-    "kl_from_slide is wrong on other inputs than m_ex, log_var_ex")
+    "kl_from_std is wrong on other inputs than m_ex, s_ex")
 ### END HIDDEN TESTS
 print("Exercise 1 passes the visible checks (more run when it is graded):", [round(v, 2) for v in kl.tolist()])
 
@@ -734,13 +752,13 @@ print("Exercise 2 passes the visible checks (more run when it is graded): mean l
       [round(b, 1) for b in bounds])
 
 # %% [markdown]
-# **Exercise 3 (build and train; a rehearsal of section 3).** Write the VAE yourself for a tiny network: a linear encoder `enc` (64 pixels → 8 numbers: $m$ = the first 4, σ = the last 4, σ the log-variance) and a small decoder `dec` (4-D code → 64 × 17 = 1,088 logits, pixel-major: `dec(c).view(B, 64, 17)[:, i]` are the 17 logits of pixel `i`, pixels in `x.flatten(1)` order), built by `make_ex3_nets` below. Complete three functions:
+# **Exercise 3 (build and train a VAE for the slide's other reading of σ).** Section 2 chose to read the slide's σ as the log-variance. Read it instead as its sampling line $c = \exp(\sigma) \odot e + m$ does, as the log **standard deviation** ($s = e^{\sigma}$), and build a VAE that is consistent with that reading: its noise and its KL term must describe the same Gaussian. Write it for a tiny network: a linear encoder `enc` (64 pixels → 8 numbers: $m$ = the first 4, σ = the last 4, σ the log standard deviation) and a small decoder `dec` (4-D code → 64 × 17 = 1,088 logits, pixel-major: `dec(c).view(B, 64, 17)[:, i]` are the 17 logits of pixel `i`, pixels in `x.flatten(1)` order), built by `make_ex3_nets` below. Complete three functions:
 #
-# - `reparameterize(m, sigma, e)`: the code $c = \exp(\sigma/2) \odot e + m$;
-# - `neg_elbo_parts(enc, dec, x, generator)`: for digits `x` (B, 8, 8), scale them to [0, 1] (divide by 16), encode, draw `e = torch.randn(m.shape, generator=generator)`, and return `(rec, kl)`, each a (B,) tensor in nats: `rec` = $-\log P(x \mid c)$ summed over the 64 pixels (categorical over 17 levels), `kl` = $\mathrm{KL}(N(m, e^{\sigma}) \,\|\, N(0, I))$;
+# - `reparameterize(m, sigma, e)`: the code $c = \exp(\sigma) \odot e + m$;
+# - `neg_elbo_parts(enc, dec, x, generator)`: for digits `x` (B, 8, 8), scale them to [0, 1] (divide by 16), encode, draw `e = torch.randn(m.shape, generator=generator)`, and return `(rec, kl)`, each a (B,) tensor in nats: `rec` = $-\log P(x \mid c)$ summed over the 64 pixels (categorical over 17 levels), `kl` = $\mathrm{KL}(N(m, \operatorname{diag} e^{2\sigma}) \,\|\, N(0, I))$, the KL of the Gaussian your `reparameterize` draws from (section 2 gives the closed form in terms of $s$);
 # - `train_two_epochs(enc, dec, x, generator)`: two epochs of Adam (learning rate 10⁻³, every parameter of `enc` and `dec` trained, one optimiser state kept across both epochs) on the mean of `rec + kl` (KL weight 1 from the first step: no warm-up), over mini-batches of 64 in an order drawn anew each epoch with `torch.randperm(len(x), generator=generator)` (every digit once per epoch; the last batch may be smaller); return a list of two floats, each epoch's mean of the mini-batch losses computed while training (weighted by batch size, i.e. the mean per digit; no extra pass over all of `x`).
 #
-# It rebuilds section 3's `SlideVAE` and `train_vae` (without β: the KL weight is 1 throughout) in a smaller form, and it is graded strictly. The tests train fresh networks with your functions and check behaviour: the loss falls, the KL is finite, the gradient of the reconstruction term reaches the encoder (through your reparameterisation), and training updates the encoder as well as the decoder. `neg_elbo_parts` should draw its code with your `reparameterize`.
+# It follows section 3's `SlideVAE` and `train_vae` (without β: the KL weight is 1 throughout) in a smaller form, but with σ read as the log standard deviation, so the sampling step and the KL both differ from section 3's lines; it is graded strictly. The tests train fresh networks with your functions and check behaviour: the loss falls, the KL is finite, the gradient of the reconstruction term reaches the encoder (through your reparameterisation), and training updates the encoder as well as the decoder. `neg_elbo_parts` should draw its code with your `reparameterize`.
 
 # %%
 def make_ex3_nets(seed):
@@ -751,7 +769,7 @@ def make_ex3_nets(seed):
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def reparameterize(m, sigma, e):
     ### BEGIN SOLUTION
-    return torch.exp(sigma / 2) * e + m
+    return torch.exp(sigma) * e + m
     ### END SOLUTION
 
 
@@ -761,7 +779,7 @@ def neg_elbo_parts(enc, dec, x, generator):
     c = reparameterize(m, sigma, torch.randn(m.shape, generator=generator))
     logits = dec(c).view(-1, 17)
     rec = F.cross_entropy(logits, x.flatten(), reduction="none").view(len(x), -1).sum(1)
-    kl = 0.5 * (sigma.exp() - (1 + sigma) + m**2).sum(-1)
+    kl = 0.5 * ((2 * sigma).exp() - (1 + 2 * sigma) + m**2).sum(-1)  # s^2 = exp(2σ), ln s^2 = 2σ
     return rec, kl
     ### END SOLUTION
 
@@ -785,9 +803,9 @@ def train_two_epochs(enc, dec, x, generator):
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-_c = reparameterize(torch.zeros(3, 4), torch.full((3, 4), math.log(4.0)), torch.ones(3, 4))
+_c = reparameterize(torch.zeros(3, 4), torch.full((3, 4), math.log(2.0)), torch.ones(3, 4))
 assert type(_c) is torch.Tensor and _c.shape == (3, 4), "reparameterize should return a (B, n) tensor"
-assert torch.allclose(_c, torch.full((3, 4), 2.0)), "with m = 0, σ = log 4 (variance 4), e = 1 the code is 2"
+assert torch.allclose(_c, torch.full((3, 4), 2.0)), "with m = 0, σ = log 2 (standard deviation 2), e = 1 the code is 2"
 _enc, _dec = make_ex3_nets(1)
 _x = dig[1][:200]
 _rec, _kl = neg_elbo_parts(_enc, _dec, _x, torch.Generator().manual_seed(0))
@@ -798,7 +816,7 @@ assert 64 * math.log(17) * 0.5 < _rec.mean().item() < 64 * math.log(17) * 2, "re
 _rec.mean().backward()
 assert _enc.weight.grad is not None and _enc.weight.grad[:4].abs().sum() > 0, \
     "the reconstruction's gradient does not reach the encoder's m: is the code computed from m and σ?"
-assert _enc.weight.grad[4:].abs().sum() > 0, "the reconstruction's gradient does not reach σ: use exp(σ/2)·e"
+assert _enc.weight.grad[4:].abs().sum() > 0, "the reconstruction's gradient does not reach σ: use exp(σ)·e"
 _enc.zero_grad()
 _enc_w0, _dec_w0 = _enc.weight.detach().clone(), _dec[-1].weight.detach().clone()
 _before = sum(neg_elbo_parts(_enc, _dec, _x, torch.Generator().manual_seed(0))).mean().item()
@@ -818,15 +836,16 @@ _e0, _d0 = make_ex3_nets(2)
 with torch.no_grad():
     _r, _k = neg_elbo_parts(_e0, _d0, _x, torch.Generator().manual_seed(3))
     _mm, _ss = _e0(_x.flatten(1).float() / 16).chunk(2, dim=-1)
-    _cc = _mm + (0.5 * _ss).exp() * torch.randn(_mm.shape, generator=torch.Generator().manual_seed(3))
+    _cc = _mm + _ss.exp() * torch.randn(_mm.shape, generator=torch.Generator().manual_seed(3))
     _rr = F.cross_entropy(_d0(_cc).view(-1, 17), _x.flatten(), reduction="none").view(len(_x), -1).sum(1)
-    _kk = kl_divergence(Normal(_mm, (0.5 * _ss).exp()), Normal(0.0, 1.0)).sum(-1)
-assert torch.allclose(_r, _rr, rtol=1e-4), "rec differs from -log P(x|c) with c = exp(σ/2)·e + m"
-assert torch.allclose(_k, _kk, rtol=1e-4), "kl differs from KL(N(m, exp σ) || N(0, I))"
+    _kk = kl_divergence(Normal(_mm, _ss.exp()), Normal(0.0, 1.0)).sum(-1)
+assert torch.allclose(_r, _rr, rtol=1e-4), "rec differs from -log P(x|c) with c = exp(σ)·e + m"
+assert torch.allclose(_k, _kk, rtol=1e-4), (
+    "kl differs from KL(N(m, exp(2σ)) || N(0, I)): with σ the log standard deviation, s^2 = exp(2σ)")
 assert _losses[1] < _losses[0], "the second epoch's mean loss should be lower than the first's"
 _m3, _s3, _e3 = torch.tensor([[1.0, -2.0, 0.5]]), torch.tensor([[0.0, math.log(4.0), -2.0]]), torch.tensor([[0.5, -1.0, 2.0]])
-assert torch.allclose(reparameterize(_m3, _s3, _e3), torch.tensor([[1.5, -4.0, 0.5 + 2 * math.exp(-1.0)]])), (
-    "reparameterize with m != 0 is wrong: c = exp(σ/2)·e + m")
+assert torch.allclose(reparameterize(_m3, _s3, _e3), torch.tensor([[1.5, -6.0, 0.5 + 2 * math.exp(-2.0)]])), (
+    "reparameterize with m != 0 is wrong: c = exp(σ)·e + m")
 
 
 _made = []  # every torch.optim.Adam made while train_two_epochs runs, however it is spelled

@@ -193,7 +193,7 @@ fig
 #
 # The lecture's claim: a Gaussian mixture describes each image by **one** cluster label, a VAE by a **vector** of continuous codes. Which describes held-out digits better? Likelihood answers that, if every model is scored on the same thing: the test split of the 8×8 digits, 17 grey levels per pixel, in **nats per image** (lower is better): the test **NLL**, the negative log-likelihood $-\log P(x)$ averaged over the test images.
 #
-# **Making continuous densities comparable.** The table below also scores models of the earlier notebooks, introduced just before it: two digits VAEs of notebook 05 and an autoregressive PixelCNN. The autoregressive model gives probabilities of the discrete images directly. The VAEs do not: their $\log P(x)$ is an integral over the code, estimated from 1000 importance samples, which is a bound from below (notebook 05 §7; notebook 07 explains why), so their NLLs are **upper bounds** on their true NLLs, by the gap of that bound. A Gaussian mixture is a density over $\mathbb R^{64}$. We fit it to *dequantised* training images $x + u$, $u \sim \mathcal U[0,1)^{64}$; then $P(x) := \int_{[0,1)^{64}} p(x+u)\,du$, the mass of the bin of $x$ (bin width 1 grey level, so no change of units), gives every discrete image a probability. These do not sum to 1: summed over all $17^{64}$ images they give $Z$, the mass $p$ puts on the box $[0, 17)^{64}$, and a Gaussian also puts mass outside it (below 0 or at 17 and above). So $P$ is a *sub*-probability: the normalised $P(x)/Z$ would score every image $-\log Z$ nats better. The cell below estimates $Z$ by sampling. By Jensen's inequality (the log of a mean is at least the mean of the log, because log is concave) $\log P(x) \ge \mathbb E_u[\log p(x+u)]$. We report $-\mathbb E_u[\log p(x+u)]$ (8 draws of $u$): an **upper bound** on the mixture's discrete NLL too, by this Jensen gap. So the GMM's and the VAEs' numbers are both upper bounds, each too high by its own gap, and the GMM's is too high by $-\log Z$ more; the cell below measures the Jensen gap and $-\log Z$ of the best mixture, to compare with the distance between the models in the table. The number of components K, the covariance type (full or diagonal) and the regulariser (a constant, scikit-learn's `reg_covar`, added to the diagonal of every covariance so that none becomes singular) are chosen on the validation split from a grid of 20 fits, K in {1, 2, 5, 10, 20} × {full, diagonal} × `reg_covar` in {0.1, 1.0} (printed below): `helpers.models.mixtures.select_gmm`.
+# **Making continuous densities comparable.** The table below also scores models of the earlier notebooks, introduced just before it: two digits VAEs of notebook 05, and an autoregressive PixelCNN, the class of notebook 02 trained here on the digits. The autoregressive model gives probabilities of the discrete images directly. The VAEs do not: their $\log P(x)$ is an integral over the code, estimated from 1000 importance samples, which is a bound from below (notebook 05 §7; notebook 07 explains why), so their NLLs are **upper bounds** on their true NLLs, by the gap of that bound. A Gaussian mixture is a density over $\mathbb R^{64}$. We fit it to *dequantised* training images $x + u$, $u \sim \mathcal U[0,1)^{64}$; then $P(x) := \int_{[0,1)^{64}} p(x+u)\,du$, the mass of the bin of $x$ (bin width 1 grey level, so no change of units), gives every discrete image a probability. These do not sum to 1: summed over all $17^{64}$ images they give $Z$, the mass $p$ puts on the box $[0, 17)^{64}$, and a Gaussian also puts mass outside it (below 0 or at 17 and above). So $P$ is a *sub*-probability: the normalised $P(x)/Z$ would score every image $-\log Z$ nats better. The cell below estimates $Z$ by sampling. By Jensen's inequality (the log of a mean is at least the mean of the log, because log is concave) $\log P(x) \ge \mathbb E_u[\log p(x+u)]$. We report $-\mathbb E_u[\log p(x+u)]$ (8 draws of $u$): an **upper bound** on the mixture's discrete NLL too, by this Jensen gap. So the GMM's and the VAEs' numbers are both upper bounds, each too high by its own gap, and the GMM's is too high by $-\log Z$ more; the cell below measures the Jensen gap and $-\log Z$ of the best mixture, to compare with the distance between the models in the table. The number of components K, the covariance type (full or diagonal) and the regulariser (a constant, scikit-learn's `reg_covar`, added to the diagonal of every covariance so that none becomes singular) are chosen on the validation split from a grid of 20 fits, K in {1, 2, 5, 10, 20} × {full, diagonal} × `reg_covar` in {0.1, 1.0} (printed below): `helpers.models.mixtures.select_gmm`.
 
 # %%
 digits = load_digits()
@@ -201,11 +201,13 @@ tr, va, te = digits.split()
 start = time.perf_counter()
 gmm_results = select_gmm(tr, va)  # helpers/models/mixtures.py: fit on x + u, score valid, sort
 best_valid, best_cov, best_k, best_reg, best_gmm = gmm_results[0]
-gmm_test = dequantised_nll(best_gmm, te)
+DRAWS = 8  # draws of u per test image for -E_u[log p(x + u)]
+gmm_test = dequantised_nll(best_gmm, te, draws=DRAWS)
 grid = {"K": sorted({r[2] for r in gmm_results}), "covariance": sorted({r[1] for r in gmm_results}),
         "reg_covar": sorted({r[3] for r in gmm_results})}
 print(f"{len(gmm_results)} mixtures fitted in {time.perf_counter() - start:.0f} s, grid {grid}")
-print(f"chosen on the validation split: {best_cov} covariance, K={best_k}, reg_covar={best_reg}")
+print(f"chosen on the validation split: {best_cov} covariance, K={best_k}, reg_covar={best_reg}; "
+      f"test NLL from {DRAWS} draws of u per image")
 assert grid == {"K": [1, 2, 5, 10, 20], "covariance": ["diag", "full"], "reg_covar": [0.1, 1.0]}
 assert len(gmm_results) == 5 * 2 * 2
 
@@ -341,7 +343,7 @@ with torch.no_grad():
 rows = [
     (f"GMM, best of {len(gmm_results)} ({best_cov}, K={best_k}, reg_covar={best_reg})", gmm_test),
     ("GMM, K=1 (one Gaussian, full, reg_covar=0.1)",
-     dequantised_nll(next(r[4] for r in gmm_results if r[1:4] == ("full", 1, 0.1)), te)),
+     dequantised_nll(next(r[4] for r in gmm_results if r[1:4] == ("full", 1, 0.1)), te, draws=DRAWS)),
     (f"categorical mixture, K={cat_k} (17 levels per pixel)", cat_nll),
     ("VAE, MLP decoder, 8-D code (IWAE k=1000)", vae_nll["digits_vae"]),
     ("VAE, MADE decoder, 16-D code (IWAE k=1000)", vae_nll["digits_vae_made"]),
