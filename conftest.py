@@ -6,7 +6,8 @@ stub a student receives (what nbgrader's generate_assignment writes) and expects
 test cell to fail; then it puts the solution back. The item "wrong answers fail their tests"
 then puts each plausible wrong answer of tests/fixtures/wrong_answers/NN_name.py in place of
 the solution, expects the exercise's tests (visible, then hidden) to fail it, and writes which
-one caught it to test-artifacts/wrong_answers/NN_name.json.
+one caught it to test-artifacts/wrong_answers/NN_name.json; the same file's optional RIGHT lists
+correct answers written another way, which the tests, hidden part included, must pass.
 
 Tests never touch the network: POKEMON_DATA_DIR points at ../shared/data/pokemon (CI) or the
 download cache when one of them holds the files. No test trains a shipped model: GENERATION_NO_TRAIN=1 (inherited by the notebook kernels too)
@@ -170,15 +171,26 @@ class StubCheck(pytest.Item):
 WRONG_DIR = REPO / "tests" / "fixtures" / "wrong_answers"
 
 
-def wrong_answers(notebook: Path) -> dict[str, list[tuple[str, str | list[str]]]]:
-    """test grade_id -> [(what slip it models, code in place of the solution region, or one
-    code per region)] from tests/fixtures/wrong_answers/<notebook stem>.py ({} if none)."""
+def _fixture_space(notebook: Path) -> dict:
     path = WRONG_DIR / f"{Path(notebook).stem}.py"
     if not path.is_file():
         return {}
     space: dict = {}
     exec(compile(path.read_text(), str(path), "exec"), space)  # the project's own fixture file
-    return space["WRONG"]
+    return space
+
+
+def wrong_answers(notebook: Path) -> dict[str, list[tuple[str, str | list[str]]]]:
+    """test grade_id -> [(what slip it models, code in place of the solution region, or one
+    code per region)] from tests/fixtures/wrong_answers/<notebook stem>.py ({} if none)."""
+    return _fixture_space(notebook).get("WRONG", {})
+
+
+def right_answers(notebook: Path) -> dict[str, list[tuple[str, str | list[str]]]]:
+    """The same file's optional RIGHT: correct answers written differently from the solution
+    (test grade_id -> [(how it differs, code)]); the exercise's tests, hidden part included, must
+    pass each of them."""
+    return _fixture_space(notebook).get("RIGHT", {})
 
 
 def with_answer(source: str, code: str | list[str]) -> str:
@@ -209,7 +221,8 @@ class WrongAnswerCheck(StubCheck):
             pytest.fail("the notebook's kernel is gone: an earlier cell failed")
         exercises = {gid: (solutions, test) for gid, solutions, test in _exercises(self.parent.nb)}
         fixtures = wrong_answers(self.parent.path)
-        if unknown := sorted(set(fixtures) - set(exercises)):
+        rights = right_answers(self.parent.path)
+        if unknown := sorted((set(fixtures) | set(rights)) - set(exercises)):
             pytest.fail(f"{WRONG_DIR.name}/{self.parent.path.stem}.py names no exercise {unknown}; "
                         f"the notebook's are {sorted(exercises)}")
         problems, table = [], []
@@ -234,6 +247,19 @@ class WrongAnswerCheck(StubCheck):
                             problems.append(f"{gid} / {label}: passes the visible and the hidden tests")
                             caught = "NOT CAUGHT"
                 table.append({"exercise": gid, "wrong answer": label, "caught by": caught, "error": err[:300]})
+                self._restore(gid, solutions, problems)
+        for gid, answers in rights.items():  # right answers written another way: every test must pass them
+            solutions, test = exercises[gid]
+            for label, code in answers:
+                self._forget(solutions)
+                for c in solutions[:-1]:
+                    self._run(c.source)
+                status, err = self._run(with_answer(solutions[-1].source, code))
+                if status == "ok":
+                    status, err = self._run(test.source)
+                if status != "ok":
+                    problems.append(f"{gid} / right answer '{label}' fails: {err[:200]}")
+                table.append({"exercise": gid, "right answer": label, "passes": status == "ok", "error": err[:300]})
                 self._restore(gid, solutions, problems)
         out = REPO / "test-artifacts" / "wrong_answers"
         out.mkdir(parents=True, exist_ok=True)
