@@ -147,7 +147,7 @@ plot_history(info_ae2["history"], ax=b, ylabel="rec. error (nats / image)", titl
 fig
 
 # %% [markdown]
-# How good are the reconstructions? Top: eight held-out test digits; bottom: what comes back through a code of only **two numbers**. The decoder draws each pixel's *expected* grey level.
+# How good are the reconstructions? Top: eight held-out test digits; bottom: what comes back through a code of only **two numbers**. For every pixel the decoder gives a probability to each of the 17 grey levels; the pictures show each pixel's **expected grey level**, the levels averaged with those probabilities as weights, $\sum_v v\, P(x_p = v \mid c)$. Where the decoder is unsure between levels, the average falls between them, so uncertain strokes look grey.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -167,11 +167,21 @@ fig
 # %% [markdown]
 # ## 2. Pokémon, 1-of-N colours
 #
-# The same recipe on the lecture's Pokémon, with a 10-number code. The encoder first looks each pixel's colour up in a learned embedding table (colours are categories), then two strided convolutions shrink 20×20 to 5×5 (a stride-2 convolution moves its kernel two pixels at a time, so it halves the picture's height and width); the decoder's **transposed** convolutions double it back (a transposed convolution runs a strided one in reverse: each input pixel adds a kernel-sized patch, weighted by its value, to an output twice as high and wide), and it ends with 167 logits per pixel. Below, held-out test sprites and their reconstructions (each pixel drawn in its most probable colour).
+# The same recipe on the lecture's Pokémon, with a 10-number code. The encoder first looks each pixel's colour up in a learned embedding table (colours are categories), then, after one convolution that keeps the size, two strided convolutions shrink 20×20 to 5×5 (a stride-2 convolution moves its kernel two pixels at a time, so it halves the picture's height and width); the decoder's **transposed** convolutions double it back (a transposed convolution runs a strided one in reverse: each input pixel adds a kernel-sized patch, weighted by its value, to an output twice as high and wide), and it ends with 167 logits per pixel. The cell below prints the shape after each layer for one sprite, then shows held-out test sprites and their reconstructions (each pixel drawn in its most probable colour).
 
 # %%
 # NBVAL_CHECK_OUTPUT
 poke_ae, info_pae = get("pokemon_ae")
+shapes = []  # (layer, output shape) for one sprite, through the encoder and then the decoder
+layers = [poke_ae.encoder.embed, *poke_ae.encoder.body, *poke_ae.decoder.body]
+hooks = [m.register_forward_hook(lambda m, i, o: shapes.append(f"{type(m).__name__} {tuple(o.shape[1:])}"))
+         for m in layers if not isinstance(m, torch.nn.ELU)]
+with torch.no_grad():
+    poke_ae.decoder(poke_ae.encoder(poke_test[:1]))
+for h in hooks:
+    h.remove()
+print("one sprite through the Pokémon AE (shapes without the batch axis):\n  " + "\n  ".join(shapes))
+assert shapes[0] == "Embedding (20, 20, 16)" and "Conv2d (48, 5, 5)" in shapes and shapes[-1] == "Conv2d (167, 20, 20)"
 xp = poke_test[:8]
 recon_p = decode_images(poke_ae, encode_means(poke_ae, xp), how="mode")
 rec_p = evaluate(poke_ae, ae_loss, poke_test)
