@@ -229,10 +229,7 @@ class WrongAnswerCheck(StubCheck):
         for gid, answers in fixtures.items():
             solutions, test = exercises[gid]
             for label, code in answers:
-                self._forget(solutions)
-                for c in solutions[:-1]:
-                    self._run(c.source)
-                status, err = self._run(with_answer(solutions[-1].source, code))
+                status, err = self._answer(solutions, code)
                 if status != "ok":
                     problems.append(f"{gid} / {label}: the wrong answer itself fails to run ({err}); "
                                     f"a fixture must run and give a wrong result")
@@ -251,10 +248,7 @@ class WrongAnswerCheck(StubCheck):
         for gid, answers in rights.items():  # right answers written another way: every test must pass them
             solutions, test = exercises[gid]
             for label, code in answers:
-                self._forget(solutions)
-                for c in solutions[:-1]:
-                    self._run(c.source)
-                status, err = self._run(with_answer(solutions[-1].source, code))
+                status, err = self._answer(solutions, code)
                 if status == "ok":
                     status, err = self._run(test.source)
                 if status != "ok":
@@ -268,6 +262,13 @@ class WrongAnswerCheck(StubCheck):
         tmp.replace(out / f"{self.parent.path.stem}.json")
         if problems:
             pytest.fail("; ".join(problems))
+
+    def _answer(self, solutions, code: str | list[str]) -> tuple[str, str]:
+        """Run the exercise's solution cells afresh with ``code`` in the last one's solution region(s)."""
+        self._forget(solutions)
+        for c in solutions[:-1]:
+            self._run(c.source)
+        return self._run(with_answer(solutions[-1].source, code))
 
     def reportinfo(self):
         return self.path, 0, f"{self.parent.name}: wrong answers fail their tests"

@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("root_conftest", REPO / "conftest.py")  # the notebook checks
 _root = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_root)
-HIDDEN, _exercises, visible_test, with_answer, wrong_answers = (
-    _root.HIDDEN, _root._exercises, _root.visible_test, _root.with_answer, _root.wrong_answers)
+HIDDEN, _exercises, visible_test, with_answer, wrong_answers, right_answers = (
+    _root.HIDDEN, _root._exercises, _root.visible_test, _root.with_answer, _root.wrong_answers, _root.right_answers)
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXERCISES = [(nb.stem, gid, test) for nb in NOTEBOOKS
@@ -109,3 +109,17 @@ def test_substantive_lines_counts_work_not_frame():
                                      "    y = math.sqrt(x)\n    with open('a') as h:\n        h.read()\n"
                                      "    return y\n    ### END SOLUTION\n")
     assert substantive_lines([cell]) == 3
+
+
+def test_right_answers_name_real_exercises_and_fit_their_solution_regions():
+    """The optional RIGHT fixtures (correct answers written another way, which every test must pass)
+    name exercises that exist and give one answer per solution region, as the wrong ones do."""
+    found = 0
+    for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = {gid: (solutions, test) for gid, solutions, test in _exercises(nbformat.read(path, as_version=4))}
+        for gid, answers in right_answers(path).items():
+            assert gid in cells, f"{path.stem}: RIGHT names no exercise {gid}"
+            for label, code in answers:
+                with_answer(cells[gid][0][-1].source, code)  # raises if the regions do not match
+                found += 1
+    assert found >= 3
