@@ -66,7 +66,7 @@ gen = setup(seed=0, threads=1)  # tiny models: one thread is faster than sharing
 #
 # Because we wrote the generator, we also know the **true** probability of any image:
 # $$P_{\text{true}}(x)=\frac{1}{16}\sum_{s=1}^{16}\prod_{j=1}^{9}\Big[(1-\epsilon)\,[x_j=s_j]+\tfrac{\epsilon}{3}\Big],\qquad \epsilon=0.05,$$
-# a yardstick. On images a model was not trained on, the models below give a lower mean $\log P(x)$ than $P_{\text{true}}$ does, so their negative log-likelihood (the number sections 2 and 3 print, lower is better) stays above the truth's (sections 2 and 3 print by how much); on their own training images some beat the truth, because they memorise those images (section 2 shows it for the counts, section 3 for the network).
+# a yardstick. On images a model was not trained on, the models below give a lower mean $\log P(x)$ than $P_{\text{true}}$ does (the **log-likelihood**: how probable a model finds the images, on a log scale; section 2 introduces it properly), so their negative log-likelihood (the number sections 2 and 3 print, lower is better) stays above the truth's (sections 2 and 3 print by how much); on their own training images some beat the truth, because they memorise those images (section 2 shows it for the counts, section 3 for the network).
 
 # %%
 K, SIDE, N_PIX = 3, 3, 9  # colours, image side, pixels
@@ -219,6 +219,7 @@ print(f"uniform over 3^9 images : {N_PIX * math.log(K):6.3f} nats per image")
 print(f"true generator          : train {nats(true_log_prob(train))}   held-out {nats(true_log_prob(test))}")
 print(f"counts, alpha = 0       : train {nats(log_prob_counts(tables, train))}   held-out {nats(log_prob_counts(tables, test))}")
 print(f"counts, alpha = 1       : train {nats(log_prob_counts(tables, train, 1.0))}   held-out {nats(log_prob_counts(tables, test, 1.0))}")
+raster_train_ll = {alpha: float(log_prob_counts(tables, train, alpha).mean()) for alpha in (0.0, 1.0)}  # Exercise 2
 # section 1's yardstick: the plain counts go below the truth on their training images (memorising them);
 # on held-out images the smoothed counts stay above it
 assert float(-log_prob_counts(tables, train).mean()) < float(-true_log_prob(train).mean()) - 0.1
@@ -231,7 +232,7 @@ assert float(-log_prob_counts(tables, test, 1.0).mean()) > float(-true_log_prob(
 #
 # One small network serves all nine pixels: an MLP, a few linear layers with a ReLU ($\max(0, \cdot)$) between them. To predict pixel $i$ it is shown the pixels before it (1-of-N: a **one-hot** vector per pixel, a 1 at the pixel's colour and 0 at the other two) and *blanks* (all zeros) for pixel $i$ and everything after it, plus a flag per pixel saying which ones are known. It outputs $K=3$ **logits**, one unbounded score $z_v$ per colour; the **softmax** $e^{z_v}/\sum_u e^{z_u}$ turns them into probabilities (positive, summing to 1), $P_\theta(x_i\mid x_{<i})$. The loss is the chain rule itself: $-\log P_\theta(x)=-\sum_i \log P_\theta(x_i\mid x_{<i})$, in nats per image.
 #
-# It is trained by `fit`, the series' training loop (from helpers), with the settings in a `TrainConfig`: Adam (gradient descent that adapts the step size of each weight from its recent gradients; learning rate 3e-3) on shuffled mini-batches of 100 training images, for at most 150 epochs. After every epoch `fit` computes the loss on the 300 `valid` images, which it never trains on; it stops early once 15 epochs pass without a better validation loss, and it keeps the weights of the best validation epoch. Before each step `fit` also **clips the gradient** (`grad_clip=1.0`): if the gradients of all the weights, taken together as one vector, are longer than 1, it scales them down to length 1, a guard against a rare huge step. The `test` images stay unused until the models are compared. `fit` trains the model in place and returns a `History` of the run: `hist.train` and `hist.valid` list the mean training and validation loss of each epoch (so `len(hist.train)` is the number of epochs run), `hist.best_epoch` is the index of the best validation epoch, the one whose weights were kept, and `hist.seconds` is the time taken. The cell prints the number of epochs, the time and the best validation loss.
+# It is trained by `fit`, the series' training loop (from helpers), with the settings in a `TrainConfig`: Adam (gradient descent that adapts the step size of each weight from its recent gradients; learning rate 3e-3) on shuffled mini-batches of 100 training images, for at most 150 epochs. After every epoch `fit` computes the loss on the 300 `valid` images, which it never trains on; it stops early once 15 epochs pass without a better validation loss, and it keeps the weights of the best validation epoch. Each step of `fit` is three calls of PyTorch: `opt.zero_grad()` clears the gradients the previous step left on the weights, `loss.backward()` computes the **gradient** of the loss (how much the loss changes per small change of each weight) for every weight, by automatic differentiation (autograd, also called backpropagation), and `opt.step()` moves every weight a little against its gradient, by Adam's rule. Before each step `fit` also **clips the gradient** (`grad_clip=1.0`): if the gradients of all the weights, taken together as one vector, are longer than 1, it scales them down to length 1, a guard against a rare huge step. The `test` images stay unused until the models are compared. `fit` trains the model in place and returns a `History` of the run: `hist.train` and `hist.valid` list the mean training and validation loss of each epoch (so `len(hist.train)` is the number of epochs run), `hist.best_epoch` is the index of the best validation epoch, the one whose weights were kept, and `hist.seconds` is the time taken. The cell prints the number of epochs, the time and the best validation loss.
 
 # %%
 class ChainNet(nn.Module):
@@ -515,7 +516,7 @@ print("Exercise 1 passes the visible checks (more run when it is graded): P(pixe
       p_next(train, [1]).numpy().round(3))
 
 # %% [markdown]
-# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Factorise $P(x)$ column by column instead of row by row (nothing is sampled here: you count and score): reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images (store the reordered images in `train_cols` and their tables in `tables_cols`, which the test checks; keep `train` and `tables` as they are, the test checks that they are unchanged too), and store the mean plain-count ($\alpha=0$) log-likelihood $\log P(x)$ of the training set in `ll_columns` (nats per image, a float: a Python float, or a NumPy one; the log-likelihood itself, so negative, not the negative log-likelihood that sections 2 and 3 print). Also store the smoothed ($\alpha=1$) one of the column order in `ll_columns_smoothed` (a float, as before). Once the test passes it prints both next to the raster order's values, computed the same way from `tables` and `train`; then answer in the cell after it.
+# **Exercise 2 (change the pixel order).** The chain rule holds in *any* order. Factorise $P(x)$ column by column instead of row by row (nothing is sampled here: you count and score): reorder the pixels with `ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]`, count new tables on the reordered training images (store the reordered images in `train_cols` and their tables in `tables_cols`, which the test checks; keep `train` and `tables` as they are, the test checks that they are unchanged too), and store the mean plain-count ($\alpha=0$) log-likelihood $\log P(x)$ of the training set in `ll_columns` (nats per image, a float: a Python float, or a NumPy one; the log-likelihood itself, so negative, not the negative log-likelihood that sections 2 and 3 print). Also store the smoothed ($\alpha=1$) one of the column order in `ll_columns_smoothed` (a float, as before). Once the test passes it prints both next to the raster order's values (section 2 kept them in `raster_train_ll`); then answer in the cell after it.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ORDER = [0, 3, 6, 1, 4, 7, 2, 5, 8]
@@ -535,15 +536,15 @@ if not (torch.equal(train, _train0) and len(tables) == N_PIX and all(torch.equal
     raise AssertionError("train or tables was overwritten: keep them as they are, and store the column order's images "
                          "and tables under new names (train_cols, tables_cols). The test has put the raster-order "
                          "train and tables back; fix your cell and run it again.")
-ll_raster = float(log_prob_counts(_tables0, _train0).mean())
-_cols0 = _train0.view(-1, 3, 3).transpose(1, 2).reshape(-1, 9)  # pixels in column order, whatever ORDER now holds
+ll_raster, ll_raster_smoothed = raster_train_ll[0.0], raster_train_ll[1.0]  # section 2's values, raster order
 assert "train_cols" in globals() and "tables_cols" in globals(), (
     "store the reordered training images in train_cols and their tables in tables_cols")
-assert isinstance(train_cols, torch.Tensor) and torch.equal(train_cols, _cols0), (
-    "train_cols should hold the training images with their pixels in column order (the given ORDER)")
+assert isinstance(train_cols, torch.Tensor) and tuple(train_cols.shape) == (1000, N_PIX) and torch.equal(
+    train_cols.sort(1).values, train.sort(1).values) and not torch.equal(train_cols, train), (
+    "train_cols should hold the 1000 training images with their nine pixels reordered (the given ORDER)")
 assert isinstance(tables_cols, (list, tuple)) and len(tables_cols) == N_PIX and all(
-    isinstance(a, torch.Tensor) and torch.equal(a, b) for a, b in zip(tables_cols, count_tables(_cols0))), (
-    "tables_cols should be the counting tables of the column-order images, counted as section 2 counts them")
+    isinstance(a, torch.Tensor) and float(a.sum()) == 1000 for a in tables_cols), (
+    "tables_cols should be nine counting tables, one per pixel, each counting all 1000 images (as section 2's)")
 assert isinstance(ll_columns, (float, np.floating)), (
     f"ll_columns should be a float, got {type(ll_columns).__name__}; use float(...)")
 assert ll_columns < 0, f"a log-likelihood of discrete images is negative, got {ll_columns:.3f}"
@@ -557,14 +558,18 @@ assert ll_columns_smoothed < ll_columns, (
     "smoothing moves probability from the training images to unseen ones: the smoothed training log-likelihood "
     f"should be below the plain one ({ll_columns_smoothed:.4f} vs {ll_columns:.4f})")
 ### BEGIN HIDDEN TESTS
+_cols0 = _train0.view(-1, 3, 3).transpose(1, 2).reshape(-1, 9)  # pixels in column order, whatever ORDER now holds
+assert torch.equal(train_cols, _cols0), "train_cols should hold the training images with their pixels in column order"
+assert all(torch.equal(a, b) for a, b in zip(tables_cols, count_tables(_cols0))), (
+    "tables_cols should be the counting tables of the column-order images, counted as section 2 counts them")
+assert abs(ll_raster - float(log_prob_counts(_tables0, _train0).mean())) < 1e-9  # raster_train_ll was not altered
 ll_cols_smoothed_ref = float(log_prob_counts(count_tables(_cols0), _cols0, 1.0).mean())
 assert abs(ll_columns_smoothed - ll_cols_smoothed_ref) < 1e-4, (
     f"ll_columns_smoothed = {ll_columns_smoothed:.4f}, the column order's smoothed value is {ll_cols_smoothed_ref:.4f}")
 ### END HIDDEN TESTS
-ll_raster_smoothed = float(log_prob_counts(_tables0, _train0, 1.0).mean())
 assert 1e-3 < abs(ll_columns_smoothed - ll_raster_smoothed) < 1e-2, (
     f"smoothed: columns {ll_columns_smoothed:.4f}, rows {ll_raster_smoothed:.4f}; the two orders' smoothed values "
-    "should differ by a few thousandths: are the column order's tables counted on train[:, ORDER]?")
+    "should differ by a few thousandths: are the column order's tables counted on the reordered images?")
 print(f"Exercise 2 passes the visible checks (more run when it is graded): plain counts: columns {ll_columns:.4f}, "
       f"rows {ll_raster:.4f}; smoothed: columns {ll_columns_smoothed:.4f}, rows {ll_raster_smoothed:.4f}")
 
@@ -616,7 +621,7 @@ print(f"Exercise 3 passes the visible checks (more run when it is graded): netwo
       f"{p_true:.4f}; the network is least sure of pixel {_least + 1} (factor {float(factors[_least]):.3f})")
 
 # %% [markdown]
-# **Exercise 4 (build and train: the training step).** Section 3 trained the network with `fit`, a loop from helpers. Write its core step yourself, without `fit`'s gradient clipping (section 3): `train_step(model, opt, batch)` takes a `ChainNet`, its optimiser and a batch of images `(B, 9)`, computes the chain-rule loss, the mean of $-\log P_\theta(x)$ over the batch in nats per image (`net_log_prob` gives $\log P_\theta(x)$), takes one gradient step, and returns the loss **before** the step as a Python float. The test then trains a fresh network with your step for 15 epochs and checks what it learnt: the first epoch's mean loss lies between 6 and 10 nats per image (the fresh network starts at about 10.4, printed by the test, and already falls during the first epoch), the loss then falls by more than 3 nats, the held-out images score below 5.0 nats per image (the smoothed counts gave 4.81), and more than half of 1000 samples are clean stroke images again.
+# **Exercise 4 (build and train: the training step).** Section 3 trained the network with `fit`, a loop from helpers. Write its core step yourself, without `fit`'s gradient clipping (section 3): `train_step(model, opt, batch)` takes a `ChainNet`, its optimiser and a batch of images `(B, 9)`, computes the chain-rule loss, the mean of $-\log P_\theta(x)$ over the batch in nats per image (`net_log_prob` gives $\log P_\theta(x)$), takes one gradient step (the three calls of section 3: zero the gradients, back-propagate, step), and returns the loss **before** the step as a Python float. The test then trains a fresh network with your step for 15 epochs and checks what it learnt: the first epoch's mean loss lies between 6 and 10 nats per image (the fresh network starts at about 10.4, printed by the test, and already falls during the first epoch), the loss then falls by more than 3 nats, the held-out images score below 5.0 nats per image (the smoothed counts gave 4.81), and more than half of 1000 samples are clean stroke images again.
 
 # %% nbgrader={"grade": false, "grade_id": "ex4_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train_step(model: ChainNet, opt: torch.optim.Optimizer, batch: Tensor) -> float:
