@@ -42,7 +42,7 @@ if importlib.util.find_spec("helpers") is None:
     sys.path.insert(0, series)
 
 # %%
-# Setup: the same in every notebook. helpers is this repository's small package.
+# Setup: every notebook starts with a cell like this one (imports and one seed). helpers is this repository's small package.
 # %matplotlib inline
 import numpy as np
 import torch
@@ -140,7 +140,7 @@ fig
 #
 # ## 5. Set-up check
 #
-# If you got this far, the cells above have already imported torch, NumPy and matplotlib and loaded both data sets (the Pokémon files were downloaded by `load_pokemon()` in section 2, the first time). This cell goes through every package the series needs one by one, with its version, among them ipywidgets and Pillow, which only the sliders of later notebooks use; it checks torch's version against the tested one and loads both data sets again. If a line says MISSING, it says how to fix it; a WARNING (say, another torch version on Colab) lets you go on. (Had torch or another package been missing, the setup cell at the top would already have stopped with an `ImportError`: `make lab`, run from the repository root, installs everything.)
+# If you got this far, the cells above have already imported torch, NumPy and matplotlib and loaded both data sets (the Pokémon files were downloaded by `load_pokemon()` in section 2, the first time). This cell goes through every package the series needs one by one, with its version, among them ipywidgets and Pillow, which only the sliders of later notebooks use; it checks torch's version against the tested one and loads both data sets again. If a line says MISSING, it says how to fix it; a WARNING (say, another torch version on Colab) lets you go on. (Had torch, NumPy or matplotlib been missing, the setup cell at the top would already have stopped with an `ImportError`, and a missing scikit-learn would have stopped section 2's `load_digits()`; the others are first needed later, which is why this check names them. `make lab`, run from the repository root, installs everything.)
 
 # %%
 checks = check_setup()

@@ -43,7 +43,7 @@ if importlib.util.find_spec("helpers") is None:
     sys.path.insert(0, series)
 
 # %%
-# Setup: the same in every notebook.
+# Setup: every notebook starts with a cell like this one (imports and one seed).
 # %matplotlib inline
 import math
 import time

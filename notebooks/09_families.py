@@ -43,7 +43,7 @@ if importlib.util.find_spec("helpers") is None:
     sys.path.insert(0, series)
 
 # %%
-# Setup: the same in every notebook. helpers is this repository's small package.
+# Setup: every notebook starts with a cell like this one (imports and one seed). helpers is this repository's small package.
 # %matplotlib inline
 import math
 import time
