@@ -140,7 +140,7 @@ fig
 #
 # ## 5. Set-up check
 #
-# If you got this far, the cells above have already imported torch, NumPy and matplotlib and loaded both data sets (the Pokémon files were downloaded by `load_pokemon()` in section 2, the first time). This cell goes through every package the series needs one by one, with its version, among them ipywidgets and Pillow, which only the sliders of later notebooks use; it checks torch's version against the tested one and loads both data sets again. If a line says MISSING, it says how to fix it; a WARNING (say, another torch version on Colab) lets you go on. (Had torch, NumPy or matplotlib been missing, the setup cell at the top would already have stopped with an `ImportError`, and a missing scikit-learn would have stopped section 2's `load_digits()`; the others are first needed later, which is why this check names them. `make lab`, run from the repository root, installs everything.)
+# If you got this far, the cells above have already imported torch, NumPy and matplotlib and loaded both data sets (the Pokémon files were downloaded by `load_pokemon()` in section 2, the first time). This cell goes through the main packages the series needs one by one, with its version, among them ipywidgets and Pillow, which only the sliders of later notebooks use; it checks torch's version against the tested one and loads both data sets again. If a line says MISSING, it says how to fix it; a WARNING (say, another torch version on Colab) lets you go on. (Had torch, NumPy or matplotlib been missing, the setup cell at the top would already have stopped with an `ImportError`, and a missing scikit-learn would have stopped section 2's `load_digits()`; the others are first needed later, which is why this check names them. `make lab`, run from the repository root, installs everything.)
 
 # %%
 checks = check_setup()
@@ -158,7 +158,7 @@ assert all(c.ok for c in checks), "fix the MISSING lines above, then run this ce
 #
 # The splits are torch tensors: `poke_train` is a `(640, 20, 20)` long tensor of colour indices (`poke_valid` and `poke_test` likewise), while `pokemon.images`, all 792 sprites, is a NumPy array.
 #
-# **Exercise 1.** How many *different* colours does the first training Pokémon, `poke_train[0]`, use? Store the number in `n_colours`, an integer (a Python `int`; a NumPy or one-element torch integer works too).
+# **Exercise 1.** How many *different* colours does the first training Pokémon, `poke_train[0]`, use, counting its white background (colour 0) as one of them? Store the number in `n_colours`, an integer (a Python `int`; a NumPy or one-element torch integer works too).
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION

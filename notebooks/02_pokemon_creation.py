@@ -351,7 +351,7 @@ fig
 #
 # ## 5. Completion (slide 11)
 #
-# Hide the last part of a held-out sprite in raster order, give the model the visible pixels, and let it draw the rest: $x_t \sim p(x_t \mid x_{<t})$ for every hidden $t$, each drawn pixel fed back in. Below, with 50% and then 75% hidden: the real sprite, what the model sees (hidden pixels grey-blue), three samples, and the greedy (argmax) completion.
+# Hide the last part of a held-out sprite in raster order, give the model the visible pixels, and let it draw the rest: $x_t \sim p(x_t \mid x_{<t})$ for every hidden $t$, each drawn pixel fed back in. Below, with 50% and then 75% hidden: the real sprite, what the model sees (hidden pixels grey-blue), three samples, and the **greedy** completion: at every hidden pixel it takes the single most likely colour (the argmax of $p(x_t\mid x_{<t})$) instead of drawing one, so it is the same every time.
 
 # %%
 def completion_figure(model, sprites, cover, title, samples=3):
@@ -530,7 +530,7 @@ assert 10 < rerun_est / full["cached_s"] < steps_full / 400, "the re-run sampler
 # %% [markdown]
 # ## 8. Completion explorer
 #
-# Choose a held-out Pokémon, drag how much is covered and the temperature, and press *resample*. The panel uses whichever shipped model has the lower held-out bits/pixel. The picture is PNG bytes drawn by `helpers.notebook.completion` (the widget needs a live kernel, e.g. `make lab`); below it, a static figure of the same panel for views where widgets cannot render.
+# Choose a held-out Pokémon, drag how much is covered and the temperature, and press *resample*. The panel uses whichever of the two single shipped models, the LSTM-512 and the PixelCNN of section 9, has the lower held-out bits/pixel. The picture is PNG bytes drawn by `helpers.notebook.completion` (the widget needs a live kernel, e.g. `make lab`); below it, a static figure of the same panel for views where widgets cannot render.
 
 # %%
 best_name, best = min([("LSTM-512", lstm), ("PixelCNN", cnn)],

@@ -312,6 +312,7 @@ assert conf["VAE 8-D, N(0, I)"] > max(conf["AE 2-D, N(0, I)"], conf["rec.-only 8
 assert conf["AE 2-D, fitted Gaussian"] > conf["VAE 8-D, N(0, I)"] + 0.03
 assert conf["rec.-only 8-D, fitted Gaussian"] > conf["VAE 8-D, N(0, I)"] + 0.03
 assert max(v for k, v in conf.items() if k != "test digits (real)") < conf["test digits (real)"] - 0.1
+assert all(abs(conf[f"rec.-only 8-D, {p}"] - conf[f"AE 2-D, {p}"]) <= 0.035 for p in ("fitted Gaussian", "N(0, I)"))  # §4: "much like the 2-D one"
 
 # %%
 fig = Figure(figsize=(10, 3.4), layout="constrained")
@@ -437,7 +438,7 @@ scatter_codes(codes_train, lab_train, ax=b, lim=1.5 + (values[1] - values[0]) / 
 fig
 
 # %% [markdown]
-# **Takeaway.** The encoder decides where codes live and at what scale. For this 2-D autoencoder the holes do not decode to garbage: the decoder draws confident digits there too, by extending its clusters (mean classifier confidence 0.89 on the 47 hole cells, against 0.86 for real test digits), so a code in a hole decodes to *some* digit, though not one the data put there. Codes drawn from $N(0, I)$ are another matter for this AE: they land in the crowded centre (section 3), where the grid shows blends of 3s, 9s and 8s and the classifier is less sure (0.52 for $N(0, I)$ codes, against 0.69 for codes from the fitted Gaussian, which spread over the data's range). The Pokémon AE's random codes (section 3) did decode to garbage. On digits, the 8-D reconstruction-only model sits in between: from the fitted Gaussian it draws mostly digit-like shapes, from $N(0, I)$ hazy pictures, some recognisable digits and some scribbles (section 3's pictures), and the classifier is only moderately sure of either (0.66 and 0.55, against 0.86 for real digits, section 3's table). Notebook 05's VAE pulls the codes into a fixed window around 0 and fills it.
+# **Takeaway.** The encoder decides where codes live and at what scale. For this 2-D autoencoder the holes do not decode to garbage: the decoder draws confident digits there too, by extending its clusters (mean classifier confidence 0.89 on the 47 hole cells, against 0.86 for real test digits), so a code in a hole decodes to *some* digit, though not one the data put there. Codes drawn from $N(0, I)$ are another matter for this AE: they land in the crowded centre (section 3), where the grid shows blends of 3s, 9s and 8s and the classifier is less sure (0.52 for $N(0, I)$ codes, against 0.69 for codes from the fitted Gaussian, which spread over the data's range). The Pokémon AE's random codes (section 3) did decode to garbage. On digits, the 8-D reconstruction-only model is much like the 2-D one, within about 0.03 of its confidence for each way of drawing codes: from the fitted Gaussian it draws mostly digit-like shapes, from $N(0, I)$ hazy pictures, some recognisable digits and some scribbles (section 3's pictures), and the classifier is only moderately sure of either (0.66 and 0.55, against the 2-D model's 0.69 and 0.52 and 0.86 for real digits, section 3's table). Notebook 05's VAE pulls the codes into a fixed window around 0 and fills it.
 
 # %% [markdown]
 # ## 5. Drag through the code: sliders

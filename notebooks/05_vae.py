@@ -743,29 +743,84 @@ print("Exercise 1 passes the visible checks (more run when it is graded): KL of 
       "from those of digits 5-9, nats:", [round(v, 2) for v in kl.tolist()])
 
 # %% [markdown]
-# **Exercise 2.** How much does $k$ matter? For the first 50 test digits, compute the mean over the 50 digits of the IWAE lower bound on $\log P(x)$ of the 8-D VAE `vae`, for $k = 1, 10, 100$: one call of `iwae_log_likelihood(vae, x, k, generator)` per $k$ on all 50 digits at once, each call with a fresh `torch.Generator().manual_seed(0)`. Store the three means, in nats, as Python floats (`.item()`), in a list `bounds` (the mean of a lower bound, not of $\log P(x)$ itself).
+# **Exercise 2 (build: the importance-weighted bound).** Write the bound of section 5's one-cell demo yourself, for section 3's `SlideVAE`. `iwae_bound(model, x, k, generator)` takes a `SlideVAE` (the tests pass `check`, the one that holds the shipped weights, in eval mode), digits `x` of shape (B, 8, 8) and the number of codes `k`, and returns the bound of each digit, a (B,) tensor in nats:
+#
+# 1. `m, sigma = model.encode(x)`: σ is the log-variance, as in section 3;
+# 2. draw all the noise in one call, `e = torch.randn(B, k, D, generator=generator)` with `D = m.shape[1]`, and make the codes $c_j = \exp(\sigma/2) \odot e_j + m$, shape (B, k, D);
+# 3. the log-weight of each code, $\log w_j = \log P(x \mid c_j) + \log N(c_j; 0, I) - \log q(c_j \mid x)$ with $q = N(m, \operatorname{diag} e^{\sigma})$: $\log P(x \mid c_j)$ from `model.decoder`'s 17 logits per pixel, summed over the 64 pixels, as in `SlideVAE.forward`; a diagonal Gaussian with means $\mu_d$ and variances $v_d$ has $\log N(c; \mu, \operatorname{diag} v) = \sum_d \left[-\tfrac12 \log(2\pi v_d) - (c_d - \mu_d)^2 / (2 v_d)\right]$;
+# 4. the bound $\log \frac1k \sum_j w_j$, computed from the log-weights with `torch.logsumexp` (a weight $e^{-120}$ is 0 in float32, and the log of a sum of zeros is $-\infty$).
+#
+# Do not call `iwae_log_likelihood` or the helpers' VAE (the tests switch them off). The visible test compares your bound with `iwae_log_likelihood` on the same noise; once it passes it prints your bound for $k = 1, 10, 100$ on the first 50 test digits.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
-### BEGIN SOLUTION
-bounds = [iwae_log_likelihood(vae, dig[2][:50], k, torch.Generator().manual_seed(0)).mean().item()
-          for k in (1, 10, 100)]
-### END SOLUTION
+def iwae_bound(model, x, k, generator):
+    ### BEGIN SOLUTION
+    m, sigma = model.encode(x)  # (B, D) each; sigma = log-variance
+    b, d = m.shape
+    e = torch.randn(b, k, d, generator=generator)
+    c = torch.exp(sigma / 2)[:, None] * e + m[:, None]  # (B, k, D)
+    logits = model.decoder(c.reshape(b * k, d)).view(b, k, -1, model.levels)  # (B, k, 64, 17)
+    target = x.flatten(1)[:, None, :, None].expand(b, k, -1, 1)
+    log_px = logits.log_softmax(-1).gather(-1, target).squeeze(-1).sum(-1)  # (B, k)
+    log_prior = (-0.5 * (math.log(2 * math.pi) + c**2)).sum(-1)
+    log_q = (-0.5 * (math.log(2 * math.pi) + sigma[:, None] + (c - m[:, None]) ** 2 / sigma.exp()[:, None])).sum(-1)
+    return torch.logsumexp(log_px + log_prior - log_q, 1) - math.log(k)
+    ### END SOLUTION
+
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert type(bounds) is list, f"bounds should be a list, got {type(bounds).__name__}"
-assert len(bounds) == 3, f"bounds should hold three numbers (k = 1, 10, 100), got {len(bounds)}"
-assert all(type(b) is float for b in bounds), "store plain floats (use .mean().item())"
-assert all(b < 0 for b in bounds), "log P(x) of a digit is negative: it is the log-probability of one discrete image"
-assert bounds[0] < bounds[1] < bounds[2], (
-    f"the bound should tighten (grow) with k, got {bounds}; "
-    "is each call given its own fresh generator seeded 0, and are all three on the same 50 digits?")
+from helpers.notebook.grading import refusing  # noqa: E402
+import helpers.models.vae as _hvae  # noqa: E402
+
+_NO_HELPERS = "iwae_bound should compute the bound itself from the SlideVAE, not call the helpers' VAE or iwae_log_likelihood"
+_OFF_IWAE = [_hvae.iwae_log_likelihood, _hvae.log_weights, _hvae.elbo, _hvae.VAE.forward, _hvae.VAE.rec,
+             _hvae.VAE.log_prob_estimate]
+
+
+def _ex2_bound(model, x, k, seed):
+    with refusing(_OFF_IWAE, _NO_HELPERS, globals()), torch.no_grad():
+        return iwae_bound(model, x, k, torch.Generator().manual_seed(seed))
+
+
+assert callable(globals().get("iwae_bound")), "define a function iwae_bound(model, x, k, generator)"
+_got = _ex2_bound(check, dig[2][:20], 10, 0)
+assert isinstance(_got, torch.Tensor) and _got.shape == (20,), (
+    f"iwae_bound should return a tensor of shape (B,) = (20,), got {type(_got).__name__} "
+    f"{tuple(getattr(_got, 'shape', ()))}; take logsumexp over the k codes (dimension 1) only")
+assert bool(torch.isfinite(_got).all()), "some bounds are not finite: use torch.logsumexp on the log-weights, not exp then log"
+for _k in (1, 10):
+    _want = iwae_log_likelihood(vae, dig[2][:20], _k, torch.Generator().manual_seed(0))
+    _got = _ex2_bound(check, dig[2][:20], _k, 0)
+    assert torch.allclose(_got.double(), _want.double(), atol=1e-3), (
+        f"k = {_k}: your bound of the first test digits is {_got[:3].tolist()}, iwae_log_likelihood gives "
+        f"{_want[:3].tolist()} on the same noise; check the draw (one call, shape (B, k, D)), exp(σ/2), "
+        "the three log-densities and the '- log k'")
+bounds = [_ex2_bound(check, dig[2][:50], _k, 0).mean().item() for _k in (1, 10, 100)]
+assert bounds[0] < bounds[1] < bounds[2], f"the bound should tighten (grow) with k, got {bounds}"
 ### BEGIN HIDDEN TESTS
-for _k, _b in zip((1, 10, 100), bounds):
-    _r = iwae_log_likelihood(vae, dig[2][:50], _k, torch.Generator().manual_seed(0)).mean().item()
-    assert abs(_b - _r) < 1e-3, f"k = {_k}: got {_b:.3f}, expected {_r:.3f} (first 50 test digits, generator seeded 0)"
+# another SlideVAE (this notebook's own, trained in section 3), other digits, another k and seed, against a reference
+_was_training = mine.training
+mine.eval()
+try:
+    for _model, _x, _k, _seed in [(mine, dig[2][100:130], 7, 5), (check, dig[1][:40], 3, 11)]:
+        with torch.no_grad():
+            _m, _s = _model.encode(_x)
+            _e = torch.randn(*_m.shape[:1], _k, _m.shape[1], generator=torch.Generator().manual_seed(_seed))
+            _c = torch.exp(_s / 2)[:, None] * _e + _m[:, None]
+            _lg = _model.decoder(_c.flatten(0, 1)).view(len(_x), _k, 64, 17).log_softmax(-1)
+            _lpx = _lg.gather(-1, _x.flatten(1)[:, None, :, None].expand(-1, _k, -1, 1)).squeeze(-1).sum(-1)
+            _lw = _lpx + Normal(0.0, 1.0).log_prob(_c).sum(-1) - Normal(_m[:, None], (_s / 2).exp()[:, None]).log_prob(_c).sum(-1)
+            _ref = torch.logsumexp(_lw, 1) - math.log(_k)
+        _got = _ex2_bound(_model, _x, _k, _seed)
+        assert isinstance(_got, torch.Tensor) and _got.shape == _ref.shape and torch.allclose(_got.double(), _ref.double(), atol=1e-3), (
+            f"k = {_k}, {len(_x)} digits, generator seeded {_seed}: the bound differs from the reference; "
+            "use the model, x, k and generator you are given")
+finally:
+    mine.train(_was_training)
+print("Exercise 2: the hidden checks pass too")
 ### END HIDDEN TESTS
-print("Exercise 2 passes the visible checks (more run when it is graded): mean log P(x) bound for k = 1, 10, 100:",
-      [round(b, 1) for b in bounds])
+print("Exercise 2 passes the visible checks (more run when it is graded): mean bound on log P(x) of the first 50 "
+      "test digits for k = 1, 10, 100:", [round(b, 1) for b in bounds])
 
 # %% [markdown]
 # **Exercise 3 (build and train a VAE for the slide's other reading of σ).** Section 2 chose to read the slide's σ as the log-variance. Read it instead as its sampling line $c = \exp(\sigma) \odot e + m$ does, as the log **standard deviation** ($s = e^{\sigma}$), and build a VAE that is consistent with that reading: its noise and its KL term must describe the same Gaussian. Write it for a tiny network: a linear encoder `enc` (64 pixels → 8 numbers: $m$ = the first 4, σ = the last 4, σ the log standard deviation) and a small decoder `dec` (4-D code → 64 × 17 = 1,088 logits, pixel-major: `dec(c).view(B, 64, 17)[:, i]` are the 17 logits of pixel `i`, pixels in `x.flatten(1)` order), built by `make_ex3_nets` below. Complete three functions:

@@ -225,6 +225,8 @@ print(f"Jensen gap of the best GMM, nats per test image: {jensen_gap[50]:.2f} (5
 assert 0 < jensen_gap[50] < jensen_gap[200] < 5
 
 # Z, the mass the best mixture puts on the box [0, 17)^64, by sampling: the share of 200,000 draws y ~ p inside it
+# (each draw: a component k from the weights, then mu_k + L_k eps with eps ~ N(0, I) and L_k the Cholesky factor of
+# Sigma_k, L L^T = Sigma: the two steps of section 1, which Exercise 2 writes in torch)
 _r = np.random.default_rng(11)
 _y = np.concatenate([best_gmm.means_[k] + _r.standard_normal((n, 64)) @ np.linalg.cholesky(best_gmm.covariances_[k]).T
                      for k, n in enumerate(_r.multinomial(200_000, best_gmm.weights_))])  # (200000, 64)
@@ -290,7 +292,7 @@ print(f"test log P(x), mean over 447 digits: notebook {float(ours_test.mean()):.
 assert torch.allclose(ours_test, ref_test, atol=1e-5) and torch.allclose(cat_probs, ref_mix.probs, atol=1e-8)
 
 # %% [markdown]
-# For the table, the number of clusters K is chosen on the validation split, from 1, 5, 10, 20 and 40: `helpers.models.mixtures.categorical_mixture_nll` (the benchmark calls the same function).
+# For the table, the number of clusters K is chosen on the validation split, from 1, 5, 10, 20 and 40: `helpers.models.mixtures.categorical_mixture_nll` (the benchmark behind `make bench`, `benchmarks/run.py`, calls the same function).
 
 # %%
 start = time.perf_counter()
