@@ -574,7 +574,7 @@ print(f"Exercise 2 passes the visible checks (more run when it is graded): plain
       f"rows {ll_raster:.4f}; smoothed: columns {ll_columns_smoothed:.4f}, rows {ll_raster_smoothed:.4f}")
 
 # %% [markdown]
-# **Exercise 2, written part (graded by a teacher).** In 2-4 sentences, citing the plain-count and the smoothed log-likelihoods your test cell printed for the two orders: why do the plain-count ones agree exactly in both orders, and why do the smoothed ones not? (Hint: what does the product of the counted factors come to for a training image when $\alpha=0$, and what does $\alpha$ add to?)
+# **Exercise 2, written part (graded by a teacher).** In 2-4 sentences, citing the plain-count and the smoothed log-likelihoods your test cell printed for the two orders: why do the smoothed ones differ between the orders? Section 2 stated that plain counts give each training image (its number of copies)/1000 but did not show why; show it here for the column order: write the product of the counted factors $P(x_1)P(x_2\mid x_1)\cdots$ of a training image as ratios of counts and say what cancels, then say what $\alpha$ is added to and why that differs between the two orders.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "ex2_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
 # ### BEGIN SOLUTION

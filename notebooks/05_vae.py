@@ -71,6 +71,8 @@ digits, pokemon = load_digits(), load_pokemon()
 dig = digits.split()  # (train, valid, test)
 lab_train, _, lab_test = digits.split_labels()
 poke = pokemon.split()
+print(f"digits: {len(dig[0])} train / {len(dig[1])} validation / {len(dig[2])} test; Pokémon: "
+      f"{len(poke[0])} train / {len(poke[1])} validation / {len(poke[2])} test sprites, {len(pokemon.colormap)} colours")
 
 # %% [markdown]
 # ## 1. The VAE as slide 19 draws it
@@ -392,7 +394,7 @@ fig
 # %% [markdown]
 # ## 5. A Pokémon VAE
 #
-# The lecture's follow-up: a VAE with a **10-dimensional** code on Pokémon (the conv encoder/decoder of notebook 04, 167 colour logits per pixel). Pick two of the ten dimensions, sweep them from −2 to 2 while the other eight stay at the code of one test sprite, and look at what each dimension controls.
+# The lecture's follow-up: a VAE with a **10-dimensional** code on Pokémon (the conv encoder/decoder of notebook 04, one logit per colour for each pixel: 167, printed at the top). Pick two of the ten dimensions, sweep them from −2 to 2 while the other eight stay at the code of one test sprite, and look at what each dimension controls.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -478,7 +480,7 @@ show_digits(decode_images(vae, rows.flatten(0, 1)), ncols=len(vals),
             title=f"static sweep: row d moves z[d] from −2.5 to 2.5,\nthe others stay at the code of test image #0 (a {lab_test[0].item()})")
 
 # %% [markdown]
-# One row of the sweep hardly changes. Section 5 measured, for the Pokémon VAE, how many nats of KL each code dimension carries on average; do the same for the digits VAE on the test digits, next to how much each sweep row changes (the largest change of any pixel's expected grey level, out of 16, along the row):
+# Do all eight rows of the sweep change the digit? Some clearly do; others only thicken or shift a stroke, and by eye it is hard to say which rows change nothing at all. Section 5 measured, for the Pokémon VAE, how many nats of KL each code dimension carries on average; do the same for the digits VAE on the test digits, next to how much each sweep row changes (the largest change of any pixel's expected grey level, out of 16, along the row):
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -669,7 +671,7 @@ fig
 #
 # ## Exercises
 #
-# **Exercise 1 (the KL between two codes' distributions).** Section 2's term is the KL of a code distribution $N(m, \operatorname{diag} s^2)$ from the **fixed** prior $N(0, I)$. Some VAEs compare two Gaussians that are both learned (a learned prior, or the code distributions of two images), so derive the general case yourself: complete `kl_diag(m1, s1, m2, s2)`, which, for means `m1`, `m2` and standard deviations `s1`, `s2` (all (B, n), $s > 0$), returns a (B,) tensor of $\mathrm{KL}\big(N(m_1, \operatorname{diag} s_1^2) \,\|\, N(m_2, \operatorname{diag} s_2^2)\big)$ in nats, summed over the code dimensions. How: the coordinates are independent, so the KL is a sum over them; for one coordinate write $\log q(z) - \log p(z)$ with the Gaussian log density $\log N(z; m, s^2) = -\tfrac12 \ln(2\pi s^2) - \tfrac{(z - m)^2}{2 s^2}$, and take its mean under $z \sim q$, using $\mathbb E_q[(z - m_1)^2] = s_1^2$ and $\mathbb E_q[(z - m_2)^2] = s_1^2 + (m_1 - m_2)^2$. With $m_2 = 0$, $s_2 = 1$ your result must reduce to section 2's closed form (the visible test checks it). Write it with tensor operations only: **without the helpers** (`kl_standard_normal`, `kl_normal`, `slide_kl_term`) and without `torch.distributions`. The cell then applies it to the code distributions of the first five test digits (`m_ex`, `s_ex`) against those of the next five (`m_ex2`, `s_ex2`). (The hidden tests compare with the exact KL on other inputs, and call your function with the helpers and `torch.distributions` switched off, under whatever name you import them.)
+# **Exercise 1 (the KL between two codes' distributions).** Section 2's term is the KL of a code distribution $N(m, \operatorname{diag} s^2)$ from the **fixed** prior $N(0, I)$. Some VAEs compare two Gaussians that are both learned (a learned prior, or the code distributions of two images), so derive the general case yourself: complete `kl_diag(m1, s1, m2, s2)`, which, for means `m1`, `m2` and standard deviations `s1`, `s2` (all (B, n), $s > 0$), returns a (B,) tensor of $\mathrm{KL}\big(N(m_1, \operatorname{diag} s_1^2) \,\|\, N(m_2, \operatorname{diag} s_2^2)\big)$ in nats, summed over the code dimensions. How: the coordinates are independent, so the KL is a sum over them; for one coordinate write $\log q(z) - \log p(z)$ with the Gaussian log density $\log N(z; m, s^2) = -\tfrac12 \ln(2\pi s^2) - \tfrac{(z - m)^2}{2 s^2}$, and take its mean under $z \sim q$, using $\mathbb E_q[(z - m_1)^2] = s_1^2$ and $\mathbb E_q[(z - m_2)^2] = s_1^2 + (m_1 - m_2)^2$. With $m_2 = 0$, $s_2 = 1$ your result must reduce to section 2's closed form (the visible test checks it). Write it with tensor operations only: **without the helpers** (`kl_standard_normal` and `slide_kl_term`, imported at the top, or any other function of `helpers.models.gaussian`) and without `torch.distributions`. The cell then applies it to the code distributions of the first five test digits (`m_ex`, `s_ex`) against those of the next five (`m_ex2`, `s_ex2`). (The hidden tests compare with the exact KL on other inputs, and call your function with the helpers and `torch.distributions` switched off, under whatever name you import them.)
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 m_ex, s_ex = encode_means(vae, dig[2][:5]), (0.5 * vae.encode(dig[2][:5])[1]).exp().detach()  # s = exp(σ/2)
@@ -826,7 +828,7 @@ print("Exercise 2 passes the visible checks (more run when it is graded): mean b
 # **Exercise 3 (build and train a VAE for the slide's other reading of σ).** Section 2 chose to read the slide's σ as the log-variance. Read it instead as its sampling line $c = \exp(\sigma) \odot e + m$ does, as the log **standard deviation** ($s = e^{\sigma}$), and build a VAE that is consistent with that reading: its noise and its KL term must describe the same Gaussian. Write it for a tiny network: a linear encoder `enc` (64 pixels → 8 numbers: $m$ = the first 4, σ = the last 4, σ the log standard deviation) and a small decoder `dec` (4-D code → 64 × 17 = 1,088 logits, pixel-major: `dec(c).view(B, 64, 17)[:, i]` are the 17 logits of pixel `i`, pixels in `x.flatten(1)` order), built by `make_ex3_nets` below. Complete three functions:
 #
 # - `reparameterize(m, sigma, e)`: the code $c = \exp(\sigma) \odot e + m$;
-# - `neg_elbo_parts(enc, dec, x, generator)`: for digits `x` (B, 8, 8), scale them to [0, 1] (divide by 16), encode, draw `e = torch.randn(m.shape, generator=generator)`, and return `(rec, kl)`, each a (B,) tensor in nats: `rec` = $-\log P(x \mid c)$ summed over the 64 pixels (categorical over 17 levels), `kl` = $\mathrm{KL}(N(m, \operatorname{diag} e^{2\sigma}) \,\|\, N(0, I))$, the KL of the Gaussian your `reparameterize` draws from (section 2 gives the closed form in terms of $s$);
+# - `neg_elbo_parts(enc, dec, x, generator)`: for digits `x` (B, 8, 8), scale them to [0, 1] (divide by 16), encode, draw `e = torch.randn(m.shape, generator=generator)`, and return `(rec, kl)`, each a (B,) tensor in nats: `rec` = $-\log P(x \mid c)$ summed over the 64 pixels (categorical over 17 levels), `kl` = $\mathrm{KL}(N(m, \operatorname{diag} e^{2\sigma}) \,\|\, N(0, I))$, the KL of the Gaussian your `reparameterize` draws from (section 2 already wrote this closed form for the log-std reading: the formulas of both functions are given; the work of this exercise is to build, wire and train a VAE that uses them consistently);
 # - `train_two_epochs(enc, dec, x, generator)`: two epochs of Adam (learning rate 10⁻³, every parameter of `enc` and `dec` trained, one optimiser state kept across both epochs) on the mean of `rec + kl` (KL weight 1 from the first step: no warm-up), over mini-batches of 64 in an order drawn anew each epoch with `torch.randperm(len(x), generator=generator)` (every digit once per epoch; the last batch may be smaller); return a list of two floats, each epoch's mean of the mini-batch losses computed while training (weighted by batch size, i.e. the mean per digit; no extra pass over all of `x`).
 #
 # It follows section 3's `SlideVAE` and `train_vae` (without β: the KL weight is 1 throughout) in a smaller form, but with σ read as the log standard deviation, so the sampling step and the KL both differ from section 3's lines; it is graded strictly. The tests train fresh networks with your functions and check behaviour: the loss falls, the KL is finite, the gradient of the reconstruction term reaches the encoder (through your reparameterisation), and training updates the encoder as well as the decoder. `neg_elbo_parts` should draw its code with your `reparameterize`.

@@ -300,7 +300,7 @@ cat_nll, cat_k = categorical_mixture_nll(tr, va, te, ks=(1, 5, 10, 20, 40))
 print(f"5 categorical mixtures fitted in {time.perf_counter() - start:.0f} s")
 
 # %% [markdown]
-# The other models come from checkpoints trained by `make checkpoints`: the two digits VAEs of notebook 05, one with a plain decoder and one whose decoder is itself autoregressive (MADE), their likelihoods estimated with $k=1000$ importance samples (notebook 07 explains why that is a bound from below), and an autoregressive model over the 64 pixels.
+# The other models come from checkpoints trained by `make checkpoints`: the two digits VAEs of notebook 05, one with a plain decoder and one whose decoder is itself autoregressive (MADE), their likelihoods estimated with $k=1000$ importance samples (the importance-weighted bound, **IWAE** in the table: notebook 05 computes it, notebook 07 explains why it is a bound from below), and an autoregressive model over the 64 pixels.
 #
 # **The MADE decoder** (Germain et al., 2015; notebook 05 §7 scores it). Given the code $z$, it does not treat the 64 pixels as independent: $P(x|z) = \prod_i P(x_i \mid x_{<i}, z)$ in raster order, like notebook 01's models, but all 64 conditionals come out of **one** pass of an MLP whose weight matrices are multiplied by fixed 0/1 masks. Each unit gets a number; the masks let a hidden unit listen only to units with a number no larger than its own, and the output for pixel $i$ only to units with a number strictly smaller than $i$, so that output cannot depend on the pixels $\ge i$. The demonstration below changes one pixel of a test digit and lists which pixels' outputs move: only pixels after it.
 #
