@@ -65,6 +65,8 @@ digits, pokemon = load_digits(), load_pokemon()
 dig_train, dig_valid, dig_test = digits.split()
 lab_train, lab_valid, lab_test = digits.split_labels()
 poke_train, poke_valid, poke_test = pokemon.split()
+print(f"digits: {len(dig_train)} train / {len(dig_valid)} validation / {len(dig_test)} test; "
+      f"Pokémon: {len(poke_train)} train / {len(poke_valid)} validation / {len(poke_test)} test sprites")
 
 # %% [markdown]
 # ## 1. Encoder → code → decoder (slide 16)
@@ -299,7 +301,7 @@ for label, model, prior in [("AE 2-D, fitted Gaussian", ae2, "fitted"), ("AE 2-D
                             ("rec.-only 8-D, fitted Gaussian", rec_only, "fitted"),
                             ("rec.-only 8-D, N(0, I)", rec_only, "standard"), ("VAE 8-D, N(0, I)", vae, "standard")]:
     rows[label] = prior_sample_quality(model, dig_train, lab_train, n=500, seed=0, prior=prior, clf=clf)
-print(f"{'447 real digits / 500 decoded codes':32s} {'confidence':>10s} {'nearest train':>14s}")
+print(f"{f'{len(dig_test)} real digits / 500 decoded codes':32s} {'confidence':>10s} {'nearest train':>14s}")
 for label, q in rows.items():
     print(f"{label:32s} {q['confidence']:10.2f} {q['nearest_train']:14.2f}")
 conf = {k: q["confidence"] for k, q in rows.items()}
@@ -312,7 +314,6 @@ assert conf["VAE 8-D, N(0, I)"] > max(conf["AE 2-D, N(0, I)"], conf["rec.-only 8
 assert conf["AE 2-D, fitted Gaussian"] > conf["VAE 8-D, N(0, I)"] + 0.03
 assert conf["rec.-only 8-D, fitted Gaussian"] > conf["VAE 8-D, N(0, I)"] + 0.03
 assert max(v for k, v in conf.items() if k != "test digits (real)") < conf["test digits (real)"] - 0.1
-assert all(abs(conf[f"rec.-only 8-D, {p}"] - conf[f"AE 2-D, {p}"]) <= 0.035 for p in ("fitted Gaussian", "N(0, I)"))  # §4: "much like the 2-D one"
 
 # %%
 fig = Figure(figsize=(10, 3.4), layout="constrained")
@@ -438,7 +439,7 @@ scatter_codes(codes_train, lab_train, ax=b, lim=1.5 + (values[1] - values[0]) / 
 fig
 
 # %% [markdown]
-# **Takeaway.** The encoder decides where codes live and at what scale. For this 2-D autoencoder the holes do not decode to garbage: the decoder draws confident digits there too, by extending its clusters (mean classifier confidence 0.89 on the 47 hole cells, against 0.86 for real test digits), so a code in a hole decodes to *some* digit, though not one the data put there. Codes drawn from $N(0, I)$ are another matter for this AE: they land in the crowded centre (section 3), where the grid shows blends of 3s, 9s and 8s and the classifier is less sure (0.52 for $N(0, I)$ codes, against 0.69 for codes from the fitted Gaussian, which spread over the data's range). The Pokémon AE's random codes (section 3) did decode to garbage. On digits, the 8-D reconstruction-only model is much like the 2-D one, within about 0.03 of its confidence for each way of drawing codes: from the fitted Gaussian it draws mostly digit-like shapes, from $N(0, I)$ hazy pictures, some recognisable digits and some scribbles (section 3's pictures), and the classifier is only moderately sure of either (0.66 and 0.55, against the 2-D model's 0.69 and 0.52 and 0.86 for real digits, section 3's table). Notebook 05's VAE pulls the codes into a fixed window around 0 and fills it.
+# **Takeaway.** The encoder decides where codes live and at what scale. For this 2-D autoencoder the holes do not decode to garbage: the decoder draws confident digits there too, by extending its clusters (mean classifier confidence 0.89 on the 47 hole cells, against 0.86 for real test digits), so a code in a hole decodes to *some* digit, though not one the data put there. Codes drawn from $N(0, I)$ are another matter: section 3's table scores them lower for both digit autoencoders, and the Pokémon AE's random codes decoded to garbage. How much each digit autoencoder loses with $N(0, I)$ codes, and why, is Exercise 4. Notebook 05's VAE is trained so that its codes follow $N(0, I)$, the prior it will be sampled from.
 
 # %% [markdown]
 # ## 5. Drag through the code: sliders
