@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -52,6 +51,7 @@ KEYS = {
     "pokemon_samples": {"lstm512_tau_chosen"} | {
         f"{family}_{stat}" for family in ("held_out", "lstm512", "lstm512_tau", "context2d_96x10", "vae", "gan")
         for stat in ("background", "blobs", "outline", "colours", "distance")},
+    "denormals": {"cpu", "forward_ms_flushed", "forward_ms_kept", "ratio"},
     "training_threads": {"one_run_2_threads_steps_per_s", "two_runs_1_thread_steps_per_s", "ratio"},
     "text_bits_per_char": {"model", "unigram", "bigram"},
     "pokemon_two_sample": {f"{family}_{stat}" for family in TWO_SAMPLE_FAMILIES
@@ -60,12 +60,12 @@ KEYS = {
                              "lstm512_wd_minus_lstm512", "lstm512_wd_minus_lstm512_se"},
     # nested: ring/grid -> variant -> means, standard errors and per_seed; length -> ring/grid -> steps
     "gan_modes": {"steps", "probe_steps", "seeds", "workers", "chunk", "seconds", "seconds_per_run", "ring",
-                  "grid", "length"},
+                  "grid", "length", "cpu"},
 }
 
 # Keys a block made by an earlier version of its code may lack (gan_modes before its runs were batched over seeds:
 # one seed per model, no "chunk"); tests accept such a block until the next `make bench` replaces it.
-OPTIONAL = {"gan_modes": {"chunk"}}
+OPTIONAL = {"gan_modes": {"chunk", "cpu"}}
 
 # Published numbers beside ours, with their sources (other splits or data: for scale only).
 REFERENCES = {
@@ -77,6 +77,7 @@ REFERENCES = {
 
 # PacGAN's Table 1: (modes, high-quality share in %, reverse KL), each (mean, standard error)
 from helpers.models.adversarial import PAPER_TABLE1 as PACGAN_TABLE1  # noqa: E402
+from helpers.core.train import cpu_name, flush_denormals  # noqa: E402
 
 
 def pokemon_bits_per_pixel() -> dict[str, float]:
@@ -451,6 +452,41 @@ def training_threads(steps: int = 12) -> dict[str, float]:
     return {"one_run_2_threads_steps_per_s": one, "two_runs_1_thread_steps_per_s": two, "ratio": two / one}
 
 
+DENORMAL_FORWARD = r"""
+import sys, time, torch
+if sys.argv[1] == "flush":
+    torch.set_flush_denormal(True)  # before the first large operation, as setup() does
+from helpers.registry import get
+model = get("context2d_96x10")[0]
+x = torch.randint(0, model.cfg.colours, (8, model.side, model.side), generator=torch.Generator().manual_seed(0))
+times = []
+with torch.no_grad():
+    model(x)
+    for _ in range(5):
+        t = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - t)
+print(sorted(times)[2] * 1000)
+"""
+
+
+def denormals() -> dict:
+    """What ``flush_denormals`` (every notebook's setup()) buys: one forward pass of the shipped 96x10
+    PixelCNN over 8 sprites, median of 5, in a fresh process with denormal numbers flushed to zero
+    and in one that keeps them. On Intel CPUs the kept ones are computed in microcode."""
+    import subprocess
+
+    def ms(mode: str) -> float:
+        out = subprocess.run([sys.executable, "-c", DENORMAL_FORWARD, mode], cwd=REPO, capture_output=True,
+                             text=True)
+        if out.returncode:
+            raise RuntimeError(f"the denormals worker ({mode}) failed: {out.stderr[-2000:]}")
+        return float(out.stdout.split()[-1])
+
+    flushed, kept = ms("flush"), ms("keep")
+    return {"cpu": cpu_name(), "forward_ms_flushed": flushed, "forward_ms_kept": kept, "ratio": kept / flushed}
+
+
 GAN_MODES_STEPS = 1500  # of the paper's 400,000: the whole block then takes about an hour on 2 cores
 GAN_MODES_PROBE = 100  # steps of the cheap reproduction check (tests/test_pacgan.py)
 GAN_MODES_LONG = 4  # the length part trains the plain GAN this many times longer
@@ -546,7 +582,7 @@ def gan_modes(steps: int = GAN_MODES_STEPS, seeds: int = 10, workers: int = 2) -
     def runs(ds: str, pack: int, n: int, length: int) -> list[dict]:
         return [{"seed": s} | results[(ds, pack, s, length)] for s in range(n)]
 
-    out: dict = {"steps": steps, "probe_steps": GAN_MODES_PROBE, "seeds": seeds, "workers": workers,
+    out: dict = {"cpu": cpu_name(), "steps": steps, "probe_steps": GAN_MODES_PROBE, "seeds": seeds, "workers": workers,
                  "chunk": GAN_MODES_CHUNK}
     for ds in ("ring", "grid"):
         out[ds] = {name: _summarise(runs(ds, pack, seeds, steps)) for name, pack in GAN_MODES_VARIANTS.items()}
@@ -626,18 +662,6 @@ def _atomic_write(path: Path, text: str) -> None:
     _atomic_write_bytes(path, text.encode())
 
 
-def cpu_name() -> str:
-    """The CPU model and its widest vector unit: timings differ several-fold between machines
-    with and without AVX-512, so the table says which kind measured them."""
-    info = Path("/proc/cpuinfo")
-    text = info.read_text() if info.exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
-                 platform.processor() or platform.machine())
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    vec = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
-    return f"{model}, {vec}" if vec else model
-
-
 def to_markdown(r: dict) -> str:
     def fmt(v):
         if not isinstance(v, float):
@@ -666,7 +690,10 @@ def to_markdown(r: dict) -> str:
                                    "spread (sd) and standard error over the sets; median figure-pixel distance to the "
                                    "nearest training sprite; τ chosen",
              "training_threads": "96x10 PixelCNN training, Adam steps/s summed over runs; ratio: two 1-thread runs "
-                                 "side by side over one 2-thread run"}
+                                 "side by side over one 2-thread run",
+             "denormals": "one forward pass of the 96x10 PixelCNN over 8 sprites, ms, median of 5, with denormal "
+                          "numbers flushed to zero (every notebook's setup()) and kept; ratio: kept / flushed; "
+                          "measured on the CPU named"}
     for group, unit in units.items():
         for key, v in r.get(group, {}).items():  # a block newer than latest.json has no rows yet
             ref = REFERENCES.get(group, "") if key == next(iter(r[group])) else ""
@@ -710,6 +737,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: rewrite latest.md and the README table from latest.json")
     args = parser.parse_args(argv)
+    flush_denormals()  # as every notebook's setup() does (the denormals block measures both ways)
     if args.render_only:
         md = to_markdown(json.loads((OUT / "latest.json").read_text()))
         _atomic_write(OUT / "latest.md", md)

@@ -40,7 +40,7 @@ from torch import nn
 
 from helpers.core.checkpoints import Checkpoint, Metric, config_dict, headline, load_checkpoint, save_checkpoint
 from helpers.core.data import REPO_ROOT, dataset
-from helpers.core.train import read_resume, resolve_device, save_atomic, seeded
+from helpers.core.train import cpu_name, flush_denormals, read_resume, resolve_device, save_atomic, seeded
 
 CHECKPOINT_DIR = REPO_ROOT / "data" / "checkpoints"
 TRAIN_COMMAND = "python -m helpers.registry train"
@@ -303,7 +303,7 @@ def train(r: Recipe | str, *, device: str | torch.device | None = "auto", progre
     finally:
         torch.set_num_threads(threads)
     meta = {"device": "; ".join(dict.fromkeys(runs)) if runs else where, "seconds": round(seconds, 1),
-            "torch": str(torch.__version__), "date": dt.date.today().isoformat(),
+            "cpu": cpu_name(), "torch": str(torch.__version__), "date": dt.date.today().isoformat(),
             "command": f"{TRAIN_COMMAND} {r.name}" + (" --resume" if resume else "")}
     if len(runs) > 1:
         meta["runs"] = len(runs)
@@ -364,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--epochs", type=int, default=None,
                    help="another epoch cap (GANs: x100 steps); trains into the user cache, not data/checkpoints")
     args = p.parse_args(argv)
+    flush_denormals()  # before any training: on Intel CPUs denormals slow the PixelCNNs many times
     if args.command == "list":
         for name in recipes():
             d = describe(name)

@@ -65,7 +65,7 @@ from helpers.evaluate.digits import classes_covered, digit_classifier
 from helpers.models.image_gan import ImageGAN, nearest, straight_through_colours
 from helpers.notebook.plot import bar_table, show_digits, show_sprites
 from helpers.registry import get, recipe
-from helpers.core.train import seeded
+from helpers.core.train import cpu_name, seeded
 from helpers.notebook import setup
 
 gen = setup(seed=0, threads=1)  # small networks: one thread is fast and makes the toy runs repeatable
@@ -384,13 +384,24 @@ for pack, name in [(1, "plain GAN"), (2, "PacGAN, pairs")]:
     d = torch.cdist(x, ring_centres())
     share = torch.bincount(d.argmin(1)[d.min(1).values < 0.15], minlength=8) / len(x)
     weakest[pack] = sorted(share.tolist())
-    same = all(torch.equal(a, b) for a, b in zip(shipped.state_dict().values(), runs[pack]["model"].state_dict().values()))
-    print(f"{name:14s}: the shipped checkpoint's weights equal this run's: {same}")
-    assert same
     print(f"{name:14s} (shipped checkpoint): {covered}/8 modes covered, {frac:5.1%} of samples on a mode; "
           f"per mode: {' '.join(f'{v:.1%}' for v in share.tolist())}")
 assert weakest[1][0] < 0.02 < weakest[2][0] < 0.125 / 2 and weakest[1][1] < 0.125 / 2
 assert 1.5 < weakest[2][0] / weakest[1][0] < 3
+
+# %%
+# Are the shipped checkpoints this section's runs? Same trainer, configuration and seed; bit for bit on the kind of
+# CPU that trained them. Another kind rounds float32 sums differently, and 4,000 GAN steps amplify that into
+# another run (tests/test_adversarial.py checks on every machine that the registry's command and this notebook's
+# trainer give the same weights).
+this_cpu = cpu_name()
+for pack, name in [(1, "plain GAN"), (2, "PacGAN, pairs")]:
+    shipped, info = get("toy_gan_plain" if pack == 1 else "toy_gan_pack2")
+    same = all(torch.equal(a, b) for a, b in zip(shipped.state_dict().values(), runs[pack]["model"].state_dict().values()))
+    trained_on = info.meta.get("cpu", "a CPU its metadata does not name")
+    print(f"{name:14s}: the shipped checkpoint's weights equal this run's: {same} (trained on {trained_on}; "
+          f"this machine: {this_cpu})")
+    assert same or trained_on != this_cpu, "same CPU, same seed and trainer, yet other weights"
 
 # %%
 final = {pack: count_modes(runs[pack]["shots"][4000]) for pack in (1, 2)}
@@ -408,9 +419,9 @@ assert final[1][0] == 7 and final[1][1] > 0.5 and int((plain_hits < 20).sum()) =
 assert int(plain_hits.argmin()) == 0 and int(np.argmax(at_mode)) == 0  # mode 0 is the one at (2, 0)
 
 # %% [markdown]
-# **Takeaway.** (In the PacGAN row of the figure, the colour at a point is the pair discriminator's P(real) for a pair made of two copies of that point, the very kind of pair a collapsed generator makes; so its colours do not measure the same thing as the plain GAN's row.) With equal learning rates the plain GAN does reach the data: in the run shown it ends on the ring with most of its samples on a mode, yet one mode is left with fewer than 1% of the samples (the counts per mode are printed above), so it covers 7 of the 8 modes. In the figure it is the mode on the right, at (2, 0): few black points, and the discriminator's P(real) is higher there than at any other mode centre (printed above), since there it sees real points and almost no fakes. That is **mode collapse** in its common, partial form: the generator's loss asks each sample to look real on its own, and nothing asks the samples as a whole to spread over the modes. The discriminator does favour the starved mode (its P(real) there is the highest, printed), so the few samples near it are drawn towards it, but that pull is local: samples sitting on the other modes feel little of it. The PacGAN run with the same seed covers all 8. The 1% rule is a coarse count, though: over the shipped checkpoints' 10,000 samples (the same runs, other codes; printed above) the plain GAN's weakest mode sits just above 1%, so it counts 8 of 8 there, and its second weakest is also far below the 12.5% of an even spread; the PacGAN is uneven too, but its weakest mode has about twice the plain GAN's share. The starved mode is the collapse, whichever side of the 1% line it falls.
+# **Takeaway.** (In the PacGAN row of the figure, the colour at a point is the pair discriminator's P(real) for a pair made of two copies of that point, the very kind of pair a collapsed generator makes; so its colours do not measure the same thing as the plain GAN's row.) With equal learning rates the plain GAN does reach the data: in the run shown it ends on the ring with most of its samples on a mode, yet one mode is left with fewer than 1% of the samples (the counts per mode are printed above), so it covers 7 of the 8 modes. In the figure it is the mode on the right, at (2, 0): few black points, and the discriminator's P(real) is higher there than at any other mode centre (printed above), since there it sees real points and almost no fakes. That is **mode collapse** in its common, partial form: the generator's loss asks each sample to look real on its own, and nothing asks the samples as a whole to spread over the modes. The discriminator does favour the starved mode (its P(real) there is the highest, printed), so the few samples near it are drawn towards it, but that pull is local: samples sitting on the other modes feel little of it. The PacGAN run with the same seed covers all 8. The 1% rule is a coarse count, though: over the shipped checkpoints' 10,000 samples (other codes; the checkpoints come from the same trainer, configuration and seed, and on the kind of CPU that trained them they are these very runs: the cell above compares the weights) the plain GAN's weakest mode sits just above 1%, so it counts 8 of 8 there, and its second weakest is also far below the 12.5% of an even spread; the PacGAN is uneven too, but its weakest mode has about twice the plain GAN's share. The starved mode is the collapse, whichever side of the 1% line it falls.
 #
-# One run proves little. How often each kind of discriminator collapses is a question over many seeds: the paper's Table 1 answers it with 10 trials per row, on the ring and on a grid of 25 Gaussians, with its own networks (a 400-unit generator, a maxout discriminator: each unit outputs the largest of 5 linear functions of its input), Adam at $10^{-4}$ for both and 400,000 steps, and its own data and updates: a ring of radius 1 with standard deviation 0.01, 2-D noise, both networks updated at once from the same batch (our toy above: radius 2, standard deviation 0.05, 256-D noise, the discriminator's step before the generator's). `make bench` (block `gan_modes`, `helpers/models/pacgan.py`) reproduces its protocol, read from the authors' code, except the length: on 2 CPU cores the whole table has to finish in about an hour (the time it took is printed below), so each run is cut to a small fraction of the paper's steps. The block takes too long for this notebook; the cell reads its results from `benchmarks/latest.json` (a test re-runs the start of one of its runs and checks that it matches the file). Measures as in the paper: a sample is **high quality** when it lies within 3 standard deviations of a mode, a mode is **captured** when at least one of 2,500 samples is a high-quality sample of it, and the **reverse KL** compares the histogram of high-quality samples over the modes with the even one (0 = even).
+# One run proves little. How often each kind of discriminator collapses is a question over many seeds: the paper's Table 1 answers it with 10 trials per row, on the ring and on a grid of 25 Gaussians, with its own networks (a 400-unit generator, a maxout discriminator: each unit outputs the largest of 5 linear functions of its input), Adam at $10^{-4}$ for both and 400,000 steps, and its own data and updates: a ring of radius 1 with standard deviation 0.01, 2-D noise, both networks updated at once from the same batch (our toy above: radius 2, standard deviation 0.05, 256-D noise, the discriminator's step before the generator's). `make bench` (block `gan_modes`, `helpers/models/pacgan.py`) reproduces its protocol, read from the authors' code, except the length: on 2 CPU cores the whole table has to finish in about an hour (the time it took is printed below), so each run is cut to a small fraction of the paper's steps. The block takes too long for this notebook; the cell reads its results from `benchmarks/latest.json` (a test re-runs the start of one of its runs and checks that it matches the file: to one sample on the kind of CPU that measured it, coarsely on others, for the reason the cell above gives). Measures as in the paper: a sample is **high quality** when it lies within 3 standard deviations of a mode, a mode is **captured** when at least one of 2,500 samples is a high-quality sample of it, and the **reverse KL** compares the histogram of high-quality samples over the modes with the even one (0 = even).
 
 # %%
 import json

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.core.train import cpu_name
 from helpers.models.pacgan import (
     EVAL_SAMPLES, discriminator_net, generate, grid, measure, ring, train_pacgan, train_pacgan_batched,
 )
@@ -104,7 +105,8 @@ def test_batched_seeds_train_as_single_runs(pack):
 def test_bench_gan_modes_is_reproducible():
     """Re-run the stored batched run holding the plain GAN's ring seed 0 (seeds 0 to chunk - 1,
     trained together as the bench did) for the stored probe steps, and require the measures
-    stored for that point of each seed's run (the full runs take minutes: too slow here)."""
+    stored for that point of each seed's run (the full runs take minutes: too slow here): to one
+    sample on the CPU that measured the block, coarsely on others."""
     r = json.loads((REPO / "benchmarks" / "latest.json").read_text())
     if "gan_modes" not in r:
         pytest.skip("benchmarks/latest.json has no gan_modes block yet: run benchmarks/run.py --only gan_modes")
@@ -117,12 +119,21 @@ def test_bench_gan_modes_is_reproducible():
         xs = [generate(G.single(i)) for i in range(chunk)]
     else:  # a block from before batching: one run per seed
         xs = [generate(train_pacgan("ring", 1, seed=0, steps=n))]
+    # CPU families block float32 sums differently and a GAN amplifies the difference: after these 100
+    # steps an Intel Xeon's samples of seed 0 have 0.6% high-quality samples where the AMD EPYC that
+    # wrote the block had 1.9%, and the seeds' sample means differ by up to 0.14. So the exact check
+    # may fail only on a CPU other than the one that measured the block; there the coarse measures
+    # must still agree.
+    same_cpu = block.get("cpu", r.get("cpu")) == cpu_name()  # a block without its own: the file's
     for x, p in zip(xs, stored):
         got, probe = measure(x, "ring"), p["probe"]
         assert got["modes"] == probe["modes"]
-        assert abs(got["high_quality"] - probe["high_quality"]) <= 1 / EVAL_SAMPLES  # one sample of slack
+        exact = abs(got["high_quality"] - probe["high_quality"]) <= 1 / EVAL_SAMPLES and torch.allclose(
+            x.double().mean(0), torch.tensor(probe["centroid"], dtype=torch.float64), rtol=0, atol=1e-4)
+        assert exact or not same_cpu, f"the block was measured on this CPU ({cpu_name()}) yet does not reproduce"
+        assert abs(got["high_quality"] - probe["high_quality"]) <= 0.02
         torch.testing.assert_close(x.double().mean(0), torch.tensor(probe["centroid"], dtype=torch.float64),
-                                   rtol=0, atol=1e-4)
+                                   rtol=0, atol=0.3)
     # the summary is the mean of the stored seeds
     for ds in ("ring", "grid"):
         for s in block[ds].values():
