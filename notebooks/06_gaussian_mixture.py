@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 06 · Gaussian mixtures, and the VAE as an infinite mixture
 #
-# Slides 24-25, right after slide 23's "Warning of Math" sign: before the ELBO, the lecture explains what kind of distribution a VAE is, by way of a distribution you already know, the Gaussian mixture.
+# Slides 24-25, right after slide 23's "Warning of Math" sign: before the ELBO (the evidence lower bound on $\log P(x)$, which notebook 07 derives), the lecture explains what kind of distribution a VAE is, by way of a distribution you already know, the Gaussian mixture.
 #
 # **Learning goals.** After this notebook you can
 # 1. sample from a Gaussian mixture in two steps, and fit mixtures with EM: its two steps as equations (checked against scikit-learn), the categorical mixture's EM written out line by line, and the Gaussian E-step written by you (exercise 1);
@@ -66,7 +66,7 @@ f64 = torch.float64
 #
 # $$P(x) = \sum_{m} P(m)\, \mathcal N(x;\ \mu^m, \Sigma^m)$$
 #
-# To draw $x$: first pick a component $m \sim P(m)$ (a die with unequal sides), then draw $x \sim \mathcal N(\mu^m, \Sigma^m)$. Each sample *belongs to one cluster*: $m$ is a 1-of-N representation of $x$. We call such a model a **GMM** (Gaussian mixture model).
+# To draw $x$: first pick a component $m \sim P(m)$ (a die with unequal sides), then draw $x \sim \mathcal N(\mu^m, \Sigma^m)$. Each sample *belongs to one cluster*: $m$, one of N labels (written as a vector, a 1-of-N or one-hot code: a 1 at the chosen component, 0 elsewhere), says which one. We call such a model a **GMM** (Gaussian mixture model).
 
 # %%
 true = GaussianMixture(
@@ -287,7 +287,7 @@ ours_test = torch.logsumexp(cat_log_joint(cat_weights, cat_probs, te), dim=1)  #
 ref_mix, _ = fit_categorical_mixture(tr, K_CAT, iters=45, alpha=ALPHA, levels=LEVELS, tol=-math.inf,
                                      generator=torch.Generator().manual_seed(0))
 ref_test = ref_mix.log_prob(te)
-print(f"test log P(x), mean over 447 digits: notebook {float(ours_test.mean()):.6f}, "
+print(f"test log P(x), mean over {len(te)} digits: notebook {float(ours_test.mean()):.6f}, "
       f"helpers {float(ref_test.mean()):.6f}")
 assert torch.allclose(ours_test, ref_test, atol=1e-5) and torch.allclose(cat_probs, ref_mix.probs, atol=1e-8)
 
@@ -361,7 +361,7 @@ assert vae_nll["digits_vae"] < cat_nll < gmm_test, "the categorical mixture sits
 
 # %% tags=["readme"]
 bar_table([r[0] for r in rows], [r[1] for r in rows], xlabel="test NLL, nats per image (lower is better)",
-          title="Digits 8×8, 17 levels, 447 test images")
+          title=f"Digits 8×8, 17 levels, {len(te)} test images")
 
 # %% [markdown]
 # Read the table in two steps. The Gaussian mixtures (top two rows) barely improve on one Gaussian: a density on dequantised pixels is the wrong kind of model for 17 grey levels, whatever its number of clusters. Giving each cluster categorical pixels (third row) is worth far more than extra clusters. The fair comparison is the third row against the fourth: the same categorical pixels, independent given the code, and only the code differs, one of K labels against an 8-D continuous vector. The distributed code still wins, by the margin printed above the chart.
@@ -441,7 +441,7 @@ show_digits(judged["VAE (8-D) samples"][pick], ncols=8, ax=a2,
 fig
 
 # %% [markdown]
-# By likelihood the GMM is about 38 nats per image worse than the VAE. Its floor-and-clip samples are the *more* digit-like by both judges (higher confidence, closer to the training digits). The clipping is not what earns that lead: the same draws left unclipped are farther from the training digits (1.54 against 1.38) but still closer than the VAE's samples, and the classifier is, if anything, slightly more confident about them (0.76 against 0.73). Its exact draws from $P(x)/Z$, only about a hundred, are still closer to the training digits than the VAE's samples, but the classifier is less confident about them than about the VAE's (all numbers printed above); these are not the same draws, but the 0.05% that happened to land with all 64 pixels inside $[0, 17)$, a strongly selected subset, so this row does not say what clipping does. The likelihood gap is not an artefact of the bounds: the GMM's number is too high by its Jensen gap and by $-\log Z$, together at least about 10 of the 38 nats (the Jensen-gap estimate errs low and was still growing with more draws), leaving at most about 27 (printed above), and the VAE's number is itself an upper bound, whose gap would only widen the difference. This is not a paradox either. Likelihood rewards putting some probability on **every** test digit, including the odd ones; the sample judges look only at what a model draws. The VAE's pixel-by-pixel noise, drawn independently given $z$, makes its samples speckled. The GMM has only 5 components, but each has a full covariance, so its noise is correlated across pixels, and the classifier sorts its 500 samples into all 10 digit classes, as it does the VAE's (the range of the shares per class is printed above): 5 components are not 5 kinds of digit, since at least some components' samples fall into more than one class. Theis, van den Oord and Bethge (ICLR 2016, "A note on the evaluation of generative models") show that the two are largely independent: a good likelihood does not imply good samples, nor the reverse, so a model must be judged by the measure that matches its use. This series reports both.
+# By likelihood the GMM is about 38 nats per image worse than the VAE. Its floor-and-clip samples are the *more* digit-like by both judges (higher confidence, closer to the training digits). The clipping earns part of that lead, not all of it: the same draws left unclipped are farther from the training digits (1.54 against 1.38) but still closer than the VAE's samples (1.70), and the classifier is, if anything, slightly more confident about them (0.76 against 0.73). Its exact draws from $P(x)/Z$, only about a hundred, are still closer to the training digits than the VAE's samples, but the classifier is less confident about them than about the VAE's (all numbers printed above); these are not the same draws, but the 0.05% that happened to land with all 64 pixels inside $[0, 17)$, a strongly selected subset, so this row does not say what clipping does. The likelihood gap is not an artefact of the bounds: the GMM's number is too high by its Jensen gap and by $-\log Z$, together at least about 10 of the 38 nats (the Jensen-gap estimate errs low and was still growing with more draws), leaving at most about 27 (printed above), and the VAE's number is itself an upper bound, whose gap would only widen the difference. This is not a paradox either. Likelihood rewards putting some probability on **every** test digit, including the odd ones; the sample judges look only at what a model draws. The VAE's pixel-by-pixel noise, drawn independently given $z$, makes its samples speckled. The GMM has only 5 components, but each has a full covariance, so its noise is correlated across pixels, and the classifier sorts its 500 samples into all 10 digit classes, as it does the VAE's (the range of the shares per class is printed above): 5 components are not 5 kinds of digit, since at least some components' samples fall into more than one class. Theis, van den Oord and Bethge (ICLR 2016, "A note on the evaluation of generative models") show that the two are largely independent: a good likelihood does not imply good samples, nor the reverse, so a model must be judged by the measure that matches its use. This series reports both.
 
 # %% [markdown]
 # ## Summary
