@@ -15,7 +15,8 @@ def setup(seed: int = 0, threads: int | None = None) -> torch.Generator:
     work is shared out); None leaves torch's default.
 
     It also flushes denormal numbers to zero (``flush_denormals``): on Intel CPUs they make
-    the PixelCNNs of notebooks 02 and 09 many times slower, and they change no printed number."""
+    the PixelCNNs of notebooks 02 and 09 many times slower, and flushing them changes none of
+    the outputs the tests compare."""
     flush_denormals()
     if threads is not None:
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
