@@ -334,7 +334,7 @@ assert float(-lp_3000.mean() - true_test) > 0.05
 assert 0.3 < float((-lp_3000.mean() - true_test) / (-lp_test.mean() - true_test)) < 0.7
 
 # %% [markdown]
-# With the same network and settings, three times the data roughly halves the gap to the true generator (0.29 → 0.14 nats per image on the same held-out images).
+# With the same network and settings, three times the data roughly halves the gap to the true generator (both gaps, in nats per image on the same held-out images, are printed above).
 #
 # ## 4. Generation, pixel by pixel
 #
@@ -453,7 +453,7 @@ draw(sample_chain(softmax_net, 8, gen), ncols=4, ax=c, title="softmax (1-of-N): 
 fig
 
 # %% [markdown]
-# **Takeaway.** A pixel's value is a category (which colour), and its conditional distribution often has several peaks. A softmax over the values represents the peaks; a regressed number can only sit between them. That is why PixelRNN, notebook 02's LSTM (a recurrent network, taught there) and WaveNet (notebook 03, 256 audio levels) all use 1-of-N.
+# **Takeaway.** A pixel's value is a category (which colour), and its conditional distribution often has several peaks. A softmax over the values represents the peaks; a regressed number can only sit between them. That is why PixelRNN (the next section: the same recipe on real photographs), notebook 02's LSTM (a recurrent network, taught there) and WaveNet (notebook 03, 256 audio levels) all use 1-of-N.
 #
 # ## 6. From 3×3 to real images: PixelRNN
 #
@@ -466,7 +466,7 @@ print(f"prefixes of the last pixel: 3x3 toy 3^8 = {K ** 8:,}; 20x20 Pokémon 167
 # ## Summary
 #
 # - The chain rule $P(x)=\prod_i P(x_i\mid x_{<i})$ is exact for any distribution: generating component by component loses nothing.
-# - Counting the conditionals reproduces the training data exactly but gives probability 0 to anything new; a network that maps the prefix to $P(x_i\mid x_{<i})$ generalises and comes close to the true generator.
+# - Plain counting of the conditionals ($\alpha = 0$) reproduces the training data exactly but gives probability 0 to anything new; smoothed counts ($\alpha = 1$) avoid the zeros, but give an unseen prefix only a uniform guess; a network that maps the prefix to $P(x_i\mid x_{<i})$ generalises and comes close to the true generator.
 # - Sampling runs the chain forwards, one pixel at a time, feeding each drawn pixel back in.
 # - Pixels are categories: a softmax over values (1-of-N) keeps every peak of the conditional; regressing the value returns their mean, a value the data never has.
 #
