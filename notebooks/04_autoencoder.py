@@ -106,7 +106,7 @@ class AE(nn.Module):
 
 
 # %% [markdown]
-# Train it for a few seconds (8 passes over the 1,000 training digits, Adam): the reconstruction error falls from 182 nats, about what the know-nothing decoder pays.
+# Train it briefly (8 passes over the 1,000 training digits, Adam): the reconstruction error falls from 182 nats, about what the know-nothing decoder pays.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -164,7 +164,7 @@ show_digits(recon, ax=b, title="reconstructed from a 2-number code")
 fig
 
 # %% [markdown]
-# **Takeaway.** Two numbers keep the gist of most of these eight (the three 6s, the second 4, the 9 come back as the same digit) and lose the details; the 3, the first 4 and the 1 come back blurred or as another digit. The bottleneck forces the network to find what the images have in common.
+# **Takeaway.** Two numbers keep the gist of about half of these eight (the three 6s and the second 4 come back as the same digit) and lose the details; the 9 comes back as something between a 9 and an 8, and the 3, the first 4 and the 1 come back blurred or as another digit. The bottleneck forces the network to find what the images have in common.
 
 # %% [markdown]
 # ## 2. Pokémon, 1-of-N colours
@@ -227,7 +227,7 @@ assert 0.08 < train_share[top_train] < 0.095 and 0.05 < train_share[top_drawn] <
 # %% [markdown]
 # ## 3. Slide 16's question: decode a *random* code
 #
-# Keep only the decoder and feed it a code nobody encoded. Does a new image come out? To generate this way we need a distribution to draw the codes from; the distribution a model's codes are drawn from when it generates is called its **prior** (over codes). Notebook 05's variational autoencoder trains its codes to follow $N(0, I)$ (defined below), so $N(0, I)$ is its prior. A plain autoencoder has **no prior of its own**: nothing in its training says which codes are "random". So we try two code distributions; below, "prior" means whichever of the two we draw the codes from. The fairest guess is a Gaussian fitted to the codes of the training images (their mean and covariance), so that random codes at least land where the data's codes are. A Gaussian $N(\mu, \Sigma)$ is the bell-shaped distribution with mean vector $\mu$ and covariance matrix $\Sigma$ (how much the coordinates vary, alone and together); $I$ is the identity matrix, so $N(0, I)$ draws each coordinate independently from a standard normal. To draw from the fitted one, the code below takes the Cholesky factor $L$ of the covariance (the lower-triangular matrix with $L L^\top = \Sigma$) and turns $N(0, I)$ noise $e$ into $\mu + L e$, which has exactly that mean and covariance. Besides the fitted Gaussian we also try the standard normal $N(0, I)$ itself, the prior of notebook 05's *variational* autoencoder (a reference model, introduced below).
+# Keep only the decoder and feed it a code nobody encoded. Does a new image come out? To generate this way we need a distribution to draw the codes from; the distribution a model's codes are drawn from when it generates is called its **prior** (over codes). Notebook 05's variational autoencoder trains its codes to follow $N(0, I)$ (defined below), so $N(0, I)$ is its prior. A plain autoencoder has **no prior of its own**: nothing in its training says which codes are "random". So we try two code distributions; below, "prior" means whichever of the two we draw the codes from. The fairest guess is a Gaussian fitted to the codes of the training images (their mean and covariance), so that random codes at least share the mean and spread of the data's codes (whether they land near the training codes themselves is measured below). A Gaussian $N(\mu, \Sigma)$ is the bell-shaped distribution with mean vector $\mu$ and covariance matrix $\Sigma$ (how much the coordinates vary, alone and together); $I$ is the identity matrix, so $N(0, I)$ draws each coordinate independently from a standard normal. To draw from the fitted one, the code below takes the Cholesky factor $L$ of the covariance (the lower-triangular matrix with $L L^\top = \Sigma$) and turns $N(0, I)$ noise $e$ into $\mu + L e$, which has exactly that mean and covariance. Besides the fitted Gaussian we also try the standard normal $N(0, I)$ itself, the prior of notebook 05's *variational* autoencoder (a reference model, introduced below).
 
 # %%
 def fitted_codes(model: nn.Module, data: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -465,7 +465,7 @@ print(f"one slider update (value change -> new PNG): median {1000 * np.median(ti
 # ## Summary
 #
 # - An autoencoder is encoder → code → decoder, trained to reconstruct. With categorical pixels (17 grey levels, 167 colours) the reconstruction error is $-\log P(x \mid c)$ in nats.
-# - A short code keeps the gist of many images and loses the rest: two numbers bring back most of eight test digits as the same digit; ten numbers bring back some Pokémon's silhouettes and colours, while others lose parts or colours and most bodies turn one dark grey.
+# - A short code keeps the gist of many images and loses the rest: two numbers bring back about half of eight test digits as the same digit; ten numbers bring back some Pokémon's silhouettes and colours, while others lose parts or colours and most bodies turn one dark grey.
 # - The decoder of a plain autoencoder is **not** a generator: it has no prior of its own, so nothing says which codes to draw. With the 10-D Pokémon code random codes decode to garbage. With the 2-D digits code even the holes between the clusters of encoded digits decode to confident digits (0.89), and codes from a Gaussian fitted to the training codes give a mix of clear digits and blends (confidence 0.69, against 0.86 for real digits). What drawing from $N(0, I)$ instead changes is measured in section 3's table.
 # - Notebook 05 fixes this with the variational autoencoder: noise on the code and a pull towards $N(0, I)$.
 #
