@@ -361,7 +361,7 @@ assert dist.tolist() == [3, 2, 1, 1, 0]
 draw(strip, ncols=len(steps), scale=0.7, covered=not_yet, title="5 samples, each after 0, 1, …, 9 pixels (left to right)")
 
 # %% [markdown]
-# Read each row left to right and watch the structure appear: once a stroke's first pixel is drawn, the network continues it in the same colour (row 5: a red column, started at the top left). The printed distances count the pixels that differ from the nearest clean stroke: rows 3 and 4 are one pixel away (a blue column plus one stray pixel), row 2 is two pixels from the nearest stroke (blue at the centre and in the bottom row's middle and right: one pixel short of, and one pixel beyond, the blue middle column, the blue bottom row or the blue diagonal), and row 1 is no stroke at all, three pixels from the nearest (red corners and a blue one): the network has learnt the 5% noise along with the strokes. Whether it draws stray pixels *as often as the data has them* takes more than five samples to tell:
+# Read each row left to right and watch the structure appear: once a stroke's first pixel is drawn, the network usually continues it in the same colour (rows 2 to 5; row 5: a red column, started at the top left), though not always: in row 1 the first red pixel stays alone, a corner. The printed distances count the pixels that differ from the nearest clean stroke: rows 3 and 4 are one pixel away (a blue column plus one stray pixel), row 2 is two pixels from the nearest stroke (blue at the centre and in the bottom row's middle and right: one pixel short of, and one pixel beyond, the blue middle column, the blue bottom row or the blue diagonal), and row 1 is no stroke at all, three pixels from the nearest (red corners and a blue one): the network has learnt the 5% noise along with the strokes. Whether it draws stray pixels *as often as the data has them* takes more than five samples to tell:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -623,7 +623,7 @@ print(f"Exercise 3 passes the visible checks (more run when it is graded): netwo
       f"{p_true:.4f}; the network is least sure of pixel {_least + 1} (factor {float(factors[_least]):.3f})")
 
 # %% [markdown]
-# **Exercise 4 (build and train: the training step).** Section 3 trained the network with `fit`, a loop from helpers. Write its core step yourself, without `fit`'s gradient clipping (section 3): `train_step(model, opt, batch)` takes a `ChainNet`, its optimiser and a batch of images `(B, 9)`, computes the chain-rule loss, the mean of $-\log P_\theta(x)$ over the batch in nats per image (`net_log_prob` gives $\log P_\theta(x)$), takes one gradient step (the three PyTorch calls that section 3's description of `fit` names, `opt.zero_grad()`, `loss.backward()`, `opt.step()`: zero the gradients, back-propagate, step), and returns the loss **before** the step as a Python float. The test then trains a fresh network with your step for 15 epochs and checks what it learnt: the first epoch's mean loss lies between 6 and 10 nats per image (the fresh network starts at about 10.4, printed by the test, and already falls during the first epoch), the loss then falls by more than 3 nats, the held-out images score below 5.0 nats per image (the smoothed counts gave 4.81), and more than half of 1000 samples are clean stroke images again.
+# **Exercise 4 (build and train: the training step).** Section 3 trained the network with `fit`, a loop from helpers. Write its core step yourself, `fit`'s gradient clipping included: `train_step(model, opt, batch)` takes a `ChainNet`, its optimiser and a batch of images `(B, 9)`, computes the chain-rule loss, the mean of $-\log P_\theta(x)$ over the batch in nats per image (`net_log_prob` gives $\log P_\theta(x)$), takes one gradient step as `fit` does (section 3: zero the gradients, back-propagate, **clip the gradient to length 1** as section 3 describes it, then step; the clipping is yours to write, by hand or with a function of `torch.nn.utils`), and returns the loss **before** the step as a Python float. The test then trains a fresh network with your step for 15 epochs and checks what it learnt: the first epoch's mean loss lies between 6 and 10 nats per image (the fresh network starts at about 10.4, printed by the test, and already falls during the first epoch), the loss then falls by more than 3 nats, the held-out images score below 5.0 nats per image (the smoothed counts gave 4.81), and more than half of 1000 samples are clean stroke images again.
 
 # %% nbgrader={"grade": false, "grade_id": "ex4_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train_step(model: ChainNet, opt: torch.optim.Optimizer, batch: Tensor) -> float:
@@ -631,6 +631,7 @@ def train_step(model: ChainNet, opt: torch.optim.Optimizer, batch: Tensor) -> fl
     loss = -net_log_prob(model, batch).mean()
     opt.zero_grad()
     loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # all gradients as one vector, length at most 1
     opt.step()
     return loss.item()
     ### END SOLUTION
@@ -660,21 +661,29 @@ with torch.no_grad():
 assert held_out < 5.0, f"held-out {held_out:.2f} nats per image: a trained network should score below 5.0"
 assert is_clean(drawn) > 0.5, f"only {is_clean(drawn):.0%} of 1000 samples are clean strokes; expected more than half"
 ### BEGIN HIDDEN TESTS
-fresh, ref = ChainNet(), ChainNet()
-ref.load_state_dict(fresh.state_dict())
-opt_f, opt_r = torch.optim.Adam(fresh.parameters(), lr=1e-2), torch.optim.Adam(ref.parameters(), lr=1e-2)
-for batch in (train[:100], train[100:200]):
-    want = -net_log_prob(ref, batch).mean()
-    opt_r.zero_grad()
-    want.backward()
-    opt_r.step()
-    got = train_step(fresh, opt_f, batch)
-    assert abs(got - want.item()) < 1e-5, f"train_step returned {got:.5f}, the batch's loss before the step is {want.item():.5f}"
-# one Adam step moves a parameter by up to lr = 1e-2; allow 0.5% of that for rounding (valid ways to write the
-# step, e.g. zero_grad first or sum / len(batch), agree to 0 here)
-for (name, a), b in zip(fresh.named_parameters(), ref.parameters()):
-    assert torch.allclose(a, b, atol=5e-5, rtol=0), (
-        f"after two steps, {name} differs by {float((a - b).abs().max()):.1e} from one Adam step per batch on the mean loss")
+# Plain SGD shows the step itself (Adam hides the gradient's scale): from a fresh network on two batches, where
+# the gradient is longer than 1 (clipping acts), and one step from section 3's net_3000 on all its 3,000 training
+# images, where it is shorter (it does not: the mean's scale shows).
+for start, clipped, batches in ((ChainNet(), True, (train[:100], train[100:200])), (net_3000, False, (more,))):
+    fresh, ref = ChainNet(), ChainNet()
+    fresh.load_state_dict(start.state_dict())
+    ref.load_state_dict(start.state_dict())
+    opt_f, opt_r = torch.optim.SGD(fresh.parameters(), lr=0.1), torch.optim.SGD(ref.parameters(), lr=0.1)
+    for batch in batches:
+        want = -net_log_prob(ref, batch).mean()
+        opt_r.zero_grad()
+        want.backward()
+        length = float(torch.nn.utils.clip_grad_norm_(ref.parameters(), 1.0))
+        opt_r.step()
+        assert (length > 1) == clipped, f"the check needs a gradient {'longer' if clipped else 'shorter'} than 1"
+        got = train_step(fresh, opt_f, batch)
+        assert abs(got - want.item()) < 1e-5, (
+            f"train_step returned {got:.5f}, the batch's loss before the step is {want.item():.5f}")
+    for (name, a), b in zip(fresh.named_parameters(), ref.parameters()):
+        assert torch.allclose(a, b, atol=1e-5, rtol=0), (
+            f"after SGD steps {'from a fresh network' if clipped else 'from a trained one'}, {name} differs by "
+            f"{float((a - b).abs().max()):.1e} from one step per batch on the mean loss with the gradient clipped "
+            "to length 1 (all weights' gradients as one vector)")
 ### END HIDDEN TESTS
 print(f"Exercise 4 passes the visible checks (more run when it is graded): "
       f"loss {start_loss:.2f} at the start, first-epoch mean {epoch_loss[0]:.2f} -> {epoch_loss[-1]:.2f} "
