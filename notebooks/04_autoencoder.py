@@ -77,7 +77,7 @@ print(f"digits: {len(dig_train)} train / {len(dig_valid)} validation / {len(dig_
 #
 # $$\mathrm{rec}(x) \;=\; -\log P\big(x \mid c = E(x)\big) \;=\; -\sum_{\text{pixels } p} \log \operatorname{softmax}\big(D(c)_p\big)_{x_p} \qquad \text{(nats per image)}.$$
 #
-# That is a real negative log-likelihood, the unit every model of the series reports (a decoder that knows nothing pays $64 \ln 17 \approx 181$ nats per digit). For Pokémon this is the lecture's **1-of-N** encoding: colour number 23 is not "between" 22 and 24, so regressing RGB numbers would be the wrong loss.
+# That is a real negative log-likelihood, the unit every model of the series reports (a decoder that knows nothing pays $64 \ln 17 \approx 181$ nats per digit). For Pokémon this is the lecture's **1-of-N** encoding: colour number 23 is not "between" 22 and 24, so regressing colour numbers (as if they were ordered) would be the wrong loss, and regressing RGB values would draw in-between colours that are not in the palette (notebook 01 shows this).
 #
 # The digits model here has a **2-dimensional** code (slides 17-18), so we can look at the code space itself. Encoder and decoder are small MLPs (two hidden layers of 256 units; ELU, the activation $x$ for $x > 0$ and $e^x - 1$ below, a smooth variant of ReLU). Here it is, written out: `code` is $E$, `decode` is $D$ (17 logits per pixel), `loss` is the batch mean of $\mathrm{rec}(x)$.
 
@@ -296,6 +296,8 @@ assert nn_test.median() < nn_own.median()
 # NBVAL_CHECK_OUTPUT
 rec_only, _ = get("digits_vae_rec_only")
 vae, _ = get("digits_vae")
+print(f"code sizes: AE {ae2.cfg.latent}, reconstruction-only {rec_only.cfg.latent}, VAE {vae.cfg.latent} numbers")
+assert (ae2.cfg.latent, rec_only.cfg.latent, vae.cfg.latent) == (2, 8, 8)  # the labels below
 rows = {"test digits (real)": image_quality(dig_test, dig_train, clf)}
 for label, model, prior in [("AE 2-D, fitted Gaussian", ae2, "fitted"), ("AE 2-D, N(0, I)", ae2, "standard"),
                             ("rec.-only 8-D, fitted Gaussian", rec_only, "fitted"),

@@ -71,8 +71,10 @@ digits, pokemon = load_digits(), load_pokemon()
 dig = digits.split()  # (train, valid, test)
 lab_train, _, lab_test = digits.split_labels()
 poke = pokemon.split()
+N_PIX_POKE = poke[0][0].numel()  # pixels per sprite
 print(f"digits: {len(dig[0])} train / {len(dig[1])} validation / {len(dig[2])} test; Pokémon: "
-      f"{len(poke[0])} train / {len(poke[1])} validation / {len(poke[2])} test sprites, {len(pokemon.colormap)} colours")
+      f"{len(poke[0])} train / {len(poke[1])} validation / {len(poke[2])} test sprites of "
+      f"{' x '.join(map(str, poke[0].shape[1:]))} = {N_PIX_POKE} pixels, {len(pokemon.colormap)} colours")
 
 # %% [markdown]
 # ## 1. The VAE as slide 19 draws it
@@ -401,7 +403,7 @@ fig
 pvae, info_pvae = get("pokemon_vae")
 m = info_pvae["metrics"]
 print(f"Pokémon VAE, test: reconstruction {m['test_rec_nats']:.0f} + KL {m['test_kl_nats']:.0f} "
-      f"= -ELBO {m['test_neg_elbo_nats']:.0f} nats per sprite ({m['test_neg_elbo_nats'] / 400:.2f} nats per pixel)")
+      f"= -ELBO {m['test_neg_elbo_nats']:.0f} nats per sprite ({m['test_neg_elbo_nats'] / N_PIX_POKE:.2f} nats per pixel)")
 kl_per_dim = kl_standard_normal(*[t.unsqueeze(-1) for t in pvae.encode(poke[0])]).mean(0).detach()
 dims = tuple(int(d) for d in kl_per_dim.argsort(descending=True)[:2])
 print("KL per dimension (nats):", np.round(kl_per_dim.numpy(), 1), "-> sweep the two busiest:", dims)
@@ -440,7 +442,7 @@ assert iwae_demo[100] > iwae_demo[1] + 1, "more samples give a higher (tighter) 
 # %%
 # NBVAL_CHECK_OUTPUT
 bigram_bpp = bits_per_pixel(Bigram(poke[0], pvae.cfg.levels), poke[2])
-vae_bpp = {k: -iwae_log_likelihood(pvae, poke[2], k, torch.Generator().manual_seed(2)).mean().item() / (400 * math.log(2))
+vae_bpp = {k: -iwae_log_likelihood(pvae, poke[2], k, torch.Generator().manual_seed(2)).mean().item() / (N_PIX_POKE * math.log(2))
            for k in (1, 10)}
 print(f"raster bigram (train counts):    {bigram_bpp:.2f} bits/pixel")
 for k, v in vae_bpp.items():
@@ -456,7 +458,7 @@ fig.axes[0].axvline(bigram_bpp, color="tab:red", ls="--")
 fig
 
 # %% [markdown]
-# **What to look at.** Both VAE bars end to the right of the red line at the bigram's value: as a likelihood model the Pokémon VAE is **worse than the raster bigram**, which only looks at the left neighbour. The importance-weighted bound barely moves it. With pixels independent given a 10-number code, the decoder cannot say "this pixel has the colour of its neighbour", which is most of what the bigram knows; decoders that do condition on earlier pixels beat it (section 8's PixelVAEs, printed there; notebook 02's pixel models).
+# **What to look at.** Both VAE bars end to the right of the red line at the bigram's value. The bars are bounds: the VAE's true $-\log_2 P(x)/400$ lies at or below them, so they alone do not prove it worse; but going from one to ten importance samples moves the bound only a little (printed above), nowhere near the distance to the line, so as a likelihood model the Pokémon VAE is, very likely, **worse than the raster bigram**, which only looks at the left neighbour. With pixels independent given a 10-number code, the decoder cannot say "this pixel has the colour of its neighbour", which is most of what the bigram knows; decoders that do condition on earlier pixels beat it (section 8's PixelVAEs, printed there; notebook 02's pixel models).
 
 # %% [markdown]
 # ## 6. Latent sliders
@@ -520,7 +522,7 @@ for label, panel in [("digits panel", digit_panel), ("Pokémon panel", poke_pane
 #   $$\log P(x) \;\ge\; \log \frac1k \sum_{j=1}^{k} \frac{P(x \mid z_j)\, N(z_j; 0, I)}{q(z_j \mid x)},$$
 #   which equals the ELBO at $k = 1$ and tightens towards $\log P(x)$ as $k$ grows. We use $k = 1000$.
 #
-# Besides the 8-D MLP VAE we evaluate the series' likelihood model `digits_vae_made`: 16-D code and a **more expressive decoder**, autoregressive over the 64 pixels given the code (a MADE, Germain et al. 2015: $P(x \mid z) = \prod_i P(x_i \mid x_{<i}, z)$, all conditionals in one masked pass), 768 units per layer, dropout 0.5, weight decay 3·10⁻⁴ (a penalty on large weights, applied by the optimiser at every step), learning rate 5·10⁻⁴, KL warm-up over 20 epochs, early stopping on the validation −ELBO. Nothing is trained or selected on the test split.
+# Besides the 8-D MLP VAE we evaluate the series' likelihood model `digits_vae_made`: 16-D code and a **more expressive decoder**, autoregressive over the 64 pixels given the code (a MADE, Germain et al. 2015: $P(x \mid z) = \prod_i P(x_i \mid x_{<i}, z)$, all conditionals in one masked pass), 768 units per layer, dropout 0.5, weight decay 3·10⁻⁴ (a penalty on large weights, applied by the optimiser at every step), learning rate 5·10⁻⁴, KL warm-up over 20 epochs, early stopping on the validation −ELBO (the recipe's settings, printed below; the training is not re-run here). Nothing is trained or selected on the test split.
 
 # %% [markdown]
 # Over the whole test split, $k = 1000$ means 447,000 decoder passes per model, so the training command computed these numbers once (same function, seeded) and stored them in the checkpoints. `tests/test_vae.py` recomputes the stored −ELBO of each shipped digits VAE; notebook 06 recomputes the IWAE values for its table and asserts them. Here we print the stored numbers and recompute both live on the first 40 test digits: `helpers.models.vae.elbo(model, x, generator)` returns a one-sample estimate of the ELBO per image, so `-elbo(...)` is the −ELBO.
@@ -558,7 +560,7 @@ bar_table(names, [v for pair in results.values() for v in pair], xlabel="nats pe
           title=f"Digits test likelihood (uniform guess, 1/17 per pixel: 64 ln 17 = {64 * math.log(17):.0f} nats)")
 
 # %% [markdown]
-# **What to look at.** For each model the IWAE bar is shorter than the −ELBO bar, and the MADE-decoder VAE's bars are shorter than the MLP VAE's (the numbers are printed above). Its settings were chosen by the IWAE bound on the **validation** split, never the test split; `python -m helpers.registry train digits_vae_made` retrains it.
+# **What to look at.** For each model the IWAE bar is shorter than the −ELBO bar, and the MADE-decoder VAE's bars are shorter than the MLP VAE's (the numbers are printed above). Its settings are those of its training recipe (printed above), chosen on the **validation** split, never the test split (that search is not re-run here); `python -m helpers.registry train digits_vae_made` retrains it.
 
 # %% [markdown]
 # **Takeaway.** Because the IWAE bound is itself at most $\log P(x)$, the ELBO falls short of $\log P(x)$ by **at least** the gap between −ELBO and the IWAE bound: the printed gaps are lower bounds on what the ELBO wastes. Here the gap is larger for the MADE-decoder VAE than for the MLP VAE (printed above). The MADE-decoder VAE has the lower bounds, but it differs from the MLP VAE in more than its decoder (code size, width, dropout, weight decay, learning rate), so these numbers do not say how much of its advantage the decoder brings. Always say which bound you report.
@@ -566,7 +568,7 @@ bar_table(names, [v for pair in results.values() for v in pair], xlabel="nats pe
 # %% [markdown]
 # ## 8. What it takes: a decoder that draws pixel by pixel (PixelVAE)
 #
-# The Pokémon VAE of section 5 loses to the bigram (in likelihood), because given $z$ its 400 pixels are independent (section 5's pictures show each pixel's most likely colour, not pixels drawn at random): the decoder cannot say "this pixel has the colour of its neighbour". Section 7's MADE-decoder VAE has the kind of decoder that removes this: one that is autoregressive given the code, $P(x \mid z) = \prod_t P(x_t \mid x_{<t}, z)$. For sprites that decoder is a small version of notebook 02's gated PixelCNN in which a picture-shaped map of $z$ is added to the gates of the horizontal stack (the vertical stack does not see $z$; the PixelVAE, Gulrajani et al. 2017; `helpers.models.pixel_cnn.ConditionalPixelCNN`, 6 layers of 48 channels). The encoder is the same kind of encoder as section 5's, twice as wide (48/96 channels instead of 24/48).
+# The Pokémon VAE of section 5 scores worse than the bigram (its likelihood bounds, section 5), because given $z$ its 400 pixels are independent (section 5's pictures show each pixel's most likely colour, not pixels drawn at random): the decoder cannot say "this pixel has the colour of its neighbour". Section 7's MADE-decoder VAE has the kind of decoder that removes this: one that is autoregressive given the code, $P(x \mid z) = \prod_t P(x_t \mid x_{<t}, z)$. For sprites that decoder is a small version of notebook 02's gated PixelCNN in which a picture-shaped map of $z$ is added to the gates of the horizontal stack (the vertical stack does not see $z$; the PixelVAE, Gulrajani et al. 2017; `helpers.models.pixel_cnn.ConditionalPixelCNN`, 6 layers of 48 channels). The encoder is the same kind of encoder as section 5's, twice as wide (48/96 channels instead of 24/48).
 #
 # A decoder that strong brings a new danger. It can model the sprites well **without** $z$, and then the KL term, which charges for every nat that $q(z \mid x)$ carries, pushes the code towards the prior: $z$ may be used little or not at all, and the sliders do less. The remedy here is **free bits** (Kingma et al. 2016): while training, each code dimension's KL (averaged over the batch) counts as at least 1 nat, so squeezing a dimension below 1 nat gains nothing. Two runs of one model, both by `python -m helpers.registry train NAME`: `pokemon_pixelvae` with free bits and the KL warm-up, `pokemon_pixelvae_plain` with neither. The runs differ in both, so nothing below isolates free bits from the warm-up. The likelihoods (IWAE, $k = 100$, over the 80 test sprites) were computed by the training command; here we recompute the KL of every test sprite. First, the settings quoted above, read from the registry and the loaded networks:
 
@@ -599,10 +601,10 @@ for name, (model, info) in pixel_vaes.items():
     with torch.no_grad():
         dims_kl = kl_standard_normal(*[t.unsqueeze(-1) for t in model.encode(poke[2])]).mean(0)
     pixel_kl[name] = dims_kl
-    bpp = info["metrics"]["test_iwae100_nats"] / (400 * math.log(2))
+    bpp = info["metrics"]["test_iwae100_nats"] / (N_PIX_POKE * math.log(2))
     print(f"{name:28s}{dims_kl.sum().item():16.1f}{bpp:26.2f}{100:5d}   {np.round(dims_kl.numpy(), 2)}")
 print(f"{'raster bigram (exact)':28s}{'':16s}{bigram_bpp:26.2f}")
-pixel_bpp = {n: i["metrics"]["test_iwae100_nats"] / (400 * math.log(2)) for n, (_, i) in pixel_vaes.items()}
+pixel_bpp = {n: i["metrics"]["test_iwae100_nats"] / (N_PIX_POKE * math.log(2)) for n, (_, i) in pixel_vaes.items()}
 
 # %%
 # the claims below, checked on every run
@@ -616,7 +618,7 @@ assert ((plain > 0.1) & (plain < 0.4)).sum() == 8, "the other eight between 0.1 
 assert abs(pixel_bpp["PixelVAE, free bits"] - pixel_bpp["PixelVAE, no free bits"]) < 0.02
 
 # %% [markdown]
-# **What the numbers say.** Both PixelVAEs beat the raster bigram by far, and section 5's VAE even further: the decoder now knows neighbouring pixels. Their likelihoods are almost the same: the likelihood does not care whether the information sits in $z$ or in the decoder. The KL does: with free bits every dimension carries about 1 nat; without them the code carries a small fraction of what section 5's VAE put into it, its dimensions all below 1 nat: z[7] carries 0.8 and z[9] 0.54, the other eight between 0.1 and 0.4. (Not zero: this run never quite let go of $z$.)
+# **What the numbers say.** Both PixelVAEs beat the raster bigram by far (their numbers are upper bounds, so their true values lie lower still), and section 5's VAE's bound by more: the decoder now knows neighbouring pixels. Their IWAE bounds are almost the same, so by this measure the two runs cannot be told apart, although they put different amounts of information into $z$. The KL tells them apart: with free bits every dimension carries about 1 nat; without them the code carries a small fraction of what section 5's VAE put into it, its dimensions all below 1 nat: z[7] carries 0.8 and z[9] 0.54, the other eight between 0.1 and 0.4. (Not zero: this run never quite let go of $z$.)
 #
 # **Does $z$ still steer the picture?** Sweep one code dimension from −2 to 2 and draw every picture with **the same random numbers** (`shared_noise=True`: one shared set of random numbers per pixel, used for all codes), so that two pictures differ only where $z$ makes the decoder differ: what a slider shows. Rows: the code dimension with the most KL of each model, around the code of one test sprite.
 
@@ -665,7 +667,7 @@ fig
 # - The slide's extra term is $2\,\mathrm{KL}(N(m, e^{\sigma}) \,\|\, N(0, I))$: σ is the **log-variance**, the noise scale is $e^{\sigma/2}$ (checked against `torch.distributions`).
 # - Without the KL term σ collapses and the VAE is a plain autoencoder; with it, the noise clouds of neighbouring codes overlap, and the classifier is on average somewhat more sure of what random codes decode to (mean top-class probability 0.61 against 0.55 on 500 codes: a difference of degree).
 # - In section 3's run with a KL warm-up the KL fell to about 1 nat (near collapse) and then climbed back to about 4 nats while the decoder learned to use the codes; no two runs here differ only in the warm-up (the 2-D digits VAE and section 8's plain PixelVAE train without one, both printed, but differ in other ways too), so what the warm-up prevents is not shown.
-# - As a likelihood model the Pokémon VAE (pixels independent given the code) is worse than the raster bigram, in bits per pixel.
+# - As a likelihood model the Pokémon VAE (pixels independent given the code) is, very likely, worse than the raster bigram in bits per pixel: its bound lies well above the bigram and barely moves with more importance samples.
 # - Report likelihoods as −ELBO and an IWAE bound with large $k$, in nats per image.
 # - What it takes on sprites: a decoder that draws pixel by pixel given $z$ (a PixelVAE) beats the bigram by far; the run with free bits and warm-up puts much more into $z$ than the run without both (which uses $z$ less, but does not ignore it; the two settings are not separated).
 #
