@@ -27,8 +27,9 @@
 # 4. choose the sampling temperature with a classifier that tries to tell drawings from real sprites.
 
 # %%
-# On Colab, or wherever this series is not installed: fetch it once (helpers, checkpoints) and
-# import from that copy. After `make lab` helpers is installed and this cell does nothing.
+# On Colab, or wherever this series is not installed: fetch it once (the series' package `helpers` and
+# the trained models, "checkpoints") and import from that copy. After `make lab` (the README's set-up
+# command) helpers is installed and this cell does nothing.
 import importlib.util
 import os
 import subprocess
@@ -43,7 +44,7 @@ if importlib.util.find_spec("helpers") is None:
     sys.path.insert(0, series)
 
 # %%
-# Setup: every notebook starts with a cell like this one (imports and one seed).
+# Setup: in every notebook a cell like this one (imports and one seed) follows the fetch cell above.
 # %matplotlib inline
 import math
 import time

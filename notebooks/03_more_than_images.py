@@ -26,8 +26,9 @@
 # 3. generate audio sample by sample, reusing each layer's past, and say how the same idea covers video.
 
 # %%
-# On Colab, or wherever this series is not installed: fetch it once (helpers, checkpoints) and
-# import from that copy. After `make lab` helpers is installed and this cell does nothing.
+# On Colab, or wherever this series is not installed: fetch it once (the series' package `helpers` and
+# the trained models, "checkpoints") and import from that copy. After `make lab` (the README's set-up
+# command) helpers is installed and this cell does nothing.
 import importlib.util
 import os
 import subprocess
@@ -42,7 +43,7 @@ if importlib.util.find_spec("helpers") is None:
     sys.path.insert(0, series)
 
 # %%
-# Setup: every notebook starts with a cell like this one (imports and one seed). helpers is this repository's small package.
+# Setup: in every notebook a cell like this one (imports and one seed) follows the fetch cell above. helpers is this repository's small package.
 # %matplotlib inline
 import math
 import time

@@ -27,8 +27,9 @@
 # 4. say what it takes to make a Pokémon VAE draw creatures (a decoder that draws pixel by pixel given the code), and what free bits with a KL warm-up change: the model uses its code more, while the likelihood and the look of the samples stay much the same (the run without them uses the code less, but does not ignore it).
 
 # %%
-# On Colab, or wherever this series is not installed: fetch it once (helpers, checkpoints) and
-# import from that copy. After `make lab` helpers is installed and this cell does nothing.
+# On Colab, or wherever this series is not installed: fetch it once (the series' package `helpers` and
+# the trained models, "checkpoints") and import from that copy. After `make lab` (the README's set-up
+# command) helpers is installed and this cell does nothing.
 import importlib.util
 import os
 import subprocess
@@ -43,7 +44,7 @@ if importlib.util.find_spec("helpers") is None:
     sys.path.insert(0, series)
 
 # %%
-# Setup: every notebook starts with a cell like this one (imports and one seed). helpers is this repository's small package.
+# Setup: in every notebook a cell like this one (imports and one seed) follows the fetch cell above. helpers is this repository's small package.
 # %matplotlib inline
 import math
 

@@ -1,4 +1,4 @@
-"""``setup`` (every notebook's first code cell): seeds, threads, and denormal numbers flushed to zero."""
+"""``setup`` (every notebook's setup cell, after the fetch cell): seeds, threads, and denormal numbers flushed to zero."""
 import subprocess
 import sys
 from pathlib import Path
