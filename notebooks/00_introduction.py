@@ -96,7 +96,7 @@ for data, (seconds, name) in longest.items():
 assert longest["digits"][0] < 10 * 60 and longest["pokemon"][0] > 60 * 60  # minutes for digits, hours for Pokémon
 
 # %% [markdown]
-# Real data, before any model: 32 Pokémon from the training split and 32 digits. Look at how most sprites are a body with a dark outline on a white background (the white colour 0 printed above; a few fill their whole frame), and how blocky the digits are at 8×8 pixels, yet still readable.
+# Real data, before any model: 32 Pokémon from the training split and 32 digits. Look at how most sprites are a body with a dark outline on a white background (the white colour 0 printed above; a few reach the edges of their frame), and how blocky the digits are at 8×8 pixels, yet still readable.
 
 # %%
 fig = Figure(figsize=(11, 4.2), layout="constrained")
