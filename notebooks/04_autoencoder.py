@@ -475,8 +475,8 @@ print(f"one slider update (value change -> new PNG): median {1000 * np.median(ti
 # ## Exercises
 #
 # **Exercise 1 (diagnose).** Which digits does the 2-number code keep best, and which worst? Section 1 printed only the average over all test digits. For the shipped model `ae2` (not the 8-epoch `demo`):
-# 1. compute every **test** digit's reconstruction error $\mathrm{rec}(x)$ in nats per image, as section 1's formula and our `AE.loss` do, but without averaging over the images: a tensor `rec_per_image` of shape `(len(dig_test),)` (`ae2.code`, `ae2.decode` and `F.cross_entropy(..., reduction="none")` work as in `AE.loss`);
-# 2. average it over the test digits of each class (labels `lab_test`) and report it in **nats per pixel**: a tensor `rec_by_class` of shape `(10,)`, entry `k` for the digit `k`.
+# 1. the starting point, adapted from `AE.loss` of section 1 (its lines, for `ae2`, without the final average over the images): every **test** digit's reconstruction error $\mathrm{rec}(x)$ in nats per image, a tensor `rec_per_image` of shape `(len(dig_test),)`;
+# 2. the diagnosis itself: average it over the test digits of each class (labels `lab_test`) and report it in **nats per pixel**: a tensor `rec_by_class` of shape `(10,)`, entry `k` for the digit `k`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
