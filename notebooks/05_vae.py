@@ -245,7 +245,7 @@ b.set_ylim(top=150)
 fig
 
 # %% [markdown]
-# **What to look at.** Left (the SlideVAE above): the KL (red, dashed) is small at initialisation (the untrained encoder's KL is printed above) but high in epoch 1, because there β = 0: the KL is not penalised at all, and the encoder spreads its codes freely while the decoder learns to read them. It falls while β rises through the grey warm-up: this is the pull towards collapse, and at its lowest (epoch 6, printed above) the codes carry about 1.0 nat per digit, nearly nothing. The collapse does not last: the decoder starts to use the codes, the KL climbs back to 4.1 nats by epoch 12 while the reconstruction error keeps falling, and the validation −ELBO falls throughout. In this run the near-collapse was a passing state, left within a few epochs. Right: the shipped run, trained longer; its warm-up (grey) is 20 epochs, and early stopping keeps the epoch with the best validation −ELBO. Its training curve is the training loss, rec + β·KL with dropout on (so during the warm-up it is not the −ELBO); its validation curve is the −ELBO.
+# **What to look at.** Left (the SlideVAE above): the KL (red, dashed) is small at initialisation (the untrained encoder's KL is printed above) but high in epoch 1, because there β = 0: the KL is not penalised at all, and the encoder spreads its codes freely while the decoder learns to read them. It falls while β rises through the grey warm-up: this is the pull towards collapse, and at its lowest (epoch 6, printed above) the codes carry about 1.0 nat per digit, less than a third of the 4.1 nats they reach by epoch 12. The near-collapse does not last: the decoder starts to use the codes, the KL climbs back to 4.1 nats by epoch 12 while the reconstruction error keeps falling, and the validation −ELBO falls throughout. In this run the near-collapse was a passing state, left within a few epochs. Right: the shipped run, trained longer; its warm-up (grey) is 20 epochs, and early stopping keeps the epoch with the best validation −ELBO. Its training curve is the training loss, rec + β·KL with dropout on (so during the warm-up it is not the −ELBO); its validation curve is the −ELBO.
 
 # %% [markdown]
 # ## 4. Why VAE? Three experiments (slides 20-22)
@@ -748,7 +748,7 @@ print("Exercise 1 passes the visible checks (more run when it is graded): KL of 
       "from those of digits 5-9, nats:", [round(v, 2) for v in kl.tolist()])
 
 # %% [markdown]
-# **Exercise 2 (build: the importance-weighted bound).** Write the bound of section 5's one-cell demo yourself, for section 3's `SlideVAE`. `iwae_bound(model, x, k, generator)` takes a `SlideVAE` (the tests pass `check`, the one that holds the shipped weights, in eval mode), digits `x` of shape (B, 8, 8) and the number of codes `k`, and returns the bound of each digit, a (B,) tensor in nats:
+# **Exercise 2 (build: the importance-weighted bound).** Write the bound of section 5's one-cell demo yourself, for section 3's `SlideVAE`. `iwae_bound(model, x, k, generator)` takes any `SlideVAE` in eval mode (the visible test passes `check`, the one that holds the shipped weights; the graded tests also pass section 3's own trained `mine`), digits `x` of shape (B, 8, 8) and the number of codes `k`, and returns the bound of each digit, a (B,) tensor in nats:
 #
 # 1. `m, sigma = model.encode(x)`: σ is the log-variance, as in section 3;
 # 2. draw all the noise in one call, `e = torch.randn(B, k, D, generator=generator)` with `D = m.shape[1]`, and make the codes $c_j = \exp(\sigma/2) \odot e_j + m$, shape (B, k, D);
