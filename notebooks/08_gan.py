@@ -63,6 +63,7 @@ from helpers.models.adversarial import (
 from helpers.models.autoencoders import decode_images
 from helpers.core.data import load_digits, load_pokemon
 from helpers.evaluate.digits import classes_covered, digit_classifier
+from helpers.models import adversarial
 from helpers.models.image_gan import ImageGAN, nearest, straight_through_colours
 from helpers.notebook.plot import bar_table, show_digits, show_sprites
 from helpers.registry import get, recipe
@@ -311,11 +312,11 @@ fig
 # %% [markdown]
 # ## 3. A 2-D toy: eight Gaussians on a ring, and mode collapse
 #
-# Before images, a data set we can see entirely: points from 8 Gaussians (standard deviation 0.05) on a circle of radius 2. The generator maps 256-D noise to a 2-D point; the discriminator is a small MLP. Both are trained with Adam at the **same** learning rate, $10^{-3}$, for 4,000 steps of batch 256 (the PacGAN paper also uses one rate for both, $10^{-4}$ with $\beta_1 = 0.8$, Adam's decay rate for its running mean of gradients, which we set to 0.5, for bigger networks and longer runs; our higher rate makes a run take seconds). At five moments we draw the generator's samples (black) on top of the discriminator's belief "real" (colour: yellow = real, purple = fake). A mode counts as **covered** when at least 1% of the samples fall within 3 standard deviations of it (2,000 samples during training, 10,000 for a checkpoint).
+# Before images, a data set we can see entirely: points from 8 Gaussians (standard deviation 0.05, `STD` in `helpers.models.adversarial`, checked by the next code cell) on a circle of radius 2. The generator maps 256-D noise to a 2-D point; the discriminator is a small MLP. Both are trained with Adam at the **same** learning rate, $10^{-3}$, for 4,000 steps of batch 256 (the PacGAN paper also uses one rate for both, $10^{-4}$ with $\beta_1 = 0.8$, Adam's decay rate for its running mean of gradients, which we set to 0.5, for bigger networks and longer runs; our higher rate makes a run take seconds). At five moments we draw the generator's samples (black) on top of the discriminator's belief "real" (colour: yellow = real, purple = fake). A mode counts as **covered** when at least 1% of the samples fall within 3 standard deviations of it (2,000 samples during training, 10,000 for a checkpoint).
 #
 # **Mode collapse** means a generator whose samples all look real but cover only some of the modes. It is a different failure from a game that **does not converge**, where the samples never reach the data at all; counting both the modes and the share of samples that lie on a mode tells them apart.
 #
-# The **remedy** is PacGAN (Lin et al., 2018): the discriminator judges *pairs* of samples at once. A pair of samples from a generator that has dropped modes is, more often than a pair of real points, two points from the same mode, and a judge that sees both can punish that. Same networks, same learning rates, same seed; only the discriminator's input changes.
+# The **remedy** is PacGAN (Lin et al., 2018): the discriminator judges *pairs* of samples at once (the paper's PacGAN$m$ judges $m$ samples at once, `pack` = $m$ in our code: PacGAN2 is pairs, the one used here; PacGAN3 and PacGAN4 take three and four). A pair of samples from a generator that has dropped modes is, more often than a pair of real points, two points from the same mode, and a judge that sees both can punish that. Same networks, same learning rates, same seed; only the discriminator's input changes.
 #
 # **Which run we show.** One run of a GAN depends on its seed. The rule for the run shown: **the first seed, counting from 0, whose plain GAN ends on the ring** (at least 50% of its samples on a mode at step 4,000); the cell below applies it, training the plain GAN seed after seed until one qualifies, then the PacGAN with that seed. One run per discriminator is an example, not a measurement of how often each one collapses: that needs many seeds, and the reference for it is the paper's Table 1 (10 trials on a ring of 8 modes: GAN 6.3 ± 0.5 modes, PacGAN2 7.9 ± 0.1). (The shipped checkpoints `toy_gan_plain.pt` / `toy_gan_pack2.pt` come from `python -m helpers.registry train toy_gan_plain toy_gan_pack2` with the same configuration and the seed the rule picks.)
 
@@ -323,6 +324,7 @@ fig
 stages = (250, 1000, 2000, 3000, 4000)
 every = tuple(range(250, 4001, 250))
 toy_train = recipe("toy_gan_plain").train  # the shipped toys' setting: 4000 steps, batch 256, both rates 1e-3
+assert adversarial.STD == 0.05  # the ring's standard deviation the text states
 assert toy_train.lr_d == toy_train.lr_g
 runs, shown = {}, None
 
@@ -465,7 +467,7 @@ assert ring_len[-1][1]["modes"] == 8 and ring_len[-1][1]["high_quality"] > 0.5, 
 # - generate RGB, then snap each pixel to the nearest palette colour afterwards: the discriminator then judges colours that will never be shown, and half-way colours that snapping changes;
 # - **straight-through Gumbel-softmax** (used here): the generator outputs logits over the palette per pixel; in the forward pass each pixel *draws* one palette colour with the Gumbel-max trick (noise $g$ added to the logits before taking the largest; defined just below), so the discriminator sees only real palette colours, exactly like real sprites; the backward pass pretends the colour was the soft mix $\operatorname{softmax}((\text{logits} + g)/\tau) \cdot \text{palette}$, where $\tau$ is a temperature as in notebook 02 (the smaller, the closer the soft mix is to the one-hot draw).
 #
-# The discriminator looks at the picked colours in RGB (3 channels; grey for digits, 17 levels), so it compares colours as a person does. The course's 167 clustered colours contain near-duplicates (the check of the two networks below counts them), which neither a person nor this discriminator can tell apart, so the GAN may use them interchangeably; the copy check below (`nearest`) therefore compares *colours* (within 0.05 in RGB), not indices. The discriminator judges pairs of images (the toy's remedy, section 3) and is spectrally normalised (below). When we *show* a sample, every pixel takes its most probable colour, so $G(z)$ is one fixed picture per $z$.
+# The discriminator looks at the picked colours in RGB (3 channels; grey for digits, 17 levels), so it compares colours as a person does. The course's 167 clustered colours contain near-duplicates (the check of the two networks below counts them), which neither a person nor this discriminator can tell apart, so the GAN may use them interchangeably; the copy check `nearest` (used below on the digits) therefore compares *colours* (within 0.05 in RGB), not indices, which matters for palettes with near-duplicates. The discriminator judges pairs of images (the toy's remedy, section 3) and is spectrally normalised (below). When we *show* a sample, every pixel takes its most probable colour, so $G(z)$ is one fixed picture per $z$.
 #
 # **The straight-through trick in four lines.** For one pixel with logits $\ell$ over N colours, add Gumbel noise $g = -\log(-\log u)$, $u \sim U(0, 1)$: the soft mix is $y = \operatorname{softmax}((\ell + g)/\tau)$ and the draw is the one-hot vector $h$ of its largest entry (the Gumbel-max trick: a draw from $\operatorname{softmax}(\ell)$). The expression `h + y - y.detach()` has the value of $h$ in the forward pass (up to float rounding), while its gradient is that of $y$ (the two other terms cancel in value and `detach` hides one from autograd):
 
@@ -691,7 +693,7 @@ fig
 # - A pixel-by-pixel loss cannot tell a harmless pixel from a defect: in section 1 the pixel that extends a stroke and the stray dot cost the same squared error, and the VAE's samples are soft averages. A GAN replaces the fixed loss by a learned judge, the discriminator; ours tells the two pictures apart, though not the way a person would.
 # - One GAN step is a discriminator step (real points towards 1, detached fakes towards 0) and then a generator step on the same fakes, judged by the updated discriminator. The non-saturating loss $-\log\sigma(D(G(z)))$ keeps the generator's gradient near 1 where the discriminator wins, and there the minimax loss's gradient is near 0.
 # - On the ring of 8 Gaussians, with equal learning rates, the plain GAN reaches the ring but, in the run shown, leaves one of the 8 modes nearly empty: partial mode collapse. PacGAN's discriminator judges pairs, and with the same seed the generator covers all 8. One run is an example; the paper's 10-trial table (GAN 6.3 against PacGAN2 7.9 modes) is the measurement.
-# - Straight-through Gumbel-softmax lets a generator pick one of N colours per pixel and still pass gradients back. The digits GAN's samples cover all 10 classes and are no copies of training digits; the Pokémon GAN's are colour blobs, not creatures.
+# - Straight-through Gumbel-softmax lets a generator pick one of N colours per pixel and still pass gradients back. The digits GAN's samples cover all 10 classes and are typically no closer to a training digit than real test digits are (the median share of differing pixels, printed above); the Pokémon GAN's are colour blobs, not creatures.
 # - Both discriminators' losses end just under $2\log 2$, the loss of a judge that says 1/2 to everything (printed above); what that says about the game, and about the pictures, is Exercise 6's written part.
 # - Notebook 09 sets the GAN beside the other two families on the same sprites.
 
