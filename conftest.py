@@ -23,12 +23,13 @@ from pathlib import Path
 from queue import Empty
 
 import pytest
-import torch
+
+from helpers.core.train import flush_denormals
 
 REPO = Path(__file__).resolve().parent
 # As every notebook's setup() does, before this process's first large torch operation (the
 # threads torch starts copy the setting): on Intel CPUs denormal numbers slow the PixelCNNs tenfold.
-torch.set_flush_denormal(True)
+flush_denormals()
 os.environ["GENERATION_NO_TRAIN"] = "1"
 # No progress bars in tests, whatever CI says: a bar adds outputs that the stored notebooks do not
 # have (nbval compares them). The kernels nbval and nbgrader start inherit this.

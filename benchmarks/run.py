@@ -455,7 +455,8 @@ def training_threads(steps: int = 12) -> dict[str, float]:
 DENORMAL_FORWARD = r"""
 import sys, time, torch
 if sys.argv[1] == "flush":
-    torch.set_flush_denormal(True)  # before the first large operation, as setup() does
+    from helpers.core.train import flush_denormals
+    flush_denormals()  # before the first large operation, as setup() does
 from helpers.registry import get
 model = get("context2d_96x10")[0]
 x = torch.randint(0, model.cfg.colours, (8, model.side, model.side), generator=torch.Generator().manual_seed(0))

@@ -127,13 +127,13 @@ def test_bench_gan_modes_is_reproducible():
     same_cpu = block.get("cpu", r.get("cpu")) == cpu_name()  # a block without its own: the file's
     for x, p in zip(xs, stored):
         got, probe = measure(x, "ring"), p["probe"]
+        hq_off = abs(got["high_quality"] - probe["high_quality"])
+        centroid, want = x.double().mean(0), torch.tensor(probe["centroid"], dtype=torch.float64)
         assert got["modes"] == probe["modes"]
-        exact = abs(got["high_quality"] - probe["high_quality"]) <= 1 / EVAL_SAMPLES and torch.allclose(
-            x.double().mean(0), torch.tensor(probe["centroid"], dtype=torch.float64), rtol=0, atol=1e-4)
+        exact = hq_off <= 1 / EVAL_SAMPLES and torch.allclose(centroid, want, rtol=0, atol=1e-4)
         assert exact or not same_cpu, f"the block was measured on this CPU ({cpu_name()}) yet does not reproduce"
-        assert abs(got["high_quality"] - probe["high_quality"]) <= 0.02
-        torch.testing.assert_close(x.double().mean(0), torch.tensor(probe["centroid"], dtype=torch.float64),
-                                   rtol=0, atol=0.3)
+        assert hq_off <= 0.02
+        torch.testing.assert_close(centroid, want, rtol=0, atol=0.3)
     # the summary is the mean of the stored seeds
     for ds in ("ring", "grid"):
         for s in block[ds].values():
