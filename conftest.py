@@ -127,7 +127,9 @@ class StubCheck(pytest.Item):
     """In the kernel that just ran the notebook: per exercise, forget the names its solution
     cells bind, run the stubs, run the visible test (it must fail), then re-run the solution."""
 
-    def _run(self, code: str, timeout: float = 300) -> tuple[str, str]:
+    def _run(self, code: str, timeout: float = 900) -> tuple[str, str]:
+        # A guard against a hung kernel, not a speed target: 02's whole wrong-answer check takes
+        # about 130 s alone on 2 cores, yet one of its calls once passed 300 s on busy cores.
         kernel = self.parent.kernel
         msg_id = kernel.execute_cell_input(code, allow_stdin=False)
         while True:

@@ -96,13 +96,18 @@ for data, (seconds, name) in longest.items():
 assert longest["digits"][0] < 10 * 60 and longest["pokemon"][0] > 60 * 60  # minutes for digits, hours for Pokémon
 
 # %% [markdown]
-# Real data, before any model: 32 Pokémon from the training split and 32 digits. Look at how most sprites are a body with a dark outline on a white background (the white colour 0 printed above; a few reach the edges of their frame), and how blocky the digits are at 8×8 pixels, yet still readable.
+# Real data, before any model: 32 Pokémon from the training split and 32 digits. Look at how most sprites are a body with a dark outline on a white background (the white colour 0 printed above), how most of the bodies still reach at least one edge of their frame (the cell counts them), and how blocky the digits are at 8×8 pixels, yet still readable.
 
 # %%
 fig = Figure(figsize=(11, 4.2), layout="constrained")
 left, right = fig.subplots(1, 2, width_ratios=[1, 1])
 show_sprites(poke_train[:32], pokemon.colormap, ncols=8, ax=left, title="Pokémon (20×20, 167 colours)")
 show_digits(dig_train[:32], ncols=8, ax=right, title="Digits (8×8, 17 grey levels)")
+shown = poke_train[:32].numpy()
+border = np.concatenate([shown[:, 0], shown[:, -1], shown[:, :, 0], shown[:, :, -1]], axis=1)  # (32, 80) edge pixels
+touching = int((border != 0).any(axis=1).sum())
+print(f"{touching} of the 32 sprites shown have a non-white pixel on an edge of their frame")
+assert touching > 16  # "most"
 fig
 
 # %% [markdown]
@@ -112,9 +117,9 @@ fig
 #
 # | family | how an image is made | notebooks |
 # |---|---|---|
-# | **Component by component** (PixelRNN) | one pixel at a time, each drawn from $P(x_i \mid x_1,\dots,x_{i-1})$ | 01, 02, 03 |
+# | **Component by component** (the lecture's example is PixelRNN, a recurrent neural network, **RNN**, that reads the pixels drawn so far) | one pixel at a time, each drawn from $P(x_i \mid x_1,\dots,x_{i-1})$ | 01, 02, 03 |
 # | **Autoencoder → variational autoencoder (VAE)** | an autoencoder learns to squeeze an image into a short code and rebuild it (an encoder and a decoder); the VAE makes the codes random, so that a random code $z$ put into the decoder gives a whole new image | 04, 05, 06, 07 |
-# | **Generative adversarial network** | noise into a generator, trained against a discriminator that tells real from fake | 08 |
+# | **Generative adversarial network (GAN)** | noise into a generator, trained against a discriminator that tells real from fake | 08 |
 #
 # Notebook 09 then sets the three families side by side on the same sprites.
 #
@@ -159,7 +164,7 @@ assert all(c.ok for c in checks), "fix the MISSING lines above, then run this ce
 #
 # The splits are torch tensors: `poke_train` is a `(640, 20, 20)` long tensor of colour indices (`poke_valid` and `poke_test` likewise), while `pokemon.images`, all 792 sprites, is a NumPy array.
 #
-# **Exercise 1.** How many *different* colours does the first training Pokémon, `poke_train[0]`, use, counting its white background (colour 0) as one of them? Store the number in `n_colours`, an integer (a Python `int`; a NumPy or one-element torch integer works too).
+# **Exercise 1.** How many *different* colours does the first training Pokémon, `poke_train[0]`, use, counting its white background (colour 0) as one of them? Count colour indices, not the shades your eye tells apart: the 167 clustered colours include many near-identical ones (several near-blacks, several near-whites), so the answer is larger than what you see in the picture. Store the number in `n_colours`, an integer (a Python `int`; a NumPy or one-element torch integer works too).
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION

@@ -111,15 +111,16 @@ class AE(nn.Module):
 
 # %%
 # NBVAL_CHECK_OUTPUT
+# (the marker above is for the series' tests: they re-run this cell and compare its printed output with the stored one)
 torch.manual_seed(0)
 demo = AE(latent=2)
 # evaluate(model, loss_fn, data): the mean of loss_fn over data in batches, in eval mode, without gradients
 before = evaluate(demo, ae_loss, dig_valid)  # ae_loss(model, x) is model.loss(x)
-demo_hist = fit(demo, ae_loss, dig_train, dig_valid, TrainConfig(epochs=8, patience=None), progress=False)
+demo_hist = fit(demo, ae_loss, dig_train, dig_valid, TrainConfig(epochs=8, patience=None), progress=False)  # patience=None: no early stopping
 print(f"validation reconstruction error: {before:.0f} nats before training, {demo_hist.valid[-1]:.0f} after 8 epochs")
 
 # %% [markdown]
-# The package keeps the same model, tested, as `helpers.models.autoencoders.Autoencoder`; `get("digits_ae_2d")` loads one trained for longer (`python -m helpers.registry train digits_ae_2d`, early stopping on the validation digits; it took seconds, printed below with its epochs). Its layers are ours with one extra level of naming (`encoder.body.0.weight` is our `encoder.0.weight`), so its weights load into our `AE`, and then both must give the same loss on the same test digits:
+# The package keeps the same model, tested, as `helpers.models.autoencoders.Autoencoder`; `get("digits_ae_2d")` loads one trained for longer (`python -m helpers.registry train digits_ae_2d`, with **early stopping** on the validation digits: training stops once the validation error has gone `patience` epochs without a new best, and keeps the weights of its best epoch; it took seconds, printed below with its epochs and patience). Its layers are ours with one extra level of naming (`encoder.body.0.weight` is our `encoder.0.weight`), so its weights load into our `AE`, and then both must give the same loss on the same test digits:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -133,9 +134,10 @@ print(f"test loss, this notebook's AE with the shipped weights: {ours:.5f} nats 
 print(f"test loss, helpers.models.autoencoders.Autoencoder:            {theirs:.5f} nats per digit")
 assert abs(ours - theirs) < 1e-5
 print(f"shipped model: trained {len(info_ae2['history'].train)} epochs in {info_ae2['history'].seconds:.1f} s "
-      f"(best validation epoch {info_ae2['history'].best_epoch + 1}), "
+      f"(best validation epoch {info_ae2['history'].best_epoch + 1}, patience {cfg_ae2.train.patience}), "
       f"validation error {evaluate(ae2, ae_loss, dig_valid):.0f} nats")
 assert len(info_ae2["history"].train) == 39 and info_ae2["history"].best_epoch + 1 == 24
+assert len(info_ae2["history"].train) == info_ae2["history"].best_epoch + 1 + cfg_ae2.train.patience  # stopped early
 assert info_ae2["history"].seconds < 60  # the prose: seconds, not minutes
 assert 95 < evaluate(ae2, ae_loss, dig_valid) < 105
 
@@ -336,7 +338,7 @@ fig
 # - Every model's random codes stay below the real digits' confidence (0.86).
 
 # %% [markdown]
-# The pictures behind the numbers: the first 16 of the 500 codes of each row, decoded (the same codes the table judged, drawn by `prior_codes` with the same seed; each picture is the decoder's expected grey level). Look at the second and fourth panels, the two autoencoders fed $N(0, I)$ codes. The 2-D AE draws mostly 3s and closed loops that the classifier calls 8s (its labels, printed), one much like the next: its $N(0, I)$ codes fall in one small patch of its code plane (the next subsection measures where). The 8-D model's pictures differ from each other, with grey haze on the background and broken strokes; a few are still a recognisable digit (the 2 third in the top row), others are scribbles. From the fitted Gaussian (first and third panels), both draw varied, mostly digit-like shapes, and the VAE's $N(0, I)$ codes (last panel) give pictures like those.
+# The pictures behind the numbers: the first 16 of the 500 codes of each row, decoded (the same codes the table judged, drawn by `prior_codes` with the same seed; each picture is the decoder's expected grey level). Look at the second and fourth panels, the two autoencoders fed $N(0, I)$ codes. The 2-D AE draws mostly 3s and closed loops that the classifier calls 8s (its labels, printed), one much like the next (why is part of Exercise 4). The 8-D model's pictures differ from each other, with grey haze on the background and broken strokes; a few are still a recognisable digit (the 2 third in the top row), others are scribbles. From the fitted Gaussian (first and third panels), both draw varied, mostly digit-like shapes, and the VAE's $N(0, I)$ codes (last panel) give pictures like those.
 
 # %%
 fig = Figure(figsize=(13, 3.3), layout="constrained")
@@ -390,7 +392,7 @@ _land_printed = {"AE 2-D, training codes (to another one)": (0.14, 0.75), "AE 2-
 assert all(abs(land[k][0] - d) < 0.006 and abs(land[k][1] - a) < 0.006 for k, (d, a) in _land_printed.items())
 
 # %% [markdown]
-# Two different pictures. The 2-D AE's $N(0, I)$ codes land *among* its training codes, nearer to the nearest one (0.09) than training codes are to each other (0.14), but where several classes crowd: on average only 56% of their ten nearest training codes share the most common label among them, against 70% for fitted-Gaussian codes and 75% for training codes (section 4's −1.5 … 1.5 window shows this crowded centre). The 8-D model's $N(0, I)$ codes land far from every training code: 4.87 against a spacing of 2.10 (its fitted-Gaussian codes: 3.84).
+# The table, read row by row. For the 2-D AE, the median distance from an $N(0, I)$ code to its nearest training code is 0.09, below the spacing of training codes (0.14), and its neighbour agreement is 0.56, against 0.70 for fitted-Gaussian codes and 0.75 for training codes. For the 8-D model, an $N(0, I)$ code lies 4.87 from its nearest training code, against a spacing of 2.10 (fitted-Gaussian codes: 3.84). What these numbers mean for each model's pictures is Exercise 4 (b).
 
 # %% [markdown]
 # ## 4. Looking at the 2-D code (slides 17-18)
@@ -459,7 +461,7 @@ panel.encode(0)
 panel.widget
 
 # %%
-# timings vary from run to run, so nbval does not compare this cell's output
+# timings vary from run to run, so this cell has no NBVAL_CHECK_OUTPUT marker: the tests run it but do not compare its output
 times = panel.time_update(n=20)
 print(f"one slider update (value change -> new PNG): median {1000 * np.median(times):.1f} ms; "
       f"under 50 ms, fast enough to drag smoothly: {np.median(times) < 0.05}")

@@ -67,7 +67,7 @@ from helpers.notebook.plot import bar_table, code_grid, plot_history, scatter_co
 from helpers.notebook import setup
 from helpers.notebook.widgets import LatentPanel, decoder_render, sweep_codes
 
-gen = setup(seed=0)  # one seed per notebook: reruns draw the same pictures
+gen = setup(seed=0)  # the notebook's seed; cells that need their own stream seed their own generator, so reruns draw the same pictures
 digits, pokemon = load_digits(), load_pokemon()
 dig = digits.split()  # (train, valid, test)
 lab_train, _, lab_test = digits.split_labels()
@@ -118,7 +118,7 @@ print("=> the slide's term is exactly 2·KL when σ is the log-variance; the noi
 #
 # $$c = \exp(\sigma/2) \odot e + m, \qquad \text{not } \exp(\sigma) \odot e + m.$$
 #
-# Sampling with $\exp(\sigma)$ while penalising with the slide's term would train a noise scale that the penalty does not describe. Every helper of the series uses this one convention (`helpers.models.vae`: `log_var` is the slide's σ, `VAE.reparameterize` draws $m + e^{\sigma/2} e$; `helpers.models.gaussian.kl_standard_normal` is ½ · slide term). The loss is
+# Sampling with $\exp(\sigma)$ while penalising with the slide's term would train a noise scale that the penalty does not describe. (Writing the random code as a function of $m$, $\sigma$ and noise $e$ drawn apart from them is the **reparameterisation**: $c$ is then differentiable in $m$ and $\sigma$, so the gradient of the reconstruction loss reaches the encoder through $c$.) Every helper of the series uses this one convention (`helpers.models.vae`: `log_var` is the slide's σ, `VAE.reparameterize` draws $m + e^{\sigma/2} e$; `helpers.models.gaussian.kl_standard_normal` is ½ · slide term). The loss is
 #
 # $$-\mathrm{ELBO}(x) = -\log P(x \mid c) + \mathrm{KL}\big(N(m, e^{\sigma})\,\|\,N(0, I)\big)\quad\text{(nats per image)}.$$
 #
@@ -161,7 +161,7 @@ class SlideVAE(nn.Module):
 
 
 # %% [markdown]
-# A training loop in a dozen lines: Adam on mini-batches of 64, loss = mean of rec + β·KL. The KL weight β rises from 0 to 1 over the first epochs (the **KL warm-up**). Why not β = 1 from the start? At initialisation the decoder has not yet learned to read its input, so the code is of no use for reconstruction yet, and the cheapest way to lower the KL is to make $q(z \mid x) = N(0, I)$ for every digit: codes that carry no information, which the decoder then learns to do without (**posterior collapse**). A small β at first is meant to let the decoder start reading the codes before the full KL squeezes them. (This notebook has no two runs that differ only in the warm-up, so it does not show what the warm-up prevents; the run below shows how close it comes to collapse.) Twelve epochs from scratch, recording the two parts of the loss on the training digits and the −ELBO on the validation digits:
+# A short training loop: Adam on mini-batches of 64, loss = mean of rec + β·KL. The KL weight β rises from 0 to 1 over the first epochs (the **KL warm-up**). Why not β = 1 from the start? At initialisation the decoder has not yet learned to read its input, so the code is of no use for reconstruction yet, and the cheapest way to lower the KL is to make $q(z \mid x) = N(0, I)$ for every digit: codes that carry no information, which the decoder then learns to do without (**posterior collapse**). A small β at first is meant to let the decoder start reading the codes before the full KL squeezes them. (This notebook has no two runs that differ only in the warm-up, so it does not show what the warm-up prevents; the run below shows how close it comes to collapse.) Twelve epochs from scratch, recording the two parts of the loss on the training digits and the −ELBO on the validation digits:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -338,7 +338,7 @@ assert min(_out[0], _out[6]) > 0.8 and min(_out[4], _out[7]) > 0.4 and 0.3 < out
 assert near.float().mean() > 0.9 and recipe("digits_vae_2d").train.warmup == 0
 
 # %% [markdown]
-# The KL term pulls the codes towards $N(0, I)$: the VAE's codes stay within a few units of 0 (printed above), while the autoencoder's, which nothing holds in place, spread over a range more than three times as wide. In this window only a few grid cells have no training code within one grid step (printed), and every grid cell on the left decodes to something digit-like (where two classes meet, the decoder morphs one into the other). The window does not hold every class, though: most of the 0s and 6s, and 40% or more of the 4s and 7s, lie outside it (printed by class), which is why the scatter shows few 0s and 6s and fewer 4s and 7s than the other classes; a third of all training codes lie outside it.
+# The KL term pulls the codes towards $N(0, I)$: the VAE's codes stay within a few units of 0 (printed above), while the autoencoder's, which nothing holds in place, spread over a range more than three times as wide. In this window only a few grid cells have no training code within one grid step (printed), and most grid cells on the left decode to something digit-like (where two classes meet, the decoder morphs one into the other); the exception is the middle of the top rows, thick dark vertical strokes that are heavy 1s at best. The window does not hold every class, though: most of the 0s and 6s, and 40% or more of the 4s and 7s, lie outside it (printed by class), which is why the scatter shows few 0s and 6s and fewer 4s and 7s than the other classes; a third of all training codes lie outside it.
 #
 # **Slide 22's picture: the noise regions overlap.** The encoder gives each digit not a point but a small cloud: the code is $m$ plus noise of scale $e^{\sigma/2}$ per axis. Below, for the first 120 test digits, a dot at $m$ and an ellipse with half-axes $e^{\sigma_1/2}$, $e^{\sigma_2/2}$ (one standard deviation of the noise), coloured by the digit's label.
 
@@ -498,7 +498,7 @@ assert kl_dim[torch.arange(8) != 6].max() < 1.6
 assert row_change[6] < 1 and row_change[torch.arange(8) != 6].min() > 3
 
 # %% [markdown]
-# Dimension 6 is **dead**: its KL is about 0.01 nat, so the encoder gives every digit nearly $m_6 = 0$, $\sigma_6 = 0$, exactly the prior, and the code carries no information there. The decoder has learned to ignore it: row 6 of the sweep changes no pixel by even one grey level, while every other row changes some pixel by more than three. This is posterior collapse again, for one dimension instead of all: the KL term charges for every dimension the encoder uses, and this one was not worth its price. The seven other dimensions each carry between about 0.7 and 1.5 nats.
+# Dimension 6 is **dead**: its KL is about 0.01 nat, so the encoder gives every digit nearly $m_6 = 0$, $\sigma_6 = 0$, exactly the prior, and the code carries no information there. The decoder has learned to ignore it: row 6 of the sweep changes no pixel by even one grey level, while every other row changes some pixel by more than three. This is the posterior collapse of section 3's warm-up paragraph, in one dimension instead of all: the KL term charges for every dimension the encoder uses, and this one was not worth its price. The seven other dimensions each carry between about 0.7 and 1.5 nats.
 
 # %%
 poke_panel = LatentPanel(decoder_render(pvae, pokemon.colormap), pvae.cfg.latent,
@@ -827,8 +827,8 @@ print("Exercise 2 passes the visible checks (more run when it is graded): mean b
 # %% [markdown]
 # **Exercise 3 (build and train a VAE for the slide's other reading of σ).** Section 2 chose to read the slide's σ as the log-variance. Read it instead as its sampling line $c = \exp(\sigma) \odot e + m$ does, as the log **standard deviation** ($s = e^{\sigma}$), and build a VAE that is consistent with that reading: its noise and its KL term must describe the same Gaussian. Write it for a tiny network: a linear encoder `enc` (64 pixels → 8 numbers: $m$ = the first 4, σ = the last 4, σ the log standard deviation) and a small decoder `dec` (4-D code → 64 × 17 = 1,088 logits, pixel-major: `dec(c).view(B, 64, 17)[:, i]` are the 17 logits of pixel `i`, pixels in `x.flatten(1)` order), built by `make_ex3_nets` below. Complete three functions:
 #
-# - `reparameterize(m, sigma, e)`: the code $c = \exp(\sigma) \odot e + m$;
-# - `neg_elbo_parts(enc, dec, x, generator)`: for digits `x` (B, 8, 8), scale them to [0, 1] (divide by 16), encode, draw `e = torch.randn(m.shape, generator=generator)`, and return `(rec, kl)`, each a (B,) tensor in nats: `rec` = $-\log P(x \mid c)$ summed over the 64 pixels (categorical over 17 levels), `kl` = $\mathrm{KL}(N(m, \operatorname{diag} e^{2\sigma}) \,\|\, N(0, I))$, the KL of the Gaussian your `reparameterize` draws from (section 2 already wrote this closed form for the log-std reading: the formulas of both functions are given; the work of this exercise is to build, wire and train a VAE that uses them consistently);
+# - `reparameterize(m, sigma, e)`: the code under this reading;
+# - `neg_elbo_parts(enc, dec, x, generator)`: for digits `x` (B, 8, 8), scale them to [0, 1] (divide by 16), encode, draw `e = torch.randn(m.shape, generator=generator)`, and return `(rec, kl)`, each a (B,) tensor in nats: `rec` = $-\log P(x \mid c)$ summed over the 64 pixels (categorical over 17 levels), `kl` = $\mathrm{KL}(N(m, \operatorname{diag} e^{2\sigma}) \,\|\, N(0, I))$, the KL of the Gaussian your `reparameterize` draws from, summed over the 4 dimensions, in closed form (section 2 compared the two readings; pick the one that matches your noise, and check it against `torch.distributions` as section 2 does);
 # - `train_two_epochs(enc, dec, x, generator)`: two epochs of Adam (learning rate 10⁻³, every parameter of `enc` and `dec` trained, one optimiser state kept across both epochs) on the mean of `rec + kl` (KL weight 1 from the first step: no warm-up), over mini-batches of 64 in an order drawn anew each epoch with `torch.randperm(len(x), generator=generator)` (every digit once per epoch; the last batch may be smaller); return a list of two floats, each epoch's mean of the mini-batch losses computed while training (weighted by batch size, i.e. the mean per digit; no extra pass over all of `x`).
 #
 # It follows section 3's `SlideVAE` and `train_vae` (without β: the KL weight is 1 throughout) in a smaller form, but with σ read as the log standard deviation, so the sampling step and the KL both differ from section 3's lines; it is graded strictly. The tests train fresh networks with your functions and check behaviour: the loss falls, the KL is finite, the gradient of the reconstruction term reaches the encoder (through your reparameterisation), and training updates the encoder as well as the decoder. `neg_elbo_parts` should draw its code with your `reparameterize`.

@@ -70,6 +70,8 @@ cmap = pokemon.colormap
 gan_d, info_d = get("gan_digits")
 gan_p, info_p = get("gan_pokemon")
 zp = torch.randn(3, gan_p.cfg.latent, generator=torch.Generator().manual_seed(5))  # notebook 08's Pokémon codes
+print(f"sprites: {len(poke[0])} training, {len(poke[1])} validation, {len(poke[2])} held-out (test)")
+assert (len(poke[0]), len(poke[2])) == (640, 80)
 
 # %% [markdown]
 # ## 1. The evolution of generation
@@ -88,9 +90,13 @@ fig
 # %% [markdown]
 # ## 2. Sliders over z
 #
-# The latent panel of notebook 05 takes any function from a code to a picture, so it works for the generator unchanged: one slider per dimension of $z$ (8 for digits, 16 for Pokémon) and a "sample from the prior" button. It needs a live kernel; below it, a static sweep of two dimensions for pages where widgets cannot run.
+# The latent panel of notebook 05 takes any function from a code to a picture, so it works for the generator unchanged: one slider per dimension of $z$ (8 for digits, 16 for Pokémon, printed below) and a "sample from the prior" button. It needs a live kernel; below it, a static sweep of two dimensions for pages where widgets cannot run.
 
 # %%
+print(f"code sizes: digits GAN {gan_d.cfg.latent}, Pokémon GAN {gan_p.cfg.latent}")
+assert (gan_d.cfg.latent, gan_p.cfg.latent) == (8, 16)
+
+
 def render(g: ImageGAN):
     def picture(z):
         idx = g.generate(z[None])[0]
@@ -118,7 +124,7 @@ fig
 # %% [markdown]
 # ## 3. One model of each family, on the same sprites
 #
-# Four models: two of the component-by-component family and one each of the other two families, each from the notebook that teaches it. They are the lecture's **LSTM-512** of notebook 02 (`pixel_lstm512_wd`), notebook 02's **2-D model** (the gated PixelCNN `context2d_96x10`; 02's averages of three such models score better still), the lecture's **VAE** with a 10-D code of notebook 05 (05's PixelVAE, the "what it takes" step, scores far better) and the **GAN** of notebook 08. Each draws 64 sprites from scratch with the same seed: the two pixel-by-pixel models at the temperature notebook 02 chose for each with the classifier two-sample test on validation sprites (`CHOSEN_TEMPERATURE`, printed below; their likelihoods are those of τ = 1, their own distribution), the VAE with $z$ from the prior and each pixel's most probable colour, the GAN with each pixel's most probable colour. We time each draw.
+# Four models: two of the component-by-component family and one each of the other two families, each from the notebook that teaches it. They are the lecture's **LSTM-512** of notebook 02 (`pixel_lstm512_wd`), notebook 02's **2-D model** (the gated PixelCNN `context2d_96x10`; 02's averages of three such models score better still), the lecture's **VAE** with a 10-D code (sizes printed below) of notebook 05 (05's PixelVAE, the "what it takes" step, scores far better) and the **GAN** of notebook 08. Each draws 64 sprites from scratch with the same seed: the two pixel-by-pixel models at the temperature notebook 02 chose for each with the classifier two-sample test on validation sprites (`CHOSEN_TEMPERATURE`, printed below; their likelihoods are those of τ = 1, their own distribution), the VAE with $z$ from the prior and each pixel's most probable colour, the GAN with each pixel's most probable colour. We time each draw.
 
 # %%
 lstm, info_lstm = get("pixel_lstm512_wd")
@@ -127,6 +133,8 @@ pvae, info_pvae = get("pokemon_vae")
 N = 64
 tau = CHOSEN_TEMPERATURE
 print(f"temperatures chosen in notebook 02: LSTM-512 τ = {tau['pixel_lstm512_wd']}, 2-D model τ = {tau['context2d_96x10']}")
+print(f"the VAE's code: {pvae.cfg.latent} dimensions; the 2-D model: {cnn.cfg.layers} layers of {cnn.cfg.channels} channels")
+assert (pvae.cfg.latent, cnn.cfg.layers) == (10, 10)
 drawers = {
     "LSTM-512 (02)": lambda g: lstm.sample(N, generator=g, temperature=tau["pixel_lstm512_wd"]),
     "2-D model (02)": lambda g: cnn.sample(N, generator=g, temperature=tau["context2d_96x10"]),
@@ -152,10 +160,10 @@ fig.suptitle("real held-out sprites and the first 16 of each model's 64 samples,
 fig
 
 # %% [markdown]
-# By eye: the 2-D model's samples are mostly one figure with a dark outline, its regions of colour sprinkled with stray pixels of other colours; the LSTM's figures are more broken up into separate specks; the VAE's are solid grey blobs (one grey, RGB (82, 82, 82), just too light to count as outline-dark, section 4) and patches of colour on a lot of white; the GAN's are speckled patches of colour, often several per sprite. Section 4 counts such things over all 64 samples of each family instead of trusting the 16 shown: the LSTM does draw more separate blobs per sprite than the 2-D model, but by outline and by colours per sprite the two are about equal, so their stray pixels differ less than the eye suggests.
+# By eye: the 2-D model's samples are mostly one figure with a dark outline, its regions of colour sprinkled with stray pixels of other colours; the LSTM's figures are more broken up into separate specks; the VAE's are solid grey blobs (mostly a single grey; section 4 prints which, and how its darkness compares with real outlines) and patches of colour on a lot of white; the GAN's are speckled patches of colour, often several per sprite. Section 4 counts such things over all 64 samples of each family instead of trusting the 16 shown: the LSTM does draw more separate blobs per sprite than the 2-D model, but by outline and by colours per sprite the two are about equal, so their stray pixels differ less than the eye suggests.
 
 # %% [markdown]
-# **Numbers for each.** Held-out likelihood where the model has one (exact for the two pixel-by-pixel models; for the VAE the −ELBO on the test sprites stored with its checkpoint, an estimate of an upper bound on bits (notebook 05 prints it in nats, and a fresh one-sample estimate, 4.10 bits/pixel); none for the GAN), how far the colour histogram is from the training sprites' (`colour_tv`: each pixel's RGB colour falls into one of 8 × 8 × 8 cells; the **total variation** between two histograms is half the sum of the absolute differences of their shares, the share of pixels that would have to move to another cell to turn one into the other: 0 = identical, 1 = no cell in common) and how much of each sample's **figure** differs from its nearest training sprite. That last measure counts only figure pixels (non-background in the sample or in the training sprite; **background** is white and the near-whites within 8 RGB steps of it, `background_colours`, which the eye cannot tell from white) and takes the training sprites and their mirror images; 0 is a copy. It compares colour indices, so two near-identical palette entries (notebook 08 §4) count as different colours; the references below are measured the same way. Counting all 400 pixels instead would reward empty pictures: a mostly white sample agrees with every sprite's background (the cell prints that version too, for the blank canvas and the held-out sprites). To read it we print it beside three references: the real held-out sprites (which are not copies), a blank white canvas and plain grey discs.
+# **Numbers for each.** Held-out likelihood where the model has one (exact for the two pixel-by-pixel models; for the VAE the −ELBO on the test sprites stored with its checkpoint, an estimate of an upper bound on bits (notebook 05 prints it in nats); none for the GAN), how far the colour histogram is from the training sprites' (`colour_tv`: each pixel's RGB colour falls into one of 8 × 8 × 8 cells; the **total variation** between two histograms is half the sum of the absolute differences of their shares, the share of pixels that would have to move to another cell to turn one into the other: 0 = identical, 1 = no cell in common) and how much of each sample's **figure** differs from its nearest training sprite. That last measure counts only figure pixels (non-background in the sample or in the training sprite; **background** is white and the near-whites within 8 RGB steps of it, `background_colours`, which the eye cannot tell from white) and takes the training sprites and their mirror images; 0 is a copy. It compares colour indices, so two near-identical palette entries (notebook 08 §4) count as different colours; the references below are measured the same way. Counting all 400 pixels instead would reward empty pictures: a mostly white sample agrees with every sprite's background (the cell prints that version too, for the blank canvas and the held-out sprites). To read it we print it beside three references: the real held-out sprites (which are not copies), a blank white canvas and plain grey discs.
 
 # %%
 bits = {
@@ -274,7 +282,7 @@ print("checked: the table's order and each statistic's sentence")
 # - Each family allows its own measures: an exact held-out likelihood (component by component), a bound (VAE), none (GAN). Where two models have exact likelihoods (the LSTM and the 2-D model) it ranks them; it says nothing about the other two.
 # - The pixel-by-pixel models are the slowest to sample, by far; the VAE and the GAN draw a sprite in one pass.
 # - A distance to the nearest training sprite must count figure pixels only, and even then it only rules out copies: a plain grey disc scores like a real sprite.
-# - On 640 sprites and a CPU, the 2-D model's samples come closest to one figure per sprite, yet by four averages the four models are close, the VAE's grey averages a little the furthest.
+# - On 640 training sprites, the 2-D model's samples come closest to one figure per sprite, yet by four averages the four models are close, the VAE's grey averages a little the furthest.
 #
 # The lecture's summary in one line: *component-by-component* models are easy to evaluate, *autoencoders* give a usable code, *GANs* judge whole pictures instead of pixels, and each of those strengths is another's weakness.
 
