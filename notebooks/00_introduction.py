@@ -89,10 +89,14 @@ print(f"  split train/valid/test = {len(dig_train)}/{len(dig_valid)}/{len(dig_te
 
 # %%
 # how long the shipped models took to train (their checkpoints record it; `python -m helpers.registry list` shows all)
-trained = {name: (r.data, describe(name)["meta"].get("seconds")) for name, r in recipes().items()}
-longest = {data: max((s, n) for n, (d, s) in trained.items() if d == data and s) for data in ("digits", "pokemon")}
-for data, (seconds, name) in longest.items():
-    print(f"longest training among the {data} models: {name}, {seconds / 60:.1f} min on the CPU")
+trained = {name: (r.data, describe(name)["meta"]) for name, r in recipes().items() if r.data in ("digits", "pokemon")}
+assert all(meta.get("seconds") for _, meta in trained.values())  # every model records its training time
+longest = {data: max((meta["seconds"], name, meta["device"]) for name, (d, meta) in trained.items() if d == data)
+           for data in ("digits", "pokemon")}
+for data, (seconds, name, device) in longest.items():
+    count = sum(d == data for d, _ in trained.values())
+    print(f"longest training among the {count} {data} models: {name}, {seconds / 60:.1f} min, trained on: {device}")
+assert all(meta["device"].startswith("cpu") for d, meta in trained.values() if d == "digits")  # "on the CPU"
 assert longest["digits"][0] < 10 * 60 and longest["pokemon"][0] > 60 * 60  # minutes for digits, hours for Pokémon
 
 # %% [markdown]
@@ -123,7 +127,7 @@ fig
 #
 # Notebook 09 then sets the three families side by side on the same sprites.
 #
-# The picture below shows the first family's idea on a real sprite: the image appears in raster order, one pixel after another, row by row from the top. Read it left to right: the tips of the ears come first (after 40 and 100 pixels), the feet at the end (from about pixel 320). Notebook 01 starts exactly here.
+# The picture below shows the first family's idea on a real sprite: the image appears in raster order, one pixel after another, row by row from the top. Read it left to right: the tips of the ears come first (after 40 and 100 pixels), the olive patch of its lowest rows at the end (from about pixel 320). Notebook 01 starts exactly here.
 
 # %%
 sprite = poke_test[0].numpy()
@@ -137,7 +141,7 @@ fig
 # %% [markdown]
 # ## 4. How to use the series
 #
-# - **Order.** Work through the notebooks in number order: 00 → 09. Each one states its goals at the top, teaches one idea per section (math → code → figure → takeaway) and ends with a summary and exercises.
+# - **Order.** Work through the notebooks in number order: 00 → 09. Each of 01-09 states its goals at the top, teaches one idea per section and ends with a summary and exercises.
 # - **Running.** Every notebook runs top to bottom in under two minutes on two CPU cores (`make bench` times each one run alone: the table in `benchmarks/latest.md`). Models that take longer to train are trained once by `make checkpoints` and shipped in `data/checkpoints/`; a notebook loads them ("train or load"). What a notebook trains itself is small: short demonstration runs and, in 08, two toy GANs, trained from scratch (08 prints each run's time). Delete a checkpoint and the notebook trains it again.
 # - **Where.** In JupyterLab on your machine (`make lab`), or with nothing installed: every notebook opens in Colab or Binder from the README or the web edition, and the first cell of each notebook fetches the series' `helpers` and checkpoints when they are missing (on Colab). The web edition (`make book`) is for reading: outputs, figures and math, with no kernel; only a few of its panels run in the page (below).
 # - **Sliders.** Notebooks 02, 04, 05 and 09 have sliders: drag them and the pictures change. They need a running kernel (JupyterLab, Colab, Binder). The web edition runs 02's and 05's panels in the page itself, with no kernel; for 04's and 09's it shows a note where the panel would be, and the notebook's static figures of the same codes stand in.
@@ -146,7 +150,7 @@ fig
 #
 # ## 5. Set-up check
 #
-# If you got this far, the cells above have already imported torch, NumPy and matplotlib and loaded both data sets (the Pokémon files were downloaded by `load_pokemon()` in section 2, the first time). This cell goes through the main packages the series needs one by one, with its version, among them ipywidgets and Pillow, which only the sliders of later notebooks use, and scikit-learn, which besides the digits supplies the Gaussian mixture that notebook 06 checks its own against; it checks torch's version against the tested one and loads both data sets again. If a line says MISSING, it says how to fix it; a WARNING (say, another torch version on Colab) lets you go on. (Had torch, NumPy or matplotlib been missing, the setup cell at the top would already have stopped with an `ImportError`, and a missing scikit-learn would have stopped section 2's `load_digits()`; the others are first needed later, which is why this check names them. `make lab`, run from the repository root, installs everything.)
+# If you got this far, the cells above have already imported torch, NumPy and matplotlib and loaded both data sets (the Pokémon files were downloaded by `load_pokemon()` in section 2, the first time). This cell goes through the main packages the series needs one by one, with its version, among them ipywidgets and Pillow, which only the sliders of later notebooks use, and scikit-learn, which besides the digits supplies the Gaussian mixture (a weighted sum of Gaussian bell curves, notebook 06's subject) that notebook 06 checks its own against; it checks torch's version against the tested one and loads both data sets again. If a line says MISSING, it says how to fix it; a WARNING (say, another torch version on Colab) lets you go on. (Had torch, NumPy or matplotlib been missing, the setup cell at the top would already have stopped with an `ImportError`, and a missing scikit-learn would have stopped section 2's `load_digits()`; the others are first needed later, which is why this check names them. `make lab`, run from the repository root, installs everything.)
 
 # %%
 checks = check_setup()
@@ -189,9 +193,9 @@ print("Exercise 1 passes the visible checks (more run when it is graded):", n_co
 #
 # Build it in two steps.
 # 1. Fit $q$ on the **training** split by counting colours with add-one smoothing, $q(k)=\dfrac{\#\{\text{training pixels of colour } k\}+1}{\#\{\text{training pixels}\}+167}$, so that no colour gets probability 0 (a held-out pixel of a colour absent from training would otherwise be impossible). Store it in `freq`, a float tensor of shape `(167,)`.
-# 2. Score the **held-out** sprites `poke_test` with it: store in `bits_per_pixel` (a float: a Python float, or a NumPy one) the mean of $-\log_2 q(x_j)$ over all their pixels — how many bits per pixel this model needs to encode sprites it has never seen.
+# 2. Score the **held-out** sprites `poke_test` with it: store in `bits_per_pixel` (a float: a Python float, or a NumPy one) the mean of $-\log_2 q(x_j)$ over all their pixels — how many bits per pixel this model needs to encode sprites it has never seen. (Why bits: a code that gives each outcome of probability $p$ a codeword of $-\log_2 p$ bits, short ones for likely outcomes, is the shortest possible on average, so $-\log_2 P(x)$ is the length of $x$ in the model's best code. Notebook 02 uses this unit throughout.)
 #
-# Once the test passes it prints your number beside uniform guessing, $\log_2 167$ bits per pixel: how much does knowing the colour frequencies alone save?
+# Once the test passes it prints your number beside uniform guessing, $\log_2 167$ bits per pixel, and how much knowing the colour frequencies alone saves.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION

@@ -80,7 +80,7 @@ print(f"digits: {len(dig_train)} train / {len(dig_valid)} validation / {len(dig_
 #
 # That is a real negative log-likelihood, the unit every model of the series reports (a decoder that knows nothing pays $64 \ln 17 \approx 181$ nats per digit). For Pokémon this is the lecture's **1-of-N** encoding: colour number 23 is not "between" 22 and 24, so regressing colour numbers (as if they were ordered) would be the wrong loss, and regressing RGB values would draw in-between colours that are not in the palette (notebook 01 shows this).
 #
-# The digits model here has a **2-dimensional** code (slides 17-18), so we can look at the code space itself. Encoder and decoder are small MLPs (two hidden layers of 256 units; ELU, the activation $x$ for $x > 0$ and $e^x - 1$ below, a smooth variant of ReLU). Here it is, written out: `code` is $E$, `decode` is $D$ (17 logits per pixel), `loss` is the batch mean of $\mathrm{rec}(x)$.
+# The digits model here has a **2-dimensional** code (slides 17-18), so we can look at the code space itself. Encoder and decoder are small MLPs (multilayer perceptrons: fully connected layers with a nonlinearity between them; here two hidden layers of 256 units; ELU, the activation $x$ for $x > 0$ and $e^x - 1$ below, a smooth variant of ReLU). Here it is, written out: `code` is $E$, `decode` is $D$ (17 **logits** per pixel: unnormalised scores that the softmax turns into the 17 levels' probabilities), `loss` is the batch mean of $\mathrm{rec}(x)$.
 
 # %%
 class AE(nn.Module):
@@ -107,7 +107,7 @@ class AE(nn.Module):
 
 
 # %% [markdown]
-# Train it briefly (8 passes over the 1,000 training digits, Adam): the reconstruction error falls from 182 nats, about what the know-nothing decoder pays.
+# Train it briefly (8 passes over the 1,000 training digits with Adam, an optimiser that keeps running averages of each parameter's gradients and of their squares, and scales each step by them): the reconstruction error falls from 182 nats, about what the know-nothing decoder pays.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -116,7 +116,7 @@ torch.manual_seed(0)
 demo = AE(latent=2)
 # evaluate(model, loss_fn, data): the mean of loss_fn over data in batches, in eval mode, without gradients
 before = evaluate(demo, ae_loss, dig_valid)  # ae_loss(model, x) is model.loss(x)
-demo_hist = fit(demo, ae_loss, dig_train, dig_valid, TrainConfig(epochs=8, patience=None), progress=False)  # patience=None: no early stopping
+demo_hist = fit(demo, ae_loss, dig_train, dig_valid, TrainConfig(epochs=8, patience=None), progress=False)  # patience=None: all 8 epochs run (no early stopping, which the next cell uses)
 print(f"validation reconstruction error: {before:.0f} nats before training, {demo_hist.valid[-1]:.0f} after 8 epochs")
 
 # %% [markdown]

@@ -18,12 +18,12 @@
 # %% [markdown]
 # # 05 · Variational autoencoders: make the code space usable
 #
-# Notebook 04 ended with an autoencoder that has no prior: nothing says where its codes lie, they sit in clusters with holes between them, and a random code is decoded to whatever the decoder draws there: garbage for the 10-D Pokémon code in every sample notebook 04 drew, and for the 2-D digits code a mix of clear digits and blends between classes. The **variational autoencoder** (VAE, slides 19-22) changes two things: it adds noise to the code, and it pulls the codes towards a standard normal distribution. For the digits, most random codes $z \sim N(0, I)$ then decode to recognisable digits (section 4); for Pokémon that is not enough (section 5), and section 8 shows what it takes.
+# Notebook 04 ended with an autoencoder that has no prior: nothing says where its codes lie, they sit in clusters with holes between them, and a random code is decoded to whatever the decoder draws there: garbage for the 10-D Pokémon code in every sample notebook 04 drew, and for the 2-D digits code a mix of clear digits and blends between classes. The **variational autoencoder** (VAE, slides 19-22) changes two things: it adds noise to the code, and it pulls the codes towards a standard normal distribution. For the digits, random codes $z \sim N(0, I)$ then decode to digit-like pictures, more confidently classified than those of the same model trained without the KL term (section 4); for Pokémon that is not enough (section 5), and section 8 shows what it takes.
 #
 # **Learning goals.** After this notebook you can
 # 1. write slide 19's VAE, and say precisely which meaning of its $\sigma$ makes its extra term twice a KL divergence (and what that means for the noise scale);
 # 2. show by experiment what the KL term does: without it σ collapses and the VAE is an autoencoder again; with it the noise clouds of neighbouring codes overlap (slide 22), and the classifier is on average somewhat more sure of what random codes decode to (a difference of degree, measured in section 4);
-# 3. report a VAE's likelihood honestly: test −ELBO and an importance-sampled log-likelihood in nats per image;
+# 3. report a VAE's likelihood honestly: test −ELBO (minus the evidence lower bound, section 2) and an importance-sampled log-likelihood in nats per image;
 # 4. say what it takes to make a Pokémon VAE draw creatures (a decoder that draws pixel by pixel given the code), and what free bits with a KL warm-up change: the model uses its code more, while the likelihood and the look of the samples stay much the same (the run without them uses the code less, but does not ignore it).
 
 # %%
@@ -92,13 +92,13 @@ print(f"digits: {len(dig[0])} train / {len(dig[1])} validation / {len(dig[2])} t
 #
 # ## 2. Which σ? Checking the slide against the KL divergence
 #
-# The **KL divergence** of a distribution $q$ from a distribution $p$ is $\mathrm{KL}(q \,\|\, p) = \mathbb{E}_{z \sim q}\big[\log q(z) / p(z)\big]$: how much more probable $q$'s own samples are under $q$ than under $p$, on average, in nats. It is $\ge 0$, and $0$ only when $q = p$ (notebook 07 derives more).
+# The **KL divergence** of a distribution $q$ from a distribution $p$ is $\mathrm{KL}(q \,\|\, p) = \mathbb{E}_{z \sim q}\big[\log q(z) / p(z)\big]$: how much more probable $q$'s own samples are under $q$ than under $p$, on average, in **nats** (natural-log units: $\ln$ where bits use $\log_2$). It is $\ge 0$, and $0$ only when $q = p$ (notebook 07 derives more).
 #
 # The extra term comes from the theory (notebook 07): it should be $\mathrm{KL}\big(q(z \mid x)\,\|\,N(0, I)\big)$, where $q(z \mid x) = N(m, \operatorname{diag} s^2)$ is the distribution of the code. But the slide does not say whether $\sigma$ is the log **standard deviation** ($s = e^{\sigma}$, which is what the sampling line $c = \exp(\sigma) e + m$ suggests) or the log **variance** ($s^2 = e^{\sigma}$). The closed form for one coordinate is
 #
 # $$\mathrm{KL}\big(N(m, s^2) \,\|\, N(0, 1)\big) = \tfrac12\big(s^2 - 1 - \ln s^2 + m^2\big).$$
 #
-# With $s^2 = e^{\sigma}$ this is $\tfrac12\big(e^{\sigma} - (1 + \sigma) + m^2\big)$: **half the slide's term**. With $s = e^{\sigma}$ it would be $\tfrac12(e^{2\sigma} - 1 - 2\sigma + m^2)$, not a multiple of the slide's term. Let `torch.distributions` settle it numerically. (The last check compares the series' helper `kl_standard_normal(m, σ)`, the KL of $N(m, e^{\sigma})$ from $N(0, I)$ summed over the last dimension, with the log-variance reading; the answer below says why.)
+# With $s^2 = e^{\sigma}$ this is $\tfrac12\big(e^{\sigma} - (1 + \sigma) + m^2\big)$: **half the slide's term**. With $s = e^{\sigma}$ it is not a multiple of the slide's term (substitute and see, or let the check below show it). Let `torch.distributions` settle it numerically. (The last check compares the series' helper `kl_standard_normal(m, σ)`, the KL of $N(m, e^{\sigma})$ from $N(0, I)$ summed over the last dimension, with the log-variance reading; the answer below says why.)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -114,7 +114,7 @@ assert torch.allclose(kl_standard_normal(m, sigma), kl_if_log_var, rtol=1e-5)
 print("=> the slide's term is exactly 2·KL when σ is the log-variance; the noise scale is exp(σ/2)")
 
 # %% [markdown]
-# **The answer.** The slide's term is $2\,\mathrm{KL}$ exactly when $\sigma$ is the **log-variance**. (The factor 2 only rescales the term; with the factor ½ the loss is exactly the negative ELBO of notebook 07.) Then the standard deviation is $\exp(\sigma/2)$, so the consistent sampling step is
+# **The answer.** The slide's term is $2\,\mathrm{KL}$ exactly when $\sigma$ is the **log-variance**. (The factor 2 only rescales the term; with the factor ½ the loss is exactly the negative ELBO, the evidence lower bound explained below and derived in notebook 07.) Then the standard deviation is $\exp(\sigma/2)$, so the consistent sampling step is
 #
 # $$c = \exp(\sigma/2) \odot e + m, \qquad \text{not } \exp(\sigma) \odot e + m.$$
 #
@@ -129,7 +129,7 @@ print("=> the slide's term is exactly 2·KL when σ is the log-variance; the noi
 # %% [markdown]
 # ## 3. A digits VAE, written here
 #
-# Here is slide 19 as code: an MLP encoder outputs $m$ and σ (8 numbers each), the code is $c = \exp(\sigma/2) \odot e + m$, and an MLP decoder outputs 17 grey-level logits per pixel, so $-\log P(x \mid c)$ is a sum over the 64 pixels of a categorical cross-entropy (as in notebook 04). The loss is that reconstruction term plus half the slide's extra term, i.e. the KL.
+# Here is slide 19 as code: an MLP encoder outputs $m$ and σ (8 numbers each; both networks use **dropout** while training, zeroing a random share of a layer's units at each step so that no unit can be relied on alone, and switch it off in `.eval()` mode), the code is $c = \exp(\sigma/2) \odot e + m$, and an MLP decoder outputs 17 grey-level logits per pixel, so $-\log P(x \mid c)$ is a sum over the 64 pixels of a categorical cross-entropy (as in notebook 04). The loss is that reconstruction term plus half the slide's extra term, i.e. the KL.
 
 # %%
 class SlideVAE(nn.Module):
@@ -490,7 +490,7 @@ show_digits(decode_images(vae, rows.flatten(0, 1)), ncols=len(vals),
 with torch.no_grad():
     kl_dim = kl_standard_normal(*[t.unsqueeze(-1) for t in vae.eval().encode(dig[2])]).mean(0)
     sweep_pics = decode_images(vae, rows.flatten(0, 1)).view(len(rows), len(vals), 8, 8)
-row_change = (sweep_pics - sweep_pics[:, :1]).abs().amax((1, 2, 3))
+row_change = (sweep_pics.amax(1) - sweep_pics.amin(1)).amax((1, 2))  # per pixel: largest minus smallest along the row
 for d in range(len(kl_dim)):
     print(f"z[{d}]: KL {kl_dim[d]:.2f} nats, largest pixel change along its sweep row {row_change[d]:4.1f} grey levels")
 assert int(kl_dim.argmin()) == 6 and kl_dim[6] < 0.05 and 0.6 < kl_dim[torch.arange(8) != 6].min()
@@ -532,11 +532,17 @@ for label, panel in [("digits panel", digit_panel), ("Pokémon panel", poke_pane
 # NBVAL_CHECK_OUTPUT
 made, info_made = get("digits_vae_made")
 cfg_made = recipe("digits_vae_made")
-settings = (cfg_made.model.latent, cfg_made.model.hidden, cfg_made.model.dropout, cfg_made.train.train.weight_decay,
-            cfg_made.train.train.lr, cfg_made.train.warmup)
-print("MADE-decoder VAE: {}-D code, {} units per layer, dropout {}, weight decay {:g}, learning rate {:g}, "
-      "KL warm-up {} epochs".format(*settings))
+def recipe_settings(cfg):
+    return (cfg.model.latent, cfg.model.hidden, cfg.model.dropout, cfg.train.train.weight_decay, cfg.train.train.lr,
+            cfg.train.warmup)
+
+
+settings, settings_mlp = recipe_settings(cfg_made), recipe_settings(cfg_vae)
+for label, values in [("MLP VAE", settings_mlp), ("MADE-decoder VAE", settings)]:
+    print("{:17s}: {}-D code, {} units per layer, dropout {}, weight decay {:g}, learning rate {:g}, "
+          "KL warm-up {} epochs".format(label, *values))
 assert settings == (16, 768, 0.5, 3e-4, 5e-4, 20), "as the text says"
+assert all(a != b for a, b in zip(settings[:5], settings_mlp[:5]))  # the takeaway: five settings differ
 results = {}
 for name, model, info in [("MLP VAE (8-D)", vae, info_vae), ("MADE-decoder VAE (16-D)", made, info_made)]:
     met = info["metrics"]
@@ -564,12 +570,12 @@ bar_table(names, [v for pair in results.values() for v in pair], xlabel="nats pe
 # **What to look at.** For each model the IWAE bar is shorter than the −ELBO bar, and the MADE-decoder VAE's bars are shorter than the MLP VAE's (the numbers are printed above). Its settings are those of its training recipe (printed above), chosen on the **validation** split, never the test split (that search is not re-run here); `python -m helpers.registry train digits_vae_made` retrains it.
 
 # %% [markdown]
-# **Takeaway.** Because the IWAE bound is itself at most $\log P(x)$, the ELBO falls short of $\log P(x)$ by **at least** the gap between −ELBO and the IWAE bound: the printed gaps are lower bounds on what the ELBO wastes. Here the gap is larger for the MADE-decoder VAE than for the MLP VAE (printed above). The MADE-decoder VAE has the lower bounds, but it differs from the MLP VAE in more than its decoder (code size, width, dropout, weight decay, learning rate), so these numbers do not say how much of its advantage the decoder brings. Always say which bound you report.
+# **Takeaway.** Because the IWAE bound is itself at most $\log P(x)$, the ELBO falls short of $\log P(x)$ by **at least** the gap between −ELBO and the IWAE bound: the printed gaps are lower bounds on what the ELBO wastes. Here the gap is larger for the MADE-decoder VAE than for the MLP VAE (printed above). The MADE-decoder VAE has the lower bounds, but it differs from the MLP VAE in more than its decoder (code size, width, dropout, weight decay, learning rate: both recipes printed above), so these numbers do not say how much of its advantage the decoder brings. Always say which bound you report.
 
 # %% [markdown]
 # ## 8. What it takes: a decoder that draws pixel by pixel (PixelVAE)
 #
-# The Pokémon VAE of section 5 scores worse than the bigram (its likelihood bounds, section 5), because given $z$ its 400 pixels are independent (section 5's pictures show each pixel's most likely colour, not pixels drawn at random): the decoder cannot say "this pixel has the colour of its neighbour". Section 7's MADE-decoder VAE has the kind of decoder that removes this: one that is autoregressive given the code, $P(x \mid z) = \prod_t P(x_t \mid x_{<t}, z)$. For sprites that decoder is a small version of notebook 02's gated PixelCNN in which a picture-shaped map of $z$ is added to the gates of the horizontal stack (the vertical stack does not see $z$; the PixelVAE, Gulrajani et al. 2017; `helpers.models.pixel_cnn.ConditionalPixelCNN`, 6 layers of 48 channels). The encoder is the same kind of encoder as section 5's, twice as wide (48/96 channels instead of 24/48).
+# The Pokémon VAE of section 5 scores worse than the bigram (its likelihood bounds, section 5), because given $z$ its 400 pixels are independent (section 5's pictures show each pixel's most likely colour, not pixels drawn at random): the decoder cannot say "this pixel has the colour of its neighbour". Section 7's MADE-decoder VAE has the kind of decoder that removes this: one that is autoregressive given the code, $P(x \mid z) = \prod_t P(x_t \mid x_{<t}, z)$. For sprites that decoder is a small version of notebook 02's gated PixelCNN in which a picture-shaped map of $z$ is added to the gates of the horizontal stack (in that network each layer multiplies a tanh branch by a sigmoid **gate**; a **vertical stack** of layers reads the rows above the pixel, a **horizontal stack** the pixels to its left in its row; the vertical stack does not see $z$; the PixelVAE, Gulrajani et al. 2017; `helpers.models.pixel_cnn.ConditionalPixelCNN`, 6 layers of 48 channels). The encoder is the same kind of encoder as section 5's, twice as wide (48/96 channels instead of 24/48).
 #
 # A decoder that strong brings a new danger. It can model the sprites well **without** $z$, and then the KL term, which charges for every nat that $q(z \mid x)$ carries, pushes the code towards the prior: $z$ may be used little or not at all, and the sliders do less. The remedy here is **free bits** (Kingma et al. 2016): while training, each code dimension's KL (averaged over the batch) counts as at least 1 nat, so squeezing a dimension below 1 nat gains nothing. Two runs of one model, both by `python -m helpers.registry train NAME`: `pokemon_pixelvae` with free bits and the KL warm-up, `pokemon_pixelvae_plain` with neither. The runs differ in both, so nothing below isolates free bits from the warm-up. The likelihoods (IWAE, $k = 100$, over the 80 test sprites) were computed by the training command; here we recompute the KL of every test sprite. First, the settings quoted above, read from the registry and the loaded networks:
 
@@ -825,10 +831,10 @@ print("Exercise 2 passes the visible checks (more run when it is graded): mean b
       "test digits for k = 1, 10, 100:", [round(b, 1) for b in bounds])
 
 # %% [markdown]
-# **Exercise 3 (build and train a VAE for the slide's other reading of σ).** Section 2 chose to read the slide's σ as the log-variance. Read it instead as its sampling line $c = \exp(\sigma) \odot e + m$ does, as the log **standard deviation** ($s = e^{\sigma}$), and build a VAE that is consistent with that reading: its noise and its KL term must describe the same Gaussian. Write it for a tiny network: a linear encoder `enc` (64 pixels → 8 numbers: $m$ = the first 4, σ = the last 4, σ the log standard deviation) and a small decoder `dec` (4-D code → 64 × 17 = 1,088 logits, pixel-major: `dec(c).view(B, 64, 17)[:, i]` are the 17 logits of pixel `i`, pixels in `x.flatten(1)` order), built by `make_ex3_nets` below. Complete three functions:
+# **Exercise 3 (build and train a VAE for the slide's other reading of σ).** Section 2 chose to read the slide's σ as the log-variance. Read it instead as the slide's sampling line (section 1) does, as the log **standard deviation** ($s = e^{\sigma}$), and build a VAE that is consistent with that reading: its noise and its KL term must describe the same Gaussian. Write it for a tiny network: a linear encoder `enc` (64 pixels → 8 numbers: $m$ = the first 4, σ = the last 4, σ the log standard deviation) and a small decoder `dec` (4-D code → 64 × 17 = 1,088 logits, pixel-major: `dec(c).view(B, 64, 17)[:, i]` are the 17 logits of pixel `i`, pixels in `x.flatten(1)` order), built by `make_ex3_nets` below. Complete three functions:
 #
 # - `reparameterize(m, sigma, e)`: the code under this reading;
-# - `neg_elbo_parts(enc, dec, x, generator)`: for digits `x` (B, 8, 8), scale them to [0, 1] (divide by 16), encode, draw `e = torch.randn(m.shape, generator=generator)`, and return `(rec, kl)`, each a (B,) tensor in nats: `rec` = $-\log P(x \mid c)$ summed over the 64 pixels (categorical over 17 levels), `kl` = $\mathrm{KL}(N(m, \operatorname{diag} e^{2\sigma}) \,\|\, N(0, I))$, the KL of the Gaussian your `reparameterize` draws from, summed over the 4 dimensions, in closed form (section 2 compared the two readings; pick the one that matches your noise, and check it against `torch.distributions` as section 2 does);
+# - `neg_elbo_parts(enc, dec, x, generator)`: for digits `x` (B, 8, 8), scale them to [0, 1] (divide by 16), encode, draw `e = torch.randn(m.shape, generator=generator)`, and return `(rec, kl)`, each a (B,) tensor in nats: `rec` = $-\log P(x \mid c)$ summed over the 64 pixels (categorical over 17 levels), `kl` = $\mathrm{KL}(N(m, \operatorname{diag} e^{2\sigma}) \,\|\, N(0, I))$, the KL of the Gaussian your `reparameterize` draws from, summed over the 4 dimensions, in closed form (derive it from section 2's formula for $\mathrm{KL}(N(m, s^2) \,\|\, N(0, 1))$, and check it against `torch.distributions` as section 2 does);
 # - `train_two_epochs(enc, dec, x, generator)`: two epochs of Adam (learning rate 10⁻³, every parameter of `enc` and `dec` trained, one optimiser state kept across both epochs) on the mean of `rec + kl` (KL weight 1 from the first step: no warm-up), over mini-batches of 64 in an order drawn anew each epoch with `torch.randperm(len(x), generator=generator)` (every digit once per epoch; the last batch may be smaller); return a list of two floats, each epoch's mean of the mini-batch losses computed while training (weighted by batch size, i.e. the mean per digit; no extra pass over all of `x`).
 #
 # It follows section 3's `SlideVAE` and `train_vae` (without β: the KL weight is 1 throughout) in a smaller form, but with σ read as the log standard deviation, so the sampling step and the KL both differ from section 3's lines; it is graded strictly. The tests train fresh networks with your functions and check behaviour: the loss falls, the KL is finite, the gradient of the reconstruction term reaches the encoder (through your reparameterisation), and training updates the encoder as well as the decoder. `neg_elbo_parts` should draw its code with your `reparameterize`.
@@ -889,7 +895,7 @@ assert 64 * math.log(17) * 0.5 < _rec.mean().item() < 64 * math.log(17) * 2, "re
 _rec.mean().backward()
 assert _enc.weight.grad is not None and _enc.weight.grad[:4].abs().sum() > 0, \
     "the reconstruction's gradient does not reach the encoder's m: is the code computed from m and σ?"
-assert _enc.weight.grad[4:].abs().sum() > 0, "the reconstruction's gradient does not reach σ: use exp(σ)·e"
+assert _enc.weight.grad[4:].abs().sum() > 0, "the reconstruction's gradient does not reach σ: the code's noise scale must be computed from σ"
 _enc.zero_grad()
 _enc_w0, _dec_w0 = _enc.weight.detach().clone(), _dec[-1].weight.detach().clone()
 _before = sum(neg_elbo_parts(_enc, _dec, _x, torch.Generator().manual_seed(0))).mean().item()
