@@ -74,7 +74,7 @@ print(f"digits: {len(dig_train)} train / {len(dig_valid)} validation / {len(dig_
 #
 # An **encoder** $E$ maps an image $x$ to a short code $c = E(x)$; a **decoder** $D$ maps the code back to an image. Both are neural networks, trained together so that the output is "as close as possible" to the input.
 #
-# *As close as possible* needs a measure. Our pixels are **categories** — 17 grey levels for digits, one of 167 colours for Pokémon — so the decoder outputs, for every pixel, a softmax over the categories, and the reconstruction error is the cross-entropy summed over pixels:
+# *As close as possible* needs a measure. Our pixels are **categories** — 17 grey levels for digits, one of 167 colours for Pokémon — so the decoder outputs, for every pixel, a softmax over the categories (the **softmax** turns a vector of scores $a_k$ into probabilities $e^{a_k} / \sum_j e^{a_j}$), and the reconstruction error is the cross-entropy summed over pixels:
 #
 # $$\mathrm{rec}(x) \;=\; -\log P\big(x \mid c = E(x)\big) \;=\; -\sum_{\text{pixels } p} \log \operatorname{softmax}\big(D(c)_p\big)_{x_p} \qquad \text{(nats per image)}.$$
 #
@@ -116,7 +116,7 @@ torch.manual_seed(0)
 demo = AE(latent=2)
 # evaluate(model, loss_fn, data): the mean of loss_fn over data in batches, in eval mode, without gradients
 before = evaluate(demo, ae_loss, dig_valid)  # ae_loss(model, x) is model.loss(x)
-demo_hist = fit(demo, ae_loss, dig_train, dig_valid, TrainConfig(epochs=8, patience=None), progress=False)  # patience=None: all 8 epochs run (no early stopping, which the next cell uses)
+demo_hist = fit(demo, ae_loss, dig_train, dig_valid, TrainConfig(epochs=8, patience=None), progress=False)  # patience=None: all 8 epochs run (the shipped model below is trained with early stopping, explained there)
 print(f"validation reconstruction error: {before:.0f} nats before training, {demo_hist.valid[-1]:.0f} after 8 epochs")
 
 # %% [markdown]
@@ -416,7 +416,7 @@ scatter_codes(codes_train, lab_train, ax=b, lim=spread + (wide[1] - wide[0]) / 2
 fig
 
 # %% [markdown]
-# Left and right share their axes: every point on the right is a training digit, and the picture at the same place on the left is what the decoder draws there. Digits of one class form clusters and arms; **between them are holes** that no training image fills, the corners most of all. The decoder still draws a crisp digit almost everywhere, holes included: it carries the nearest cluster's digit far beyond its data (0s in the top-left corner, 4s and 9s top right, 1-like strokes bottom left, 5s bottom right). A few pictures are blurred, where two classes meet (between the 6s and the 0s, for example). Measured with section 3's classifier, on the grid cells whose code is farther than one grid step from every training code:
+# Left and right share their axes: every point on the right is a training digit, and the picture at the same place on the left is what the decoder draws there. Digits of one class form clusters and arms; **between them are holes** that no training image fills, the corners most of all. The decoder still draws a crisp digit almost everywhere, holes included: it carries the nearest cluster's digit far beyond its data (0s in the top-left corner, 4s and 9s top right, 1-like strokes bottom left, 5s bottom right). A few pictures are blurred, mostly in the centre of the grid, where the 8s, 9s, 1s, 3s and 4s of the scatter crowd together. Measured with section 3's classifier, on the grid cells whose code is farther than one grid step from every training code:
 
 # %%
 # NBVAL_CHECK_OUTPUT

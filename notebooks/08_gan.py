@@ -21,7 +21,7 @@
 # The lecture's outline (slides 5 and 15) names three ways to generate: **component by component** (notebooks 01-03), the **autoencoder** family (04-07) and the **generative adversarial network** (GAN). This notebook completes the arc: why the VAE's pictures are blurry, how a GAN learns without ever comparing its picture with a target pixel by pixel, what goes wrong (mode collapse) and one remedy, measured against the paper that proposed it, then GANs on our digits and Pokémon. Notebook 09 puts the three families side by side.
 #
 # **Learning goals.** After this notebook you can
-# 1. explain why a pixel-by-pixel loss makes VAE samples blurry, with the one-pixel-off example;
+# 1. explain why a pixel-by-pixel loss makes VAE samples blurry (it rewards averaging over what the pixel could be), and, with the one-pixel-off example, why it cannot tell a harmless change from a stray dot;
 # 2. write the discriminator's and the generator's losses (and say why the generator uses the *non-saturating* form), and one GAN training step (D, then G) that you check against the package's and train for a few seconds;
 # 3. recognise mode collapse on a 2-D toy, tell it from a game that does not converge, and read a 10-seed table of whether a remedy (PacGAN) helps: the paper's, beside our much shorter CPU runs of its protocol, which do not converge;
 # 4. build a GAN whose pixels are **1-of-N colours** (straight-through Gumbel-softmax), with a generator and a spectrally normalised discriminator that judges pairs of images, written here and checked against the package's.
@@ -185,7 +185,7 @@ assert tried >= 10 and wins <= tried // 4
 #
 # $$\mathcal L_D = -\,\mathbb E_{x \sim \text{data}}\big[\log \sigma(D(x))\big] \;-\; \mathbb E_{z}\big[\log\big(1 - \sigma(D(G(z)))\big)\big].$$
 #
-# The generator wants the discriminator to be wrong. The original minimax game has it *minimise* $\mathbb E_z[\log(1 - \sigma(D(G(z))))]$; in practice one uses the **non-saturating** loss
+# The generator wants the discriminator to be wrong. The original **minimax** game (G minimises the very value that D maximises: $\min_G \max_D$ of $-\mathcal L_D$) has it *minimise* $\mathbb E_z[\log(1 - \sigma(D(G(z))))]$; in practice one uses the **non-saturating** loss
 #
 # $$\mathcal L_G = -\,\mathbb E_{z}\big[\log \sigma(D(G(z)))\big].$$
 #
@@ -608,7 +608,7 @@ for name, h in [("digits", info_d["history"]), ("Pokémon", info_p["history"])]:
           f"(D loss of a coin-flipping judge: 2 log 2 = {2 * math.log(2):.2f})")
 
 # %% [markdown]
-# Each point is the mean loss over 100 steps (the checkpoint stores no more). At the start the discriminator wins: in the first points of the plot its loss is near its lowest and the generator's near its highest. Then the game settles: the generator's loss falls to about 0.8 and the discriminator's rises to about 1.2-1.3, just under the dotted line $2\log 2 \approx 1.39$ of a judge that answers 1/2 to everything (the Pokémon game swings once more around step 2,000-2,500 first). Neither loss goes to zero (exercise 6 asks what that means).
+# Each point is the mean loss over 100 steps (the checkpoint stores no more). At the start the discriminator wins: in the first points of the plot its loss is near its lowest and the generator's near its highest. Then the game settles: the generator's loss falls to about 0.8 and the discriminator's rises to about 1.2-1.3, just under the dotted line $2\log 2 \approx 1.39$ of a judge that answers 1/2 to everything (the Pokémon game swings once more around step 2,000-2,500 first). Neither loss goes to zero; exercise 6 asks what the discriminator's settling near 2 log 2 says about the game.
 
 # %% tags=["readme"]
 g_d = gan_d.sample(64, generator=torch.Generator().manual_seed(0))

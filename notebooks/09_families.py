@@ -133,8 +133,9 @@ pvae, info_pvae = get("pokemon_vae")
 N = 64
 tau = CHOSEN_TEMPERATURE
 print(f"temperatures chosen in notebook 02: LSTM-512 τ = {tau['pixel_lstm512_wd']}, 2-D model τ = {tau['context2d_96x10']}")
-print(f"the VAE's code: {pvae.cfg.latent} dimensions; the 2-D model: {cnn.cfg.layers} layers of {cnn.cfg.channels} channels")
-assert (pvae.cfg.latent, cnn.cfg.layers) == (10, 10)
+print(f"the VAE's code: {pvae.cfg.latent} dimensions; the 2-D model: {cnn.cfg.layers} layers of {cnn.cfg.channels} channels; "
+      f"the LSTM-512: {lstm.lstm.num_layers} LSTM layer of {lstm.cfg.hidden} cells")
+assert (pvae.cfg.latent, cnn.cfg.layers, lstm.lstm.num_layers, lstm.cfg.hidden) == (10, 10, 1, 512)
 drawers = {
     "LSTM-512 (02)": lambda g: lstm.sample(N, generator=g, temperature=tau["pixel_lstm512_wd"]),
     "2-D model (02)": lambda g: cnn.sample(N, generator=g, temperature=tau["context2d_96x10"]),
@@ -278,7 +279,7 @@ print("checked: the table's order and each statistic's sentence")
 # %% [markdown]
 # ## Summary
 #
-# - The evolution figure shows one code's picture during training; the sliders show that nearby codes give related pictures. Neither measures how good the pictures are.
+# - Each column of the evolution figure shows one code's picture during training; the sliders show that nearby codes give related pictures. Neither measures how good the pictures are.
 # - Each family allows its own measures: an exact held-out likelihood (component by component), a bound (VAE), none (GAN). Where two models have exact likelihoods (the LSTM and the 2-D model) it ranks them; it says nothing about the other two.
 # - The pixel-by-pixel models are the slowest to sample, by far; the VAE and the GAN draw a sprite in one pass.
 # - A distance to the nearest training sprite must count figure pixels only, and even then it only rules out copies: a plain grey disc scores like a real sprite.
@@ -316,7 +317,7 @@ assert figure_differs(_train[3][:, ::-1].copy(), _train, cmap) == 0, "a mirrored
 assert figure_differs(np.zeros((20, 20), dtype=np.int64), _train, cmap) == 1, (
     "a blank canvas differs in every figure pixel of any training sprite: want 1")
 assert isinstance(held_median, (float, np.floating)) and 0.5 < held_median < 1, (
-    f"held_median = {held_median!r}: the median over 40 held-out sprites, a share between 0 and 1")
+    f"held_median = {held_median!r}: the median over 40 held-out sprites, a share above 0.5 and below 1")
 print(f"Exercise 1 passes the visible checks (more run when it is graded): held-out median {held_median:.1%}")
 ### BEGIN HIDDEN TESTS
 import helpers.evaluate.two_sample as _ts  # noqa: E402
