@@ -107,6 +107,11 @@ fig = Figure(figsize=(11, 4.2), layout="constrained")
 left, right = fig.subplots(1, 2, width_ratios=[1, 1])
 show_sprites(poke_train[:32], pokemon.colormap, ncols=8, ax=left, title="Pokémon (20×20, 167 colours)")
 show_digits(dig_train[:32], ncols=8, ax=right, title="Digits (8×8, 17 grey levels)")
+rgb = pokemon.colormap.astype(int)
+near_white = int((np.abs(rgb - 255).max(1) <= 8).sum())  # within 8 RGB steps of white in every channel
+near_black = int((rgb.max(1) <= 60).sum())  # every channel at most 60 of 255
+print(f"the colour map: {near_white} near-white colours (white included), {near_black} near-black ones, of {len(rgb)}")
+assert near_white >= 3 and near_black >= 3  # Exercise 1: "near-identical ones"
 shown = poke_train[:32].numpy()
 border = np.concatenate([shown[:, 0], shown[:, -1], shown[:, :, 0], shown[:, :, -1]], axis=1)  # (32, 80) edge pixels
 touching = int((border != 0).any(axis=1).sum())
@@ -150,7 +155,7 @@ fig
 #
 # ## 5. Set-up check
 #
-# If you got this far, the cells above have already imported torch, NumPy and matplotlib and loaded both data sets (the Pokémon files were downloaded by `load_pokemon()` in section 2, the first time). This cell goes through the main packages the series needs one by one, with its version, among them ipywidgets and Pillow, which only the sliders of later notebooks use, and scikit-learn, which besides the digits supplies the Gaussian mixture (a weighted sum of Gaussian bell curves, notebook 06's subject) that notebook 06 checks its own against; it checks torch's version against the tested one and loads both data sets again. If a line says MISSING, it says how to fix it; a WARNING (say, another torch version on Colab) lets you go on. (Had torch, NumPy or matplotlib been missing, the setup cell at the top would already have stopped with an `ImportError`, and a missing scikit-learn would have stopped section 2's `load_digits()`; the others are first needed later, which is why this check names them. `make lab`, run from the repository root, installs everything.)
+# If you got this far, the cells above have already imported torch, NumPy and matplotlib and loaded both data sets (the Pokémon files were downloaded by `load_pokemon()` in section 2, the first time). This cell goes through the main packages the series needs one by one, with its version, among them ipywidgets, which only the sliders of later notebooks use, Pillow, the image library that matplotlib and the sliders draw with, and scikit-learn, which besides the digits supplies the Gaussian mixture (a weighted sum of Gaussian bell curves, notebook 06's subject) that notebook 06 checks its own against; it checks torch's version against the tested one and loads both data sets again. If a line says MISSING, it says how to fix it; a WARNING (say, another torch version on Colab) lets you go on. (Had torch, NumPy, matplotlib or Pillow been missing, the setup cell at the top would already have stopped with an `ImportError`, and a missing scikit-learn would have stopped section 2's `load_digits()`; tqdm and ipywidgets are first needed in later notebooks, so this check is where a missing one shows first. `make lab`, run from the repository root, installs everything.)
 
 # %%
 checks = check_setup()
@@ -168,7 +173,7 @@ assert all(c.ok for c in checks), "fix the MISSING lines above, then run this ce
 #
 # The splits are torch tensors: `poke_train` is a `(640, 20, 20)` long tensor of colour indices (`poke_valid` and `poke_test` likewise), while `pokemon.images`, all 792 sprites, is a NumPy array.
 #
-# **Exercise 1.** How many *different* colours does the first training Pokémon, `poke_train[0]`, use, counting its white background (colour 0) as one of them? Count colour indices, not the shades your eye tells apart: the 167 clustered colours include many near-identical ones (several near-blacks, several near-whites), so the answer is larger than what you see in section 2's picture (where `poke_train[0]` is the top-left sprite). Store the number in `n_colours`, an integer (a Python `int`; a NumPy or one-element torch integer works too).
+# **Exercise 1.** How many *different* colours does the first training Pokémon, `poke_train[0]`, use, counting its white background (colour 0) as one of them? Count colour indices, not the shades your eye tells apart: the 167 clustered colours include near-identical ones (section 2's figure cell counts the near-blacks and near-whites), so the answer is larger than what you see in section 2's picture (where `poke_train[0]` is the top-left sprite). Store the number in `n_colours`, an integer (a Python `int`; a NumPy or one-element torch integer works too).
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -189,7 +194,7 @@ assert n_colours == int(np.unique(poke_train[0].numpy()).size), "not the number 
 print("Exercise 1 passes the visible checks (more run when it is graded):", n_colours, "colours")
 
 # %% [markdown]
-# **Exercise 2 (the simplest model you can evaluate).** Section 1 said a generative model is a distribution $P(x)$ that we can sample from and, for some families, evaluate. The crudest such model ignores all structure: it draws **every pixel independently** from one colour distribution $q$, so $\log_2 P(x)=\sum_{\text{pixels } j}\log_2 q(x_j)$. This is, up to its smoothing, the baseline the component-by-component models of notebook 02 are measured against (there it is called the "unigram"); notebook 02 measures how much letting each pixel depend on the ones before it saves.
+# **Exercise 2 (the simplest model fitted to the data).** Section 1 said a generative model is a distribution $P(x)$ that we can sample from and, for some families, evaluate. The crudest model fitted to the data ignores all structure but the colour frequencies: it draws **every pixel independently** from one colour distribution $q$, so $\log_2 P(x)=\sum_{\text{pixels } j}\log_2 q(x_j)$. This is, up to its smoothing, the baseline the component-by-component models of notebook 02 are measured against (there it is called the "unigram"); notebook 02 measures how much letting each pixel depend on the ones before it saves.
 #
 # Build it in two steps.
 # 1. Fit $q$ on the **training** split by counting colours with add-one smoothing, $q(k)=\dfrac{\#\{\text{training pixels of colour } k\}+1}{\#\{\text{training pixels}\}+167}$, so that no colour gets probability 0 (a held-out pixel of a colour absent from training would otherwise be impossible). Store it in `freq`, a float tensor of shape `(167,)`.

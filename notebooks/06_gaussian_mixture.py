@@ -128,11 +128,11 @@ fig
 # %% [markdown]
 # ## 3. The VAE as an infinite mixture (slide 25)
 #
-# A VAE replaces the die with a **continuous** code: $z \sim P(z) = \mathcal N(0, I)$, and each $z$ selects a distribution $P(x|z)$ whose parameters come from a neural network, the decoder. On slide 25, and in this section, $P(x|z)$ is a Gaussian $\mathcal N(\mu(z), \sigma(z)^2)$; the series' digits VAEs (notebook 05, and the two scored in section 4) use categorical decoders over the 17 grey levels instead, and the argument below holds for them just the same. So
+# A VAE replaces the die with a **continuous** code: $z \sim P(z) = \mathcal N(0, I)$, and each $z$ selects a distribution $P(x|z)$ whose parameters come from a neural network, the decoder. On slide 25, and in this section, $P(x|z)$ is a Gaussian $\mathcal N(\mu(z), \sigma(z)^2)$; the series' digits VAEs (notebook 05, and the two scored in section 4) use categorical decoders over the 17 grey levels of the 8×8 digits (section 4's data) instead, and the argument below holds for them just the same. So
 #
 # $$P(x) = \int P(z)\,P(x|z)\,dz$$
 #
-# is a mixture with one component for every $z$. With a 1-D $z$ and a 1-D $x$ we can compute the integral by **quadrature** on a grid: numerical integration, here the trapezoid rule (`torch.trapezoid`), which adds, for each interval of a fine grid of $z$ values, the average of the integrand at its two ends times the interval's width. The "network" here is a fixed smooth function; the point is the shape of $P(x)$.
+# is a mixture with one component for every $z$. With a 1-D $z$ and a 1-D $x$ we can compute the integral by **quadrature** on a grid: numerical integration, here the trapezoid rule (`torch.trapezoid`), which adds, for each interval of a fine grid of $z$ values, the average of the integrand at its two ends times the interval's width. The "network" here is a fixed smooth function; the point is the shape of $P(x)$, in particular its **modes**: its peaks, the local maxima of the density, which the cell after next counts.
 
 # %%
 def mu_of(z):  # the decoder's mean: a smooth nonlinear function of the code
@@ -255,7 +255,7 @@ assert 0.12 < 1 - _inside.mean() < 0.2 and (_y < 0).mean() > 2 * (_y >= 17).mean
 
 # %%
 LEVELS, K_CAT, ALPHA = 17, 10, 0.5
-x_tr = tr.reshape(len(tr), -1)  # (1000, 64) integer grey levels 0..16
+x_tr = tr.reshape(len(tr), -1)  # one row of 64 integer grey levels 0..16 per training digit
 
 
 def cat_log_joint(weights, probs, x):
@@ -337,7 +337,7 @@ for name in ("digits_vae", "digits_vae_made"):
     vae_nll[name] = -float(iwae_log_likelihood(vae, te, 1000, torch.Generator().manual_seed(1)).mean())
     recorded = info["metrics"]["test_iwae1000_nats"]  # the training command's estimate, another seed
     assert abs(vae_nll[name] - recorded) < 0.1, f"{name}: {vae_nll[name]:.2f} nats here, {recorded:.2f} recorded"
-assert vae_nll["digits_vae_made"] <= 90, "the series' target for the digits VAE is at most 90 nats per image"
+assert vae_nll["digits_vae_made"] <= 90, "the series' target for the MADE-decoder digits VAE is at most 90 nats per image"
 with torch.no_grad():
     ar_nll = float(-ar_model.log_prob(te).mean())  # log P(x) by the chain rule, nats per image
 

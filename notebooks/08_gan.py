@@ -144,7 +144,7 @@ fig
 # %% [markdown]
 # The rule picked a **6** (its label is printed above): a short bar across the top, a stem down the left, a loop at the bottom. In the middle picture the added ink, row 0 column 2, continues the top bar (its two dark pixels at columns 3 and 4) one pixel to the left; in the right picture it is a lone dark pixel in the top-right corner, row 0 column 7, with two blank pixels between it and the nearest ink. Same squared error (printed above; notebook 05's VAE sums a per-pixel cross-entropy instead, and any loss that adds up one term per pixel, each depending on that pixel alone, gives the two pictures equal costs too, since each differs from the target in one pixel by the same amount), very different to a person: whether a pixel is right depends on its **neighbours**, and a loss that sums independent pixel errors cannot see that.
 #
-# The GAN (section 2) replaces the fixed pixel loss with a **learned judge**, the discriminator, which reads a whole picture. Section 4 trains one on these digits; here is a first look at what it says about the two pictures. Its discriminator judges pairs of images, so each picture is paired with each of 200 real training digits and we average its **logit**, its raw score (section 2 turns it into a probability with the sigmoid; higher = "more real"); its method `critic(x)` returns one logit per pair of consecutive images of `x` (rows 0-1, 2-3, ...), which is why the code interleaves each picture with its partners. We also repeat the comparison on every digit among the first 60 training digits that has both kinds of pixel.
+# The GAN (section 2) replaces the fixed pixel loss with a **learned judge**, the discriminator, which reads a whole picture. Section 4's digits GAN (trained by the registry's command, its checkpoint shipped) supplies one; here is a first look at what it says about the two pictures. Its discriminator judges pairs of images, so each picture is paired with each of 200 real training digits and we average its **logit**, its raw score (section 2 turns it into a probability with the sigmoid; higher = "more real"); its method `critic(x)` returns one logit per pair of consecutive images of `x` (rows 0-1, 2-3, ...), which is why the code interleaves each picture with its partners. We also repeat the comparison on every digit among the first 60 training digits that has both kinds of pixel.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -189,7 +189,7 @@ assert tried >= 10 and wins <= tried // 4
 #
 # $$\mathcal L_G = -\,\mathbb E_{z}\big[\log \sigma(D(G(z)))\big].$$
 #
-# Both push $\sigma(D(G(z)))$ up, but where the discriminator wins easily ($\sigma(D(G(z))) \approx 0$; Goodfellow et al., 2014, who proposed the non-saturating loss, expect this early in training, when the generator is still poor; this notebook's runs do not get that far: the toy's first step, below, prints a generator loss of 0.70, so $s \approx 0.5$, and in section 4's loss curves the image GANs' discriminator loss stays well above the near-0 loss of a discriminator that wins easily), there the minimax loss barely changes when the discriminator's logit changes (its gradient with respect to the logit is $-s$, of size $s \approx 0$, right panel below): the minimax generator gets almost no gradient. With $\log \sigma(d) = -\operatorname{softplus}(-d)$, where $\operatorname{softplus}(x) = \log(1 + e^x)$ (PyTorch's `F.softplus` computes it without overflow for large $x$), the code is one line each (`helpers/models/adversarial.py`; the toy and the image GANs below call the same two functions on their discriminator's logits):
+# Both push $s = \sigma(D(G(z)))$, the discriminator's belief that a fake is real, up, but where the discriminator wins easily ($s \approx 0$; Goodfellow et al., 2014, who proposed the non-saturating loss, expect this early in training, when the generator is still poor; this notebook's runs do not get that far: the first training step of section 3's 2-D toy (run in the check below) prints a generator loss of 0.70, so $s \approx 0.5$, and in section 4's loss curves the image GANs' discriminator loss stays well above the near-0 loss of a discriminator that wins easily), there the minimax loss barely changes when the discriminator's logit changes (its gradient with respect to the logit is $-s$, of size $s \approx 0$, right panel below): the minimax generator gets almost no gradient. With $\log \sigma(d) = -\operatorname{softplus}(-d)$, where $\operatorname{softplus}(x) = \log(1 + e^x)$ (PyTorch's `F.softplus` computes it without overflow for large $x$), the code is one line each (`helpers/models/adversarial.py`; the toy and the image GANs below call the same two functions on their discriminator's logits):
 
 # %%
 print(inspect.getsource(discriminator_loss))
@@ -447,18 +447,22 @@ for data, k in (("ring", 8), ("grid", 25)):
               f"   {row['high_quality']:8.1%} ± {row['high_quality_se']:.1%} {ph:6.1f}% ± {phs:.1f}"
               f"   {row['reverse_kl']:7.2f} ± {row['reverse_kl_se']:.2f} {pk:6.2f} ± {pks:.2f}")
 best_hq = max(row["high_quality"] for data in ("ring", "grid") for row in bench[data].values())
-print(f"the largest high-quality share of any of our rows: {best_hq:.1%} (the paper's rows: 91-98%)")
+best_run = max(s["high_quality"] for data in ("ring", "grid") for row in bench[data].values() for s in row["per_seed"])
+print(f"the largest high-quality share of any of our rows: {best_hq:.1%}, of any single run: {best_run:.1%} "
+      f"(the paper's rows: 91-98%)")
 for data, by_len in bench["length"].items():
     print(f"plain GAN on the {data}, {len(next(iter(by_len.values()))['per_seed'])} seeds: " + "; ".join(
         f"{int(n):,} steps: {r['modes']:.1f} modes, {r['high_quality']:.0%} high quality"
         for n, r in sorted(by_len.items(), key=lambda kv: int(kv[0]))))
 ring_len = sorted(bench["length"]["ring"].items(), key=lambda kv: int(kv[0]))
-assert best_hq < 0.5, "none of our rows has converged"
+print(f"the {len(ring_len[-1][1]['per_seed'])} longest ring runs, one by one: " + "; ".join(
+    f"{r['modes']} modes, {r['high_quality']:.0%} high quality" for r in ring_len[-1][1]["per_seed"]))
+assert best_hq <= best_run < 0.5, "none of our runs has converged"
 assert ring_len[-1][1]["high_quality"] > 3 * ring_len[0][1]["high_quality"], "more steps: far more samples on the ring's modes"
-assert ring_len[-1][1]["modes"] == 8 and ring_len[-1][1]["high_quality"] > 0.5, "the longest ring runs find every mode"
+assert all(r["modes"] == 8 and r["high_quality"] > 0.5 for r in ring_len[-1][1]["per_seed"]), "each longest ring run finds every mode"
 
 # %% [markdown]
-# **What the table says.** Our rows do not reproduce the paper's, and the cell says why: at this length **no run has converged**. Even the best row has under half of its samples near a mode (printed), where the paper's have 91-98%. A generator that has not yet reached the data is not collapsed, it is unfinished, so these rows cannot confirm or refute "PacGAN covers more modes". The length rows show the cut is the cause: on the ring, four times the steps put several times as many samples near the modes, and the three longest plain-GAN runs find all 8 modes with most of their samples near one (printed), though still short of the paper's 98%. The paper measured its ordering (GAN below PacGAN2-4 in modes, and the reverse in reverse KL) with runs of 400,000 steps, of which this block's are a small fraction (printed above); whether runs shorter than the paper's but long enough to converge would show it is untested here. On a GPU, the same block at the paper's length is the experiment to run. Until then, the paper's table is the evidence that PacGAN helps, and the two runs above are one example of what it measures.
+# **What the table says.** Our rows do not reproduce the paper's, and the cell says why: at this length **no run has converged**. Even the best single run has under half of its samples near a mode (printed), where the paper's rows have 91-98%. A generator that has not yet reached the data is not collapsed, it is unfinished, so these rows cannot confirm or refute "PacGAN covers more modes". The length rows show the cut is the cause: on the ring, four times the steps put several times as many samples near the modes, and each of the three longest plain-GAN runs finds all 8 modes with most of its samples near one (printed run by run), though still short of the paper's 98%. The paper measured its ordering (GAN below PacGAN2-4 in modes, and the reverse in reverse KL) with runs of 400,000 steps, of which this block's are a small fraction (printed above); whether runs shorter than the paper's but long enough to converge would show it is untested here. On a GPU, the same block at the paper's length is the experiment to run. Until then, the paper's table is the evidence that PacGAN helps, and the two runs above are one example of what it measures.
 #
 # ## 4. GANs on images, with 1-of-N pixels
 #

@@ -13,7 +13,7 @@ REQUIRED = {  # import name -> (distribution, what it is for)
     "sklearn": ("scikit-learn", "the digits data and the Gaussian-mixture check"),
     "tqdm": ("tqdm", "progress bars"),
     "ipywidgets": ("ipywidgets", "sliders"),
-    "PIL": ("pillow", "slider images"),
+    "PIL": ("pillow", "images: matplotlib's and the sliders'"),
 }
 TESTED_TORCH = ("2.13.0",)  # the versions the series' tests ran with (make venv installs the first)
 
