@@ -108,10 +108,12 @@ left, right = fig.subplots(1, 2, width_ratios=[1, 1])
 show_sprites(poke_train[:32], pokemon.colormap, ncols=8, ax=left, title="Pokémon (20×20, 167 colours)")
 show_digits(dig_train[:32], ncols=8, ax=right, title="Digits (8×8, 17 grey levels)")
 rgb = pokemon.colormap.astype(int)
-near_white = int((np.abs(rgb - 255).max(1) <= 8).sum())  # within 8 RGB steps of white in every channel
-near_black = int((rgb.max(1) <= 60).sum())  # every channel at most 60 of 255
-print(f"the colour map: {near_white} near-white colours (white included), {near_black} near-black ones, of {len(rgb)}")
-assert near_white >= 3 and near_black >= 3  # Exercise 1: "near-identical ones"
+steps = np.abs(rgb[:, None] - rgb[None]).max(-1)  # (167, 167): the largest RGB difference of two palette colours
+twinned = int(((steps <= 8).sum(1) > 1).sum())  # colours with another within 8 RGB steps in every channel
+near_white = int((steps[0] <= 8).sum())  # white and the colours within 8 steps of it
+print(f"the colour map: {twinned} of its {len(rgb)} colours have a near-twin (another colour within 8 RGB steps "
+      f"in every channel); {near_white} colours are white or within 8 steps of it")
+assert twinned > len(rgb) // 2 and near_white >= 3  # Exercise 1: "near-identical ones"
 shown = poke_train[:32].numpy()
 border = np.concatenate([shown[:, 0], shown[:, -1], shown[:, :, 0], shown[:, :, -1]], axis=1)  # (32, 80) edge pixels
 touching = int((border != 0).any(axis=1).sum())
@@ -171,9 +173,9 @@ assert all(c.ok for c in checks), "fix the MISSING lines above, then run this ce
 #
 # ## Exercises
 #
-# The splits are torch tensors: `poke_train` is a `(640, 20, 20)` long tensor of colour indices (`poke_valid` and `poke_test` likewise), while `pokemon.images`, all 792 sprites, is a NumPy array.
+# The splits are torch tensors: `poke_train` is a `(640, 20, 20)` tensor of colour indices (64-bit integers, PyTorch's "long" type) (`poke_valid` and `poke_test` likewise), while `pokemon.images`, all 792 sprites, is a NumPy array.
 #
-# **Exercise 1.** How many *different* colours does the first training Pokémon, `poke_train[0]`, use, counting its white background (colour 0) as one of them? Count colour indices, not the shades your eye tells apart: the 167 clustered colours include near-identical ones (section 2's figure cell counts the near-blacks and near-whites), so the answer is larger than what you see in section 2's picture (where `poke_train[0]` is the top-left sprite). Store the number in `n_colours`, an integer (a Python `int`; a NumPy or one-element torch integer works too).
+# **Exercise 1.** How many *different* colours does the first training Pokémon, `poke_train[0]`, use, counting its white background (colour 0) as one of them? Count colour indices, not the shades your eye tells apart: the 167 clustered colours include near-identical ones (section 2's figure cell counts them), so the answer is larger than what you see in section 2's picture (where `poke_train[0]` is the top-left sprite). Store the number in `n_colours`, an integer (a Python `int`; a NumPy or one-element torch integer works too).
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION

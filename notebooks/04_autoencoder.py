@@ -21,7 +21,7 @@
 # The lecture's second family (slides 15-18): instead of drawing an image pixel by pixel, squeeze it through a short **code** and rebuild it from there. If the part that rebuilds, the **decoder**, can turn *any* code into an image, it looks like a generator. Does it work?
 #
 # **Learning goals.** After this notebook you can
-# 1. write an autoencoder (encoder → code → decoder) whose reconstruction error is a proper $-\log P(x \mid c)$ in nats for grey levels, and read how the same loss works for 1-of-N colours in the series' convolutional Pokémon autoencoder;
+# 1. write an autoencoder (encoder → code → decoder) whose reconstruction error is a proper $-\log P(x \mid c)$ in nats (natural-log units, section 1) for grey levels, and read how the same loss works for 1-of-N colours (each pixel one category out of N) in the series' convolutional Pokémon autoencoder;
 # 2. show where feeding a *random* code to an autoencoder's decoder gives garbage, and measure how digit-like random codes decode;
 # 3. read a 2-D code space: decode a grid of codes, scatter the encoded data in the same plane, and drag through it with sliders.
 
@@ -80,7 +80,7 @@ print(f"digits: {len(dig_train)} train / {len(dig_valid)} validation / {len(dig_
 #
 # That is a real negative log-likelihood, the unit every model of the series reports (a decoder that knows nothing pays $64 \ln 17 \approx 181$ nats per digit; a **nat** is the unit of a natural logarithm, $-\ln P$, as a bit is that of $-\log_2 P$). For Pokémon this is the lecture's **1-of-N** encoding: colour number 23 is not "between" 22 and 24, so regressing colour numbers (as if they were ordered) would be the wrong loss, and regressing RGB values would draw in-between colours that are not in the palette (notebook 01 shows this).
 #
-# The digits model here has a **2-dimensional** code (slides 17-18), so we can look at the code space itself. Encoder and decoder are small MLPs (multilayer perceptrons: fully connected layers with a nonlinearity between them; here two hidden layers of 256 units; ELU, the activation $x$ for $x > 0$ and $e^x - 1$ below, a smooth variant of ReLU). Here it is, written out: `code` is $E$, `decode` is $D$ (17 **logits** per pixel: unnormalised scores that the softmax turns into the 17 levels' probabilities), `loss` is the batch mean of $\mathrm{rec}(x)$.
+# The digits model here has a **2-dimensional** code (slides 17-18), so we can look at the code space itself. Encoder and decoder are small MLPs (multilayer perceptrons: fully connected layers with a nonlinearity between them; here two hidden layers of 256 units; ELU, the activation $x$ for $x > 0$ and $e^x - 1$ below, a smooth variant of ReLU, $\max(0, x)$). Here it is, written out: `code` is $E$, `decode` is $D$ (17 **logits** per pixel: unnormalised scores that the softmax turns into the 17 levels' probabilities), `loss` is the mean of $\mathrm{rec}(x)$ over a **batch** (a group of images processed together).
 
 # %%
 class AE(nn.Module):
@@ -114,7 +114,8 @@ class AE(nn.Module):
 # (the marker above is for the series' tests: they re-run this cell and compare its printed output with the stored one)
 torch.manual_seed(0)
 demo = AE(latent=2)
-# evaluate(model, loss_fn, data): the mean of loss_fn over data in batches, in eval mode, without gradients
+# evaluate(model, loss_fn, data): the mean of loss_fn over data in batches, in eval mode (model.eval(): layers that act
+# differently while training, such as dropout, stop doing so; these have none), without gradients
 before = evaluate(demo, ae_loss, dig_valid)  # ae_loss(model, x) is model.loss(x)
 demo_hist = fit(demo, ae_loss, dig_train, dig_valid, TrainConfig(epochs=8, patience=None), progress=False)  # patience=None: all 8 epochs run (the shipped model below is trained with early stopping, explained there)
 print(f"validation reconstruction error: {before:.0f} nats before training, {demo_hist.valid[-1]:.0f} after 8 epochs")
@@ -545,7 +546,7 @@ show_digits(torch.stack([dig_test[0], mid, dig_test[1]]), ncols=3,
 
 
 # %% [markdown]
-# **Exercise 3 (build and train).** Write the training loop yourself. `train_epochs(model, data, epochs, batch_size, lr, generator)` uses one Adam optimiser (learning rate `lr`), created once before the first epoch so that its running averages carry over, on **all** of the model's parameters; in each epoch it shuffles the images with `torch.randperm(len(data), generator=generator)` and, for each minibatch in that order (the last one may be smaller), computes `model.loss(batch)`, zeroes the gradients, back-propagates and steps. It returns the list of the per-batch losses as Python floats. The test trains a fresh `AE` with a 4-number code for two epochs and checks that the validation loss fell and that the **encoder** learned too (a loop that only updates the decoder can lower the loss for a while).
+# **Exercise 3 (build and train).** Write the training loop yourself. `train_epochs(model, data, epochs, batch_size, lr, generator)` uses one Adam optimiser (learning rate `lr`), created once before the first epoch so that its running averages carry over, on **all** of the model's parameters; in each epoch it shuffles the images with `torch.randperm(len(data), generator=generator)` and, for each minibatch in that order (the last one may be smaller), computes `model.loss(batch)`, zeroes the gradients (`opt.zero_grad()`), back-propagates (`loss.backward()`: the gradient of the loss with respect to every parameter) and steps (`opt.step()`: the optimiser moves each parameter against its gradient), the three calls of one training step that `fit` makes for you. It returns the list of the per-batch losses as Python floats. The test trains a fresh `AE` with a 4-number code for two epochs and checks that the validation loss fell and that the **encoder** learned too (a loop that only updates the decoder can lower the loss for a while).
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train_epochs(model: nn.Module, data: torch.Tensor, epochs: int = 2, batch_size: int = 64, lr: float = 1e-3,

@@ -23,7 +23,7 @@
 # **Learning goals.** After this notebook you can
 # 1. write slide 19's VAE, and say precisely which meaning of its $\sigma$ makes its extra term twice a KL divergence (and what that means for the noise scale);
 # 2. show by experiment what the KL term does: without it σ collapses and the VAE is an autoencoder again; with it the noise clouds of neighbouring codes overlap (slide 22), and the classifier is on average somewhat more sure of what random codes decode to (a difference of degree, measured in section 4);
-# 3. report a VAE's likelihood honestly: test −ELBO (minus the evidence lower bound, section 2) and an importance-sampled log-likelihood in nats per image (natural-log units, section 2);
+# 3. report a VAE's likelihood honestly: test −ELBO (minus the evidence lower bound, section 2) and an importance-sampled bound on the log-likelihood, in nats per image (natural-log units, section 2);
 # 4. say what it takes to make a Pokémon VAE draw creatures (a decoder that draws pixel by pixel given the code), and what free bits (a KL allowance per code dimension that costs nothing, section 8) with a KL warm-up (section 3) change: the model uses its code more, while the likelihood and the look of the samples stay much the same (the run without them uses the code less, but does not ignore it).
 
 # %%
@@ -393,7 +393,7 @@ for row, (i, j) in enumerate(pairs):
 fig
 
 # %% [markdown]
-# **What to look at.** In these three rows the two models behave much alike, and the rows do not show the VAE interpolating better. From 8 to 7 both paths pass through another class on the way (the autoencoder through 3s, the VAE through blurred 2-like shapes); both morph the 0 into the 6 smoothly; from 4 to 1 both stay on 4s for most of the path and end with a few blurred frames. With 2-D codes both models must cross other classes' regions, and on pairs chosen without looking the difference is small. The one measured comparison of the two kinds of model's pictures is (b)'s, at codes *no* digit was encoded to, and it was made with the 8-D models (random codes, not paths between digits): there too the difference is one of degree, the classifier being more sure of the VAE's pictures (0.61 against 0.55).
+# **What to look at.** In these three rows the two models behave much alike, and the rows do not show the VAE interpolating better. From 8 to 7 neither 2-D model draws the 8 at all: both paths start on another class, the code of the 8 itself decoding to a 3 for the autoencoder and to a blurred 2-like shape for the VAE, and stay there for the first few frames; both morph the 0 into the 6 smoothly; from 4 to 1 both stay on 4s for most of the path and end with a few blurred frames. With 2-D codes both models must cross other classes' regions, and on pairs chosen without looking the difference is small. The one measured comparison of the two kinds of model's pictures is (b)'s, at codes *no* digit was encoded to, and it was made with the 8-D models (random codes, not paths between digits): there too the difference is one of degree, the classifier being more sure of the VAE's pictures (0.61 against 0.55).
 
 # %% [markdown]
 # ## 5. A Pokémon VAE
