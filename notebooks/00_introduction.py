@@ -77,14 +77,16 @@ gen = setup(seed=0)  # one seed per notebook: reruns draw the same pictures
 
 # %%
 # NBVAL_CHECK_OUTPUT
+# (the marker above is for the series' tests: they re-run this cell and compare its printed output with the stored one)
 pokemon, digits = load_pokemon(), load_digits()
 poke_train, poke_valid, poke_test = pokemon.split()
 dig_train, dig_valid, dig_test = digits.split()
 white = (pokemon.images == 0).mean()
 print(f"Pokémon: {pokemon.images.shape[0]} sprites of {pokemon.images.shape[1]}x{pokemon.images.shape[2]}, "
       f"{len(pokemon.colormap)} colours, colour 0 (white background) = {white:.1%} of pixels")
-print(f"  split train/valid/test = {len(poke_train)}/{len(poke_valid)}/{len(poke_test)}")
-print(f"Digits: {digits.images.shape[0]} images of 8x8, grey levels {digits.images.min()}..{digits.images.max()}")
+print(f"  split train/valid/test = {len(poke_train)}/{len(poke_valid)}/{len(poke_test)}; "
+      f"poke_train: shape {tuple(poke_train.shape)}, dtype {poke_train.dtype}")
+print(f"Digits: {digits.images.shape[0]} images of {digits.images.shape[1]}x{digits.images.shape[2]}, grey levels {digits.images.min()}..{digits.images.max()}")
 print(f"  split train/valid/test = {len(dig_train)}/{len(dig_valid)}/{len(dig_test)}")
 
 # %%
@@ -150,7 +152,7 @@ fig
 #
 # - **Order.** Work through the notebooks in number order: 00 → 09. Each of 01-09 states its goals at the top, teaches one idea per section and ends with a summary and exercises.
 # - **Running.** Every notebook runs top to bottom in under two minutes on two CPU cores (`make bench` times each one run alone: the table in `benchmarks/latest.md`). Models that take longer to train are trained once by `make checkpoints` and shipped in `data/checkpoints/`; a notebook loads them ("train or load"). What a notebook trains itself is small: short demonstration runs and, in 08, two toy GANs, trained from scratch (08 prints each run's time). Delete a checkpoint and the notebook trains it again.
-# - **Where.** In JupyterLab on your machine (`make lab`), or with nothing installed: every notebook opens in Colab or Binder from the README or the web edition, and the first cell of each notebook fetches the series' `helpers` and checkpoints when they are missing (on Colab). The web edition (`make book`) is for reading: outputs, figures and math, with no kernel; only a few of its panels run in the page (below).
+# - **Where.** In JupyterLab on your machine (`make lab`), or with nothing installed: every notebook opens in Colab (Google's hosted notebooks) or Binder (a free service that starts a notebook server for a public repository) from the README or the web edition, and the first cell of each notebook fetches the series' `helpers` and checkpoints when they are missing (on Colab). The web edition (`make book`) is for reading: outputs, figures and math, with no kernel; only a few of its panels run in the page (below).
 # - **Sliders.** Notebooks 02, 04, 05 and 09 have sliders: drag them and the pictures change. They need a running kernel (JupyterLab, Colab, Binder). The web edition runs 02's and 05's panels in the page itself, with no kernel; for 04's and 09's it shows a note where the panel would be, and the notebook's static figures of the same codes stand in.
 # - **Exercises.** Each notebook ends with exercises. Write your answer in the cell marked as the solution (in the student version it raises `NotImplementedError` until you replace that line); the test cell after it tells you what is wrong. Teachers get a student version with the solutions removed.
 # - **Seeds.** `setup(seed=0)` in the setup cell (the second code cell, after the Colab fetch cell; 01, 03 and 08, whose small networks run faster on one thread, also pass `threads=1`, and 02 and 09 pass `threads=2`; the others use torch's default) seeds Python, NumPy and torch, which makes every rerun on the same machine draw the same pictures and print the same numbers, except the times that some cells print (how long a training run or a batch of samples took), which depend on the machine and how busy it is. Another kind of CPU can print numbers of trained models that differ in the last digit shown (float rounding differs), and a GAN trained there ends elsewhere. `setup` also makes the CPU treat numbers too small for float32's normal range (below about 1e-38) as 0: some CPUs, Intel's among them, compute such numbers very slowly, and the trained convolutional pixel-by-pixel models (PixelCNNs: networks that compute each pixel's distribution from small windows of its neighbours, the same small filter slid over the whole image, which is what "convolutional" means) of 02 and 09 produce them (`make bench`, block `denormals`, times a forward pass both ways).
@@ -173,7 +175,7 @@ assert all(c.ok for c in checks), "fix the MISSING lines above, then run this ce
 #
 # ## Exercises
 #
-# The splits are torch tensors: `poke_train` is a `(640, 20, 20)` tensor of colour indices (64-bit integers, PyTorch's "long" type) (`poke_valid` and `poke_test` likewise), while `pokemon.images`, all 792 sprites, is a NumPy array.
+# The splits are torch tensors: `poke_train` is a `(640, 20, 20)` tensor of colour indices (`torch.int64`, 64-bit integers, also called "long"; both printed in section 2) (`poke_valid` and `poke_test` likewise), while `pokemon.images`, all 792 sprites, is a NumPy array.
 #
 # **Exercise 1.** How many *different* colours does the first training Pokémon, `poke_train[0]`, use, counting its white background (colour 0) as one of them? Count colour indices, not the shades your eye tells apart: the 167 clustered colours include near-identical ones (section 2's figure cell counts them), so the answer is larger than what you see in section 2's picture (where `poke_train[0]` is the top-left sprite). Store the number in `n_colours`, an integer (a Python `int`; a NumPy or one-element torch integer works too).
 

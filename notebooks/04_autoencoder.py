@@ -173,7 +173,7 @@ fig
 # %% [markdown]
 # ## 2. Pokémon, 1-of-N colours
 #
-# The same recipe on the lecture's Pokémon, with a 10-number code. The encoder first looks each pixel's colour up in a learned embedding table (colours are categories), then, after one convolution that keeps the size (a **convolution** slides a small learned filter, its **kernel**, a few pixels wide, over the picture and computes one weighted sum of the pixels under it at every position), two strided convolutions shrink 20×20 to 5×5 (a stride-2 convolution moves its kernel two pixels at a time, so it halves the picture's height and width); the decoder's **transposed** convolutions double it back (a transposed convolution runs a strided one in reverse: each input pixel adds a kernel-sized patch, weighted by its value, to an output twice as high and wide), and it ends with 167 logits per pixel. The cell below prints the shape after each layer for one sprite, then shows held-out test sprites and their reconstructions (each pixel drawn in its most probable colour).
+# The same recipe on the lecture's Pokémon, with a 10-number code. The encoder first looks each pixel's colour up in a learned **embedding** table, a row of 16 learned numbers for each colour index (colours are categories, so the network gets a vector per colour instead of its number), then, after one convolution that keeps the size (a **convolution** slides a small learned filter, its **kernel**, a few pixels wide, over the picture and computes one weighted sum of the pixels under it at every position), two strided convolutions shrink 20×20 to 5×5 (a stride-2 convolution moves its kernel two pixels at a time, so it halves the picture's height and width); the decoder's **transposed** convolutions double it back (a transposed convolution runs a strided one in reverse: each input pixel adds a kernel-sized patch, weighted by its value, to an output twice as high and wide), and it ends with 167 logits per pixel. The cell below prints the shape after each layer for one sprite, then shows held-out test sprites and their reconstructions (each pixel drawn in its most probable colour).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -450,7 +450,7 @@ fig
 # %% [markdown]
 # ## 5. Drag through the code: sliders
 #
-# Two sliders move the code $(z_1, z_2)$; the picture is the decoder's output for that code, redrawn as you drag. "Encode this image" puts the sliders at the code of a test digit (pick it by number). "Random code, N(0, I)" draws a code from the standard normal: that is **not** sampling from the autoencoder's own prior (a plain autoencoder has none); it is slide 16's random code, and the grid above shows where it can land. The panel is `helpers.notebook.widgets.LatentPanel`: it takes any decoder and draws PNG bytes, so an update is fast enough to drag smoothly (the cell below prints the median time, which varies from machine to machine and run to run).
+# Two sliders move the code $(z_1, z_2)$; the picture is the decoder's output for that code, redrawn as you drag. "Encode this image" puts the sliders at the code of a test digit (pick it by number). "random code, N(0, I)" draws a code from the standard normal: that is **not** sampling from the autoencoder's own prior (a plain autoencoder has none); it is slide 16's random code, and the grid above shows where it can land. The panel is `helpers.notebook.widgets.LatentPanel`: it takes any decoder and draws PNG bytes, so an update is fast enough to drag smoothly (the cell below prints the median time, which varies from machine to machine and run to run).
 #
 # The sliders need a live kernel in JupyterLab (`make lab`). Where widgets cannot render (a static page, a CI log), the decoded grid at the start of section 4 is this sweep frozen: the sliders span the same ±8.3.
 
@@ -473,7 +473,7 @@ print(f"one slider update (value change -> new PNG): median {1000 * np.median(ti
 # - An autoencoder is encoder → code → decoder, trained to reconstruct. With categorical pixels (17 grey levels, 167 colours) the reconstruction error is $-\log P(x \mid c)$ in nats.
 # - A short code keeps the gist of many images and loses the rest: two numbers bring back about half of eight test digits as the same digit; ten numbers bring back some Pokémon's silhouettes and colours, while others lose parts or colours and most bodies turn one dark grey.
 # - The decoder of a plain autoencoder is **not** a generator: it has no prior of its own, so nothing says which codes to draw. With the 10-D Pokémon code random codes decode to garbage. With the 2-D digits code even the holes between the clusters of encoded digits decode to confident digits (0.89), and codes from a Gaussian fitted to the training codes give a mix of clear digits and blends (confidence 0.69, against 0.86 for real digits). What drawing from $N(0, I)$ instead changes is measured in section 3's table.
-# - Notebook 05 fixes this with the variational autoencoder: noise on the code and a pull towards $N(0, I)$.
+# - Notebook 05 gives the decoder a prior of its own with the variational autoencoder: noise on the code and a pull towards $N(0, I)$, so that $N(0, I)$ codes are the kind it was trained on (in section 3's table its $N(0, I)$ samples beat both autoencoders' $N(0, I)$ samples, though not the 2-D AE's fitted-Gaussian ones).
 #
 # ## Exercises
 #

@@ -130,7 +130,7 @@ print("=> the slide's term is exactly 2·KL when σ is the log-variance; the noi
 # %% [markdown]
 # ## 3. A digits VAE, written here
 #
-# Here is slide 19 as code: an MLP encoder outputs $m$ and σ (8 numbers each; both networks use **dropout** while training, zeroing a random share of a layer's units at each step so that no unit can be relied on alone, and switch it off in `.eval()` mode), the code is $c = \exp(\sigma/2) \odot e + m$, and an MLP decoder outputs 17 grey-level logits per pixel, so $-\log P(x \mid c)$ is a sum over the 64 pixels of a categorical cross-entropy (as in notebook 04). The loss is that reconstruction term plus half the slide's extra term, i.e. the KL.
+# Here is slide 19 as code: an MLP encoder (a multilayer perceptron: fully connected layers with a nonlinearity between them) outputs $m$ and σ (8 numbers each; both networks use **dropout** while training, zeroing a random share of a layer's units at each step so that no unit can be relied on alone, and switch it off in `.eval()` mode), the code is $c = \exp(\sigma/2) \odot e + m$, and an MLP decoder outputs 17 grey-level logits per pixel (unnormalised scores; their softmax gives the 17 levels' probabilities), so $-\log P(x \mid c)$ is a sum over the 64 pixels of a categorical cross-entropy (as in notebook 04). The loss is that reconstruction term plus half the slide's extra term, i.e. the KL.
 
 # %%
 class SlideVAE(nn.Module):
@@ -162,7 +162,7 @@ class SlideVAE(nn.Module):
 
 
 # %% [markdown]
-# A short training loop: Adam on mini-batches of 64, loss = mean of rec + β·KL. The KL weight β rises from 0 to 1 over the first epochs (the **KL warm-up**). Why not β = 1 from the start? At initialisation the decoder has not yet learned to read its input, so the code is of no use for reconstruction yet, and the cheapest way to lower the KL is to make $q(z \mid x) = N(0, I)$ for every digit: codes that carry no information, which the decoder then learns to do without (**posterior collapse**). A small β at first is meant to let the decoder start reading the codes before the full KL squeezes them. (This notebook has no two runs that differ only in the warm-up, so it does not show what the warm-up prevents; the run below shows how close it comes to collapse.) Twelve epochs from scratch, recording the two parts of the loss on the training digits and the −ELBO on the validation digits:
+# A short training loop: Adam (an optimiser that scales each parameter's step by running averages of its gradients) on mini-batches of 64 digits (each step uses one such group), loss = mean of rec + β·KL. The KL weight β rises from 0 to 1 over the first epochs (the **KL warm-up**). Why not β = 1 from the start? At initialisation the decoder has not yet learned to read its input, so the code is of no use for reconstruction yet, and the cheapest way to lower the KL is to make $q(z \mid x) = N(0, I)$ for every digit: codes that carry no information, which the decoder then learns to do without (**posterior collapse**). A small β at first is meant to let the decoder start reading the codes before the full KL squeezes them. (This notebook has no two runs that differ only in the warm-up, so it does not show what the warm-up prevents; the run below shows how close it comes to collapse.) Twelve epochs from scratch, recording the two parts of the loss on the training digits and the −ELBO on the validation digits:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -398,7 +398,7 @@ fig
 # %% [markdown]
 # ## 5. A Pokémon VAE
 #
-# The lecture's follow-up: a VAE with a **10-dimensional** code on Pokémon (the conv encoder/decoder of notebook 04, one logit per colour for each pixel: 167, printed at the top). Pick two of the ten dimensions, sweep them from −2 to 2 while the other eight stay at the code of one test sprite, and look at what each dimension controls.
+# The lecture's follow-up: a VAE with a **10-dimensional** code on Pokémon (the convolutional encoder/decoder of notebook 04, whose layers slide small learned filters over the picture, one logit per colour for each pixel: 167, printed at the top). Pick two of the ten dimensions, sweep them from −2 to 2 while the other eight stay at the code of one test sprite, and look at what each dimension controls.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -439,7 +439,7 @@ assert iwae_demo[100] > iwae_demo[1] + 1, "more samples give a higher (tighter) 
 # %% [markdown]
 # The larger $k$ gives the higher lower bound, so the tighter one. Section 7 reports both bounds on the whole test split.
 #
-# **How good is it as a likelihood model?** On the scale of notebook 02: held-out bits per pixel on the 80 test sprites, $-\log_2 P(x) / 400$, with the raster bigram $p(x_t \mid x_{t-1})$ fitted by counting on the training sprites as the reference line. For the VAE, −log P(x) is bounded from above by the −ELBO, here estimated by the one-sample bound ($k = 1$, a new draw of the noise, so not exactly the −ELBO printed above) and, more tightly, by the importance-weighted bound (here with $k = 10$: each sample is a full decoder pass over 80 sprites, and the cost grows with $k$).
+# **How good is it as a likelihood model?** On the scale of notebook 02: held-out bits per pixel on the 80 test sprites, $-\log_2 P(x) / 400$, with the raster bigram $p(x_t \mid x_{t-1})$ (each pixel given the one before it in raster order: row by row, left to right) fitted by counting on the training sprites as the reference line. For the VAE, −log P(x) is bounded from above by the −ELBO, here estimated by the one-sample bound ($k = 1$, a new draw of the noise, so not exactly the −ELBO printed above) and, more tightly, by the importance-weighted bound (here with $k = 10$: each sample is a full decoder pass over 80 sprites, and the cost grows with $k$).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -524,7 +524,7 @@ for label, panel in [("digits panel", digit_panel), ("Pokémon panel", poke_pane
 #   $$\log P(x) \;\ge\; \log \frac1k \sum_{j=1}^{k} \frac{P(x \mid z_j)\, N(z_j; 0, I)}{q(z_j \mid x)},$$
 #   which equals the ELBO at $k = 1$ and tightens towards $\log P(x)$ as $k$ grows. We use $k = 1000$.
 #
-# Besides the 8-D MLP VAE we evaluate the series' likelihood model `digits_vae_made`: 16-D code and a **more expressive decoder**, autoregressive over the 64 pixels given the code (a MADE, Germain et al. 2015: $P(x \mid z) = \prod_i P(x_i \mid x_{<i}, z)$, all conditionals in one masked pass), 768 units per layer, dropout 0.5, weight decay 3·10⁻⁴ (a penalty on large weights, applied by the optimiser at every step), learning rate 5·10⁻⁴, KL warm-up over 20 epochs (these six settings are printed below), and early stopping on the validation −ELBO (the training is not re-run here). Nothing is trained or selected on the test split.
+# Besides the 8-D MLP VAE we evaluate the series' likelihood model `digits_vae_made`: 16-D code and a **more expressive decoder**, autoregressive over the 64 pixels given the code (a MADE, Germain et al. 2015: $P(x \mid z) = \prod_i P(x_i \mid x_{<i}, z)$, all conditionals in one pass of a network whose weights are multiplied by fixed 0/1 masks, so that pixel $i$'s output sees only the pixels before it), 768 units per layer, dropout 0.5, weight decay 3·10⁻⁴ (a penalty on large weights, applied by the optimiser at every step), learning rate 5·10⁻⁴, KL warm-up over 20 epochs (these six settings are printed below), and early stopping on the validation −ELBO (the training is not re-run here). Nothing is trained or selected on the test split.
 
 # %% [markdown]
 # Over the whole test split, $k = 1000$ means 447,000 decoder passes per model, so the training command computed these numbers once (same function, seeded) and stored them in the checkpoints. `tests/test_vae.py` recomputes the stored −ELBO of each shipped digits VAE; notebook 06 recomputes the IWAE values for its table and asserts them. Here we print the stored numbers and recompute both live on the first 40 test digits: `helpers.models.vae.elbo(model, x, generator)` returns a one-sample estimate of the ELBO per image, so `-elbo(...)` is the −ELBO.
@@ -666,7 +666,7 @@ for ax, (name, (model, _)) in zip(axes[1:], pixel_vaes.items()):
 fig
 
 # %% [markdown]
-# **Takeaway.** Both PixelVAEs draw figures with dark outlines and several colours on a white background, some of them speckled, where section 5's pictures (each pixel's most likely colour given $z$, not drawn at random, so not a like-for-like comparison) were grey blobs; the samples of the two runs look alike, because the decoder does most of the drawing. Whether they look like Pokémon to a classifier, not just to us, is measured in the README's benchmark (a classifier two-sample test).
+# **Takeaway.** Both PixelVAEs draw figures with dark outlines and several colours on a white background, some of them speckled, where section 5's pictures (each pixel's most likely colour given $z$, not drawn at random, so not a like-for-like comparison) were mostly dark-grey blobs; the samples of the two runs look alike, because the decoder does most of the drawing. Whether they look like Pokémon to a classifier, not just to us, is measured in the README's benchmark (a classifier two-sample test).
 
 # %% [markdown]
 # ## Summary

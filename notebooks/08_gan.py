@@ -207,7 +207,7 @@ a.legend()
 b.plot(s, s, label="minimax: |dL/dlogit| = s")
 b.plot(s, 1 - s, label="non-saturating: |dL/dlogit| = 1 - s")
 b.axvspan(0, 0.1, color="0.9")
-b.text(0.02, 0.5, "D wins\n(early\ntraining)", fontsize=8)
+b.text(0.02, 0.5, "D wins\neasily", fontsize=8)
 b.set(xlabel=r"$s = \sigma(D(G(z)))$", ylabel="gradient size", title="gradient reaching the generator")
 b.legend(fontsize=8)
 fig
@@ -249,7 +249,7 @@ def gan_step(G, D, opt_d, opt_g, real, z, pack=1):
 # **Check against helpers.** Two copies of the same untrained PacGAN toy (pairs), each with fresh Adam optimisers (identical states), the same real points and the same noise from seeded generators; one step of `gan_step` on one copy, one of `adversarial_step` on the other. Losses and every updated weight must agree to $10^{-5}$.
 
 # %%
-def adams(m):  # the toy's optimisers: Adam, betas (0.5, 0.999), the same rate for D and G
+def adams(m):  # the toy's optimisers: Adam with decay rates betas (0.5, 0.999) (section 3), the same rate for D and G
     return (torch.optim.Adam(m.D.parameters(), 1e-3, betas=(0.5, 0.999)),
             torch.optim.Adam(m.G.parameters(), 1e-3, betas=(0.5, 0.999)))
 
@@ -270,7 +270,7 @@ print(f"largest weight difference after the step: {dw:.1e} (the step itself move
 assert abs(g_ours - float(g_ref)) < 1e-5 and abs(d_ours - float(d_ref)) < 1e-5 and dw < 1e-5
 
 # %% [markdown]
-# **Training with it.** The same toy, 1,000 steps of `gan_step` (a few seconds), batches of 256 ring points and 256 noise vectors drawn from one seeded generator. At four moments we draw the generator's samples for 2,000 fixed codes (black; the printed counts use all 2,000, the figures plot the first 600 so that the colours stay visible) over the 8 modes (red circles).
+# **Training with it.** The same toy, 1,000 steps of `gan_step` (a few seconds), batches of 256 ring points and 256 noise vectors drawn from one seeded generator. At four moments we draw the generator's samples for 2,000 fixed codes (black; the printed counts use all 2,000, the figures plot the first 600 so that the red circles stay visible) over the 8 modes (red circles).
 
 # %%
 with seeded(0):
@@ -307,12 +307,12 @@ fig.suptitle("the PacGAN toy trained with gan_step: samples (black) and the 8 mo
 fig
 
 # %% [markdown]
-# Read left to right: the untrained generator puts every sample in a small blob at the origin; after 250 steps the samples lie in the right half of the square, most of them on a vertical band through its middle; after 500 they are a diffuse cloud over the whole square; after 1,000 they form a **ring through the 8 modes** that already thickens at some of them (the top and left ones most): over 80% of the samples lie within 0.3 of the ring, their median distance from the origin is within 0.1 of the ring's 2, and `count_modes` (at least 1% of samples within 0.15 of a mode) counts at least 6 of the 8 modes (the exact numbers are printed above). Section 3 continues this very run to 4,000 steps (the check there prints that its first 1,000 steps are these).
+# Read left to right: the untrained generator puts every sample in a small blob at the origin; after 250 steps the samples lie in the right half of the square, most of them on an arc through its middle, bowed to the left; after 500 they are a diffuse cloud over the whole square; after 1,000 they form a **ring through the 8 modes** that already thickens at some of them (the top and left ones most): over 80% of the samples lie within 0.3 of the ring, their median distance from the origin is within 0.1 of the ring's 2, and `count_modes` (at least 1% of samples within 0.15 of a mode) counts at least 6 of the 8 modes (the exact numbers are printed above). Section 3 continues this very run to 4,000 steps (the check there prints that its first 1,000 steps are these).
 
 # %% [markdown]
 # ## 3. A 2-D toy: eight Gaussians on a ring, and mode collapse
 #
-# Before images, a data set we can see entirely: points from 8 Gaussians (standard deviation 0.05, `STD` in `helpers.models.adversarial`, checked by the next code cell) on a circle of radius 2. The generator maps 256-D noise to a 2-D point; the discriminator is a small MLP. Both are trained with Adam at the **same** learning rate, $10^{-3}$, for 4,000 steps of batch 256 (the PacGAN paper also uses one rate for both, $10^{-4}$ with $\beta_1 = 0.8$, Adam's decay rate for its running mean of gradients, which we set to 0.5, for bigger networks and longer runs; our higher rate makes a run take seconds). At five moments we draw the generator's samples (black) on top of the discriminator's belief "real" (colour: yellow = real, purple = fake). A mode counts as **covered** when at least 1% of the samples fall within 3 standard deviations of it (2,000 samples during training, 10,000 for a checkpoint).
+# Before images, a data set we can see entirely: points from 8 Gaussians (standard deviation 0.05, `STD` in `helpers.models.adversarial`, checked by the next code cell) on a circle of radius 2. The generator maps 256-D noise to a 2-D point; the discriminator is a small MLP (fully connected layers with a nonlinearity between them). Both are trained with Adam at the **same** learning rate, $10^{-3}$, for 4,000 steps of batch 256 (the PacGAN paper also uses one rate for both, $10^{-4}$ with $\beta_1 = 0.8$, Adam's decay rate for its running mean of gradients, which we set to 0.5, for bigger networks and longer runs; our higher rate makes a run take seconds). At five moments we draw the generator's samples (black) on top of the discriminator's belief "real" (colour: yellow = real, purple = fake). A mode counts as **covered** when at least 1% of the samples fall within 3 standard deviations of it (2,000 samples during training, 10,000 for a checkpoint).
 #
 # **Mode collapse** means a generator whose samples all look real but cover only some of the modes. It is a different failure from a game that **does not converge**, where the samples never reach the data at all; counting both the modes and the share of samples that lie on a mode tells them apart.
 #
@@ -612,7 +612,7 @@ for name, h in [("digits", info_d["history"]), ("Pokémon", info_p["history"])]:
           f"(D loss of a coin-flipping judge: 2 log 2 = {2 * math.log(2):.2f})")
 
 # %% [markdown]
-# Each point is the mean loss over 100 steps (the checkpoint stores no more). At the start the discriminator wins: in the first points of the plot its loss is near its lowest and the generator's near its highest. Then the game settles: the generator's loss falls to about 0.8 and the discriminator's rises to about 1.2-1.3, just under the dotted line $2\log 2 \approx 1.39$ of a judge that answers 1/2 to everything (the Pokémon game swings once more around step 2,000-2,500 first). Neither loss goes to zero; exercise 6 asks what the discriminator's settling near 2 log 2 says about the game.
+# Each point is the mean loss over 100 steps (the checkpoint stores no more). At the start the discriminator is ahead, though far from the easy win of section 2's shaded region: in the first points of the plot its loss is near its lowest and the generator's near its highest. Then the game settles: the generator's loss falls to about 0.8 and the discriminator's rises to about 1.2-1.3, just under the dotted line $2\log 2 \approx 1.39$ of a judge that answers 1/2 to everything (the Pokémon game swings once more around step 2,000-2,500 first). Neither loss goes to zero; exercise 6 asks what the discriminator's settling near 2 log 2 says about the game.
 
 # %% tags=["readme"]
 g_d = gan_d.sample(64, generator=torch.Generator().manual_seed(0))
@@ -624,7 +624,7 @@ show_sprites(g_p, cmap, ncols=8, ax=b, title="Pokémon GAN: 48 samples (1-of-167
 fig
 
 # %% [markdown]
-# Left: many of the 64 are readable digits (3s, 5s, 6s, 9s, 0s, 2s ...); many others are shapes between two digits or no clear digit at all. Their strokes are not solid black: like real digits, they have a dark core and grey edges (measured below). Right: the Pokémon GAN draws blobs of several colours (green, orange, blue, pink, grey ...) with dark specks scattered around and inside them, on a white background: sprite-like colour regions, but no recognisable creature.
+# Left: many of the 64 are readable digits (3s, 5s, 6s, 9s, 0s, 2s ...); many others are shapes between two digits or no clear digit at all. Their strokes are not solid black: in the zoom, like real digits, they have a dark core and grey edges (the cell below measures the share of grey among the inked pixels, not where it sits). Right: the Pokémon GAN draws blobs of several colours (green, orange, blue, pink, grey ...) with dark specks scattered around and inside them, on a white background: sprite-like colour regions, but no recognisable creature.
 #
 # **How grey are the strokes?** Real digits are not pure black and white either: a stroke has a dark core and lighter edges. We count, among all inked pixels (level 1 or more), the share at grey levels 1-11 (the rest, 12-16, is dark ink), for 1,000 digits-GAN samples, 1,000 samples of section 1's VAE (each pixel's expected grey level, rounded to the nearest of the 17 levels) and the 447 real test digits.
 
@@ -646,7 +646,7 @@ g_gan, g_vae, g_real = grey.values()
 assert abs(g_gan - g_real) < 0.08 and g_vae > g_real + 0.08
 
 # %% [markdown]
-# The GAN's share of grey ink is close to the real digits' (printed above): its strokes have grey edges much as real ones do: the GAN's samples are not blurry like the VAE's (section 1), yet they are not free of grey either. The VAE's expected grey levels have clearly more grey than real digits: that is the halo of averaging seen in section 1.
+# The GAN's share of grey ink is close to the real digits' (printed above): its strokes have about as much grey as real ones do (in the zoom, at their edges): the GAN's samples are not blurry like the VAE's (section 1), yet they are not free of grey either. The VAE's expected grey levels have clearly more grey than real digits: that is the halo of averaging seen in section 1.
 #
 # Is the digits GAN collapsed onto a few digits? We ask a judge: a logistic-regression classifier trained on the labelled training digits (scikit-learn) says which digit each of 1,000 samples looks like. And is it copying? For each of 200 of the samples (and, for reference, 200 real test digits), the fraction of pixels that differ from the **nearest** training image (0% = a copy).
 
