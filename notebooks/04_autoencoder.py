@@ -107,7 +107,7 @@ class AE(nn.Module):
 
 
 # %% [markdown]
-# Train it briefly (8 passes over the 1,000 training digits with Adam, an optimiser that keeps running averages of each parameter's gradients and of their squares, and scales each step by them): the reconstruction error falls from 182 nats, about what the know-nothing decoder pays.
+# Train it briefly (8 **epochs**, passes over the 1,000 training digits, with Adam, an optimiser that keeps running averages of each parameter's gradients and of their squares, and scales each step by them): the reconstruction error falls from 182 nats, about what the know-nothing decoder pays.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -473,7 +473,7 @@ print(f"one slider update (value change -> new PNG): median {1000 * np.median(ti
 # - An autoencoder is encoder → code → decoder, trained to reconstruct. With categorical pixels (17 grey levels, 167 colours) the reconstruction error is $-\log P(x \mid c)$ in nats.
 # - A short code keeps the gist of many images and loses the rest: two numbers bring back about half of eight test digits as the same digit; ten numbers bring back some Pokémon's silhouettes and colours, while others lose parts or colours and most bodies turn one dark grey.
 # - The decoder of a plain autoencoder is **not** a generator: it has no prior of its own, so nothing says which codes to draw. With the 10-D Pokémon code random codes decode to garbage. With the 2-D digits code even the holes between the clusters of encoded digits decode to confident digits (0.89), and codes from a Gaussian fitted to the training codes give a mix of clear digits and blends (confidence 0.69, against 0.86 for real digits). What drawing from $N(0, I)$ instead changes is measured in section 3's table.
-# - Notebook 05 gives the decoder a prior of its own with the variational autoencoder: noise on the code and a pull towards $N(0, I)$, so that $N(0, I)$ codes are the kind it was trained on (in section 3's table its $N(0, I)$ samples beat both autoencoders' $N(0, I)$ samples, though not the 2-D AE's fitted-Gaussian ones).
+# - Notebook 05 gives the decoder a prior of its own with the variational autoencoder: noise on the code and a pull towards $N(0, I)$, so that $N(0, I)$ codes are the kind it was trained on (in section 3's table the classifier is more confident about its $N(0, I)$ samples than about either autoencoder's $N(0, I)$ samples, though less than about both autoencoders' fitted-Gaussian ones).
 #
 # ## Exercises
 #

@@ -189,7 +189,7 @@ assert tried >= 10 and wins <= tried // 4
 #
 # $$\mathcal L_G = -\,\mathbb E_{z}\big[\log \sigma(D(G(z)))\big].$$
 #
-# Both push $s = \sigma(D(G(z)))$, the discriminator's belief that a fake is real, up, but where the discriminator wins easily ($s \approx 0$; Goodfellow et al., 2014, who proposed the non-saturating loss, expect this early in training, when the generator is still poor; this notebook's runs do not get that far: one training step of section 3's untrained 2-D toy on one batch (the check below) prints a generator loss of 0.70, so $s \approx 0.5$, and in section 4's loss curves the image GANs' discriminator loss stays well above the near-0 loss of a discriminator that wins easily), there the minimax loss barely changes when the discriminator's logit changes (its gradient with respect to the logit is $-s$, of size $s \approx 0$, right panel below): the minimax generator gets almost no gradient. With $\log \sigma(d) = -\operatorname{softplus}(-d)$, where $\operatorname{softplus}(x) = \log(1 + e^x)$ (PyTorch's `F.softplus` computes it without overflow for large $x$), the code is one line each (`helpers/models/adversarial.py`; the toy and the image GANs below call the same two functions on their discriminator's logits):
+# Both push $s = \sigma(D(G(z)))$, the discriminator's belief that a fake is real, up, but where the discriminator wins easily ($s \approx 0$; Goodfellow et al., 2014, who proposed the non-saturating loss, expect this early in training, when the generator is still poor; in this notebook's runs we do not see it: one training step of section 3's untrained 2-D toy on one batch (the check below) prints a generator loss of 0.70, so $s \approx 0.5$, and section 4's loss curves, means over 100 steps, never show the discriminator's loss near 0), there the minimax loss barely changes when the discriminator's logit changes (its gradient with respect to the logit is $-s$, of size $s \approx 0$, right panel below): the minimax generator gets almost no gradient. With $\log \sigma(d) = -\operatorname{softplus}(-d)$, where $\operatorname{softplus}(x) = \log(1 + e^x)$ (PyTorch's `F.softplus` computes it without overflow for large $x$), the code is one line each (`helpers/models/adversarial.py`; the toy and the image GANs below call the same two functions on their discriminator's logits):
 
 # %%
 print(inspect.getsource(discriminator_loss))
@@ -612,7 +612,7 @@ for name, h in [("digits", info_d["history"]), ("Pokémon", info_p["history"])]:
           f"(D loss of a coin-flipping judge: 2 log 2 = {2 * math.log(2):.2f})")
 
 # %% [markdown]
-# Each point is the mean loss over 100 steps (the checkpoint stores no more). At the start the discriminator is ahead, though far from the easy win of section 2's shaded region: in the first points of the plot its loss is near its lowest and the generator's near its highest. Then the game settles: the generator's loss falls to about 0.8 and the discriminator's rises to about 1.2-1.3, just under the dotted line $2\log 2 \approx 1.39$ of a judge that answers 1/2 to everything (the Pokémon game swings once more around step 2,000-2,500 first). Neither loss goes to zero; exercise 6 asks what the discriminator's settling near 2 log 2 says about the game.
+# Each point is the mean loss over 100 steps (the checkpoint stores no more). At the start the discriminator is ahead (whether it wins easily, as in section 2's shaded region, means over 100 steps cannot show): in the first points of the plot its loss is near its lowest and the generator's near its highest. Then the game settles: the generator's loss falls to about 0.8 and the discriminator's rises to about 1.2-1.3, below but close to the dotted line $2\log 2 \approx 1.39$ of a judge that answers 1/2 to everything (the Pokémon game swings once more around step 2,000-2,500 first). Neither loss goes to zero; exercise 6 asks what the discriminator's settling near 2 log 2 says about the game.
 
 # %% tags=["readme"]
 g_d = gan_d.sample(64, generator=torch.Generator().manual_seed(0))
@@ -624,7 +624,7 @@ show_sprites(g_p, cmap, ncols=8, ax=b, title="Pokémon GAN: 48 samples (1-of-167
 fig
 
 # %% [markdown]
-# Left: many of the 64 are readable digits (3s, 5s, 6s, 9s, 0s, 2s ...); many others are shapes between two digits or no clear digit at all. Their strokes are not solid black: in the zoom, like real digits, they have a dark core and grey edges (the cell below measures the share of grey among the inked pixels, not where it sits). Right: the Pokémon GAN draws blobs of several colours (green, orange, blue, pink, grey ...) with dark specks scattered around and inside them, on a white background: sprite-like colour regions, but no recognisable creature.
+# Left: many of the 64 are readable digits (3s, 5s, 6s, 9s, 0s, 2s ...); many others are shapes between two digits or no clear digit at all. Their strokes are not solid black: enlarged, like real digits, they have a dark core and grey edges (the cell below measures the share of grey among the inked pixels, not where it sits). Right: the Pokémon GAN draws blobs of several colours (green, orange, blue, pink, grey ...) with dark specks scattered around and inside them, on a white background: sprite-like colour regions, but no recognisable creature.
 #
 # **How grey are the strokes?** Real digits are not pure black and white either: a stroke has a dark core and lighter edges. We count, among all inked pixels (level 1 or more), the share at grey levels 1-11 (the rest, 12-16, is dark ink), for 1,000 digits-GAN samples, 1,000 samples of section 1's VAE (each pixel's expected grey level, rounded to the nearest of the 17 levels) and the 447 real test digits.
 
@@ -646,7 +646,7 @@ g_gan, g_vae, g_real = grey.values()
 assert abs(g_gan - g_real) < 0.08 and g_vae > g_real + 0.08
 
 # %% [markdown]
-# The GAN's share of grey ink is close to the real digits' (printed above): its strokes have about as much grey as real ones do (in the zoom, at their edges): the GAN's samples are not blurry like the VAE's (section 1), yet they are not free of grey either. The VAE's expected grey levels have clearly more grey than real digits: that is the halo of averaging seen in section 1.
+# The GAN's share of grey ink is close to the real digits' (printed above): its strokes have about as much grey as real ones do (enlarged, the figure shows it at their edges): the GAN's samples are not blurry like the VAE's (section 1), yet they are not free of grey either. The VAE's expected grey levels have clearly more grey than real digits: that is the halo of averaging seen in section 1.
 #
 # Is the digits GAN collapsed onto a few digits? We ask a judge: a logistic-regression classifier trained on the labelled training digits (scikit-learn) says which digit each of 1,000 samples looks like. And is it copying? For each of 200 of the samples (and, for reference, 200 real test digits), the fraction of pixels that differ from the **nearest** training image (0% = a copy).
 
@@ -698,7 +698,7 @@ fig
 # - One GAN step is a discriminator step (real points towards 1, detached fakes towards 0) and then a generator step on the same fakes, judged by the updated discriminator. The non-saturating loss $-\log\sigma(D(G(z)))$ keeps the generator's gradient near 1 where the discriminator wins, and there the minimax loss's gradient is near 0.
 # - On the ring of 8 Gaussians, with equal learning rates, the plain GAN reaches the ring but, in the run shown, leaves one of the 8 modes nearly empty: partial mode collapse. PacGAN's discriminator judges pairs, and with the same seed the generator covers all 8. One run is an example; the paper's 10-trial table (GAN 6.3 against PacGAN2 7.9 modes) is the measurement.
 # - Straight-through Gumbel-softmax lets a generator pick one of N colours per pixel and still pass gradients back. The digits GAN's samples cover all 10 classes and are typically no closer to a training digit than real test digits are (the median share of differing pixels, printed above); the Pokémon GAN's are colour blobs, not creatures.
-# - Both discriminators' losses end just under $2\log 2$, the loss of a judge that says 1/2 to everything (printed above); what that says about the game, and about the pictures, is Exercise 6's written part.
+# - Both discriminators' losses end below but close to $2\log 2$, the loss of a judge that says 1/2 to everything (printed above); what that says about the game, and about the pictures, is Exercise 6's written part.
 # - Notebook 09 sets the GAN beside the other two families on the same sprites.
 
 # %%
