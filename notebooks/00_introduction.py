@@ -26,9 +26,9 @@
 # 3. find your way around the series: the two data sets, the order of the notebooks, sliders, exercises and checkpoints.
 
 # %%
-# On Colab (Google's hosted notebooks, section 4), or wherever this series is not installed: fetch it once (the series' package `helpers` and
-# the trained models, "checkpoints") and import from that copy. After `make lab` (the README's set-up
-# command) helpers is installed and this cell does nothing.
+# On Colab (Google's hosted notebooks, notebook 00 §4), or wherever this series is not installed: fetch
+# it once (the series' package `helpers` and the trained models, "checkpoints") and import from that
+# copy. After `make lab` (the README's set-up command) helpers is installed and this cell does nothing.
 import importlib.util
 import os
 import subprocess

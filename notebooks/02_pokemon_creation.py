@@ -27,9 +27,9 @@
 # 4. choose the sampling temperature with a classifier that tries to tell drawings from real sprites.
 
 # %%
-# On Colab, or wherever this series is not installed: fetch it once (the series' package `helpers` and
-# the trained models, "checkpoints") and import from that copy. After `make lab` (the README's set-up
-# command) helpers is installed and this cell does nothing.
+# On Colab (Google's hosted notebooks, notebook 00 §4), or wherever this series is not installed: fetch
+# it once (the series' package `helpers` and the trained models, "checkpoints") and import from that
+# copy. After `make lab` (the README's set-up command) helpers is installed and this cell does nothing.
 import importlib.util
 import os
 import subprocess

@@ -27,9 +27,9 @@
 # 4. say what it takes to make a Pokémon VAE draw creatures (a decoder that draws pixel by pixel given the code), and what free bits (a KL allowance per code dimension that costs nothing, section 8) with a KL warm-up (section 3) change: the model uses its code more, while the likelihood and the look of the samples stay much the same (the run without them uses the code less, but does not ignore it).
 
 # %%
-# On Colab, or wherever this series is not installed: fetch it once (the series' package `helpers` and
-# the trained models, "checkpoints") and import from that copy. After `make lab` (the README's set-up
-# command) helpers is installed and this cell does nothing.
+# On Colab (Google's hosted notebooks, notebook 00 §4), or wherever this series is not installed: fetch
+# it once (the series' package `helpers` and the trained models, "checkpoints") and import from that
+# copy. After `make lab` (the README's set-up command) helpers is installed and this cell does nothing.
 import importlib.util
 import os
 import subprocess

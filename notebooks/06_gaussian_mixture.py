@@ -26,9 +26,9 @@
 # 3. compare models by held-out likelihood on the same discrete data, and see, in a fair comparison (a mixture of per-pixel categoricals against a VAE with the same categorical pixels), that a **distributed code** (a vector of numbers that describe an image together, as a VAE's code does) beats a cluster label (one of K).
 
 # %%
-# On Colab, or wherever this series is not installed: fetch it once (the series' package `helpers` and
-# the trained models, "checkpoints") and import from that copy. After `make lab` (the README's set-up
-# command) helpers is installed and this cell does nothing.
+# On Colab (Google's hosted notebooks, notebook 00 §4), or wherever this series is not installed: fetch
+# it once (the series' package `helpers` and the trained models, "checkpoints") and import from that
+# copy. After `make lab` (the README's set-up command) helpers is installed and this cell does nothing.
 import importlib.util
 import os
 import subprocess

@@ -27,9 +27,9 @@
 # 4. build a GAN whose pixels are **1-of-N colours** (straight-through Gumbel-softmax), with a generator and a spectrally normalised discriminator that judges pairs of images, written here and checked against the package's.
 
 # %%
-# On Colab, or wherever this series is not installed: fetch it once (the series' package `helpers` and
-# the trained models, "checkpoints") and import from that copy. After `make lab` (the README's set-up
-# command) helpers is installed and this cell does nothing.
+# On Colab (Google's hosted notebooks, notebook 00 §4), or wherever this series is not installed: fetch
+# it once (the series' package `helpers` and the trained models, "checkpoints") and import from that
+# copy. After `make lab` (the README's set-up command) helpers is installed and this cell does nothing.
 import importlib.util
 import os
 import subprocess
