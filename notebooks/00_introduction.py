@@ -175,7 +175,7 @@ assert all(c.ok for c in checks), "fix the MISSING lines above, then run this ce
 #
 # ## Exercises
 #
-# The splits are torch tensors: `poke_train` is a `(640, 20, 20)` tensor of colour indices (`torch.int64`, 64-bit integers, also called "long"; both printed in section 2) (`poke_valid` and `poke_test` likewise), while `pokemon.images`, all 792 sprites, is a NumPy array.
+# The splits are torch tensors: `poke_train` is a `(640, 20, 20)` tensor of colour indices (`torch.int64`, 64-bit integers, also called "long"; both printed in section 2) (`poke_valid` and `poke_test` are the same kind of tensor, with 72 and 80 sprites), while `pokemon.images`, all 792 sprites, is a NumPy array.
 #
 # **Exercise 1.** How many *different* colours does the first training Pokémon, `poke_train[0]`, use, counting its white background (colour 0) as one of them? Count colour indices, not the shades your eye tells apart: the 167 clustered colours include near-identical ones (section 2's figure cell counts them), so the answer is larger than what you see in section 2's picture (where `poke_train[0]` is the top-left sprite). Store the number in `n_colours`, an integer (a Python `int`; a NumPy or one-element torch integer works too).
 

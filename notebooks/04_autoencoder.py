@@ -21,7 +21,7 @@
 # The lecture's second family (slides 15-18): instead of drawing an image pixel by pixel, squeeze it through a short **code** and rebuild it from there. If the part that rebuilds, the **decoder**, can turn *any* code into an image, it looks like a generator. Does it work?
 #
 # **Learning goals.** After this notebook you can
-# 1. write an autoencoder (encoder → code → decoder) whose reconstruction error is a proper $-\log P(x \mid c)$ in nats (natural-log units, section 1) for grey levels, and read how the same loss works for 1-of-N colours (each pixel one category out of N) in the series' convolutional Pokémon autoencoder;
+# 1. write an autoencoder (encoder → code → decoder) whose reconstruction error is a proper $-\log P(x \mid c)$ in nats (natural-log units, section 1) for grey levels, and read how the same loss works for 1-of-N colours (each pixel one category out of N) in the series' convolutional Pokémon autoencoder (convolutions are explained in section 2);
 # 2. show where feeding a *random* code to an autoencoder's decoder gives garbage, and measure how digit-like random codes decode;
 # 3. read a 2-D code space: decode a grid of codes, scatter the encoded data in the same plane, and drag through it with sliders.
 
