@@ -132,7 +132,7 @@ fig
 # |---|---|---|
 # | **Component by component** (the lecture's example is PixelRNN, a recurrent neural network, **RNN**, that reads the pixels drawn so far) | one pixel at a time, each drawn from $P(x_i \mid x_1,\dots,x_{i-1})$, the distribution of pixel $i$ given the pixels before it | 01, 02, 03 |
 # | **Autoencoder → variational autoencoder (VAE)** | an autoencoder learns to squeeze an image into a short code and rebuild it (an encoder and a decoder); the VAE makes the codes random, so that a random code $z$ put into the decoder gives a whole new image | 04, 05, 06, 07 |
-# | **Generative adversarial network (GAN)** | noise into a generator, trained against a discriminator that tells real from fake | 08 |
+# | **Generative adversarial network (GAN)** | **noise** (a random input vector, like the VAE's random code) into a generator, a network trained against a discriminator that tells real from fake | 08 |
 #
 # Notebook 09 then sets the three families side by side on the same sprites.
 #

@@ -452,7 +452,7 @@ fig
 #
 # Two sliders move the code $(z_1, z_2)$; the picture is the decoder's output for that code, redrawn as you drag. "Encode this image" puts the sliders at the code of a test digit (pick it by number). "random code, N(0, I)" draws a code from the standard normal: that is **not** sampling from the autoencoder's own prior (a plain autoencoder has none); it is slide 16's random code, and the grid above shows where it can land. The panel is `helpers.notebook.widgets.LatentPanel`: it takes any decoder and draws PNG bytes, so an update is fast enough to drag smoothly (the cell below prints the median time, which varies from machine to machine and run to run).
 #
-# The sliders need a live kernel in JupyterLab (`make lab`). Where widgets cannot render (a static page, a CI log), the decoded grid at the start of section 4 is this sweep frozen: the sliders span the same ±8.3.
+# The sliders need a live Jupyter kernel (here the Python process that runs the notebook's cells, not a convolution's kernel) in JupyterLab (`make lab`). Where widgets cannot render (a static page, the log of the series' automated test run), the decoded grid at the start of section 4 is this sweep frozen: the sliders span the same ±8.3.
 
 # %%
 panel = LatentPanel(decoder_render(ae2), 2, encode=lambda im: encode_means(ae2, im[None])[0],

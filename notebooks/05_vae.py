@@ -292,7 +292,7 @@ fig
 # %% [markdown]
 # ### (b) With the KL term, the classifier is on average more sure of random codes' pictures
 #
-# The right-hand panel above: most samples are recognisable digits, dark strokes on a light background. The left panel is not garbage either: several of its pictures are readable digits too, but several are grey smudges on a grey background; the difference between the two panels is one of degree. Sixteen pictures judged by eye are a small sample, so measure it on 500 codes $z \sim N(0, I)$ with notebook 04's yardstick (`helpers.models.autoencoders.prior_sample_quality`): a logistic-regression digit classifier, fitted on the training digits, reads each decoded picture (its expected grey levels), and we average its top class probability, the **confidence** (high = looks like one definite digit).
+# The right-hand panel above: most samples are recognisable digits, dark strokes on a light background. The left panel is not garbage either: several of its pictures are readable digits too, but several are grey smudges on a grey background; the difference between the two panels is one of degree. Sixteen pictures judged by eye are a small sample, so measure it on 500 codes $z \sim N(0, I)$ with notebook 04's yardstick (`helpers.models.autoencoders.prior_sample_quality`): a logistic-regression digit classifier (a linear score per class on the 64 pixels, turned into class probabilities by a softmax), fitted on the training digits, reads each decoded picture (its expected grey levels), and we average its top class probability, the **confidence** (high = looks like one definite digit).
 
 # %%
 # NBVAL_CHECK_OUTPUT

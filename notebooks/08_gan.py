@@ -219,7 +219,7 @@ fig
 #
 # Training alternates two updates on one batch of real points $x_1..x_n$ and noise $z_1..z_n$:
 #
-# 1. **discriminator step:** fakes $G(z_i)$, loss $\mathcal L_D$ on the real points and on the fakes, one optimiser step for $D$ only. The fakes are *detached*: this step must not change $G$.
+# 1. **discriminator step:** fakes $G(z_i)$, loss $\mathcal L_D$ on the real points and on the fakes, one optimiser step for $D$ only. The fakes are *detached* (`fake.detach()` gives the same numbers cut off from autograd, PyTorch's record of how they were computed, so no gradient flows back into $G$): this step must not change $G$.
 # 2. **generator step:** the **same** fakes, judged by the just-updated $D$, loss $\mathcal L_G$ (non-saturating), one optimiser step for $G$ only.
 #
 # Below, for the 2-D toy of section 3: its data are points drawn from 8 Gaussians, the **modes**, on a circle of radius 2 (a point is 2 numbers), and with `pack` > 1 the discriminator reads `pack` points side by side (PacGAN, the remedy section 3 explains). The helpers' `adversarial_step` does the same, and trains every GAN of this notebook.
@@ -312,13 +312,21 @@ fig
 # %% [markdown]
 # ## 3. A 2-D toy: eight Gaussians on a ring, and mode collapse
 #
-# Before images, a data set we can see entirely: points from 8 Gaussians (standard deviation 0.05, `STD` in `helpers.models.adversarial`, checked by the next code cell) on a circle of radius 2. The generator maps 256-D noise to a 2-D point; the discriminator is a small MLP (fully connected layers with a nonlinearity between them). Both are trained with Adam at the **same** learning rate, $10^{-3}$, for 4,000 steps of batch 256 (the PacGAN paper also uses one rate for both, $10^{-4}$ with $\beta_1 = 0.8$, Adam's decay rate for its running mean of gradients, which we set to 0.5, for bigger networks and longer runs; our higher rate makes a run take seconds). At five moments we draw the generator's samples (black) on top of the discriminator's belief "real" (colour: yellow = real, purple = fake). A mode counts as **covered** when at least 1% of the samples fall within 3 standard deviations of it (2,000 samples during training, 10,000 for a checkpoint).
+# Before images, a data set we can see entirely: points from 8 Gaussians (standard deviation 0.05, `STD` in `helpers.models.adversarial`, checked by the next code cell) on a circle of radius 2. The generator maps 256-D noise to a 2-D point; the discriminator is a small MLP (fully connected layers with a nonlinearity between them). Both are trained with Adam at the **same** learning rate, $10^{-3}$, for 4,000 steps of batch 256 (these settings are printed below; the PacGAN paper also uses one rate for both, $10^{-4}$ with $\beta_1 = 0.8$, Adam's decay rate for its running mean of gradients, which we set to 0.5, for bigger networks and longer runs; our higher rate makes a run take seconds). At five moments we draw the generator's samples (black) on top of the discriminator's belief "real" (colour: yellow = real, purple = fake). A mode counts as **covered** when at least 1% of the samples fall within 3 standard deviations of it (2,000 samples during training, 10,000 for a checkpoint).
 #
 # **Mode collapse** means a generator whose samples all look real but cover only some of the modes. It is a different failure from a game that **does not converge**, where the samples never reach the data at all; counting both the modes and the share of samples that lie on a mode tells them apart.
 #
 # The **remedy** is PacGAN (Lin et al., 2018): the discriminator judges *pairs* of samples at once (the paper's PacGAN$m$ judges $m$ samples at once, `pack` = $m$ in our code: PacGAN2 is pairs, the one used here; PacGAN3 and PacGAN4 take three and four). A pair of samples from a generator that has dropped modes is, more often than a pair of real points, two points from the same mode, and a judge that sees both can punish that. Same networks, same learning rates, same seed; only the discriminator's input changes.
 #
 # **Which run we show.** One run of a GAN depends on its seed. The rule for the run shown: **the first seed, counting from 0, whose plain GAN ends on the ring** (at least 50% of its samples on a mode at step 4,000); the cell below applies it, training the plain GAN seed after seed until one qualifies, then the PacGAN with that seed. One run per discriminator is an example, not a measurement of how often each one collapses: that needs many seeds, and the reference for it is the paper's Table 1 (10 trials on a ring of 8 modes: GAN 6.3 ± 0.5 modes, PacGAN2 7.9 ± 0.1). (The shipped checkpoints `toy_gan_plain.pt` / `toy_gan_pack2.pt` come from `python -m helpers.registry train toy_gan_plain toy_gan_pack2` with the same configuration and the seed the rule picks.)
+
+# %%
+# the section's training settings: the recipe the shipped toys were trained with, and the trainer's Adam decay rates
+toy_settings = recipe("toy_gan_plain").train
+print(f"{toy_settings.steps:,} steps of batch {toy_settings.batch}; Adam learning rates: D {toy_settings.lr_d:g}, "
+      f"G {toy_settings.lr_g:g}; betas {adversarial.ADAM_BETAS}")
+assert (toy_settings.steps, toy_settings.batch, toy_settings.lr_d, toy_settings.lr_g) == (4000, 256, 1e-3, 1e-3)
+assert adversarial.ADAM_BETAS[0] == 0.5  # the text's beta_1
 
 # %%
 stages = (250, 1000, 2000, 3000, 4000)

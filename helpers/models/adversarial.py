@@ -86,10 +86,13 @@ def adversarial_step(model, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Opt
 
 
 # ----------------------------------------------------------------------------- the one GAN loop
+ADAM_BETAS = (0.5, 0.999)  # both networks' Adam decay rates in train_adversarial (beta1 0.5, as DCGAN)
+
+
 @dataclass(frozen=True)
 class GANTrainConfig:
     """steps: D+G updates; batch: real and fake samples per step (a multiple of the model's pack);
-    lr_g, lr_d: Adam learning rates (betas (0.5, 0.999)); seed: the data / noise generator's seed."""
+    lr_g, lr_d: Adam learning rates (betas ADAM_BETAS); seed: the data / noise generator's seed."""
 
     steps: int = 4000
     batch: int = 256
@@ -126,8 +129,8 @@ def train_adversarial(
         model.to(device)
     model.train()
     gen = torch.Generator().manual_seed(cfg.seed)
-    opt_g = torch.optim.Adam(model.G.parameters(), cfg.lr_g, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(model.D.parameters(), cfg.lr_d, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(model.G.parameters(), cfg.lr_g, betas=ADAM_BETAS)
+    opt_d = torch.optim.Adam(model.D.parameters(), cfg.lr_d, betas=ADAM_BETAS)
     hist, g_acc, d_acc, t0 = History(), 0.0, 0.0, time.perf_counter()
     show = progress_enabled() if progress is None else progress
     if on_step is not None:
