@@ -107,7 +107,7 @@ class AE(nn.Module):
 
 
 # %% [markdown]
-# Train it briefly (8 **epochs**, passes over the 1,000 training digits, with Adam, an optimiser that keeps running averages of each parameter's gradients and of their squares, and scales each step by them): the reconstruction error falls from 182 nats, about what the know-nothing decoder pays.
+# Train it briefly (8 **epochs**, passes over the 1,000 training digits, with Adam, an optimiser that keeps running averages of each parameter's **gradients** (how much the loss changes when that parameter changes) and of their squares, and scales each step, whose base size is the **learning rate**, by them): the reconstruction error falls from 182 nats, about what the know-nothing decoder pays.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -168,7 +168,7 @@ show_digits(recon, ax=b, title="reconstructed from a 2-number code")
 fig
 
 # %% [markdown]
-# **Takeaway.** Two numbers keep the gist of about half of these eight (the three 6s and the second 4 come back as the same digit) and lose the details; the 9 comes back as something between a 9 and an 8, and the 3, the first 4 and the 1 come back blurred or as another digit. The bottleneck forces the network to find what the images have in common.
+# **Takeaway.** Two numbers keep the gist of about half of these eight (the three 6s and the second 4 come back as the same digit) and lose the details; the 9 comes back as something between a 9 and an 8, and the 3, the first 4 and the 1 come back blurred or as another digit. The bottleneck, the short code every image must pass through, forces the network to find what the images have in common.
 
 # %% [markdown]
 # ## 2. Pokémon, 1-of-N colours

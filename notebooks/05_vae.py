@@ -23,7 +23,7 @@
 # **Learning goals.** After this notebook you can
 # 1. write slide 19's VAE, and say precisely which meaning of its $\sigma$ makes its extra term twice a KL divergence (and what that means for the noise scale);
 # 2. show by experiment what the KL term does: without it σ collapses and the VAE is an autoencoder again; with it the noise clouds of neighbouring codes overlap (slide 22), and the classifier is on average somewhat more sure of what random codes decode to (a difference of degree, measured in section 4);
-# 3. report a VAE's likelihood honestly: test −ELBO (minus the evidence lower bound, section 2) and an importance-sampled bound on the log-likelihood, in nats per image (natural-log units, section 2);
+# 3. report a VAE's likelihood honestly: test −ELBO (minus the evidence lower bound, section 2) and an importance-weighted bound on the log-likelihood (IWAE, sections 5 and 7), in nats per image (natural-log units, section 2);
 # 4. say what it takes to make a Pokémon VAE draw creatures (a decoder that draws pixel by pixel given the code), and what free bits (a KL allowance per code dimension that costs nothing, section 8) with a KL warm-up (section 3) change: the model uses its code more, while the likelihood and the look of the samples stay much the same (the run without them uses the code less, but does not ignore it).
 
 # %%
@@ -465,7 +465,7 @@ fig
 # %% [markdown]
 # ## 6. Latent sliders
 #
-# One slider per latent dimension; the picture is redrawn after every slider change (the last cell of this section times a redraw of each panel on the machine that ran it). **Sample from the prior** draws $z \sim N(0, I)$; **encode this image** sets the sliders to the code $m$ of the chosen test image. The panel (`helpers.notebook.widgets.LatentPanel`) works with any decoder: first the 8-D digits VAE, then the 10-D Pokémon VAE. In JupyterLab it needs a live kernel; the web edition runs the same decoders in the page instead, with no kernel. Where neither runs, the digits panel's frozen twin is the sweep grid right below it; the Pokémon panel's is section 5's sweep (around another sprite: the panel opens on test sprite #2, section 5 swept around #0).
+# One slider per latent (code) dimension; the picture is redrawn after every slider change (the last cell of this section times a redraw of each panel on the machine that ran it). **Sample from the prior** draws $z \sim N(0, I)$; **encode this image** sets the sliders to the code $m$ of the chosen test image. The panel (`helpers.notebook.widgets.LatentPanel`) works with any decoder: first the 8-D digits VAE, then the 10-D Pokémon VAE. In JupyterLab it needs a live kernel; the web edition runs the same decoders in the page instead, with no kernel. Where neither runs, the digits panel's frozen twin is the sweep grid right below it; the Pokémon panel's is section 5's sweep (around another sprite: the panel opens on test sprite #2, section 5 swept around #0).
 
 # %%
 digit_panel = LatentPanel(decoder_render(vae), cfg_vae.model.latent,
@@ -651,7 +651,7 @@ assert changed["PixelVAE, free bits"] > changed["PixelVAE, no free bits"] > 0.2
 fig
 
 # %% [markdown]
-# **What the sweeps show.** With free bits the busiest dimension changes the creature along the whole row (the share of pixels that differ from the middle picture is printed above). Without them (and without warm-up) the first picture (z = −2) is a blue creature, the next three are one purple creature with the same head, the second and third nearly alike, the fourth with less of the light belly and a different tail, the fifth is a grey figure with a light-blue and an orange patch, and the last two are another grey figure with large magenta and purple areas; the share is lower, but not near zero: this run kept a few nats in $z$, and a decoder that draws pixel by pixel amplifies any change, because once one pixel differs every later pixel is drawn given a different past. So the sliders of such a model do not move smoothly, as section 6's did: one step of a slider can redraw the creature.
+# **What the sweeps show.** With free bits the busiest dimension changes the creature along the whole row (the share of pixels that differ from the middle picture is printed above). Without them (and without warm-up) the first picture (z = −2) is a blue creature, the next three are one purple creature with the same head and light belly, the second and fourth with a tail at the lower right that the third lacks, the fourth with less of the belly, the fifth is a grey figure with a light-blue and an orange patch, and the last two are another grey figure with large magenta and purple areas; the share is lower, but not near zero: this run kept a few nats in $z$, and a decoder that draws pixel by pixel amplifies any change, because once one pixel differs every later pixel is drawn given a different past. So the sliders of such a model do not move smoothly, as section 6's did: one step of a slider can redraw the creature.
 
 # %% [markdown]
 # And new Pokémon: $z \sim N(0, I)$, then every pixel drawn in turn, beside section 5's samples.

@@ -174,7 +174,7 @@ assert abs(score["stroke extended"] - score["stray dot"]) > 0.05 and score["stro
 assert tried >= 10 and wins <= tried // 4
 
 # %% [markdown]
-# The discriminator does tell the two pictures apart, where the squared error could not: its logits differ by about 0.1. But it does not side with a person: it finds the stray dot *more* real than the extended stroke, on this 6 and on most of the other digits tried (printed above). A discriminator learns whatever separates real digits from *its own generator's* fakes during training, not a person's notion of a defect, so seeing neighbourhoods is necessary but not enough. What the generator gets from it is still a judgement of whole pictures, and section 4 shows what that does to the samples.
+# The discriminator does tell the two pictures apart, where the squared error could not: its logits differ by about 0.1. But it does not side with a person: it finds the stray dot *more* real than the extended stroke, on this 6 and on most of the other digits tried (printed above). A discriminator learns whatever separates real digits from *its own generator's* fakes (the generator is the network that draws pictures from random noise; its pictures are the "fakes", section 2) during training, not a person's notion of a defect, so seeing neighbourhoods is necessary but not enough. What the generator gets from it is still a judgement of whole pictures, and section 4 shows what that does to the samples.
 #
 # ## 2. The GAN idea: a generator and a discriminator
 #
