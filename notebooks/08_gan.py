@@ -222,7 +222,7 @@ fig
 # 1. **discriminator step:** fakes $G(z_i)$, loss $\mathcal L_D$ on the real points and on the fakes, one optimiser step for $D$ only. The fakes are *detached* (`fake.detach()` gives the same numbers cut off from autograd, PyTorch's record of how they were computed, so no gradient flows back into $G$): this step must not change $G$.
 # 2. **generator step:** the **same** fakes, judged by the just-updated $D$, loss $\mathcal L_G$ (non-saturating), one optimiser step for $G$ only.
 #
-# Below, for the 2-D toy of section 3: its data are points drawn from 8 Gaussians, the **modes**, on a circle of radius 2 (a point is 2 numbers), and with `pack` > 1 the discriminator reads `pack` points side by side (PacGAN, the remedy section 3 explains). The helpers' `adversarial_step` does the same, and trains every GAN of this notebook.
+# Below, for the 2-D toy of section 3: its data are points drawn from 8 Gaussians, the **modes**, on a circle of radius 2 (a point is 2 numbers), and with `pack` > 1 the discriminator reads `pack` points side by side (PacGAN, the remedy section 3 explains). The helpers' `adversarial_step` does the same, and trains every GAN this notebook loads or trains through the helpers (section 3 checks that a run with it equals a run with this cell's loop).
 
 # %%
 F = torch.nn.functional
@@ -307,7 +307,7 @@ fig.suptitle("the PacGAN toy trained with gan_step: samples (black) and the 8 mo
 fig
 
 # %% [markdown]
-# Read left to right: the untrained generator puts every sample in a small blob at the origin; after 250 steps the samples lie in the right half of the square, most of them on an arc through its middle, bowed to the left; after 500 they are a diffuse cloud over the whole square; after 1,000 they form a **ring through the 8 modes** that already thickens at some of them (the top and left ones most): over 80% of the samples lie within 0.3 of the ring, their median distance from the origin is within 0.1 of the ring's 2, and `count_modes` (at least 1% of samples within 0.15 of a mode) counts at least 6 of the 8 modes (the exact numbers are printed above). Section 3 continues this very run to 4,000 steps (the check there prints that its first 1,000 steps are these).
+# Read left to right: the untrained generator puts every sample in a small blob at the origin; after 250 steps the samples lie in the right half of the square, most of them on an arc through its middle, bowed to the left; after 500 they are a diffuse cloud over the whole square; after 1,000 they form a **ring through the 8 modes** that already thickens at some of them (the top and top-left ones most): over 80% of the samples lie within 0.3 of the ring, their median distance from the origin is within 0.1 of the ring's 2, and `count_modes` (at least 1% of samples within 0.15 of a mode) counts at least 6 of the 8 modes (the exact numbers are printed above). Section 3 continues this very run to 4,000 steps (the check there prints that its first 1,000 steps are these).
 
 # %% [markdown]
 # ## 3. A 2-D toy: eight Gaussians on a ring, and mode collapse
