@@ -312,7 +312,7 @@ fig
 # %% [markdown]
 # ## 3. A 2-D toy: eight Gaussians on a ring, and mode collapse
 #
-# Before images, a data set we can see entirely: points from 8 Gaussians (standard deviation 0.05, `STD` in `helpers.models.adversarial`, checked by the next code cell) on a circle of radius 2. The generator maps 256-D noise to a 2-D point; the discriminator is a small MLP (fully connected layers with a nonlinearity between them). Both are trained with Adam at the **same** learning rate, $10^{-3}$, for 4,000 steps of batch 256 (these settings are printed below; the PacGAN paper also uses one rate for both, $10^{-4}$ with $\beta_1 = 0.8$, Adam's decay rate for its running mean of gradients, which we set to 0.5, for bigger networks and longer runs; our higher rate makes a run take seconds). At five moments we draw the generator's samples (black) on top of the discriminator's belief "real" (colour: yellow = real, purple = fake). A mode counts as **covered** when at least 1% of the samples fall within 3 standard deviations of it (2,000 samples during training, 10,000 for a checkpoint).
+# Before images, a data set we can see entirely: points from 8 Gaussians (standard deviation 0.05, `STD` in `helpers.models.adversarial`, printed by the next code cell) on a circle of radius 2. The generator maps 256-D noise to a 2-D point; the discriminator is a small MLP (fully connected layers with a nonlinearity between them). Both are trained with Adam at the **same** learning rate, $10^{-3}$, for 4,000 steps of batch 256 (these settings are printed below; the PacGAN paper also uses one rate for both, $10^{-4}$ with $\beta_1 = 0.8$, Adam's decay rate for its running mean of gradients, which we set to 0.5, for bigger networks and longer runs; our higher rate makes a run take seconds). At five moments we draw the generator's samples (black) on top of the discriminator's belief "real" (colour: yellow = real, purple = fake). A mode counts as **covered** when at least 1% of the samples fall within 3 standard deviations of it (2,000 samples during training, 10,000 for a checkpoint).
 #
 # **Mode collapse** means a generator whose samples all look real but cover only some of the modes. It is a different failure from a game that **does not converge**, where the samples never reach the data at all; counting both the modes and the share of samples that lie on a mode tells them apart.
 #
@@ -325,6 +325,8 @@ fig
 toy_settings = recipe("toy_gan_plain").train
 print(f"{toy_settings.steps:,} steps of batch {toy_settings.batch}; Adam learning rates: D {toy_settings.lr_d:g}, "
       f"G {toy_settings.lr_g:g}; betas {adversarial.ADAM_BETAS}")
+print(f"the data: {adversarial.MODES} Gaussians of standard deviation {adversarial.STD} on a circle of radius {adversarial.RADIUS}")
+assert (adversarial.MODES, adversarial.STD, adversarial.RADIUS) == (8, 0.05, 2.0)
 assert (toy_settings.steps, toy_settings.batch, toy_settings.lr_d, toy_settings.lr_g) == (4000, 256, 1e-3, 1e-3)
 assert adversarial.ADAM_BETAS[0] == 0.5  # the text's beta_1
 
