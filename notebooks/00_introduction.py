@@ -50,6 +50,7 @@ import torch
 from matplotlib.figure import Figure
 
 from helpers.core.data import load_digits, load_pokemon
+from helpers.evaluate.sprite_stats import NEAR, background_colours
 from helpers.notebook.plot import show_digits, show_sprites
 from helpers.notebook.setup_check import check_setup, report
 from helpers.notebook import setup
@@ -111,10 +112,10 @@ show_sprites(poke_train[:32], pokemon.colormap, ncols=8, ax=left, title="Pokémo
 show_digits(dig_train[:32], ncols=8, ax=right, title="Digits (8×8, 17 grey levels)")
 rgb = pokemon.colormap.astype(int)
 steps = np.abs(rgb[:, None] - rgb[None]).max(-1)  # (167, 167): the largest RGB difference of two palette colours
-twinned = int(((steps <= 8).sum(1) > 1).sum())  # colours with another within 8 RGB steps in every channel
-near_white = int((steps[0] <= 8).sum())  # white and the colours within 8 steps of it
-print(f"the colour map: {twinned} of its {len(rgb)} colours have a near-twin (another colour within 8 RGB steps "
-      f"in every channel); {near_white} colours are white or within 8 steps of it")
+twinned = int(((steps <= NEAR).sum(1) > 1).sum())  # colours with another within NEAR RGB steps in every channel
+near_white = int(background_colours(pokemon.colormap).sum())  # white and the colours within NEAR steps of it
+print(f"the colour map: {twinned} of its {len(rgb)} colours have a near-twin (another colour within {NEAR} RGB steps "
+      f"in every channel); {near_white} colours are white or within {NEAR} steps of it")
 assert twinned > len(rgb) // 2 and near_white >= 3  # Exercise 1: "near-identical ones"
 shown = poke_train[:32].numpy()
 border = np.concatenate([shown[:, 0], shown[:, -1], shown[:, :, 0], shown[:, :, -1]], axis=1)  # (32, 80) edge pixels

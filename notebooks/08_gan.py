@@ -249,9 +249,9 @@ def gan_step(G, D, opt_d, opt_g, real, z, pack=1):
 # **Check against helpers.** Two copies of the same untrained PacGAN toy (pairs), each with fresh Adam optimisers (identical states), the same real points and the same noise from seeded generators; one step of `gan_step` on one copy, one of `adversarial_step` on the other. Losses and every updated weight must agree to $10^{-5}$.
 
 # %%
-def adams(m):  # the toy's optimisers: Adam with decay rates betas (0.5, 0.999) (section 3), the same rate for D and G
-    return (torch.optim.Adam(m.D.parameters(), 1e-3, betas=(0.5, 0.999)),
-            torch.optim.Adam(m.G.parameters(), 1e-3, betas=(0.5, 0.999)))
+def adams(m):  # the toy's optimisers: Adam with the helpers' decay rates (ADAM_BETAS, section 3), the same rate for D and G
+    return (torch.optim.Adam(m.D.parameters(), 1e-3, betas=adversarial.ADAM_BETAS),
+            torch.optim.Adam(m.G.parameters(), 1e-3, betas=adversarial.ADAM_BETAS))
 
 
 with seeded(0):
@@ -322,20 +322,17 @@ fig
 
 # %%
 # the section's training settings: the recipe the shipped toys were trained with, and the trainer's Adam decay rates
-toy_settings = recipe("toy_gan_plain").train
-print(f"{toy_settings.steps:,} steps of batch {toy_settings.batch}; Adam learning rates: D {toy_settings.lr_d:g}, "
-      f"G {toy_settings.lr_g:g}; betas {adversarial.ADAM_BETAS}")
+toy_train = recipe("toy_gan_plain").train
+print(f"{toy_train.steps:,} steps of batch {toy_train.batch}; Adam learning rates: D {toy_train.lr_d:g}, "
+      f"G {toy_train.lr_g:g}; betas {adversarial.ADAM_BETAS}")
 print(f"the data: {adversarial.MODES} Gaussians of standard deviation {adversarial.STD} on a circle of radius {adversarial.RADIUS}")
 assert (adversarial.MODES, adversarial.STD, adversarial.RADIUS) == (8, 0.05, 2.0)
-assert (toy_settings.steps, toy_settings.batch, toy_settings.lr_d, toy_settings.lr_g) == (4000, 256, 1e-3, 1e-3)
+assert (toy_train.steps, toy_train.batch, toy_train.lr_d, toy_train.lr_g) == (4000, 256, 1e-3, 1e-3)
 assert adversarial.ADAM_BETAS[0] == 0.5  # the text's beta_1
 
 # %%
 stages = (250, 1000, 2000, 3000, 4000)
 every = tuple(range(250, 4001, 250))
-toy_train = recipe("toy_gan_plain").train  # the shipped toys' setting: 4000 steps, batch 256, both rates 1e-3
-assert adversarial.STD == 0.05  # the ring's standard deviation the text states
-assert toy_train.lr_d == toy_train.lr_g
 runs, shown = {}, None
 
 
