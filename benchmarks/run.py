@@ -224,7 +224,7 @@ def pokemon_samples() -> dict[str, float]:
         return torch.Generator().manual_seed(1)
 
     lstm, vae = get("pixel_lstm512")[0], get("pokemon_vae")[0]
-    tau = temperature_sweep(lstm, va, cmap)[2]  # notebook 02's choice, by the same sweep
+    tau = temperature_sweep(lstm, va, cmap)[2]  # the four statistics' choice, not the classifier's (see above)
     with torch.no_grad():
         families = {
             "held_out": te,
@@ -763,7 +763,10 @@ def main(argv: list[str] | None = None) -> int:
         r["series_seconds"] = float(sum(r["notebook_seconds"].values()))
         print(f"notebook_seconds: {r['notebook_seconds']}", flush=True)
     if only:  # the rest was measured on the date already there: say which blocks are newer
-        r.setdefault("measured_later", {}).update({name: dt.date.today().isoformat() for name in sorted(only)})
+        when = dt.date.today().isoformat()
+        if cpu_name() != r.get("cpu"):  # another machine than the header's: say which
+            when += f", {cpu_name()}"
+        r.setdefault("measured_later", {}).update({name: when for name in sorted(only)})
     else:
         r.pop("measured_later", None)
         r["cores"] = os.cpu_count()

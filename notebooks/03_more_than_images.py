@@ -258,6 +258,7 @@ elapsed = time.perf_counter() - start
 drawn = free.numel() + cont.numel() - prime.numel()  # a continuation's first 0.25 s are copied, not drawn
 print(f"sampled {2 * n} clips of {seconds} s ({free.numel() + cont.numel():,} samples, {drawn:,} of them drawn; "
       f"{2 * int(seconds * SAMPLE_RATE):,} steps, each for {n} clips at once) in {elapsed:.0f} s")
+assert len(free) == len(cont) == 3 and bool((cont[:, : prime.shape[1]] == prime).all()), "3 from silence, 3 continued"
 
 # %%
 print("generated from silence:")

@@ -123,3 +123,28 @@ def test_right_answers_name_real_exercises_and_fit_their_solution_regions():
                 with_answer(cells[gid][0][-1].source, code)  # raises if the regions do not match
                 found += 1
     assert found >= 3
+
+
+def test_wrong_answer_table_reads_the_records_make_test_writes(tmp_path):
+    """scripts/wrong_answer_table.py turns test-artifacts/wrong_answers/*.json into the table
+    the issue asks for: exercise x wrong answer x the test that caught it, misses counted."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import wrong_answer_table as wat
+
+    (tmp_path / "01_x.json").write_text(json.dumps([
+        {"exercise": "ex2_test", "wrong answer": "a|b off by one", "caught by": "visible test", "error": "e"},
+        {"exercise": "ex2_test", "right answer": "written another way", "passes": True, "error": ""},
+        {"exercise": "ex3_test", "wrong answer": "no shuffle", "caught by": "hidden test", "error": "e"},
+        {"exercise": "ex3_test", "wrong answer": "slips past", "caught by": "NOT CAUGHT", "error": ""}]))
+    text = wat.table(wat.rows(tmp_path))
+    assert "| 01_x | Ex 2 | a\\|b off by one | visible test |" in text
+    assert "| 01_x | Ex 3 | no shuffle | hidden test |" in text and "written another way" not in text
+    assert "3 wrong answers for 2 exercises in 1 notebooks: 1 caught by the visible test, " \
+           "1 only by the hidden test, 1 not caught." in text
+    out = tmp_path / "table.md"
+    assert wat.main(["--artifacts", str(tmp_path), "--out", str(out)]) == 0 and out.read_text() == text
+    with pytest.raises(SystemExit, match="run `make test` first"):
+        wat.rows(tmp_path / "empty")
