@@ -179,38 +179,40 @@ def recipes() -> dict[str, Recipe]:
         Recipe("digits_ae_2d", "autoencoder, 2-D code (04)", Autoencoder, net(D, 2, 256), digits_short,
                fit_autoencoder, "digits", threads=1),
         Recipe("digits_vae_2d", "VAE, 2-D code (05)", VAE, net(D, 2, 256),
-               VAETrainConfig(kl_weight=1.0, warmup=0, train=digits_short), fit_vae, "digits", threads=1),
+               VAETrainConfig(kl_weight=1.0, warmup=0, train=digits_short), fit_vae, "digits", threads=1,
+               resumable=True),
         Recipe("digits_vae", "VAE, 8-D code (05, 07, 08)", VAE, net(D, 8, 256, 0.2),
-               VAETrainConfig(kl_weight=1.0, warmup=20, train=digits), iwae, "digits", threads=1),
+               VAETrainConfig(kl_weight=1.0, warmup=20, train=digits), iwae, "digits", threads=1, resumable=True),
         Recipe("digits_vae_rec_only", "the same net, reconstruction only (05, slide 20)", VAE, net(D, 8, 256, 0.2),
                VAETrainConfig(kl_weight=0.0, warmup=0, train=dataclasses.replace(digits, epochs=100, patience=None)),
-               fit_vae, "digits", threads=1),
+               fit_vae, "digits", threads=1, resumable=True),
         Recipe("digits_vae_made", "VAE with a MADE decoder, the likelihood model (05, 06)", VAE,
                net(D, 16, 768, 0.5, autoregressive=True),
                VAETrainConfig(kl_weight=1.0, warmup=20, train=dataclasses.replace(digits, lr=5e-4, weight_decay=3e-4)),
-               iwae, "digits", threads=1),
+               iwae, "digits", threads=1, resumable=True),
         Recipe("pokemon_ae", "autoencoder, 10-D code (04)", Autoencoder, net(P, 10, 24), poke,
                fit_autoencoder, "pokemon", threads=1),
         Recipe("pokemon_vae", "VAE, 10-D code (05, 08)", VAE, net(P, 10, 24),
-               VAETrainConfig(kl_weight=1.0, warmup=10, train=poke), fit_vae, "pokemon", threads=1),
+               VAETrainConfig(kl_weight=1.0, warmup=10, train=poke), fit_vae, "pokemon", threads=1,
+               resumable=True),
         # issue 22: the PixelVAE, a VAE whose decoder is a small PixelCNN that sees z (05's "what it takes"),
         # with free bits, and the same without them or a warm-up (a strong decoder then ignores z)
         Recipe("pokemon_pixelvae", "PixelVAE: PixelCNN decoder given z, free bits (05)", VAE, pixel_net,
                FreeBitsConfig(kl_weight=1.0, warmup=10, train=pixel_vae_train, free_bits=1.0),
-               functools.partial(fit_pixel_vae, iwae_k=100), "pokemon", threads=1,
+               functools.partial(fit_pixel_vae, iwae_k=100), "pokemon", threads=1, resumable=True,
                targets={"test_iwae100_nats": 700.0}),
         Recipe("pokemon_pixelvae_plain", "the same PixelVAE without free bits or warm-up (05)", VAE, pixel_net,
                FreeBitsConfig(kl_weight=1.0, warmup=0, train=pixel_vae_train, free_bits=0.0),
-               functools.partial(fit_pixel_vae, iwae_k=100), "pokemon", threads=1),
+               functools.partial(fit_pixel_vae, iwae_k=100), "pokemon", threads=1, resumable=True),
         # notebook 08: GANs
         Recipe("gan_digits", "1-of-N GAN on digits (08)", ImageGAN, gan(D, 8), gan_train, fit_image_gan, "digits",
-               threads=1),
+               threads=1, resumable=True),
         Recipe("gan_pokemon", "1-of-N GAN on Pokémon (08)", ImageGAN, gan(P, 16), gan_train, fit_image_gan,
-               "pokemon", threads=1),
+               "pokemon", threads=1, resumable=True),
         Recipe("gan_pokemon_diffaug", "1-of-N GAN on Pokémon + DiffAugment (issue 22)", ImageGAN,
                DiffAugGANConfig(P.name, latent=16, width=32, pack=2, tau=1.0, frames=8, frame_samples=8,
                                 translate=0.125, cutout=0.5),
-               dataclasses.replace(gan_train, steps=8000), fit_image_gan, "pokemon", threads=1),
+               dataclasses.replace(gan_train, steps=8000), fit_image_gan, "pokemon", threads=1, resumable=True),
         Recipe("toy_gan_plain", "GAN on the 8-Gaussian ring (08)", ToyGAN, ToyGANConfig(pack=1, noise=256, hidden=128),
                toy_train, fit_toy_gan, None, threads=1),
         Recipe("toy_gan_pack2", "PacGAN on the ring (08)", ToyGAN, ToyGANConfig(pack=2, noise=256, hidden=128),
@@ -255,7 +257,7 @@ def _digest(r: Recipe) -> str:
 
 
 def resume_path(r: Recipe) -> Path:
-    """Where ``train(r, resume=True)`` keeps its state after every epoch (the user cache)."""
+    """Where ``train(r, resume=True)`` keeps its state after every epoch or 100 GAN steps (the user cache)."""
     return cache_dir() / "resume" / f"{r.name}-{_digest(r)}.pt"
 
 
@@ -275,7 +277,7 @@ def train(r: Recipe | str, *, device: str | torch.device | None = "auto", progre
     meta then sums the time of every run and names where each ran."""
     r = recipe(r) if isinstance(r, str) else r
     if resume and not r.resumable:
-        raise ValueError(f"{r.name} cannot be resumed (its training keeps state outside fit()); "
+        raise ValueError(f"{r.name} cannot be resumed (its training function saves no state to resume from); "
                          f"train it without --resume, or use one of {[n for n, x in recipes().items() if x.resumable]}")
     dev = resolve_device(device)
     data = dataset(r.data).load() if r.data else None
@@ -360,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("names", nargs="*", metavar="NAME")
     t.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda")
     t.add_argument("--resume", action="store_true",
-                   help="save the whole state after every epoch in the user cache and continue a stopped run from it")
+                   help="save the whole state after every epoch (GANs: every 100 steps) in the user cache and "
+                        "continue a stopped run from it")
     t.add_argument("--epochs", type=int, default=None,
                    help="another epoch cap (GANs: x100 steps); trains into the user cache, not data/checkpoints")
     args = p.parse_args(argv)

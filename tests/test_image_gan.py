@@ -126,6 +126,77 @@ def test_training_is_reproducible_and_records_the_evolution():
     assert 1 <= metrics["classes_covered"] <= 10
 
 
+
+def test_a_stopped_gan_run_resumes_to_exactly_the_uninterrupted_result(tmp_path):
+    """`train NAME --resume` for the image GANs: a run with pairs, spectral normalisation, the
+    evolution buffer and DiffAugment (which draws from the global random stream), stopped at step
+    250 (the state of step 200 saved), then resumed in a model with other initial weights, ends
+    bit-equal to one run without a stop, with the same losses and metrics."""
+    import dataclasses
+
+    from helpers.core.train import read_resume
+    from helpers.models.image_gan import DiffAugGANConfig
+
+    x = load_digits().split()[0][:64]
+    data = Split(x, x[:8], x[:8])
+    cfg = DiffAugGANConfig("digits", latent=4, width=4, pack=2, frames=4, frame_samples=2)
+    train = GANTrainConfig(steps=300, batch=8, lr_g=2e-4, lr_d=2e-4, seed=0)
+    with seeded(0):  # as registry.train does: the build and the training in one seeded block
+        whole = ImageGAN(cfg)
+        ref, ref_metrics = fit_image_gan(whole, train, data, progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_250(step, model):
+        if step == 250:
+            raise Stop
+
+    state = tmp_path / "resume" / "gan.pt"
+    with seeded(0), pytest.raises(Stop):
+        fit_image_gan(ImageGAN(cfg), train, data, progress=False, resume=state, on_step=stop_at_250)
+    assert read_resume(state)["step"] == 200 and len(read_resume(state)["hist"]["train"]) == 2
+    with seeded(7):  # other initial weights and random state: everything must come from the state file
+        fresh = ImageGAN(cfg)
+        got, metrics = fit_image_gan(fresh, train, data, progress=False, resume=state)
+    assert (got.train, got.valid) == (ref.train, ref.valid) and len(ref.train) == 3 and metrics == ref_metrics
+    for k, v in whole.state_dict().items():
+        assert torch.equal(v, fresh.state_dict()[k]), f"{k} differs from the uninterrupted run"
+    assert fresh.evolution_steps.tolist() == [0, 100, 200, 300]
+    assert got.seconds >= read_resume(state)["hist"]["seconds"]  # summed over both runs
+    with pytest.raises(ValueError, match="another run"):
+        fit_image_gan(ImageGAN(cfg), dataclasses.replace(train, lr_g=1e-3), data, progress=False, resume=state)
+
+
+@pytest.mark.slow
+def test_registry_resumes_a_gan_recipe_to_the_uninterrupted_checkpoint(tmp_path, monkeypatch):
+    """`train gan_digits --resume` (cut to 300 steps): stopped at step 250, run again, it writes the
+    same checkpoint as an uninterrupted run; the meta counts both runs; the long GAN recipes resume."""
+    import dataclasses
+    import functools
+
+    from helpers import registry
+
+    assert all(registry.recipe(n).resumable for n in ("gan_digits", "gan_pokemon", "gan_pokemon_diffaug"))
+    monkeypatch.setenv("GENERATION_CACHE", str(tmp_path))
+    small = registry.recipe("gan_digits").with_epochs(3)
+    _, ref = registry.train(small, device="cpu", progress=False)
+    reference = {k: v.clone() for k, v in torch.load(ref.path, weights_only=True)["state_dict"].items()}
+
+    def stop_at_250(step, model):
+        if step == 250:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        registry.train(dataclasses.replace(small, fit=functools.partial(small.fit, on_step=stop_at_250)),
+                       device="cpu", progress=False, resume=True)
+    assert registry.resume_path(small).is_file()
+    _, info = registry.train(small, device="cpu", progress=False, resume=True)
+    got = torch.load(info.path, weights_only=True)["state_dict"]
+    assert got.keys() == reference.keys() and all(torch.equal(got[k], v) for k, v in reference.items())
+    assert info.meta["runs"] == 2 and info.metrics == ref.metrics and info.history.train == ref.history.train
+    assert not registry.resume_path(small).exists(), "the state file outlived a finished run"
+
 def test_measures():
     palette = torch.tensor([[1.0, 1.0, 1.0], [254 / 255, 254 / 255, 254 / 255], [0.0, 0.0, 0.0]])
     ref = torch.zeros(3, 2, 2, dtype=torch.long)

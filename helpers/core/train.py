@@ -198,6 +198,7 @@ def fit(
     progress: bool | None = None,
     on_epoch: Callable[[int, History], None] | None = None,
     resume: Path | None = None,
+    keep: dict[str, Any] | None = None,
 ) -> History:
     """Train with Adam, shuffling with a generator seeded by ``cfg.seed``; early-stop on ``valid``.
 
@@ -209,7 +210,9 @@ def fit(
     resume: a file where the whole state is saved after every epoch (model, optimiser, both
     random states, history, early-stopping counters; temp file, then rename) and from which a
     run continues if it exists: stopped and resumed, it ends exactly where an uninterrupted run
-    would (``on_epoch`` must then keep no state of its own). ``History.seconds`` sums the runs.
+    would (``on_epoch`` must then keep no state of its own, or keep it in ``keep``: a dict of the
+    caller's plain values (numbers, lists) saved with the rest and restored in place on resume,
+    such as a KL warm-up's weight). ``History.seconds`` sums the runs.
     Returns the History; the model ends with the weights of its best epoch.
     """
     if _length(train) == 0:
@@ -217,7 +220,7 @@ def fit(
     device = torch.device(device) if device is not None else model_device(model)
     model.to(device)
     with seeded(cfg.seed, device):  # dropout and other in-model randomness
-        return _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch, resume)
+        return _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch, resume, keep)
 
 
 RESUME_VERSION = 1
@@ -249,7 +252,7 @@ def read_resume(path: Path) -> dict[str, Any] | None:
     return state
 
 
-def _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch, resume) -> History:
+def _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch, resume, keep) -> History:
     from tqdm.auto import tqdm
 
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -268,6 +271,8 @@ def _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch,
             torch.cuda.set_rng_state(state["cuda_rng"], device)
         hist, best, best_state = History.from_dict(state["hist"]), state["best"], state["best_state"]
         first, earlier, stopped, halved_at = state["epoch"] + 1, hist.seconds, state["stopped"], state["halved_at"]
+        if keep is not None:
+            keep.update(state.get("keep") or {})
     show = progress_enabled() if progress is None else progress
     bar = tqdm(range(first, cfg.epochs if not stopped else first), desc="epochs", disable=not show, leave=False,
                initial=first, total=cfg.epochs)
@@ -310,7 +315,8 @@ def _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch,
                 "version": RESUME_VERSION, "cfg": dataclasses.asdict(cfg), "epoch": epoch, "stopped": stopped,
                 "model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
                 "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                "hist": hist.to_dict(), "best": best, "best_state": best_state, "halved_at": halved_at})
+                "hist": hist.to_dict(), "best": best, "best_state": best_state, "halved_at": halved_at,
+                "keep": copy.deepcopy(keep) if keep is not None else None})
         if stopped:
             break
     if best_state is not None:

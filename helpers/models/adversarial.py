@@ -17,9 +17,11 @@ GAN of the series (this toy, helpers.models.image_gan) trains with; shipped mode
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -28,7 +30,7 @@ from torch import Tensor, nn
 
 from helpers.core.checkpoints import Metric, declared
 from helpers.core.contract import generator_device
-from helpers.core.train import History, model_device, progress_enabled, seeded
+from helpers.core.train import RESUME_VERSION, History, model_device, progress_enabled, read_resume, save_atomic, seeded
 
 MODES, RADIUS, STD = 8, 2.0, 0.05
 NO_LIKELIHOOD = ("a GAN defines no likelihood: it is trained by a discriminator, not by maximising P(x); "
@@ -89,6 +91,9 @@ def adversarial_step(model, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Opt
 ADAM_BETAS = (0.5, 0.999)  # both networks' Adam decay rates in train_adversarial (beta1 0.5, as DCGAN)
 
 
+SAVE_EVERY = 100  # steps between saves of a resumable run (the losses are averaged over the same 100)
+
+
 @dataclass(frozen=True)
 class GANTrainConfig:
     """steps: D+G updates; batch: real and fake samples per step (a multiple of the model's pack);
@@ -110,6 +115,7 @@ def train_adversarial(
     device: torch.device | str | None = None,
     progress: bool | None = None,
     on_step: Callable[[int, nn.Module], None] | None = None,
+    resume: Path | None = None,
 ) -> History:
     """Alternate one D step and one G step (``adversarial_step``) for cfg.steps steps.
 
@@ -118,7 +124,11 @@ def train_adversarial(
     drawn from ``gen`` = torch.Generator().manual_seed(cfg.seed) (on the CPU), real first.
     on_step(k, model) is called after k updates, k = 0 (untrained) .. cfg.steps.
     Returns History: G's (train) and D's (valid) losses, each the mean over 100 steps.
-    Seeds nothing: model initialisation is the caller's (helpers.core.train.seeded)."""
+    Seeds nothing: model initialisation is the caller's (helpers.core.train.seeded).
+    resume: a file where the whole training state (both networks and their buffers, both optimisers,
+    the data generator, the global random state, the history) is saved every SAVE_EVERY steps;
+    when it holds a state, training continues from it and ends exactly as an uninterrupted run
+    (`python -m helpers.registry train NAME --resume`)."""
     from tqdm.auto import tqdm
 
     pack = model.cfg.pack
@@ -132,10 +142,26 @@ def train_adversarial(
     opt_g = torch.optim.Adam(model.G.parameters(), cfg.lr_g, betas=ADAM_BETAS)
     opt_d = torch.optim.Adam(model.D.parameters(), cfg.lr_d, betas=ADAM_BETAS)
     hist, g_acc, d_acc, t0 = History(), 0.0, 0.0, time.perf_counter()
-    show = progress_enabled() if progress is None else progress
-    if on_step is not None:
+    first, earlier = 1, 0.0
+    dev = model_device(model)
+    if resume is not None and (state := read_resume(resume)) is not None:
+        if state.get("kind") != "adversarial" or state["cfg"] != dataclasses.asdict(cfg):
+            raise ValueError(f"{resume} holds another run ({state.get('kind', 'fit')}, {state['cfg']}); "
+                             f"delete it, or resume with the same configuration")
+        model.load_state_dict(state["model"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        gen.set_state(state["gen"])
+        torch.set_rng_state(state["rng"])
+        if dev.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], dev)
+        hist = History.from_dict(state["hist"])
+        first, earlier = state["step"] + 1, hist.seconds
+    elif on_step is not None:
         on_step(0, model)
-    for step in tqdm(range(1, cfg.steps + 1), desc="GAN steps", disable=not show, leave=False):
+    show = progress_enabled() if progress is None else progress
+    for step in tqdm(range(first, cfg.steps + 1), desc="GAN steps", disable=not show, leave=False,
+                     initial=first - 1, total=cfg.steps):
         x = real(gen)
         g, d = adversarial_step(model, opt_d, opt_g, x, fake(gen))
         g_acc, d_acc = g_acc + float(g), d_acc + float(d)
@@ -145,7 +171,14 @@ def train_adversarial(
             g_acc = d_acc = 0.0
         if on_step is not None:
             on_step(step, model)
-    hist.best_epoch, hist.seconds = len(hist.train) - 1, time.perf_counter() - t0
+        if resume is not None and step % SAVE_EVERY == 0 and step < cfg.steps:  # on a 100-step boundary: no partial sums
+            hist.seconds = earlier + time.perf_counter() - t0
+            save_atomic(resume, {
+                "version": RESUME_VERSION, "kind": "adversarial", "cfg": dataclasses.asdict(cfg), "step": step,
+                "model": model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                "gen": gen.get_state(), "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None, "hist": hist.to_dict()})
+    hist.best_epoch, hist.seconds = len(hist.train) - 1, earlier + time.perf_counter() - t0
     return hist
 
 

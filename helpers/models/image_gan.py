@@ -22,6 +22,8 @@ train gan_digits gan_pokemon``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -244,14 +246,17 @@ METRICS = (
 
 
 def fit_image_gan(model: ImageGAN, cfg: GANTrainConfig, data: Split, *, device: torch.device | str | None = None,
-                  progress: bool | None = None) -> tuple[History, dict[str, float]]:
+                  progress: bool | None = None, resume: Path | None = None,
+                  on_step: Callable[[int, ImageGAN], None] | None = None) -> tuple[History, dict[str, float]]:
     """Train ``model`` in place on data.train with train_adversarial; the palette and the
     augmentation (left-right flips for Pokémon) come from helpers.core.data.dataset(model.cfg.data).
 
     Per step, from the CPU generator seeded by cfg.seed: cfg.batch training indices (randint),
     the flips, cfg.batch codes z (randn), the Gumbel noise (rand). The ``evolution`` buffer gets
     G of 8 fixed codes (Generator(1234)) after 0 .. cfg.steps steps, ``frames`` times evenly.
-    History: G (train) and D (valid) losses per 100 steps. Metrics: ``measure`` of 500 samples."""
+    History: G (train) and D (valid) losses per 100 steps. Metrics: ``measure`` of 500 samples.
+    resume: train_adversarial's state file (saved every 100 steps; a stopped run continues from it).
+    on_step(k, model) is called after step k, after the evolution frame."""
     mc, ds = model.cfg, dataset(model.cfg.data)
     train = check_images(data.train, mc.levels, mc.side, name="data.train")
     dev = torch.device(device) if device is not None else model_device(model)
@@ -276,8 +281,10 @@ def fit_image_gan(model: ImageGAN, cfg: GANTrainConfig, data: Split, *, device: 
             k = frame_at.index(step)
             m.evolution[k] = m.generate(fixed_z).to(torch.uint8)
             m.evolution_steps[k] = step
+        if on_step is not None:
+            on_step(step, m)
 
-    hist = train_adversarial(model, cfg, real, fake, progress=progress, on_step=frame)
+    hist = train_adversarial(model, cfg, real, fake, progress=progress, on_step=frame, resume=resume)
     model.eval()
     clf = None
     if mc.data == "digits":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -205,30 +206,33 @@ def fit_vae(
     device: torch.device | str | None = None,
     progress: bool | None = None,
     iwae_k: int = 0,
+    resume: Path | None = None,
 ) -> tuple[History, dict[str, float | list[float]]]:
     """Train ``model`` in place on data = Split(train, valid, test) with KL warm-up, on ``device``
     (None = where it is); the caller's random state is left as it was. Returns the History and
     metrics: "log_var_trace" (mean σ = log-variance of the training codes after every epoch),
     test "test_rec_nats", "test_kl_nats", "test_neg_elbo_nats" (nats per image, z drawn with a
-    generator seeded 1) and, if iwae_k, "test_iwae{k}_nats" = -log P(x) by IWAE (seed 2)."""
-    return _fit_vae(model, cfg, data, device, progress, iwae_k, None)
+    generator seeded 1) and, if iwae_k, "test_iwae{k}_nats" = -log P(x) by IWAE (seed 2).
+    resume: fit()'s state file; the warm-up weight and the trace are saved with it."""
+    return _fit_vae(model, cfg, data, device, progress, iwae_k, None, resume)
 
 
-def _fit_vae(model, cfg, data, device, progress, iwae_k, augment):
+def _fit_vae(model, cfg, data, device, progress, iwae_k, augment, resume):
     train, valid, test = data
-    state = {"beta": cfg.kl_weight if cfg.warmup == 0 else 0.0}
-    trace: list[float] = []
+    # what the loss and the trace keep between epochs; fit() saves it with a resumable run
+    state = {"beta": cfg.kl_weight if cfg.warmup == 0 else 0.0, "trace": []}
 
     def on_epoch(epoch: int, hist: History) -> None:
         if cfg.warmup:
             state["beta"] = cfg.kl_weight * min(1.0, (epoch + 2) / cfg.warmup)
         with torch.no_grad():
             model.eval()
-            trace.append(float(model.encode(train.to(model_device(model)))[1].mean()))
+            state["trace"].append(float(model.encode(train.to(model_device(model)))[1].mean()))
             model.train()
 
     hist = fit(model, vae_loss(cfg, state), train, valid, cfg.train, device=device, progress=progress,
-               on_epoch=on_epoch, augment=augment)
+               on_epoch=on_epoch, augment=augment, resume=resume, keep=state)
+    trace = state["trace"]
     model.eval()
     test = test.to(model_device(model))
     with torch.no_grad():
@@ -243,9 +247,9 @@ def _fit_vae(model, cfg, data, device, progress, iwae_k, augment):
 
 def fit_pixel_vae(model: VAE, cfg: VAETrainConfig, data: Split, *, device: torch.device | str | None = None,
                   progress: bool | None = None, iwae_k: int = 0,
-                  augment: Callable[[Tensor, torch.Generator], Tensor] | None = None):
+                  augment: Callable[[Tensor, torch.Generator], Tensor] | None = None, resume: Path | None = None):
     """``fit_vae`` with the data set's augmentation (the Pokémon flips, as the PixelCNNs of
     notebook 02 are trained): the registry hands ``augment`` to fits that take it, and the
     PixelVAE's decoder, a PixelCNN, profits from it as theirs do. (``fit_vae`` keeps its
     recipes' training as it was, without flips, when called without ``augment``.)"""
-    return _fit_vae(model, cfg, data, device, progress, iwae_k, augment)
+    return _fit_vae(model, cfg, data, device, progress, iwae_k, augment, resume)
