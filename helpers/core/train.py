@@ -242,6 +242,21 @@ def save_atomic(path: str | os.PathLike, obj: Any) -> Path:
     return path
 
 
+def random_state(gen: torch.Generator, device: torch.device) -> dict[str, Any]:
+    """What a resumable run saves of its randomness: its own generator, the global CPU stream
+    (dropout, DiffAugment) and, on a GPU, the CUDA stream."""
+    return {"gen": gen.get_state(), "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def restore_random_state(state: dict[str, Any], gen: torch.Generator, device: torch.device) -> None:
+    """Put back what ``random_state`` saved (the keys of a resume file)."""
+    gen.set_state(state["gen"])
+    torch.set_rng_state(state["rng"])
+    if device.type == "cuda" and state.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+
+
 def read_resume(path: Path) -> dict[str, Any] | None:
     """The state a resumable fit() saved in ``path`` (None when there is none)."""
     if not Path(path).is_file():
@@ -265,10 +280,7 @@ def _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch,
                              f"delete it, or resume with the same configuration")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
-        gen.set_state(state["gen"])
-        torch.set_rng_state(state["rng"])
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        restore_random_state(state, gen, device)
         hist, best, best_state = History.from_dict(state["hist"]), state["best"], state["best_state"]
         first, earlier, stopped, halved_at = state["epoch"] + 1, hist.seconds, state["stopped"], state["halved_at"]
         if keep is not None:
@@ -313,8 +325,7 @@ def _fit(model, loss_fn, train, valid, cfg, augment, device, progress, on_epoch,
         if resume is not None:
             save_atomic(resume, {
                 "version": RESUME_VERSION, "cfg": dataclasses.asdict(cfg), "epoch": epoch, "stopped": stopped,
-                "model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
-                "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "model": model.state_dict(), "opt": opt.state_dict(), **random_state(gen, device),
                 "hist": hist.to_dict(), "best": best, "best_state": best_state, "halved_at": halved_at,
                 "keep": copy.deepcopy(keep) if keep is not None else None})
         if stopped:

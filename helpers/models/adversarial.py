@@ -30,7 +30,8 @@ from torch import Tensor, nn
 
 from helpers.core.checkpoints import Metric, declared
 from helpers.core.contract import generator_device
-from helpers.core.train import RESUME_VERSION, History, model_device, progress_enabled, read_resume, save_atomic, seeded
+from helpers.core.train import (RESUME_VERSION, History, model_device, progress_enabled, random_state, read_resume,
+                                restore_random_state, save_atomic, seeded)
 
 MODES, RADIUS, STD = 8, 2.0, 0.05
 NO_LIKELIHOOD = ("a GAN defines no likelihood: it is trained by a discriminator, not by maximising P(x); "
@@ -151,10 +152,7 @@ def train_adversarial(
         model.load_state_dict(state["model"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
-        gen.set_state(state["gen"])
-        torch.set_rng_state(state["rng"])
-        if dev.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], dev)
+        restore_random_state(state, gen, dev)
         hist = History.from_dict(state["hist"])
         first, earlier = state["step"] + 1, hist.seconds
     elif on_step is not None:
@@ -176,8 +174,7 @@ def train_adversarial(
             save_atomic(resume, {
                 "version": RESUME_VERSION, "kind": "adversarial", "cfg": dataclasses.asdict(cfg), "step": step,
                 "model": model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                "gen": gen.get_state(), "rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None, "hist": hist.to_dict()})
+                **random_state(gen, dev), "hist": hist.to_dict()})
     hist.best_epoch, hist.seconds = len(hist.train) - 1, earlier + time.perf_counter() - t0
     return hist
 
