@@ -58,7 +58,6 @@ class Recipe:
     fit: Callable[..., Any]
     data: str | None  # "pokemon" | "digits" | None: synthetic data made by fit itself
     threads: int | None = None  # CPU threads while training (None: torch's default)
-    resumable: bool = False  # fit accepts resume= (train --resume continues a stopped run)
     targets: dict[str, float] = field(default_factory=dict)  # metric -> bound a retrained checkpoint must beat
 
     @property
@@ -66,6 +65,11 @@ class Recipe:
         """The metrics this recipe's family records (its module's METRICS, declared once there)."""
         fn = getattr(self.fit, "func", self.fit)
         return sys.modules[fn.__module__].METRICS
+
+    @property
+    def resumable(self) -> bool:
+        """Whether ``train --resume`` can continue a stopped run: its fit takes ``resume=`` (a state file)."""
+        return "resume" in inspect.signature(self.fit).parameters
 
     @property
     def config(self) -> dict[str, Any]:
@@ -141,78 +145,76 @@ def recipes() -> dict[str, Recipe]:
         # notebook 02 (and 08): Pokémon, pixel by pixel
         Recipe("pixel_lstm512", "the lecture's LSTM-512 (02)", PixelLSTM, lstm(512, 0.5, 0.25),
                TrainConfig(epochs=80, batch_size=16, lr=2e-3, weight_decay=0.0, patience=8, grad_clip=1.0, seed=0,
-                           halve_lr_after=None), fit_autoregressive, "pokemon", resumable=True,
+                           halve_lr_after=None), fit_autoregressive, "pokemon",
                targets={"test_bpp": 2.55}),
         # issue 22: the same LSTM-512 with weight decay and a halving learning rate (staged for 02)
         Recipe("pixel_lstm512_wd", "the lecture's LSTM-512, weight decay 1e-4 (issue 22)", PixelLSTM,
                lstm(512, 0.5, 0.25),
                TrainConfig(epochs=80, batch_size=16, lr=2e-3, weight_decay=1e-4, patience=10, grad_clip=1.0, seed=0,
-                           halve_lr_after=4), fit_autoregressive, "pokemon", threads=1, resumable=True,
+                           halve_lr_after=4), fit_autoregressive, "pokemon", threads=1,
                targets={"test_bpp": 2.40}),
         # the 2-D model that meets issue 22's likelihood target; staged for notebooks 02 and 08
         Recipe("context2d_96x10", "gated PixelCNN 96x10, dropout + weight decay (next for 02/08)", PixelCNN,
                cnn(P, 96, 10, 0.3),
                TrainConfig(epochs=80, batch_size=32, lr=2e-3, weight_decay=3e-4, patience=10, grad_clip=1.0, seed=0,
-                           halve_lr_after=4), fit_autoregressive, "pokemon", resumable=True,
+                           halve_lr_after=4), fit_autoregressive, "pokemon",
                targets={"test_bpp": 2.25}),
         # a second component of a mixture of 2-D models (issue 22): the same recipe, seed 1
         Recipe("context2d_96x10_s1", "gated PixelCNN 96x10, seed 1 (a mixture component)", PixelCNN,
                cnn(P, 96, 10, 0.3),
                TrainConfig(epochs=80, batch_size=32, lr=2e-3, weight_decay=3e-4, patience=10, grad_clip=1.0, seed=1,
-                           halve_lr_after=4), fit_autoregressive, "pokemon", threads=1, resumable=True,
+                           halve_lr_after=4), fit_autoregressive, "pokemon", threads=1,
                targets={"test_bpp": 2.25}),
         # a third component (issue 22): seed 2
         Recipe("context2d_96x10_s2", "gated PixelCNN 96x10, seed 2 (a mixture component)", PixelCNN,
                cnn(P, 96, 10, 0.3),
                TrainConfig(epochs=80, batch_size=32, lr=2e-3, weight_decay=3e-4, patience=10, grad_clip=1.0, seed=2,
-                           halve_lr_after=4), fit_autoregressive, "pokemon", threads=1, resumable=True,
+                           halve_lr_after=4), fit_autoregressive, "pokemon", threads=1,
                targets={"test_bpp": 2.25}),
         Recipe("pixel_lstm128_onehot", "LSTM-128, 1-of-N colours (02, slide 9)", PixelLSTM, lstm(128, 0.0, 0.0),
-               small, fit_autoregressive, "pokemon", resumable=True),
+               small, fit_autoregressive, "pokemon"),
         Recipe("pixel_lstm128_rgb", "LSTM-128 regressing RGB (02, slide 9)", RGBPixelLSTM,
                RGBPixelLSTMConfig(side=P.side, emb=32, hidden=128, dropout=0.0), small, fit_rgb, "pokemon"),
         # notebook 06: digits, pixel by pixel
         Recipe("context2d_digits", "gated PixelCNN on digits (06)", PixelCNN, cnn(D, 32, 6, 0.1),
                TrainConfig(epochs=80, batch_size=32, lr=2e-3, weight_decay=0.0, patience=8, grad_clip=1.0, seed=0,
-                           halve_lr_after=None), fit_autoregressive, "digits", threads=1, resumable=True),
+                           halve_lr_after=None), fit_autoregressive, "digits", threads=1),
         # notebooks 04-07: autoencoders and VAEs
         Recipe("digits_ae_2d", "autoencoder, 2-D code (04)", Autoencoder, net(D, 2, 256), digits_short,
                fit_autoencoder, "digits", threads=1),
         Recipe("digits_vae_2d", "VAE, 2-D code (05)", VAE, net(D, 2, 256),
-               VAETrainConfig(kl_weight=1.0, warmup=0, train=digits_short), fit_vae, "digits", threads=1,
-               resumable=True),
+               VAETrainConfig(kl_weight=1.0, warmup=0, train=digits_short), fit_vae, "digits", threads=1),
         Recipe("digits_vae", "VAE, 8-D code (05, 07, 08)", VAE, net(D, 8, 256, 0.2),
-               VAETrainConfig(kl_weight=1.0, warmup=20, train=digits), iwae, "digits", threads=1, resumable=True),
+               VAETrainConfig(kl_weight=1.0, warmup=20, train=digits), iwae, "digits", threads=1),
         Recipe("digits_vae_rec_only", "the same net, reconstruction only (05, slide 20)", VAE, net(D, 8, 256, 0.2),
                VAETrainConfig(kl_weight=0.0, warmup=0, train=dataclasses.replace(digits, epochs=100, patience=None)),
-               fit_vae, "digits", threads=1, resumable=True),
+               fit_vae, "digits", threads=1),
         Recipe("digits_vae_made", "VAE with a MADE decoder, the likelihood model (05, 06)", VAE,
                net(D, 16, 768, 0.5, autoregressive=True),
                VAETrainConfig(kl_weight=1.0, warmup=20, train=dataclasses.replace(digits, lr=5e-4, weight_decay=3e-4)),
-               iwae, "digits", threads=1, resumable=True),
+               iwae, "digits", threads=1),
         Recipe("pokemon_ae", "autoencoder, 10-D code (04)", Autoencoder, net(P, 10, 24), poke,
                fit_autoencoder, "pokemon", threads=1),
         Recipe("pokemon_vae", "VAE, 10-D code (05, 08)", VAE, net(P, 10, 24),
-               VAETrainConfig(kl_weight=1.0, warmup=10, train=poke), fit_vae, "pokemon", threads=1,
-               resumable=True),
+               VAETrainConfig(kl_weight=1.0, warmup=10, train=poke), fit_vae, "pokemon", threads=1),
         # issue 22: the PixelVAE, a VAE whose decoder is a small PixelCNN that sees z (05's "what it takes"),
         # with free bits, and the same without them or a warm-up (a strong decoder then ignores z)
         Recipe("pokemon_pixelvae", "PixelVAE: PixelCNN decoder given z, free bits (05)", VAE, pixel_net,
                FreeBitsConfig(kl_weight=1.0, warmup=10, train=pixel_vae_train, free_bits=1.0),
-               functools.partial(fit_pixel_vae, iwae_k=100), "pokemon", threads=1, resumable=True,
+               functools.partial(fit_pixel_vae, iwae_k=100), "pokemon", threads=1,
                targets={"test_iwae100_nats": 700.0}),
         Recipe("pokemon_pixelvae_plain", "the same PixelVAE without free bits or warm-up (05)", VAE, pixel_net,
                FreeBitsConfig(kl_weight=1.0, warmup=0, train=pixel_vae_train, free_bits=0.0),
-               functools.partial(fit_pixel_vae, iwae_k=100), "pokemon", threads=1, resumable=True),
+               functools.partial(fit_pixel_vae, iwae_k=100), "pokemon", threads=1),
         # notebook 08: GANs
         Recipe("gan_digits", "1-of-N GAN on digits (08)", ImageGAN, gan(D, 8), gan_train, fit_image_gan, "digits",
-               threads=1, resumable=True),
+               threads=1),
         Recipe("gan_pokemon", "1-of-N GAN on Pokémon (08)", ImageGAN, gan(P, 16), gan_train, fit_image_gan,
-               "pokemon", threads=1, resumable=True),
+               "pokemon", threads=1),
         Recipe("gan_pokemon_diffaug", "1-of-N GAN on Pokémon + DiffAugment (issue 22)", ImageGAN,
                DiffAugGANConfig(P.name, latent=16, width=32, pack=2, tau=1.0, frames=8, frame_samples=8,
                                 translate=0.125, cutout=0.5),
-               dataclasses.replace(gan_train, steps=8000), fit_image_gan, "pokemon", threads=1, resumable=True),
+               dataclasses.replace(gan_train, steps=8000), fit_image_gan, "pokemon", threads=1),
         Recipe("toy_gan_plain", "GAN on the 8-Gaussian ring (08)", ToyGAN, ToyGANConfig(pack=1, noise=256, hidden=128),
                toy_train, fit_toy_gan, None, threads=1),
         Recipe("toy_gan_pack2", "PacGAN on the ring (08)", ToyGAN, ToyGANConfig(pack=2, noise=256, hidden=128),

@@ -80,3 +80,36 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def stopped_and_resumed(tmp_path, monkeypatch):
+    """`train NAME --resume` as a user meets it, for a small recipe: ``run(recipe, **hook)`` trains it
+    once without a stop, then again with ``hook`` (the recipe's fit's on_epoch= or on_step=, which
+    raises KeyboardInterrupt part-way) and --resume, then runs the same command again. It checks
+    that the resumed run writes the uninterrupted run's weights and losses, counts two runs and
+    removes its state file; returns (uninterrupted, resumed) Checkpoint records for more checks."""
+    import dataclasses
+    import functools
+
+    import torch
+
+    from helpers import registry
+
+    monkeypatch.setenv("GENERATION_CACHE", str(tmp_path))
+
+    def run(small, **hook):
+        _, ref = registry.train(small, device="cpu", progress=False)
+        reference = {k: v.clone() for k, v in torch.load(ref.path, weights_only=True)["state_dict"].items()}
+        stopping = dataclasses.replace(small, fit=functools.partial(small.fit, **hook))
+        with pytest.raises(KeyboardInterrupt):
+            registry.train(stopping, device="cpu", progress=False, resume=True)
+        assert registry.resume_path(small).is_file()
+        _, info = registry.train(small, device="cpu", progress=False, resume=True)
+        got = torch.load(info.path, weights_only=True)["state_dict"]
+        assert got.keys() == reference.keys() and all(torch.equal(got[k], v) for k, v in reference.items())
+        assert info.meta["runs"] == 2 and info.history.train == ref.history.train
+        assert not registry.resume_path(small).exists(), "the state file outlived a finished run"
+        return ref, info
+
+    return run

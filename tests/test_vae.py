@@ -254,21 +254,18 @@ def test_a_stopped_vae_run_resumes_with_its_warm_up_and_trace(tmp_path, monkeypa
     whole = VAE(digits_net(4, hidden=32, dropout=0.2))
     ref, ref_met = fit_vae(whole, cfg, data, progress=False)
 
-    class Stop(Exception):
-        pass
-
     real_fit = vae_module.fit
 
     def stopping_fit(*args, on_epoch=None, **kwargs):
         def then_stop(epoch, hist):
             on_epoch(epoch, hist)
             if epoch == 2:
-                raise Stop
+                raise KeyboardInterrupt  # as Ctrl-C stops a run
         return real_fit(*args, on_epoch=then_stop, **kwargs)
 
     state = tmp_path / "vae.pt"
     monkeypatch.setattr(vae_module, "fit", stopping_fit)
-    with pytest.raises(Stop):
+    with pytest.raises(KeyboardInterrupt):
         torch.manual_seed(0)
         fit_vae(VAE(digits_net(4, hidden=32, dropout=0.2)), cfg, data, progress=False, resume=state)
     monkeypatch.undo()
