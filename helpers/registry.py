@@ -279,8 +279,9 @@ def train(r: Recipe | str, *, device: str | torch.device | None = "auto", progre
     meta then sums the time of every run and names where each ran."""
     r = recipe(r) if isinstance(r, str) else r
     if resume and not r.resumable:
-        raise ValueError(f"{r.name} cannot be resumed (its training function saves no state to resume from); "
-                         f"train it without --resume, or use one of {[n for n, x in recipes().items() if x.resumable]}")
+        raise ValueError(f"{r.name} cannot be resumed: its training function {getattr(r.fit, 'func', r.fit).__name__} "
+                         f"takes no resume= state file; train it without --resume, or pass resume= on to "
+                         f"helpers.core.train.fit (or train_adversarial) as every shipped recipe does")
     dev = resolve_device(device)
     data = dataset(r.data).load() if r.data else None
     threads = torch.get_num_threads()

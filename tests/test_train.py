@@ -301,8 +301,52 @@ def test_registry_train_resume_sums_time_and_names_each_run(stopped_and_resumed)
     assert info.meta["device"] == "cpu, 1 thread(s)"
     assert info.meta["command"].endswith("context2d_digits --resume")
     assert info.meta["seconds"] > 0
-    with pytest.raises(ValueError, match="cannot be resumed"):
-        registry.train("toy_gan_plain", resume=True)
+    def fit_without_resume(model, cfg, data, *, device=None, progress=None):
+        raise AssertionError("a recipe that cannot resume must be refused before it trains")
+
+    own = dataclasses.replace(registry.recipe("toy_gan_plain"), fit=fit_without_resume)
+    with pytest.raises(ValueError, match="cannot be resumed: its training function fit_without_resume takes no resume="):
+        registry.train(own, resume=True)
+
+
+def test_every_shipped_recipe_resumes():
+    """`train NAME --resume` works for every shipped checkpoint, not only the long ones."""
+    from helpers import registry
+
+    assert [n for n, r in registry.recipes().items() if not r.resumable] == []
+
+
+def _stop_in_the_second_epoch(epoch, hist):  # on_epoch runs before the epoch's state is saved
+    if epoch == 1:
+        raise KeyboardInterrupt
+
+
+def _stop_at_step_150(step, model):  # the GANs save every 100 steps: resumes from step 100
+    if step == 150:
+        raise KeyboardInterrupt
+
+
+def _small_wavenet(r):  # the shipped tones, fewer of them: the same fit, a tenth of the time
+    data = dataclasses.replace(r.train.data, n_train=8, n_valid=4, n_test=4)
+    return dataclasses.replace(r, train=dataclasses.replace(r.train, data=data))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, epochs, hook, shrink", [
+    ("digits_ae_2d", 2, {"on_epoch": _stop_in_the_second_epoch}, None),
+    ("pokemon_ae", 2, {"on_epoch": _stop_in_the_second_epoch}, None),
+    ("pixel_lstm128_rgb", 2, {"on_epoch": _stop_in_the_second_epoch}, None),
+    ("char_lstm", 2, {"on_epoch": _stop_in_the_second_epoch}, None),
+    ("wavenet_tones", 2, {"on_epoch": _stop_in_the_second_epoch}, _small_wavenet),
+    ("toy_gan_plain", 2, {"on_step": _stop_at_step_150}, None),
+])
+def test_the_short_recipes_resume_to_the_uninterrupted_checkpoint(stopped_and_resumed, name, epochs, hook, shrink):
+    """The autoencoders, the RGB LSTM, the character LSTM, the WaveNet and the toy GANs: stopped
+    part-way and resumed, each writes the weights and losses of a run without a stop."""
+    from helpers import registry
+
+    small = registry.recipe(name).with_epochs(epochs)
+    stopped_and_resumed(shrink(small) if shrink else small, **hook)
 
 
 def test_the_learning_rate_halves_after_epochs_without_progress():

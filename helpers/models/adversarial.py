@@ -248,14 +248,17 @@ METRICS = (
 
 
 def fit_toy_gan(model: ToyGAN, cfg: GANTrainConfig, data: None = None, *, device: torch.device | str | None = None,
-                progress: bool | None = None) -> tuple[History, dict[str, float]]:
-    """Train ``model`` in place on the ring (made here: data must be None) with train_adversarial.
-    Metrics: modes_covered and frac_near_mode of 10,000 samples (``modes_of``)."""
+                progress: bool | None = None, on_step: Callable[[int, nn.Module], None] | None = None,
+                resume: Path | None = None) -> tuple[History, dict[str, float]]:
+    """Train ``model`` in place on the ring (made here: data must be None) with train_adversarial
+    (``on_step``, ``resume``: see there). Metrics: modes_covered and frac_near_mode of 10,000
+    samples (``modes_of``)."""
     if data is not None:
         raise ValueError("the toy GAN draws its own ring data from cfg.seed; pass data=None")
     dev = torch.device(device) if device is not None else model_device(model)
     model.to(dev)
-    hist = train_adversarial(model, cfg, *_toy_data(model, cfg, dev), progress=progress)
+    hist = train_adversarial(model, cfg, *_toy_data(model, cfg, dev), progress=progress, on_step=on_step,
+                             resume=resume)
     covered, near = modes_of(model)
     return hist, declared({"modes_covered": float(covered), "frac_near_mode": near}, METRICS, "fit_toy_gan")
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -292,16 +294,18 @@ METRICS = (
 
 
 def fit_wavenet(model: WaveNet, cfg: WaveNetTrainConfig, data: None = None, *,
-                device: torch.device | str | None = None, progress: bool | None = None
+                device: torch.device | str | None = None, progress: bool | None = None,
+                on_epoch: Callable[[int, History], None] | None = None, resume: Path | None = None
                 ) -> tuple[History, dict[str, float]]:
     """Train ``model`` in place (on ``device``; None = where it is) with helpers.core.train.fit on
-    tone_splits(cfg.data) (made here: data must be None), loss ``nll``, random crops of cfg.crop.
-    Metrics: valid_bits, test_bits = mean nll / ln 2, bits per sample."""
+    tone_splits(cfg.data) (made here: data must be None), loss ``nll``, random crops of cfg.crop
+    (``on_epoch``, ``resume``: see fit). Metrics: valid_bits, test_bits = mean nll / ln 2, bits per
+    sample."""
     if data is not None:
         raise ValueError("fit_wavenet makes its own tones from cfg.data; pass data=None")
     train, valid, test = tone_splits(cfg.data)
     hist = fit(model, nll, train, valid, cfg.train, augment=random_crop(cfg.crop), device=device,
-               progress=progress)
+               progress=progress, on_epoch=on_epoch, resume=resume)
     ln2 = math.log(2)
     metrics = {"valid_bits": evaluate(model, nll, valid, batch_size=4) / ln2,
                "test_bits": evaluate(model, nll, test, batch_size=4) / ln2}

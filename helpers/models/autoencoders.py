@@ -18,6 +18,8 @@ Shipped models and their training command: ``helpers.registry``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -330,12 +332,16 @@ def fit_autoencoder(
     *,
     device: torch.device | str | None = None,
     progress: bool | None = None,
+    on_epoch: Callable[[int, History], None] | None = None,
+    resume: Path | None = None,
 ) -> tuple[History, dict[str, float]]:
     """Train ``model`` in place on data = Split(train, valid, test) (early stopping on valid),
     on ``device`` (None = where it is). Returns the History and {"test_rec_nats": mean -log P(x|c)
-    over the test images}. The caller's random state is left as it was."""
+    over the test images}. The caller's random state is left as it was. ``on_epoch``, ``resume``:
+    see helpers.core.train.fit."""
     train, valid, test = data
-    hist = fit(model, ae_loss, train, valid, cfg, device=device, progress=progress)
+    hist = fit(model, ae_loss, train, valid, cfg, device=device, progress=progress, on_epoch=on_epoch,
+               resume=resume)
     return hist, declared({"test_rec_nats": evaluate(model, ae_loss, test)}, METRICS, "fit_autoencoder")
 
 

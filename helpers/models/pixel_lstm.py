@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -213,10 +215,11 @@ METRICS = (Metric("valid_mse", "best validation squared error per RGB channel", 
 
 
 def fit_rgb(model: RGBPixelLSTM, cfg: TrainConfig, data: Split, *, device=None, progress=None,
-            augment=None, palette: Tensor | None = None) -> tuple[History, dict[str, float]]:
+            augment=None, palette: Tensor | None = None, on_epoch=None,
+            resume: Path | None = None) -> tuple[History, dict[str, float]]:
     """Train the RGB regression on sprites (colour indices) shown in ``palette`` colours
     (levels, 3; default: the Pokémon colormap); ``augment`` (e.g. flips) acts on the indices
-    before they become RGB."""
+    before they become RGB. ``on_epoch``, ``resume``: see helpers.core.train.fit."""
     train, valid, _ = data
     palette = POKEMON.palette() if palette is None else palette
     cmap = palette.to(model_device(model) if device is None else device)
@@ -225,5 +228,6 @@ def fit_rgb(model: RGBPixelLSTM, cfg: TrainConfig, data: Split, *, device=None, 
         return cmap[(augment(b, g) if augment else b).to(cmap.device)]
 
     hist = fit(model, lambda m, b: rgb_loss(m, b if b.is_floating_point() else cmap[b]),
-               train, valid, cfg, augment=to_rgb, device=device, progress=progress)
+               train, valid, cfg, augment=to_rgb, device=device, progress=progress, on_epoch=on_epoch,
+               resume=resume)
     return hist, declared({"valid_mse": min(hist.valid)}, METRICS, "fit_rgb")

@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -158,13 +159,16 @@ METRICS = (
 
 
 def fit_char_lstm(model: CharLSTM, cfg: CharTrainConfig, data: None = None, *,
-                  device: torch.device | str | None = None, progress: bool | None = None
+                  device: torch.device | str | None = None, progress: bool | None = None,
+                  on_epoch: Callable[[int, History], None] | None = None, resume: Path | None = None
                   ) -> tuple[History, dict[str, float]]:
-    """Train in place on text_splits(cfg); metrics: mean nll / ln 2, bits per character."""
+    """Train in place on text_splits(cfg) (``on_epoch``, ``resume``: see helpers.core.train.fit);
+    metrics: mean nll / ln 2, bits per character."""
     if data is not None:
         raise ValueError("fit_char_lstm reads the frozen corpus itself; pass data=None")
     train, valid, test = text_splits(cfg)
-    hist = fit(model, nll, train, valid, cfg.train, device=device, progress=progress)
+    hist = fit(model, nll, train, valid, cfg.train, device=device, progress=progress, on_epoch=on_epoch,
+               resume=resume)
     ln2 = math.log(2)
     metrics = {"valid_bits": evaluate(model, nll, valid, batch_size=64) / ln2,
                "test_bits": evaluate(model, nll, test, batch_size=64) / ln2}
