@@ -780,8 +780,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"notebook_seconds: {r['notebook_seconds']}", flush=True)
     if only:  # the rest was measured on the date already there: say which blocks are newer
         when = dt.date.today().isoformat()
-        if cpu_name() != r.get("cpu"):  # another machine than the header's: say which
-            when += f", {cpu_name()}"
+        if cpu_name() != r.get("cpu"):  # another machine than the header's: say which, and its cores
+            when += f", {cpu_name()}, {os.cpu_count()} CPU cores"
         r.setdefault("measured_later", {}).update({name: when for name in sorted(only)})
     else:
         r.pop("measured_later", None)

@@ -340,6 +340,10 @@ def get(name: str | Recipe, *, device: str | torch.device = "cpu", progress: boo
     return model.to(device).eval(), info
 
 
+# What the shipped checkpoints may weigh (tests/test_registry.py holds them to it), in MB of 10^6 bytes.
+CHECKPOINT_LIMIT_MB, CHECKPOINTS_BUDGET_MB = 12, 80
+
+
 def describe(name: str) -> dict[str, Any]:
     """One row of `list`: name, file, size, held-out metrics, where and how long it trained."""
     from helpers.core.checkpoints import read_checkpoint
@@ -372,13 +376,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     flush_denormals()  # before any training: on Intel CPUs denormals slow the PixelCNNs many times
     if args.command == "list":
+        total = 0.0
         for name in recipes():
             d = describe(name)
+            total += d["size_mb"] or 0.0
             size = "missing" if d["size_mb"] is None else f"{d['size_mb']:.1f} MB"
             where = f"{d['meta'].get('device', '?')}, {d['meta'].get('seconds', '?')} s" if d["meta"] else ""
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in d["metrics"].items())
             shown += "".join(f" (target {k} < {v})" for k, v in recipe(name).targets.items())
             print(f"{name:22} {d['file']:42} {size:>8}  {where:28} {shown}")
+        print(f"all {len(recipes())} checkpoints: {total:.1f} MB of the {CHECKPOINTS_BUDGET_MB} MB budget "
+              f"({CHECKPOINTS_BUDGET_MB - total:.1f} MB left; at most {CHECKPOINT_LIMIT_MB} MB each)")
         return 0
     for name in args.names or list(recipes()):
         r = recipe(name) if args.epochs is None else recipe(name).with_epochs(args.epochs)

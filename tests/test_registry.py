@@ -39,8 +39,9 @@ def test_every_shipped_file_matches_its_recipe():
         assert payload["config"] == r.config, f"{name}: stored config differs from the recipe"
         assert {"device", "seconds"} <= set(payload["meta"]), f"{name}: no record of where/how long it trained"
         total += path.stat().st_size
-        assert path.stat().st_size <= 12e6, f"{name} is {path.stat().st_size / 1e6:.1f} MB"
-    assert total <= 80e6
+        assert path.stat().st_size <= registry.CHECKPOINT_LIMIT_MB * 1e6, f"{name} is {path.stat().st_size / 1e6:.1f} MB"
+    assert total <= registry.CHECKPOINTS_BUDGET_MB * 1e6
+    assert (registry.CHECKPOINT_LIMIT_MB, registry.CHECKPOINTS_BUDGET_MB) == (12, 80)  # the guide's and issue 22's limits
 
 
 def test_list_shows_every_model(capsys):
@@ -48,6 +49,8 @@ def test_list_shows_every_model(capsys):
     out = capsys.readouterr().out
     for name in registry.recipes():
         assert name in out
+    total = sum(p.stat().st_size for p in registry.CHECKPOINT_DIR.glob("*.pt")) / 1e6
+    assert f"all {len(registry.recipes())} checkpoints: {total:.1f} MB of the 80 MB budget ({80 - total:.1f} MB left" in out
     assert "MB" in out and "test_bpp=2.5" in out and "(target test_bpp < 2.25)" in out
 
 
