@@ -340,8 +340,7 @@ def get(name: str | Recipe, *, device: str | torch.device = "cpu", progress: boo
     return model.to(device).eval(), info
 
 
-# What the shipped checkpoints may weigh (tests/test_registry.py holds them to it), in MB of 10^6 bytes.
-CHECKPOINT_LIMIT_MB, CHECKPOINTS_BUDGET_MB = 12, 80
+CHECKPOINT_LIMIT_MB, CHECKPOINTS_BUDGET_MB = 12, 80  # MB (10^6 bytes) each / all shipped: tests/test_registry.py
 
 
 def describe(name: str) -> dict[str, Any]:

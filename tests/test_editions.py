@@ -65,6 +65,7 @@ def test_the_files_a_reusable_course_needs():
     assert "CC BY 4.0" in (REPO / "LICENSE-CONTENT.md").read_text()
     cff = (REPO / "CITATION.cff").read_text()
     assert "cff-version: 1.2.0" in cff and f'repository-code: "{REPOSITORY}"' in cff
+    assert f'url: "{PYPROJECT["project"]["urls"]["Book"]}"' in cff, "CITATION.cff's url is not pyproject's Book"
     data = (REPO / "DATA.md").read_text()
     shared = REPO.parent / "shared" / "data" / "pokemon" / "README.md"
     for digest in re.findall(r"\b[0-9a-f]{64}\b", shared.read_text() if shared.exists() else data):
