@@ -126,6 +126,10 @@ def test_training_is_reproducible_and_records_the_evolution():
     assert 1 <= metrics["classes_covered"] <= 10
 
 
+def _stop_at_step_250(step, model):  # as Ctrl-C stops a run; the state of step 200 is saved
+    if step == 250:
+        raise KeyboardInterrupt
+
 
 def test_a_stopped_gan_run_resumes_to_exactly_the_uninterrupted_result(tmp_path):
     """`train NAME --resume` for the image GANs: a run with pairs, spectral normalisation, the
@@ -145,13 +149,9 @@ def test_a_stopped_gan_run_resumes_to_exactly_the_uninterrupted_result(tmp_path)
         whole = ImageGAN(cfg)
         ref, ref_metrics = fit_image_gan(whole, train, data, progress=False)
 
-    def stop_at_250(step, model):
-        if step == 250:
-            raise KeyboardInterrupt  # as Ctrl-C stops a run
-
     state = tmp_path / "resume" / "gan.pt"
     with seeded(0), pytest.raises(KeyboardInterrupt):
-        fit_image_gan(ImageGAN(cfg), train, data, progress=False, resume=state, on_step=stop_at_250)
+        fit_image_gan(ImageGAN(cfg), train, data, progress=False, resume=state, on_step=_stop_at_step_250)
     assert read_resume(state)["step"] == 200 and len(read_resume(state)["hist"]["train"]) == 2
     with seeded(7):  # other initial weights and random state: everything must come from the state file
         fresh = ImageGAN(cfg)
@@ -173,11 +173,7 @@ def test_registry_resumes_a_gan_recipe_to_the_uninterrupted_checkpoint(stopped_a
 
     assert all(registry.recipe(n).resumable for n in ("gan_digits", "gan_pokemon", "gan_pokemon_diffaug"))
 
-    def stop_at_250(step, model):
-        if step == 250:
-            raise KeyboardInterrupt
-
-    ref, info = stopped_and_resumed(registry.recipe("gan_digits").with_epochs(3), on_step=stop_at_250)
+    ref, info = stopped_and_resumed(registry.recipe("gan_digits").with_epochs(3), on_step=_stop_at_step_250)
     assert info.metrics == ref.metrics
 
 

@@ -287,20 +287,28 @@ def test_early_stopping_survives_a_resume(tmp_path):
     assert (got.train, got.best_epoch) == (ref.train, ref.best_epoch)
 
 
+def _stop_in_the_second_epoch(epoch, hist):  # on_epoch runs before the epoch's state is saved
+    if epoch == 1:
+        raise KeyboardInterrupt
+
+
+def _stop_at_step_150(step, model):  # the GANs save every 100 steps: resumes from step 100
+    if step == 150:
+        raise KeyboardInterrupt
+
+
 @pytest.mark.slow
 def test_registry_train_resume_sums_time_and_names_each_run(stopped_and_resumed):
     """`train NAME --resume` on a small recipe: stopped after its first epoch, run again, it writes
     the same checkpoint as an uninterrupted run, and its meta counts both runs and their time."""
     from helpers import registry
 
-    def stop_after_first(epoch, hist):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    _, info = stopped_and_resumed(registry.recipe("context2d_digits").with_epochs(3), on_epoch=stop_after_first)
+    _, info = stopped_and_resumed(registry.recipe("context2d_digits").with_epochs(3),
+                                  on_epoch=_stop_in_the_second_epoch)
     assert info.meta["device"] == "cpu, 1 thread(s)"
     assert info.meta["command"].endswith("context2d_digits --resume")
     assert info.meta["seconds"] > 0
+
     def fit_without_resume(model, cfg, data, *, device=None, progress=None):
         raise AssertionError("a recipe that cannot resume must be refused before it trains")
 
@@ -314,16 +322,6 @@ def test_every_shipped_recipe_resumes():
     from helpers import registry
 
     assert [n for n, r in registry.recipes().items() if not r.resumable] == []
-
-
-def _stop_in_the_second_epoch(epoch, hist):  # on_epoch runs before the epoch's state is saved
-    if epoch == 1:
-        raise KeyboardInterrupt
-
-
-def _stop_at_step_150(step, model):  # the GANs save every 100 steps: resumes from step 100
-    if step == 150:
-        raise KeyboardInterrupt
 
 
 def _small_wavenet(r):  # the shipped tones, fewer of them: the same fit, a tenth of the time

@@ -240,7 +240,6 @@ def test_fit_vae_is_reproducible():
     assert out[0] == out[1]
 
 
-
 def test_a_stopped_vae_run_resumes_with_its_warm_up_and_trace(tmp_path, monkeypatch):
     """`train NAME --resume` for the VAEs: the KL warm-up's weight and the log-variance trace live
     outside fit(), in the dict fit() saves with its state (``keep``). Stopped during epoch 2 and
