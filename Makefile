@@ -11,7 +11,8 @@ DEV_STAMP := $(VENV)/.installed-dev
 BOOK_STAMP := $(VENV)/.installed-book
 SHARED_POKEMON := $(abspath ../shared/data/pokemon)
 # Use the course copy beside the repository when there is one (CI, maintainers); else the
-# loader looks in data/pokemon/ and downloads there on first use.
+# loader looks in data/pokemon/ and downloads there on first use (`make test` and `make check`
+# do that first, in their set-up: the tests themselves never download).
 ifneq ($(wildcard $(SHARED_POKEMON)/pixel_color.txt),)
 export POKEMON_DATA_DIR ?= $(SHARED_POKEMON)
 endif
@@ -22,11 +23,11 @@ DEVICE ?= auto
 # Submissions `make autograde` grades side by side, each in its own sandbox.
 JOBS ?= 1
 
-.PHONY: lab test check venv sync notebooks checkpoints student autograde bench book clean help
+.PHONY: lab test check data venv sync notebooks checkpoints student autograde bench book clean help
 help:
 	@echo "make lab          open the series in JupyterLab (creates .venv first if missing)"
 	@echo "make test         run all tests and every notebook under nbval"
-	@echo "make check        the fast inner loop: unit tests only (no notebooks, kernels, browser)"
+	@echo "make check        the fast inner loop: no notebook executed, no browser (the book is built once)"
 	@echo "make sync         bring each notebooks/NN_*.py and its .ipynb twin together"
 	@echo "make notebooks    sync, then execute every notebook in place (stores outputs)"
 	@echo "make checkpoints  retrain every shipped checkpoint (seeded; slow; DEVICE=auto|cpu|cuda)"
@@ -75,10 +76,15 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 $(LAB_ARGS)
 
-test: $(DEV_STAMP)
+# the course's Pokémon files, checked (sha256), before any test runs: $POKEMON_DATA_DIR, else
+# data/pokemon/, downloaded there from the course's page the first time
+data: $(STAMP)
+	$(PY) -c "from helpers.core.data import load_pokemon; load_pokemon()"
+
+test: $(DEV_STAMP) data
 	$(BIN)/pytest -q
 
-check: $(DEV_STAMP)
+check: $(DEV_STAMP) data
 	$(BIN)/pytest -q tests -m "not slow and not notebooks and not browser"
 
 sync: $(STAMP)

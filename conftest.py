@@ -34,12 +34,21 @@ os.environ["GENERATION_NO_TRAIN"] = "1"
 # No progress bars in tests, whatever CI says: a bar adds outputs that the stored notebooks do not
 # have (nbval compares them). The kernels nbval and nbgrader start inherit this.
 os.environ["GENERATION_PROGRESS"] = "0"
+
+
+def pokemon_data_dir(repo: Path) -> Path:
+    """The course copy beside the repository, else the download cache data/pokemon/: the latter
+    even when empty, so that a test needing the files fails with an error naming that folder and
+    the course's address instead of downloading (`make test` downloads them before pytest)."""
+    for cand in (repo.parent / "shared" / "data" / "pokemon", repo / "data" / "pokemon"):
+        if (cand / "pixel_color.txt").is_file():
+            return cand
+    return repo / "data" / "pokemon"
+
+
 # Kernels started by tests (nbval, nbgrader) inherit this: a bare `pytest` never downloads.
 if not os.environ.get("POKEMON_DATA_DIR"):
-    for cand in (REPO.parent / "shared" / "data" / "pokemon", REPO / "data" / "pokemon"):
-        if (cand / "pixel_color.txt").is_file():
-            os.environ["POKEMON_DATA_DIR"] = str(cand)
-            break
+    os.environ["POKEMON_DATA_DIR"] = str(pokemon_data_dir(REPO))
 
 
 # ----------------------------------------------------------------------------- markers

@@ -64,6 +64,9 @@ KEYS = {
                   "grid", "length", "cpu"},
 }
 
+# blocks that drive headless Chromium (tests/browser.py): checked for before any block runs
+BROWSER_BLOCKS = ("jupyterlab_slider_ms", "book_panels_ms")
+
 # Keys a block made by an earlier version of its code may lack (gan_modes before its runs were batched over seeds:
 # one seed per model, no "chunk"); tests accept such a block until the next `make bench` replaces it.
 OPTIONAL = {"gan_modes": {"chunk", "cpu"}}
@@ -71,7 +74,7 @@ OPTIONAL = {"gan_modes": {"chunk", "cpu"}}
 # Published numbers beside ours, with their sources (other splits or data: for scale only).
 REFERENCES = {
     "pokemon_bits_per_pixel": "course data README: unigram 5.02, raster bigram 3.29 bits/pixel on a 712/80 split",
-    "digits_nats_per_image": "issue notes for this split: plain MLP VAE ~95; published VAE ~100, autoregressive ~89 nats",
+    "digits_nats_per_image": "the plain MLP VAE (digits_vae) and the others: test numbers in `registry list`",
     "gan_modes": "PacGAN (Lin, Khetan, Fanti, Oh, NeurIPS 2018) Table 1, 10 trials of 400,000 steps, mean ± s.e.; "
                  "code: github.com/fjxmlzn/PacGAN synthetic_data_experiments/",
 }
@@ -680,8 +683,14 @@ def to_markdown(r: dict) -> str:
         return f"{v:.2f}" if v == 0 or abs(v) >= 0.1 else f"{v:.2g}"  # small variances keep 2 digits
 
     cpu = f"{r['cpu']}, " if r.get("cpu") else ""
-    later = "".join(f"; {name} on {day} (`--only`)" for name, day in r.get("measured_later", {}).items())
-    lines = [f"Measured by `make bench` on {r['date']}{later} ({cpu}{r['cores']} CPU cores, torch {r['torch_version']}).", "",
+    later = []
+    for name, when in r.get("measured_later", {}).items():  # "day" or "day, machine, N CPU cores"
+        if "," not in when:  # recorded before `--only` always named the machine
+            own = r.get(name, {}).get("cpu") if isinstance(r.get(name), dict) else None
+            when += f", {own}" if own else ", machine not recorded"
+        later.append(f"{name} on {when}")
+    lines = [f"Measured by `make bench` on {r['date']} ({cpu}{r['cores']} CPU cores, torch {r['torch_version']})."
+             + (f" Re-measured since with `--only`: {'; '.join(later)}." if later else ""), "",
              "| measure | value | reference |", "|---|---|---|"]
     units = {"pokemon_bits_per_pixel": "bits/pixel, 80 held-out sprites", "digits_nats_per_image":
              "nats/image, 447 test digits", "sampling": "64 Pokémon from scratch, seconds",
@@ -717,6 +726,15 @@ def to_markdown(r: dict) -> str:
                      ("pokemon_bits_per_pixel", "context2d_mixture_oracle"):
                          "bits/pixel, 80 held-out sprites: each sprite scored by its best of those 6 components, "
                          "a bound no mixture of them beats",
+                     ("digits_nats_per_image", "vae_elbo"): "nats/image, 447 test digits: −ELBO of digits_vae_made, "
+                                                            "the VAE with a MADE decoder",
+                     ("digits_nats_per_image", "vae_iwae"): "nats/image, 447 test digits: IWAE bound (k = 1000) of "
+                                                            "digits_vae_made",
+                     ("ae_vs_vae", "test_confidence"): "the 447 real test digits, for scale: classifier confidence",
+                     ("ae_vs_vae", "test_nearest"): "the 447 real test digits, for scale: distance to nearest train digit",
+                     ("pokemon_samples", "lstm512_tau_chosen"): "the τ the four statistics choose for pixel_lstm512 on "
+                                                                "validation sprites; the series draws at the classifier "
+                                                                "two-sample test's choice (pokemon_two_sample.*_tau)",
                      ("jupyterlab_slider_ms", "n"): "key presses timed",
                      ("jupyterlab_slider_ms", "target_p95"): "issue 25's target for the p95, ms",
                      ("book_panels_ms", "n"): "key presses timed per latent panel",
@@ -765,6 +783,10 @@ def main(argv: list[str] | None = None) -> int:
     only = set(filter(None, (args.only or "").split(",")))
     if unknown := only - {n for n, _ in blocks} - {"notebook_seconds"}:
         parser.error(f"--only: no block {sorted(unknown)}; choose from {[n for n, _ in blocks]} or notebook_seconds")
+    in_browser = sorted(n for n in BROWSER_BLOCKS if not only or n in only)
+    if in_browser and not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():  # before anything runs
+        parser.error(f"{in_browser} drive a browser: install Debian's chromium (sudo apt-get install chromium) or "
+                     "set CHROMIUM to a Chromium binary; or measure other blocks with --only")
     r: dict = json.loads((OUT / "latest.json").read_text()) if only else {}
     for name, fn in blocks:
         if only and name not in only:
@@ -779,9 +801,7 @@ def main(argv: list[str] | None = None) -> int:
         r["series_seconds"] = float(sum(r["notebook_seconds"].values()))
         print(f"notebook_seconds: {r['notebook_seconds']}", flush=True)
     if only:  # the rest was measured on the date already there: say which blocks are newer
-        when = dt.date.today().isoformat()
-        if cpu_name() != r.get("cpu"):  # another machine than the header's: say which, and its cores
-            when += f", {cpu_name()}, {os.cpu_count()} CPU cores"
+        when = f"{dt.date.today().isoformat()}, {cpu_name()}, {os.cpu_count()} CPU cores"  # the machine, always
         r.setdefault("measured_later", {}).update({name: when for name in sorted(only)})
     else:
         r.pop("measured_later", None)

@@ -47,7 +47,7 @@ import nbformat
 from helpers.core.data import REPO_ROOT
 from grader.grading import grade_notebook
 from grader.submissions import Row, Status, nbgrader_meta, safe_name, student_folders, write_csv
-from grader.sandbox import BWRAP_ENV, Limits, SandboxUnavailable, check_sandbox
+from grader.sandbox import BWRAP_ENV, NOTEBOOK_READS, Limits, SandboxUnavailable, check_sandbox
 
 # BWRAP_ENV, Limits, Row, SandboxUnavailable and Status are re-exported: callers and tests import them from here
 __all__ = ["BUILD", "BWRAP_ENV", "NOTEBOOKS", "Limits", "Row", "SandboxUnavailable", "Status", "autograde",
@@ -168,7 +168,8 @@ DATA.md). Work through `notebooks/` in order, starting with 00_introduction.ipyn
 Code: MIT (LICENSE). Prose and figures: CC BY 4.0 (LICENSE-CONTENT.md).
 """
 # what a student needs besides the student notebooks (paths relative to the repository)
-STUDENT_FILES = ("pyproject.toml", "Makefile", "scripts/torch_index.py", "LICENSE", "LICENSE-CONTENT.md", "DATA.md")
+STUDENT_FILES = ("pyproject.toml", "Makefile", "scripts/torch_index.py", "LICENSE", "LICENSE-CONTENT.md", "DATA.md",
+                 *NOTEBOOK_READS)
 
 
 def student_zip(student: Path, out: Path = BUILD / "generation-student.zip") -> Path:

@@ -81,15 +81,21 @@ def _bwrap() -> str | None:
     return path if os.access(path, os.X_OK) else None
 
 
+# files outside helpers/ and data/ that a notebook reads (08 §3: the gan_modes block's results);
+# the student zip ships them too, and a test finds every such read in the notebooks
+NOTEBOOK_READS = ("benchmarks/latest.json",)
+
+
 def _readonly_paths() -> list[Path]:
     """What the kernel may read: the system, the Python environment, helpers, the grading kernel
-    (grader/), checkpoints, data (the Pokémon files, notebook 03's text corpus)."""
+    (grader/), checkpoints, data (the Pokémon files, notebook 03's text corpus), NOTEBOOK_READS."""
     paths = [Path(p) for p in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache",
                                "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts",
                                "/etc/alternatives")]
     python_real = Path(os.path.realpath(sys.executable))
     paths += [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), python_real.parent.parent]
     paths += [REPO_ROOT / "helpers", REPO_ROOT / "grader", REPO_ROOT / "data" / "checkpoints", REPO_ROOT / "data" / "text"]
+    paths += [REPO_ROOT / name for name in NOTEBOOK_READS]
     data_dir = os.environ.get(POKEMON_ENV)
     paths.append(Path(data_dir).expanduser() if data_dir else REPO_ROOT / "data" / "pokemon")
     out: list[Path] = []

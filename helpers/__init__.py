@@ -1,6 +1,6 @@
 """The package the notebooks of "Unsupervised Learning: Generation" import.
 
-Four layers; a module imports only from its own layer's package or from a layer above it in
+Five layers; a module imports only from its own layer's package or from a layer above it in
 this list (``tests/test_layout.py`` checks it):
 
 - ``helpers.core``: data sets and splits, the training loop and seeds, checkpoints, and the

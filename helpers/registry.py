@@ -29,68 +29,20 @@ import hashlib
 import json
 import inspect
 import os
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from helpers.core.checkpoints import Checkpoint, Metric, config_dict, headline, load_checkpoint, save_checkpoint
+from helpers.core.checkpoints import Checkpoint, headline, load_checkpoint, save_checkpoint
 from helpers.core.data import REPO_ROOT, dataset
+from helpers.core.recipe import Recipe
 from helpers.core.train import cpu_name, flush_denormals, read_resume, resolve_device, save_atomic, seeded
 
 CHECKPOINT_DIR = REPO_ROOT / "data" / "checkpoints"
 TRAIN_COMMAND = "python -m helpers.registry train"
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How one shipped model is made. fit(model, train, data, *, device, progress) -> (History, metrics)."""
-
-    name: str
-    what: str
-    build: Callable[[Any], nn.Module]
-    model: Any
-    train: Any
-    fit: Callable[..., Any]
-    data: str | None  # "pokemon" | "digits" | None: synthetic data made by fit itself
-    threads: int | None = None  # CPU threads while training (None: torch's default)
-    targets: dict[str, float] = field(default_factory=dict)  # metric -> bound a retrained checkpoint must beat
-
-    @property
-    def metrics(self) -> tuple[Metric, ...]:
-        """The metrics this recipe's family records (its module's METRICS, declared once there)."""
-        fn = getattr(self.fit, "func", self.fit)
-        return sys.modules[fn.__module__].METRICS
-
-    @property
-    def resumable(self) -> bool:
-        """Whether ``train --resume`` can continue a stopped run: its fit takes ``resume=`` (a state file)."""
-        return "resume" in inspect.signature(self.fit).parameters
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return {"model": config_dict(self.model), "train": config_dict(self.train)}
-
-    @property
-    def seed(self) -> int:
-        cfg = self.train
-        while not hasattr(cfg, "seed"):
-            cfg = cfg.train
-        return cfg.seed
-
-    def with_epochs(self, epochs: int) -> "Recipe":
-        """The same recipe with another epoch cap (GANs: epochs x 100 steps)."""
-        def change(cfg):
-            if hasattr(cfg, "epochs"):
-                return dataclasses.replace(cfg, epochs=epochs)
-            if hasattr(cfg, "steps"):
-                return dataclasses.replace(cfg, steps=100 * epochs)
-            return dataclasses.replace(cfg, train=change(cfg.train))
-        return dataclasses.replace(self, train=change(self.train))
 
 
 @functools.cache

@@ -37,10 +37,10 @@ def sandbox():
 
 @pytest.fixture(scope="session")
 def pokemon_dir() -> Path:
-    d = Path(os.environ["POKEMON_DATA_DIR"]) if os.environ.get("POKEMON_DATA_DIR") else None
-    if d is None:
-        pytest.fail("no Pokémon data: set POKEMON_DATA_DIR to a folder with pixel_color.txt and "
-                    "colormap.txt, or run a notebook once so it downloads them into data/pokemon/")
+    d = Path(os.environ["POKEMON_DATA_DIR"])  # the root conftest always sets it
+    if not (d / "pixel_color.txt").is_file():
+        pytest.fail(f"no Pokémon data in {d}: `make test` downloads it there before the tests, or set "
+                    "POKEMON_DATA_DIR to a folder with pixel_color.txt and colormap.txt")
     return d
 
 

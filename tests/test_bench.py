@@ -64,3 +64,16 @@ def test_gan_modes_block_is_complete():
     if "chunk" in b:  # seeds trained together as one batched model share its wall time
         for s in b["ring"]["GAN"]["per_seed"][:b["chunk"]]:
             assert s["seconds"] == b["ring"]["GAN"]["per_seed"][0]["seconds"]
+
+
+def test_a_bench_that_needs_chromium_refuses_before_measuring_anything(monkeypatch, capsys):
+    """Without Chromium the browser blocks would fail after an hour of other blocks, losing them
+    (results are written at the end): the bench says so first, and leaves latest.json alone."""
+    before = (REPO / "benchmarks" / "latest.json").read_bytes()
+    monkeypatch.setenv("CHROMIUM", str(REPO / "no-such-chromium"))
+    for argv in ([], ["--only", "sampling,book_panels_ms"]):
+        with pytest.raises(SystemExit):
+            bench.main(argv)
+        err = capsys.readouterr().err
+        assert "book_panels_ms" in err and "apt-get install chromium" in err and "--only" in err
+    assert (REPO / "benchmarks" / "latest.json").read_bytes() == before

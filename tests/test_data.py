@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -16,6 +17,8 @@ from local_http import serve
 
 from helpers.core import data
 from helpers.core.data import DataError, load_digits, load_pokemon
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 # ---------------------------------------------------------------- loading and validation
@@ -294,3 +297,24 @@ def test_download_server_gone(tmp_path, no_env):
     with pytest.raises(DataError, match=r"could not download http://127\.0\.0\.1.*by hand into"):
         load_pokemon(url=f"http://127.0.0.1:{port}/", cache_dir=cache, progress=False)
     assert _leftovers(cache) == []
+
+
+def test_the_test_suite_points_the_loader_at_a_folder_so_it_never_downloads(tmp_path):
+    """The root conftest sets POKEMON_DATA_DIR in every test run: the course copy beside the
+    repository, else data/pokemon/ even when that is empty; with it set load_pokemon() never
+    downloads (test_env_pointing_at_empty_folder above: it raises instead)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("root_conftest", REPO / "conftest.py")
+    root = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root)
+    repo = tmp_path / "repo"
+    assert root.pokemon_data_dir(repo) == repo / "data" / "pokemon"  # nothing anywhere: still a folder
+    (repo / "data" / "pokemon").mkdir(parents=True)
+    (repo / "data" / "pokemon" / "pixel_color.txt").write_text("")
+    assert root.pokemon_data_dir(repo) == repo / "data" / "pokemon"
+    shared = tmp_path / "shared" / "data" / "pokemon"
+    shared.mkdir(parents=True)
+    (shared / "pixel_color.txt").write_text("")
+    assert root.pokemon_data_dir(repo) == shared  # the course copy beside the repository comes first
+    assert os.environ.get("POKEMON_DATA_DIR"), "this very run has it set"

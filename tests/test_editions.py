@@ -121,7 +121,9 @@ def test_a_bad_torch_index_is_refused():
 def test_makefile_uses_the_chooser_and_the_split_installs():
     mk = (REPO / "Makefile").read_text()
     assert "scripts/torch_index.py" in mk and "TORCH_INDEX ?= auto" in mk
-    assert re.search(r"^lab: \$\(STAMP\)$", mk, re.M) and re.search(r"^test: \$\(DEV_STAMP\)$", mk, re.M)
+    assert re.search(r"^lab: \$\(STAMP\)$", mk, re.M) and re.search(r"^test: \$\(DEV_STAMP\) data$", mk, re.M)
+    assert re.search(r"^data: \$\(STAMP\)\n\t\$\(PY\) -c \"from helpers.core.data import load_pokemon; load_pokemon\(\)\"$",
+                     mk, re.M), "make test fetches and checks the data before pytest starts"
     assert re.search(r'^\t\$\(PY\) -m pip install --quiet -e \.$', mk, re.M), "the student install is plain -e ."
 
 

@@ -112,7 +112,8 @@ def test_student_zip_has_what_a_student_needs_and_no_solution(student, tmp_path)
         n for n in names if n.startswith(f"{top}notebooks/")}
     assert {f"{top}helpers/registry.py", f"{top}README.md", f"{top}Makefile", f"{top}pyproject.toml",
             f"{top}data/checkpoints/pixel_lstm512.pt", f"{top}DATA.md", f"{top}LICENSE",
-            f"{top}scripts/torch_index.py", f"{top}data/text/series_prose.txt"} <= names  # what `make lab` runs
+            f"{top}scripts/torch_index.py", f"{top}data/text/series_prose.txt",
+            f"{top}benchmarks/latest.json"} <= names  # what `make lab` runs, and what 08 reads
     assert not any("pokemon/" in n for n in names), "the Pokémon data is never shipped"
     assert not any(n.startswith(f"{top}notebooks/") and not n.endswith(".ipynb") for n in names), ".py twins"
     for teacher in graded_notebooks():  # (helpers/ may share a line with a solution: it ships anyway)

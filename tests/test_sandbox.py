@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -245,3 +246,20 @@ def test_the_kernel_may_read_every_data_folder_the_notebooks_use():
     allowed = set(sb._readonly_paths())
     for folder in sorted(p for p in (REPO / "data").iterdir() if p.is_dir() and p.name != "pokemon"):
         assert folder.resolve() in allowed, f"data/{folder.name} is not readable in the sandbox"
+
+
+def test_every_repository_file_a_notebook_reads_is_in_the_sandbox_and_the_zip():
+    """A notebook that reads a file of the repository outside helpers/ and data/ (08 reads the bench's
+    gan_modes results) must find it at grading time and in the student zip: NOTEBOOK_READS names them."""
+    reads = set()
+    for py in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py")):
+        code = "\n".join(line for line in py.read_text().splitlines() if not line.startswith("#"))
+        for chain in re.findall(r"parents\[1\]\)?((?:\s*/\s*\"[^\"]+\")+)", code):
+            reads.add("/".join(re.findall(r"\"([^\"]+)\"", chain)))
+    assert "benchmarks/latest.json" in reads, "the scan finds 08's read of the bench results"
+    outside = {r for r in reads if r.split("/")[0] not in ("helpers", "data")}
+    assert outside <= set(sb.NOTEBOOK_READS), f"add {sorted(outside - set(sb.NOTEBOOK_READS))} to NOTEBOOK_READS"
+    allowed = set(sb._readonly_paths())
+    for name in sb.NOTEBOOK_READS:
+        assert (REPO / name).resolve() in allowed, f"{name} is not readable in the sandbox"
+    assert set(sb.NOTEBOOK_READS) <= set(homework.STUDENT_FILES), "the student zip ships them too"
