@@ -73,7 +73,6 @@ OPTIONAL = {"gan_modes": {"chunk", "cpu"}}
 
 # Published numbers beside ours, with their sources (other splits or data: for scale only).
 REFERENCES = {
-    "pokemon_bits_per_pixel": "course data README: unigram 5.02, raster bigram 3.29 bits/pixel on a 712/80 split",
     "digits_nats_per_image": "the plain MLP VAE (digits_vae) and the others: test numbers in `registry list`",
     "gan_modes": "PacGAN (Lin, Khetan, Fanti, Oh, NeurIPS 2018) Table 1, 10 trials of 400,000 steps, mean ± s.e.; "
                  "code: github.com/fjxmlzn/PacGAN synthetic_data_experiments/",

@@ -336,11 +336,10 @@ def _with_teacher_score(r: Row, teacher: dict[tuple[str, str, str], float]) -> R
 
 ROOT_NOTE = (
     "note: grading as root. Each kernel runs as uid 1000 in a user namespace of its own, which the "
-    "kernel cannot leave, and that uid is root's outside: what it writes to a host folder belongs to "
-    "root. So its only host folder (its sockets) sits inside a 0700 folder that no other user can "
-    "enter and the sandbox never sees, and is deleted after each submission: a setuid or "
-    "world-writable file it makes there is out of every other user's reach. $HOME and /tmp are "
-    "tmpfs. Grading as an ordinary user is safer still.")
+    "kernel cannot leave, and that uid is root's outside: what it makes belongs to root. It can write "
+    "to no host folder: $HOME, /tmp and the folder of its sockets are tmpfs mounts of its own, and a "
+    "setuid or world-writable file it makes there is reachable only through /proc by root (and the "
+    "grader's user), never by another user. Grading as an ordinary user is safer still.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,12 +8,12 @@ and processes (``Limits``; grader.grading_kernel applies them inside). Where the
 create one, a ``pids`` cgroup caps the processes too. ``$HOME`` and ``/tmp`` are size-capped
 tmpfs mounts that vanish with the sandbox: nothing the kernel writes there reaches the host disk.
 
-The one host folder the kernel can write to holds its sockets (``ipc_folder``): a folder
-``s`` inside a private parent (mode 0700, owned by the grader) that the sandbox never sees.
-Whatever the kernel puts in ``s`` (a setuid copy of a binary, a world-writable file; the
-sandbox's uid maps to the grader's outside, so it owns what it makes) is out of reach of
-every other user of the machine, because they cannot enter the parent; and it is deleted
-when the submission has been graded.
+The kernel can write to no host folder at all. Its sockets live in a tmpfs of its own
+(``SOCKETS_BYTES``) at the path of the host folder ``s`` (``ipc_folder``); the grader reaches
+them through ``/proc/PID/root`` of the sandbox's first process (``kernel_manager``), so a kernel
+that fills that folder fills 1 MiB of memory, not the host's disk. The connection file is in the
+sibling folder ``c``, bound read-only. Both sit inside a private parent (mode 0700, owned by the
+grader) that other users of the machine cannot enter, deleted when the submission is graded.
 
 The sandbox imports ``helpers`` from the folder the grader imported it from
 (``PYTHONPATH``), so a venv whose editable install points elsewhere still works, and every
@@ -86,6 +86,9 @@ def _bwrap() -> str | None:
 NOTEBOOK_READS = ("benchmarks/latest.json",)
 
 
+SOCKETS_BYTES = 1 << 20  # the tmpfs that holds the kernel's sockets (sockets take no space; files do)
+
+
 def _readonly_paths() -> list[Path]:
     """What the kernel may read: the system, the Python environment, helpers, the grading kernel
     (grader/), checkpoints, data (the Pokémon files, notebook 03's text corpus), NOTEBOOK_READS."""
@@ -108,11 +111,13 @@ def _readonly_paths() -> list[Path]:
 
 def ipc_folder() -> tuple[Path, Path]:
     """(private, sockets): a fresh 0700 folder in the system's temp dir (short: unix socket paths
-    are limited to 107 bytes) and the folder ``sockets`` inside it that the kernel gets. Remove
-    ``private`` when done."""
+    are limited to 107 bytes), the folder ``sockets`` inside it, where the sandboxed kernel gets a
+    tmpfs of its own for its sockets, and beside it ``c``, the connection file's folder, which the
+    kernel reads only. Remove ``private`` when done."""
     private = Path(tempfile.mkdtemp(prefix="hw-ipc-"))  # 0700, the grader's
     sockets = private / "s"
     sockets.mkdir(mode=0o700)
+    (private / "c").mkdir(mode=0o700)
     return private, sockets
 
 
@@ -123,10 +128,12 @@ def sandbox_argv(ipc: Path, limits: Limits, bwrap: str) -> list[str]:
             "--new-session", "--cap-drop", "ALL", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--hostname", "grader", "--clearenv", "--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-            "--size", str(limits.home_bytes), "--tmpfs", INSIDE_HOME]
+            "--size", str(limits.home_bytes), "--tmpfs", INSIDE_HOME,
+            "--size", str(SOCKETS_BYTES), "--tmpfs", str(ipc)]  # the sockets: no host folder is writable
     for p in _readonly_paths():
         argv += ["--ro-bind", str(p), str(p)]
-    argv += ["--bind", str(ipc), str(ipc), "--remount-ro", "/", "--chdir", INSIDE_HOME]
+    conn = ipc.parent / "c"
+    argv += ["--ro-bind", str(conn), str(conn), "--remount-ro", "/", "--chdir", INSIDE_HOME]
     return argv
 
 
@@ -248,7 +255,10 @@ def kernel_launch(scratch: Path, ipc: Path, limits: Limits, env: dict[str, str],
 def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
     """A kernel manager that starts grader.grading_kernel behind argv_prefix (see kernel_launch),
     talking over unix sockets in ipc. Its clients refuse any message part over ``message_bytes``
-    at the socket (ZeroMQ closes the connection instead of reading it into the grader's memory)."""
+    at the socket (ZeroMQ closes the connection instead of reading it into the grader's memory).
+    Sandboxed (a prefix), the sockets are in the sandbox's own tmpfs at ipc's path: once the
+    kernel is launched, the manager and its clients reach them through /proc/PID/root of the
+    sandbox's first process."""
     import zmq
     import zmq.asyncio
     from jupyter_client.kernelspec import KernelSpec
@@ -258,6 +268,11 @@ def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
         def format_kernel_cmd(self, extra_arguments=None):
             return [*argv_prefix, sys.executable, "-m", "grader.grading_kernel", "-f", self.connection_file]
 
+        async def _async_post_start_kernel(self, **kw):
+            if argv_prefix:  # before the control socket connects: the sockets are inside the sandbox
+                self.ip = f"/proc/{await _first_child(self.provisioner.process.pid)}/root{self.ip}"
+            await super()._async_post_start_kernel(**kw)
+
         def client(self, **kwargs):
             context = zmq.asyncio.Context()
             context.setsockopt(zmq.MAXMSGSIZE, message_bytes)  # the default of every socket it makes
@@ -265,8 +280,28 @@ def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
             client._created_context = True  # the client closes it when it goes
             return client
 
-    km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "k"), connection_file=str(ipc / "kernel.json"))
+    km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "k"), connection_file=str(ipc.parent / "c" / "kernel.json"))
     # interrupt by message: a signal would reach bwrap, not the kernel inside it
     km._kernel_spec = KernelSpec(argv=["python"], display_name="grader", language="python",
                                  interrupt_mode="message", env={})
     return km
+
+
+async def _first_child(pid: int, wait: float = 30.0) -> int:
+    """The first child of process ``pid`` (bwrap's process inside the new namespaces, whose
+    /proc/PID/root is the sandbox's root), waiting up to ``wait`` seconds for it to exist."""
+    import asyncio
+
+    deadline = time.monotonic() + wait
+    while True:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                return int(stat.parent.name)
+        if time.monotonic() > deadline:
+            raise SandboxUnavailable(f"the sandbox (process {pid}) started no process within {wait:.0f} s")
+        await asyncio.sleep(0.02)
+

@@ -332,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             d = describe(name)
             total += d["size_mb"] or 0.0
             size = "missing" if d["size_mb"] is None else f"{d['size_mb']:.1f} MB"
-            where = f"{d['meta'].get('device', '?')}, {d['meta'].get('seconds', '?')} s" if d["meta"] else ""
+            runs = f" over {d['meta']['runs']} runs" if d["meta"].get("runs", 1) > 1 else ""  # resumed
+            where = f"{d['meta'].get('device', '?')}, {d['meta'].get('seconds', '?')} s{runs}" if d["meta"] else ""
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in d["metrics"].items())
             shown += "".join(f" (target {k} < {v})" for k, v in recipe(name).targets.items())
             print(f"{name:22} {d['file']:42} {size:>8}  {where:28} {shown}")

@@ -237,22 +237,29 @@ def _attacks(paths: dict[str, Path], port: int) -> dict[str, tuple[str, str]]:
         # forged replies: tracebacks silenced (sys.excepthook, showtraceback), before and during the test
         "mallory_forge_excepthook": (SILENCE + "\nn_distinct = None",
                                      "def double(xs):\n" + _indent(SILENCE) + "\n    raise ValueError('hidden')"),
-        # a setuid copy of a binary and a world-writable file in every folder it can write, then
-        # it waits: meanwhile the test tries to reach them on the host as another user
+        # a setuid copy of a binary and a world-writable file in every folder it can write (the
+        # connection file's folder is read-only; the socket folder is the sandbox's own tmpfs),
+        # then it waits: meanwhile the test looks for them and tries to reach them as another user
         "mallory_setuid": (
-            "import os, shutil, sys, time\nipc = os.path.dirname(sys.argv[sys.argv.index('-f') + 1])\n"
-            "planted = []\nfor d in [ipc, os.path.dirname(ipc), os.environ['HOME'], '/tmp']:\n"
+            "import os, shutil, sys, time\nconn = os.path.dirname(sys.argv[sys.argv.index('-f') + 1])\n"
+            "sockets = os.path.join(os.path.dirname(conn), 's')\n"
+            "planted = []\nfor d in [conn, sockets, os.path.dirname(conn), os.environ['HOME'], '/tmp']:\n"
             "    for name, mode in (('id-setuid', 0o4755), ('world-writable', 0o777)):\n"
             "        try:\n            shutil.copy('/usr/bin/id', os.path.join(d, name))\n"
             "            os.chmod(os.path.join(d, name), mode)\n            planted.append(os.path.join(d, name))\n"
             "        except OSError as e:\n            print(d, e)\n"
             "    try:\n        os.chmod(d, 0o777)\n    except OSError as e:\n        print(d, e)\n"
             "print('planted', len(planted))\ntime.sleep(7)\nn_distinct = None", stub2),
-        # 15 files of 60 MB in $HOME: a tmpfs of 256 MB, not the host's disk
+        # 15 files of 60 MB in $HOME: a tmpfs of 256 MB, not the host's disk; then the same in the
+        # folder that holds its sockets: a tmpfs of 1 MiB
         "mallory_disk": (
-            "import os\nfor i in range(15):\n    try:\n"
-            "        with open(os.path.expanduser(f'~/f{i}'), 'wb') as f:\n            f.write(bytes(60 << 20))\n"
-            "    except OSError as e:\n        print('disk full after', i, 'files:', e.strerror)\n        break\n"
+            "import os, sys\nsockets = os.path.join(os.path.dirname(os.path.dirname(sys.argv[sys.argv.index('-f') + 1])), 's')\n"
+            "for where in (os.path.expanduser('~'), sockets):\n"
+            "    for i in range(15):\n        try:\n"
+            "            with open(os.path.join(where, f'f{i}'), 'wb') as f:\n                f.write(bytes(60 << 20))\n"
+            "        except OSError as e:\n"
+            "            print('home' if where != sockets else 'sockets', 'full after', i, 'files:', e.strerror)\n"
+            "            break\n"
             "n_distinct = len(set(values))", stub2),
         # two 512 MB buffers sent on iopub: refused at the socket, never in the grader's memory
         "mallory_buffers": (
@@ -410,12 +417,14 @@ HOSTILE_HTML = ('<script>window.pwned = 1</script><img src="x" onerror="window.p
 
 
 class _SetuidWatcher:
-    """While the grader runs, looks for the files mallory_setuid plants in its socket folder and
-    tries to run the setuid one, and append to the world-writable one, as user nobody."""
+    """While the grader runs, looks for the files mallory_setuid plants in its socket folder (inside
+    the sandbox: through /proc/PID/root, as the grader reaches the sockets) and tries to run the
+    setuid one, and append to the world-writable one, as user nobody."""
 
     def __init__(self):
         self.found: dict[str, int] = {}          # path -> mode seen on the host
         self.as_nobody: dict[str, tuple[int, str]] = {}  # path -> (exit code, stderr) of the try
+        self.on_host: set[str] = set()  # planted files seen in the host's own socket folders
         self.root = os.geteuid() == 0 and shutil.which("setpriv") is not None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -424,7 +433,9 @@ class _SetuidWatcher:
     def _watch(self):
         nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
         while not self._stop.wait(0.2):
-            for path in Path(tempfile.gettempdir()).glob("hw-ipc-*/s/*"):
+            self.on_host |= {str(p) for p in Path(tempfile.gettempdir()).glob("hw-ipc-*/*/*")
+                             if p.name in ("id-setuid", "world-writable")}
+            for path in Path("/proc").glob(f"[0-9]*/root{tempfile.gettempdir()}/hw-ipc-*/s/*"):
                 if path.name not in ("id-setuid", "world-writable") or str(path) in self.as_nobody:
                     continue
                 try:
@@ -577,10 +588,14 @@ def test_no_process_survives_and_the_csv_stays(graded):
 
 @pytest.mark.slow
 def test_planted_setuid_and_world_writable_files_are_out_of_other_users_reach(graded):
-    """While mallory_setuid's kernel was still running, the test found its setuid copy of id and
-    its world-writable file in the socket folder on the host, and user nobody could neither run
-    the one nor write the other: the folder's parent is the grader's, 0700, unseen by the sandbox."""
+    """mallory_setuid plants a setuid copy of id and a world-writable file wherever it can: never on
+    the host (the socket folder is the sandbox's own tmpfs, the connection file's folder read-only).
+    While its kernel was still running, the test found them through /proc/PID/root of the sandbox,
+    as the grader reaches the sockets, and user nobody could neither run the one nor write the other."""
     w = graded["watcher"]
+    out = _executed_output(graded, "mallory_setuid", "ex1_solution")
+    assert "Read-only file system" in out, "the connection file's folder must be read-only"
+    assert not w.on_host, f"planted files reached the host's socket folders: {w.on_host}"
     if not w.root:
         pytest.skip("needs root and setpriv to act as another user (CI runs as root)")
     modes = {Path(p).name: m for p, m in w.found.items()}
@@ -589,14 +604,14 @@ def test_planted_setuid_and_world_writable_files_are_out_of_other_users_reach(gr
     assert set(w.as_nobody) == set(w.found)
     for path, (code, err) in w.as_nobody.items():
         assert code != 0 and "Permission denied" in err, f"user nobody reached {path}: {code} {err}"
-    assert not list(Path(tempfile.gettempdir()).glob("hw-ipc-*/s/id-setuid")), "the socket folder was not removed"
-    assert "planted 8" in _executed_output(graded, "mallory_setuid", "ex1_solution")  # 4 folders, all but one tmpfs
+    assert "planted 8" in out  # 4 folders, all tmpfs of the sandbox
 
 
 @pytest.mark.slow
 def test_home_is_a_capped_tmpfs_and_nothing_lands_outside_build(graded):
     out = _executed_output(graded, "mallory_disk", "ex1_solution")
-    assert "disk full after 4 files: No space left on device" in out  # 256 MB / 60 MB
+    assert "home full after 4 files: No space left on device" in out  # 256 MB / 60 MB
+    assert "sockets full after 0 files: No space left on device" in out  # 1 MiB: the socket folder's tmpfs
     sizes = sum(f.stat().st_size for f in graded["root"].rglob("*") if f.is_file() and not f.is_symlink())
     assert sizes < 20 << 20, f"{sizes} bytes under the test's folder: a submission wrote to the host disk"
     assert sorted(p.name for p in homework.REPO_ROOT.iterdir()) == graded["repo_before"]

@@ -14,8 +14,11 @@ SCRIPTS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 FIX = "run `make sync` (jupytext --sync) and commit both files"
 
 
-def _cells(nb) -> list[tuple[str, str]]:
-    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+def _cells(nb) -> list[tuple]:
+    """Type, source and the metadata jupytext.toml keeps in the .py (tags; nbgrader's, which says
+    what is graded): a change to any of them in only one file of a pair is caught."""
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", [])), c.metadata.get("nbgrader"))
+            for c in nb.cells]
 
 
 def test_there_are_notebooks():
@@ -31,7 +34,7 @@ def test_pair_in_sync(script: Path):
     nb = _cells(nbformat.read(ipynb, as_version=4))
     for i, (a, b) in enumerate(zip(text, nb)):
         assert a == b, (f"cell {i} differs between {script.name} and {ipynb.name}:\n"
-                        f"--- .py ---\n{a[1][:400]}\n--- .ipynb ---\n{b[1][:400]}\n{FIX}")
+                        f"--- .py ---\n{a[1][:400]} {a[2:]}\n--- .ipynb ---\n{b[1][:400]} {b[2:]}\n{FIX}")
     assert len(text) == len(nb), f"{script.name} has {len(text)} cells, {ipynb.name} {len(nb)}; {FIX}"
 
 

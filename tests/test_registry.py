@@ -52,6 +52,10 @@ def test_list_shows_every_model(capsys):
     total = sum(p.stat().st_size for p in registry.CHECKPOINT_DIR.glob("*.pt")) / 1e6
     assert f"all {len(registry.recipes())} checkpoints: {total:.1f} MB of the 80 MB budget ({80 - total:.1f} MB left" in out
     assert "MB" in out and "test_bpp=2.5" in out and "(target test_bpp < 2.25)" in out
+    for name in registry.recipes():  # a resumed training says over how many runs its time was summed
+        runs = registry.describe(name)["meta"].get("runs", 1)
+        line = next(row for row in out.splitlines() if row.startswith(f"{name} "))
+        assert (f" over {runs} runs " in line) == (runs > 1), line
 
 
 def test_get_loads_in_eval_mode_and_leaves_the_rng_alone(shipped):
