@@ -1,5 +1,6 @@
 """The autograder, a package of its own (teachers and CI use it; the student zip leaves it out):
-``homework`` (student versions and ``autograde``), ``grading`` (one submission, the points
+``homework`` (student versions and ``autograde``), ``gradebook`` (nbgrader's gradebook: the
+teachers' scores kept across rebuilds, a run's scores recorded), ``grading`` (one submission, the points
 policy), ``grading_kernel`` (the kernel that runs a submission), ``sandbox`` (bubblewrap around
 it) and ``submissions`` (reading hostile files, the rows and the CSV).
 

@@ -31,13 +31,10 @@ submission). A broken or hostile submission never stops the run.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
 import os
 import shutil
 import sys
 import tempfile
-import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,6 +44,7 @@ import nbformat
 from helpers.core.data import REPO_ROOT
 from grader.grading import grade_notebook
 from grader.submissions import Row, Status, nbgrader_meta, safe_name, student_folders, write_csv
+from grader.gradebook import _bin_on_path, _keep_teacher_scores, _record, _with_teacher_score, kept_teacher_scores
 from grader.sandbox import BWRAP_ENV, NOTEBOOK_READS, Limits, SandboxUnavailable, check_sandbox
 
 # BWRAP_ENV, Limits, Row, SandboxUnavailable and Status are re-exported: callers and tests import them from here
@@ -70,21 +68,6 @@ def _write_config(course: Path, timeout: int) -> None:
         f"c.ExecutePreprocessor.timeout = {int(timeout)}\n"
         "c.ExecutePreprocessor.interrupt_on_timeout = True\n"
     )
-
-
-@contextlib.contextmanager
-def _bin_on_path():
-    """nbgrader's gradebook runs the ``alembic`` command: put this environment's bin/ on PATH
-    while it works, whoever started Python."""
-    old = os.environ.get("PATH")
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{old or ''}"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["PATH"]
-        else:
-            os.environ["PATH"] = old
 
 
 def _generate_assignments(course: Path, names: list[str]) -> None:
@@ -123,9 +106,12 @@ def make_student(
     build: Path = BUILD,
     timeout: int = 120,
 ) -> list[Path]:
-    """Generate the student version of every graded notebook into ``out`` (replaced whole)."""
+    """Generate the student version of every graded notebook into ``out`` (replaced whole). The
+    nbgrader course folder is rebuilt from scratch; the scores teachers entered in its gradebook
+    are kept first (``kept_teacher_scores``)."""
     course = course_dir(build)
     if course.exists():
+        _keep_teacher_scores(course / "gradebook.db", build)
         shutil.rmtree(course)
     (course / "source").mkdir(parents=True)
     _write_config(course, timeout)
@@ -199,73 +185,6 @@ def student_zip(student: Path, out: Path = BUILD / "generation-student.zip") -> 
     return out
 
 
-def _teacher_scores(db: Path) -> dict[tuple[str, str, str], float]:
-    """(student, notebook, grade_id) -> manual score a teacher entered in nbgrader's formgrader,
-    read from the last run's gradebook (written only by nbgrader's generate_assignment, this
-    grader and the teacher: no student code ever runs where it could reach it)."""
-    if not db.is_file():
-        return {}
-    from nbgrader.api import Gradebook
-
-    out: dict[tuple[str, str, str], float] = {}
-    with _bin_on_path(), Gradebook(f"sqlite:///{db}") as gb:
-        for assignment in gb.assignments:
-            for sub in assignment.submissions:
-                for nb in sub.notebooks:
-                    for g in nb.grades:
-                        if g.manual_score is not None:
-                            out[(sub.student.id, nb.name, g.name)] = float(g.manual_score)
-    return out
-
-
-def _record(db: Path, rows: list[Row], teacher: dict[tuple[str, str, str], float]) -> list[Row]:
-    """Write the auto scores (and the teacher's manual scores) into a copy of the gradebook, then
-    swap it in, so nbgrader's formgrader shows this run. A submission that cannot be recorded
-    costs its own rows a note, never the run; returns the rows with those notes."""
-    from nbgrader.api import Gradebook, MissingEntry
-    from sqlalchemy.exc import SAWarning
-
-    failed: dict[tuple[str, str], str] = {}
-    fd, tmp = tempfile.mkstemp(dir=db.parent, prefix=f".{db.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        shutil.copyfile(db, tmp)
-        with _bin_on_path(), Gradebook(f"sqlite:///{tmp}") as gb, warnings.catch_warnings():
-            warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission autoflushes early
-            for (student, nb) in _handed_in(rows):
-                try:
-                    gb.update_or_create_student(student)
-                    try:
-                        gb.remove_submission(nb, student)
-                    except MissingEntry:
-                        pass
-                    gb.add_submission(nb, student)
-                    for r in (r for r in rows if (r.student, r.notebook) == (student, nb)):
-                        g = gb.find_grade(r.exercise, nb, nb, student)
-                        g.auto_score, g.needs_manual_grade, g.manual_score = _gradebook_entry(r, teacher)
-                    gb.db.commit()
-                except Exception as e:  # noqa: BLE001 - this submission's rows say so; the rest are recorded
-                    gb.db.rollback()
-                    failed[(student, nb)] = f"not recorded in the gradebook ({type(e).__name__})"
-        os.replace(tmp, db)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return [dataclasses.replace(r, notes=(*r.notes, failed[(r.student, r.notebook)]))
-            if (r.student, r.notebook) in failed else r for r in rows]
-
-
-def _handed_in(rows: list[Row]) -> list[tuple[str, str]]:
-    """(student, notebook) of every submission handed in, in row order: what the gradebook records."""
-    return list(dict.fromkeys((r.student, r.notebook) for r in rows if r.status is not Status.NOT_SUBMITTED))
-
-
-def _gradebook_entry(r: Row, teacher: dict[tuple[str, str, str], float]) -> tuple[float | None, bool, float | None]:
-    """(auto_score, needs_manual_grade, manual_score) of one row's grade in the gradebook."""
-    manual = r.status is Status.NEEDS_MANUAL_GRADE
-    key = (r.student, r.notebook, r.exercise)
-    return None if manual else r.points, manual and key not in teacher, teacher.get(key)
-
-
 def autograde(
     submissions: Path,
     out_csv: Path = BUILD / "grades.csv",
@@ -299,8 +218,8 @@ def autograde(
             "at your own risk with `make autograde SUBMISSIONS=... UNSAFE=1` (autograde(..., unsafe=True)): "
             "submissions could then read and change anything you can")
     Path(out_csv).unlink(missing_ok=True)  # no stale grades.csv while this run works, or if it fails
-    teacher_scores = _teacher_scores(course_dir(build) / "gradebook.db")  # make_student starts a new one
-    make_student(build / "student", notebooks=notebooks, build=build, timeout=timeout)
+    make_student(build / "student", notebooks=notebooks, build=build, timeout=timeout)  # keeps them first
+    teacher_scores = kept_teacher_scores(build)
     course = course_dir(build)
     teachers = {p.stem: nbformat.read(p, as_version=4) for p in graded_notebooks(notebooks)}
     submitted = sorted({nb for _, folder in students for nb in teachers
@@ -323,15 +242,6 @@ def autograde(
     rows = [_with_teacher_score(r, teacher_scores) for r in rows]
     write_csv(rows, out_csv)
     return rows
-
-
-def _with_teacher_score(r: Row, teacher: dict[tuple[str, str, str], float]) -> Row:
-    """A score a teacher entered in nbgrader replaces the autograder's; the reason keeps both."""
-    manual = teacher.get((r.student, r.notebook, r.exercise))
-    if manual is None or r.status is Status.NOT_SUBMITTED:
-        return r
-    was = f"{r.points:g}" + (f": {r.reason}" if r.reason else "")
-    return Row(r.student, r.notebook, r.exercise, manual, r.max_points, Status.TEACHER_SCORE, (was,))
 
 
 ROOT_NOTE = (

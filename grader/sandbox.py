@@ -7,6 +7,8 @@ submission starts dies with it), read-only access to the Python environment, ``h
 and processes (``Limits``; grader.grading_kernel applies them inside). Where the grader may
 create one, a ``pids`` cgroup caps the processes too. ``$HOME`` and ``/tmp`` are size-capped
 tmpfs mounts that vanish with the sandbox: nothing the kernel writes there reaches the host disk.
+``/dev`` is read-only except ``/dev/shm``, a capped tmpfs too (``SHM_BYTES``): together these
+bound the memory a submission's files can take.
 
 The kernel can write to no host folder at all. Its sockets live in a tmpfs of its own
 (``SOCKETS_BYTES``) at the path of the host folder ``s`` (``ipc_folder``); the grader reaches
@@ -87,6 +89,7 @@ NOTEBOOK_READS = ("benchmarks/latest.json",)
 
 
 SOCKETS_BYTES = 1 << 20  # the tmpfs that holds the kernel's sockets (sockets take no space; files do)
+SHM_BYTES = 64 << 20  # /dev/shm; the rest of /dev (bwrap's own tmpfs, uncapped) is read-only
 
 
 def _readonly_paths() -> list[Path]:
@@ -127,6 +130,7 @@ def sandbox_argv(ipc: Path, limits: Limits, bwrap: str) -> list[str]:
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
             "--new-session", "--cap-drop", "ALL", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--hostname", "grader", "--clearenv", "--proc", "/proc", "--dev", "/dev",
+            "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",  # /dev: a tmpfs, capped
             "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
             "--size", str(limits.home_bytes), "--tmpfs", INSIDE_HOME,
             "--size", str(SOCKETS_BYTES), "--tmpfs", str(ipc)]  # the sockets: no host folder is writable
@@ -225,9 +229,44 @@ def check_sandbox(limits: Limits = Limits()) -> str | None:
                     f"(read-only there): {_last_line(imported)}. Run the grader with this repository's "
                     f"environment (`make autograde`, or `pip install -e {REPO_ROOT}` into the venv you use), "
                     "and keep helpers/ readable")
+        return _reach_a_socket(argv, ipc)
     finally:
         shutil.rmtree(private, ignore_errors=True)
-    return None
+
+
+PROBE_SECONDS = 30  # how long check_sandbox tries to reach the probe's socket
+
+
+def _reach_a_socket(argv: list[str], ipc: Path) -> str | None:
+    """None when the grader can connect to a socket the sandbox makes in its own socket tmpfs,
+    through /proc/PID/root (as kernel_manager does), else why not."""
+    import socket
+
+    code = ("import socket\ns = socket.socket(socket.AF_UNIX)\ns.bind(%r)\ns.listen(1)\ns.settimeout(30)\n"
+            "c, _ = s.accept()\nc.sendall(b'ok')\nc.close()" % str(ipc / "probe"))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    proc = subprocess.Popen([*argv, sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        path = f"/proc/{_wait_for_child(proc.pid)}/root{ipc / 'probe'}"
+        deadline, why = time.monotonic() + PROBE_SECONDS, "no answer"
+        while time.monotonic() < deadline:
+            with socket.socket(socket.AF_UNIX) as s:
+                try:
+                    s.connect(path)
+                    return None if s.recv(2) == b"ok" else "the probe's socket answered wrongly"
+                except OSError as e:
+                    why = str(e)
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        return (f"the grader cannot reach a socket inside the sandbox through {path} ({why}); the kernel's "
+                "sockets are reached this way: is /proc mounted with hidepid, or ptrace access restricted?")
+    except SandboxUnavailable as e:
+        return str(e)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def kernel_launch(scratch: Path, ipc: Path, limits: Limits, env: dict[str, str], *,
@@ -287,21 +326,41 @@ def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
     return km
 
 
+def _child_of(pid: int) -> int | None:
+    """A child of process ``pid``, None while it has none (bwrap's process inside the new
+    namespaces: its /proc/PID/root is the sandbox's root)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            return int(stat.parent.name)
+    return None
+
+
+def _no_child(pid: int, wait: float) -> SandboxUnavailable:
+    return SandboxUnavailable(f"the sandbox (process {pid}) started no process within {wait:.0f} s")
+
+
 async def _first_child(pid: int, wait: float = 30.0) -> int:
-    """The first child of process ``pid`` (bwrap's process inside the new namespaces, whose
-    /proc/PID/root is the sandbox's root), waiting up to ``wait`` seconds for it to exist."""
+    """_child_of(pid), waiting up to ``wait`` seconds for it without blocking the event loop."""
     import asyncio
 
     deadline = time.monotonic() + wait
-    while True:
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                return int(stat.parent.name)
+    while (child := _child_of(pid)) is None:
         if time.monotonic() > deadline:
-            raise SandboxUnavailable(f"the sandbox (process {pid}) started no process within {wait:.0f} s")
+            raise _no_child(pid, wait)
         await asyncio.sleep(0.02)
+    return child
+
+
+def _wait_for_child(pid: int, wait: float = 30.0) -> int:
+    """_child_of(pid), waiting up to ``wait`` seconds for it (check_sandbox: no event loop needed)."""
+    deadline = time.monotonic() + wait
+    while (child := _child_of(pid)) is None:
+        if time.monotonic() > deadline:
+            raise _no_child(pid, wait)
+        time.sleep(0.02)
+    return child
 

@@ -544,20 +544,20 @@ if not (torch.equal(train, _train0) and len(tables) == N_PIX and all(torch.equal
 ll_raster, ll_raster_smoothed = raster_train_ll[0.0], raster_train_ll[1.0]  # section 2's values, raster order
 assert "train_cols" in globals() and "tables_cols" in globals(), (
     "store the reordered training images in train_cols and their tables in tables_cols")
-assert isinstance(train_cols, torch.Tensor) and tuple(train_cols.shape) == (1000, N_PIX) and torch.equal(
+assert type(train_cols) is torch.Tensor and tuple(train_cols.shape) == (1000, N_PIX) and torch.equal(
     train_cols.sort(1).values, train.sort(1).values) and not torch.equal(train_cols, train), (
     "train_cols should hold the 1000 training images with their nine pixels reordered (the given ORDER)")
-assert isinstance(tables_cols, (list, tuple)) and len(tables_cols) == N_PIX and all(
-    isinstance(a, torch.Tensor) and float(a.sum()) == 1000 for a in tables_cols), (
+assert type(tables_cols) in (list, tuple) and len(tables_cols) == N_PIX and all(
+    type(a) is torch.Tensor and float(a.sum()) == 1000 for a in tables_cols), (
     "tables_cols should be nine counting tables, one per pixel, each counting all 1000 images (as section 2's)")
-assert isinstance(ll_columns, (float, np.floating)), (
+assert type(ll_columns) in (float, np.float64, np.float32), (
     f"ll_columns should be a float, got {type(ll_columns).__name__}; use float(...)")
 assert ll_columns < 0, f"a log-likelihood of discrete images is negative, got {ll_columns:.3f}"
 assert abs(ll_columns - ll_raster) < 1e-4, (
     f"ll_columns = {ll_columns:.4f} but the raster order gives {ll_raster:.4f}: plain counts give the same value "
     "in both orders (the written part asks why). "
     "Is it the mean over the training images of the plain-count log-likelihood under the column order's tables?")
-assert isinstance(ll_columns_smoothed, (float, np.floating)), (
+assert type(ll_columns_smoothed) in (float, np.float64, np.float32), (
     f"ll_columns_smoothed should be a float, got {type(ll_columns_smoothed).__name__}; use float(...)")
 assert ll_columns_smoothed < ll_columns, (
     "smoothing moves probability from the training images to unseen ones: the smoothed training log-likelihood "
@@ -599,12 +599,12 @@ p_top_blue = float(factors.prod())
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 p_true = float(true_log_prob(CLEAN[1:2]).exp())
-assert isinstance(factors, torch.Tensor) and factors.is_floating_point() and tuple(factors.shape) == (N_PIX,), (
+assert type(factors) is torch.Tensor and factors.is_floating_point() and tuple(factors.shape) == (N_PIX,), (
     f"factors should be a float tensor of shape (9,), one probability per pixel, got "
     f"{type(factors).__name__} {tuple(getattr(factors, 'shape', ()))}")
 assert bool(((factors > 0) & (factors <= 1)).all()), (
     "each factor is a probability in (0, 1]: the softmax of the pixel's logits, at the pixel's own colour")
-assert isinstance(p_top_blue, (float, np.floating)), (
+assert type(p_top_blue) in (float, np.float64, np.float32), (
     f"p_top_blue should be a float, got {type(p_top_blue).__name__}; use float(...)")
 assert abs(p_top_blue / float(factors.double().prod()) - 1) < 1e-5, (
     "p_top_blue should be the product of the nine factors: the chain rule multiplies the conditionals")

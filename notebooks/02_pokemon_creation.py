@@ -548,7 +548,7 @@ explorer.figure()
 # %% [markdown]
 # ## 9. Beyond the LSTM: 2-D context (slide 13, PixelRNN / PixelCNN)
 #
-# The raster LSTM must remember the pixel *above* for 20 steps. PixelCNN (van den Oord et al., 2016) looks at the 2-D neighbourhood directly with **masked convolutions**: the kernel is zeroed where pixels are not generated yet, so the prediction of $x_t$ still uses only $x_{<t}$ and the product $\prod_t p(x_t\mid x_{<t})$ is an exact likelihood. We use the *gated* version with two stacks (drawn below): a vertical stack that sees the rows above, a horizontal stack that sees the pixels to the left, and dilated convolutions that widen the view (a convolution with dilation $d$ uses every $d$-th pixel, so a 3×3 kernel with dilation 2 spans 5×5: a wider view with no more weights; the shipped model's size is printed under the check below). It trains in parallel over all 400 pixels (no recurrence), but sampling still goes pixel by pixel. Like the LSTM's state, work can be reused while sampling: the vertical stack at row $r$ depends only on the rows above, so `sample` computes it once per row, and for each pixel runs only the horizontal stack over that one row (a unit test checks that this gives exactly the logits of the whole-image pass). That is faster than re-running the network on the rows so far for every pixel; the two are timed after the masks below.
+# The raster LSTM must remember the pixel *above* for 20 steps. PixelCNN (van den Oord et al., 2016) looks at the 2-D neighbourhood directly with **masked convolutions**: the kernel is zeroed where pixels are not generated yet, so the prediction of $x_t$ still uses only $x_{<t}$ and the product $\prod_t p(x_t\mid x_{<t})$ is an exact likelihood. We use the *gated* version with two stacks (drawn below): a vertical stack that sees the rows above, a horizontal stack that sees the pixels to the left, and dilated convolutions that widen the view (a convolution with dilation $d$ uses every $d$-th pixel, so a 3×3 kernel with dilation 2 spans 5×5: a wider view with no more weights; the shipped model's size is printed under the check below). It trains in parallel over all 400 pixels (no recurrence), but sampling still goes pixel by pixel. Like the LSTM's state, work can be reused while sampling: the vertical stack at row $r$ depends only on the rows above, so `sample` computes it once per row, and for each pixel runs only the horizontal stack over that one row (a unit test checks that this gives the logits of the whole-image pass, to 1e-5). That is faster than re-running the network on the rows so far for every pixel; the two are timed after the masks below.
 
 # %%
 fig = Figure(figsize=(8, 2.6), layout="constrained")
@@ -843,7 +843,7 @@ def nats_to_bpp(log_p: float, n_pixels: int) -> float:
 bpp = nats_to_bpp(-600.0, 400)
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert isinstance(bpp, float), f"bpp should be a float, got {type(bpp).__name__}; use float(...)"
+assert type(bpp) is float, f"bpp should be a float, got {type(bpp).__name__}; use float(...)"
 assert bpp > 0, f"got {bpp:.4f}: log p(x) is negative, bits per pixel positive"
 assert abs(nats_to_bpp(-1200.0, 400) - 2 * bpp) < 1e-9 * bpp, "twice the nats over the same pixels should give twice the bits per pixel"
 assert abs(nats_to_bpp(-600.0, 800) - bpp / 2) < 1e-9 * bpp, (
@@ -852,7 +852,7 @@ assert abs(nats_to_bpp(-600.0, 800) - bpp / 2) < 1e-9 * bpp, (
 for log_p, n_pixels in ((-100.0, 64), (-1234.5, 400), (-50.0, 9), (0.0, 400)):
     got = nats_to_bpp(log_p, n_pixels)
     want = -log_p / (n_pixels * math.log(2))
-    assert isinstance(got, float), f"nats_to_bpp({log_p}, {n_pixels}) returned {type(got).__name__}, not a float"
+    assert type(got) is float, f"nats_to_bpp({log_p}, {n_pixels}) returned {type(got).__name__}, not a float"
     if abs(got - want) > 1e-9 * max(1.0, abs(want)):
         if abs(got - want) < 1e-3 * abs(want):
             raise AssertionError(f"nats_to_bpp({log_p}, {n_pixels}) = {got!r}, expected {want!r}: close but not exact; "
@@ -918,7 +918,7 @@ class _WithoutSamplers:
                                  "per pixel, t = 0..399 in order, not a re-run of the prefix")
         # the state the step before returned, carried on: the same tensors, or copies of them (detach, clone)
         if self.calls and (state is None or len(state) != len(self.last) or any(
-                not (isinstance(a, torch.Tensor) and a.shape == b.shape and torch.equal(a, b))
+                not (type(a) is torch.Tensor and a.shape == b.shape and torch.equal(a, b))
                 for a, b in zip(state, self.last))):
             raise AssertionError(f"at pixel {t} greedy_draw gave model.step another state than the one the step "
                                  "before returned: carry (h, c) from pixel to pixel")

@@ -431,13 +431,13 @@ _wants = [WaveNet(WaveNetConfig(dilations=dil, kernel=k, channels=2, skip_channe
 with refusing([WaveNet.__init__, WaveNet.receptive_field.fget], _NO_WAVENET, globals()):
     _gots = [receptive_field(dil, k) for dil, k in _visible_cases]
 for (dil, k), want, got in zip(_visible_cases, _wants, _gots):
-    assert isinstance(got, (int, float, np.integer, np.floating)) and not isinstance(got, bool), (
+    assert type(got) in (int, float, np.int64, np.int32, np.float64, np.float32) and not isinstance(got, bool), (
         f"receptive_field should return a number, got {type(got).__name__}")
     assert got == want, f"receptive_field({dil}, {k}) = {got}, expected {want}"
 def _as_int(d):  # Python, NumPy or 0-d integer torch tensor -> int; None for anything else
-    if isinstance(d, torch.Tensor):
+    if type(d) is torch.Tensor:
         return int(d) if d.ndim == 0 and not d.is_floating_point() and not d.is_complex() and d.dtype != torch.bool else None
-    return int(d) if isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) else None
+    return int(d) if type(d) in (int, np.int64, np.int32) and not isinstance(d, (bool, np.bool_)) else None
 
 
 assert type(one_second) is tuple and all(_as_int(d) is not None and _as_int(d) >= 1 for d in one_second), (
@@ -452,7 +452,7 @@ with refusing([WaveNet.__init__, WaveNet.receptive_field.fget], _NO_WAVENET, glo
     _cases = [((), 2, 1), ((1, 2, 4, 8, 16), 3, 63), ([3, 5], 4, 25), ((2, 2, 2), 5, 25), ((1,) * 10, 2, 11)]
     _got = [receptive_field(dil, k) for dil, k, _ in _cases]
 for (_dil, _k, _want), _g in zip(_cases, _got):
-    assert isinstance(_g, (int, float, np.integer, np.floating)) and not isinstance(_g, bool) and _g == _want, (
+    assert type(_g) in (int, float, np.int64, np.int32, np.float64, np.float32) and not isinstance(_g, bool) and _g == _want, (
         f"receptive_field({_dil}, {_k}) = {_g!r}, expected {_want}")
 _offsets = {0}  # the past samples that reach the output: every sum of some of the dilations (kernel 2)
 for _d in _one_second_ints:
@@ -479,9 +479,9 @@ video_per_audio = n_video / n_audio
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 def _whole3(r):  # an integer-valued number (int, float such as 16000.0, NumPy, 0-d tensor) -> int; None otherwise
-    if isinstance(r, torch.Tensor):
+    if type(r) is torch.Tensor:
         r = r.item() if r.ndim == 0 else None
-    if isinstance(r, (int, float, np.integer, np.floating)) and not isinstance(r, (bool, np.bool_)) and float(r).is_integer():
+    if type(r) in (int, float, np.int64, np.int32, np.float64, np.float32) and not isinstance(r, (bool, np.bool_)) and float(r).is_integer():
         return int(r)
     return None
 
@@ -489,8 +489,8 @@ def _whole3(r):  # an integer-valued number (int, float such as 16000.0, NumPy, 
 assert _whole3(n_audio) is not None and _whole3(n_video) is not None, (
     f"n_audio and n_video should be whole numbers, got {n_audio!r} and {n_video!r}")
 assert n_video > 10 * n_audio, f"n_video = {n_video} should be many times n_audio = {n_audio}"
-assert isinstance(video_per_audio, (int, float, np.integer, np.floating)) or (
-    isinstance(video_per_audio, torch.Tensor) and video_per_audio.ndim == 0), (
+assert type(video_per_audio) in (int, float, np.int64, np.int32, np.float64, np.float32) or (
+    type(video_per_audio) is torch.Tensor and video_per_audio.ndim == 0), (
     f"video_per_audio should be a number, got {type(video_per_audio).__name__}")
 ### BEGIN HIDDEN TESTS
 assert _whole3(n_audio) == 16_000, f"n_audio = {n_audio}; 2 seconds at {SAMPLE_RATE} samples per second"
@@ -553,9 +553,9 @@ with torch.no_grad():
     assert torch.equal(_net(_x2)[..., :25], _y[..., :25]), "outputs before t = 25 moved when inputs from 25 on changed: not causal"
     assert not torch.equal(_net(_x2)[..., 25], _y[..., 25]), "the output at t should use the input at t"
 def _whole(r):  # an integer-valued number (int, NumPy, float such as 16.0, 0-d tensor) -> int; None otherwise
-    if isinstance(r, torch.Tensor):
+    if type(r) is torch.Tensor:
         r = r.item() if r.numel() == 1 and r.ndim == 0 else None
-    if isinstance(r, (int, float, np.integer, np.floating)) and not isinstance(r, (bool, np.bool_)) and float(r).is_integer():
+    if type(r) in (int, float, np.int64, np.int32, np.float64, np.float32) and not isinstance(r, (bool, np.bool_)) and float(r).is_integer():
         return int(r)
     return None
 
@@ -624,9 +624,9 @@ with refusing([bigram_bits], "bigram_bits_per_char must not call bigram_bits: co
 
 
 def _number5(r):  # a real number: int, float, NumPy or a 0-d tensor
-    if isinstance(r, torch.Tensor):
+    if type(r) is torch.Tensor:
         return r.ndim == 0 and not r.is_complex() and r.dtype != torch.bool
-    return isinstance(r, (int, float, np.integer, np.floating)) and not isinstance(r, (bool, np.bool_))
+    return type(r) in (int, float, np.int64, np.int32, np.float64, np.float32) and not isinstance(r, (bool, np.bool_))
 
 
 assert _number5(_small), f"bigram_bits_per_char should return a number, got {type(_small).__name__}"

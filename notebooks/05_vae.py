@@ -797,7 +797,7 @@ def _ex2_bound(model, x, k, seed):
 assert callable(globals().get("iwae_bound")), "define a function iwae_bound(model, x, k, generator)"
 for _k in (1, 10):
     _got = _ex2_bound(check, dig[2][:20], _k, 0)
-    assert isinstance(_got, torch.Tensor) and _got.shape == (20,), (
+    assert type(_got) is torch.Tensor and _got.shape == (20,), (
         f"iwae_bound should return a tensor of shape (B,) = (20,), got {type(_got).__name__} "
         f"{tuple(getattr(_got, 'shape', ()))}; take logsumexp over the k codes (dimension 1) only")
     assert bool(torch.isfinite(_got).all()), "some bounds are not finite: use torch.logsumexp on the log-weights, not exp then log"
@@ -821,7 +821,7 @@ try:
     for _model, _ref_model, _x, _k, _seed in [(mine, _twin, dig[2][100:130], 7, 5), (check, vae, dig[1][:40], 3, 11)]:
         _ref = iwae_log_likelihood(_ref_model, _x, _k, torch.Generator().manual_seed(_seed))
         _got = _ex2_bound(_model, _x, _k, _seed)
-        assert isinstance(_got, torch.Tensor) and _got.shape == _ref.shape and torch.allclose(_got.double(), _ref.double(), atol=1e-3), (
+        assert type(_got) is torch.Tensor and _got.shape == _ref.shape and torch.allclose(_got.double(), _ref.double(), atol=1e-3), (
             f"k = {_k}, {len(_x)} digits, generator seeded {_seed}: the bound differs from the reference; "
             "use the model, x, k and generator you are given")
 finally:

@@ -821,7 +821,7 @@ grad_minimax, grad_nonsat = generator_grads(-6.0)
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 _s = 1 / (1 + math.exp(6.0))
-assert all(isinstance(v, (float, np.floating)) for v in (grad_minimax, grad_nonsat)), "store floats (float(...))"
+assert all(type(v) in (float, np.float64, np.float32) for v in (grad_minimax, grad_nonsat)), "store floats (float(...))"
 assert abs(grad_minimax + _s) < 1e-5, (
     f"grad_minimax = {grad_minimax:.5f} is not the derivative of log(1 - sigmoid(d)) at d = -6")
 assert abs(grad_nonsat + (1 - _s)) < 1e-5, (
@@ -838,7 +838,7 @@ print(f"Exercise 2 passes the visible checks (more run when it is graded): the n
 for _dv in (-2.0, 0.0, 3.0):
     _g = generator_grads(_dv)
     _sv = 1 / (1 + math.exp(-_dv))
-    assert type(_g) in (tuple, list) and len(_g) == 2 and all(isinstance(v, (float, np.floating)) for v in _g), (
+    assert type(_g) in (tuple, list) and len(_g) == 2 and all(type(v) in (float, np.float64, np.float32) for v in _g), (
         f"generator_grads({_dv}) should return a tuple of two floats, got {_g!r}")
     assert abs(_g[0] + _sv) < 1e-5 and abs(_g[1] + (1 - _sv)) < 1e-5, (
         f"generator_grads({_dv}) = {_g}, want ({-_sv:.5f}, {-(1 - _sv):.5f}): use the d you are given")
@@ -879,7 +879,7 @@ _c = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
 
 def _hits(points, centres, radius):
     got = modes_hit(points, centres, radius)
-    assert isinstance(got, (int, np.integer)) and not isinstance(got, bool) or (
+    assert type(got) in (int, np.int64, np.int32) and not isinstance(got, bool) or (
             type(got) is torch.Tensor and got.ndim == 0 and not got.is_floating_point()), (
         f"modes_hit should return a count (an int), got {got!r}")
     return int(got)
@@ -946,7 +946,7 @@ with torch.no_grad():
     _fake0 = _st.G(_z)
     _gap0 = float(_st.critic(_real).mean() - _st.critic(_fake0).mean())
 _out = lsgan_step(_st.G, _st.D, *adams(_st), _real, _z)
-assert type(_out) is tuple and len(_out) == 2 and all(isinstance(v, (float, np.floating)) for v in _out), (
+assert type(_out) is tuple and len(_out) == 2 and all(type(v) in (float, np.float64, np.float32) for v in _out), (
     f"return (G loss, D loss) as a tuple of two floats (loss.item()), got {_out!r}")
 assert all(v >= 0 for v in _out), f"squared-error losses cannot be negative, got {_out}"
 with torch.no_grad():
@@ -1007,12 +1007,12 @@ gap_real = pair_gap(sample_ring(2000, torch.Generator().manual_seed(0)))
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex5_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert all(isinstance(v, (float, np.floating)) for v in (gap_plain, gap_pac, gap_real)), (
+assert all(type(v) in (float, np.float64, np.float32) for v in (gap_plain, gap_pac, gap_real)), (
     "store three floats (float(...))")
 # six points on a line: pairs (rows 0-1, 2-3, 4-5) 2, 0 and 3 apart, median 2; squared distances would give 4,
 # overlapping pairs (0-1, 1-2, ...) 3, the first half against the second half 7
 _two = pair_gap(torch.tensor([[0.0, 0.0], [2.0, 0.0], [5.0, 0.0], [5.0, 0.0], [9.0, 0.0], [12.0, 0.0]]))
-assert isinstance(_two, (float, np.floating)) and abs(_two - 2.0) < 1e-6, (
+assert type(_two) in (float, np.float64, np.float32) and abs(_two - 2.0) < 1e-6, (
     f"pairs (rows 0-1, 2-3, 4-5) 2, 0 and 3 apart have median gap 2.0, your pair_gap gives {_two!r}")
 assert gap_real / 2 < gap_plain < 2 * gap_real, (
     f"the plain GAN is not collapsed onto one spot (it covers 7 of 8 modes): its median pair gap should be "
@@ -1057,8 +1057,8 @@ settle_p = settle(info_p["history"])
 # %% nbgrader={"grade": true, "grade_id": "ex6_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 for _name, _v in [("settle_d", settle_d), ("settle_p", settle_p)]:
     assert type(_v) is tuple and len(_v) == 3, f"{_name} should be a tuple (d_min, settled_step, d_end), got {_v!r}"
-    assert (isinstance(_v[0], (float, np.floating)) and isinstance(_v[2], (float, np.floating))
-            and isinstance(_v[1], (int, np.integer)) and not isinstance(_v[1], bool)), (
+    assert (type(_v[0]) in (float, np.float64, np.float32) and type(_v[2]) in (float, np.float64, np.float32)
+            and type(_v[1]) in (int, np.int64, np.int32) and not isinstance(_v[1], bool)), (
         f"{_name}: want (float, int, float), got {tuple(type(x).__name__ for x in _v)}")
     assert _v[0] < 1.1 <= _v[2] < 2 * math.log(2), (
         f"{_name} = {_v}: the lowest D loss is under the level, the last 1,000 steps' mean above it, below 2 log 2")

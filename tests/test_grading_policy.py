@@ -9,7 +9,7 @@ import os
 import nbformat
 import pytest
 
-from grader import grading, homework
+from grader import gradebook, grading
 from grader.grading import Executed, Prepared, _outcome, _passed, _status, grade_notebook, prepare
 from grader.sandbox import Limits
 from grader.submissions import Row, Status, nbgrader_meta
@@ -169,12 +169,12 @@ def test_homework_decides_by_the_status_never_by_the_reason_text():
     manual = Row("s", "nb", "t", 0, 1, Status.NEEDS_MANUAL_GRADE)
     missing = Row("s", "nb2", "t", 0, 1, Status.NOT_SUBMITTED)
     assert fake_manual.reason.startswith("needs_manual_grade") and fake_missing.reason == missing.reason
-    assert homework._gradebook_entry(fake_manual, {}) == (0, False, None)
-    assert homework._gradebook_entry(manual, {}) == (None, True, None)
-    assert homework._gradebook_entry(manual, teacher) == (None, False, 0.5)
-    assert homework._handed_in([fake_missing, missing]) == [("s", "nb")]
-    assert homework._with_teacher_score(missing, {("s", "nb2", "t"): 0.5}) is missing
-    scored = homework._with_teacher_score(fake_missing, teacher)
+    assert gradebook._gradebook_entry(fake_manual, {}) == (0, False, None)
+    assert gradebook._gradebook_entry(manual, {}) == (None, True, None)
+    assert gradebook._gradebook_entry(manual, teacher) == (None, False, 0.5)
+    assert gradebook._handed_in([fake_missing, missing]) == [("s", "nb")]
+    assert gradebook._with_teacher_score(missing, {("s", "nb2", "t"): 0.5}) is missing
+    scored = gradebook._with_teacher_score(fake_missing, teacher)
     assert (scored.status, scored.points, scored.reason) == (
         Status.TEACHER_SCORE, 0.5, "score entered by a teacher in nbgrader (the autograder gave 0: not submitted)")
 
@@ -191,3 +191,12 @@ def test_prepare_restores_tests_and_drops_made_up_graded_cells():
     p = prepare(student, teacher)
     assert p.tests == {"t": 1} and p.nb.cells[1].source == "assert x == 1" and p.notes == {}
     assert nbgrader_meta(p.nb.cells[2]) == {} and p.nb.cells[0].source == "x = 2"
+
+
+def test_kept_teacher_scores_say_what_is_wrong_with_a_broken_file(tmp_path):
+    assert gradebook.kept_teacher_scores(tmp_path) == {}
+    gradebook.kept_scores_file(tmp_path).write_text('[["bob", "nb", "ex1_test"]]')
+    with pytest.raises(ValueError, match="not a list of .student, notebook, grade id, score.*delete it"):
+        gradebook.kept_teacher_scores(tmp_path)
+    gradebook.kept_scores_file(tmp_path).write_text('[["bob", "nb", "ex1_test", 0.5]]')
+    assert gradebook.kept_teacher_scores(tmp_path) == {("bob", "nb", "ex1_test"): 0.5}

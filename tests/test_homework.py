@@ -251,14 +251,15 @@ def _attacks(paths: dict[str, Path], port: int) -> dict[str, tuple[str, str]]:
             "    try:\n        os.chmod(d, 0o777)\n    except OSError as e:\n        print(d, e)\n"
             "print('planted', len(planted))\ntime.sleep(7)\nn_distinct = None", stub2),
         # 15 files of 60 MB in $HOME: a tmpfs of 256 MB, not the host's disk; then the same in the
-        # folder that holds its sockets: a tmpfs of 1 MiB
+        # folder that holds its sockets (a tmpfs of 1 MiB), in /dev/shm (64 MiB) and in /dev (read-only)
         "mallory_disk": (
             "import os, sys\nsockets = os.path.join(os.path.dirname(os.path.dirname(sys.argv[sys.argv.index('-f') + 1])), 's')\n"
-            "for where in (os.path.expanduser('~'), sockets):\n"
+            "for where in (os.path.expanduser('~'), sockets, '/dev/shm', '/dev'):\n"
             "    for i in range(15):\n        try:\n"
             "            with open(os.path.join(where, f'f{i}'), 'wb') as f:\n                f.write(bytes(60 << 20))\n"
             "        except OSError as e:\n"
-            "            print('home' if where != sockets else 'sockets', 'full after', i, 'files:', e.strerror)\n"
+            "            print({sockets: 'sockets', '/dev/shm': 'shm', '/dev': 'dev'}.get(where, 'home'), 'full after', i,\n"
+            "                  'files:', e.strerror)\n"
             "            break\n"
             "n_distinct = len(set(values))", stub2),
         # two 512 MB buffers sent on iopub: refused at the socket, never in the grader's memory
@@ -612,6 +613,8 @@ def test_home_is_a_capped_tmpfs_and_nothing_lands_outside_build(graded):
     out = _executed_output(graded, "mallory_disk", "ex1_solution")
     assert "home full after 4 files: No space left on device" in out  # 256 MB / 60 MB
     assert "sockets full after 0 files: No space left on device" in out  # 1 MiB: the socket folder's tmpfs
+    assert "shm full after 1 files: No space left on device" in out  # 64 MiB
+    assert "dev full after 0 files: Read-only file system" in out
     sizes = sum(f.stat().st_size for f in graded["root"].rglob("*") if f.is_file() and not f.is_symlink())
     assert sizes < 20 << 20, f"{sizes} bytes under the test's folder: a submission wrote to the host disk"
     assert sorted(p.name for p in homework.REPO_ROOT.iterdir()) == graded["repo_before"]
@@ -711,6 +714,15 @@ def test_a_teachers_manual_score_counts(tmp_path, sandbox):
         ("ex2_test", 0, "not answered: the solution still raises NotImplementedError")]
     with Gradebook(f"sqlite:///{build / 'nbgrader' / 'gradebook.db'}") as gb:  # kept for the next run
         assert gb.find_grade("ex1_test", NB, NB, "bob").manual_score == 0.5
+    # `make student` rebuilds the course folder, gradebook included; a run that grades only carol
+    # follows: bob's score is kept all the same, and counts when bob is graded again
+    make_student(build / "student", notebooks=TINY, build=build)
+    assert homework.kept_teacher_scores(build) == {("bob", NB, "ex1_test"): 0.5}
+    (tmp_path / "only_carol" / "carol").mkdir(parents=True)
+    shutil.copy(build / "student" / f"{NB}.ipynb", tmp_path / "only_carol" / "carol")
+    autograde(tmp_path / "only_carol", tmp_path / "grades.csv", notebooks=TINY, build=build, timeout=10)
+    later = autograde(tmp_path / "subs", tmp_path / "grades.csv", notebooks=TINY, build=build, timeout=10)
+    assert [r.points for r in later] == [0.5, 0]
 
 
 def test_autograde_rejects_a_bad_folder(tmp_path):

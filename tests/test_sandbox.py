@@ -263,3 +263,13 @@ def test_every_repository_file_a_notebook_reads_is_in_the_sandbox_and_the_zip():
     for name in sb.NOTEBOOK_READS:
         assert (REPO / name).resolve() in allowed, f"{name} is not readable in the sandbox"
     assert set(sb.NOTEBOOK_READS) <= set(homework.STUDENT_FILES), "the student zip ships them too"
+
+
+@pytest.mark.slow
+def test_refusal_says_when_the_grader_cannot_reach_the_sandbox_sockets(monkeypatch, sandbox):
+    """The kernel's sockets are in the sandbox's own tmpfs, reached through /proc/PID/root: where that
+    fails (here: the grader looks in its own root, where the socket is not), check_sandbox says so."""
+    monkeypatch.setattr(sb, "_wait_for_child", lambda pid, wait=30.0: os.getpid())
+    monkeypatch.setattr(sb, "PROBE_SECONDS", 2)
+    why = sb.check_sandbox()
+    assert why and "cannot reach a socket inside the sandbox" in why and "hidepid" in why, why

@@ -143,7 +143,7 @@ class PixelCNN(PixelModel):
 
     def _fill(self, img: Tensor, known: int, stop: int, draw: Draw, cond: tuple[Tensor, ...] | None = None) -> None:
         """The vertical stack once per row (it sees only the rows above), then per pixel just
-        the horizontal stack over that one row (7x faster than re-running rows 0..r)."""
+        the horizontal stack over that one row; much faster than re-running rows 0..r (notebook 02 §9 times both)."""
         s = self.side
         for t in range(known, stop):
             r, c = divmod(t, s)
