@@ -203,6 +203,7 @@ def autograde(
     the end: a run that fails leaves no CSV that looks current. Raises SandboxUnavailable (saying
     why) when no sandbox can be started, unless ``unsafe``.
     """
+    Path(out_csv).unlink(missing_ok=True)  # no stale grades.csv while this run works, or if it fails or is refused
     if jobs < 1:
         raise ValueError(f"jobs={jobs}: grade at least one submission at a time (jobs >= 1)")
     submissions = Path(submissions)
@@ -217,7 +218,6 @@ def autograde(
             f"refusing to run student code without a sandbox: {why}. Fix that, or grade unsandboxed "
             "at your own risk with `make autograde SUBMISSIONS=... UNSAFE=1` (autograde(..., unsafe=True)): "
             "submissions could then read and change anything you can")
-    Path(out_csv).unlink(missing_ok=True)  # no stale grades.csv while this run works, or if it fails
     make_student(build / "student", notebooks=notebooks, build=build, timeout=timeout)  # keeps them first
     teacher_scores = kept_teacher_scores(build)
     course = course_dir(build)

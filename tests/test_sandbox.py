@@ -238,6 +238,11 @@ def test_a_failed_run_leaves_no_stale_grades_csv(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="nbgrader broke"):
         homework.autograde(tmp_path / "subs", out, build=tmp_path / "build", unsafe=True)
     assert not out.exists(), "the previous run's grades.csv is still there, looking current"
+    out.write_text("student,notebook,exercise,points,max_points,reason\nalice,00,ex1,1,1,\n")
+    monkeypatch.setattr(homework, "check_sandbox", lambda limits: "bwrap is missing")
+    with pytest.raises(homework.SandboxUnavailable, match="bwrap is missing"):  # refused before it starts
+        homework.autograde(tmp_path / "subs", out, build=tmp_path / "build")
+    assert not out.exists(), "a refused run left the previous run's grades.csv, looking current"
 
 
 def test_the_kernel_may_read_every_data_folder_the_notebooks_use():
