@@ -11,7 +11,7 @@ this list (``tests/test_layout.py`` checks it):
   pixel LSTM, autoencoders, VAEs, Gaussians and mixtures, the ELBO, GANs, WaveNet);
 - ``helpers.registry``: every shipped model by name (its recipe, checkpoint and training command);
 - ``helpers.notebook``: what only a notebook needs: figures, sliders, the completion explorer,
-  the set-up check and the one-line ``setup`` of every notebook's first cell.
+  the set-up check and the one-line ``setup`` of every notebook's second cell (after the Colab cell).
 
 The autograder is a package of its own, ``grader`` (not shipped to students); it imports
 ``helpers.core`` only. Importing any of these runs nothing.
