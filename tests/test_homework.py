@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import glob
 import hashlib
 import json
 import os
@@ -426,29 +427,37 @@ class _SetuidWatcher:
         self.found: dict[str, int] = {}          # path -> mode seen on the host
         self.as_nobody: dict[str, tuple[int, str]] = {}  # path -> (exit code, stderr) of the try
         self.on_host: set[str] = set()  # planted files seen in the host's own socket folders
+        self.errors: list[str] = []  # what went wrong while looking (a process gone mid-look), for the report
         self.root = os.geteuid() == 0 and shutil.which("setpriv") is not None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
 
     def _watch(self):
-        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
         while not self._stop.wait(0.2):
-            self.on_host |= {str(p) for p in Path(tempfile.gettempdir()).glob("hw-ipc-*/*/*")
-                             if p.name in ("id-setuid", "world-writable")}
-            for path in Path("/proc").glob(f"[0-9]*/root{tempfile.gettempdir()}/hw-ipc-*/s/*"):
-                if path.name not in ("id-setuid", "world-writable") or str(path) in self.as_nobody:
-                    continue
-                try:
-                    self.found[str(path)] = path.stat().st_mode
-                except OSError:
-                    continue
-                if not self.root:
-                    continue
-                # a shell of another user, as on a shared machine (not setpriv's own exec)
-                cmd = ["sh", "-c", f"exec '{path}'" if path.name == "id-setuid" else f"echo pwned >> '{path}'"]
-                res = subprocess.run([*nobody, *cmd], capture_output=True, text=True, timeout=30)
-                self.as_nobody[str(path)] = (res.returncode, res.stderr.strip())
+            try:  # processes come and go under /proc while it looks: the watch must outlive any of them
+                self._look()
+            except OSError as e:
+                self.errors.append(repr(e))
+
+    def _look(self):
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        tmp = tempfile.gettempdir()
+        planted = ("id-setuid", "world-writable")
+        self.on_host |= {p for p in glob.glob(f"{tmp}/hw-ipc-*/*/*") if Path(p).name in planted}
+        for path in map(Path, glob.glob(f"/proc/[0-9]*/root{tmp}/hw-ipc-*/s/*")):  # glob skips what vanished
+            if path.name not in planted or str(path) in self.as_nobody:
+                continue
+            try:
+                self.found[str(path)] = path.stat().st_mode
+            except OSError:
+                continue
+            if not self.root:
+                continue
+            # a shell of another user, as on a shared machine (not setpriv's own exec)
+            cmd = ["sh", "-c", f"exec '{path}'" if path.name == "id-setuid" else f"echo pwned >> '{path}'"]
+            res = subprocess.run([*nobody, *cmd], capture_output=True, text=True, timeout=30)
+            self.as_nobody[str(path)] = (res.returncode, res.stderr.strip())
 
     def stop(self):
         self._stop.set()
@@ -600,7 +609,7 @@ def test_planted_setuid_and_world_writable_files_are_out_of_other_users_reach(gr
     if not w.root:
         pytest.skip("needs root and setpriv to act as another user (CI runs as root)")
     modes = {Path(p).name: m for p, m in w.found.items()}
-    assert modes.get("id-setuid", 0) & stat.S_ISUID, f"the planted setuid file was not seen: {w.found}"
+    assert modes.get("id-setuid", 0) & stat.S_ISUID, f"the planted setuid file was not seen: {w.found} {w.errors[:3]}"
     assert modes.get("world-writable", 0) & stat.S_IWOTH, f"the world-writable file was not seen: {w.found}"
     assert set(w.as_nobody) == set(w.found)
     for path, (code, err) in w.as_nobody.items():
