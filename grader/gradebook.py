@@ -15,6 +15,7 @@ from pathlib import Path
 
 from grader.submissions import Row, Status
 
+
 @contextlib.contextmanager
 def _bin_on_path():
     """nbgrader's gradebook runs the ``alembic`` command: put this environment's bin/ on PATH

@@ -120,8 +120,13 @@ def ipc_folder() -> tuple[Path, Path]:
     private = Path(tempfile.mkdtemp(prefix="hw-ipc-"))  # 0700, the grader's
     sockets = private / "s"
     sockets.mkdir(mode=0o700)
-    (private / "c").mkdir(mode=0o700)
+    connection_folder(sockets).mkdir(mode=0o700)
     return private, sockets
+
+
+def connection_folder(sockets: Path) -> Path:
+    """Where the kernel's connection file goes, beside ``sockets`` (ipc_folder): bound read-only."""
+    return sockets.parent / "c"
 
 
 def sandbox_argv(ipc: Path, limits: Limits, bwrap: str) -> list[str]:
@@ -136,7 +141,7 @@ def sandbox_argv(ipc: Path, limits: Limits, bwrap: str) -> list[str]:
             "--size", str(SOCKETS_BYTES), "--tmpfs", str(ipc)]  # the sockets: no host folder is writable
     for p in _readonly_paths():
         argv += ["--ro-bind", str(p), str(p)]
-    conn = ipc.parent / "c"
+    conn = connection_folder(ipc)
     argv += ["--ro-bind", str(conn), str(conn), "--remount-ro", "/", "--chdir", INSIDE_HOME]
     return argv
 
@@ -309,7 +314,7 @@ def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
 
         async def _async_post_start_kernel(self, **kw):
             if argv_prefix:  # before the control socket connects: the sockets are inside the sandbox
-                self.ip = f"/proc/{await _first_child(self.provisioner.process.pid)}/root{self.ip}"
+                self.ip = f"/proc/{_wait_for_child(self.provisioner.process.pid)}/root{self.ip}"
             await super()._async_post_start_kernel(**kw)
 
         def client(self, **kwargs):
@@ -319,7 +324,8 @@ def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
             client._created_context = True  # the client closes it when it goes
             return client
 
-    km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "k"), connection_file=str(ipc.parent / "c" / "kernel.json"))
+    km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "k"),
+                                connection_file=str(connection_folder(ipc) / "kernel.json"))
     # interrupt by message: a signal would reach bwrap, not the kernel inside it
     km._kernel_spec = KernelSpec(argv=["python"], display_name="grader", language="python",
                                  interrupt_mode="message", env={})
@@ -328,39 +334,27 @@ def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
 
 def _child_of(pid: int) -> int | None:
     """A child of process ``pid``, None while it has none (bwrap's process inside the new
-    namespaces: its /proc/PID/root is the sandbox's root)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+    namespaces: its /proc/PID/root is the sandbox's root). Processes that end while it looks
+    are skipped."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
             continue
-        if int(fields[1]) == pid:
-            return int(stat.parent.name)
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            return int(name)
     return None
 
 
-def _no_child(pid: int, wait: float) -> SandboxUnavailable:
-    return SandboxUnavailable(f"the sandbox (process {pid}) started no process within {wait:.0f} s")
-
-
-async def _first_child(pid: int, wait: float = 30.0) -> int:
-    """_child_of(pid), waiting up to ``wait`` seconds for it without blocking the event loop."""
-    import asyncio
-
-    deadline = time.monotonic() + wait
-    while (child := _child_of(pid)) is None:
-        if time.monotonic() > deadline:
-            raise _no_child(pid, wait)
-        await asyncio.sleep(0.02)
-    return child
-
-
 def _wait_for_child(pid: int, wait: float = 30.0) -> int:
-    """_child_of(pid), waiting up to ``wait`` seconds for it (check_sandbox: no event loop needed)."""
+    """_child_of(pid), waiting up to ``wait`` seconds for it (bwrap forks it within milliseconds)."""
     deadline = time.monotonic() + wait
     while (child := _child_of(pid)) is None:
         if time.monotonic() > deadline:
-            raise _no_child(pid, wait)
+            raise SandboxUnavailable(f"the sandbox (process {pid}) started no process within {wait:.0f} s")
         time.sleep(0.02)
     return child
 
