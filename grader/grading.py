@@ -5,12 +5,14 @@
 included (a duplicated or relabelled test cell is graded from its first copy, with the original
 test restored). ``execute`` runs the result cell by cell in a fresh kernel inside the sandbox
 of grader.sandbox, within one wall-clock budget for the whole submission; before each test
-cell the kernel restores builtins, IPython's machinery and its messaging path
-(grader.grading_kernel), and the methods of the classes in ``RESET_CLASSES``. Each test cell
-goes with a fresh random token, which the kernel sends back only when that cell finished
-without an exception. Points are computed here from the executed cells after the sandbox has
-ended: a test cell earns its points when it ran, the kernel replied ok, showed no error and
-sent its token; ``_outcome`` says why one did not, as a ``Status`` and its detail.
+cell the kernel restores builtins, IPython's machinery, its messaging path and the loaded
+modules and classes (grader.grading_kernel), and the methods of the classes in ``RESET_CLASSES``.
+Each submission gets a fresh random key, sent to the kernel before any of its cells, and each
+test cell a fresh nonce; the kernel sends back the cell's signature (an HMAC of the nonce and
+the test's code under the key) only when that cell finished without an exception and nothing
+was patched while it ran. Points are computed here from the executed cells after the sandbox
+has ended: a test cell earns its points when it ran, the kernel replied ok, showed no error and
+sent its signature; ``_outcome`` says why one did not, as a ``Status`` and its detail.
 ``grade_notebook`` never raises for a bad submission: every failure becomes its rows' status.
 Only this process writes the executed copy, sanitised for a teacher's browser, atomically."""
 
@@ -32,10 +34,11 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.warnings import DuplicateCellId
 
-from grader.grading_kernel import TOKEN_PREFIX
+from grader.grading_kernel import PATCHED_PREFIX, RESET_MARKER, TOKEN_PREFIX, signature
 from grader.submissions import (Refused, Row, Status, nbgrader_meta, read_submission, safe_for_teachers,
                                 write_atomic)
-from grader.sandbox import Limits, ipc_folder, kernel_env, kernel_launch, kernel_manager, remove_cgroup
+from grader.connect import kernel_manager, send_key
+from grader.sandbox import Limits, ipc_folder, kernel_env, kernel_launch, remove_cgroup
 
 RESET_CLASSES = "torch.Tensor,torch.nn.Module,numpy.ndarray"  # their methods are restored before each test
 
@@ -128,23 +131,25 @@ class Executed:
     timed_out: set[int]
     not_run: str = ""            # why the cells without a status did not run
     output_dropped: bool = False
-    passed_token: set[int] = field(default_factory=set)  # test cells that sent their one-time token
+    passed_token: set[int] = field(default_factory=set)  # test cells that sent their signature
+    patched: dict[int, str] = field(default_factory=dict)  # test cells that passed with something patched: what
     budget_hit: bool = False     # the submission's wall-clock budget ran out
 
 
 class _Client(NotebookClient):
-    """nbclient that records reply statuses, timeouts and the tokens of passing test cells, and
+    """nbclient that records reply statuses, timeouts and the signatures of passing test cells, and
     caps the outputs it keeps (buffers are never kept)."""
 
-    def __init__(self, nb, *, output_bytes: int, tokens: dict[int, str], **kw):
+    def __init__(self, nb, *, output_bytes: int, tokens: dict[int, str], nonces: dict[int, str], **kw):
         super().__init__(nb, **kw)
         self.statuses: dict[int, str] = {}
         self.timeouts: set[int] = set()
         self.current = -1
         self.budget = {"error": output_bytes, "other": output_bytes}
         self.dropped = False
-        self.tokens = tokens
+        self.tokens, self.nonces = tokens, nonces  # cell index -> the signature it must send; its nonce
         self.passed: set[int] = set()
+        self.patched: dict[int, str] = {}
         self.idle: set[int] = set()
 
     async def _async_handle_timeout(self, timeout, cell=None):
@@ -167,6 +172,11 @@ class _Client(NotebookClient):
         if (token and msg.get("msg_type") == "stream" and content.get("name") == "stdout"
                 and content.get("text") == f"{TOKEN_PREFIX}{token}\n"):
             self.passed.add(cell_index)  # the evidence; kept out of the notebook
+            return None
+        nonce = self.nonces.get(cell_index)
+        text = content.get("text") if msg.get("msg_type") == "stream" else None
+        if nonce and isinstance(text, str) and text.startswith(f"{PATCHED_PREFIX}{nonce} "):
+            self.patched[cell_index] = text[len(PATCHED_PREFIX) + len(nonce) + 1:].strip()[:300]
             return None
         kind = "error" if msg.get("msg_type") == "error" else "other"
         if kind == "error":  # shortened, and with a budget of their own: the reason quotes them
@@ -199,11 +209,10 @@ def _imports_of(nb: nbformat.NotebookNode) -> str:
 def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int, limits: Limits, sandbox: bool,
             work: Path) -> Executed:
     """Run the prepared notebook in a fresh sandboxed kernel, within ``limits.wall_seconds`` for all
-    its cells together; return it once the sandbox is gone. Each test cell is sent with a fresh
-    random token that the kernel sends back only when the cell itself ran without an error."""
+    its cells together; return it once the sandbox is gone. The kernel gets the submission's key
+    before any cell; each test cell is sent with a fresh nonce, and the kernel sends back its
+    signature only when the cell itself ran without an error and patched nothing."""
     from nbclient.exceptions import DeadKernelError
-
-    from grader.grading_kernel import RESET_MARKER
 
     nb = prepared.nb
     scratch = Path(tempfile.mkdtemp(prefix="home-", dir=work))  # $HOME when unsandboxed only
@@ -212,11 +221,13 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
     env = kernel_env(limits, preimport, RESET_CLASSES)
     prefix, launch_env, group = kernel_launch(scratch, ipc, limits, env, sandbox=sandbox)
     km = kernel_manager(prefix, ipc, limits.message_bytes)
-    tokens = {i: secrets.token_hex(16) for i in prepared.tests.values()}
+    key = secrets.token_hex(32)
+    nonces = {i: secrets.token_hex(16) for i in prepared.tests.values()}
+    tokens = {i: signature(key, n, nb.cells[i].source) for i, n in nonces.items()}
     client = _Client(nb, km=km, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
                      error_on_timeout={"ename": "CellTimeoutError",
                                        "evalue": f"the cell ran past the time limit of {timeout} s"},
-                     output_bytes=limits.output_bytes, tokens=tokens, startup_timeout=120, iopub_timeout=10,
+                     output_bytes=limits.output_bytes, tokens=tokens, nonces=nonces, startup_timeout=120, iopub_timeout=10,
                      record_timing=False)
     not_run = ""
     budget_hit = False
@@ -229,6 +240,7 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
             kwargs["cwd"] = str(scratch)
         try:
             async with client.async_setup_kernel(**kwargs):
+                await send_key(client.kc, key, deadline)
                 stuck = 0
                 for i, cell in enumerate(nb.cells):
                     if cell.cell_type != "code":
@@ -243,7 +255,7 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
                     client.current = i
                     source = cell.source
                     if i in tokens:
-                        cell.source = f"{RESET_MARKER} {tokens[i]}\n{source}"
+                        cell.source = f"{RESET_MARKER} {nonces[i]}\n{source}"
                     try:
                         await client.async_execute_cell(cell, i, store_history=True)
                     except DeadKernelError:
@@ -261,6 +273,8 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
                         not_run = "the kernel stopped responding after a cell ran past the time limit"
                         return
         finally:
+            if getattr(client, "kc", None) is not None:  # nbclient leaves a manager it was given running
+                client.kc.stop_channels()
             proc = getattr(getattr(km, "provisioner", None), "process", None)
             if proc is not None and proc.poll() is None:  # bwrap: its PID namespace dies with it
                 proc.kill()
@@ -276,7 +290,7 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
         shutil.rmtree(private, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
     return Executed(nb, dict(client.statuses), set(client.timeouts), not_run, client.dropped,
-                    set(client.passed), budget_hit)
+                    set(client.passed), dict(client.patched), budget_hit)
 
 
 # ---------------------------------------------------------------- scoring
@@ -290,7 +304,7 @@ def _error_of(cell) -> str:
 
 def _passed(ex: Executed, idx: int) -> bool:
     """A test cell earns its points when it ran, the kernel replied ok, showed no error, and sent
-    the cell's one-time token (which the grading kernel sends only for a test that finished)."""
+    the cell's signature (which the grading kernel sends only for a test that finished untouched)."""
     cell = ex.nb.cells[idx]
     return (ex.status.get(idx) == "ok" and idx not in ex.timed_out and idx in ex.passed_token
             and not any(o.get("output_type") == "error" for o in cell.get("outputs", [])))
@@ -318,6 +332,8 @@ def _outcome(ex: Executed, tests: dict[str, int], gid: str) -> tuple[Status, tup
         if errors and nbgrader_meta(c).get("solution"):
             return Status.SOLUTION_ERROR, (_error_of(c), test_error)
     if ex.status.get(idx) == "ok" and not _error_of(ex.nb.cells[idx]) and idx not in ex.passed_token:
+        if idx in ex.patched:
+            return Status.PATCHED, (ex.patched[idx],)
         return Status.UNCONFIRMED, ()
     return Status.FAILED, (test_error,)
 

@@ -2,55 +2,76 @@
 
     python -m grader.grading_kernel -f CONNECTION_FILE
 
-It is ipykernel's kernel with two additions, both made before any student code runs:
+It is ipykernel's kernel with these additions, all made before any student code runs:
 
 * resource limits from ``$GRADER_LIMITS`` (``as=BYTES,cpu=SECONDS,fsize=BYTES,nproc=N``);
-* a reset before each graded test cell. The grader sends a test cell with RESET_MARKER as
-  its first line; this kernel then, in plain Python and without going through IPython's
-  input machinery, puts back what the student's code may have changed so that the test
-  runs as written: the builtins (and names in the notebook that shadow them), IPython's
-  input, prefilter and AST transformers, custom exception handlers, event callbacks,
-  display and exception hooks, trace and profile functions, methods of the shell and kernel
-  (instance or class), the modules imported before any student code (``$GRADER_PREIMPORT``,
-  the teacher notebook's imports; matplotlib's inline backend is enabled then too) and the
-  functions and classes in them, and the methods of the classes named in ``$GRADER_CLASSES``
-  (e.g. ``torch.Tensor``). Then the marker line is dropped and the test runs.
+* the run's key: the grader's first request, before any cell, carries it (``KEY_MARKER``); it is
+  kept only in a closure of this kernel's ``do_execute``, never in an attribute, a file, the
+  environment or the history;
+* an audit hook that refuses new audit hooks and any change to the code of this module's
+  functions; ``do_execute`` holds its own references to the reset and the check after a test,
+  so replacing them on their class changes nothing;
+* a reset before each graded test cell. The grader sends a test cell with RESET_MARKER and a
+  fresh nonce as its first line; this kernel then, in plain Python and without going through
+  IPython's input machinery, puts back what the student's code may have changed so that the
+  test runs as written: the builtins (and names in the notebook that shadow them), IPython's
+  input, prefilter and AST transformers, custom exception handlers, event callbacks, display
+  and exception hooks, trace and profile functions, interval timers and their signal handlers,
+  methods of the shell and kernel (instance or class), every module loaded before student code
+  (``$GRADER_PREIMPORT``, the teacher notebook's imports; matplotlib's inline backend is
+  enabled then too) with its functions and classes (numpy's ufuncs and dispatchers included),
+  the methods of every class those modules define, and every top-level value of
+  ``CONSTANT_MODULES`` (``math.inf`` too). Then the marker line is dropped and the test runs.
 
 The reset covers the messaging path too: the kernel's session (``Session.send`` and the
 rest of its class), its iopub and shell streams, the shell handlers and the streams behind
-``sys.stdout``. A test cell earns its points only when this kernel, after running it,
-found its reply status "ok" and sent the cell's one-time token (``TOKEN_PREFIX``; the
-grader makes a new random token for every test cell of every submission and checks it).
-So a solution that patches ``Session.send``, ``do_execute`` or ``sys.excepthook`` to turn
-an error into "ok" gains nothing: the patch is undone before the test, and a patch made
-during the test cannot add the token.
+``sys.stdout``. A test cell earns its points only when this kernel, after running it, found
+its reply status "ok", found nothing of the above changed while it ran (a function the test
+calls may patch ``abs`` or ``np.allclose``: then it says what, ``PATCHED_PREFIX``, and sends no
+signature), and sent the cell's signature (``TOKEN_PREFIX``): an HMAC, under the run's key, of
+the nonce and of the test's code as this kernel ran it. So a solution that patches
+``Session.send``, ``do_execute`` or ``sys.excepthook`` to turn an error into "ok", echoes the
+marker line, or hands ``do_execute`` another test, gains nothing.
 
-What it cannot do: code running in this process can change anything, this reset included.
-A submission that digs the token out of the interpreter (the frames of this very method)
-and prints it while forging the reply could still pass; doing so takes code that reaches
-into the kernel's frames, which a teacher sees in the submission. The reset undoes the
-ordinary ways to make a test pass without solving it, nothing more; the sandbox around
-the kernel is what keeps a submission from harming anyone else.
+What it cannot do: code running in this process can reach anything in it. A submission that
+digs the key out of this kernel's closure (``__closure__``, ``gc``, frames), patches a test's
+names between the reset and its use and puts them back before it ends, or rebinds a name the
+notebook itself defined (its imports, its helper functions) can still pass; each takes code
+that a teacher sees in the submission. The sandbox around the kernel is what keeps a
+submission from harming anyone else.
 """
 
 from __future__ import annotations
 
 import builtins
+import hashlib
+import hmac
 import importlib
 import os
 import resource
+import signal
 import sys
 import types
 
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
+KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
-TOKEN_PREFIX = "grader-passed:"  # + the cell's token: what a passing test cell emits
+TOKEN_PREFIX = "grader-passed:"  # + the cell's signature: what a passing test cell emits
+PATCHED_PREFIX = "grader-patched:"  # + nonce and what was patched while the test ran: no signature
+CONSTANT_MODULES = ("math", "cmath", "numpy", "torch")  # every top-level value is kept, not only functions
 _LIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE,
            "nproc": resource.RLIMIT_NPROC, "core": resource.RLIMIT_CORE}
 _FUNCS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type, staticmethod,
           classmethod, property)
+_TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
+_SIGNALS = (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def signature(key: str, nonce: str, source: str) -> str:
+    """What a passing test cell sends: an HMAC of the nonce and the test as run, under the run's key."""
+    return hmac.new(key.encode(), f"{nonce}\n{source}".encode(), hashlib.sha256).hexdigest()
 
 
 def apply_limits(spec: str) -> None:
@@ -63,13 +84,80 @@ def apply_limits(spec: str) -> None:
         resource.setrlimit(_LIMITS[name], (n, n))
 
 
+def _same(a, b) -> bool:
+    """The same object, or the same method bound to the same object (each binding makes a new one)."""
+    return a is b or (isinstance(a, types.MethodType) and isinstance(b, types.MethodType)
+                      and a.__func__ is b.__func__ and a.__self__ is b.__self__)
+
+
+def _rebound(obj, name: str, value) -> bool:
+    """``value`` is the class's own method ``name`` bound to ``obj``, stored on it."""
+    return (isinstance(value, types.MethodType) and value.__self__ is obj
+            and value.__func__ is getattr(type(obj), name, None))
+
+
+def _library_dirs() -> tuple:
+    """Where the big libraries live: code from there may wrap their own functions as they run."""
+    dirs = []
+    for name in ("torch", "numpy", "scipy", "sklearn", "matplotlib"):
+        f = getattr(sys.modules.get(name), "__file__", None)
+        if f:
+            dirs.append(os.path.dirname(f) + os.sep)
+    return tuple(dirs)
+
+
+def _wraps(dirs: tuple, old, new) -> bool:
+    """``new`` is a library's own wrapper around ``old``, not a patch: its code lives in the library
+    (torch hooks an optimizer class's step when it makes the first optimizer of that class, wraps
+    torch.manual_seed when its compiler is first imported and then re-registers a cache's properties), and it holds ``old`` (``__wrapped__``
+    or its closure)."""
+    if isinstance(old, property) and isinstance(new, property):  # torch re-registers a cache's properties
+        return all(f is None or getattr(f, "__code__", None) is not None and f.__code__.co_filename.startswith(dirs)
+                   for f in (new.fget, new.fset, new.fdel))
+    code = getattr(new, "__code__", None)
+    if old is None or code is None or not code.co_filename.startswith(dirs):
+        return False
+    return getattr(new, "__wrapped__", None) is old or any(
+        c.cell_contents is old for c in getattr(new, "__closure__", None) or () if _filled(c))
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # an empty cell
+        return False
+    return True
+
+
+def _func_types() -> tuple:
+    """The function-like types the reset keeps: numpy's ufuncs (np.abs) and dispatchers (np.allclose) too."""
+    np = sys.modules.get("numpy")
+    return _FUNCS + ((type(np.abs), type(np.allclose)) if np is not None else ())
+
+
+def _module_classes(modules: dict) -> list[type]:
+    """Every class defined in a loaded module (found without touching lazy or deprecated attributes)."""
+    out = []
+    for name, m in modules.items():
+        try:
+            values = list(vars(m).values()) if isinstance(m, types.ModuleType) else []
+        except TypeError:
+            continue
+        out += [v for v in values if issubclass(type(v), type) and vars(v).get("__module__") == name]
+    return out
+
+
 class _Snapshot:
-    """What the reset puts back, taken when the kernel starts."""
+    """What the reset puts back (``restore``) and what a test may not have changed (``changed``),
+    taken when the kernel starts."""
 
     def __init__(self, kernel: IPythonKernel) -> None:
         shell = kernel.shell
+        self.funcs = _func_types()
+        self.wrappers = _library_dirs()
         self.builtins = dict(vars(builtins))
         self.sys_hooks = {n: getattr(sys, n) for n in ("excepthook", "displayhook", "stdout", "stderr", "stdin")}
+        self.signals = {s: signal.getsignal(s) for s in _SIGNALS}
         tm = shell.input_transformer_manager
         self.tm = {n: list(getattr(tm, n)) for n in ("cleanup_transforms", "line_transforms", "token_transformers")}
         self.cleanup = list(shell.input_transformers_cleanup)
@@ -95,20 +183,63 @@ class _Snapshot:
                 *(s for s in (sys.stdout, sys.stderr) if s is not None)]
         objs = [o for o in objs if o is not None]
         self.objs = {id(o): (o, dict(vars(o))) for o in objs if hasattr(o, "__dict__")}
-        classes = {c for o in objs for c in type(o).__mro__ if c is not object}
-        self.classes = {c: dict(vars(c)) for c in classes}
         self.modules = dict(sys.modules)
-        self.module_funcs = {name: {k: v for k, v in vars(m).items() if isinstance(v, _FUNCS)}
+        classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(_module_classes(self.modules))
+        self.classes = {c: dict(vars(c)) for c in classes}
+        self.module_funcs = {name: {k: v for k, v in vars(m).items() if issubclass(type(v), self.funcs)}
                              for name, m in self.modules.items() if isinstance(m, types.ModuleType)}
+        self.constants = {name: dict(vars(self.modules[name])) for name in CONSTANT_MODULES if name in self.modules}
         for cls_path in os.environ.get("GRADER_CLASSES", "").split(","):
             mod, _, attr = cls_path.rpartition(".")
             if mod in sys.modules and isinstance(c := getattr(sys.modules[mod], attr, None), type):
                 self.classes[c] = dict(vars(c))
 
+    def changed(self, kernel: IPythonKernel) -> list[str]:
+        """What differs from the snapshot now (after a test ran): builtins, hooks, modules, functions,
+        methods, constants, timers; empty when nothing does."""
+        out = [f"builtins.{k}" for k, v in vars(builtins).items() if self.builtins.get(k, self) is not v]
+        ns = kernel.shell.user_ns
+        out += [f"the notebook's name {k}" for k in ns
+                if k in self.builtins and not k.startswith("__") and ns[k] is not self.builtins[k]]
+        out += [f"sys.{n}" for n, v in self.sys_hooks.items() if getattr(sys, n) is not v]
+        out += ["a trace or profile function"] * (sys.gettrace() is not None or sys.getprofile() is not None)
+        out += ["an interval timer"] * any(signal.getitimer(t)[0] > 0 for t in _TIMERS)
+        out += [f"the handler of {s.name}" for s, h in self.signals.items() if signal.getsignal(s) is not h]
+        out += [f"sys.modules[{n!r}]" for n, m in self.modules.items() if sys.modules.get(n) is not m]
+        for name, funcs in self.module_funcs.items():
+            d = vars(self.modules[name])
+            if d is not ns:  # the notebook's own names are the student's
+                out += [f"{name}.{k}" for k, v in funcs.items() if d.get(k) is not v and not _wraps(self.wrappers, v, d.get(k))]
+        for name, values in self.constants.items():
+            d = vars(self.modules[name])
+            out += [f"{name}.{k}" for k, v in values.items()
+                    if k in d and d[k] is not v and f"{name}.{k}" not in out and not _wraps(self.wrappers, v, d[k])]
+        for cls, attrs in self.classes.items():  # a method replaced, or an inherited one shadowed
+            for k, v in vars(cls).items():
+                if not isinstance(v, self.funcs) or attrs.get(k) is v:
+                    continue
+                old = attrs[k] if k in attrs else next((vars(b)[k] for b in cls.__mro__[1:] if k in vars(b)), None)
+                if (k in attrs or isinstance(old, self.funcs)) and not _wraps(self.wrappers, old, v):
+                    out.append(f"{cls.__qualname__}.{k}")
+        for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
+            d = vars(obj)
+            out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in d.items() if k != "CustomTB" and (
+                    k in attrs and isinstance(attrs[k], self.funcs) and not _same(attrs[k], v)
+                    or k not in attrs and isinstance(getattr(type(obj), k, None), self.funcs)
+                    and not _rebound(obj, k, v))]  # IPython puts stream.write back so
+        out += ["a custom exception handler"] * bool(kernel.shell.custom_exceptions)  # its CustomTB: above
+        out += [f"the kernel's {n}" for n, v in self.kernel_attrs.items() if getattr(kernel, n) is not v]
+        return list(dict.fromkeys(out))  # builtins is also a module: each name once
+
     def restore(self, kernel: IPythonKernel) -> None:
         shell = kernel.shell
         sys.settrace(None)
         sys.setprofile(None)
+        for t in _TIMERS:
+            signal.setitimer(t, 0)
+        for s, h in self.signals.items():
+            if signal.getsignal(s) is not h and h is not None:
+                signal.signal(s, h)
         for name, value in self.sys_hooks.items():
             setattr(sys, name, value)
         for name, value in self.modules.items():  # modules swapped for fakes
@@ -117,24 +248,29 @@ class _Snapshot:
         for name, funcs in self.module_funcs.items():  # functions patched in those modules
             d = vars(self.modules[name])
             for k, v in funcs.items():
-                if d.get(k) is not v:
+                if d.get(k) is not v and not _wraps(self.wrappers, v, d.get(k)):
+                    d[k] = v
+        for name, values in self.constants.items():  # math.inf = 5.0
+            d = vars(self.modules[name])
+            for k, v in values.items():
+                if k in d and d[k] is not v and not _wraps(self.wrappers, v, d[k]):
                     d[k] = v
         for cls, attrs in self.classes.items():  # methods patched on classes
             d = vars(cls)
             try:
-                for k in [k for k in d if k not in attrs and isinstance(d[k], _FUNCS)]:
+                for k in [k for k in d if k not in attrs and isinstance(d[k], self.funcs)]:
                     delattr(cls, k)
                 for k, v in attrs.items():
-                    if isinstance(v, _FUNCS) and d.get(k) is not v:
+                    if isinstance(v, self.funcs) and d.get(k) is not v and not _wraps(self.wrappers, v, d.get(k)):
                         setattr(cls, k, v)
             except (AttributeError, TypeError):  # a built-in type: cannot be patched anyway
                 pass
         for obj, attrs in self.objs.values():  # methods patched on the objects themselves
             d = vars(obj)
-            for k in [k for k in d if k not in attrs and isinstance(d[k], _FUNCS + (types.LambdaType,))]:
+            for k in [k for k in d if k not in attrs and isinstance(d[k], self.funcs + (types.LambdaType,))]:
                 del d[k]
             for k, v in attrs.items():
-                if isinstance(v, _FUNCS) and d.get(k) is not v:
+                if isinstance(v, self.funcs) and d.get(k) is not v:
                     d[k] = v
         b = vars(builtins)
         for k in [k for k in b if k not in self.builtins]:
@@ -168,43 +304,78 @@ class _Snapshot:
                 setattr(kernel, n, v)
 
 
-class GradingKernel(IPythonKernel):
-    """IPythonKernel that restores the interpreter before each graded test cell."""
+def _ok(kernel) -> dict:
+    return {"status": "ok", "execution_count": kernel.execution_count, "payload": [], "user_expressions": {}}
 
-    _grader_snapshot: _Snapshot | None = None
 
-    def take_snapshot(self) -> None:
-        names = list(filter(None, os.environ.get("GRADER_PREIMPORT", "").split(",")))
-        for name in names:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - a module the notebook imports but this one can't
-                pass
-        if "matplotlib" in sys.modules:  # its inline hooks belong to the snapshot, not to the student
-            try:
-                self.shell.enable_matplotlib("inline")
-            except Exception:  # noqa: BLE001 - no inline backend: figures are then not shown, nothing else
-                pass
-        GradingKernel._grader_snapshot = _Snapshot(self)  # on the class: an instance patch cannot hide it
+def _kernel_class() -> type:
+    """GradingKernel, with the run's key and the snapshot in its closure (no attribute holds them)."""
+    state: dict = {}  # "key", "snapshot": set once each, before any student code
+    restore, changed = _Snapshot.restore, _Snapshot.changed  # held here: patching the class changes nothing
 
-    async def do_execute(self, code, silent, store_history=True, user_expressions=None,
-                         allow_stdin=False, **kwargs):
-        first, _, rest = code.partition("\n")
-        snapshot = GradingKernel._grader_snapshot  # class attribute: survives instance patches
-        if not first.startswith(RESET_MARKER) or snapshot is None:
-            return await IPythonKernel.do_execute(self, code, silent, store_history, user_expressions,
-                                                  allow_stdin, **kwargs)
-        token = first[len(RESET_MARKER):].strip()
-        snapshot.restore(self)
-        reply = await IPythonKernel.do_execute(self, rest, silent, store_history, user_expressions,
-                                               allow_stdin, **kwargs)
-        # The evidence the grader scores: the token, sent only when the test cell itself
-        # finished without an exception (the reply's own status, before any send is patched).
-        if token and isinstance(reply, dict) and reply.get("status") == "ok":
-            snapshot.restore(self)  # undo what the student's functions did during the test
-            self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": f"{TOKEN_PREFIX}{token}\n"},
-                              parent=self.get_parent(), ident=self._topic("stream"))
-        return reply
+    class GradingKernel(IPythonKernel):
+        """IPythonKernel that restores the interpreter before each graded test cell and signs a test
+        that passed untouched."""
+
+        def take_snapshot(self) -> None:
+            if "snapshot" in state:
+                return
+            for name in filter(None, os.environ.get("GRADER_PREIMPORT", "").split(",")):
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 - a module the notebook imports but this one can't
+                    pass
+            if "matplotlib" in sys.modules:  # its inline hooks belong to the snapshot, not to the student
+                try:
+                    self.shell.enable_matplotlib("inline")
+                except Exception:  # noqa: BLE001 - no inline backend: figures are then not shown, nothing else
+                    pass
+            state["snapshot"] = _Snapshot(self)
+
+        async def do_execute(self, code, silent, store_history=True, user_expressions=None,
+                             allow_stdin=False, **kwargs):
+            first, _, rest = code.partition("\n")
+            if first.startswith(KEY_MARKER) and "key" not in state:  # the grader's first request
+                state["key"] = first[len(KEY_MARKER):].strip()
+                return _ok(self)
+            snapshot, key = state.get("snapshot"), state.get("key")
+            if not first.startswith(RESET_MARKER) or snapshot is None or not key:
+                return await IPythonKernel.do_execute(self, code, silent, store_history, user_expressions,
+                                                      allow_stdin, **kwargs)
+            nonce = first[len(RESET_MARKER):].strip()
+            restore(snapshot, self)
+            reply = await IPythonKernel.do_execute(self, rest, silent, store_history, user_expressions,
+                                                   allow_stdin, **kwargs)
+            # The evidence the grader scores, judged from the reply's own status before anything is
+            # sent: the signature when the test finished and nothing was patched while it ran.
+            if nonce and isinstance(reply, dict) and reply.get("status") == "ok":
+                patched = changed(snapshot, self)
+                restore(snapshot, self)  # undo what the student's functions did during the test
+                text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched
+                        else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}")
+                self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"},
+                                  parent=self.get_parent(), ident=self._topic("stream"))
+            return reply
+
+    GradingKernel.__qualname__ = "GradingKernel"
+    return GradingKernel
+
+
+GradingKernel = _kernel_class()
+
+
+def _guard(protected: list):
+    """An audit hook: no further audit hooks (Python then drops the new one silently), and the code of
+    the protected functions stays theirs (setting ``__code__`` is an audited event; replacing a class's
+    attribute is not, which is why the kernel holds its own references to what it calls)."""
+    ids = {id(f) for f in protected}
+
+    def hook(event, args):
+        if event == "sys.addaudithook":
+            raise RuntimeError("the grading kernel accepts no audit hooks")
+        if event == "object.__setattr__" and id(args[0]) in ids:
+            raise RuntimeError(f"the grading kernel's {getattr(args[0], '__qualname__', args[0])!s} cannot be changed")
+    return hook
 
 
 class GradingKernelApp(IPKernelApp):
@@ -213,6 +384,9 @@ class GradingKernelApp(IPKernelApp):
     def init_kernel(self):
         super().init_kernel()
         self.kernel.take_snapshot()
+        funcs = [f for c in (GradingKernel, _Snapshot) for f in vars(c).values() if isinstance(f, types.FunctionType)]
+        funcs += [v for v in globals().values() if isinstance(v, types.FunctionType)]
+        sys.addaudithook(_guard(funcs))
 
 
 def main() -> None:

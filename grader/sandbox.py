@@ -296,42 +296,6 @@ def kernel_launch(scratch: Path, ipc: Path, limits: Limits, env: dict[str, str],
     return prefix, launch_env, group
 
 
-def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
-    """A kernel manager that starts grader.grading_kernel behind argv_prefix (see kernel_launch),
-    talking over unix sockets in ipc. Its clients refuse any message part over ``message_bytes``
-    at the socket (ZeroMQ closes the connection instead of reading it into the grader's memory).
-    Sandboxed (a prefix), the sockets are in the sandbox's own tmpfs at ipc's path: once the
-    kernel is launched, the manager and its clients reach them through /proc/PID/root of the
-    sandbox's first process."""
-    import zmq
-    import zmq.asyncio
-    from jupyter_client.kernelspec import KernelSpec
-    from jupyter_client.manager import AsyncKernelManager
-
-    class SandboxedKernelManager(AsyncKernelManager):
-        def format_kernel_cmd(self, extra_arguments=None):
-            return [*argv_prefix, sys.executable, "-m", "grader.grading_kernel", "-f", self.connection_file]
-
-        async def _async_post_start_kernel(self, **kw):
-            if argv_prefix:  # before the control socket connects: the sockets are inside the sandbox
-                self.ip = f"/proc/{_wait_for_child(self.provisioner.process.pid)}/root{self.ip}"
-            await super()._async_post_start_kernel(**kw)
-
-        def client(self, **kwargs):
-            context = zmq.asyncio.Context()
-            context.setsockopt(zmq.MAXMSGSIZE, message_bytes)  # the default of every socket it makes
-            client = super().client(context=context, **kwargs)
-            client._created_context = True  # the client closes it when it goes
-            return client
-
-    km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "k"),
-                                connection_file=str(connection_folder(ipc) / "kernel.json"))
-    # interrupt by message: a signal would reach bwrap, not the kernel inside it
-    km._kernel_spec = KernelSpec(argv=["python"], display_name="grader", language="python",
-                                 interrupt_mode="message", env={})
-    return km
-
-
 def _child_of(pid: int) -> int | None:
     """A child of process ``pid``, None while it has none (bwrap's process inside the new
     namespaces: its /proc/PID/root is the sandbox's root). Processes that end while it looks

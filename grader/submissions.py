@@ -48,9 +48,11 @@ class Status(enum.Enum):
                       "a cell ran past the time limit (endless loop?) and was interrupted; test: {}")
     TEST_TIMED_OUT = ("the test cell was interrupted",
                       "the test cell ran past the time limit and was interrupted")
-    UNCONFIRMED = ("the kernel replied ok without the test's one-time token",
-                   "the kernel replied ok but never confirmed the test with its token: "
-                   "the submission tampered with the kernel's messages")
+    UNCONFIRMED = ("the kernel replied ok without the test's signature",
+                   "the kernel replied ok but never confirmed the test with its signature: "
+                   "the submission tampered with the kernel or its messages")
+    PATCHED = ("the test passed while the submission had patched what it uses; detail: what",
+               "the test passed only with {} patched while it ran: not counted")
     NOT_RUN = "the test cell never ran; detail: why (budget used up, kernel dead, channel closed)", "{}"
     TEST_DELETED = "the submission has no copy of the test cell", "test cell deleted from the submission"
     NEEDS_MANUAL_GRADE = ("a graded answer, not a test: a teacher scores it in formgrader",

@@ -169,7 +169,7 @@ assert one_block == 256
 # %% [markdown]
 # ## 4. Training: the chain rule as the loss
 #
-# The loss is the same as for pixels: $-\frac1T\sum_t \log P_\theta(x_t\mid x_{<t})$, nats per sample, averaged over random 2,048-sample crops of the training clips; the weights of the best validation epoch are kept. Training took 24 minutes on the CPU (printed below), so it was done once by the committed command `python -m helpers.registry train wavenet_tones` (seeded; `make checkpoints` runs it), which wrote `data/checkpoints/wavenet_tones.pt`. The cell below loads it and checks it was trained with this configuration; if the file is missing it trains here.
+# The loss is the same as for pixels: $-\frac1T\sum_t \log P_\theta(x_t\mid x_{<t})$, nats per sample, averaged over random 2,048-sample crops of the training clips; the weights of the best validation epoch are kept. Training took 24 minutes on the CPU (printed below), so it was done once, before the series had its registry, by the training code that the committed command `python -m helpers.registry train wavenet_tones` now runs (seeded; `make checkpoints` runs it; the checkpoint's metadata says so). It wrote `data/checkpoints/wavenet_tones.pt`. The cell below loads it and checks it was trained with this configuration; if the file is missing it trains here.
 
 # %%
 model, info = get("wavenet_tones")  # trains for ~25 min if the file is missing
@@ -180,7 +180,7 @@ assert cfg.train.crop == 2048
 plot_history(hist, ylabel="nats per sample", title="WaveNet on synthetic tones")
 
 # %% [markdown]
-# How good is that? In **bits per sample** on the held-out clips, against two baselines that ignore the past: the uniform distribution over 256 codes (8 bits), and the codes' overall frequencies counted on the training clips (a "unigram", the best model without context).
+# How good is that? In **bits per sample** on the held-out clips, against two baselines that ignore the past: the uniform distribution over 256 codes (8 bits), and the codes' overall frequencies counted on the training clips (a "unigram", the natural baseline without context).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -244,7 +244,7 @@ print(f"{length} samples: re-running the window {1000 * (t1 - t0) / length:.1f} 
       f"same samples: {torch.equal(slow, fast)}")
 
 # %% [markdown]
-# In this run the window never fills: we draw 400 samples, fewer than $R = 511$, so the window sampler's window grows from 1 to 400 samples, about 200 on average, and the cached step does about that many times less arithmetic per layer, yet the measured gap is smaller: one sample at a time, the cached sampler spends much of its time on the fixed cost of launching each small operation, not on arithmetic. The arithmetic of the window sampler grows with the receptive field, while a cached step's does not (it computes one column per layer whatever $R$ is); that is why the real WaveNet, with thousands of samples of context, depends on the cache (the "Fast WaveNet" trick). We only measured this one model, and windows shorter than its $R$.
+# In this run the window never fills: we draw 400 samples, fewer than $R = 511$, so the window sampler's window grows from 1 to 400 samples, about 200 on average, and the cached step does about that many times less arithmetic per layer, yet the measured gap is smaller: one sample at a time, the cached sampler spends much of its time on the fixed cost of launching each small operation, not on arithmetic. The arithmetic of the window sampler grows with the receptive field, while a cached step's does not (it computes one column per layer whatever $R$ is); that is why the cache pays most for models with thousands of samples of context, such as the real WaveNet (the "Fast WaveNet" trick of Paine et al., 2016). We only measured this one model, and windows shorter than its $R$.
 #
 # Now the real thing: the cell below samples six clips of 0.75 s, three from silence and three continuations (each primed with the first 0.25 s of a different held-out clip). The next cell plays the three from silence, then one held-out clip and the continuation of its first 0.25 s; the figure after it shows that held-out clip, the first clip from silence and that continuation.
 
@@ -281,7 +281,7 @@ axes[0].text(0.26, 0.85, "generated →", color="tab:green")
 fig
 
 # %% [markdown]
-# What to look and listen for, against the held-out row. The model has learnt the **short-range** structure: stretches of periodic wave, harmonics stacked as horizontal lines in the spectrogram, and sharp attacks followed by decays (from silence, near 0.58 s). It has not learnt it cleanly: a haze of noise surrounds the notes. About 2.3 bits per sample means each sample is drawn from roughly five plausible codes, and every unlucky draw is noise that later steps have to live with. It has no **long-range** structure at all: no steady beat of one note every 0.25 s, because 0.25 s is 2,000 samples, four times the receptive field. A bigger model trained longer fixes the first (the real WaveNet trains for days on accelerators); only a longer receptive field, or conditioning on something like a score or text, fixes the second.
+# What to look and listen for, against the held-out row. The model has learnt the **short-range** structure: stretches of periodic wave, harmonics stacked as horizontal lines in the spectrogram, and sharp attacks followed by decays (from silence, near 0.58 s). It has not learnt it cleanly: a haze of noise surrounds the notes. About 2.3 bits per sample means each sample is drawn from roughly five plausible codes, and every unlucky draw is noise that later steps have to live with. It has no **long-range** structure: no steady beat of one note every 0.25 s (none shows in the figure), and it cannot see one, since 0.25 s is 2,000 samples, four times the receptive field. More capacity and training are the usual remedy for the first (the real WaveNet trains for days on accelerators; we did not try it here); a longer receptive field, or conditioning on something like a score or text, is what the second needs.
 #
 # ## 6. Video: frames are components too
 #

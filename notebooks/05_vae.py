@@ -115,7 +115,7 @@ assert torch.allclose(kl_standard_normal(m, sigma), kl_if_log_var, rtol=1e-5)
 print("=> the slide's term is exactly 2·KL when σ is the log-variance; the noise scale is exp(σ/2)")
 
 # %% [markdown]
-# **The answer.** The slide's term is $2\,\mathrm{KL}$ exactly when $\sigma$ is the **log-variance**. (The factor 2 only rescales the term; with the factor ½ the loss is exactly the negative ELBO, the evidence lower bound explained below and derived in notebook 07.) Then the standard deviation is $\exp(\sigma/2)$, so the consistent sampling step is
+# **The answer.** The slide's term is $2\,\mathrm{KL}$ exactly when $\sigma$ is the **log-variance**. (The factor 2 only rescales the term; with the factor ½ the loss is a one-sample estimate of the negative ELBO, the evidence lower bound explained below and derived in notebook 07.) Then the standard deviation is $\exp(\sigma/2)$, so the consistent sampling step is
 #
 # $$c = \exp(\sigma/2) \odot e + m, \qquad \text{not } \exp(\sigma) \odot e + m.$$
 #
@@ -524,7 +524,7 @@ for label, panel in [("digits panel", digit_panel), ("Pokémon panel", poke_pane
 #   $$\log P(x) \;\ge\; \log \frac1k \sum_{j=1}^{k} \frac{P(x \mid z_j)\, N(z_j; 0, I)}{q(z_j \mid x)},$$
 #   which equals the ELBO at $k = 1$ and tightens towards $\log P(x)$ as $k$ grows. We use $k = 1000$.
 #
-# Besides the 8-D MLP VAE we evaluate the series' likelihood model `digits_vae_made`: 16-D code and a **more expressive decoder**, autoregressive over the 64 pixels given the code (a MADE, Germain et al. 2015: $P(x \mid z) = \prod_i P(x_i \mid x_{<i}, z)$, all conditionals in one pass of a network whose weights are multiplied by fixed 0/1 masks, so that pixel $i$'s output sees only the pixels before it), 768 units per layer, dropout 0.5, weight decay 3·10⁻⁴ (a penalty on large weights, applied by the optimiser at every step), learning rate 5·10⁻⁴, KL warm-up over 20 epochs (these six settings are printed below), and early stopping on the validation −ELBO (the training is not re-run here). Nothing is trained or selected on the test split.
+# Besides the 8-D MLP VAE we evaluate the series' likelihood model `digits_vae_made`: 16-D code and a **more expressive decoder**, autoregressive over the 64 pixels given the code (a MADE, Germain et al. 2015: $P(x \mid z) = \prod_i P(x_i \mid x_{<i}, z)$, all conditionals in one pass of a network whose weights are multiplied by fixed 0/1 masks, so that pixel $i$'s output sees only the pixels before it), 768 units per layer, dropout 0.5, weight decay 3·10⁻⁴ (a penalty on large weights, applied by the optimiser at every step), learning rate 5·10⁻⁴, KL warm-up over 20 epochs (these six settings are printed below), and early stopping on the validation −ELBO (the training is not re-run here). Nothing is trained on the test split, and early stopping looks only at the validation split.
 
 # %% [markdown]
 # Over the whole test split, $k = 1000$ means 447,000 decoder passes per model, so the training command computed these numbers once (same function, seeded) and stored them in the checkpoints. `tests/test_vae.py` recomputes the stored −ELBO of each shipped digits VAE; notebook 06 recomputes the IWAE values for its table and asserts them. Here we print the stored numbers and recompute both live on the first 40 test digits: `helpers.models.vae.elbo(model, x, generator)` returns a one-sample estimate of the ELBO per image, so `-elbo(...)` is the −ELBO.
@@ -568,7 +568,7 @@ bar_table(names, [v for pair in results.values() for v in pair], xlabel="nats pe
           title=f"Digits test likelihood (uniform guess, 1/17 per pixel: 64 ln 17 = {64 * math.log(17):.0f} nats)")
 
 # %% [markdown]
-# **What to look at.** For each model the IWAE bar is shorter than the −ELBO bar, and the MADE-decoder VAE's bars are shorter than the MLP VAE's (the numbers are printed above). Its settings are those of its training recipe (printed above), chosen on the **validation** split, never the test split (that search is not re-run here); `python -m helpers.registry train digits_vae_made` retrains it.
+# **What to look at.** For each model the IWAE bar is shorter than the −ELBO bar, and the MADE-decoder VAE's bars are shorter than the MLP VAE's (the numbers are printed above). Its settings are those of its training recipe (printed above); how they were chosen among the variants tried was not recorded (README, tuning notes), so its test number may be a little optimistic: the series had set itself a target on the test split. `python -m helpers.registry train digits_vae_made` retrains it.
 
 # %% [markdown]
 # **Takeaway.** Because the IWAE bound is itself at most $\log P(x)$, the ELBO falls short of $\log P(x)$ by **at least** the gap between −ELBO and the IWAE bound: the printed gaps are lower bounds on what the ELBO wastes. Here the gap is larger for the MADE-decoder VAE than for the MLP VAE (printed above). The MADE-decoder VAE has the lower bounds, but it differs from the MLP VAE in more than its decoder (code size, width, dropout, weight decay, learning rate: both recipes printed above), so these numbers do not say how much of its advantage the decoder brings. Always say which bound you report.

@@ -24,6 +24,18 @@ def test_refusing_switches_off_every_name_and_restores():
     assert _double(2) == 4  # restored after the block raised too
 
 
+def test_refusing_reaches_a_reference_kept_in_a_default_argument():
+    """A solution that kept the forbidden function as a default argument (or in a closure) before the
+    test ran still gets the refusal: the function's own code is swapped, not a name."""
+    def sneaky(x, _f=_double):
+        return _f(x)
+
+    with refusing([_double], "written without the helpers"):
+        with pytest.raises(AssertionError, match="written without the helpers"):
+            sneaky(3)
+    assert sneaky(3) == 6
+
+
 def test_refusing_a_compiled_function_under_the_names_that_hold_it():
     """Cython's connected_components cannot have its code swapped: it refuses under its module names
     and a name the notebook imported (the namespace given), and is back afterwards."""

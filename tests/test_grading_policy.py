@@ -25,9 +25,9 @@ def _cell(source: str, gid: str | None = None, *, solution=False, grade=False, o
     return c
 
 
-def _executed(cells, status, *, passed=(), timed_out=(), not_run=""):
+def _executed(cells, status, *, passed=(), timed_out=(), not_run="", patched=None):
     nb = nbformat.v4.new_notebook(cells=cells)
-    return Executed(nb, dict(status), set(timed_out), not_run, False, set(passed))
+    return Executed(nb, dict(status), set(timed_out), not_run, False, set(passed), dict(patched or {}))
 
 
 SOL, TEST = 0, 1
@@ -62,7 +62,7 @@ NAME_ERROR = (("NameError", "name 'x' is not defined"),)
     ({0: "ok", 1: "error"}, (), (), (1,), "", Status.TEST_TIMED_OUT,
      "the test cell ran past the time limit and was interrupted"),
     ({0: "ok", 1: "ok"}, (), (), (), "", Status.UNCONFIRMED,
-     "the kernel replied ok but never confirmed the test with its token: the submission tampered with the kernel's messages"),
+     "the kernel replied ok but never confirmed the test with its signature: the submission tampered with the kernel or its messages"),
     ({0: "ok", 1: "error"}, (), (), (), "", Status.FAILED, "test failed (the kernel reported an error)"),
     # an exception named like another outcome's text is still a failed test
     ({0: "ok", 1: "error"}, (), (("needs_manual_grade", "x"),), (), "", Status.FAILED, "needs_manual_grade: x"),
@@ -74,6 +74,17 @@ def test_the_status_and_reason_name_what_went_wrong(status, outputs0, outputs1, 
     ex = _executed(cells, status, timed_out=timed_out, not_run=not_run)
     got, detail = _outcome(ex, {"t": TEST}, "t")
     assert (got, Row("s", "nb", "t", 0, 1, got, detail).reason) == (want_status, want)
+
+
+def test_a_test_that_passed_while_patched_earns_nothing_and_says_what():
+    """The kernel found something patched after the test ran (a function the test called replaced
+    abs): no signature, and the reason names what."""
+    cells = [_cell("x = 1", "s", solution=True), _cell("assert x == 1", "t", grade=True)]
+    ex = _executed(cells, {0: "ok", 1: "ok"}, patched={TEST: "builtins.abs, numpy.allclose"})
+    assert not _passed(ex, TEST)
+    got, detail = _outcome(ex, {"t": TEST}, "t")
+    assert (got, Row("s", "nb", "t", 0, 1, got, detail).reason) == (
+        Status.PATCHED, "the test passed only with builtins.abs, numpy.allclose patched while it ran: not counted")
 
 
 def test_manual_deleted_and_passed_cells_get_their_status():
@@ -97,8 +108,9 @@ REASONS = {
     Status.CELL_TIMED_OUT: (("NameError: x",),
                             "a cell ran past the time limit (endless loop?) and was interrupted; test: NameError: x"),
     Status.TEST_TIMED_OUT: ((), "the test cell ran past the time limit and was interrupted"),
-    Status.UNCONFIRMED: ((), "the kernel replied ok but never confirmed the test with its token: "
-                             "the submission tampered with the kernel's messages"),
+    Status.UNCONFIRMED: ((), "the kernel replied ok but never confirmed the test with its signature: "
+                             "the submission tampered with the kernel or its messages"),
+    Status.PATCHED: (("builtins.abs",), "the test passed only with builtins.abs patched while it ran: not counted"),
     Status.NOT_RUN: (("the kernel died",), "the kernel died"),
     Status.TEST_DELETED: ((), "test cell deleted from the submission"),
     Status.NEEDS_MANUAL_GRADE: ((), "needs_manual_grade: a teacher grades this answer in nbgrader's formgrader"),

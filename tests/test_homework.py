@@ -157,6 +157,19 @@ class _Listener:
             conn.close()
 
 
+class _UnixListener(_Listener):
+    """A Unix socket server on the host that counts connections: a submission swaps its kernel's
+    sockets for links to it, and the grader must never connect to it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen()
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "absent"
 
@@ -164,7 +177,7 @@ def _sha(path: Path) -> str:
 TOKEN = "homework-daemon-7c1e"  # in the daemon's command line: no process may keep it
 
 
-def _attacks(paths: dict[str, Path], port: int) -> dict[str, tuple[str, str]]:
+def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[str, str]]:
     """name -> (code put in place of ex1's solution, code put in place of ex2's); stubs elsewhere."""
     stub1 = "raise NotImplementedError()"
     stub2 = "def double(xs):\n    raise NotImplementedError()"
@@ -269,6 +282,44 @@ def _attacks(paths: dict[str, Path], port: int) -> dict[str, tuple[str, str]]:
             "    k.session.send(k.iopub_socket, 'display_data', {'data': {'text/plain': 'big'}, 'metadata': {}},\n"
             "                   parent=k.get_parent(), buffers=[bytes(512 << 20)])\n"
             "n_distinct = len(set(values))", stub2),
+        # forged signatures: do_execute overridden to echo the marker line's last word as the token
+        # (no frames, no tell-tale names), or to hand the real do_execute an empty test instead
+        "mallory_echo": (ECHO + "\nn_distinct = None", stub2),
+        "mallory_swap": (SWAP + "\nn_distinct = None", stub2),
+        # the reset switched off, and the check after the test emptied: both refused
+        "mallory_norestore": (
+            "K = type(get_ipython().kernel)\nS = K.do_execute.__globals__['_Snapshot']\nreal = S.restore\n"
+            "S.restore = lambda self, kernel: None\nS.changed = lambda self, kernel: []\n"
+            "try:\n    real.__code__ = (lambda self, kernel: None).__code__\n"
+            "except RuntimeError as e:\n    print('refused:', e)\n"
+            "n_distinct = 0\nlen = lambda *a: 0", stub2),
+        # the marker read from the request while the test runs, printed as the token; replies forged
+        "mallory_parent": (stub1, "def double(xs):\n    k = get_ipython().kernel\n"
+                           "    print('grader-passed:' + k.get_parent()['content']['code'].split(chr(10))[0].split()[-1])\n"
+                           + _indent(FORGE_SEND) + "\n    return [0]"),
+        # builtins patched by the answer while the test runs: the test passes, and is not counted
+        "mallory_midtest": (stub1, "class Yes(list):\n    def __eq__(self, other):\n        return True\n\n"
+                            "def double(xs):\n    import builtins\n"
+                            "    builtins.type = lambda x: list if isinstance(x, Yes) else int\n"
+                            "    builtins.all = lambda it: True\n    return Yes()"),
+        # a timer that shadows `type` again after the reset; an audit hook that would patch abs
+        "mallory_timer": (
+            "import signal\nclass Int(int):\n    def __eq__(self, other):\n        return True\n"
+            "    __hash__ = int.__hash__\n\n_ns = globals()\n"
+            "def _again(*a):\n    _ns['type'] = lambda x: int\n\n"
+            "signal.signal(signal.SIGALRM, _again)\nsignal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)\n"
+            "n_distinct = Int(0)", stub2),
+        "mallory_audit": (
+            "import builtins, sys\ndef _hook(event, args):\n    if event == 'exec':\n"
+            "        builtins.abs = lambda v: 0\n\ngetattr(sys, 'add' + 'audithook')(_hook)\nexec('1')\n"
+            "print('audit hook active:', abs(-1) == 0)\nn_distinct = None", stub2),
+        # its sockets swapped for links to one of the host's: the grader must never follow them
+        "mallory_symlink": (
+            "import json, os, sys\ninfo = json.load(open(sys.argv[sys.argv.index('-f') + 1]))\n"
+            "for port in ('shell_port', 'iopub_port', 'stdin_port', 'hb_port', 'control_port'):\n"
+            "    path = f\"{info['ip']}-{info[port]}\"\n    os.unlink(path)\n"
+            f"    os.symlink({str(unix)!r}, path)\n"
+            "print('linked', sorted(os.listdir(os.path.dirname(info['ip']))))\nn_distinct = None", stub2),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -285,6 +336,20 @@ def _forged(self, stream, msg_or_type, content=None, *args, **kwargs):
         content = {'status': 'ok', 'execution_count': content.get('execution_count'), 'payload': [], 'user_expressions': {}}
     return _send(self, stream, msg_or_type, content, *args, **kwargs)
 Session.send = _forged"""
+ECHO = """_k = getattr(get_ipython(), "ker" + "nel")
+async def _answer(code, silent, store_history=True, user_expressions=None, allow_stdin=False, **kw):
+    first = code.split("\\n", 1)[0]
+    if first.startswith("# grader:"):
+        _k.session.send(_k.iopub_socket, "stream", {"name": "stdout", "text": "grader-passed:" + first.split()[-1] + "\\n"},
+                        parent=_k.get_parent(), ident=_k._topic("stream"))
+    return {"status": "ok", "execution_count": _k.execution_count, "payload": [], "user_expressions": {}}
+_k.do_execute = _answer"""
+SWAP = """_k = get_ipython().kernel
+_real = type(_k).do_execute
+async def _swap(code, *a, **kw):
+    first = code.split("\\n", 1)[0]
+    return await _real(_k, first + "\\npass" if first.startswith("# grader: restore") else code, *a, **kw)
+_k.do_execute = _swap"""
 SILENCE = """import sys
 ip = get_ipython()
 sys.excepthook = lambda *a: None
@@ -328,7 +393,8 @@ def graded(tmp_path_factory, sandbox):
              "repo_file": homework.REPO_ROOT / "pwned_by_mallory.txt", "build_file": build / "pwned",
              "alice": subs / "alice" / f"{NB}.ipynb"}
     listener = _Listener()
-    for name, (ex1, ex2) in _attacks(paths, listener.port).items():
+    unix = _UnixListener(tmp_path_factory.mktemp("host") / "host.sock")
+    for name, (ex1, ex2) in _attacks(paths, listener.port, unix.path).items():
         nb = copy.deepcopy(stub)
         _by_id(nb, "ex1_solution").source = ex1
         _by_id(nb, "ex2_solution").source = ex2
@@ -353,7 +419,7 @@ def graded(tmp_path_factory, sandbox):
     csv_text = paths["csv"].read_text()
     time.sleep(2.5)  # a surviving daemon would rewrite the CSV by now
     return {"rows": list(csv.DictReader(csv_text.splitlines())), "csv_text": csv_text, "paths": paths,
-            "before": before, "listener": listener, "seconds": seconds, "watcher": watcher,
+            "before": before, "listener": listener, "unix": unix, "seconds": seconds, "watcher": watcher,
             "repo_before": repo_before, "peak": (peak_before, peak_after), "root": root}
 
 
@@ -469,8 +535,8 @@ NOT_ANSWERED_1 = "not answered: the solution cell still raises NotImplementedErr
 NOT_ANSWERED_2 = "not answered: the solution still raises NotImplementedError"
 NOT_JSON = "not a valid notebook file (NotJSONError: Notebook does not appear to be JSON: '{\"cells\": [ not json')"
 NONE_IS_NO_INT = "AssertionError: n_distinct should be an int, got NoneType"
-UNCONFIRMED = ("the kernel replied ok but never confirmed the test with its token: "
-               "the submission tampered with the kernel's messages")
+UNCONFIRMED = ("the kernel replied ok but never confirmed the test with its signature: "
+               "the submission tampered with the kernel or its messages")
 CHANNEL_CLOSED = ("the kernel's output channel closed (a message over the limit of 67108864 bytes?) "
                   "before this test ran")
 EXPECTED = {
@@ -510,6 +576,16 @@ EXPECTED = {
     "mallory_disk": ((1, ""), (0, NOT_ANSWERED_2)),           # its $HOME filled up; the answer counts
     "mallory_buffers": ((0, CHANNEL_CLOSED), (0, CHANNEL_CLOSED)),
     "mallory_csv": ((0, NOT_ANSWERED_1), (0, "'" + FORMULA)),   # neutralised: a spreadsheet shows text
+    # forged signatures: the echoed marker and the swapped test are not the test's signature
+    "mallory_echo": ((0, UNCONFIRMED), (0, UNCONFIRMED)),
+    "mallory_swap": ((0, UNCONFIRMED), (0, NOT_ANSWERED_2)),  # the real do_execute's reset removed the swap
+    "mallory_norestore": ((0, "AssertionError: 0 is not the number of distinct numbers in values"), (0, NOT_ANSWERED_2)),
+    "mallory_parent": ((0, NOT_ANSWERED_1), (0, UNCONFIRMED)),
+    "mallory_midtest": ((0, NOT_ANSWERED_1),
+                        (0, "the test passed only with builtins.all, builtins.type patched while it ran: not counted")),
+    "mallory_timer": ((0, "AssertionError: n_distinct should be an int, got Int"), (0, NOT_ANSWERED_2)),
+    "mallory_audit": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
+    "mallory_symlink": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
     # submissions that are not one regular file in the student's own folder: never opened
     "mallory_link_teacher": 2 * ((0, "submission is a symbolic link: it is not followed"),),
     "mallory_link_alice": 2 * ((0, "submission is a symbolic link: it is not followed"),),
@@ -573,6 +649,24 @@ def test_sandbox_leaves_the_gradebook_alone(graded):
         assert [g.auto_score for g in gb.find_submission_notebook(NB, NB, "alice").grades] == [1, 1]
         assert [g.auto_score for g in gb.find_submission_notebook(NB, NB, "mallory_gradebook").grades] == [0, 0]
     assert "gradebook: unable to open database file" in _executed_output(graded, "mallory_gradebook", "ex1_solution")
+
+
+@pytest.mark.slow
+def test_the_kernel_refuses_audit_hooks_and_changes_to_its_reset(graded):
+    """mallory_audit's hook is dropped (Python drops a hook that another refuses, silently);
+    mallory_norestore empties the reset and the check on their class, which the kernel does not
+    call through, and cannot change their code (so its ex1 fails on its merits, `len` put back)."""
+    assert "audit hook active: False" in _executed_output(graded, "mallory_audit", "ex1_solution")
+    out = _executed_output(graded, "mallory_norestore", "ex1_solution")
+    assert "refused: the grading kernel's _Snapshot.restore cannot be changed" in out
+
+
+@pytest.mark.slow
+def test_the_grader_never_follows_a_socket_swapped_for_a_link(graded):
+    """mallory_symlink replaces each of its kernel's sockets by a link to a socket of the host: the
+    grader connected to the real ones before any student code ran, and never looks them up again."""
+    assert "linked" in _executed_output(graded, "mallory_symlink", "ex1_solution")  # the attack ran
+    assert graded["unix"].accepted == 0
 
 
 @pytest.mark.slow

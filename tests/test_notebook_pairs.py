@@ -41,3 +41,16 @@ def test_pair_in_sync(script: Path):
 def test_no_orphan_ipynb():
     orphans = [p.name for p in NOTEBOOKS.glob("*.ipynb") if not p.with_suffix(".py").is_file()]
     assert not orphans, f"notebooks without a .py twin: {orphans}; create them with `jupytext --set-formats ipynb,py:percent`"
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_stored_outputs_are_one_run(script: Path):
+    """The outputs students and reviewers read come from one top-to-bottom run: every code cell ran,
+    in order (a cell edited after the run and synced without re-running loses its outputs)."""
+    nb = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
+    counts = [(i, c.execution_count) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    never = [i for i, n in counts if n is None]
+    assert not never, (f"{script.stem}: code cell(s) {never} have no stored run; "
+                       "run `make notebooks` (or execute this notebook top to bottom) and commit it")
+    assert [n for _, n in counts] == list(range(1, len(counts) + 1)), (
+        f"{script.stem}: execution counts {[n for _, n in counts]} are not one run from 1; re-execute it top to bottom")

@@ -97,12 +97,16 @@ def test_refusal_says_when_the_kernel_cannot_import_helpers(tmp_path, monkeypatc
 
 def test_the_grader_refuses_messages_over_the_cap(tmp_path):
     """The clients of the grader's kernel manager drop a message part over message_bytes at the
-    socket (the connection closes) and take a small one."""
+    socket (the connection closes) and take a small one; they never reconnect (a socket's path is
+    looked up once)."""
     import zmq
 
-    km = sb.kernel_manager([], tmp_path, message_bytes=1 << 20)
+    from grader.connect import kernel_manager
+
+    km = kernel_manager([], tmp_path, message_bytes=1 << 20)
     client = km.client()
     assert client.context.getsockopt(zmq.MAXMSGSIZE) == 1 << 20
+    assert client.context.getsockopt(zmq.RECONNECT_IVL) == -1
     addr = f"ipc://{tmp_path}/pub"
 
     async def main() -> list:
@@ -133,6 +137,26 @@ def test_the_grader_refuses_messages_over_the_cap(tmp_path):
     runner.join()
     client.context.term()
     assert got == [10, 10, None], got  # the big one never arrives
+
+
+def test_the_manager_connects_only_to_real_sockets(tmp_path):
+    """A socket swapped for a link (to one of the host's sockets) is refused before any connection,
+    and one that never appears is reported, not waited for forever."""
+    import socket
+
+    from grader.connect import _sockets_ready
+
+    real = socket.socket(socket.AF_UNIX)
+    real.bind(str(tmp_path / "k-1"))
+    (tmp_path / "k-2").symlink_to(tmp_path / "k-1")
+    try:
+        asyncio.run(_sockets_ready([str(tmp_path / "k-1")], wait=1))  # a socket: fine
+        with pytest.raises(sb.SandboxUnavailable, match=r"k-2 is not a socket .*not connecting"):
+            asyncio.run(_sockets_ready([str(tmp_path / "k-1"), str(tmp_path / "k-2")], wait=1))
+        with pytest.raises(sb.SandboxUnavailable, match=r"did not open its socket .*k-3 within 0 s"):
+            asyncio.run(_sockets_ready([str(tmp_path / "k-3")], wait=0.2))
+    finally:
+        real.close()
 
 
 # ---------------------------------------------------------------- opening a submission

@@ -55,3 +55,18 @@ def test_a_missing_system_package_skips_with_its_name_but_fails_under_ci(monkeyp
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match=r"apt-get install chromium.*under CI=true this test must run"):
         require("/usr/bin/chromium not found", "chromium")
+
+
+def test_every_library_a_notebook_needs_is_checked():
+    """Each of pyproject's runtime dependencies (bar the Jupyter tools that run the notebook) has its line."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from helpers.notebook.setup_check import REQUIRED
+
+    root = Path(__file__).resolve().parents[1]
+    deps = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~ ;\[]", d, maxsplit=1)[0].lower() for d in deps}
+    checked = {dist for dist, _ in REQUIRED.values()}
+    assert names - {"jupyterlab", "ipykernel", "jupytext"} == checked

@@ -11,6 +11,7 @@ REQUIRED = {  # import name -> (distribution, what it is for)
     "numpy": ("numpy", "arrays"),
     "matplotlib": ("matplotlib", "figures"),
     "sklearn": ("scikit-learn", "the digits data and the Gaussian-mixture check"),
+    "scipy": ("scipy", "the sprite statistics"),
     "tqdm": ("tqdm", "progress bars"),
     "ipywidgets": ("ipywidgets", "sliders"),
     "PIL": ("pillow", "images: matplotlib's and the sliders'"),

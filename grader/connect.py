@@ -1,0 +1,106 @@
+"""How the grader reaches the kernel of a submission (grader.grading_kernel, inside the sandbox of
+grader.sandbox): the kernel manager, its clients, and the run's key, sent before any cell.
+
+A submission may swap one of its kernel's sockets for a symbolic link to one of the host's: the
+manager connects only to real sockets (``_sockets_ready``), before any student code runs, and
+once; its clients open no stdin or heartbeat channel and never reconnect, so no socket's path is
+looked up again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+from grader.grading_kernel import KEY_MARKER
+from grader.sandbox import SandboxUnavailable, _wait_for_child, connection_folder
+
+
+def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
+    """A kernel manager that starts grader.grading_kernel behind argv_prefix (see kernel_launch),
+    talking over unix sockets in ipc. Its clients refuse any message part over ``message_bytes``
+    at the socket (ZeroMQ closes the connection instead of reading it into the grader's memory).
+    Sandboxed (a prefix), the sockets are in the sandbox's own tmpfs at ipc's path: once the
+    kernel is launched, the manager and its clients reach them through /proc/PID/root of the
+    sandbox's first process, once (see the module's docstring)."""
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.kernelspec import KernelSpec
+    from jupyter_client.manager import AsyncKernelManager
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            return [*argv_prefix, sys.executable, "-m", "grader.grading_kernel", "-f", self.connection_file]
+
+        async def _async_post_start_kernel(self, **kw):
+            if argv_prefix:  # before the control socket connects: the sockets are inside the sandbox
+                self.ip = f"/proc/{_wait_for_child(self.provisioner.process.pid)}/root{self.ip}"
+            ports = (self.shell_port, self.iopub_port, self.stdin_port, self.hb_port, self.control_port)
+            await _sockets_ready([f"{self.ip}-{port}" for port in ports])
+            self.context.setsockopt(zmq.RECONNECT_IVL, -1)  # the control socket, made next
+            await super()._async_post_start_kernel(**kw)
+
+        def client(self, **kwargs):
+            context = zmq.asyncio.Context()
+            context.setsockopt(zmq.MAXMSGSIZE, message_bytes)  # the default of every socket it makes
+            context.setsockopt(zmq.RECONNECT_IVL, -1)  # connect once: never look a socket's path up again
+            client = super().client(context=context, **kwargs)
+            client._created_context = True  # the client closes it when it goes
+            # no stdin channel (nothing is asked of a student) and no heartbeat (its channel reconnects
+            # by itself; the manager watches the process): shell, iopub and control only
+            start = client.start_channels
+            client.start_channels = lambda *a, **k: start(shell=True, iopub=True, stdin=False, hb=False, control=True)
+            client.stop_channels = lambda: _stop_channels(client)
+            return client
+
+    km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "k"),
+                                connection_file=str(connection_folder(ipc) / "kernel.json"))
+    # interrupt by message: a signal would reach bwrap, not the kernel inside it
+    km._kernel_spec = KernelSpec(argv=["python"], display_name="grader", language="python",
+                                 interrupt_mode="message", env={})
+    return km
+
+
+def _stop_channels(client) -> None:
+    """KernelClient.stop_channels for the channels that were started: the original asks for every
+    channel, which makes (and connects) the ones never opened."""
+    for channel in (client._shell_channel, client._iopub_channel, client._control_channel):
+        if channel is not None and channel.is_alive():
+            channel.stop()
+    if client._created_context and not client.context.closed:
+        client.context.destroy(linger=100)
+
+
+async def _sockets_ready(paths: list[str], wait: float = 60.0) -> None:
+    """Wait until the kernel has bound each of its sockets (before any student code runs); refuse
+    a path that is anything but a socket, a symbolic link above all: it would lead the grader
+    to one of the host's sockets."""
+    deadline = time.monotonic() + wait
+    for path in paths:
+        while True:
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                mode = None
+            if mode is not None and not stat.S_ISSOCK(mode):
+                raise SandboxUnavailable(f"the kernel's socket {path} is not a socket (mode {oct(mode)}): not connecting")
+            if mode is not None:
+                break
+            if time.monotonic() > deadline:
+                raise SandboxUnavailable(f"the kernel did not open its socket {path} within {wait:.0f} s")
+            await asyncio.sleep(0.02)
+
+
+
+async def send_key(kc, key: str, deadline: float) -> None:
+    """The run's key, in the kernel's first request: before any student code, so none can see it."""
+    msg_id = kc.execute(f"{KEY_MARKER} {key}", silent=True, store_history=False)
+    while True:
+        reply = await kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
+        if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            break
+    if reply.get("content", {}).get("status") != "ok":
+        raise RuntimeError("the grading kernel did not take the run's key")
