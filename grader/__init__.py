@@ -1,8 +1,8 @@
 """The autograder, a package of its own (teachers and CI use it; the student zip leaves it out):
 ``homework`` (student versions and ``autograde``), ``gradebook`` (nbgrader's gradebook: the
 teachers' scores kept across rebuilds, a run's scores recorded), ``grading`` (one submission, the points
-policy), ``grading_kernel`` (the kernel that runs a submission), ``connect`` (how the grader
-reaches that kernel), ``sandbox`` (bubblewrap around it) and ``submissions`` (reading hostile
+policy), ``grading_kernel`` (the kernel that runs a submission, with ``inventory``: what it takes
+in at its start), ``connect`` (how the grader reaches that kernel), ``sandbox`` (bubblewrap around it) and ``submissions`` (reading hostile
 files, the rows and the CSV).
 
 May import: ``grader`` itself and ``helpers.core`` (paths and environment names); never a

@@ -2,43 +2,30 @@
 
     python -m grader.grading_kernel -f CONNECTION_FILE
 
-It is ipykernel's kernel with these additions, all made before any student code runs:
+It is ipykernel's kernel with these additions, all made before any student code runs: resource
+limits from ``$GRADER_LIMITS``; the run's key, carried by the grader's first request
+(``KEY_MARKER``) and kept only in a closure of ``do_execute``; an audit hook that refuses new
+audit hooks and any change to the code of this module's functions (``do_execute`` holds its
+own references to the reset and the check, so replacing them on their class changes nothing);
+and a snapshot, taken after the teacher notebook's imports (``$GRADER_PREIMPORT``).
 
-* resource limits from ``$GRADER_LIMITS`` (``as=BYTES,cpu=SECONDS,fsize=BYTES,nproc=N``);
-* the run's key: the grader's first request, before any cell, carries it (``KEY_MARKER``); it is
-  kept only in a closure of this kernel's ``do_execute``, never in an attribute, a file, the
-  environment or the history;
-* an audit hook that refuses new audit hooks and any change to the code of this module's
-  functions; ``do_execute`` holds its own references to the reset and the check after a test,
-  so replacing them on their class changes nothing;
-* a reset before each graded test cell. The grader sends a test cell with RESET_MARKER and a
-  fresh nonce as its first line; this kernel then, in plain Python and without going through
-  IPython's input machinery, puts back what the student's code may have changed so that the
-  test runs as written: the builtins (and names in the notebook that shadow them), IPython's
-  input, prefilter and AST transformers, custom exception handlers, event callbacks, display
-  and exception hooks, trace and profile functions, interval timers and their signal handlers,
-  methods of the shell and kernel (instance or class), every module loaded before student code
-  (``$GRADER_PREIMPORT``, the teacher notebook's imports; matplotlib's inline backend is
-  enabled then too) with its functions and classes (numpy's ufuncs and dispatchers included),
-  the methods of every class those modules define, and every top-level value of
-  ``CONSTANT_MODULES`` (``math.inf`` too). Then the marker line is dropped and the test runs.
-
-The reset covers the messaging path too: the kernel's session (``Session.send`` and the
-rest of its class), its iopub and shell streams, the shell handlers and the streams behind
-``sys.stdout``. A test cell earns its points only when this kernel, after running it, found
-its reply status "ok", found nothing of the above changed while it ran (a function the test
-calls may patch ``abs`` or ``np.allclose``: then it says what, ``PATCHED_PREFIX``, and sends no
-signature), and sent the cell's signature (``TOKEN_PREFIX``): an HMAC, under the run's key, of
-the nonce and of the test's code as this kernel ran it. So a solution that patches
-``Session.send``, ``do_execute`` or ``sys.excepthook`` to turn an error into "ok", echoes the
-marker line, or hands ``do_execute`` another test, gains nothing.
+Before each graded test cell (sent with RESET_MARKER and a fresh nonce as its first line) the
+kernel puts back, in plain Python, what the snapshot holds: builtins (and notebook names that
+shadow them), IPython's transformers, hooks, handlers and the objects that run a cell (the
+compiler, the transformer manager...; each object's class too), the kernel's messaging path,
+trace functions, timers and signal handlers, every loaded module's functions (numpy's ufuncs
+and dispatchers too) and constants of ``CONSTANT_MODULES``, the methods of every loaded class,
+torch's function and dispatch modes, its default dtype and grad mode, and asserts (a
+submission can switch them off for the interpreter). After the test it checks the same things:
+a test that passed while something was patched gets no signature (``PATCHED_PREFIX`` says
+what), and one that passed untouched gets its signature (``TOKEN_PREFIX``): an HMAC, under the
+run's key, of the nonce and the test's code as this kernel ran it.
 
 What it cannot do: code running in this process can reach anything in it. A submission that
 digs the key out of this kernel's closure (``__closure__``, ``gc``, frames), patches a test's
 names between the reset and its use and puts them back before it ends, or rebinds a name the
-notebook itself defined (its imports, its helper functions) can still pass; each takes code
-that a teacher sees in the submission. The sandbox around the kernel is what keeps a
-submission from harming anyone else.
+notebook itself defined can still pass; each takes code a teacher sees in the submission. The
+sandbox around the kernel is what keeps a submission from harming anyone else.
 """
 
 from __future__ import annotations
@@ -48,7 +35,6 @@ import hashlib
 import hmac
 import importlib
 import os
-import resource
 import signal
 import sys
 import types
@@ -56,15 +42,15 @@ import types
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
+from grader.inventory import apply_limits, func_types, library_dirs, module_classes
+
 KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
 TOKEN_PREFIX = "grader-passed:"  # + the cell's signature: what a passing test cell emits
 PATCHED_PREFIX = "grader-patched:"  # + nonce and what was patched while the test ran: no signature
 CONSTANT_MODULES = ("math", "cmath", "numpy", "torch")  # every top-level value is kept, not only functions
-_LIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE,
-           "nproc": resource.RLIMIT_NPROC, "core": resource.RLIMIT_CORE}
-_FUNCS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type, staticmethod,
-          classmethod, property)
+SHELL_PARTS = ("compile", "input_transformer_manager", "prefilter_manager", "events", "InteractiveTB", "SyntaxTB",
+               "displayhook", "display_pub", "builtin_trap", "display_trap")  # the objects that run a cell
 _TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
 _SIGNALS = (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -72,16 +58,6 @@ _SIGNALS = (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGUSR1, si
 def signature(key: str, nonce: str, source: str) -> str:
     """What a passing test cell sends: an HMAC of the nonce and the test as run, under the run's key."""
     return hmac.new(key.encode(), f"{nonce}\n{source}".encode(), hashlib.sha256).hexdigest()
-
-
-def apply_limits(spec: str) -> None:
-    """'as=BYTES,cpu=SECONDS,...' -> setrlimit (soft = hard), for this process and its children."""
-    for item in filter(None, spec.split(",")):
-        name, _, value = item.partition("=")
-        if name not in _LIMITS:
-            raise ValueError(f"GRADER_LIMITS: unknown limit {name!r}; expected one of {sorted(_LIMITS)}")
-        n = int(value)
-        resource.setrlimit(_LIMITS[name], (n, n))
 
 
 def _same(a, b) -> bool:
@@ -94,16 +70,6 @@ def _rebound(obj, name: str, value) -> bool:
     """``value`` is the class's own method ``name`` bound to ``obj``, stored on it."""
     return (isinstance(value, types.MethodType) and value.__self__ is obj
             and value.__func__ is getattr(type(obj), name, None))
-
-
-def _library_dirs() -> tuple:
-    """Where the big libraries live: code from there may wrap their own functions as they run."""
-    dirs = []
-    for name in ("torch", "numpy", "scipy", "sklearn", "matplotlib"):
-        f = getattr(sys.modules.get(name), "__file__", None)
-        if f:
-            dirs.append(os.path.dirname(f) + os.sep)
-    return tuple(dirs)
 
 
 def _wraps(dirs: tuple, old, new) -> bool:
@@ -129,22 +95,19 @@ def _filled(cell) -> bool:
     return True
 
 
-def _func_types() -> tuple:
-    """The function-like types the reset keeps: numpy's ufuncs (np.abs) and dispatchers (np.allclose) too."""
-    np = sys.modules.get("numpy")
-    return _FUNCS + ((type(np.abs), type(np.allclose)) if np is not None else ())
+def _asserts_on(exec_=exec, compile_=compile) -> bool:
+    """Whether an assert compiled now still raises (``optimization_level`` can be set at run time)."""
+    try:
+        exec_(compile_("assert False", "<grader>", "exec"), {})
+    except AssertionError:
+        return True
+    return False
 
 
-def _module_classes(modules: dict) -> list[type]:
-    """Every class defined in a loaded module (found without touching lazy or deprecated attributes)."""
-    out = []
-    for name, m in modules.items():
-        try:
-            values = list(vars(m).values()) if isinstance(m, types.ModuleType) else []
-        except TypeError:
-            continue
-        out += [v for v in values if issubclass(type(v), type) and vars(v).get("__module__") == name]
-    return out
+def _torch_modes() -> tuple[int, int]:
+    """How many torch function and dispatch modes are active (a mode can answer torch.allclose)."""
+    C = getattr(sys.modules.get("torch"), "_C", None)
+    return (C._len_torch_function_stack(), C._len_torch_dispatch_stack()) if C is not None else (0, 0)
 
 
 class _Snapshot:
@@ -153,8 +116,8 @@ class _Snapshot:
 
     def __init__(self, kernel: IPythonKernel) -> None:
         shell = kernel.shell
-        self.funcs = _func_types()
-        self.wrappers = _library_dirs()
+        self.funcs = func_types()
+        self.wrappers = library_dirs()
         self.builtins = dict(vars(builtins))
         self.sys_hooks = {n: getattr(sys, n) for n in ("excepthook", "displayhook", "stdout", "stderr", "stdin")}
         self.signals = {s: signal.getsignal(s) for s in _SIGNALS}
@@ -172,7 +135,11 @@ class _Snapshot:
         self.shell_handlers = dict(kernel.shell_handlers)
         self.control_handlers = dict(getattr(kernel, "control_handlers", {}))
         self.kernel_attrs = {n: getattr(kernel, n) for n in
-                             ("session", "iopub_socket", "iopub_thread", "shell_stream", "control_stream")}
+                             ("shell", "session", "iopub_socket", "iopub_thread", "shell_stream", "control_stream")}
+        self.shell_parts = {n: getattr(shell, n) for n in SHELL_PARTS}
+        self.optimize, self.modes = sys.flags.optimize, _torch_modes()
+        torch = sys.modules.get("torch")
+        self.torch = (torch.get_default_dtype(), torch.is_grad_enabled()) if torch is not None else None
         # methods of every object and class the execution path goes through
         objs = [kernel, shell, shell.compile, shell.displayhook, shell.display_pub, pm,
                 shell.input_transformer_manager, shell.InteractiveTB, shell.SyntaxTB, shell.events,
@@ -183,8 +150,9 @@ class _Snapshot:
                 *(s for s in (sys.stdout, sys.stderr) if s is not None)]
         objs = [o for o in objs if o is not None]
         self.objs = {id(o): (o, dict(vars(o))) for o in objs if hasattr(o, "__dict__")}
+        self.types = {id(o): (o, type(o)) for o in objs}
         self.modules = dict(sys.modules)
-        classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(_module_classes(self.modules))
+        classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(module_classes(self.modules))
         self.classes = {c: dict(vars(c)) for c in classes}
         self.module_funcs = {name: {k: v for k, v in vars(m).items() if issubclass(type(v), self.funcs)}
                              for name, m in self.modules.items() if isinstance(m, types.ModuleType)}
@@ -197,7 +165,11 @@ class _Snapshot:
     def changed(self, kernel: IPythonKernel) -> list[str]:
         """What differs from the snapshot now (after a test ran): builtins, hooks, modules, functions,
         methods, constants, timers; empty when nothing does."""
-        out = [f"builtins.{k}" for k, v in vars(builtins).items() if self.builtins.get(k, self) is not v]
+        b = builtins.__dict__  # read without calling a builtin, then put back: the rest of the check calls them
+        out = [f"builtins.{k}" for k, v in b.items() if self.builtins.get(k, self) is not v]
+        for k in [k for k in b if k not in self.builtins]:
+            del b[k]
+        b.update(self.builtins)
         ns = kernel.shell.user_ns
         out += [f"the notebook's name {k}" for k in ns
                 if k in self.builtins and not k.startswith("__") and ns[k] is not self.builtins[k]]
@@ -229,10 +201,24 @@ class _Snapshot:
                     and not _rebound(obj, k, v))]  # IPython puts stream.write back so
         out += ["a custom exception handler"] * bool(kernel.shell.custom_exceptions)  # its CustomTB: above
         out += [f"the kernel's {n}" for n, v in self.kernel_attrs.items() if getattr(kernel, n) is not v]
+        out += [f"the shell's {n}" for n, v in self.shell_parts.items() if getattr(self.kernel_attrs["shell"], n) is not v]
+        out += [f"the class of {t.__name__}" for o, t in self.types.values() if type(o) is not t]
+        out += ["asserts (switched off)"] * (not _asserts_on(self.builtins["exec"], self.builtins["compile"]))
+        out += ["a torch function or dispatch mode"] * (_torch_modes() != self.modes)
         return list(dict.fromkeys(out))  # builtins is also a module: each name once
 
     def restore(self, kernel: IPythonKernel) -> None:
+        for n, v in self.kernel_attrs.items():
+            if getattr(kernel, n) is not v:
+                setattr(kernel, n, v)
         shell = kernel.shell
+        for n, v in self.shell_parts.items():  # an object swapped for one of the student's class
+            if getattr(shell, n) is not v:
+                setattr(shell, n, v)
+        for o, t in self.types.values():  # obj.__class__ = a subclass with other methods
+            if type(o) is not t:
+                o.__class__ = t
+        self._restore_interpreter()
         sys.settrace(None)
         sys.setprofile(None)
         for t in _TIMERS:
@@ -299,9 +285,23 @@ class _Snapshot:
         if hasattr(kernel, "control_handlers"):
             kernel.control_handlers.clear()
             kernel.control_handlers.update(self.control_handlers)
-        for n, v in self.kernel_attrs.items():
-            if getattr(kernel, n) is not v:
-                setattr(kernel, n, v)
+
+    def _restore_interpreter(self) -> None:
+        """Asserts on again, torch's modes popped, its default dtype and grad mode put back."""
+        if not _asserts_on(self.builtins["exec"], self.builtins["compile"]):
+            import _testinternalcapi  # CPython's own: how a submission switches asserts off at run time
+
+            config = _testinternalcapi.get_config()
+            config["optimization_level"] = self.optimize
+            _testinternalcapi.set_config(config)
+        torch = sys.modules.get("torch")
+        if torch is not None and self.torch is not None:
+            while torch._C._len_torch_function_stack() > self.modes[0]:
+                torch._C._pop_torch_function_stack()
+            while torch._C._len_torch_dispatch_stack() > self.modes[1]:
+                torch._C._pop_torch_dispatch_stack()
+            torch.set_default_dtype(self.torch[0])
+            torch.set_grad_enabled(self.torch[1])
 
 
 def _ok(kernel) -> dict:

@@ -356,7 +356,7 @@ for seed in range(10):  # the rule: the first seed whose plain GAN ends on the r
         break
 runs[2] = toy_run(2, shown)
 print(f"the rule picks seed {shown}")
-assert shown == toy_train.seed  # the shipped checkpoints are this seed's runs
+assert shown == toy_train.seed  # the registry's recipe, which trained the shipped checkpoints, uses this seed
 
 # %% tags=["readme"]
 ring = ring_centres()

@@ -62,6 +62,23 @@ def test_torch_hooking_an_optimizer_class_is_not_a_patch(kernel):
         del sys.modules[__name__].FreshOptimizer
 
 
+def test_a_torch_function_mode_is_seen_and_popped(kernel):
+    """A global TorchFunctionMode can answer torch.allclose with True for every test after it."""
+    from torch.overrides import TorchFunctionMode
+
+    class Yes(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            return True if func is torch.allclose else func(*args, **(kwargs or {}))
+
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    Yes().__enter__()
+    assert torch.allclose(torch.zeros(1), torch.ones(1)) is True
+    assert "a torch function or dispatch mode" in snap.changed(kernel)
+    snap.restore(kernel)
+    assert not torch.allclose(torch.zeros(1), torch.ones(1)) and snap.changed(kernel) == []
+
+
 def test_the_signature_binds_the_key_the_nonce_and_the_test():
     s = signature("k" * 64, "n1", "assert x == 1")
     assert s == signature("k" * 64, "n1", "assert x == 1") and len(s) == 64

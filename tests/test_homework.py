@@ -320,6 +320,28 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
             "    path = f\"{info['ip']}-{info[port]}\"\n    os.unlink(path)\n"
             f"    os.symlink({str(unix)!r}, path)\n"
             "print('linked', sorted(os.listdir(os.path.dirname(info['ip']))))\nn_distinct = None", stub2),
+        # asserts taken out of every later cell: by the shell's compiler swapped for a subclass, by the
+        # shell's class changed, by its input transformer manager swapped, or by switching them off
+        # for the interpreter (optimization_level); each is put back before the test
+        "mallory_compiler": (
+            "import ast\nfrom IPython.core.compilerop import CachingCompiler\n"
+            "class _C(CachingCompiler):\n    def ast_parse(self, source, filename='<unknown>', symbol='exec'):\n"
+            "        class _T(ast.NodeTransformer):\n            def visit_Assert(self, node):\n                return ast.Pass()\n"
+            "        return ast.fix_missing_locations(_T().visit(super().ast_parse(source, filename, symbol)))\n"
+            "_ip = get_ipython()\n_new = _C()\n_new.__dict__.update(_ip.compile.__dict__)\n_ip.compile = _new\n"
+            "n_distinct = 3", stub2),
+        "mallory_class": (
+            "import ast\nclass _T(ast.NodeTransformer):\n    def visit_Assert(self, node):\n        return ast.Pass()\n\n"
+            "_ip = get_ipython()\nclass _S(type(_ip)):\n    def transform_ast(self, node):\n"
+            "        return ast.fix_missing_locations(_T().visit(node))\n\n_ip.__class__ = _S\nn_distinct = 3", stub2),
+        "mallory_manager": (
+            "import re\nfrom IPython.core.inputtransformer2 import TransformerManager\n"
+            "class _TM(TransformerManager):\n    def transform_cell(self, cell):\n"
+            "        return re.sub(r'(?m)^(\\s*)assert\\b.*$', r'\\1pass', super().transform_cell(cell))\n\n"
+            "get_ipython().input_transformer_manager = _TM()\nn_distinct = 3", stub2),
+        "mallory_optimize": (
+            "import _testinternalcapi as _t\n_c = _t.get_config()\n_c['optimization_level'] = 1\n_t.set_config(_c)\n"
+            "n_distinct = 3", stub2),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -535,6 +557,7 @@ NOT_ANSWERED_1 = "not answered: the solution cell still raises NotImplementedErr
 NOT_ANSWERED_2 = "not answered: the solution still raises NotImplementedError"
 NOT_JSON = "not a valid notebook file (NotJSONError: Notebook does not appear to be JSON: '{\"cells\": [ not json')"
 NONE_IS_NO_INT = "AssertionError: n_distinct should be an int, got NoneType"
+THREE = "AssertionError: 3 is not the number of distinct numbers in values"  # asserts did run
 UNCONFIRMED = ("the kernel replied ok but never confirmed the test with its signature: "
                "the submission tampered with the kernel or its messages")
 CHANNEL_CLOSED = ("the kernel's output channel closed (a message over the limit of 67108864 bytes?) "
@@ -586,6 +609,11 @@ EXPECTED = {
     "mallory_timer": ((0, "AssertionError: n_distinct should be an int, got Int"), (0, NOT_ANSWERED_2)),
     "mallory_audit": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
     "mallory_symlink": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
+    "mallory_compiler": ((0, THREE), (0, NOT_ANSWERED_2)),
+    "mallory_class": ((0, THREE), (0, NOT_ANSWERED_2)),
+    "mallory_manager": ((0, THREE), (0, NOT_ANSWERED_2)),
+    # set_config leaves IPython unable to format the test's traceback: the assert raised all the same
+    "mallory_optimize": 2 * ((0, "test failed (the kernel reported an error)"),),
     # submissions that are not one regular file in the student's own folder: never opened
     "mallory_link_teacher": 2 * ((0, "submission is a symbolic link: it is not followed"),),
     "mallory_link_alice": 2 * ((0, "submission is a symbolic link: it is not followed"),),
