@@ -1,5 +1,6 @@
 """How the grader reaches the kernel of a submission (grader.grading_kernel, inside the sandbox of
-grader.sandbox): the kernel manager, its clients, and the run's key, sent before any cell.
+grader.sandbox): the kernel manager, its clients, the run's key, sent before any cell, and the
+notebook client that keeps what the kernel sends within budget (``Client``).
 
 A submission may swap one of its kernel's sockets for a symbolic link to one of the host's: the
 manager connects only to real sockets (``_sockets_ready``), before any student code runs, and
@@ -9,13 +10,16 @@ looked up again."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import sys
 import time
 from pathlib import Path
 
-from grader.grading_kernel import KEY_MARKER
+from nbclient import NotebookClient
+
+from grader.grading_kernel import KEY_MARKER, PATCHED_PREFIX, TOKEN_PREFIX
 from grader.sandbox import SandboxUnavailable, _wait_for_child, connection_folder
 
 
@@ -104,3 +108,69 @@ async def send_key(kc, key: str, deadline: float) -> None:
             break
     if reply.get("content", {}).get("status") != "ok":
         raise RuntimeError("the grading kernel did not take the run's key")
+
+
+class Client(NotebookClient):
+    """nbclient that records reply statuses, timeouts and the signatures of passing test cells, and
+    caps the outputs it keeps (buffers are never kept)."""
+
+    def __init__(self, nb, *, output_bytes: int, tokens: dict[int, str], nonces: dict[int, str], **kw):
+        super().__init__(nb, **kw)
+        self.statuses: dict[int, str] = {}
+        self.timeouts: set[int] = set()
+        self.current = -1
+        self.budget = {"error": output_bytes, "other": output_bytes}
+        self.dropped = False
+        self.tokens, self.nonces = tokens, nonces  # cell index -> the signature it must send; its nonce
+        self.passed: set[int] = set()
+        self.patched: dict[int, str] = {}
+        self.idle: set[int] = set()
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self.timeouts.add(self.current)
+        return await super()._async_handle_timeout(timeout, cell)
+
+    def process_message(self, msg, cell, cell_index):
+        content, kind = msg.get("content"), str(msg.get("msg_type"))
+        msg["buffers"] = []
+        if kind == "status" and isinstance(content, dict) and content.get("execution_state") == "idle":
+            self.idle.add(cell_index)  # the output channel delivered this cell's end
+        if isinstance(content, dict):  # what nbclient would keep outside output()'s budget: nothing
+            if not a_count(content.get("execution_count")):
+                content.pop("execution_count", None)
+            content["transient"] = {}  # no display ids: an update would rewrite outputs past the budget
+        if kind == "update_display_data" or kind.startswith("comm"):
+            return None  # nor widget state
+        return super().process_message(msg, cell, cell_index)
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        self.statuses[cell_index] = str(((exec_reply or {}).get("content") or {}).get("status"))
+
+    def output(self, outs, msg, display_id, cell_index):
+        msg["buffers"] = []
+        content = msg.get("content") or {}
+        token = self.tokens.get(cell_index)
+        if (token and msg.get("msg_type") == "stream" and content.get("name") == "stdout"
+                and content.get("text") == f"{TOKEN_PREFIX}{token}\n"):
+            self.passed.add(cell_index)  # the evidence; kept out of the notebook
+            return None
+        nonce = self.nonces.get(cell_index)
+        text = content.get("text") if msg.get("msg_type") == "stream" else None
+        if nonce and isinstance(text, str) and text.startswith(f"{PATCHED_PREFIX}{nonce} "):
+            self.patched[cell_index] = text[len(PATCHED_PREFIX) + len(nonce) + 1:].strip()[:300]
+            return None
+        kind = "error" if msg.get("msg_type") == "error" else "other"
+        if kind == "error":  # shortened, and with a budget of their own: the reason quotes them
+            content["traceback"] = [str(t)[:2000] for t in list(content.get("traceback") or [])[-20:]]
+            content["evalue"] = str(content.get("evalue", ""))[:2000]
+        size = len(json.dumps(content, default=str))
+        if size > self.budget[kind]:
+            self.dropped = True  # scoring does not need it: a failed test also replies "error"
+            return None
+        self.budget[kind] -= size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def a_count(n) -> bool:
+    """An execution count worth keeping: a plain int, not a string a submission sent."""
+    return type(n) is int and 0 <= n < 1 << 31

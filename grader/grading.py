@@ -31,13 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbformat.warnings import DuplicateCellId
 
-from grader.grading_kernel import PATCHED_PREFIX, RESET_MARKER, TOKEN_PREFIX, signature
+from grader.grading_kernel import RESET_MARKER, signature
 from grader.submissions import (Refused, Row, Status, nbgrader_meta, read_submission, safe_for_teachers,
                                 write_atomic)
-from grader.connect import kernel_manager, send_key
+from grader.connect import Client, a_count, kernel_manager, send_key
 from grader.sandbox import Limits, ipc_folder, kernel_env, kernel_launch, remove_cgroup
 
 RESET_CLASSES = "torch.Tensor,torch.nn.Module,numpy.ndarray"  # their methods are restored before each test
@@ -136,60 +135,6 @@ class Executed:
     budget_hit: bool = False     # the submission's wall-clock budget ran out
 
 
-class _Client(NotebookClient):
-    """nbclient that records reply statuses, timeouts and the signatures of passing test cells, and
-    caps the outputs it keeps (buffers are never kept)."""
-
-    def __init__(self, nb, *, output_bytes: int, tokens: dict[int, str], nonces: dict[int, str], **kw):
-        super().__init__(nb, **kw)
-        self.statuses: dict[int, str] = {}
-        self.timeouts: set[int] = set()
-        self.current = -1
-        self.budget = {"error": output_bytes, "other": output_bytes}
-        self.dropped = False
-        self.tokens, self.nonces = tokens, nonces  # cell index -> the signature it must send; its nonce
-        self.passed: set[int] = set()
-        self.patched: dict[int, str] = {}
-        self.idle: set[int] = set()
-
-    async def _async_handle_timeout(self, timeout, cell=None):
-        self.timeouts.add(self.current)
-        return await super()._async_handle_timeout(timeout, cell)
-
-    def process_message(self, msg, cell, cell_index):
-        content = msg.get("content")
-        if msg.get("msg_type") == "status" and isinstance(content, dict) and content.get("execution_state") == "idle":
-            self.idle.add(cell_index)  # the output channel delivered this cell's end
-        return super().process_message(msg, cell, cell_index)
-
-    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
-        self.statuses[cell_index] = str(((exec_reply or {}).get("content") or {}).get("status"))
-
-    def output(self, outs, msg, display_id, cell_index):
-        msg["buffers"] = []
-        content = msg.get("content") or {}
-        token = self.tokens.get(cell_index)
-        if (token and msg.get("msg_type") == "stream" and content.get("name") == "stdout"
-                and content.get("text") == f"{TOKEN_PREFIX}{token}\n"):
-            self.passed.add(cell_index)  # the evidence; kept out of the notebook
-            return None
-        nonce = self.nonces.get(cell_index)
-        text = content.get("text") if msg.get("msg_type") == "stream" else None
-        if nonce and isinstance(text, str) and text.startswith(f"{PATCHED_PREFIX}{nonce} "):
-            self.patched[cell_index] = text[len(PATCHED_PREFIX) + len(nonce) + 1:].strip()[:300]
-            return None
-        kind = "error" if msg.get("msg_type") == "error" else "other"
-        if kind == "error":  # shortened, and with a budget of their own: the reason quotes them
-            content["traceback"] = [str(t)[:2000] for t in list(content.get("traceback") or [])[-20:]]
-            content["evalue"] = str(content.get("evalue", ""))[:2000]
-        size = len(json.dumps(content, default=str))
-        if size > self.budget[kind]:
-            self.dropped = True  # scoring does not need it: a failed test also replies "error"
-            return None
-        self.budget[kind] -= size
-        return super().output(outs, msg, display_id, cell_index)
-
-
 def _imports_of(nb: nbformat.NotebookNode) -> str:
     """Top-level modules the teacher's notebook imports (loaded before student code runs)."""
     names: list[str] = []
@@ -224,10 +169,10 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
     key = secrets.token_hex(32)
     nonces = {i: secrets.token_hex(16) for i in prepared.tests.values()}
     tokens = {i: signature(key, n, nb.cells[i].source) for i, n in nonces.items()}
-    client = _Client(nb, km=km, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
+    client = Client(nb, km=km, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
                      error_on_timeout={"ename": "CellTimeoutError",
                                        "evalue": f"the cell ran past the time limit of {timeout} s"},
-                     output_bytes=limits.output_bytes, tokens=tokens, nonces=nonces, startup_timeout=120, iopub_timeout=10,
+                     output_bytes=limits.output_bytes, tokens=tokens, nonces=nonces, store_widget_state=False, startup_timeout=120, iopub_timeout=10,
                      record_timing=False)
     not_run = ""
     budget_hit = False
@@ -289,6 +234,9 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
             remove_cgroup(group)
         shutil.rmtree(private, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
+    for cell in nb.cells:  # the reply's count too: a number or nothing
+        if not a_count(cell.get("execution_count")):
+            cell["execution_count"] = None
     return Executed(nb, dict(client.statuses), set(client.timeouts), not_run, client.dropped,
                     set(client.passed), dict(client.patched), budget_hit)
 

@@ -5,15 +5,17 @@
 It is ipykernel's kernel with these additions, all made before any student code runs: resource
 limits from ``$GRADER_LIMITS``; the run's key, carried by the grader's first request
 (``KEY_MARKER``) and kept only in a closure of ``do_execute``; an audit hook that refuses new
-audit hooks and any change to the code of this module's functions (``do_execute`` holds its
-own references to the reset and the check, so replacing them on their class changes nothing);
+audit hooks, ctypes access to memory (``CTYPES_EVENTS``) and any change to the code of this
+module's and grader.inventory's functions (``do_execute`` holds its own references to the reset
+and the check, so replacing them on their class changes nothing);
 and a snapshot, taken after the teacher notebook's imports (``$GRADER_PREIMPORT``).
 
 Before each graded test cell (sent with RESET_MARKER and a fresh nonce as its first line) the
 kernel puts back, in plain Python, what the snapshot holds: builtins (and notebook names that
 shadow them), IPython's transformers, hooks, handlers and the objects that run a cell (the
-compiler, the transformer manager...; each object's class too), the kernel's messaging path,
-trace functions, timers and signal handlers, every loaded module's functions (numpy's ufuncs
+compiler, the transformer manager...; each object's class too), the notebook's namespace
+itself, gc callbacks and import hooks, the kernel's messaging path, trace functions, timers
+and signal handlers, every loaded module's functions (numpy's ufuncs
 and dispatchers too) and constants of ``CONSTANT_MODULES``, the methods of every loaded class,
 torch's function and dispatch modes, its default dtype and grad mode, and asserts (a
 submission can switch them off for the interpreter). After the test it checks the same things:
@@ -31,6 +33,7 @@ sandbox around the kernel is what keeps a submission from harming anyone else.
 from __future__ import annotations
 
 import builtins
+import gc
 import hashlib
 import hmac
 import importlib
@@ -42,7 +45,9 @@ import types
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
-from grader.inventory import apply_limits, func_types, library_dirs, module_classes
+from grader import inventory
+from grader.inventory import (apply_limits, asserts_on, func_types, library_dirs, module_classes, rebound, same,
+                              torch_modes, wraps)
 
 KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
@@ -51,6 +56,9 @@ PATCHED_PREFIX = "grader-patched:"  # + nonce and what was patched while the tes
 CONSTANT_MODULES = ("math", "cmath", "numpy", "torch")  # every top-level value is kept, not only functions
 SHELL_PARTS = ("compile", "input_transformer_manager", "prefilter_manager", "events", "InteractiveTB", "SyntaxTB",
                "displayhook", "display_pub", "builtin_trap", "display_trap")  # the objects that run a cell
+CTYPES_EVENTS = frozenset({"ctypes.addressof", "ctypes.cdata", "ctypes.cdata/buffer", "ctypes.string_at",
+                           "ctypes.wstring_at", "ctypes.call_function", "ctypes.dlsym", "ctypes.dlsym/handle",
+                           "ctypes.PyObj_FromPtr"})  # refused once student code runs
 _TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
 _SIGNALS = (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -58,56 +66,6 @@ _SIGNALS = (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGUSR1, si
 def signature(key: str, nonce: str, source: str) -> str:
     """What a passing test cell sends: an HMAC of the nonce and the test as run, under the run's key."""
     return hmac.new(key.encode(), f"{nonce}\n{source}".encode(), hashlib.sha256).hexdigest()
-
-
-def _same(a, b) -> bool:
-    """The same object, or the same method bound to the same object (each binding makes a new one)."""
-    return a is b or (isinstance(a, types.MethodType) and isinstance(b, types.MethodType)
-                      and a.__func__ is b.__func__ and a.__self__ is b.__self__)
-
-
-def _rebound(obj, name: str, value) -> bool:
-    """``value`` is the class's own method ``name`` bound to ``obj``, stored on it."""
-    return (isinstance(value, types.MethodType) and value.__self__ is obj
-            and value.__func__ is getattr(type(obj), name, None))
-
-
-def _wraps(dirs: tuple, old, new) -> bool:
-    """``new`` is a library's own wrapper around ``old``, not a patch: its code lives in the library
-    (torch hooks an optimizer class's step when it makes the first optimizer of that class, wraps
-    torch.manual_seed when its compiler is first imported and then re-registers a cache's properties), and it holds ``old`` (``__wrapped__``
-    or its closure)."""
-    if isinstance(old, property) and isinstance(new, property):  # torch re-registers a cache's properties
-        return all(f is None or getattr(f, "__code__", None) is not None and f.__code__.co_filename.startswith(dirs)
-                   for f in (new.fget, new.fset, new.fdel))
-    code = getattr(new, "__code__", None)
-    if old is None or code is None or not code.co_filename.startswith(dirs):
-        return False
-    return getattr(new, "__wrapped__", None) is old or any(
-        c.cell_contents is old for c in getattr(new, "__closure__", None) or () if _filled(c))
-
-
-def _filled(cell) -> bool:
-    try:
-        cell.cell_contents
-    except ValueError:  # an empty cell
-        return False
-    return True
-
-
-def _asserts_on(exec_=exec, compile_=compile) -> bool:
-    """Whether an assert compiled now still raises (``optimization_level`` can be set at run time)."""
-    try:
-        exec_(compile_("assert False", "<grader>", "exec"), {})
-    except AssertionError:
-        return True
-    return False
-
-
-def _torch_modes() -> tuple[int, int]:
-    """How many torch function and dispatch modes are active (a mode can answer torch.allclose)."""
-    C = getattr(sys.modules.get("torch"), "_C", None)
-    return (C._len_torch_function_stack(), C._len_torch_dispatch_stack()) if C is not None else (0, 0)
 
 
 class _Snapshot:
@@ -137,7 +95,9 @@ class _Snapshot:
         self.kernel_attrs = {n: getattr(kernel, n) for n in
                              ("shell", "session", "iopub_socket", "iopub_thread", "shell_stream", "control_stream")}
         self.shell_parts = {n: getattr(shell, n) for n in SHELL_PARTS}
-        self.optimize, self.modes = sys.flags.optimize, _torch_modes()
+        self.user_ns, self.user_module = shell.user_ns, shell.user_module  # a dict subclass can fake any name
+        self.gc_callbacks, self.meta_path, self.path_hooks = list(gc.callbacks), list(sys.meta_path), list(sys.path_hooks)
+        self.optimize, self.modes = sys.flags.optimize, torch_modes()
         torch = sys.modules.get("torch")
         self.torch = (torch.get_default_dtype(), torch.is_grad_enabled()) if torch is not None else None
         # methods of every object and class the execution path goes through
@@ -170,7 +130,11 @@ class _Snapshot:
         for k in [k for k in b if k not in self.builtins]:
             del b[k]
         b.update(self.builtins)
-        ns = kernel.shell.user_ns
+        shell = self.kernel_attrs["shell"]  # the real one, even if the kernel's was swapped
+        ns = self.user_ns
+        out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
+        out += ["a gc callback"] * (len(gc.callbacks) != len(self.gc_callbacks)
+                                    or any(a is not b for a, b in zip(gc.callbacks, self.gc_callbacks)))
         out += [f"the notebook's name {k}" for k in ns
                 if k in self.builtins and not k.startswith("__") and ns[k] is not self.builtins[k]]
         out += [f"sys.{n}" for n, v in self.sys_hooks.items() if getattr(sys, n) is not v]
@@ -181,30 +145,30 @@ class _Snapshot:
         for name, funcs in self.module_funcs.items():
             d = vars(self.modules[name])
             if d is not ns:  # the notebook's own names are the student's
-                out += [f"{name}.{k}" for k, v in funcs.items() if d.get(k) is not v and not _wraps(self.wrappers, v, d.get(k))]
+                out += [f"{name}.{k}" for k, v in funcs.items() if d.get(k) is not v and not wraps(self.wrappers, v, d.get(k))]
         for name, values in self.constants.items():
             d = vars(self.modules[name])
             out += [f"{name}.{k}" for k, v in values.items()
-                    if k in d and d[k] is not v and f"{name}.{k}" not in out and not _wraps(self.wrappers, v, d[k])]
+                    if k in d and d[k] is not v and f"{name}.{k}" not in out and not wraps(self.wrappers, v, d[k])]
         for cls, attrs in self.classes.items():  # a method replaced, or an inherited one shadowed
             for k, v in vars(cls).items():
                 if not isinstance(v, self.funcs) or attrs.get(k) is v:
                     continue
                 old = attrs[k] if k in attrs else next((vars(b)[k] for b in cls.__mro__[1:] if k in vars(b)), None)
-                if (k in attrs or isinstance(old, self.funcs)) and not _wraps(self.wrappers, old, v):
+                if (k in attrs or isinstance(old, self.funcs)) and not wraps(self.wrappers, old, v):
                     out.append(f"{cls.__qualname__}.{k}")
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
             d = vars(obj)
             out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in d.items() if k != "CustomTB" and (
-                    k in attrs and isinstance(attrs[k], self.funcs) and not _same(attrs[k], v)
+                    k in attrs and isinstance(attrs[k], self.funcs) and not same(attrs[k], v)
                     or k not in attrs and isinstance(getattr(type(obj), k, None), self.funcs)
-                    and not _rebound(obj, k, v))]  # IPython puts stream.write back so
-        out += ["a custom exception handler"] * bool(kernel.shell.custom_exceptions)  # its CustomTB: above
+                    and not rebound(obj, k, v))]  # IPython puts stream.write back so
+        out += ["a custom exception handler"] * bool(shell.custom_exceptions)  # its CustomTB: above
         out += [f"the kernel's {n}" for n, v in self.kernel_attrs.items() if getattr(kernel, n) is not v]
-        out += [f"the shell's {n}" for n, v in self.shell_parts.items() if getattr(self.kernel_attrs["shell"], n) is not v]
+        out += [f"the shell's {n}" for n, v in self.shell_parts.items() if getattr(shell, n) is not v]
         out += [f"the class of {t.__name__}" for o, t in self.types.values() if type(o) is not t]
-        out += ["asserts (switched off)"] * (not _asserts_on(self.builtins["exec"], self.builtins["compile"]))
-        out += ["a torch function or dispatch mode"] * (_torch_modes() != self.modes)
+        out += ["asserts (switched off)"] * (not asserts_on(self.builtins["exec"], self.builtins["compile"]))
+        out += ["a torch function or dispatch mode"] * (torch_modes() != self.modes)
         return list(dict.fromkeys(out))  # builtins is also a module: each name once
 
     def restore(self, kernel: IPythonKernel) -> None:
@@ -218,6 +182,15 @@ class _Snapshot:
         for o, t in self.types.values():  # obj.__class__ = a subclass with other methods
             if type(o) is not t:
                 o.__class__ = t
+        if shell.user_ns is not self.user_ns:  # keep what the notebook defined, in the real dict
+            try:
+                self.user_ns.update(dict.items(shell.user_ns))
+            except TypeError:  # not a dict at all
+                pass
+            shell.user_ns = self.user_ns
+        shell.user_module = self.user_module
+        gc.callbacks[:] = self.gc_callbacks
+        sys.meta_path[:], sys.path_hooks[:] = self.meta_path, self.path_hooks
         self._restore_interpreter()
         sys.settrace(None)
         sys.setprofile(None)
@@ -234,12 +207,12 @@ class _Snapshot:
         for name, funcs in self.module_funcs.items():  # functions patched in those modules
             d = vars(self.modules[name])
             for k, v in funcs.items():
-                if d.get(k) is not v and not _wraps(self.wrappers, v, d.get(k)):
+                if d.get(k) is not v and not wraps(self.wrappers, v, d.get(k)):
                     d[k] = v
         for name, values in self.constants.items():  # math.inf = 5.0
             d = vars(self.modules[name])
             for k, v in values.items():
-                if k in d and d[k] is not v and not _wraps(self.wrappers, v, d[k]):
+                if k in d and d[k] is not v and not wraps(self.wrappers, v, d[k]):
                     d[k] = v
         for cls, attrs in self.classes.items():  # methods patched on classes
             d = vars(cls)
@@ -247,7 +220,7 @@ class _Snapshot:
                 for k in [k for k in d if k not in attrs and isinstance(d[k], self.funcs)]:
                     delattr(cls, k)
                 for k, v in attrs.items():
-                    if isinstance(v, self.funcs) and d.get(k) is not v and not _wraps(self.wrappers, v, d.get(k)):
+                    if isinstance(v, self.funcs) and d.get(k) is not v and not wraps(self.wrappers, v, d.get(k)):
                         setattr(cls, k, v)
             except (AttributeError, TypeError):  # a built-in type: cannot be patched anyway
                 pass
@@ -288,7 +261,7 @@ class _Snapshot:
 
     def _restore_interpreter(self) -> None:
         """Asserts on again, torch's modes popped, its default dtype and grad mode put back."""
-        if not _asserts_on(self.builtins["exec"], self.builtins["compile"]):
+        if not asserts_on(self.builtins["exec"], self.builtins["compile"]):
             import _testinternalcapi  # CPython's own: how a submission switches asserts off at run time
 
             config = _testinternalcapi.get_config()
@@ -365,15 +338,18 @@ GradingKernel = _kernel_class()
 
 
 def _guard(protected: list):
-    """An audit hook: no further audit hooks (Python then drops the new one silently), and the code of
+    """An audit hook: no further audit hooks (Python then drops the new one silently), no ctypes
+    access to memory (``CTYPES_EVENTS``: with it a built-in type can be patched), and the code of
     the protected functions stays theirs (setting ``__code__`` is an audited event; replacing a class's
     attribute is not, which is why the kernel holds its own references to what it calls)."""
     ids = {id(f) for f in protected}
 
-    def hook(event, args):
+    def hook(event, args, _id=id, _ids=ids, _ctypes=CTYPES_EVENTS):  # bound here: builtins may be patched
         if event == "sys.addaudithook":
             raise RuntimeError("the grading kernel accepts no audit hooks")
-        if event == "object.__setattr__" and id(args[0]) in ids:
+        if event in _ctypes:
+            raise RuntimeError(f"the grading kernel allows no {event}: no reading or writing memory by address")
+        if event == "object.__setattr__" and _id(args[0]) in _ids:
             raise RuntimeError(f"the grading kernel's {getattr(args[0], '__qualname__', args[0])!s} cannot be changed")
     return hook
 
@@ -385,7 +361,7 @@ class GradingKernelApp(IPKernelApp):
         super().init_kernel()
         self.kernel.take_snapshot()
         funcs = [f for c in (GradingKernel, _Snapshot) for f in vars(c).values() if isinstance(f, types.FunctionType)]
-        funcs += [v for v in globals().values() if isinstance(v, types.FunctionType)]
+        funcs += [v for m in (globals(), vars(inventory)) for v in m.values() if isinstance(v, types.FunctionType)]
         sys.addaudithook(_guard(funcs))
 
 

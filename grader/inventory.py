@@ -1,6 +1,8 @@
-"""What the grading kernel (grader.grading_kernel) takes in before any student code runs: its
+"""What the grading kernel (grader.grading_kernel) takes in before any student code runs (its
 resource limits, the function-like types its snapshot keeps, every class the loaded modules
-define, and where the big libraries live. Nothing here is called once student code runs."""
+define, where the big libraries live), and the small tests its check after a test uses. The
+kernel imports each by name, so rebinding one here changes nothing there, and its audit hook
+refuses a change to their code."""
 
 from __future__ import annotations
 
@@ -51,3 +53,54 @@ def library_dirs() -> tuple:
         if f:
             dirs.append(os.path.dirname(f) + os.sep)
     return tuple(dirs)
+
+
+# The tests below run after student code: everything they use besides builtins (which the check puts
+# back first) is bound as a default argument, which the kernel's audit hook keeps from being changed.
+def same(a, b, _method=types.MethodType) -> bool:
+    """The same object, or the same method bound to the same object (each binding makes a new one)."""
+    return a is b or (isinstance(a, _method) and isinstance(b, _method)
+                      and a.__func__ is b.__func__ and a.__self__ is b.__self__)
+
+
+def rebound(obj, name: str, value, _method=types.MethodType) -> bool:
+    """``value`` is the class's own method ``name`` bound to ``obj``, stored on it."""
+    return isinstance(value, _method) and value.__self__ is obj and value.__func__ is getattr(type(obj), name, None)
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # an empty cell
+        return False
+    return True
+
+
+def wraps(dirs: tuple, old, new, _filled=_filled) -> bool:
+    """``new`` is a library's own wrapper around ``old``, not a patch: its code lives in the library
+    and it holds ``old`` (``__wrapped__`` or its closure). torch hooks an optimizer class's step when
+    it makes the first optimizer of that class, wraps torch.manual_seed when its compiler is first
+    imported and re-registers a cache's properties."""
+    if isinstance(old, property) and isinstance(new, property):
+        return all(f is None or getattr(f, "__code__", None) is not None and f.__code__.co_filename.startswith(dirs)
+                   for f in (new.fget, new.fset, new.fdel))
+    code = getattr(new, "__code__", None)
+    if old is None or code is None or not code.co_filename.startswith(dirs):
+        return False
+    return getattr(new, "__wrapped__", None) is old or any(
+        c.cell_contents is old for c in getattr(new, "__closure__", None) or () if _filled(c))
+
+
+def asserts_on(exec_=exec, compile_=compile) -> bool:
+    """Whether an assert compiled now still raises (``optimization_level`` can be set at run time)."""
+    try:
+        exec_(compile_("assert False", "<grader>", "exec"), {})
+    except AssertionError:
+        return True
+    return False
+
+
+def torch_modes(_modules=sys.modules) -> tuple[int, int]:
+    """How many torch function and dispatch modes are active (a mode can answer torch.allclose)."""
+    C = getattr(_modules.get("torch"), "_C", None)
+    return (C._len_torch_function_stack(), C._len_torch_dispatch_stack()) if C is not None else (0, 0)

@@ -342,6 +342,26 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
         "mallory_optimize": (
             "import _testinternalcapi as _t\n_c = _t.get_config()\n_c['optimization_level'] = 1\n_t.set_config(_c)\n"
             "n_distinct = 3", stub2),
+        # third round: the notebook's namespace swapped for a dict subclass that fakes `type` and `all`
+        "mallory_namespace": (
+            "class Int(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n\n"
+            "class Yes(list):\n    def __eq__(self, other):\n        return True\n\n_t = type\n"
+            "_FAKE = {'type': lambda x: {Int: int, Yes: list}.get(_t(x), _t(x)), 'all': lambda it: True}\n"
+            "class NS(dict):\n    def __getitem__(self, k):\n        return _FAKE[k] if k in _FAKE else dict.__getitem__(self, k)\n\n"
+            "_ip = get_ipython()\n_ip.user_ns = NS(_ip.user_ns)\nn_distinct = Int(3)",
+            "def double(xs):\n    return Yes()"),
+        # int.__eq__ patched through ctypes (the immutable-type flag cleared by address): refused
+        "mallory_ctypes": (
+            "import ctypes\n_flags = ctypes.c_ulong.from_address(id(int) + 168)\n_flags.value &= ~(1 << 8)\n"
+            "n_distinct = 3", stub2),
+        # 3 x 8 MB of display updates and an 8 MB execution count: past the output budget unless dropped
+        "mallory_bloat": (
+            "from IPython.display import display\nhs = [display('small', display_id=True) for _ in range(3)]\n"
+            "big = 'A' * (8 << 20)\nfor h in hs:\n    h.update(big)\nk = get_ipython().kernel\n"
+            "k.session.send(k.iopub_socket, 'execute_input', {'code': '', 'execution_count': big},\n"
+            "               parent=k.get_parent(), ident=k._topic('execute_input'))\n"
+            "k.session.send(k.iopub_socket, 'comm_msg', {'comm_id': 'w', 'data': {'state': {'k': big}}},\n"
+            "               parent=k.get_parent(), ident=k._topic('comm_msg'))\ndel big\nn_distinct = 7", stub2),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -609,6 +629,12 @@ EXPECTED = {
     "mallory_timer": ((0, "AssertionError: n_distinct should be an int, got Int"), (0, NOT_ANSWERED_2)),
     "mallory_audit": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
     "mallory_symlink": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
+    "mallory_namespace": ((0, "AssertionError: n_distinct should be an int, got Int"),
+                          (0, "AssertionError: double should return a list, got Yes")),
+    "mallory_ctypes": ((0, "the solution cell raised RuntimeError: the grading kernel allows no ctypes.cdata: no reading "
+                           "or writing memory by address; test: NameError: name 'n_distinct' is not defined"),
+                       (0, NOT_ANSWERED_2)),
+    "mallory_bloat": ((1, ""), (0, NOT_ANSWERED_2)),  # its 32 MB never reach the executed copy (the size test)
     "mallory_compiler": ((0, THREE), (0, NOT_ANSWERED_2)),
     "mallory_class": ((0, THREE), (0, NOT_ANSWERED_2)),
     "mallory_manager": ((0, THREE), (0, NOT_ANSWERED_2)),
