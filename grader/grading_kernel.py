@@ -47,7 +47,7 @@ from ipykernel.kernelapp import IPKernelApp
 
 from grader import inventory
 from grader.inventory import (apply_limits, asserts_on, func_types, library_dirs, module_classes, rebound, same,
-                              torch_modes, wraps)
+                              same_items, torch_modes, wraps)
 
 KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
@@ -164,6 +164,16 @@ class _Snapshot:
                     or k not in attrs and isinstance(getattr(type(obj), k, None), self.funcs)
                     and not rebound(obj, k, v))]  # IPython puts stream.write back so
         out += ["a custom exception handler"] * bool(shell.custom_exceptions)  # its CustomTB: above
+        cb, tm = shell.events.callbacks, shell.input_transformer_manager  # compared by identity, not ==
+        out += ["IPython's event callbacks"] * (set(cb) != set(self.events) or not all(  # post_run_cell runs
+            same_items(cb[k], v) for k, v in self.events.items()))                     # before the reply is built
+        out += ["IPython's input transformers"] * (not all(same_items(getattr(tm, n), v) for n, v in self.tm.items())
+                                                   or not same_items(shell.input_transformers_cleanup, self.cleanup)
+                                                   or not same_items(shell.input_transformers_post, self.post)
+                                                   or not same_items(shell.ast_transformers, self.ast)
+                                                   or shell.compile.flags != self.compile_flags)
+        out += ["the kernel's handlers"] * (set(kernel.shell_handlers) != set(self.shell_handlers) or not same_items(
+            [kernel.shell_handlers[k] for k in self.shell_handlers], list(self.shell_handlers.values())))
         out += [f"the kernel's {n}" for n, v in self.kernel_attrs.items() if getattr(kernel, n) is not v]
         out += [f"the shell's {n}" for n, v in self.shell_parts.items() if getattr(shell, n) is not v]
         out += [f"the class of {t.__name__}" for o, t in self.types.values() if type(o) is not t]

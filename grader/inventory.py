@@ -63,6 +63,12 @@ def same(a, b, _method=types.MethodType) -> bool:
                       and a.__func__ is b.__func__ and a.__self__ is b.__self__)
 
 
+def same_items(a, b, _same=same) -> bool:
+    """Two sequences of the same objects (a bound method counts as the same when rebound), by identity:
+    an object whose __eq__ always says yes cannot stand in for another."""
+    return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+
+
 def rebound(obj, name: str, value, _method=types.MethodType) -> bool:
     """``value`` is the class's own method ``name`` bound to ``obj``, stored on it."""
     return isinstance(value, _method) and value.__self__ is obj and value.__func__ is getattr(type(obj), name, None)

@@ -401,6 +401,7 @@ _xs = torch.linspace(-1, 1, 41).tolist() + [0.003, -0.003, 0.39, -0.39, 0.94]
 with refusing([mu_law_encode], "mu_law_code must not call mu_law_encode: compute F(x) with math.log yourself",
               globals()):
     _got = [mu_law_code(v) for v in _xs]
+assert all(type(g) is int for g in _got), "mu_law_code should return ints"
 assert _got == mu_law_encode(torch.tensor(_xs)).tolist(), "mu_law_code is wrong for some values in [-1, 1]"
 ### END HIDDEN TESTS
 print(f"Exercise 1 passes the visible checks (more run when it is graded): x = 0.5 -> code {code_half} "
@@ -590,7 +591,9 @@ with torch.no_grad():
     _b = ([p for p in _layer.parameters() if p.ndim == 1] + [None])[0]  # None: a layer built with bias=False
     _xx = torch.randn(1, 2, 20)
     _ref = torch.nn.functional.conv1d(torch.nn.functional.pad(_xx, (4, 0)), _w, _b, dilation=2)
-    assert torch.allclose(_layer(_xx), _ref, atol=1e-6), "CausalConv1d is not a left-padded dilated convolution"
+    _yy = _layer(_xx)
+    assert type(_yy) is torch.Tensor and torch.allclose(_yy, _ref, atol=1e-6), (
+        "CausalConv1d is not a left-padded dilated convolution")
 ### END HIDDEN TESTS
 print(f"Exercise 4 passes the visible checks (more run when it is graded): causal, same length, "
       f"and the measured reach {_r} matches 1 + (k-1) sum(d) = 16")
@@ -637,6 +640,8 @@ assert 0 < bigram_heldout < unigram, (
 with refusing([bigram_bits], "bigram_bits_per_char must not call bigram_bits: count the pairs yourself", globals()):
     _cases = [("abab", "aab", "ab"), ("abcab", "cab", "abc"), (train_text[:5000], valid_text[:3000], vocab)]
     _got5 = [bigram_bits_per_char(*c) for c in _cases]
+assert all(_number5(g) for g in _got5), "bigram_bits_per_char should return a number"
+_got5 = [float(g) for g in _got5]
 assert abs(_got5[0] - (2 - math.log2(3) / 2)) < 1e-5, "on train 'abab', test 'aab' the answer is (2 - log2(3)/2) bits"
 def _reference5(train, test, vocab):  # add-one bigram, written out here (float64)
     _pairs, _firsts = {}, {}
