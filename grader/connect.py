@@ -146,8 +146,7 @@ class Client(NotebookClient):
     async def _check_raise_for_error(self, cell, cell_index, exec_reply):
         self.statuses[cell_index] = str(((exec_reply or {}).get("content") or {}).get("status"))
 
-    def output(self, outs, msg, display_id, cell_index):
-        msg["buffers"] = []
+    def output(self, outs, msg, display_id, cell_index):  # reached through process_message only
         content = msg.get("content") or {}
         token = self.tokens.get(cell_index)
         if (token and msg.get("msg_type") == "stream" and content.get("name") == "stdout"

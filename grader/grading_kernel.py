@@ -68,6 +68,15 @@ def signature(key: str, nonce: str, source: str) -> str:
     return hmac.new(key.encode(), f"{nonce}\n{source}".encode(), hashlib.sha256).hexdigest()
 
 
+def _put_back_builtins(saved: dict) -> None:
+    """Builtins as saved: the first step of the check and of the reset, which call them (a module
+    function, not a method: a class attribute could be replaced, this module's globals are out of reach)."""
+    b = builtins.__dict__
+    for k in [k for k in b if k not in saved]:
+        del b[k]
+    b.update(saved)
+
+
 class _Snapshot:
     """What the reset puts back (``restore``) and what a test may not have changed (``changed``),
     taken when the kernel starts."""
@@ -125,16 +134,13 @@ class _Snapshot:
     def changed(self, kernel: IPythonKernel) -> list[str]:
         """What differs from the snapshot now (after a test ran): builtins, hooks, modules, functions,
         methods, constants, timers; empty when nothing does."""
-        b = builtins.__dict__  # read without calling a builtin, then put back: the rest of the check calls them
-        out = [f"builtins.{k}" for k, v in b.items() if self.builtins.get(k, self) is not v]
-        for k in [k for k in b if k not in self.builtins]:
-            del b[k]
-        b.update(self.builtins)
+        # read without calling a builtin, then put back: the rest of the check calls them
+        out = [f"builtins.{k}" for k, v in builtins.__dict__.items() if self.builtins.get(k, self) is not v]
+        _put_back_builtins(self.builtins)
         shell = self.kernel_attrs["shell"]  # the real one, even if the kernel's was swapped
         ns = self.user_ns
         out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
-        out += ["a gc callback"] * (len(gc.callbacks) != len(self.gc_callbacks)
-                                    or any(a is not b for a, b in zip(gc.callbacks, self.gc_callbacks)))
+        out += ["a gc callback"] * (not same_items(gc.callbacks, self.gc_callbacks))
         out += [f"the notebook's name {k}" for k in ns
                 if k in self.builtins and not k.startswith("__") and ns[k] is not self.builtins[k]]
         out += [f"sys.{n}" for n, v in self.sys_hooks.items() if getattr(sys, n) is not v]
@@ -149,7 +155,7 @@ class _Snapshot:
         for name, values in self.constants.items():
             d = vars(self.modules[name])
             out += [f"{name}.{k}" for k, v in values.items()
-                    if k in d and d[k] is not v and f"{name}.{k}" not in out and not wraps(self.wrappers, v, d[k])]
+                    if k in d and d[k] is not v and not wraps(self.wrappers, v, d[k])]
         for cls, attrs in self.classes.items():  # a method replaced, or an inherited one shadowed
             for k, v in vars(cls).items():
                 if not isinstance(v, self.funcs) or attrs.get(k) is v:
@@ -182,6 +188,7 @@ class _Snapshot:
         return list(dict.fromkeys(out))  # builtins is also a module: each name once
 
     def restore(self, kernel: IPythonKernel) -> None:
+        _put_back_builtins(self.builtins)  # first: everything below calls builtins
         for n, v in self.kernel_attrs.items():
             if getattr(kernel, n) is not v:
                 setattr(kernel, n, v)
@@ -241,10 +248,6 @@ class _Snapshot:
             for k, v in attrs.items():
                 if isinstance(v, self.funcs) and d.get(k) is not v:
                     d[k] = v
-        b = vars(builtins)
-        for k in [k for k in b if k not in self.builtins]:
-            del b[k]
-        b.update(self.builtins)
         ns = shell.user_ns
         ns["__builtins__"] = builtins
         for k in [k for k in ns if k in self.builtins and not k.startswith("__")]:
