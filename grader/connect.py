@@ -23,6 +23,20 @@ from grader.grading_kernel import KEY_MARKER, PATCHED_PREFIX, TOKEN_PREFIX
 from grader.sandbox import SandboxUnavailable, _wait_for_child, connection_folder
 
 
+MAX_JSON_CONTAINERS = 100_000  # objects and arrays in one JSON part of a kernel message
+
+
+def _few_containers(unpack):
+    """``unpack`` that refuses a JSON part with more than MAX_JSON_CONTAINERS objects and arrays
+    before parsing it: parsed, 3 bytes of '{},' take a few hundred (a 48 MB part, 1.5 GB)."""
+    def guarded(data, _unpack=unpack, _limit=MAX_JSON_CONTAINERS):
+        raw = data if isinstance(data, bytes) else bytes(data)
+        if raw.count(b"{") + raw.count(b"[") > _limit:
+            raise ValueError(f"a kernel message part with more than {_limit} JSON objects and arrays: not read")
+        return _unpack(data)
+    return guarded
+
+
 def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
     """A kernel manager that starts grader.grading_kernel behind argv_prefix (see kernel_launch),
     talking over unix sockets in ipc. Its clients refuse any message part over ``message_bytes``
@@ -44,7 +58,9 @@ def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
                 self.ip = f"/proc/{_wait_for_child(self.provisioner.process.pid)}/root{self.ip}"
             ports = (self.shell_port, self.iopub_port, self.stdin_port, self.hb_port, self.control_port)
             await _sockets_ready([f"{self.ip}-{port}" for port in ports])
-            self.context.setsockopt(zmq.RECONNECT_IVL, -1)  # the control socket, made next
+            self.context.setsockopt(zmq.RECONNECT_IVL, -1)  # the control socket, made next:
+            self.context.setsockopt(zmq.MAXMSGSIZE, message_bytes)  # capped like the clients' sockets,
+            self.context.setsockopt(zmq.RCVHWM, 16)  # and few queued (the grader never reads its replies)
             await super()._async_post_start_kernel(**kw)
 
         def client(self, **kwargs):
@@ -53,6 +69,7 @@ def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
             context.setsockopt(zmq.RECONNECT_IVL, -1)  # connect once: never look a socket's path up again
             client = super().client(context=context, **kwargs)
             client._created_context = True  # the client closes it when it goes
+            client.session.unpack = _few_containers(client.session.unpack)
             # no stdin channel (nothing is asked of a student) and no heartbeat (its channel reconnects
             # by itself; the manager watches the process): shell, iopub and control only
             start = client.start_channels
@@ -62,6 +79,7 @@ def kernel_manager(argv_prefix: list[str], ipc: Path, message_bytes: int):
 
     km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "k"),
                                 connection_file=str(connection_folder(ipc) / "kernel.json"))
+    km.session.unpack = _few_containers(km.session.unpack)  # its control socket's replies; the clients' too
     # interrupt by message: a signal would reach bwrap, not the kernel inside it
     km._kernel_spec = KernelSpec(argv=["python"], display_name="grader", language="python",
                                  interrupt_mode="message", env={})
@@ -156,7 +174,8 @@ class Client(NotebookClient):
         nonce = self.nonces.get(cell_index)
         text = content.get("text") if msg.get("msg_type") == "stream" else None
         if nonce and isinstance(text, str) and text.startswith(f"{PATCHED_PREFIX}{nonce} "):
-            self.patched[cell_index] = text[len(PATCHED_PREFIX) + len(nonce) + 1:].strip()[:300]
+            what = text[len(PATCHED_PREFIX) + len(nonce) + 1:].strip()[:300]
+            self.patched[cell_index] = what.encode("utf-8", "replace").decode("utf-8")  # no lone surrogate
             return None
         kind = "error" if msg.get("msg_type") == "error" else "other"
         if kind == "error":  # shortened, and with a budget of their own: the reason quotes them

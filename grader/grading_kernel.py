@@ -4,9 +4,9 @@
 
 It is ipykernel's kernel with these additions, all made before any student code runs: resource
 limits from ``$GRADER_LIMITS``; the run's key, carried by the grader's first request
-(``KEY_MARKER``) and kept only in a closure of ``do_execute``; an audit hook that refuses new
-audit hooks, ctypes access to memory (``CTYPES_EVENTS``) and any change to the code of this
-module's and grader.inventory's functions (``do_execute`` holds its own references to the reset
+(``KEY_MARKER``) and kept only in a closure of ``do_execute``; an audit hook (grader.guard) that
+refuses new audit hooks, ctypes access to memory, walking the garbage collector's graph and any
+change to a function's code or defaults (``do_execute`` holds its own references to the reset
 and the check, so replacing them on their class changes nothing);
 and a snapshot, taken after the teacher notebook's imports (``$GRADER_PREIMPORT``).
 
@@ -17,8 +17,9 @@ compiler, the transformer manager...; each object's class too), the notebook's n
 itself, gc callbacks and import hooks, the kernel's messaging path, trace functions, timers
 and signal handlers, every loaded module's functions (numpy's ufuncs
 and dispatchers too) and constants of ``CONSTANT_MODULES``, the methods of every loaded class,
-torch's function and dispatch modes, its default dtype and grad mode, and asserts (a
-submission can switch them off for the interpreter). After the test it checks the same things:
+torch's function and dispatch modes, its default dtype and grad mode, the functions kept as
+traits (a session's ``pack``), and asserts (a submission can switch them off for the
+interpreter). After the test it checks the same things, and torch's operator registrations:
 a test that passed while something was patched gets no signature (``PATCHED_PREFIX`` says
 what), and one that passed untouched gets its signature (``TOKEN_PREFIX``): an HMAC, under the
 run's key, of the nonce and the test's code as this kernel ran it.
@@ -45,9 +46,9 @@ import types
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
-from grader import inventory
-from grader.inventory import (apply_limits, asserts_on, func_types, library_dirs, module_classes, rebound, same,
-                              same_items, torch_modes, wraps)
+from grader import guard, inventory
+from grader.inventory import (apply_limits, asserts_on, func_types, library_codes, library_dirs, module_classes,
+                              rebound, same, same_contents, same_items, torch_kernels, torch_modes, wraps)
 
 KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
@@ -56,9 +57,6 @@ PATCHED_PREFIX = "grader-patched:"  # + nonce and what was patched while the tes
 CONSTANT_MODULES = ("math", "cmath", "numpy", "torch")  # every top-level value is kept, not only functions
 SHELL_PARTS = ("compile", "input_transformer_manager", "prefilter_manager", "events", "InteractiveTB", "SyntaxTB",
                "displayhook", "display_pub", "builtin_trap", "display_trap")  # the objects that run a cell
-CTYPES_EVENTS = frozenset({"ctypes.addressof", "ctypes.cdata", "ctypes.cdata/buffer", "ctypes.string_at",
-                           "ctypes.wstring_at", "ctypes.call_function", "ctypes.dlsym", "ctypes.dlsym/handle",
-                           "ctypes.PyObj_FromPtr"})  # refused once student code runs
 _TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
 _SIGNALS = (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -84,7 +82,7 @@ class _Snapshot:
     def __init__(self, kernel: IPythonKernel) -> None:
         shell = kernel.shell
         self.funcs = func_types()
-        self.wrappers = library_dirs()
+        self.dirs = library_dirs()
         self.builtins = dict(vars(builtins))
         self.sys_hooks = {n: getattr(sys, n) for n in ("excepthook", "displayhook", "stdout", "stderr", "stdin")}
         self.signals = {s: signal.getsignal(s) for s in _SIGNALS}
@@ -106,7 +104,7 @@ class _Snapshot:
         self.shell_parts = {n: getattr(shell, n) for n in SHELL_PARTS}
         self.user_ns, self.user_module = shell.user_ns, shell.user_module  # a dict subclass can fake any name
         self.gc_callbacks, self.meta_path, self.path_hooks = list(gc.callbacks), list(sys.meta_path), list(sys.path_hooks)
-        self.optimize, self.modes = sys.flags.optimize, torch_modes()
+        self.optimize, self.modes, self.kernels = sys.flags.optimize, torch_modes(), torch_kernels()
         torch = sys.modules.get("torch")
         self.torch = (torch.get_default_dtype(), torch.is_grad_enabled()) if torch is not None else None
         # methods of every object and class the execution path goes through
@@ -120,7 +118,10 @@ class _Snapshot:
         objs = [o for o in objs if o is not None]
         self.objs = {id(o): (o, dict(vars(o))) for o in objs if hasattr(o, "__dict__")}
         self.types = {id(o): (o, type(o)) for o in objs}
+        self.traits = {id(o): (o, tv, {k: v for k, v in tv.items() if isinstance(v, self.funcs)}) for o in objs
+                       if type(tv := getattr(o, "__dict__", {}).get("_trait_values")) is dict}  # session.pack: a trait
         self.modules = dict(sys.modules)
+        self.codes = library_codes(self.dirs, self.modules)
         classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(module_classes(self.modules))
         self.classes = {c: dict(vars(c)) for c in classes}
         self.module_funcs = {name: {k: v for k, v in vars(m).items() if issubclass(type(v), self.funcs)}
@@ -137,6 +138,7 @@ class _Snapshot:
         # read without calling a builtin, then put back: the rest of the check calls them
         out = [f"builtins.{k}" for k, v in builtins.__dict__.items() if self.builtins.get(k, self) is not v]
         _put_back_builtins(self.builtins)
+        lib = (self.dirs, self.codes)
         shell = self.kernel_attrs["shell"]  # the real one, even if the kernel's was swapped
         ns = self.user_ns
         out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
@@ -151,17 +153,17 @@ class _Snapshot:
         for name, funcs in self.module_funcs.items():
             d = vars(self.modules[name])
             if d is not ns:  # the notebook's own names are the student's
-                out += [f"{name}.{k}" for k, v in funcs.items() if d.get(k) is not v and not wraps(self.wrappers, v, d.get(k))]
+                out += [f"{name}.{k}" for k, v in funcs.items() if d.get(k) is not v and not wraps(lib, v, d.get(k))]
         for name, values in self.constants.items():
             d = vars(self.modules[name])
             out += [f"{name}.{k}" for k, v in values.items()
-                    if k in d and d[k] is not v and not wraps(self.wrappers, v, d[k])]
+                    if k in d and d[k] is not v and not wraps(lib, v, d[k])]
         for cls, attrs in self.classes.items():  # a method replaced, or an inherited one shadowed
             for k, v in vars(cls).items():
                 if not isinstance(v, self.funcs) or attrs.get(k) is v:
                     continue
                 old = attrs[k] if k in attrs else next((vars(b)[k] for b in cls.__mro__[1:] if k in vars(b)), None)
-                if (k in attrs or isinstance(old, self.funcs)) and not wraps(self.wrappers, old, v):
+                if (k in attrs or isinstance(old, self.funcs)) and not wraps(lib, old, v):
                     out.append(f"{cls.__qualname__}.{k}")
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
             d = vars(obj)
@@ -169,6 +171,8 @@ class _Snapshot:
                     k in attrs and isinstance(attrs[k], self.funcs) and not same(attrs[k], v)
                     or k not in attrs and isinstance(getattr(type(obj), k, None), self.funcs)
                     and not rebound(obj, k, v))]  # IPython puts stream.write back so
+        out += [f"{type(o).__name__}.{k} (a trait)" for o, tv, vals in self.traits.values() for k, v in vals.items()
+                if vars(o).get("_trait_values") is not tv or not same(tv.get(k), v)]
         out += ["a custom exception handler"] * bool(shell.custom_exceptions)  # its CustomTB: above
         cb, tm = shell.events.callbacks, shell.input_transformer_manager  # compared by identity, not ==
         out += ["IPython's event callbacks"] * (set(cb) != set(self.events) or not all(  # post_run_cell runs
@@ -178,17 +182,22 @@ class _Snapshot:
                                                    or not same_items(shell.input_transformers_post, self.post)
                                                    or not same_items(shell.ast_transformers, self.ast)
                                                    or shell.compile.flags != self.compile_flags)
-        out += ["the kernel's handlers"] * (set(kernel.shell_handlers) != set(self.shell_handlers) or not same_items(
-            [kernel.shell_handlers[k] for k in self.shell_handlers], list(self.shell_handlers.values())))
+        out += [f"the kernel's {n}" for n, v in (("shell_handlers", self.shell_handlers),
+                ("control_handlers", self.control_handlers)) if not same_contents(getattr(kernel, n, {}), v)]
+        out += [f"IPython's prefilter {n}" for n, v in self.prefilter.items()
+                if not same_contents(getattr(shell.prefilter_manager, n, None), v)]
         out += [f"the kernel's {n}" for n, v in self.kernel_attrs.items() if getattr(kernel, n) is not v]
         out += [f"the shell's {n}" for n, v in self.shell_parts.items() if getattr(shell, n) is not v]
         out += [f"the class of {t.__name__}" for o, t in self.types.values() if type(o) is not t]
         out += ["asserts (switched off)"] * (not asserts_on(self.builtins["exec"], self.builtins["compile"]))
         out += ["a torch function or dispatch mode"] * (torch_modes() != self.modes)
+        kernels = torch_kernels()  # checked, not put back: a registration cannot be taken back from here
+        out += [f"torch's kernels of {n}" for n, v in self.kernels.items() if kernels.get(n) != v][:3]
         return list(dict.fromkeys(out))  # builtins is also a module: each name once
 
     def restore(self, kernel: IPythonKernel) -> None:
         _put_back_builtins(self.builtins)  # first: everything below calls builtins
+        lib = (self.dirs, self.codes)
         for n, v in self.kernel_attrs.items():
             if getattr(kernel, n) is not v:
                 setattr(kernel, n, v)
@@ -224,12 +233,12 @@ class _Snapshot:
         for name, funcs in self.module_funcs.items():  # functions patched in those modules
             d = vars(self.modules[name])
             for k, v in funcs.items():
-                if d.get(k) is not v and not wraps(self.wrappers, v, d.get(k)):
+                if d.get(k) is not v and not wraps(lib, v, d.get(k)):
                     d[k] = v
         for name, values in self.constants.items():  # math.inf = 5.0
             d = vars(self.modules[name])
             for k, v in values.items():
-                if k in d and d[k] is not v and not wraps(self.wrappers, v, d[k]):
+                if k in d and d[k] is not v and not wraps(lib, v, d[k]):
                     d[k] = v
         for cls, attrs in self.classes.items():  # methods patched on classes
             d = vars(cls)
@@ -237,10 +246,13 @@ class _Snapshot:
                 for k in [k for k in d if k not in attrs and isinstance(d[k], self.funcs)]:
                     delattr(cls, k)
                 for k, v in attrs.items():
-                    if isinstance(v, self.funcs) and d.get(k) is not v and not wraps(self.wrappers, v, d.get(k)):
+                    if isinstance(v, self.funcs) and d.get(k) is not v and not wraps(lib, v, d.get(k)):
                         setattr(cls, k, v)
             except (AttributeError, TypeError):  # a built-in type: cannot be patched anyway
                 pass
+        for o, tv, vals in self.traits.values():
+            vars(o)["_trait_values"] = tv
+            tv.update(vals)
         for obj, attrs in self.objs.values():  # methods patched on the objects themselves
             d = vars(obj)
             for k in [k for k in d if k not in attrs and isinstance(d[k], self.funcs + (types.LambdaType,))]:
@@ -350,23 +362,6 @@ def _kernel_class() -> type:
 GradingKernel = _kernel_class()
 
 
-def _guard(protected: list):
-    """An audit hook: no further audit hooks (Python then drops the new one silently), no ctypes
-    access to memory (``CTYPES_EVENTS``: with it a built-in type can be patched), and the code of
-    the protected functions stays theirs (setting ``__code__`` is an audited event; replacing a class's
-    attribute is not, which is why the kernel holds its own references to what it calls)."""
-    ids = {id(f) for f in protected}
-
-    def hook(event, args, _id=id, _ids=ids, _ctypes=CTYPES_EVENTS):  # bound here: builtins may be patched
-        if event == "sys.addaudithook":
-            raise RuntimeError("the grading kernel accepts no audit hooks")
-        if event in _ctypes:
-            raise RuntimeError(f"the grading kernel allows no {event}: no reading or writing memory by address")
-        if event == "object.__setattr__" and _id(args[0]) in _ids:
-            raise RuntimeError(f"the grading kernel's {getattr(args[0], '__qualname__', args[0])!s} cannot be changed")
-    return hook
-
-
 class GradingKernelApp(IPKernelApp):
     kernel_class = GradingKernel
 
@@ -374,8 +369,9 @@ class GradingKernelApp(IPKernelApp):
         super().init_kernel()
         self.kernel.take_snapshot()
         funcs = [f for c in (GradingKernel, _Snapshot) for f in vars(c).values() if isinstance(f, types.FunctionType)]
-        funcs += [v for m in (globals(), vars(inventory)) for v in m.values() if isinstance(v, types.FunctionType)]
-        sys.addaudithook(_guard(funcs))
+        funcs += [v for m in (globals(), vars(inventory), vars(guard)) for v in m.values() if isinstance(v, types.FunctionType)]
+        existing = [f for f in gc.get_objects() if type(f) is types.FunctionType]  # before the hook refuses it
+        sys.addaudithook(guard.audit_hook(funcs, guard.allowed_codes(), existing))
 
 
 def main() -> None:

@@ -69,6 +69,15 @@ def same_items(a, b, _same=same) -> bool:
     return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
 
 
+def same_contents(now, saved, _same_items=same_items, _type=type, _set=set, _list=list) -> bool:
+    """A list of the same objects as ``saved``, or a dict with the same keys and the same objects."""
+    if _type(now) is not _type(saved):
+        return False
+    if _type(saved) is dict:
+        return _set(now) == _set(saved) and _same_items([now[k] for k in saved], _list(saved.values()))
+    return _same_items(now, saved)
+
+
 def rebound(obj, name: str, value, _method=types.MethodType) -> bool:
     """``value`` is the class's own method ``name`` bound to ``obj``, stored on it."""
     return isinstance(value, _method) and value.__self__ is obj and value.__func__ is getattr(type(obj), name, None)
@@ -82,16 +91,72 @@ def _filled(cell) -> bool:
     return True
 
 
-def wraps(dirs: tuple, old, new, _filled=_filled) -> bool:
-    """``new`` is a library's own wrapper around ``old``, not a patch: its code lives in the library
-    and it holds ``old`` (``__wrapped__`` or its closure). torch hooks an optimizer class's step when
-    it makes the first optimizer of that class, wraps torch.manual_seed when its compiler is first
-    imported and re-registers a cache's properties."""
+def library_codes(dirs: tuple, modules: dict, _types=types, _type=type, _vars=vars, _list=list,
+                  _issubclass=issubclass, _isinstance=isinstance, _str=str) -> dict:
+    """id -> code object of every function the library modules among ``modules`` define, their
+    classes' methods and properties and the functions nested in them: the code a library's own
+    wrapper can run. A code object made by compile() is never among them, whatever file name it claims."""
+    values, stack, out = [], [], {}
+    for name, m in _list(modules.items()):
+        if not _isinstance(m, _types.ModuleType):
+            continue
+        try:
+            d = _vars(m)
+        except TypeError:
+            continue
+        f = d.get("__file__")
+        if not _isinstance(f, _str) or not f.startswith(dirs):
+            continue
+        for v in _list(d.values()):
+            values.append(v)
+            if _issubclass(_type(v), type) and _vars(v).get("__module__") == name:
+                values += _list(_vars(v).values())
+    for v in values:
+        t = _type(v)
+        fs = ((v,) if t is _types.FunctionType else (v.__func__,) if t in (staticmethod, classmethod)
+              else (v.fget, v.fset, v.fdel) if t is property else ())
+        stack += [f.__code__ for f in fs if _type(f) is _types.FunctionType]
+    while stack:
+        c = stack.pop()
+        if id(c) not in out:
+            out[id(c)] = c
+            stack += [k for k in c.co_consts if _type(k) is _types.CodeType]
+    return out
+
+
+def genuine(code, dirs: tuple, _open=open, _compile=compile, _type=type, _types=types) -> bool:
+    """``code`` is what its library file compiles to (same name, first line and bytecode): a module
+    a library imports only after the snapshot, not code made by compile() under a library's file name."""
+    f = code.co_filename
+    if not f.startswith(dirs):
+        return False
+    try:
+        with _open(f, "rb") as fh:
+            stack = [_compile(fh.read(), f, "exec", dont_inherit=True)]
+    except (OSError, SyntaxError, ValueError):
+        return False
+    while stack:
+        c = stack.pop()
+        if (c.co_name == code.co_name and c.co_firstlineno == code.co_firstlineno and c.co_code == code.co_code
+                and c.co_names == code.co_names):
+            return True
+        stack += [k for k in c.co_consts if _type(k) is _types.CodeType]
+    return False
+
+
+def wraps(lib: tuple, old, new, _filled=_filled, _genuine=genuine) -> bool:
+    """``new`` is a library's own wrapper around ``old``, not a patch: its code is a library's
+    (``lib`` = (library folders, ``library_codes`` at the snapshot); else ``genuine``) and it holds
+    ``old`` (``__wrapped__`` or its closure). torch hooks an optimizer class's step when it makes the
+    first optimizer of that class, wraps torch.manual_seed when its compiler is first imported and
+    re-registers a cache's properties."""
+    def known(f) -> bool:
+        c = getattr(f, "__code__", None)
+        return c is not None and (lib[1].get(id(c)) is c or _genuine(c, lib[0]))
+
     if isinstance(old, property) and isinstance(new, property):
-        return all(f is None or getattr(f, "__code__", None) is not None and f.__code__.co_filename.startswith(dirs)
-                   for f in (new.fget, new.fset, new.fdel))
-    code = getattr(new, "__code__", None)
-    if old is None or code is None or not code.co_filename.startswith(dirs):
+        return all(f is None or known(f) for f in (new.fget, new.fset, new.fdel))
+    if old is None or not known(new):
         return False
     return getattr(new, "__wrapped__", None) is old or any(
         c.cell_contents is old for c in getattr(new, "__closure__", None) or () if _filled(c))
@@ -110,3 +175,17 @@ def torch_modes(_modules=sys.modules) -> tuple[int, int]:
     """How many torch function and dispatch modes are active (a mode can answer torch.allclose)."""
     C = getattr(_modules.get("torch"), "_C", None)
     return (C._len_torch_function_stack(), C._len_torch_dispatch_stack()) if C is not None else (0, 0)
+
+
+def torch_kernels(_modules=sys.modules) -> dict:
+    """What torch's dispatcher runs for each of its own operators (``aten::``, ``prims::``), and which
+    dispatch keys are switched on or off for this thread: a submission can register its own kernel
+    for ``aten::allclose`` (torch.library). Left out: what torch registers as it imports more of itself
+    (Meta kernels, vmap's FuncTorchBatched rules), which runs only for meta tensors or under vmap."""
+    C = getattr(_modules.get("torch"), "_C", None)
+    if C is None:
+        return {}
+    out = {n: [line for line in C._dispatch_dump(n).splitlines() if not line.startswith(("Meta", "FuncTorch"))]
+           for n in C._dispatch_get_all_op_names() if n.startswith(("aten::", "prims::"))}
+    out[" thread's dispatch keys"] = [repr(C._dispatch_tls_local_include_set()), repr(C._dispatch_tls_local_exclude_set())]
+    return out

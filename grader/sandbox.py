@@ -68,7 +68,7 @@ class Limits:
     file_bytes: int = 64 << 20
     processes: int = 512
     output_bytes: int = 2 << 20
-    message_bytes: int = 64 << 20
+    message_bytes: int = 8 << 20
     tmp_bytes: int = 256 << 20
     home_bytes: int = 256 << 20
     wall_seconds: int = 600

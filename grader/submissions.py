@@ -13,8 +13,10 @@ from __future__ import annotations
 import copy
 import csv
 import enum
+import html
 import io
 import os
+import re
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -115,6 +117,7 @@ class Refused(Exception):
 
 
 MAX_SUBMISSION_BYTES = 64 << 20
+MAX_SUBMISSION_CONTAINERS = 20_000  # '{' and '[' (the series' notebooks, outputs included: under 1,500)
 _KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO",
           stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 
@@ -137,8 +140,10 @@ def check_student_folder(folder: Path) -> None:
 def read_submission(folder: Path, filename: str) -> bytes:
     """The bytes of ``folder/filename``, where that is one regular file inside the student's own
     folder. Symbolic links (the file or the folder), hard links to other files, FIFOs, devices and
-    files over MAX_SUBMISSION_BYTES are Refused without opening what they point at.
-    FileNotFoundError when there is nothing there."""
+    files over MAX_SUBMISSION_BYTES are Refused without opening what they point at; one with more
+    than MAX_SUBMISSION_CONTAINERS JSON objects and arrays before it is parsed (a few MB of '{},'
+    in a cell's metadata took gigabytes of the grader's memory). FileNotFoundError when there is
+    nothing there."""
     check_student_folder(folder)
     path = folder / filename
     st = os.lstat(path)
@@ -156,19 +161,44 @@ def read_submission(folder: Path, filename: str) -> bytes:
         if fst.st_size > MAX_SUBMISSION_BYTES:
             raise Refused(f"submission is {fst.st_size} bytes, over the limit of {MAX_SUBMISSION_BYTES}")
         with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read(MAX_SUBMISSION_BYTES + 1)
+            data = f.read(MAX_SUBMISSION_BYTES + 1)
     finally:
         os.close(fd)
+    if (n := data.count(b"{") + data.count(b"[")) > MAX_SUBMISSION_CONTAINERS:  # '{},' parsed takes ~170x
+        raise Refused(f"submission holds {n} JSON objects and arrays, over the limit of {MAX_SUBMISSION_CONTAINERS}: "
+                      "clear its outputs (Kernel > Restart Kernel and Clear Outputs) and hand it in again")
+    return data
 
 
 def safe_for_teachers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy that formgrader or a feedback page may render: nbconvert's SanitizeHTML (an
     allow-list) escapes scripts and drops event handlers in markdown, raw cells and HTML outputs,
-    and removes JavaScript and other unknown output types."""
+    and removes JavaScript and other unknown output types. Markdown that would render a link to
+    a script (``[text](javascript:...)``: bleach sees only the markdown, the renderer makes the
+    link) is shown as text instead (``_as_text``)."""
     from nbconvert.preprocessors.sanitize import SanitizeHTML
 
     out, _ = SanitizeHTML().preprocess(copy.deepcopy(nb), {})
+    for cell in out.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _as_text(cell.source)
+        for o in cell.get("outputs", []):
+            if isinstance(o.get("data"), dict) and isinstance(o.data.get("text/markdown"), str):
+                o.data["text/markdown"] = _as_text(o.data["text/markdown"])
     return out
+
+
+_SCRIPT_URL = re.compile(r"(javascript|vbscript):")
+
+
+def _as_text(markdown: str) -> str:
+    """Markdown unchanged, or, where it names a script URL (entities decoded, whitespace and control
+    characters dropped, as a browser reads a link), an indented code block: shown, never a link."""
+    squeezed = re.sub(r"[\x00-\x20\x7f]+", "", html.unescape(markdown)).lower()
+    if not _SCRIPT_URL.search(squeezed):
+        return markdown
+    return ("*(shown as text by the grader: this cell links to a script)*\n\n"
+            + "\n".join("    " + line for line in markdown.splitlines()))
 
 
 def student_folders(submissions: Path) -> list[tuple[str, Path]]:
@@ -198,7 +228,9 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def csv_cell(text: str) -> str:
     """A CSV cell that a spreadsheet shows as text: one starting with = + - @ (or a tab or
-    carriage return) gets a leading apostrophe, as OWASP's advice on CSV injection says."""
+    carriage return) gets a leading apostrophe, as OWASP's advice on CSV injection says; what UTF-8
+    cannot hold (a lone surrogate a kernel sent) becomes '?'."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
     return f"'{text}" if text.startswith(FORMULA_START) else text
 
 
@@ -217,7 +249,7 @@ def write_atomic(path: Path, text: str, newline: str | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "w", newline=newline) as f:
+        with os.fdopen(fd, "w", newline=newline, encoding="utf-8", errors="replace") as f:
             f.write(text)
         os.replace(tmp, path)
     finally:

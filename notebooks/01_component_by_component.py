@@ -110,7 +110,8 @@ def draw(x: Tensor, ncols: int = 16, *, ax=None, title: str | None = None, cover
     ax = ax or fig.axes[0]
     for k in range(len(x)):
         r, c = divmod(k, min(ncols, len(x)))
-        ax.add_patch(Rectangle((c * (SIDE + 1) - 0.5, r * (SIDE + 1) - 0.5), SIDE, SIDE, fill=False, lw=0.8, ec="0.45"))
+        ax.add_patch(Rectangle((c * (SIDE + 1) - 0.5, r * (SIDE + 1) - 0.5), SIDE, SIDE, fill=False, lw=0.8, ec="0.45",
+                               clip_on=False))  # not cut in half at the figure's edge
     return fig
 
 
@@ -173,7 +174,7 @@ def draw_prefix(x: Tensor, i: int, ax) -> None:
     """One 3x3 image with pixels i.. covered (not known yet) and pixel i outlined."""
     draw(x[None], ncols=1, ax=ax, covered=(torch.arange(N_PIX) >= i)[None])
     r, c = divmod(i, SIDE)
-    ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=2.5))
+    ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=2.5, clip_on=False))
 
 
 fig = Figure(figsize=(11, 3.2), layout="constrained")
@@ -265,7 +266,7 @@ hist = fit(softmax_net, lambda m, x: -net_log_prob(m, x).mean(), train, valid,
 print(f"trained {len(hist.train)} epochs in {hist.seconds:.1f} s; best validation {hist.valid[hist.best_epoch]:.3f} nats per image")
 
 # %% [markdown]
-# Does the network learn the tables? Each dot below is one prefix seen at least 20 times in training and one of its colours: the counted probability against the network's. Look at the distance from the dotted diagonal: the dots lie close to it. The four largest misses, printed above the figure, are between 0.1 and 0.15, and they come from prefixes seen more than 100 times (misses come in pairs: a prefix's three probabilities sum to 1, so what one colour gets too much another lacks), so the network is off by that much even where many images pin the counted probability down.
+# Does the network learn the tables? Each dot below is one prefix seen at least 20 times in training and one of its colours: the counted probability against the network's. Look at the distance from the dotted diagonal: the dots lie close to it. The four largest misses, printed above the figure, are between 0.1 and 0.15, and they come from prefixes seen more than 100 times (misses come in pairs: a prefix's three probabilities sum to 1, so what one colour gets too much the other two lack between them, mostly one of them), so the network is off by that much even where many images pin the counted probability down.
 
 # %%
 with torch.no_grad():
@@ -364,7 +365,7 @@ assert dist.tolist() == [3, 2, 1, 1, 0]
 draw(strip, ncols=len(steps), scale=0.7, covered=not_yet, title="5 samples, each after 0, 1, …, 9 pixels (left to right)")
 
 # %% [markdown]
-# Read each row left to right and watch the structure appear: once a stroke's first pixel is drawn, the network usually continues it in the same colour (rows 2 to 5; row 5: a red column, started at the top left), though not always: in row 1 the first red pixel is followed by white, and red comes back only in other corners. The printed distances count the pixels that differ from the nearest clean stroke: rows 3 and 4 are one pixel away (a blue column plus one stray pixel), row 2 is two pixels from the nearest stroke (blue at the centre and in the bottom row's middle and right: one pixel short of, and one pixel beyond, the blue middle column, the blue bottom row or the blue diagonal), and row 1 is no stroke at all, three pixels from the nearest (red corners and a blue one): the network has learnt the 5% noise along with the strokes. Whether it draws stray pixels *as often as the data has them* takes more than five samples to tell:
+# Read each row left to right and watch the structure appear: once a stroke's first pixel is drawn, the network usually continues it in the same colour (rows 2 to 5; row 5: a red column, started at the top left), though not always: in row 1 the first red pixel is followed by white, and red comes back only in other corners. The printed distances count the pixels that differ from the nearest clean stroke: rows 3 and 4 are one pixel away (a blue column plus one stray pixel), row 2 is two pixels from the nearest stroke (blue at the centre and in the bottom row's middle and right: one pixel short of, and one pixel beyond, the blue middle column, the blue bottom row or the blue diagonal), and row 1 is no stroke at all, three pixels from the nearest (red corners and a blue one): the network draws noise as well as strokes. Whether it draws stray pixels *as often as the data has them* takes more than five samples to tell:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -385,7 +386,7 @@ draw(test[:24], ncols=12, ax=b, title="24 held-out images")
 fig
 
 # %% [markdown]
-# About as many clean strokes as the data, a few fewer (compare the two panels: most are one stroke, some have a stray pixel). (Under the generator each of the nine pixels, stroke or background, stays as it was with probability $1-0.05\cdot\tfrac23\approx 0.967$, so an image is clean with probability $0.967^9\approx 74\%$, printed above, as in the held-out images.)
+# About as many clean strokes as the data, a few fewer (compare the two panels: most are one stroke; of the others, the held-out ones have a stray pixel, the network's often two or three). (Under the generator each of the nine pixels, stroke or background, stays as it was with probability $1-0.05\cdot\tfrac23\approx 0.967$, so an image is clean with probability $0.967^9\approx 74\%$, printed above, as in the held-out images.)
 #
 # ## 5. Why 1-of-N: a softmax over values, not a regressed number
 #
@@ -511,6 +512,9 @@ for prefix in ([], [1], [0, 0], [2, 0, 0, 0, 2]):
                   "Exercise 1 asks you to count by hand: p_next must not call count_tables, counted_conditionals "
                   "or log_prob_counts; select the images with the prefix and count pixel i", globals()):
         got = p_next(train, prefix)
+    assert type(got) is Tensor and got.is_floating_point() and got.shape == (K,), (
+        f"p_next(train, {prefix}) should return a float tensor of shape (3,), got {type(got).__name__} "
+        f"{tuple(getattr(got, 'shape', ()))}")
     assert torch.allclose(got.double(), want.double(), atol=1e-6), f"p_next(train, {prefix}) = {got.numpy().round(3)}, expected {want.numpy().round(3)}"
     ### END HIDDEN TESTS
 print("Exercise 1 passes the visible checks (more run when it is graded): P(pixel 2 | pixel 1 = red) =",
@@ -532,12 +536,18 @@ ll_columns_smoothed = float(log_prob_counts(tables_cols, train_cols, 1.0).mean()
 # the raster-order training images and tables, recomputed from their seed (section 1 drew train first from seed 0)
 _train0 = make_strokes(1000, torch.Generator().manual_seed(0))
 _tables0 = count_tables(_train0)
-if not (torch.equal(train, _train0) and len(tables) == N_PIX and all(torch.equal(a, b) for a, b in zip(tables, _tables0))):
+if not (type(train) is torch.Tensor and torch.equal(train, _train0) and type(tables) is list and len(tables) == N_PIX
+        and all(type(a) is torch.Tensor and torch.equal(a, b) for a, b in zip(tables, _tables0))):
     train, tables = _train0, _tables0  # put them back, so that the later cells see the raster order again
     raise AssertionError("train or tables was overwritten: keep them as they are, and store the column order's images "
                          "and tables under new names (train_cols, tables_cols). The test has put the raster-order "
                          "train and tables back; fix your cell and run it again.")
 ll_raster, ll_raster_smoothed = raster_train_ll[0.0], raster_train_ll[1.0]  # section 2's values, raster order
+if not (type(ll_raster) is float and type(ll_raster_smoothed) is float):
+    _kinds = f"{type(ll_raster).__name__} and {type(ll_raster_smoothed).__name__}"
+    raster_train_ll = {alpha: float(log_prob_counts(_tables0, _train0, alpha).mean()) for alpha in (0.0, 1.0)}
+    raise AssertionError(f"raster_train_ll should hold section 2's two floats, got {_kinds}: keep it as section 2 "
+                         "left it. The test has put section 2's values back; fix your cell and run it again.")
 assert "train_cols" in globals() and "tables_cols" in globals(), (
     "store the reordered training images in train_cols and their tables in tables_cols")
 assert type(train_cols) is torch.Tensor and tuple(train_cols.shape) == (1000, N_PIX) and torch.equal(
@@ -650,6 +660,9 @@ for epoch in range(15):
     assert all(type(v) is float for v in losses), (
     f"train_step returned a {type(losses[0]).__name__}; it should return a Python float")
     epoch_loss.append(sum(losses) / len(losses))
+assert all(type(p) is nn.Parameter for p in student_net.parameters()), (
+    "train_step should update the model's weights in place, not replace them: got "
+    f"{sorted({type(p).__name__ for p in student_net.parameters()})}")
 assert 6 < epoch_loss[0] < 10, f"first epoch's mean loss {epoch_loss[0]:.2f}: expected nats per image, between 6 and 10"
 assert epoch_loss[-1] < epoch_loss[0] - 3, (
     f"the loss went from {epoch_loss[0]:.2f} to {epoch_loss[-1]:.2f} nats per image: it should fall by more than 3; "
@@ -676,8 +689,13 @@ for start, clipped, batches in ((ChainNet(), True, (train[:100], train[100:200])
         opt_r.step()
         assert (length > 1) == clipped, f"the check needs a gradient {'longer' if clipped else 'shorter'} than 1"
         got = train_step(fresh, opt_f, batch)
+        assert type(got) is float, f"train_step returned a {type(got).__name__}; it should return a Python float"
         assert abs(got - want.item()) < 1e-5, (
             f"train_step returned {got:.5f}, the batch's loss before the step is {want.item():.5f}")
+    assert len(list(fresh.parameters())) == len(list(ref.parameters())) and all(
+        type(p) is nn.Parameter for p in fresh.parameters()), (
+        "train_step should update the model's weights in place, not replace them: got "
+        f"{[type(p).__name__ for p in fresh.parameters()]}")
     for (name, a), b in zip(fresh.named_parameters(), ref.parameters()):
         assert torch.allclose(a, b, atol=1e-5, rtol=0), (
             f"after SGD steps {'from a fresh network' if clipped else 'from a trained one'}, {name} differs by "

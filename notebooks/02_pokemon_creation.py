@@ -845,8 +845,11 @@ bpp = nats_to_bpp(-600.0, 400)
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(bpp) is float, f"bpp should be a float, got {type(bpp).__name__}; use float(...)"
 assert bpp > 0, f"got {bpp:.4f}: log p(x) is negative, bits per pixel positive"
-assert abs(nats_to_bpp(-1200.0, 400) - 2 * bpp) < 1e-9 * bpp, "twice the nats over the same pixels should give twice the bits per pixel"
-assert abs(nats_to_bpp(-600.0, 800) - bpp / 2) < 1e-9 * bpp, (
+_twice, _half = nats_to_bpp(-1200.0, 400), nats_to_bpp(-600.0, 800)
+assert type(_twice) is float and type(_half) is float, (
+    f"nats_to_bpp should return a float, got {type(_twice).__name__} and {type(_half).__name__}")
+assert abs(_twice - 2 * bpp) < 1e-9 * bpp, "twice the nats over the same pixels should give twice the bits per pixel"
+assert abs(_half - bpp / 2) < 1e-9 * bpp, (
     "the same nats spread over twice as many pixels should give half the bits per pixel: does nats_to_bpp use n_pixels?")
 ### BEGIN HIDDEN TESTS
 for log_p, n_pixels in ((-100.0, 64), (-1234.5, 400), (-50.0, 9), (0.0, 400)):
@@ -961,20 +964,25 @@ def raster_mask(k, centre):
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+def _mask(k, c):  # raster_mask(k, c), checked: a (k, k) torch.Tensor of 0s and 1s
+    m = raster_mask(k, c)
+    assert type(m) is torch.Tensor, f"raster_mask should return a torch.Tensor, got {type(m).__name__}"
+    assert tuple(m.shape) == (k, k), f"raster_mask({k}, {c}) should have shape ({k}, {k}), got {tuple(m.shape)}"
+    assert bool(((m == 0) | (m == 1)).all()), "the mask holds only 0s and 1s"
+    return m
+
+
 for k in (3, 5):
     for c in (False, True):
-        m = raster_mask(k, c)
-        assert type(m) is torch.Tensor, f"raster_mask should return a torch.Tensor, got {type(m).__name__}"
-        assert tuple(m.shape) == (k, k), f"raster_mask({k}, {c}) should have shape ({k}, {k}), got {tuple(m.shape)}"
-        assert bool(((m == 0) | (m == 1)).all()), "the mask holds only 0s and 1s"
+        _mask(k, c)
 
 
 class OneStackCNN(nn.Module):
     def __init__(self, ch=32):
         super().__init__()
         self.emb = nn.Embedding(N_COLOURS, ch)
-        self.convs = nn.ModuleList([MaskedConv2d(ch, ch, raster_mask(5, False))] +
-                                   [MaskedConv2d(ch, ch, raster_mask(3, True)) for _ in range(2)])
+        self.convs = nn.ModuleList([MaskedConv2d(ch, ch, _mask(5, False))] +
+                                   [MaskedConv2d(ch, ch, _mask(3, True)) for _ in range(2)])
         self.out = nn.Conv2d(ch, N_COLOURS, 1)
 
     def forward(self, x):
@@ -1017,6 +1025,6 @@ for k in (3, 5, 7):
         ref = torch.zeros(k, k)
         ref[: k // 2] = 1
         ref[k // 2, : k // 2 + int(c)] = 1
-        assert torch.equal(raster_mask(k, c).float(), ref), f"raster_mask({k}, {c}) differs from the raster-order mask"
+        assert torch.equal(_mask(k, c).float(), ref), f"raster_mask({k}, {c}) differs from the raster-order mask"
 assert held < 4.8, f"held-out {held:.2f} bits/pixel after 40 steps: should be below 4.8 (the unigram's are 4.91)"
 ### END HIDDEN TESTS

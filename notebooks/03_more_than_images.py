@@ -60,7 +60,7 @@ from helpers.notebook.plot import plot_audio, plot_dilated_stack, plot_history, 
 from helpers.registry import get, recipe
 from helpers.notebook import setup
 
-gen = setup(seed=0, threads=1)  # small convolutions, one-sample steps: one thread is fastest
+gen = setup(seed=0, threads=1)  # one thread: small convolutions and one-sample steps
 
 # %% [markdown]
 # ## 1. Sound is a sequence of numbers
@@ -126,7 +126,7 @@ plot_dilated_stack((1, 2, 4, 8))
 # %% [markdown]
 # Our model stacks dilations $1, 2, \dots, 128$ twice (16 layers, kernel 2), with WaveNet's gated units, $\tanh(W_f * h)\odot\sigma(W_g * h)$, residual and skip connections, and a softmax over 256 codes. A **skip connection** here: each layer's gated output also goes, through a 1×1 convolution, straight to a sum over all layers, and that sum (not only the last layer's output) feeds the output head. Its receptive field is $1 + 2\cdot(1+2+\dots+128) = 511$ samples, 64 ms: about 14 periods of the lowest note. Without dilation the same reach would take 510 layers.
 #
-# Two properties are checked numerically below, on an untrained model (they come from the wiring, not from training): **causality**, the figure's "never $t$ itself" (change the inputs at time $t$ and later, and no output at or before $t$ moves: the output at $t$ predicts $x_t$, so it must not see it), and the **receptive field** of 511 samples (ask which inputs the output at $t$ has a nonzero gradient for). The cell also counts the undilated layers the same reach would take: each kernel-2 layer without dilation adds one sample, so $511 - 1 = 510$. The inputs are integer codes, which have no gradient, so the cell takes the gradient with respect to the network's first layer's output instead: the embedding, one vector per (right-shifted) time step. A **forward hook** (`register_forward_hook`) is a function PyTorch calls with a layer's output every time the layer runs; ours keeps that output and marks it with `retain_grad()`, so that `backward()` stores its gradient (by default autograd keeps gradients only for the weights). The cell also prints the stack's layers and the reach in periods of the lowest note.
+# Two properties are checked numerically below, on an untrained model (they come from the wiring, not from training): **causality**, the figure's "never $t$ itself" (change the inputs at time $t$ and later, and no output at or before $t$ moves: the output at $t$ predicts $x_t$, so it must not see it), and the **receptive field** of 511 samples (ask which inputs the output at $t$ has a nonzero gradient for). The cell also counts the undilated layers the same reach would take: each kernel-2 layer without dilation adds one sample, so $511 - 1 = 510$. The inputs are integer codes, which have no gradient, so the cell takes the gradient with respect to the network's first layer's output instead: the embedding, one vector per (right-shifted) time step. A **forward hook** (`register_forward_hook`) is a function PyTorch calls with a layer's output every time the layer runs; ours keeps that output and marks it with `retain_grad()`, so that `backward()` stores its gradient (by default `backward()` stores gradients only in leaf tensors, such as the weights; the embedding's output is an intermediate result). The cell also prints the stack's layers and the reach in periods of the lowest note.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -169,7 +169,7 @@ assert one_block == 256
 # %% [markdown]
 # ## 4. Training: the chain rule as the loss
 #
-# The loss is the same as for pixels: $-\frac1T\sum_t \log P_\theta(x_t\mid x_{<t})$, nats per sample, averaged over random 2,048-sample crops of the training clips; the weights of the best validation epoch are kept. Training took 24 minutes on the CPU (printed below), so it was done once, before the series had its registry, by the training code that the committed command `python -m helpers.registry train wavenet_tones` now runs (seeded; `make checkpoints` runs it; the checkpoint's metadata says so). It wrote `data/checkpoints/wavenet_tones.pt`. The cell below loads it and checks it was trained with this configuration; if the file is missing it trains here.
+# The loss is the same as for pixels: $-\frac1T\sum_t \log P_\theta(x_t\mid x_{<t})$, nats per sample, averaged over random 2,048-sample crops of the training clips; the weights of the best validation epoch are kept. Training took 24 minutes (printed below), so it was done once, before the series had its registry, by the training code that the committed command `python -m helpers.registry train wavenet_tones` now runs (seeded; `make checkpoints` runs it; the checkpoint's metadata says so). It wrote `data/checkpoints/wavenet_tones.pt`. The cell below loads it and checks it was trained with this configuration; if the file is missing it trains here.
 
 # %%
 model, info = get("wavenet_tones")  # trains for ~25 min if the file is missing
@@ -194,7 +194,7 @@ print(f"recorded in the checkpoint: {info['metrics']['test_bits']:.2f}")
 # %% [markdown]
 # Context is worth more than five bits per sample: given the last 64 ms, the next sample is narrowed from about $2^{7.55}\approx190$ equally likely codes to about $2^{2.27}\approx5$. (Some uncertainty cannot go away: nothing in the past says which note comes next.)
 #
-# The loop itself, for a few seconds from scratch, so you can see it run: the loss starts at $\ln 256 = 5.55$ nats (uniform) and falls.
+# The loop itself, a few steps from scratch (its time is printed), so you can see it run: the loss starts at $\ln 256 = 5.55$ nats (uniform) and falls.
 
 # %%
 torch.manual_seed(0)
@@ -219,7 +219,7 @@ print(f"6 steps in {time.perf_counter() - start:.1f} s: nats per sample " + " ->
 # * **continuation**: the first 0.25 s of a held-out clip is fed in ("primed"), and the model carries on, the audio version of completing a half-covered image.
 
 # %% [markdown]
-# First, the price of not caching. `sample_naive` below runs the full network on the last $R$ samples for every new sample; the cached sampler and it draw the same samples from the same generator (the same computation up to rounding: a unit test compares them to $10^{-5}$; the draws agree), at very different speeds:
+# First, the price of not caching. `sample_naive` below runs the full network on the last $R$ samples for every new sample; the cached sampler and it draw the same samples from the same generator (the same computation up to rounding: a unit test checks that the cached step gives the full pass's logits to $10^{-5}$; the cell below prints whether the draws agree), at very different speeds:
 
 # %%
 @torch.no_grad()
@@ -244,7 +244,7 @@ print(f"{length} samples: re-running the window {1000 * (t1 - t0) / length:.1f} 
       f"same samples: {torch.equal(slow, fast)}")
 
 # %% [markdown]
-# In this run the window never fills: we draw 400 samples, fewer than $R = 511$, so the window sampler's window grows from 1 to 400 samples, about 200 on average, and the cached step does about that many times less arithmetic per layer, yet the measured gap is smaller: one sample at a time, the cached sampler spends much of its time on the fixed cost of launching each small operation, not on arithmetic. The arithmetic of the window sampler grows with the receptive field, while a cached step's does not (it computes one column per layer whatever $R$ is); that is why the cache pays most for models with thousands of samples of context, such as the real WaveNet (the "Fast WaveNet" trick of Paine et al., 2016). We only measured this one model, and windows shorter than its $R$.
+# In this run the window never fills: we draw 400 samples, fewer than $R = 511$, so the window sampler's window grows from 1 to 400 samples, about 200 on average, and the cached step does about that many times less arithmetic per layer, yet the measured gap is smaller. A likely reason, which we did not measure: one sample at a time, the cached sampler runs many small operations, and each carries a fixed cost that does not shrink with its arithmetic. The arithmetic of the window sampler grows with the receptive field, while a cached step's does not (it computes one column per layer whatever $R$ is); that is why the cache pays most for models with thousands of samples of context, such as the real WaveNet (the "Fast WaveNet" trick of Paine et al., 2016). We only measured this one model, and windows shorter than its $R$.
 #
 # Now the real thing: the cell below samples six clips of 0.75 s, three from silence and three continuations (each primed with the first 0.25 s of a different held-out clip). The next cell plays the three from silence, then one held-out clip and the continuation of its first 0.25 s; the figure after it shows that held-out clip, the first clip from silence and that continuation.
 
@@ -281,7 +281,7 @@ axes[0].text(0.26, 0.85, "generated →", color="tab:green")
 fig
 
 # %% [markdown]
-# What to look and listen for, against the held-out row. The model has learnt the **short-range** structure: stretches of periodic wave, harmonics stacked as horizontal lines in the spectrogram, and sharp attacks followed by decays (from silence, near 0.58 s). It has not learnt it cleanly: a haze of noise surrounds the notes. About 2.3 bits per sample means each sample is drawn from roughly five plausible codes, and every unlucky draw is noise that later steps have to live with. It has no **long-range** structure: no steady beat of one note every 0.25 s (none shows in the figure), and it cannot see one, since 0.25 s is 2,000 samples, four times the receptive field. More capacity and training are the usual remedy for the first (the real WaveNet trains for days on accelerators; we did not try it here); a longer receptive field, or conditioning on something like a score or text, is what the second needs.
+# What to look and listen for, against the held-out row. The model has learnt the **short-range** structure: stretches of periodic wave, harmonics stacked as horizontal lines in the spectrogram, and sharp attacks followed by decays (from silence, near 0.58 s). It has not learnt it cleanly: a haze of noise surrounds the notes. About 2.3 bits per sample means each sample is drawn from roughly five plausible codes, and every unlucky draw is noise that later steps have to live with. It has no **long-range** structure: no steady beat of one note every 0.25 s (none shows in the figure), and the beat does not fit in its window: 0.25 s is 2,000 samples, four times the receptive field (inside the window, only how far the last note has decayed hints at the time since it began). More capacity and training are the usual remedy for the first (we did not try them here); a longer receptive field, or conditioning on something like a score or text, is what the second needs.
 #
 # ## 6. Video: frames are components too
 #
@@ -299,7 +299,7 @@ not_yet[now].flat[done_pixels:] = True
 not_yet[now + 1 :] = True
 palette = np.array([[255, 255, 255], [20, 20, 20]], dtype=np.uint8)
 fig = show_sprites(frames, palette, ncols=len(frames), scale=1.3, covered=not_yet,
-                   title="frames 0-3 generated; frame 4 half drawn, pixel by pixel; frames 5-6 to come (blue-grey)")
+                   title="frames 0-3 generated; frame 4 partly drawn, pixel by pixel; frames 5-6 to come (blue-grey)")
 ax = fig.axes[0]
 for f in range(len(frames)):
     ax.add_patch(Rectangle((f * 9 - 0.5, -0.5), 8, 8, fill=False, lw=0.8, ec="0.45"))
@@ -312,7 +312,7 @@ fig
 #
 # The lecture opens (slides 2-4) with machines that write poems. Text is a sequence too: its components are characters, and the chain rule $P(x)=\prod_t P(x_t\mid x_{<t})$ applies unchanged, with a softmax over the characters in place of colours or mu-law codes. Our corpus is this series' own prose: the markdown cells of the notebooks, frozen once by `scripts/build_text_corpus.py` into `data/text/series_prose.txt` (CC BY 4.0, like all our prose; `load_corpus` checks its sha256, recorded in DATA.md, so the numbers here do not drift when the prose is edited). It is split into contiguous blocks: the first 80% for training, the next 10% for validation, the last 10% as held-out test text.
 #
-# The model, `char_lstm`, is the pixel LSTM of notebook 02 on characters: an embedding, one LSTM layer of 192 units and a softmax over the characters, trained on 128-character windows by the committed command `python -m helpers.registry train char_lstm`. We compare it in held-out bits per character with two add-one smoothed baselines counted on the training block: the **unigram** $P(x_t)=\frac{n(x_t)+1}{N+V}$ (character frequencies, no context) and the **bigram** $P(x_t\mid x_{t-1})=\frac{n(x_{t-1}x_t)+1}{n(x_{t-1})+V}$ (one character of context), where $n(\cdot)$ counts occurrences in the training block ($n(x_{t-1})$ in the bigram counts only the positions that have a successor, every position but the last, so that each row of the bigram sums to 1), $N$ is the number of characters in the training block and $V$ the number of distinct characters.
+# The model, `char_lstm`, is built like the pixel LSTM of notebook 02 (without its row and column embeddings and its dropout), on characters: an embedding, one LSTM layer of 192 units and a softmax over the characters, trained on 128-character windows by the committed command `python -m helpers.registry train char_lstm`. We compare it in held-out bits per character with two add-one smoothed baselines counted on the training block: the **unigram** $P(x_t)=\frac{n(x_t)+1}{N+V}$ (character frequencies, no context) and the **bigram** $P(x_t\mid x_{t-1})=\frac{n(x_{t-1}x_t)+1}{n(x_{t-1})+V}$ (one character of context), where $n(\cdot)$ counts occurrences in the training block ($n(x_{t-1})$ in the bigram counts only the positions that have a successor, every position but the last, so that each row of the bigram sums to 1), $N$ is the number of characters in the training block and $V$ the number of distinct characters.
 
 # %%
 from helpers.models.text import bigram_bits, decode, load_corpus, split_text, text_splits, vocabulary
@@ -363,7 +363,7 @@ print(f"section 7 took {time.perf_counter() - start:.1f} s")
 # - WaveNet models 8-bit mu-law audio with a 256-way softmax per sample (1-of-N, like colours) and causal, dilated convolutions; its receptive field $R = 1 + (k-1)\sum d_\ell$ grows exponentially with the depth of a block of doubling dilations (8 layers, 1 to 128, reach 256 samples by the formula, printed in section 3; the two blocks here, 16 layers, reach 511, measured there from the inputs with a nonzero gradient) (perturbation showed causality).
 # - With context the held-out cost drops from 8 bits per sample (uniform) and 7.55 (unigram, no context) to 2.27 bits per sample.
 # - Sampling is sequential, one sample per step; keeping each layer's past makes a step cost one column per layer.
-# - Generated audio has what fits in the receptive field (periodic waves, harmonics, attacks and decays), with noise from a small model, and nothing of what lies beyond it (a steady beat).
+# - Generated audio has what fits in the receptive field (periodic waves, harmonics, attacks and decays), with a haze of noise, and not what lies beyond it (a steady beat).
 # - Text works the same way, one character per step: on held-out prose of this series a character LSTM beats the bigram, which beats the unigram, in bits per character (section 7).
 #
 # ## Exercises
@@ -408,7 +408,7 @@ print(f"Exercise 1 passes the visible checks (more run when it is graded): x = 0
       f"(an even grid would give {round(0.75 * 255)})")
 
 # %% [markdown]
-# **Exercise 2 (receptive field).** Write `receptive_field(dilations, kernel)` from the formula (by arithmetic: the test switches `WaveNet` off while it runs your function), then choose `one_second`, a tuple of dilations for kernel 2 with **at most 14 layers** whose receptive field covers at least one second of audio (8,000 samples) **without gaps**: as in section 3's measurement, every one of the 8,000 samples before the one being predicted must actually reach the output (section 3 measured that the output at $t$ depends on $x_{t-R}, \dots, x_{t-1}$, all $R$ of them), not just lie between its first and last input. `receptive_field` returns a whole number (an `int`, a NumPy integer, or an integer-valued float such as `1.0`); the dilations in `one_second` are positive integers (Python, NumPy or 0-d integer torch tensors).
+# **Exercise 2 (receptive field).** Write `receptive_field(dilations, kernel)` from the formula (by arithmetic: the test switches `WaveNet` off while it runs your function), then choose `one_second`, a tuple of dilations for kernel 2 with **at most 14 layers** whose receptive field covers at least one second of audio (8,000 samples) **without gaps**: as in section 3's measurement, every one of the 8,000 samples before the one being predicted must actually reach the output (section 3 measured that the output at $t$ depends on $x_{t-R}, \dots, x_{t-1}$, all $R$ of them), not just lie between its first and last input. `receptive_field` returns a whole number (an `int`, a NumPy `int64` or `int32`, or an integer-valued float such as `1.0`); the dilations in `one_second` are positive integers (Python `int`, NumPy `int64` or `int32`, or 0-d integer torch tensors).
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def receptive_field(dilations: tuple[int, ...], kernel: int = 2) -> int:
@@ -469,7 +469,7 @@ print(f"Exercise 2 passes the visible checks (more run when it is graded): {len(
       f"{SAMPLE_RATE:,} samples, takes {SAMPLE_RATE - 1:,} layers")
 
 # %% [markdown]
-# **Exercise 3 (how many components?).** Generation costs one softmax draw per component. Compute `n_audio`, the number of draws for 2 seconds of our audio, and `n_video`, for 2 seconds of 64×64 RGB video at 25 frames per second when each of a pixel's three colour channels (R, G, B) is its own component, drawn one after the other (PixelRNN orders RGB images this way; in notebooks 01-02 a pixel was a single draw over palette colours, here it is three). Store in `video_per_audio` how many times more draws the video needs (`n_video / n_audio`, a number). The counts are whole numbers; any numeric type holding one is fine (e.g. `1234`, `np.int64(1234)`, `1234.0`).
+# **Exercise 3 (how many components?).** Generation costs one softmax draw per component. Compute `n_audio`, the number of draws for 2 seconds of our audio, and `n_video`, for 2 seconds of 64×64 RGB video at 25 frames per second when each of a pixel's three colour channels (R, G, B) is its own component, drawn one after the other (PixelRNN orders RGB images this way; in notebooks 01-02 a pixel was a single draw over palette colours, here it is three). Store in `video_per_audio` how many times more draws the video needs (`n_video / n_audio`, a number). The counts are whole numbers; an `int`, a `float`, a NumPy `int64`, `int32`, `float64` or `float32`, or a 0-d tensor holding one is fine (e.g. `1234`, `np.int64(1234)`, `1234.0`).
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -503,7 +503,7 @@ print(f"Exercise 3 passes the visible checks (more run when it is graded): {n_au
 
 
 # %% [markdown]
-# **Exercise 4 (build a causal dilated convolution, diagnose it by perturbation).** Write `CausalConv1d(channels_in, channels_out, kernel, dilation)`: an `nn.Module` whose `forward` maps (B, channels_in, T) to (B, channels_out, T), the **same length**, and whose output at time $t$ uses only inputs at $t, t-d, \dots, t-(k-1)d$ (`nn.Conv1d` takes a `dilation`; work out how many zeros the input needs, and on which side, for the output to keep the input's length and never see the future: section 3's figure shows the shape). Then write `measured_reach(net, length, t)`: feed random input (1, channels, length) through `net`, change the input at **one** time $u$ at a time, trying **every** $u$ in `range(length)` (later times than $t$ included: `net` need not be causal, and the measurement is what tells), and return the number of times $u$ whose change moves the output at time $t$ (compare with `torch.equal`, so compute the unchanged output and every changed one the same way, one input of batch size 1 at a time: a batched run may round differently in the last bits, and `torch.equal` would count that as a move; `net.channels_in` tells the input channels), as a whole number (an `int`, a NumPy integer, an integer-valued float or a 0-d tensor). What the result should be: for a stack of your causal layers with gap-free dilations it equals $R = 1 + (k-1)\sum d_\ell$ once $t \ge R-1$ (for smaller $t$ the left padding cuts the field, so fewer times move the output), no $u > t$ moves the output because the layers are causal, and with gaps (say dilations 1, 4) only the times that actually reach $t$ count, not the span between the first and the last. A network that is not causal may also be moved by times after $t$, and those count too.
+# **Exercise 4 (build a causal dilated convolution, diagnose it by perturbation).** Write `CausalConv1d(channels_in, channels_out, kernel, dilation)`: an `nn.Module` whose `forward` maps (B, channels_in, T) to (B, channels_out, T), the **same length**, and whose output at time $t$ uses only inputs at $t, t-d, \dots, t-(k-1)d$ (build it on `nn.Conv1d`, which takes a `dilation`: the hidden test reads its weight; work out how many zeros the input needs, and on which side, for the output to keep the input's length and never see the future: section 3's figure shows the shape). Then write `measured_reach(net, length, t)`: feed random input (1, channels, length) through `net`, change the input at **one** time $u$ at a time, trying **every** $u$ in `range(length)` (later times than $t$ included: `net` need not be causal, and the measurement is what tells), and return the number of times $u$ whose change moves the output at time $t$ (compare with `torch.equal`, so compute the unchanged output and every changed one the same way, one input of batch size 1 at a time: a batched run may round differently in the last bits, and `torch.equal` would count that as a move; `net.channels_in` tells the input channels), as a whole number (an `int`, a NumPy `int64` or `int32`, an integer-valued float or a 0-d tensor). What the result should be: for a stack of your causal layers with gap-free dilations it equals $R = 1 + (k-1)\sum d_\ell$ once $t \ge R-1$ (for smaller $t$ the left padding cuts the field, so fewer times move the output), no $u > t$ moves the output because the layers are causal, and with gaps (say dilations 1, 4) only the times that actually reach $t$ count, not the span between the first and the last. A network that is not causal may also be moved by times after $t$, and those count too.
 
 # %% nbgrader={"grade": false, "grade_id": "ex4_solution", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class CausalConv1d(nn.Module):
@@ -551,8 +551,12 @@ with torch.no_grad():
         f"the output should keep the length: expected (2, 3, 40), got {tuple(getattr(_y, 'shape', ()))}")
     _x2 = _x.clone()
     _x2[..., 25:] = torch.randn(2, 3, 15)
-    assert torch.equal(_net(_x2)[..., :25], _y[..., :25]), "outputs before t = 25 moved when inputs from 25 on changed: not causal"
-    assert not torch.equal(_net(_x2)[..., 25], _y[..., 25]), "the output at t should use the input at t"
+    _y2 = _net(_x2)
+    assert type(_y2) is torch.Tensor and _y2.shape == (2, 3, 40), (
+        f"the layers should return a tensor of shape (2, 3, 40), got {type(_y2).__name__} "
+        f"{tuple(getattr(_y2, 'shape', ()))}")
+    assert torch.equal(_y2[..., :25], _y[..., :25]), "outputs before t = 25 moved when inputs from 25 on changed: not causal"
+    assert not torch.equal(_y2[..., 25], _y[..., 25]), "the output at t should use the input at t"
 def _whole(r):  # an integer-valued number (int, NumPy, float such as 16.0, 0-d tensor) -> int; None otherwise
     if type(r) is torch.Tensor:
         r = r.item() if r.numel() == 1 and r.ndim == 0 else None
@@ -587,6 +591,9 @@ assert _whole(measured_reach(_Centred(), 20, 10)) == 3, (
     "a centred kernel-3 convolution: t-1, t and t+1 move the output at t; try every u, later times included")
 with torch.no_grad():
     _layer = CausalConv1d(2, 4, 3, 2)
+    assert all(type(p) is nn.Parameter for p in _layer.parameters()), (
+        f"CausalConv1d's weights should be nn.Parameters (as nn.Conv1d makes them), got "
+        f"{[type(p).__name__ for p in _layer.parameters()]}")
     _w = [p for p in _layer.parameters() if p.ndim == 3][0]
     _b = ([p for p in _layer.parameters() if p.ndim == 1] + [None])[0]  # None: a layer built with bias=False
     _xx = torch.randn(1, 2, 20)

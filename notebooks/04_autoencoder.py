@@ -573,6 +573,9 @@ _m = AE(latent=4)
 _enc0, _dec0 = _m.encoder[0].weight.detach().clone(), _m.decoder[-1].weight.detach().clone()
 _before = evaluate(_m, ae_loss, dig_valid)
 _losses = train_epochs(_m, dig_train, epochs=2, batch_size=64, lr=1e-3, generator=torch.Generator().manual_seed(0))
+assert all(type(p) is nn.Parameter for p in _m.parameters()), (
+    f"train_epochs should train the model's weights in place, not replace them: got "
+    f"{sorted({type(p).__name__ for p in _m.parameters()})}")
 _after = evaluate(_m, ae_loss, dig_valid)
 _nb = -(-len(dig_train) // 64)
 assert type(_losses) is list and all(type(v) is float for v in _losses), "return a list of Python floats (loss.item())"
@@ -596,8 +599,8 @@ class _Spy(nn.Module):  # a model whose loss records the batches it is given (da
         super().__init__()
         self.w, self.seen = nn.Parameter(torch.zeros(())), []
 
-    def loss(self, batch):
-        self.seen.append(batch.flatten().tolist())
+    def loss(self, batch):  # a batch of another class than torch.Tensor is recorded by its class name
+        self.seen.append(batch.flatten().tolist() if type(batch) is torch.Tensor else type(batch).__name__)
         return (self.w - batch.float().mean()) ** 2
 
 
@@ -609,6 +612,8 @@ def _batches(seed, epochs=2):
 
 
 _b0, _b0again, _b1 = _batches(0), _batches(0), _batches(1)
+assert all(type(b) is list for b in _b0 + _b0again + _b1), (
+    f"model.loss should be given torch.Tensor batches (slices of data), got {[b for b in _b0 if type(b) is not list]}")
 assert [len(b) for b in _b0] == [4, 4, 2] * 2, (
     f"10 items in batches of 4 for two epochs should give batches of 4, 4, 2 twice, got sizes {[len(b) for b in _b0]}")
 _ep1, _ep2 = sum(_b0[:3], []), sum(_b0[3:], [])
@@ -618,6 +623,7 @@ assert _b0 != _b1, "the order of the batches does not depend on the generator: s
 assert _ep1 != _ep2, "both epochs see the items in the same order: draw a new permutation in every epoch"
 _spy_lr = _Spy()  # Adam's first step moves a parameter by about lr, whatever the gradient's size
 train_epochs(_spy_lr, torch.arange(10), epochs=1, batch_size=10, lr=0.1, generator=torch.Generator().manual_seed(0))
+assert type(_spy_lr.w) is nn.Parameter, f"train_epochs replaced the model's parameter by a {type(_spy_lr.w).__name__}"
 assert abs(abs(_spy_lr.w.item()) - 0.1) < 0.01, (
     f"with lr=0.1 one Adam step should move the parameter by about 0.1, it moved {abs(_spy_lr.w.item()):.4f}: "
     "pass lr to the optimizer")
@@ -635,6 +641,7 @@ class _Kick(nn.Module):  # gradient 1 on the first call of loss, 0.01 on every l
 
 _kick = _Kick()  # one batch per epoch, two epochs: two Adam steps, the second with a 100x smaller gradient
 train_epochs(_kick, torch.arange(10), epochs=2, batch_size=10, lr=0.1, generator=torch.Generator().manual_seed(0))
+assert type(_kick.w) is nn.Parameter, f"train_epochs replaced the model's parameter by a {type(_kick.w).__name__}"
 _w_ref = nn.Parameter(torch.zeros(()))
 _opt_ref = torch.optim.Adam([_w_ref], lr=0.1)  # the reference: one optimizer whose state carries over
 for _g in (1.0, 0.01):
@@ -672,6 +679,7 @@ effect = prior_effect(rows)
 
 # %% nbgrader={"grade": true, "grade_id": "ex4_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert type(effect) is dict, f"prior_effect should return a dict, got {type(effect).__name__}"
+assert all(type(k) is str for k in effect), f"the keys should be the models' names (str), got {list(effect)!r}"
 assert sorted(effect) == ["AE 2-D", "rec.-only 8-D"], (
     f"expected one entry per model with both priors, 'AE 2-D' and 'rec.-only 8-D', got {sorted(effect)}")
 assert all(type(v) is tuple and len(v) == 2 and all(type(u) is float for u in v) for v in effect.values()), (
@@ -688,6 +696,10 @@ _toy = {"real": {"confidence": 0.9, "nearest_train": 1.0},
         "B, N(0, I)": {"confidence": 0.6, "nearest_train": 1.1},
         "C, fitted Gaussian": {"confidence": 0.4, "nearest_train": 2.0}}
 _got = prior_effect(_toy)
+assert type(_got) is dict and all(type(k) is str for k in _got) and all(
+    type(v) is tuple and len(v) == 2 and all(type(u) is float for u in v) for v in _got.values()), (
+    f"on other rows prior_effect should still return a dict of str -> tuple of two Python floats, got "
+    f"{type(_got).__name__} {_got!r}")
 assert sorted(_got) == ["A"], f"only model A has both rows, got {sorted(_got)}"
 assert np.allclose(_got["A"], (-0.5, 1.5)), f"model A: expected (-0.5, 1.5), got {_got['A']}"
 assert effect["rec.-only 8-D"][1] > effect["AE 2-D"][1] + 0.2 and effect["AE 2-D"][1] > 0  # the model answer's claims

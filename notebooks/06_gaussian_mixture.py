@@ -513,9 +513,11 @@ with refusing([GaussianMixture.responsibilities, GaussianMixture.log_prob, Gauss
         raise AssertionError(f"e_step on a mixture that has only weights, means and covs: {_err}; "
                              "compute the densities yourself") from None
     _r_fit = e_step(fitted, x)
-assert torch.is_tensor(_r_fit) and torch.allclose(_r_fit.double(), _ref_fit, atol=1e-6), \
+assert type(_r_fit) is torch.Tensor and type(_r) is torch.Tensor, (
+    f"e_step should return a torch.Tensor, got {type(_r_fit).__name__} and {type(_r).__name__}")
+assert torch.allclose(_r_fit.double(), _ref_fit, atol=1e-6), \
     "e_step(fitted, x) differs from the fitted mixture's responsibilities P(m | x_n)"
-assert torch.is_tensor(_r) and _r.shape == (200, 3), "e_step on a 3-component, 3-D mixture: want shape (200, 3)"
+assert _r.shape == (200, 3), "e_step on a 3-component, 3-D mixture: want shape (200, 3)"
 assert torch.allclose(_r.double(), _ref, atol=1e-6), "e_step on another (3-D, 3-component) mixture gives wrong P(m | x_n)"
 print("Exercise 1: the hidden checks pass too")
 ### END HIDDEN TESTS
@@ -560,10 +562,18 @@ import types  # noqa: E402
 
 from helpers.notebook.grading import refusing  # noqa: E402
 
+
+def _two(out):  # sample_two_steps' (x, onehot), checked: two tensors
+    _a, _b = out
+    assert type(_a) is torch.Tensor and type(_b) is torch.Tensor, (
+        f"sample_two_steps should return two tensors (x, onehot), got {type(_a).__name__} and {type(_b).__name__}")
+    return _a, _b
+
+
 # while sample_two_steps runs, the library's GaussianMixture samplers refuse to work (restored afterwards)
 with refusing([GaussianMixture.sample, GaussianMixture.sample_components],
               "sample_two_steps must be written without the mixture's own sample or sample_components method"):
-    _x, _m = sample_two_steps(true, 20000, torch.Generator().manual_seed(5))
+    _x, _m = _two(sample_two_steps(true, 20000, torch.Generator().manual_seed(5)))
 assert torch.equal(_x, x2) and torch.equal(_m, m2), \
     "x2, m2 should be sample_two_steps(true, 20000, torch.Generator().manual_seed(5)): the seed-5 generator"
 # another mixture, 3-D with 3 components, as a bare object: no sample methods, not `true`
@@ -573,9 +583,9 @@ _mix = types.SimpleNamespace(
     covs=torch.tensor([[[1.0, 0.6, 0.0], [0.6, 0.5, 0.1], [0.0, 0.1, 0.3]], [[0.4, -0.3, 0.0], [-0.3, 0.9, 0.2], [0.0, 0.2, 0.2]],
                        [[0.2, 0.0, 0.1], [0.0, 0.3, 0.0], [0.1, 0.0, 0.6]]], dtype=f64))
 _rng = torch.get_rng_state()
-_x, _m = sample_two_steps(_mix, 30000, torch.Generator().manual_seed(1))
+_x, _m = _two(sample_two_steps(_mix, 30000, torch.Generator().manual_seed(1)))
 assert torch.equal(torch.get_rng_state(), _rng), "sample_two_steps used the global random generator: pass generator"
-_x1, _m1 = sample_two_steps(_mix, 30000, torch.Generator().manual_seed(1))
+_x1, _m1 = _two(sample_two_steps(_mix, 30000, torch.Generator().manual_seed(1)))
 assert torch.equal(_x, _x1) and torch.equal(_m, _m1), "the same generator seed should give the same draw"
 assert _x.shape == (30000, 3) and _x.dtype == f64 and _m.shape == (30000, 3), (
     f"a 3-D, 3-component mixture: want x of shape (30000, 3) in float64 and the 1-of-K code (30000, 3), got "
@@ -584,8 +594,8 @@ assert not _m.is_floating_point() and ((_m == 0) | (_m == 1)).all() and (_m.sum(
     "3-component mixture: each row of the code should hold one integer 1 and zeros elsewhere"
 assert m2.dtype != torch.bool and _m.dtype != torch.bool, \
     f"the 1-of-K code is {m2.dtype}: want integers 0 and 1 (torch.nn.functional.one_hot gives int64), not True/False"
-_few = sample_two_steps(types.SimpleNamespace(weights=torch.tensor([0.5, 0.5, 1e-9], dtype=f64), means=_mix.means,
-                                              covs=_mix.covs), 5, torch.Generator().manual_seed(0))[1]
+_few = _two(sample_two_steps(types.SimpleNamespace(weights=torch.tensor([0.5, 0.5, 1e-9], dtype=f64),
+                                                   means=_mix.means, covs=_mix.covs), 5, torch.Generator().manual_seed(0)))[1]
 assert _few.shape == (5, 3), f"5 draws that never pick component 2 should still give a code of width K=3, got {tuple(_few.shape)}"
 assert torch.allclose(_m.double().mean(0), _mix.weights, atol=0.015), \
     "on a 3-component mixture the component frequencies do not match its weights"

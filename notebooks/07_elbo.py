@@ -436,6 +436,8 @@ _OFF = [LinearGaussian.expected_log_likelihood, LinearGaussian.terms, LinearGaus
 with refusing(_OFF, _NOT_TWO_TERMS, globals()):
     _lb_call = lower_bound(model, x, torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))
 assert type(lb_prior) is float, f"lb_prior should be a float, got {type(lb_prior).__name__}"
+assert type(_lb_call) is float, (
+    f"lower_bound should return a float, got {type(_lb_call).__name__}; convert with float(...)")
 assert lb_prior == _lb_call, (
     f"lb_prior = {lb_prior} but lower_bound for q = N(0, 1) gives {_lb_call}: store lower_bound's value in lb_prior")
 assert lb_prior < log_px_exact, "a lower bound must be below log P(x)"

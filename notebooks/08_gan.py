@@ -798,8 +798,10 @@ for _real, _fake, _y in [(torch.tensor([0.7]), torch.tensor([-1.0, 2.0, 0.0, -30
         "(a mean over each set, then the sum; use the real_target you are given; the fakes' target stays 0)")
 # a loss to train with: gradients flow back to the logits
 _lr, _lf = torch.tensor([1.0, -2.0], requires_grad=True), torch.tensor([0.5], requires_grad=True)
-smoothed_disc_loss(_lr, _lf).backward()
-assert _lr.grad is not None and _lf.grad is not None, "the loss should be differentiable in the logits"
+_loss = smoothed_disc_loss(_lr, _lf)
+assert type(_loss) is torch.Tensor and _loss.ndim == 0, f"return a 0-d tensor (a scalar loss), got {type(_loss).__name__}"
+_loss.backward()
+assert type(_lr.grad) is torch.Tensor and type(_lf.grad) is torch.Tensor, "the loss should be differentiable in the logits"
 print("Exercise 1: the hidden checks pass too")
 ### END HIDDEN TESTS
 
@@ -949,6 +951,8 @@ _out = lsgan_step(_st.G, _st.D, *adams(_st), _real, _z)
 assert type(_out) is tuple and len(_out) == 2 and all(type(v) in (float, np.float64, np.float32) for v in _out), (
     f"return (G loss, D loss) as a tuple of two floats (loss.item()), got {_out!r}")
 assert all(v >= 0 for v in _out), f"squared-error losses cannot be negative, got {_out}"
+assert all(type(p) is torch.nn.Parameter for p in _st.parameters()), (
+    "lsgan_step should update the networks' weights in place, not replace them")
 with torch.no_grad():
     _gap1 = float(_st.critic(_real).mean() - _st.critic(_fake0).mean())
     _judged_old, _judged_new = float(_st.critic(_fake0).mean()), float(_st.critic(_st.G(_z)).mean())
@@ -969,6 +973,9 @@ for _pack in (1, 2):
         if _k:
             _real, _z = sample_ring(128, _bg), torch.randn(128, 256, generator=_bg)
         _out = lsgan_step(_st.G, _st.D, *_opts, _real, _z, pack=_pack)
+        assert type(_out) is tuple and len(_out) == 2 and all(type(v) in (float, np.float64, np.float32) for v in _out), (
+            f"pack={_pack}, step {_k + 1}: return (G loss, D loss) as a tuple of two floats (loss.item()), got "
+            f"{[type(v).__name__ for v in _out] if type(_out) is tuple else type(_out).__name__}")
         _fk = _rf.G(_z)
         _dl = 0.5 * ((_rf.critic(_real) - 1) ** 2).mean() + 0.5 * (_rf.critic(_fk.detach()) ** 2).mean()
         _od.zero_grad()
@@ -982,6 +989,9 @@ for _pack in (1, 2):
             f"pack={_pack}, step {_k + 1}: losses {_out}, want ({_gl.item():.6f}, {_dl.item():.6f}); the squared "
             "distances are on D's raw output (no sigmoid), points packed as in gan_step"
             + ("; from the second step on, also check that each optimiser clears its gradients" if _k else ""))
+        assert len(list(_st.parameters())) == len(list(_rf.parameters())) and all(
+            type(p) is torch.nn.Parameter for p in _st.parameters()), (
+            "lsgan_step should update the networks' weights in place, not replace them")
         with torch.no_grad():
             _dw = max(float((a - b).abs().max()) for a, b in zip(_st.parameters(), _rf.parameters()))
         assert _dw < 1e-5, (f"pack={_pack}: weights after step {_k + 1} of 3 in a row differ from the reference by "
@@ -1080,6 +1090,11 @@ for _h, _got in [(info_d["history"], settle_d), (info_p["history"], settle_p)]:
 # a made-up run: under 1.0 until point 2, above, a dip at point 5, then above to the end (12 points)
 _fake = types.SimpleNamespace(train=[9.0] * 12, valid=[0.5, 0.7, 0.9, 1.2, 1.3, 0.95, 1.05, 1.4, 1.2, 1.3, 1.25, 1.35])
 _r = settle(_fake, level=1.0)
+assert (type(_r) is tuple and len(_r) == 3 and type(_r[0]) in (float, np.float64, np.float32)
+        and type(_r[2]) in (float, np.float64, np.float32)
+        and type(_r[1]) in (int, np.int64, np.int32) and not isinstance(_r[1], bool)), (
+    f"settle on a made-up run should return a tuple (float, int, float), got "
+    f"{tuple(type(v).__name__ for v in _r) if type(_r) is tuple else type(_r).__name__}")
 assert abs(_r[0] - 0.5) < 1e-9 and _r[1] == 700 and abs(_r[2] - float(np.mean(_fake.valid[2:]))) < 1e-9, (
     f"settle on a made-up run with a dip under the level at point 5 gives {_r}, want (0.5, 700, "
     f"{float(np.mean(_fake.valid[2:])):.4f}): use the level you are given, and 'stays' means to the end")

@@ -18,7 +18,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def browser():
-    """Headless Debian Chromium driven by Playwright (its own browser download is never used)."""
+    """Headless Debian Chromium driven by Playwright (its own browser download is never used).
+
+    Playwright's sync API runs an event loop in the main thread while the browser is open: for
+    the rest of the session a test cannot call ``asyncio.run`` there, so tests that run the
+    grader (nbclient, asyncio) call it in a worker thread, as ``autograde`` does."""
     from browser import CHROMIUM, chromium
 
     require(None if Path(CHROMIUM).exists() else f"{CHROMIUM} not found (or set CHROMIUM to a Chromium binary)",

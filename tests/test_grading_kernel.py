@@ -79,6 +79,90 @@ def test_a_torch_function_mode_is_seen_and_popped(kernel):
     assert not torch.allclose(torch.zeros(1), torch.ones(1)) and snap.changed(kernel) == []
 
 
+def test_a_wrapper_counts_as_a_librarys_only_with_a_librarys_code(kernel):
+    """Red team, round 4: a function compiled under numpy's file name that says it wraps
+    np.allclose is a patch; torch's own optimizer hook and a module torch imports later are not."""
+    from grader.inventory import genuine, library_codes, library_dirs, wraps
+
+    import sys
+
+    dirs = library_dirs()
+    lib = (dirs, library_codes(dirs, dict(sys.modules)))
+    fake = eval(compile("lambda *a, **k: True", np.__file__, "eval"))
+    fake.__wrapped__ = np.allclose
+    assert not wraps(lib, np.allclose, fake) and not genuine(fake.__code__, dirs)
+    hooked = torch.optim.Optimizer.profile_hook_step(torch.optim.SGD.step)
+    assert wraps(lib, torch.optim.SGD.step, hooked)
+    import torch._dynamo.eval_frame as later  # its code is genuine, though not in the snapshot's set
+
+    assert genuine(later.innermost_fn.__code__, dirs)
+
+
+def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):
+    """Red team, round 4: torch.library can make torch.allclose answer True; the check names the op."""
+    snap = _Snapshot(kernel)
+    lib = torch.library.Library("aten", "IMPL")
+    try:
+        lib.impl("allclose", lambda *a, **k: True, "CPU")
+        assert torch.allclose(torch.zeros(2), torch.ones(2))
+        assert "torch's kernels of aten::allclose" in snap.changed(kernel)
+    finally:
+        lib._destroy()
+    assert not torch.allclose(torch.zeros(2), torch.ones(2)) and snap.changed(kernel) == []
+
+
+def test_the_audit_hook_refuses_code_swaps_and_gc_walks_but_lets_refusing_work():
+    """Installed in a process of its own (an audit hook cannot be removed): a function's code or
+    defaults swapped in place and the garbage collector's graph are refused; the hidden tests'
+    ``refusing`` still switches a function off and back on."""
+    import subprocess
+    import sys
+
+    code = """
+import gc
+from grader import guard
+from helpers.notebook.grading import refusing  # the name notebooks use
+def victim(x=1): return x
+def mine(): pass
+import sys, types; sys.addaudithook(guard.audit_hook([mine], guard.allowed_codes(),
+                                     [f for f in gc.get_objects() if type(f) is types.FunctionType]))
+import collections; collections.namedtuple("Fresh", "a b", defaults=(1,))  # a new function's defaults: free
+with refusing([victim], "off"):
+    try: victim(); print("not refused")
+    except AssertionError: print("refusing: off")
+print("back:", victim())
+for stmt in ("victim.__code__ = mine.__code__", "victim.__defaults__ = (2,)", "gc.get_referents(victim)",
+             "mine.__code__ = mine.__code__", "import builtins; builtins.any = lambda *a: True; victim.__code__ = mine.__code__"):
+    try: exec(stmt); print("allowed:", stmt)
+    except RuntimeError: print("refused")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:7] == ["refusing: off", "back: 1"] + ["refused"] * 5, out
+
+
+def test_a_kernel_message_part_with_too_many_json_objects_is_not_parsed():
+    """Red team, round 4: a 48 MB part of '{},' took 1.5 GB to parse; it is refused unread."""
+    import json
+
+    from grader.connect import MAX_JSON_CONTAINERS, _few_containers
+
+    unpack = _few_containers(json.loads)
+    assert unpack(b'{"name": "stdout", "text": "x"}') == {"name": "stdout", "text": "x"}
+    with pytest.raises(ValueError, match="JSON objects and arrays: not read"):
+        unpack(b"[" + b"{}," * MAX_JSON_CONTAINERS + b"{}]")
+
+
+def test_the_csv_and_the_teachers_copy_take_hostile_text():
+    """A lone surrogate (the CSV could not be written: no grades.csv for the whole class) and a
+    markdown link to a script (bleach sees markdown; the renderer made an <a href="javascript:...">)."""
+    from grader.submissions import _as_text, csv_cell
+
+    assert csv_cell("patched: \ud800") == "patched: ?" and csv_cell("=1+1") == "'=1+1"
+    for md in ("[x](javascript:alert(1))", "[x](java&#115;cript:alert(1))", "<JaVa\tScRiPt:alert(1)>"):
+        assert _as_text(md).startswith("*(shown as text by the grader") and "\n    " in _as_text(md)
+    assert _as_text("**Data:** [a link](https://example.org)") == "**Data:** [a link](https://example.org)"
+
+
 def test_the_signature_binds_the_key_the_nonce_and_the_test():
     s = signature("k" * 64, "n1", "assert x == 1")
     assert s == signature("k" * 64, "n1", "assert x == 1") and len(s) == 64
@@ -103,7 +187,8 @@ def test_the_teachers_own_answers_earn_every_point_in_the_sandbox(name, sandbox,
     folder = tmp_path / "s"
     folder.mkdir()
     nbformat.write(teacher, folder / f"{name}.ipynb")
-    with ThreadPoolExecutor(max_workers=1) as pool:  # as autograde runs it (an earlier test may leave a loop here)
+    # in a worker thread, as autograde runs it: the session's Playwright browser runs a loop here (conftest.browser)
+    with ThreadPoolExecutor(max_workers=1) as pool:
         rows = pool.submit(grade_notebook, "s", name, folder, teacher, timeout=300, limits=Limits(), sandbox=True,
                            work=tmp_path, autograded=tmp_path / "out.ipynb").result()
     tests = [r for r in rows if r.status is not Status.NEEDS_MANUAL_GRADE]

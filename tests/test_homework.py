@@ -354,14 +354,29 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
         "mallory_ctypes": (
             "import ctypes\n_flags = ctypes.c_ulong.from_address(id(int) + 168)\n_flags.value &= ~(1 << 8)\n"
             "n_distinct = 3", stub2),
-        # 3 x 8 MB of display updates and an 8 MB execution count: past the output budget unless dropped
+        # 3 x 6 MB of display updates and a 6 MB execution count (under the 8 MB cap on a message part): past the
+        # output budget unless dropped
         "mallory_bloat": (
             "from IPython.display import display\nhs = [display('small', display_id=True) for _ in range(3)]\n"
-            "big = 'A' * (8 << 20)\nfor h in hs:\n    h.update(big)\nk = get_ipython().kernel\n"
+            "big = 'A' * (6 << 20)\nfor h in hs:\n    h.update(big)\nk = get_ipython().kernel\n"
             "k.session.send(k.iopub_socket, 'execute_input', {'code': '', 'execution_count': big},\n"
             "               parent=k.get_parent(), ident=k._topic('execute_input'))\n"
             "k.session.send(k.iopub_socket, 'comm_msg', {'comm_id': 'w', 'data': {'state': {'k': big}}},\n"
             "               parent=k.get_parent(), ident=k._topic('comm_msg'))\ndel big\nn_distinct = 7", stub2),
+        # round 4: a function's code swapped in place (the object stays the same): refused
+        "mallory_codeswap": (
+            "from IPython.core.interactiveshell import InteractiveShell as S, ExecutionResult as R\n"
+            "for f, new in ((R.success.fget, lambda self: True), (S.showtraceback, lambda *a, **k: None)):\n"
+            "    try:\n        f.__code__ = new.__code__\n    except RuntimeError as e:\n        print('refused:', e)\n"
+            "try:\n    S.run_cell.__defaults__ = (False, True, False, None)\nexcept RuntimeError as e:\n    print('refused:', e)\n"
+            "import gc\ntry:\n    gc.get_referents(dict.__dict__)\nexcept RuntimeError as e:\n    print('refused:', e)\n"
+            "n_distinct = 0", "def double(xs):\n    return [0]"),
+        # round 4: the session's packer (a trait, not in the object's __dict__) swapped for one that
+        # writes a lone surrogate into what the grader reads, to break the CSV; then a patch mid-test
+        "mallory_pack": (
+            "import json\nget_ipython().kernel.session.pack = (lambda o: json.dumps(o, default=str)"
+            ".replace('builtins.min', '\\\\ud800').encode())\nn_distinct = 7",
+            "def double(xs):\n    import builtins\n    builtins.min = max\n    return [2 * x for x in xs]"),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -508,9 +523,12 @@ def _write_odd_submissions(root: Path, subs: Path, solved, stub) -> None:
                                                                                           "points": "many"}})]
     odd["mallory_html"] = copy.deepcopy(solved)  # script and event handler for the teacher's browser
     odd["mallory_html"].cells += [
-        nbformat.v4.new_markdown_cell(HOSTILE_HTML),
-        nbformat.v4.new_code_cell("from IPython.display import HTML, Javascript, display\n"
-                                  f"display(HTML({HOSTILE_HTML!r}))\ndisplay(Javascript('window.pwned = 3'))")]
+        nbformat.v4.new_markdown_cell(HOSTILE_HTML), nbformat.v4.new_markdown_cell(SCRIPT_LINK),
+        nbformat.v4.new_code_cell("from IPython.display import HTML, Javascript, Markdown, display\n"
+                                  f"display(HTML({HOSTILE_HTML!r}))\ndisplay(Javascript('window.pwned = 3'))\n"
+                                  f"display(Markdown({SCRIPT_LINK!r}))")]
+    odd["mallory_bigmeta"] = copy.deepcopy(solved)  # 30,000 empty objects in a cell's metadata
+    odd["mallory_bigmeta"].cells[0].metadata["pad"] = [{} for _ in range(30_000)]
     odd["mallory_slow"] = copy.deepcopy(solved)  # 4 x 9.5 s under a 10 s limit: past the 30 s budget
     i = _index(solved, "ex1_solution")
     odd["mallory_slow"].cells[i:i] = [nbformat.v4.new_code_cell("import time\ntime.sleep(9.5)") for _ in range(4)]
@@ -522,6 +540,7 @@ def _write_odd_submissions(root: Path, subs: Path, solved, stub) -> None:
         nbformat.write(nb, subs / name / nb_name)
 
 
+SCRIPT_LINK = "# [See my plot](JaVa&#115;cript:void(window.pwned=5))"  # bleach sees markdown, not a link
 HOSTILE_HTML = ('<script>window.pwned = 1</script><img src="x" onerror="window.pwned = 2">'
                 '<b onmouseover="window.pwned = 4">bold</b>')
 
@@ -580,7 +599,7 @@ NONE_IS_NO_INT = "AssertionError: n_distinct should be an int, got NoneType"
 THREE = "AssertionError: 3 is not the number of distinct numbers in values"  # asserts did run
 UNCONFIRMED = ("the kernel replied ok but never confirmed the test with its signature: "
                "the submission tampered with the kernel or its messages")
-CHANNEL_CLOSED = ("the kernel's output channel closed (a message over the limit of 67108864 bytes?) "
+CHANNEL_CLOSED = ("the kernel's output channel closed (a message over the limit of 8388608 bytes?) "
                   "before this test ran")
 EXPECTED = {
     "alice": ((1, ""), (1, "")),                                   # all solutions: full marks
@@ -634,12 +653,15 @@ EXPECTED = {
     "mallory_ctypes": ((0, "the solution cell raised RuntimeError: the grading kernel allows no ctypes.cdata: no reading "
                            "or writing memory by address; test: NameError: name 'n_distinct' is not defined"),
                        (0, NOT_ANSWERED_2)),
-    "mallory_bloat": ((1, ""), (0, NOT_ANSWERED_2)),  # its 32 MB never reach the executed copy (the size test)
+    "mallory_bloat": ((1, ""), (0, NOT_ANSWERED_2)),  # its 30 MB never reach the executed copy (the size test)
     "mallory_compiler": ((0, THREE), (0, NOT_ANSWERED_2)),
     "mallory_class": ((0, THREE), (0, NOT_ANSWERED_2)),
     "mallory_manager": ((0, THREE), (0, NOT_ANSWERED_2)),
     # set_config leaves IPython unable to format the test's traceback: the assert raised all the same
     "mallory_optimize": 2 * ((0, "test failed (the kernel reported an error)"),),
+    "mallory_codeswap": ((0, "AssertionError: 0 is not the number of distinct numbers in values"),
+                         (0, "AssertionError: double([1, 2, 3]) gave [0], expected [2, 4, 6]")),
+    "mallory_pack": ((1, ""), (0, "the test passed only with builtins.min patched while it ran: not counted")),
     # submissions that are not one regular file in the student's own folder: never opened
     "mallory_link_teacher": 2 * ((0, "submission is a symbolic link: it is not followed"),),
     "mallory_link_alice": 2 * ((0, "submission is a symbolic link: it is not followed"),),
@@ -650,12 +672,31 @@ EXPECTED = {
     # odd but harmless: graded as usual
     "mallory_meta": ((1, ""), (1, "")),
     "mallory_html": ((1, ""), (1, "")),
+    "mallory_bigmeta": 2 * ((0, None),),  # refused before it is parsed; the reason names the count
     "'=1+1": ((1, ""), (1, "")),
     os.fsencode(BAD_NAME).decode("utf-8", "backslashreplace"):
         2 * ((0, "the student folder's name is not valid UTF-8: rename it"),),
     # one wall-clock budget for all cells: four 9.5 s cells use up 30 s before the first test
     "mallory_slow": 2 * ((0, "the submission used up its grading budget of 30 s (all cells together) before this test ran"),),
 }
+
+
+# attacks on the sandbox or the grader's host, not cheats inside the kernel: the README's grep is not for them
+NOT_IN_PROCESS = {"mallory_gradebook", "mallory_daemon", "mallory_forks", "mallory_files", "mallory_net", "mallory_memory",
+                  "mallory_output", "mallory_setuid", "mallory_disk", "mallory_symlink", "mallory_csv"}
+
+
+def test_the_readmes_grep_lists_every_in_process_attack_and_no_notebook_of_the_series(tmp_path):
+    """The README's `grep -l -E ...` for submissions worth reading: a list that names every one
+    would be no list (it once matched every notebook through "kernel" in their metadata)."""
+    readme = (homework.REPO_ROOT / "README.md").read_text()
+    pattern = re.compile(re.search(r'grep -l -E "([^"]+)" handed_in', readme).group(1))
+    ours = [p.name for p in sorted((homework.REPO_ROOT / "notebooks").glob("*.ipynb")) if pattern.search(p.read_text())]
+    assert not ours, f"the README's grep lists the series' own notebooks: {ours}"
+    paths = {k: tmp_path / k for k in ("csv", "gradebook", "repo_file", "build_file", "alice")}
+    attacks = _attacks(paths, 1, tmp_path / "u")
+    missed = [n for n, (a, b) in attacks.items() if n not in NOT_IN_PROCESS and not pattern.search(a + b)]
+    assert not missed, f"the README's grep misses {missed}"
 
 
 @pytest.mark.slow
@@ -666,6 +707,11 @@ def test_autograde_row(graded, student):
     for gid, (points, reason) in zip(("ex1_test", "ex2_test"), EXPECTED[student]):
         r = rows[gid]
         assert (r["notebook"], r["max_points"]) == (NB, "1")
+        if reason is None:  # a reason that names a number the test does not fix
+            assert float(r["points"]) == points and re.fullmatch(
+                r"submission holds \d+ JSON objects and arrays, over the limit of 20000: clear its outputs "
+                r"\(Kernel > Restart Kernel and Clear Outputs\) and hand it in again", r["reason"]), r["reason"]
+            continue
         assert (float(r["points"]), r["reason"]) == (points, reason), f"{student} {gid}"
 
 
@@ -712,7 +758,7 @@ def test_the_kernel_refuses_audit_hooks_and_changes_to_its_reset(graded):
     call through, and cannot change their code (so its ex1 fails on its merits, `len` put back)."""
     assert "audit hook active: False" in _executed_output(graded, "mallory_audit", "ex1_solution")
     out = _executed_output(graded, "mallory_norestore", "ex1_solution")
-    assert "refused: the grading kernel's _Snapshot.restore cannot be changed" in out
+    assert "refused: the grading kernel allows no change to a function's __code__ (_Snapshot.restore)" in out
 
 
 @pytest.mark.slow
@@ -803,6 +849,10 @@ def test_autograded_copies_run_no_script_in_a_browser(graded, browser):
                                                       as_version=4))
     assert not [t for t in shown if live_tag.search(t)], shown
     html, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+    assert SCRIPT_LINK in _all_strings(nbformat.read(graded["paths"]["alice"].parents[1] / "mallory_html" / f"{NB}.ipynb",
+                                                     as_version=4))
+    assert not re.search(r"href=[\"']?\s*java", html, re.I), "a script link survived into the rendered copy"
+    assert html.count("shown as text by the grader") == 2  # the cell and the Markdown output
     raw = f"<html><body>{HOSTILE_HTML}</body></html>"
     for content, want in ((raw, True), (html, False)):  # a new page each: window.pwned starts undefined
         page = browser.new_page()

@@ -107,6 +107,9 @@ def test_the_grader_refuses_messages_over_the_cap(tmp_path):
     client = km.client()
     assert client.context.getsockopt(zmq.MAXMSGSIZE) == 1 << 20
     assert client.context.getsockopt(zmq.RECONNECT_IVL) == -1
+    for session in (client.session, km.session):  # a part of too many JSON objects is refused, unparsed
+        with pytest.raises(ValueError, match="not read"):
+            session.unpack(b"[" + b"{}," * 100_001 + b"{}]")
     addr = f"ipc://{tmp_path}/pub"
 
     async def main() -> list:
@@ -148,7 +151,7 @@ def test_the_manager_connects_only_to_real_sockets(tmp_path):
 
     from grader.connect import _sockets_ready
 
-    def ready(paths, wait):  # in a thread of its own, as the grader runs (an earlier test may leave a loop here)
+    def ready(paths, wait):  # in a thread of its own, as the grader runs (the session's browser runs a loop here)
         with ThreadPoolExecutor(max_workers=1) as pool:
             return pool.submit(asyncio.run, _sockets_ready(paths, wait=wait)).result()
 

@@ -1,0 +1,54 @@
+"""The grading kernel's audit hook (grader.grading_kernel installs it before any student code runs).
+
+Python's audit hooks see some operations no reset can undo or check can see afterwards: a new
+audit hook, ctypes reading or writing memory by address, walking the garbage collector's graph
+(both reach the dict behind a built-in type's methods), and changing a function's code or
+defaults in place (the function object stays the same, so an identity check passes)."""
+
+from __future__ import annotations
+
+import sys
+
+CTYPES_EVENTS = frozenset({"ctypes.addressof", "ctypes.cdata", "ctypes.cdata/buffer", "ctypes.string_at",
+                           "ctypes.wstring_at", "ctypes.call_function", "ctypes.dlsym", "ctypes.dlsym/handle",
+                           "ctypes.PyObj_FromPtr"})  # refused once student code runs
+GC_EVENTS = frozenset({"gc.get_referents", "gc.get_referrers", "gc.get_objects"})
+CODE_ATTRS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
+
+
+def audit_hook(protected: list, allowed: tuple, existing: list):
+    """An audit hook: no further audit hooks (Python then drops the new one silently), no ctypes
+    access to memory (``CTYPES_EVENTS``: with it a built-in type can be patched), no walking the
+    garbage collector's graph (``GC_EVENTS``: it reaches the dict behind a built-in type's methods),
+    and no change to the code, defaults or keyword defaults (``CODE_ATTRS``) of a function that
+    already ``existing`` when the kernel started (the function object stays the same, so the check
+    could not see it; a function made since, such as the one collections.namedtuple gives defaults,
+    is free), except by the frames whose code is in ``allowed`` (``helpers.notebook.grading.refusing``,
+    which hidden tests use to switch helpers off); the protected functions (this module's and
+    grader.inventory's) not even by those. ``existing`` is held, so no new function takes an old id."""
+    ids = {id(f) for f in protected}
+    old = {id(f) for f in existing}
+
+    def hook(event, args, _id=id, _ids=ids, _old=old, _held=existing, _ctypes=CTYPES_EVENTS, _gc=GC_EVENTS,
+             _attrs=CODE_ATTRS, _allowed=allowed, _frame=sys._getframe, _getattr=getattr):  # builtins may be patched
+        if event == "sys.addaudithook":
+            raise RuntimeError("the grading kernel accepts no audit hooks")
+        if event in _ctypes:
+            raise RuntimeError(f"the grading kernel allows no {event}: no reading or writing memory by address")
+        if event in _gc:
+            raise RuntimeError(f"the grading kernel allows no {event}: no walking the garbage collector's graph")
+        if event == "object.__setattr__" and args[1] in _attrs and _id(args[0]) in _old:
+            caller = _frame(1).f_code  # the frame that assigns (compared by identity: no look-alike code)
+            if _id(args[0]) in _ids or not [c for c in _allowed if c is caller]:
+                raise RuntimeError(f"the grading kernel allows no change to a function's {args[1]} "
+                                   f"({_getattr(args[0], '__qualname__', '?')!s})")
+    return hook
+
+
+def allowed_codes() -> tuple:
+    """The code of the functions that may swap a function's code: the hidden tests' ``refusing``."""
+    try:
+        from helpers.core import refusal
+    except ImportError:  # no helpers on the path: nothing may
+        return ()
+    return (refusal.refusing.__wrapped__.__code__, refusal._code_writable.__code__)
