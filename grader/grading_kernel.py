@@ -127,6 +127,10 @@ class _Snapshot:
         self.module_funcs = {name: {k: v for k, v in vars(m).items() if issubclass(type(v), self.funcs)}
                              for name, m in self.modules.items() if isinstance(m, types.ModuleType)}
         self.constants = {name: dict(vars(self.modules[name])) for name in CONSTANT_MODULES if name in self.modules}
+        fs = [f for d in [*self.module_funcs.values(), *self.classes.values()] for v in d.values()
+              for f in [v.__func__ if type(v) in (staticmethod, classmethod) else v]
+              if type(f) is types.FunctionType and f.__kwdefaults__]
+        self.kwdefaults = {id(f): (f, dict(f.__kwdefaults__)) for f in fs}  # a dict: changed in place, unaudited
         for cls_path in os.environ.get("GRADER_CLASSES", "").split(","):
             mod, _, attr = cls_path.rpartition(".")
             if mod in sys.modules and isinstance(c := getattr(sys.modules[mod], attr, None), type):
@@ -191,6 +195,8 @@ class _Snapshot:
         out += [f"the class of {t.__name__}" for o, t in self.types.values() if type(o) is not t]
         out += ["asserts (switched off)"] * (not asserts_on(self.builtins["exec"], self.builtins["compile"]))
         out += ["a torch function or dispatch mode"] * (torch_modes() != self.modes)
+        out += [f"the keyword defaults of {f.__qualname__}" for f, kw in self.kwdefaults.values()
+                if not same_contents(f.__kwdefaults__, kw)]
         kernels = torch_kernels()  # checked, not put back: a registration cannot be taken back from here
         out += [f"torch's kernels of {n}" for n, v in self.kernels.items() if kernels.get(n) != v][:3]
         return list(dict.fromkeys(out))  # builtins is also a module: each name once
@@ -250,6 +256,10 @@ class _Snapshot:
                         setattr(cls, k, v)
             except (AttributeError, TypeError):  # a built-in type: cannot be patched anyway
                 pass
+        for f, kw in self.kwdefaults.values():
+            if not same_contents(f.__kwdefaults__, kw):
+                f.__kwdefaults__.clear()
+                f.__kwdefaults__.update(kw)
         for o, tv, vals in self.traits.values():
             vars(o)["_trait_values"] = tv
             tv.update(vals)
@@ -371,7 +381,8 @@ class GradingKernelApp(IPKernelApp):
         funcs = [f for c in (GradingKernel, _Snapshot) for f in vars(c).values() if isinstance(f, types.FunctionType)]
         funcs += [v for m in (globals(), vars(inventory), vars(guard)) for v in m.values() if isinstance(v, types.FunctionType)]
         existing = [f for f in gc.get_objects() if type(f) is types.FunctionType]  # before the hook refuses it
-        sys.addaudithook(guard.audit_hook(funcs, guard.allowed_codes(), existing))
+        allowed, shapes = guard.allowed_codes()
+        sys.addaudithook(guard.audit_hook(funcs, allowed, existing, shapes))
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ GC_EVENTS = frozenset({"gc.get_referents", "gc.get_referrers", "gc.get_objects"}
 CODE_ATTRS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 
 
-def audit_hook(protected: list, allowed: tuple, existing: list):
+def audit_hook(protected: list, allowed: tuple, existing: list, shapes: dict):
     """An audit hook: no further audit hooks (Python then drops the new one silently), no ctypes
     access to memory (``CTYPES_EVENTS``: with it a built-in type can be patched), no walking the
     garbage collector's graph (``GC_EVENTS``: it reaches the dict behind a built-in type's methods),
@@ -25,12 +25,16 @@ def audit_hook(protected: list, allowed: tuple, existing: list):
     could not see it; a function made since, such as the one collections.namedtuple gives defaults,
     is free), except by the frames whose code is in ``allowed`` (``helpers.notebook.grading.refusing``,
     which hidden tests use to switch helpers off); the protected functions (this module's and
-    grader.inventory's) not even by those. ``existing`` is held, so no new function takes an old id."""
+    grader.inventory's) not even by those. Even those frames may set only a function's own code of
+    kernel start or code shaped like a refusal (``shapes``: bytecode and names by number of free
+    variables): ``refusing`` keeps what it puts back where a submission can reach it. ``existing`` is
+    held, so no new function takes an old id."""
     ids = {id(f) for f in protected}
-    old = {id(f) for f in existing}
+    old = {id(f): f.__code__ for f in existing}
 
     def hook(event, args, _id=id, _ids=ids, _old=old, _held=existing, _ctypes=CTYPES_EVENTS, _gc=GC_EVENTS,
-             _attrs=CODE_ATTRS, _allowed=allowed, _frame=sys._getframe, _getattr=getattr):  # builtins may be patched
+             _attrs=CODE_ATTRS, _allowed=allowed, _shapes=shapes, _frame=sys._getframe, _getattr=getattr,
+             _type=type, _len=len, _code=type(audit_hook.__code__)):  # bound here: builtins may be patched
         if event == "sys.addaudithook":
             raise RuntimeError("the grading kernel accepts no audit hooks")
         if event in _ctypes:
@@ -38,17 +42,22 @@ def audit_hook(protected: list, allowed: tuple, existing: list):
         if event in _gc:
             raise RuntimeError(f"the grading kernel allows no {event}: no walking the garbage collector's graph")
         if event == "object.__setattr__" and args[1] in _attrs and _id(args[0]) in _old:
-            caller = _frame(1).f_code  # the frame that assigns (compared by identity: no look-alike code)
-            if _id(args[0]) in _ids or not [c for c in _allowed if c is caller]:
+            caller, new = _frame(1).f_code, args[2]  # the frame that assigns (by identity: no look-alike code)
+            fair = args[1] == "__code__" and (new is _old[_id(args[0])] or _type(new) is _code and _shapes.get(
+                _len(new.co_freevars)) == (new.co_code, new.co_names))  # its own code, or a refusal
+            if _id(args[0]) in _ids or not fair or not [c for c in _allowed if c is caller]:
                 raise RuntimeError(f"the grading kernel allows no change to a function's {args[1]} "
                                    f"({_getattr(args[0], '__qualname__', '?')!s})")
     return hook
 
 
-def allowed_codes() -> tuple:
-    """The code of the functions that may swap a function's code: the hidden tests' ``refusing``."""
+def allowed_codes() -> tuple[tuple, dict]:
+    """The code of the functions that may swap a function's code (the hidden tests' ``refusing``), and
+    the shapes of the refusals it puts in: {number of free variables: (bytecode, names)}."""
     try:
         from helpers.core import refusal
     except ImportError:  # no helpers on the path: nothing may
-        return ()
-    return (refusal.refusing.__wrapped__.__code__, refusal._code_writable.__code__)
+        return (), {}
+    shapes = {n: (c.co_code, c.co_names) for n in range(6)
+              for c in [refusal._refusal_code("x", tuple(f"v{i}" for i in range(n)))]}
+    return (refusal.refusing.__wrapped__.__code__, refusal._code_writable.__code__), shapes

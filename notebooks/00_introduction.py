@@ -187,7 +187,7 @@ n_colours = len(torch.unique(poke_train[0]))
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert not isinstance(n_colours, bool) and (
-    type(n_colours) in (int, np.int64, np.int32)
+    any(type(n_colours) is _t for _t in (int, np.int64, np.int32))
     or (type(n_colours) is torch.Tensor and n_colours.numel() == 1 and not n_colours.is_floating_point())), (
     f"n_colours should be an integer, got {type(n_colours).__name__}; use len(...) or int(...)")
 n_colours = int(n_colours)
@@ -220,7 +220,7 @@ assert freq.shape == (167,), f"freq should have shape (167,), got {tuple(freq.sh
 assert bool((freq > 0).all()), (
     f"{int((freq <= 0).sum())} colours get probability <= 0; with add-one smoothing every colour gets some")
 assert abs(float(freq.sum()) - 1) < 1e-5, f"freq should sum to 1, sums to {float(freq.sum()):.6f}"
-assert type(bits_per_pixel) in (float, np.float64, np.float32), (
+assert any(type(bits_per_pixel) is _t for _t in (float, np.float64, np.float32)), (
     f"bits_per_pixel should be a float, got {type(bits_per_pixel).__name__}; use float(...)")
 uniform_bits = float(np.log2(167))
 assert 0 < bits_per_pixel < uniform_bits, (

@@ -553,17 +553,17 @@ assert "train_cols" in globals() and "tables_cols" in globals(), (
 assert type(train_cols) is torch.Tensor and tuple(train_cols.shape) == (1000, N_PIX) and torch.equal(
     train_cols.sort(1).values, train.sort(1).values) and not torch.equal(train_cols, train), (
     "train_cols should hold the 1000 training images with their nine pixels reordered (the given ORDER)")
-assert type(tables_cols) in (list, tuple) and len(tables_cols) == N_PIX and all(
+assert any(type(tables_cols) is _t for _t in (list, tuple)) and len(tables_cols) == N_PIX and all(
     type(a) is torch.Tensor and float(a.sum()) == 1000 for a in tables_cols), (
     "tables_cols should be nine counting tables, one per pixel, each counting all 1000 images (as section 2's)")
-assert type(ll_columns) in (float, np.float64, np.float32), (
+assert any(type(ll_columns) is _t for _t in (float, np.float64, np.float32)), (
     f"ll_columns should be a float, got {type(ll_columns).__name__}; use float(...)")
 assert ll_columns < 0, f"a log-likelihood of discrete images is negative, got {ll_columns:.3f}"
 assert abs(ll_columns - ll_raster) < 1e-4, (
     f"ll_columns = {ll_columns:.4f} but the raster order gives {ll_raster:.4f}: plain counts give the same value "
     "in both orders (the written part asks why). "
     "Is it the mean over the training images of the plain-count log-likelihood under the column order's tables?")
-assert type(ll_columns_smoothed) in (float, np.float64, np.float32), (
+assert any(type(ll_columns_smoothed) is _t for _t in (float, np.float64, np.float32)), (
     f"ll_columns_smoothed should be a float, got {type(ll_columns_smoothed).__name__}; use float(...)")
 assert ll_columns_smoothed < ll_columns, (
     "smoothing moves probability from the training images to unseen ones: the smoothed training log-likelihood "
@@ -610,7 +610,7 @@ assert type(factors) is torch.Tensor and factors.is_floating_point() and tuple(f
     f"{type(factors).__name__} {tuple(getattr(factors, 'shape', ()))}")
 assert bool(((factors > 0) & (factors <= 1)).all()), (
     "each factor is a probability in (0, 1]: the softmax of the pixel's logits, at the pixel's own colour")
-assert type(p_top_blue) in (float, np.float64, np.float32), (
+assert any(type(p_top_blue) is _t for _t in (float, np.float64, np.float32)), (
     f"p_top_blue should be a float, got {type(p_top_blue).__name__}; use float(...)")
 assert abs(p_top_blue / float(factors.double().prod()) - 1) < 1e-5, (
     "p_top_blue should be the product of the nine factors: the chain rule multiplies the conditionals")

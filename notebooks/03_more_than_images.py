@@ -432,13 +432,13 @@ _wants = [WaveNet(WaveNetConfig(dilations=dil, kernel=k, channels=2, skip_channe
 with refusing([WaveNet.__init__, WaveNet.receptive_field.fget], _NO_WAVENET, globals()):
     _gots = [receptive_field(dil, k) for dil, k in _visible_cases]
 for (dil, k), want, got in zip(_visible_cases, _wants, _gots):
-    assert type(got) in (int, float, np.int64, np.int32, np.float64, np.float32) and not isinstance(got, bool), (
+    assert any(type(got) is _t for _t in (int, float, np.int64, np.int32, np.float64, np.float32)) and not isinstance(got, bool), (
         f"receptive_field should return a number, got {type(got).__name__}")
     assert got == want, f"receptive_field({dil}, {k}) = {got}, expected {want}"
 def _as_int(d):  # Python, NumPy or 0-d integer torch tensor -> int; None for anything else
     if type(d) is torch.Tensor:
         return int(d) if d.ndim == 0 and not d.is_floating_point() and not d.is_complex() and d.dtype != torch.bool else None
-    return int(d) if type(d) in (int, np.int64, np.int32) and not isinstance(d, (bool, np.bool_)) else None
+    return int(d) if any(type(d) is _t for _t in (int, np.int64, np.int32)) and not isinstance(d, (bool, np.bool_)) else None
 
 
 assert type(one_second) is tuple and all(_as_int(d) is not None and _as_int(d) >= 1 for d in one_second), (
@@ -453,7 +453,7 @@ with refusing([WaveNet.__init__, WaveNet.receptive_field.fget], _NO_WAVENET, glo
     _cases = [((), 2, 1), ((1, 2, 4, 8, 16), 3, 63), ([3, 5], 4, 25), ((2, 2, 2), 5, 25), ((1,) * 10, 2, 11)]
     _got = [receptive_field(dil, k) for dil, k, _ in _cases]
 for (_dil, _k, _want), _g in zip(_cases, _got):
-    assert type(_g) in (int, float, np.int64, np.int32, np.float64, np.float32) and not isinstance(_g, bool) and _g == _want, (
+    assert any(type(_g) is _t for _t in (int, float, np.int64, np.int32, np.float64, np.float32)) and not isinstance(_g, bool) and _g == _want, (
         f"receptive_field({_dil}, {_k}) = {_g!r}, expected {_want}")
 _offsets = {0}  # the past samples that reach the output: every sum of some of the dilations (kernel 2)
 for _d in _one_second_ints:
@@ -482,7 +482,7 @@ video_per_audio = n_video / n_audio
 def _whole3(r):  # an integer-valued number (int, float such as 16000.0, NumPy, 0-d tensor) -> int; None otherwise
     if type(r) is torch.Tensor:
         r = r.item() if r.ndim == 0 else None
-    if type(r) in (int, float, np.int64, np.int32, np.float64, np.float32) and not isinstance(r, (bool, np.bool_)) and float(r).is_integer():
+    if any(type(r) is _t for _t in (int, float, np.int64, np.int32, np.float64, np.float32)) and not isinstance(r, (bool, np.bool_)) and float(r).is_integer():
         return int(r)
     return None
 
@@ -490,7 +490,7 @@ def _whole3(r):  # an integer-valued number (int, float such as 16000.0, NumPy, 
 assert _whole3(n_audio) is not None and _whole3(n_video) is not None, (
     f"n_audio and n_video should be whole numbers, got {n_audio!r} and {n_video!r}")
 assert n_video > 10 * n_audio, f"n_video = {n_video} should be many times n_audio = {n_audio}"
-assert type(video_per_audio) in (int, float, np.int64, np.int32, np.float64, np.float32) or (
+assert any(type(video_per_audio) is _t for _t in (int, float, np.int64, np.int32, np.float64, np.float32)) or (
     type(video_per_audio) is torch.Tensor and video_per_audio.ndim == 0), (
     f"video_per_audio should be a number, got {type(video_per_audio).__name__}")
 ### BEGIN HIDDEN TESTS
@@ -560,7 +560,7 @@ with torch.no_grad():
 def _whole(r):  # an integer-valued number (int, NumPy, float such as 16.0, 0-d tensor) -> int; None otherwise
     if type(r) is torch.Tensor:
         r = r.item() if r.numel() == 1 and r.ndim == 0 else None
-    if type(r) in (int, float, np.int64, np.int32, np.float64, np.float32) and not isinstance(r, (bool, np.bool_)) and float(r).is_integer():
+    if any(type(r) is _t for _t in (int, float, np.int64, np.int32, np.float64, np.float32)) and not isinstance(r, (bool, np.bool_)) and float(r).is_integer():
         return int(r)
     return None
 
@@ -636,7 +636,7 @@ with refusing([bigram_bits], "bigram_bits_per_char must not call bigram_bits: co
 def _number5(r):  # a real number: int, float, NumPy or a 0-d tensor
     if type(r) is torch.Tensor:
         return r.ndim == 0 and not r.is_complex() and r.dtype != torch.bool
-    return type(r) in (int, float, np.int64, np.int32, np.float64, np.float32) and not isinstance(r, (bool, np.bool_))
+    return any(type(r) is _t for _t in (int, float, np.int64, np.int32, np.float64, np.float32)) and not isinstance(r, (bool, np.bool_))
 
 
 assert _number5(_small), f"bigram_bits_per_char should return a number, got {type(_small).__name__}"

@@ -956,7 +956,7 @@ try:
 finally:
     torch.optim.Adam.__init__, torch.optim.Adam.step = _adam_init, _adam_step
 assert _made, "train_two_epochs should train with torch.optim.Adam"
-assert all((type(g["lr"]) in (float, np.float64) and g["lr"] == 1e-3)
+assert all((any(type(g["lr"]) is _t for _t in (float, np.float64)) and g["lr"] == 1e-3)
            or (type(g["lr"]) is torch.Tensor and g["lr"].ndim == 0 and bool(g["lr"] == 1e-3))
            for o in _made for g in o.param_groups), "use Adam with learning rate 1e-3"
 _owned = [id(q) for o in _made for g in o.param_groups for q in g["params"]]

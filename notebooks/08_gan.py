@@ -823,7 +823,7 @@ grad_minimax, grad_nonsat = generator_grads(-6.0)
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 _s = 1 / (1 + math.exp(6.0))
-assert all(type(v) in (float, np.float64, np.float32) for v in (grad_minimax, grad_nonsat)), "store floats (float(...))"
+assert all(any(type(v) is _t for _t in (float, np.float64, np.float32)) for v in (grad_minimax, grad_nonsat)), "store floats (float(...))"
 assert abs(grad_minimax + _s) < 1e-5, (
     f"grad_minimax = {grad_minimax:.5f} is not the derivative of log(1 - sigmoid(d)) at d = -6")
 assert abs(grad_nonsat + (1 - _s)) < 1e-5, (
@@ -840,7 +840,7 @@ print(f"Exercise 2 passes the visible checks (more run when it is graded): the n
 for _dv in (-2.0, 0.0, 3.0):
     _g = generator_grads(_dv)
     _sv = 1 / (1 + math.exp(-_dv))
-    assert type(_g) in (tuple, list) and len(_g) == 2 and all(type(v) in (float, np.float64, np.float32) for v in _g), (
+    assert any(type(_g) is _t for _t in (tuple, list)) and len(_g) == 2 and all(any(type(v) is _t for _t in (float, np.float64, np.float32)) for v in _g), (
         f"generator_grads({_dv}) should return a tuple of two floats, got {_g!r}")
     assert abs(_g[0] + _sv) < 1e-5 and abs(_g[1] + (1 - _sv)) < 1e-5, (
         f"generator_grads({_dv}) = {_g}, want ({-_sv:.5f}, {-(1 - _sv):.5f}): use the d you are given")
@@ -881,7 +881,7 @@ _c = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
 
 def _hits(points, centres, radius):
     got = modes_hit(points, centres, radius)
-    assert type(got) in (int, np.int64, np.int32) and not isinstance(got, bool) or (
+    assert any(type(got) is _t for _t in (int, np.int64, np.int32)) and not isinstance(got, bool) or (
             type(got) is torch.Tensor and got.ndim == 0 and not got.is_floating_point()), (
         f"modes_hit should return a count (an int), got {got!r}")
     return int(got)
@@ -948,7 +948,7 @@ with torch.no_grad():
     _fake0 = _st.G(_z)
     _gap0 = float(_st.critic(_real).mean() - _st.critic(_fake0).mean())
 _out = lsgan_step(_st.G, _st.D, *adams(_st), _real, _z)
-assert type(_out) is tuple and len(_out) == 2 and all(type(v) in (float, np.float64, np.float32) for v in _out), (
+assert type(_out) is tuple and len(_out) == 2 and all(any(type(v) is _t for _t in (float, np.float64, np.float32)) for v in _out), (
     f"return (G loss, D loss) as a tuple of two floats (loss.item()), got {_out!r}")
 assert all(v >= 0 for v in _out), f"squared-error losses cannot be negative, got {_out}"
 assert all(type(p) is torch.nn.Parameter for p in _st.parameters()), (
@@ -973,7 +973,7 @@ for _pack in (1, 2):
         if _k:
             _real, _z = sample_ring(128, _bg), torch.randn(128, 256, generator=_bg)
         _out = lsgan_step(_st.G, _st.D, *_opts, _real, _z, pack=_pack)
-        assert type(_out) is tuple and len(_out) == 2 and all(type(v) in (float, np.float64, np.float32) for v in _out), (
+        assert type(_out) is tuple and len(_out) == 2 and all(any(type(v) is _t for _t in (float, np.float64, np.float32)) for v in _out), (
             f"pack={_pack}, step {_k + 1}: return (G loss, D loss) as a tuple of two floats (loss.item()), got "
             f"{[type(v).__name__ for v in _out] if type(_out) is tuple else type(_out).__name__}")
         _fk = _rf.G(_z)
@@ -1017,12 +1017,12 @@ gap_real = pair_gap(sample_ring(2000, torch.Generator().manual_seed(0)))
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex5_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert all(type(v) in (float, np.float64, np.float32) for v in (gap_plain, gap_pac, gap_real)), (
+assert all(any(type(v) is _t for _t in (float, np.float64, np.float32)) for v in (gap_plain, gap_pac, gap_real)), (
     "store three floats (float(...))")
 # six points on a line: pairs (rows 0-1, 2-3, 4-5) 2, 0 and 3 apart, median 2; squared distances would give 4,
 # overlapping pairs (0-1, 1-2, ...) 3, the first half against the second half 7
 _two = pair_gap(torch.tensor([[0.0, 0.0], [2.0, 0.0], [5.0, 0.0], [5.0, 0.0], [9.0, 0.0], [12.0, 0.0]]))
-assert type(_two) in (float, np.float64, np.float32) and abs(_two - 2.0) < 1e-6, (
+assert any(type(_two) is _t for _t in (float, np.float64, np.float32)) and abs(_two - 2.0) < 1e-6, (
     f"pairs (rows 0-1, 2-3, 4-5) 2, 0 and 3 apart have median gap 2.0, your pair_gap gives {_two!r}")
 assert gap_real / 2 < gap_plain < 2 * gap_real, (
     f"the plain GAN is not collapsed onto one spot (it covers 7 of 8 modes): its median pair gap should be "
@@ -1067,8 +1067,8 @@ settle_p = settle(info_p["history"])
 # %% nbgrader={"grade": true, "grade_id": "ex6_test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 for _name, _v in [("settle_d", settle_d), ("settle_p", settle_p)]:
     assert type(_v) is tuple and len(_v) == 3, f"{_name} should be a tuple (d_min, settled_step, d_end), got {_v!r}"
-    assert (type(_v[0]) in (float, np.float64, np.float32) and type(_v[2]) in (float, np.float64, np.float32)
-            and type(_v[1]) in (int, np.int64, np.int32) and not isinstance(_v[1], bool)), (
+    assert (any(type(_v[0]) is _t for _t in (float, np.float64, np.float32)) and any(type(_v[2]) is _t for _t in (float, np.float64, np.float32))
+            and any(type(_v[1]) is _t for _t in (int, np.int64, np.int32)) and not isinstance(_v[1], bool)), (
         f"{_name}: want (float, int, float), got {tuple(type(x).__name__ for x in _v)}")
     assert _v[0] < 1.1 <= _v[2] < 2 * math.log(2), (
         f"{_name} = {_v}: the lowest D loss is under the level, the last 1,000 steps' mean above it, below 2 log 2")
@@ -1090,9 +1090,9 @@ for _h, _got in [(info_d["history"], settle_d), (info_p["history"], settle_p)]:
 # a made-up run: under 1.0 until point 2, above, a dip at point 5, then above to the end (12 points)
 _fake = types.SimpleNamespace(train=[9.0] * 12, valid=[0.5, 0.7, 0.9, 1.2, 1.3, 0.95, 1.05, 1.4, 1.2, 1.3, 1.25, 1.35])
 _r = settle(_fake, level=1.0)
-assert (type(_r) is tuple and len(_r) == 3 and type(_r[0]) in (float, np.float64, np.float32)
-        and type(_r[2]) in (float, np.float64, np.float32)
-        and type(_r[1]) in (int, np.int64, np.int32) and not isinstance(_r[1], bool)), (
+assert (type(_r) is tuple and len(_r) == 3 and any(type(_r[0]) is _t for _t in (float, np.float64, np.float32))
+        and any(type(_r[2]) is _t for _t in (float, np.float64, np.float32))
+        and any(type(_r[1]) is _t for _t in (int, np.int64, np.int32)) and not isinstance(_r[1], bool)), (
     f"settle on a made-up run should return a tuple (float, int, float), got "
     f"{tuple(type(v).__name__ for v in _r) if type(_r) is tuple else type(_r).__name__}")
 assert abs(_r[0] - 0.5) < 1e-9 and _r[1] == 700 and abs(_r[2] - float(np.mean(_fake.valid[2:]))) < 1e-9, (

@@ -98,6 +98,20 @@ def test_a_wrapper_counts_as_a_librarys_only_with_a_librarys_code(kernel):
     assert genuine(later.innermost_fn.__code__, dirs)
 
 
+def test_keyword_defaults_changed_in_place_are_seen_and_put_back(kernel):
+    """Round 5: ``f.__kwdefaults__[k] = v`` changes a dict in place (no audit event)."""
+    snap = _Snapshot(kernel)
+    f, kw = next(iter(snap.kwdefaults.values()))
+    k = next(iter(kw))
+    f.__kwdefaults__[k] = object()
+    try:
+        assert f"the keyword defaults of {f.__qualname__}" in snap.changed(kernel)
+        snap.restore(kernel)
+        assert f.__kwdefaults__[k] is kw[k] and snap.changed(kernel) == []
+    finally:
+        f.__kwdefaults__[k] = kw[k]
+
+
 def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):
     """Red team, round 4: torch.library can make torch.allclose answer True; the check names the op."""
     snap = _Snapshot(kernel)
@@ -124,8 +138,8 @@ from grader import guard
 from helpers.notebook.grading import refusing  # the name notebooks use
 def victim(x=1): return x
 def mine(): pass
-import sys, types; sys.addaudithook(guard.audit_hook([mine], guard.allowed_codes(),
-                                     [f for f in gc.get_objects() if type(f) is types.FunctionType]))
+import sys, types; allowed, shapes = guard.allowed_codes()
+sys.addaudithook(guard.audit_hook([mine], allowed, [f for f in gc.get_objects() if type(f) is types.FunctionType], shapes))
 import collections; collections.namedtuple("Fresh", "a b", defaults=(1,))  # a new function's defaults: free
 with refusing([victim], "off"):
     try: victim(); print("not refused")
@@ -135,9 +149,19 @@ for stmt in ("victim.__code__ = mine.__code__", "victim.__defaults__ = (2,)", "g
              "mine.__code__ = mine.__code__", "import builtins; builtins.any = lambda *a: True; victim.__code__ = mine.__code__"):
     try: exec(stmt); print("allowed:", stmt)
     except RuntimeError: print("refused")
+def trace(frame, event, arg):  # round 5: refusing's frame made to put back other code than it took
+    if frame.f_code is refusing.__wrapped__.__code__ and "saved" in frame.f_locals:
+        frame.f_locals["saved"] = (mine.__code__,)
+    return trace
+sys.settrace(trace)
+try:
+    with refusing([victim], "off"): pass
+except RuntimeError: print("refused")
+sys.settrace(None)
+print("victim is not mine:", victim.__code__ is not mine.__code__)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
-    assert out[:7] == ["refusing: off", "back: 1"] + ["refused"] * 5, out
+    assert out[:9] == ["refusing: off", "back: 1"] + ["refused"] * 6 + ["victim is not mine: True"], out
 
 
 def test_a_kernel_message_part_with_too_many_json_objects_is_not_parsed():

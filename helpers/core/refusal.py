@@ -27,7 +27,7 @@ def refusing(functions: Iterable[Callable], message: str, namespace: dict | None
     plain, compiled = [], []
     for f in functions:
         (plain if isinstance(getattr(f, "__code__", None), types.CodeType) and _code_writable(f) else compiled).append(f)
-    saved = [f.__code__ for f in plain]
+    saved = tuple(f.__code__ for f in plain)  # a tuple: nothing to swap in place
     held: list[tuple[dict, str, object]] = []
     try:
         for f in plain:
