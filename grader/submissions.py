@@ -116,7 +116,7 @@ class Refused(Exception):
     """A submission the grader will not open; the message is the CSV's reason."""
 
 
-MAX_SUBMISSION_BYTES = 64 << 20
+MAX_SUBMISSION_BYTES = 16 << 20  # parsed, 16 MB of JSON strings took ~15x that (the series' notebooks: under 1.1 MB)
 MAX_SUBMISSION_CONTAINERS = 20_000  # '{' and '[' (the series' notebooks, outputs included: under 1,500)
 _KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO",
           stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
@@ -192,9 +192,10 @@ _SCRIPT_URL = re.compile(r"(javascript|vbscript):")
 
 
 def _as_text(markdown: str) -> str:
-    """Markdown unchanged, or, where it names a script URL (entities decoded, whitespace and control
-    characters dropped, as a browser reads a link), an indented code block: shown, never a link."""
-    squeezed = re.sub(r"[\x00-\x20\x7f]+", "", html.unescape(markdown)).lower()
+    """Markdown unchanged, or, where it names a script URL (entities decoded, whitespace, control
+    characters and markdown's backslash escapes dropped, as the renderer and a browser read a link),
+    an indented code block: shown, never a link."""
+    squeezed = re.sub(r"[\x00-\x20\x7f\\]+", "", html.unescape(markdown)).lower()  # markdown escapes: javascript\\:
     if not _SCRIPT_URL.search(squeezed):
         return markdown
     return ("*(shown as text by the grader: this cell links to a script)*\n\n"
