@@ -16,10 +16,13 @@ shadow them), IPython's transformers, hooks, handlers and the objects that run a
 compiler, the transformer manager...; each object's class too), the notebook's namespace
 itself, gc callbacks and import hooks, the kernel's messaging path, trace functions, timers
 and signal handlers, every loaded module's functions (numpy's ufuncs
-and dispatchers too) and constants of ``CONSTANT_MODULES``, the methods of every loaded class,
+and dispatchers too) and constants of ``CONSTANT_MODULES``, the methods and descriptors of every
+loaded class, what acts (a callable, a descriptor) among the attributes and traits of the objects
+that run a cell, the grader's own modules' globals,
 torch's function and dispatch modes, its default dtype and grad mode, the functions kept as
 traits (a session's ``pack``), and asserts (a submission can switch them off for the
-interpreter). After the test it checks the same things, and torch's operator registrations:
+interpreter). After the test it checks the same things, torch's operator registrations, and the
+notebook's tensors (one with attributes of its own can answer for a method):
 a test that passed while something was patched gets no signature (``PATCHED_PREFIX`` says
 what), and one that passed untouched gets its signature (``TOKEN_PREFIX``): an HMAC, under the
 run's key, of the nonce and the test's code as this kernel ran it.
@@ -47,8 +50,9 @@ from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
 from grader import guard, inventory
-from grader.inventory import (apply_limits, asserts_on, func_types, library_codes, library_dirs, module_classes,
-                              rebound, same, same_contents, same_items, torch_kernels, torch_modes, wraps)
+from grader.inventory import (acts, apply_limits, asserts_on, func_types, library_codes, library_dirs, module_classes,
+                              put_back_dict, rebound, restore_interpreter, same, same_contents, same_items,
+                              tensors_with_attributes, torch_kernels, torch_modes, wraps)
 
 KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
@@ -57,6 +61,9 @@ PATCHED_PREFIX = "grader-patched:"  # + nonce and what was patched while the tes
 CONSTANT_MODULES = ("math", "cmath", "numpy", "torch")  # every top-level value is kept, not only functions
 SHELL_PARTS = ("compile", "input_transformer_manager", "prefilter_manager", "events", "InteractiveTB", "SyntaxTB",
                "displayhook", "display_pub", "builtin_trap", "display_trap")  # the objects that run a cell
+# None until set; then IPython runs every cell through it. Other attributes and traits of the objects that
+# run a cell are compared when their value at the snapshot acts (IPython sets some per cell: old_hook).
+UNSET_RUNNERS = ("trio_runner",)
 _TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
 _SIGNALS = (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -64,15 +71,6 @@ _SIGNALS = (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGUSR1, si
 def signature(key: str, nonce: str, source: str) -> str:
     """What a passing test cell sends: an HMAC of the nonce and the test as run, under the run's key."""
     return hmac.new(key.encode(), f"{nonce}\n{source}".encode(), hashlib.sha256).hexdigest()
-
-
-def _put_back_builtins(saved: dict) -> None:
-    """Builtins as saved: the first step of the check and of the reset, which call them (a module
-    function, not a method: a class attribute could be replaced, this module's globals are out of reach)."""
-    b = builtins.__dict__
-    for k in [k for k in b if k not in saved]:
-        del b[k]
-    b.update(saved)
 
 
 class _Snapshot:
@@ -118,8 +116,10 @@ class _Snapshot:
         objs = [o for o in objs if o is not None]
         self.objs = {id(o): (o, dict(vars(o))) for o in objs if hasattr(o, "__dict__")}
         self.types = {id(o): (o, type(o)) for o in objs}
-        self.traits = {id(o): (o, tv, {k: v for k, v in tv.items() if isinstance(v, self.funcs)}) for o in objs
-                       if type(tv := getattr(o, "__dict__", {}).get("_trait_values")) is dict}  # session.pack: a trait
+        getattr(shell, "loop_runner", None)  # a trait made on first use: read, so the snapshot holds it
+        self.traits = {id(o): (o, tv, dict(tv)) for o in objs  # session.pack, shell.loop_runner: traits
+                       if type(tv := getattr(o, "__dict__", {}).get("_trait_values")) is dict}
+        self.tensor = (torch.Tensor, vars(torch.Tensor)["__dict__"].__get__) if torch is not None else None
         self.modules = dict(sys.modules)
         self.codes = library_codes(self.dirs, self.modules)
         classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(module_classes(self.modules))
@@ -141,7 +141,7 @@ class _Snapshot:
         methods, constants, timers; empty when nothing does."""
         # read without calling a builtin, then put back: the rest of the check calls them
         out = [f"builtins.{k}" for k, v in builtins.__dict__.items() if self.builtins.get(k, self) is not v]
-        _put_back_builtins(self.builtins)
+        put_back_dict(self.builtins)
         lib = (self.dirs, self.codes)
         shell = self.kernel_attrs["shell"]  # the real one, even if the kernel's was swapped
         ns = self.user_ns
@@ -162,21 +162,28 @@ class _Snapshot:
             d = vars(self.modules[name])
             out += [f"{name}.{k}" for k, v in values.items()
                     if k in d and d[k] is not v and not wraps(lib, v, d[k])]
-        for cls, attrs in self.classes.items():  # a method replaced, or an inherited one shadowed
-            for k, v in vars(cls).items():
-                if not isinstance(v, self.funcs) or attrs.get(k) is v:
+        fs = self.funcs
+        for cls, attrs in self.classes.items():  # a method or descriptor replaced or deleted, or an inherited one shadowed
+            d = vars(cls)
+            for k, v in d.items():
+                if attrs.get(k) is v:
                     continue
                 old = attrs[k] if k in attrs else next((vars(b)[k] for b in cls.__mro__[1:] if k in vars(b)), None)
-                if (k in attrs or isinstance(old, self.funcs)) and not wraps(lib, old, v):
+                if (acts(v, fs) or acts(old, fs)) and not wraps(lib, old, v):
                     out.append(f"{cls.__qualname__}.{k}")
+            out += [f"{cls.__qualname__}.{k} (deleted)" for k, v in attrs.items() if k not in d and acts(v, fs)]
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
             d = vars(obj)
             out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in d.items() if k != "CustomTB" and (
-                    k in attrs and isinstance(attrs[k], self.funcs) and not same(attrs[k], v)
-                    or k not in attrs and isinstance(getattr(type(obj), k, None), self.funcs)
+                    k in attrs and (acts(attrs[k], fs) or k in UNSET_RUNNERS) and not same(attrs[k], v)
+                    or k not in attrs and isinstance(getattr(type(obj), k, None), fs)
                     and not rebound(obj, k, v))]  # IPython puts stream.write back so
         out += [f"{type(o).__name__}.{k} (a trait)" for o, tv, vals in self.traits.values() for k, v in vals.items()
-                if vars(o).get("_trait_values") is not tv or not same(tv.get(k), v)]
+                if vars(o).get("_trait_values") is not tv
+                or not same(tv.get(k), v) and acts(v, fs)]
+        if self.tensor is not None:  # t.double = lambda: liar, after the test checked type(t) is torch.Tensor
+            out += [f"the notebook's {k} (a tensor with attributes of its own)"
+                    for k in tensors_with_attributes(ns, *self.tensor)]
         out += ["a custom exception handler"] * bool(shell.custom_exceptions)  # its CustomTB: above
         cb, tm = shell.events.callbacks, shell.input_transformer_manager  # compared by identity, not ==
         out += ["IPython's event callbacks"] * (set(cb) != set(self.events) or not all(  # post_run_cell runs
@@ -202,7 +209,7 @@ class _Snapshot:
         return list(dict.fromkeys(out))  # builtins is also a module: each name once
 
     def restore(self, kernel: IPythonKernel) -> None:
-        _put_back_builtins(self.builtins)  # first: everything below calls builtins
+        put_back_dict(self.builtins)  # first: everything below calls builtins
         lib = (self.dirs, self.codes)
         for n, v in self.kernel_attrs.items():
             if getattr(kernel, n) is not v:
@@ -223,7 +230,7 @@ class _Snapshot:
         shell.user_module = self.user_module
         gc.callbacks[:] = self.gc_callbacks
         sys.meta_path[:], sys.path_hooks[:] = self.meta_path, self.path_hooks
-        self._restore_interpreter()
+        restore_interpreter(self.optimize, self.modes, self.torch, self.builtins)
         sys.settrace(None)
         sys.setprofile(None)
         for t in _TIMERS:
@@ -246,13 +253,14 @@ class _Snapshot:
             for k, v in values.items():
                 if k in d and d[k] is not v and not wraps(lib, v, d[k]):
                     d[k] = v
-        for cls, attrs in self.classes.items():  # methods patched on classes
+        fs = self.funcs
+        for cls, attrs in self.classes.items():  # methods and descriptors patched on classes
             d = vars(cls)
             try:
-                for k in [k for k in d if k not in attrs and isinstance(d[k], self.funcs)]:
+                for k in [k for k in d if k not in attrs and acts(d[k], fs) and not wraps(lib, None, d[k])]:
                     delattr(cls, k)
                 for k, v in attrs.items():
-                    if isinstance(v, self.funcs) and d.get(k) is not v and not wraps(lib, v, d.get(k)):
+                    if d.get(k, self) is not v and (acts(v, fs) or acts(d.get(k), fs)) and not wraps(lib, v, d.get(k)):
                         setattr(cls, k, v)
             except (AttributeError, TypeError):  # a built-in type: cannot be patched anyway
                 pass
@@ -262,13 +270,13 @@ class _Snapshot:
                 f.__kwdefaults__.update(kw)
         for o, tv, vals in self.traits.values():
             vars(o)["_trait_values"] = tv
-            tv.update(vals)
+            tv.update({k: v for k, v in vals.items() if tv.get(k) is not v and acts(v, fs)})
         for obj, attrs in self.objs.values():  # methods patched on the objects themselves
             d = vars(obj)
-            for k in [k for k in d if k not in attrs and isinstance(d[k], self.funcs + (types.LambdaType,))]:
+            for k in [k for k in d if k not in attrs and isinstance(d[k], fs)]:
                 del d[k]
             for k, v in attrs.items():
-                if isinstance(v, self.funcs) and d.get(k) is not v:
+                if d.get(k, self) is not v and (acts(v, fs) or k in UNSET_RUNNERS):
                     d[k] = v
         ns = shell.user_ns
         ns["__builtins__"] = builtins
@@ -294,23 +302,6 @@ class _Snapshot:
             kernel.control_handlers.clear()
             kernel.control_handlers.update(self.control_handlers)
 
-    def _restore_interpreter(self) -> None:
-        """Asserts on again, torch's modes popped, its default dtype and grad mode put back."""
-        if not asserts_on(self.builtins["exec"], self.builtins["compile"]):
-            import _testinternalcapi  # CPython's own: how a submission switches asserts off at run time
-
-            config = _testinternalcapi.get_config()
-            config["optimization_level"] = self.optimize
-            _testinternalcapi.set_config(config)
-        torch = sys.modules.get("torch")
-        if torch is not None and self.torch is not None:
-            while torch._C._len_torch_function_stack() > self.modes[0]:
-                torch._C._pop_torch_function_stack()
-            while torch._C._len_torch_dispatch_stack() > self.modes[1]:
-                torch._C._pop_torch_dispatch_stack()
-            torch.set_default_dtype(self.torch[0])
-            torch.set_grad_enabled(self.torch[1])
-
 
 def _ok(kernel) -> dict:
     return {"status": "ok", "execution_count": kernel.execution_count, "payload": [], "user_expressions": {}}
@@ -320,6 +311,13 @@ def _kernel_class() -> type:
     """GradingKernel, with the run's key and the snapshot in its closure (no attribute holds them)."""
     state: dict = {}  # "key", "snapshot": set once each, before any student code
     restore, changed = _Snapshot.restore, _Snapshot.changed  # held here: patching the class changes nothing
+    put_back = put_back_dict  # also puts back the globals the reset and the check look up
+
+    def own_globals() -> list[str]:
+        """The grader's own modules' globals as at kernel start (``wraps = lambda *a: True`` there
+        would blind the check); which of them had changed."""
+        return [f"the grader's {k}" for d, saved in state["own"] for k in put_back(saved, d)
+                if k != "__warningregistry__"]  # warnings adds it to a module that warns
 
     class GradingKernel(IPythonKernel):
         """IPythonKernel that restores the interpreter before each graded test cell and signs a test
@@ -339,6 +337,7 @@ def _kernel_class() -> type:
                 except Exception:  # noqa: BLE001 - no inline backend: figures are then not shown, nothing else
                     pass
             state["snapshot"] = _Snapshot(self)
+            state["own"] = [(d, dict(d)) for d in (globals(), vars(inventory), vars(guard))]
 
         async def do_execute(self, code, silent, store_history=True, user_expressions=None,
                              allow_stdin=False, **kwargs):
@@ -351,13 +350,15 @@ def _kernel_class() -> type:
                 return await IPythonKernel.do_execute(self, code, silent, store_history, user_expressions,
                                                       allow_stdin, **kwargs)
             nonce = first[len(RESET_MARKER):].strip()
+            own_globals()
             restore(snapshot, self)
             reply = await IPythonKernel.do_execute(self, rest, silent, store_history, user_expressions,
                                                    allow_stdin, **kwargs)
             # The evidence the grader scores, judged from the reply's own status before anything is
             # sent: the signature when the test finished and nothing was patched while it ran.
             if nonce and isinstance(reply, dict) and reply.get("status") == "ok":
-                patched = changed(snapshot, self)
+                patched = own_globals()
+                patched += changed(snapshot, self)
                 restore(snapshot, self)  # undo what the student's functions did during the test
                 text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched
                         else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}")

@@ -6,6 +6,8 @@ refuses a change to their code."""
 
 from __future__ import annotations
 
+import builtins
+import functools
 import os
 import resource
 import sys
@@ -83,6 +85,32 @@ def rebound(obj, name: str, value, _method=types.MethodType) -> bool:
     return isinstance(value, _method) and value.__self__ is obj and value.__func__ is getattr(type(obj), name, None)
 
 
+_MRO, _TYPE_DICT = type.__dict__["__mro__"].__get__, type.__dict__["__dict__"].__get__
+
+
+def acts(v, funcs: tuple, _issubclass=issubclass, _callable=callable, _type=type, _mro=_MRO,
+         _tdict=_TYPE_DICT) -> bool:
+    """``v`` does something when called or looked up on a class (a function-like type, anything
+    callable, a descriptor such as a property or a slot wrapper), unlike plain data; decided from its
+    type's own dicts, without running any code of ``v``'s (a metaclass cannot answer for it)."""
+    t = _type(v)
+    return _issubclass(t, funcs) or _callable(v) or any(
+        "__get__" in _tdict(b) or "__set__" in _tdict(b) for b in _mro(t))
+
+
+def tensors_with_attributes(ns: dict, tensor: type, own_dict, limit: int = 1000, _type=type, _list=list) -> list[str]:
+    """The notebook's names whose value (or an item of the list, tuple or dict it is) is a plain
+    ``tensor`` with attributes of its own: ``t.double = lambda: liar`` answers for the tensor's method
+    after a test checked ``type(t) is torch.Tensor``. ``own_dict`` reads an instance's dict."""
+    out = []
+    for k, v in _list(ns.items()):
+        t = _type(v)
+        items = (_list(v.values())[:limit] if t is dict else v[:limit] if t is list or t is tuple else (v,))
+        if any(_type(x) is tensor and own_dict(x) for x in items):
+            out.append(k if _type(k) is str else "?")
+    return out
+
+
 def _filled(cell) -> bool:
     try:
         cell.cell_contents
@@ -144,7 +172,17 @@ def genuine(code, dirs: tuple, _open=open, _compile=compile, _type=type, _types=
     return False
 
 
-def wraps(lib: tuple, old, new, _filled=_filled, _genuine=genuine) -> bool:
+# Functions torch puts on classes, inside a functools.partial, as it imports more of itself (making the
+# first optimizer registers DTensor's placements as opaque types: Placement.__eq__ = partial(_raise_error, ...)).
+LAZY_PARTIALS = (("torch.distributed.tensor.placement_types", "_raise_error"),)
+
+
+def lazy_partial(v, _modules=sys.modules, _type=type, _partial=functools.partial, _getattr=getattr) -> bool:
+    """``v`` is one of the partials ``LAZY_PARTIALS`` names (each only raises an error)."""
+    return _type(v) is _partial and any(v.func is _getattr(_modules.get(m), n, None) for m, n in LAZY_PARTIALS)
+
+
+def wraps(lib: tuple, old, new, _filled=_filled, _genuine=genuine, _lazy=lazy_partial) -> bool:
     """``new`` is a library's own wrapper around ``old``, not a patch: its code is a library's
     (``lib`` = (library folders, ``library_codes`` at the snapshot); else ``genuine``) and it holds
     ``old`` (``__wrapped__`` or its closure). torch hooks an optimizer class's step when it makes the
@@ -154,6 +192,8 @@ def wraps(lib: tuple, old, new, _filled=_filled, _genuine=genuine) -> bool:
         c = getattr(f, "__code__", None)
         return c is not None and (lib[1].get(id(c)) is c or _genuine(c, lib[0]))
 
+    if _lazy(new):
+        return True
     if isinstance(old, property) and isinstance(new, property):
         return all(f is None or known(f) for f in (new.fget, new.fset, new.fdel))
     if old is None or not known(new):
@@ -189,3 +229,33 @@ def torch_kernels(_modules=sys.modules) -> dict:
            for n in C._dispatch_get_all_op_names() if n.startswith(("aten::", "prims::"))}
     out[" thread's dispatch keys"] = [repr(C._dispatch_tls_local_include_set()), repr(C._dispatch_tls_local_exclude_set())]
     return out
+
+
+def put_back_dict(saved: dict, b: dict = builtins.__dict__) -> list[str]:
+    """A module's dict as saved (builtins by default: the first step of the check and of the reset,
+    which call them; also the grader's own modules, whose globals the check looks up); returns the
+    names that differed."""
+    out = [k for k in b if k not in saved or b[k] is not saved[k]] + [k for k in saved if k not in b]
+    for k in [k for k in b if k not in saved]:
+        del b[k]
+    b.update(saved)
+    return out
+
+
+def restore_interpreter(optimize: int, modes: tuple, torch_state, saved_builtins: dict, _modules=sys.modules) -> None:
+    """Asserts on again, torch's function and dispatch modes popped to ``modes``, its default dtype
+    and grad mode (``torch_state``) put back."""
+    if not asserts_on(saved_builtins["exec"], saved_builtins["compile"]):
+        import _testinternalcapi  # CPython's own: how a submission switches asserts off at run time
+
+        config = _testinternalcapi.get_config()
+        config["optimization_level"] = optimize
+        _testinternalcapi.set_config(config)
+    torch = _modules.get("torch")
+    if torch is not None and torch_state is not None:
+        while torch._C._len_torch_function_stack() > modes[0]:
+            torch._C._pop_torch_function_stack()
+        while torch._C._len_torch_dispatch_stack() > modes[1]:
+            torch._C._pop_torch_dispatch_stack()
+        torch.set_default_dtype(torch_state[0])
+        torch.set_grad_enabled(torch_state[1])

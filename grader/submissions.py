@@ -227,17 +227,23 @@ def safe_name(student: str) -> str:
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+_SEPARATED_FORMULA = re.compile(r"([,;\t|\r\n])([=+\-@])")
+
+
 def csv_cell(text: str) -> str:
     """A CSV cell that a spreadsheet shows as text: one starting with = + - @ (or a tab or
-    carriage return) gets a leading apostrophe, as OWASP's advice on CSV injection says; what UTF-8
-    cannot hold (a lone surrogate a kernel sent) becomes '?'."""
-    text = text.encode("utf-8", "replace").decode("utf-8")
+    carriage return) gets a leading apostrophe, as OWASP's advice on CSV injection says, and so does
+    each = + - @ right after a separator (, ; tab | or a line break) inside it: a spreadsheet whose
+    list separator is ';' splits the file elsewhere, and a piece of the cell would start there.
+    What UTF-8 cannot hold (a lone surrogate a kernel sent) becomes '?'."""
+    text = _SEPARATED_FORMULA.sub(r"\1'\2", text.encode("utf-8", "replace").decode("utf-8"))
     return f"'{text}" if text.startswith(FORMULA_START) else text
 
 
 def write_csv(rows: list[Row], path: Path) -> None:
+    """Every cell quoted (QUOTE_ALL) and made safe by ``csv_cell``."""
     buf = io.StringIO(newline="")
-    w = csv.writer(buf)
+    w = csv.writer(buf, quoting=csv.QUOTE_ALL)
     w.writerow(["student", "notebook", "exercise", "points", "max_points", "reason"])
     for r in rows:
         w.writerow([csv_cell(r.student), csv_cell(r.notebook), csv_cell(r.exercise), f"{r.points:g}",

@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -254,7 +254,7 @@ fig
 #
 # ### (a) Without the KL term, σ collapses
 #
-# Train the *same* network on the reconstruction error alone (KL weight 0; the checkpoint `digits_vae_rec_only`). After every epoch we recorded the mean σ (log-variance) the encoder outputs on the training digits, over digits and code dimensions. Noise only hurts reconstruction, so the encoder learns to switch it off: the mean σ falls past −9 within 100 epochs (a typical standard deviation of $e^{-4.5} \approx 0.01$) and levels off there, above the floor we clamp it at (−12). With the KL term the mean σ never falls below about −2.3 (a typical standard deviation of $e^{-1.15} \approx 0.32$); these are means, and single codes' σ are spread around them. The numbers are printed below the figure.
+# Train the *same* network on the reconstruction error alone (KL weight 0; the checkpoint `digits_vae_rec_only`). After every epoch we recorded the mean σ (log-variance) the encoder outputs on the training digits, over digits and code dimensions. Noise only hurts reconstruction, so the encoder learns to switch it off: the mean σ keeps falling, more and more slowly, and first passes −9 late in the 100 epochs (a typical standard deviation of $e^{-4.5} \approx 0.01$), still above the floor we clamp it at (−12); the epoch is printed below the figure. With the KL term the mean σ never falls below about −2.3 (a typical standard deviation of $e^{-1.15} \approx 0.32$); these are means, and single codes' σ are spread around them. The numbers are printed below the figure.
 
 # %%
 rec_only, info_rec = get("digits_vae_rec_only")
@@ -275,8 +275,11 @@ trace_rec, trace_vae = info_rec["metrics"]["log_var_trace"], info_vae["metrics"]
 best_rec = info_rec["history"].best_epoch  # 0-based
 print(f"reconstruction only: mean σ {trace_rec[-1]:.1f} after {len(trace_rec)} epochs; "
       f"{trace_rec[best_rec]:.1f} at its best validation epoch, {best_rec + 1}")
+first_below_9 = next(i for i, v in enumerate(trace_rec) if v < -9) + 1
+print(f"reconstruction only: mean σ {trace_rec[49]:.1f} at epoch 50, first below −9 at epoch {first_below_9}")
 print(f"VAE: mean σ never below {min(trace_vae):.1f} over its {len(trace_vae)} epochs (last epoch: {trace_vae[-1]:.1f})")
 assert len(trace_rec) == 100 and -10 < trace_rec[-1] < -9 and -7 < trace_rec[best_rec] < -6.2
+assert trace_rec[49] > -9 and 70 < first_below_9 <= 100 and trace_rec[-1] > -12
 assert -2.5 < min(trace_vae) < -2.1 and min(trace_vae) > trace_rec[-1] + 6
 
 # %% [markdown]
@@ -652,7 +655,7 @@ assert changed["PixelVAE, free bits"] > changed["PixelVAE, no free bits"] > 0.2
 fig
 
 # %% [markdown]
-# **What the sweeps show.** With free bits the busiest dimension changes the creature along the whole row (the share of pixels that differ from the middle picture is printed above). Without them (and without warm-up) the first picture (z = −2) is a blue creature, the next three are one purple creature with the same head and light belly, the second and fourth with a tail at the lower right that the third lacks, the fourth with less of the belly, the fifth is a grey figure with a light-blue and an orange patch, and the last two are another grey figure with large magenta and purple areas; the share is lower, but not near zero: this run kept a few nats in $z$, and a decoder that draws pixel by pixel amplifies any change, because once one pixel differs every later pixel is drawn given a different past. So the sliders of such a model do not move smoothly, as section 6's did: a small move along one dimension, from one picture of the sweep to the next, can redraw the creature.
+# **What the sweeps show.** With free bits the busiest dimension changes the creature along the whole row (the share of pixels that differ from the middle picture is printed above). Without them (and without warm-up) the first picture (z = −2) is a blue creature, the next three are one purple creature with the same head and light belly, the second and fourth with a tail at the lower right that the third lacks, the fourth with less of the belly, the fifth is a grey figure with a light-blue and an orange patch, and the last two are another grey figure with large magenta and purple areas; the share is lower, but not near zero: this run kept a few nats in $z$, and a decoder that draws pixel by pixel amplifies any change, because once one pixel differs every later pixel is drawn given a different past. So a sweep of such a model does not change smoothly, as section 6's did: a move of 2/3 of a prior standard deviation along one dimension, from one picture of the sweep to the next, can redraw the creature (smaller moves were not tried).
 
 # %% [markdown]
 # And new Pokémon: $z \sim N(0, I)$, then every pixel drawn in turn, beside section 5's samples.
@@ -667,7 +670,7 @@ for ax, (name, (model, _)) in zip(axes[1:], pixel_vaes.items()):
 fig
 
 # %% [markdown]
-# **Takeaway.** Both PixelVAEs draw figures with dark outlines and several colours on a white background, some of them speckled, where section 5's pictures (each pixel's most likely colour given $z$, not drawn at random, so not a like-for-like comparison) were mostly dark-grey blobs; the samples of the two runs look alike, because the decoder does most of the drawing. Whether they look like Pokémon to a classifier, not just to us, is measured in the README's benchmark (a classifier two-sample test).
+# **Takeaway.** Both PixelVAEs draw figures with dark outlines and several colours on a white background, some of them speckled, where section 5's pictures (each pixel's most likely colour given $z$, not drawn at random, so not a like-for-like comparison) were mostly dark-grey blobs; the samples of the two runs look alike (one explanation, not measured here: the decoder does most of the drawing, and the plain run's code carries only a few nats). Whether they look like Pokémon to a classifier, not just to us, is measured in the README's benchmark (a classifier two-sample test).
 
 # %% [markdown]
 # ## Summary

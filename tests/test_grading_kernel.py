@@ -112,6 +112,43 @@ def test_keyword_defaults_changed_in_place_are_seen_and_put_back(kernel):
         f.__kwdefaults__[k] = kw[k]
 
 
+def test_descriptors_the_shells_runners_and_a_tensors_own_attributes_are_seen_and_put_back(kernel):
+    """Round 6: what is not a function still acts. A slot wrapper shadowed on torch.Tensor
+    (``Tensor.__bool__``), a property replaced by plain data, IPython's ``trio_runner`` (None until a
+    submission sets it: every cell then runs through it), a trait such as ``loop_runner``, and a
+    tensor's own ``double`` (it answers for the method after the test checked the tensor's type)."""
+    from IPython.core.interactiveshell import ExecutionResult
+
+    shell = kernel.shell
+    success, runner = vars(ExecutionResult)["success"], shell.loop_runner
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    assert snap.changed(kernel) == []
+    t = torch.zeros(2)
+    try:
+        torch.Tensor.__bool__ = lambda self: True
+        ExecutionResult.success = True
+        shell.trio_runner = lambda coro: None
+        shell.loop_runner = lambda coro: None
+        t.double = lambda: torch.ones(2)
+        shell.user_ns["_got"], shell.user_ns["_pair"] = t, (1, t)
+        got = snap.changed(kernel)
+        assert {"Tensor.__bool__", "ExecutionResult.success", "InteractiveShell.trio_runner (on the object)",
+                "InteractiveShell.loop_runner (a trait)", "the notebook's _got (a tensor with attributes of its own)",
+                "the notebook's _pair (a tensor with attributes of its own)"} <= set(got), got
+        snap.restore(kernel)
+        assert "__bool__" not in vars(torch.Tensor) and vars(ExecutionResult)["success"] is success
+        assert shell.trio_runner is None and shell.loop_runner is runner
+        del ExecutionResult.__repr__  # a method deleted: object's is used instead
+        assert "ExecutionResult.__repr__ (deleted)" in snap.changed(kernel)
+    finally:
+        snap.restore(kernel)
+        for k in ("_got", "_pair"):
+            shell.user_ns.pop(k, None)
+    assert snap.changed(kernel) == []
+    assert vars(ExecutionResult)["success"] is success and "__repr__" in vars(ExecutionResult)
+
+
 def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):
     """Red team, round 4: torch.library can make torch.allclose answer True; the check names the op."""
     snap = _Snapshot(kernel)

