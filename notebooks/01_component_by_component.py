@@ -676,8 +676,8 @@ assert is_clean(drawn) > 0.5, f"only {is_clean(drawn):.0%} of 1000 samples are c
 # Plain SGD shows the step itself (Adam hides the gradient's scale): from a fresh network on two batches, where
 # the gradient is longer than 1 (clipping acts), and one step from section 3's net_3000 on 10,000 images it drew
 # itself, where it is shorter (clipping does not act: the mean's scale shows). The mean gradient of a model's
-# log-likelihood over its own samples is zero in expectation, whatever its weights, so it stays short on any CPU
-# (about 0.2 here); on its training images it was below 1 on one CPU and 1.7 on another.
+# log-likelihood over its own samples is zero in expectation, whatever its weights, so with 10,000 samples it stays
+# well below 1 on any CPU; on its training images it was below 1 on one CPU and 1.7 on another.
 with torch.no_grad():
     own = sample_chain(net_3000, 10000, torch.Generator().manual_seed(0))
 for start, clipped, batches in ((ChainNet(), True, (train[:100], train[100:200])), (net_3000, False, (own,))):

@@ -670,7 +670,7 @@ for ax, (name, (model, _)) in zip(axes[1:], pixel_vaes.items()):
 fig
 
 # %% [markdown]
-# **Takeaway.** Both PixelVAEs draw figures with dark outlines and several colours on a white background, some of them speckled, where section 5's pictures (each pixel's most likely colour given $z$, not drawn at random, so not a like-for-like comparison) were mostly dark-grey blobs; the samples of the two runs look alike (one explanation, not measured here: the decoder does most of the drawing, and the plain run's code carries only a few nats). Whether they look like Pokémon to a classifier, not just to us, is measured in the README's benchmark (a classifier two-sample test).
+# **Takeaway.** Both PixelVAEs draw figures with dark outlines and several colours on a white background, some of them speckled, where section 5's pictures (each pixel's most likely colour given $z$, not drawn at random, so not a like-for-like comparison) were mostly dark-grey blobs; the samples of the two runs look alike (one explanation, not measured here: the decoder does most of the drawing, and the plain run's code carries only a few nats). Whether the run with free bits draws sprites that look like Pokémon to a classifier, not just to us, is measured in the README's benchmark (a classifier two-sample test, `pokemon_two_sample`); the plain run is not measured there.
 
 # %% [markdown]
 # ## Summary
