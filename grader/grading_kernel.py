@@ -2,36 +2,24 @@
 
     python -m grader.grading_kernel -f CONNECTION_FILE
 
-It is ipykernel's kernel with these additions, all made before any student code runs: resource
-limits from ``$GRADER_LIMITS``; the run's key, carried by the grader's first request
-(``KEY_MARKER``) and kept only in a closure of ``do_execute``; an audit hook (grader.guard) that
-refuses new audit hooks, ctypes access to memory, walking the garbage collector's graph and any
-change to a function's code or defaults (``do_execute`` holds its own references to the reset
-and the check, so replacing them on their class changes nothing);
-and a snapshot, taken after the teacher notebook's imports (``$GRADER_PREIMPORT``).
+It is ipykernel's kernel with these additions, made before any student code runs: resource limits
+(``$GRADER_LIMITS``); the run's key, carried by the grader's first request (``KEY_MARKER``) and kept
+only in a closure of ``do_execute``, with the reset and the check; an audit hook (grader.guard); and
+a snapshot, taken after the teacher notebook's imports (``$GRADER_PREIMPORT``).
 
 Before each graded test cell (sent with RESET_MARKER and a fresh nonce as its first line) the
-kernel puts back, in plain Python, what the snapshot holds: builtins (and notebook names that
-shadow them), IPython's transformers, hooks, handlers and the objects that run a cell (the
-compiler, the transformer manager...; each object's class too), the notebook's namespace
-itself, gc callbacks and import hooks, the kernel's messaging path, trace functions, timers
-and signal handlers, every loaded module's functions (numpy's ufuncs
-and dispatchers too) and constants of ``CONSTANT_MODULES``, the methods and descriptors of every
-loaded class, what acts (a callable, a descriptor) among the attributes and traits of the objects
-that run a cell, the grader's own modules' globals,
-torch's function and dispatch modes, its default dtype and grad mode, the functions kept as
-traits (a session's ``pack``), and asserts (a submission can switch them off for the
-interpreter). After the test it checks the same things, torch's operator registrations, and the
-notebook's tensors (one with attributes of its own can answer for a method):
-a test that passed while something was patched gets no signature (``PATCHED_PREFIX`` says
-what), and one that passed untouched gets its signature (``TOKEN_PREFIX``): an HMAC, under the
-run's key, of the nonce and the test's code as this kernel ran it.
+kernel puts back, in plain Python, what the snapshot holds (``_Snapshot``: builtins, IPython's
+machinery, the messaging path, every loaded module's functions and classes, torch's modes, the
+grader's own globals and classes...; README's autograding section lists it all). After the test it
+checks the same things, torch's operator registrations and the notebook's tensors: a test that
+passed while something was patched gets no signature (``PATCHED_PREFIX`` says what), and one that
+passed untouched gets its signature (``TOKEN_PREFIX``): an HMAC, under the run's key, of the nonce
+and the test's code as this kernel ran it.
 
-What it cannot do: code running in this process can reach anything in it. A submission that
-digs the key out of this kernel's closure (``__closure__``, ``gc``, frames), patches a test's
-names between the reset and its use and puts them back before it ends, or rebinds a name the
-notebook itself defined can still pass; each takes code a teacher sees in the submission. The
-sandbox around the kernel is what keeps a submission from harming anyone else.
+What it cannot do: code in this process can reach anything in it. A submission that digs the key
+out of this kernel's closure, patches a test's names between the reset and their use and puts them
+back before it ends, or rebinds a name the notebook defined can still pass (README lists more);
+the sandbox around the kernel is what keeps a submission from harming anyone else.
 """
 
 from __future__ import annotations
@@ -50,9 +38,10 @@ from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
 from grader import guard, inventory
-from grader.inventory import (acts, apply_limits, asserts_on, func_types, library_codes, library_dirs, module_classes,
-                              put_back_dict, rebound, restore_interpreter, same, same_contents, same_items,
-                              tensors_with_attributes, torch_kernels, torch_modes, wraps)
+from grader.inventory import (_MRO, _TYPE_DICT, acts, apply_limits, asserts_on, class_names, class_shapes, func_types,
+                              library_codes, library_dirs, module_classes, notifiers, put_back_dict, rebound,
+                              restore_interpreter, same, same_contents, same_items, tensors_with_attributes,
+                              torch_kernels, torch_modes, wraps)
 
 KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
@@ -108,7 +97,8 @@ class _Snapshot:
         # methods of every object and class the execution path goes through
         objs = [kernel, shell, shell.compile, shell.displayhook, shell.display_pub, pm,
                 shell.input_transformer_manager, shell.InteractiveTB, shell.SyntaxTB, shell.events,
-                shell.builtin_trap, shell.display_trap,
+                shell.builtin_trap, shell.display_trap, *(getattr(shell, n, None) for n in
+                ("history_manager", "payload_manager", "logger", "display_formatter")),  # they run per cell
                 # the messaging path: how replies and outputs reach the grader
                 kernel.session, kernel.iopub_socket, kernel.iopub_thread, kernel.shell_stream,
                 kernel.control_stream,
@@ -119,11 +109,15 @@ class _Snapshot:
         getattr(shell, "loop_runner", None)  # a trait made on first use: read, so the snapshot holds it
         self.traits = {id(o): (o, tv, dict(tv)) for o in objs  # session.pack, shell.loop_runner: traits
                        if type(tv := getattr(o, "__dict__", {}).get("_trait_values")) is dict}
-        self.tensor = (torch.Tensor, vars(torch.Tensor)["__dict__"].__get__) if torch is not None else None
+        self.tensor = (((torch.Tensor, torch.nn.Parameter), vars(torch.Tensor)["__dict__"].__get__,
+                        class_names(torch.nn.Parameter)) if torch is not None else None)
+        self.auto_builtins = dict(shell.builtin_trap.auto_builtins)  # copied into builtins as each cell starts
+        self.notifiers = {id(o): (o, notifiers(o)) for o in (kernel, shell)}  # observers of traits
         self.modules = dict(sys.modules)
         self.codes = library_codes(self.dirs, self.modules)
         classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(module_classes(self.modules))
-        self.classes = {c: dict(vars(c)) for c in classes}
+        self.classes = {c: dict(_TYPE_DICT(c)) for c in classes}
+        self.shapes = class_shapes(self.classes)  # bases and metaclass
         self.module_funcs = {name: {k: v for k, v in vars(m).items() if issubclass(type(v), self.funcs)}
                              for name, m in self.modules.items() if isinstance(m, types.ModuleType)}
         self.constants = {name: dict(vars(self.modules[name])) for name in CONSTANT_MODULES if name in self.modules}
@@ -163,12 +157,13 @@ class _Snapshot:
             out += [f"{name}.{k}" for k, v in values.items()
                     if k in d and d[k] is not v and not wraps(lib, v, d[k])]
         fs = self.funcs
+        out += [f"the bases or metaclass of {n}" for n in class_shapes(self.classes, self.shapes)]
         for cls, attrs in self.classes.items():  # a method or descriptor replaced or deleted, or an inherited one shadowed
-            d = vars(cls)
+            d = _TYPE_DICT(cls)
             for k, v in d.items():
                 if attrs.get(k) is v:
                     continue
-                old = attrs[k] if k in attrs else next((vars(b)[k] for b in cls.__mro__[1:] if k in vars(b)), None)
+                old = attrs[k] if k in attrs else next((_TYPE_DICT(b)[k] for b in _MRO(cls)[1:] if k in _TYPE_DICT(b)), None)
                 if (acts(v, fs) or acts(old, fs)) and not wraps(lib, old, v):
                     out.append(f"{cls.__qualname__}.{k}")
             out += [f"{cls.__qualname__}.{k} (deleted)" for k, v in attrs.items() if k not in d and acts(v, fs)]
@@ -181,6 +176,9 @@ class _Snapshot:
         out += [f"{type(o).__name__}.{k} (a trait)" for o, tv, vals in self.traits.values() for k, v in vals.items()
                 if vars(o).get("_trait_values") is not tv
                 or not same(tv.get(k), v) and acts(v, fs)]
+        out += ["IPython's auto_builtins"] * (not same_contents(shell.builtin_trap.auto_builtins, self.auto_builtins))
+        out += [f"an observer of {type(o).__name__}'s traits" for o, saved in self.notifiers.values()
+                if notifiers(o, saved)]  # (and put back)
         if self.tensor is not None:  # t.double = lambda: liar, after the test checked type(t) is torch.Tensor
             out += [f"the notebook's {k} (a tensor with attributes of its own)"
                     for k in tensors_with_attributes(ns, *self.tensor)]
@@ -254,16 +252,21 @@ class _Snapshot:
                 if k in d and d[k] is not v and not wraps(lib, v, d[k]):
                     d[k] = v
         fs = self.funcs
+        class_shapes(self.classes, self.shapes, put_back=True)
         for cls, attrs in self.classes.items():  # methods and descriptors patched on classes
-            d = vars(cls)
+            d = _TYPE_DICT(cls)
             try:
                 for k in [k for k in d if k not in attrs and acts(d[k], fs) and not wraps(lib, None, d[k])]:
-                    delattr(cls, k)
+                    type.__delattr__(cls, k)
                 for k, v in attrs.items():
                     if d.get(k, self) is not v and (acts(v, fs) or acts(d.get(k), fs)) and not wraps(lib, v, d.get(k)):
-                        setattr(cls, k, v)
+                        type.__setattr__(cls, k, v)
             except (AttributeError, TypeError):  # a built-in type: cannot be patched anyway
                 pass
+        put_back_dict(self.auto_builtins, shell.builtin_trap.auto_builtins)
+        if self.tensor is not None:  # a liar set up before the test (it may delete itself once used)
+            tensors_with_attributes(shell.user_ns, *self.tensor, strip=True)
+        _ = [notifiers(o, saved) for o, saved in self.notifiers.values()]  # each puts its observers back
         for f, kw in self.kwdefaults.values():
             if not same_contents(f.__kwdefaults__, kw):
                 f.__kwdefaults__.clear()
@@ -316,8 +319,9 @@ def _kernel_class() -> type:
     def own_globals() -> list[str]:
         """The grader's own modules' globals as at kernel start (``wraps = lambda *a: True`` there
         would blind the check); which of them had changed."""
-        return [f"the grader's {k}" for d, saved in state["own"] for k in put_back(saved, d)
-                if k != "__warningregistry__"]  # warnings adds it to a module that warns
+        out = [f"the grader's {k}" for d, saved in state["own"] for k in put_back(saved, d)
+               if k != "__warningregistry__"]  # warnings adds it to a module that warns
+        return out + [f"the grader's {n}" for n in class_shapes(state["own_classes"], None, put_back=True)]
 
     class GradingKernel(IPythonKernel):
         """IPythonKernel that restores the interpreter before each graded test cell and signs a test
@@ -338,6 +342,7 @@ def _kernel_class() -> type:
                     pass
             state["snapshot"] = _Snapshot(self)
             state["own"] = [(d, dict(d)) for d in (globals(), vars(inventory), vars(guard))]
+            state["own_classes"] = {c: dict(_TYPE_DICT(c)) for c in (_Snapshot, GradingKernel)}  # their own dicts
 
         async def do_execute(self, code, silent, store_history=True, user_expressions=None,
                              allow_stdin=False, **kwargs):

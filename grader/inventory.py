@@ -98,17 +98,33 @@ def acts(v, funcs: tuple, _issubclass=issubclass, _callable=callable, _type=type
         "__get__" in _tdict(b) or "__set__" in _tdict(b) for b in _mro(t))
 
 
-def tensors_with_attributes(ns: dict, tensor: type, own_dict, limit: int = 1000, _type=type, _list=list) -> list[str]:
-    """The notebook's names whose value (or an item of the list, tuple or dict it is) is a plain
-    ``tensor`` with attributes of its own: ``t.double = lambda: liar`` answers for the tensor's method
-    after a test checked ``type(t) is torch.Tensor``. ``own_dict`` reads an instance's dict."""
+def class_names(cls: type, _mro=_MRO, _tdict=_TYPE_DICT) -> frozenset:
+    """Every attribute name ``cls`` and its bases define."""
+    return frozenset(k for b in _mro(cls) for k in _tdict(b))
+
+
+def tensors_with_attributes(ns: dict, tensors: tuple, own_dict, names: frozenset, strip: bool = False,
+                            limit: int = 1000, _type=type, _list=list, _str=str) -> list[str]:
+    """The notebook's names whose value (or an item of the list, tuple or dict it is) is a plain tensor
+    or parameter (exactly one of ``tensors``) with an attribute of its own named like one of its
+    class's (``names``): ``t.double = lambda: liar`` answers for the tensor's method after a test
+    checked ``type(t) is torch.Tensor`` (a key that is not a plain str may compare equal to one).
+    ``own_dict`` reads an instance's dict; a label (``t.note = "..."``) is no patch. With ``strip``
+    (the reset), such attributes are deleted."""
     out = []
     for k, v in _list(ns.items()):
         t = _type(v)
         items = (_list(v.values())[:limit] if t is dict else v[:limit] if t is list or t is tuple else (v,))
-        if any(_type(x) is tensor and own_dict(x) for x in items):
-            out.append(k if _type(k) is str else "?")
-    return out
+        for x in items:
+            if not any(_type(x) is c for c in tensors):
+                continue
+            d = own_dict(x)
+            bad = [n for n in d if _type(n) is not _str or n in names]
+            if bad:
+                out.append(k if _type(k) is str else "?")
+            for n in bad if strip else ():
+                del d[n]
+    return _list(dict.fromkeys(out))
 
 
 def _filled(cell) -> bool:
@@ -152,11 +168,12 @@ def library_codes(dirs: tuple, modules: dict, _types=types, _type=type, _vars=va
     return out
 
 
-def genuine(code, dirs: tuple, _open=open, _compile=compile, _type=type, _types=types) -> bool:
+def genuine(code, dirs: tuple, _open=open, _compile=compile, _type=type, _types=types,
+            _normpath=os.path.normpath) -> bool:
     """``code`` is what its library file compiles to (same name, first line and bytecode): a module
     a library imports only after the snapshot, not code made by compile() under a library's file name."""
     f = code.co_filename
-    if not f.startswith(dirs):
+    if not f.startswith(dirs) or _normpath(f) != f:  # '<torch dir>/../../tmp/mine.py' is no library file
         return False
     try:
         with _open(f, "rb") as fh:
@@ -173,13 +190,19 @@ def genuine(code, dirs: tuple, _open=open, _compile=compile, _type=type, _types=
 
 
 # Functions torch puts on classes, inside a functools.partial, as it imports more of itself (making the
-# first optimizer registers DTensor's placements as opaque types: Placement.__eq__ = partial(_raise_error, ...)).
-LAZY_PARTIALS = (("torch.distributed.tensor.placement_types", "_raise_error"),)
+# first optimizer registers DTensor's placements as opaque types: Placement.__eq__ = partial(_raise_error, ...)):
+# (file under a library folder, function name); each only raises an error. Matched by its genuine code, not
+# by looking the name up (a submission can rebind it).
+LAZY_PARTIALS = (("torch/distributed/tensor/placement_types.py", "_raise_error"),)
 
 
-def lazy_partial(v, _modules=sys.modules, _type=type, _partial=functools.partial, _getattr=getattr) -> bool:
-    """``v`` is one of the partials ``LAZY_PARTIALS`` names (each only raises an error)."""
-    return _type(v) is _partial and any(v.func is _getattr(_modules.get(m), n, None) for m, n in LAZY_PARTIALS)
+def lazy_partial(v, dirs: tuple, _type=type, _partial=functools.partial, _function=types.FunctionType,
+                 _genuine=genuine) -> bool:
+    """``v`` is a partial of one of the functions ``LAZY_PARTIALS`` names, with that function's own code."""
+    if _type(v) is not _partial or _type(v.func) is not _function:
+        return False
+    c = v.func.__code__
+    return any(c.co_name == n and c.co_filename.endswith("/" + f) for f, n in LAZY_PARTIALS) and _genuine(c, dirs)
 
 
 def wraps(lib: tuple, old, new, _filled=_filled, _genuine=genuine, _lazy=lazy_partial) -> bool:
@@ -192,7 +215,7 @@ def wraps(lib: tuple, old, new, _filled=_filled, _genuine=genuine, _lazy=lazy_pa
         c = getattr(f, "__code__", None)
         return c is not None and (lib[1].get(id(c)) is c or _genuine(c, lib[0]))
 
-    if _lazy(new):
+    if _lazy(new, lib[0]):
         return True
     if isinstance(old, property) and isinstance(new, property):
         return all(f is None or known(f) for f in (new.fget, new.fset, new.fdel))
@@ -259,3 +282,57 @@ def restore_interpreter(optimize: int, modes: tuple, torch_state, saved_builtins
             torch._C._pop_torch_dispatch_stack()
         torch.set_default_dtype(torch_state[0])
         torch.set_grad_enabled(torch_state[1])
+
+
+_BASES, _CLASS = type.__dict__["__bases__"], object.__dict__["__class__"]
+
+
+def class_shapes(classes, saved: dict | None = None, put_back: bool = False, _type=type, _bases=_BASES.__get__,
+                 _set_bases=_BASES.__set__, _set_class=_CLASS.__set__, _same_items=same_items,
+                 _qualname=type.__dict__["__qualname__"].__get__, _tdict=_TYPE_DICT, _list=list) -> dict | list:
+    """Without ``saved``: {class: (bases, metaclass)} of ``classes``. With it: the names of the classes
+    whose bases (a class added to the MRO) or metaclass (one whose ``__dict__`` lies) differ, put back
+    with ``put_back``. With ``saved`` None and ``put_back``: ``classes`` maps each class to a copy of its
+    own dict, which is compared and put back (the grader's own classes: a property on them would
+    answer for the snapshot's attributes)."""
+    if saved is None and not put_back:
+        return {c: (_bases(c), _type(c)) for c in classes}
+    out = []
+    if saved is None:
+        for c, attrs in classes.items():
+            d = _tdict(c)
+            changed = [k for k in _list(d) if k not in attrs or d[k] is not attrs[k]] + [k for k in attrs if k not in d]
+            for k in changed:
+                type.__delattr__(c, k) if k not in attrs else type.__setattr__(c, k, attrs[k])
+            out += [f"{_qualname(c)}.{k}" for k in changed]
+        return out
+    for c, (b, m) in saved.items():
+        if _type(c) is not m or not _same_items(_bases(c), b):
+            out.append(_qualname(c))
+            if put_back:
+                try:
+                    if _type(c) is not m:
+                        _set_class(c, m)
+                    if not _same_items(_bases(c), b):
+                        _set_bases(c, b)
+                except (TypeError, AttributeError):  # a layout CPython refuses to change: seen, not put back
+                    pass
+    return out
+
+
+def notifiers(o, saved: list | None = None, _vars=vars, _type=type, _list=list, _len=len) -> list:
+    """The observers registered on ``o``'s traits, as a flat list of (trait name, type, handler); with
+    ``saved`` (such a list from the snapshot): put those back and return whether they differed."""
+    d = _vars(o)
+    nd = d.get("_trait_notifiers")
+    now = [(n, t, h) for n, by in (nd.items() if _type(nd) is dict else ()) if _type(by) is dict
+           for t, hs in by.items() if _type(hs) is list for h in hs]
+    if saved is None:
+        return now
+    same = _len(now) == _len(saved) and all(a[0] is b[0] and a[1] is b[1] and a[2] is b[2] for a, b in zip(now, saved))
+    if not same:
+        rebuilt: dict = {}
+        for n, t, h in saved:
+            rebuilt.setdefault(n, {}).setdefault(t, []).append(h)
+        d["_trait_notifiers"] = rebuilt
+    return [] if same else ["changed"]

@@ -211,7 +211,7 @@ assert all_pixels["a blank white canvas"] < all_pixels[f"real held-out sprites (
 # - **Likelihood:** only the two pixel-by-pixel models have an exact one, and the 2-D model's is the better of the two. The VAE has a bound, far above both, and the GAN has none, so likelihood cannot rank all four.
 # - **Speed:** the pixel-by-pixel models draw one pixel at a time, so they are by far the slowest, the 2-D model slower still than the LSTM (for every pixel it runs its ten layers along a whole row, where the LSTM takes one step of one layer); the VAE and the GAN draw a sprite in one pass.
 # - **Colours:** the two pixel-by-pixel models match the training sprites' colour mix best; the VAE and the GAN are far off (section 4 shows one reason for the VAE: it paints much of its figure in one grey).
-# - **Copies:** no family copies: every family's median sample differs from its nearest training sprite in most of the pixels that are figure in either of the two, about as much as a real held-out sprite does, and even each family's closest sample differs in more than 70% of them, as the closest held-out sprite does (75%; all printed). The same measure gives a plain grey disc a similar score, and a blank canvas the largest possible, so it rules out copies (0 would be one) and says nothing more; it cannot rank the families.
+# - **Copies:** no family copies: every family's median sample differs from its nearest training sprite in most of the pixels that are figure in either of the two, about as much as a real held-out sprite does, and even each family's closest sample differs in more than 70% of them, as the closest held-out sprite does (75%; all printed). The same measure gives a plain grey disc a similar median score, and a blank canvas the largest possible, so it rules out copies (0 would be one) and says nothing more; it cannot rank the families.
 
 # %%
 # the claims of the text above, checked on every run
@@ -360,7 +360,7 @@ print("checked: calibration near chance; the VAE told apart almost always; both 
 # - Each column of the evolution figure shows one code's picture during training; the sliders show that nearby codes give related pictures. Neither measures how good the pictures are.
 # - Each family allows its own measures: an exact held-out likelihood (component by component), a bound (VAE), none (GAN). Where two models have exact likelihoods (the LSTM and the 2-D model) it ranks them; it says nothing about the other two.
 # - The pixel-by-pixel models are the slowest to sample, by far; the VAE and the GAN draw a sprite in one pass.
-# - A distance to the nearest training sprite must count figure pixels only, and even then it only rules out copies: a plain grey disc scores like a real sprite.
+# - A distance to the nearest training sprite must count figure pixels only, and even then it only rules out copies: a plain grey disc scores like a real sprite by the median.
 # - On 640 training sprites, the 2-D model's samples come closest to one figure per sprite, yet by four averages the four models are close, the VAE's grey averages a little the furthest.
 # - A classifier that tries to tell samples from real sprites looks at whole pictures: it tells the VAE's apart almost always and both GANs' about three times in four. A GAN trained with differentiable augmentation (and for twice as long) came closer to real sprites by the distance over the four averages (their root mean square gap) without fooling it measurably more often (the two accuracies differ by less than their spread).
 #

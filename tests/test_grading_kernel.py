@@ -149,6 +149,73 @@ def test_descriptors_the_shells_runners_and_a_tensors_own_attributes_are_seen_an
     assert vars(ExecutionResult)["success"] is success and "__repr__" in vars(ExecutionResult)
 
 
+def test_round_7_bases_metaclass_auto_builtins_observers_and_lazy_partials(kernel, tmp_path):
+    """Round 7 (a review of the round-6 fixes): a class put into the MRO through ``__bases__``, a
+    metaclass whose ``__dict__`` lies, IPython's ``auto_builtins`` (copied into builtins as each cell
+    starts), an observer of the shell's traits (it runs after the test, before the check), a partial of
+    torch's lazily installed ``_raise_error`` rebound by name, and a wrapper whose file name climbs out
+    of torch's folder with '..' are all seen; a tensor with a label of its own is not a patch."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from grader.inventory import genuine, library_dirs
+    import functools
+
+    shell = kernel.shell
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    Liar = type("Liar", (torch.Tensor,), {"item": lambda self: 0.1})
+    Hide = type("Hide", (type(InteractiveShell),), {"__dict__": property(lambda c: {})})
+    watch = lambda change: None  # noqa: E731
+    try:
+        torch.nn.Parameter.__bases__ = (Liar,)
+        InteractiveShell.__class__ = Hide
+        shell.builtin_trap.auto_builtins["all"] = lambda *a: True
+        shell.observe(watch, names="last_execution_result")
+        got = snap.changed(kernel)
+        assert {"the bases or metaclass of Parameter", "the bases or metaclass of InteractiveShell",
+                "IPython's auto_builtins", "an observer of InteractiveShell's traits"} <= set(got), got
+    finally:
+        snap.restore(kernel)
+    assert torch.nn.Parameter.__bases__ == (torch.Tensor,) and type(InteractiveShell) is not Hide
+    assert "all" not in shell.builtin_trap.auto_builtins and snap.changed(kernel) == []
+    import torch.distributed.tensor.placement_types as placements
+
+    real = placements._raise_error
+    placements._raise_error = lambda *a, **k: True
+    try:
+        torch.nn.Linear.extra_repr = functools.partial(placements._raise_error)
+        assert "Linear.extra_repr" in snap.changed(kernel)
+    finally:
+        placements._raise_error = real
+        snap.restore(kernel)
+    evil = tmp_path / "evil.py"
+    evil.write_text("def allclose(*a, **k):\n    return True\n")
+    climbing = library_dirs()[0] + "../" * 12 + str(evil).lstrip("/")
+    code = compile(evil.read_text(), climbing, "exec").co_consts[0]
+    assert not genuine(code, library_dirs())
+    from grader.inventory import class_shapes
+
+    own = {_Snapshot: dict(vars(_Snapshot))}  # the kernel keeps its own classes' dicts like this
+    _Snapshot.classes = property(lambda self: {})  # would answer for every snapshot's classes
+    assert class_shapes(own, None, put_back=True) == ["_Snapshot.classes"] and "classes" not in vars(_Snapshot)
+    t = torch.zeros(2)
+    t.note = "a label"
+    shell.user_ns["_labelled"] = t
+    param, pre = torch.nn.Parameter(torch.zeros(2)), torch.zeros(2)
+    try:
+        assert snap.changed(kernel) == []
+        param.item = lambda: 0.1  # an untrained weight that says it learned 0.1
+        pre.double = lambda: None  # a liar set before the test, which could delete itself once used
+        shell.user_ns["_param"], shell.user_ns["_pre"] = param, pre
+        assert "the notebook's _param (a tensor with attributes of its own)" in snap.changed(kernel)
+        snap.restore(kernel)  # strips them
+        assert "item" not in vars(param) and "double" not in vars(pre) and vars(t) == {"note": "a label"}
+        assert snap.changed(kernel) == []
+    finally:
+        for k in ("_labelled", "_param", "_pre"):
+            shell.user_ns.pop(k, None)
+
+
 def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):
     """Red team, round 4: torch.library can make torch.allclose answer True; the check names the op."""
     snap = _Snapshot(kernel)
