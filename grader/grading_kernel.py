@@ -38,10 +38,11 @@ from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
 from grader import guard, inventory
-from grader.inventory import (_MRO, _TYPE_DICT, acts, apply_limits, asserts_on, class_names, class_shapes, func_types,
-                              library_codes, library_dirs, module_classes, notifiers, put_back_dict, rebound,
-                              restore_interpreter, same, same_contents, same_items, tensors_with_attributes,
-                              torch_kernels, torch_modes, wraps)
+from grader.inventory import (_TYPE_DICT, acts, apply_limits, asserts_on, changed_shapes, class_changes, class_names,
+                              class_shapes, func_types, library_codes, library_dirs, module_classes, notifiers,
+                              put_back_class_dicts, put_back_dict, put_back_notifiers, rebound, restore_interpreter,
+                              same, same_contents, same_items, same_notifiers, tensors_with_attributes, torch_kernels,
+                              torch_modes, wraps)
 
 KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
@@ -157,16 +158,8 @@ class _Snapshot:
             out += [f"{name}.{k}" for k, v in values.items()
                     if k in d and d[k] is not v and not wraps(lib, v, d[k])]
         fs = self.funcs
-        out += [f"the bases or metaclass of {n}" for n in class_shapes(self.classes, self.shapes)]
-        for cls, attrs in self.classes.items():  # a method or descriptor replaced or deleted, or an inherited one shadowed
-            d = _TYPE_DICT(cls)
-            for k, v in d.items():
-                if attrs.get(k) is v:
-                    continue
-                old = attrs[k] if k in attrs else next((_TYPE_DICT(b)[k] for b in _MRO(cls)[1:] if k in _TYPE_DICT(b)), None)
-                if (acts(v, fs) or acts(old, fs)) and not wraps(lib, old, v):
-                    out.append(f"{cls.__qualname__}.{k}")
-            out += [f"{cls.__qualname__}.{k} (deleted)" for k, v in attrs.items() if k not in d and acts(v, fs)]
+        out += [f"the bases or metaclass of {n}" for n in changed_shapes(self.shapes)]
+        out += class_changes(self.classes, fs, lib)  # a method or descriptor replaced, deleted or shadowed
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
             d = vars(obj)
             out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in d.items() if k != "CustomTB" and (
@@ -178,7 +171,7 @@ class _Snapshot:
                 or not same(tv.get(k), v) and acts(v, fs)]
         out += ["IPython's auto_builtins"] * (not same_contents(shell.builtin_trap.auto_builtins, self.auto_builtins))
         out += [f"an observer of {type(o).__name__}'s traits" for o, saved in self.notifiers.values()
-                if notifiers(o, saved)]  # (and put back)
+                if not same_notifiers(o, saved)]
         if self.tensor is not None:  # t.double = lambda: liar, after the test checked type(t) is torch.Tensor
             out += [f"the notebook's {k} (a tensor with attributes of its own)"
                     for k in tensors_with_attributes(ns, *self.tensor)]
@@ -252,21 +245,12 @@ class _Snapshot:
                 if k in d and d[k] is not v and not wraps(lib, v, d[k]):
                     d[k] = v
         fs = self.funcs
-        class_shapes(self.classes, self.shapes, put_back=True)
-        for cls, attrs in self.classes.items():  # methods and descriptors patched on classes
-            d = _TYPE_DICT(cls)
-            try:
-                for k in [k for k in d if k not in attrs and acts(d[k], fs) and not wraps(lib, None, d[k])]:
-                    type.__delattr__(cls, k)
-                for k, v in attrs.items():
-                    if d.get(k, self) is not v and (acts(v, fs) or acts(d.get(k), fs)) and not wraps(lib, v, d.get(k)):
-                        type.__setattr__(cls, k, v)
-            except (AttributeError, TypeError):  # a built-in type: cannot be patched anyway
-                pass
+        changed_shapes(self.shapes, put_back=True)
+        class_changes(self.classes, fs, lib, put_back=True)  # methods and descriptors patched on classes
         put_back_dict(self.auto_builtins, shell.builtin_trap.auto_builtins)
         if self.tensor is not None:  # a liar set up before the test (it may delete itself once used)
             tensors_with_attributes(shell.user_ns, *self.tensor, strip=True)
-        _ = [notifiers(o, saved) for o, saved in self.notifiers.values()]  # each puts its observers back
+        _ = [put_back_notifiers(o, saved) for o, saved in self.notifiers.values() if not same_notifiers(o, saved)]
         for f, kw in self.kwdefaults.values():
             if not same_contents(f.__kwdefaults__, kw):
                 f.__kwdefaults__.clear()
@@ -321,7 +305,7 @@ def _kernel_class() -> type:
         would blind the check); which of them had changed."""
         out = [f"the grader's {k}" for d, saved in state["own"] for k in put_back(saved, d)
                if k != "__warningregistry__"]  # warnings adds it to a module that warns
-        return out + [f"the grader's {n}" for n in class_shapes(state["own_classes"], None, put_back=True)]
+        return out + [f"the grader's {n}" for n in put_back_class_dicts(state["own_classes"])]
 
     class GradingKernel(IPythonKernel):
         """IPythonKernel that restores the interpreter before each graded test cell and signs a test

@@ -287,52 +287,96 @@ def restore_interpreter(optimize: int, modes: tuple, torch_state, saved_builtins
 _BASES, _CLASS = type.__dict__["__bases__"], object.__dict__["__class__"]
 
 
-def class_shapes(classes, saved: dict | None = None, put_back: bool = False, _type=type, _bases=_BASES.__get__,
-                 _set_bases=_BASES.__set__, _set_class=_CLASS.__set__, _same_items=same_items,
-                 _qualname=type.__dict__["__qualname__"].__get__, _tdict=_TYPE_DICT, _list=list) -> dict | list:
-    """Without ``saved``: {class: (bases, metaclass)} of ``classes``. With it: the names of the classes
-    whose bases (a class added to the MRO) or metaclass (one whose ``__dict__`` lies) differ, put back
-    with ``put_back``. With ``saved`` None and ``put_back``: ``classes`` maps each class to a copy of its
-    own dict, which is compared and put back (the grader's own classes: a property on them would
-    answer for the snapshot's attributes)."""
-    if saved is None and not put_back:
-        return {c: (_bases(c), _type(c)) for c in classes}
+def class_shapes(classes, _type=type, _bases=_BASES.__get__) -> dict:
+    """{class: (bases, metaclass)} of ``classes``: what ``changed_shapes`` compares later."""
+    return {c: (_bases(c), _type(c)) for c in classes}
+
+
+def changed_shapes(saved: dict, put_back: bool = False, _type=type, _bases=_BASES.__get__,
+                   _set_bases=_BASES.__set__, _set_class=_CLASS.__set__, _same_items=same_items,
+                   _qualname=type.__dict__["__qualname__"].__get__) -> list[str]:
+    """The names of the classes whose bases (a class slipped into the MRO) or metaclass (one whose
+    ``__dict__`` lies) differ from ``saved`` (``class_shapes``); with ``put_back``, put back."""
     out = []
-    if saved is None:
-        for c, attrs in classes.items():
-            d = _tdict(c)
-            changed = [k for k in _list(d) if k not in attrs or d[k] is not attrs[k]] + [k for k in attrs if k not in d]
-            for k in changed:
-                type.__delattr__(c, k) if k not in attrs else type.__setattr__(c, k, attrs[k])
-            out += [f"{_qualname(c)}.{k}" for k in changed]
-        return out
     for c, (b, m) in saved.items():
-        if _type(c) is not m or not _same_items(_bases(c), b):
-            out.append(_qualname(c))
+        if _type(c) is m and _same_items(_bases(c), b):
+            continue
+        out.append(_qualname(c))
+        if put_back:
+            try:
+                if _type(c) is not m:
+                    _set_class(c, m)
+                if not _same_items(_bases(c), b):
+                    _set_bases(c, b)
+            except (TypeError, AttributeError):  # a layout CPython refuses to change: seen, not put back
+                pass
+    return out
+
+
+def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type.__setattr__,
+                         _del=type.__delattr__, _qualname=type.__dict__["__qualname__"].__get__) -> list[str]:
+    """Put every attribute of each class back as in ``saved`` ({class: copy of its own dict}; the
+    grader's own classes: a property on them would answer for the snapshot's attributes), and
+    return "Class.name" for each that differed."""
+    out = []
+    for c, attrs in saved.items():
+        d = _tdict(c)
+        changed = [k for k in _list(d) if k not in attrs or d[k] is not attrs[k]] + [k for k in attrs if k not in d]
+        for k in changed:
+            _del(c, k) if k not in attrs else _set(c, k, attrs[k])
+        out += [f"{_qualname(c)}.{k}" for k in changed]
+    return out
+
+
+def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False, _tdict=_TYPE_DICT, _mro=_MRO,
+                  _acts=acts, _wraps=wraps, _list=list, _set=type.__setattr__, _del=type.__delattr__,
+                  _qualname=type.__dict__["__qualname__"].__get__) -> list[str]:
+    """The attributes of the classes in ``saved`` ({class: copy of its own dict}) that were replaced,
+    added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor),
+    unless a library wrapped the old one (``wraps``); an added one is compared with what the class
+    inherited (data shadowing an inherited method counts). With ``put_back``, each is put back
+    (a built-in type's dict cannot change anyway)."""
+    out = []
+    for cls, attrs in saved.items():
+        d, missing = _tdict(cls), object()
+        for k in _list(d):
+            v = d[k]
+            if attrs.get(k, missing) is v:
+                continue
+            old = attrs[k] if k in attrs else next((_tdict(b)[k] for b in _mro(cls)[1:] if k in _tdict(b)), None)
+            if (_acts(v, funcs) or _acts(old, funcs)) and not _wraps(lib, old, v):
+                out.append(f"{_qualname(cls)}.{k}")
+                if put_back:
+                    try:
+                        _set(cls, k, attrs[k]) if k in attrs else _del(cls, k)
+                    except (AttributeError, TypeError):
+                        pass
+        for k in [k for k, v in attrs.items() if k not in d and _acts(v, funcs)]:
+            out.append(f"{_qualname(cls)}.{k} (deleted)")
             if put_back:
                 try:
-                    if _type(c) is not m:
-                        _set_class(c, m)
-                    if not _same_items(_bases(c), b):
-                        _set_bases(c, b)
-                except (TypeError, AttributeError):  # a layout CPython refuses to change: seen, not put back
+                    _set(cls, k, attrs[k])
+                except (AttributeError, TypeError):
                     pass
     return out
 
 
-def notifiers(o, saved: list | None = None, _vars=vars, _type=type, _list=list, _len=len) -> list:
-    """The observers registered on ``o``'s traits, as a flat list of (trait name, type, handler); with
-    ``saved`` (such a list from the snapshot): put those back and return whether they differed."""
-    d = _vars(o)
-    nd = d.get("_trait_notifiers")
-    now = [(n, t, h) for n, by in (nd.items() if _type(nd) is dict else ()) if _type(by) is dict
-           for t, hs in by.items() if _type(hs) is list for h in hs]
-    if saved is None:
-        return now
-    same = _len(now) == _len(saved) and all(a[0] is b[0] and a[1] is b[1] and a[2] is b[2] for a, b in zip(now, saved))
-    if not same:
-        rebuilt: dict = {}
-        for n, t, h in saved:
-            rebuilt.setdefault(n, {}).setdefault(t, []).append(h)
-        d["_trait_notifiers"] = rebuilt
-    return [] if same else ["changed"]
+def notifiers(o, _vars=vars, _type=type) -> list:
+    """The observers registered on ``o``'s traits, as a flat list of (trait name, type, handler)."""
+    nd = _vars(o).get("_trait_notifiers")
+    return [(n, t, h) for n, by in (nd.items() if _type(nd) is dict else ()) if _type(by) is dict
+            for t, hs in by.items() if _type(hs) is list for h in hs]
+
+
+def same_notifiers(o, saved: list, _notifiers=notifiers, _len=len, _zip=zip, _all=all) -> bool:
+    """Whether ``o``'s observers are those of ``saved`` (a ``notifiers`` list), each by identity."""
+    now = _notifiers(o)
+    return _len(now) == _len(saved) and _all(x is y for a, b in _zip(now, saved) for x, y in _zip(a, b))
+
+
+def put_back_notifiers(o, saved: list, _vars=vars) -> None:
+    """Rebuild ``o``'s observers from ``saved`` (a ``notifiers`` list)."""
+    rebuilt: dict = {}
+    for n, t, h in saved:
+        rebuilt.setdefault(n, {}).setdefault(t, []).append(h)
+    _vars(o)["_trait_notifiers"] = rebuilt

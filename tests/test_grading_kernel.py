@@ -128,16 +128,18 @@ def test_descriptors_the_shells_runners_and_a_tensors_own_attributes_are_seen_an
     try:
         torch.Tensor.__bool__ = lambda self: True
         ExecutionResult.success = True
+        torch.nn.Linear.train = 0  # plain data shadowing an inherited method
         shell.trio_runner = lambda coro: None
         shell.loop_runner = lambda coro: None
         t.double = lambda: torch.ones(2)
         shell.user_ns["_got"], shell.user_ns["_pair"] = t, (1, t)
         got = snap.changed(kernel)
-        assert {"Tensor.__bool__", "ExecutionResult.success", "InteractiveShell.trio_runner (on the object)",
+        assert {"Tensor.__bool__", "ExecutionResult.success", "Linear.train", "InteractiveShell.trio_runner (on the object)",
                 "InteractiveShell.loop_runner (a trait)", "the notebook's _got (a tensor with attributes of its own)",
                 "the notebook's _pair (a tensor with attributes of its own)"} <= set(got), got
         snap.restore(kernel)
         assert "__bool__" not in vars(torch.Tensor) and vars(ExecutionResult)["success"] is success
+        assert "train" not in vars(torch.nn.Linear)  # the check and the reset share one rule
         assert shell.trio_runner is None and shell.loop_runner is runner
         del ExecutionResult.__repr__  # a method deleted: object's is used instead
         assert "ExecutionResult.__repr__ (deleted)" in snap.changed(kernel)
@@ -193,11 +195,11 @@ def test_round_7_bases_metaclass_auto_builtins_observers_and_lazy_partials(kerne
     climbing = library_dirs()[0] + "../" * 12 + str(evil).lstrip("/")
     code = compile(evil.read_text(), climbing, "exec").co_consts[0]
     assert not genuine(code, library_dirs())
-    from grader.inventory import class_shapes
+    from grader.inventory import put_back_class_dicts
 
     own = {_Snapshot: dict(vars(_Snapshot))}  # the kernel keeps its own classes' dicts like this
     _Snapshot.classes = property(lambda self: {})  # would answer for every snapshot's classes
-    assert class_shapes(own, None, put_back=True) == ["_Snapshot.classes"] and "classes" not in vars(_Snapshot)
+    assert put_back_class_dicts(own) == ["_Snapshot.classes"] and "classes" not in vars(_Snapshot)
     t = torch.zeros(2)
     t.note = "a label"
     shell.user_ns["_labelled"] = t
