@@ -2,7 +2,8 @@
 ``homework`` (student versions and ``autograde``), ``gradebook`` (nbgrader's gradebook: the
 teachers' scores kept across rebuilds, a run's scores recorded), ``grading`` (one submission, the points
 policy), ``grading_kernel`` (the kernel that runs a submission, with ``inventory``: what it takes
-in at its start), ``connect`` (how the grader reaches that kernel), ``sandbox`` (bubblewrap around it) and ``submissions`` (reading hostile
+in at its start, ``hooks``: class shapes, trait hooks and library registries, and ``guard``: its audit
+hook), ``connect`` (how the grader reaches that kernel), ``sandbox`` (bubblewrap around it) and ``submissions`` (reading hostile
 files, the rows and the CSV).
 
 May import: ``grader`` itself and ``helpers.core`` (paths and environment names); never a

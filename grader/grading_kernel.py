@@ -25,6 +25,7 @@ the sandbox around the kernel is what keeps a submission from harming anyone els
 from __future__ import annotations
 
 import builtins
+import functools
 import gc
 import hashlib
 import hmac
@@ -37,12 +38,12 @@ import types
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
-from grader import guard, inventory
-from grader.inventory import (_TYPE_DICT, acts, apply_limits, asserts_on, changed_shapes, class_changes, class_names,
-                              class_shapes, func_types, library_codes, library_dirs, module_classes, notifiers,
-                              put_back_class_dicts, put_back_dict, put_back_notifiers, rebound, restore_interpreter,
-                              same, same_contents, same_items, same_notifiers, tensors_with_attributes, torch_kernels,
-                              torch_modes, wraps)
+from grader import guard, hooks, inventory
+from grader.hooks import (changed_shapes, class_changes, class_shapes, put_back_class_dicts, put_back_trait_hooks,
+                          registries, registry_changes, same_trait_hooks, trait_hooks)
+from grader.inventory import (_TYPE_DICT, acts, apply_limits, asserts_on, class_names, func_types, known, library_codes,
+                              library_dirs, module_classes, put_back_dict, rebound, restore_interpreter, same,
+                              same_contents, same_items, tensors_with_attributes, torch_kernels, torch_modes, wraps)
 
 KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
@@ -113,12 +114,13 @@ class _Snapshot:
         self.tensor = (((torch.Tensor, torch.nn.Parameter), vars(torch.Tensor)["__dict__"].__get__,
                         class_names(torch.nn.Parameter)) if torch is not None else None)
         self.auto_builtins = dict(shell.builtin_trap.auto_builtins)  # copied into builtins as each cell starts
-        self.notifiers = {id(o): (o, notifiers(o)) for o in (kernel, shell)}  # observers of traits
+        self.trait_hooks = {id(o): (o, trait_hooks(o)) for o in (kernel, shell)}  # observers, validators
         self.modules = dict(sys.modules)
         self.codes = library_codes(self.dirs, self.modules)
         classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(module_classes(self.modules))
         self.classes = {c: dict(_TYPE_DICT(c)) for c in classes}
-        self.shapes = class_shapes(self.classes)  # bases and metaclass
+        self.shapes = class_shapes(self.classes)  # bases, metaclass and MRO
+        self.registries = registries(self.modules)  # torch's KL table, its global hooks
         self.module_funcs = {name: {k: v for k, v in vars(m).items() if issubclass(type(v), self.funcs)}
                              for name, m in self.modules.items() if isinstance(m, types.ModuleType)}
         self.constants = {name: dict(vars(self.modules[name])) for name in CONSTANT_MODULES if name in self.modules}
@@ -158,7 +160,9 @@ class _Snapshot:
             out += [f"{name}.{k}" for k, v in values.items()
                     if k in d and d[k] is not v and not wraps(lib, v, d[k])]
         fs = self.funcs
-        out += [f"the bases or metaclass of {n}" for n in changed_shapes(self.shapes)]
+        out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes)]
+        out += ["a library's registry (its KL table, global hooks...)"] * bool(
+            registry_changes(self.registries, functools.partial(known, lib)))
         out += class_changes(self.classes, fs, lib)  # a method or descriptor replaced, deleted or shadowed
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
             d = vars(obj)
@@ -170,8 +174,8 @@ class _Snapshot:
                 if vars(o).get("_trait_values") is not tv
                 or not same(tv.get(k), v) and acts(v, fs)]
         out += ["IPython's auto_builtins"] * (not same_contents(shell.builtin_trap.auto_builtins, self.auto_builtins))
-        out += [f"an observer of {type(o).__name__}'s traits" for o, saved in self.notifiers.values()
-                if not same_notifiers(o, saved)]
+        out += [f"an observer or validator of {type(o).__name__}'s traits" for o, saved in self.trait_hooks.values()
+                if not same_trait_hooks(o, saved)]
         if self.tensor is not None:  # t.double = lambda: liar, after the test checked type(t) is torch.Tensor
             out += [f"the notebook's {k} (a tensor with attributes of its own)"
                     for k in tensors_with_attributes(ns, *self.tensor)]
@@ -245,12 +249,13 @@ class _Snapshot:
                 if k in d and d[k] is not v and not wraps(lib, v, d[k]):
                     d[k] = v
         fs = self.funcs
-        changed_shapes(self.shapes, put_back=True)
         class_changes(self.classes, fs, lib, put_back=True)  # methods and descriptors patched on classes
+        changed_shapes(self.shapes, put_back=True)  # after the metaclasses' dicts: it recomputes MROs
+        registry_changes(self.registries, functools.partial(known, lib), put_back=True)
         put_back_dict(self.auto_builtins, shell.builtin_trap.auto_builtins)
         if self.tensor is not None:  # a liar set up before the test (it may delete itself once used)
             tensors_with_attributes(shell.user_ns, *self.tensor, strip=True)
-        _ = [put_back_notifiers(o, saved) for o, saved in self.notifiers.values() if not same_notifiers(o, saved)]
+        _ = [put_back_trait_hooks(o, saved) for o, saved in self.trait_hooks.values() if not same_trait_hooks(o, saved)]
         for f, kw in self.kwdefaults.values():
             if not same_contents(f.__kwdefaults__, kw):
                 f.__kwdefaults__.clear()
@@ -325,7 +330,7 @@ def _kernel_class() -> type:
                 except Exception:  # noqa: BLE001 - no inline backend: figures are then not shown, nothing else
                     pass
             state["snapshot"] = _Snapshot(self)
-            state["own"] = [(d, dict(d)) for d in (globals(), vars(inventory), vars(guard))]
+            state["own"] = [(d, dict(d)) for d in (globals(), vars(inventory), vars(hooks), vars(guard))]
             state["own_classes"] = {c: dict(_TYPE_DICT(c)) for c in (_Snapshot, GradingKernel)}  # their own dicts
 
         async def do_execute(self, code, silent, store_history=True, user_expressions=None,
@@ -369,7 +374,8 @@ class GradingKernelApp(IPKernelApp):
         super().init_kernel()
         self.kernel.take_snapshot()
         funcs = [f for c in (GradingKernel, _Snapshot) for f in vars(c).values() if isinstance(f, types.FunctionType)]
-        funcs += [v for m in (globals(), vars(inventory), vars(guard)) for v in m.values() if isinstance(v, types.FunctionType)]
+        funcs += [v for m in (globals(), vars(inventory), vars(hooks), vars(guard)) for v in m.values()
+                  if isinstance(v, types.FunctionType)]
         existing = [f for f in gc.get_objects() if type(f) is types.FunctionType]  # before the hook refuses it
         allowed, shapes = guard.allowed_codes()
         sys.addaudithook(guard.audit_hook(funcs, allowed, existing, shapes))

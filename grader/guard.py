@@ -24,8 +24,8 @@ def audit_hook(protected: list, allowed: tuple, existing: list, shapes: dict):
     already ``existing`` when the kernel started (the function object stays the same, so the check
     could not see it; a function made since, such as the one collections.namedtuple gives defaults,
     is free), except by the frames whose code is in ``allowed`` (``helpers.notebook.grading.refusing``,
-    which hidden tests use to switch helpers off); the protected functions (this module's and
-    grader.inventory's) not even by those. Even those frames may set only a function's own code of
+    which hidden tests use to switch helpers off); the protected functions (the grading kernel's and
+    grader.inventory's, grader.hooks' and this module's) not even by those. Even those frames may set only a function's own code of
     kernel start or code shaped like a refusal (``shapes``: bytecode and names by number of free
     variables): ``refusing`` keeps what it puts back where a submission can reach it. ``existing`` is
     held, so no new function takes an old id."""

@@ -205,24 +205,80 @@ def lazy_partial(v, dirs: tuple, _type=type, _partial=functools.partial, _functi
     return any(c.co_name == n and c.co_filename.endswith("/" + f) for f, n in LAZY_PARTIALS) and _genuine(c, dirs)
 
 
-def wraps(lib: tuple, old, new, _filled=_filled, _genuine=genuine, _lazy=lazy_partial) -> bool:
-    """``new`` is a library's own wrapper around ``old``, not a patch: its code is a library's
-    (``lib`` = (library folders, ``library_codes`` at the snapshot); else ``genuine``) and it holds
-    ``old`` (``__wrapped__`` or its closure). torch hooks an optimizer class's step when it makes the
-    first optimizer of that class, wraps torch.manual_seed when its compiler is first imported and
-    re-registers a cache's properties."""
-    def known(f) -> bool:
-        c = getattr(f, "__code__", None)
-        return c is not None and (lib[1].get(id(c)) is c or _genuine(c, lib[0]))
+_C_CALLABLES = (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodWrapperType,
+                types.MethodDescriptorType, types.ClassMethodDescriptorType)
 
+
+def runs_library_code(x, known, skip: tuple, depth: int = 0, this: bool = False, _callable=callable, _type=type,
+                      _isinstance=isinstance, _function=types.FunctionType, _method=types.MethodType,
+                      _partial=functools.partial, _c=_C_CALLABLES, _mro=_MRO, _tdict=_TYPE_DICT, _all=all, _any=any,
+                      _vars=vars) -> bool:
+    """Whether calling ``x`` (held by a library's wrapper) runs only code ``known`` vouches for, C code
+    or the objects in ``skip`` (what the wrapper wraps, the wrapper itself): a function; a bound
+    method (and its object); a partial (and its arguments); a class or an object (every function of
+    its class's MRO, and what the object's own dict holds); a tuple, list or dict (each item). Two
+    levels down, anything callable counts against it. ``this``: ``x`` is a method's object (called or not)."""
+    if _any(x is s for s in skip):
+        return True
+    t = _type(x)
+    if t in (tuple, list) or t is dict:
+        items = x.values() if t is dict else x
+        return _all(runs_library_code(v, known, skip, depth + 1) for v in items) if depth < 2 else not _any(
+            _callable(v) for v in items)
+    if not (this or _callable(x)):
+        return True
+    if depth > 1:
+        return False
+    if t is _function:
+        return known(x)
+    if t is _method:
+        return (runs_library_code(x.__func__, known, skip, depth)
+                and runs_library_code(x.__self__, known, skip, depth, this=True))
+    if t is _partial:
+        return _all(runs_library_code(v, known, skip, depth) for v in (x.func, *x.args, *x.keywords.values()))
+    if t in _c:
+        return True
+    cls = x if _isinstance(x, type) else t
+    if not _all(known(f) for b in _mro(cls) for f in _tdict(b).values() if _type(f) is _function):
+        return False
+    try:
+        own = _vars(x) if cls is t else {}  # its class's code is a library's: no property of the student's
+    except TypeError:  # no dict of its own
+        own = {}
+    return _all(runs_library_code(v, known, skip, depth + 1) for k, v in own.items() if k != "__annotations__")
+
+
+_CODE, _CLOSURE = types.FunctionType.__dict__["__code__"].__get__, types.FunctionType.__dict__["__closure__"].__get__
+
+
+def known(lib: tuple, f, _type=type, _function=types.FunctionType, _code=_CODE, _genuine=genuine) -> bool:
+    """``f`` is a plain function whose code is a library's (``lib`` = (library folders,
+    ``library_codes`` at the snapshot); else ``genuine``). Read through the function type's own
+    descriptor: an object of another type can claim a library's ``__code__``."""
+    if _type(f) is not _function:
+        return False
+    c = _code(f)
+    return lib[1].get(id(c)) is c or _genuine(c, lib[0])
+
+
+def wraps(lib: tuple, old, new, _filled=_filled, _lazy=lazy_partial, _runs=runs_library_code, _known=known,
+          _partial=functools.partial, _closure=_CLOSURE, _vars=vars, _type=type) -> bool:
+    """``new`` is a library's own wrapper around ``old``, not a patch: a plain function whose code is a
+    library's (``known``), that holds ``old`` (``__wrapped__`` in its own dict, or its closure), and
+    whatever else it holds that can be called runs only library code (``runs_library_code``: not
+    ``torch.overrides.wrap_torch_function(the student's dispatcher)(old)``). torch hooks an optimizer
+    class's step when it makes the first optimizer of that class, wraps torch.manual_seed when its
+    compiler is first imported and re-registers a cache's properties."""
     if _lazy(new, lib[0]):
         return True
-    if isinstance(old, property) and isinstance(new, property):
-        return all(f is None or known(f) for f in (new.fget, new.fset, new.fdel))
-    if old is None or not known(new):
+    if _type(old) is property and _type(new) is property:  # a subclass could bring a __get__ of its own
+        return all(f is None or _known(lib, f) for f in (new.fget, new.fset, new.fdel))
+    if old is None or not _known(lib, new):
         return False
-    return getattr(new, "__wrapped__", None) is old or any(
-        c.cell_contents is old for c in getattr(new, "__closure__", None) or () if _filled(c))
+    held = [c.cell_contents for c in _closure(new) or () if _filled(c)]
+    wrapped = _vars(new).get("__wrapped__")
+    return (wrapped is old or any(v is old for v in held)) and all(
+        _runs(v, _partial(_known, lib), (old, new)) for v in [wrapped, *held])
 
 
 def asserts_on(exec_=exec, compile_=compile) -> bool:
@@ -282,101 +338,3 @@ def restore_interpreter(optimize: int, modes: tuple, torch_state, saved_builtins
             torch._C._pop_torch_dispatch_stack()
         torch.set_default_dtype(torch_state[0])
         torch.set_grad_enabled(torch_state[1])
-
-
-_BASES, _CLASS = type.__dict__["__bases__"], object.__dict__["__class__"]
-
-
-def class_shapes(classes, _type=type, _bases=_BASES.__get__) -> dict:
-    """{class: (bases, metaclass)} of ``classes``: what ``changed_shapes`` compares later."""
-    return {c: (_bases(c), _type(c)) for c in classes}
-
-
-def changed_shapes(saved: dict, put_back: bool = False, _type=type, _bases=_BASES.__get__,
-                   _set_bases=_BASES.__set__, _set_class=_CLASS.__set__, _same_items=same_items,
-                   _qualname=type.__dict__["__qualname__"].__get__) -> list[str]:
-    """The names of the classes whose bases (a class slipped into the MRO) or metaclass (one whose
-    ``__dict__`` lies) differ from ``saved`` (``class_shapes``); with ``put_back``, put back."""
-    out = []
-    for c, (b, m) in saved.items():
-        if _type(c) is m and _same_items(_bases(c), b):
-            continue
-        out.append(_qualname(c))
-        if put_back:
-            try:
-                if _type(c) is not m:
-                    _set_class(c, m)
-                if not _same_items(_bases(c), b):
-                    _set_bases(c, b)
-            except (TypeError, AttributeError):  # a layout CPython refuses to change: seen, not put back
-                pass
-    return out
-
-
-def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type.__setattr__,
-                         _del=type.__delattr__, _qualname=type.__dict__["__qualname__"].__get__) -> list[str]:
-    """Put every attribute of each class back as in ``saved`` ({class: copy of its own dict}; the
-    grader's own classes: a property on them would answer for the snapshot's attributes), and
-    return "Class.name" for each that differed."""
-    out = []
-    for c, attrs in saved.items():
-        d = _tdict(c)
-        changed = [k for k in _list(d) if k not in attrs or d[k] is not attrs[k]] + [k for k in attrs if k not in d]
-        for k in changed:
-            _del(c, k) if k not in attrs else _set(c, k, attrs[k])
-        out += [f"{_qualname(c)}.{k}" for k in changed]
-    return out
-
-
-def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False, _tdict=_TYPE_DICT, _mro=_MRO,
-                  _acts=acts, _wraps=wraps, _list=list, _set=type.__setattr__, _del=type.__delattr__,
-                  _qualname=type.__dict__["__qualname__"].__get__) -> list[str]:
-    """The attributes of the classes in ``saved`` ({class: copy of its own dict}) that were replaced,
-    added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor),
-    unless a library wrapped the old one (``wraps``); an added one is compared with what the class
-    inherited (data shadowing an inherited method counts). With ``put_back``, each is put back
-    (a built-in type's dict cannot change anyway)."""
-    out = []
-    for cls, attrs in saved.items():
-        d, missing = _tdict(cls), object()
-        for k in _list(d):
-            v = d[k]
-            if attrs.get(k, missing) is v:
-                continue
-            old = attrs[k] if k in attrs else next((_tdict(b)[k] for b in _mro(cls)[1:] if k in _tdict(b)), None)
-            if (_acts(v, funcs) or _acts(old, funcs)) and not _wraps(lib, old, v):
-                out.append(f"{_qualname(cls)}.{k}")
-                if put_back:
-                    try:
-                        _set(cls, k, attrs[k]) if k in attrs else _del(cls, k)
-                    except (AttributeError, TypeError):
-                        pass
-        for k in [k for k, v in attrs.items() if k not in d and _acts(v, funcs)]:
-            out.append(f"{_qualname(cls)}.{k} (deleted)")
-            if put_back:
-                try:
-                    _set(cls, k, attrs[k])
-                except (AttributeError, TypeError):
-                    pass
-    return out
-
-
-def notifiers(o, _vars=vars, _type=type) -> list:
-    """The observers registered on ``o``'s traits, as a flat list of (trait name, type, handler)."""
-    nd = _vars(o).get("_trait_notifiers")
-    return [(n, t, h) for n, by in (nd.items() if _type(nd) is dict else ()) if _type(by) is dict
-            for t, hs in by.items() if _type(hs) is list for h in hs]
-
-
-def same_notifiers(o, saved: list, _notifiers=notifiers, _len=len, _zip=zip, _all=all) -> bool:
-    """Whether ``o``'s observers are those of ``saved`` (a ``notifiers`` list), each by identity."""
-    now = _notifiers(o)
-    return _len(now) == _len(saved) and _all(x is y for a, b in _zip(now, saved) for x, y in _zip(a, b))
-
-
-def put_back_notifiers(o, saved: list, _vars=vars) -> None:
-    """Rebuild ``o``'s observers from ``saved`` (a ``notifiers`` list)."""
-    rebuilt: dict = {}
-    for n, t, h in saved:
-        rebuilt.setdefault(n, {}).setdefault(t, []).append(h)
-    _vars(o)["_trait_notifiers"] = rebuilt

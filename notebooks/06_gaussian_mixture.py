@@ -217,7 +217,7 @@ assert len(gmm_results) == 5 * 2 * 2
 # (Jensen again), so each estimate errs low; two values of S show how much it still grows.
 _x_te = te.reshape(len(te), -1).double().numpy()
 _r = np.random.default_rng(7)
-# one BLAS thread (BLAS: the linear-algebra library under NumPy's and scikit-learn's matrix products): fastest here
+# one BLAS thread (BLAS: the linear-algebra library under NumPy's and scikit-learn's matrix products)
 with threadpool_limits(1):
     _logp = np.stack([best_gmm.score_samples(_x_te + _r.random(_x_te.shape)) for _ in range(200)])  # (S, 447)
 # logsumexp(a) = log(sum(exp(a))), computed without overflow; minus log S it is the log of the mean of p(x+u) over S draws of u

@@ -234,7 +234,9 @@ ax1.axhline(log_px_exact, color="k", lw=1, label="exact log P(x)")
 ax1.set(xscale="log", xlabel="samples n per estimate", ylabel="estimate of log P(x) (mean ± sd of 300)",
         title="The naive estimate is low and noisy until n is large")
 ax2.set(xscale="log", yscale="log", xlabel="samples n per estimate", ylabel="variance over 300 repeats",
-        title="Naive variance: ~20-30× higher from n = 30, far more below")
+        title=f"Naive variance: {min(est[n]['ratio'] for n in ns if n >= 30):.0f}-"
+              f"{max(est[n]['ratio'] for n in ns if n >= 30):.0f}× higher from n = 30, "
+              f"{est[10]['ratio']:.0f}× at n = 10, over 100× at n ≤ 3")
 ax1.legend(fontsize=8)
 ax2.legend(fontsize=8)
 fig
@@ -592,8 +594,8 @@ print(f"Exercise 3 passes the visible checks (more run when it is graded): the n
       f"{var_ratio:.0f} times that of importance sampling")
 ### BEGIN HIDDEN TESTS
 _r = naive_vs_importance(model, x, n=100, repeats=2000, q_var_scale=2.0, seed=5)
-# a variance from 200 estimates is itself noisy: over 400 seeds a right answer's ratio to the reference lay
-# within 0.68..1.52 (importance variance: 0.75..1.39), so allow a factor of 2 either way
+# a variance from 200 estimates is itself noisy, so allow a factor of 2 either way (tests/test_elbo.py
+# checks that 200 seeds of a right answer all land inside, with room)
 assert 0.5 < var_ratio / _r["ratio"] < 2, (
     f"variance ratio {var_ratio:.1f}, while 2,000 repeats of the reference give {_r['ratio']:.1f} "
     "(a right answer lands within a factor of 2)")

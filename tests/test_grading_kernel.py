@@ -96,6 +96,28 @@ def test_a_wrapper_counts_as_a_librarys_only_with_a_librarys_code(kernel):
     import torch._dynamo.eval_frame as later  # its code is genuine, though not in the snapshot's set
 
     assert genuine(later.innermost_fn.__code__, dirs)
+    # Round 8: torch's own wrapper around torch's own allclose, calling the student's dispatcher first
+    # (it can change the tensors in place before they are compared), is a patch; with torch's own
+    # dispatcher (a cached function: its own dict is read too) it is not.
+    def dispatcher(a, b, *rest, **kw):
+        b.copy_(a)
+        return ()
+
+    def check(wrapper):
+        before = torch.allclose
+        try:
+            torch.allclose = wrapper
+            return kernel_snap.changed(kernel)
+        finally:
+            torch.allclose = before
+            kernel_snap.restore(kernel)
+
+    kernel_snap = _Snapshot(kernel)
+    lying = torch.overrides.wrap_torch_function(dispatcher)(torch.allclose)
+    assert lying(torch.zeros(2), torch.ones(2)) and not wraps(lib, torch.allclose, lying)
+    assert "torch.allclose" in check(lying)
+    honest = torch.overrides.wrap_torch_function(torch.overrides.get_ignored_functions)(torch.allclose)
+    assert wraps(lib, torch.allclose, honest) and check(honest) == []
 
 
 def test_keyword_defaults_changed_in_place_are_seen_and_put_back(kernel):
@@ -174,8 +196,8 @@ def test_round_7_bases_metaclass_auto_builtins_observers_and_lazy_partials(kerne
         shell.builtin_trap.auto_builtins["all"] = lambda *a: True
         shell.observe(watch, names="last_execution_result")
         got = snap.changed(kernel)
-        assert {"the bases or metaclass of Parameter", "the bases or metaclass of InteractiveShell",
-                "IPython's auto_builtins", "an observer of InteractiveShell's traits"} <= set(got), got
+        assert {"the bases, metaclass or MRO of Parameter", "the bases, metaclass or MRO of InteractiveShell",
+                "IPython's auto_builtins", "an observer or validator of InteractiveShell's traits"} <= set(got), got
     finally:
         snap.restore(kernel)
     assert torch.nn.Parameter.__bases__ == (torch.Tensor,) and type(InteractiveShell) is not Hide
@@ -195,7 +217,7 @@ def test_round_7_bases_metaclass_auto_builtins_observers_and_lazy_partials(kerne
     climbing = library_dirs()[0] + "../" * 12 + str(evil).lstrip("/")
     code = compile(evil.read_text(), climbing, "exec").co_consts[0]
     assert not genuine(code, library_dirs())
-    from grader.inventory import put_back_class_dicts
+    from grader.hooks import put_back_class_dicts
 
     own = {_Snapshot: dict(vars(_Snapshot))}  # the kernel keeps its own classes' dicts like this
     _Snapshot.classes = property(lambda self: {})  # would answer for every snapshot's classes
@@ -216,6 +238,62 @@ def test_round_7_bases_metaclass_auto_builtins_observers_and_lazy_partials(kerne
     finally:
         for k in ("_labelled", "_param", "_pre"):
             shell.user_ns.pop(k, None)
+
+
+def test_round_8_mro_fake_code_registries_validators_and_hidden_observers(kernel):
+    """Round 8 (a review of the refactored checks): an MRO recomputed through a metaclass's ``mro()``
+    that is then deleted (bases and metaclass unchanged), an object that claims a library function's
+    ``__code__`` and says it wraps the old function, a KL divergence registered for (Normal, Normal),
+    a global forward hook on every module, a trait validator (it runs as each cell starts and ends)
+    and observers hidden in a list subclass are all seen, and the reset puts each back."""
+    import traitlets
+    from torch.distributions import Normal, kl_divergence
+    from torch.distributions.kl import register_kl
+
+    shell = kernel.shell
+    S, M = type(shell), type(type(shell))
+    mro, allclose, linear_forward = S.__mro__, np.allclose, torch.nn.Linear.forward
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    Evil = type("Evil", (), {"transform_cell": lambda self, raw: "pass\n"})
+
+    class Yes:  # a genuine library code object, on something that is no function
+        __code__ = torch.nn.functional.relu.__code__
+
+        def __init__(self, old):
+            self.__wrapped__ = old
+
+        def __call__(self, *a, **k):
+            return True
+
+    def half_kl(p, q):
+        return 0.5 * (p.scale - (1 + p.scale.log()) + p.loc ** 2)
+
+    try:
+        M.mro = lambda cls: [Evil] + type.mro(cls)
+        S.__bases__ = S.__bases__
+        del M.mro
+        assert S.__mro__[0] is Evil
+        np.allclose, torch.nn.Linear.forward = Yes(np.allclose), Yes(torch.nn.Linear.forward)
+        register_kl(Normal, Normal)(half_kl)
+        handle = torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: o * 0)
+        shell._register_validator(lambda proposal: proposal.value, ["execution_count"])
+        shell._trait_notifiers.setdefault("last_execution_result", {})[traitlets.All] = type(
+            "Quiet", (list,), {})([lambda change: None])
+        got = snap.changed(kernel)
+        assert {f"the bases, metaclass or MRO of {S.__qualname__}", "numpy.allclose", "Linear.forward",
+                "a library's registry (its KL table, global hooks...)",
+                "an observer or validator of InteractiveShell's traits"} <= set(got), got
+        snap.restore(kernel)
+        assert S.__mro__ == mro and np.allclose is allclose and torch.nn.Linear.forward is linear_forward
+        assert float(kl_divergence(Normal(0.0, 2.0), Normal(0.0, 1.0))) == pytest.approx(
+            math.log(0.5) + 2.0 - 0.5)  # torch's own again
+        assert not torch.nn.modules.module._global_forward_hooks and "execution_count" not in shell._trait_validators
+        assert snap.changed(kernel) == []
+        handle.remove()
+    finally:
+        snap.restore(kernel)
+    assert S.__mro__ == mro
 
 
 def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):

@@ -1,0 +1,164 @@
+"""What changes how library and IPython code behaves without replacing a module's function, for the
+grading kernel's snapshot, check and reset (grader.grading_kernel): the shape of each class (bases,
+metaclass, method resolution order), the attributes in its dict, the observers and validators of the
+shell's and kernel's traits, and the registries library modules keep (torch's KL table, its global
+module and optimizer hooks). Like grader.inventory, each function binds what it calls as defaults."""
+
+from __future__ import annotations
+
+
+from grader.inventory import _MRO, _TYPE_DICT, acts, runs_library_code, same_items, wraps
+
+_BASES, _CLASS = type.__dict__["__bases__"], object.__dict__["__class__"]
+_QUALNAME = type.__dict__["__qualname__"].__get__
+TRAIT_HOOKS = ("_trait_notifiers", "_trait_validators")  # run when a trait is set (execution_count: each cell)
+
+
+def class_shapes(classes, _type=type, _bases=_BASES.__get__, _mro=_MRO) -> dict:
+    """{class: (bases, metaclass, MRO)} of ``classes``: what ``changed_shapes`` compares later."""
+    return {c: (_bases(c), _type(c), _mro(c)) for c in classes}
+
+
+def changed_shapes(saved: dict, put_back: bool = False, _type=type, _bases=_BASES.__get__, _mro=_MRO,
+                   _set_bases=_BASES.__set__, _set_class=_CLASS.__set__, _same_items=same_items,
+                   _qualname=_QUALNAME) -> list[str]:
+    """The names of the classes whose bases (a class slipped into the MRO), metaclass (one whose
+    ``__dict__`` lies) or MRO (recomputed through a metaclass's ``mro()`` that was taken away again)
+    differ from ``saved`` (``class_shapes``); with ``put_back``, put back (assigning the bases
+    recomputes the MRO: put the metaclasses' dicts back first)."""
+    out = []
+    for c, (b, m, mro) in saved.items():
+        if _type(c) is m and _same_items(_bases(c), b) and _same_items(_mro(c), mro):
+            continue
+        out.append(_qualname(c))
+        if put_back:
+            try:
+                if _type(c) is not m:
+                    _set_class(c, m)
+                _set_bases(c, b)
+            except (TypeError, AttributeError):  # a layout CPython refuses to change: seen, not put back
+                pass
+    return out
+
+
+def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type.__setattr__,
+                         _del=type.__delattr__, _qualname=_QUALNAME) -> list[str]:
+    """Put every attribute of each class back as in ``saved`` ({class: copy of its own dict}; the
+    grader's own classes: a property on them would answer for the snapshot's attributes), and
+    return "Class.name" for each that differed."""
+    out = []
+    for c, attrs in saved.items():
+        d = _tdict(c)
+        changed = [k for k in _list(d) if k not in attrs or d[k] is not attrs[k]] + [k for k in attrs if k not in d]
+        for k in changed:
+            _del(c, k) if k not in attrs else _set(c, k, attrs[k])
+        out += [f"{_qualname(c)}.{k}" for k in changed]
+    return out
+
+
+def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False, _tdict=_TYPE_DICT, _mro=_MRO,
+                  _acts=acts, _wraps=wraps, _list=list, _set=type.__setattr__, _del=type.__delattr__,
+                  _qualname=_QUALNAME) -> list[str]:
+    """The attributes of the classes in ``saved`` ({class: copy of its own dict}) that were replaced,
+    added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor),
+    unless a library wrapped the old one (``wraps``); an added one is compared with what the class
+    inherited (data shadowing an inherited method counts). With ``put_back``, each is put back
+    (a built-in type's dict cannot change anyway)."""
+    out = []
+    for cls, attrs in saved.items():
+        d, missing = _tdict(cls), object()
+        for k in _list(d):
+            v = d[k]
+            if attrs.get(k, missing) is v:
+                continue
+            old = attrs[k] if k in attrs else next((_tdict(b)[k] for b in _mro(cls)[1:] if k in _tdict(b)), None)
+            if (_acts(v, funcs) or _acts(old, funcs)) and not _wraps(lib, old, v):
+                out.append(f"{_qualname(cls)}.{k}")
+                if put_back:
+                    try:
+                        _set(cls, k, attrs[k]) if k in attrs else _del(cls, k)
+                    except (AttributeError, TypeError):
+                        pass
+        for k in [k for k, v in attrs.items() if k not in d and _acts(v, funcs)]:
+            out.append(f"{_qualname(cls)}.{k} (deleted)")
+            if put_back:
+                try:
+                    _set(cls, k, attrs[k])
+                except (AttributeError, TypeError):
+                    pass
+    return out
+
+
+def trait_hooks(o, _vars=vars, _type=type, _list=list, _dict=dict) -> dict:
+    """{attribute: flat list} of the observers (``_trait_notifiers``: (trait, type, handler)) and
+    validators (``_trait_validators``: (trait, handler)) registered on ``o``'s traits. A level that is
+    not exactly a dict or a list (traitlets still calls what a subclass holds) is an entry of its own."""
+    d = _vars(o)
+    out = {}
+    for attr in TRAIT_HOOKS:
+        top, flat = d.get(attr), []
+        for n, by in (top.items() if _type(top) is _dict else [(None, top)] if top is not None else []):
+            if attr == "_trait_validators":
+                flat.append((n, by))
+                continue
+            for t, hs in (by.items() if _type(by) is _dict else [(None, by)]):
+                flat += [(n, t, h) for h in hs] if _type(hs) is _list else [(n, t, hs)]
+        out[attr] = flat
+    return out
+
+
+def same_trait_hooks(o, saved: dict, _hooks=trait_hooks, _len=len, _zip=zip, _all=all) -> bool:
+    """Whether ``o``'s observers and validators are those of ``saved`` (``trait_hooks``), by identity."""
+    now = _hooks(o)
+    return _all(_len(now[a]) == _len(saved[a]) and _all(x is y for p, q in _zip(now[a], saved[a])
+                                                        for x, y in _zip(p, q)) for a in saved)
+
+
+def put_back_trait_hooks(o, saved: dict, _vars=vars) -> None:
+    """Rebuild ``o``'s observers and validators from ``saved`` (``trait_hooks``), as plain dicts and lists."""
+    notifiers: dict = {}
+    for n, t, h in saved["_trait_notifiers"]:
+        notifiers.setdefault(n, {}).setdefault(t, []).append(h)
+    _vars(o)["_trait_notifiers"] = notifiers
+    _vars(o)["_trait_validators"] = {n: h for n, h in saved["_trait_validators"]}
+
+
+# Registries torch keeps in module globals and calls without a name being rebound: (module, name prefix).
+# Other registries (torch's operator tables, its dispatch caches) are not watched.
+REGISTRIES = (("torch.distributions.kl", "_KL_"), ("torch.nn.modules.module", "_global_"),
+              ("torch.optim.optimizer", "_global_"))
+
+
+def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _dict=dict, _list=list) -> dict:
+    """{id: (container, copy)} of the dicts and lists ``REGISTRIES`` names (torch's KL table and its
+    cache, its global module and optimizer hooks) in the loaded ``modules``."""
+    out = {}
+    for name, prefix in REGISTRIES:
+        m = modules.get(name)
+        for k, v in (_list(_vars(m).items()) if m is not None else []):
+            t = _type(v)  # not isinstance: it would ask the object
+            if k.startswith(prefix) and _issubclass(t, (_dict, _list)):
+                out[id(v)] = (v, _dict(v) if _issubclass(t, _dict) else _list(v))
+    return out
+
+
+def registry_changes(saved: dict, known, put_back: bool = False, _isinstance=isinstance, _dict=dict, _list=list,
+                     _runs=runs_library_code, _any=any) -> int:
+    """How many of the registries in ``saved`` (``registries``) gained or changed an entry that runs
+    code ``known`` does not vouch for (``runs_library_code``: the student's); a library filling its
+    caches is not a change. With ``put_back``: such entries are taken out (the old value back)."""
+    n = 0
+    for reg, copy in saved.values():
+        if _isinstance(reg, _dict):
+            new = [k for k in _list(reg) if (k not in copy or reg[k] is not copy[k]) and not _runs(reg[k], known, ())]
+            for k in new * put_back:
+                if k in copy:
+                    reg[k] = copy[k]
+                else:
+                    del reg[k]
+        else:
+            new = [v for v in reg if not _any(v is c for c in copy) and not _runs(v, known, ())]
+            if new and put_back:
+                reg[:] = [v for v in reg if _any(v is c for c in copy) or _runs(v, known, ())]
+        n += bool(new)
+    return n
