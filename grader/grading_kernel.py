@@ -41,9 +41,10 @@ from ipykernel.kernelapp import IPKernelApp
 from grader import guard, hooks, inventory
 from grader.hooks import (changed_shapes, class_changes, class_shapes, put_back_class_dicts, put_back_trait_hooks,
                           registries, registry_changes, same_trait_hooks, trait_hooks)
-from grader.inventory import (_TYPE_DICT, acts, apply_limits, asserts_on, class_names, func_types, known, library_codes,
-                              library_dirs, module_classes, put_back_dict, rebound, restore_interpreter, same,
-                              same_contents, same_items, tensors_with_attributes, torch_kernels, torch_modes, wraps)
+from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, apply_limits, asserts_on, class_names, func_types, known,
+                              library_codes, library_dirs, module_classes, put_back_dict, rebound, restore_interpreter,
+                              same, same_contents, same_items, tensors_with_attributes, torch_kernels, torch_modes,
+                              wraps)
 
 KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
@@ -55,6 +56,7 @@ SHELL_PARTS = ("compile", "input_transformer_manager", "prefilter_manager", "eve
 # None until set; then IPython runs every cell through it. Other attributes and traits of the objects that
 # run a cell are compared when their value at the snapshot acts (IPython sets some per cell: old_hook).
 UNSET_RUNNERS = ("trio_runner",)
+TRAIT_MAGIC = ("_validate", "_changed", "_default")  # _<trait>_validate on the object: traitlets calls it
 _TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
 _SIGNALS = (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -114,9 +116,10 @@ class _Snapshot:
         self.tensor = (((torch.Tensor, torch.nn.Parameter), vars(torch.Tensor)["__dict__"].__get__,
                         class_names(torch.nn.Parameter)) if torch is not None else None)
         self.auto_builtins = dict(shell.builtin_trap.auto_builtins)  # copied into builtins as each cell starts
-        self.trait_hooks = {id(o): (o, trait_hooks(o)) for o in (kernel, shell)}  # observers, validators
+        self.trait_hooks = {id(o): (o, trait_hooks(o)) for o in objs  # observers, validators
+                            if "_trait_values" in getattr(o, "__dict__", {})}
         self.modules = dict(sys.modules)
-        self.codes = library_codes(self.dirs, self.modules)
+        self.codes = library_codes(self.dirs + STDLIB_FILES, self.modules)
         classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(module_classes(self.modules))
         self.classes = {c: dict(_TYPE_DICT(c)) for c in classes}
         self.shapes = class_shapes(self.classes)  # bases, metaclass and MRO
@@ -162,14 +165,15 @@ class _Snapshot:
         fs = self.funcs
         out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes)]
         out += ["a library's registry (its KL table, global hooks...)"] * bool(
-            registry_changes(self.registries, functools.partial(known, lib)))
+            registry_changes(self.registries, functools.partial(known, lib, held=True)))
         out += class_changes(self.classes, fs, lib)  # a method or descriptor replaced, deleted or shadowed
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
             d = vars(obj)
             out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in d.items() if k != "CustomTB" and (
                     k in attrs and (acts(attrs[k], fs) or k in UNSET_RUNNERS) and not same(attrs[k], v)
                     or k not in attrs and isinstance(getattr(type(obj), k, None), fs)
-                    and not rebound(obj, k, v))]  # IPython puts stream.write back so
+                    and not rebound(obj, k, v)  # IPython puts stream.write back so
+                    or k not in attrs and k.endswith(TRAIT_MAGIC) and acts(v, fs))]
         out += [f"{type(o).__name__}.{k} (a trait)" for o, tv, vals in self.traits.values() for k, v in vals.items()
                 if vars(o).get("_trait_values") is not tv
                 or not same(tv.get(k), v) and acts(v, fs)]
@@ -251,7 +255,7 @@ class _Snapshot:
         fs = self.funcs
         class_changes(self.classes, fs, lib, put_back=True)  # methods and descriptors patched on classes
         changed_shapes(self.shapes, put_back=True)  # after the metaclasses' dicts: it recomputes MROs
-        registry_changes(self.registries, functools.partial(known, lib), put_back=True)
+        registry_changes(self.registries, functools.partial(known, lib, held=True), put_back=True)
         put_back_dict(self.auto_builtins, shell.builtin_trap.auto_builtins)
         if self.tensor is not None:  # a liar set up before the test (it may delete itself once used)
             tensors_with_attributes(shell.user_ns, *self.tensor, strip=True)
@@ -265,7 +269,8 @@ class _Snapshot:
             tv.update({k: v for k, v in vals.items() if tv.get(k) is not v and acts(v, fs)})
         for obj, attrs in self.objs.values():  # methods patched on the objects themselves
             d = vars(obj)
-            for k in [k for k in d if k not in attrs and isinstance(d[k], fs)]:
+            for k in [k for k in d if k not in attrs and (isinstance(d[k], fs) or k.endswith(TRAIT_MAGIC)
+                                                          and acts(d[k], fs))]:
                 del d[k]
             for k, v in attrs.items():
                 if d.get(k, self) is not v and (acts(v, fs) or k in UNSET_RUNNERS):

@@ -62,7 +62,7 @@ def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False,
     """The attributes of the classes in ``saved`` ({class: copy of its own dict}) that were replaced,
     added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor),
     unless a library wrapped the old one (``wraps``); an added one is compared with what the class
-    inherited (data shadowing an inherited method counts). With ``put_back``, each is put back
+    inherited at the snapshot (data shadowing an inherited method counts). With ``put_back``, each is put back
     (a built-in type's dict cannot change anyway)."""
     out = []
     for cls, attrs in saved.items():
@@ -71,7 +71,8 @@ def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False,
             v = d[k]
             if attrs.get(k, missing) is v:
                 continue
-            old = attrs[k] if k in attrs else next((_tdict(b)[k] for b in _mro(cls)[1:] if k in _tdict(b)), None)
+            old = attrs[k] if k in attrs else next((d_b[k] for b in _mro(cls)[1:]  # as inherited at the snapshot
+                                                    if k in (d_b := saved[b] if b in saved else _tdict(b))), None)
             if (_acts(v, funcs) or _acts(old, funcs)) and not _wraps(lib, old, v):
                 out.append(f"{_qualname(cls)}.{k}")
                 if put_back:
@@ -129,29 +130,34 @@ REGISTRIES = (("torch.distributions.kl", "_KL_"), ("torch.nn.modules.module", "_
               ("torch.optim.optimizer", "_global_"))
 
 
-def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _dict=dict, _list=list) -> dict:
-    """{id: (container, copy)} of the dicts and lists ``REGISTRIES`` names (torch's KL table and its
-    cache, its global module and optimizer hooks) in the loaded ``modules``."""
-    out = {}
+def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _dict=dict, _list=list) -> list:
+    """[(module dict, name, container, copy)] of the dicts and lists ``REGISTRIES`` names (torch's KL
+    table and its cache, its global module and optimizer hooks) in the loaded ``modules``."""
+    out = []
     for name, prefix in REGISTRIES:
         m = modules.get(name)
-        for k, v in (_list(_vars(m).items()) if m is not None else []):
+        d = _vars(m) if m is not None else {}
+        for k, v in _list(d.items()):
             t = _type(v)  # not isinstance: it would ask the object
             if k.startswith(prefix) and _issubclass(t, (_dict, _list)):
-                out[id(v)] = (v, _dict(v) if _issubclass(t, _dict) else _list(v))
+                out.append((d, k, v, _dict(v) if _issubclass(t, _dict) else _list(v)))
     return out
 
 
-def registry_changes(saved: dict, known, put_back: bool = False, _isinstance=isinstance, _dict=dict, _list=list,
-                     _runs=runs_library_code, _any=any) -> int:
-    """How many of the registries in ``saved`` (``registries``) gained or changed an entry that runs
-    code ``known`` does not vouch for (``runs_library_code``: the student's); a library filling its
-    caches is not a change. With ``put_back``: such entries are taken out (the old value back)."""
+def registry_changes(saved: list, known, put_back: bool = False, _issubclass=issubclass, _type=type, _dict=dict,
+                     _list=list, _runs=runs_library_code, _any=any) -> int:
+    """How many of the registries in ``saved`` (``registries``) were rebound in their module, or
+    gained or changed an entry that runs code ``known`` does not vouch for (``runs_library_code``: the
+    student's); a library filling its caches is not a change. With ``put_back``: the binding and such
+    entries are put back (an added one taken out)."""
     n = 0
-    for reg, copy in saved.values():
-        if _isinstance(reg, _dict):
+    for d, name, reg, copy in saved:
+        rebound = d.get(name) is not reg
+        if rebound and put_back:
+            d[name] = reg
+        if _issubclass(_type(reg), _dict):
             new = [k for k in _list(reg) if (k not in copy or reg[k] is not copy[k]) and not _runs(reg[k], known, ())]
-            for k in new * put_back:
+            for k in (new if put_back else []):
                 if k in copy:
                     reg[k] = copy[k]
                 else:
@@ -160,5 +166,5 @@ def registry_changes(saved: dict, known, put_back: bool = False, _isinstance=isi
             new = [v for v in reg if not _any(v is c for c in copy) and not _runs(v, known, ())]
             if new and put_back:
                 reg[:] = [v for v in reg if _any(v is c for c in copy) or _runs(v, known, ())]
-        n += bool(new)
+        n += bool(new) or rebound
     return n

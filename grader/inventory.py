@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import importlib
 import os
 import resource
 import sys
@@ -55,6 +56,14 @@ def library_dirs() -> tuple:
         if f:
             dirs.append(os.path.dirname(f) + os.sep)
     return tuple(dirs)
+
+
+# Standard-library files whose code a library's wrapper may hold (dynamo's disable wrapper holds a
+# contextlib.nullcontext), though no wrapper of theirs counts as a library's (contextlib.contextmanager(f)
+# returns a truthy object for whatever f returns).
+STDLIB_FILES = tuple(f for name in ("contextlib", "functools", "abc", "enum", "typing", "weakref", "threading",
+                                    "warnings", "dataclasses", "inspect", "copy")
+                     if isinstance(f := getattr(importlib.import_module(name), "__file__", None), str))
 
 
 # The tests below run after student code: everything they use besides builtins (which the check puts
@@ -170,7 +179,7 @@ def library_codes(dirs: tuple, modules: dict, _types=types, _type=type, _vars=va
 
 def genuine(code, dirs: tuple, _open=open, _compile=compile, _type=type, _types=types,
             _normpath=os.path.normpath) -> bool:
-    """``code`` is what its library file compiles to (same name, first line and bytecode): a module
+    """``code`` is what its library file compiles to (equal code: bytecode, constants, names): a module
     a library imports only after the snapshot, not code made by compile() under a library's file name."""
     f = code.co_filename
     if not f.startswith(dirs) or _normpath(f) != f:  # '<torch dir>/../../tmp/mine.py' is no library file
@@ -182,8 +191,7 @@ def genuine(code, dirs: tuple, _open=open, _compile=compile, _type=type, _types=
         return False
     while stack:
         c = stack.pop()
-        if (c.co_name == code.co_name and c.co_firstlineno == code.co_firstlineno and c.co_code == code.co_code
-                and c.co_names == code.co_names):
+        if c.co_name == code.co_name and c.co_firstlineno == code.co_firstlineno and c == code:  # consts too
             return True
         stack += [k for k in c.co_consts if _type(k) is _types.CodeType]
     return False
@@ -207,35 +215,50 @@ def lazy_partial(v, dirs: tuple, _type=type, _partial=functools.partial, _functi
 
 _C_CALLABLES = (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodWrapperType,
                 types.MethodDescriptorType, types.ClassMethodDescriptorType)
+_DATA = (str, bytes, int, float, complex, bool, type(None), types.ModuleType, types.CodeType)
+_FN = types.FunctionType.__dict__
+_CODE, _CLOSURE, _GLOBALS = _FN["__code__"].__get__, _FN["__closure__"].__get__, _FN["__globals__"].__get__
+_DEFAULTS, _KWDEFAULTS = _FN["__defaults__"].__get__, _FN["__kwdefaults__"].__get__
+_MODULE_DICT = types.ModuleType.__dict__["__dict__"].__get__
+HELD_DEPTH = 5  # how far runs_library_code follows what a wrapper holds; anything callable further counts against it
 
 
-def runs_library_code(x, known, skip: tuple, depth: int = 0, this: bool = False, _callable=callable, _type=type,
-                      _isinstance=isinstance, _function=types.FunctionType, _method=types.MethodType,
-                      _partial=functools.partial, _c=_C_CALLABLES, _mro=_MRO, _tdict=_TYPE_DICT, _all=all, _any=any,
-                      _vars=vars) -> bool:
-    """Whether calling ``x`` (held by a library's wrapper) runs only code ``known`` vouches for, C code
-    or the objects in ``skip`` (what the wrapper wraps, the wrapper itself): a function; a bound
-    method (and its object); a partial (and its arguments); a class or an object (every function of
-    its class's MRO, and what the object's own dict holds); a tuple, list or dict (each item). Two
-    levels down, anything callable counts against it. ``this``: ``x`` is a method's object (called or not)."""
-    if _any(x is s for s in skip):
+def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = None, _callable=callable,
+                      _type=type, _isinstance=isinstance, _function=types.FunctionType, _method=types.MethodType,
+                      _partial=functools.partial, _c=_C_CALLABLES, _data=_DATA, _lru=functools._lru_cache_wrapper,
+                      _mro=_MRO, _tdict=_TYPE_DICT, _all=all, _any=any, _vars=vars, _id=id, _set=set,
+                      _filled=_filled, _closure=_CLOSURE, _defaults=_DEFAULTS, _kwdefaults=_KWDEFAULTS,
+                      _max=HELD_DEPTH) -> bool:
+    """Whether what ``x`` (held by a library's wrapper) can run is only code ``known`` vouches for, C
+    code or the objects in ``skip`` (what the wrapper wraps, the wrapper itself), following what it
+    holds: a function (and its closure and defaults), a bound method (and its object), a partial (and
+    its arguments), a static or class method, a cached function (its ``__wrapped__``), a class or any
+    other object (every function of its class's MRO, whose dunders run too, and the object's own
+    dict), a container (each item). ``HELD_DEPTH`` levels down, anything callable counts against it."""
+    seen = _set() if seen is None else seen
+    if _any(x is s for s in skip) or _id(x) in seen or _type(x) in _data:
         return True
+    seen.add(_id(x))
     t = _type(x)
-    if t in (tuple, list) or t is dict:
-        items = x.values() if t is dict else x
-        return _all(runs_library_code(v, known, skip, depth + 1) for v in items) if depth < 2 else not _any(
-            _callable(v) for v in items)
-    if not (this or _callable(x)):
-        return True
-    if depth > 1:
-        return False
+    if depth >= _max:
+        return not _callable(x)
+
+    def go(v) -> bool:
+        return runs_library_code(v, known, skip, depth + 1, seen)
+
+    if t in (tuple, list, set, frozenset) or t is dict:
+        return _all(go(v) for v in (x.values() if t is dict else x))
     if t is _function:
-        return known(x)
+        held = [c.cell_contents for c in _closure(x) or () if _filled(c)]
+        return known(x) and _all(go(v) for v in [*held, *(_defaults(x) or ()), *(_kwdefaults(x) or {}).values()])
     if t is _method:
-        return (runs_library_code(x.__func__, known, skip, depth)
-                and runs_library_code(x.__self__, known, skip, depth, this=True))
+        return go(x.__func__) and go(x.__self__)
     if t is _partial:
-        return _all(runs_library_code(v, known, skip, depth) for v in (x.func, *x.args, *x.keywords.values()))
+        return _all(go(v) for v in (x.func, *x.args, *x.keywords.values()))
+    if t is staticmethod or t is classmethod:
+        return go(x.__func__)
+    if t is _lru:  # a cached function: what it caches must be known
+        return "__wrapped__" in _vars(x) and go(_vars(x)["__wrapped__"])
     if t in _c:
         return True
     cls = x if _isinstance(x, type) else t
@@ -245,20 +268,32 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, this: bool = False,
         own = _vars(x) if cls is t else {}  # its class's code is a library's: no property of the student's
     except TypeError:  # no dict of its own
         own = {}
-    return _all(runs_library_code(v, known, skip, depth + 1) for k, v in own.items() if k != "__annotations__")
+    return _all(go(v) for k, v in own.items() if k != "__annotations__")
 
 
-_CODE, _CLOSURE = types.FunctionType.__dict__["__code__"].__get__, types.FunctionType.__dict__["__closure__"].__get__
-
-
-def known(lib: tuple, f, _type=type, _function=types.FunctionType, _code=_CODE, _genuine=genuine) -> bool:
+def known(lib: tuple, f, held: bool = False, _type=type, _function=types.FunctionType, _code=_CODE,
+          _globals=_GLOBALS, _module_dict=_MODULE_DICT, _modules=sys.modules, _module=types.ModuleType,
+          _genuine=genuine, _get=dict.get, _id=id, _stdlib=STDLIB_FILES) -> bool:
     """``f`` is a plain function whose code is a library's (``lib`` = (library folders,
-    ``library_codes`` at the snapshot); else ``genuine``). Read through the function type's own
-    descriptor: an object of another type can claim a library's ``__code__``."""
+    ``library_codes`` at the snapshot, to which each code ``genuine`` vouches for is added); with
+    ``held``, one of the ``STDLIB_FILES`` too) and whose globals are its loaded module's own dict
+    (library code can be given the student's globals). Read through the function type's own
+    descriptors: an object of another type can claim a ``__code__``."""
     if _type(f) is not _function:
         return False
-    c = _code(f)
-    return lib[1].get(id(c)) is c or _genuine(c, lib[0])
+    c, g = _code(f), _globals(f)
+    dirs = lib[0] + _stdlib if held else lib[0]
+    if not c.co_filename.startswith(dirs):
+        return False
+    m = _modules.get(_get(g, "__name__")) if _type(g) is dict else None
+    if _type(m) is not _module or _module_dict(m) is not g:
+        return False
+    if lib[1].get(_id(c)) is c:
+        return True
+    if _genuine(c, dirs):
+        lib[1][_id(c)] = c  # compiling the file once is enough
+        return True
+    return False
 
 
 def wraps(lib: tuple, old, new, _filled=_filled, _lazy=lazy_partial, _runs=runs_library_code, _known=known,
@@ -278,7 +313,7 @@ def wraps(lib: tuple, old, new, _filled=_filled, _lazy=lazy_partial, _runs=runs_
     held = [c.cell_contents for c in _closure(new) or () if _filled(c)]
     wrapped = _vars(new).get("__wrapped__")
     return (wrapped is old or any(v is old for v in held)) and all(
-        _runs(v, _partial(_known, lib), (old, new)) for v in [wrapped, *held])
+        _runs(v, _partial(_known, lib, held=True), (old, new)) for v in [wrapped, *held])
 
 
 def asserts_on(exec_=exec, compile_=compile) -> bool:

@@ -202,7 +202,7 @@ print(f"log P(x) = {log_px_exact:.5f}")
 assert kls[-1] < 1e-4 and lbs[-1] > lbs[0]
 
 # %% [markdown]
-# Takeaway: the bound is tight exactly when $q(z|x) = P(z|x)$. A VAE's encoder can only output Gaussians, so for a nonlinear decoder some gap always remains; section 7 measures it.
+# Takeaway: the bound is tight exactly when $q(z|x) = P(z|x)$. A VAE's encoder can only output Gaussians, and with a nonlinear decoder the true posterior is in general not Gaussian, so a gap remains; section 7 measures it for the digits VAE.
 #
 # ## 5. Why $q(z|x)$ at all? Estimating $\log P(x)$ by sampling
 #

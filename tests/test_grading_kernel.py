@@ -296,6 +296,75 @@ def test_round_8_mro_fake_code_registries_validators_and_hidden_observers(kernel
     assert S.__mro__ == mro
 
 
+def test_round_9_held_code_foreign_globals_constants_rebound_registries_and_more_trait_hooks(kernel):
+    """Round 9 (a review of round 8's checks), each seen and put back: a library's wrapper whose
+    closure holds a library function holding the student's object; library code run with the
+    student's globals; library code with other constants; a registry rebound in its module; a cached
+    function with its ``__wrapped__`` deleted and a staticmethod in a registry; an observer on the
+    displayhook; a ``_<trait>_validate`` set on the shell. torch.compile (its first call wraps the
+    optimizers with dynamo's disable, holding a contextlib.nullcontext) is not a patch."""
+    import collections
+    import functools
+
+    import torch.distributions.kl as kl
+    import torch.nn.modules.module as mod
+    from torch.distributions import Laplace, Normal
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._contextlib import context_decorator
+
+    shell = kernel.shell
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    saved = (torch.allclose, np.allclose, dict(kl._KL_REGISTRY), kl._KL_MEMOIZE, mod._global_forward_hooks)
+
+    def wrong_kl(p, q):
+        return torch.zeros_like(p.loc)
+
+    def seen(patch) -> list:
+        try:
+            patch()
+            return snap.changed(kernel)
+        finally:
+            snap.restore(kernel)
+            assert (torch.allclose, np.allclose) == saved[:2] and kl._KL_REGISTRY == saved[2]
+            assert kl._KL_MEMOIZE is saved[3] and mod._global_forward_hooks is saved[4] and not saved[4]
+
+    class Yes(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            return True
+
+    impl = np.allclose._implementation  # numpy's own code, with the student's globals
+    foreign = types.FunctionType(impl.__code__, {"__name__": "numpy", "all": lambda r: True,
+                                                 "isclose": lambda *a, **k: None}, "allclose", impl.__defaults__)
+    foreign.__wrapped__ = np.allclose
+    c = kl._kl_normal_normal.__code__
+    half = types.FunctionType(c.replace(co_consts=tuple(0.0 if k == 0.5 else k for k in c.co_consts)), vars(kl))
+    cached = functools.lru_cache(None)(wrong_kl)
+    del cached.__wrapped__
+    hidden_class = type("Hook", (), {"__call__": lambda self, value, trait: value})
+
+    def setattrs(*triples):
+        return lambda: [setattr(o, k, v) for o, k, v in triples]
+
+    attacks = {
+        "torch.allclose": setattrs((torch, "allclose", context_decorator(Yes(), torch.allclose))),
+        "numpy.allclose": setattrs((np, "allclose", foreign)),
+        "half constants": lambda: kl._KL_REGISTRY.__setitem__((Normal, Normal), half),
+        "rebound": setattrs((kl, "_KL_MEMOIZE", {(Normal, Normal): wrong_kl}),
+                            (mod, "_global_forward_hooks", collections.OrderedDict({1: lambda m, i, o: o * 0}))),
+        "cached": lambda: kl._KL_REGISTRY.__setitem__((Normal, Normal), cached),
+        "static": lambda: kl._KL_REGISTRY.__setitem__((Normal, Laplace), staticmethod(wrong_kl)),
+        "displayhook": lambda: shell.displayhook.observe(lambda change: None, names="exec_result"),
+        "validate": setattrs((shell, "_execution_count_validate", hidden_class())),
+    }
+    for name, patch in attacks.items():
+        assert seen(patch), name
+    assert "_execution_count_validate" not in vars(shell)
+    assert not shell.displayhook._trait_notifiers.get("exec_result")
+    torch.compile(lambda x: x * 2, backend="eager")  # dynamo wraps the optimizers' functions
+    assert snap.changed(kernel) == []
+
+
 def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):
     """Red team, round 4: torch.library can make torch.allclose answer True; the check names the op."""
     snap = _Snapshot(kernel)
