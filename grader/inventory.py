@@ -61,8 +61,8 @@ def library_dirs() -> tuple:
 # Standard-library files whose code a library's wrapper may hold (dynamo's disable wrapper holds a
 # contextlib.nullcontext), though no wrapper of theirs counts as a library's (contextlib.contextmanager(f)
 # returns a truthy object for whatever f returns).
-STDLIB_FILES = tuple(f for name in ("contextlib", "functools", "abc", "enum", "typing", "weakref", "threading",
-                                    "warnings", "dataclasses", "inspect", "copy")
+STDLIB_FILES = tuple(f for name in ("contextlib", "functools", "abc", "enum", "types", "typing", "weakref", "threading",
+                                    "warnings", "dataclasses", "inspect", "copy", "collections", "operator", "numbers")
                      if isinstance(f := getattr(importlib.import_module(name), "__file__", None), str))
 
 
@@ -228,13 +228,16 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
                       _partial=functools.partial, _c=_C_CALLABLES, _data=_DATA, _lru=functools._lru_cache_wrapper,
                       _mro=_MRO, _tdict=_TYPE_DICT, _all=all, _any=any, _vars=vars, _id=id, _set=set,
                       _filled=_filled, _closure=_CLOSURE, _defaults=_DEFAULTS, _kwdefaults=_KWDEFAULTS,
-                      _max=HELD_DEPTH) -> bool:
+                      _max=HELD_DEPTH, _module=types.ModuleType, _issubclass=issubclass, _acts=acts, _funcs=_FUNCS,
+                      _wrappers=(functools.partial, staticmethod, classmethod, property, *_C_CALLABLES)) -> bool:
     """Whether what ``x`` (held by a library's wrapper) can run is only code ``known`` vouches for, C
     code or the objects in ``skip`` (what the wrapper wraps, the wrapper itself), following what it
     holds: a function (and its closure and defaults), a bound method (and its object), a partial (and
-    its arguments), a static or class method, a cached function (its ``__wrapped__``), a class or any
-    other object (every function of its class's MRO, whose dunders run too, and the object's own
-    dict), a container (each item). ``HELD_DEPTH`` levels down, anything callable counts against it."""
+    its arguments), a static or class method, a property, C code (and the object it is bound to), a
+    class or any other object (every method, descriptor or callable its class's MRO holds, whose
+    dunders run too, and the object's own dict), a container (each item). A cached function
+    (functools.lru_cache: it calls what no attribute shows) and a subclass of a C wrapper type count
+    against it, and so does anything callable ``HELD_DEPTH`` levels down."""
     seen = _set() if seen is None else seen
     if _any(x is s for s in skip) or _id(x) in seen or _type(x) in _data:
         return True
@@ -257,12 +260,16 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
         return _all(go(v) for v in (x.func, *x.args, *x.keywords.values()))
     if t is staticmethod or t is classmethod:
         return go(x.__func__)
-    if t is _lru:  # a cached function: what it caches must be known
-        return "__wrapped__" in _vars(x) and go(_vars(x)["__wrapped__"])
-    if t in _c:
-        return True
+    if t is property:
+        return _all(go(f) for f in (x.fget, x.fset, x.fdel) if f is not None)
+    if t in _c:  # C code, run on its object (a method-wrapper's object is the function it calls)
+        self = getattr(x, "__self__", None)
+        return self is None or _type(self) is _module or go(self)
+    if t is _lru or _issubclass(t, _wrappers):  # a cache calls what no attribute shows; a subclass of a C wrapper too
+        return False
     cls = x if _isinstance(x, type) else t
-    if not _all(known(f) for b in _mro(cls) for f in _tdict(b).values() if _type(f) is _function):
+    if not _all(known(f) if _type(f) is _function else go(f) for b in _mro(cls)[:-1] for f in _tdict(b).values()
+                if _acts(f, _funcs)):  # every method, descriptor or callable a class holds: its dunders run
         return False
     try:
         own = _vars(x) if cls is t else {}  # its class's code is a library's: no property of the student's
@@ -286,8 +293,8 @@ def known(lib: tuple, f, held: bool = False, _type=type, _function=types.Functio
     if not c.co_filename.startswith(dirs):
         return False
     m = _modules.get(_get(g, "__name__")) if _type(g) is dict else None
-    if _type(m) is not _module or _module_dict(m) is not g:
-        return False
+    if _type(m) is not _module or _module_dict(m) is not g or _get(g, "__file__") != c.co_filename:
+        return False  # not the globals of the module that file defines (the notebook's namespace is a module's too)
     if lib[1].get(_id(c)) is c:
         return True
     if _genuine(c, dirs):
@@ -299,7 +306,7 @@ def known(lib: tuple, f, held: bool = False, _type=type, _function=types.Functio
 def wraps(lib: tuple, old, new, _filled=_filled, _lazy=lazy_partial, _runs=runs_library_code, _known=known,
           _partial=functools.partial, _closure=_CLOSURE, _vars=vars, _type=type) -> bool:
     """``new`` is a library's own wrapper around ``old``, not a patch: a plain function whose code is a
-    library's (``known``), that holds ``old`` (``__wrapped__`` in its own dict, or its closure), and
+    library's (``known``), that holds ``old`` in its closure (``__wrapped__`` can be set by anyone), and
     whatever else it holds that can be called runs only library code (``runs_library_code``: not
     ``torch.overrides.wrap_torch_function(the student's dispatcher)(old)``). torch hooks an optimizer
     class's step when it makes the first optimizer of that class, wraps torch.manual_seed when its
@@ -311,8 +318,8 @@ def wraps(lib: tuple, old, new, _filled=_filled, _lazy=lazy_partial, _runs=runs_
     if old is None or not _known(lib, new):
         return False
     held = [c.cell_contents for c in _closure(new) or () if _filled(c)]
-    wrapped = _vars(new).get("__wrapped__")
-    return (wrapped is old or any(v is old for v in held)) and all(
+    wrapped = _vars(new).get("__wrapped__")  # anyone can set it: not evidence, but checked like the rest
+    return any(v is old for v in held) and all(
         _runs(v, _partial(_known, lib, held=True), (old, new)) for v in [wrapped, *held])
 
 

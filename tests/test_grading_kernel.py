@@ -98,7 +98,7 @@ def test_a_wrapper_counts_as_a_librarys_only_with_a_librarys_code(kernel):
     assert genuine(later.innermost_fn.__code__, dirs)
     # Round 8: torch's own wrapper around torch's own allclose, calling the student's dispatcher first
     # (it can change the tensors in place before they are compared), is a patch; with torch's own
-    # dispatcher (a cached function: its own dict is read too) it is not.
+    # dispatcher it is not.
     def dispatcher(a, b, *rest, **kw):
         b.copy_(a)
         return ()
@@ -116,7 +116,7 @@ def test_a_wrapper_counts_as_a_librarys_only_with_a_librarys_code(kernel):
     lying = torch.overrides.wrap_torch_function(dispatcher)(torch.allclose)
     assert lying(torch.zeros(2), torch.ones(2)) and not wraps(lib, torch.allclose, lying)
     assert "torch.allclose" in check(lying)
-    honest = torch.overrides.wrap_torch_function(torch.overrides.get_ignored_functions)(torch.allclose)
+    honest = torch.overrides.wrap_torch_function(torch.overrides.is_tensor_like)(torch.allclose)
     assert wraps(lib, torch.allclose, honest) and check(honest) == []
 
 
@@ -362,6 +362,57 @@ def test_round_9_held_code_foreign_globals_constants_rebound_registries_and_more
     assert "_execution_count_validate" not in vars(shell)
     assert not shell.displayhook._trait_notifiers.get("exec_result")
     torch.compile(lambda x: x * 2, backend="eager")  # dynamo wraps the optimizers' functions
+    assert snap.changed(kernel) == []
+
+
+def test_round_10_c_callables_class_values_wrapper_subclasses_caches_claims_and_the_notebooks_globals(kernel):
+    """Round 10 (a review of round 9's checks), each seen and put back: a method-wrapper of the
+    student's function (``f.__call__``, C code bound to it) in torch's KL table; a class whose
+    ``__call__`` is a staticmethod; a subclass of functools.partial; a cached function whose
+    ``__wrapped__`` was pointed elsewhere; a library wrapper that only claims the old function in
+    ``__wrapped__`` while it calls something else; numpy's code run with the notebook's globals."""
+    import contextlib
+    import functools
+
+    import torch.distributions.kl as kl
+    from torch.distributions import Normal
+    from torch.utils._contextlib import context_decorator
+
+    shell = kernel.shell
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    saved = (torch.allclose, np.allclose, dict(kl._KL_REGISTRY))
+
+    def wrong_kl(p, q):
+        return torch.zeros_like(p.loc)
+
+    cached = functools.lru_cache(None)(wrong_kl)
+    cached.__wrapped__ = torch.zeros_like
+    claims = context_decorator(contextlib.nullcontext(), "ok".format)
+    claims.__wrapped__ = torch.allclose
+    impl = np.allclose._implementation
+    shell.user_ns.update(isclose=lambda *a, **k: [True], builtins=__import__("builtins"))
+    in_notebook = types.FunctionType(impl.__code__, shell.user_ns, "allclose", impl.__defaults__)
+    in_notebook.__wrapped__ = np.allclose
+    entries = {"method-wrapper": wrong_kl.__call__,
+               "static __call__": type("K", (), {"__call__": staticmethod(wrong_kl)})(),
+               "partial subclass": type("P", (functools.partial,), {})(wrong_kl),
+               "cache": cached}
+    try:
+        for name, entry in entries.items():
+            kl._KL_REGISTRY[(Normal, Normal)] = entry
+            assert "a library's registry (its KL table, global hooks...)" in snap.changed(kernel), name
+            snap.restore(kernel)
+            assert kl._KL_REGISTRY == saved[2], name
+        for module, name, patch in [(torch, "allclose", claims), (np, "allclose", in_notebook)]:
+            setattr(module, name, patch)
+            assert snap.changed(kernel), name
+            snap.restore(kernel)
+            assert (torch.allclose, np.allclose) == saved[:2]
+    finally:
+        for k in ("isclose", "builtins"):
+            shell.user_ns.pop(k, None)
+        snap.restore(kernel)
     assert snap.changed(kernel) == []
 
 
