@@ -259,7 +259,9 @@ class _Snapshot:
         put_back_dict(self.auto_builtins, shell.builtin_trap.auto_builtins)
         if self.tensor is not None:  # a liar set up before the test (it may delete itself once used)
             tensors_with_attributes(shell.user_ns, *self.tensor, strip=True)
-        _ = [put_back_trait_hooks(o, saved) for o, saved in self.trait_hooks.values() if not same_trait_hooks(o, saved)]
+        for o, saved in self.trait_hooks.values():
+            if not same_trait_hooks(o, saved):
+                put_back_trait_hooks(o, saved)
         for f, kw in self.kwdefaults.values():
             if not same_contents(f.__kwdefaults__, kw):
                 f.__kwdefaults__.clear()

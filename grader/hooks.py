@@ -6,7 +6,6 @@ module and optimizer hooks). Like grader.inventory, each function binds what it 
 
 from __future__ import annotations
 
-
 from grader.inventory import _MRO, _TYPE_DICT, acts, runs_library_code, same_items, wraps
 
 _BASES, _CLASS = type.__dict__["__bases__"], object.__dict__["__class__"]
@@ -62,8 +61,8 @@ def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False,
     """The attributes of the classes in ``saved`` ({class: copy of its own dict}) that were replaced,
     added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor),
     unless a library wrapped the old one (``wraps``); an added one is compared with what the class
-    inherited at the snapshot (data shadowing an inherited method counts). With ``put_back``, each is put back
-    (a built-in type's dict cannot change anyway)."""
+    inherited at the snapshot (data shadowing an inherited method counts). With ``put_back``, each is
+    put back (a built-in type's dict cannot change anyway)."""
     out = []
     for cls, attrs in saved.items():
         d, missing = _tdict(cls), object()
@@ -145,7 +144,7 @@ def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _d
 
 
 def registry_changes(saved: list, known, put_back: bool = False, _issubclass=issubclass, _type=type, _dict=dict,
-                     _list=list, _runs=runs_library_code, _any=any) -> int:
+                     _list=list, _runs=runs_library_code, _any=any, _len=len) -> int:
     """How many of the registries in ``saved`` (``registries``) were rebound in their module, or
     gained or changed an entry that runs code ``known`` does not vouch for (``runs_library_code``: the
     student's); a library filling its caches is not a change. With ``put_back``: the binding and such
@@ -163,8 +162,9 @@ def registry_changes(saved: list, known, put_back: bool = False, _issubclass=iss
                 else:
                     del reg[k]
         else:
-            new = [v for v in reg if not _any(v is c for c in copy) and not _runs(v, known, ())]
+            keep = [v for v in reg if _any(v is c for c in copy) or _runs(v, known, ())]
+            new = _len(keep) != _len(reg)
             if new and put_back:
-                reg[:] = [v for v in reg if _any(v is c for c in copy) or _runs(v, known, ())]
+                reg[:] = keep
         n += bool(new) or rebound
     return n

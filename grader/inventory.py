@@ -197,22 +197,6 @@ def genuine(code, dirs: tuple, _open=open, _compile=compile, _type=type, _types=
     return False
 
 
-# Functions torch puts on classes, inside a functools.partial, as it imports more of itself (making the
-# first optimizer registers DTensor's placements as opaque types: Placement.__eq__ = partial(_raise_error, ...)):
-# (file under a library folder, function name); each only raises an error. Matched by its genuine code, not
-# by looking the name up (a submission can rebind it).
-LAZY_PARTIALS = (("torch/distributed/tensor/placement_types.py", "_raise_error"),)
-
-
-def lazy_partial(v, dirs: tuple, _type=type, _partial=functools.partial, _function=types.FunctionType,
-                 _genuine=genuine) -> bool:
-    """``v`` is a partial of one of the functions ``LAZY_PARTIALS`` names, with that function's own code."""
-    if _type(v) is not _partial or _type(v.func) is not _function:
-        return False
-    c = v.func.__code__
-    return any(c.co_name == n and c.co_filename.endswith("/" + f) for f, n in LAZY_PARTIALS) and _genuine(c, dirs)
-
-
 _C_CALLABLES = (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodWrapperType,
                 types.MethodDescriptorType, types.ClassMethodDescriptorType)
 _DATA = (str, bytes, int, float, complex, bool, type(None), types.ModuleType, types.CodeType)
@@ -229,7 +213,8 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
                       _mro=_MRO, _tdict=_TYPE_DICT, _all=all, _any=any, _vars=vars, _id=id, _set=set,
                       _filled=_filled, _closure=_CLOSURE, _defaults=_DEFAULTS, _kwdefaults=_KWDEFAULTS,
                       _max=HELD_DEPTH, _module=types.ModuleType, _issubclass=issubclass, _acts=acts, _funcs=_FUNCS,
-                      _wrappers=(functools.partial, staticmethod, classmethod, property, *_C_CALLABLES)) -> bool:
+                      _wrappers=(functools.partial, staticmethod, classmethod, property, *_C_CALLABLES),
+                      _getattr=getattr) -> bool:
     """Whether what ``x`` (held by a library's wrapper) can run is only code ``known`` vouches for, C
     code or the objects in ``skip`` (what the wrapper wraps, the wrapper itself), following what it
     holds: a function (and its closure and defaults), a bound method (and its object), a partial (and
@@ -263,7 +248,7 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
     if t is property:
         return _all(go(f) for f in (x.fget, x.fset, x.fdel) if f is not None)
     if t in _c:  # C code, run on its object (a method-wrapper's object is the function it calls)
-        self = getattr(x, "__self__", None)
+        self = _getattr(x, "__self__", None)
         return self is None or _type(self) is _module or go(self)
     if t is _lru or _issubclass(t, _wrappers):  # a cache calls what no attribute shows; a subclass of a C wrapper too
         return False
@@ -303,6 +288,22 @@ def known(lib: tuple, f, held: bool = False, _type=type, _function=types.Functio
     return False
 
 
+# Functions torch puts on classes, inside a functools.partial, as it imports more of itself (making the
+# first optimizer registers DTensor's placements as opaque types: Placement.__eq__ = partial(_raise_error, ...)):
+# (file under a library folder, function name); each only raises an error. Matched by its genuine code, not
+# by looking the name up (a submission can rebind it).
+LAZY_PARTIALS = (("torch/distributed/tensor/placement_types.py", "_raise_error"),)
+
+
+def lazy_partial(v, lib: tuple, _type=type, _partial=functools.partial, _function=types.FunctionType,
+                 _code=_CODE, _known=known) -> bool:
+    """``v`` is a partial of one of the functions ``LAZY_PARTIALS`` names, that function itself (``known``)."""
+    if _type(v) is not _partial or _type(v.func) is not _function:
+        return False
+    c = _code(v.func)
+    return any(c.co_name == n and c.co_filename.endswith("/" + f) for f, n in LAZY_PARTIALS) and _known(lib, v.func)
+
+
 def wraps(lib: tuple, old, new, _filled=_filled, _lazy=lazy_partial, _runs=runs_library_code, _known=known,
           _partial=functools.partial, _closure=_CLOSURE, _vars=vars, _type=type) -> bool:
     """``new`` is a library's own wrapper around ``old``, not a patch: a plain function whose code is a
@@ -311,7 +312,7 @@ def wraps(lib: tuple, old, new, _filled=_filled, _lazy=lazy_partial, _runs=runs_
     ``torch.overrides.wrap_torch_function(the student's dispatcher)(old)``). torch hooks an optimizer
     class's step when it makes the first optimizer of that class, wraps torch.manual_seed when its
     compiler is first imported and re-registers a cache's properties."""
-    if _lazy(new, lib[0]):
+    if _lazy(new, lib):
         return True
     if _type(old) is property and _type(new) is property:  # a subclass could bring a __get__ of its own
         return all(f is None or _known(lib, f) for f in (new.fget, new.fset, new.fdel))
