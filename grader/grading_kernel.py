@@ -38,13 +38,13 @@ import types
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
-from grader import guard, hooks, inventory
+from grader import guard, hooks, inventory, wrappers
 from grader.hooks import (changed_shapes, class_changes, class_shapes, put_back_class_dicts, put_back_trait_hooks,
                           registries, registry_changes, same_trait_hooks, trait_hooks)
-from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, apply_limits, asserts_on, class_names, func_types, known,
+from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, apply_limits, asserts_on, class_names, func_types,
                               library_codes, library_dirs, module_classes, put_back_dict, rebound, restore_interpreter,
-                              same, same_contents, same_items, tensors_with_attributes, torch_kernels, torch_modes,
-                              wraps)
+                              same, same_contents, same_items, tensors_with_attributes, torch_kernels, torch_modes)
+from grader.wrappers import known, wraps
 
 KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
@@ -123,9 +123,12 @@ class _Snapshot:
         classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(module_classes(self.modules))
         self.classes = {c: dict(_TYPE_DICT(c)) for c in classes}
         self.shapes = class_shapes(self.classes)  # bases, metaclass and MRO
+        self.class_ids = {id(c): c for c in self.classes}
         self.registries = registries(self.modules)  # torch's KL table, its global hooks
-        self.module_funcs = {name: {k: v for k, v in vars(m).items() if issubclass(type(v), self.funcs)}
+        self.module_funcs = {name: {k: v for k, v in vars(m).items()  # functions, classes and modules
+                                    if issubclass(type(v), (*self.funcs, types.ModuleType))}
                              for name, m in self.modules.items() if isinstance(m, types.ModuleType)}
+        self.module_ids = {id(m): m for m in self.modules.values() if isinstance(m, types.ModuleType)}
         self.constants = {name: dict(vars(self.modules[name])) for name in CONSTANT_MODULES if name in self.modules}
         fs = [f for d in [*self.module_funcs.values(), *self.classes.values()] for v in d.values()
               for f in [v.__func__ if type(v) in (staticmethod, classmethod) else v]
@@ -142,7 +145,7 @@ class _Snapshot:
         # read without calling a builtin, then put back: the rest of the check calls them
         out = [f"builtins.{k}" for k, v in builtins.__dict__.items() if self.builtins.get(k, self) is not v]
         put_back_dict(self.builtins)
-        lib = (self.dirs, self.codes)
+        lib = (self.dirs, self.codes, self.module_ids, self.class_ids)
         shell = self.kernel_attrs["shell"]  # the real one, even if the kernel's was swapped
         ns = self.user_ns
         out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
@@ -209,7 +212,7 @@ class _Snapshot:
 
     def restore(self, kernel: IPythonKernel) -> None:
         put_back_dict(self.builtins)  # first: everything below calls builtins
-        lib = (self.dirs, self.codes)
+        lib = (self.dirs, self.codes, self.module_ids, self.class_ids)
         for n, v in self.kernel_attrs.items():
             if getattr(kernel, n) is not v:
                 setattr(kernel, n, v)
@@ -337,7 +340,7 @@ def _kernel_class() -> type:
                 except Exception:  # noqa: BLE001 - no inline backend: figures are then not shown, nothing else
                     pass
             state["snapshot"] = _Snapshot(self)
-            state["own"] = [(d, dict(d)) for d in (globals(), vars(inventory), vars(hooks), vars(guard))]
+            state["own"] = [(d, dict(d)) for d in (globals(), vars(inventory), vars(wrappers), vars(hooks), vars(guard))]
             state["own_classes"] = {c: dict(_TYPE_DICT(c)) for c in (_Snapshot, GradingKernel)}  # their own dicts
 
         async def do_execute(self, code, silent, store_history=True, user_expressions=None,
@@ -381,7 +384,7 @@ class GradingKernelApp(IPKernelApp):
         super().init_kernel()
         self.kernel.take_snapshot()
         funcs = [f for c in (GradingKernel, _Snapshot) for f in vars(c).values() if isinstance(f, types.FunctionType)]
-        funcs += [v for m in (globals(), vars(inventory), vars(hooks), vars(guard)) for v in m.values()
+        funcs += [v for m in (globals(), vars(inventory), vars(wrappers), vars(hooks), vars(guard)) for v in m.values()
                   if isinstance(v, types.FunctionType)]
         existing = [f for f in gc.get_objects() if type(f) is types.FunctionType]  # before the hook refuses it
         allowed, shapes = guard.allowed_codes()

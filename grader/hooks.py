@@ -6,7 +6,8 @@ module and optimizer hooks). Like grader.inventory, each function binds what it 
 
 from __future__ import annotations
 
-from grader.inventory import _MRO, _TYPE_DICT, acts, runs_library_code, same_items, wraps
+from grader.inventory import _MRO, _TYPE_DICT, acts, same_items
+from grader.wrappers import runs_library_code, wraps
 
 _BASES, _CLASS = type.__dict__["__bases__"], object.__dict__["__class__"]
 _QUALNAME = type.__dict__["__qualname__"].__get__

@@ -332,7 +332,7 @@ class Lab:
         readout = slider.locator(".widget-readout").first
         handle.scroll_into_view_if_needed()
         handle.focus()
-        h, img = handle.element_handle(), image.element_handle()
+        h = handle.element_handle()
         image.evaluate(_WATCH, h)
         self._settle(timeout_s, pause_s)
         before, value = image.evaluate(_PIXEL_HASH), readout.inner_text()

@@ -483,7 +483,6 @@ def _check_opening_code(tab, name: str, model, pokemon, canvas) -> None:
     digits #0, Pokémon #2; the 2-D panel #0), clipped to the range but not rounded to the step,
     and its first picture is the notebook's picture of that code."""
     import book_live as L
-    import torch
     from browser import pixels
     from helpers.models.autoencoders import encode_means
     from helpers.notebook.plot import to_png

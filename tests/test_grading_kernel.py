@@ -68,7 +68,7 @@ def test_a_torch_function_mode_is_seen_and_popped(kernel):
 
     class Yes(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            return True if func is torch.allclose else func(*args, **(kwargs or {}))
+            return True if getattr(func, "__name__", "") == "allclose" else func(*args, **(kwargs or {}))
 
     snap = _Snapshot(kernel)
     snap.restore(kernel)
@@ -82,7 +82,8 @@ def test_a_torch_function_mode_is_seen_and_popped(kernel):
 def test_a_wrapper_counts_as_a_librarys_only_with_a_librarys_code(kernel):
     """Red team, round 4: a function compiled under numpy's file name that says it wraps
     np.allclose is a patch; torch's own optimizer hook and a module torch imports later are not."""
-    from grader.inventory import genuine, library_codes, library_dirs, wraps
+    from grader.inventory import genuine, library_codes, library_dirs
+    from grader.wrappers import wraps
 
     import sys
 
@@ -412,6 +413,155 @@ def test_round_10_c_callables_class_values_wrapper_subclasses_caches_claims_and_
     finally:
         for k in ("isclose", "builtins"):
             shell.user_ns.pop(k, None)
+        snap.restore(kernel)
+    assert snap.changed(kernel) == []
+
+
+def test_round_11_deques_container_subclasses_slots_fields_and_the_depth_limit(kernel):
+    """What a library's wrapper holds is followed into every container it can hold the student's
+    function in, each seen and put back: a deque; a list subclass whose ``__iter__`` hides its items; an
+    object with ``__slots__``; a ``defaultdict``'s ``default_factory``; an object as deep as the depth
+    limit (before, it counted only if callable, and was then marked seen where it was met higher up;
+    now anything there but plain data counts, a tuple too). Plain data and torch.compile's wrappers
+    are still not a patch."""
+    import collections
+
+    from grader.wrappers import HELD_DEPTH
+    from torch.utils._contextlib import context_decorator
+
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    saved = torch.allclose
+
+    def liar(*args, **kwargs):
+        return True
+
+    class Hiding(list):
+        def __iter__(self):
+            return iter(())
+
+    class Slotted:
+        __slots__ = ("call",)
+
+        def __init__(self):
+            self.call = liar
+
+    Slotted.__init__ = None  # no function of the student's left on the class: only the slot holds one
+    slotted = object.__new__(Slotted)
+    Slotted.__dict__["call"].__set__(slotted, liar)
+    Quiet = type("Quiet", (), {})  # no method of its own: only the depth can catch it
+    quiet = Quiet()
+    deep = quiet
+    for _ in range(HELD_DEPTH):
+        deep = (deep,)
+    held = {"deque": collections.deque([liar]), "list subclass": Hiding([liar]), "slots": slotted,
+            "defaultdict": collections.defaultdict(liar), "depth limit": (deep, quiet)}
+    try:
+        for name, obj in held.items():
+            torch.allclose = context_decorator(obj, saved)  # a library's wrapper, holding the old function
+            assert snap.changed(kernel), name
+            snap.restore(kernel)
+            assert torch.allclose is saved, name
+        torch.allclose = context_decorator(((1.0, "text"), None), saved)  # plain data is not a patch
+        assert snap.changed(kernel) == [], "plain data"
+    finally:
+        torch.allclose = saved
+        snap.restore(kernel)
+    torch.compile(lambda x: x + 1, backend="eager")
+    assert snap.changed(kernel) == []
+
+
+def test_round_11_metaclasses_odd_mros_hidden_dicts_modules_eval_module_globals_and_method_closures(kernel):
+    """Round 11 (a review of the round-11 container change: 7 ways, no false alarm), each seen and put
+    back: a held class whose metaclass's ``__call__`` is the student's (in a wrapper and in torch's KL
+    table); an MRO with ``object`` before the student's class; a class whose ``__dict__`` is another
+    class's descriptor (``vars`` then fails, while lookups still read the real dict); a fresh module
+    (its C ``__dir__`` calls what its dict holds) and ``getattr`` on it; ``eval`` of a string; a module a
+    library submodule imports rebound (numpy's ``builtins``, torch's ``math``); library code rebuilt with
+    the student's function in its closure as a method of a held class."""
+    import contextlib
+    import functools
+    import math
+    import sys
+
+    import torch.distributions.kl as kl
+    import torch.distributions.normal as normal_mod
+    from numpy._core import numeric
+    from torch.distributions import Normal
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._contextlib import context_decorator
+
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    saved = (torch.allclose, dict(kl._KL_REGISTRY), numeric.builtins, normal_mod.math)
+    a, b = torch.zeros(2), torch.ones(2)
+
+    class Yes(TorchFunctionMode):
+        def __torch_function__(self, func, types_, args=(), kwargs=None):
+            return True if getattr(func, "__name__", "") == "allclose" else func(*args, **(kwargs or {}))
+
+    active = []
+
+    def enter(self):
+        active.append(Yes())
+        active[-1].__enter__()
+
+    def leave(self, *exc):
+        active.pop().__exit__(*exc)
+
+    class Meta(type):
+        def __call__(cls, *args):
+            return type("Ctx", (), {"__enter__": enter, "__exit__": leave})()
+
+    class KLMeta(type):
+        def __call__(cls, p, q):
+            return torch.zeros_like(p.loc)
+
+    class Odd(type):
+        def mro(cls):
+            return [cls, object, hidden] if cls.__name__ == "Late" else super().mro()
+
+    hidden = type("Hidden", (), {"__enter__": enter, "__exit__": leave})
+    late = Odd("Late", (), {})
+    del Odd.mro
+    fake_dict = type("Mode", (TorchFunctionMode,), {"__dict__": type("Other", (), {}).__dict__["__dict__"]})()
+    fake_dict.__torch_function__ = types.MethodType(lambda self, func, t, args=(), kwargs=None: True, fake_dict)
+    box = types.ModuleType("box")
+    box_dir, box.__dir__ = box.__dir__, type("Ctx", (), {"__enter__": enter, "__exit__": leave})
+    box.ctx = box.__dir__()
+    stash = types.ModuleType("student_stash")
+    stash.Ctx = box.__dir__
+    code = context_decorator(contextlib.nullcontext(), saved[0]).__code__  # torch's own decorate_context
+
+    def rebuilt(f):
+        cells = {"ctx_factory": types.CellType(contextlib.nullcontext), "func": types.CellType(f)}
+        return types.FunctionType(code, vars(sys.modules["torch.utils._contextlib"]), "decorate_context", None,
+                                  tuple(cells[n] for n in code.co_freevars))
+
+    held = {"metaclass": Meta("Factory", (), {}), "odd MRO": late(), "hidden dict": fake_dict,
+            "module __dir__": box_dir, "getattr": functools.partial(getattr, box, "ctx"),
+            "eval": functools.partial(eval, "__import__('student_stash').Ctx()"),
+            "rebuilt method": type("Ctx", (), {"__enter__": rebuilt(enter), "__exit__": rebuilt(leave)})()}
+    sys.modules["student_stash"] = stash
+    try:
+        for name, obj in held.items():
+            torch.allclose = context_decorator(obj, saved[0])
+            assert torch.allclose(a, b) and snap.changed(kernel) == ["torch.allclose"], name
+            snap.restore(kernel)
+            assert torch.allclose is saved[0] and not torch.allclose(a, b), name
+        kl.register_kl(Normal, Normal)(KLMeta("WrongKL", (), {}))
+        assert snap.changed(kernel) == ["a library's registry (its KL table, global hooks...)"]
+        snap.restore(kernel)
+        assert kl._KL_REGISTRY == saved[1]
+        numeric.builtins = types.SimpleNamespace(bool=lambda r: True)
+        normal_mod.math = types.SimpleNamespace(log=lambda x: 0.0, pi=math.pi, sqrt=math.sqrt)
+        assert np.allclose([0, 0], [1, 1]) and Normal(0.0, 1.0).log_prob(torch.tensor(0.0)).item() == 0.0
+        assert set(snap.changed(kernel)) == {"numpy._core.numeric.builtins", "torch.distributions.normal.math"}
+        snap.restore(kernel)
+        assert (numeric.builtins, normal_mod.math) == saved[2:]
+    finally:
+        sys.modules.pop("student_stash", None)
+        torch.allclose = saved[0]
         snap.restore(kernel)
     assert snap.changed(kernel) == []
 

@@ -1,0 +1,199 @@
+"""Whether a replaced library function is the library's own wrapper, and whether what a wrapper or a
+registry entry holds runs only library code (grader.grading_kernel's check and reset, through
+grader.hooks too). Like grader.inventory, each function binds what it calls as defaults, and the
+grading kernel's audit hook refuses a change to their code."""
+
+from __future__ import annotations
+
+import collections
+import functools
+import operator
+import sys
+import types
+
+from grader.inventory import _FUNCS, _MRO, _TYPE_DICT, STDLIB_FILES, _filled, acts, genuine
+
+_C_CALLABLES = (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodWrapperType,
+                types.MethodDescriptorType, types.ClassMethodDescriptorType)
+# data, and C descriptors that only read or write a field (they run no one's code and hold only their class)
+_DATA = (str, bytes, int, float, complex, bool, type(None), types.CodeType,
+         types.GetSetDescriptorType, types.MemberDescriptorType)
+_SLOTS = (types.GetSetDescriptorType, types.MemberDescriptorType)
+_OBJCLASS = {t: t.__dict__["__objclass__"].__get__ for t in _SLOTS}
+# C code that runs or looks up what a string names (held, it counts against; so does a __getattribute__ or
+# __getattr__ slot, an attrgetter or a methodcaller)
+_RUN_DATA = (eval, exec, breakpoint, __import__, getattr)
+_BY_NAME = (operator.attrgetter, operator.methodcaller)
+_FN = types.FunctionType.__dict__
+_CODE, _CLOSURE, _GLOBALS = _FN["__code__"].__get__, _FN["__closure__"].__get__, _FN["__globals__"].__get__
+_DEFAULTS, _KWDEFAULTS = _FN["__defaults__"].__get__, _FN["__kwdefaults__"].__get__
+_MODULE_DICT = types.ModuleType.__dict__["__dict__"].__get__
+_ITERABLES = (dict, tuple, list, set, frozenset, collections.deque)  # containers whose items are followed
+HELD_DEPTH = 5  # how far runs_library_code follows what a wrapper holds; anything but plain data further counts against it
+
+
+def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = None,
+                      _type=type, _function=types.FunctionType, _method=types.MethodType,
+                      _partial=functools.partial, _c=_C_CALLABLES, _data=_DATA, _lru=functools._lru_cache_wrapper,
+                      _mro=_MRO, _tdict=_TYPE_DICT, _all=all, _any=any, _vars=vars, _id=id, _set=set,
+                      _filled=_filled, _closure=_CLOSURE, _defaults=_DEFAULTS, _kwdefaults=_KWDEFAULTS,
+                      _max=HELD_DEPTH, _module=types.ModuleType, _issubclass=issubclass, _acts=acts, _funcs=_FUNCS,
+                      _wrappers=(functools.partial, staticmethod, classmethod, property, *_C_CALLABLES),
+                      _getattr=getattr, _iterables=_ITERABLES, _keys=dict.keys, _values=dict.values,
+                      _member=types.MemberDescriptorType, _member_get=types.MemberDescriptorType.__get__,
+                      _slots=_SLOTS, _objclass=_OBJCLASS, _run_data=_RUN_DATA, _by_name=_BY_NAME, _typetype=type,
+                      _flags=type.__dict__["__flags__"].__get__, _heap=1 << 9) -> bool:
+    """Whether what ``x`` (held by a library's wrapper) can run is only code ``known`` vouches for, C
+    code or the objects in ``skip`` (what the wrapper wraps, the wrapper itself), following what it
+    holds: a function (and its closure and defaults), a bound method (and its object), a partial (and
+    its arguments), a static or class method, a property, C code (and the object it is bound to), a
+    module (``known``: the snapshot's or a library's), a class or any other object (every method,
+    descriptor or callable its class's MRO holds, whose dunders run too, and its metaclass's; the object's own dict, its slots and fields (``defaultdict.default_factory``), and
+    the items of a container, a subclass's or a deque's too, read by the base type's C code). A cached
+    function (functools.lru_cache: it calls what no attribute shows) and a subclass of a C wrapper type
+    count against it, and so does anything but plain data ``HELD_DEPTH`` levels down (not marked seen
+    there, so that it is followed where it is met higher up). What other C objects hold (an iterator, a
+    ``map``) is not seen."""
+    seen = _set() if seen is None else seen
+    if _any(x is s for s in skip) or _id(x) in seen or _type(x) in _data:
+        return True
+    if depth >= _max:
+        return False
+    seen.add(_id(x))
+    t = _type(x)
+
+    def go(v) -> bool:
+        return runs_library_code(v, known, skip, depth + 1, seen)
+
+    if t in (tuple, list, set, frozenset) or t is dict:  # each item (a dict's keys too: a lookup runs their __eq__)
+        return _all(go(v) for v in ((*_keys(x), *_values(x)) if t is dict else x))
+    if t is _function:
+        held = [c.cell_contents for c in _closure(x) or () if _filled(c)]
+        return known(x) and _all(go(v) for v in [*held, *(_defaults(x) or ()), *(_kwdefaults(x) or {}).values()])
+    if t is _method:
+        return go(x.__func__) and go(x.__self__)
+    if t is _partial:
+        return _all(go(v) for v in (x.func, *x.args, *x.keywords.values()))
+    if t is staticmethod or t is classmethod:
+        return go(x.__func__)
+    if t is property:
+        return _all(go(f) for f in (x.fget, x.fset, x.fdel) if f is not None)
+    if _issubclass(t, _module):  # one the snapshot holds, or a library's loaded since (``known``)
+        return known(x)
+    if t in _c:  # C code, run on its object (a method-wrapper's object is the function it calls)
+        if _any(x is f for f in _run_data) or _getattr(x, "__name__", None) in ("__getattribute__", "__getattr__"):
+            return False
+        self = _getattr(x, "__self__", None)
+        return self is None or go(self)
+    if t is _lru or t in _by_name or _issubclass(t, _wrappers):  # a cache calls what no attribute shows; a
+        # subclass of a C wrapper too
+        return False
+    cls = x if _issubclass(t, _typetype) else t  # (not isinstance: it would ask the object's own __class__)
+    # every class whose dict can act: the object's class, and a class's metaclass too (calling a class runs it);
+    # not object, type or another built-in type (found by their flags: object need not come last in an MRO),
+    # nor a class of the snapshot's
+    mro = [b for b in (*_mro(cls), *(_mro(t) if cls is x else ()))  # a built-in type's dict cannot change,
+           if _flags(b) & _heap and not known(b)]  # nor can a class's the snapshot holds unseen (class_changes)
+    if cls is x and not mro:
+        return True
+    full = _mro(cls)
+    for b in mro:  # being checked here: a method's __class__ cell (super()) leads back to them
+        seen.add(_id(b))
+    for b in mro:
+        for k, f in _tdict(b).items():
+            if _type(f) in _slots:  # a slot or field: only of a class in the MRO (another's hides the object's dict)
+                if not _any(_objclass[_type(f)](f) is c for c in (*full, *_mro(t))):
+                    return False
+            elif k == "__dict__" or _acts(f, _funcs) and not go(f):  # its dunders run; __dict__ must be a slot's
+                return False
+    if cls is not t:  # a class: what acts in it is checked above
+        return True
+    try:
+        own = _vars(x)
+    except TypeError:  # no dict of its own
+        own = {}
+    held = [v for k, v in own.items() if k != "__annotations__"]
+    for b in full:  # slots and C fields (of any class, a built-in one too), read by the member descriptor's C code
+        for f in _tdict(b).values():
+            if _type(f) is _member:
+                try:
+                    held.append(_member_get(f, x, t))
+                except (AttributeError, TypeError):  # an empty slot; a member of another class
+                    pass
+    base = [b for b in _iterables if _issubclass(t, b)]
+    if base:  # a container's items, by its base type's C code (a subclass can override __iter__)
+        held += [*_keys(x), *_values(x)] if base[0] is dict else [*base[0].__iter__(x)]
+    return _all(go(v) for v in held)
+
+
+def known(lib: tuple, f, held: bool = False, _type=type, _function=types.FunctionType, _code=_CODE,
+          _globals=_GLOBALS, _module_dict=_MODULE_DICT, _modules=sys.modules, _module=types.ModuleType,
+          _genuine=genuine, _get=dict.get, _id=id, _stdlib=STDLIB_FILES, _issubclass=issubclass, _len=len) -> bool:
+    """``f`` is a plain function whose code is a library's (``lib`` = (library folders,
+    ``library_codes`` at the snapshot, to which each code ``genuine`` vouches for is added); with
+    ``held``, one of the ``STDLIB_FILES`` too) and whose globals are its loaded module's own dict
+    (library code can be given the student's globals). Read through the function type's own
+    descriptors: an object of another type can claim a ``__code__``. With ``held``, a module counts if
+    the snapshot holds it (``lib[2]``: {id: module}) or it is the loaded module of a library file, and a
+    class if the snapshot holds it (``lib[3]``: its dict and shape are compared on their own)."""
+    if held and _issubclass(_type(f), type):  # a class the snapshot holds (``lib[3]``: {id: class})
+        return _len(lib) > 3 and _get(lib[3], _id(f)) is f
+    if held and _issubclass(_type(f), _module):
+        if _len(lib) > 2 and _get(lib[2], _id(f)) is f:
+            return True
+        g = _module_dict(f)
+        file = _get(g, "__file__")
+        return _type(file) is str and file.startswith(lib[0]) and _modules.get(_get(g, "__name__")) is f
+    if _type(f) is not _function:
+        return False
+    c, g = _code(f), _globals(f)
+    dirs = lib[0] + _stdlib if held else lib[0]
+    if not c.co_filename.startswith(dirs):
+        return False
+    m = _modules.get(_get(g, "__name__")) if _type(g) is dict else None
+    if _type(m) is not _module or _module_dict(m) is not g or _get(g, "__file__") != c.co_filename:
+        return False  # not the globals of the module that file defines (the notebook's namespace is a module's too)
+    if lib[1].get(_id(c)) is c:
+        return True
+    if _genuine(c, dirs):
+        lib[1][_id(c)] = c  # compiling the file once is enough
+        return True
+    return False
+
+
+# Functions torch puts on classes, inside a functools.partial, as it imports more of itself (making the
+# first optimizer registers DTensor's placements as opaque types: Placement.__eq__ = partial(_raise_error, ...)):
+# (file under a library folder, function name); each only raises an error. Matched by its genuine code, not
+# by looking the name up (a submission can rebind it).
+LAZY_PARTIALS = (("torch/distributed/tensor/placement_types.py", "_raise_error"),)
+
+
+def lazy_partial(v, lib: tuple, _type=type, _partial=functools.partial, _function=types.FunctionType,
+                 _code=_CODE, _known=known) -> bool:
+    """``v`` is a partial of one of the functions ``LAZY_PARTIALS`` names, that function itself (``known``)."""
+    if _type(v) is not _partial or _type(v.func) is not _function:
+        return False
+    c = _code(v.func)
+    return any(c.co_name == n and c.co_filename.endswith("/" + f) for f, n in LAZY_PARTIALS) and _known(lib, v.func)
+
+
+def wraps(lib: tuple, old, new, _filled=_filled, _lazy=lazy_partial, _runs=runs_library_code, _known=known,
+          _partial=functools.partial, _closure=_CLOSURE, _vars=vars, _type=type, _defaults=_DEFAULTS,
+          _kwdefaults=_KWDEFAULTS) -> bool:
+    """``new`` is a library's own wrapper around ``old``, not a patch: a plain function whose code is a
+    library's (``known``), that holds ``old`` in its closure (``__wrapped__`` can be set by anyone), and
+    whatever else it holds that can be called runs only library code (``runs_library_code``: not
+    ``torch.overrides.wrap_torch_function(the student's dispatcher)(old)``). torch hooks an optimizer
+    class's step when it makes the first optimizer of that class, wraps torch.manual_seed when its
+    compiler is first imported and re-registers a cache's properties."""
+    if _lazy(new, lib):
+        return True
+    if _type(old) is property and _type(new) is property:  # a subclass could bring a __get__ of its own
+        return all(f is None or _known(lib, f) for f in (new.fget, new.fset, new.fdel))
+    if old is None or not _known(lib, new):
+        return False
+    held = [c.cell_contents for c in _closure(new) or () if _filled(c)]
+    wrapped = _vars(new).get("__wrapped__")  # anyone can set it: not evidence, but checked like the rest
+    defaults = [*(_defaults(new) or ()), *(_kwdefaults(new) or {}).values()]
+    return any(v is old for v in held) and all(
+        _runs(v, _partial(_known, lib, held=True), (old, new)) for v in [wrapped, *held, *defaults])
