@@ -222,7 +222,7 @@ fig
 # 1. **discriminator step:** fakes $G(z_i)$, loss $\mathcal L_D$ on the real points and on the fakes, one optimiser step for $D$ only. The fakes are *detached* (`fake.detach()` gives the same numbers cut off from autograd, PyTorch's record of how they were computed, so no gradient flows back into $G$): this step must not change $G$.
 # 2. **generator step:** the **same** fakes, judged by the just-updated $D$, loss $\mathcal L_G$ (non-saturating), one optimiser step for $G$ only.
 #
-# Below, for the 2-D toy of section 3: its data are points drawn from 8 Gaussians, the **modes**, on a circle of radius 2 (a point is 2 numbers), and with `pack` > 1 the discriminator reads `pack` points side by side (PacGAN, the remedy section 3 explains). The helpers' `adversarial_step` does the same, and trains every GAN this notebook loads or trains through the helpers (section 3 checks that a run with it equals a run with this cell's loop).
+# Below, for the 2-D toy of section 3: its data are points drawn from 8 Gaussians, the **modes**, on a circle of radius 2 (a point is 2 numbers), and with `pack` > 1 the discriminator reads `pack` points side by side (PacGAN, the remedy section 3 explains). The helpers' `adversarial_step` does the same, and trains every GAN this notebook loads or trains through the helpers (section 3 checks, on the toy GAN, that a run with it equals a run with this cell's loop; the image GANs' training is not rerun here).
 
 # %%
 F = torch.nn.functional
