@@ -67,8 +67,7 @@ def signature(key: str, nonce: str, source: str) -> str:
 
 
 class _Snapshot:
-    """What the reset puts back (``restore``) and what a test may not have changed (``changed``),
-    taken when the kernel starts."""
+    """What the reset puts back (``restore``) and a test may not change (``changed``), taken at kernel start."""
 
     def __init__(self, kernel: IPythonKernel) -> None:
         shell = kernel.shell
@@ -129,6 +128,7 @@ class _Snapshot:
                                     if issubclass(type(v), (*self.funcs, types.ModuleType))}
                              for name, m in self.modules.items() if isinstance(m, types.ModuleType)}
         self.module_ids = {id(m): m for m in self.modules.values() if isinstance(m, types.ModuleType)}
+        self.types |= {i: (m, type(m)) for i, m in self.module_ids.items()}  # torch.__class__ = a liar's
         self.constants = {name: dict(vars(self.modules[name])) for name in CONSTANT_MODULES if name in self.modules}
         fs = [f for d in [*self.module_funcs.values(), *self.classes.values()] for v in d.values()
               for f in [v.__func__ if type(v) in (staticmethod, classmethod) else v]

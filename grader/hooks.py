@@ -128,6 +128,7 @@ def put_back_trait_hooks(o, saved: dict, _vars=vars) -> None:
 # Other registries (torch's operator tables, its dispatch caches) are not watched.
 REGISTRIES = (("torch.distributions.kl", "_KL_"), ("torch.nn.modules.module", "_global_"),
               ("torch.optim.optimizer", "_global_"))
+MEMOS = {"_KL_MEMOIZE": "_KL_REGISTRY"}  # a cache: {its name: the table whose entries it may hold}
 
 
 def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _dict=dict, _list=list) -> list:
@@ -146,17 +147,21 @@ def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _d
 
 def registry_changes(saved: list, known, put_back: bool = False, _issubclass=issubclass, _type=type, _dict=dict,
                      _list=list, _runs=runs_library_code, _any=any, _len=len) -> int:
-    """How many of the registries in ``saved`` (``registries``) were rebound in their module, or
-    gained or changed an entry that runs code ``known`` does not vouch for (``runs_library_code``: the
-    student's); a library filling its caches is not a change. With ``put_back``: the binding and such
+    """How many of the registries in ``saved`` (``registries``) were rebound in their module, had an
+    entry replaced, or gained one that runs code ``known`` does not vouch for (``runs_library_code``: the
+    student's) or, in a cache (``MEMOS``), one its table does not hold for that key; a library filling
+    its caches is not a change. With ``put_back``: the binding and such
     entries are put back (an added one taken out)."""
     n = 0
     for d, name, reg, copy in saved:
         rebound = d.get(name) is not reg
         if rebound and put_back:
             d[name] = reg
-        if _issubclass(_type(reg), _dict):
-            new = [k for k in _list(reg) if (k not in copy or reg[k] is not copy[k]) and not _runs(reg[k], known, ())]
+        if _issubclass(_type(reg), _dict):  # an entry replaced counts, whatever runs; one added, if not a library's
+            of = d.get(MEMOS.get(name)) if name in MEMOS else None  # a cache must hold what its table holds
+            new = [k for k in _list(reg) if k in copy and reg[k] is not copy[k] or k not in copy and (
+                   not _runs(reg[k], known, ()) or of is not None and not (
+                       reg[k] is of[k] if k in of else _any(reg[k] is v for v in of.values())))]
             for k in (new if put_back else []):
                 if k in copy:
                     reg[k] = copy[k]

@@ -5,6 +5,7 @@ grading kernel's audit hook refuses a change to their code."""
 
 from __future__ import annotations
 
+import builtins
 import collections
 import functools
 import operator
@@ -89,10 +90,10 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
         # subclass of a C wrapper too
         return False
     cls = x if _issubclass(t, _typetype) else t  # (not isinstance: it would ask the object's own __class__)
-    # every class whose dict can act: the object's class, and a class's metaclass too (calling a class runs it);
+    # every class whose dict can act: the object's class, and its metaclass too (calling the class runs it);
     # not object, type or another built-in type (found by their flags: object need not come last in an MRO),
     # nor a class of the snapshot's
-    mro = [b for b in (*_mro(cls), *(_mro(t) if cls is x else ()))  # a built-in type's dict cannot change,
+    mro = [b for b in (*_mro(cls), *_mro(_type(cls)))  # a built-in type's dict cannot change,
            if _flags(b) & _heap and not known(b)]  # nor can a class's the snapshot holds unseen (class_changes)
     if cls is x and not mro:
         return True
@@ -128,7 +129,8 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
 
 def known(lib: tuple, f, held: bool = False, _type=type, _function=types.FunctionType, _code=_CODE,
           _globals=_GLOBALS, _module_dict=_MODULE_DICT, _modules=sys.modules, _module=types.ModuleType,
-          _genuine=genuine, _get=dict.get, _id=id, _stdlib=STDLIB_FILES, _issubclass=issubclass, _len=len) -> bool:
+          _genuine=genuine, _get=dict.get, _id=id, _stdlib=STDLIB_FILES, _issubclass=issubclass, _len=len,
+          _builtins_of=_FN["__builtins__"].__get__, _real_builtins=builtins.__dict__) -> bool:
     """``f`` is a plain function whose code is a library's (``lib`` = (library folders,
     ``library_codes`` at the snapshot, to which each code ``genuine`` vouches for is added); with
     ``held``, one of the ``STDLIB_FILES`` too) and whose globals are its loaded module's own dict
@@ -147,6 +149,8 @@ def known(lib: tuple, f, held: bool = False, _type=type, _function=types.Functio
     if _type(f) is not _function:
         return False
     c, g = _code(f), _globals(f)
+    if _builtins_of(f) is not _real_builtins:  # made with other builtins, which it keeps whatever its globals say
+        return False
     dirs = lib[0] + _stdlib if held else lib[0]
     if not c.co_filename.startswith(dirs):
         return False
@@ -169,10 +173,11 @@ LAZY_PARTIALS = (("torch/distributed/tensor/placement_types.py", "_raise_error")
 
 
 def lazy_partial(v, lib: tuple, _type=type, _partial=functools.partial, _function=types.FunctionType,
-                 _code=_CODE, _known=known) -> bool:
+                 _code=_CODE, _known=known, _str=str) -> bool:
     """``v`` is a partial of one of the functions ``LAZY_PARTIALS`` names, that function itself (``known``)."""
-    if _type(v) is not _partial or _type(v.func) is not _function:
-        return False
+    if _type(v) is not _partial or _type(v.func) is not _function or v.args or [
+            k for k, a in v.keywords.items() if k != "method_name" or _type(a) is not _str]:
+        return False  # only method_name=<a string>, as torch sets it (an object's __format__ would run)
     c = _code(v.func)
     return any(c.co_name == n and c.co_filename.endswith("/" + f) for f, n in LAZY_PARTIALS) and _known(lib, v.func)
 

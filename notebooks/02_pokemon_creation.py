@@ -381,14 +381,15 @@ def colour_stats(done, hidden):
 
 
 hid = cover_mask(0.5, SIDE)
-top_share = {}
+top_share, white = {}, {}
 for name, done in [("greedy", complete(lstm, pick, 0.5, 1, greedy=True)[:, 0]), ("real", pick)]:
-    white, top_share[name] = colour_stats(done, hid)
-    print(f"bottom 50%, {name:9s}: white {white:4.0%} of hidden pixels; one colour covers {top_share[name]:4.0%} on average")
+    white[name], top_share[name] = colour_stats(done, hid)
+    print(f"bottom 50%, {name:9s}: white {white[name]:4.0%} of hidden pixels; one colour covers {top_share[name]:4.0%} on average")
 assert top_share["greedy"] > top_share["real"] + 0.1, "greedy: one colour covers more of the hidden part than in real sprites"
+assert white["greedy"] > max(0.5, white["real"] + 0.1), "that colour is mostly white: greedy decoding leaves background"
 
 # %% [markdown]
-# **Takeaway.** The visible top sets the size and most of the colours; samples differ in the details (one in row 1 adds a pink belly with specks of colours the top does not have, and in row 3 they scatter specks rather than finish an outline). Greedy decoding (last column) picks the single most likely colour each time and keeps repeating it. In row 5 of the 50% figure it fills most of the hidden part with a flat slab of **one colour** taken from the visible part (grey), with at most an outline at its edge and no details; in row 1 a narrower dark-grey body of one colour, with white around it; in row 4 an orange slab with an outline, which stops a few rows short of the bottom and leaves those white. In row 2 it draws a dark-grey bar a couple of rows deep and leaves the rest white; in row 3 it draws nothing at all: the creature ends where the visible part ends. Either way the greedy completions repeat what they start: averaged over the five sprites, the most common colour takes more of the hidden part than in the real bottom halves (the numbers above, greedy against real), though not in every row.
+# **Takeaway.** The visible top sets the size and most of the colours; samples differ in the details (one in row 1 adds a pink belly with specks of colours the top does not have, and in row 3 they scatter specks rather than finish an outline). Greedy decoding (last column) picks the single most likely colour each time and keeps repeating it. In row 5 of the 50% figure it fills most of the hidden part with a flat slab of **one colour** taken from the visible part (grey), with at most an outline at its edge and no details; in row 1 a narrower dark-grey body of one colour, with white around it; in row 4 an orange slab with an outline, which stops a few rows short of the bottom and leaves those white. In row 2 it draws a dark-grey bar a couple of rows deep and leaves the rest white; in row 3 it draws nothing at all: the creature ends where the visible part ends. Either way greedy decoding spreads few colours over the hidden part: averaged over the five sprites, its most common colour covers more of the hidden part than in the real bottom halves, and the white shares printed beside it show that this colour is mostly white, the background greedy decoding leaves (the numbers above, greedy against real).
 #
 # ## 6. Drawing from scratch (slide 12): greedy, sampling, temperature
 #

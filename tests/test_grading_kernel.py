@@ -566,6 +566,94 @@ def test_round_11_metaclasses_odd_mros_hidden_dicts_modules_eval_module_globals_
     assert snap.changed(kernel) == []
 
 
+def test_round_12_module_classes_seen_classes_metaclasses_builtins_kept_by_functions_and_registry_entries(kernel):
+    """Round 12 (a review of round 11's fixes: 5 ways, no false alarm), each seen and put back: a
+    library module's class swapped (``torch.__class__`` = a subclass whose ``__getattribute__`` lies);
+    a class met first as an instance's type, then called (its metaclass's ``__call__`` is now checked
+    there too); torch's own code rebuilt with the student's builtins (a function keeps the builtins it
+    was made with); another library function put in torch's KL table, or in its cache; the allowed torch
+    partial with an argument of the student's, in place of any method."""
+    import builtins
+    import contextlib
+    import functools
+
+    import torch._compile as tc
+    import torch.distributions.kl as kl
+    from torch.distributed.tensor.placement_types import _raise_error
+    from torch.distributions import Normal
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._contextlib import context_decorator
+    from torch.utils.data.dataloader import _BaseDataLoaderIter
+
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    saved = (torch.allclose, dict(kl._KL_REGISTRY), _BaseDataLoaderIter.__next__, type(torch))
+    a, b = torch.zeros(2), torch.ones(2)
+    p, q = Normal(0.0, 1.0), Normal(3.0, 2.0)
+    right = kl.kl_divergence(p, q).item()
+
+    class Liar(type(torch)):
+        def __getattribute__(self, name):
+            return (lambda *args, **kwargs: True) if name == "allclose" else super().__getattribute__(name)
+
+    class M2(type):
+        __self__ = property(lambda cls: mode)  # torch asks the callable's __self__ to be the mode
+
+        def __call__(cls, func, types_, args=(), kwargs=None):
+            return True if func is saved[0] else func(*args, **(kwargs or {}))
+
+    k2 = M2("K2", (), {"__call__": contextlib.nullcontext.__init__})
+    mode = type("K", (TorchFunctionMode,), {"a_first": object.__new__(k2), "__torch_function__": k2})()
+
+    def built_with(module, name, value, make):  # made while the module's builtins held the student's value
+        g = vars(module)
+        real = g["__builtins__"]
+        g["__builtins__"] = dict(vars(builtins), **{name: value})
+        try:
+            return make(g)
+        finally:
+            g["__builtins__"] = real
+
+    code = torch._disable_dynamo(saved[0]).__code__
+    liar_allclose = built_with(tc, "getattr", lambda o, n, *d: (lambda *x, **y: True) if n == "__dynamo_disable"
+                               else getattr(o, n, *d), lambda g: types.FunctionType(
+                                   code, g, "allclose", None, (types.CellType(saved[0]), types.CellType(True))))
+    f = kl._kl_expfamily_expfamily
+    liar_kl = built_with(kl, "zip", lambda *x: iter(()), lambda g: types.FunctionType(
+        f.__code__, g, f.__name__, f.__defaults__, f.__closure__))
+
+    class Stop:
+        def __format__(self, spec):
+            raise StopIteration
+
+    try:
+        torch.__class__ = Liar
+        assert torch.allclose(a, b) and snap.changed(kernel) == ["the class of module"]
+        snap.restore(kernel)
+        assert type(torch) is saved[3] and not torch.allclose(a, b)
+        for name, patch in {"seen class": context_decorator(mode, saved[0]), "builtins": liar_allclose}.items():
+            torch.allclose = patch
+            assert torch.allclose(a, b) and snap.changed(kernel) == ["torch.allclose"], name
+            snap.restore(kernel)
+            assert torch.allclose is saved[0], name
+        for entry in (liar_kl, kl._kl_laplace_normal):
+            for table in (kl._KL_REGISTRY, kl._KL_MEMOIZE):
+                kl._KL_MEMOIZE.clear()
+                table[(Normal, Normal)] = entry
+                assert kl.kl_divergence(p, q).item() != right
+                assert snap.changed(kernel) == ["a library's registry (its KL table, global hooks...)"]
+                snap.restore(kernel)
+                assert kl._KL_REGISTRY == saved[1] and kl.kl_divergence(p, q).item() == right
+        _BaseDataLoaderIter.__next__ = functools.partial(_raise_error, Stop(), None)
+        assert snap.changed(kernel) == ["_BaseDataLoaderIter.__next__"]
+        snap.restore(kernel)
+        assert _BaseDataLoaderIter.__next__ is saved[2]
+    finally:
+        torch.__class__ = saved[3]
+        snap.restore(kernel)
+    assert snap.changed(kernel) == []
+
+
 def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):
     """Red team, round 4: torch.library can make torch.allclose answer True; the check names the op."""
     snap = _Snapshot(kernel)
