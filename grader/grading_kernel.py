@@ -124,8 +124,8 @@ class _Snapshot:
         self.shapes = class_shapes(self.classes)  # bases, metaclass and MRO
         self.class_ids = {id(c): c for c in self.classes}
         self.registries = registries(self.modules)  # torch's KL table, its global hooks
-        self.module_funcs = {name: {k: v for k, v in vars(m).items()  # functions, classes and modules
-                                    if issubclass(type(v), (*self.funcs, types.ModuleType))}
+        self.module_funcs = {name: {k: v for k, v in vars(m).items()  # functions, classes, modules, what can act
+                                    if issubclass(type(v), (*self.funcs, types.ModuleType)) or acts(v, self.funcs)}
                              for name, m in self.modules.items() if isinstance(m, types.ModuleType)}
         self.module_ids = {id(m): m for m in self.modules.values() if isinstance(m, types.ModuleType)}
         self.types |= {i: (m, type(m)) for i, m in self.module_ids.items()}  # torch.__class__ = a liar's
@@ -150,8 +150,8 @@ class _Snapshot:
         ns = self.user_ns
         out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
         out += ["a gc callback"] * (not same_items(gc.callbacks, self.gc_callbacks))
-        out += [f"the notebook's name {k}" for k in ns
-                if k in self.builtins and not k.startswith("__") and ns[k] is not self.builtins[k]]
+        out += [f"the notebook's name {k}" if type(k) is str else "a notebook name that is no str" for k in ns if type(
+            k) is not str or k in self.builtins and not k.startswith("__") and ns[k] is not self.builtins[k]]
         out += [f"sys.{n}" for n, v in self.sys_hooks.items() if getattr(sys, n) is not v]
         out += ["a trace or profile function"] * (sys.gettrace() is not None or sys.getprofile() is not None)
         out += ["an interval timer"] * any(signal.getitimer(t)[0] > 0 for t in _TIMERS)
@@ -188,8 +188,8 @@ class _Snapshot:
                     for k in tensors_with_attributes(ns, *self.tensor)]
         out += ["a custom exception handler"] * bool(shell.custom_exceptions)  # its CustomTB: above
         cb, tm = shell.events.callbacks, shell.input_transformer_manager  # compared by identity, not ==
-        out += ["IPython's event callbacks"] * (set(cb) != set(self.events) or not all(  # post_run_cell runs
-            same_items(cb[k], v) for k, v in self.events.items()))                     # before the reply is built
+        out += ["IPython's event callbacks"] * (not all(type(k) is str for k in cb) or set(cb) != set(self.events)
+                                                or not all(same_items(cb[k], v) for k, v in self.events.items()))
         out += ["IPython's input transformers"] * (not all(same_items(getattr(tm, n), v) for n, v in self.tm.items())
                                                    or not same_items(shell.input_transformers_cleanup, self.cleanup)
                                                    or not same_items(shell.input_transformers_post, self.post)

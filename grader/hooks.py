@@ -145,6 +145,18 @@ def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _d
     return out
 
 
+def safe_key(k, known, _type=type, _issubclass=issubclass, _data=(str, int, float, bytes, bool, type(None)),
+             _tuple=tuple, _typetype=type, _all=all, _any=any) -> bool:
+    """``k`` hashes and compares with C code only: plain data, a tuple of such, or a class whose metaclass
+    is ``type`` or one the snapshot holds (``known``)."""
+    t = _type(k)
+    if _any(t is d for d in _data):  # (by identity: ``in`` would hash the type)
+        return True
+    if t is _tuple:
+        return _all(safe_key(x, known) for x in k)
+    return _issubclass(t, _typetype) and (t is _typetype or known(t))
+
+
 def registry_changes(saved: list, known, put_back: bool = False, _issubclass=issubclass, _type=type, _dict=dict,
                      _list=list, _runs=runs_library_code, _any=any, _len=len) -> int:
     """How many of the registries in ``saved`` (``registries``) were rebound in their module, had an
@@ -158,15 +170,22 @@ def registry_changes(saved: list, known, put_back: bool = False, _issubclass=iss
         if rebound and put_back:
             d[name] = reg
         if _issubclass(_type(reg), _dict):  # an entry replaced counts, whatever runs; one added, if not a library's
+            items = _list(_dict.items(reg))  # keys looked at before any is hashed: a key's own __hash__ would run
+            bad = [k for k, v in items if not safe_key(k, known)]
+            items = [(k, v) for k, v in items if safe_key(k, known)]
             of = d.get(MEMOS.get(name)) if name in MEMOS else None  # a cache must hold what its table holds
-            new = [k for k in _list(reg) if k in copy and reg[k] is not copy[k] or k not in copy and (
-                   not _runs(reg[k], known, ()) or of is not None and not (
-                       reg[k] is of[k] if k in of else _any(reg[k] is v for v in of.values())))]
+            new = [k for k, v in items if k in copy and v is not copy[k] or k not in copy and (
+                   not _runs(v, known, ()) or of is not None and not (  # (NotImplemented: no entry fits)
+                       v is of[k] if k in of else v is NotImplemented or _any(v is e for e in of.values())))]
+            if put_back and bad:
+                _dict.clear(reg)
+                _dict.update(reg, items)
             for k in (new if put_back else []):
                 if k in copy:
                     reg[k] = copy[k]
                 else:
                     del reg[k]
+            new += bad
         else:
             keep = [v for v in reg if _any(v is c for c in copy) or _runs(v, known, ())]
             new = _len(keep) != _len(reg)

@@ -36,7 +36,8 @@ def func_types() -> tuple:
 
 
 def module_classes(modules: dict) -> list[type]:
-    """Every class defined in a loaded module (found without touching lazy or deprecated attributes)."""
+    """Every class defined in a loaded module (found without touching lazy or deprecated attributes),
+    the classes of the modules themselves, and the classes those classes hold (autograd's backward classes)."""
     out = []
     for name, m in modules.items():
         try:
@@ -44,7 +45,9 @@ def module_classes(modules: dict) -> list[type]:
         except TypeError:
             continue
         out += [v for v in values if issubclass(type(v), type) and vars(v).get("__module__") == name]
-    return out
+        out += [c for c in type(m).__mro__ if c is not object]  # a module's own class (torch._VF's __getattr__)
+    nested = [v for c in out for v in vars(c).values() if isinstance(v, type)]  # a class a class holds
+    return out + nested
 
 
 def library_dirs() -> tuple:
@@ -79,12 +82,15 @@ def same_items(a, b, _same=same) -> bool:
     return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
 
 
-def same_contents(now, saved, _same_items=same_items, _type=type, _set=set, _list=list) -> bool:
-    """A list of the same objects as ``saved``, or a dict with the same keys and the same objects."""
+def same_contents(now, saved, _same_items=same_items, _type=type, _set=set, _list=list, _any=any, _all=all) -> bool:
+    """A list of the same objects as ``saved``, or a dict with the same keys and the same objects (each
+    key of a type ``saved`` has, looked at before any is hashed: a key's own __hash__ would run here)."""
     if _type(now) is not _type(saved):
         return False
     if _type(saved) is dict:
-        return _set(now) == _set(saved) and _same_items([now[k] for k in saved], _list(saved.values()))
+        kinds = [_type(k) for k in saved]
+        return _all(_any(_type(k) is t for t in kinds) for k in now) and _set(now) == _set(saved) and _same_items(
+            [now[k] for k in saved], _list(saved.values()))
     return _same_items(now, saved)
 
 
