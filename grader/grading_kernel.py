@@ -40,10 +40,10 @@ from ipykernel.kernelapp import IPKernelApp
 
 from grader import guard, hooks, inventory, wrappers
 from grader.hooks import (changed_shapes, class_changes, class_shapes, put_back_class_dicts, put_back_trait_hooks,
-                          registries, registry_changes, same_trait_hooks, trait_hooks)
+                          lists_changed, plain_lists, registries, registry_changes, same_trait_hooks, trait_hooks)
 from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, apply_limits, asserts_on, class_names, func_types,
-                              library_codes, library_dirs, module_classes, put_back_dict, rebound, restore_interpreter,
-                              same, same_contents, same_items, tensors_with_attributes, torch_kernels, torch_modes)
+                              library_codes, library_dirs, module_classes, odd_keys, put_back_dict, rebound, same,
+                              restore_interpreter, same_contents, same_items, tensors_with_attributes, torch_kernels, torch_modes)
 from grader.wrappers import known, wraps
 
 KEY_MARKER = "# grader: the key of this grading run"
@@ -93,7 +93,7 @@ class _Snapshot:
                              ("shell", "session", "iopub_socket", "iopub_thread", "shell_stream", "control_stream")}
         self.shell_parts = {n: getattr(shell, n) for n in SHELL_PARTS}
         self.user_ns, self.user_module = shell.user_ns, shell.user_module  # a dict subclass can fake any name
-        self.gc_callbacks, self.meta_path, self.path_hooks = list(gc.callbacks), list(sys.meta_path), list(sys.path_hooks)
+        self.lists = plain_lists()  # gc.callbacks, sys.meta_path, sys.path_hooks: the very lists
         self.optimize, self.modes, self.kernels = sys.flags.optimize, torch_modes(), torch_kernels()
         torch = sys.modules.get("torch")
         self.torch = (torch.get_default_dtype(), torch.is_grad_enabled()) if torch is not None else None
@@ -140,16 +140,14 @@ class _Snapshot:
                 self.classes[c] = dict(vars(c))
 
     def changed(self, kernel: IPythonKernel) -> list[str]:
-        """What differs from the snapshot now (after a test ran): builtins, hooks, modules, functions,
-        methods, constants, timers; empty when nothing does."""
+        """What differs from the snapshot now (after a test ran): builtins, hooks, modules...; [] if nothing."""
         # read without calling a builtin, then put back: the rest of the check calls them
-        out = [f"builtins.{k}" for k, v in builtins.__dict__.items() if self.builtins.get(k, self) is not v]
-        put_back_dict(self.builtins)
+        out = [f"builtins.{k}" for k in put_back_dict(self.builtins)]
         lib = (self.dirs, self.codes, self.module_ids, self.class_ids)
         shell = self.kernel_attrs["shell"]  # the real one, even if the kernel's was swapped
         ns = self.user_ns
         out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
-        out += ["a gc callback"] * (not same_items(gc.callbacks, self.gc_callbacks))
+        out += lists_changed(self.lists)
         out += [f"the notebook's name {k}" if type(k) is str else "a notebook name that is no str" for k in ns if type(
             k) is not str or k in self.builtins and not k.startswith("__") and ns[k] is not self.builtins[k]]
         out += [f"sys.{n}" for n, v in self.sys_hooks.items() if getattr(sys, n) is not v]
@@ -159,12 +157,13 @@ class _Snapshot:
         out += [f"sys.modules[{n!r}]" for n, m in self.modules.items() if sys.modules.get(n) is not m]
         for name, funcs in self.module_funcs.items():
             d = vars(self.modules[name])
-            if d is not ns:  # the notebook's own names are the student's
-                out += [f"{name}.{k}" for k, v in funcs.items() if d.get(k) is not v and not wraps(lib, v, d.get(k))]
+            if d is not ns:  # the notebook's own names are the student's; a key that is no str would run its __eq__
+                out += [f"{name} (a key that is no str)"] if odd_keys(d) else [
+                    f"{name}.{k}" for k, v in funcs.items() if d.get(k) is not v and not wraps(lib, v, d.get(k))]
         for name, values in self.constants.items():
             d = vars(self.modules[name])
-            out += [f"{name}.{k}" for k, v in values.items()
-                    if k in d and d[k] is not v and not wraps(lib, v, d[k])]
+            out += [] if odd_keys(d) else [f"{name}.{k}" for k, v in values.items()
+                                           if k in d and d[k] is not v and not wraps(lib, v, d[k])]
         fs = self.funcs
         out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes)]
         out += ["a library's registry (its KL table, global hooks...)"] * bool(
@@ -172,7 +171,9 @@ class _Snapshot:
         out += class_changes(self.classes, fs, lib)  # a method or descriptor replaced, deleted or shadowed
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
             d = vars(obj)
-            out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in d.items() if k != "CustomTB" and (
+            out += [f"{type(obj).__name__} (a key that is no str)"] * odd_keys(d)
+            out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in ([] if odd_keys(d) else d.items())
+                    if k != "CustomTB" and (
                     k in attrs and (acts(attrs[k], fs) or k in UNSET_RUNNERS) and not same(attrs[k], v)
                     or k not in attrs and isinstance(getattr(type(obj), k, None), fs)
                     and not rebound(obj, k, v)  # IPython puts stream.write back so
@@ -186,15 +187,15 @@ class _Snapshot:
         if self.tensor is not None:  # t.double = lambda: liar, after the test checked type(t) is torch.Tensor
             out += [f"the notebook's {k} (a tensor with attributes of its own)"
                     for k in tensors_with_attributes(ns, *self.tensor)]
-        out += ["a custom exception handler"] * bool(shell.custom_exceptions)  # its CustomTB: above
+        out += ["a custom exception handler"] * (type(shell.custom_exceptions) is not tuple or shell.custom_exceptions != ())
         cb, tm = shell.events.callbacks, shell.input_transformer_manager  # compared by identity, not ==
-        out += ["IPython's event callbacks"] * (not all(type(k) is str for k in cb) or set(cb) != set(self.events)
+        out += ["IPython's event callbacks"] * (odd_keys(cb) or set(cb) != set(self.events)
                                                 or not all(same_items(cb[k], v) for k, v in self.events.items()))
         out += ["IPython's input transformers"] * (not all(same_items(getattr(tm, n), v) for n, v in self.tm.items())
                                                    or not same_items(shell.input_transformers_cleanup, self.cleanup)
                                                    or not same_items(shell.input_transformers_post, self.post)
                                                    or not same_items(shell.ast_transformers, self.ast)
-                                                   or shell.compile.flags != self.compile_flags)
+                                                   or type(f := shell.compile.flags) is not int or f != self.compile_flags)
         out += [f"the kernel's {n}" for n, v in (("shell_handlers", self.shell_handlers),
                 ("control_handlers", self.control_handlers)) if not same_contents(getattr(kernel, n, {}), v)]
         out += [f"IPython's prefilter {n}" for n, v in self.prefilter.items()
@@ -230,8 +231,7 @@ class _Snapshot:
                 pass
             shell.user_ns = self.user_ns
         shell.user_module = self.user_module
-        gc.callbacks[:] = self.gc_callbacks
-        sys.meta_path[:], sys.path_hooks[:] = self.meta_path, self.path_hooks
+        lists_changed(self.lists, put_back=True)
         restore_interpreter(self.optimize, self.modes, self.torch, self.builtins)
         sys.settrace(None)
         sys.setprofile(None)
@@ -247,6 +247,7 @@ class _Snapshot:
                 sys.modules[name] = value
         for name, funcs in self.module_funcs.items():  # functions patched in those modules
             d = vars(self.modules[name])
+            odd_keys(d, put_back=True)  # first: a key that is no str would run its __eq__ below
             for k, v in funcs.items():
                 if d.get(k) is not v and not wraps(lib, v, d.get(k)):
                     d[k] = v
@@ -274,6 +275,7 @@ class _Snapshot:
             tv.update({k: v for k, v in vals.items() if tv.get(k) is not v and acts(v, fs)})
         for obj, attrs in self.objs.values():  # methods patched on the objects themselves
             d = vars(obj)
+            odd_keys(d, put_back=True)
             for k in [k for k in d if k not in attrs and (isinstance(d[k], fs) or k.endswith(TRAIT_MAGIC)
                                                           and acts(d[k], fs))]:
                 del d[k]
@@ -289,13 +291,11 @@ class _Snapshot:
         for n, v in self.tm.items():
             setattr(tm, n, list(v))
         shell.input_transformers_cleanup[:] = self.cleanup
-        shell.input_transformers_post[:] = self.post
-        shell.ast_transformers[:] = self.ast
+        shell.input_transformers_post, shell.ast_transformers = list(self.post), list(self.ast)  # new plain lists
         pm = shell.prefilter_manager
         for n, v in self.prefilter.items():
             setattr(pm, n, list(v) if isinstance(v, list) else dict(v))
-        shell.events.callbacks.clear()
-        shell.events.callbacks.update({k: list(v) for k, v in self.events.items()})
+        shell.events.callbacks = {k: list(v) for k, v in self.events.items()}  # a new plain dict
         shell.compile.flags = self.compile_flags
         shell.set_custom_exc((), None)
         kernel.shell_handlers.clear()

@@ -6,6 +6,10 @@ module and optimizer hooks). Like grader.inventory, each function binds what it 
 
 from __future__ import annotations
 
+import gc
+import sys
+import types
+
 from grader.inventory import _MRO, _TYPE_DICT, acts, same_items
 from grader.wrappers import runs_library_code, wraps
 
@@ -146,15 +150,18 @@ def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _d
 
 
 def safe_key(k, known, _type=type, _issubclass=issubclass, _data=(str, int, float, bytes, bool, type(None)),
-             _tuple=tuple, _typetype=type, _all=all, _any=any) -> bool:
-    """``k`` hashes and compares with C code only: plain data, a tuple of such, or a class whose metaclass
-    is ``type`` or one the snapshot holds (``known``)."""
+             _tuple=tuple, _typetype=type, _all=all, _any=any, _tdict=_TYPE_DICT, _mro=_MRO,
+             _c=types.WrapperDescriptorType, _next=next) -> bool:
+    """``k`` hashes and compares with C code only: plain data, a tuple of such, or a class whose
+    metaclass's ``__hash__`` and ``__eq__`` are C slots (a metaclass of the snapshot's can be patched
+    too, and its dict is compared only after the registries)."""
     t = _type(k)
     if _any(t is d for d in _data):  # (by identity: ``in`` would hash the type)
         return True
     if t is _tuple:
         return _all(safe_key(x, known) for x in k)
-    return _issubclass(t, _typetype) and (t is _typetype or known(t))
+    return _issubclass(t, _typetype) and _all(_type(_next((_tdict(b)[n] for b in _mro(t) if n in _tdict(b)), None)) is _c
+                                              for n in ("__hash__", "__eq__"))  # C: object's, type's
 
 
 def registry_changes(saved: list, known, put_back: bool = False, _issubclass=issubclass, _type=type, _dict=dict,
@@ -193,3 +200,25 @@ def registry_changes(saved: list, known, put_back: bool = False, _issubclass=iss
                 reg[:] = keep
         n += bool(new) or rebound
     return n
+
+
+PLAIN_LISTS = ((gc, "gc", "callbacks"), (sys, "sys", "meta_path"), (sys, "sys", "path_hooks"))
+
+
+def plain_lists() -> list:
+    """[(module, its name, attribute, the list, a copy)] of the lists ``PLAIN_LISTS`` names."""
+    return [(m, name, n, getattr(m, n), list(getattr(m, n))) for m, name, n in PLAIN_LISTS]
+
+
+def lists_changed(saved: list, put_back: bool = False, _getattr=getattr, _setattr=setattr, _same=same_items,
+                  _set=list.__setitem__, _slice=slice(None)) -> list[str]:
+    """Which of those lists was rebound (to a subclass, say, whose methods would run here) or holds other
+    objects; with ``put_back``, the very list (C code holds gc's) is bound again and refilled in place."""
+    out = []
+    for m, name, n, orig, items in saved:
+        if _getattr(m, n) is not orig or not _same(orig, items):
+            out.append(f"{name}.{n}")
+            if put_back:
+                _setattr(m, n, orig)
+                _set(orig, _slice, items)
+    return out

@@ -76,10 +76,11 @@ def same(a, b, _method=types.MethodType) -> bool:
                       and a.__func__ is b.__func__ and a.__self__ is b.__self__)
 
 
-def same_items(a, b, _same=same) -> bool:
-    """Two sequences of the same objects (a bound method counts as the same when rebound), by identity:
-    an object whose __eq__ always says yes cannot stand in for another."""
-    return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+def same_items(a, b, _same=same, _type=type, _len=len, _all=all, _zip=zip) -> bool:
+    """Two sequences of the same type and of the same objects (a bound method counts as the same when
+    rebound), by identity: an object whose __eq__ always says yes cannot stand in for another, and a
+    subclass's __len__ or __iter__ would run here."""
+    return _type(a) is _type(b) and _len(a) == _len(b) and _all(_same(x, y) for x, y in _zip(a, b))
 
 
 def same_contents(now, saved, _same_items=same_items, _type=type, _set=set, _list=list, _any=any, _all=all) -> bool:
@@ -231,15 +232,31 @@ def torch_kernels(_modules=sys.modules) -> dict:
     return out
 
 
-def put_back_dict(saved: dict, b: dict = builtins.__dict__) -> list[str]:
+def odd_keys(d: dict, put_back: bool = False, _type=type, _str=str, _list=list, _dict=dict, _all=all) -> bool:
+    """Whether ``d`` is no plain dict or has a key that is no plain str (its __hash__ or __eq__ would run when a name is
+    looked up); with ``put_back``, such keys are taken out (by rebuilding ``d``: deleting one hashes it)."""
+    if _type(d) is not _dict:  # a subclass's own methods would run (an object's __dict__ can be one)
+        return True
+    if _all(_type(k) is _str for k in _list(d)):
+        return False
+    if put_back:
+        keep = [(k, v) for k, v in _list(_dict.items(d)) if _type(k) is _str]
+        _dict.clear(d)
+        _dict.update(d, keep)
+    return True
+
+
+def put_back_dict(saved: dict, b: dict = builtins.__dict__, _odd=odd_keys, _dict=dict) -> list[str]:
     """A module's dict as saved (builtins by default: the first step of the check and of the reset,
     which call them; also the grader's own modules, whose globals the check looks up); returns the
-    names that differed."""
-    out = [k for k in b if k not in saved or b[k] is not saved[k]] + [k for k in saved if k not in b]
+    names that differed (a key that is no plain str is taken out first, unhashed)."""
+    out = ["(a key that is no str)"] * _odd(b, True)
+    out += [k for k in b if k not in saved or b[k] is not saved[k]] + [k for k in saved if k not in b]
     for k in [k for k in b if k not in saved]:
         del b[k]
-    b.update(saved)
+    _dict.update(b, saved)
     return out
+
 
 
 def restore_interpreter(optimize: int, modes: tuple, torch_state, saved_builtins: dict, _modules=sys.modules) -> None:

@@ -709,6 +709,82 @@ def test_round_13_keys_hashed_by_the_check_classes_of_modules_and_callable_modul
     assert snap.changed(kernel) == []
 
 
+def test_round_14_no_student_code_runs_in_the_check_or_the_reset(kernel):
+    """Round 14 (a review of round 13's fixes: 4 ways, 1 false alarm left, see README), each seen and put
+    back with no student code run by the check or the reset: a key that is no str whose hash collides
+    with a name the check looks up, in builtins, in a module's dict and in the shell's own dict; lists,
+    dicts, tuples and ints the check reads replaced by subclasses (``gc.callbacks``, IPython's event
+    callbacks, its custom exceptions and transformers, the compiler's flags); a KL-table key whose
+    metaclass is one of the snapshot's (``abc.ABCMeta``) with a ``__hash__`` set during the test."""
+    import abc
+    import builtins
+    import gc
+    import math
+
+    import torch.distributions.kl as kl
+    from torch.distributions import Normal
+
+    shell = kernel.shell
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    ran = []
+
+    class Key:
+        def __init__(self, name):
+            self.name = name
+
+        def __hash__(self):
+            ran.append(self.name)
+            return hash(self.name)
+
+        def __eq__(self, other):
+            ran.append(self.name)
+            return False
+
+    class Sneaky(list):
+        def __len__(self):
+            ran.append("len")
+            return list.__len__(self)
+
+    def no_hash(cls):
+        ran.append("hash")
+        return id(cls)
+
+    key = abc.ABCMeta("Key", (Normal,), {})
+    cases = {
+        "builtins.(a key that is no str)": lambda: builtins.__dict__.__setitem__(Key("len"), len),
+        "math (a key that is no str)": lambda: vars(math).__setitem__(Key("pi"), 3.0),
+        "InteractiveShell (a key that is no str)": lambda: vars(shell).__setitem__(Key("CustomTB"), 1),
+        "gc.callbacks": lambda: setattr(gc, "callbacks", Sneaky(gc.callbacks)),
+        "IPython's event callbacks": lambda: setattr(shell.events, "callbacks",
+                                                     type("D", (dict,), {"__iter__": lambda d: ran.append("iter")})(
+                                                         shell.events.callbacks)),
+        "a custom exception handler": lambda: setattr(shell, "custom_exceptions", type("T", (tuple,), {
+            "__ne__": lambda t, o: ran.append("ne") or False})()),
+        "IPython's input transformers": lambda: setattr(shell.input_transformer_manager, "cleanup_transforms",
+                                                        Sneaky(shell.input_transformer_manager.cleanup_transforms)),
+    }
+    try:
+        for name, patch in cases.items():
+            ran.clear()
+            patch()
+            ran.clear()
+            assert name in snap.changed(kernel) and not ran, name
+            snap.restore(kernel)
+            assert not ran and snap.changed(kernel) == [], name
+        kl._KL_REGISTRY[key, key] = kl._kl_normal_normal  # library code, a key whose metaclass the snapshot holds
+        abc.ABCMeta.__hash__ = no_hash
+        ran.clear()
+        assert set(snap.changed(kernel)) == {"a library's registry (its KL table, global hooks...)", "ABCMeta.__hash__"}
+        assert not ran
+        snap.restore(kernel)
+        assert "__hash__" not in vars(abc.ABCMeta)  # (the entry, library code for a pair of its own, may stay)
+    finally:
+        kl._KL_REGISTRY.pop((key, key), None)
+        snap.restore(kernel)
+    assert snap.changed(kernel) == []
+
+
 def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):
     """Red team, round 4: torch.library can make torch.allclose answer True; the check names the op."""
     snap = _Snapshot(kernel)
