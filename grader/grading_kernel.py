@@ -170,9 +170,9 @@ class _Snapshot:
             registry_changes(self.registries, functools.partial(known, lib, held=True)))
         out += class_changes(self.classes, fs, lib)  # a method or descriptor replaced, deleted or shadowed
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
-            d = vars(obj)
-            out += [f"{type(obj).__name__} (a key that is no str)"] * odd_keys(d)
-            out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in ([] if odd_keys(d) else d.items())
+            odd = odd_keys(d := vars(obj))
+            out += [f"{type(obj).__name__} (a key that is no str)"] * odd
+            out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in ([] if odd else d.items())
                     if k != "CustomTB" and (
                     k in attrs and (acts(attrs[k], fs) or k in UNSET_RUNNERS) and not same(attrs[k], v)
                     or k not in attrs and isinstance(getattr(type(obj), k, None), fs)

@@ -177,9 +177,12 @@ def registry_changes(saved: list, known, put_back: bool = False, _issubclass=iss
         if rebound and put_back:
             d[name] = reg
         if _issubclass(_type(reg), _dict):  # an entry replaced counts, whatever runs; one added, if not a library's
-            items = _list(_dict.items(reg))  # keys looked at before any is hashed: a key's own __hash__ would run
-            bad = [k for k, v in items if not safe_key(k, known)]
-            items = [(k, v) for k, v in items if safe_key(k, known)]
+            items, bad = [], []  # keys looked at before any is hashed: a key's own __hash__ would run
+            for k, v in _list(_dict.items(reg)):
+                if safe_key(k, known):
+                    items.append((k, v))
+                else:
+                    bad.append(k)
             of = d.get(MEMOS.get(name)) if name in MEMOS else None  # a cache must hold what its table holds
             new = [k for k, v in items if k in copy and v is not copy[k] or k not in copy and (
                    not _runs(v, known, ()) or of is not None and not (  # (NotImplemented: no entry fits)

@@ -33,6 +33,11 @@ _ITERABLES = (dict, tuple, list, set, frozenset, collections.deque)  # container
 HELD_DEPTH = 5  # how far runs_library_code follows what a wrapper holds; anything but plain data further counts against it
 
 
+def one_of(t: type, kinds: tuple, _any=any) -> bool:
+    """``t`` is one of ``kinds``, by identity (``t in kinds`` would run the ``__eq__`` of ``t``'s metaclass)."""
+    return _any(t is k for k in kinds)
+
+
 def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = None,
                       _type=type, _function=types.FunctionType, _method=types.MethodType,
                       _partial=functools.partial, _c=_C_CALLABLES, _data=_DATA, _lru=functools._lru_cache_wrapper,
@@ -43,20 +48,21 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
                       _getattr=getattr, _iterables=_ITERABLES, _keys=dict.keys, _values=dict.values,
                       _member=types.MemberDescriptorType, _member_get=types.MemberDescriptorType.__get__,
                       _slots=_SLOTS, _objclass=_OBJCLASS, _run_data=_RUN_DATA, _by_name=_BY_NAME, _typetype=type,
-                      _flags=type.__dict__["__flags__"].__get__, _heap=1 << 9) -> bool:
+                      _flags=type.__dict__["__flags__"].__get__, _heap=1 << 9, _one_of=one_of) -> bool:
     """Whether what ``x`` (held by a library's wrapper) can run is only code ``known`` vouches for, C
     code or the objects in ``skip`` (what the wrapper wraps, the wrapper itself), following what it
     holds: a function (and its closure and defaults), a bound method (and its object), a partial (and
     its arguments), a static or class method, a property, C code (and the object it is bound to), a
     module (``known``: the snapshot's or a library's), a class or any other object (every method,
-    descriptor or callable its class's MRO holds, whose dunders run too, and its metaclass's; the object's own dict, its slots and fields (``defaultdict.default_factory``), and
-    the items of a container, a subclass's or a deque's too, read by the base type's C code). A cached
+    descriptor or callable its class's MRO holds, whose dunders run too, and its metaclass's; the
+    object's own dict, its slots and fields (``defaultdict.default_factory``), and the items of a
+    container, a subclass's or a deque's too, read by the base type's C code). A cached
     function (functools.lru_cache: it calls what no attribute shows) and a subclass of a C wrapper type
     count against it, and so does anything but plain data ``HELD_DEPTH`` levels down (not marked seen
     there, so that it is followed where it is met higher up). What other C objects hold (an iterator, a
     ``map``) is not seen."""
     seen = _set() if seen is None else seen
-    if _any(x is s for s in skip) or _id(x) in seen or _type(x) in _data:
+    if _any(x is s for s in skip) or _id(x) in seen or _one_of(_type(x), _data):
         return True
     if depth >= _max:
         return False
@@ -66,7 +72,7 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
     def go(v) -> bool:
         return runs_library_code(v, known, skip, depth + 1, seen)
 
-    if t in (tuple, list, set, frozenset) or t is dict:  # each item (a dict's keys too: a lookup runs their __eq__)
+    if _one_of(t, (tuple, list, set, frozenset, dict)):  # each item (a dict's keys too: a lookup runs their __eq__)
         return _all(go(v) for v in ((*_keys(x), *_values(x)) if t is dict else x))
     if t is _function:
         held = [c.cell_contents for c in _closure(x) or () if _filled(c)]
@@ -81,28 +87,25 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
         return _all(go(f) for f in (x.fget, x.fset, x.fdel) if f is not None)
     if _issubclass(t, _module):  # one the snapshot holds, or a library's loaded since (``known``)
         return known(x)
-    if t in _c:  # C code, run on its object (a method-wrapper's object is the function it calls)
+    if _one_of(t, _c):  # C code, run on its object (a method-wrapper's object is the function it calls)
         if _any(x is f for f in _run_data) or _getattr(x, "__name__", None) in ("__getattribute__", "__getattr__"):
             return False
         self = _getattr(x, "__self__", None)
         return self is None or go(self)
-    if t is _lru or t in _by_name or _issubclass(t, _wrappers):  # a cache calls what no attribute shows; a
+    if t is _lru or _one_of(t, _by_name) or _issubclass(t, _wrappers):  # a cache calls what no attribute shows; a
         # subclass of a C wrapper too
         return False
     cls = x if _issubclass(t, _typetype) else t  # (not isinstance: it would ask the object's own __class__)
     # every class whose dict can act: the object's class, and its metaclass too (calling the class runs it);
-    # not object, type or another built-in type (found by their flags: object need not come last in an MRO),
-    # nor a class of the snapshot's
-    mro = [b for b in (*_mro(cls), *_mro(_type(cls)))  # a built-in type's dict cannot change,
-           if _flags(b) & _heap and not known(b)]  # nor can a class's the snapshot holds unseen (class_changes)
-    if cls is x and not mro:
-        return True
+    # not object, type or another built-in type, whose dicts cannot change (found by their flags: object need
+    # not come last in an MRO), nor a class the snapshot holds, whose dict class_changes compares
+    mro = [b for b in (*_mro(cls), *_mro(_type(cls))) if _flags(b) & _heap and not known(b)]
     full = _mro(cls)
     for b in mro:  # being checked here: a method's __class__ cell (super()) leads back to them
         seen.add(_id(b))
     for b in mro:
         for k, f in _tdict(b).items():
-            if _type(f) in _slots:  # a slot or field: only of a class in the MRO (another's hides the object's dict)
+            if _one_of(_type(f), _slots):  # a slot or field: only of a class in the MRO (another's hides the object's dict)
                 if not _any(_objclass[_type(f)](f) is c for c in (*full, *_mro(t))):
                     return False
             elif k == "__dict__" or _acts(f, _funcs) and not go(f):  # its dunders run; __dict__ must be a slot's
@@ -129,7 +132,7 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
 
 def known(lib: tuple, f, held: bool = False, _type=type, _function=types.FunctionType, _code=_CODE,
           _globals=_GLOBALS, _module_dict=_MODULE_DICT, _modules=sys.modules, _module=types.ModuleType,
-          _genuine=genuine, _get=dict.get, _id=id, _stdlib=STDLIB_FILES, _issubclass=issubclass, _len=len,
+          _genuine=genuine, _get=dict.get, _id=id, _stdlib=STDLIB_FILES, _issubclass=issubclass, _typetype=type,
           _builtins_of=_FN["__builtins__"].__get__, _real_builtins=builtins.__dict__) -> bool:
     """``f`` is a plain function whose code is a library's (``lib`` = (library folders,
     ``library_codes`` at the snapshot, to which each code ``genuine`` vouches for is added); with
@@ -138,10 +141,10 @@ def known(lib: tuple, f, held: bool = False, _type=type, _function=types.Functio
     descriptors: an object of another type can claim a ``__code__``. With ``held``, a module counts if
     the snapshot holds it (``lib[2]``: {id: module}) or it is the loaded module of a library file, and a
     class if the snapshot holds it (``lib[3]``: its dict and shape are compared on their own)."""
-    if held and _issubclass(_type(f), type):  # a class the snapshot holds (``lib[3]``: {id: class})
-        return _len(lib) > 3 and _get(lib[3], _id(f)) is f
+    if held and _issubclass(_type(f), _typetype):  # a class the snapshot holds (``lib[3]``: {id: class})
+        return _get(lib[3], _id(f)) is f
     if held and _issubclass(_type(f), _module):
-        if _len(lib) > 2 and _get(lib[2], _id(f)) is f:
+        if _get(lib[2], _id(f)) is f:
             return True
         g = _module_dict(f)
         file = _get(g, "__file__")

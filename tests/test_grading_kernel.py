@@ -82,13 +82,14 @@ def test_a_torch_function_mode_is_seen_and_popped(kernel):
 def test_a_wrapper_counts_as_a_librarys_only_with_a_librarys_code(kernel):
     """Red team, round 4: a function compiled under numpy's file name that says it wraps
     np.allclose is a patch; torch's own optimizer hook and a module torch imports later are not."""
-    from grader.inventory import genuine, library_codes, library_dirs
+    from grader.inventory import genuine, library_codes, library_dirs, module_classes
     from grader.wrappers import wraps
 
     import sys
 
-    dirs = library_dirs()
-    lib = (dirs, library_codes(dirs, dict(sys.modules)))
+    dirs, mods = library_dirs(), dict(sys.modules)  # what the snapshot vouches for, as _Snapshot builds it
+    lib = (dirs, library_codes(dirs, mods), {id(m): m for m in mods.values() if isinstance(m, types.ModuleType)},
+           {id(c): c for c in module_classes(mods)})
     fake = eval(compile("lambda *a, **k: True", np.__file__, "eval"))
     fake.__wrapped__ = np.allclose
     assert not wraps(lib, np.allclose, fake) and not genuine(fake.__code__, dirs)
@@ -715,7 +716,9 @@ def test_round_14_no_student_code_runs_in_the_check_or_the_reset(kernel):
     with a name the check looks up, in builtins, in a module's dict and in the shell's own dict; lists,
     dicts, tuples and ints the check reads replaced by subclasses (``gc.callbacks``, IPython's event
     callbacks, its custom exceptions and transformers, the compiler's flags); a KL-table key whose
-    metaclass is one of the snapshot's (``abc.ABCMeta``) with a ``__hash__`` set during the test."""
+    metaclass is one of the snapshot's (``abc.ABCMeta``) with a ``__hash__`` set during the test; and
+    (found reading the change) a held object whose metaclass has an ``__eq__``, which ``type(x) in
+    kinds`` ran while the check followed a wrapper."""
     import abc
     import builtins
     import gc
@@ -723,6 +726,7 @@ def test_round_14_no_student_code_runs_in_the_check_or_the_reset(kernel):
 
     import torch.distributions.kl as kl
     from torch.distributions import Normal
+    from torch.utils._contextlib import context_decorator
 
     shell = kernel.shell
     snap = _Snapshot(kernel)
@@ -763,6 +767,9 @@ def test_round_14_no_student_code_runs_in_the_check_or_the_reset(kernel):
             "__ne__": lambda t, o: ran.append("ne") or False})()),
         "IPython's input transformers": lambda: setattr(shell.input_transformer_manager, "cleanup_transforms",
                                                         Sneaky(shell.input_transformer_manager.cleanup_transforms)),
+        # held by a wrapper: an object whose class's metaclass has an __eq__ (``type(x) in kinds`` would run it)
+        "torch.allclose": lambda: setattr(torch, "allclose", context_decorator(type("EqMeta", (type,), {
+            "__eq__": lambda cls, o: ran.append("eq") or False})("X", (), {})(), torch.allclose)),
     }
     try:
         for name, patch in cases.items():
