@@ -3,7 +3,7 @@
 The pages come from what is committed, nothing is executed:
 
 - the home page is README.md (the series, the slide -> notebook map, the results table and the
-  pictures); DATA.md, CONTRIBUTING.md and LICENSE-CONTENT.md follow it;
+  pictures); GRADING.md, DATA.md, CONTRIBUTING.md and LICENSE-CONTENT.md follow it;
 - one page per notebook, from its stored outputs. Three things change on the way: an
   interactive panel (a widget, which needs a kernel) becomes a live panel where the page can run
   its model (``LIVE`` below: notebook 05's VAE sliders and 2-D grid, notebook 02's completion
@@ -37,7 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
-PAGES = ["README.md", "DATA.md", "CONTRIBUTING.md", "LICENSE-CONTENT.md"]
+PAGES = ["README.md", "GRADING.md", "DATA.md", "CONTRIBUTING.md", "LICENSE-CONTENT.md"]
 WIDGET = "application/vnd.jupyter.widget-view+json"
 PANEL_NOTE = (
     '<div class="panel-note"><strong>Interactive panel.</strong> Its sliders need a running Python '

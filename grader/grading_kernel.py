@@ -10,7 +10,7 @@ a snapshot, taken after the teacher notebook's imports (``$GRADER_PREIMPORT``).
 Before each graded test cell (sent with RESET_MARKER and a fresh nonce as its first line) the
 kernel puts back, in plain Python, what the snapshot holds (``_Snapshot``: builtins, IPython's
 machinery, the messaging path, every loaded module's functions and classes, torch's modes, the
-grader's own globals and classes...; README's autograding section lists it all). After the test it
+grader's own globals and classes...; GRADING.md lists it all). After the test it
 checks the same things, torch's operator registrations and the notebook's tensors: a test that
 passed while something was patched gets no signature (``PATCHED_PREFIX`` says what), and one that
 passed untouched gets its signature (``TOKEN_PREFIX``): an HMAC, under the run's key, of the nonce
@@ -18,7 +18,7 @@ and the test's code as this kernel ran it.
 
 What it cannot do: code in this process can reach anything in it. A submission that digs the key
 out of this kernel's closure, patches a test's names between the reset and their use and puts them
-back before it ends, or rebinds a name the notebook defined can still pass (README lists more);
+back before it ends, or rebinds a name the notebook defined can still pass (GRADING.md lists more);
 the sandbox around the kernel is what keeps a submission from harming anyone else.
 """
 

@@ -711,7 +711,7 @@ def test_round_13_keys_hashed_by_the_check_classes_of_modules_and_callable_modul
 
 
 def test_round_14_no_student_code_runs_in_the_check_or_the_reset(kernel):
-    """Round 14 (a review of round 13's fixes: 4 ways, 1 false alarm left, see README), each seen and put
+    """Round 14 (a review of round 13's fixes: 4 ways, 1 false alarm left, see GRADING.md), each seen and put
     back with no student code run by the check or the reset: a key that is no str whose hash collides
     with a name the check looks up, in builtins, in a module's dict and in the shell's own dict; lists,
     dicts, tuples and ints the check reads replaced by subclasses (``gc.callbacks``, IPython's event
