@@ -39,11 +39,14 @@ from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
 from grader import guard, hooks, inventory, wrappers
-from grader.hooks import (changed_shapes, class_changes, class_shapes, put_back_class_dicts, put_back_trait_hooks,
-                          lists_changed, plain_lists, registries, registry_changes, same_trait_hooks, trait_hooks)
+from grader.hooks import (changed_shapes, class_changes, class_shapes, function_dict_changes, function_dicts,
+                          lists_changed, module_changes, plain_lists,
+                          put_back_class_dicts, put_back_trait_hooks, registries, registry_changes, same_trait_hooks,
+                          screen, trait_hooks)
 from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, apply_limits, asserts_on, class_names, func_types,
-                              library_codes, library_dirs, module_classes, odd_keys, put_back_dict, rebound, same,
-                              restore_interpreter, same_contents, same_items, tensors_with_attributes, torch_kernels, torch_modes)
+                              library_codes, library_dirs, module_classes, odd_keys, plain_dict, put_back_dict, rebound,
+                              restore_interpreter, same, same_contents, same_items, same_members, tensors_with_attributes,
+                              torch_kernels, torch_modes)
 from grader.wrappers import known, wraps
 
 KEY_MARKER = "# grader: the key of this grading run"
@@ -112,12 +115,12 @@ class _Snapshot:
         getattr(shell, "loop_runner", None)  # a trait made on first use: read, so the snapshot holds it
         self.traits = {id(o): (o, tv, dict(tv)) for o in objs  # session.pack, shell.loop_runner: traits
                        if type(tv := getattr(o, "__dict__", {}).get("_trait_values")) is dict}
-        self.tensor = (((torch.Tensor, torch.nn.Parameter), vars(torch.Tensor)["__dict__"].__get__,
+        self.tensor = (((torch.Tensor, torch.nn.Parameter), vars(torch.Tensor)["__dict__"],
                         class_names(torch.nn.Parameter)) if torch is not None else None)
         self.auto_builtins = dict(shell.builtin_trap.auto_builtins)  # copied into builtins as each cell starts
         self.trait_hooks = {id(o): (o, trait_hooks(o)) for o in objs  # observers, validators
                             if "_trait_values" in getattr(o, "__dict__", {})}
-        self.modules = dict(sys.modules)
+        self.sys_modules, self.modules = sys.modules, dict(sys.modules)  # the very dict, and what it held
         self.codes = library_codes(self.dirs + STDLIB_FILES, self.modules)
         classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(module_classes(self.modules))
         self.classes = {c: dict(_TYPE_DICT(c)) for c in classes}
@@ -134,16 +137,21 @@ class _Snapshot:
               for f in [v.__func__ if type(v) in (staticmethod, classmethod) else v]
               if type(f) is types.FunctionType and f.__kwdefaults__]
         self.kwdefaults = {id(f): (f, dict(f.__kwdefaults__)) for f in fs}  # a dict: changed in place, unaudited
+        self.fdicts = function_dicts(self.module_funcs, self.classes)  # f.__dynamo_disable = a liar: unaudited too
         for cls_path in os.environ.get("GRADER_CLASSES", "").split(","):
             mod, _, attr = cls_path.rpartition(".")
             if mod in sys.modules and isinstance(c := getattr(sys.modules[mod], attr, None), type):
                 self.classes[c] = dict(vars(c))
 
     def changed(self, kernel: IPythonKernel) -> list[str]:
-        """What differs from the snapshot now (after a test ran): builtins, hooks, modules...; [] if nothing."""
-        # read without calling a builtin, then put back: the rest of the check calls them
-        out = [f"builtins.{k}" for k in put_back_dict(self.builtins)]
-        lib = (self.dirs, self.codes, self.module_ids, self.class_ids)
+        """What differs from the snapshot now (after a test ran): builtins, hooks, modules...; [] if nothing.
+        What the student's code could have set to run during the check (builtins, the classes of objects and
+        modules, keys that are no str, class dicts, the modules' functions) is put back as it is seen."""
+        out = [f"builtins.{k}" for k in put_back_dict(self.builtins)]  # read without calling a builtin
+        out += screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
+        lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
+        out += class_changes(self.classes, fs, lib, put_back=True)  # a method or descriptor replaced or shadowed
+        out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes, put_back=True)]
         shell = self.kernel_attrs["shell"]  # the real one, even if the kernel's was swapped
         ns = self.user_ns
         out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
@@ -154,21 +162,11 @@ class _Snapshot:
         out += ["a trace or profile function"] * (sys.gettrace() is not None or sys.getprofile() is not None)
         out += ["an interval timer"] * any(signal.getitimer(t)[0] > 0 for t in _TIMERS)
         out += [f"the handler of {s.name}" for s, h in self.signals.items() if signal.getsignal(s) is not h]
-        out += [f"sys.modules[{n!r}]" for n, m in self.modules.items() if sys.modules.get(n) is not m]
-        for name, funcs in self.module_funcs.items():
-            d = vars(self.modules[name])
-            if d is not ns:  # the notebook's own names are the student's; a key that is no str would run its __eq__
-                out += [f"{name} (a key that is no str)"] if odd_keys(d) else [
-                    f"{name}.{k}" for k, v in funcs.items() if d.get(k) is not v and not wraps(lib, v, d.get(k))]
-        for name, values in self.constants.items():
-            d = vars(self.modules[name])
-            out += [] if odd_keys(d) else [f"{name}.{k}" for k, v in values.items()
-                                           if k in d and d[k] is not v and not wraps(lib, v, d[k])]
-        fs = self.funcs
-        out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes)]
+        out += [f"sys.modules[{n!r}]" for n, m in self.modules.items() if dict.get(self.sys_modules, n) is not m]
+        out += module_changes(self.module_funcs, self.constants, self.modules, ns, lib, put_back=True)
+        out += function_dict_changes(*self.fdicts, lib, fs, put_back=True)
         out += ["a library's registry (its KL table, global hooks...)"] * bool(
             registry_changes(self.registries, functools.partial(known, lib, held=True)))
-        out += class_changes(self.classes, fs, lib)  # a method or descriptor replaced, deleted or shadowed
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
             odd = odd_keys(d := vars(obj))
             out += [f"{type(obj).__name__} (a key that is no str)"] * odd
@@ -179,7 +177,7 @@ class _Snapshot:
                     and not rebound(obj, k, v)  # IPython puts stream.write back so
                     or k not in attrs and k.endswith(TRAIT_MAGIC) and acts(v, fs))]
         out += [f"{type(o).__name__}.{k} (a trait)" for o, tv, vals in self.traits.values() for k, v in vals.items()
-                if vars(o).get("_trait_values") is not tv
+                if type(vars(o)) is not dict or dict.get(vars(o), "_trait_values") is not tv
                 or not same(tv.get(k), v) and acts(v, fs)]
         out += ["IPython's auto_builtins"] * (not same_contents(shell.builtin_trap.auto_builtins, self.auto_builtins))
         out += [f"an observer or validator of {type(o).__name__}'s traits" for o, saved in self.trait_hooks.values()
@@ -190,7 +188,7 @@ class _Snapshot:
         out += ["a custom exception handler"] * (type(shell.custom_exceptions) is not tuple or shell.custom_exceptions != ())
         cb, tm = shell.events.callbacks, shell.input_transformer_manager  # compared by identity, not ==
         out += ["IPython's event callbacks"] * (odd_keys(cb) or set(cb) != set(self.events)
-                                                or not all(same_items(cb[k], v) for k, v in self.events.items()))
+                                                or not all(same_members(cb[k], v) for k, v in self.events.items()))
         out += ["IPython's input transformers"] * (not all(same_items(getattr(tm, n), v) for n, v in self.tm.items())
                                                    or not same_items(shell.input_transformers_cleanup, self.cleanup)
                                                    or not same_items(shell.input_transformers_post, self.post)
@@ -202,9 +200,8 @@ class _Snapshot:
                 if not same_contents(getattr(shell.prefilter_manager, n, None), v)]
         out += [f"the kernel's {n}" for n, v in self.kernel_attrs.items() if getattr(kernel, n) is not v]
         out += [f"the shell's {n}" for n, v in self.shell_parts.items() if getattr(shell, n) is not v]
-        out += [f"the class of {t.__name__}" for o, t in self.types.values() if type(o) is not t]
         out += ["asserts (switched off)"] * (not asserts_on(self.builtins["exec"], self.builtins["compile"]))
-        out += ["a torch function or dispatch mode"] * (torch_modes() != self.modes)
+        out += ["a torch function or dispatch mode"] * (torch_modes(cpu_ok=True) != self.modes)
         out += [f"the keyword defaults of {f.__qualname__}" for f, kw in self.kwdefaults.values()
                 if not same_contents(f.__kwdefaults__, kw)]
         kernels = torch_kernels()  # checked, not put back: a registration cannot be taken back from here
@@ -212,8 +209,11 @@ class _Snapshot:
         return list(dict.fromkeys(out))  # builtins is also a module: each name once
 
     def restore(self, kernel: IPythonKernel) -> None:
-        put_back_dict(self.builtins)  # first: everything below calls builtins
-        lib = (self.dirs, self.codes, self.module_ids, self.class_ids)
+        put_back_dict(self.builtins)  # first: everything below calls builtins; then what reading attributes runs
+        screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
+        lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
+        class_changes(self.classes, fs, lib, put_back=True)  # methods and descriptors patched on classes
+        changed_shapes(self.shapes, put_back=True)  # after the metaclasses' dicts: it recomputes MROs
         for n, v in self.kernel_attrs.items():
             if getattr(kernel, n) is not v:
                 setattr(kernel, n, v)
@@ -221,9 +221,6 @@ class _Snapshot:
         for n, v in self.shell_parts.items():  # an object swapped for one of the student's class
             if getattr(shell, n) is not v:
                 setattr(shell, n, v)
-        for o, t in self.types.values():  # obj.__class__ = a subclass with other methods
-            if type(o) is not t:
-                o.__class__ = t
         if shell.user_ns is not self.user_ns:  # keep what the notebook defined, in the real dict
             try:
                 self.user_ns.update(dict.items(shell.user_ns))
@@ -232,7 +229,6 @@ class _Snapshot:
             shell.user_ns = self.user_ns
         shell.user_module = self.user_module
         lists_changed(self.lists, put_back=True)
-        restore_interpreter(self.optimize, self.modes, self.torch, self.builtins)
         sys.settrace(None)
         sys.setprofile(None)
         for t in _TIMERS:
@@ -243,24 +239,13 @@ class _Snapshot:
         for name, value in self.sys_hooks.items():
             setattr(sys, name, value)
         for name, value in self.modules.items():  # modules swapped for fakes
-            if sys.modules.get(name) is not value:
-                sys.modules[name] = value
-        for name, funcs in self.module_funcs.items():  # functions patched in those modules
-            d = vars(self.modules[name])
-            odd_keys(d, put_back=True)  # first: a key that is no str would run its __eq__ below
-            for k, v in funcs.items():
-                if d.get(k) is not v and not wraps(lib, v, d.get(k)):
-                    d[k] = v
-        for name, values in self.constants.items():  # math.inf = 5.0
-            d = vars(self.modules[name])
-            for k, v in values.items():
-                if k in d and d[k] is not v and not wraps(lib, v, d[k]):
-                    d[k] = v
-        fs = self.funcs
-        class_changes(self.classes, fs, lib, put_back=True)  # methods and descriptors patched on classes
-        changed_shapes(self.shapes, put_back=True)  # after the metaclasses' dicts: it recomputes MROs
+            if dict.get(self.sys_modules, name) is not value:
+                self.sys_modules[name] = value
+        module_changes(self.module_funcs, self.constants, self.modules, shell.user_ns, lib, put_back=True)
+        function_dict_changes(*self.fdicts, lib, fs, put_back=True)
+        restore_interpreter(self.optimize, self.modes, self.torch, self.builtins)  # calls torch's functions: after
         registry_changes(self.registries, functools.partial(known, lib, held=True), put_back=True)
-        put_back_dict(self.auto_builtins, shell.builtin_trap.auto_builtins)
+        shell.builtin_trap.auto_builtins = dict(self.auto_builtins)  # a new plain dict
         if self.tensor is not None:  # a liar set up before the test (it may delete itself once used)
             tensors_with_attributes(shell.user_ns, *self.tensor, strip=True)
         for o, saved in self.trait_hooks.values():
@@ -270,18 +255,17 @@ class _Snapshot:
             if not same_contents(f.__kwdefaults__, kw):
                 f.__kwdefaults__.clear()
                 f.__kwdefaults__.update(kw)
-        for o, tv, vals in self.traits.values():
-            vars(o)["_trait_values"] = tv
-            tv.update({k: v for k, v in vals.items() if tv.get(k) is not v and acts(v, fs)})
         for obj, attrs in self.objs.values():  # methods patched on the objects themselves
-            d = vars(obj)
-            odd_keys(d, put_back=True)
+            d = plain_dict(obj)
             for k in [k for k in d if k not in attrs and (isinstance(d[k], fs) or k.endswith(TRAIT_MAGIC)
                                                           and acts(d[k], fs))]:
                 del d[k]
             for k, v in attrs.items():
                 if d.get(k, self) is not v and (acts(v, fs) or k in UNSET_RUNNERS):
                     d[k] = v
+        for o, tv, vals in self.traits.values():
+            plain_dict(o)["_trait_values"] = tv
+            tv.update({k: v for k, v in vals.items() if tv.get(k) is not v and acts(v, fs)})
         ns = shell.user_ns
         ns["__builtins__"] = builtins
         for k in [k for k in ns if k in self.builtins and not k.startswith("__")]:
@@ -298,11 +282,9 @@ class _Snapshot:
         shell.events.callbacks = {k: list(v) for k, v in self.events.items()}  # a new plain dict
         shell.compile.flags = self.compile_flags
         shell.set_custom_exc((), None)
-        kernel.shell_handlers.clear()
-        kernel.shell_handlers.update(self.shell_handlers)
+        kernel.shell_handlers = dict(self.shell_handlers)  # new plain dicts: a subclass's clear() would run
         if hasattr(kernel, "control_handlers"):
-            kernel.control_handlers.clear()
-            kernel.control_handlers.update(self.control_handlers)
+            kernel.control_handlers = dict(self.control_handlers)
 
 
 def _ok(kernel) -> dict:

@@ -10,8 +10,8 @@ import gc
 import sys
 import types
 
-from grader.inventory import _MRO, _TYPE_DICT, acts, same_items
-from grader.wrappers import runs_library_code, wraps
+from grader.inventory import _MRO, _TYPE_DICT, _filled, acts, odd_keys, same_items
+from grader.wrappers import _MODULE_DICT, runs_library_code, wraps
 
 _BASES, _CLASS = type.__dict__["__bases__"], object.__dict__["__class__"]
 _QUALNAME = type.__dict__["__qualname__"].__get__
@@ -62,13 +62,13 @@ def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type._
 
 def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False, _tdict=_TYPE_DICT, _mro=_MRO,
                   _acts=acts, _wraps=wraps, _list=list, _set=type.__setattr__, _del=type.__delattr__,
-                  _qualname=_QUALNAME) -> list[str]:
+                  _qualname=_QUALNAME, _id=id) -> list[str]:
     """The attributes of the classes in ``saved`` ({class: copy of its own dict}) that were replaced,
     added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor),
     unless a library wrapped the old one (``wraps``); an added one is compared with what the class
     inherited at the snapshot (data shadowing an inherited method counts). With ``put_back``, each is
     put back (a built-in type's dict cannot change anyway)."""
-    out = []
+    out, by_id = [], {_id(c): a for c, a in saved.items()}  # by id: ``b in saved`` would hash b by its metaclass
     for cls, attrs in saved.items():
         d, missing = _tdict(cls), object()
         for k in _list(d):
@@ -76,7 +76,7 @@ def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False,
             if attrs.get(k, missing) is v:
                 continue
             old = attrs[k] if k in attrs else next((d_b[k] for b in _mro(cls)[1:]  # as inherited at the snapshot
-                                                    if k in (d_b := saved[b] if b in saved else _tdict(b))), None)
+                                                    if k in (d_b := by_id.get(_id(b)) or _tdict(b))), None)
             if (_acts(v, funcs) or _acts(old, funcs)) and not _wraps(lib, old, v):
                 out.append(f"{_qualname(cls)}.{k}")
                 if put_back:
@@ -203,6 +203,92 @@ def registry_changes(saved: list, known, put_back: bool = False, _issubclass=iss
                 reg[:] = keep
         n += bool(new) or rebound
     return n
+
+
+def screen(types_saved: dict, modules: dict, sys_modules: dict, trait_dicts: list, _type=type, _set_class=_CLASS.__set__,
+           _qualname=_QUALNAME, _module_dict=_MODULE_DICT, _odd=odd_keys, _module=types.ModuleType, _sys=sys,
+           _issubclass=issubclass, _dict=dict) -> list[str]:
+    """The first step of the check and of the reset, after builtins and before any attribute is read or name
+    looked up: a swapped class's ``__getattribute__`` or a key's ``__eq__`` would run the student's code there,
+    which could undo the patches checked after it. Puts back the class of every object and module in
+    ``types_saved`` ({id: (object, class)}, by object's own C setter), ``sys.modules`` as the very dict, and
+    takes every key that is no str out of the dicts of the loaded ``modules``, of sys.modules and of
+    ``trait_dicts`` (unhashed); returns what differed."""
+    out = []
+    for o, t in types_saved.values():
+        if _type(o) is not t:
+            out.append(f"the class of {_qualname(t)}")
+            try:
+                _set_class(o, t)
+            except (TypeError, AttributeError):  # a layout CPython refuses: seen, not put back
+                pass
+    d = _module_dict(_sys)
+    out += ["sys (a key that is no str)"] * _odd(d, True)
+    if _dict.get(d, "modules") is not sys_modules:
+        out.append("sys.modules")
+        d["modules"] = sys_modules
+    out += ["sys.modules (a key that is no str)"] * _odd(sys_modules, True)
+    out += [f"{name} (a key that is no str)" for name, m in modules.items()
+            if _issubclass(_type(m), _module) and _odd(_module_dict(m), True)]
+    return out + ["a trait's dict (a key that is no str)" for tv in trait_dicts if _odd(tv, True)]
+
+
+def module_changes(kept: dict, constants: dict, modules: dict, ns: dict, lib: tuple, put_back: bool = False,
+                   _module_dict=_MODULE_DICT, _wraps=wraps, _get=dict.get) -> list[str]:
+    """"module.name" of each value rebound in a loaded module since the snapshot, unless a library wrapped the old
+    one (``wraps``): of what ``kept`` holds per module (functions, classes, modules and whatever else acts), and of
+    every top-level value of the modules in ``constants`` (``math.inf = 5.0``). The notebook's own module
+    (``ns``) is the student's. With ``put_back``, each is bound again as it is seen."""
+    out = []
+    for name, values in [*kept.items(), *constants.items()]:
+        d = _module_dict(modules[name])
+        if d is ns:
+            continue
+        for k, v in values.items():
+            now = _get(d, k, v) if name in constants else _get(d, k)  # a constant deleted is not put back
+            if now is not v and not _wraps(lib, v, now):
+                out.append(f"{name}.{k}")
+                if put_back:
+                    d[k] = v
+    return out
+
+
+_FDICT = types.FunctionType.__dict__["__dict__"]
+
+
+def function_dicts(kept: dict, classes: dict, _type=type, _function=types.FunctionType, _filled=_filled,
+                   _fdict=_FDICT.__get__) -> tuple[list, dict]:
+    """The plain functions the loaded modules (``kept``) and the classes hold, and those in their closures (torch's
+    ``@_disable_dynamo`` keeps the function it decorates there and calls that function's own ``__dynamo_disable``
+    attribute at every call): ([those with no attribute of their own], {id: (function, copy of its own dict)})."""
+    fs = [v.__func__ if _type(v) is staticmethod or _type(v) is classmethod else v
+          for d in [*kept.values(), *classes.values()] for v in d.values()]
+    fs = [f for f in fs if _type(f) is _function]
+    fs += [c.cell_contents for f in fs for c in f.__closure__ or () if _filled(c) and _type(c.cell_contents) is _function]
+    fs = list({id(f): f for f in fs}.values())
+    return [f for f in fs if not _fdict(f)], {id(f): (f, dict(_fdict(f))) for f in fs if _fdict(f)}
+
+
+def function_dict_changes(empty: list, full: dict, lib: tuple, funcs: tuple, put_back: bool = False,
+                          _fdict=_FDICT.__get__, _set_fdict=_FDICT.__set__, _type=type, _str=str, _dict=dict,
+                          _acts=acts, _wraps=wraps, _list=list, _get=dict.get, _qualname=types.FunctionType.__dict__[
+                              "__qualname__"].__get__) -> list[str]:
+    """The functions of ``function_dicts`` with an attribute of their own added, replaced or deleted where the old
+    or the new value acts (``acts``), unless the new one is a library's wrapper of the function itself (torch sets
+    ``__dynamo_disable`` to its dynamo-disabled wrapper on first use), or whose dict is no plain dict of str
+    keys. With ``put_back``, such a function's dict is bound anew as saved."""
+    out, missing = [], object()
+    for f, saved in [(f, {}) for f in empty if _fdict(f)] + _list(full.values()):
+        d = _fdict(f)
+        bad = _type(d) is not _dict or not all(_type(k) is _str for k in _dict.keys(d))
+        if not bad:
+            now = [(k, _get(d, k, missing), _get(saved, k, missing)) for k in {*_dict.keys(d), *_dict.keys(saved)}]
+            bad = [k for k, v, o in now if v is not o and (_acts(v, funcs) or _acts(o, funcs)) and not _wraps(lib, f, v)]
+        if bad:
+            out.append(f"{_qualname(f)} (an attribute of its own)")
+            if put_back:
+                _set_fdict(f, _dict(saved))
+    return out
 
 
 PLAIN_LISTS = ((gc, "gc", "callbacks"), (sys, "sys", "meta_path"), (sys, "sys", "path_hooks"))

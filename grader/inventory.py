@@ -70,9 +70,10 @@ STDLIB_FILES = tuple(f for name in ("contextlib", "functools", "abc", "enum", "t
 
 # The tests below run after student code: everything they use besides builtins (which the check puts
 # back first) is bound as a default argument, which the kernel's audit hook keeps from being changed.
-def same(a, b, _method=types.MethodType) -> bool:
-    """The same object, or the same method bound to the same object (each binding makes a new one)."""
-    return a is b or (isinstance(a, _method) and isinstance(b, _method)
+def same(a, b, _method=types.MethodType, _type=type) -> bool:
+    """The same object, or the same method bound to the same object (each binding makes a new one); by
+    exact type (isinstance would ask the object's own ``__class__``, which can be a property)."""
+    return a is b or (_type(a) is _method and _type(b) is _method
                       and a.__func__ is b.__func__ and a.__self__ is b.__self__)
 
 
@@ -81,6 +82,12 @@ def same_items(a, b, _same=same, _type=type, _len=len, _all=all, _zip=zip) -> bo
     rebound), by identity: an object whose __eq__ always says yes cannot stand in for another, and a
     subclass's __len__ or __iter__ would run here."""
     return _type(a) is _type(b) and _len(a) == _len(b) and _all(_same(x, y) for x, y in _zip(a, b))
+
+
+def same_members(a, b, _same=same, _type=type, _len=len, _all=all, _any=any) -> bool:
+    """``same_items`` in any order (``with plt.ioff():`` puts IPython's post_execute callbacks back in another)."""
+    return _type(a) is _type(b) and _len(a) == _len(b) and _all(_any(_same(x, y) for y in b) for x in a) and _all(
+        _any(_same(x, y) for x in a) for y in b)
 
 
 def same_contents(now, saved, _same_items=same_items, _type=type, _set=set, _list=list, _any=any, _all=all) -> bool:
@@ -95,12 +102,15 @@ def same_contents(now, saved, _same_items=same_items, _type=type, _set=set, _lis
     return _same_items(now, saved)
 
 
-def rebound(obj, name: str, value, _method=types.MethodType) -> bool:
-    """``value`` is the class's own method ``name`` bound to ``obj``, stored on it."""
-    return isinstance(value, _method) and value.__self__ is obj and value.__func__ is getattr(type(obj), name, None)
-
-
 _MRO, _TYPE_DICT = type.__dict__["__mro__"].__get__, type.__dict__["__dict__"].__get__
+
+
+def rebound(obj, name: str, value, _method=types.MethodType, _type=type, _mro=_MRO, _tdict=_TYPE_DICT,
+            _next=next) -> bool:
+    """``value`` is the class's own method ``name`` bound to ``obj``, stored on it (the class's attribute
+    read from the dicts of its MRO: a metaclass's ``__getattribute__`` would run)."""
+    return _type(value) is _method and value.__self__ is obj and value.__func__ is _next(
+        (_tdict(b)[name] for b in _mro(_type(obj)) if name in _tdict(b)), None)
 
 
 def acts(v, funcs: tuple, _issubclass=issubclass, _callable=callable, _type=type, _mro=_MRO,
@@ -119,13 +129,14 @@ def class_names(cls: type, _mro=_MRO, _tdict=_TYPE_DICT) -> frozenset:
 
 
 def tensors_with_attributes(ns: dict, tensors: tuple, own_dict, names: frozenset, strip: bool = False,
-                            limit: int = 1000, _type=type, _list=list, _str=str) -> list[str]:
+                            limit: int = 1000, _type=type, _list=list, _str=str, _dict=dict, _len=len) -> list[str]:
     """The notebook's names whose value (or an item of the list, tuple or dict it is) is a plain tensor
     or parameter (exactly one of ``tensors``) with an attribute of its own named like one of its
     class's (``names``): ``t.double = lambda: liar`` answers for the tensor's method after a test
     checked ``type(t) is torch.Tensor`` (a key that is not a plain str may compare equal to one).
-    ``own_dict`` reads an instance's dict; a label (``t.note = "..."``) is no patch. With ``strip``
-    (the reset), such attributes are deleted."""
+    ``own_dict`` is the tensor's ``__dict__`` descriptor (C code reads and sets it); a dict that is no plain dict
+    counts (its own methods would run); a label (``t.note = "..."``) is no patch. With ``strip`` (the reset),
+    such attributes are taken out, the dict rebuilt unhashed."""
     out = []
     for k, v in _list(ns.items()):
         t = _type(v)
@@ -133,12 +144,16 @@ def tensors_with_attributes(ns: dict, tensors: tuple, own_dict, names: frozenset
         for x in items:
             if not any(_type(x) is c for c in tensors):
                 continue
-            d = own_dict(x)
-            bad = [n for n in d if _type(n) is not _str or n in names]
-            if bad:
+            d = own_dict.__get__(x)
+            plain = _type(d) is _dict
+            keep = [(n, a) for n, a in _dict.items(d) if _type(n) is _str and n not in names]
+            if not plain or _len(keep) != _dict.__len__(d):
                 out.append(k if _type(k) is str else "?")
-            for n in bad if strip else ():
-                del d[n]
+                if strip and plain:
+                    _dict.clear(d)
+                    _dict.update(d, keep)
+                elif strip:
+                    own_dict.__set__(x, _dict(keep))
     return _list(dict.fromkeys(out))
 
 
@@ -212,10 +227,21 @@ def asserts_on(exec_=exec, compile_=compile) -> bool:
     return False
 
 
-def torch_modes(_modules=sys.modules) -> tuple[int, int]:
-    """How many torch function and dispatch modes are active (a mode can answer torch.allclose)."""
-    C = getattr(_modules.get("torch"), "_C", None)
-    return (C._len_torch_function_stack(), C._len_torch_dispatch_stack()) if C is not None else (0, 0)
+def torch_modes(_modules=sys.modules, cpu_ok: bool = False, _type=type, _vars=vars, _dict=dict) -> tuple[int, int]:
+    """How many torch function and dispatch modes are active (a mode can answer torch.allclose); with
+    ``cpu_ok``, not counting the ones ``torch.set_default_device("cpu")`` pushes (it changes nothing on the CPU)."""
+    torch = _modules.get("torch")
+    C = getattr(torch, "_C", None)
+    if C is None:
+        return (0, 0)
+    n = C._len_torch_function_stack()
+    cpu = getattr(_modules.get("torch.utils._device"), "DeviceContext", None) if cpu_ok else None
+    for i in range(n if cpu is not None else 0):
+        m = C._get_function_stack_at(i)
+        d = _vars(m) if _type(m) is cpu else None
+        dev = _dict.get(d, "device") if _type(d) is _dict else None
+        n -= _type(dev) is torch.device and dev.type == "cpu"
+    return (n, C._len_torch_dispatch_stack())
 
 
 def torch_kernels(_modules=sys.modules) -> dict:
@@ -244,6 +270,18 @@ def odd_keys(d: dict, put_back: bool = False, _type=type, _str=str, _list=list, 
         _dict.clear(d)
         _dict.update(d, keep)
     return True
+
+
+def plain_dict(obj, _vars=vars, _type=type, _dict=dict, _odd=odd_keys, _str=str, _setattr=object.__setattr__) -> dict:
+    """``obj``'s own dict, made a plain dict of str keys: one of another type is replaced by a plain copy (a
+    subclass's own methods would run), keys that are no str are taken out unhashed."""
+    d = _vars(obj)
+    if _type(d) is not _dict:
+        d = {k: v for k, v in _dict.items(d) if _type(k) is _str}
+        _setattr(obj, "__dict__", d)
+    else:
+        _odd(d, True)
+    return d
 
 
 def put_back_dict(saved: dict, b: dict = builtins.__dict__, _odd=odd_keys, _dict=dict) -> list[str]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import builtins
 import collections
 import functools
+import logging
 import operator
 import sys
 import types
 
-from grader.inventory import _FUNCS, _MRO, _TYPE_DICT, STDLIB_FILES, _filled, acts, genuine
+from grader.inventory import _FUNCS, _MRO, _TYPE_DICT, STDLIB_FILES, _filled, acts, genuine, odd_keys
 
 _C_CALLABLES = (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodWrapperType,
                 types.MethodDescriptorType, types.ClassMethodDescriptorType)
@@ -21,6 +22,7 @@ _DATA = (str, bytes, int, float, complex, bool, type(None), types.CodeType,
          types.GetSetDescriptorType, types.MemberDescriptorType)
 _SLOTS = (types.GetSetDescriptorType, types.MemberDescriptorType)
 _OBJCLASS = {t: t.__dict__["__objclass__"].__get__ for t in _SLOTS}
+_GET_SLOT = {t: t.__get__ for t in _SLOTS}
 # C code that runs or looks up what a string names (held, it counts against; so does a __getattribute__ or
 # __getattr__ slot, an attrgetter or a methodcaller)
 _RUN_DATA = (eval, exec, breakpoint, __import__, getattr)
@@ -48,7 +50,8 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
                       _getattr=getattr, _iterables=_ITERABLES, _keys=dict.keys, _values=dict.values,
                       _member=types.MemberDescriptorType, _member_get=types.MemberDescriptorType.__get__,
                       _slots=_SLOTS, _objclass=_OBJCLASS, _run_data=_RUN_DATA, _by_name=_BY_NAME, _typetype=type,
-                      _flags=type.__dict__["__flags__"].__get__, _heap=1 << 9, _one_of=one_of) -> bool:
+                      _flags=type.__dict__["__flags__"].__get__, _heap=1 << 9, _one_of=one_of, _next=next,
+                      _get_slot=_GET_SLOT, _items=dict.items) -> bool:
     """Whether what ``x`` (held by a library's wrapper) can run is only code ``known`` vouches for, C
     code or the objects in ``skip`` (what the wrapper wraps, the wrapper itself), following what it
     holds: a function (and its closure and defaults), a bound method (and its object), a partial (and
@@ -112,11 +115,13 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
                 return False
     if cls is not t:  # a class: what acts in it is checked above
         return True
-    try:
-        own = _vars(x)
-    except TypeError:  # no dict of its own
-        own = {}
-    held = [v for k, v in own.items() if k != "__annotations__"]
+    # its own dict, read by the C code of the MRO's __dict__ descriptor (vars() would run a __getattribute__);
+    # no plain dict (a subclass's methods would run) or a key that is no str (a lookup runs its __eq__) counts
+    desc = _next((_tdict(b)["__dict__"] for b in full if "__dict__" in _tdict(b)), None)
+    own = {} if desc is None else _get_slot[_type(desc)](desc, x, t) if _one_of(_type(desc), _slots) else None
+    if _type(own) is not dict or not _all(_type(k) is str for k in _keys(own)):
+        return False
+    held = [v for k, v in _items(own) if k != "__annotations__"]
     for b in full:  # slots and C fields (of any class, a built-in one too), read by the member descriptor's C code
         for f in _tdict(b).values():
             if _type(f) is _member:
@@ -133,7 +138,7 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
 def known(lib: tuple, f, held: bool = False, _type=type, _function=types.FunctionType, _code=_CODE,
           _globals=_GLOBALS, _module_dict=_MODULE_DICT, _modules=sys.modules, _module=types.ModuleType,
           _genuine=genuine, _get=dict.get, _id=id, _stdlib=STDLIB_FILES, _issubclass=issubclass, _typetype=type,
-          _builtins_of=_FN["__builtins__"].__get__, _real_builtins=builtins.__dict__) -> bool:
+          _builtins_of=_FN["__builtins__"].__get__, _real_builtins=builtins.__dict__, _odd=odd_keys) -> bool:
     """``f`` is a plain function whose code is a library's (``lib`` = (library folders,
     ``library_codes`` at the snapshot, to which each code ``genuine`` vouches for is added); with
     ``held``, one of the ``STDLIB_FILES`` too) and whose globals are its loaded module's own dict
@@ -146,19 +151,24 @@ def known(lib: tuple, f, held: bool = False, _type=type, _function=types.Functio
     if held and _issubclass(_type(f), _module):
         if _get(lib[2], _id(f)) is f:
             return True
-        g = _module_dict(f)
-        file = _get(g, "__file__")
-        return _type(file) is str and file.startswith(lib[0]) and _modules.get(_get(g, "__name__")) is f
+        g = _module_dict(f)  # a key that is no str would run its __eq__ below; so would a str subclass's hash
+        if _type(g) is not dict or _odd(g):
+            return False
+        file, name = _get(g, "__file__"), _get(g, "__name__")
+        return _type(file) is str and _type(name) is str and file.startswith(lib[0]) and _get(_modules, name) is f
     if _type(f) is not _function:
         return False
     c, g = _code(f), _globals(f)
     if _builtins_of(f) is not _real_builtins:  # made with other builtins, which it keeps whatever its globals say
         return False
     dirs = lib[0] + _stdlib if held else lib[0]
-    if not c.co_filename.startswith(dirs):
+    file = c.co_filename
+    if _type(file) is not str or not file.startswith(dirs) or _type(g) is not dict or _odd(g):
         return False
-    m = _modules.get(_get(g, "__name__")) if _type(g) is dict else None
-    if _type(m) is not _module or _module_dict(m) is not g or _get(g, "__file__") != c.co_filename:
+    name = _get(g, "__name__")
+    m = _get(_modules, name) if _type(name) is str else None
+    if _type(m) is not _module or _module_dict(m) is not g or _get(g, "__file__") is not file and (
+            _type(_get(g, "__file__")) is not str or _get(g, "__file__") != file):
         return False  # not the globals of the module that file defines (the notebook's namespace is a module's too)
     if lib[1].get(_id(c)) is c:
         return True
@@ -179,7 +189,7 @@ def lazy_partial(v, lib: tuple, _type=type, _partial=functools.partial, _functio
                  _code=_CODE, _known=known, _str=str) -> bool:
     """``v`` is a partial of one of the functions ``LAZY_PARTIALS`` names, that function itself (``known``)."""
     if _type(v) is not _partial or _type(v.func) is not _function or v.args or [
-            k for k, a in v.keywords.items() if k != "method_name" or _type(a) is not _str]:
+            k for k, a in v.keywords.items() if _type(k) is not _str or k != "method_name" or _type(a) is not _str]:
         return False  # only method_name=<a string>, as torch sets it (an object's __format__ would run)
     c = _code(v.func)
     return any(c.co_name == n and c.co_filename.endswith("/" + f) for f, n in LAZY_PARTIALS) and _known(lib, v.func)
@@ -187,21 +197,28 @@ def lazy_partial(v, lib: tuple, _type=type, _partial=functools.partial, _functio
 
 def wraps(lib: tuple, old, new, _filled=_filled, _lazy=lazy_partial, _runs=runs_library_code, _known=known,
           _partial=functools.partial, _closure=_CLOSURE, _vars=vars, _type=type, _defaults=_DEFAULTS,
-          _kwdefaults=_KWDEFAULTS) -> bool:
+          _kwdefaults=_KWDEFAULTS, _odd=odd_keys, _showwarning=logging._showwarning,
+          _logging=vars(logging)) -> bool:
     """``new`` is a library's own wrapper around ``old``, not a patch: a plain function whose code is a
     library's (``known``), that holds ``old`` in its closure (``__wrapped__`` can be set by anyone), and
     whatever else it holds that can be called runs only library code (``runs_library_code``: not
     ``torch.overrides.wrap_torch_function(the student's dispatcher)(old)``). torch hooks an optimizer
     class's step when it makes the first optimizer of that class, wraps torch.manual_seed when its
-    compiler is first imported and re-registers a cache's properties."""
+    compiler is first imported and re-registers a cache's properties; ``logging.captureWarnings(True)`` puts
+    its own function in place of ``warnings.showwarning``, keeping the old one in its module."""
     if _lazy(new, lib):
         return True
+    if new is _showwarning:  # logging.captureWarnings(True): logging's function, which calls the one it keeps
+        return _type(_logging) is dict and not _odd(_logging) and dict.get(_logging, "_warnings_showwarning") is old
     if _type(old) is property and _type(new) is property:  # a subclass could bring a __get__ of its own
         return all(f is None or _known(lib, f) for f in (new.fget, new.fset, new.fdel))
     if old is None or not _known(lib, new):
         return False
     held = [c.cell_contents for c in _closure(new) or () if _filled(c)]
-    wrapped = _vars(new).get("__wrapped__")  # anyone can set it: not evidence, but checked like the rest
+    own = _vars(new)  # a function's dict can be set to a subclass (its get would run) or hold a key that is no str
+    if _type(own) is not dict or _odd(own):
+        return False
+    wrapped = dict.get(own, "__wrapped__")  # anyone can set it: not evidence, but checked like the rest
     defaults = [*(_defaults(new) or ()), *(_kwdefaults(new) or {}).values()]
     return any(v is old for v in held) and all(
         _runs(v, _partial(_known, lib, held=True), (old, new)) for v in [wrapped, *held, *defaults])
