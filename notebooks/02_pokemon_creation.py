@@ -156,7 +156,7 @@ for ax, (img, title) in zip(axes[1:], rows):
 fig
 
 # %% [markdown]
-# **Takeaway.** Regression averages the possible colours: most of the pixels it generates (the share printed above) lie off the palette, brownish greys that belong to no Pokémon; classification over colour indices keeps the palette and lets sampling commit to one colour. From here on every model is 1-of-N.
+# **Takeaway.** Regression averages the possible colours: most of the pixels it generates (the share printed above) lie off the palette, muddy greys (brownish or bluish) that belong to no Pokémon; classification over colour indices keeps the palette and lets sampling commit to one colour. From here on every model is 1-of-N.
 #
 # ## 3. The lecture's model: an LSTM with 512 cells
 #
