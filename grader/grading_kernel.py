@@ -40,13 +40,13 @@ from ipykernel.kernelapp import IPKernelApp
 
 from grader import guard, hooks, inventory, wrappers
 from grader.hooks import (changed_shapes, class_changes, class_shapes, function_dict_changes, function_dicts,
-                          lists_changed, module_changes, plain_lists,
+                          lists_changed, module_changes, plain_lists, plain_objects, signal_handlers,
                           put_back_class_dicts, put_back_trait_hooks, registries, registry_changes, same_trait_hooks,
                           screen, trait_hooks)
 from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, apply_limits, asserts_on, class_names, func_types,
                               library_codes, library_dirs, module_classes, odd_keys, plain_dict, put_back_dict, rebound,
                               restore_interpreter, same, same_contents, same_items, same_members, tensors_with_attributes,
-                              torch_kernels, torch_modes)
+                              torch_hooks, torch_kernels, torch_modes)
 from grader.wrappers import known, wraps
 
 KEY_MARKER = "# grader: the key of this grading run"
@@ -60,8 +60,7 @@ SHELL_PARTS = ("compile", "input_transformer_manager", "prefilter_manager", "eve
 # run a cell are compared when their value at the snapshot acts (IPython sets some per cell: old_hook).
 UNSET_RUNNERS = ("trio_runner",)
 TRAIT_MAGIC = ("_validate", "_changed", "_default")  # _<trait>_validate on the object: traitlets calls it
-_TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
-_SIGNALS = (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGUSR1, signal.SIGUSR2)
+_SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))  # every handler
 
 
 def signature(key: str, nonce: str, source: str) -> str:
@@ -97,7 +96,7 @@ class _Snapshot:
         self.shell_parts = {n: getattr(shell, n) for n in SHELL_PARTS}
         self.user_ns, self.user_module = shell.user_ns, shell.user_module  # a dict subclass can fake any name
         self.lists = plain_lists()  # gc.callbacks, sys.meta_path, sys.path_hooks: the very lists
-        self.optimize, self.modes, self.kernels = sys.flags.optimize, torch_modes(), torch_kernels()
+        self.optimize, self.modes, self.kernels, self.hooks = sys.flags.optimize, torch_modes(), torch_kernels(), torch_hooks()
         torch = sys.modules.get("torch")
         self.torch = (torch.get_default_dtype(), torch.is_grad_enabled()) if torch is not None else None
         # methods of every object and class the execution path goes through
@@ -148,22 +147,23 @@ class _Snapshot:
         What the student's code could have set to run during the check (builtins, the classes of objects and
         modules, keys that are no str, class dicts, the modules' functions) is put back as it is seen."""
         out = [f"builtins.{k}" for k in put_back_dict(self.builtins)]  # read without calling a builtin
+        out += signal_handlers(self.signals)
         out += screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
         lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
         out += class_changes(self.classes, fs, lib, put_back=True)  # a method or descriptor replaced or shadowed
         out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes, put_back=True)]
+        out += plain_objects(self.objs, self.traits)  # then the objects' dicts; then the modules' functions it calls
+        out += module_changes(self.module_funcs, self.constants, self.modules, self.user_ns, lib, put_back=True)
         shell = self.kernel_attrs["shell"]  # the real one, even if the kernel's was swapped
         ns = self.user_ns
         out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
         out += lists_changed(self.lists)
+        out += ["the notebook's __builtins__"] * (dict.get(ns, "__builtins__") not in (builtins, vars(builtins)))
         out += [f"the notebook's name {k}" if type(k) is str else "a notebook name that is no str" for k in ns if type(
             k) is not str or k in self.builtins and not k.startswith("__") and ns[k] is not self.builtins[k]]
         out += [f"sys.{n}" for n, v in self.sys_hooks.items() if getattr(sys, n) is not v]
         out += ["a trace or profile function"] * (sys.gettrace() is not None or sys.getprofile() is not None)
-        out += ["an interval timer"] * any(signal.getitimer(t)[0] > 0 for t in _TIMERS)
-        out += [f"the handler of {s.name}" for s, h in self.signals.items() if signal.getsignal(s) is not h]
         out += [f"sys.modules[{n!r}]" for n, m in self.modules.items() if dict.get(self.sys_modules, n) is not m]
-        out += module_changes(self.module_funcs, self.constants, self.modules, ns, lib, put_back=True)
         out += function_dict_changes(*self.fdicts, lib, fs, put_back=True)
         out += ["a library's registry (its KL table, global hooks...)"] * bool(
             registry_changes(self.registries, functools.partial(known, lib, held=True)))
@@ -201,7 +201,8 @@ class _Snapshot:
         out += [f"the kernel's {n}" for n, v in self.kernel_attrs.items() if getattr(kernel, n) is not v]
         out += [f"the shell's {n}" for n, v in self.shell_parts.items() if getattr(shell, n) is not v]
         out += ["asserts (switched off)"] * (not asserts_on(self.builtins["exec"], self.builtins["compile"]))
-        out += ["a torch function or dispatch mode"] * (torch_modes(cpu_ok=True) != self.modes)
+        out += ["a torch function or dispatch mode"] * (torch_modes() != self.modes)
+        out += ["torch's saved-tensor hooks or frame-evaluation callback"] * (torch_hooks() != self.hooks)
         out += [f"the keyword defaults of {f.__qualname__}" for f, kw in self.kwdefaults.values()
                 if not same_contents(f.__kwdefaults__, kw)]
         kernels = torch_kernels()  # checked, not put back: a registration cannot be taken back from here
@@ -210,10 +211,16 @@ class _Snapshot:
 
     def restore(self, kernel: IPythonKernel) -> None:
         put_back_dict(self.builtins)  # first: everything below calls builtins; then what reading attributes runs
+        signal_handlers(self.signals)
         screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
         lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
         class_changes(self.classes, fs, lib, put_back=True)  # methods and descriptors patched on classes
         changed_shapes(self.shapes, put_back=True)  # after the metaclasses' dicts: it recomputes MROs
+        plain_objects(self.objs, self.traits)
+        for o, saved in self.trait_hooks.values():  # before any trait is set: an observer would run
+            if not same_trait_hooks(o, saved):
+                put_back_trait_hooks(o, saved)
+        module_changes(self.module_funcs, self.constants, self.modules, self.user_ns, lib, put_back=True)
         for n, v in self.kernel_attrs.items():
             if getattr(kernel, n) is not v:
                 setattr(kernel, n, v)
@@ -221,9 +228,9 @@ class _Snapshot:
         for n, v in self.shell_parts.items():  # an object swapped for one of the student's class
             if getattr(shell, n) is not v:
                 setattr(shell, n, v)
-        if shell.user_ns is not self.user_ns:  # keep what the notebook defined, in the real dict
+        if shell.user_ns is not self.user_ns:  # keep what the notebook defined, in the real dict (str keys only)
             try:
-                self.user_ns.update(dict.items(shell.user_ns))
+                self.user_ns.update([(k, v) for k, v in dict.items(shell.user_ns) if type(k) is str])
             except TypeError:  # not a dict at all
                 pass
             shell.user_ns = self.user_ns
@@ -231,26 +238,17 @@ class _Snapshot:
         lists_changed(self.lists, put_back=True)
         sys.settrace(None)
         sys.setprofile(None)
-        for t in _TIMERS:
-            signal.setitimer(t, 0)
-        for s, h in self.signals.items():
-            if signal.getsignal(s) is not h and h is not None:
-                signal.signal(s, h)
         for name, value in self.sys_hooks.items():
             setattr(sys, name, value)
         for name, value in self.modules.items():  # modules swapped for fakes
             if dict.get(self.sys_modules, name) is not value:
                 self.sys_modules[name] = value
-        module_changes(self.module_funcs, self.constants, self.modules, shell.user_ns, lib, put_back=True)
         function_dict_changes(*self.fdicts, lib, fs, put_back=True)
-        restore_interpreter(self.optimize, self.modes, self.torch, self.builtins)  # calls torch's functions: after
+        restore_interpreter(self.optimize, self.modes, self.torch, self.builtins, self.hooks)  # torch's own: after
         registry_changes(self.registries, functools.partial(known, lib, held=True), put_back=True)
         shell.builtin_trap.auto_builtins = dict(self.auto_builtins)  # a new plain dict
         if self.tensor is not None:  # a liar set up before the test (it may delete itself once used)
             tensors_with_attributes(shell.user_ns, *self.tensor, strip=True)
-        for o, saved in self.trait_hooks.values():
-            if not same_trait_hooks(o, saved):
-                put_back_trait_hooks(o, saved)
         for f, kw in self.kwdefaults.values():
             if not same_contents(f.__kwdefaults__, kw):
                 f.__kwdefaults__.clear()
@@ -322,6 +320,8 @@ def _kernel_class() -> type:
                 except Exception:  # noqa: BLE001 - no inline backend: figures are then not shown, nothing else
                     pass
             state["snapshot"] = _Snapshot(self)
+            ef = getattr(getattr(getattr(sys.modules.get("torch"), "_C", None), "_dynamo", None), "eval_frame", None)
+            state["frames"] = getattr(ef, "set_eval_frame", None)  # C: torch's PEP 523 hook, taken off below
             state["own"] = [(d, dict(d)) for d in (globals(), vars(inventory), vars(wrappers), vars(hooks), vars(guard))]
             state["own_classes"] = {c: dict(_TYPE_DICT(c)) for c in (_Snapshot, GradingKernel)}  # their own dicts
 
@@ -340,10 +340,12 @@ def _kernel_class() -> type:
             restore(snapshot, self)
             reply = await IPythonKernel.do_execute(self, rest, silent, store_history, user_expressions,
                                                    allow_stdin, **kwargs)
+            off = state.get("frames")  # first, by C: a frame-evaluation callback would run as each frame below starts
+            framed = off is not None and off(None) is not None
             # The evidence the grader scores, judged from the reply's own status before anything is
             # sent: the signature when the test finished and nothing was patched while it ran.
             if nonce and isinstance(reply, dict) and reply.get("status") == "ok":
-                patched = own_globals()
+                patched = ["torch's frame-evaluation callback"] * framed + own_globals()
                 patched += changed(snapshot, self)
                 restore(snapshot, self)  # undo what the student's functions did during the test
                 text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched

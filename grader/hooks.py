@@ -7,10 +7,11 @@ module and optimizer hooks). Like grader.inventory, each function binds what it 
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 import types
 
-from grader.inventory import _MRO, _TYPE_DICT, _filled, acts, odd_keys, same_items
+from grader.inventory import _MRO, _TYPE_DICT, _filled, acts, odd_keys, plain_dict, same_items, str_keys
 from grader.wrappers import _MODULE_DICT, runs_library_code, wraps
 
 _BASES, _CLASS = type.__dict__["__bases__"], object.__dict__["__class__"]
@@ -62,7 +63,7 @@ def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type._
 
 def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False, _tdict=_TYPE_DICT, _mro=_MRO,
                   _acts=acts, _wraps=wraps, _list=list, _set=type.__setattr__, _del=type.__delattr__,
-                  _qualname=_QUALNAME, _id=id) -> list[str]:
+                  _qualname=_QUALNAME, _id=id, _all=all, _str_keys=str_keys) -> list[str]:
     """The attributes of the classes in ``saved`` ({class: copy of its own dict}) that were replaced,
     added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor),
     unless a library wrapped the old one (``wraps``); an added one is compared with what the class
@@ -75,8 +76,11 @@ def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False,
             v = d[k]
             if attrs.get(k, missing) is v:
                 continue
-            old = attrs[k] if k in attrs else next((d_b[k] for b in _mro(cls)[1:]  # as inherited at the snapshot
-                                                    if k in (d_b := by_id.get(_id(b)) or _tdict(b))), None)
+            bases = [by_id.get(_id(b)) or _tdict(b) for b in _mro(cls)[1:]]  # as inherited at the snapshot
+            if k not in attrs and not _all(_str_keys(d_b) for d_b in bases):  # a base slipped in with odd keys
+                out.append(f"{_qualname(cls)}.{k}")
+                continue
+            old = attrs[k] if k in attrs else next((d_b[k] for d_b in bases if k in d_b), None)
             if (_acts(v, funcs) or _acts(old, funcs)) and not _wraps(lib, old, v):
                 out.append(f"{_qualname(cls)}.{k}")
                 if put_back:
@@ -151,7 +155,7 @@ def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _d
 
 def safe_key(k, known, _type=type, _issubclass=issubclass, _data=(str, int, float, bytes, bool, type(None)),
              _tuple=tuple, _typetype=type, _all=all, _any=any, _tdict=_TYPE_DICT, _mro=_MRO,
-             _c=types.WrapperDescriptorType, _next=next) -> bool:
+             _c=types.WrapperDescriptorType, _next=next, _str_keys=str_keys) -> bool:
     """``k`` hashes and compares with C code only: plain data, a tuple of such, or a class whose
     metaclass's ``__hash__`` and ``__eq__`` are C slots (a metaclass of the snapshot's can be patched
     too, and its dict is compared only after the registries)."""
@@ -160,8 +164,9 @@ def safe_key(k, known, _type=type, _issubclass=issubclass, _data=(str, int, floa
         return True
     if t is _tuple:
         return _all(safe_key(x, known) for x in k)
-    return _issubclass(t, _typetype) and _all(_type(_next((_tdict(b)[n] for b in _mro(t) if n in _tdict(b)), None)) is _c
-                                              for n in ("__hash__", "__eq__"))  # C: object's, type's
+    return _issubclass(t, _typetype) and _all(_str_keys(_tdict(b)) for b in _mro(t)) and _all(
+        _type(_next((_tdict(b)[n] for b in _mro(t) if n in _tdict(b)), None)) is _c
+        for n in ("__hash__", "__eq__"))  # C: object's, type's
 
 
 def registry_changes(saved: list, known, put_back: bool = False, _issubclass=issubclass, _type=type, _dict=dict,
@@ -203,6 +208,42 @@ def registry_changes(saved: list, known, put_back: bool = False, _issubclass=iss
                 reg[:] = keep
         n += bool(new) or rebound
     return n
+
+
+_TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
+
+
+def signal_handlers(saved: dict, _get=signal.getsignal, _set=signal.signal, _int=int, _timers=_TIMERS,
+                    _getitimer=signal.getitimer, _setitimer=signal.setitimer) -> list[str]:
+    """Interval timers stopped, and the signals whose handler differs from ``saved`` ({signal: handler}: every
+    catchable one), each put back at once: first in the check and the reset, after builtins (a handler of the
+    student's, sent a signal by a timer or by a child it forked, could run between any two steps of the check;
+    the timers first: a default handler put back under a running timer would end the kernel)."""
+    out = ["an interval timer"] * any(_getitimer(t)[0] > 0 or _getitimer(t)[1] > 0 for t in _timers)
+    for t in _timers:
+        _setitimer(t, 0)
+    for s, h in saved.items():
+        if _get(s) is not h:
+            out.append(f"the handler of signal {_int(s)}")
+            try:
+                _set(s, h) if h is not None else None  # None: set from C, not Python's to put back
+            except (OSError, ValueError, TypeError):
+                pass
+    return out
+
+
+def plain_objects(objs: dict, traits: dict, _plain=plain_dict, _type=type, _dict=dict) -> list[str]:
+    """After the class dicts are put back (``class_changes``): the own dict of every object in ``objs`` ({id:
+    (object, saved dict)}) a plain dict of str keys again, and each object's ``_trait_values`` (``traits``: {id:
+    (object, the very dict, copy)}) the very dict, before anything reads a trait (traitlets reads it there: a
+    subclass's ``__getitem__`` would run). Returns what differed."""
+    out = [f"{_type(o).__name__} (its dict)" for o, _ in objs.values() if _plain(o, report=True)]
+    for o, tv, _ in traits.values():
+        d = _plain(o)
+        if _dict.get(d, "_trait_values") is not tv:
+            out.append(f"{_type(o).__name__}._trait_values")
+            d["_trait_values"] = tv
+    return out
 
 
 def screen(types_saved: dict, modules: dict, sys_modules: dict, trait_dicts: list, _type=type, _set_class=_CLASS.__set__,
@@ -272,7 +313,7 @@ def function_dicts(kept: dict, classes: dict, _type=type, _function=types.Functi
 def function_dict_changes(empty: list, full: dict, lib: tuple, funcs: tuple, put_back: bool = False,
                           _fdict=_FDICT.__get__, _set_fdict=_FDICT.__set__, _type=type, _str=str, _dict=dict,
                           _acts=acts, _wraps=wraps, _list=list, _get=dict.get, _qualname=types.FunctionType.__dict__[
-                              "__qualname__"].__get__) -> list[str]:
+                              "__qualname__"].__get__, _id=id) -> list[str]:
     """The functions of ``function_dicts`` with an attribute of their own added, replaced or deleted where the old
     or the new value acts (``acts``), unless the new one is a library's wrapper of the function itself (torch sets
     ``__dynamo_disable`` to its dynamo-disabled wrapper on first use), or whose dict is no plain dict of str
@@ -283,7 +324,8 @@ def function_dict_changes(empty: list, full: dict, lib: tuple, funcs: tuple, put
         bad = _type(d) is not _dict or not all(_type(k) is _str for k in _dict.keys(d))
         if not bad:
             now = [(k, _get(d, k, missing), _get(saved, k, missing)) for k in {*_dict.keys(d), *_dict.keys(saved)}]
-            bad = [k for k, v, o in now if v is not o and (_acts(v, funcs) or _acts(o, funcs)) and not _wraps(lib, f, v)]
+            bad = [k for k, v, o in now if v is not o and (_acts(v, funcs) or _acts(o, funcs)) and not _wraps(lib, f, v)
+                   and not (o is None and _get(lib[3], _id(v)) is v)]  # a snapshot's class cached (numpy: ctypes')
         if bad:
             out.append(f"{_qualname(f)} (an attribute of its own)")
             if put_back:

@@ -84,10 +84,11 @@ def same_items(a, b, _same=same, _type=type, _len=len, _all=all, _zip=zip) -> bo
     return _type(a) is _type(b) and _len(a) == _len(b) and _all(_same(x, y) for x, y in _zip(a, b))
 
 
-def same_members(a, b, _same=same, _type=type, _len=len, _all=all, _any=any) -> bool:
-    """``same_items`` in any order (``with plt.ioff():`` puts IPython's post_execute callbacks back in another)."""
-    return _type(a) is _type(b) and _len(a) == _len(b) and _all(_any(_same(x, y) for y in b) for x in a) and _all(
-        _any(_same(x, y) for x in a) for y in b)
+def same_members(a, b, _same=same, _type=type, _all=all, _any=any) -> bool:
+    """``a`` is of ``b``'s type and holds only objects ``b`` holds, in any order, some perhaps taken away
+    (``with plt.ioff():`` puts IPython's post_execute callbacks back in another order; ``plt.ioff()`` takes
+    matplotlib's own away)."""
+    return _type(a) is _type(b) and _all(_any(_same(x, y) for y in b) for x in a)
 
 
 def same_contents(now, saved, _same_items=same_items, _type=type, _set=set, _list=list, _any=any, _all=all) -> bool:
@@ -113,14 +114,19 @@ def rebound(obj, name: str, value, _method=types.MethodType, _type=type, _mro=_M
         (_tdict(b)[name] for b in _mro(_type(obj)) if name in _tdict(b)), None)
 
 
+def str_keys(d, _type=type, _str=str, _all=all) -> bool:
+    """Every key of ``d`` (a dict or a class's mappingproxy) is a plain str, looked at unhashed."""
+    return _all(_type(k) is _str for k in d)
+
+
 def acts(v, funcs: tuple, _issubclass=issubclass, _callable=callable, _type=type, _mro=_MRO,
          _tdict=_TYPE_DICT) -> bool:
     """``v`` does something when called or looked up on a class (a function-like type, anything
     callable, a descriptor such as a property or a slot wrapper), unlike plain data; decided from its
     type's own dicts, without running any code of ``v``'s (a metaclass cannot answer for it)."""
-    t = _type(v)
+    t = _type(v)  # a class dict that holds a key that is no str (type() takes them) counts as acting: ``in`` would hash
     return _issubclass(t, funcs) or _callable(v) or any(
-        "__get__" in _tdict(b) or "__set__" in _tdict(b) for b in _mro(t))
+        not str_keys(_tdict(b)) or "__get__" in _tdict(b) or "__set__" in _tdict(b) for b in _mro(t))
 
 
 def class_names(cls: type, _mro=_MRO, _tdict=_TYPE_DICT) -> frozenset:
@@ -198,10 +204,34 @@ def library_codes(dirs: tuple, modules: dict, _types=types, _type=type, _vars=va
     return out
 
 
+_PLAIN = (str, bytes, int, float, complex, bool, type(None), type(Ellipsis), types.CodeType)
+
+
+def plain_code(code, _type=type, _plain=_PLAIN, _tuple=tuple, _frozenset=frozenset, _any=any, _all=all) -> bool:
+    """``code``'s names, file name and constants (nested code too) are of exact built-in types, so comparing it
+    with another code object runs no one's ``__eq__``."""
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        if _type(c) is _tuple or _type(c) is _frozenset:
+            stack += c
+            continue
+        if not _any(_type(c) is t for t in _plain):
+            return False
+        if _type(c) is types.CodeType:
+            names = (c.co_name, c.co_qualname, c.co_filename, *c.co_names, *c.co_varnames, *c.co_freevars, *c.co_cellvars)
+            if not _all(_type(n) is str for n in names) or _type(c.co_code) is not bytes:
+                return False
+            stack += c.co_consts
+    return True
+
+
 def genuine(code, dirs: tuple, _open=open, _compile=compile, _type=type, _types=types,
             _normpath=os.path.normpath) -> bool:
     """``code`` is what its library file compiles to (equal code: bytecode, constants, names): a module
     a library imports only after the snapshot, not code made by compile() under a library's file name."""
+    if not plain_code(code):  # a str subclass as its name or a constant would run its __eq__ in the comparisons
+        return False
     f = code.co_filename
     if not f.startswith(dirs) or _normpath(f) != f:  # '<torch dir>/../../tmp/mine.py' is no library file
         return False
@@ -227,21 +257,21 @@ def asserts_on(exec_=exec, compile_=compile) -> bool:
     return False
 
 
-def torch_modes(_modules=sys.modules, cpu_ok: bool = False, _type=type, _vars=vars, _dict=dict) -> tuple[int, int]:
-    """How many torch function and dispatch modes are active (a mode can answer torch.allclose); with
-    ``cpu_ok``, not counting the ones ``torch.set_default_device("cpu")`` pushes (it changes nothing on the CPU)."""
-    torch = _modules.get("torch")
-    C = getattr(torch, "_C", None)
+def torch_modes(_modules=sys.modules) -> tuple[int, int]:
+    """How many torch function and dispatch modes are active (a mode can answer torch.allclose)."""
+    C = getattr(_modules.get("torch"), "_C", None)
+    return (C._len_torch_function_stack(), C._len_torch_dispatch_stack()) if C is not None else (0, 0)
+
+
+def torch_hooks(_modules=sys.modules) -> tuple[bool, bool]:
+    """Whether torch has saved-tensor hooks pushed (they decide what every backward pass sees) and a
+    frame-evaluation callback set (dynamo's PEP 523 hook runs it at the start of every Python frame)."""
+    C = getattr(_modules.get("torch"), "_C", None)
     if C is None:
-        return (0, 0)
-    n = C._len_torch_function_stack()
-    cpu = getattr(_modules.get("torch.utils._device"), "DeviceContext", None) if cpu_ok else None
-    for i in range(n if cpu is not None else 0):
-        m = C._get_function_stack_at(i)
-        d = _vars(m) if _type(m) is cpu else None
-        dev = _dict.get(d, "device") if _type(d) is _dict else None
-        n -= _type(dev) is torch.device and dev.type == "cpu"
-    return (n, C._len_torch_dispatch_stack())
+        return (False, False)
+    ef = getattr(getattr(C, "_dynamo", None), "eval_frame", None)
+    return (C._autograd._top_saved_tensors_default_hooks(False) is not None,
+            ef is not None and ef.get_eval_frame_callback() is not None)
 
 
 def torch_kernels(_modules=sys.modules) -> dict:
@@ -272,16 +302,19 @@ def odd_keys(d: dict, put_back: bool = False, _type=type, _str=str, _list=list, 
     return True
 
 
-def plain_dict(obj, _vars=vars, _type=type, _dict=dict, _odd=odd_keys, _str=str, _setattr=object.__setattr__) -> dict:
+def plain_dict(obj, report: bool = False, _vars=vars, _type=type, _dict=dict, _odd=odd_keys, _str=str,
+               _setattr=object.__setattr__):
     """``obj``'s own dict, made a plain dict of str keys: one of another type is replaced by a plain copy (a
-    subclass's own methods would run), keys that are no str are taken out unhashed."""
+    subclass's own methods would run), keys that are no str are taken out unhashed. With ``report``: whether
+    it had to be changed, instead of the dict."""
     d = _vars(obj)
-    if _type(d) is not _dict:
+    changed = _type(d) is not _dict
+    if changed:
         d = {k: v for k, v in _dict.items(d) if _type(k) is _str}
         _setattr(obj, "__dict__", d)
     else:
-        _odd(d, True)
-    return d
+        changed = _odd(d, True)
+    return changed if report else d
 
 
 def put_back_dict(saved: dict, b: dict = builtins.__dict__, _odd=odd_keys, _dict=dict) -> list[str]:
@@ -297,20 +330,31 @@ def put_back_dict(saved: dict, b: dict = builtins.__dict__, _odd=odd_keys, _dict
 
 
 
-def restore_interpreter(optimize: int, modes: tuple, torch_state, saved_builtins: dict, _modules=sys.modules) -> None:
-    """Asserts on again, torch's function and dispatch modes popped to ``modes``, its default dtype
-    and grad mode (``torch_state``) put back."""
-    if not asserts_on(saved_builtins["exec"], saved_builtins["compile"]):
-        import _testinternalcapi  # CPython's own: how a submission switches asserts off at run time
+try:
+    import _testinternalcapi  # CPython's own: how a submission switches asserts off at run time (bound now)
+    _CONFIG = (_testinternalcapi.get_config, _testinternalcapi.set_config)
+except ImportError:  # a Python built without it: nothing can switch asserts off that way either
+    _CONFIG = None
 
-        config = _testinternalcapi.get_config()
+
+def restore_interpreter(optimize: int, modes: tuple, torch_state, saved_builtins: dict, hooks: tuple = (False, False),
+                        _modules=sys.modules, _config=_CONFIG) -> None:
+    """Asserts on again, torch's function and dispatch modes popped to ``modes``, saved-tensor hooks and the
+    frame-evaluation callback taken off when the snapshot had none (``hooks``), its default dtype and grad
+    mode (``torch_state``) put back."""
+    if not asserts_on(saved_builtins["exec"], saved_builtins["compile"]) and _config is not None:
+        config = _config[0]()
         config["optimization_level"] = optimize
-        _testinternalcapi.set_config(config)
+        _config[1](config)
     torch = _modules.get("torch")
     if torch is not None and torch_state is not None:
         while torch._C._len_torch_function_stack() > modes[0]:
             torch._C._pop_torch_function_stack()
         while torch._C._len_torch_dispatch_stack() > modes[1]:
             torch._C._pop_torch_dispatch_stack()
+        while not hooks[0] and torch._C._autograd._top_saved_tensors_default_hooks(False) is not None:
+            torch._C._autograd._pop_saved_tensors_default_hooks()
+        if not hooks[1] and getattr(torch._C, "_dynamo", None) is not None:
+            torch._C._dynamo.eval_frame.set_eval_frame(None)
         torch.set_default_dtype(torch_state[0])
         torch.set_grad_enabled(torch_state[1])

@@ -13,7 +13,7 @@ import operator
 import sys
 import types
 
-from grader.inventory import _FUNCS, _MRO, _TYPE_DICT, STDLIB_FILES, _filled, acts, genuine, odd_keys
+from grader.inventory import _FUNCS, _MRO, _TYPE_DICT, STDLIB_FILES, _filled, acts, genuine, odd_keys, str_keys
 
 _C_CALLABLES = (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodWrapperType,
                 types.MethodDescriptorType, types.ClassMethodDescriptorType)
@@ -51,7 +51,7 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
                       _member=types.MemberDescriptorType, _member_get=types.MemberDescriptorType.__get__,
                       _slots=_SLOTS, _objclass=_OBJCLASS, _run_data=_RUN_DATA, _by_name=_BY_NAME, _typetype=type,
                       _flags=type.__dict__["__flags__"].__get__, _heap=1 << 9, _one_of=one_of, _next=next,
-                      _get_slot=_GET_SLOT, _items=dict.items) -> bool:
+                      _get_slot=_GET_SLOT, _items=dict.items, _str_keys=str_keys) -> bool:
     """Whether what ``x`` (held by a library's wrapper) can run is only code ``known`` vouches for, C
     code or the objects in ``skip`` (what the wrapper wraps, the wrapper itself), following what it
     holds: a function (and its closure and defaults), a bound method (and its object), a partial (and
@@ -107,6 +107,8 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
     for b in mro:  # being checked here: a method's __class__ cell (super()) leads back to them
         seen.add(_id(b))
     for b in mro:
+        if not _str_keys(_tdict(b)):  # type() takes keys that are no str: comparing one would run its __eq__
+            return False
         for k, f in _tdict(b).items():
             if _one_of(_type(f), _slots):  # a slot or field: only of a class in the MRO (another's hides the object's dict)
                 if not _any(_objclass[_type(f)](f) is c for c in (*full, *_mro(t))):

@@ -758,7 +758,7 @@ def test_round_14_no_student_code_runs_in_the_check_or_the_reset(kernel):
     cases = {
         "builtins.(a key that is no str)": lambda: builtins.__dict__.__setitem__(Key("len"), len),
         "math (a key that is no str)": lambda: vars(math).__setitem__(Key("pi"), 3.0),
-        "InteractiveShell (a key that is no str)": lambda: vars(shell).__setitem__(Key("CustomTB"), 1),
+        "InteractiveShell (its dict)": lambda: vars(shell).__setitem__(Key("CustomTB"), 1),  # round 16: taken out first
         "gc.callbacks": lambda: setattr(gc, "callbacks", Sneaky(gc.callbacks)),
         "IPython's event callbacks": lambda: setattr(shell.events, "callbacks",
                                                      type("D", (dict,), {"__iter__": lambda d: ran.append("iter")})(
@@ -804,8 +804,9 @@ def test_round_15_the_check_and_the_reset_read_nothing_the_student_can_answer_fo
     a module's class swapped (read before anything else now); ``ABCMeta.__hash__`` set while classes are
     compared (by id now); torch's functions called by the reset before it put them back; an attribute of a
     library function's own (``__dynamo_disable``, which torch's ``@_disable_dynamo`` calls). The false alarms:
-    post_execute callbacks put back in another order (``with plt.ioff():``), ``torch.set_default_device("cpu")``
-    and, from the README's list, ``logging.captureWarnings(True)``."""
+    post_execute callbacks put back in another order (``with plt.ioff():``) and, from the README's list,
+    ``logging.captureWarnings(True)`` (``torch.set_default_device("cpu")``, also fixed then, counts again since round
+    16: the mode it pushes can carry a ``__torch_function__`` of its own)."""
     import abc
     import contextlib
     import functools
@@ -934,17 +935,97 @@ def test_round_15_the_check_and_the_reset_read_nothing_the_student_can_answer_fo
         post.append(print)
         snap = _Snapshot(kernel)
         post[:] = [*post[1:], post[0]]  # the same callbacks in another order (``with plt.ioff():``)
-        torch.set_default_device("cpu")
         logging.captureWarnings(True)
         assert snap.changed(kernel) == []
     finally:
         vars(numbers.Integral).get("note") and delattr(numbers.Integral, "note")
         logging.captureWarnings(False)
-        torch.set_default_device(None)
         shell.events.callbacks["post_execute"] = [f for f in shell.events.callbacks["post_execute"] if f is not print]
         vars(tuc)["__name__"] = name
         snap.restore(kernel)
     assert snap.changed(kernel) == [] and warnings.showwarning is snap.module_funcs["warnings"]["showwarning"]
+
+
+def test_round_16_what_runs_before_the_check_looks_and_what_it_did_not_look_at(kernel):
+    """Round 16 (a review of round 15's fixes: 12 ways, 2 false alarms), each seen with no student code run by the
+    check or the reset: module functions the check calls (``sys.gettrace``) before they were put back; a code
+    object whose name is a str subclass (compared by ``genuine``); an object's dict or ``_trait_values`` of a dict
+    subclass (read by traitlets); class dicts holding keys that are no str (``type()`` takes them: a held class,
+    a value's class that ``acts`` reads); an observer that the reset's ``setattr`` of a shell part ran; a swapped
+    namespace whose keys the reset hashed; and what the check did not look at: the notebook's ``__builtins__``,
+    torch's saved-tensor hooks and its frame-evaluation callback, the handlers of signals other than five. The
+    false alarms: ``plt.ioff()`` (a post_execute callback taken away) and numpy caching a ctypes class on its
+    function (round 15's function attributes)."""
+    import contextlib
+    import ctypes
+    import signal
+    import sys
+
+    import torch.distributions.kl as kl
+    from torch.distributions import Normal, Poisson
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._contextlib import context_decorator
+
+    shell = kernel.shell
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    ran = []
+    key = type("Key", (), {"__hash__": lambda s: hash("__get__"), "__eq__": lambda s, o: ran.append("key") or False})
+
+    class Yes(TorchFunctionMode):
+        def __torch_function__(self, func, types_, args=(), kwargs=None):
+            return True if func is torch.allclose else func(*args, **(kwargs or {}))
+
+    Name = type("Name", (str,), {"__hash__": str.__hash__, "__eq__": lambda s, o: ran.append("name") or str.__eq__(s, o)})
+    Quiet = type("Quiet", (dict,), {"get": lambda s, *a: ran.append("get") or dict.get(s, *a),
+                                    "__getitem__": lambda s, k: ran.append("getitem") or dict.__getitem__(s, k)})
+    code = kl._kl_normal_normal.__code__
+    hooks = torch.autograd.graph.saved_tensors_hooks(lambda t: t * 0, lambda t: t)
+    cases = {  # what the check must name: how the student gets there
+        "sys.gettrace": lambda: setattr(sys, "gettrace", lambda: ran.append("gettrace")),
+        "a library's registry (its KL table, global hooks...)": lambda: kl._KL_REGISTRY.__setitem__(
+            (Normal, Poisson), types.FunctionType(code.replace(co_name=Name(code.co_name)), vars(kl))),
+        "DisplayPublisher (its dict)": lambda: object.__setattr__(shell.display_pub, "__dict__",
+                                                                  Quiet(vars(shell.display_pub))),
+        "InteractiveShell._trait_values": lambda: vars(shell).__setitem__("_trait_values", Quiet(shell._trait_values)),
+        "torch.allclose": lambda: setattr(torch, "allclose", context_decorator(
+            type("Ctx", (contextlib.nullcontext,), {key(): None})(), torch.allclose)),
+        "Tensor.note": lambda: setattr(torch.Tensor, "note", type("Note", (), {key(): None})()),
+        "the notebook's __builtins__": lambda: shell.user_ns.__setitem__("__builtins__", {"len": lambda x: 0}),
+        "torch's saved-tensor hooks or frame-evaluation callback": hooks.__enter__,
+        "the handler of signal 28": lambda: signal.signal(signal.SIGWINCH, lambda *a: ran.append("signal")),
+    }
+    try:
+        for expected, patch in cases.items():
+            ran.clear()
+            patch()
+            ran.clear()
+            assert expected in snap.changed(kernel) and not ran, (expected, ran)
+            snap.restore(kernel)
+            assert not ran and snap.changed(kernel) == [], expected
+        assert torch._C._autograd._top_saved_tensors_default_hooks(False) is None  # popped by the reset
+        trap = shell.display_trap  # an observer of a shell part the reset puts back with setattr
+        shell.observe(lambda change: ran.append("observer"), "display_trap")
+        shell.display_trap = type(trap)(hook=trap.hook)
+        other = dict(shell.user_ns)  # a namespace swapped for one with a key whose hash is a name's
+        other[type("K", (), {"__hash__": lambda s: hash("__name__"), "__eq__": lambda s, o: ran.append("ns")})()] = 1
+        ran.clear()
+        snap.restore(kernel)
+        shell.user_ns = other
+        snap.restore(kernel)
+        assert not ran and shell.display_trap is trap and snap.changed(kernel) == []
+        # the false alarms: matplotlib's callback taken away (plt.ioff()), numpy's cached ctypes class
+        internal = sys.modules["numpy._core._internal"]._getintp_ctype
+        cached, internal.cache = internal.cache, None
+        shell.events.callbacks["post_execute"].append(print)
+        snap = _Snapshot(kernel)
+        shell.events.callbacks["post_execute"].remove(print)
+        internal.cache = ctypes.c_long
+        assert snap.changed(kernel) == []
+        internal.cache = cached
+    finally:
+        snap.restore(kernel)
+    assert snap.changed(kernel) == [] and not ran
 
 
 def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):
