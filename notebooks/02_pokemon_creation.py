@@ -722,8 +722,9 @@ assert int((field_cnn & ~earlier).sum()) == 0 and int(earlier.sum()) / 2 < int(f
 
 # %%
 with torch.no_grad():
-    per_pixel = torch.stack([F.log_softmax(part(test).float(), -1).gather(-1, test[..., None])[..., 0].flatten(1)
-                             for part in parts])  # (3, 80, 400): log p_k(x_t | x_<t), nats
+    test_logits = [part(test).float() for part in parts]  # kept: the end of this section tempers them
+    per_pixel = torch.stack([F.log_softmax(lg, -1).gather(-1, test[..., None])[..., 0].flatten(1)
+                             for lg in test_logits])  # (3, 80, 400): log p_k(x_t | x_<t), nats
     lp = per_pixel.sum(-1)  # (3, 80): log p_k(x), nats per sprite
     by_hand = torch.logsumexp(lp, 0) - math.log(3)  # log of the average of the three probabilities
     by_class = mixture.log_prob(test[:16])  # the class on 16 sprites (section 4's table scored it on all 80)
@@ -827,7 +828,7 @@ completion_figure(cnn, pick, 0.5, "PixelCNN completes the bottom 50% (τ = 1)")
 # %%
 LIKELIHOOD_TAUS = (0.9, 1.0, 1.1, 1.2, 1.3)
 with torch.no_grad():
-    logits_of = {name: [part(x).float() for part in parts] for name, x in (("valid", valid), ("test", test))}
+    logits_of = {"valid": [part(valid).float() for part in parts], "test": test_logits}
 
 
 def tempered_log_p(logits, x, tau):
