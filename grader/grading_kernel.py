@@ -44,10 +44,10 @@ from grader.hooks import (changed_shapes, class_changes, class_shapes, function_
                           put_back_class_dicts, put_back_trait_hooks, registries, registry_changes, same_trait_hooks,
                           screen, trait_hooks)
 from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, apply_limits, asserts_on, class_names, func_types,
-                              library_codes, library_dirs, module_classes, odd_keys, plain_dict, put_back_dict, rebound,
+                              library_codes, library_dirs, module_classes, odd_keys, put_back_dict, rebound,
                               restore_interpreter, same, same_contents, same_items, same_members, tensors_with_attributes,
                               torch_hooks, torch_kernels, torch_modes)
-from grader.wrappers import known, wraps
+from grader.wrappers import known
 
 KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
@@ -146,14 +146,8 @@ class _Snapshot:
         """What differs from the snapshot now (after a test ran): builtins, hooks, modules...; [] if nothing.
         What the student's code could have set to run during the check (builtins, the classes of objects and
         modules, keys that are no str, class dicts, the modules' functions) is put back as it is seen."""
-        out = [f"builtins.{k}" for k in put_back_dict(self.builtins)]  # read without calling a builtin
-        out += signal_handlers(self.signals)
-        out += screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
+        out = self.put_back_first()
         lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
-        out += class_changes(self.classes, fs, lib, put_back=True)  # a method or descriptor replaced or shadowed
-        out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes, put_back=True)]
-        out += plain_objects(self.objs, self.traits)  # then the objects' dicts; then the modules' functions it calls
-        out += module_changes(self.module_funcs, self.constants, self.modules, self.user_ns, lib, put_back=True)
         shell = self.kernel_attrs["shell"]  # the real one, even if the kernel's was swapped
         ns = self.user_ns
         out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
@@ -168,20 +162,15 @@ class _Snapshot:
         out += ["a library's registry (its KL table, global hooks...)"] * bool(
             registry_changes(self.registries, functools.partial(known, lib, held=True)))
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
-            odd = odd_keys(d := vars(obj))
-            out += [f"{type(obj).__name__} (a key that is no str)"] * odd
-            out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in ([] if odd else d.items())
+            out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in vars(obj).items()  # plain: put_back_first
                     if k != "CustomTB" and (
                     k in attrs and (acts(attrs[k], fs) or k in UNSET_RUNNERS) and not same(attrs[k], v)
                     or k not in attrs and isinstance(getattr(type(obj), k, None), fs)
                     and not rebound(obj, k, v)  # IPython puts stream.write back so
                     or k not in attrs and k.endswith(TRAIT_MAGIC) and acts(v, fs))]
         out += [f"{type(o).__name__}.{k} (a trait)" for o, tv, vals in self.traits.values() for k, v in vals.items()
-                if type(vars(o)) is not dict or dict.get(vars(o), "_trait_values") is not tv
-                or not same(tv.get(k), v) and acts(v, fs)]
+                if not same(tv.get(k), v) and acts(v, fs)]  # tv bound again by put_back_first
         out += ["IPython's auto_builtins"] * (not same_contents(shell.builtin_trap.auto_builtins, self.auto_builtins))
-        out += [f"an observer or validator of {type(o).__name__}'s traits" for o, saved in self.trait_hooks.values()
-                if not same_trait_hooks(o, saved)]
         if self.tensor is not None:  # t.double = lambda: liar, after the test checked type(t) is torch.Tensor
             out += [f"the notebook's {k} (a tensor with attributes of its own)"
                     for k in tensors_with_attributes(ns, *self.tensor)]
@@ -209,18 +198,29 @@ class _Snapshot:
         out += [f"torch's kernels of {n}" for n, v in self.kernels.items() if kernels.get(n) != v][:3]
         return list(dict.fromkeys(out))  # builtins is also a module: each name once
 
-    def restore(self, kernel: IPythonKernel) -> None:
-        put_back_dict(self.builtins)  # first: everything below calls builtins; then what reading attributes runs
-        signal_handlers(self.signals)
-        screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
-        lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
-        class_changes(self.classes, fs, lib, put_back=True)  # methods and descriptors patched on classes
-        changed_shapes(self.shapes, put_back=True)  # after the metaclasses' dicts: it recomputes MROs
-        plain_objects(self.objs, self.traits)
-        for o, saved in self.trait_hooks.values():  # before any trait is set: an observer would run
+    def put_back_first(self) -> list[str]:
+        """The first steps of the check and of the reset, each put back as it is seen and reported: what the rest
+        calls or reads would otherwise run code of the student's (which could undo the patches checked after it):
+        builtins, timers and signal handlers, the classes of objects and modules and keys that are no str
+        (``screen``), class dicts and shapes, the objects' own dicts and trait values, the observers and validators
+        of traits (an observer runs when the reset sets a trait), the modules' values (the check calls
+        ``sys.gettrace``...)."""
+        out = [f"builtins.{k}" for k in put_back_dict(self.builtins)]  # read without calling a builtin
+        out += signal_handlers(self.signals)
+        out += screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
+        lib = (self.dirs, self.codes, self.module_ids, self.class_ids)
+        out += class_changes(self.classes, self.funcs, lib, put_back=True)  # a method or descriptor replaced
+        out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes, put_back=True)]  # after
+        out += plain_objects(self.objs, self.traits)  # the metaclasses' dicts: assigning bases recomputes MROs
+        for o, saved in self.trait_hooks.values():
             if not same_trait_hooks(o, saved):
+                out.append(f"an observer or validator of {type(o).__name__}'s traits")
                 put_back_trait_hooks(o, saved)
-        module_changes(self.module_funcs, self.constants, self.modules, self.user_ns, lib, put_back=True)
+        return out + module_changes(self.module_funcs, self.constants, self.modules, self.user_ns, lib, put_back=True)
+
+    def restore(self, kernel: IPythonKernel) -> None:
+        self.put_back_first()
+        lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
         for n, v in self.kernel_attrs.items():
             if getattr(kernel, n) is not v:
                 setattr(kernel, n, v)
@@ -254,15 +254,14 @@ class _Snapshot:
                 f.__kwdefaults__.clear()
                 f.__kwdefaults__.update(kw)
         for obj, attrs in self.objs.values():  # methods patched on the objects themselves
-            d = plain_dict(obj)
+            d = vars(obj)  # a plain dict of str keys: put_back_first
             for k in [k for k in d if k not in attrs and (isinstance(d[k], fs) or k.endswith(TRAIT_MAGIC)
                                                           and acts(d[k], fs))]:
                 del d[k]
             for k, v in attrs.items():
                 if d.get(k, self) is not v and (acts(v, fs) or k in UNSET_RUNNERS):
                     d[k] = v
-        for o, tv, vals in self.traits.values():
-            plain_dict(o)["_trait_values"] = tv
+        for o, tv, vals in self.traits.values():  # tv bound again by put_back_first
             tv.update({k: v for k, v in vals.items() if tv.get(k) is not v and acts(v, fs)})
         ns = shell.user_ns
         ns["__builtins__"] = builtins

@@ -226,7 +226,8 @@ def signal_handlers(saved: dict, _get=signal.getsignal, _set=signal.signal, _int
         if _get(s) is not h:
             out.append(f"the handler of signal {_int(s)}")
             try:
-                _set(s, h) if h is not None else None  # None: set from C, not Python's to put back
+                if h is not None:  # None: set from C, not Python's to put back
+                    _set(s, h)
             except (OSError, ValueError, TypeError):
                 pass
     return out
@@ -306,14 +307,14 @@ def function_dicts(kept: dict, classes: dict, _type=type, _function=types.Functi
           for d in [*kept.values(), *classes.values()] for v in d.values()]
     fs = [f for f in fs if _type(f) is _function]
     fs += [c.cell_contents for f in fs for c in f.__closure__ or () if _filled(c) and _type(c.cell_contents) is _function]
-    fs = list({id(f): f for f in fs}.values())
-    return [f for f in fs if not _fdict(f)], {id(f): (f, dict(_fdict(f))) for f in fs if _fdict(f)}
+    owned = [(f, _fdict(f)) for f in {id(f): f for f in fs}.values()]
+    return [f for f, d in owned if not d], {id(f): (f, dict(d)) for f, d in owned if d}
 
 
 def function_dict_changes(empty: list, full: dict, lib: tuple, funcs: tuple, put_back: bool = False,
-                          _fdict=_FDICT.__get__, _set_fdict=_FDICT.__set__, _type=type, _str=str, _dict=dict,
+                          _fdict=_FDICT.__get__, _set_fdict=_FDICT.__set__, _type=type, _dict=dict,
                           _acts=acts, _wraps=wraps, _list=list, _get=dict.get, _qualname=types.FunctionType.__dict__[
-                              "__qualname__"].__get__, _id=id) -> list[str]:
+                              "__qualname__"].__get__, _id=id, _str_keys=str_keys) -> list[str]:
     """The functions of ``function_dicts`` with an attribute of their own added, replaced or deleted where the old
     or the new value acts (``acts``), unless the new one is a library's wrapper of the function itself (torch sets
     ``__dynamo_disable`` to its dynamo-disabled wrapper on first use), or whose dict is no plain dict of str
@@ -321,7 +322,7 @@ def function_dict_changes(empty: list, full: dict, lib: tuple, funcs: tuple, put
     out, missing = [], object()
     for f, saved in [(f, {}) for f in empty if _fdict(f)] + _list(full.values()):
         d = _fdict(f)
-        bad = _type(d) is not _dict or not all(_type(k) is _str for k in _dict.keys(d))
+        bad = _type(d) is not _dict or not _str_keys(d)
         if not bad:
             now = [(k, _get(d, k, missing), _get(saved, k, missing)) for k in {*_dict.keys(d), *_dict.keys(saved)}]
             bad = [k for k, v, o in now if v is not o and (_acts(v, funcs) or _acts(o, funcs)) and not _wraps(lib, f, v)

@@ -288,12 +288,12 @@ def torch_kernels(_modules=sys.modules) -> dict:
     return out
 
 
-def odd_keys(d: dict, put_back: bool = False, _type=type, _str=str, _list=list, _dict=dict, _all=all) -> bool:
+def odd_keys(d: dict, put_back: bool = False, _type=type, _str=str, _list=list, _dict=dict, _str_keys=str_keys) -> bool:
     """Whether ``d`` is no plain dict or has a key that is no plain str (its __hash__ or __eq__ would run when a name is
     looked up); with ``put_back``, such keys are taken out (by rebuilding ``d``: deleting one hashes it)."""
     if _type(d) is not _dict:  # a subclass's own methods would run (an object's __dict__ can be one)
         return True
-    if _all(_type(k) is _str for k in _list(d)):
+    if _str_keys(d):
         return False
     if put_back:
         keep = [(k, v) for k, v in _list(_dict.items(d)) if _type(k) is _str]

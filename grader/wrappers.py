@@ -121,7 +121,7 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
     # no plain dict (a subclass's methods would run) or a key that is no str (a lookup runs its __eq__) counts
     desc = _next((_tdict(b)["__dict__"] for b in full if "__dict__" in _tdict(b)), None)
     own = {} if desc is None else _get_slot[_type(desc)](desc, x, t) if _one_of(_type(desc), _slots) else None
-    if _type(own) is not dict or not _all(_type(k) is str for k in _keys(own)):
+    if _type(own) is not dict or not _str_keys(own):
         return False
     held = [v for k, v in _items(own) if k != "__annotations__"]
     for b in full:  # slots and C fields (of any class, a built-in one too), read by the member descriptor's C code
@@ -154,7 +154,7 @@ def known(lib: tuple, f, held: bool = False, _type=type, _function=types.Functio
         if _get(lib[2], _id(f)) is f:
             return True
         g = _module_dict(f)  # a key that is no str would run its __eq__ below; so would a str subclass's hash
-        if _type(g) is not dict or _odd(g):
+        if _odd(g):  # (also: no plain dict)
             return False
         file, name = _get(g, "__file__"), _get(g, "__name__")
         return _type(file) is str and _type(name) is str and file.startswith(lib[0]) and _get(_modules, name) is f
@@ -165,12 +165,13 @@ def known(lib: tuple, f, held: bool = False, _type=type, _function=types.Functio
         return False
     dirs = lib[0] + _stdlib if held else lib[0]
     file = c.co_filename
-    if _type(file) is not str or not file.startswith(dirs) or _type(g) is not dict or _odd(g):
+    if _type(file) is not str or not file.startswith(dirs) or _odd(g):
         return False
     name = _get(g, "__name__")
     m = _get(_modules, name) if _type(name) is str else None
-    if _type(m) is not _module or _module_dict(m) is not g or _get(g, "__file__") is not file and (
-            _type(_get(g, "__file__")) is not str or _get(g, "__file__") != file):
+    own_file = _get(g, "__file__")
+    if _type(m) is not _module or _module_dict(m) is not g or own_file is not file and (
+            _type(own_file) is not str or own_file != file):
         return False  # not the globals of the module that file defines (the notebook's namespace is a module's too)
     if lib[1].get(_id(c)) is c:
         return True
@@ -211,14 +212,14 @@ def wraps(lib: tuple, old, new, _filled=_filled, _lazy=lazy_partial, _runs=runs_
     if _lazy(new, lib):
         return True
     if new is _showwarning:  # logging.captureWarnings(True): logging's function, which calls the one it keeps
-        return _type(_logging) is dict and not _odd(_logging) and dict.get(_logging, "_warnings_showwarning") is old
+        return not _odd(_logging) and dict.get(_logging, "_warnings_showwarning") is old
     if _type(old) is property and _type(new) is property:  # a subclass could bring a __get__ of its own
         return all(f is None or _known(lib, f) for f in (new.fget, new.fset, new.fdel))
     if old is None or not _known(lib, new):
         return False
     held = [c.cell_contents for c in _closure(new) or () if _filled(c)]
     own = _vars(new)  # a function's dict can be set to a subclass (its get would run) or hold a key that is no str
-    if _type(own) is not dict or _odd(own):
+    if _odd(own):
         return False
     wrapped = dict.get(own, "__wrapped__")  # anyone can set it: not evidence, but checked like the rest
     defaults = [*(_defaults(new) or ()), *(_kwdefaults(new) or {}).values()]
