@@ -666,8 +666,10 @@ def prior_effect(rows: dict[str, dict[str, float]]) -> dict[str, tuple[float, fl
     ### BEGIN SOLUTION
     out = {}
     for label, q in rows.items():
-        model, _, prior = label.partition(", ")
-        if prior == "N(0, I)" and f"{model}, fitted Gaussian" in rows:
+        if not label.endswith(", N(0, I)"):  # the fitted-Gaussian rows are read as partners below
+            continue
+        model = label.removesuffix(", N(0, I)")
+        if f"{model}, fitted Gaussian" in rows:
             fit_q = rows[f"{model}, fitted Gaussian"]
             out[model] = (float(q["confidence"] - fit_q["confidence"]),
                           float(q["nearest_train"] - fit_q["nearest_train"]))
