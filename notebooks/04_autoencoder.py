@@ -417,7 +417,7 @@ scatter_codes(codes_train, lab_train, ax=b, lim=spread + (wide[1] - wide[0]) / 2
 fig
 
 # %% [markdown]
-# Left and right share their axes: every point on the right is a training digit, and the picture at the same place on the left is what the decoder draws there. Digits of one class form clusters and arms; **between them are holes** that no training image fills, the corners most of all. The decoder still draws a crisp digit almost everywhere, holes included: it carries the nearest cluster's digit far beyond its data (0s in the top-left corner, 4s and 9s top right, 1-like strokes bottom left, 5s bottom right). A few pictures are blurred, mostly in the centre of the grid, where the 9s, 3s, 8s, 1s and 5s of the scatter crowd together (the 4s sit just above it). Measured with section 3's classifier, on the grid cells whose code is farther than one grid step from every training code:
+# Left and right share their axes: every point on the right is a training digit, and the picture at the same place on the left is what the decoder draws there. Digits of one class form clusters and arms; **between them are holes** that no training image fills, the corners most of all. The decoder still draws a crisp digit almost everywhere, holes included: it carries the nearest cluster's digit far beyond its data (0s in the top-left corner, 4s and 9s top right, 1-like strokes bottom left, 5s bottom right). A few pictures are blurred, mostly in the centre of the grid, where the 9s, 3s, 8s, 2s, 1s and 5s of the scatter crowd together (the 4s sit just above it). Measured with section 3's classifier, on the grid cells whose code is farther than one grid step from every training code:
 
 # %%
 # NBVAL_CHECK_OUTPUT
