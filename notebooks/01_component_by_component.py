@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.7
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -58,7 +58,7 @@ from helpers.notebook.plot import new_axes, show_sprites, tile
 from helpers.core.train import TrainConfig, fit
 from helpers.notebook import setup
 
-gen = setup(seed=0, threads=1)  # tiny models: one thread is faster than sharing out the work
+gen = setup(seed=0, threads=1)  # one thread: the models here are tiny
 
 # %% [markdown]
 # ## 1. A pile of 3×3 images

@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.7
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 05 · Variational autoencoders: make the code space usable
 #
-# Notebook 04 ended with an autoencoder that has no prior: nothing says where its codes lie, they sit in clusters with holes between them, and a random code is decoded to whatever the decoder draws there: garbage for the 10-D Pokémon code in every sample notebook 04 drew, and for the 2-D digits code a mix of clear digits and blends between classes. The **variational autoencoder** (VAE, slides 19-22) changes two things: it adds noise to the code, and it pulls the codes towards a standard normal distribution (by a penalty, the **KL term**, section 2). For the digits, random codes $z \sim N(0, I)$ then decode to digit-like pictures, more confidently classified than those of the same model trained without the KL term (section 4); for Pokémon that is not enough (section 5), and section 8 shows what it takes.
+# Notebook 04 ended with an autoencoder that has no prior: nothing says where its codes lie, they sit in clusters with holes between them, and a random code is decoded to whatever the decoder draws there: for the 10-D Pokémon code, garbage from $N(0, I)$ codes and dark-grey blobs, no Pokémon, from codes of a Gaussian fitted to the training codes (notebook 04, section 3), and for the 2-D digits code a mix of clear digits and blends between classes. The **variational autoencoder** (VAE, slides 19-22) changes two things: it adds noise to the code, and it pulls the codes towards a standard normal distribution (by a penalty, the **KL term**, section 2). For the digits, random codes $z \sim N(0, I)$ then decode to digit-like pictures, more confidently classified than those of the same model trained without the KL term (section 4); for Pokémon that is not enough (section 5), and section 8 shows what it takes.
 #
 # **Learning goals.** After this notebook you can
 # 1. write slide 19's VAE, and say precisely which meaning of its $\sigma$ makes its extra term twice a KL divergence (and what that means for the noise scale);
