@@ -414,12 +414,12 @@ with torch.no_grad():
     first_rgb = rgb_net(torch.zeros(1, N_PIX, 3))[0, 0].sigmoid()
     first_soft = softmax_net(torch.zeros(1, N_PIX, K))[0, 0].softmax(-1)
     mean_rgb = (tables[0][0] / tables[0][0].sum()) @ RGB
-print("pixel 1, predicted from nothing           white  red   blue")
+print("pixel 1, predicted from nothing: probabilities of (white, red, blue)")
 print(f"  counted frequencies                     {(tables[0][0] / tables[0][0].sum()).numpy().round(2)}")
 print(f"  softmax network                         {first_soft.numpy().round(2)}")
-print(f"regression network's RGB                  {first_rgb.numpy().round(2)}   "
+print(f"regression network's (R, G, B)            {first_rgb.numpy().round(2)}   "
       f"(channels differ by at most {first_rgb.max() - first_rgb.min():.2f})")
-print(f"mean RGB of the data's first pixels       {mean_rgb.numpy().round(2)}   "
+print(f"mean (R, G, B) of the data's first pixels {mean_rgb.numpy().round(2)}   "
       f"(largest channel difference {(first_rgb - mean_rgb).abs().max():.2f})")
 print(f"distance to the nearest palette colour    {(first_rgb - RGB).norm(dim=-1).min():.1f} (RGB in 0..1)")
 # the prose: a light grey (every channel near 0.8, within 0.1 of each other), green the lowest (a faint
