@@ -469,7 +469,7 @@ fig
 # %% [markdown]
 # ## 6. Latent sliders
 #
-# One slider per latent (code) dimension; the picture is redrawn after every slider change (the last cell of this section times a redraw of each panel on the machine that ran it). **Sample from the prior** draws $z \sim N(0, I)$; **encode this image** sets the sliders to the code $m$ of the chosen test image. The panel (`helpers.notebook.widgets.LatentPanel`) works with any decoder: first the 8-D digits VAE, then the 10-D Pokémon VAE. In JupyterLab it needs a live kernel; the web edition runs the same decoders in the page instead, with no kernel. Where neither runs, the sweep grid right below the digits panel is a frozen version of it (over a slightly narrower range than the sliders'); the Pokémon panel's is section 5's sweep (around another sprite: the panel opens on test sprite #2, section 5 swept around #0).
+# One slider per latent (code) dimension; the picture is redrawn after every slider change (the last cell of this section times a redraw of each panel on the machine that ran it). **Sample from the prior** draws $z \sim N(0, I)$; **encode this image** sets the sliders to the code $m$ of the chosen test image. The panel (`helpers.notebook.widgets.LatentPanel`) works with any decoder: first the 8-D digits VAE, then the 10-D Pokémon VAE. In JupyterLab it needs a live kernel; the web edition runs the same decoders in the page instead, with no kernel. Where neither runs, the sweep grid right below the digits panel is a frozen version of it (over a slightly narrower range than the sliders', both in its title); the Pokémon panel's is section 5's sweep (around another sprite: the panel opens on test sprite #2, section 5 swept around #0).
 
 # %%
 digit_panel = LatentPanel(decoder_render(vae), cfg_vae.model.latent,
@@ -484,8 +484,11 @@ vals = np.linspace(-2.5, 2.5, 9)
 rows = torch.stack([zd.repeat(len(vals), 1) for _ in range(cfg_vae.model.latent)])
 for d in range(cfg_vae.model.latent):
     rows[d, :, d] = torch.from_numpy(vals).float()
+slider_max = digit_panel.sliders[0].max  # the panel's sliders span ±slider_max
+assert vals.max() < slider_max, "the sweep is meant to span a narrower range than the sliders"
 show_digits(decode_images(vae, rows.flatten(0, 1)), ncols=len(vals),
-            title=f"static sweep: row d moves z[d] from −2.5 to 2.5,\nthe others stay at the code of test image #0 (a {lab_test[0].item()})")
+            title=f"static sweep: row d moves z[d] from −2.5 to 2.5 (the sliders: ±{slider_max:g}),\n"
+                  f"the others stay at the code of test image #0 (a {lab_test[0].item()})")
 
 # %% [markdown]
 # Do all eight rows of the sweep change the digit? Some clearly do; others only thicken or shift a stroke, and by eye it is hard to say which rows change nothing at all. Section 5 measured, for the Pokémon VAE, how many nats of KL each code dimension carries on average; do the same for the digits VAE on the test digits, next to how much each sweep row changes (the largest change of any pixel's expected grey level, out of 16, along the row):
