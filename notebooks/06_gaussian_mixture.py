@@ -23,7 +23,7 @@
 # **Learning goals.** After this notebook you can
 # 1. sample from a Gaussian mixture in two steps, and fit mixtures with EM (expectation-maximisation, section 2): its two steps as equations (checked against scikit-learn), the EM of the categorical mixture (a mixture whose components draw each pixel from its own categorical distribution, section 4) written out line by line, and the Gaussian E-step written by you (exercise 1);
 # 2. see why a VAE is a mixture with **infinitely many** components: a simple $P(z)$ and a flexible $P(x|z)$ make a complex $P(x)$;
-# 3. compare models by held-out likelihood on the same discrete data, and see, in a fair comparison (a mixture of per-pixel categoricals against a VAE with the same categorical pixels), that a **distributed code** (a vector of numbers that describe an image together, as a VAE's code does) beats a cluster label (one of K).
+# 3. compare models by held-out likelihood on the same discrete data, and see, in a fair comparison (a mixture of per-pixel categoricals against a VAE with the same categorical pixels), that a **distributed code** (a vector of numbers that describe an image together, as a VAE's code does), with the decoder that goes with it, beats a cluster label (one of K) with its table.
 
 # %%
 # On Colab (Google's hosted notebooks, notebook 00 §4), or wherever this series is not installed: fetch
@@ -453,7 +453,7 @@ fig
 #
 # - A Gaussian mixture samples in two steps, $m \sim P(m)$ then $x \sim \mathcal N(\mu^m, \Sigma^m)$; EM fits it by alternating responsibilities and weighted re-estimates, and agrees with scikit-learn.
 # - A VAE is the same recipe with a continuous $m$: $z \sim \mathcal N(0, I)$, $x \sim P(x|z)$, an infinite mixture whose $P(x)$ can be far more complex than its parts.
-# - On held-out digits, scored fairly (the same categorical pixels), the distributed code beats the cluster label; a Gaussian density on dequantised pixels is far behind both, and modelling pixels one after another (notebooks 01-02) wins again.
+# - On held-out digits, scored on the same categorical pixels, the distributed code with its VAE decoder beats the cluster label with its per-cluster table (the margin belongs to code and decoder together); a Gaussian density on dequantised pixels is far behind both, and modelling pixels one after another (notebooks 01-02) wins again.
 # - Likelihood and sample quality are different questions: the GMM, far behind the VAE in nats, draws samples closer to the training digits (floored, clipped or not, and its exact draws alike); the classifier is more confident about its floored draws, clipped or not, than about the VAE's samples, and less confident about its exact draws than about the VAE's (Theis et al., 2016).
 # - A Gaussian density on dequantised pixels puts mass outside the range of grey levels: its discrete $P(x)$ sums to $Z < 1$, which costs it $-\log Z$ nats per image.
 #
