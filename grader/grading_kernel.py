@@ -24,6 +24,7 @@ the sandbox around the kernel is what keeps a submission from harming anyone els
 
 from __future__ import annotations
 
+import _signal
 import builtins
 import functools
 import gc
@@ -38,15 +39,16 @@ import types
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
-from grader import guard, hooks, inventory, wrappers
+from grader import contents, guard, hooks, inventory, wrappers
+from grader.contents import held_changes, held_state, wrapper_changes, wrapper_insides
 from grader.hooks import (changed_shapes, class_changes, class_shapes, function_dict_changes, function_dicts,
                           lists_changed, module_changes, plain_lists, plain_objects, signal_handlers,
                           put_back_class_dicts, put_back_trait_hooks, registries, registry_changes, same_trait_hooks,
-                          screen, trait_hooks)
+                          screen, torch_sigchld_code, trait_hooks)
 from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, apply_limits, asserts_on, class_names, func_types,
                               library_codes, library_dirs, module_classes, odd_keys, put_back_dict, rebound,
                               restore_interpreter, same, same_contents, same_items, same_members, tensors_with_attributes,
-                              torch_hooks, torch_kernels, torch_modes)
+                              torch_hooks, torch_kernels, torch_modes, warm_libraries)
 from grader.wrappers import known
 
 KEY_MARKER = "# grader: the key of this grading run"
@@ -60,6 +62,7 @@ SHELL_PARTS = ("compile", "input_transformer_manager", "prefilter_manager", "eve
 # run a cell are compared when their value at the snapshot acts (IPython sets some per cell: old_hook).
 UNSET_RUNNERS = ("trio_runner",)
 TRAIT_MAGIC = ("_validate", "_changed", "_default")  # _<trait>_validate on the object: traitlets calls it
+OWN_MODULES = (inventory, wrappers, hooks, contents, guard)  # their functions and values: the grader's own
 _SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))  # every handler
 
 
@@ -77,7 +80,8 @@ class _Snapshot:
         self.dirs = library_dirs()
         self.builtins = dict(vars(builtins))
         self.sys_hooks = {n: getattr(sys, n) for n in ("excepthook", "displayhook", "stdout", "stderr", "stdin")}
-        self.signals = {s: signal.getsignal(s) for s in _SIGNALS}
+        self.signals = {s: _signal.getsignal(s) for s in _SIGNALS}  # C, as hooks.signal_handlers reads them
+        self.sys_dunder = {n: getattr(sys, f"__{n}__") for n in ("stdout", "stderr")}  # sys.stdout = sys.__stdout__
         tm = shell.input_transformer_manager
         self.tm = {n: list(getattr(tm, n)) for n in ("cleanup_transforms", "line_transforms", "token_transformers")}
         self.cleanup = list(shell.input_transformers_cleanup)
@@ -120,8 +124,9 @@ class _Snapshot:
         self.trait_hooks = {id(o): (o, trait_hooks(o)) for o in objs  # observers, validators
                             if "_trait_values" in getattr(o, "__dict__", {})}
         self.sys_modules, self.modules = sys.modules, dict(sys.modules)  # the very dict, and what it held
-        self.codes = library_codes(self.dirs + STDLIB_FILES, self.modules)
+        self.codes, self.sigchld = library_codes(self.dirs + STDLIB_FILES, self.modules), torch_sigchld_code(self.modules)
         classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(module_classes(self.modules))
+        classes |= {b for c in list(classes) for b in c.__mro__ if b is not object}  # bases no module names
         self.classes = {c: dict(_TYPE_DICT(c)) for c in classes}
         self.shapes = class_shapes(self.classes)  # bases, metaclass and MRO
         self.class_ids = {id(c): c for c in self.classes}
@@ -137,6 +142,10 @@ class _Snapshot:
               if type(f) is types.FunctionType and f.__kwdefaults__]
         self.kwdefaults = {id(f): (f, dict(f.__kwdefaults__)) for f in fs}  # a dict: changed in place, unaudited
         self.fdicts = function_dicts(self.module_funcs, self.classes)  # f.__dynamo_disable = a liar: unaudited too
+        self.insides = wrapper_insides(v for d in (*self.module_funcs.values(), *self.constants.values(),
+                                                   *self.classes.values()) for v in d.values())
+        self.held = held_state((*self.tm.values(), self.cleanup, self.post, self.ast), self.classes, self.funcs)
+        self.types |= {i: (o, type(o)) for i, (o, _, _) in self.held.items()}  # their classes: put back first
         for cls_path in os.environ.get("GRADER_CLASSES", "").split(","):
             mod, _, attr = cls_path.rpartition(".")
             if mod in sys.modules and isinstance(c := getattr(sys.modules[mod], attr, None), type):
@@ -152,10 +161,12 @@ class _Snapshot:
         ns = self.user_ns
         out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
         out += lists_changed(self.lists)
-        out += ["the notebook's __builtins__"] * (dict.get(ns, "__builtins__") not in (builtins, vars(builtins)))
+        out += ["the notebook's __builtins__"] * ((b := dict.get(ns, "__builtins__")) is not builtins
+                                                and b is not vars(builtins))  # by identity: == would ask b
         out += [f"the notebook's name {k}" if type(k) is str else "a notebook name that is no str" for k in ns if type(
             k) is not str or k in self.builtins and not k.startswith("__") and ns[k] is not self.builtins[k]]
-        out += [f"sys.{n}" for n, v in self.sys_hooks.items() if getattr(sys, n) is not v]
+        out += [f"sys.{n}" for n, v in self.sys_hooks.items()  # (blockPrint/enablePrint leaves sys.__stdout__)
+                if (now := getattr(sys, n)) is not v and now is not self.sys_dunder.get(n, v)]
         out += ["a trace or profile function"] * (sys.gettrace() is not None or sys.getprofile() is not None)
         out += [f"sys.modules[{n!r}]" for n, m in self.modules.items() if dict.get(self.sys_modules, n) is not m]
         out += function_dict_changes(*self.fdicts, lib, fs, put_back=True)
@@ -206,12 +217,14 @@ class _Snapshot:
         of traits (an observer runs when the reset sets a trait), the modules' values (the check calls
         ``sys.gettrace``...)."""
         out = [f"builtins.{k}" for k in put_back_dict(self.builtins)]  # read without calling a builtin
-        out += signal_handlers(self.signals)
+        out += signal_handlers(self.signals, self.sigchld)  # torch's own SIGCHLD handler is kept
         out += screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
         lib = (self.dirs, self.codes, self.module_ids, self.class_ids)
         out += class_changes(self.classes, self.funcs, lib, put_back=True)  # a method or descriptor replaced
         out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes, put_back=True)]  # after
+        out += wrapper_changes(self.insides, put_back=True)  # a property re-initialised: before any is read
         out += plain_objects(self.objs, self.traits)  # the metaclasses' dicts: assigning bases recomputes MROs
+        out += held_changes(self.held, self.funcs, put_back=True)  # IPython's transformers, traits' descriptors
         for o, saved in self.trait_hooks.values():
             if not same_trait_hooks(o, saved):
                 out.append(f"an observer or validator of {type(o).__name__}'s traits")
@@ -313,6 +326,7 @@ def _kernel_class() -> type:
                     importlib.import_module(name)
                 except Exception:  # noqa: BLE001 - a module the notebook imports but this one can't
                     pass
+            warm_libraries()  # what they would otherwise do first under the audit hook
             if "matplotlib" in sys.modules:  # its inline hooks belong to the snapshot, not to the student
                 try:
                     self.shell.enable_matplotlib("inline")
@@ -321,7 +335,7 @@ def _kernel_class() -> type:
             state["snapshot"] = _Snapshot(self)
             ef = getattr(getattr(getattr(sys.modules.get("torch"), "_C", None), "_dynamo", None), "eval_frame", None)
             state["frames"] = getattr(ef, "set_eval_frame", None)  # C: torch's PEP 523 hook, taken off below
-            state["own"] = [(d, dict(d)) for d in (globals(), vars(inventory), vars(wrappers), vars(hooks), vars(guard))]
+            state["own"] = [(d, dict(d)) for d in (globals(), *(vars(m) for m in OWN_MODULES))]
             state["own_classes"] = {c: dict(_TYPE_DICT(c)) for c in (_Snapshot, GradingKernel)}  # their own dicts
 
         async def do_execute(self, code, silent, store_history=True, user_expressions=None,
@@ -367,7 +381,7 @@ class GradingKernelApp(IPKernelApp):
         super().init_kernel()
         self.kernel.take_snapshot()
         funcs = [f for c in (GradingKernel, _Snapshot) for f in vars(c).values() if isinstance(f, types.FunctionType)]
-        funcs += [v for m in (globals(), vars(inventory), vars(wrappers), vars(hooks), vars(guard)) for v in m.values()
+        funcs += [v for m in (globals(), *(vars(m) for m in OWN_MODULES)) for v in m.values()
                   if isinstance(v, types.FunctionType)]
         existing = [f for f in gc.get_objects() if type(f) is types.FunctionType]  # before the hook refuses it
         allowed, shapes = guard.allowed_codes()

@@ -6,17 +6,21 @@ module and optimizer hooks). Like grader.inventory, each function binds what it 
 
 from __future__ import annotations
 
+import _signal
 import gc
 import signal
 import sys
 import types
 
 from grader.inventory import _MRO, _TYPE_DICT, _filled, acts, odd_keys, plain_dict, same_items, str_keys
-from grader.wrappers import _MODULE_DICT, runs_library_code, wraps
+from grader.wrappers import _FN, _MODULE_DICT, runs_library_code, wraps
 
 _BASES, _CLASS = type.__dict__["__bases__"], object.__dict__["__class__"]
 _QUALNAME = type.__dict__["__qualname__"].__get__
 TRAIT_HOOKS = ("_trait_notifiers", "_trait_validators")  # run when a trait is set (execution_count: each cell)
+# class attributes rebound without being flagged: data a library may rebind (a cache, a counter, a flag); any other
+# object a class holds is compared by identity (torch's autograd engine on Variable runs every backward)
+_REBINDABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, list, dict, set)
 
 
 def class_shapes(classes, _type=type, _bases=_BASES.__get__, _mro=_MRO) -> dict:
@@ -63,9 +67,11 @@ def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type._
 
 def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False, _tdict=_TYPE_DICT, _mro=_MRO,
                   _acts=acts, _wraps=wraps, _list=list, _set=type.__setattr__, _del=type.__delattr__,
-                  _qualname=_QUALNAME, _id=id, _all=all, _str_keys=str_keys) -> list[str]:
+                  _qualname=_QUALNAME, _id=id, _all=all, _str_keys=str_keys, _type=type, _any=any,
+                  _data=_REBINDABLE) -> list[str]:
     """The attributes of the classes in ``saved`` ({class: copy of its own dict}) that were replaced,
-    added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor),
+    added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor) or the old
+    one is an object other than plain data (``_REBINDABLE``),
     unless a library wrapped the old one (``wraps``); an added one is compared with what the class
     inherited at the snapshot (data shadowing an inherited method counts). With ``put_back``, each is
     put back (a built-in type's dict cannot change anyway)."""
@@ -81,7 +87,8 @@ def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False,
                 out.append(f"{_qualname(cls)}.{k}")
                 continue
             old = attrs[k] if k in attrs else next((d_b[k] for d_b in bases if k in d_b), None)
-            if (_acts(v, funcs) or _acts(old, funcs)) and not _wraps(lib, old, v):
+            held = k in attrs and not _any(_type(old) is t for t in _data)
+            if (held or _acts(v, funcs) or _acts(old, funcs)) and not _wraps(lib, old, v):
                 out.append(f"{_qualname(cls)}.{k}")
                 if put_back:
                     try:
@@ -132,10 +139,11 @@ def put_back_trait_hooks(o, saved: dict, _vars=vars) -> None:
     _vars(o)["_trait_validators"] = {n: h for n, h in saved["_trait_validators"]}
 
 
-# Registries torch keeps in module globals and calls without a name being rebound: (module, name prefix).
+# Registries libraries keep in module globals and call without a name being rebound: (module, name prefix).
 # Other registries (torch's operator tables, its dispatch caches) are not watched.
 REGISTRIES = (("torch.distributions.kl", "_KL_"), ("torch.nn.modules.module", "_global_"),
-              ("torch.optim.optimizer", "_global_"))
+              ("torch.optim.optimizer", "_global_"), ("copy", "_deepcopy_dispatch"), ("copy", "_copy_dispatch"),
+              ("numpy._core._type_aliases", "sctypeDict"))  # copy.deepcopy by type, numpy's dtype names
 MEMOS = {"_KL_MEMOIZE": "_KL_REGISTRY"}  # a cache: {its name: the table whose entries it may hold}
 
 
@@ -213,23 +221,40 @@ def registry_changes(saved: list, known, put_back: bool = False, _issubclass=iss
 _TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
 
 
-def signal_handlers(saved: dict, _get=signal.getsignal, _set=signal.signal, _int=int, _timers=_TIMERS,
-                    _getitimer=signal.getitimer, _setitimer=signal.setitimer) -> list[str]:
+def torch_sigchld_code(modules: dict, _code=types.CodeType):
+    """The code of the SIGCHLD handler torch's DataLoader installs once it starts workers (the inner ``handler`` of
+    ``_set_SIGCHLD_handler``: it reports a worker that died, then calls the handler it found), or None."""
+    f = getattr(modules.get("torch.utils.data._utils.signal_handling"), "_set_SIGCHLD_handler", None)
+    consts = getattr(getattr(f, "__code__", None), "co_consts", ())
+    return next((c for c in consts if type(c) is _code and c.co_name == "handler"), None)
+
+
+def signal_handlers(saved: dict, own=None, _get=_signal.getsignal, _set=_signal.signal, _int=int, _timers=_TIMERS,
+                    _getitimer=signal.getitimer, _setitimer=signal.setitimer, _type=type, _function=types.FunctionType,
+                    _code=_FN["__code__"].__get__, _closure=_FN["__closure__"].__get__,
+                    _cell=types.CellType.__dict__["cell_contents"].__get__) -> list[str]:
     """Interval timers stopped, and the signals whose handler differs from ``saved`` ({signal: handler}: every
     catchable one), each put back at once: first in the check and the reset, after builtins (a handler of the
     student's, sent a signal by a timer or by a child it forked, could run between any two steps of the check;
-    the timers first: a default handler put back under a running timer would end the kernel)."""
+    the timers first: a default handler put back under a running timer would end the kernel). ``_signal``'s C
+    functions, not ``signal``'s Python ones: those read module values not yet put back."""
     out = ["an interval timer"] * any(_getitimer(t)[0] > 0 or _getitimer(t)[1] > 0 for t in _timers)
     for t in _timers:
         _setitimer(t, 0)
     for s, h in saved.items():
-        if _get(s) is not h:
-            out.append(f"the handler of signal {_int(s)}")
-            try:
-                if h is not None:  # None: set from C, not Python's to put back
-                    _set(s, h)
-            except (OSError, ValueError, TypeError):
-                pass
+        now = _get(s)
+        if now is h:
+            continue
+        if own is not None and _type(now) is _function and _code(now) is own and (  # torch's, around the saved one:
+                (p := _cell(_closure(now)[0])) is None or p is h):  # a DataLoader with workers; kept from now on
+            saved[s] = now
+            continue
+        out.append(f"the handler of signal {_int(s)}")
+        try:
+            if h is not None:  # None: set from C, not Python's to put back
+                _set(s, h)
+        except (OSError, ValueError, TypeError):
+            pass
     return out
 
 
@@ -275,8 +300,24 @@ def screen(types_saved: dict, modules: dict, sys_modules: dict, trait_dicts: lis
     return out + ["a trait's dict (a key that is no str)" for tv in trait_dicts if _odd(tv, True)]
 
 
+_CLASS_DATA = ("__module__", "__qualname__", "__doc__", "__dict__", "__weakref__")
+
+
+def twin_class(old, new, _type=type, _issubclass=issubclass, _tdict=_TYPE_DICT, _bases=_BASES.__get__,
+               _same_items=same_items, _set=set, _all=all, _skip=_CLASS_DATA, _str_keys=str_keys) -> bool:
+    """``new`` is a class made like ``old``: the same metaclass and bases, and in its own dict the same objects
+    under the same names (``matplotlib.use`` of the backend in use makes pyplot's ``_backend_mod`` again so)."""
+    if _type(new) is not _type(old) or not _issubclass(_type(old), type) or not _same_items(_bases(new), _bases(old)):
+        return False
+    a, b = _tdict(old), _tdict(new)
+    if not _str_keys(b):
+        return False
+    keys = _set(a) - _set(_skip)
+    return keys == _set(b) - _set(_skip) and _all(a[k] is b[k] for k in keys)
+
+
 def module_changes(kept: dict, constants: dict, modules: dict, ns: dict, lib: tuple, put_back: bool = False,
-                   _module_dict=_MODULE_DICT, _wraps=wraps, _get=dict.get) -> list[str]:
+                   _module_dict=_MODULE_DICT, _wraps=wraps, _get=dict.get, _twin=twin_class) -> list[str]:
     """"module.name" of each value rebound in a loaded module since the snapshot, unless a library wrapped the old
     one (``wraps``): of what ``kept`` holds per module (functions, classes, modules and whatever else acts), and of
     every top-level value of the modules in ``constants`` (``math.inf = 5.0``). The notebook's own module
@@ -289,7 +330,7 @@ def module_changes(kept: dict, constants: dict, modules: dict, ns: dict, lib: tu
         for k, v in values.items():
             now = _get(d, k, v) if name in constants else _get(d, k)  # a constant deleted is not put back
             if now is not v and not _wraps(lib, v, now):
-                out.append(f"{name}.{k}")
+                out += [f"{name}.{k}"] * (not _twin(v, now))  # a twin is put back unreported
                 if put_back:
                     d[k] = v
     return out

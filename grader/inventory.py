@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import os
+import posix
 import resource
 import sys
 import types
@@ -227,7 +228,7 @@ def plain_code(code, _type=type, _plain=_PLAIN, _tuple=tuple, _frozenset=frozens
 
 
 def genuine(code, dirs: tuple, _open=open, _compile=compile, _type=type, _types=types,
-            _normpath=os.path.normpath) -> bool:
+            _normpath=posix._path_normpath) -> bool:  # C: os.path.normpath reads module values not yet put back
     """``code`` is what its library file compiles to (equal code: bytecode, constants, names): a module
     a library imports only after the snapshot, not code made by compile() under a library's file name."""
     if not plain_code(code):  # a str subclass as its name or a constant would run its __eq__ in the comparisons
@@ -246,6 +247,18 @@ def genuine(code, dirs: tuple, _open=open, _compile=compile, _type=type, _types=
             return True
         stack += [k for k in c.co_consts if _type(k) is _types.CodeType]
     return False
+
+
+def warm_libraries(_modules=sys.modules) -> None:
+    """Before the audit hook: scikit-learn's threadpool controller, made and used once (threadpoolctl looks the
+    BLAS and OpenMP symbols up with ctypes, which the hook refuses; ctypes keeps what it found)."""
+    ctl = getattr(_modules.get("sklearn.utils.parallel"), "_get_threadpool_controller", None)
+    try:
+        if ctl is not None:
+            with ctl().limit(limits=1, user_api="blas"), ctl().limit(limits=1, user_api="openmp"):
+                pass
+    except Exception:  # noqa: BLE001 - no such library loaded: nothing to look up later either
+        pass
 
 
 def asserts_on(exec_=exec, compile_=compile) -> bool:

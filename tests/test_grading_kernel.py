@@ -1028,6 +1028,94 @@ def test_round_16_what_runs_before_the_check_looks_and_what_it_did_not_look_at(k
     assert snap.changed(kernel) == [] and not ran
 
 
+def test_round_17_insides_of_held_objects_bases_no_module_names_and_honest_libraries(kernel):
+    """Round 17 (7 ways, 4 false alarms), each seen and put back with no student code run by the check: an object
+    a class holds as data (torch's autograd engine on Variable); Python functions the first steps called before
+    the modules were put back (``signal._int_to_enum``, ``posixpath._path_normpath``); a property, staticmethod or
+    partial re-initialised in place; a base class no module names (``_IncompatibleKeys``' namedtuple base); the
+    own dicts of IPython's prompt stripper and of a traitlets descriptor, and a stripper's class swapped; the
+    notebook's ``__builtins__`` a dict whose ``__eq__`` says yes; ``copy``'s and numpy's registries. The false
+    alarms: torch's SIGCHLD handler (a DataLoader with workers), ``sys.stdout = sys.__stdout__``,
+    ``matplotlib.use`` of the backend in use, and traitlets filling a descriptor's class named by a string."""
+    import copy
+    import posixpath
+    import re
+    import signal
+    import sys
+
+    import IPython.core.inputtransformer2 as it2
+    from IPython.core.interactiveshell import InteractiveShell
+    from torch.distributions import Normal
+    from torch.nn.modules.module import _IncompatibleKeys
+
+    import matplotlib
+    import matplotlib.pyplot as plt  # before the snapshot, as the kernel imports the notebook's imports
+
+    shell = kernel.shell
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    ran = []
+    engine = torch.autograd.Variable._execution_engine
+    arrayprint = sys.modules["numpy._core.arrayprint"]
+    trait = InteractiveShell.class_traits()["builtin_trap"]
+    base = _IncompatibleKeys.__mro__[1]
+    yes = type("Yes", (dict,), {"__eq__": lambda s, o: ran.append("eq") or True, "__hash__": None})
+    stripper = type("Stripper", (type(it2.ipython_prompt),), {})
+    sgd_step = vars(torch.optim.SGD)["step"]
+
+    def fresh_wrapper():  # a copy of torch's own wrapper code: genuine() compares it with the library's file
+        w = torch.optim.Optimizer.profile_hook_step(sgd_step)
+        return types.FunctionType(w.__code__.replace(), w.__globals__, w.__name__, w.__defaults__, w.__closure__)
+
+    cases = {  # what the check must name: how the student gets there
+        "Variable._execution_engine": lambda: setattr(torch.autograd.Variable, "_execution_engine", object()),
+        "signal._int_to_enum": lambda: setattr(signal, "_int_to_enum", lambda *a: ran.append("signal")),
+        "posixpath._path_normpath": lambda: (setattr(posixpath, "_path_normpath", lambda p: ran.append("norm") or p),
+                                             setattr(torch.optim.SGD, "step", fresh_wrapper())),  # genuine() asks
+        "a staticmethod of a library's, changed in place": lambda: vars(torch.nn.Parameter)["__new__"].__init__(
+            lambda cls, data=None, requires_grad=True: ran.append("new")),
+        "a property of a library's, changed in place": lambda: vars(Normal)["variance"].__init__(lambda self: 0),
+        "a partial of a library's, changed in place": lambda: arrayprint._default_array_str.__setstate__(
+            (lambda a: "[1. 1. 1.]", (), {}, {})),
+        f"{base.__qualname__}.__new__": lambda: setattr(base, "__new__", lambda cls, *a: ran.append("keys")),
+        "PromptStripper (its own dict)": lambda: setattr(it2.ipython_prompt, "prompt_re", re.compile("assert ")),
+        "the class of PromptStripper": lambda: setattr(it2.ipython_prompt, "__class__", stripper),
+        "Instance (its own dict)": lambda: vars(trait).__setitem__("get", lambda o, c=None: ran.append("get")),
+        "the notebook's __builtins__": lambda: shell.user_ns.__setitem__("__builtins__", yes(vars(__builtins__)
+                                                                         if type(__builtins__) is not dict else __builtins__)),
+        "a library's registry (its KL table, global hooks...)": lambda: copy._deepcopy_dispatch.__setitem__(
+            torch.nn.Parameter, lambda x, memo: ran.append("copy")),
+    }
+    try:
+        for expected, patch in cases.items():
+            ran.clear()
+            patch()
+            assert expected in snap.changed(kernel) and not ran, (expected, ran)
+            snap.restore(kernel)
+            assert not ran and snap.changed(kernel) == [], expected
+        assert torch.autograd.Variable._execution_engine is engine and str(np.zeros(2)) == "[0. 0.]"
+        assert Normal(torch.tensor(0.0), torch.tensor(3.0)).variance == 9 and "get" not in vars(trait)
+        assert torch.nn.Linear(2, 1).load_state_dict(torch.nn.Linear(2, 1).state_dict()) is not None
+        np.sctypeDict["float64"] = np.float16  # numpy's dtype names: the same registry kind
+        assert "a library's registry (its KL table, global hooks...)" in snap.changed(kernel)
+        snap.restore(kernel)
+        assert np.zeros(1, dtype="float64").dtype == np.float64
+        # the false alarms
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(4, 1)), num_workers=2)
+        assert [len(b) for b in loader] == [1] * 4  # torch's SIGCHLD handler installed: kept, not reported
+        sys.stdout = sys.__stdout__  # blockPrint/enablePrint
+        matplotlib.use(matplotlib.get_backend())  # pyplot's _backend_mod made again, the same
+        plt.close("all")
+        klass = vars(trait).get("klass")
+        vars(trait)["klass"] = type(shell.builtin_trap)  # traitlets resolving a class named by a string
+        assert snap.changed(kernel) == [], snap.changed(kernel)
+        vars(trait)["klass"] = klass
+    finally:
+        snap.restore(kernel)
+        torch.optim.SGD.step = sgd_step  # the copy of torch's wrapper, kept as torch's own
+    assert snap.changed(kernel) == [] and not ran
+
+
 def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):
     """Red team, round 4: torch.library can make torch.allclose answer True; the check names the op."""
     snap = _Snapshot(kernel)
