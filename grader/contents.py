@@ -1,13 +1,14 @@
 """The insides of objects the grading kernel's check compares by identity (grader.grading_kernel): what they
 run can change while the object stays the same, with no audit event and nothing rebound.
 
-- A ``property``, ``staticmethod``, ``classmethod`` or ``functools.partial`` held in a library's class or
-  module: its ``__init__`` (or a partial's ``__setstate__``) called again gives it another function, and a
-  partial's ``keywords`` dict can be filled in place (``wrapper_insides``, ``wrapper_changes``).
+- A ``property``, ``staticmethod``, ``classmethod`` or ``functools.partial`` (or an instance of a subclass, such
+  as torch's ``dependent_property``) held in a library's class or module: its ``__init__`` (or a partial's
+  ``__setstate__``) called again gives it another function, a partial's ``keywords`` dict can be filled in
+  place, and a subclass's instance has a dict and a class of its own (``wrapper_insides``, ``wrapper_changes``).
 - Held objects whose own dict decides what runs: IPython's input transformers (a ``PromptStripper``'s
   regexes say what it strips from every line of every cell) and traitlets' descriptors in the kept
-  classes (a ``get`` in a descriptor's own dict runs whenever the trait is read): ``held_changes``
-  compares every value of their dicts by identity.
+  classes (a ``get`` in a descriptor's own dict runs whenever the trait is read, its ``name`` says which
+  trait value is read): ``held_changes`` compares every value of their dicts by identity.
 
 Like grader.inventory and grader.hooks, each function binds what it calls as defaults."""
 
@@ -17,7 +18,7 @@ import functools
 import sys
 import types
 
-from grader.inventory import _MRO, _TYPE_DICT, acts, plain_dict, same_contents, same_items
+from grader.inventory import _MRO, plain_dict, same_contents
 
 _WRAPPERS = (property, staticmethod, classmethod, functools.partial)
 _PROPERTY = tuple(property.__dict__[n].__get__ for n in ("fget", "fset", "fdel", "__doc__"))
@@ -27,44 +28,59 @@ _INIT = {t: t.__dict__["__init__"] for t in (property, staticmethod, classmethod
 _SETSTATE = functools.partial.__dict__["__setstate__"]
 
 
-def _inside(v, _type=type, _dict=dict, _tuple=tuple, _prop=_PROPERTY, _part=_PARTIAL, _func=_FUNC,
-            _partial=functools.partial):
-    """What ``v`` (of an exact type in ``_WRAPPERS``) runs: a tuple compared item by item."""
-    t = _type(v)
+def _kind(v, _type=type, _mro=_MRO, _wrappers=_WRAPPERS, _next=next):
+    """The wrapper type among ``_WRAPPERS`` that ``v``'s class is or derives from (torch's ``dependent_property``
+    is a property), read from the MRO without asking ``v``; None for anything else."""
+    return _next((b for b in _mro(_type(v)) if b in _wrappers), None)
+
+
+def _inside(v, t, _tuple=tuple, _dict=dict, _prop=_PROPERTY, _part=_PARTIAL, _func=_FUNC, _partial=functools.partial,
+            _plain=plain_dict, _type=type, _wrappers=_WRAPPERS, _hasattr=hasattr):
+    """What ``v`` (a ``t``, one of ``_WRAPPERS``, or a subclass's) runs, read by ``t``'s own C getters: a tuple
+    compared item by item; a subclass's own dict last."""
     if t is property:
-        return _tuple(g(v) for g in _prop)
-    if t is _partial:
+        out = _tuple(g(v) for g in _prop)
+    elif t is _partial:
         f, args, kw = (g(v) for g in _part)
-        return f, args, _dict(kw)
-    return (_func[t](v),)
+        out = (f, args, _dict(kw))
+    else:
+        out = (_func[t](v),)
+    return out + ((_dict(_plain(v)),) if _type(v) is not t and _hasattr(v, "__dict__") else ())
 
 
-def wrapper_insides(values, _type=type, _id=id, _wrappers=_WRAPPERS) -> dict:
-    """{id: (wrapper, its insides)} of the wrappers among ``values`` (by exact type: a subclass is no such
-    wrapper, and its own methods are kept with its class)."""
-    return {_id(v): (v, _inside(v)) for v in values if _type(v) in _wrappers}
+def wrapper_insides(values, _id=id, _kind=_kind, _type=type) -> dict:
+    """{id: (wrapper, its kind, its class, its insides)} of the wrappers among ``values``: properties,
+    staticmethods, classmethods and partials, and their subclasses' instances."""
+    return {_id(v): (v, t, _type(v), _inside(v, t)) for v in values if (t := _kind(v)) is not None}
 
 
-def wrapper_changes(saved: dict, put_back: bool = False, _inside=_inside, _type=type, _dict=dict,
-                    _same_items=same_items, _same=same_contents, _partial=functools.partial, _init=_INIT,
-                    _setstate=_SETSTATE) -> list[str]:
-    """The wrappers in ``saved`` (``wrapper_insides``) whose insides changed; with ``put_back``, each is given
-    its own again (by the type's C ``__init__`` or ``__setstate__``)."""
+def wrapper_changes(saved: dict, put_back: bool = False, _inside=_inside, _type=type, _dict=dict, _len=len,
+                    _all=all, _zip=zip, _same=same_contents, _partial=functools.partial, _init=_INIT,
+                    _setstate=_SETSTATE, _plain=plain_dict,
+                    _set_class=object.__dict__["__class__"].__set__) -> list[str]:
+    """The wrappers in ``saved`` (``wrapper_insides``) whose insides changed (each item the same object; a dict, a
+    partial's keywords or a subclass's own dict, the same contents); with ``put_back``, each is given its own
+    again (by the type's C ``__init__`` or ``__setstate__``, and a subclass's dict refilled; its class first)."""
     out = []
-    for w, was in saved.values():
-        now = _inside(w)
-        t = _type(w)
-        same = _same_items(now[:2], was[:2]) and _same(now[2], was[2]) if t is _partial else _same_items(now, was)
-        if same:
+    for w, t, cls, was in saved.values():
+        if _type(w) is not cls:  # another class's __get__ would run; the getters below would refuse it
+            out.append(f"the class of a {t.__name__} of a library's")
+            _set_class(w, cls)
+        now = _inside(w, t)
+        if _len(now) == _len(was) and _all(_same(a, b) if _type(b) is _dict else a is b for a, b in _zip(now, was)):
             continue
         out.append(f"a {t.__name__} of a library's, changed in place")
         if put_back:
             if t is _partial:
                 _setstate(w, (was[0], was[1], _dict(was[2]), None))
             elif t is property:
-                _init[t](w, *was)
+                _init[t](w, *was[:4])
             else:
                 _init[t](w, was[0])
+            if _type(w) is not t and _type(was[-1]) is _dict:
+                d = _plain(w)
+                _dict.clear(d)
+                _dict.update(d, was[-1])
     return out
 
 
@@ -86,13 +102,12 @@ def held_state(lists, classes: dict, funcs: tuple, _plain=plain_dict, _id=id, _d
     return {_id(o): (o, _dict(_plain(o)), strict) for o, strict in objs if _hasattr(o, "__dict__")}
 
 
-def held_changes(saved: dict, funcs: tuple, put_back: bool = False, _plain=plain_dict, _same=same_contents,
-                 _dict=dict, _type=type, _set=set, _callable=callable, _issubclass=issubclass, _any=any, _mro=_MRO,
-                 _tdict=_TYPE_DICT, _acts=acts) -> list[str]:
+def held_changes(saved: dict, put_back: bool = False, _plain=plain_dict, _same=same_contents, _dict=dict,
+                 _type=type, _set=set, _issubclass=issubclass, _all=all, _str=str) -> list[str]:
     """The objects in ``saved`` (``held_state``) whose own dict gained, lost or rebound a key: any key of a strict
-    one's (plain data such as a regex decides what it does), and of a descriptor's a key that now holds something
-    callable other than a class or that hides an attribute of its class that acts (``get``: it runs whenever the
-    trait is read). With ``put_back``, the dict holds what it held again. Their classes are put back before
+    one's (plain data such as a regex decides what it does); of a descriptor's, any but a class name (a str) that
+    traitlets replaced by the class (its ``name`` says which trait value the shell reads, a ``get`` runs whenever
+    the trait is read). With ``put_back``, the dict holds what it held again. Their classes are put back before
     (``hooks.screen``), and their dicts made plain dicts of str keys here."""
     out = []
     for o, was, strict in saved.values():
@@ -100,9 +115,8 @@ def held_changes(saved: dict, funcs: tuple, put_back: bool = False, _plain=plain
         if _same(d, was):
             continue
         keys = [k for k in _set(d) | _set(was) if k not in d or k not in was or d[k] is not was[k]]
-        if not strict and not _any(
-                k in d and _callable(d[k]) and not _issubclass(_type(d[k]), type)
-                or _any(k in _tdict(b) and _acts(_tdict(b)[k], funcs) for b in _mro(_type(o))) for k in keys):
+        if not strict and _all(k in d and k in was and _type(was[k]) is _str and _issubclass(_type(d[k]), type)
+                               for k in keys):
             continue
         out.append(f"{_type(o).__name__} (its own dict)")
         if put_back:

@@ -32,19 +32,19 @@ import hashlib
 import hmac
 import importlib
 import os
-import signal
 import sys
 import types
 
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
-from grader import contents, guard, hooks, inventory, wrappers
+from grader import contents, guard, hooks, inventory, signals, wrappers
 from grader.contents import held_changes, held_state, wrapper_changes, wrapper_insides
 from grader.hooks import (changed_shapes, class_changes, class_shapes, function_dict_changes, function_dicts,
-                          lists_changed, module_changes, plain_lists, plain_objects, signal_handlers,
+                          lists_changed, module_changes, plain_lists, plain_objects,
                           put_back_class_dicts, put_back_trait_hooks, registries, registry_changes, same_trait_hooks,
-                          screen, torch_sigchld_code, trait_hooks)
+                          screen, trait_hooks)
+from grader.signals import SIGNALS, signal_handlers, torch_sigchld_code
 from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, apply_limits, asserts_on, class_names, func_types,
                               library_codes, library_dirs, module_classes, odd_keys, put_back_dict, rebound,
                               restore_interpreter, same, same_contents, same_items, same_members, tensors_with_attributes,
@@ -62,8 +62,7 @@ SHELL_PARTS = ("compile", "input_transformer_manager", "prefilter_manager", "eve
 # run a cell are compared when their value at the snapshot acts (IPython sets some per cell: old_hook).
 UNSET_RUNNERS = ("trio_runner",)
 TRAIT_MAGIC = ("_validate", "_changed", "_default")  # _<trait>_validate on the object: traitlets calls it
-OWN_MODULES = (inventory, wrappers, hooks, contents, guard)  # their functions and values: the grader's own
-_SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))  # every handler
+OWN_MODULES = (inventory, wrappers, hooks, contents, signals, guard)  # their functions and values: the grader's own
 
 
 def signature(key: str, nonce: str, source: str) -> str:
@@ -80,7 +79,7 @@ class _Snapshot:
         self.dirs = library_dirs()
         self.builtins = dict(vars(builtins))
         self.sys_hooks = {n: getattr(sys, n) for n in ("excepthook", "displayhook", "stdout", "stderr", "stdin")}
-        self.signals = {s: _signal.getsignal(s) for s in _SIGNALS}  # C, as hooks.signal_handlers reads them
+        self.signals = {s: _signal.getsignal(s) for s in SIGNALS}  # C, as signals.signal_handlers reads them
         self.sys_dunder = {n: getattr(sys, f"__{n}__") for n in ("stdout", "stderr")}  # sys.stdout = sys.__stdout__
         tm = shell.input_transformer_manager
         self.tm = {n: list(getattr(tm, n)) for n in ("cleanup_transforms", "line_transforms", "token_transformers")}
@@ -131,8 +130,9 @@ class _Snapshot:
         self.shapes = class_shapes(self.classes)  # bases, metaclass and MRO
         self.class_ids = {id(c): c for c in self.classes}
         self.registries = registries(self.modules)  # torch's KL table, its global hooks
-        self.module_funcs = {name: {k: v for k, v in vars(m).items()  # functions, classes, modules, what can act
-                                    if issubclass(type(v), (*self.funcs, types.ModuleType)) or acts(v, self.funcs)}
+        self.module_funcs = {name: {k: v for k, v in vars(m).items()  # functions, classes, modules, what can act,
+                                    if issubclass(type(v), (*self.funcs, types.ModuleType)) or acts(v, self.funcs)
+                                    or k == "__builtins__"}  # and what the module's new functions take as builtins
                              for name, m in self.modules.items() if isinstance(m, types.ModuleType)}
         self.module_ids = {id(m): m for m in self.modules.values() if isinstance(m, types.ModuleType)}
         self.types |= {i: (m, type(m)) for i, m in self.module_ids.items()}  # torch.__class__ = a liar's
@@ -171,7 +171,7 @@ class _Snapshot:
         out += [f"sys.modules[{n!r}]" for n, m in self.modules.items() if dict.get(self.sys_modules, n) is not m]
         out += function_dict_changes(*self.fdicts, lib, fs, put_back=True)
         out += ["a library's registry (its KL table, global hooks...)"] * bool(
-            registry_changes(self.registries, functools.partial(known, lib, held=True)))
+            registry_changes(self.registries, functools.partial(known, lib, held=True), classes=self.class_ids))
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
             out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in vars(obj).items()  # plain: put_back_first
                     if k != "CustomTB" and (
@@ -224,7 +224,7 @@ class _Snapshot:
         out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes, put_back=True)]  # after
         out += wrapper_changes(self.insides, put_back=True)  # a property re-initialised: before any is read
         out += plain_objects(self.objs, self.traits)  # the metaclasses' dicts: assigning bases recomputes MROs
-        out += held_changes(self.held, self.funcs, put_back=True)  # IPython's transformers, traits' descriptors
+        out += held_changes(self.held, put_back=True)  # IPython's transformers, traitlets' descriptors
         for o, saved in self.trait_hooks.values():
             if not same_trait_hooks(o, saved):
                 out.append(f"an observer or validator of {type(o).__name__}'s traits")
@@ -258,7 +258,7 @@ class _Snapshot:
                 self.sys_modules[name] = value
         function_dict_changes(*self.fdicts, lib, fs, put_back=True)
         restore_interpreter(self.optimize, self.modes, self.torch, self.builtins, self.hooks)  # torch's own: after
-        registry_changes(self.registries, functools.partial(known, lib, held=True), put_back=True)
+        registry_changes(self.registries, functools.partial(known, lib, held=True), True, self.class_ids)
         shell.builtin_trap.auto_builtins = dict(self.auto_builtins)  # a new plain dict
         if self.tensor is not None:  # a liar set up before the test (it may delete itself once used)
             tensors_with_attributes(shell.user_ns, *self.tensor, strip=True)

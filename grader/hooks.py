@@ -6,14 +6,13 @@ module and optimizer hooks). Like grader.inventory, each function binds what it 
 
 from __future__ import annotations
 
-import _signal
+import functools
 import gc
-import signal
 import sys
 import types
 
 from grader.inventory import _MRO, _TYPE_DICT, _filled, acts, odd_keys, plain_dict, same_items, str_keys
-from grader.wrappers import _FN, _MODULE_DICT, runs_library_code, wraps
+from grader.wrappers import _MODULE_DICT, known, runs_library_code, wraps
 
 _BASES, _CLASS = type.__dict__["__bases__"], object.__dict__["__class__"]
 _QUALNAME = type.__dict__["__qualname__"].__get__
@@ -143,8 +142,11 @@ def put_back_trait_hooks(o, saved: dict, _vars=vars) -> None:
 # Other registries (torch's operator tables, its dispatch caches) are not watched.
 REGISTRIES = (("torch.distributions.kl", "_KL_"), ("torch.nn.modules.module", "_global_"),
               ("torch.optim.optimizer", "_global_"), ("copy", "_deepcopy_dispatch"), ("copy", "_copy_dispatch"),
-              ("numpy._core._type_aliases", "sctypeDict"))  # copy.deepcopy by type, numpy's dtype names
+              ("copyreg", "dispatch_table"), ("numpy._core._type_aliases", "sctypeDict"))  # copying by type, dtype names
 MEMOS = {"_KL_MEMOIZE": "_KL_REGISTRY"}  # a cache: {its name: the table whose entries it may hold}
+# tables keyed by class: an entry added for a class made since the snapshot (sympy's, imported by torch on first
+# use, or the student's own) changes only how that class's objects are copied
+BY_CLASS = ("dispatch_table", "_deepcopy_dispatch", "_copy_dispatch")
 
 
 def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _dict=dict, _list=list) -> list:
@@ -177,13 +179,14 @@ def safe_key(k, known, _type=type, _issubclass=issubclass, _data=(str, int, floa
         for n in ("__hash__", "__eq__"))  # C: object's, type's
 
 
-def registry_changes(saved: list, known, put_back: bool = False, _issubclass=issubclass, _type=type, _dict=dict,
-                     _list=list, _runs=runs_library_code, _any=any, _len=len) -> int:
+def registry_changes(saved: list, known, put_back: bool = False, classes: dict | None = None, _issubclass=issubclass,
+                     _type=type, _dict=dict, _list=list, _runs=runs_library_code, _any=any, _len=len, _id=id) -> int:
     """How many of the registries in ``saved`` (``registries``) were rebound in their module, had an
     entry replaced, or gained one that runs code ``known`` does not vouch for (``runs_library_code``: the
     student's) or, in a cache (``MEMOS``), one its table does not hold for that key; a library filling
-    its caches is not a change. With ``put_back``: the binding and such
-    entries are put back (an added one taken out)."""
+    its caches is not a change, nor, in a table keyed by class (``BY_CLASS``), an entry for a class that is not in
+    ``classes`` ({id: class} of the snapshot's). With ``put_back``: the binding and such entries are put back (an
+    added one taken out)."""
     n = 0
     for d, name, reg, copy in saved:
         rebound = d.get(name) is not reg
@@ -197,7 +200,8 @@ def registry_changes(saved: list, known, put_back: bool = False, _issubclass=iss
                 else:
                     bad.append(k)
             of = d.get(MEMOS.get(name)) if name in MEMOS else None  # a cache must hold what its table holds
-            new = [k for k, v in items if k in copy and v is not copy[k] or k not in copy and (
+            new = [k for k, v in items if k in copy and v is not copy[k] or k not in copy and not (
+                   name in BY_CLASS and _id(k) not in (classes or {})) and (
                    not _runs(v, known, ()) or of is not None and not (  # (NotImplemented: no entry fits)
                        v is of[k] if k in of else v is NotImplemented or _any(v is e for e in of.values())))]
             if put_back and bad:
@@ -218,57 +222,21 @@ def registry_changes(saved: list, known, put_back: bool = False, _issubclass=iss
     return n
 
 
-_TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
-
-
-def torch_sigchld_code(modules: dict, _code=types.CodeType):
-    """The code of the SIGCHLD handler torch's DataLoader installs once it starts workers (the inner ``handler`` of
-    ``_set_SIGCHLD_handler``: it reports a worker that died, then calls the handler it found), or None."""
-    f = getattr(modules.get("torch.utils.data._utils.signal_handling"), "_set_SIGCHLD_handler", None)
-    consts = getattr(getattr(f, "__code__", None), "co_consts", ())
-    return next((c for c in consts if type(c) is _code and c.co_name == "handler"), None)
-
-
-def signal_handlers(saved: dict, own=None, _get=_signal.getsignal, _set=_signal.signal, _int=int, _timers=_TIMERS,
-                    _getitimer=signal.getitimer, _setitimer=signal.setitimer, _type=type, _function=types.FunctionType,
-                    _code=_FN["__code__"].__get__, _closure=_FN["__closure__"].__get__,
-                    _cell=types.CellType.__dict__["cell_contents"].__get__) -> list[str]:
-    """Interval timers stopped, and the signals whose handler differs from ``saved`` ({signal: handler}: every
-    catchable one), each put back at once: first in the check and the reset, after builtins (a handler of the
-    student's, sent a signal by a timer or by a child it forked, could run between any two steps of the check;
-    the timers first: a default handler put back under a running timer would end the kernel). ``_signal``'s C
-    functions, not ``signal``'s Python ones: those read module values not yet put back."""
-    out = ["an interval timer"] * any(_getitimer(t)[0] > 0 or _getitimer(t)[1] > 0 for t in _timers)
-    for t in _timers:
-        _setitimer(t, 0)
-    for s, h in saved.items():
-        now = _get(s)
-        if now is h:
-            continue
-        if own is not None and _type(now) is _function and _code(now) is own and (  # torch's, around the saved one:
-                (p := _cell(_closure(now)[0])) is None or p is h):  # a DataLoader with workers; kept from now on
-            saved[s] = now
-            continue
-        out.append(f"the handler of signal {_int(s)}")
-        try:
-            if h is not None:  # None: set from C, not Python's to put back
-                _set(s, h)
-        except (OSError, ValueError, TypeError):
-            pass
-    return out
-
-
-def plain_objects(objs: dict, traits: dict, _plain=plain_dict, _type=type, _dict=dict) -> list[str]:
+def plain_objects(objs: dict, traits: dict, _plain=plain_dict, _type=type, _dict=dict, _id=id) -> list[str]:
     """After the class dicts are put back (``class_changes``): the own dict of every object in ``objs`` ({id:
     (object, saved dict)}) a plain dict of str keys again, and each object's ``_trait_values`` (``traits``: {id:
     (object, the very dict, copy)}) the very dict, before anything reads a trait (traitlets reads it there: a
-    subclass's ``__getitem__`` would run). Returns what differed."""
+    subclass's ``__getitem__`` would run), with each of those objects it held as a trait (the shell's
+    ``builtin_trap``: the check reads through it) held again. Returns what differed."""
     out = [f"{_type(o).__name__} (its dict)" for o, _ in objs.values() if _plain(o, report=True)]
-    for o, tv, _ in traits.values():
+    for o, tv, vals in traits.values():
         d = _plain(o)
         if _dict.get(d, "_trait_values") is not tv:
             out.append(f"{_type(o).__name__}._trait_values")
             d["_trait_values"] = tv
+        for k in [k for k, v in vals.items() if _id(v) in objs and _dict.get(tv, k) is not v]:
+            out.append(f"{_type(o).__name__}.{k} (a trait)")
+            _dict.__setitem__(tv, k, vals[k])
     return out
 
 
@@ -303,17 +271,27 @@ def screen(types_saved: dict, modules: dict, sys_modules: dict, trait_dicts: lis
 _CLASS_DATA = ("__module__", "__qualname__", "__doc__", "__dict__", "__weakref__")
 
 
-def twin_class(old, new, _type=type, _issubclass=issubclass, _tdict=_TYPE_DICT, _bases=_BASES.__get__,
-               _same_items=same_items, _set=set, _all=all, _skip=_CLASS_DATA, _str_keys=str_keys) -> bool:
-    """``new`` is a class made like ``old``: the same metaclass and bases, and in its own dict the same objects
-    under the same names (``matplotlib.use`` of the backend in use makes pyplot's ``_backend_mod`` again so)."""
+def twin_class(old, new, lib: tuple, _type=type, _issubclass=issubclass, _tdict=_TYPE_DICT, _bases=_BASES.__get__,
+               _same_items=same_items, _all=all, _skip=_CLASS_DATA, _str_keys=str_keys, _str=str, _sys=sys,
+               _module=types.ModuleType, _module_dict=_MODULE_DICT, _runs=runs_library_code, _known=known,
+               _partial=functools.partial) -> bool:
+    """``new`` is a class made like ``old``: the same metaclass and bases, and in its own dict under each name
+    the object ``old`` holds there, the global of that name of the library module its ``__name__`` names, or
+    library code (``matplotlib.use`` makes pyplot's ``_backend_mod`` again so, from the backend's module)."""
     if _type(new) is not _type(old) or not _issubclass(_type(old), type) or not _same_items(_bases(new), _bases(old)):
         return False
     a, b = _tdict(old), _tdict(new)
     if not _str_keys(b):
         return False
-    keys = _set(a) - _set(_skip)
-    return keys == _set(b) - _set(_skip) and _all(a[k] is b[k] for k in keys)
+    name = b.get("__name__")
+    m = _sys.modules.get(name) if _type(name) is _str else None
+    g = _module_dict(m) if _type(m) is _module else {}
+    f = g.get("__file__")
+    if not (_type(f) is _str and f.startswith(lib[0])):
+        g = {}
+    vouch = _partial(_known, lib, held=True)
+    return _all(k in _skip or k in a and a[k] is v or k in g and g[k] is v or _runs(v, vouch, ())
+                for k, v in b.items())
 
 
 def module_changes(kept: dict, constants: dict, modules: dict, ns: dict, lib: tuple, put_back: bool = False,
@@ -330,7 +308,7 @@ def module_changes(kept: dict, constants: dict, modules: dict, ns: dict, lib: tu
         for k, v in values.items():
             now = _get(d, k, v) if name in constants else _get(d, k)  # a constant deleted is not put back
             if now is not v and not _wraps(lib, v, now):
-                out += [f"{name}.{k}"] * (not _twin(v, now))  # a twin is put back unreported
+                out += [f"{name}.{k}"] * (not _twin(v, now, lib))  # a twin is put back unreported
                 if put_back:
                     d[k] = v
     return out

@@ -1028,6 +1028,17 @@ def test_round_16_what_runs_before_the_check_looks_and_what_it_did_not_look_at(k
     assert snap.changed(kernel) == [] and not ran
 
 
+def _each_seen_and_put_back(snap, kernel, cases: dict, ran: list) -> None:
+    """Each patch of ``cases`` ({what the check must name: the patch}) is named by the check and undone by the
+    reset, and no student code (which appends to ``ran``) runs in either."""
+    for expected, patch in cases.items():
+        ran.clear()
+        patch()
+        assert expected in snap.changed(kernel) and not ran, (expected, ran)
+        snap.restore(kernel)
+        assert not ran and snap.changed(kernel) == [], expected
+
+
 def test_round_17_insides_of_held_objects_bases_no_module_names_and_honest_libraries(kernel):
     """Round 17 (7 ways, 4 false alarms), each seen and put back with no student code run by the check: an object
     a class holds as data (torch's autograd engine on Variable); Python functions the first steps called before
@@ -1087,12 +1098,7 @@ def test_round_17_insides_of_held_objects_bases_no_module_names_and_honest_libra
             torch.nn.Parameter, lambda x, memo: ran.append("copy")),
     }
     try:
-        for expected, patch in cases.items():
-            ran.clear()
-            patch()
-            assert expected in snap.changed(kernel) and not ran, (expected, ran)
-            snap.restore(kernel)
-            assert not ran and snap.changed(kernel) == [], expected
+        _each_seen_and_put_back(snap, kernel, cases, ran)
         assert torch.autograd.Variable._execution_engine is engine and str(np.zeros(2)) == "[0. 0.]"
         assert Normal(torch.tensor(0.0), torch.tensor(3.0)).variance == 9 and "get" not in vars(trait)
         assert torch.nn.Linear(2, 1).load_state_dict(torch.nn.Linear(2, 1).state_dict()) is not None
@@ -1114,6 +1120,58 @@ def test_round_17_insides_of_held_objects_bases_no_module_names_and_honest_libra
         snap.restore(kernel)
         torch.optim.SGD.step = sgd_step  # the copy of torch's wrapper, kept as torch's own
     assert snap.changed(kernel) == [] and not ran
+
+
+def test_round_18_a_descriptors_name_copyreg_a_modules_builtins_property_subclasses_and_the_shells_traits(kernel):
+    """Round 18 (5 ways, 1 false alarm), each seen and put back with no student code run by the check: a traitlets
+    descriptor's ``name`` (the shell then reads that trait from a key no one checks); ``copyreg.dispatch_table``
+    (``copy.deepcopy`` of a model); a library module's own ``__builtins__`` (its comprehensions take theirs from
+    it); a property subclass re-initialised in place (torch's ``dependent_property``); an object swapped into the
+    shell's trait values (the check read ``builtin_trap.auto_builtins`` through it). The false alarms:
+    ``matplotlib.use`` of another backend, and a copy reducer for a class made since the snapshot (sympy's)."""
+    import builtins
+    import copyreg
+    import json
+
+    import matplotlib
+    import matplotlib.pyplot as plt  # before the snapshot, as the kernel imports the notebook's imports
+    from IPython.core.interactiveshell import InteractiveShell
+    from torch.distributions import Categorical
+
+    shell = kernel.shell
+    plt.install_repl_displayhook()  # as the kernel's inline backend has it at the snapshot
+    plt.close(plt.figure())  # pyplot's _backend_mod loaded before it, as the kernel's is
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    ran = []
+    trait = InteractiveShell.class_traits()["history_manager"]
+    support = vars(Categorical)["support"]
+    trap = type("Trap", (), {"auto_builtins": property(lambda s: ran.append("trap") or {})})()
+    cases = {  # what the check must name: how the student gets there
+        "Instance (its own dict)": lambda: vars(trait).__setitem__("name", "mine"),
+        "a library's registry (its KL table, global hooks...)": lambda: copyreg.pickle(
+            torch.nn.Linear, lambda m: ran.append("copyreg")),
+        "json.__builtins__": lambda: setattr(json, "__builtins__", dict(vars(builtins))),
+        "a property of a library's, changed in place": lambda: property.__init__(support, lambda self: 0),
+        "InteractiveShell.builtin_trap (a trait)": lambda: dict.__setitem__(shell._trait_values, "builtin_trap", trap),
+    }
+    try:
+        _each_seen_and_put_back(snap, kernel, cases, ran)
+        assert vars(trait)["name"] == "history_manager" and torch.nn.Linear not in copyreg.dispatch_table
+        assert Categorical(torch.ones(3)).support.upper_bound == 2
+        # the false alarms
+        backend = matplotlib.get_backend()
+        matplotlib.use("pdf" if backend.lower() != "pdf" else "agg")  # a helper that only writes files
+        plt.close("all")
+        fresh = type("Fresh", (), {})
+        copyreg.pickle(fresh, lambda o: (fresh, ()))  # as sympy does on its first import
+        assert snap.changed(kernel) == [], snap.changed(kernel)
+        del copyreg.dispatch_table[fresh]
+        matplotlib.use(backend)
+    finally:
+        snap.restore(kernel)
+    assert snap.changed(kernel) == [] and not ran
+    plt.uninstall_repl_displayhook()
 
 
 def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):

@@ -1,0 +1,52 @@
+"""Signals for the grading kernel's check and reset (grader.grading_kernel): the interval timers stopped and
+every catchable signal's handler compared and put back first, torch's own SIGCHLD handler kept. Like
+grader.inventory, each function binds what it calls as defaults."""
+
+from __future__ import annotations
+
+import _signal
+import signal
+import types
+
+from grader.wrappers import _FN
+
+
+SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))  # every handler
+_TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
+
+
+def torch_sigchld_code(modules: dict, _code=types.CodeType):
+    """The code of the SIGCHLD handler torch's DataLoader installs once it starts workers (the inner ``handler`` of
+    ``_set_SIGCHLD_handler``: it reports a worker that died, then calls the handler it found), or None."""
+    f = getattr(modules.get("torch.utils.data._utils.signal_handling"), "_set_SIGCHLD_handler", None)
+    consts = getattr(getattr(f, "__code__", None), "co_consts", ())
+    return next((c for c in consts if type(c) is _code and c.co_name == "handler"), None)
+
+
+def signal_handlers(saved: dict, own=None, _get=_signal.getsignal, _set=_signal.signal, _int=int, _timers=_TIMERS,
+                    _getitimer=signal.getitimer, _setitimer=signal.setitimer, _type=type, _function=types.FunctionType,
+                    _code=_FN["__code__"].__get__, _closure=_FN["__closure__"].__get__,
+                    _cell=types.CellType.__dict__["cell_contents"].__get__) -> list[str]:
+    """Interval timers stopped, and the signals whose handler differs from ``saved`` ({signal: handler}: every
+    catchable one), each put back at once: first in the check and the reset, after builtins (a handler of the
+    student's, sent a signal by a timer or by a child it forked, could run between any two steps of the check;
+    the timers first: a default handler put back under a running timer would end the kernel). ``_signal``'s C
+    functions, not ``signal``'s Python ones: those read module values not yet put back."""
+    out = ["an interval timer"] * any(_getitimer(t)[0] > 0 or _getitimer(t)[1] > 0 for t in _timers)
+    for t in _timers:
+        _setitimer(t, 0)
+    for s, h in saved.items():
+        now = _get(s)
+        if now is h:
+            continue
+        if own is not None and _type(now) is _function and _code(now) is own and (  # torch's, around the saved one:
+                (p := _cell(_closure(now)[0])) is None or p is h):  # a DataLoader with workers; kept from now on
+            saved[s] = now
+            continue
+        out.append(f"the handler of signal {_int(s)}")
+        try:
+            if h is not None:  # None: set from C, not Python's to put back
+                _set(s, h)
+        except (OSError, ValueError, TypeError):
+            pass
+    return out
