@@ -9,6 +9,8 @@ run can change while the object stays the same, with no audit event and nothing 
   regexes say what it strips from every line of every cell) and traitlets' descriptors in the kept
   classes (a ``get`` in a descriptor's own dict runs whenever the trait is read, its ``name`` says which
   trait value is read): ``held_changes`` compares every value of their dicts by identity.
+- The objects library modules hold as globals, whose class can be swapped in place (``module_instances``: their
+  classes, for ``hooks.screen`` to put back).
 
 Like grader.inventory and grader.hooks, each function binds what it calls as defaults."""
 
@@ -18,7 +20,7 @@ import functools
 import sys
 import types
 
-from grader.inventory import _MRO, plain_dict, same_contents
+from grader.inventory import _MRO, _TYPE_DICT, plain_dict, same_contents
 
 _WRAPPERS = (property, staticmethod, classmethod, functools.partial)
 _PROPERTY = tuple(property.__dict__[n].__get__ for n in ("fget", "fset", "fdel", "__doc__"))
@@ -102,12 +104,23 @@ def held_state(lists, classes: dict, funcs: tuple, _plain=plain_dict, _id=id, _d
     return {_id(o): (o, _dict(_plain(o)), strict) for o, strict in objs if _hasattr(o, "__dict__")}
 
 
+RESOLVED = ("klass", "default_value")  # what traitlets resolves from a class's name to the class
+
+
+def _plain_class(v, _type=type, _issubclass=issubclass, _mro=_MRO, _tdict=_TYPE_DICT, _next=next, _all=all,
+                 _c=types.WrapperDescriptorType) -> bool:
+    """``v`` is a class whose metaclass hashes and compares it with C code (type's own ``__hash__`` and ``__eq__``)."""
+    t = _type(v)
+    return _issubclass(t, type) and _all(
+        _type(_next((_tdict(b)[n] for b in _mro(t) if n in _tdict(b)), None)) is _c for n in ("__hash__", "__eq__"))
+
+
 def held_changes(saved: dict, put_back: bool = False, _plain=plain_dict, _same=same_contents, _dict=dict,
-                 _type=type, _set=set, _issubclass=issubclass, _all=all, _str=str) -> list[str]:
+                 _type=type, _set=set, _all=all, _str=str, _resolved=RESOLVED, _plain_class=_plain_class) -> list[str]:
     """The objects in ``saved`` (``held_state``) whose own dict gained, lost or rebound a key: any key of a strict
     one's (plain data such as a regex decides what it does); of a descriptor's, any but a class name (a str) that
-    traitlets replaced by the class (its ``name`` says which trait value the shell reads, a ``get`` runs whenever
-    the trait is read). With ``put_back``, the dict holds what it held again. Their classes are put back before
+    traitlets replaced by the class under ``RESOLVED``, a class that hashes and compares in C (its ``name`` says
+    which trait value the shell reads, a ``get`` runs whenever the trait is read). With ``put_back``, the dict holds what it held again. Their classes are put back before
     (``hooks.screen``), and their dicts made plain dicts of str keys here."""
     out = []
     for o, was, strict in saved.values():
@@ -115,11 +128,34 @@ def held_changes(saved: dict, put_back: bool = False, _plain=plain_dict, _same=s
         if _same(d, was):
             continue
         keys = [k for k in _set(d) | _set(was) if k not in d or k not in was or d[k] is not was[k]]
-        if not strict and _all(k in d and k in was and _type(was[k]) is _str and _issubclass(_type(d[k]), type)
+        if not strict and _all(k in _resolved and k in d and k in was and _type(was[k]) is _str and _plain_class(d[k])
                                for k in keys):
             continue
         out.append(f"{_type(o).__name__} (its own dict)")
         if put_back:
             _dict.clear(d)
             _dict.update(d, was)
+    return out
+
+
+_PLAIN_TYPES = (type(None), bool, int, float, complex, str, bytes, tuple, frozenset, list, dict, set, type(Ellipsis),
+                type(NotImplemented))
+
+
+def module_instances(modules: dict, funcs: tuple, _type=type, _issubclass=issubclass, _any=any, _plain=_PLAIN_TYPES,
+                     _module=types.ModuleType, _self=(types.MethodType, types.BuiltinMethodType)) -> dict:
+    """{id: (object, class)} of the objects the loaded library ``modules`` hold as globals, or behind a global bound
+    method (``random.randint`` is ``random._inst.randint``), other than plain data, modules, classes and functions:
+    ``__class__ = Rigged`` swaps what each runs while the module holds the same object (``hooks.screen`` puts the
+    classes back)."""
+    out = {}
+    for m in modules.values():
+        if _type(m) is not _module:
+            continue
+        for v in list(vars(m).values()):
+            if _type(v) in _self:
+                v = getattr(v, "__self__", None)
+            t = _type(v)
+            if not (_any(t is p for p in _plain) or _issubclass(t, (_module, *funcs))):
+                out[id(v)] = (v, t)
     return out

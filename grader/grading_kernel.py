@@ -39,7 +39,7 @@ from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
 from grader import contents, guard, hooks, inventory, signals, wrappers
-from grader.contents import held_changes, held_state, wrapper_changes, wrapper_insides
+from grader.contents import held_changes, held_state, module_instances, wrapper_changes, wrapper_insides
 from grader.hooks import (changed_shapes, class_changes, class_shapes, function_dict_changes, function_dicts,
                           lists_changed, module_changes, plain_lists, plain_objects,
                           put_back_class_dicts, put_back_trait_hooks, registries, registry_changes, same_trait_hooks,
@@ -146,6 +146,7 @@ class _Snapshot:
                                                    *self.classes.values()) for v in d.values())
         self.held = held_state((*self.tm.values(), self.cleanup, self.post, self.ast), self.classes, self.funcs)
         self.types |= {i: (o, type(o)) for i, (o, _, _) in self.held.items()}  # their classes: put back first
+        self.types |= module_instances(self.modules, self.funcs)  # random._inst.__class__ = Rigged
         for cls_path in os.environ.get("GRADER_CLASSES", "").split(","):
             mod, _, attr = cls_path.rpartition(".")
             if mod in sys.modules and isinstance(c := getattr(sys.modules[mod], attr, None), type):

@@ -16,16 +16,20 @@ _TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
 
 
 def torch_sigchld_code(modules: dict, _code=types.CodeType):
-    """The code of the SIGCHLD handler torch's DataLoader installs once it starts workers (the inner ``handler`` of
-    ``_set_SIGCHLD_handler``: it reports a worker that died, then calls the handler it found), or None."""
-    f = getattr(modules.get("torch.utils.data._utils.signal_handling"), "_set_SIGCHLD_handler", None)
+    """(code, globals, builtins) of the SIGCHLD handler torch's DataLoader installs once it starts workers (the inner
+    ``handler`` of ``_set_SIGCHLD_handler``: it reports a worker that died, then calls the handler it found): its
+    code and the module dict and builtins such a function has, or None."""
+    m = modules.get("torch.utils.data._utils.signal_handling")
+    f = getattr(m, "_set_SIGCHLD_handler", None)
     consts = getattr(getattr(f, "__code__", None), "co_consts", ())
-    return next((c for c in consts if type(c) is _code and c.co_name == "handler"), None)
+    code = next((c for c in consts if type(c) is _code and c.co_name == "handler"), None)
+    return None if code is None else (code, f.__globals__, f.__builtins__)
 
 
 def signal_handlers(saved: dict, own=None, _get=_signal.getsignal, _set=_signal.signal, _int=int, _timers=_TIMERS,
                     _getitimer=signal.getitimer, _setitimer=signal.setitimer, _type=type, _function=types.FunctionType,
-                    _code=_FN["__code__"].__get__, _closure=_FN["__closure__"].__get__,
+                    _code=_FN["__code__"].__get__, _closure=_FN["__closure__"].__get__, _len=len, _tuple=tuple,
+                    _globals=_FN["__globals__"].__get__, _builtins=_FN["__builtins__"].__get__,
                     _cell=types.CellType.__dict__["cell_contents"].__get__) -> list[str]:
     """Interval timers stopped, and the signals whose handler differs from ``saved`` ({signal: handler}: every
     catchable one), each put back at once: first in the check and the reset, after builtins (a handler of the
@@ -39,8 +43,9 @@ def signal_handlers(saved: dict, own=None, _get=_signal.getsignal, _set=_signal.
         now = _get(s)
         if now is h:
             continue
-        if own is not None and _type(now) is _function and _code(now) is own and (  # torch's, around the saved one:
-                (p := _cell(_closure(now)[0])) is None or p is h):  # a DataLoader with workers; kept from now on
+        if own is not None and _type(now) is _function and _code(now) is own[0] and _globals(now) is own[1] and (
+                _builtins(now) is own[2] and _type(c := _closure(now)) is _tuple and _len(c) == 1) and (
+                (p := _cell(c[0])) is None or p is h):  # torch's, in its module, around the saved one: kept from now on
             saved[s] = now
             continue
         out.append(f"the handler of signal {_int(s)}")

@@ -1174,6 +1174,43 @@ def test_round_18_a_descriptors_name_copyreg_a_modules_builtins_property_subclas
     plt.uninstall_repl_displayhook()
 
 
+def test_round_19_a_descriptors_name_as_a_class_a_forged_torch_handler_and_module_objects_classes(kernel):
+    """Round 19 (3 ways, no false alarm), each seen and put back with no student code run by the check: a traitlets
+    descriptor's ``name`` set to a class whose metaclass answers ``==`` (round 18 let a str become any class);
+    a SIGCHLD handler made of torch's handler code with globals of the student's (round 17 kept it for good); the
+    class of an object a library module holds swapped (``random._inst``, behind ``random.randint``)."""
+    import builtins
+    import random
+    import signal
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from torch.utils.data._utils import signal_handling
+
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    ran = []
+    trait = InteractiveShell.class_traits()["builtin_trap"]
+    meta = type("Meta", (type,), {"__hash__": lambda c: hash("builtin_trap"),
+                                  "__eq__": lambda c, o: ran.append("eq") or o == "builtin_trap"})
+    code = next(c for c in signal_handling._set_SIGCHLD_handler.__code__.co_consts
+                if isinstance(c, types.CodeType) and c.co_name == "handler")
+    forged = types.FunctionType(code, {"_error_if_any_worker_fails": lambda: ran.append("sigchld"),
+                                       "__builtins__": builtins}, "handler", None, (types.CellType(None),))
+    rigged = type("Rigged", (random.Random,), {"randint": lambda s, a, b: 42})
+    cases = {
+        "Instance (its own dict)": lambda: vars(trait).__setitem__("name", meta("Name", (), {})),
+        f"the handler of signal {int(signal.SIGCHLD)}": lambda: signal.signal(signal.SIGCHLD, forged),
+        "the class of Random": lambda: setattr(random._inst, "__class__", rigged),
+    }
+    try:
+        _each_seen_and_put_back(snap, kernel, cases, ran)
+        assert vars(trait)["name"] == "builtin_trap" and signal.getsignal(signal.SIGCHLD) is not forged
+        assert type(random._inst) is random.Random
+    finally:
+        snap.restore(kernel)
+    assert snap.changed(kernel) == [] and not ran
+
+
 def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):
     """Red team, round 4: torch.library can make torch.allclose answer True; the check names the op."""
     snap = _Snapshot(kernel)
