@@ -20,7 +20,8 @@ import functools
 import sys
 import types
 
-from grader.inventory import _MRO, _TYPE_DICT, plain_dict, same_contents
+from grader.hooks import safe_key
+from grader.inventory import PLAIN_DATA, _MRO, plain_dict, same_contents
 
 _WRAPPERS = (property, staticmethod, classmethod, functools.partial)
 _PROPERTY = tuple(property.__dict__[n].__get__ for n in ("fget", "fset", "fdel", "__doc__"))
@@ -37,7 +38,7 @@ def _kind(v, _type=type, _mro=_MRO, _wrappers=_WRAPPERS, _next=next):
 
 
 def _inside(v, t, _tuple=tuple, _dict=dict, _prop=_PROPERTY, _part=_PARTIAL, _func=_FUNC, _partial=functools.partial,
-            _plain=plain_dict, _type=type, _wrappers=_WRAPPERS, _hasattr=hasattr):
+            _plain=plain_dict, _type=type, _hasattr=hasattr):
     """What ``v`` (a ``t``, one of ``_WRAPPERS``, or a subclass's) runs, read by ``t``'s own C getters: a tuple
     compared item by item; a subclass's own dict last."""
     if t is property:
@@ -107,29 +108,23 @@ def held_state(lists, classes: dict, funcs: tuple, _plain=plain_dict, _id=id, _d
 RESOLVED = ("klass", "default_value")  # what traitlets resolves from a class's name to the class
 
 
-def _plain_class(v, _type=type, _issubclass=issubclass, _mro=_MRO, _tdict=_TYPE_DICT, _next=next, _all=all,
-                 _c=types.WrapperDescriptorType) -> bool:
-    """``v`` is a class whose metaclass hashes and compares it with C code (type's own ``__hash__`` and ``__eq__``)."""
-    t = _type(v)
-    return _issubclass(t, type) and _all(
-        _type(_next((_tdict(b)[n] for b in _mro(t) if n in _tdict(b)), None)) is _c for n in ("__hash__", "__eq__"))
-
-
 def held_changes(saved: dict, put_back: bool = False, _plain=plain_dict, _same=same_contents, _dict=dict,
-                 _type=type, _set=set, _all=all, _str=str, _resolved=RESOLVED, _plain_class=_plain_class) -> list[str]:
+                 _type=type, _set=set, _all=all, _str=str, _resolved=RESOLVED, _issubclass=issubclass,
+                 _safe=safe_key) -> list[str]:
     """The objects in ``saved`` (``held_state``) whose own dict gained, lost or rebound a key: any key of a strict
     one's (plain data such as a regex decides what it does); of a descriptor's, any but a class name (a str) that
-    traitlets replaced by the class under ``RESOLVED``, a class that hashes and compares in C (its ``name`` says
-    which trait value the shell reads, a ``get`` runs whenever the trait is read). With ``put_back``, the dict holds what it held again. Their classes are put back before
-    (``hooks.screen``), and their dicts made plain dicts of str keys here."""
+    traitlets replaced by the class under ``RESOLVED``, a class that hashes and compares in C (``hooks.safe_key``;
+    its ``name`` says which trait value the shell reads, a ``get`` runs whenever the trait is read). With
+    ``put_back``, the dict holds what it held again. Their classes are put back before (``hooks.screen``), and
+    their dicts made plain dicts of str keys here."""
     out = []
     for o, was, strict in saved.values():
         d = _plain(o)
         if _same(d, was):
             continue
         keys = [k for k in _set(d) | _set(was) if k not in d or k not in was or d[k] is not was[k]]
-        if not strict and _all(k in _resolved and k in d and k in was and _type(was[k]) is _str and _plain_class(d[k])
-                               for k in keys):
+        if not strict and _all(k in _resolved and k in d and k in was and _type(was[k]) is _str  # a class made of a
+                               and _issubclass(_type(d[k]), type) and _safe(d[k], None) for k in keys):  # name
             continue
         out.append(f"{_type(o).__name__} (its own dict)")
         if put_back:
@@ -138,11 +133,7 @@ def held_changes(saved: dict, put_back: bool = False, _plain=plain_dict, _same=s
     return out
 
 
-_PLAIN_TYPES = (type(None), bool, int, float, complex, str, bytes, tuple, frozenset, list, dict, set, type(Ellipsis),
-                type(NotImplemented))
-
-
-def module_instances(modules: dict, funcs: tuple, _type=type, _issubclass=issubclass, _any=any, _plain=_PLAIN_TYPES,
+def module_instances(modules: dict, funcs: tuple, _type=type, _issubclass=issubclass, _any=any, _plain=PLAIN_DATA,
                      _module=types.ModuleType, _self=(types.MethodType, types.BuiltinMethodType)) -> dict:
     """{id: (object, class)} of the objects the loaded library ``modules`` hold as globals, or behind a global bound
     method (``random.randint`` is ``random._inst.randint``), other than plain data, modules, classes and functions:

@@ -11,15 +11,12 @@ import gc
 import sys
 import types
 
-from grader.inventory import _MRO, _TYPE_DICT, _filled, acts, odd_keys, plain_dict, same_items, str_keys
+from grader.inventory import PLAIN_DATA, _MRO, _TYPE_DICT, _filled, acts, odd_keys, plain_dict, same_items, str_keys
 from grader.wrappers import _MODULE_DICT, known, runs_library_code, wraps
 
 _BASES, _CLASS = type.__dict__["__bases__"], object.__dict__["__class__"]
 _QUALNAME = type.__dict__["__qualname__"].__get__
 TRAIT_HOOKS = ("_trait_notifiers", "_trait_validators")  # run when a trait is set (execution_count: each cell)
-# class attributes rebound without being flagged: data a library may rebind (a cache, a counter, a flag); any other
-# object a class holds is compared by identity (torch's autograd engine on Variable runs every backward)
-_REBINDABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, list, dict, set)
 
 
 def class_shapes(classes, _type=type, _bases=_BASES.__get__, _mro=_MRO) -> dict:
@@ -67,10 +64,10 @@ def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type._
 def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False, _tdict=_TYPE_DICT, _mro=_MRO,
                   _acts=acts, _wraps=wraps, _list=list, _set=type.__setattr__, _del=type.__delattr__,
                   _qualname=_QUALNAME, _id=id, _all=all, _str_keys=str_keys, _type=type, _any=any,
-                  _data=_REBINDABLE) -> list[str]:
+                  _data=PLAIN_DATA) -> list[str]:
     """The attributes of the classes in ``saved`` ({class: copy of its own dict}) that were replaced,
     added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor) or the old
-    one is an object other than plain data (``_REBINDABLE``),
+    one is an object other than plain data (``inventory.PLAIN_DATA``: torch's autograd engine on ``Variable``),
     unless a library wrapped the old one (``wraps``); an added one is compared with what the class
     inherited at the snapshot (data shadowing an inherited method counts). With ``put_back``, each is
     put back (a built-in type's dict cannot change anyway)."""

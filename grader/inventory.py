@@ -206,6 +206,9 @@ def library_codes(dirs: tuple, modules: dict, _types=types, _type=type, _vars=va
 
 
 _PLAIN = (str, bytes, int, float, complex, bool, type(None), type(Ellipsis), types.CodeType)
+# plain data: a class attribute of these types rebound counts only if it acts (a cache, a counter, a flag), and a
+# module global of these types holds no object whose class could be swapped
+PLAIN_DATA = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, list, dict, set)
 
 
 def plain_code(code, _type=type, _plain=_PLAIN, _tuple=tuple, _frozenset=frozenset, _any=any, _all=all) -> bool:
