@@ -1,0 +1,263 @@
+"""The snapshot the grading kernel (grader.grading_kernel) takes before any student code runs, with
+its reset (``_Snapshot.restore``: what it puts back before each graded test) and its check
+(``_Snapshot.changed``: what a test may not have changed). GRADING.md lists what it holds; the
+pieces it is made of are in grader.inventory, grader.hooks, grader.contents and grader.signals."""
+
+from __future__ import annotations
+
+import _signal
+import builtins
+import functools
+import os
+import sys
+import types
+
+from ipykernel.ipkernel import IPythonKernel
+
+from grader.contents import held_changes, held_state, module_instances, wrapper_changes, wrapper_insides
+from grader.hooks import (changed_shapes, class_changes, class_shapes, function_dict_changes, function_dicts,
+                          lists_changed, module_changes, plain_lists, plain_objects,
+                          put_back_trait_hooks, registries, registry_changes, same_trait_hooks,
+                          screen, trait_hooks)
+from grader.signals import SIGNALS, signal_handlers, torch_sigchld_code
+from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, asserts_on, class_names, func_types,
+                              library_codes, library_dirs, module_classes, odd_keys, put_back_dict, rebound,
+                              restore_interpreter, same, same_contents, same_items, same_members, tensors_with_attributes,
+                              torch_hooks, torch_kernels, torch_modes)
+from grader.wrappers import known
+
+CONSTANT_MODULES = ("math", "cmath", "numpy", "torch")  # every top-level value is kept, not only functions
+SHELL_PARTS = ("compile", "input_transformer_manager", "prefilter_manager", "events", "InteractiveTB", "SyntaxTB",
+               "displayhook", "display_pub", "builtin_trap", "display_trap")  # the objects that run a cell
+# None until set; then IPython runs every cell through it. Other attributes and traits of the objects that
+# run a cell are compared when their value at the snapshot acts (IPython sets some per cell: old_hook).
+UNSET_RUNNERS = ("trio_runner",)
+TRAIT_MAGIC = ("_validate", "_changed", "_default")  # _<trait>_validate on the object: traitlets calls it
+
+
+class _Snapshot:
+    """What the reset puts back (``restore``) and a test may not change (``changed``), taken at kernel start."""
+
+    def __init__(self, kernel: IPythonKernel) -> None:
+        shell = kernel.shell
+        self.funcs = func_types()
+        self.dirs = library_dirs()
+        self.builtins = dict(vars(builtins))
+        self.sys_hooks = {n: getattr(sys, n) for n in ("excepthook", "displayhook", "stdout", "stderr", "stdin")}
+        self.signals = {s: _signal.getsignal(s) for s in SIGNALS}  # C, as signals.signal_handlers reads them
+        self.sys_dunder = {n: getattr(sys, f"__{n}__") for n in ("stdout", "stderr")}  # sys.stdout = sys.__stdout__
+        tm = shell.input_transformer_manager
+        self.tm = {n: list(getattr(tm, n)) for n in ("cleanup_transforms", "line_transforms", "token_transformers")}
+        self.cleanup = list(shell.input_transformers_cleanup)
+        self.post = list(shell.input_transformers_post)
+        self.ast = list(shell.ast_transformers)
+        pm = shell.prefilter_manager
+        self.prefilter = {n: (list(v) if isinstance(v, list) else dict(v))
+                          for n in ("_transformers", "_checkers", "_handlers", "_esc_handlers")
+                          if isinstance(v := getattr(pm, n, None), (list, dict))}
+        self.events = {k: list(v) for k, v in shell.events.callbacks.items()}
+        self.compile_flags = shell.compile.flags
+        self.shell_handlers = dict(kernel.shell_handlers)
+        self.control_handlers = dict(getattr(kernel, "control_handlers", {}))
+        self.kernel_attrs = {n: getattr(kernel, n) for n in
+                             ("shell", "session", "iopub_socket", "iopub_thread", "shell_stream", "control_stream")}
+        self.shell_parts = {n: getattr(shell, n) for n in SHELL_PARTS}
+        self.user_ns, self.user_module = shell.user_ns, shell.user_module  # a dict subclass can fake any name
+        self.lists = plain_lists()  # gc.callbacks, sys.meta_path, sys.path_hooks: the very lists
+        self.optimize, self.modes, self.kernels, self.hooks = sys.flags.optimize, torch_modes(), torch_kernels(), torch_hooks()
+        torch = sys.modules.get("torch")
+        self.torch = (torch.get_default_dtype(), torch.is_grad_enabled()) if torch is not None else None
+        # methods of every object and class the execution path goes through
+        objs = [kernel, shell, shell.compile, shell.displayhook, shell.display_pub, pm,
+                shell.input_transformer_manager, shell.InteractiveTB, shell.SyntaxTB, shell.events,
+                shell.builtin_trap, shell.display_trap, *(getattr(shell, n, None) for n in
+                ("history_manager", "payload_manager", "logger", "display_formatter")),  # they run per cell
+                # the messaging path: how replies and outputs reach the grader
+                kernel.session, kernel.iopub_socket, kernel.iopub_thread, kernel.shell_stream,
+                kernel.control_stream,
+                *(s for s in (sys.stdout, sys.stderr) if s is not None)]
+        objs = [o for o in objs if o is not None]
+        self.objs = {id(o): (o, dict(vars(o))) for o in objs if hasattr(o, "__dict__")}
+        self.types = {id(o): (o, type(o)) for o in objs}
+        getattr(shell, "loop_runner", None)  # a trait made on first use: read, so the snapshot holds it
+        self.traits = {id(o): (o, tv, dict(tv)) for o in objs  # session.pack, shell.loop_runner: traits
+                       if type(tv := getattr(o, "__dict__", {}).get("_trait_values")) is dict}
+        self.tensor = (((torch.Tensor, torch.nn.Parameter), vars(torch.Tensor)["__dict__"],
+                        class_names(torch.nn.Parameter)) if torch is not None else None)
+        self.auto_builtins = dict(shell.builtin_trap.auto_builtins)  # copied into builtins as each cell starts
+        self.trait_hooks = {id(o): (o, trait_hooks(o)) for o in objs  # observers, validators
+                            if "_trait_values" in getattr(o, "__dict__", {})}
+        self.sys_modules, self.modules = sys.modules, dict(sys.modules)  # the very dict, and what it held
+        self.codes, self.sigchld = library_codes(self.dirs + STDLIB_FILES, self.modules), torch_sigchld_code(self.modules)
+        classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(module_classes(self.modules))
+        classes |= {b for c in list(classes) for b in c.__mro__ if b is not object}  # bases no module names
+        self.classes = {c: dict(_TYPE_DICT(c)) for c in classes}
+        self.shapes = class_shapes(self.classes)  # bases, metaclass and MRO
+        self.class_ids = {id(c): c for c in self.classes}
+        self.registries = registries(self.modules)  # torch's KL table, its global hooks
+        self.module_funcs = {name: {k: v for k, v in vars(m).items()  # functions, classes, modules, what can act,
+                                    if issubclass(type(v), (*self.funcs, types.ModuleType)) or acts(v, self.funcs)
+                                    or k == "__builtins__"}  # and what the module's new functions take as builtins
+                             for name, m in self.modules.items() if isinstance(m, types.ModuleType)}
+        self.module_ids = {id(m): m for m in self.modules.values() if isinstance(m, types.ModuleType)}
+        self.types |= {i: (m, type(m)) for i, m in self.module_ids.items()}  # torch.__class__ = a liar's
+        self.constants = {name: dict(vars(self.modules[name])) for name in CONSTANT_MODULES if name in self.modules}
+        fs = [f for d in [*self.module_funcs.values(), *self.classes.values()] for v in d.values()
+              for f in [v.__func__ if type(v) in (staticmethod, classmethod) else v]
+              if type(f) is types.FunctionType and f.__kwdefaults__]
+        self.kwdefaults = {id(f): (f, dict(f.__kwdefaults__)) for f in fs}  # a dict: changed in place, unaudited
+        self.fdicts = function_dicts(self.module_funcs, self.classes)  # f.__dynamo_disable = a liar: unaudited too
+        self.insides = wrapper_insides(v for d in (*self.module_funcs.values(), *self.constants.values(),
+                                                   *self.classes.values()) for v in d.values())
+        self.held = held_state((*self.tm.values(), self.cleanup, self.post, self.ast), self.classes, self.funcs)
+        self.types |= {i: (o, type(o)) for i, (o, _, _) in self.held.items()}  # their classes: put back first
+        self.types |= module_instances(self.modules, self.funcs)  # random._inst.__class__ = Rigged
+        for cls_path in os.environ.get("GRADER_CLASSES", "").split(","):
+            mod, _, attr = cls_path.rpartition(".")
+            if mod in sys.modules and isinstance(c := getattr(sys.modules[mod], attr, None), type):
+                self.classes[c] = dict(vars(c))
+
+    def changed(self, kernel: IPythonKernel) -> list[str]:
+        """What differs from the snapshot now (after a test ran): builtins, hooks, modules...; [] if nothing.
+        What the student's code could have set to run during the check (builtins, the classes of objects and
+        modules, keys that are no str, class dicts, the modules' functions) is put back as it is seen."""
+        out = self.put_back_first()
+        lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
+        shell = self.kernel_attrs["shell"]  # the real one, even if the kernel's was swapped
+        ns = self.user_ns
+        out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
+        out += lists_changed(self.lists)
+        out += ["the notebook's __builtins__"] * ((b := dict.get(ns, "__builtins__")) is not builtins
+                                                and b is not vars(builtins))  # by identity: == would ask b
+        out += [f"the notebook's name {k}" if type(k) is str else "a notebook name that is no str" for k in ns if type(
+            k) is not str or k in self.builtins and not k.startswith("__") and ns[k] is not self.builtins[k]]
+        out += [f"sys.{n}" for n, v in self.sys_hooks.items()  # (blockPrint/enablePrint leaves sys.__stdout__)
+                if (now := getattr(sys, n)) is not v and now is not self.sys_dunder.get(n, v)]
+        out += ["a trace or profile function"] * (sys.gettrace() is not None or sys.getprofile() is not None)
+        out += [f"sys.modules[{n!r}]" for n, m in self.modules.items() if dict.get(self.sys_modules, n) is not m]
+        out += function_dict_changes(*self.fdicts, lib, fs, put_back=True)
+        out += ["a library's registry (its KL table, global hooks...)"] * bool(
+            registry_changes(self.registries, functools.partial(known, lib, held=True), classes=self.class_ids))
+        for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
+            out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in vars(obj).items()  # plain: put_back_first
+                    if k != "CustomTB" and (
+                    k in attrs and (acts(attrs[k], fs) or k in UNSET_RUNNERS) and not same(attrs[k], v)
+                    or k not in attrs and isinstance(getattr(type(obj), k, None), fs)
+                    and not rebound(obj, k, v)  # IPython puts stream.write back so
+                    or k not in attrs and k.endswith(TRAIT_MAGIC) and acts(v, fs))]
+        out += [f"{type(o).__name__}.{k} (a trait)" for o, tv, vals in self.traits.values() for k, v in vals.items()
+                if not same(tv.get(k), v) and acts(v, fs)]  # tv bound again by put_back_first
+        out += ["IPython's auto_builtins"] * (not same_contents(shell.builtin_trap.auto_builtins, self.auto_builtins))
+        if self.tensor is not None:  # t.double = lambda: liar, after the test checked type(t) is torch.Tensor
+            out += [f"the notebook's {k} (a tensor with attributes of its own)"
+                    for k in tensors_with_attributes(ns, *self.tensor)]
+        out += ["a custom exception handler"] * (type(shell.custom_exceptions) is not tuple or shell.custom_exceptions != ())
+        cb, tm = shell.events.callbacks, shell.input_transformer_manager  # compared by identity, not ==
+        out += ["IPython's event callbacks"] * (odd_keys(cb) or set(cb) != set(self.events)
+                                                or not all(same_members(cb[k], v) for k, v in self.events.items()))
+        out += ["IPython's input transformers"] * (not all(same_items(getattr(tm, n), v) for n, v in self.tm.items())
+                                                   or not same_items(shell.input_transformers_cleanup, self.cleanup)
+                                                   or not same_items(shell.input_transformers_post, self.post)
+                                                   or not same_items(shell.ast_transformers, self.ast)
+                                                   or type(f := shell.compile.flags) is not int or f != self.compile_flags)
+        out += [f"the kernel's {n}" for n, v in (("shell_handlers", self.shell_handlers),
+                ("control_handlers", self.control_handlers)) if not same_contents(getattr(kernel, n, {}), v)]
+        out += [f"IPython's prefilter {n}" for n, v in self.prefilter.items()
+                if not same_contents(getattr(shell.prefilter_manager, n, None), v)]
+        out += [f"the kernel's {n}" for n, v in self.kernel_attrs.items() if getattr(kernel, n) is not v]
+        out += [f"the shell's {n}" for n, v in self.shell_parts.items() if getattr(shell, n) is not v]
+        out += ["asserts (switched off)"] * (not asserts_on(self.builtins["exec"], self.builtins["compile"]))
+        out += ["a torch function or dispatch mode"] * (torch_modes() != self.modes)
+        out += ["torch's saved-tensor hooks or frame-evaluation callback"] * (torch_hooks() != self.hooks)
+        out += [f"the keyword defaults of {f.__qualname__}" for f, kw in self.kwdefaults.values()
+                if not same_contents(f.__kwdefaults__, kw)]
+        kernels = torch_kernels()  # checked, not put back: a registration cannot be taken back from here
+        out += [f"torch's kernels of {n}" for n, v in self.kernels.items() if kernels.get(n) != v][:3]
+        return list(dict.fromkeys(out))  # builtins is also a module: each name once
+
+    def put_back_first(self) -> list[str]:
+        """The first steps of the check and of the reset, each put back as it is seen and reported: what the rest
+        calls or reads would otherwise run code of the student's (which could undo the patches checked after it):
+        builtins, timers and signal handlers, the classes of objects and modules and keys that are no str
+        (``screen``), class dicts and shapes, the objects' own dicts and trait values, the observers and validators
+        of traits (an observer runs when the reset sets a trait), the modules' values (the check calls
+        ``sys.gettrace``...)."""
+        out = [f"builtins.{k}" for k in put_back_dict(self.builtins)]  # read without calling a builtin
+        out += signal_handlers(self.signals, self.sigchld)  # torch's own SIGCHLD handler is kept
+        out += screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
+        lib = (self.dirs, self.codes, self.module_ids, self.class_ids)
+        out += class_changes(self.classes, self.funcs, lib, put_back=True)  # a method or descriptor replaced
+        out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes, put_back=True)]  # after
+        out += wrapper_changes(self.insides, put_back=True)  # a property re-initialised: before any is read
+        out += plain_objects(self.objs, self.traits)  # the metaclasses' dicts: assigning bases recomputes MROs
+        out += held_changes(self.held, put_back=True)  # IPython's transformers, traitlets' descriptors
+        for o, saved in self.trait_hooks.values():
+            if not same_trait_hooks(o, saved):
+                out.append(f"an observer or validator of {type(o).__name__}'s traits")
+                put_back_trait_hooks(o, saved)
+        return out + module_changes(self.module_funcs, self.constants, self.modules, self.user_ns, lib, put_back=True)
+
+    def restore(self, kernel: IPythonKernel) -> None:
+        self.put_back_first()
+        lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
+        for n, v in self.kernel_attrs.items():
+            if getattr(kernel, n) is not v:
+                setattr(kernel, n, v)
+        shell = kernel.shell
+        for n, v in self.shell_parts.items():  # an object swapped for one of the student's class
+            if getattr(shell, n) is not v:
+                setattr(shell, n, v)
+        if shell.user_ns is not self.user_ns:  # keep what the notebook defined, in the real dict (str keys only)
+            try:
+                self.user_ns.update([(k, v) for k, v in dict.items(shell.user_ns) if type(k) is str])
+            except TypeError:  # not a dict at all
+                pass
+            shell.user_ns = self.user_ns
+        shell.user_module = self.user_module
+        lists_changed(self.lists, put_back=True)
+        sys.settrace(None)
+        sys.setprofile(None)
+        for name, value in self.sys_hooks.items():
+            setattr(sys, name, value)
+        for name, value in self.modules.items():  # modules swapped for fakes
+            if dict.get(self.sys_modules, name) is not value:
+                self.sys_modules[name] = value
+        function_dict_changes(*self.fdicts, lib, fs, put_back=True)
+        restore_interpreter(self.optimize, self.modes, self.torch, self.builtins, self.hooks)  # torch's own: after
+        registry_changes(self.registries, functools.partial(known, lib, held=True), True, self.class_ids)
+        shell.builtin_trap.auto_builtins = dict(self.auto_builtins)  # a new plain dict
+        if self.tensor is not None:  # a liar set up before the test (it may delete itself once used)
+            tensors_with_attributes(shell.user_ns, *self.tensor, strip=True)
+        for f, kw in self.kwdefaults.values():
+            if not same_contents(f.__kwdefaults__, kw):
+                f.__kwdefaults__.clear()
+                f.__kwdefaults__.update(kw)
+        for obj, attrs in self.objs.values():  # methods patched on the objects themselves
+            d = vars(obj)  # a plain dict of str keys: put_back_first
+            for k in [k for k in d if k not in attrs and (isinstance(d[k], fs) or k.endswith(TRAIT_MAGIC)
+                                                          and acts(d[k], fs))]:
+                del d[k]
+            for k, v in attrs.items():
+                if d.get(k, self) is not v and (acts(v, fs) or k in UNSET_RUNNERS):
+                    d[k] = v
+        for o, tv, vals in self.traits.values():  # tv bound again by put_back_first
+            tv.update({k: v for k, v in vals.items() if tv.get(k) is not v and acts(v, fs)})
+        ns = shell.user_ns
+        ns["__builtins__"] = builtins
+        for k in [k for k in ns if k in self.builtins and not k.startswith("__")]:
+            if ns[k] is not self.builtins[k]:
+                del ns[k]  # `len = lambda *a: 0` in the notebook
+        tm = shell.input_transformer_manager
+        for n, v in self.tm.items():
+            setattr(tm, n, list(v))
+        shell.input_transformers_cleanup[:] = self.cleanup
+        shell.input_transformers_post, shell.ast_transformers = list(self.post), list(self.ast)  # new plain lists
+        pm = shell.prefilter_manager
+        for n, v in self.prefilter.items():
+            setattr(pm, n, list(v) if isinstance(v, list) else dict(v))
+        shell.events.callbacks = {k: list(v) for k, v in self.events.items()}  # a new plain dict
+        shell.compile.flags = self.compile_flags
+        shell.set_custom_exc((), None)
+        kernel.shell_handlers = dict(self.shell_handlers)  # new plain dicts: a subclass's clear() would run
+        if hasattr(kernel, "control_handlers"):
+            kernel.control_handlers = dict(self.control_handlers)
