@@ -1211,6 +1211,27 @@ def test_round_19_a_descriptors_name_as_a_class_a_forged_torch_handler_and_modul
     assert snap.changed(kernel) == [] and not ran
 
 
+def test_an_extension_loaded_during_a_test_counts_and_one_loaded_before_it_is_switched_off(kernel):
+    """GRADING.md's known false alarm: ``%load_ext autoreload`` in a function a test calls adds IPython event
+    callbacks, which count; loaded in a cell of its own (before the reset) it costs nothing, but the reset takes
+    its callbacks away."""
+    shell = kernel.shell
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    before = {k: list(v) for k, v in shell.events.callbacks.items()}
+    try:
+        shell.run_line_magic("load_ext", "autoreload")  # a cell of its own, before the next test
+        assert any(shell.events.callbacks[k] != v for k, v in before.items())
+        snap.restore(kernel)  # the reset before the test
+        assert snap.changed(kernel) == [] and shell.events.callbacks == before
+        shell.run_line_magic("reload_ext", "autoreload")  # during the test
+        assert "IPython's event callbacks" in snap.changed(kernel)
+    finally:
+        shell.extension_manager.unload_extension("autoreload")
+        snap.restore(kernel)
+    assert snap.changed(kernel) == []
+
+
 def test_a_kernel_registered_for_a_torch_operator_is_seen(kernel):
     """Red team, round 4: torch.library can make torch.allclose answer True; the check names the op."""
     snap = _Snapshot(kernel)
