@@ -21,7 +21,7 @@ import sys
 import types
 
 from grader.hooks import safe_key
-from grader.inventory import PLAIN_DATA, _MRO, plain_dict, same_contents
+from grader.inventory import PLAIN_DATA, _MRO, name_of, plain_dict, same_contents
 
 _WRAPPERS = (property, staticmethod, classmethod, functools.partial)
 _PROPERTY = tuple(property.__dict__[n].__get__ for n in ("fget", "fset", "fdel", "__doc__"))
@@ -110,7 +110,7 @@ RESOLVED = ("klass", "default_value")  # what traitlets resolves from a class's 
 
 def held_changes(saved: dict, put_back: bool = False, _plain=plain_dict, _same=same_contents, _dict=dict,
                  _type=type, _set=set, _all=all, _str=str, _resolved=RESOLVED, _issubclass=issubclass,
-                 _safe=safe_key) -> list[str]:
+                 _safe=safe_key, _name=name_of) -> list[str]:
     """The objects in ``saved`` (``held_state``) whose own dict gained, lost or rebound a key: any key of a strict
     one's (plain data such as a regex decides what it does); of a descriptor's, any but a class name (a str) that
     traitlets replaced by the class under ``RESOLVED``, a class that hashes and compares in C (``hooks.safe_key``;
@@ -126,24 +126,24 @@ def held_changes(saved: dict, put_back: bool = False, _plain=plain_dict, _same=s
         if not strict and _all(k in _resolved and k in d and k in was and _type(was[k]) is _str  # a class made of a
                                and _issubclass(_type(d[k]), type) and _safe(d[k], None) for k in keys):  # name
             continue
-        out.append(f"{_type(o).__name__} (its own dict)")
+        out.append(f"{_name(_type(o), False)} (its own dict)")
         if put_back:
             _dict.clear(d)
             _dict.update(d, was)
     return out
 
 
-def module_instances(modules: dict, funcs: tuple, _type=type, _issubclass=issubclass, _any=any, _plain=PLAIN_DATA,
-                     _module=types.ModuleType, _self=(types.MethodType, types.BuiltinMethodType)) -> dict:
+def module_instances(modules: dict, funcs: tuple, classes: dict, _type=type, _issubclass=issubclass, _any=any,
+                     _plain=PLAIN_DATA, _module=types.ModuleType, _self=(types.MethodType, types.BuiltinMethodType)) -> dict:
     """{id: (object, class)} of the objects the loaded library ``modules`` hold as globals, or behind a global bound
-    method (``random.randint`` is ``random._inst.randint``), other than plain data, modules, classes and functions:
-    ``__class__ = Rigged`` swaps what each runs while the module holds the same object (``hooks.screen`` puts the
-    classes back)."""
+    method (``random.randint`` is ``random._inst.randint``), and the kept ``classes`` ({class: copy of its dict})
+    hold as attributes (torch's ``lazy_property`` ``Categorical.logits``), other than plain data, modules, classes
+    and functions: ``__class__ = Rigged`` swaps what each runs while the module or class holds the same object
+    (``hooks.screen`` puts the classes back)."""
     out = {}
-    for m in modules.values():
-        if _type(m) is not _module:
-            continue
-        for v in list(vars(m).values()):
+    held = [list(vars(m).values()) for m in modules.values() if _type(m) is _module]
+    for values in [*held, *(list(d.values()) for d in classes.values())]:
+        for v in values:
             if _type(v) in _self:
                 v = getattr(v, "__self__", None)
             t = _type(v)

@@ -116,9 +116,9 @@ def _kernel_class() -> type:
             if nonce and isinstance(reply, dict) and reply.get("status") == "ok":
                 patched = ["torch's frame-evaluation callback"] * framed + own_globals()
                 patched += changed(snapshot, self)
-                restore(snapshot, self)  # undo what the student's functions did during the test
-                text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched
+                text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched  # before anything else runs
                         else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}")
+                restore(snapshot, self)  # undo what the student's functions did during the test
                 self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"},
                                   parent=self.get_parent(), ident=self._topic("stream"))
             return reply

@@ -11,11 +11,12 @@ import gc
 import sys
 import types
 
-from grader.inventory import PLAIN_DATA, _MRO, _TYPE_DICT, _filled, acts, odd_keys, plain_dict, same_items, str_keys
+from grader.inventory import (PLAIN_DATA, _MRO, _TYPE_DICT, _filled, acts, name_of, odd_keys, plain_dict, same_items,
+                              shown, str_keys)
 from grader.wrappers import _MODULE_DICT, known, runs_library_code, wraps
 
 _BASES, _CLASS = type.__dict__["__bases__"], object.__dict__["__class__"]
-_QUALNAME = type.__dict__["__qualname__"].__get__
+_QUALNAME = name_of  # a class's name for a report, never a str subclass
 TRAIT_HOOKS = ("_trait_notifiers", "_trait_validators")  # run when a trait is set (execution_count: each cell)
 
 
@@ -144,6 +145,23 @@ MEMOS = {"_KL_MEMOIZE": "_KL_REGISTRY"}  # a cache: {its name: the table whose e
 # tables keyed by class: an entry added for a class made since the snapshot (sympy's, imported by torch on first
 # use, or the student's own) changes only how that class's objects are copied
 BY_CLASS = ("dispatch_table", "_deepcopy_dispatch", "_copy_dispatch")
+# tables keyed by a tuple of classes matched with issubclass: an entry for a class made since the snapshot whose
+# metaclass's __subclasscheck__ is type's (the student's own distribution) matches only that class's subclasses
+BY_CLASSES = ("_KL_REGISTRY", "_KL_MEMOIZE")
+_SUBCLASSCHECK = type.__dict__["__subclasscheck__"]
+
+
+def fresh(name: str, k, classes: dict, _id=id, _type=type, _issubclass=issubclass, _tuple=tuple, _any=any,
+          _mro=_MRO, _tdict=_TYPE_DICT, _next=next, _check=_SUBCLASSCHECK) -> bool:
+    """The key ``k`` of the registry ``name`` reaches only classes made since the snapshot (not in ``classes``, {id:
+    class}): a class itself (``BY_CLASS``), or a tuple with such a class, type's own ``__subclasscheck__`` deciding
+    what it matches (``BY_CLASSES``). ``k`` hashes in C (``safe_key``)."""
+    if name in BY_CLASS:
+        return _id(k) not in classes
+    return name in BY_CLASSES and _type(k) is _tuple and _any(
+        _issubclass(_type(x), type) and _id(x) not in classes and _next(
+            (_tdict(b)["__subclasscheck__"] for b in _mro(_type(x)) if "__subclasscheck__" in _tdict(b)), None) is _check
+        for x in k)
 
 
 def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _dict=dict, _list=list) -> list:
@@ -177,13 +195,14 @@ def safe_key(k, known, _type=type, _issubclass=issubclass, _data=(str, int, floa
 
 
 def registry_changes(saved: list, known, put_back: bool = False, classes: dict | None = None, _issubclass=issubclass,
-                     _type=type, _dict=dict, _list=list, _runs=runs_library_code, _any=any, _len=len, _id=id) -> int:
+                     _type=type, _dict=dict, _list=list, _runs=runs_library_code, _any=any, _len=len,
+                     _fresh=fresh) -> int:
     """How many of the registries in ``saved`` (``registries``) were rebound in their module, had an
     entry replaced, or gained one that runs code ``known`` does not vouch for (``runs_library_code``: the
     student's) or, in a cache (``MEMOS``), one its table does not hold for that key; a library filling
-    its caches is not a change, nor, in a table keyed by class (``BY_CLASS``), an entry for a class that is not in
-    ``classes`` ({id: class} of the snapshot's). With ``put_back``: the binding and such entries are put back (an
-    added one taken out)."""
+    its caches is not a change, nor an entry whose key reaches only classes made since the snapshot (``fresh``:
+    ``classes``, {id: class}, are the snapshot's), whatever it runs (a cache's must still be its table's). With
+    ``put_back``: the binding and such entries are put back (an added one taken out)."""
     n = 0
     for d, name, reg, copy in saved:
         rebound = d.get(name) is not reg
@@ -197,9 +216,8 @@ def registry_changes(saved: list, known, put_back: bool = False, classes: dict |
                 else:
                     bad.append(k)
             of = d.get(MEMOS.get(name)) if name in MEMOS else None  # a cache must hold what its table holds
-            new = [k for k, v in items if k in copy and v is not copy[k] or k not in copy and not (
-                   name in BY_CLASS and _id(k) not in (classes or {})) and (
-                   not _runs(v, known, ()) or of is not None and not (  # (NotImplemented: no entry fits)
+            new = [k for k, v in items if k in copy and v is not copy[k] or k not in copy and (
+                   not _fresh(name, k, classes or {}) and not _runs(v, known, ()) or of is not None and not (
                        v is of[k] if k in of else v is NotImplemented or _any(v is e for e in of.values())))]
             if put_back and bad:
                 _dict.clear(reg)
@@ -219,20 +237,20 @@ def registry_changes(saved: list, known, put_back: bool = False, classes: dict |
     return n
 
 
-def plain_objects(objs: dict, traits: dict, _plain=plain_dict, _type=type, _dict=dict, _id=id) -> list[str]:
+def plain_objects(objs: dict, traits: dict, _plain=plain_dict, _type=type, _dict=dict, _id=id, _name=name_of) -> list[str]:
     """After the class dicts are put back (``class_changes``): the own dict of every object in ``objs`` ({id:
     (object, saved dict)}) a plain dict of str keys again, and each object's ``_trait_values`` (``traits``: {id:
     (object, the very dict, copy)}) the very dict, before anything reads a trait (traitlets reads it there: a
     subclass's ``__getitem__`` would run), with each of those objects it held as a trait (the shell's
     ``builtin_trap``: the check reads through it) held again. Returns what differed."""
-    out = [f"{_type(o).__name__} (its dict)" for o, _ in objs.values() if _plain(o, report=True)]
+    out = [f"{_name(_type(o), False)} (its dict)" for o, _ in objs.values() if _plain(o, report=True)]
     for o, tv, vals in traits.values():
         d = _plain(o)
         if _dict.get(d, "_trait_values") is not tv:
-            out.append(f"{_type(o).__name__}._trait_values")
+            out.append(f"{_name(_type(o), False)}._trait_values")
             d["_trait_values"] = tv
         for k in [k for k, v in vals.items() if _id(v) in objs and _dict.get(tv, k) is not v]:
-            out.append(f"{_type(o).__name__}.{k} (a trait)")
+            out.append(f"{_name(_type(o), False)}.{k} (a trait)")
             _dict.__setitem__(tv, k, vals[k])
     return out
 
@@ -291,8 +309,11 @@ def twin_class(old, new, lib: tuple, _type=type, _issubclass=issubclass, _tdict=
                 for k, v in b.items())
 
 
+TWINS = (("matplotlib.pyplot", "_backend_mod"),)  # (module, global) where a twin class passes (matplotlib.use)
+
+
 def module_changes(kept: dict, constants: dict, modules: dict, ns: dict, lib: tuple, put_back: bool = False,
-                   _module_dict=_MODULE_DICT, _wraps=wraps, _get=dict.get, _twin=twin_class) -> list[str]:
+                   _module_dict=_MODULE_DICT, _wraps=wraps, _get=dict.get, _twin=twin_class, _twins=TWINS) -> list[str]:
     """"module.name" of each value rebound in a loaded module since the snapshot, unless a library wrapped the old
     one (``wraps``): of what ``kept`` holds per module (functions, classes, modules and whatever else acts), and of
     every top-level value of the modules in ``constants`` (``math.inf = 5.0``). The notebook's own module
@@ -305,7 +326,7 @@ def module_changes(kept: dict, constants: dict, modules: dict, ns: dict, lib: tu
         for k, v in values.items():
             now = _get(d, k, v) if name in constants else _get(d, k)  # a constant deleted is not put back
             if now is not v and not _wraps(lib, v, now):
-                out += [f"{name}.{k}"] * (not _twin(v, now, lib))  # a twin is put back unreported
+                out += [f"{name}.{k}"] * (not ((name, k) in _twins and _twin(v, now, lib)))  # put back unreported
                 if put_back:
                     d[k] = v
     return out
@@ -330,7 +351,7 @@ def function_dicts(kept: dict, classes: dict, _type=type, _function=types.Functi
 def function_dict_changes(empty: list, full: dict, lib: tuple, funcs: tuple, put_back: bool = False,
                           _fdict=_FDICT.__get__, _set_fdict=_FDICT.__set__, _type=type, _dict=dict,
                           _acts=acts, _wraps=wraps, _list=list, _get=dict.get, _qualname=types.FunctionType.__dict__[
-                              "__qualname__"].__get__, _id=id, _str_keys=str_keys) -> list[str]:
+                              "__qualname__"].__get__, _id=id, _str_keys=str_keys, _shown=shown) -> list[str]:
     """The functions of ``function_dicts`` with an attribute of their own added, replaced or deleted where the old
     or the new value acts (``acts``), unless the new one is a library's wrapper of the function itself (torch sets
     ``__dynamo_disable`` to its dynamo-disabled wrapper on first use), or whose dict is no plain dict of str
@@ -344,7 +365,7 @@ def function_dict_changes(empty: list, full: dict, lib: tuple, funcs: tuple, put
             bad = [k for k, v, o in now if v is not o and (_acts(v, funcs) or _acts(o, funcs)) and not _wraps(lib, f, v)
                    and not (o is None and _get(lib[3], _id(v)) is v)]  # a snapshot's class cached (numpy: ctypes')
         if bad:
-            out.append(f"{_qualname(f)} (an attribute of its own)")
+            out.append(f"{_shown(_qualname(f))} (an attribute of its own)")
             if put_back:
                 _set_fdict(f, _dict(saved))
     return out

@@ -105,6 +105,18 @@ def same_contents(now, saved, _same_items=same_items, _type=type, _set=set, _lis
 
 
 _MRO, _TYPE_DICT = type.__dict__["__mro__"].__get__, type.__dict__["__dict__"].__get__
+_NAMES = type.__dict__["__qualname__"].__get__, type.__dict__["__name__"].__get__
+
+
+def shown(name, _type=type, _str=str) -> str:
+    """``name`` as a report may hold it: itself when a plain str, else a placeholder (``type.__qualname__`` and a
+    function's accept a str subclass, whose ``__format__`` or ``__hash__`` would run inside the check)."""
+    return name if _type(name) is _str else "(a name that is no str)"
+
+
+def name_of(c, qualified: bool = True, _names=_NAMES, _shown=shown) -> str:
+    """A class's qualified name (or its ``__name__``), read by type's own descriptors, as ``shown``."""
+    return _shown(_names[0](c) if qualified else _names[1](c))
 
 
 def rebound(obj, name: str, value, _method=types.MethodType, _type=type, _mro=_MRO, _tdict=_TYPE_DICT,

@@ -19,10 +19,10 @@ from grader.hooks import (changed_shapes, class_changes, class_shapes, function_
                           lists_changed, module_changes, plain_lists, plain_objects,
                           put_back_trait_hooks, registries, registry_changes, same_trait_hooks,
                           screen, trait_hooks)
-from grader.signals import SIGNALS, signal_handlers, torch_sigchld_code
+from grader.signals import SIGNALS, signal_handlers, torch_sigchld_code, unpark
 from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, asserts_on, class_names, func_types,
-                              library_codes, library_dirs, module_classes, odd_keys, put_back_dict, rebound,
-                              restore_interpreter, same, same_contents, same_items, same_members, tensors_with_attributes,
+                              library_codes, library_dirs, module_classes, name_of, odd_keys, put_back_dict, rebound,
+                              restore_interpreter, same, same_contents, same_items, same_members, shown, tensors_with_attributes,
                               torch_hooks, torch_kernels, torch_modes)
 from grader.wrappers import known
 
@@ -44,7 +44,7 @@ class _Snapshot:
         self.dirs = library_dirs()
         self.builtins = dict(vars(builtins))
         self.sys_hooks = {n: getattr(sys, n) for n in ("excepthook", "displayhook", "stdout", "stderr", "stdin")}
-        self.signals = {s: _signal.getsignal(s) for s in SIGNALS}  # C, as signals.signal_handlers reads them
+        self.signals = {int(s): _signal.getsignal(s) for s in SIGNALS}  # C, as signals.signal_handlers reads them
         self.sys_dunder = {n: getattr(sys, f"__{n}__") for n in ("stdout", "stderr")}  # sys.stdout = sys.__stdout__
         tm = shell.input_transformer_manager
         self.tm = {n: list(getattr(tm, n)) for n in ("cleanup_transforms", "line_transforms", "token_transformers")}
@@ -111,7 +111,7 @@ class _Snapshot:
                                                    *self.classes.values()) for v in d.values())
         self.held = held_state((*self.tm.values(), self.cleanup, self.post, self.ast), self.classes, self.funcs)
         self.types |= {i: (o, type(o)) for i, (o, _, _) in self.held.items()}  # their classes: put back first
-        self.types |= module_instances(self.modules, self.funcs)  # random._inst.__class__ = Rigged
+        self.types |= module_instances(self.modules, self.funcs, self.classes)  # random._inst.__class__ = Rigged
         for cls_path in os.environ.get("GRADER_CLASSES", "").split(","):
             mod, _, attr = cls_path.rpartition(".")
             if mod in sys.modules and isinstance(c := getattr(sys.modules[mod], attr, None), type):
@@ -139,13 +139,13 @@ class _Snapshot:
         out += ["a library's registry (its KL table, global hooks...)"] * bool(
             registry_changes(self.registries, functools.partial(known, lib, held=True), classes=self.class_ids))
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
-            out += [f"{type(obj).__name__}.{k} (on the object)" for k, v in vars(obj).items()  # plain: put_back_first
+            out += [f"{name_of(type(obj), False)}.{k} (on the object)" for k, v in vars(obj).items()  # plain: put_back_first
                     if k != "CustomTB" and (
                     k in attrs and (acts(attrs[k], fs) or k in UNSET_RUNNERS) and not same(attrs[k], v)
                     or k not in attrs and isinstance(getattr(type(obj), k, None), fs)
                     and not rebound(obj, k, v)  # IPython puts stream.write back so
                     or k not in attrs and k.endswith(TRAIT_MAGIC) and acts(v, fs))]
-        out += [f"{type(o).__name__}.{k} (a trait)" for o, tv, vals in self.traits.values() for k, v in vals.items()
+        out += [f"{name_of(type(o), False)}.{k} (a trait)" for o, tv, vals in self.traits.values() for k, v in vals.items()
                 if not same(tv.get(k), v) and acts(v, fs)]  # tv bound again by put_back_first
         out += ["IPython's auto_builtins"] * (not same_contents(shell.builtin_trap.auto_builtins, self.auto_builtins))
         if self.tensor is not None:  # t.double = lambda: liar, after the test checked type(t) is torch.Tensor
@@ -169,7 +169,7 @@ class _Snapshot:
         out += ["asserts (switched off)"] * (not asserts_on(self.builtins["exec"], self.builtins["compile"]))
         out += ["a torch function or dispatch mode"] * (torch_modes() != self.modes)
         out += ["torch's saved-tensor hooks or frame-evaluation callback"] * (torch_hooks() != self.hooks)
-        out += [f"the keyword defaults of {f.__qualname__}" for f, kw in self.kwdefaults.values()
+        out += [f"the keyword defaults of {shown(f.__qualname__)}" for f, kw in self.kwdefaults.values()
                 if not same_contents(f.__kwdefaults__, kw)]
         kernels = torch_kernels()  # checked, not put back: a registration cannot be taken back from here
         out += [f"torch's kernels of {n}" for n, v in self.kernels.items() if kernels.get(n) != v][:3]
@@ -193,7 +193,7 @@ class _Snapshot:
         out += held_changes(self.held, put_back=True)  # IPython's transformers, traitlets' descriptors
         for o, saved in self.trait_hooks.values():
             if not same_trait_hooks(o, saved):
-                out.append(f"an observer or validator of {type(o).__name__}'s traits")
+                out.append(f"an observer or validator of {name_of(type(o), False)}'s traits")
                 put_back_trait_hooks(o, saved)
         return out + module_changes(self.module_funcs, self.constants, self.modules, self.user_ns, lib, put_back=True)
 
@@ -261,3 +261,4 @@ class _Snapshot:
         kernel.shell_handlers = dict(self.shell_handlers)  # new plain dicts: a subclass's clear() would run
         if hasattr(kernel, "control_handlers"):
             kernel.control_handlers = dict(self.control_handlers)
+        unpark(self.signals, self.sigchld)  # torch's SIGCHLD handler again, its module's values put back

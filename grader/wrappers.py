@@ -194,8 +194,10 @@ def lazy_partial(v, lib: tuple, _type=type, _partial=functools.partial, _functio
     if _type(v) is not _partial or _type(v.func) is not _function or v.args or [
             k for k, a in v.keywords.items() if _type(k) is not _str or k != "method_name" or _type(a) is not _str]:
         return False  # only method_name=<a string>, as torch sets it (an object's __format__ would run)
+    if not _known(lib, v.func):  # first: it checks the code's names are plain strs (a subclass's __eq__ would run)
+        return False
     c = _code(v.func)
-    return any(c.co_name == n and c.co_filename.endswith("/" + f) for f, n in LAZY_PARTIALS) and _known(lib, v.func)
+    return any(c.co_name == n and c.co_filename.endswith("/" + f) for f, n in LAZY_PARTIALS)
 
 
 def wraps(lib: tuple, old, new, _filled=_filled, _lazy=lazy_partial, _runs=runs_library_code, _known=known,

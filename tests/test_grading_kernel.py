@@ -1211,6 +1211,104 @@ def test_round_19_a_descriptors_name_as_a_class_a_forged_torch_handler_and_modul
     assert snap.changed(kernel) == [] and not ran
 
 
+def test_round_20_twins_held_objects_parked_handlers_int_keys_names_and_the_students_kl(kernel):
+    """Round 20 (6 ways, 1 false alarm), each seen and put back with no student code run by the check: a twin class
+    rebound outside matplotlib's one global (round 18's exemption: ``TensorLikePair`` with a ``compare`` of C code
+    answered ``assert_close``); the class of an object a library class holds swapped (``Categorical.logits``, a
+    ``lazy_property``); torch's kept SIGCHLD handler, which calls a module global the check puts back only later
+    (parked during the check and the reset); the kept handler stored under a ``Signals`` key, hashed by the
+    student's ``__hash__``; a lazy partial whose code's name is a str subclass, compared before ``known``; a class
+    name that is a str subclass, formatted into the report. The false alarm: ``register_kl`` for the student's
+    own classes."""
+    import _signal
+    import functools
+    import importlib
+    import os
+    import signal
+
+    import torch.testing._comparison as cmp
+    from torch.distributions import Categorical, Normal, kl_divergence, register_kl
+    from torch.distributions import kl as kl_module
+    from torch.utils.data._utils import signal_handling as sh
+
+    pt = importlib.import_module("torch.distributed.tensor.placement_types")
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    ran = []
+    old = cmp.TensorLikePair
+    attrs = {k: v for k, v in vars(old).items() if k not in ("__dict__", "__weakref__")}
+    twin = type(old)(old.__name__, old.__bases__, {**attrs, "compare": object.__init__, "__init__": cmp.Pair.__init__})
+    lazy = vars(Categorical)["logits"]
+    rigged = type("lazy_property", (type(lazy),), {"__get__": lambda s, i, t=None: ran.append("get") or s})
+
+    class Name(str):
+        __hash__ = str.__hash__
+
+        def __eq__(self, other):
+            ran.append("eq")
+            return True
+
+        def __format__(self, spec):
+            ran.append("format")
+            return "Normal"
+
+    forged = types.FunctionType(pt._raise_error.__code__.replace(co_name=Name("_raise_error")), vars(pt), "_raise_error")
+
+    def torch_handler():
+        sh._SIGCHLD_handler_set = False
+        sh._set_SIGCHLD_handler()  # torch's own, as a DataLoader with workers installs it
+
+    def rebound_global():
+        torch_handler()
+        sh._error_if_any_worker_fails = lambda: ran.append("sigchld")
+
+    def hashed_key():
+        torch_handler()
+        signal.Signals.__hash__ = lambda s: ran.append("hash") or 0
+
+    def odd_name():
+        Normal.log_prob = lambda self, v: v
+        type.__setattr__(Normal, "__qualname__", Name("Normal"))
+
+    cases = {
+        "torch.testing._comparison.TensorLikePair": lambda: setattr(cmp, "TensorLikePair", twin),
+        "the class of lazy_property": lambda: setattr(lazy, "__class__", rigged),
+        "torch.utils.data._utils.signal_handling._error_if_any_worker_fails": rebound_global,
+        "Signals.__hash__": hashed_key,
+        "Normal.zz_hook": lambda: setattr(Normal, "zz_hook", functools.partial(forged, method_name="zz")),
+        "(a name that is no str).log_prob": odd_name,
+    }
+    my = type("MyNormal", (Normal,), {})  # the student's own distribution (the false alarm)
+    try:
+        _each_seen_and_put_back(snap, kernel, cases, ran)
+        assert cmp.TensorLikePair is old and type(lazy) is not rigged and "zz_hook" not in vars(Normal)
+        type.__setattr__(Normal, "__qualname__", "Normal")
+        with pytest.raises(AssertionError):
+            torch.testing.assert_close(torch.zeros(2), torch.ones(2))
+        # torch's handler is parked (the default action) while the check and the reset run, then set again
+        rebound_global()
+        assert "torch.utils.data._utils.signal_handling._error_if_any_worker_fails" in snap.changed(kernel)
+        assert _signal.getsignal(signal.SIGCHLD) is _signal.SIG_DFL
+        os.kill(os.getpid(), signal.SIGCHLD)
+        assert sum(range(1000)) and not ran  # (bytecodes run: a Python handler would have run by now)
+        snap.restore(kernel)
+        assert getattr(_signal.getsignal(signal.SIGCHLD), "__code__", None) is snap.sigchld[0] and not ran
+        # the false alarm: the student's own distribution and its KL, registered during the test or before it
+        register_kl(my, my)(lambda p, q: torch.zeros(()))
+        assert snap.changed(kernel) == [] and not ran
+        snap.restore(kernel)
+        assert (my, my) in kl_module._KL_REGISTRY and kl_divergence(my(0.0, 1.0), my(1.0, 2.0)) == 0
+        assert kl_divergence(Normal(0.0, 1.0), Normal(1.0, 2.0)) > 0 and snap.changed(kernel) == []
+    finally:
+        type.__setattr__(Normal, "__qualname__", "Normal")
+        snap.restore(kernel)
+        _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)
+        sh._SIGCHLD_handler_set = False
+        kl_module._KL_REGISTRY.pop((my, my), None)
+        kl_module._KL_MEMOIZE.clear()
+    assert not ran
+
+
 def test_an_extension_loaded_during_a_test_counts_and_one_loaded_before_it_is_switched_off(kernel):
     """GRADING.md's known false alarm: ``%load_ext autoreload`` in a function a test calls adds IPython event
     callbacks, which count; loaded in a cell of its own (before the reset) it costs nothing, but the reset takes
