@@ -21,7 +21,7 @@ import sys
 import types
 
 from grader.hooks import safe_key
-from grader.inventory import PLAIN_DATA, _MRO, name_of, plain_dict, same_contents
+from grader.inventory import PLAIN_DATA, _MRO, _TYPE_DICT, name_of, plain_dict, same_contents
 
 _WRAPPERS = (property, staticmethod, classmethod, functools.partial)
 _PROPERTY = tuple(property.__dict__[n].__get__ for n in ("fget", "fset", "fdel", "__doc__"))
@@ -149,4 +149,33 @@ def module_instances(modules: dict, funcs: tuple, classes: dict, _type=type, _is
             t = _type(v)
             if not (_any(t is p for p in _plain) or _issubclass(t, (_module, *funcs))):
                 out[id(v)] = (v, t)
+    return out
+
+
+# the tables traitlets keeps in each HasTraits class's own dict, made with the class: a trait missing from an
+# object's values is made by the default generator found in _all_trait_default_generators, for one
+TRAIT_TABLES = ("_traits", "_trait_default_generators", "_all_trait_default_generators",
+                "_static_immutable_initial_values", "_descriptors", "_instance_inits")
+
+
+def trait_tables(classes: dict, _type=type, _dict=dict, _list=list) -> dict:
+    """{(id of the class, name): (class, name, table, copy)} of the traitlets tables (plain dicts and lists) the
+    kept ``classes`` ({class: copy of its dict}) hold: filled in place, nothing is rebound."""
+    return {(id(c), n): (c, n, t, _dict(t) if _type(t) is _dict else _list(t)) for c, attrs in classes.items()
+            for n in TRAIT_TABLES if _type(t := attrs.get(n)) is _dict or _type(t) is _list}
+
+
+def trait_table_changes(saved: dict, put_back: bool = False, _tdict=_TYPE_DICT, _type=type,
+                        _dict=dict, _same=same_contents, _set=type.__setattr__, _name=name_of,
+                        _slice=list.__setitem__) -> list[str]:
+    """The tables of ``trait_tables`` rebound or changed in place; with ``put_back``, bound and filled again (before
+    anything reads a trait: traitlets would call the default generator a student put there)."""
+    out = []
+    for c, n, t, was in saved.values():
+        if _tdict(c).get(n) is not t or not _same(t, was):
+            out.append(f"{_name(c)}.{n} (traitlets' table)")
+            if put_back:
+                _set(c, n, t)
+                _dict.clear(t) if _type(t) is _dict else None
+                _dict.update(t, was) if _type(t) is _dict else _slice(t, slice(None), was)
     return out

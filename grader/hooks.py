@@ -249,8 +249,8 @@ def plain_objects(objs: dict, traits: dict, _plain=plain_dict, _type=type, _dict
         if _dict.get(d, "_trait_values") is not tv:
             out.append(f"{_name(_type(o), False)}._trait_values")
             d["_trait_values"] = tv
-        for k in [k for k, v in vals.items() if _id(v) in objs and _dict.get(tv, k) is not v]:
-            out.append(f"{_name(_type(o), False)}.{k} (a trait)")
+        for k in [k for k, v in vals.items() if _id(v) in objs and _dict.get(tv, k) is not v or k not in tv]:
+            out.append(f"{_name(_type(o), False)}.{k} (a trait)")  # deleted: traitlets would make one
             _dict.__setitem__(tv, k, vals[k])
     return out
 

@@ -14,7 +14,8 @@ import types
 
 from ipykernel.ipkernel import IPythonKernel
 
-from grader.contents import held_changes, held_state, module_instances, wrapper_changes, wrapper_insides
+from grader.contents import (held_changes, held_state, module_instances, trait_table_changes, trait_tables,
+                             wrapper_changes, wrapper_insides)
 from grader.hooks import (changed_shapes, class_changes, class_shapes, function_dict_changes, function_dicts,
                           lists_changed, module_changes, plain_lists, plain_objects,
                           put_back_trait_hooks, registries, registry_changes, same_trait_hooks,
@@ -93,6 +94,8 @@ class _Snapshot:
         classes |= {b for c in list(classes) for b in c.__mro__ if b is not object}  # bases no module names
         self.classes = {c: dict(_TYPE_DICT(c)) for c in classes}
         self.shapes = class_shapes(self.classes)  # bases, metaclass and MRO
+        self.tables = trait_tables(self.classes)  # traitlets' own, in the classes' dicts
+        self.trait_names = {id(o): frozenset(_TYPE_DICT(type(o)).get("_traits", ())) for o in objs}
         self.class_ids = {id(c): c for c in self.classes}
         self.registries = registries(self.modules)  # torch's KL table, its global hooks
         self.module_funcs = {name: {k: v for k, v in vars(m).items()  # functions, classes, modules, what can act,
@@ -189,6 +192,7 @@ class _Snapshot:
         out += class_changes(self.classes, self.funcs, lib, put_back=True)  # a method or descriptor replaced
         out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes, put_back=True)]  # after
         out += wrapper_changes(self.insides, put_back=True)  # a property re-initialised: before any is read
+        out += trait_table_changes(self.tables, put_back=True)  # a default generator of the student's
         out += plain_objects(self.objs, self.traits)  # the metaclasses' dicts: assigning bases recomputes MROs
         out += held_changes(self.held, put_back=True)  # IPython's transformers, traitlets' descriptors
         for o, saved in self.trait_hooks.values():
@@ -197,16 +201,25 @@ class _Snapshot:
                 put_back_trait_hooks(o, saved)
         return out + module_changes(self.module_funcs, self.constants, self.modules, self.user_ns, lib, put_back=True)
 
+    def put(self, o, name: str, value) -> None:
+        """``o.name = value``; a trait straight into the very ``_trait_values`` of ``o`` (traitlets' own setter
+        would compare the old value, perhaps the student's, with the new one: its ``__eq__`` would run)."""
+        entry = dict.get(self.traits, id(o))
+        if entry is not None and name in dict.get(self.trait_names, id(o), ()):
+            dict.__setitem__(entry[1], name, value)
+        else:
+            setattr(o, name, value)
+
     def restore(self, kernel: IPythonKernel) -> None:
         self.put_back_first()
         lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
         for n, v in self.kernel_attrs.items():
             if getattr(kernel, n) is not v:
-                setattr(kernel, n, v)
+                self.put(kernel, n, v)
         shell = kernel.shell
         for n, v in self.shell_parts.items():  # an object swapped for one of the student's class
             if getattr(shell, n) is not v:
-                setattr(shell, n, v)
+                self.put(shell, n, v)
         if shell.user_ns is not self.user_ns:  # keep what the notebook defined, in the real dict (str keys only)
             try:
                 self.user_ns.update([(k, v) for k, v in dict.items(shell.user_ns) if type(k) is str])
@@ -251,7 +264,8 @@ class _Snapshot:
         for n, v in self.tm.items():
             setattr(tm, n, list(v))
         shell.input_transformers_cleanup[:] = self.cleanup
-        shell.input_transformers_post, shell.ast_transformers = list(self.post), list(self.ast)  # new plain lists
+        self.put(shell, "input_transformers_post", list(self.post))  # new plain lists
+        self.put(shell, "ast_transformers", list(self.ast))
         pm = shell.prefilter_manager
         for n, v in self.prefilter.items():
             setattr(pm, n, list(v) if isinstance(v, list) else dict(v))

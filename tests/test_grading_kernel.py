@@ -1309,6 +1309,40 @@ def test_round_20_twins_held_objects_parked_handlers_int_keys_names_and_the_stud
     assert not ran
 
 
+def test_round_21_the_reset_sets_no_trait_through_traitlets_and_traitlets_tables_are_kept(kernel):
+    """Round 21 (3 ways, no false alarm; the third is in GRADING.md's Not fixed): the reset bound the shell's plain
+    lists and parts through traitlets' setter, which compares the old value (the student's, a list subclass whose
+    ``__eq__`` put an AST transformer in that stripped the next test's asserts) with the new one; traitlets' class
+    tables (``_all_trait_default_generators``: the generator of a trait value the student deleted ran inside the
+    check). Both seen and put back with no student code run."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = kernel.shell
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    ran = []
+    liar = type("Liar", (list,), {"__eq__": lambda a, b: ran.append("eq") or True, "__hash__": None})
+    generator = InteractiveShell._all_trait_default_generators["ast_transformers"]
+
+    def generated():
+        del shell._trait_values["ast_transformers"]
+        InteractiveShell._all_trait_default_generators["ast_transformers"] = lambda self: ran.append("default") or []
+
+    cases = {
+        "InteractiveShell._all_trait_default_generators (traitlets' table)": generated,
+        "InteractiveShell.ast_transformers (a trait)": lambda: shell._trait_values.pop("ast_transformers"),
+        # set as traitlets' own setter does, without its old == new (which would run ``__eq__`` here)
+        "IPython's input transformers": lambda: shell._trait_values.__setitem__("ast_transformers", liar()),
+    }
+    try:
+        _each_seen_and_put_back(snap, kernel, cases, ran)
+        assert type(shell.ast_transformers) is list
+        assert InteractiveShell._all_trait_default_generators["ast_transformers"] is generator
+    finally:
+        snap.restore(kernel)
+    assert snap.changed(kernel) == [] and not ran
+
+
 def test_an_extension_loaded_during_a_test_counts_and_one_loaded_before_it_is_switched_off(kernel):
     """GRADING.md's known false alarm: ``%load_ext autoreload`` in a function a test calls adds IPython event
     callbacks, which count; loaded in a cell of its own (before the reset) it costs nothing, but the reset takes
