@@ -179,3 +179,15 @@ def trait_table_changes(saved: dict, put_back: bool = False, _tdict=_TYPE_DICT, 
                 _dict.clear(t) if _type(t) is _dict else None
                 _dict.update(t, was) if _type(t) is _dict else _slice(t, slice(None), was)
     return out
+
+
+def every_class(_subclasses=type.__subclasses__, _id=id) -> dict:
+    """{id: class} of every class there is now (``object``'s subclasses, all the way down; held, so no class made
+    later takes one of their ids): what ``hooks.fresh`` counts as made before the snapshot."""
+    seen, stack = {}, [object]
+    while stack:
+        c = stack.pop()
+        if _id(c) not in seen:
+            seen[_id(c)] = c
+            stack += _subclasses(c)
+    return seen

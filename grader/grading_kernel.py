@@ -62,6 +62,11 @@ def _kernel_class() -> type:
     state: dict = {}  # "key", "snapshot": set once each, before any student code
     restore, changed = _Snapshot.restore, _Snapshot.changed  # held here: patching the class changes nothing
     put_back = put_back_dict  # also puts back the globals the reset and the check look up
+    # C functions, held here and called first after a test and before the reset: a trace or profile function or a
+    # gc callback of the student's would run in every frame or collection of the check and empty its findings
+    setprofile, getprofile, settrace, gettrace, gc_off, gc_on = (sys.setprofile, sys.getprofile, sys.settrace,
+                                                                 sys.gettrace, gc.disable, gc.enable)
+    type_, dict_ = type, dict
 
     def own_globals() -> list[str]:
         """The grader's own modules' globals as at kernel start (``wraps = lambda *a: True`` there
@@ -105,22 +110,33 @@ def _kernel_class() -> type:
                 return await IPythonKernel.do_execute(self, code, silent, store_history, user_expressions,
                                                       allow_stdin, **kwargs)
             nonce = first[len(RESET_MARKER):].strip()
+            setprofile(None)
+            settrace(None)
+            gc_off()
             own_globals()
             restore(snapshot, self)
+            gc_on()
             reply = await IPythonKernel.do_execute(self, rest, silent, store_history, user_expressions,
                                                    allow_stdin, **kwargs)
             off = state.get("frames")  # first, by C: a frame-evaluation callback would run as each frame below starts
             framed = off is not None and off(None) is not None
+            profiled = getprofile() is not None
+            setprofile(None)
+            traced = gettrace() is not None
+            settrace(None)
+            gc_off()
             # The evidence the grader scores, judged from the reply's own status before anything is
             # sent: the signature when the test finished and nothing was patched while it ran.
-            if nonce and isinstance(reply, dict) and reply.get("status") == "ok":
+            if nonce and type_(reply) is dict_ and reply.get("status") == "ok":
                 patched = ["torch's frame-evaluation callback"] * framed + own_globals()
+                patched += ["a trace or profile function"] * (traced or profiled)
                 patched += changed(snapshot, self)
                 text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched  # before anything else runs
                         else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}")
                 restore(snapshot, self)  # undo what the student's functions did during the test
                 self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"},
                                   parent=self.get_parent(), ident=self._topic("stream"))
+            gc_on()
             return reply
 
     GradingKernel.__qualname__ = "GradingKernel"

@@ -154,8 +154,9 @@ _SUBCLASSCHECK = type.__dict__["__subclasscheck__"]
 def fresh(name: str, k, classes: dict, _id=id, _type=type, _issubclass=issubclass, _tuple=tuple, _any=any,
           _mro=_MRO, _tdict=_TYPE_DICT, _next=next, _check=_SUBCLASSCHECK) -> bool:
     """The key ``k`` of the registry ``name`` reaches only classes made since the snapshot (not in ``classes``, {id:
-    class}): a class itself (``BY_CLASS``), or a tuple with such a class, type's own ``__subclasscheck__`` deciding
-    what it matches (``BY_CLASSES``). ``k`` hashes in C (``safe_key``)."""
+    class} of every class at the snapshot, ``contents.every_class``): a class itself (``BY_CLASS``), or a tuple with
+    such a class, type's own ``__subclasscheck__`` deciding what it matches (``BY_CLASSES``). ``k`` hashes in C
+    (``safe_key``)."""
     if name in BY_CLASS:
         return _id(k) not in classes
     return name in BY_CLASSES and _type(k) is _tuple and _any(

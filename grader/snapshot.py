@@ -8,13 +8,14 @@ from __future__ import annotations
 import _signal
 import builtins
 import functools
+import gc
 import os
 import sys
 import types
 
 from ipykernel.ipkernel import IPythonKernel
 
-from grader.contents import (held_changes, held_state, module_instances, trait_table_changes, trait_tables,
+from grader.contents import (every_class, held_changes, held_state, module_instances, trait_table_changes, trait_tables,
                              wrapper_changes, wrapper_insides)
 from grader.hooks import (changed_shapes, class_changes, class_shapes, function_dict_changes, function_dicts,
                           lists_changed, module_changes, plain_lists, plain_objects,
@@ -34,6 +35,9 @@ SHELL_PARTS = ("compile", "input_transformer_manager", "prefilter_manager", "eve
 # run a cell are compared when their value at the snapshot acts (IPython sets some per cell: old_hook).
 UNSET_RUNNERS = ("trio_runner",)
 TRAIT_MAGIC = ("_validate", "_changed", "_default")  # _<trait>_validate on the object: traitlets calls it
+# C, called first (the kernel, before): the collector (a gc callback) off, a trace or profile function taken off
+_QUIET = gc.disable, sys.gettrace, sys.getprofile, sys.settrace, sys.setprofile
+_COLLECTING = gc.isenabled, gc.enable  # as before the check or the reset: on, or (the kernel turned it off) off
 
 
 class _Snapshot:
@@ -63,6 +67,7 @@ class _Snapshot:
         self.kernel_attrs = {n: getattr(kernel, n) for n in
                              ("shell", "session", "iopub_socket", "iopub_thread", "shell_stream", "control_stream")}
         self.shell_parts = {n: getattr(shell, n) for n in SHELL_PARTS}
+        self.kernel = kernel
         self.user_ns, self.user_module = shell.user_ns, shell.user_module  # a dict subclass can fake any name
         self.lists = plain_lists()  # gc.callbacks, sys.meta_path, sys.path_hooks: the very lists
         self.optimize, self.modes, self.kernels, self.hooks = sys.flags.optimize, torch_modes(), torch_kernels(), torch_hooks()
@@ -97,6 +102,7 @@ class _Snapshot:
         self.tables = trait_tables(self.classes)  # traitlets' own, in the classes' dicts
         self.trait_names = {id(o): frozenset(_TYPE_DICT(type(o)).get("_traits", ())) for o in objs}
         self.class_ids = {id(c): c for c in self.classes}
+        self.old_classes = every_class() | self.class_ids  # {id: class} of every class there is (hooks.fresh)
         self.registries = registries(self.modules)  # torch's KL table, its global hooks
         self.module_funcs = {name: {k: v for k, v in vars(m).items()  # functions, classes, modules, what can act,
                                     if issubclass(type(v), (*self.funcs, types.ModuleType)) or acts(v, self.funcs)
@@ -124,28 +130,26 @@ class _Snapshot:
         """What differs from the snapshot now (after a test ran): builtins, hooks, modules...; [] if nothing.
         What the student's code could have set to run during the check (builtins, the classes of objects and
         modules, keys that are no str, class dicts, the modules' functions) is put back as it is seen."""
+        collecting = _COLLECTING[0]()
         out = self.put_back_first()
         lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
         shell = self.kernel_attrs["shell"]  # the real one, even if the kernel's was swapped
         ns = self.user_ns
         out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
-        out += lists_changed(self.lists)
         out += ["the notebook's __builtins__"] * ((b := dict.get(ns, "__builtins__")) is not builtins
                                                 and b is not vars(builtins))  # by identity: == would ask b
         out += [f"the notebook's name {k}" if type(k) is str else "a notebook name that is no str" for k in ns if type(
             k) is not str or k in self.builtins and not k.startswith("__") and ns[k] is not self.builtins[k]]
         out += [f"sys.{n}" for n, v in self.sys_hooks.items()  # (blockPrint/enablePrint leaves sys.__stdout__)
                 if (now := getattr(sys, n)) is not v and now is not self.sys_dunder.get(n, v)]
-        out += ["a trace or profile function"] * (sys.gettrace() is not None or sys.getprofile() is not None)
-        out += [f"sys.modules[{n!r}]" for n, m in self.modules.items() if dict.get(self.sys_modules, n) is not m]
         out += function_dict_changes(*self.fdicts, lib, fs, put_back=True)
         out += ["a library's registry (its KL table, global hooks...)"] * bool(
-            registry_changes(self.registries, functools.partial(known, lib, held=True), classes=self.class_ids))
+            registry_changes(self.registries, functools.partial(known, lib, held=True), classes=self.old_classes))
         for obj, attrs in self.objs.values():  # a method the object had, or one of its class's, replaced on it
             out += [f"{name_of(type(obj), False)}.{k} (on the object)" for k, v in vars(obj).items()  # plain: put_back_first
                     if k != "CustomTB" and (
                     k in attrs and (acts(attrs[k], fs) or k in UNSET_RUNNERS) and not same(attrs[k], v)
-                    or k not in attrs and isinstance(getattr(type(obj), k, None), fs)
+                    or k not in attrs and issubclass(type(getattr(type(obj), k, None)), fs)
                     and not rebound(obj, k, v)  # IPython puts stream.write back so
                     or k not in attrs and k.endswith(TRAIT_MAGIC) and acts(v, fs))]
         out += [f"{name_of(type(o), False)}.{k} (a trait)" for o, tv, vals in self.traits.values() for k, v in vals.items()
@@ -167,8 +171,6 @@ class _Snapshot:
                 ("control_handlers", self.control_handlers)) if not same_contents(getattr(kernel, n, {}), v)]
         out += [f"IPython's prefilter {n}" for n, v in self.prefilter.items()
                 if not same_contents(getattr(shell.prefilter_manager, n, None), v)]
-        out += [f"the kernel's {n}" for n, v in self.kernel_attrs.items() if getattr(kernel, n) is not v]
-        out += [f"the shell's {n}" for n, v in self.shell_parts.items() if getattr(shell, n) is not v]
         out += ["asserts (switched off)"] * (not asserts_on(self.builtins["exec"], self.builtins["compile"]))
         out += ["a torch function or dispatch mode"] * (torch_modes() != self.modes)
         out += ["torch's saved-tensor hooks or frame-evaluation callback"] * (torch_hooks() != self.hooks)
@@ -176,18 +178,30 @@ class _Snapshot:
                 if not same_contents(f.__kwdefaults__, kw)]
         kernels = torch_kernels()  # checked, not put back: a registration cannot be taken back from here
         out += [f"torch's kernels of {n}" for n, v in self.kernels.items() if kernels.get(n) != v][:3]
+        if collecting:
+            _COLLECTING[1]()
         return list(dict.fromkeys(out))  # builtins is also a module: each name once
 
     def put_back_first(self) -> list[str]:
         """The first steps of the check and of the reset, each put back as it is seen and reported: what the rest
         calls or reads would otherwise run code of the student's (which could undo the patches checked after it):
-        builtins, timers and signal handlers, the classes of objects and modules and keys that are no str
-        (``screen``), class dicts and shapes, the objects' own dicts and trait values, the observers and validators
-        of traits (an observer runs when the reset sets a trait), the modules' values (the check calls
-        ``sys.gettrace``...)."""
-        out = [f"builtins.{k}" for k in put_back_dict(self.builtins)]  # read without calling a builtin
+        the collector and a trace or profile function, builtins, timers and signal handlers, the classes of objects
+        and modules and keys that are no str (``screen``), ``sys.modules``' entries and gc's callbacks, class dicts
+        and shapes, the objects' own dicts and trait values, the observers and validators
+        of traits (an observer runs when the reset sets a trait), the kernel's and the shell's parts, the modules'
+        values (the check calls ``sys.gettrace``...)."""
+        gc_off, gettrace, getprofile, settrace, setprofile = _QUIET  # their functions get no event once off
+        gc_off()  # on again at the end of the check or the reset, if it was on before
+        out = ["a trace or profile function"] * (gettrace() is not None or getprofile() is not None)
+        setprofile(None)
+        settrace(None)
+        out += [f"builtins.{k}" for k in put_back_dict(self.builtins)]  # read without calling a builtin
         out += signal_handlers(self.signals, self.sigchld)  # torch's own SIGCHLD handler is kept
         out += screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
+        moved = [n for n, m in self.modules.items() if dict.get(self.sys_modules, n) is not m]  # a fake torch's
+        out += [f"sys.modules[{n!r}]" for n in moved]  # properties would run where the check reads torch._C
+        dict.update(self.sys_modules, [(n, self.modules[n]) for n in moved])
+        out += lists_changed(self.lists, put_back=True)  # gc.callbacks: a collection in the check would run one
         lib = (self.dirs, self.codes, self.module_ids, self.class_ids)
         out += class_changes(self.classes, self.funcs, lib, put_back=True)  # a method or descriptor replaced
         out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes, put_back=True)]  # after
@@ -195,6 +209,11 @@ class _Snapshot:
         out += trait_table_changes(self.tables, put_back=True)  # a default generator of the student's
         out += plain_objects(self.objs, self.traits)  # the metaclasses' dicts: assigning bases recomputes MROs
         out += held_changes(self.held, put_back=True)  # IPython's transformers, traitlets' descriptors
+        shell = self.kernel_attrs["shell"]  # the parts the check reads through (shell.compile.flags): rebound
+        for o, parts, whose in ((self.kernel, self.kernel_attrs, "kernel"), (shell, self.shell_parts, "shell")):
+            for n in [n for n, v in parts.items() if getattr(o, n) is not v]:  # o: its class, dict and traits back
+                out.append(f"the {whose}'s {n}")
+                self.put(o, n, parts[n])
         for o, saved in self.trait_hooks.values():
             if not same_trait_hooks(o, saved):
                 out.append(f"an observer or validator of {name_of(type(o), False)}'s traits")
@@ -211,15 +230,10 @@ class _Snapshot:
             setattr(o, name, value)
 
     def restore(self, kernel: IPythonKernel) -> None:
-        self.put_back_first()
+        collecting = _COLLECTING[0]()
+        self.put_back_first()  # the kernel's and the shell's parts, sys.modules, gc's lists among them
         lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
-        for n, v in self.kernel_attrs.items():
-            if getattr(kernel, n) is not v:
-                self.put(kernel, n, v)
         shell = kernel.shell
-        for n, v in self.shell_parts.items():  # an object swapped for one of the student's class
-            if getattr(shell, n) is not v:
-                self.put(shell, n, v)
         if shell.user_ns is not self.user_ns:  # keep what the notebook defined, in the real dict (str keys only)
             try:
                 self.user_ns.update([(k, v) for k, v in dict.items(shell.user_ns) if type(k) is str])
@@ -227,17 +241,11 @@ class _Snapshot:
                 pass
             shell.user_ns = self.user_ns
         shell.user_module = self.user_module
-        lists_changed(self.lists, put_back=True)
-        sys.settrace(None)
-        sys.setprofile(None)
         for name, value in self.sys_hooks.items():
             setattr(sys, name, value)
-        for name, value in self.modules.items():  # modules swapped for fakes
-            if dict.get(self.sys_modules, name) is not value:
-                self.sys_modules[name] = value
         function_dict_changes(*self.fdicts, lib, fs, put_back=True)
         restore_interpreter(self.optimize, self.modes, self.torch, self.builtins, self.hooks)  # torch's own: after
-        registry_changes(self.registries, functools.partial(known, lib, held=True), True, self.class_ids)
+        registry_changes(self.registries, functools.partial(known, lib, held=True), True, self.old_classes)
         shell.builtin_trap.auto_builtins = dict(self.auto_builtins)  # a new plain dict
         if self.tensor is not None:  # a liar set up before the test (it may delete itself once used)
             tensors_with_attributes(shell.user_ns, *self.tensor, strip=True)
@@ -247,7 +255,7 @@ class _Snapshot:
                 f.__kwdefaults__.update(kw)
         for obj, attrs in self.objs.values():  # methods patched on the objects themselves
             d = vars(obj)  # a plain dict of str keys: put_back_first
-            for k in [k for k in d if k not in attrs and (isinstance(d[k], fs) or k.endswith(TRAIT_MAGIC)
+            for k in [k for k in d if k not in attrs and (issubclass(type(d[k]), fs) or k.endswith(TRAIT_MAGIC)
                                                           and acts(d[k], fs))]:
                 del d[k]
             for k, v in attrs.items():
@@ -276,3 +284,5 @@ class _Snapshot:
         if hasattr(kernel, "control_handlers"):
             kernel.control_handlers = dict(self.control_handlers)
         unpark(self.signals, self.sigchld)  # torch's SIGCHLD handler again, its module's values put back
+        if collecting:
+            _COLLECTING[1]()

@@ -1343,6 +1343,69 @@ def test_round_21_the_reset_sets_no_trait_through_traitlets_and_traitlets_tables
     assert snap.changed(kernel) == [] and not ran
 
 
+def test_round_22_nothing_the_student_left_runs_in_the_check_or_the_reset(kernel):
+    """Round 22 (5 ways, no false alarm), each seen and put back with no student code run by the check or the reset:
+    a fake ``sys.modules["torch"]``, whose ``_C`` the check read; a gc callback, run by a collection inside the
+    check; a trace or profile function, called for every frame of the check; the shell's compiler swapped, whose
+    ``flags`` the check read; and, in the reset, ``isinstance`` on a value the student put on the shell (its
+    ``__class__`` property ran). Also: a registry entry for a class the snapshot does not keep, but which is no
+    class made since (``np.float64`` in ``copy``'s dispatch table)."""
+    import copy
+    import gc
+    import sys
+
+    shell = kernel.shell
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    ran = []
+    grader_frames = ("put_back_dict", "signal_handlers", "screen", "class_changes", "same_items", "acts")
+
+    def inside(frame) -> bool:  # in the check or the reset, past its first line
+        while frame is not None:
+            if frame.f_code.co_name in grader_frames:
+                return True
+            frame = frame.f_back
+        return False
+
+    fake = type("Fake", (), {"_C": property(lambda s: ran.append("torch._C") or torch._C)})()
+    compiler = type("Compiler", (), {"flags": property(lambda s: ran.append("flags") or 0)})()
+    threshold = gc.get_threshold()
+
+    def collected():
+        gc.callbacks.append(lambda *a: inside(sys._getframe()) and ran.append("gc"))
+        gc.set_threshold(1)
+
+    def tracer(frame, event, arg):
+        if event == "call" and inside(frame):
+            ran.append("trace")
+
+    cases = {
+        "sys.modules['torch']": lambda: sys.modules.__setitem__("torch", fake),
+        "gc.callbacks": collected,
+        "a trace or profile function": lambda: sys.settrace(tracer),
+        "the shell's compile": lambda: vars(shell).__setitem__("compile", compiler),
+        "a library's registry (its KL table, global hooks...)":  # a class of the snapshot's, though none it keeps
+            lambda: copy._deepcopy_dispatch.__setitem__(np.float64, lambda x, memo: np.float64(1.0)),
+    }
+    try:
+        _each_seen_and_put_back(snap, kernel, cases, ran)
+        gc.set_threshold(*threshold)
+        sys.setprofile(tracer)
+        assert "a trace or profile function" in snap.changed(kernel) and sys.getprofile() is None and not ran
+        shell.my_notes = type("Sneaky", (), {"__class__": property(lambda s: ran.append("class") or list)})()
+        snap.restore(kernel)  # a value of the student's on the shell: kept, unread
+        assert not ran and snap.changed(kernel) == [] and not ran
+        del shell.my_notes
+        assert sys.modules["torch"] is torch and gc.callbacks == [] and shell.compile.flags == snap.compile_flags
+        assert np.float64 not in copy._deepcopy_dispatch and gc.isenabled()
+    finally:
+        sys.settrace(None)
+        sys.setprofile(None)
+        gc.set_threshold(*threshold)
+        snap.restore(kernel)
+    assert snap.changed(kernel) == [] and not ran
+
+
 def test_an_extension_loaded_during_a_test_counts_and_one_loaded_before_it_is_switched_off(kernel):
     """GRADING.md's known false alarm: ``%load_ext autoreload`` in a function a test calls adds IPython event
     callbacks, which count; loaded in a cell of its own (before the reset) it costs nothing, but the reset takes
