@@ -13,7 +13,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from grader.submissions import Row, Status
+from grader.submissions import Row, Status, valid_student_name
 
 
 @contextlib.contextmanager
@@ -121,8 +121,11 @@ def _record(db: Path, rows: list[Row], teacher: dict[tuple[str, str, str], float
 
 
 def _handed_in(rows: list[Row]) -> list[tuple[str, str]]:
-    """(student, notebook) of every submission handed in, in row order: what the gradebook records."""
-    return list(dict.fromkeys((r.student, r.notebook) for r in rows if r.status is not Status.NOT_SUBMITTED))
+    """(student, notebook) of every submission handed in, in row order: what the gradebook records.
+    A folder whose name is no valid student id (refused: formgrader would put it into its pages
+    unescaped) never reaches the gradebook, whatever its rows say."""
+    return list(dict.fromkeys((r.student, r.notebook) for r in rows
+                              if r.status is not Status.NOT_SUBMITTED and valid_student_name(r.student)))
 
 
 def _gradebook_entry(r: Row, teacher: dict[tuple[str, str, str], float]) -> tuple[float | None, bool, float | None]:

@@ -4,9 +4,11 @@
 (grader.submissions), then ``prepare`` puts back the teacher's test cells, hidden tests
 included (a duplicated or relabelled test cell is graded from its first copy, with the original
 test restored). ``execute`` runs the result cell by cell in a fresh kernel inside the sandbox
-of grader.sandbox, within one wall-clock budget for the whole submission; before each test
-cell the kernel restores builtins, IPython's machinery, its messaging path and the loaded
-modules and classes (grader.grading_kernel), and the methods of the classes in ``RESET_CLASSES``.
+of grader.sandbox, within one wall-clock budget for the whole submission (checked between
+cells, and held by a watchdog that kills the sandbox ``Limits.grace_seconds`` after it, whatever
+the kernel sends); before each test cell the kernel restores builtins, IPython's machinery, its
+messaging path and the loaded modules and classes (grader.grading_kernel), and the methods of
+the classes in ``RESET_CLASSES``.
 Each submission gets a fresh random key, sent to the kernel before any of its cells, and each
 test cell a fresh nonce; the kernel sends back the cell's signature (an HMAC of the nonce and
 the test's code under the key) only when that cell finished without an exception and nothing
@@ -21,10 +23,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -151,12 +156,32 @@ def _imports_of(nb: nbformat.NotebookNode) -> str:
     return ",".join(names)
 
 
+def _kill_kernel(proc: subprocess.Popen) -> None:
+    """SIGKILL the kernel's first process and its group (jupyter_client starts it in a session of
+    its own): bwrap, whose PID namespace dies with it, or, unsandboxed, the kernel and the children
+    that stayed in its group. Call it only while the process is not reaped."""
+    try:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except ProcessLookupError:  # it ended on its own meanwhile
+        pass
+
+
 def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int, limits: Limits, sandbox: bool,
             work: Path) -> Executed:
     """Run the prepared notebook in a fresh sandboxed kernel, within ``limits.wall_seconds`` for all
     its cells together; return it once the sandbox is gone. The kernel gets the submission's key
     before any cell; each test cell is sent with a fresh nonce, and the kernel sends back its
-    signature only when the cell itself ran without an error and patched nothing."""
+    signature only when the cell itself ran without an error and patched nothing.
+
+    The budget is checked between cells, and each cell's timeout ends with it; but nbclient sees a
+    timeout only when the shell channel is quiet, and a kernel that keeps sending replies to no
+    request of ours (a flood from its shell thread) would hold the grader as long as it likes. So
+    a watchdog thread kills the sandbox ``limits.grace_seconds`` after the budget: the channels go
+    quiet, nbclient finds the kernel dead, and the cells not finished get the budget's reason."""
+    import zmq
     from nbclient.exceptions import DeadKernelError
 
     nb = prepared.nb
@@ -166,6 +191,9 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
     env = kernel_env(limits, preimport, RESET_CLASSES)
     prefix, launch_env, group = kernel_launch(scratch, ipc, limits, env, sandbox=sandbox)
     km = kernel_manager(prefix, ipc, limits.message_bytes)
+    # nbclient interrupts a cell past its timeout by a message on the manager's control socket: to a
+    # kernel gone meanwhile (killed by the watchdog) that send would wait for good; now it raises Again
+    km.context.setsockopt(zmq.SNDTIMEO, 2000)
     key = secrets.token_hex(32)
     nonces = {i: secrets.token_hex(16) for i in prepared.tests.values()}
     tokens = {i: signature(key, n, nb.cells[i].source) for i, n in nonces.items()}
@@ -177,14 +205,30 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
     not_run = ""
     budget_hit = False
     deadline = time.monotonic() + limits.wall_seconds
+    kill_lock, killed = threading.Lock(), threading.Event()  # the lock: never kill a reaped process
+    watchdog: threading.Timer | None = None
+
+    def kernel_process() -> subprocess.Popen | None:
+        return getattr(getattr(km, "provisioner", None), "process", None)
+
+    def stop_kernel() -> None:  # the watchdog, in a thread of its own: the budget and its grace are spent
+        with kill_lock:
+            proc = kernel_process()
+            if proc is not None and proc.poll() is None:
+                killed.set()
+                _kill_kernel(proc)
 
     async def run() -> None:
-        nonlocal not_run, budget_hit
+        nonlocal not_run, budget_hit, watchdog
         kwargs = {"env": launch_env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         if not sandbox:
             kwargs["cwd"] = str(scratch)
         try:
             async with client.async_setup_kernel(**kwargs):
+                # started once the kernel's process exists; a start that ran past the grace fires it at once
+                watchdog = threading.Timer(max(0.0, deadline + limits.grace_seconds - time.monotonic()), stop_kernel)
+                watchdog.daemon = True
+                watchdog.start()
                 await send_key(client.kc, key, deadline)
                 stuck = 0
                 for i, cell in enumerate(nb.cells):
@@ -203,7 +247,7 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
                         cell.source = f"{RESET_MARKER} {nonces[i]}\n{source}"
                     try:
                         await client.async_execute_cell(cell, i, store_history=True)
-                    except DeadKernelError:
+                    except (DeadKernelError, zmq.Again):  # Again: the interrupt of a kernel that is gone
                         not_run = ("the kernel died (out of memory or CPU time, os._exit, a crash?) "
                                    "before this test ran")
                         return
@@ -218,11 +262,15 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
                         not_run = "the kernel stopped responding after a cell ran past the time limit"
                         return
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             if getattr(client, "kc", None) is not None:  # nbclient leaves a manager it was given running
                 client.kc.stop_channels()
-            proc = getattr(getattr(km, "provisioner", None), "process", None)
-            if proc is not None and proc.poll() is None:  # bwrap: its PID namespace dies with it
-                proc.kill()
+            with kill_lock:
+                proc = kernel_process()
+                if proc is not None and proc.poll() is None:  # bwrap: its PID namespace dies with it
+                    _kill_kernel(proc)
+            if proc is not None:
                 proc.wait()
 
     try:
@@ -230,10 +278,17 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
     except Exception as e:  # noqa: BLE001 - the kernel could not start: the submission gets a reason
         not_run = not_run or f"submission could not be graded: {type(e).__name__}: {str(e)[:300]}"
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         if group is not None:
             remove_cgroup(group)
         shutil.rmtree(private, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
+    if killed.is_set():  # whatever nbclient made of the dead kernel (DeadKernelError, a timeout)
+        budget_hit = True
+        not_run = (f"the submission used up its grading budget of {limits.wall_seconds} s (all cells together) "
+                   f"and held the grader {limits.grace_seconds} s past it: the grader stopped its kernel "
+                   "before this test finished")
     for cell in nb.cells:  # the reply's count too: a number or nothing
         if not a_count(cell.get("execution_count")):
             cell["execution_count"] = None

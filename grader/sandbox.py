@@ -61,7 +61,9 @@ class Limits:
     message_bytes: largest message part the grader accepts from the kernel (ZeroMQ's
     MAXMSGSIZE: a bigger one closes the connection before it is read into memory);
     tmp_bytes, home_bytes: sizes of its /tmp and $HOME (tmpfs); wall_seconds: wall-clock
-    budget of one submission, all its cells together."""
+    budget of one submission, all its cells together; grace_seconds: how long past that budget
+    the grader's watchdog waits before it kills the sandbox (an honest kernel, interrupted when
+    the budget ends, replies within seconds; one that keeps the grader reading never would)."""
 
     memory: int = 6 << 30
     cpu_seconds: int = 3600
@@ -72,6 +74,7 @@ class Limits:
     tmp_bytes: int = 256 << 20
     home_bytes: int = 256 << 20
     wall_seconds: int = 600
+    grace_seconds: int = 60
 
     def spec(self) -> str:
         return (f"as={self.memory},cpu={self.cpu_seconds},fsize={self.file_bytes},"

@@ -19,6 +19,7 @@ import os
 import re
 import stat
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,12 +127,29 @@ def _kind(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
+_STUDENT_NAME = re.compile(r"[\w.@-]+")  # \w: the characters str.isalnum() accepts, and '_'
+BAD_STUDENT_NAME = ("the student folder's name may hold only letters, digits, '.', '_', '@' and '-', and may not "
+                    "start with '.' or '-' (it becomes the student's id in nbgrader's gradebook and pages): rename it")
+
+
+def valid_student_name(name: str) -> bool:
+    """Whether a student folder's name may become a student's id. nbgrader's formgrader puts that id
+    into its pages unescaped (a folder named ``<img src=x onerror=...>`` ran script in the teacher's
+    Jupyter), so only letters and digits (any script's, accents composed or not), '.', '_', '@' and
+    '-' pass, and no name starting with '.' (hidden) or '-' (an option to a command)."""
+    composed = unicodedata.normalize("NFC", name)  # a name from a Mac may spell é as e + U+0301
+    return _STUDENT_NAME.fullmatch(composed) is not None and not composed.startswith((".", "-"))
+
+
 def check_student_folder(folder: Path) -> None:
-    """Refused unless ``folder`` is a real folder (not a link) with a UTF-8 name."""
+    """Refused unless ``folder`` is a real folder (not a link) whose name is UTF-8 and a valid
+    student id (``valid_student_name``)."""
     try:
         str(folder.name).encode("utf-8")
     except UnicodeEncodeError:
         raise Refused("the student folder's name is not valid UTF-8: rename it") from None
+    if not valid_student_name(folder.name):
+        raise Refused(BAD_STUDENT_NAME)
     mode = os.lstat(folder).st_mode
     if not stat.S_ISDIR(mode):
         raise Refused(f"the student folder is {_kind(mode)}, not a folder: it is not followed")
@@ -175,10 +193,13 @@ def safe_for_teachers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     allow-list) escapes scripts and drops event handlers in markdown, raw cells and HTML outputs,
     and removes JavaScript and other unknown output types. Markdown that would render a link to
     a script (``[text](javascript:...)``: bleach sees only the markdown, the renderer makes the
-    link) is shown as text instead (``_as_text``)."""
+    link) is shown as text instead (``_as_text``). The notebook's saved widget state
+    (``metadata.widgets``) is dropped: nbconvert's templates render it with a widget loader that
+    fetches and runs the JavaScript module each widget names, a module the student chose."""
     from nbconvert.preprocessors.sanitize import SanitizeHTML
 
     out, _ = SanitizeHTML().preprocess(copy.deepcopy(nb), {})
+    out.metadata.pop("widgets", None)
     for cell in out.cells:
         if cell.cell_type == "markdown":
             cell.source = _as_text(cell.source)
@@ -205,7 +226,8 @@ def _as_text(markdown: str) -> str:
 def student_folders(submissions: Path) -> list[tuple[str, Path]]:
     """(name as the CSV shows it, folder) of every entry of ``submissions`` that is a folder or a
     link (links are listed so that their rows can say they were refused); sorted by name. A name
-    that is not valid UTF-8 is shown with backslash escapes."""
+    that is not valid UTF-8 is shown with backslash escapes. Every one is listed, a name that is no
+    valid student id too (``valid_student_name``): its rows say it was refused."""
     out = []
     for entry in submissions.iterdir():
         try:

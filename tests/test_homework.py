@@ -496,7 +496,15 @@ def _reset_peak_memory() -> int:
 
 LIMITS = Limits(wall_seconds=30)  # small enough for mallory_slow to run out of it
 BAD_NAME = b"bad\xffname"  # not UTF-8
-ODD_NAMES = {"=1+1": "=1+1"}  # folder name -> as the CSV shows it
+# folder names that are no plain student id: refused, kept out of the gradebook (formgrader shows
+# the id unescaped) and of autograded/; the CSV still lists them, as text (name -> as it shows it)
+XSS_NAME = '<img src=x onerror="window.pwned=6">'
+ODD_NAMES = {"=1+1": "'=1+1", XSS_NAME: XSS_NAME}
+BAD_ID = ("the student folder's name may hold only letters, digits, '.', '_', '@' and '-', and may not start with "
+          "'.' or '-' (it becomes the student's id in nbgrader's gradebook and pages): rename it")
+WIDGET_STATE = {"application/vnd.jupyter.widget-state+json": {"version_major": 2, "version_minor": 0, "state": {
+    "a1": {"model_name": "PwnModel", "model_module": "evil-widget-of-mallory", "model_module_version": "1.0.0",
+           "state": {}}}}}
 
 
 def _write_odd_submissions(root: Path, subs: Path, solved, stub) -> None:
@@ -527,6 +535,7 @@ def _write_odd_submissions(root: Path, subs: Path, solved, stub) -> None:
         nbformat.v4.new_code_cell("from IPython.display import HTML, Javascript, Markdown, display\n"
                                   f"display(HTML({HOSTILE_HTML!r}))\ndisplay(Javascript('window.pwned = 3'))\n"
                                   f"display(Markdown({SCRIPT_LINK!r}))")]
+    odd["mallory_html"].metadata["widgets"] = WIDGET_STATE  # a widget loader would run the module it names
     odd["mallory_bigmeta"] = copy.deepcopy(solved)  # 30,000 empty objects in a cell's metadata
     odd["mallory_bigmeta"].cells[0].metadata["pad"] = [{} for _ in range(30_000)]
     odd["mallory_slow"] = copy.deepcopy(solved)  # 4 x 9.5 s under a 10 s limit: past the 30 s budget
@@ -673,7 +682,9 @@ EXPECTED = {
     "mallory_meta": ((1, ""), (1, "")),
     "mallory_html": ((1, ""), (1, "")),
     "mallory_bigmeta": 2 * ((0, None),),  # refused before it is parsed; the reason names the count
-    "'=1+1": ((1, ""), (1, "")),
+    # names that are no plain student id (a formula, markup for formgrader's page): refused
+    "'=1+1": 2 * ((0, BAD_ID),),
+    XSS_NAME: 2 * ((0, BAD_ID),),
     os.fsencode(BAD_NAME).decode("utf-8", "backslashreplace"):
         2 * ((0, "the student folder's name is not valid UTF-8: rename it"),),
     # one wall-clock budget for all cells: four 9.5 s cells use up 30 s before the first test
@@ -749,6 +760,13 @@ def test_sandbox_leaves_the_gradebook_alone(graded):
         assert [g.auto_score for g in gb.find_submission_notebook(NB, NB, "alice").grades] == [1, 1]
         assert [g.auto_score for g in gb.find_submission_notebook(NB, NB, "mallory_gradebook").grades] == [0, 0]
     assert "gradebook: unable to open database file" in _executed_output(graded, "mallory_gradebook", "ex1_solution")
+    with sqlite3.connect(graded["paths"]["gradebook"]) as con:  # refused names: neither recorded nor executed
+        ids = {row[0] for row in con.execute("SELECT id FROM student")}
+    refused = {*ODD_NAMES, *ODD_NAMES.values(), os.fsencode(BAD_NAME).decode("utf-8", "backslashreplace")}
+    assert "alice" in ids and not ids & refused, ids
+    autograded = graded["paths"]["gradebook"].parent / "autograded"
+    assert "alice" in {p.name for p in autograded.iterdir()}
+    assert not {p.name for p in autograded.iterdir()} & {homework.safe_name(n) for n in refused}
 
 
 @pytest.mark.slow
@@ -839,6 +857,7 @@ def test_autograded_copies_run_no_script_in_a_browser(graded, browser):
 
     path = graded["root"] / "build" / "nbgrader" / "autograded" / "mallory_html" / NB / f"{NB}.ipynb"
     nb = nbformat.read(path, as_version=4)
+    assert "widgets" not in nb.metadata  # the saved widget state the submission had
     shown = [c.source for c in nb.cells if c.cell_type == "markdown"]
     shown += [str(v) for c in nb.cells if c.cell_type == "code" for o in c.outputs
               for k, v in o.get("data", {}).items()]
@@ -849,6 +868,7 @@ def test_autograded_copies_run_no_script_in_a_browser(graded, browser):
                                                       as_version=4))
     assert not [t for t in shown if live_tag.search(t)], shown
     html, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+    assert "evil-widget-of-mallory" not in html
     assert SCRIPT_LINK in _all_strings(nbformat.read(graded["paths"]["alice"].parents[1] / "mallory_html" / f"{NB}.ipynb",
                                                      as_version=4))
     assert not re.search(r"href=[\"']?\s*java", html, re.I), "a script link survived into the rendered copy"

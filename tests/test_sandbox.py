@@ -22,7 +22,8 @@ import pytest
 from grader import homework
 from grader import sandbox as sb
 from grader import submissions
-from grader.submissions import Refused, csv_cell, nbgrader_meta, read_submission, student_folders
+from grader.submissions import (BAD_STUDENT_NAME, Refused, csv_cell, nbgrader_meta, read_submission, safe_for_teachers,
+                                student_folders, valid_student_name)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -215,6 +216,88 @@ def test_a_linked_or_badly_named_student_folder_is_refused(tmp_path):
     with pytest.raises(Refused, match="not valid UTF-8"):
         read_submission(bad, NAME)
     assert [s for s, _ in student_folders(tmp_path / "subs")] == ["alice", "mallory", "x\\xff"]
+
+
+# folder names that would reach nbgrader's pages (which show the student id unescaped) as markup,
+# split a CSV cell or a command line, or hide the folder; and names of real students
+REFUSED_NAMES = ["<img src=x onerror=alert(1)>", '"><svg onload=alert(1)>', "a b", "=1+1", "x;y", "a&b", "a\\b",
+                 ".hidden", "-rf", "ann\u202egnp", "tab\tname", "bob\u00a0"]
+ACCEPTED_NAMES = ["alice", "Zoë_2", "Zoe\u0308", "a.b@c-d", "李雷", "Ωmega", "s1234567", "_x"]
+
+
+@pytest.mark.parametrize("name", REFUSED_NAMES + ACCEPTED_NAMES)
+def test_a_student_folder_whose_name_is_no_plain_id_is_refused(tmp_path, name):
+    """The folder's name becomes the student's id in nbgrader's gradebook, and formgrader puts that
+    id into its pages unescaped: only letters and digits of any script, '.', '_', '@' and '-'."""
+    folder = _folder(tmp_path, name)
+    (folder / NAME).write_text("{}")
+    assert valid_student_name(name) == (name in ACCEPTED_NAMES)
+    if name in ACCEPTED_NAMES:
+        assert read_submission(folder, NAME) == b"{}"
+    else:
+        with pytest.raises(Refused) as e:
+            read_submission(folder, NAME)
+        assert str(e.value) == BAD_STUDENT_NAME
+    assert [s for s, _ in student_folders(tmp_path / "subs")] == [name]  # listed all the same: its rows say why
+
+
+def test_the_gradebook_never_gets_a_refused_name(tmp_path, monkeypatch):
+    """Whatever the rows say, a refused folder's name never reaches nbgrader's gradebook."""
+    from grader import gradebook
+    from grader.submissions import Row, Status
+
+    rows = [Row(name, "00_x", "ex1", 0, 1, Status.REFUSED, (BAD_STUDENT_NAME,)) for name in REFUSED_NAMES]
+    rows += [Row(name, "00_x", "ex1", 1, 1, Status.PASSED) for name in REFUSED_NAMES[:2]]  # as if graded
+    rows += [Row("alice", "00_x", "ex1", 1, 1, Status.PASSED), Row("Zoë_2", "00_x", "ex1", 0, 1, Status.REFUSED,
+                                                                   ("submission is a FIFO: it is not followed",))]
+    assert gradebook._handed_in(rows) == [("alice", "00_x"), ("Zoë_2", "00_x")]
+    students = []
+
+    class Gradebook:  # nbgrader's, as far as _record uses it: what it is asked to store
+        def __init__(self, url):
+            self.db = self
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update_or_create_student(self, student):
+            students.append(student)
+
+        def find_grade(self, *a):
+            return type("Grade", (), {})()
+
+        def remove_submission(self, *a):
+            pass
+
+        add_submission = commit = rollback = remove_submission
+
+    import nbgrader.api
+
+    monkeypatch.setattr(nbgrader.api, "Gradebook", Gradebook)
+    (tmp_path / "gradebook.db").write_bytes(b"")
+    assert gradebook._record(tmp_path / "gradebook.db", rows, {}) == rows
+    assert students == ["alice", "Zoë_2"]
+
+
+def test_the_teachers_copy_keeps_no_widget_state():
+    """Saved widget state makes nbconvert's templates load a widget manager that fetches and runs
+    the module each widget names (the student's choice): the copy a teacher renders has none."""
+    import nbformat
+
+    state = {"application/vnd.jupyter.widget-state+json": {"version_major": 2, "version_minor": 0, "state": {
+        "a1": {"model_name": "PwnModel", "model_module": "evil-widget", "model_module_version": "1.0.0", "state": {}}}}}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# hi")], metadata={"widgets": state})
+    safe = safe_for_teachers(nb)
+    assert "widgets" not in safe.metadata and safe.cells[0].source == "# hi"
+    assert nb.metadata.widgets == state  # the student's notebook itself is left alone
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="classic")
+    assert "evil-widget" in exporter.from_notebook_node(nb)[0]  # the state as the student saved it: rendered
+    assert "evil-widget" not in exporter.from_notebook_node(safe)[0]
 
 
 def test_an_oversized_submission_is_refused(tmp_path, monkeypatch):
