@@ -1406,6 +1406,25 @@ def test_round_22_nothing_the_student_left_runs_in_the_check_or_the_reset(kernel
     assert snap.changed(kernel) == [] and not ran
 
 
+def test_round_23_an_import_hook_added_during_a_test_is_put_back_unreported(kernel):
+    """Round 23's false alarm: a library imported during a test adds an import hook (six's meta-path importer);
+    the check does not report it, and the reset takes it out."""
+    import sys
+
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    finder = type("SixLikeImporter", (), {"find_spec": lambda self, name, path=None, target=None: None})()
+    try:
+        sys.meta_path.append(finder)
+        assert snap.changed(kernel) == []
+        snap.restore(kernel)
+        assert finder not in sys.meta_path and snap.changed(kernel) == []
+    finally:
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+        snap.restore(kernel)
+
+
 def test_an_extension_loaded_during_a_test_counts_and_one_loaded_before_it_is_switched_off(kernel):
     """GRADING.md's known false alarm: ``%load_ext autoreload`` in a function a test calls adds IPython event
     callbacks, which count; loaded in a cell of its own (before the reset) it costs nothing, but the reset takes
