@@ -227,9 +227,12 @@ def student_folders(submissions: Path) -> list[tuple[str, Path]]:
     """(name as the CSV shows it, folder) of every entry of ``submissions`` that is a folder or a
     link (links are listed so that their rows can say they were refused); sorted by name. A name
     that is not valid UTF-8 is shown with backslash escapes. Every one is listed, a name that is no
-    valid student id too (``valid_student_name``): its rows say it was refused."""
+    valid student id too (``valid_student_name``): its rows say it was refused; but a hidden folder
+    (a name starting with '.', such as the .ipynb_checkpoints JupyterLab makes) is no student."""
     out = []
     for entry in submissions.iterdir():
+        if os.fsencode(entry.name).startswith(b"."):
+            continue
         try:
             mode = os.lstat(entry).st_mode
         except OSError:
