@@ -110,6 +110,9 @@ def _kernel_class() -> type:
                 return await IPythonKernel.do_execute(self, code, silent, store_history, user_expressions,
                                                       allow_stdin, **kwargs)
             nonce = first[len(RESET_MARKER):].strip()
+            off = state.get("frames")  # torch's frame-evaluation callback, a trace or profile function, the
+            if off is not None:  # collector: off before the reset, as after a test (all C)
+                off(None)
             setprofile(None)
             settrace(None)
             gc_off()
