@@ -9,8 +9,11 @@ run can change while the object stays the same, with no audit event and nothing 
   regexes say what it strips from every line of every cell) and traitlets' descriptors in the kept
   classes (a ``get`` in a descriptor's own dict runs whenever the trait is read, its ``name`` says which
   trait value is read): ``held_changes`` compares every value of their dicts by identity.
-- The objects library modules hold as globals, whose class can be swapped in place (``module_instances``: their
-  classes, for ``hooks.screen`` to put back).
+- The objects library modules hold as globals and the kept classes hold as attributes, whose class can be swapped
+  in place (``module_instances``: their classes, for ``hooks.screen`` to put back).
+- traitlets' own tables in each kept class's dict (``_all_trait_default_generators``...), filled in place
+  (``trait_tables``, ``trait_table_changes``), and every class there is at the snapshot (``every_class``: what
+  ``hooks.fresh`` counts as made since).
 
 Like grader.inventory and grader.hooks, each function binds what it calls as defaults."""
 
@@ -167,7 +170,7 @@ def trait_tables(classes: dict, _type=type, _dict=dict, _list=list) -> dict:
 
 def trait_table_changes(saved: dict, put_back: bool = False, _tdict=_TYPE_DICT, _type=type,
                         _dict=dict, _same=same_contents, _set=type.__setattr__, _name=name_of,
-                        _slice=list.__setitem__) -> list[str]:
+                        _slice=list.__setitem__, _all=slice(None)) -> list[str]:
     """The tables of ``trait_tables`` rebound or changed in place; with ``put_back``, bound and filled again (before
     anything reads a trait: traitlets would call the default generator a student put there)."""
     out = []
@@ -176,8 +179,11 @@ def trait_table_changes(saved: dict, put_back: bool = False, _tdict=_TYPE_DICT, 
             out.append(f"{_name(c)}.{n} (traitlets' table)")
             if put_back:
                 _set(c, n, t)
-                _dict.clear(t) if _type(t) is _dict else None
-                _dict.update(t, was) if _type(t) is _dict else _slice(t, slice(None), was)
+                if _type(t) is _dict:
+                    _dict.clear(t)
+                    _dict.update(t, was)
+                else:
+                    _slice(t, _all, was)
     return out
 
 

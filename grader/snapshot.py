@@ -109,6 +109,7 @@ class _Snapshot:
                                     or k == "__builtins__"}  # and what the module's new functions take as builtins
                              for name, m in self.modules.items() if isinstance(m, types.ModuleType)}
         self.module_ids = {id(m): m for m in self.modules.values() if isinstance(m, types.ModuleType)}
+        self.lib = (self.dirs, self.codes, self.module_ids, self.class_ids)  # what library code is (wrappers.known)
         self.types |= {i: (m, type(m)) for i, m in self.module_ids.items()}  # torch.__class__ = a liar's
         self.constants = {name: dict(vars(self.modules[name])) for name in CONSTANT_MODULES if name in self.modules}
         fs = [f for d in [*self.module_funcs.values(), *self.classes.values()] for v in d.values()
@@ -132,7 +133,7 @@ class _Snapshot:
         modules, keys that are no str, class dicts, the modules' functions) is put back as it is seen."""
         collecting = _COLLECTING[0]()
         out = self.put_back_first()
-        lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
+        lib, fs = self.lib, self.funcs
         shell = self.kernel_attrs["shell"]  # the real one, even if the kernel's was swapped
         ns = self.user_ns
         out += ["the notebook's namespace"] * (shell.user_ns is not ns or shell.user_module is not self.user_module)
@@ -203,7 +204,7 @@ class _Snapshot:
         dict.update(self.sys_modules, [(n, self.modules[n]) for n in moved])
         out += [n for n in lists_changed(self.lists, put_back=True)  # import hooks: put back only (six adds one)
                 if n == "gc.callbacks"]  # a collection in the check would run one
-        lib = (self.dirs, self.codes, self.module_ids, self.class_ids)
+        lib = self.lib
         out += class_changes(self.classes, self.funcs, lib, put_back=True)  # a method or descriptor replaced
         out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes, put_back=True)]  # after
         out += wrapper_changes(self.insides, put_back=True)  # a property re-initialised: before any is read
@@ -233,7 +234,7 @@ class _Snapshot:
     def restore(self, kernel: IPythonKernel) -> None:
         collecting = _COLLECTING[0]()
         self.put_back_first()  # the kernel's and the shell's parts, sys.modules, gc's lists among them
-        lib, fs = (self.dirs, self.codes, self.module_ids, self.class_ids), self.funcs
+        lib, fs = self.lib, self.funcs
         shell = kernel.shell
         if shell.user_ns is not self.user_ns:  # keep what the notebook defined, in the real dict (str keys only)
             try:
