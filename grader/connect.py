@@ -12,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import stat
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
 
 from grader.grading_kernel import KEY_MARKER, PATCHED_PREFIX, TOKEN_PREFIX
 from grader.sandbox import SandboxUnavailable, _wait_for_child, connection_folder
@@ -126,6 +130,71 @@ async def send_key(kc, key: str, deadline: float) -> None:
             break
     if reply.get("content", {}).get("status") != "ok":
         raise RuntimeError("the grading kernel did not take the run's key")
+
+
+def _kill_kernel(proc: subprocess.Popen) -> None:
+    """SIGKILL the kernel's first process and its group (jupyter_client starts it in a session of
+    its own): bwrap, whose PID namespace dies with it, or, unsandboxed, the kernel and the children
+    that stayed in its group. Call it only while the process is not reaped."""
+    try:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except ProcessLookupError:  # it ended on its own meanwhile
+        pass
+
+
+class Watchdog:
+    """Kills the kernel of ``km`` (its sandbox) at a given time, from a thread of its own, whatever the kernel
+    sends (``start``); and ends the grader's wait for a cell once it has (``unless_killed``): nbclient may have
+    started a receive just before the kill, which then waits for good (the messages a poll found ready die with
+    the kernel's end of the socket), with nothing to cancel it when it found the kernel alive just before."""
+
+    def __init__(self, km) -> None:  # in the grader's event loop
+        self.km, self.loop, self.gone = km, asyncio.get_running_loop(), asyncio.Event()
+        self.lock, self.killed = threading.Lock(), threading.Event()  # the lock: never kill a reaped process
+        self.timer: threading.Timer | None = None
+
+    def start(self, at: float) -> None:
+        """Kill at ``at`` (time.monotonic()): at once if that has passed."""
+        self.timer = threading.Timer(max(0.0, at - time.monotonic()), self._fire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def _fire(self) -> None:
+        self.kill(by_watchdog=True)
+        try:
+            self.loop.call_soon_threadsafe(self.gone.set)
+        except RuntimeError:  # the loop is closed: grading is over
+            pass
+
+    def kill(self, by_watchdog: bool = False):
+        """Kill the kernel's process if it runs; return it (None if there is none)."""
+        with self.lock:
+            proc = getattr(getattr(self.km, "provisioner", None), "process", None)
+            if proc is not None and proc.poll() is None:
+                if by_watchdog:
+                    self.killed.set()
+                _kill_kernel(proc)
+        return proc
+
+    async def unless_killed(self, coro):
+        """``await coro``, or raise DeadKernelError once the watchdog has killed the kernel (``coro`` cancelled)."""
+        work, stop = asyncio.ensure_future(coro), asyncio.ensure_future(self.gone.wait())
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.wait({work}, timeout=2)
+            raise DeadKernelError("the grader's watchdog killed the kernel")
+        return work.result()
 
 
 class Client(NotebookClient):

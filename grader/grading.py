@@ -23,13 +23,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import os
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -41,7 +38,7 @@ from nbformat.warnings import DuplicateCellId
 from grader.grading_kernel import RESET_MARKER, signature
 from grader.submissions import (Refused, Row, Status, nbgrader_meta, read_submission, safe_for_teachers,
                                 write_atomic)
-from grader.connect import Client, a_count, kernel_manager, send_key
+from grader.connect import Client, Watchdog, a_count, kernel_manager, send_key
 from grader.sandbox import Limits, ipc_folder, kernel_env, kernel_launch, remove_cgroup
 
 RESET_CLASSES = "torch.Tensor,torch.nn.Module,numpy.ndarray"  # their methods are restored before each test
@@ -156,19 +153,6 @@ def _imports_of(nb: nbformat.NotebookNode) -> str:
     return ",".join(names)
 
 
-def _kill_kernel(proc: subprocess.Popen) -> None:
-    """SIGKILL the kernel's first process and its group (jupyter_client starts it in a session of
-    its own): bwrap, whose PID namespace dies with it, or, unsandboxed, the kernel and the children
-    that stayed in its group. Call it only while the process is not reaped."""
-    try:
-        if os.getpgid(proc.pid) == proc.pid:
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            proc.kill()
-    except ProcessLookupError:  # it ended on its own meanwhile
-        pass
-
-
 def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int, limits: Limits, sandbox: bool,
             work: Path) -> Executed:
     """Run the prepared notebook in a fresh sandboxed kernel, within ``limits.wall_seconds`` for all
@@ -205,31 +189,19 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
     not_run = ""
     budget_hit = False
     deadline = time.monotonic() + limits.wall_seconds
-    kill_lock, killed = threading.Lock(), threading.Event()  # the lock: never kill a reaped process
-    watchdog: threading.Timer | None = None
-
-    def kernel_process() -> subprocess.Popen | None:
-        return getattr(getattr(km, "provisioner", None), "process", None)
-
-    def stop_kernel() -> None:  # the watchdog, in a thread of its own: the budget and its grace are spent
-        with kill_lock:
-            proc = kernel_process()
-            if proc is not None and proc.poll() is None:
-                killed.set()
-                _kill_kernel(proc)
+    watchdog: Watchdog | None = None
 
     async def run() -> None:
         nonlocal not_run, budget_hit, watchdog
+        watchdog = Watchdog(km)
         kwargs = {"env": launch_env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         if not sandbox:
             kwargs["cwd"] = str(scratch)
         try:
             async with client.async_setup_kernel(**kwargs):
                 # started once the kernel's process exists; a start that ran past the grace fires it at once
-                watchdog = threading.Timer(max(0.0, deadline + limits.grace_seconds - time.monotonic()), stop_kernel)
-                watchdog.daemon = True
-                watchdog.start()
-                await send_key(client.kc, key, deadline)
+                watchdog.start(deadline + limits.grace_seconds)
+                await watchdog.unless_killed(send_key(client.kc, key, deadline))
                 stuck = 0
                 for i, cell in enumerate(nb.cells):
                     if cell.cell_type != "code":
@@ -246,7 +218,7 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
                     if i in tokens:
                         cell.source = f"{RESET_MARKER} {nonces[i]}\n{source}"
                     try:
-                        await client.async_execute_cell(cell, i, store_history=True)
+                        await watchdog.unless_killed(client.async_execute_cell(cell, i, store_history=True))
                     except (DeadKernelError, zmq.Again):  # Again: the interrupt of a kernel that is gone
                         not_run = ("the kernel died (out of memory or CPU time, os._exit, a crash?) "
                                    "before this test ran")
@@ -262,14 +234,10 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
                         not_run = "the kernel stopped responding after a cell ran past the time limit"
                         return
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
+            watchdog.cancel()
             if getattr(client, "kc", None) is not None:  # nbclient leaves a manager it was given running
                 client.kc.stop_channels()
-            with kill_lock:
-                proc = kernel_process()
-                if proc is not None and proc.poll() is None:  # bwrap: its PID namespace dies with it
-                    _kill_kernel(proc)
+            proc = watchdog.kill()  # bwrap: its PID namespace dies with it
             if proc is not None:
                 proc.wait()
 
@@ -284,7 +252,7 @@ def execute(prepared: Prepared, teacher: nbformat.NotebookNode, *, timeout: int,
             remove_cgroup(group)
         shutil.rmtree(private, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
-    if killed.is_set():  # whatever nbclient made of the dead kernel (DeadKernelError, a timeout)
+    if watchdog is not None and watchdog.killed.is_set():  # whatever nbclient made of it (DeadKernelError, a timeout)
         budget_hit = True
         not_run = (f"the submission used up its grading budget of {limits.wall_seconds} s (all cells together) "
                    f"and held the grader {limits.grace_seconds} s past it: the grader stopped its kernel "
