@@ -13,7 +13,7 @@ run can change while the object stays the same, with no audit event and nothing 
   in place (``module_instances``: their classes, for ``hooks.screen`` to put back).
 - traitlets' own tables in each kept class's dict (``_all_trait_default_generators``...), filled in place
   (``trait_tables``, ``trait_table_changes``), and every class there is at the snapshot (``every_class``: what
-  ``hooks.fresh`` counts as made since).
+  ``registries.fresh`` counts as made since).
 
 Like grader.inventory and grader.hooks, each function binds what it calls as defaults."""
 
@@ -23,7 +23,8 @@ import functools
 import sys
 import types
 
-from grader.hooks import safe_key
+from grader.graveyard import keep, keep_items
+from grader.registries import safe_key
 from grader.inventory import PLAIN_DATA, _MRO, _TYPE_DICT, name_of, plain_dict, same_contents
 
 _WRAPPERS = (property, staticmethod, classmethod, functools.partial)
@@ -63,7 +64,7 @@ def wrapper_insides(values, _id=id, _kind=_kind, _type=type) -> dict:
 def wrapper_changes(saved: dict, put_back: bool = False, _inside=_inside, _type=type, _dict=dict, _len=len,
                     _all=all, _zip=zip, _same=same_contents, _partial=functools.partial, _init=_INIT,
                     _setstate=_SETSTATE, _plain=plain_dict,
-                    _set_class=object.__dict__["__class__"].__set__) -> list[str]:
+                    _set_class=object.__dict__["__class__"].__set__, _keep=keep, _keep_items=keep_items) -> list[str]:
     """The wrappers in ``saved`` (``wrapper_insides``) whose insides changed (each item the same object; a dict, a
     partial's keywords or a subclass's own dict, the same contents); with ``put_back``, each is given its own
     again (by the type's C ``__init__`` or ``__setstate__``, and a subclass's dict refilled; its class first)."""
@@ -71,12 +72,14 @@ def wrapper_changes(saved: dict, put_back: bool = False, _inside=_inside, _type=
     for w, t, cls, was in saved.values():
         if _type(w) is not cls:  # another class's __get__ would run; the getters below would refuse it
             out.append(f"the class of a {t.__name__} of a library's")
+            _keep(_type(w))  # what is taken out: kept till the verdict is sent (grader.graveyard)
             _set_class(w, cls)
         now = _inside(w, t)
         if _len(now) == _len(was) and _all(_same(a, b) if _type(b) is _dict else a is b for a, b in _zip(now, was)):
             continue
         out.append(f"a {t.__name__} of a library's, changed in place")
         if put_back:
+            _keep(now)
             if t is _partial:
                 _setstate(w, (was[0], was[1], _dict(was[2]), None))
             elif t is property:
@@ -85,6 +88,7 @@ def wrapper_changes(saved: dict, put_back: bool = False, _inside=_inside, _type=
                 _init[t](w, was[0])
             if _type(w) is not t and _type(was[-1]) is _dict:
                 d = _plain(w)
+                _keep_items(d)
                 _dict.clear(d)
                 _dict.update(d, was[-1])
     return out
@@ -113,10 +117,10 @@ RESOLVED = ("klass", "default_value")  # what traitlets resolves from a class's 
 
 def held_changes(saved: dict, put_back: bool = False, _plain=plain_dict, _same=same_contents, _dict=dict,
                  _type=type, _set=set, _all=all, _str=str, _resolved=RESOLVED, _issubclass=issubclass,
-                 _safe=safe_key, _name=name_of) -> list[str]:
+                 _safe=safe_key, _name=name_of, _keep=keep_items) -> list[str]:
     """The objects in ``saved`` (``held_state``) whose own dict gained, lost or rebound a key: any key of a strict
     one's (plain data such as a regex decides what it does); of a descriptor's, any but a class name (a str) that
-    traitlets replaced by the class under ``RESOLVED``, a class that hashes and compares in C (``hooks.safe_key``;
+    traitlets replaced by the class under ``RESOLVED``, a class that hashes and compares in C (``registries.safe_key``;
     its ``name`` says which trait value the shell reads, a ``get`` runs whenever the trait is read). With
     ``put_back``, the dict holds what it held again. Their classes are put back before (``hooks.screen``), and
     their dicts made plain dicts of str keys here."""
@@ -131,6 +135,7 @@ def held_changes(saved: dict, put_back: bool = False, _plain=plain_dict, _same=s
             continue
         out.append(f"{_name(_type(o), False)} (its own dict)")
         if put_back:
+            _keep(d)
             _dict.clear(d)
             _dict.update(d, was)
     return out
@@ -170,7 +175,7 @@ def trait_tables(classes: dict, _type=type, _dict=dict, _list=list) -> dict:
 
 def trait_table_changes(saved: dict, put_back: bool = False, _tdict=_TYPE_DICT, _type=type,
                         _dict=dict, _same=same_contents, _set=type.__setattr__, _name=name_of,
-                        _slice=list.__setitem__, _all=slice(None)) -> list[str]:
+                        _slice=list.__setitem__, _all=slice(None), _keep=keep, _list=list) -> list[str]:
     """The tables of ``trait_tables`` rebound or changed in place; with ``put_back``, bound and filled again (before
     anything reads a trait: traitlets would call the default generator a student put there)."""
     out = []
@@ -178,6 +183,7 @@ def trait_table_changes(saved: dict, put_back: bool = False, _tdict=_TYPE_DICT, 
         if _tdict(c).get(n) is not t or not _same(t, was):
             out.append(f"{_name(c)}.{n} (traitlets' table)")
             if put_back:
+                _keep((_tdict(c).get(n), _list(_dict.items(t)) if _type(t) is _dict else _list(t)))
                 _set(c, n, t)
                 if _type(t) is _dict:
                     _dict.clear(t)
@@ -189,7 +195,7 @@ def trait_table_changes(saved: dict, put_back: bool = False, _tdict=_TYPE_DICT, 
 
 def every_class(_subclasses=type.__subclasses__, _id=id) -> dict:
     """{id: class} of every class there is now (``object``'s subclasses, all the way down; held, so no class made
-    later takes one of their ids): what ``hooks.fresh`` counts as made before the snapshot."""
+    later takes one of their ids): what ``registries.fresh`` counts as made before the snapshot."""
     seen, stack = {}, [object]
     while stack:
         c = stack.pop()

@@ -35,7 +35,7 @@ import types
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
-from grader import contents, guard, hooks, inventory, signals, snapshot, wrappers
+from grader import contents, graveyard, guard, hooks, inventory, registries, signals, snapshot, wrappers
 from grader.hooks import put_back_class_dicts
 from grader.inventory import _TYPE_DICT, apply_limits, put_back_dict, warm_libraries
 from grader.snapshot import _Snapshot
@@ -44,7 +44,8 @@ KEY_MARKER = "# grader: the key of this grading run"
 RESET_MARKER = "# grader: restore builtins and IPython before this test"
 TOKEN_PREFIX = "grader-passed:"  # + the cell's signature: what a passing test cell emits
 PATCHED_PREFIX = "grader-patched:"  # + nonce and what was patched while the test ran: no signature
-OWN_MODULES = (snapshot, inventory, wrappers, hooks, contents, signals, guard)  # their functions and values: the grader's
+# their functions and values: the grader's
+OWN_MODULES = (snapshot, inventory, wrappers, hooks, registries, contents, signals, guard, graveyard)
 
 
 def signature(key: str, nonce: str, source: str) -> str:
@@ -67,6 +68,7 @@ def _kernel_class() -> type:
     setprofile, getprofile, settrace, gettrace, gc_off, gc_on = (sys.setprofile, sys.getprofile, sys.settrace,
                                                                  sys.gettrace, gc.disable, gc.enable)
     type_, dict_ = type, dict
+    keep, release = graveyard.keep, graveyard.release  # what the check and the reset take out: held till the verdict
 
     def own_globals() -> list[str]:
         """The grader's own modules' globals as at kernel start (``wraps = lambda *a: True`` there
@@ -112,7 +114,8 @@ def _kernel_class() -> type:
             nonce = first[len(RESET_MARKER):].strip()
             off = state.get("frames")  # torch's frame-evaluation callback, a trace or profile function, the
             if off is not None:  # collector: off before the reset, as after a test (all C)
-                off(None)
+                keep(off(None))
+            keep((gettrace(), getprofile()))
             setprofile(None)
             settrace(None)
             gc_off()
@@ -122,11 +125,12 @@ def _kernel_class() -> type:
             reply = await IPythonKernel.do_execute(self, rest, silent, store_history, user_expressions,
                                                    allow_stdin, **kwargs)
             off = state.get("frames")  # first, by C: a frame-evaluation callback would run as each frame below starts
-            framed = off is not None and off(None) is not None
-            profiled = getprofile() is not None
+            frame_hook = off(None) if off is not None else None
+            tracers = (gettrace(), getprofile())
+            keep((frame_hook, tracers))
             setprofile(None)
-            traced = gettrace() is not None
             settrace(None)
+            framed, traced, profiled = frame_hook is not None, tracers[0] is not None, tracers[1] is not None
             gc_off()
             # The evidence the grader scores, judged from the reply's own status before anything is
             # sent: the signature when the test finished and nothing was patched while it ran.
@@ -139,6 +143,7 @@ def _kernel_class() -> type:
                 restore(snapshot, self)  # undo what the student's functions did during the test
                 self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"},
                                   parent=self.get_parent(), ident=self._topic("stream"))
+            release()  # the verdict is sent: what the reset and the check took out may go (its finalisers run now)
             gc_on()
             return reply
 

@@ -11,6 +11,7 @@ import gc
 import sys
 import types
 
+from grader.graveyard import keep, keep_items
 from grader.inventory import (PLAIN_DATA, _MRO, _TYPE_DICT, _filled, acts, name_of, odd_keys, plain_dict, same_items,
                               shown, str_keys)
 from grader.wrappers import _MODULE_DICT, known, runs_library_code, wraps
@@ -27,7 +28,7 @@ def class_shapes(classes, _type=type, _bases=_BASES.__get__, _mro=_MRO) -> dict:
 
 def changed_shapes(saved: dict, put_back: bool = False, _type=type, _bases=_BASES.__get__, _mro=_MRO,
                    _set_bases=_BASES.__set__, _set_class=_CLASS.__set__, _same_items=same_items,
-                   _qualname=_QUALNAME) -> list[str]:
+                   _qualname=_QUALNAME, _keep=keep) -> list[str]:
     """The names of the classes whose bases (a class slipped into the MRO), metaclass (one whose
     ``__dict__`` lies) or MRO (recomputed through a metaclass's ``mro()`` that was taken away again)
     differ from ``saved`` (``class_shapes``); with ``put_back``, put back (assigning the bases
@@ -38,6 +39,7 @@ def changed_shapes(saved: dict, put_back: bool = False, _type=type, _bases=_BASE
             continue
         out.append(_qualname(c))
         if put_back:
+            _keep((_type(c), _bases(c), _mro(c)))  # what is taken out: kept till the verdict (grader.graveyard)
             try:
                 if _type(c) is not m:
                     _set_class(c, m)
@@ -48,7 +50,7 @@ def changed_shapes(saved: dict, put_back: bool = False, _type=type, _bases=_BASE
 
 
 def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type.__setattr__,
-                         _del=type.__delattr__, _qualname=_QUALNAME) -> list[str]:
+                         _del=type.__delattr__, _qualname=_QUALNAME, _keep=keep_items) -> list[str]:
     """Put every attribute of each class back as in ``saved`` ({class: copy of its own dict}; the
     grader's own classes: a property on them would answer for the snapshot's attributes), and
     return "Class.name" for each that differed."""
@@ -56,6 +58,8 @@ def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type._
     for c, attrs in saved.items():
         d = _tdict(c)
         changed = [k for k in _list(d) if k not in attrs or d[k] is not attrs[k]] + [k for k in attrs if k not in d]
+        if changed:
+            _keep(d)
         for k in changed:
             _del(c, k) if k not in attrs else _set(c, k, attrs[k])
         out += [f"{_qualname(c)}.{k}" for k in changed]
@@ -65,7 +69,7 @@ def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type._
 def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False, _tdict=_TYPE_DICT, _mro=_MRO,
                   _acts=acts, _wraps=wraps, _list=list, _set=type.__setattr__, _del=type.__delattr__,
                   _qualname=_QUALNAME, _id=id, _all=all, _str_keys=str_keys, _type=type, _any=any,
-                  _data=PLAIN_DATA) -> list[str]:
+                  _data=PLAIN_DATA, _keep=keep) -> list[str]:
     """The attributes of the classes in ``saved`` ({class: copy of its own dict}) that were replaced,
     added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor) or the old
     one is an object other than plain data (``inventory.PLAIN_DATA``: torch's autograd engine on ``Variable``),
@@ -88,6 +92,7 @@ def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False,
             if (held or _acts(v, funcs) or _acts(old, funcs)) and not _wraps(lib, old, v):
                 out.append(f"{_qualname(cls)}.{k}")
                 if put_back:
+                    _keep(v)
                     try:
                         _set(cls, k, attrs[k]) if k in attrs else _del(cls, k)
                     except (AttributeError, TypeError):
@@ -127,8 +132,9 @@ def same_trait_hooks(o, saved: dict, _hooks=trait_hooks, _len=len, _zip=zip, _al
                                                         for x, y in _zip(p, q)) for a in saved)
 
 
-def put_back_trait_hooks(o, saved: dict, _vars=vars) -> None:
+def put_back_trait_hooks(o, saved: dict, _vars=vars, _keep=keep, _get=dict.get) -> None:
     """Rebuild ``o``'s observers and validators from ``saved`` (``trait_hooks``), as plain dicts and lists."""
+    _keep([_get(_vars(o), n) for n in TRAIT_HOOKS])
     notifiers: dict = {}
     for n, t, h in saved["_trait_notifiers"]:
         notifiers.setdefault(n, {}).setdefault(t, []).append(h)
@@ -136,109 +142,8 @@ def put_back_trait_hooks(o, saved: dict, _vars=vars) -> None:
     _vars(o)["_trait_validators"] = {n: h for n, h in saved["_trait_validators"]}
 
 
-# Registries libraries keep in module globals and call without a name being rebound: (module, name prefix).
-# Other registries (torch's operator tables, its dispatch caches) are not watched.
-REGISTRIES = (("torch.distributions.kl", "_KL_"), ("torch.nn.modules.module", "_global_"),
-              ("torch.optim.optimizer", "_global_"), ("copy", "_deepcopy_dispatch"), ("copy", "_copy_dispatch"),
-              ("copyreg", "dispatch_table"), ("numpy._core._type_aliases", "sctypeDict"))  # copying by type, dtype names
-MEMOS = {"_KL_MEMOIZE": "_KL_REGISTRY"}  # a cache: {its name: the table whose entries it may hold}
-# tables keyed by class: an entry added for a class made since the snapshot (sympy's, imported by torch on first
-# use, or the student's own) changes only how that class's objects are copied
-BY_CLASS = ("dispatch_table", "_deepcopy_dispatch", "_copy_dispatch")
-# tables keyed by a tuple of classes matched with issubclass: an entry for a class made since the snapshot whose
-# metaclass's __subclasscheck__ is type's (the student's own distribution) matches only that class's subclasses
-BY_CLASSES = ("_KL_REGISTRY", "_KL_MEMOIZE")
-_SUBCLASSCHECK = type.__dict__["__subclasscheck__"]
-
-
-def fresh(name: str, k, classes: dict, _id=id, _type=type, _issubclass=issubclass, _tuple=tuple, _any=any,
-          _mro=_MRO, _tdict=_TYPE_DICT, _next=next, _check=_SUBCLASSCHECK) -> bool:
-    """The key ``k`` of the registry ``name`` reaches only classes made since the snapshot (not in ``classes``, {id:
-    class} of every class at the snapshot, ``contents.every_class``): a class itself (``BY_CLASS``), or a tuple with
-    such a class, type's own ``__subclasscheck__`` deciding what it matches (``BY_CLASSES``). ``k`` hashes in C
-    (``safe_key``)."""
-    if name in BY_CLASS:
-        return _id(k) not in classes
-    return name in BY_CLASSES and _type(k) is _tuple and _any(
-        _issubclass(_type(x), type) and _id(x) not in classes and _next(
-            (_tdict(b)["__subclasscheck__"] for b in _mro(_type(x)) if "__subclasscheck__" in _tdict(b)), None) is _check
-        for x in k)
-
-
-def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _dict=dict, _list=list) -> list:
-    """[(module dict, name, container, copy)] of the dicts and lists ``REGISTRIES`` names (torch's KL
-    table and its cache, its global module and optimizer hooks) in the loaded ``modules``."""
-    out = []
-    for name, prefix in REGISTRIES:
-        m = modules.get(name)
-        d = _vars(m) if m is not None else {}
-        for k, v in _list(d.items()):
-            t = _type(v)  # not isinstance: it would ask the object
-            if k.startswith(prefix) and _issubclass(t, (_dict, _list)):
-                out.append((d, k, v, _dict(v) if _issubclass(t, _dict) else _list(v)))
-    return out
-
-
-def safe_key(k, known, _type=type, _issubclass=issubclass, _data=(str, int, float, bytes, bool, type(None)),
-             _tuple=tuple, _typetype=type, _all=all, _any=any, _tdict=_TYPE_DICT, _mro=_MRO,
-             _c=types.WrapperDescriptorType, _next=next, _str_keys=str_keys) -> bool:
-    """``k`` hashes and compares with C code only: plain data, a tuple of such, or a class whose
-    metaclass's ``__hash__`` and ``__eq__`` are C slots (a metaclass of the snapshot's can be patched
-    too, and its dict is compared only after the registries)."""
-    t = _type(k)
-    if _any(t is d for d in _data):  # (by identity: ``in`` would hash the type)
-        return True
-    if t is _tuple:
-        return _all(safe_key(x, known) for x in k)
-    return _issubclass(t, _typetype) and _all(_str_keys(_tdict(b)) for b in _mro(t)) and _all(
-        _type(_next((_tdict(b)[n] for b in _mro(t) if n in _tdict(b)), None)) is _c
-        for n in ("__hash__", "__eq__"))  # C: object's, type's
-
-
-def registry_changes(saved: list, known, put_back: bool = False, classes: dict | None = None, _issubclass=issubclass,
-                     _type=type, _dict=dict, _list=list, _runs=runs_library_code, _any=any, _len=len,
-                     _fresh=fresh) -> int:
-    """How many of the registries in ``saved`` (``registries``) were rebound in their module, had an
-    entry replaced, or gained one that runs code ``known`` does not vouch for (``runs_library_code``: the
-    student's) or, in a cache (``MEMOS``), one its table does not hold for that key; a library filling
-    its caches is not a change, nor an entry whose key reaches only classes made since the snapshot (``fresh``:
-    ``classes``, {id: class}, are the snapshot's), whatever it runs (a cache's must still be its table's). With
-    ``put_back``: the binding and such entries are put back (an added one taken out)."""
-    n = 0
-    for d, name, reg, copy in saved:
-        rebound = d.get(name) is not reg
-        if rebound and put_back:
-            d[name] = reg
-        if _issubclass(_type(reg), _dict):  # an entry replaced counts, whatever runs; one added, if not a library's
-            items, bad = [], []  # keys looked at before any is hashed: a key's own __hash__ would run
-            for k, v in _list(_dict.items(reg)):
-                if safe_key(k, known):
-                    items.append((k, v))
-                else:
-                    bad.append(k)
-            of = d.get(MEMOS.get(name)) if name in MEMOS else None  # a cache must hold what its table holds
-            new = [k for k, v in items if k in copy and v is not copy[k] or k not in copy and (
-                   not _fresh(name, k, classes or {}) and not _runs(v, known, ()) or of is not None and not (
-                       v is of[k] if k in of else v is NotImplemented or _any(v is e for e in of.values())))]
-            if put_back and bad:
-                _dict.clear(reg)
-                _dict.update(reg, items)
-            for k in (new if put_back else []):
-                if k in copy:
-                    reg[k] = copy[k]
-                else:
-                    del reg[k]
-            new += bad
-        else:
-            keep = [v for v in reg if _any(v is c for c in copy) or _runs(v, known, ())]
-            new = _len(keep) != _len(reg)
-            if new and put_back:
-                reg[:] = keep
-        n += bool(new) or rebound
-    return n
-
-
-def plain_objects(objs: dict, traits: dict, _plain=plain_dict, _type=type, _dict=dict, _id=id, _name=name_of) -> list[str]:
+def plain_objects(objs: dict, traits: dict, _plain=plain_dict, _type=type, _dict=dict, _id=id, _name=name_of,
+                  _keep=keep) -> list[str]:
     """After the class dicts are put back (``class_changes``): the own dict of every object in ``objs`` ({id:
     (object, saved dict)}) a plain dict of str keys again, and each object's ``_trait_values`` (``traits``: {id:
     (object, the very dict, copy)}) the very dict, before anything reads a trait (traitlets reads it there: a
@@ -249,16 +154,18 @@ def plain_objects(objs: dict, traits: dict, _plain=plain_dict, _type=type, _dict
         d = _plain(o)
         if _dict.get(d, "_trait_values") is not tv:
             out.append(f"{_name(_type(o), False)}._trait_values")
+            _keep(_dict.get(d, "_trait_values"))
             d["_trait_values"] = tv
         for k in [k for k, v in vals.items() if _id(v) in objs and _dict.get(tv, k) is not v or k not in tv]:
             out.append(f"{_name(_type(o), False)}.{k} (a trait)")  # deleted: traitlets would make one
+            _keep(_dict.get(tv, k))
             _dict.__setitem__(tv, k, vals[k])
     return out
 
 
 def screen(types_saved: dict, modules: dict, sys_modules: dict, trait_dicts: list, _type=type, _set_class=_CLASS.__set__,
            _qualname=_QUALNAME, _module_dict=_MODULE_DICT, _odd=odd_keys, _module=types.ModuleType, _sys=sys,
-           _issubclass=issubclass, _dict=dict) -> list[str]:
+           _issubclass=issubclass, _dict=dict, _keep=keep) -> list[str]:
     """The first step of the check and of the reset, after builtins and before any attribute is read or name
     looked up: a swapped class's ``__getattribute__`` or a key's ``__eq__`` would run the student's code there,
     which could undo the patches checked after it. Puts back the class of every object and module in
@@ -269,6 +176,7 @@ def screen(types_saved: dict, modules: dict, sys_modules: dict, trait_dicts: lis
     for o, t in types_saved.values():
         if _type(o) is not t:
             out.append(f"the class of {_qualname(t)}")
+            _keep(_type(o))
             try:
                 _set_class(o, t)
             except (TypeError, AttributeError):  # a layout CPython refuses: seen, not put back
@@ -277,6 +185,7 @@ def screen(types_saved: dict, modules: dict, sys_modules: dict, trait_dicts: lis
     out += ["sys (a key that is no str)"] * _odd(d, True)
     if _dict.get(d, "modules") is not sys_modules:
         out.append("sys.modules")
+        _keep(_dict.get(d, "modules"))
         d["modules"] = sys_modules
     out += ["sys.modules (a key that is no str)"] * _odd(sys_modules, True)
     out += [f"{name} (a key that is no str)" for name, m in modules.items()
@@ -314,7 +223,8 @@ TWINS = (("matplotlib.pyplot", "_backend_mod"),)  # (module, global) where a twi
 
 
 def module_changes(kept: dict, constants: dict, modules: dict, ns: dict, lib: tuple, put_back: bool = False,
-                   _module_dict=_MODULE_DICT, _wraps=wraps, _get=dict.get, _twin=twin_class, _twins=TWINS) -> list[str]:
+                   _module_dict=_MODULE_DICT, _wraps=wraps, _get=dict.get, _twin=twin_class, _twins=TWINS,
+                   _keep=keep) -> list[str]:
     """"module.name" of each value rebound in a loaded module since the snapshot, unless a library wrapped the old
     one (``wraps``): of what ``kept`` holds per module (functions, classes, modules and whatever else acts), and of
     every top-level value of the modules in ``constants`` (``math.inf = 5.0``). The notebook's own module
@@ -329,6 +239,7 @@ def module_changes(kept: dict, constants: dict, modules: dict, ns: dict, lib: tu
             if now is not v and not _wraps(lib, v, now):
                 out += [f"{name}.{k}"] * (not ((name, k) in _twins and _twin(v, now, lib)))  # put back unreported
                 if put_back:
+                    _keep(now)
                     d[k] = v
     return out
 
@@ -352,7 +263,7 @@ def function_dicts(kept: dict, classes: dict, _type=type, _function=types.Functi
 def function_dict_changes(empty: list, full: dict, lib: tuple, funcs: tuple, put_back: bool = False,
                           _fdict=_FDICT.__get__, _set_fdict=_FDICT.__set__, _type=type, _dict=dict,
                           _acts=acts, _wraps=wraps, _list=list, _get=dict.get, _qualname=types.FunctionType.__dict__[
-                              "__qualname__"].__get__, _id=id, _str_keys=str_keys, _shown=shown) -> list[str]:
+                              "__qualname__"].__get__, _id=id, _str_keys=str_keys, _shown=shown, _keep=keep) -> list[str]:
     """The functions of ``function_dicts`` with an attribute of their own added, replaced or deleted where the old
     or the new value acts (``acts``), unless the new one is a library's wrapper of the function itself (torch sets
     ``__dynamo_disable`` to its dynamo-disabled wrapper on first use), or whose dict is no plain dict of str
@@ -368,6 +279,7 @@ def function_dict_changes(empty: list, full: dict, lib: tuple, funcs: tuple, put
         if bad:
             out.append(f"{_shown(_qualname(f))} (an attribute of its own)")
             if put_back:
+                _keep(d)
                 _set_fdict(f, _dict(saved))
     return out
 
@@ -381,7 +293,7 @@ def plain_lists() -> list:
 
 
 def lists_changed(saved: list, put_back: bool = False, _getattr=getattr, _setattr=setattr, _same=same_items,
-                  _set=list.__setitem__, _slice=slice(None)) -> list[str]:
+                  _set=list.__setitem__, _slice=slice(None), _keep=keep, _list=list) -> list[str]:
     """Which of those lists was rebound (to a subclass, say, whose methods would run here) or holds other
     objects; with ``put_back``, the very list (C code holds gc's) is bound again and refilled in place."""
     out = []
@@ -389,6 +301,7 @@ def lists_changed(saved: list, put_back: bool = False, _getattr=getattr, _setatt
         if _getattr(m, n) is not orig or not _same(orig, items):
             out.append(f"{name}.{n}")
             if put_back:
+                _keep((_getattr(m, n), _list(orig)))
                 _setattr(m, n, orig)
                 _set(orig, _slice, items)
     return out

@@ -14,6 +14,8 @@ import resource
 import sys
 import types
 
+from grader.graveyard import keep, keep_items
+
 _LIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE,
            "nproc": resource.RLIMIT_NPROC, "core": resource.RLIMIT_CORE}
 _FUNCS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type, staticmethod,
@@ -148,7 +150,8 @@ def class_names(cls: type, _mro=_MRO, _tdict=_TYPE_DICT) -> frozenset:
 
 
 def tensors_with_attributes(ns: dict, tensors: tuple, own_dict, names: frozenset, strip: bool = False,
-                            limit: int = 1000, _type=type, _list=list, _str=str, _dict=dict, _len=len) -> list[str]:
+                            limit: int = 1000, _type=type, _list=list, _str=str, _dict=dict, _len=len,
+                            _keep=keep_items) -> list[str]:
     """The notebook's names whose value (or an item of the list, tuple or dict it is) is a plain tensor
     or parameter (exactly one of ``tensors``) with an attribute of its own named like one of its
     class's (``names``): ``t.double = lambda: liar`` answers for the tensor's method after a test
@@ -168,6 +171,8 @@ def tensors_with_attributes(ns: dict, tensors: tuple, own_dict, names: frozenset
             keep = [(n, a) for n, a in _dict.items(d) if _type(n) is _str and n not in names]
             if not plain or _len(keep) != _dict.__len__(d):
                 out.append(k if _type(k) is str else "?")
+                if strip:  # what is taken out: kept till the verdict is sent (grader.graveyard)
+                    _keep(d)
                 if strip and plain:
                     _dict.clear(d)
                     _dict.update(d, keep)
@@ -316,7 +321,8 @@ def torch_kernels(_modules=sys.modules) -> dict:
     return out
 
 
-def odd_keys(d: dict, put_back: bool = False, _type=type, _str=str, _list=list, _dict=dict, _str_keys=str_keys) -> bool:
+def odd_keys(d: dict, put_back: bool = False, _type=type, _str=str, _list=list, _dict=dict, _str_keys=str_keys,
+             _keep=keep) -> bool:
     """Whether ``d`` is no plain dict or has a key that is no plain str (its __hash__ or __eq__ would run when a name is
     looked up); with ``put_back``, such keys are taken out (by rebuilding ``d``: deleting one hashes it)."""
     if _type(d) is not _dict:  # a subclass's own methods would run (an object's __dict__ can be one)
@@ -324,6 +330,7 @@ def odd_keys(d: dict, put_back: bool = False, _type=type, _str=str, _list=list, 
     if _str_keys(d):
         return False
     if put_back:
+        _keep(_list(_dict.items(d)))
         keep = [(k, v) for k, v in _list(_dict.items(d)) if _type(k) is _str]
         _dict.clear(d)
         _dict.update(d, keep)
@@ -331,13 +338,14 @@ def odd_keys(d: dict, put_back: bool = False, _type=type, _str=str, _list=list, 
 
 
 def plain_dict(obj, report: bool = False, _vars=vars, _type=type, _dict=dict, _odd=odd_keys, _str=str,
-               _setattr=object.__setattr__):
+               _setattr=object.__setattr__, _keep=keep):
     """``obj``'s own dict, made a plain dict of str keys: one of another type is replaced by a plain copy (a
     subclass's own methods would run), keys that are no str are taken out unhashed. With ``report``: whether
     it had to be changed, instead of the dict."""
     d = _vars(obj)
     changed = _type(d) is not _dict
     if changed:
+        _keep(d)
         d = {k: v for k, v in _dict.items(d) if _type(k) is _str}
         _setattr(obj, "__dict__", d)
     else:
@@ -345,12 +353,14 @@ def plain_dict(obj, report: bool = False, _vars=vars, _type=type, _dict=dict, _o
     return changed if report else d
 
 
-def put_back_dict(saved: dict, b: dict = builtins.__dict__, _odd=odd_keys, _dict=dict) -> list[str]:
+def put_back_dict(saved: dict, b: dict = builtins.__dict__, _odd=odd_keys, _dict=dict, _keep=keep_items) -> list[str]:
     """A module's dict as saved (builtins by default: the first step of the check and of the reset,
     which call them; also the grader's own modules, whose globals the check looks up); returns the
     names that differed (a key that is no plain str is taken out first, unhashed)."""
     out = ["(a key that is no str)"] * _odd(b, True)
     out += [k for k in b if k not in saved or b[k] is not saved[k]] + [k for k in saved if k not in b]
+    if out:
+        _keep(b)
     for k in [k for k in b if k not in saved]:
         del b[k]
     _dict.update(b, saved)
@@ -366,7 +376,7 @@ except ImportError:  # a Python built without it: nothing can switch asserts off
 
 
 def restore_interpreter(optimize: int, modes: tuple, torch_state, saved_builtins: dict, hooks: tuple = (False, False),
-                        _modules=sys.modules, _config=_CONFIG) -> None:
+                        _modules=sys.modules, _config=_CONFIG, _keep=keep) -> None:
     """Asserts on again, torch's function and dispatch modes popped to ``modes``, saved-tensor hooks and the
     frame-evaluation callback taken off when the snapshot had none (``hooks``), its default dtype and grad
     mode (``torch_state``) put back."""
@@ -376,13 +386,14 @@ def restore_interpreter(optimize: int, modes: tuple, torch_state, saved_builtins
         _config[1](config)
     torch = _modules.get("torch")
     if torch is not None and torch_state is not None:
-        while torch._C._len_torch_function_stack() > modes[0]:
-            torch._C._pop_torch_function_stack()
+        while torch._C._len_torch_function_stack() > modes[0]:  # what is taken off: kept (grader.graveyard)
+            _keep(torch._C._pop_torch_function_stack())
         while torch._C._len_torch_dispatch_stack() > modes[1]:
-            torch._C._pop_torch_dispatch_stack()
-        while not hooks[0] and torch._C._autograd._top_saved_tensors_default_hooks(False) is not None:
+            _keep(torch._C._pop_torch_dispatch_stack())
+        while not hooks[0] and (top := torch._C._autograd._top_saved_tensors_default_hooks(False)) is not None:
+            _keep(top)
             torch._C._autograd._pop_saved_tensors_default_hooks()
         if not hooks[1] and getattr(torch._C, "_dynamo", None) is not None:
-            torch._C._dynamo.eval_frame.set_eval_frame(None)
+            _keep(torch._C._dynamo.eval_frame.set_eval_frame(None))
         torch.set_default_dtype(torch_state[0])
         torch.set_grad_enabled(torch_state[1])

@@ -8,6 +8,7 @@ import _signal
 import signal
 import types
 
+from grader.graveyard import keep
 from grader.wrappers import _FN
 
 
@@ -40,7 +41,7 @@ def _torchs(f, own, _type=type, _function=types.FunctionType, _code=_FN["__code_
 
 def signal_handlers(saved: dict, own=None, _get=_signal.getsignal, _set=_signal.signal, _int=int, _timers=_TIMERS,
                     _getitimer=signal.getitimer, _setitimer=signal.setitimer, _type=type, _torchs=_torchs,
-                    _cell=types.CellType.__dict__["cell_contents"].__get__, _dfl=_signal.SIG_DFL) -> list[str]:
+                    _cell=types.CellType.__dict__["cell_contents"].__get__, _dfl=_signal.SIG_DFL, _keep=keep) -> list[str]:
     """Interval timers stopped, and the signals whose handler differs from ``saved`` ({signal number, an int:
     handler}: every catchable one), each put back at once: first in the check and the reset, after builtins (a
     handler of the student's, sent a signal by a timer or by a child it forked, could run between any two steps of
@@ -59,7 +60,7 @@ def signal_handlers(saved: dict, own=None, _get=_signal.getsignal, _set=_signal.
             out.append(f"the handler of signal {_int(s)}")
             try:
                 if h is not None:  # None: set from C, not Python's to put back
-                    _set(s, h)
+                    _keep(_set(s, h))  # the student's handler: kept till the verdict is sent (grader.graveyard)
             except (OSError, ValueError, TypeError):
                 pass
         if _torchs(h, own) is not None:

@@ -17,10 +17,11 @@ from ipykernel.ipkernel import IPythonKernel
 
 from grader.contents import (every_class, held_changes, held_state, module_instances, trait_table_changes, trait_tables,
                              wrapper_changes, wrapper_insides)
+from grader.graveyard import keep, keep_items
 from grader.hooks import (changed_shapes, class_changes, class_shapes, function_dict_changes, function_dicts,
-                          lists_changed, module_changes, plain_lists, plain_objects,
-                          put_back_trait_hooks, registries, registry_changes, same_trait_hooks,
-                          screen, trait_hooks)
+                          lists_changed, module_changes, plain_lists, plain_objects, put_back_trait_hooks,
+                          same_trait_hooks, screen, trait_hooks)
+from grader.registries import registries, registry_changes
 from grader.signals import SIGNALS, signal_handlers, torch_sigchld_code, unpark
 from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, asserts_on, class_names, func_types,
                               library_codes, library_dirs, module_classes, name_of, odd_keys, put_back_dict, rebound,
@@ -102,7 +103,7 @@ class _Snapshot:
         self.tables = trait_tables(self.classes)  # traitlets' own, in the classes' dicts
         self.trait_names = {id(o): frozenset(_TYPE_DICT(type(o)).get("_traits", ())) for o in objs}
         self.class_ids = {id(c): c for c in self.classes}
-        self.old_classes = every_class() | self.class_ids  # {id: class} of every class there is (hooks.fresh)
+        self.old_classes = every_class() | self.class_ids  # {id: class} of every class there is (registries.fresh)
         self.registries = registries(self.modules)  # torch's KL table, its global hooks
         self.module_funcs = {name: {k: v for k, v in vars(m).items()  # functions, classes, modules, what can act,
                                     if issubclass(type(v), (*self.funcs, types.ModuleType)) or acts(v, self.funcs)
@@ -194,6 +195,7 @@ class _Snapshot:
         gc_off, gettrace, getprofile, settrace, setprofile = _QUIET  # their functions get no event once off
         gc_off()  # on again at the end of the check or the reset, if it was on before
         out = ["a trace or profile function"] * (gettrace() is not None or getprofile() is not None)
+        keep((gettrace(), getprofile()))  # what the check and the reset take out: kept till the verdict (graveyard)
         setprofile(None)
         settrace(None)
         out += [f"builtins.{k}" for k in put_back_dict(self.builtins)]  # read without calling a builtin
@@ -201,6 +203,7 @@ class _Snapshot:
         out += screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
         moved = [n for n, m in self.modules.items() if dict.get(self.sys_modules, n) is not m]  # a fake torch's
         out += [f"sys.modules[{n!r}]" for n in moved]  # properties would run where the check reads torch._C
+        keep([dict.get(self.sys_modules, n) for n in moved])
         dict.update(self.sys_modules, [(n, self.modules[n]) for n in moved])
         out += [n for n in lists_changed(self.lists, put_back=True)  # import hooks: put back only (six adds one)
                 if n == "gc.callbacks"]  # a collection in the check would run one
@@ -227,8 +230,10 @@ class _Snapshot:
         would compare the old value, perhaps the student's, with the new one: its ``__eq__`` would run)."""
         entry = dict.get(self.traits, id(o))
         if entry is not None and name in dict.get(self.trait_names, id(o), ()):
+            keep(dict.get(entry[1], name))
             dict.__setitem__(entry[1], name, value)
         else:
+            keep(dict.get(vars(o), name))  # a plain dict by now (plain_objects)
             setattr(o, name, value)
 
     def restore(self, kernel: IPythonKernel) -> None:
@@ -236,6 +241,9 @@ class _Snapshot:
         self.put_back_first()  # the kernel's and the shell's parts, sys.modules, gc's lists among them
         lib, fs = self.lib, self.funcs
         shell = kernel.shell
+        keep((shell.user_ns, shell.user_module, shell.builtin_trap.auto_builtins, shell.events.callbacks,
+              shell.custom_exceptions, shell.CustomTB, kernel.shell_handlers, getattr(kernel, "control_handlers", None),
+              [getattr(sys, n) for n in self.sys_hooks]))  # each replaced below (whatever it holds: kept)
         if shell.user_ns is not self.user_ns:  # keep what the notebook defined, in the real dict (str keys only)
             try:
                 self.user_ns.update([(k, v) for k, v in dict.items(shell.user_ns) if type(k) is str])
@@ -253,10 +261,12 @@ class _Snapshot:
             tensors_with_attributes(shell.user_ns, *self.tensor, strip=True)
         for f, kw in self.kwdefaults.values():
             if not same_contents(f.__kwdefaults__, kw):
+                keep_items(f.__kwdefaults__)
                 f.__kwdefaults__.clear()
                 f.__kwdefaults__.update(kw)
         for obj, attrs in self.objs.values():  # methods patched on the objects themselves
             d = vars(obj)  # a plain dict of str keys: put_back_first
+            keep_items(d)
             for k in [k for k in d if k not in attrs and (issubclass(type(d[k]), fs) or k.endswith(TRAIT_MAGIC)
                                                           and acts(d[k], fs))]:
                 del d[k]
@@ -264,19 +274,23 @@ class _Snapshot:
                 if d.get(k, self) is not v and (acts(v, fs) or k in UNSET_RUNNERS):
                     d[k] = v
         for o, tv, vals in self.traits.values():  # tv bound again by put_back_first
+            keep_items(tv)
             tv.update({k: v for k, v in vals.items() if tv.get(k) is not v and acts(v, fs)})
         ns = shell.user_ns
+        keep_items(ns)
         ns["__builtins__"] = builtins
         for k in [k for k in ns if k in self.builtins and not k.startswith("__")]:
             if ns[k] is not self.builtins[k]:
                 del ns[k]  # `len = lambda *a: 0` in the notebook
         tm = shell.input_transformer_manager
+        pm = shell.prefilter_manager
+        keep(([getattr(tm, n) for n in self.tm], [getattr(pm, n, None) for n in self.prefilter]))
+        keep_items(shell.input_transformers_cleanup)  # refilled in place
         for n, v in self.tm.items():
             setattr(tm, n, list(v))
         shell.input_transformers_cleanup[:] = self.cleanup
         self.put(shell, "input_transformers_post", list(self.post))  # new plain lists
         self.put(shell, "ast_transformers", list(self.ast))
-        pm = shell.prefilter_manager
         for n, v in self.prefilter.items():
             setattr(pm, n, list(v) if isinstance(v, list) else dict(v))
         shell.events.callbacks = {k: list(v) for k, v in self.events.items()}  # a new plain dict

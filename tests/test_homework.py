@@ -379,6 +379,8 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
             "def double(xs):\n    import builtins\n    builtins.min = max\n    return [2 * x for x in xs]"),
         # round 22: a trace function, set during the test, empties the check's findings in its frames
         "mallory_trace": (stub1, TRACER),
+        # round 23: a finaliser, run when the check takes its object out of builtins, does the same
+        "mallory_finaliser": (stub1, FINALISER),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -398,6 +400,19 @@ TRACER = """def double(xs):
             f = f.f_back
         return tracer
     sys.settrace(tracer)
+    return [2 * x for x in xs]"""
+FINALISER = """def double(xs):
+    import builtins, sys
+    builtins.min = max
+    class Eraser:
+        def __del__(self):
+            f = sys._getframe()
+            while f is not None:
+                for name in ("out", "patched"):
+                    if type(f.f_locals.get(name)) is list:
+                        f.f_locals[name].clear()
+                f = f.f_back
+    builtins._eraser = Eraser()
     return [2 * x for x in xs]"""
 FORGE_SEND = """from jupyter_client.session import Session
 _send = Session.send
@@ -689,6 +704,8 @@ EXPECTED = {
     "mallory_pack": ((1, ""), (0, "the test passed only with builtins.min patched while it ran: not counted")),
     "mallory_trace": ((0, NOT_ANSWERED_1), (0, "the test passed only with a trace or profile function, builtins.min "
                                                "patched while it ran: not counted")),
+    "mallory_finaliser": ((0, NOT_ANSWERED_1), (0, "the test passed only with builtins.min, builtins._eraser patched "
+                                                   "while it ran: not counted")),
     # submissions that are not one regular file in the student's own folder: never opened
     "mallory_link_teacher": 2 * ((0, "submission is a symbolic link: it is not followed"),),
     "mallory_link_alice": 2 * ((0, "submission is a symbolic link: it is not followed"),),

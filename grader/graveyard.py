@@ -1,0 +1,25 @@
+"""What the grading kernel's check and reset (grader.snapshot) take out of the interpreter: the values of the
+student's they replace or delete, kept alive here until the kernel has sent the test's verdict (``release``).
+Dropped where it is taken out, such a value's finaliser (``__del__``, a ``weakref.finalize``) would run inside
+the check, where it could undo the patches still to be looked at and empty the findings, or inside the reset,
+and patch again before the test. Each function that puts something back hands what it takes out to ``keep``
+(or ``keep_items``, for a dict) first."""
+
+from __future__ import annotations
+
+DROPPED: list = []  # emptied by release only
+keep = DROPPED.append  # C: the very list's own method
+
+
+def keep_items(c, _items=dict.items, _copy=list.copy, _list=list, _type=type, _issubclass=issubclass, _dict=dict,
+               _keep=keep) -> None:
+    """Keep what the dict or list ``c`` holds (read in C: a subclass's own methods do not run), or ``c`` itself
+    when it is neither."""
+    t = _type(c)
+    _keep(_list(_items(c)) if _issubclass(t, _dict) else _copy(c) if _issubclass(t, _list) else c)
+
+
+def release(_clear=DROPPED.clear) -> None:
+    """Let go of what was kept: the finalisers run now, after the verdict was sent and before the student's next
+    cell (the next reset undoes what they do, as it undoes what that cell does)."""
+    _clear()
