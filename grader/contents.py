@@ -80,6 +80,10 @@ def wrapper_changes(saved: dict, put_back: bool = False, _inside=_inside, _type=
         out.append(f"a {t.__name__} of a library's, changed in place")
         if put_back:
             _keep(now)
+            try:  # its own dict too: __init__ copies __doc__ and the rest into it, __setstate__ replaces it
+                _keep_items(_plain(w))
+            except TypeError:  # it has none (a property)
+                pass
             if t is _partial:
                 _setstate(w, (was[0], was[1], _dict(was[2]), None))
             elif t is property:

@@ -11,12 +11,16 @@ DROPPED: list = []  # emptied by release only
 keep = DROPPED.append  # C: the very list's own method
 
 
-def keep_items(c, _items=dict.items, _copy=list.copy, _list=list, _type=type, _issubclass=issubclass, _dict=dict,
-               _keep=keep) -> None:
-    """Keep what the dict or list ``c`` holds (read in C: a subclass's own methods do not run), or ``c`` itself
-    when it is neither."""
+_PROXY = type(type.__dict__)
+
+
+def keep_items(c, _items=dict.items, _proxy_items=_PROXY.items, _copy=list.copy, _list=list, _type=type,
+               _issubclass=issubclass, _dict=dict, _proxy=_PROXY, _keep=keep) -> None:
+    """Keep ``c`` and what it holds now, which the caller takes out: a dict's items, a class's (``c`` the
+    mappingproxy of its dict) or a list's, read in C (a subclass's own methods do not run)."""
     t = _type(c)
-    _keep(_list(_items(c)) if _issubclass(t, _dict) else _copy(c) if _issubclass(t, _list) else c)
+    _keep((c, _list(_items(c)) if _issubclass(t, _dict) else _list(_proxy_items(c)) if t is _proxy
+           else _copy(c) if _issubclass(t, _list) else None))
 
 
 def release(_clear=DROPPED.clear) -> None:

@@ -26,13 +26,33 @@ def class_shapes(classes, _type=type, _bases=_BASES.__get__, _mro=_MRO) -> dict:
     return {c: (_bases(c), _type(c), _mro(c)) for c in classes}
 
 
+def runs_mro(c, _subclasses=type.__subclasses__, _type=type, _mro=_MRO, _tdict=_TYPE_DICT, _id=id, _all=all,
+             _str_keys=str_keys, _own=type.__dict__["mro"], _next=next) -> bool:
+    """Assigning ``c.__bases__`` would call code of the student's: it recomputes the MRO of ``c`` and of every
+    class below it, each through its metaclass's ``mro()``, and some metaclass there has one that is not
+    type's own (or a dict with a key that is no str, which looking ``mro`` up would hash)."""
+    stack, seen = [c], set()
+    while stack:
+        s = stack.pop()
+        if _id(s) in seen:
+            continue
+        seen.add(_id(s))
+        metas = _mro(_type(s))
+        if not _all(_str_keys(_tdict(m)) for m in metas) or _next(
+                (_tdict(m)["mro"] for m in metas if "mro" in _tdict(m)), None) is not _own:
+            return True
+        stack += _subclasses(s)
+    return False
+
+
 def changed_shapes(saved: dict, put_back: bool = False, _type=type, _bases=_BASES.__get__, _mro=_MRO,
                    _set_bases=_BASES.__set__, _set_class=_CLASS.__set__, _same_items=same_items,
-                   _qualname=_QUALNAME, _keep=keep) -> list[str]:
+                   _qualname=_QUALNAME, _keep=keep, _runs_mro=runs_mro) -> list[str]:
     """The names of the classes whose bases (a class slipped into the MRO), metaclass (one whose
     ``__dict__`` lies) or MRO (recomputed through a metaclass's ``mro()`` that was taken away again)
     differ from ``saved`` (``class_shapes``); with ``put_back``, put back (assigning the bases
-    recomputes the MRO: put the metaclasses' dicts back first)."""
+    recomputes the MRO: put the metaclasses' dicts back first), unless that would call a metaclass's
+    ``mro()`` of the student's (``runs_mro``): then only reported, at every check from then on."""
     out = []
     for c, (b, m, mro) in saved.items():
         if _type(c) is m and _same_items(_bases(c), b) and _same_items(_mro(c), mro):
@@ -43,7 +63,8 @@ def changed_shapes(saved: dict, put_back: bool = False, _type=type, _bases=_BASE
             try:
                 if _type(c) is not m:
                     _set_class(c, m)
-                _set_bases(c, b)
+                if not _runs_mro(c):
+                    _set_bases(c, b)
             except (TypeError, AttributeError):  # a layout CPython refuses to change: seen, not put back
                 pass
     return out

@@ -17,6 +17,7 @@ REGISTRIES = (("torch.distributions.kl", "_KL_"), ("torch.nn.modules.module", "_
               ("torch.optim.optimizer", "_global_"), ("copy", "_deepcopy_dispatch"), ("copy", "_copy_dispatch"),
               ("copyreg", "dispatch_table"), ("numpy._core._type_aliases", "sctypeDict"),  # copying by type, dtype names
               ("torch.testing._comparison", "_DTYPE_PRECISIONS"))  # assert_close's default tolerances, by dtype
+CONSTANT = ("_DTYPE_PRECISIONS",)  # tables no library fills: an entry added counts, whatever it holds
 MEMOS = {"_KL_MEMOIZE": "_KL_REGISTRY"}  # a cache: {its name: the table whose entries it may hold}
 # tables keyed by class: an entry added for a class made since the snapshot (sympy's, imported by torch on first
 # use, or the student's own) changes only how that class's objects are copied
@@ -58,29 +59,33 @@ def registries(modules: dict, _vars=vars, _type=type, _issubclass=issubclass, _d
 def safe_key(k, known, _type=type, _issubclass=issubclass, _data=(str, int, float, bytes, bool, type(None)),
              _tuple=tuple, _typetype=type, _all=all, _any=any, _tdict=_TYPE_DICT, _mro=_MRO,
              _c=types.WrapperDescriptorType, _next=next, _str_keys=str_keys,
-             _flags=type.__dict__["__flags__"].__get__, _heap=1 << 9) -> bool:
+             _flags=type.__dict__["__flags__"].__get__, _heap=1 << 9,
+             _by_id=(object.__dict__["__hash__"], object.__dict__["__eq__"])) -> bool:
     """``k`` hashes and compares with C code only: plain data, a tuple of such, an object of a built-in type
-    (no class of its MRO made in Python: their dicts cannot change) whose ``__hash__`` and ``__eq__`` are C slots
-    (``torch.float32``), or a class whose metaclass's are (a metaclass of the snapshot's can be patched too, and its
-    dict is compared only after the registries)."""
+    (no class of its MRO made in Python: their dicts cannot change) that hashes and compares by identity, with
+    ``object``'s own ``__hash__`` and ``__eq__`` (``torch.float32``; a bound method, a weak reference or a
+    frozenset hashes what it holds), or a class whose metaclass's are C slots (a metaclass of the snapshot's can be
+    patched too, and its dict is compared only after the registries)."""
     t = _type(k)
     if _any(t is d for d in _data):  # (by identity: ``in`` would hash the type)
         return True
     if t is _tuple:
         return _all(safe_key(x, known) for x in k)
-    if not _all(not _flags(b) & _heap for b in _mro(t)) and not (  # not built in: a class, its metaclass's dicts
-            _issubclass(t, _typetype) and _all(_str_keys(_tdict(b)) for b in _mro(t))):  # of str keys (unhashed)
-        return False
-    return _all(_type(_next((_tdict(b)[n] for b in _mro(t) if n in _tdict(b)), None)) is _c
-                for n in ("__hash__", "__eq__"))  # C: object's, type's
+    if _all(not _flags(b) & _heap for b in _mro(t)):  # built in: its dicts hold str keys and cannot change
+        return _all(_next((_tdict(b)[n] for b in _mro(t) if n in _tdict(b)), None) is o
+                    for n, o in (("__hash__", _by_id[0]), ("__eq__", _by_id[1])))
+    return _issubclass(t, _typetype) and _all(_str_keys(_tdict(b)) for b in _mro(t)) and _all(
+        _type(_next((_tdict(b)[n] for b in _mro(t) if n in _tdict(b)), None)) is _c
+        for n in ("__hash__", "__eq__"))  # C: object's, type's
 
 
 def registry_changes(saved: list, known, put_back: bool = False, classes: dict | None = None, _issubclass=issubclass,
                      _type=type, _dict=dict, _list=list, _runs=runs_library_code, _any=any, _len=len,
-                     _fresh=fresh, _keep=keep, _keep_items=keep_items) -> int:
+                     _fresh=fresh, _keep=keep, _keep_items=keep_items, _constant=CONSTANT) -> int:
     """How many of the registries in ``saved`` (``registries``) were rebound in their module, had an
     entry replaced, or gained one that runs code ``known`` does not vouch for (``runs_library_code``: the
-    student's) or, in a cache (``MEMOS``), one its table does not hold for that key; a library filling
+    student's), any in a table no library fills (``CONSTANT``) or, in a cache (``MEMOS``), one its table does not
+    hold for that key; a library filling
     its caches is not a change, nor an entry whose key reaches only classes made since the snapshot (``fresh``:
     ``classes``, {id: class}, are the snapshot's), whatever it runs (a cache's must still be its table's). With
     ``put_back``: the binding and such entries are put back (an added one taken out)."""
@@ -98,8 +103,8 @@ def registry_changes(saved: list, known, put_back: bool = False, classes: dict |
                 else:
                     bad.append(k)
             of = d.get(MEMOS.get(name)) if name in MEMOS else None  # a cache must hold what its table holds
-            new = [k for k, v in items if k in copy and v is not copy[k] or k not in copy and (
-                   not _fresh(name, k, classes or {}) and not _runs(v, known, ()) or of is not None and not (
+            new = [k for k, v in items if k in copy and v is not copy[k] or k not in copy and (name in _constant or (
+                   not _fresh(name, k, classes or {}) and not _runs(v, known, ())) or of is not None and not (
                        v is of[k] if k in of else v is NotImplemented or _any(v is e for e in of.values())))]
             if put_back and (bad or new):
                 _keep_items(reg)

@@ -245,6 +245,7 @@ class _Snapshot:
               shell.custom_exceptions, shell.CustomTB, kernel.shell_handlers, getattr(kernel, "control_handlers", None),
               [getattr(sys, n) for n in self.sys_hooks]))  # each replaced below (whatever it holds: kept)
         if shell.user_ns is not self.user_ns:  # keep what the notebook defined, in the real dict (str keys only)
+            keep_items(self.user_ns)  # the values the update below replaces
             try:
                 self.user_ns.update([(k, v) for k, v in dict.items(shell.user_ns) if type(k) is str])
             except TypeError:  # not a dict at all

@@ -1580,6 +1580,120 @@ def test_round_21_torch_testings_default_tolerances_are_a_registry(kernel):
         snap.restore(kernel)
 
 
+def test_round_24_keys_hashing_what_they_hold_subclass_mros_and_what_the_graveyard_missed(kernel):
+    """Round 24 (a review of round 23's fixes: 6 ways, no false alarm), each seen with no student code run inside
+    the check or the reset: a registry key of a built-in type that hashes what it holds (a bound method, a weak
+    reference, a generic alias: only identity-hashed built-ins pass ``safe_key`` now); a library class's bases put
+    back while a class below it has a metaclass with an ``mro()`` of the student's (it would run: now only reported);
+    and four values taken out but not kept (a real notebook value a swapped namespace overwrites, a tensor's own
+    dict that is a dict subclass, a value added to the grader's own class, a library wrapper's own dict). Also (a
+    fresh read): an entry added to ``assert_close``'s tolerances for a dtype the table lacks."""
+    import argparse
+    import functools
+    import weakref
+
+    from matplotlib import mlab
+    from torch.testing._comparison import _DTYPE_PRECISIONS as tolerances
+
+    from grader import graveyard
+    from grader.hooks import put_back_class_dicts
+    from grader.inventory import _TYPE_DICT
+
+    shell = kernel.shell
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    graveyard.release()
+    ran, died = [], []
+
+    class Spy:
+        def __call__(self, *a):
+            return None
+
+        def __hash__(self):
+            ran.append("hash")
+            return 1
+
+        def __eq__(self, other):
+            ran.append("eq")
+            return self is other
+
+    class Mortal:
+        def __init__(self, tag):
+            self.tag = tag
+
+        def __del__(self):
+            died.append(self.tag)
+
+    class MortalDict(dict):
+        def __del__(self):
+            died.append("a tensor's dict")
+
+    class Meta(type):
+        def mro(cls):
+            ran.append("mro")
+            return type.mro(cls)
+
+    bases, saved = argparse.Namespace.__bases__, dict(tolerances)
+    own = {_Snapshot: dict(_TYPE_DICT(_Snapshot))}  # as the kernel keeps its own classes' dicts
+    spy = Spy()
+    try:
+        for key in (types.MethodType(spy, 0), weakref.ref(spy), list[spy]):  # hashing each hashes spy
+            tolerances[key] = (1e30, 1e30)
+            ran.clear()  # (the line above hashed it)
+            assert snap.changed(kernel) == ["a library's registry (its KL table, global hooks...)"] and not ran
+            snap.restore(kernel)
+            assert not ran and snap.changed(kernel) == [] and tolerances == saved
+        tolerances[torch.int64] = (1e30, 1e30)  # a dtype the table lacks: any two int64 tensors were close
+        assert snap.changed(kernel) == ["a library's registry (its KL table, global hooks...)"]
+        snap.restore(kernel)
+        assert tolerances == saved
+
+        sub = Meta("Sub", (argparse.Namespace,), {})
+        argparse.Namespace.__bases__ += (type("Mixin", (), {}),)
+        ran.clear()  # (the line above ran Meta.mro)
+        assert snap.changed(kernel) == ["the bases, metaclass or MRO of Namespace"] and not ran
+        snap.restore(kernel)  # not put back: reported at every check, so no later test earns a point
+        assert not ran and snap.changed(kernel) == ["the bases, metaclass or MRO of Namespace"]
+        argparse.Namespace.__bases__ = bases
+        del sub
+
+        shell.user_ns["victim"] = Mortal("a notebook value")
+        fake = dict(shell.user_ns)
+        fake["victim"] = 0
+        shell.user_ns = fake
+        t = torch.zeros(1)
+        t.__dict__ = MortalDict()
+        shell.user_ns["weights"] = t
+        del t
+        _Snapshot._grave = Mortal("the grader's class")
+        cm = vars(torch.nn.modules.module._IncompatibleKeys.__mro__[1])["_make"]
+        cm_was = cm.__func__
+        classmethod.__init__(cm, lambda cls, it: None)
+        cm.__doc__ = Mortal("a wrapper's own dict")
+        p = mlab.complex_spectrum
+        p_was = p.__reduce__()[2]
+        p.__setstate__((p_was[0], p_was[1] + (None,), p_was[2], {"grave": Mortal("a partial's own dict")}))
+        found = put_back_class_dicts(own) + snap.changed(kernel)
+        assert "_Snapshot._grave" in found and "a classmethod of a library's, changed in place" in found
+        assert "a partial of a library's, changed in place" in found and not died
+        snap.restore(kernel)
+        assert not died and shell.user_ns["victim"] == 0 and cm.__func__ is cm_was
+        graveyard.release()
+        assert sorted(died) == sorted(["a notebook value", "a tensor's dict", "the grader's class",
+                                       "a wrapper's own dict", "a partial's own dict"])
+        assert snap.changed(kernel) == []
+    finally:
+        argparse.Namespace.__bases__ = bases
+        tolerances.clear()
+        tolerances.update(saved)
+        shell.user_ns.pop("victim", None)
+        shell.user_ns.pop("weights", None)
+        snap.restore(kernel)
+        graveyard.release()
+    assert snap.changed(kernel) == []
+    assert isinstance(p, functools.partial)
+
+
 def test_an_extension_loaded_during_a_test_counts_and_one_loaded_before_it_is_switched_off(kernel):
     """GRADING.md's known false alarm: ``%load_ext autoreload`` in a function a test calls adds IPython event
     callbacks, which count; loaded in a cell of its own (before the reset) it costs nothing, but the reset takes
