@@ -75,7 +75,10 @@ def _kernel_class() -> type:
         would blind the check); which of them had changed."""
         out = [f"the grader's {k}" for d, saved in state["own"] for k in put_back(saved, d)
                if k != "__warningregistry__"]  # warnings adds it to a module that warns
-        return out + [f"the grader's {n}" for n in put_back_class_dicts(state["own_classes"])]
+        out += [f"the grader's {n}" for n in put_back_class_dicts(state["own_classes"])]
+        if any(n.endswith("(not put back)") for n in out):  # their methods could run the student's code:
+            state["stuck"] = True  # no reset, check or signature from now on
+        return out
 
     class GradingKernel(IPythonKernel):
         """IPythonKernel that restores the interpreter before each graded test cell and signs a test
@@ -99,7 +102,8 @@ def _kernel_class() -> type:
             ef = getattr(getattr(getattr(sys.modules.get("torch"), "_C", None), "_dynamo", None), "eval_frame", None)
             state["frames"] = getattr(ef, "set_eval_frame", None)  # C: torch's PEP 523 hook, taken off below
             state["own"] = [(d, dict(d)) for d in (globals(), *(vars(m) for m in OWN_MODULES))]
-            state["own_classes"] = {c: dict(_TYPE_DICT(c)) for c in (_Snapshot, GradingKernel)}  # their own dicts
+            metas = [m for m in type_(GradingKernel).__mro__ if m is not type_ and m is not object]  # traitlets'
+            state["own_classes"] = {c: dict(_TYPE_DICT(c)) for c in (*metas, _Snapshot, GradingKernel)}  # own dicts
 
         async def do_execute(self, code, silent, store_history=True, user_expressions=None,
                              allow_stdin=False, **kwargs):
@@ -120,7 +124,8 @@ def _kernel_class() -> type:
             settrace(None)
             gc_off()
             own_globals()
-            restore(snapshot, self)
+            if not state.get("stuck"):
+                restore(snapshot, self)
             gc_on()
             reply = await IPythonKernel.do_execute(self, rest, silent, store_history, user_expressions,
                                                    allow_stdin, **kwargs)
@@ -137,10 +142,12 @@ def _kernel_class() -> type:
             if nonce and type_(reply) is dict_ and reply.get("status") == "ok":
                 patched = ["torch's frame-evaluation callback"] * framed + own_globals()
                 patched += ["a trace or profile function"] * (traced or profiled)
-                patched += changed(snapshot, self)
+                stuck = state.get("stuck", False)
+                patched += ["the grader's own classes (not put back)"] if stuck else changed(snapshot, self)
                 text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched  # before anything else runs
                         else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}")
-                restore(snapshot, self)  # undo what the student's functions did during the test
+                if not stuck:
+                    restore(snapshot, self)  # undo what the student's functions did during the test
                 self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"},
                                   parent=self.get_parent(), ident=self._topic("stream"))
             release()  # the verdict is sent: what the reset and the check took out may go (its finalisers run now)

@@ -1,8 +1,9 @@
 """What changes how library and IPython code behaves without replacing a module's function, for the
 grading kernel's snapshot, check and reset (grader.grading_kernel): the shape of each class (bases,
 metaclass, method resolution order), the attributes in its dict, the observers and validators of the
-shell's and kernel's traits, and the registries library modules keep (torch's KL table, its global
-module and optimizer hooks). Like grader.inventory, each function binds what it calls as defaults."""
+shell's and kernel's traits, the module globals and functions' own dicts, and the plain lists gc and sys
+keep (the registries are in grader.registries). Like grader.inventory, each function binds what it calls as
+defaults."""
 
 from __future__ import annotations
 
@@ -26,11 +27,18 @@ def class_shapes(classes, _type=type, _bases=_BASES.__get__, _mro=_MRO) -> dict:
     return {c: (_bases(c), _type(c), _mro(c)) for c in classes}
 
 
-def runs_mro(c, _subclasses=type.__subclasses__, _type=type, _mro=_MRO, _tdict=_TYPE_DICT, _id=id, _all=all,
-             _str_keys=str_keys, _own=type.__dict__["mro"], _next=next) -> bool:
-    """Assigning ``c.__bases__`` would call code of the student's: it recomputes the MRO of ``c`` and of every
-    class below it, each through its metaclass's ``mro()``, and some metaclass there has one that is not
-    type's own (or a dict with a key that is no str, which looking ``mro`` up would hash)."""
+def runs_code(c, classes: dict, _subclasses=type.__subclasses__, _type=type, _mro=_MRO, _tdict=_TYPE_DICT, _id=id,
+              _all=all, _len=len, _str_keys=str_keys, _own=type.__dict__["mro"], _next=next,
+              _flags=type.__dict__["__flags__"].__get__, _heap=1 << 9) -> bool:
+    """Putting an attribute or the bases of the class ``c`` back could call code of the student's: type's setattr
+    goes through the data descriptors of ``c``'s metaclasses (each must be built in, or one of ``classes`` ({id:
+    saved copy of its dict}) holding just that), and both look names up in the dicts of ``c`` and of every class
+    below it (a dunder's slot is updated there; each must hold str keys only) and recompute MROs through their
+    metaclasses' ``mro()`` (each must be type's own). Such a class is then only reported, at every check."""
+    for m in _mro(_type(c)):
+        if _flags(m) & _heap and not (_id(m) in classes and _str_keys(d := _tdict(m)) and _len(d) == _len(
+                saved := classes[_id(m)]) and _all(k in saved and saved[k] is v for k, v in d.items())):
+            return True
     stack, seen = [c], set()
     while stack:
         s = stack.pop()
@@ -38,7 +46,7 @@ def runs_mro(c, _subclasses=type.__subclasses__, _type=type, _mro=_MRO, _tdict=_
             continue
         seen.add(_id(s))
         metas = _mro(_type(s))
-        if not _all(_str_keys(_tdict(m)) for m in metas) or _next(
+        if not _str_keys(_tdict(s)) or not _all(_str_keys(_tdict(m)) for m in metas) or _next(
                 (_tdict(m)["mro"] for m in metas if "mro" in _tdict(m)), None) is not _own:
             return True
         stack += _subclasses(s)
@@ -47,12 +55,12 @@ def runs_mro(c, _subclasses=type.__subclasses__, _type=type, _mro=_MRO, _tdict=_
 
 def changed_shapes(saved: dict, put_back: bool = False, _type=type, _bases=_BASES.__get__, _mro=_MRO,
                    _set_bases=_BASES.__set__, _set_class=_CLASS.__set__, _same_items=same_items,
-                   _qualname=_QUALNAME, _keep=keep, _runs_mro=runs_mro) -> list[str]:
+                   _qualname=_QUALNAME, _keep=keep, _runs_code=runs_code, classes: dict | None = None) -> list[str]:
     """The names of the classes whose bases (a class slipped into the MRO), metaclass (one whose
     ``__dict__`` lies) or MRO (recomputed through a metaclass's ``mro()`` that was taken away again)
     differ from ``saved`` (``class_shapes``); with ``put_back``, put back (assigning the bases
-    recomputes the MRO: put the metaclasses' dicts back first), unless that would call a metaclass's
-    ``mro()`` of the student's (``runs_mro``): then only reported, at every check from then on."""
+    recomputes the MRO: put the metaclasses' dicts back first), unless that could run code of the student's
+    (``runs_code``, with ``classes``, {id: saved copy of its dict}): then only reported, at every check."""
     out = []
     for c, (b, m, mro) in saved.items():
         if _type(c) is m and _same_items(_bases(c), b) and _same_items(_mro(c), mro):
@@ -63,22 +71,26 @@ def changed_shapes(saved: dict, put_back: bool = False, _type=type, _bases=_BASE
             try:
                 if _type(c) is not m:
                     _set_class(c, m)
-                if not _runs_mro(c):
+                if not _runs_code(c, classes or {}):
                     _set_bases(c, b)
             except (TypeError, AttributeError):  # a layout CPython refuses to change: seen, not put back
                 pass
     return out
 
 
-def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type.__setattr__,
-                         _del=type.__delattr__, _qualname=_QUALNAME, _keep=keep_items) -> list[str]:
+def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type.__setattr__, _id=id,
+                         _del=type.__delattr__, _qualname=_QUALNAME, _keep=keep_items, _runs_code=runs_code) -> list[str]:
     """Put every attribute of each class back as in ``saved`` ({class: copy of its own dict}; the
-    grader's own classes: a property on them would answer for the snapshot's attributes), and
-    return "Class.name" for each that differed."""
-    out = []
+    grader's own classes and their metaclasses: a property on them would answer for the snapshot's attributes),
+    and return "Class.name" for each that differed; "Class (not put back)" where that could run code of the
+    student's (``runs_code``)."""
+    out, by_id = [], {_id(c): a for c, a in saved.items()}
     for c, attrs in saved.items():
         d = _tdict(c)
         changed = [k for k in _list(d) if k not in attrs or d[k] is not attrs[k]] + [k for k in attrs if k not in d]
+        if changed and _runs_code(c, by_id):
+            out.append(f"{_qualname(c)} (not put back)")
+            continue
         if changed:
             _keep(d)
         for k in changed:
@@ -90,13 +102,14 @@ def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type._
 def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False, _tdict=_TYPE_DICT, _mro=_MRO,
                   _acts=acts, _wraps=wraps, _list=list, _set=type.__setattr__, _del=type.__delattr__,
                   _qualname=_QUALNAME, _id=id, _all=all, _str_keys=str_keys, _type=type, _any=any,
-                  _data=PLAIN_DATA, _keep=keep) -> list[str]:
+                  _data=PLAIN_DATA, _keep=keep, _runs_code=runs_code) -> list[str]:
     """The attributes of the classes in ``saved`` ({class: copy of its own dict}) that were replaced,
     added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor) or the old
     one is an object other than plain data (``inventory.PLAIN_DATA``: torch's autograd engine on ``Variable``),
     unless a library wrapped the old one (``wraps``); an added one is compared with what the class
     inherited at the snapshot (data shadowing an inherited method counts). With ``put_back``, each is
-    put back (a built-in type's dict cannot change anyway)."""
+    put back (a built-in type's dict cannot change anyway), unless that could run code of the student's
+    (``runs_code``): then it is only reported, at every check."""
     out, by_id = [], {_id(c): a for c, a in saved.items()}  # by id: ``b in saved`` would hash b by its metaclass
     for cls, attrs in saved.items():
         d, missing = _tdict(cls), object()
@@ -112,7 +125,7 @@ def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False,
             held = k in attrs and not _any(_type(old) is t for t in _data)
             if (held or _acts(v, funcs) or _acts(old, funcs)) and not _wraps(lib, old, v):
                 out.append(f"{_qualname(cls)}.{k}")
-                if put_back:
+                if put_back and not _runs_code(cls, by_id):
                     _keep(v)
                     try:
                         _set(cls, k, attrs[k]) if k in attrs else _del(cls, k)
@@ -120,7 +133,7 @@ def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False,
                         pass
         for k in [k for k, v in attrs.items() if k not in d and _acts(v, funcs)]:
             out.append(f"{_qualname(cls)}.{k} (deleted)")
-            if put_back:
+            if put_back and not _runs_code(cls, by_id):
                 try:
                     _set(cls, k, attrs[k])
                 except (AttributeError, TypeError):

@@ -367,7 +367,6 @@ def put_back_dict(saved: dict, b: dict = builtins.__dict__, _odd=odd_keys, _dict
     return out
 
 
-
 try:
     import _testinternalcapi  # CPython's own: how a submission switches asserts off at run time (bound now)
     _CONFIG = (_testinternalcapi.get_config, _testinternalcapi.set_config)
@@ -376,13 +375,15 @@ except ImportError:  # a Python built without it: nothing can switch asserts off
 
 
 def restore_interpreter(optimize: int, modes: tuple, torch_state, saved_builtins: dict, hooks: tuple = (False, False),
-                        _modules=sys.modules, _config=_CONFIG, _keep=keep) -> None:
+                        _modules=sys.modules, _config=_CONFIG, _keep=keep, _list=list, _dict=dict,
+                        _sysdict=sys.__dict__) -> None:
     """Asserts on again, torch's function and dispatch modes popped to ``modes``, saved-tensor hooks and the
     frame-evaluation callback taken off when the snapshot had none (``hooks``), its default dtype and grad
     mode (``torch_state``) put back."""
     if not asserts_on(saved_builtins["exec"], saved_builtins["compile"]) and _config is not None:
         config = _config[0]()
         config["optimization_level"] = optimize
+        _keep(_list(_dict.items(_sysdict)))  # set_config rebinds sys.argv, sys.path...: what they held, kept
         _config[1](config)
     torch = _modules.get("torch")
     if torch is not None and torch_state is not None:

@@ -1,7 +1,8 @@
 """The snapshot the grading kernel (grader.grading_kernel) takes before any student code runs, with
 its reset (``_Snapshot.restore``: what it puts back before each graded test) and its check
 (``_Snapshot.changed``: what a test may not have changed). GRADING.md lists what it holds; the
-pieces it is made of are in grader.inventory, grader.hooks, grader.contents and grader.signals."""
+pieces it is made of are in grader.inventory, grader.hooks, grader.registries, grader.contents and grader.signals;
+what the check and the reset take out is kept alive in grader.graveyard until the verdict is sent."""
 
 from __future__ import annotations
 
@@ -127,6 +128,7 @@ class _Snapshot:
             mod, _, attr = cls_path.rpartition(".")
             if mod in sys.modules and isinstance(c := getattr(sys.modules[mod], attr, None), type):
                 self.classes[c] = dict(vars(c))
+        self.class_dicts = {id(c): d for c, d in self.classes.items()}  # what hooks.runs_code compares metaclasses with
 
     def changed(self, kernel: IPythonKernel) -> list[str]:
         """What differs from the snapshot now (after a test ran): builtins, hooks, modules...; [] if nothing.
@@ -209,9 +211,10 @@ class _Snapshot:
                 if n == "gc.callbacks"]  # a collection in the check would run one
         lib = self.lib
         out += class_changes(self.classes, self.funcs, lib, put_back=True)  # a method or descriptor replaced
-        out += [f"the bases, metaclass or MRO of {n}" for n in changed_shapes(self.shapes, put_back=True)]  # after
+        out += [f"the bases, metaclass or MRO of {n}"  # after
+                for n in changed_shapes(self.shapes, put_back=True, classes=self.class_dicts)]
         out += wrapper_changes(self.insides, put_back=True)  # a property re-initialised: before any is read
-        out += trait_table_changes(self.tables, put_back=True)  # a default generator of the student's
+        out += trait_table_changes(self.tables, put_back=True, classes=self.class_dicts)  # a default generator
         out += plain_objects(self.objs, self.traits)  # the metaclasses' dicts: assigning bases recomputes MROs
         out += held_changes(self.held, put_back=True)  # IPython's transformers, traitlets' descriptors
         shell = self.kernel_attrs["shell"]  # the parts the check reads through (shell.compile.flags): rebound

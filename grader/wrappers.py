@@ -1,6 +1,6 @@
 """Whether a replaced library function is the library's own wrapper, and whether what a wrapper or a
 registry entry holds runs only library code (grader.grading_kernel's check and reset, through
-grader.hooks too). Like grader.inventory, each function binds what it calls as defaults, and the
+grader.hooks and grader.registries too). Like grader.inventory, each function binds what it calls as defaults, and the
 grading kernel's audit hook refuses a change to their code."""
 
 from __future__ import annotations

@@ -1694,6 +1694,97 @@ def test_round_24_keys_hashing_what_they_hold_subclass_mros_and_what_the_graveya
     assert isinstance(p, functools.partial)
 
 
+def test_round_25_putting_a_class_back_runs_nothing_of_the_students(kernel):
+    """Round 25 (a review of round 24's fixes: 4 ways, no false alarm), each seen with no student code run inside
+    the check or the reset: putting a dunder back on a kept class updates its slot in every class below it, whose
+    dict a key that is no str can answer for (a class the student made below it, or below the grader's own
+    ``_Snapshot``); putting bases back does too (round 24 looked only at metaclasses' ``mro()``); type's setattr
+    goes through the data descriptors of the class's metaclass, which the student had swapped (``numbers.Complex``);
+    and ``_testinternalcapi.set_config``, which the reset calls when asserts were switched off, rebinds ``sys.argv``
+    (and more) without the graveyard keeping what it held. Such classes are now only reported, at every check
+    (the grader's own: ``(not put back)``, and its kernel signs nothing from then on)."""
+    import abc
+    import argparse
+    import gc
+    import numbers
+    import sys
+
+    import _testinternalcapi
+
+    from grader import graveyard
+    from grader.hooks import put_back_class_dicts
+    from grader.inventory import _TYPE_DICT
+
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    graveyard.release()
+    ran, died = [], []
+
+    def odd_key(name):  # a key that hashes like ``name`` and runs the student's code when compared with it
+        return type("Key", (), {"__hash__": lambda k: hash(name), "__eq__": lambda k, o: ran.append(name) or False})()
+
+    class EvilMeta(abc.ABCMeta):
+        conjugate = property(lambda cls: 0, lambda cls, v: ran.append("descriptor"))
+
+    class Mortal:
+        def __del__(self):
+            died.append("sys.argv")
+
+    bases, conjugate = argparse.Namespace.__bases__, vars(numbers.Complex)["conjugate"]
+    own = {_Snapshot: dict(_TYPE_DICT(_Snapshot))}
+    below = [type("Below", (argparse.Namespace,), {odd_key("__repr__"): 1, odd_key("__getattribute__"): 2}),
+             type("BelowOwn", (_Snapshot,), {odd_key("__repr__"): 1})]
+    try:
+        argparse.Namespace.__repr__ = lambda self: "x"
+        _Snapshot.__repr__ = lambda self: "x"
+        ran.clear()  # (the two lines above compared the keys themselves)
+        assert put_back_class_dicts(own) == ["_Snapshot (not put back)"] and not ran
+        assert {"Namespace.__repr__", "_Snapshot.__repr__"} <= set(snap.changed(kernel)) and not ran
+        snap.restore(kernel)
+        assert not ran and sorted(snap.changed(kernel)) == ["Namespace.__repr__", "_Snapshot.__repr__"]  # each time
+        assert not ran
+        del argparse.Namespace.__repr__, _Snapshot.__repr__
+        argparse.Namespace.__bases__ += (type("Mixin", (), {}),)
+        ran.clear()
+        assert snap.changed(kernel) == ["the bases, metaclass or MRO of Namespace"] and not ran
+        argparse.Namespace.__bases__ = bases
+        below.clear()
+        gc.collect()
+        ran.clear()  # (putting the bases back above compared the keys)
+
+        numbers.Complex.conjugate = lambda self: 0
+        numbers.Complex.__class__ = EvilMeta
+        found = snap.changed(kernel)
+        assert "Complex.conjugate" in found and "the bases, metaclass or MRO of Complex" in found and not ran
+        snap.restore(kernel)  # the metaclass is the snapshot's again: the method goes back
+        assert not ran and snap.changed(kernel) == [] and vars(numbers.Complex)["conjugate"] is conjugate
+
+        before = dict(vars(sys))  # set_config rebinds sys.path, sys.executable...: this process's put back below
+        config = _testinternalcapi.get_config()
+        config["optimization_level"] = 1  # asserts off: the reset switches them on with set_config
+        _testinternalcapi.set_config(config)
+        sys.argv.append(Mortal())
+        snap.restore(kernel)
+        assert not died and _testinternalcapi.get_config()["optimization_level"] == 0
+        graveyard.release()
+        assert died == ["sys.argv"]
+    finally:
+        if "before" in locals():
+            vars(sys).update((k, v) for k, v in before.items() if vars(sys).get(k) is not v)
+        below.clear()
+        for c in (argparse.Namespace, _Snapshot):
+            if "__repr__" in vars(c):
+                delattr(c, "__repr__")
+        argparse.Namespace.__bases__ = bases
+        if type(numbers.Complex) is not abc.ABCMeta:
+            numbers.Complex.__class__ = abc.ABCMeta
+        type.__setattr__(numbers.Complex, "conjugate", conjugate)
+        gc.collect()
+        snap.restore(kernel)
+        graveyard.release()
+    assert snap.changed(kernel) == []
+
+
 def test_an_extension_loaded_during_a_test_counts_and_one_loaded_before_it_is_switched_off(kernel):
     """GRADING.md's known false alarm: ``%load_ext autoreload`` in a function a test calls adds IPython event
     callbacks, which count; loaded in a cell of its own (before the reset) it costs nothing, but the reset takes

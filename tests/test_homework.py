@@ -381,6 +381,8 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
         "mallory_trace": (stub1, TRACER),
         # round 23: a finaliser, run when the check takes its object out of builtins, does the same
         "mallory_finaliser": (stub1, FINALISER),
+        # round 25: a class below the grader's own _Snapshot whose key would answer when _Snapshot is put back
+        "mallory_stuck": (STUCK, "def double(xs):\n    return [2 * x for x in xs]"),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -414,6 +416,15 @@ FINALISER = """def double(xs):
                 f = f.f_back
     builtins._eraser = Eraser()
     return [2 * x for x in xs]"""
+STUCK = """from grader.snapshot import _Snapshot
+class _Key:
+    def __hash__(self):
+        return hash("__repr__")
+    def __eq__(self, other):
+        return False
+_Below = type("_Below", (_Snapshot,), {_Key(): 1})
+_Snapshot.__repr__ = lambda self: "x"
+n_distinct = len(set(values))"""
 FORGE_SEND = """from jupyter_client.session import Session
 _send = Session.send
 def _forged(self, stream, msg_or_type, content=None, *args, **kwargs):
@@ -706,6 +717,9 @@ EXPECTED = {
                                                "patched while it ran: not counted")),
     "mallory_finaliser": ((0, NOT_ANSWERED_1), (0, "the test passed only with builtins.min, builtins._eraser patched "
                                                    "while it ran: not counted")),
+    # the grader's own class cannot be put back without running the student's code: no test signed from then on
+    "mallory_stuck": 2 * ((0, "the test passed only with the grader's _Snapshot (not put back), the grader's own "
+                              "classes (not put back) patched while it ran: not counted"),),
     # submissions that are not one regular file in the student's own folder: never opened
     "mallory_link_teacher": 2 * ((0, "submission is a symbolic link: it is not followed"),),
     "mallory_link_alice": 2 * ((0, "submission is a symbolic link: it is not followed"),),
