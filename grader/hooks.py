@@ -32,9 +32,10 @@ def runs_code(c, classes: dict, _subclasses=type.__subclasses__, _type=type, _mr
               _flags=type.__dict__["__flags__"].__get__, _heap=1 << 9) -> bool:
     """Putting an attribute or the bases of the class ``c`` back could call code of the student's: type's setattr
     goes through the data descriptors of ``c``'s metaclasses (each must be built in, or one of ``classes`` ({id:
-    saved copy of its dict}) holding just that), and both look names up in the dicts of ``c`` and of every class
-    below it (a dunder's slot is updated there; each must hold str keys only) and recompute MROs through their
-    metaclasses' ``mro()`` (each must be type's own). Such a class is then only reported, at every check."""
+    saved copy of its dict}) holding just that), and both look names up along the MROs of ``c`` and of every class
+    below it (a dunder's slot is updated there: every class in them must hold str keys only, those above ``c``
+    too) and recompute MROs through their metaclasses' ``mro()`` (each must be type's own). Such a class is then
+    only reported, at every check."""
     for m in _mro(_type(c)):
         if _flags(m) & _heap and not (_id(m) in classes and _str_keys(d := _tdict(m)) and _len(d) == _len(
                 saved := classes[_id(m)]) and _all(k in saved and saved[k] is v for k, v in d.items())):
@@ -46,7 +47,7 @@ def runs_code(c, classes: dict, _subclasses=type.__subclasses__, _type=type, _mr
             continue
         seen.add(_id(s))
         metas = _mro(_type(s))
-        if not _str_keys(_tdict(s)) or not _all(_str_keys(_tdict(m)) for m in metas) or _next(
+        if not _all(_str_keys(_tdict(b)) for b in (*_mro(s), *metas)) or _next(
                 (_tdict(m)["mro"] for m in metas if "mro" in _tdict(m)), None) is not _own:
             return True
         stack += _subclasses(s)

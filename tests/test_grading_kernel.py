@@ -1698,7 +1698,8 @@ def test_round_25_putting_a_class_back_runs_nothing_of_the_students(kernel):
     """Round 25 (a review of round 24's fixes: 4 ways, no false alarm), each seen with no student code run inside
     the check or the reset: putting a dunder back on a kept class updates its slot in every class below it, whose
     dict a key that is no str can answer for (a class the student made below it, or below the grader's own
-    ``_Snapshot``); putting bases back does too (round 24 looked only at metaclasses' ``mro()``); type's setattr
+    ``_Snapshot``), or above it (found by a fresh read); putting bases back does too (round 24 looked only at
+    metaclasses' ``mro()``); type's setattr
     goes through the data descriptors of the class's metaclass, which the student had swapped (``numbers.Complex``);
     and ``_testinternalcapi.set_config``, which the reset calls when asserts were switched off, rebinds ``sys.argv``
     (and more) without the graveyard keeping what it held. Such classes are now only reported, at every check
@@ -1750,7 +1751,14 @@ def test_round_25_putting_a_class_back_runs_nothing_of_the_students(kernel):
         argparse.Namespace.__bases__ = bases
         below.clear()
         gc.collect()
-        ran.clear()  # (putting the bases back above compared the keys)
+        argparse.Namespace.__bases__ += (type("Above", (), {odd_key("__lt__"): 1}),)  # a class slipped in above
+        argparse.Namespace.__eq__ = lambda self, other: True  # its slot update looks up __lt__ and the rest
+        ran.clear()
+        found = snap.changed(kernel)
+        assert "Namespace.__eq__" in found and "the bases, metaclass or MRO of Namespace" in found and not ran
+        del argparse.Namespace.__eq__
+        argparse.Namespace.__bases__ = bases
+        ran.clear()  # (the lines above compared the keys)
 
         numbers.Complex.conjugate = lambda self: 0
         numbers.Complex.__class__ = EvilMeta
