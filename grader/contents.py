@@ -24,7 +24,7 @@ import sys
 import types
 
 from grader.graveyard import keep, keep_items
-from grader.hooks import runs_code
+from grader.hooks import unless_stuck
 from grader.registries import safe_key
 from grader.inventory import PLAIN_DATA, _MRO, _TYPE_DICT, name_of, plain_dict, same_contents
 
@@ -180,16 +180,17 @@ def trait_tables(classes: dict, _type=type, _dict=dict, _list=list) -> dict:
 
 def trait_table_changes(saved: dict, put_back: bool = False, _tdict=_TYPE_DICT, _type=type,
                         _dict=dict, _same=same_contents, _set=type.__setattr__, _name=name_of,
-                        _slice=list.__setitem__, _all=slice(None), _keep=keep, _list=list, _runs_code=runs_code,
+                        _slice=list.__setitem__, _all=slice(None), _keep=keep, _list=list, _unless_stuck=unless_stuck,
                         classes: dict | None = None) -> list[str]:
     """The tables of ``trait_tables`` rebound or changed in place; with ``put_back``, bound and filled again (before
-    anything reads a trait: traitlets would call the default generator a student put there), unless binding it
-    could run code of the student's (``hooks.runs_code``, with ``classes``, {id: saved copy of its dict})."""
+    anything reads a trait: traitlets would call the default generator a student put there); ``hooks.Stuck`` if
+    binding it could run code of the student's (``hooks.runs_code``, with ``classes``, {id: saved copy of its dict})."""
     out = []
     for c, n, t, was in saved.values():
         if _tdict(c).get(n) is not t or not _same(t, was):
             out.append(f"{_name(c)}.{n} (traitlets' table)")
-            if put_back and not _runs_code(c, classes or {}):
+            if put_back:
+                _unless_stuck(c, classes or {})
                 _keep((_tdict(c).get(n), _list(_dict.items(t)) if _type(t) is _dict else _list(t)))
                 _set(c, n, t)
                 if _type(t) is _dict:

@@ -69,6 +69,15 @@ def _kernel_class() -> type:
                                                                  sys.gettrace, gc.disable, gc.enable)
     type_, dict_ = type, dict
     keep, release = graveyard.keep, graveyard.release  # what the check and the reset take out: held till the verdict
+    stuck_error = hooks.Stuck  # raised where something cannot be put back without running the student's code
+
+    def reset(snapshot, kernel) -> None:
+        """The reset, unless the kernel is stuck; it is from now on if the reset meets what it cannot put back."""
+        if not state.get("stuck"):
+            try:
+                restore(snapshot, kernel)
+            except stuck_error:
+                state["stuck"] = True
 
     def own_globals() -> list[str]:
         """The grader's own modules' globals as at kernel start (``wraps = lambda *a: True`` there
@@ -124,8 +133,7 @@ def _kernel_class() -> type:
             settrace(None)
             gc_off()
             own_globals()
-            if not state.get("stuck"):
-                restore(snapshot, self)
+            reset(snapshot, self)
             gc_on()
             reply = await IPythonKernel.do_execute(self, rest, silent, store_history, user_expressions,
                                                    allow_stdin, **kwargs)
@@ -142,12 +150,16 @@ def _kernel_class() -> type:
             if nonce and type_(reply) is dict_ and reply.get("status") == "ok":
                 patched = ["torch's frame-evaluation callback"] * framed + own_globals()
                 patched += ["a trace or profile function"] * (traced or profiled)
-                stuck = state.get("stuck", False)
-                patched += ["the grader's own classes (not put back)"] if stuck else changed(snapshot, self)
+                if not state.get("stuck"):
+                    try:
+                        patched += changed(snapshot, self)
+                    except stuck_error:  # it stopped where it met it, before reading anything through it
+                        state["stuck"] = True
+                patched += ["a class the grader cannot put back safely (no test signed from now on)"] * bool(
+                    state.get("stuck"))
                 text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched  # before anything else runs
                         else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}")
-                if not stuck:
-                    restore(snapshot, self)  # undo what the student's functions did during the test
+                reset(snapshot, self)  # undo what the student's functions did during the test
                 self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"},
                                   parent=self.get_parent(), ident=self._topic("stream"))
             release()  # the verdict is sent: what the reset and the check took out may go (its finalisers run now)

@@ -34,8 +34,7 @@ def runs_code(c, classes: dict, _subclasses=type.__subclasses__, _type=type, _mr
     goes through the data descriptors of ``c``'s metaclasses (each must be built in, or one of ``classes`` ({id:
     saved copy of its dict}) holding just that), and both look names up along the MROs of ``c`` and of every class
     below it (a dunder's slot is updated there: every class in them must hold str keys only, those above ``c``
-    too) and recompute MROs through their metaclasses' ``mro()`` (each must be type's own). Such a class is then
-    only reported, at every check."""
+    too) and recompute MROs through their metaclasses' ``mro()`` (each must be type's own)."""
     for m in _mro(_type(c)):
         if _flags(m) & _heap and not (_id(m) in classes and _str_keys(d := _tdict(m)) and _len(d) == _len(
                 saved := classes[_id(m)]) and _all(k in saved and saved[k] is v for k, v in d.items())):
@@ -54,14 +53,29 @@ def runs_code(c, classes: dict, _subclasses=type.__subclasses__, _type=type, _mr
     return False
 
 
+class Stuck(Exception):
+    """What the check and the reset raise (the one instance ``STUCK``, made here: no ``__init__`` runs) where
+    something must be put back but cannot be without running the student's code (``runs_code``): they stop there,
+    before reading anything through it, and the kernel signs no test from then on."""
+
+
+STUCK = Stuck("a class cannot be put back without running the student's code")
+
+
+def unless_stuck(c, classes: dict, _runs_code=runs_code, _stuck=STUCK) -> None:
+    """Raise ``STUCK`` if putting an attribute or the bases of ``c`` back could run the student's code."""
+    if _runs_code(c, classes):
+        raise _stuck
+
+
 def changed_shapes(saved: dict, put_back: bool = False, _type=type, _bases=_BASES.__get__, _mro=_MRO,
                    _set_bases=_BASES.__set__, _set_class=_CLASS.__set__, _same_items=same_items,
-                   _qualname=_QUALNAME, _keep=keep, _runs_code=runs_code, classes: dict | None = None) -> list[str]:
+                   _qualname=_QUALNAME, _keep=keep, _unless_stuck=unless_stuck, classes: dict | None = None) -> list[str]:
     """The names of the classes whose bases (a class slipped into the MRO), metaclass (one whose
     ``__dict__`` lies) or MRO (recomputed through a metaclass's ``mro()`` that was taken away again)
     differ from ``saved`` (``class_shapes``); with ``put_back``, put back (assigning the bases
-    recomputes the MRO: put the metaclasses' dicts back first), unless that could run code of the student's
-    (``runs_code``, with ``classes``, {id: saved copy of its dict}): then only reported, at every check."""
+    recomputes the MRO: put the metaclasses' dicts back first); ``Stuck`` if that could run code of the
+    student's (``runs_code``, with ``classes``, {id: saved copy of its dict})."""
     out = []
     for c, (b, m, mro) in saved.items():
         if _type(c) is m and _same_items(_bases(c), b) and _same_items(_mro(c), mro):
@@ -72,8 +86,8 @@ def changed_shapes(saved: dict, put_back: bool = False, _type=type, _bases=_BASE
             try:
                 if _type(c) is not m:
                     _set_class(c, m)
-                if not _runs_code(c, classes or {}):
-                    _set_bases(c, b)
+                _unless_stuck(c, classes or {})
+                _set_bases(c, b)
             except (TypeError, AttributeError):  # a layout CPython refuses to change: seen, not put back
                 pass
     return out
@@ -103,14 +117,14 @@ def put_back_class_dicts(saved: dict, _tdict=_TYPE_DICT, _list=list, _set=type._
 def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False, _tdict=_TYPE_DICT, _mro=_MRO,
                   _acts=acts, _wraps=wraps, _list=list, _set=type.__setattr__, _del=type.__delattr__,
                   _qualname=_QUALNAME, _id=id, _all=all, _str_keys=str_keys, _type=type, _any=any,
-                  _data=PLAIN_DATA, _keep=keep, _runs_code=runs_code) -> list[str]:
+                  _data=PLAIN_DATA, _keep=keep, _unless_stuck=unless_stuck) -> list[str]:
     """The attributes of the classes in ``saved`` ({class: copy of its own dict}) that were replaced,
     added or deleted since, where the old or the new value acts (``acts``: a method, a descriptor) or the old
     one is an object other than plain data (``inventory.PLAIN_DATA``: torch's autograd engine on ``Variable``),
     unless a library wrapped the old one (``wraps``); an added one is compared with what the class
     inherited at the snapshot (data shadowing an inherited method counts). With ``put_back``, each is
-    put back (a built-in type's dict cannot change anyway), unless that could run code of the student's
-    (``runs_code``): then it is only reported, at every check."""
+    put back (a built-in type's dict cannot change anyway); ``Stuck`` if that could run code of the student's
+    (``runs_code``)."""
     out, by_id = [], {_id(c): a for c, a in saved.items()}  # by id: ``b in saved`` would hash b by its metaclass
     for cls, attrs in saved.items():
         d, missing = _tdict(cls), object()
@@ -126,7 +140,8 @@ def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False,
             held = k in attrs and not _any(_type(old) is t for t in _data)
             if (held or _acts(v, funcs) or _acts(old, funcs)) and not _wraps(lib, old, v):
                 out.append(f"{_qualname(cls)}.{k}")
-                if put_back and not _runs_code(cls, by_id):
+                if put_back:
+                    _unless_stuck(cls, by_id)
                     _keep(v)
                     try:
                         _set(cls, k, attrs[k]) if k in attrs else _del(cls, k)
@@ -134,7 +149,8 @@ def class_changes(saved: dict, funcs: tuple, lib: tuple, put_back: bool = False,
                         pass
         for k in [k for k, v in attrs.items() if k not in d and _acts(v, funcs)]:
             out.append(f"{_qualname(cls)}.{k} (deleted)")
-            if put_back and not _runs_code(cls, by_id):
+            if put_back:
+                _unless_stuck(cls, by_id)
                 try:
                     _set(cls, k, attrs[k])
                 except (AttributeError, TypeError):

@@ -81,15 +81,18 @@ def safe_key(k, known, _type=type, _issubclass=issubclass, _data=(str, int, floa
 
 def registry_changes(saved: list, known, put_back: bool = False, classes: dict | None = None, _issubclass=issubclass,
                      _type=type, _dict=dict, _list=list, _runs=runs_library_code, _any=any, _len=len,
-                     _fresh=fresh, _keep=keep, _keep_items=keep_items, _constant=CONSTANT) -> int:
+                     _fresh=fresh, _keep=keep, _keep_items=keep_items, _constant=CONSTANT, _all=all,
+                     _safe=safe_key) -> int:
     """How many of the registries in ``saved`` (``registries``) were rebound in their module, had an
     entry replaced, or gained one that runs code ``known`` does not vouch for (``runs_library_code``: the
     student's), any in a table no library fills (``CONSTANT``) or, in a cache (``MEMOS``), one its table does not
     hold for that key; a library filling
     its caches is not a change, nor an entry whose key reaches only classes made since the snapshot (``fresh``:
     ``classes``, {id: class}, are the snapshot's), whatever it runs (a cache's must still be its table's). With
-    ``put_back``: the binding and such entries are put back (an added one taken out)."""
-    n = 0
+    ``put_back``: the binding and such entries are put back (an added one taken out). A cache is compared with
+    its table as saved (the very dict, not what its module binds now), and only while every key there hashes in
+    C (``safe_key``); otherwise no entry of the cache passes."""
+    n, tables = 0, {name: reg for _, name, reg, _ in saved}
     for d, name, reg, copy in saved:
         rebound = d.get(name) is not reg
         if rebound and put_back:
@@ -102,10 +105,12 @@ def registry_changes(saved: list, known, put_back: bool = False, classes: dict |
                     items.append((k, v))
                 else:
                     bad.append(k)
-            of = d.get(MEMOS.get(name)) if name in MEMOS else None  # a cache must hold what its table holds
+            of = tables.get(MEMOS[name]) if name in MEMOS else None  # a cache must hold what its table holds
+            if of is not None and (_type(of) is not _dict or not _all(_safe(x, known) for x in _list(_dict.keys(of)))):
+                of = {}
             new = [k for k, v in items if k in copy and v is not copy[k] or k not in copy and (name in _constant or (
                    not _fresh(name, k, classes or {}) and not _runs(v, known, ())) or of is not None and not (
-                       v is of[k] if k in of else v is NotImplemented or _any(v is e for e in of.values())))]
+                       v is of[k] if k in of else v is NotImplemented or _any(v is e for e in _dict.values(of))))]
             if put_back and (bad or new):
                 _keep_items(reg)
             if put_back and bad:

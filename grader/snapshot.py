@@ -24,7 +24,7 @@ from grader.hooks import (changed_shapes, class_changes, class_shapes, function_
                           same_trait_hooks, screen, trait_hooks)
 from grader.registries import registries, registry_changes
 from grader.signals import SIGNALS, signal_handlers, torch_sigchld_code, unpark
-from grader.inventory import (STDLIB_FILES, _TYPE_DICT, acts, asserts_on, class_names, func_types,
+from grader.inventory import (STDLIB_FILES, _MRO, _TYPE_DICT, acts, asserts_on, class_names, func_types,
                               library_codes, library_dirs, module_classes, name_of, odd_keys, put_back_dict, rebound,
                               restore_interpreter, same, same_contents, same_items, same_members, shown, tensors_with_attributes,
                               torch_hooks, torch_kernels, torch_modes)
@@ -99,6 +99,8 @@ class _Snapshot:
         self.codes, self.sigchld = library_codes(self.dirs + STDLIB_FILES, self.modules), torch_sigchld_code(self.modules)
         classes = {c for o in objs for c in type(o).__mro__ if c is not object} | set(module_classes(self.modules))
         classes |= {b for c in list(classes) for b in c.__mro__ if b is not object}  # bases no module names
+        classes |= {m for c in list(classes) for m in _MRO(type(c)) if m is not object and m is not type}  # metaclasses
+        # no module names (pybind11's): hooks.runs_code compares a class's metaclasses with their saved dicts
         self.classes = {c: dict(_TYPE_DICT(c)) for c in classes}
         self.shapes = class_shapes(self.classes)  # bases, metaclass and MRO
         self.tables = trait_tables(self.classes)  # traitlets' own, in the classes' dicts

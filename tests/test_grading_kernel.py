@@ -1589,6 +1589,7 @@ def test_round_24_keys_hashing_what_they_hold_subclass_mros_and_what_the_graveya
     dict that is a dict subclass, a value added to the grader's own class, a library wrapper's own dict). Also (a
     fresh read): an entry added to ``assert_close``'s tolerances for a dtype the table lacks."""
     import argparse
+    import gc
     import functools
     import weakref
 
@@ -1596,7 +1597,7 @@ def test_round_24_keys_hashing_what_they_hold_subclass_mros_and_what_the_graveya
     from torch.testing._comparison import _DTYPE_PRECISIONS as tolerances
 
     from grader import graveyard
-    from grader.hooks import put_back_class_dicts
+    from grader.hooks import Stuck, put_back_class_dicts
     from grader.inventory import _TYPE_DICT
 
     shell = kernel.shell
@@ -1651,11 +1652,13 @@ def test_round_24_keys_hashing_what_they_hold_subclass_mros_and_what_the_graveya
         sub = Meta("Sub", (argparse.Namespace,), {})
         argparse.Namespace.__bases__ += (type("Mixin", (), {}),)
         ran.clear()  # (the line above ran Meta.mro)
-        assert snap.changed(kernel) == ["the bases, metaclass or MRO of Namespace"] and not ran
-        snap.restore(kernel)  # not put back: reported at every check, so no later test earns a point
-        assert not ran and snap.changed(kernel) == ["the bases, metaclass or MRO of Namespace"]
+        for step in (snap.changed, snap.restore):  # each stops there (round 26): the kernel signs no test from now on
+            with pytest.raises(Stuck):
+                step(kernel)
+            assert not ran
         argparse.Namespace.__bases__ = bases
         del sub
+        gc.collect()  # (a class made with it stays below Namespace until collected)
 
         shell.user_ns["victim"] = Mortal("a notebook value")
         fake = dict(shell.user_ns)
@@ -1702,8 +1705,9 @@ def test_round_25_putting_a_class_back_runs_nothing_of_the_students(kernel):
     metaclasses' ``mro()``); type's setattr
     goes through the data descriptors of the class's metaclass, which the student had swapped (``numbers.Complex``);
     and ``_testinternalcapi.set_config``, which the reset calls when asserts were switched off, rebinds ``sys.argv``
-    (and more) without the graveyard keeping what it held. Such classes are now only reported, at every check
-    (the grader's own: ``(not put back)``, and its kernel signs nothing from then on)."""
+    (and more) without the graveyard keeping what it held. Where such a class must be put back, the check and the
+    reset now stop there (``Stuck``, round 26: reported only, the kernel still read objects through it), and the
+    kernel signs nothing from then on (the grader's own classes: ``(not put back)``, the same)."""
     import abc
     import argparse
     import gc
@@ -1713,7 +1717,7 @@ def test_round_25_putting_a_class_back_runs_nothing_of_the_students(kernel):
     import _testinternalcapi
 
     from grader import graveyard
-    from grader.hooks import put_back_class_dicts
+    from grader.hooks import Stuck, put_back_class_dicts
     from grader.inventory import _TYPE_DICT
 
     snap = _Snapshot(kernel)
@@ -1735,35 +1739,37 @@ def test_round_25_putting_a_class_back_runs_nothing_of_the_students(kernel):
     own = {_Snapshot: dict(_TYPE_DICT(_Snapshot))}
     below = [type("Below", (argparse.Namespace,), {odd_key("__repr__"): 1, odd_key("__getattribute__"): 2}),
              type("BelowOwn", (_Snapshot,), {odd_key("__repr__"): 1})]
+    def stops(step) -> None:  # the step stops where it meets such a class, running nothing of the student's
+        ran.clear()
+        with pytest.raises(Stuck):
+            step(kernel)
+        assert not ran
+
     try:
         argparse.Namespace.__repr__ = lambda self: "x"
         _Snapshot.__repr__ = lambda self: "x"
         ran.clear()  # (the two lines above compared the keys themselves)
         assert put_back_class_dicts(own) == ["_Snapshot (not put back)"] and not ran
-        assert {"Namespace.__repr__", "_Snapshot.__repr__"} <= set(snap.changed(kernel)) and not ran
-        snap.restore(kernel)
-        assert not ran and sorted(snap.changed(kernel)) == ["Namespace.__repr__", "_Snapshot.__repr__"]  # each time
-        assert not ran
+        stops(snap.changed)
+        stops(snap.restore)
         del argparse.Namespace.__repr__, _Snapshot.__repr__
         argparse.Namespace.__bases__ += (type("Mixin", (), {}),)
-        ran.clear()
-        assert snap.changed(kernel) == ["the bases, metaclass or MRO of Namespace"] and not ran
+        stops(snap.changed)
         argparse.Namespace.__bases__ = bases
         below.clear()
         gc.collect()
         argparse.Namespace.__bases__ += (type("Above", (), {odd_key("__lt__"): 1}),)  # a class slipped in above
         argparse.Namespace.__eq__ = lambda self, other: True  # its slot update looks up __lt__ and the rest
-        ran.clear()
-        found = snap.changed(kernel)
-        assert "Namespace.__eq__" in found and "the bases, metaclass or MRO of Namespace" in found and not ran
+        stops(snap.changed)
         del argparse.Namespace.__eq__
         argparse.Namespace.__bases__ = bases
         ran.clear()  # (the lines above compared the keys)
 
         numbers.Complex.conjugate = lambda self: 0
         numbers.Complex.__class__ = EvilMeta
-        found = snap.changed(kernel)
-        assert "Complex.conjugate" in found and "the bases, metaclass or MRO of Complex" in found and not ran
+        stops(snap.changed)
+        stops(snap.restore)
+        numbers.Complex.__class__ = abc.ABCMeta
         snap.restore(kernel)  # the metaclass is the snapshot's again: the method goes back
         assert not ran and snap.changed(kernel) == [] and vars(numbers.Complex)["conjugate"] is conjugate
 
@@ -1787,6 +1793,73 @@ def test_round_25_putting_a_class_back_runs_nothing_of_the_students(kernel):
         if type(numbers.Complex) is not abc.ABCMeta:
             numbers.Complex.__class__ = abc.ABCMeta
         type.__setattr__(numbers.Complex, "conjugate", conjugate)
+        gc.collect()
+        snap.restore(kernel)
+        graveyard.release()
+    assert snap.changed(kernel) == []
+
+
+def test_round_26_a_cache_is_compared_with_its_saved_table_and_a_class_not_put_back_stops_the_check(kernel):
+    """Round 26 (2 ways, no false alarm), each with no student code run inside the check or the reset: torch's KL
+    cache was compared with the KL table its module binds now (a dict subclass of the student's, whose
+    ``__contains__`` ran; now the very table saved, and only while its keys hash in C); and a class that could not
+    be put back safely (round 25: only reported) stayed patched while the check read objects through it
+    (``InteractiveShell.__getattribute__``, with a class below whose metaclass has an ``mro()``): the check and the
+    reset now stop there (``Stuck``), and the kernel signs no test from then on."""
+    import gc
+
+    import torch.distributions as dist
+    import torch.distributions.kl as kl
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from grader import graveyard
+    from grader.hooks import Stuck
+
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    graveyard.release()
+    ran, below = [], []
+    table = kl._KL_REGISTRY
+
+    class Table(dict):
+        def __contains__(self, k):
+            ran.append("contains")
+            return dict.__contains__(self, k)
+
+        def values(self):
+            ran.append("values")
+            return dict.values(self)
+
+    class Meta(type(InteractiveShell)):
+        def mro(cls):
+            return super().mro()
+
+    try:
+        dist.kl_divergence(dist.Normal(0.0, 1.0), dist.Normal(0.0, 1.0))  # the cache holds (Normal, Normal)
+        kl._KL_REGISTRY = Table(table)
+        ran.clear()
+        assert snap.changed(kernel) == ["a library's registry (its KL table, global hooks...)"] and not ran
+        snap.restore(kernel)
+        assert not ran and kl._KL_REGISTRY is table and snap.changed(kernel) == []
+
+        below.append(Meta("Below", (InteractiveShell,), {}))
+        InteractiveShell.__getattribute__ = lambda self, name: ran.append(name) or object.__getattribute__(self, name)
+        ran.clear()
+        for step in (snap.changed, snap.restore):
+            with pytest.raises(Stuck):
+                step(kernel)
+            assert not ran
+        del InteractiveShell.__getattribute__
+        below.clear()
+        gc.collect()
+        ran.clear()
+        snap.restore(kernel)
+        assert not ran and snap.changed(kernel) == []
+    finally:
+        kl._KL_REGISTRY = table
+        if "__getattribute__" in vars(InteractiveShell):
+            del InteractiveShell.__getattribute__
+        below.clear()
         gc.collect()
         snap.restore(kernel)
         graveyard.release()

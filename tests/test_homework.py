@@ -718,8 +718,8 @@ EXPECTED = {
     "mallory_finaliser": ((0, NOT_ANSWERED_1), (0, "the test passed only with builtins.min, builtins._eraser patched "
                                                    "while it ran: not counted")),
     # the grader's own class cannot be put back without running the student's code: no test signed from then on
-    "mallory_stuck": 2 * ((0, "the test passed only with the grader's _Snapshot (not put back), the grader's own "
-                              "classes (not put back) patched while it ran: not counted"),),
+    "mallory_stuck": 2 * ((0, "the test passed only with the grader's _Snapshot (not put back), a class the grader "
+                              "cannot put back safely (no test signed from now on) patched while it ran: not counted"),),
     # submissions that are not one regular file in the student's own folder: never opened
     "mallory_link_teacher": 2 * ((0, "submission is a symbolic link: it is not followed"),),
     "mallory_link_alice": 2 * ((0, "submission is a symbolic link: it is not followed"),),
