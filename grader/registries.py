@@ -91,7 +91,7 @@ def registry_changes(saved: list, known, put_back: bool = False, classes: dict |
     ``classes``, {id: class}, are the snapshot's), whatever it runs (a cache's must still be its table's). With
     ``put_back``: the binding and such entries are put back (an added one taken out). A cache is compared with
     its table as saved (the very dict, not what its module binds now), and only while every key there hashes in
-    C (``safe_key``); otherwise no entry of the cache passes."""
+    C (``safe_key``); otherwise no entry cached since the snapshot passes (but ``NotImplemented``)."""
     n, tables = 0, {name: reg for _, name, reg, _ in saved}
     for d, name, reg, copy in saved:
         rebound = d.get(name) is not reg

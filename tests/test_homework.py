@@ -383,6 +383,10 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
         "mallory_finaliser": (stub1, FINALISER),
         # round 25: a class below the grader's own _Snapshot whose key would answer when _Snapshot is put back
         "mallory_stuck": (STUCK, "def double(xs):\n    return [2 * x for x in xs]"),
+        # round 26: a library class below which the check cannot put a patch back: the check stops there
+        "mallory_blocked": (BLOCKED, "def double(xs):\n    from IPython.core.interactiveshell import InteractiveShell\n"
+                                     "    InteractiveShell.showtraceback = lambda *a, **k: None\n"
+                                     "    return [2 * x for x in xs]"),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -424,6 +428,13 @@ class _Key:
         return False
 _Below = type("_Below", (_Snapshot,), {_Key(): 1})
 _Snapshot.__repr__ = lambda self: "x"
+n_distinct = len(set(values))"""
+BLOCKED = """from IPython.core.interactiveshell import InteractiveShell
+class _Meta(type(InteractiveShell)):
+    def mro(cls):
+        return super().mro()
+class _Below(InteractiveShell, metaclass=_Meta):
+    pass
 n_distinct = len(set(values))"""
 FORGE_SEND = """from jupyter_client.session import Session
 _send = Session.send
@@ -718,6 +729,8 @@ EXPECTED = {
     "mallory_finaliser": ((0, NOT_ANSWERED_1), (0, "the test passed only with builtins.min, builtins._eraser patched "
                                                    "while it ran: not counted")),
     # the grader's own class cannot be put back without running the student's code: no test signed from then on
+    "mallory_blocked": ((1, ""), (0, "the test passed only with a class the grader cannot put back safely (no test "
+                                     "signed from now on) patched while it ran: not counted")),
     "mallory_stuck": 2 * ((0, "the test passed only with the grader's _Snapshot (not put back), a class the grader "
                               "cannot put back safely (no test signed from now on) patched while it ran: not counted"),),
     # submissions that are not one regular file in the student's own folder: never opened
