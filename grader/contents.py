@@ -180,7 +180,8 @@ def trait_tables(classes: dict, _type=type, _dict=dict, _list=list) -> dict:
 
 def trait_table_changes(saved: dict, put_back: bool = False, _tdict=_TYPE_DICT, _type=type,
                         _dict=dict, _same=same_contents, _set=type.__setattr__, _name=name_of,
-                        _slice=list.__setitem__, _all=slice(None), _keep=keep, _list=list, _unless_stuck=unless_stuck,
+                        _slice=list.__setitem__, _all=slice(None), _keep=keep, _keep_items=keep_items,
+                        _unless_stuck=unless_stuck,
                         classes: dict | None = None) -> list[str]:
     """The tables of ``trait_tables`` rebound or changed in place; with ``put_back``, bound and filled again (before
     anything reads a trait: traitlets would call the default generator a student put there); ``hooks.Stuck`` if
@@ -191,7 +192,8 @@ def trait_table_changes(saved: dict, put_back: bool = False, _tdict=_TYPE_DICT, 
             out.append(f"{_name(c)}.{n} (traitlets' table)")
             if put_back:
                 _unless_stuck(c, classes or {})
-                _keep((_tdict(c).get(n), _list(_dict.items(t)) if _type(t) is _dict else _list(t)))
+                _keep(_tdict(c).get(n))
+                _keep_items(t)
                 _set(c, n, t)
                 if _type(t) is _dict:
                     _dict.clear(t)

@@ -3,14 +3,12 @@ student's they replace or delete, kept alive here until the kernel has sent the 
 Dropped where it is taken out, such a value's finaliser (``__del__``, a ``weakref.finalize``) would run inside
 the check, where it could undo the patches still to be looked at and empty the findings, or inside the reset,
 and patch again before the test. Each function that puts something back hands what it takes out to ``keep``
-(or ``keep_items``, for a dict) first."""
+(or ``keep_items``, for a dict, a list or a class's dict it empties or refills) first."""
 
 from __future__ import annotations
 
 DROPPED: list = []  # emptied by release only
 keep = DROPPED.append  # C: the very list's own method
-
-
 _PROXY = type(type.__dict__)
 
 

@@ -344,7 +344,7 @@ def plain_lists() -> list:
 
 
 def lists_changed(saved: list, put_back: bool = False, _getattr=getattr, _setattr=setattr, _same=same_items,
-                  _set=list.__setitem__, _slice=slice(None), _keep=keep, _list=list) -> list[str]:
+                  _set=list.__setitem__, _slice=slice(None), _keep=keep, _keep_items=keep_items) -> list[str]:
     """Which of those lists was rebound (to a subclass, say, whose methods would run here) or holds other
     objects; with ``put_back``, the very list (C code holds gc's) is bound again and refilled in place."""
     out = []
@@ -352,7 +352,8 @@ def lists_changed(saved: list, put_back: bool = False, _getattr=getattr, _setatt
         if _getattr(m, n) is not orig or not _same(orig, items):
             out.append(f"{name}.{n}")
             if put_back:
-                _keep((_getattr(m, n), _list(orig)))
+                _keep(_getattr(m, n))
+                _keep_items(orig)
                 _setattr(m, n, orig)
                 _set(orig, _slice, items)
     return out

@@ -330,10 +330,10 @@ def odd_keys(d: dict, put_back: bool = False, _type=type, _str=str, _list=list, 
     if _str_keys(d):
         return False
     if put_back:
-        _keep(_list(_dict.items(d)))
-        keep = [(k, v) for k, v in _list(_dict.items(d)) if _type(k) is _str]
+        items = _list(_dict.items(d))
+        _keep(items)  # what is taken out: kept till the verdict is sent (grader.graveyard)
         _dict.clear(d)
-        _dict.update(d, keep)
+        _dict.update(d, [(k, v) for k, v in items if _type(k) is _str])
     return True
 
 
@@ -375,7 +375,7 @@ except ImportError:  # a Python built without it: nothing can switch asserts off
 
 
 def restore_interpreter(optimize: int, modes: tuple, torch_state, saved_builtins: dict, hooks: tuple = (False, False),
-                        _modules=sys.modules, _config=_CONFIG, _keep=keep, _list=list, _dict=dict,
+                        _modules=sys.modules, _config=_CONFIG, _keep=keep, _keep_items=keep_items,
                         _sysdict=sys.__dict__) -> None:
     """Asserts on again, torch's function and dispatch modes popped to ``modes``, saved-tensor hooks and the
     frame-evaluation callback taken off when the snapshot had none (``hooks``), its default dtype and grad
@@ -383,7 +383,7 @@ def restore_interpreter(optimize: int, modes: tuple, torch_state, saved_builtins
     if not asserts_on(saved_builtins["exec"], saved_builtins["compile"]) and _config is not None:
         config = _config[0]()
         config["optimization_level"] = optimize
-        _keep(_list(_dict.items(_sysdict)))  # set_config rebinds sys.argv, sys.path...: what they held, kept
+        _keep_items(_sysdict)  # set_config rebinds sys.argv, sys.path...: what they held, kept
         _config[1](config)
     torch = _modules.get("torch")
     if torch is not None and torch_state is not None:

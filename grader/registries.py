@@ -71,12 +71,13 @@ def safe_key(k, known, _type=type, _issubclass=issubclass, _data=(str, int, floa
         return True
     if t is _tuple:
         return _all(safe_key(x, known) for x in k)
-    if _all(not _flags(b) & _heap for b in _mro(t)):  # built in: its dicts hold str keys and cannot change
-        return _all(_next((_tdict(b)[n] for b in _mro(t) if n in _tdict(b)), None) is o
-                    for n, o in (("__hash__", _by_id[0]), ("__eq__", _by_id[1])))
-    return _issubclass(t, _typetype) and _all(_str_keys(_tdict(b)) for b in _mro(t)) and _all(
-        _type(_next((_tdict(b)[n] for b in _mro(t) if n in _tdict(b)), None)) is _c
-        for n in ("__hash__", "__eq__"))  # C: object's, type's
+    built_in = _all(not _flags(b) & _heap for b in _mro(t))  # its dicts hold str keys and cannot change
+    if not built_in and not (_issubclass(t, _typetype) and _all(_str_keys(_tdict(b)) for b in _mro(t))):
+        return False  # (a class's metaclasses' keys checked before any name is looked up in their dicts)
+    found = [_next((_tdict(b)[n] for b in _mro(t) if n in _tdict(b)), None) for n in ("__hash__", "__eq__")]
+    if built_in:
+        return found[0] is _by_id[0] and found[1] is _by_id[1]
+    return _all(_type(f) is _c for f in found)  # C: object's, type's
 
 
 def registry_changes(saved: list, known, put_back: bool = False, classes: dict | None = None, _issubclass=issubclass,
