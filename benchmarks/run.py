@@ -309,7 +309,7 @@ def sampling() -> dict[str, float]:
 
 def _context2d_seconds(n: int = 64, repeats: int = 3) -> float:
     """Issue 22's limit: 64 sprites from scratch with the shipped 2-D model (02 §9's PixelCNN, its cached
-    row-by-row sampler) at its chosen temperature; the median of ``repeats`` timed runs."""
+    sampler, ``RasterCache``) at its chosen temperature; the median of ``repeats`` timed runs."""
     from helpers.evaluate.two_sample import CHOSEN_TEMPERATURE
     from helpers.registry import get
 
@@ -740,7 +740,7 @@ def to_markdown(r: dict) -> str:
             ref = REFERENCES.get(group, "") if key == next(iter(r[group])) else ""
             label = {("sampling", "ratio"): "re-run time / cached time",
                      ("sampling", "context2d_s"): "64 Pokémon from scratch with the 2-D model (context2d_96x10, "
-                                                  "cached rows, chosen τ), seconds, median of 3; issue 22's limit: 15",
+                                                  "cached layers, chosen τ), seconds, median of 3; issue 22's limit: 15",
                      ("pokemon_bits_per_pixel", "context2d_mixture_mirrored"):
                          "bits/pixel, 80 held-out sprites: whole-sprite mixture of the three 96x10 seeds and their "
                          "mirror images (6 components)",

@@ -215,26 +215,40 @@ def test_time_sampling_reports_speedup():
     assert set(t) == {"cached_s", "rerun_s", "speedup"} and t["cached_s"] > 0
 
 
-def test_pixelcnn_row_by_row_equals_the_full_pass():
-    """sample() runs the vertical stack once per row on rows 0..r and the horizontal stack on
-    one row per pixel; the logits must be those of the whole-image forward pass."""
+@pytest.mark.parametrize("known", [0, 137, 399])
+def test_pixelcnn_cached_logits_equal_the_full_pass_and_read_only_earlier_pixels(known):
+    """sample()'s RasterCache computes one row of each layer's vertical stack per row and one
+    column of its horizontal stack per pixel (dilations 1, 2, 1, 4, 1: it reads rows and columns
+    up to 4 back); from the first pixel, one in mid-row and the last, its logits must be the
+    whole-image pass's, and pixel t's must not move when the pixels from t on are garbage."""
     torch.manual_seed(0)
-    model, x = PixelCNN(TINY_CNN).eval(), _sprites(2)
+    model, x = PixelCNN(PixelCNNConfig(channels=16, layers=5)).eval(), _sprites(2)
+    garbage = torch.randint(0, 167, x.shape, generator=torch.Generator().manual_seed(1))
+    img = torch.where(torch.arange(400).view(20, 20) < known, x, garbage)
     with torch.no_grad():
-        full = model(x)
-        for r in (0, 7, 19):
-            torch.testing.assert_close(model(x[:, : r + 1])[:, r], full[:, r], atol=1e-5, rtol=1e-5)
-            torch.testing.assert_close(model.row_logits(x[:, r], model.row_context(x, r)), full[:, r],
-                                       atol=1e-5, rtol=1e-5)
-        # a pixel's logits do not depend on the pixels after it in its row
-        later = x.clone()
-        later[:, 7, 11:] = (later[:, 7, 11:] + 1) % 167
-        torch.testing.assert_close(model.row_logits(later[:, 7], model.row_context(later, 7))[:, :11],
-                                   full[:, 7, :11], atol=1e-5, rtol=1e-5)
+        full, cache = model(x), model.raster_cache(img)
+        for t in range(known, 400):
+            r, c = divmod(t, 20)
+            torch.testing.assert_close(cache.logits(t), full[:, r, c], atol=1e-5, rtol=1e-5)
+            img[:, r, c] = x[:, r, c]
+        with pytest.raises(ValueError, match="raster order"):
+            cache.logits(known)
+
+
+def test_conditional_pixelcnn_cached_logits_equal_the_one_pass_logits():
+    """The PixelVAE decoder's cache adds each layer's map of z at row r: the one-pass logits(x, z)."""
+    from helpers.models.pixel_cnn import ConditionalPixelCNN
+
+    torch.manual_seed(0)
+    model, x, z = ConditionalPixelCNN(PixelCNNConfig(channels=8, layers=4), latent=3).eval(), _sprites(2), torch.randn(2, 3)
+    with torch.no_grad():
+        full, cache = model.logits(x, z), model.raster_cache(x, model.conditions(z))
+        got = torch.stack([cache.logits(t) for t in range(400)], 1).view(full.shape)
+    torch.testing.assert_close(got, full, atol=1e-5, rtol=1e-5)
 
 
 def test_pixelcnn_sampling_draws_what_the_full_pass_would():
-    """The row-by-row sampler against the plain loop (whole image re-run for every pixel)."""
+    """The cached sampler against the plain loop (whole image re-run for every pixel)."""
     torch.manual_seed(0)
     model, x = PixelCNN(TINY_CNN).eval(), _sprites(2)
     known = 137  # completion from the middle of row 6
@@ -364,7 +378,7 @@ def test_a_pixelwise_ensemble_samples_its_averaged_conditionals_and_its_fast_pat
     want = (torch.softmax(a(x[:1]).float(), -1)[0, 0, 0] + torch.softmax(b(x[:1]).float(), -1)[0, 0, 0]) / 2
     got = torch.bincount(x[:, 0, 0], minlength=3).float() / len(x)
     assert torch.allclose(got, want, atol=0.03)
-    # PixelCNN components: the cached row sampler draws exactly what the generic loop draws
+    # PixelCNN components: the cached sampler (one RasterCache per component) draws exactly what the generic loop draws
     torch.manual_seed(0)
     parts = [PixelCNN(PixelCNNConfig(colours=5, side=6, channels=8, layers=2, kernel=3, dropout=0.0)).eval()
              for _ in range(2)]

@@ -345,7 +345,7 @@ def test_pixelcnn_decoder_is_causal_and_sees_the_code():
 
 
 def test_pixelcnn_decoder_sample_follows_its_own_logits():
-    """The fast row-by-row sampler and the one-pass logits agree: a greedy fill is a fixed point
+    """The cached sampler (RasterCache) and the one-pass logits agree: a greedy fill is a fixed point
     of argmax over the one-pass logits, and drawing is seeded."""
     from helpers.models.autoencoders import PixelCNNDecoder
 

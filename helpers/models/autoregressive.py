@@ -276,7 +276,8 @@ class PixelEnsemble(PixelModel):
     can be better than every component on every image. Sampling draws each pixel from the
     averaged conditional, which is the same as picking a component uniformly at that pixel and
     drawing from its conditional; a temperature divides the averaged log-probabilities.
-    PixelCNN components are sampled with their cached row sampler."""
+    When every component is a PixelCNN, sampling keeps one ``RasterCache`` per component;
+    otherwise it re-runs the components on the rows so far for every pixel (the base class's loop)."""
 
     def __init__(self, components: list[PixelModel]):
         super().__init__()
@@ -293,14 +294,11 @@ class PixelEnsemble(PixelModel):
         return self._average([c(x) for c in self.parts])
 
     def _fill(self, img: Tensor, known: int, stop: int, draw: Draw) -> None:
-        if not all(hasattr(c, "row_context") and hasattr(c, "row_logits") for c in self.parts):
+        if not all(hasattr(c, "raster_cache") for c in self.parts):
             return super()._fill(img, known, stop, draw)
-        s = self.side
+        s, caches = self.side, [part.raster_cache(img) for part in self.parts]
         for t in range(known, stop):
-            r, c = divmod(t, s)
-            if t == known or c == 0:
-                ctx = [part.row_context(img, r) for part in self.parts]
-            img[:, r, c] = draw(self._average([part.row_logits(img[:, r], k)[:, c] for part, k in zip(self.parts, ctx)]))
+            img[:, t // s, t % s] = draw(self._average([cache.logits(t) for cache in caches]))
 
 
 # ----------------------------------------------------------------------------- training

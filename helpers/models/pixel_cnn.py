@@ -4,9 +4,13 @@ must carry through 20 steps of state.
 
 A small gated PixelCNN (van den Oord et al., 2016) with a vertical and a horizontal stack
 (no blind spot). forward: (B, H, W) long -> (B, H, W, K) logits, logit at pixel t depending
-on pixels before t in raster order only (tests check it). Sampling (``_fill``) runs the
-vertical stack once per row and, per pixel, only the horizontal stack over that one row:
-exactly the logits of a whole-image pass, several times cheaper.
+on pixels before t in raster order only (tests check it). Sampling (``_fill``) keeps what
+each layer computed (``RasterCache``, the 2-D counterpart of an LSTM's state and of the
+WaveNet's cached queues of notebook 03): per pixel it computes one new column of each layer's
+horizontal stack, and per row one new row of each layer's vertical stack, from the rows it
+kept. The logits are those of a whole-image pass (to float rounding), at a cost per row that
+stays the same from the first row to the last (re-running the network on the rows so far for
+every pixel costs more with every row).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from helpers.models.autoregressive import Draw, PixelModel
@@ -122,34 +127,104 @@ class PixelCNN(PixelModel):
             h = layer.horizontal(h, from_v if cond is None else from_v + cond[i])
         return self.out(self.drop(h)).permute(0, 2, 3, 1)
 
-    def row_context(self, x: Tensor, r: int, cond: tuple[Tensor, ...] | None = None) -> list[Tensor]:
-        """What the vertical stack hands each layer's horizontal stack at row r: a list of
-        (B, 2c, 1, W), computed from rows 0..r-1 of x (B, H, W) alone, once per row (plus row r
-        of each ``cond`` map, as in ``_logits``)."""
-        v = self.v0(self.emb(x[:, : r + 1]).permute(0, 3, 1, 2))
-        ctx = []
-        for i, layer in enumerate(self.layers):
-            v, from_v = layer.vertical(v)
-            ctx.append(from_v[:, :, r : r + 1] if cond is None else from_v[:, :, r : r + 1] + cond[i][:, :, r : r + 1])
-        return ctx
-
-    def row_logits(self, row: Tensor, ctx: list[Tensor]) -> Tensor:
-        """Logits (B, W, K) for every pixel of one row (B, W) given ``row_context``: entry c
-        uses row[:, :c] and the rows above (exactly ``forward(x)[:, r]``)."""
-        h = self.h0(self.emb(row[:, None]).permute(0, 3, 1, 2))
-        for layer, from_v in zip(self.layers, ctx):
-            h = layer.horizontal(h, from_v)
-        return self.out(self.drop(h))[:, :, 0].permute(0, 2, 1)
+    def raster_cache(self, img: Tensor, cond: tuple[Tensor, ...] | None = None) -> RasterCache:
+        """Logits of img's pixels one at a time, in raster order, reusing every layer's work."""
+        return RasterCache(self, img, cond)
 
     def _fill(self, img: Tensor, known: int, stop: int, draw: Draw, cond: tuple[Tensor, ...] | None = None) -> None:
-        """The vertical stack once per row (it sees only the rows above), then per pixel just
-        the horizontal stack over that one row; much faster than re-running rows 0..r (notebook 02 §9 times both)."""
+        """Nothing computed twice (``RasterCache``: per pixel a new column of each layer, per row a new
+        row), not the network re-run on the rows so far for every pixel (the base class's loop; notebook
+        02 section 9 times both)."""
+        cache = self.raster_cache(img, cond)
         s = self.side
         for t in range(known, stop):
-            r, c = divmod(t, s)
-            if t == known or c == 0:
-                ctx = self.row_context(img, r, cond)
-            img[:, r, c] = draw(self.row_logits(img[:, r], ctx)[:, c])
+            img[:, t // s, t % s] = draw(cache.logits(t))
+
+
+class RasterCache:
+    """Drawing pixel by pixel with a gated PixelCNN, nothing computed twice.
+
+    The vertical stack's row r depends on the rows above only: in a gated layer, on rows r and
+    r - d of the vertical stack below (d its dilation; the first layer reads row r - 1 of the
+    pixels), so one new row per layer is computed when drawing reaches row r, from the rows kept.
+    A gated layer's horizontal stack at column c depends on columns c and c - d of the horizontal
+    stack below in the same row (the first layer: pixel c - 1) and on this layer's pre-gate
+    vertical features at (r, c), through its 1x1 link (plus the map of z of a conditional model):
+    one new column per layer per pixel. ``logits(t)`` -> (B, K) for raster pixel t, reading only
+    ``img``'s pixels before t (``img`` is read, never written); calls go in raster order, from
+    any first t (the rows and columns before it are computed on that first call)."""
+
+    def __init__(self, model: PixelCNN, img: Tensor, cond: tuple[Tensor, ...] | None = None):
+        self.model, self.img, self.cond = model, img, cond
+        b, s, c = img.shape[0], model.side, model.cfg.channels
+        self.pad = max(layer.v.dilation[1] for layer in model.layers)  # zero rows above, zero columns left
+        zeros = model.emb.weight.new_zeros
+        self.v_in = [zeros(b, c, self.pad + s, s) for _ in model.layers]  # each layer's vertical input, kept rows
+        self.h_in = [zeros(b, c, self.pad + s) for _ in model.layers]  # its horizontal input, this row's columns
+        self.from_v: list[Tensor] = []  # row r of what each layer's vertical stack hands its horizontal one
+        self.rows, self.row, self.cols, self.last = 0, -1, 0, -1
+
+        def taps(conv: MaskedConv2d) -> Tensor:
+            return conv.weight * conv.mask
+
+        self.v0 = taps(model.v0)[:, :, :1]  # the row above only
+        self.h0 = taps(model.h0)[:, :, 0, 0]  # the pixel to the left only
+        self.v = [taps(layer.v)[:, :, :2] for layer in model.layers]  # rows r - d and r (the third is masked)
+        self.h = [taps(layer.h)[:, :, 0] for layer in model.layers]  # columns c - d and c, then the masked one
+        self.h_out = [layer.h_out.weight[:, :, 0, 0] for layer in model.layers]
+
+    def _vertical(self, r: int) -> None:
+        m, p, img = self.model, self.pad, self.img
+        if r == 0:
+            v = m.v0.bias[None, :, None, None].expand(len(img), -1, 1, m.side)
+        else:
+            v = F.conv2d(m.emb(img[:, r - 1]).permute(0, 2, 1)[:, :, None], self.v0, m.v0.bias, padding=(0, 1))
+        self.from_v = []
+        for i, layer in enumerate(m.layers):
+            d = layer.v.dilation[1]
+            self.v_in[i][:, :, p + r] = v[:, :, 0]
+            vf = F.conv2d(self.v_in[i][:, :, [p + r - d, p + r]], self.v[i], layer.v.bias, padding=(0, d), dilation=(1, d))
+            va, vb = vf.chunk(2, 1)
+            v = torch.tanh(va) * torch.sigmoid(vb)
+            from_v = layer.v2h(vf)[:, :, 0]
+            self.from_v.append(from_v if self.cond is None else from_v + self.cond[i][:, :, r])
+
+    def _horizontal(self, r: int, c: int) -> Tensor:
+        m, p = self.model, self.pad
+        if c == 0:
+            h = m.h0.bias.expand(len(self.img), -1)
+        else:
+            h = F.linear(m.emb(self.img[:, r, c - 1]), self.h0, m.h0.bias)
+        for i, layer in enumerate(m.layers):
+            d = layer.h.dilation[1]
+            self.h_in[i][:, :, p + c] = h
+            hf = (F.linear(self.h_in[i][:, :, p + c - d], self.h[i][:, :, 0]) + F.linear(h, self.h[i][:, :, 1], layer.h.bias)
+                  + self.from_v[i][:, :, c])
+            ha, hb = hf.chunk(2, 1)
+            h = h + F.linear(torch.tanh(ha) * torch.sigmoid(hb), self.h_out[i], layer.h_out.bias)
+        return h
+
+    def logits(self, t: int) -> Tensor:
+        """(B, K) logits of raster pixel t given img's pixels before t."""
+        s = self.model.side
+        if not self.last < t < s * s:
+            raise ValueError(f"pixels go in raster order, each once: pixel {t} after pixel {self.last} "
+                             f"(0..{s * s - 1}); start a new cache to draw again")
+        r, c = divmod(t, s)
+        while self.rows <= r:  # rows not computed yet (all of them up to r on a first call)
+            self._vertical(self.rows)
+            self.rows += 1
+        if self.row != r:
+            self.row, self.cols = r, 0
+        while self.cols < c:  # columns of this row before c (on a first call mid-row)
+            self._horizontal(r, self.cols)
+            self.cols += 1
+        h = self._horizontal(r, c)
+        self.cols, self.last = c + 1, t
+        out = self.model.out  # ELU, 1x1 conv, ELU, 1x1 conv: the same on one column
+        h = F.elu(self.model.drop(h))
+        h = F.elu(F.linear(h, out[1].weight[:, :, 0, 0], out[1].bias))
+        return F.linear(h, out[3].weight[:, :, 0, 0], out[3].bias)
 
 
 class ConditionalPixelCNN(PixelCNN):
@@ -182,5 +257,5 @@ class ConditionalPixelCNN(PixelCNN):
 
     def fill(self, img: Tensor, z: Tensor, draw: Draw) -> None:
         """Every pixel of img (B, H, W) in raster order, img[:, r, c] = draw(logits of p(x_t | x_<t, z)),
-        with the fast row-by-row passes of ``PixelCNN._fill`` (exactly the one-pass logits)."""
+        with the cached sampler of ``PixelCNN._fill`` (the one-pass logits, to float rounding)."""
         self._fill(img, 0, self.side * self.side, draw, self.conditions(z))
