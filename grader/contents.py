@@ -30,9 +30,9 @@ from grader.inventory import PLAIN_DATA, _MRO, _TYPE_DICT, name_of, plain_dict, 
 
 _WRAPPERS = (property, staticmethod, classmethod, functools.partial)
 _PROPERTY = tuple(property.__dict__[n].__get__ for n in ("fget", "fset", "fdel", "__doc__"))
-_FUNC = {t: t.__dict__["__func__"].__get__ for t in (staticmethod, classmethod)}
+_FUNC = types.MappingProxyType({t: t.__dict__["__func__"].__get__ for t in (staticmethod, classmethod)})
 _PARTIAL = tuple(functools.partial.__dict__[n].__get__ for n in ("func", "args", "keywords"))
-_INIT = {t: t.__dict__["__init__"] for t in (property, staticmethod, classmethod)}  # C slots: a type's dict is fixed
+_INIT = types.MappingProxyType({t: t.__dict__["__init__"] for t in (property, staticmethod, classmethod)})  # C slots: a type's dict is fixed
 _SETSTATE = functools.partial.__dict__["__setstate__"]
 
 

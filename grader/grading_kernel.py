@@ -35,9 +35,10 @@ import types
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
-from grader import contents, graveyard, guard, hooks, inventory, registries, signals, snapshot, wrappers
+from grader import codes, contents, graveyard, guard, hooks, inventory, registries, signals, snapshot, wrappers
 from grader.hooks import put_back_class_dicts
-from grader.inventory import _TYPE_DICT, apply_limits, put_back_dict, warm_libraries
+from grader.codes import warm_libraries
+from grader.inventory import _TYPE_DICT, apply_limits, put_back_dict
 from grader.snapshot import _Snapshot
 
 KEY_MARKER = "# grader: the key of this grading run"
@@ -45,7 +46,7 @@ RESET_MARKER = "# grader: restore builtins and IPython before this test"
 TOKEN_PREFIX = "grader-passed:"  # + the cell's signature: what a passing test cell emits
 PATCHED_PREFIX = "grader-patched:"  # + nonce and what was patched while the test ran: no signature
 # their functions and values: the grader's
-OWN_MODULES = (snapshot, inventory, wrappers, hooks, registries, contents, signals, guard, graveyard)
+OWN_MODULES = (snapshot, inventory, codes, wrappers, hooks, registries, contents, signals, guard, graveyard)
 
 
 def signature(key: str, nonce: str, source: str) -> str:
@@ -85,8 +86,9 @@ def _kernel_class() -> type:
         out = [f"the grader's {k}" for d, saved in state["own"] for k in put_back(saved, d)
                if k != "__warningregistry__"]  # warnings adds it to a module that warns
         out += [f"the grader's {n}" for n in put_back_class_dicts(state["own_classes"])]
-        if any(n.endswith("(not put back)") for n in out):  # their methods could run the student's code:
-            state["stuck"] = True  # no reset, check or signature from now on
+        for n in out:  # a loop, no builtin: they are put back only by the check's first step, after this
+            if n.endswith("(not put back)"):  # their methods could run the student's code:
+                state["stuck"] = True  # no reset, check or signature from now on
         return out
 
     class GradingKernel(IPythonKernel):
@@ -118,13 +120,13 @@ def _kernel_class() -> type:
                              allow_stdin=False, **kwargs):
             first, _, rest = code.partition("\n")
             if first.startswith(KEY_MARKER) and "key" not in state:  # the grader's first request
-                state["key"] = first[len(KEY_MARKER):].strip()
+                state["key"] = first.removeprefix(KEY_MARKER).strip()
                 return _ok(self)
             snapshot, key = state.get("snapshot"), state.get("key")
             if not first.startswith(RESET_MARKER) or snapshot is None or not key:
                 return await IPythonKernel.do_execute(self, code, silent, store_history, user_expressions,
                                                       allow_stdin, **kwargs)
-            nonce = first[len(RESET_MARKER):].strip()
+            nonce = first.removeprefix(RESET_MARKER).strip()  # no builtin called before the reset has put them back
             off = state.get("frames")  # torch's frame-evaluation callback, a trace or profile function, the
             if off is not None:  # collector: off before the reset, as after a test (all C)
                 keep(off(None))
@@ -155,8 +157,8 @@ def _kernel_class() -> type:
                         patched += changed(snapshot, self)
                     except stuck_error:  # it stopped where it met it, before reading anything through it
                         state["stuck"] = True
-                patched += ["a class the grader cannot put back safely (no test signed from now on)"] * bool(
-                    state.get("stuck"))
+                if state.get("stuck"):  # no bool(): once stuck, no check put the builtins back
+                    patched.append("a class the grader cannot put back safely (no test signed from now on)")
                 text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched  # before anything else runs
                         else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}")
                 reset(snapshot, self)  # undo what the student's functions did during the test

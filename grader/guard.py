@@ -25,7 +25,7 @@ def audit_hook(protected: list, allowed: tuple, existing: list, shapes: dict):
     could not see it; a function made since, such as the one collections.namedtuple gives defaults,
     is free), except by the frames whose code is in ``allowed`` (``helpers.notebook.grading.refusing``,
     which hidden tests use to switch helpers off); the protected functions (the grading kernel's, and those
-    of grader.snapshot, inventory, wrappers, hooks, registries, contents, signals, graveyard and this module)
+    of grader.snapshot, inventory, codes, wrappers, hooks, registries, contents, signals, graveyard and this module)
     not even by those. Even those frames may set only a function's own code of kernel start or code shaped
     like a refusal (``shapes``: bytecode and names by number of free variables): ``refusing`` keeps
     what it puts back where a submission can reach it. ``existing`` is held, so no new function takes an old id."""

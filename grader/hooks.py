@@ -28,7 +28,7 @@ def class_shapes(classes, _type=type, _bases=_BASES.__get__, _mro=_MRO) -> dict:
 
 
 def runs_code(c, classes: dict, _subclasses=type.__subclasses__, _type=type, _mro=_MRO, _tdict=_TYPE_DICT, _id=id,
-              _all=all, _len=len, _str_keys=str_keys, _own=type.__dict__["mro"], _next=next,
+              _all=all, _len=len, _str_keys=str_keys, _own=type.__dict__["mro"], _next=next, _set=set,
               _flags=type.__dict__["__flags__"].__get__, _heap=1 << 9) -> bool:
     """Putting an attribute or the bases of the class ``c`` back could call code of the student's: type's setattr
     goes through the data descriptors of ``c``'s metaclasses (each must be built in, or one of ``classes`` ({id:
@@ -39,7 +39,7 @@ def runs_code(c, classes: dict, _subclasses=type.__subclasses__, _type=type, _mr
         if _flags(m) & _heap and not (_id(m) in classes and _str_keys(d := _tdict(m)) and _len(d) == _len(
                 saved := classes[_id(m)]) and _all(k in saved and saved[k] is v for k, v in d.items())):
             return True
-    stack, seen = [c], set()
+    stack, seen = [c], _set()
     while stack:
         s = stack.pop()
         if _id(s) in seen:

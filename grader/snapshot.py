@@ -24,8 +24,9 @@ from grader.hooks import (changed_shapes, class_changes, class_shapes, function_
                           same_trait_hooks, screen, trait_hooks)
 from grader.registries import registries, registry_changes
 from grader.signals import SIGNALS, signal_handlers, torch_sigchld_code, unpark
-from grader.inventory import (STDLIB_FILES, _MRO, _TYPE_DICT, acts, asserts_on, class_names, func_types,
-                              library_codes, library_dirs, module_classes, name_of, odd_keys, put_back_dict, rebound,
+from grader.codes import STDLIB_FILES, library_codes, library_dirs
+from grader.inventory import (_MRO, _TYPE_DICT, acts, asserts_on, class_names, func_types,
+                              module_classes, name_of, odd_keys, put_back_dict, rebound,
                               restore_interpreter, same, same_contents, same_items, same_members, shown, tensors_with_attributes,
                               torch_hooks, torch_kernels, torch_modes)
 from grader.wrappers import known

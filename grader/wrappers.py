@@ -13,7 +13,8 @@ import operator
 import sys
 import types
 
-from grader.inventory import _FUNCS, _MRO, _TYPE_DICT, STDLIB_FILES, _filled, acts, genuine, odd_keys, str_keys
+from grader.codes import STDLIB_FILES, genuine
+from grader.inventory import _FUNCS, _MRO, _TYPE_DICT, _filled, acts, odd_keys, str_keys
 
 _C_CALLABLES = (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodWrapperType,
                 types.MethodDescriptorType, types.ClassMethodDescriptorType)
@@ -21,8 +22,8 @@ _C_CALLABLES = (types.BuiltinFunctionType, types.WrapperDescriptorType, types.Me
 _DATA = (str, bytes, int, float, complex, bool, type(None), types.CodeType,
          types.GetSetDescriptorType, types.MemberDescriptorType)
 _SLOTS = (types.GetSetDescriptorType, types.MemberDescriptorType)
-_OBJCLASS = {t: t.__dict__["__objclass__"].__get__ for t in _SLOTS}
-_GET_SLOT = {t: t.__get__ for t in _SLOTS}
+_OBJCLASS = types.MappingProxyType({t: t.__dict__["__objclass__"].__get__ for t in _SLOTS})
+_GET_SLOT = types.MappingProxyType({t: t.__get__ for t in _SLOTS})
 # C code that runs or looks up what a string names (held, it counts against; so does a __getattribute__ or
 # __getattr__ slot, an attrgetter or a methodcaller)
 _RUN_DATA = (eval, exec, breakpoint, __import__, getattr)

@@ -82,7 +82,8 @@ def test_a_torch_function_mode_is_seen_and_popped(kernel):
 def test_a_wrapper_counts_as_a_librarys_only_with_a_librarys_code(kernel):
     """Red team, round 4: a function compiled under numpy's file name that says it wraps
     np.allclose is a patch; torch's own optimizer hook and a module torch imports later are not."""
-    from grader.inventory import genuine, library_codes, library_dirs, module_classes
+    from grader.codes import genuine, library_codes, library_dirs
+    from grader.inventory import module_classes
     from grader.wrappers import wraps
 
     import sys
@@ -183,7 +184,7 @@ def test_round_7_bases_metaclass_auto_builtins_observers_and_lazy_partials(kerne
     of torch's folder with '..' are all seen; a tensor with a label of its own is not a patch."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    from grader.inventory import genuine, library_dirs
+    from grader.codes import genuine, library_dirs
     import functools
 
     shell = kernel.shell
@@ -1864,6 +1865,64 @@ def test_round_26_a_cache_is_compared_with_its_saved_table_and_a_class_not_put_b
         snap.restore(kernel)
         graveyard.release()
     assert snap.changed(kernel) == []
+
+
+def test_round_27_no_builtin_is_looked_up_before_the_check_puts_them_back_and_the_graders_tables_are_read_only():
+    """Round 27 (3 ways, no false alarm): after a test, before the check's first step puts builtins back, the
+    kernel looked builtins up by name (``any`` in its check of its own globals, ``bool`` for the stuck verdict,
+    when no check runs at all, ``set`` in ``runs_code``; ``len`` before the reset too): a builtin patched during
+    the test ran there and put the patches back. And a dict of the grader's own (``contents._FUNC``), changed in
+    place, ran the student's function inside the check: its module still bound the same dict, so the check of the
+    grader's globals saw nothing. Walked here: every function the kernel runs from ``do_execute`` through its
+    closure, defaults and the grader's globals, up to the reset and the check (each puts builtins back first).
+    End to end: ``mallory_any``, ``mallory_bool``, ``mallory_table`` in tests/test_homework.py."""
+    import builtins
+    import dis
+    import logging
+    import sys
+
+    import grader.grading_kernel as gk
+    from grader import contents, graveyard
+
+    stop = (_Snapshot.restore, _Snapshot.changed)
+    seen, todo, looked_up = {}, [gk.GradingKernel.do_execute], {}
+    while todo:
+        f = todo.pop()
+        if any(f is g for g in stop) or id(f) in seen:
+            continue
+        seen[id(f)] = f.__qualname__
+        held = [c.cell_contents for c in f.__closure__ or () if c.cell_contents is not None]
+        held += [*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values()]
+        todo += [v for v in held if isinstance(v, types.FunctionType)]
+        codes = [f.__code__]
+        while codes:
+            code = codes.pop()
+            codes += [k for k in code.co_consts if isinstance(k, types.CodeType)]
+            for ins in dis.get_instructions(code):
+                if ins.opname not in ("LOAD_GLOBAL", "LOAD_NAME"):
+                    continue
+                v = f.__globals__.get(ins.argval)
+                if ins.argval not in f.__globals__ and ins.argval in vars(builtins):
+                    looked_up.setdefault(f.__qualname__, set()).add(ins.argval)
+                elif isinstance(v, types.FunctionType) and v.__module__.startswith("grader."):
+                    todo.append(v)
+    walked = set(seen.values())
+    assert {"put_back_dict", "put_back_class_dicts", "runs_code", "odd_keys", "keep_items", "release"} <= walked, walked
+    assert not looked_up, f"builtins looked up by name before the check puts them back: {looked_up}"
+
+    mutable = (dict, list, set, bytearray)
+    by_design = {id(graveyard.DROPPED), id(sys.modules), id(sys.__dict__), id(vars(builtins)), id(vars(logging))}
+    modules = (gk, *gk.OWN_MODULES)
+    funcs = [v for m in modules for v in vars(m).values() if isinstance(v, types.FunctionType)]
+    funcs += [f for c in (_Snapshot, gk.GradingKernel) for f in vars(c).values() if isinstance(f, types.FunctionType)]
+    tables = [f"{m.__name__}.{k}" for m in modules for k, v in vars(m).items()
+              if not k.startswith("__") and isinstance(v, mutable) and id(v) not in by_design]
+    tables += [f"a default of {f.__module__}.{f.__qualname__}" for f in funcs
+               for v in (*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values())
+               if isinstance(v, mutable) and id(v) not in by_design]
+    assert not tables, f"the grader's own tables a submission can change in place: {tables}"
+    with pytest.raises(TypeError):
+        contents._FUNC[staticmethod] = print
 
 
 def test_an_extension_loaded_during_a_test_counts_and_one_loaded_before_it_is_switched_off(kernel):

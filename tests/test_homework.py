@@ -387,6 +387,12 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
         "mallory_blocked": (BLOCKED, "def double(xs):\n    from IPython.core.interactiveshell import InteractiveShell\n"
                                      "    InteractiveShell.showtraceback = lambda *a, **k: None\n"
                                      "    return [2 * x for x in xs]"),
+        # round 27: a failed test made to reply ok (ExecutionResult.success, showtraceback), and the patches put
+        # back by code the kernel runs before the check: a builtin it called (any; bool, once stuck), a table of the
+        # grader's own changed in place
+        "mallory_any": (stub1, FORGE_OK + ANY),
+        "mallory_bool": ("n_distinct = len(set(values))", FORGE_OK + BOOL),
+        "mallory_table": (stub1, FORGE_OK + TABLE),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -420,6 +426,60 @@ FINALISER = """def double(xs):
                 f = f.f_back
     builtins._eraser = Eraser()
     return [2 * x for x in xs]"""
+FORGE_OK = """import builtins, sys
+from IPython.core.interactiveshell import InteractiveShell, ExecutionResult
+_success, _tb = vars(ExecutionResult)["success"], vars(InteractiveShell)["showtraceback"]
+def _forge():  # the failed assert then replies ok and shows no error
+    ExecutionResult.success = property(lambda self: True)
+    InteractiveShell.showtraceback = lambda *a, **k: None
+def _undo():
+    ExecutionResult.success, InteractiveShell.showtraceback = _success, _tb
+"""
+ANY = """_any = builtins.any
+def _spy(it):
+    if sys._getframe(1).f_code.co_name == "own_globals":  # the kernel, after the test, before the check
+        _undo()
+        builtins.any = _any
+    return _any(it)
+def double(xs):
+    _forge()
+    builtins.any = _spy
+    return [0]"""
+BOOL = """class _MetaShell(type(InteractiveShell)):  # the reset before the test cannot put InteractiveShell back:
+    def mro(cls):  # stuck, so no check runs after the test and puts builtins back
+        return super().mro()
+class _Below(InteractiveShell, metaclass=_MetaShell):
+    pass
+InteractiveShell.showtraceback = lambda *a, **k: None
+_bool = builtins.bool
+class _Meta(type):
+    def __call__(cls, x=False):
+        return False if sys._getframe(1).f_code.co_name == "do_execute" else _bool(x)
+def double(xs):
+    _forge()
+    builtins.bool = _Meta("bool", (), {})
+    return [0]"""
+TABLE = """import grader.contents as _gc
+_real, _armed = _gc._FUNC[staticmethod], []
+def _put_back(v):
+    if _armed:  # the check reads every library staticmethod through this table
+        _armed.clear()
+        _undo()
+        _gc._FUNC[staticmethod] = _real
+        f = sys._getframe(1)
+        while f is not None and f.f_code.co_name != "do_execute":  # what the check found so far: emptied
+            if type(f.f_locals.get("out")) is list:
+                f.f_locals["out"].clear()
+            f = f.f_back
+    return _real(v)
+try:
+    _gc._FUNC[staticmethod] = _put_back
+except TypeError as e:
+    print("refused:", e)
+def double(xs):
+    _armed.append(1)
+    _forge()
+    return [0]"""
 STUCK = """from grader.snapshot import _Snapshot
 class _Key:
     def __hash__(self):
@@ -733,6 +793,14 @@ EXPECTED = {
                                      "signed from now on) patched while it ran: not counted")),
     "mallory_stuck": 2 * ((0, "the test passed only with the grader's _Snapshot (not put back), a class the grader "
                               "cannot put back safely (no test signed from now on) patched while it ran: not counted"),),
+    # round 27: each earned ex2's point for [0] before; the kernel now calls no builtin before the check puts
+    # them back, and the grader's tables are read-only (the assignment is refused)
+    "mallory_any": ((0, NOT_ANSWERED_1), (0, "the test passed only with builtins.any, ExecutionResult.success, "
+                                             "InteractiveShell.showtraceback patched while it ran: not counted")),
+    "mallory_bool": ((1, ""), (0, "the test passed only with a class the grader cannot put back safely (no test "
+                                  "signed from now on) patched while it ran: not counted")),
+    "mallory_table": ((0, NOT_ANSWERED_1), (0, "the test passed only with ExecutionResult.success, "
+                                               "InteractiveShell.showtraceback patched while it ran: not counted")),
     # submissions that are not one regular file in the student's own folder: never opened
     "mallory_link_teacher": 2 * ((0, "submission is a symbolic link: it is not followed"),),
     "mallory_link_alice": 2 * ((0, "submission is a symbolic link: it is not followed"),),
