@@ -26,13 +26,13 @@ import types
 from grader.graveyard import keep, keep_items
 from grader.hooks import unless_stuck
 from grader.registries import safe_key
-from grader.inventory import PLAIN_DATA, _MRO, _TYPE_DICT, name_of, plain_dict, same_contents
+from grader.inventory import PLAIN_DATA, _MRO, _TYPE_DICT, name_of, pick, plain_dict, same_contents
 
 _WRAPPERS = (property, staticmethod, classmethod, functools.partial)
 _PROPERTY = tuple(property.__dict__[n].__get__ for n in ("fget", "fset", "fdel", "__doc__"))
-_FUNC = types.MappingProxyType({t: t.__dict__["__func__"].__get__ for t in (staticmethod, classmethod)})
+_FUNC = tuple((t, t.__dict__["__func__"].__get__) for t in (staticmethod, classmethod))  # (type, getter): pick
 _PARTIAL = tuple(functools.partial.__dict__[n].__get__ for n in ("func", "args", "keywords"))
-_INIT = types.MappingProxyType({t: t.__dict__["__init__"] for t in (property, staticmethod, classmethod)})  # C slots: a type's dict is fixed
+_INIT = tuple((t, t.__dict__["__init__"]) for t in (property, staticmethod, classmethod))  # C slots: a type's dict is fixed
 _SETSTATE = functools.partial.__dict__["__setstate__"]
 
 
@@ -43,7 +43,7 @@ def _kind(v, _type=type, _mro=_MRO, _wrappers=_WRAPPERS, _next=next):
 
 
 def _inside(v, t, _tuple=tuple, _dict=dict, _prop=_PROPERTY, _part=_PARTIAL, _func=_FUNC, _partial=functools.partial,
-            _plain=plain_dict, _type=type, _hasattr=hasattr):
+            _plain=plain_dict, _type=type, _hasattr=hasattr, _pick=pick):
     """What ``v`` (a ``t``, one of ``_WRAPPERS``, or a subclass's) runs, read by ``t``'s own C getters: a tuple
     compared item by item; a subclass's own dict last."""
     if t is property:
@@ -52,7 +52,7 @@ def _inside(v, t, _tuple=tuple, _dict=dict, _prop=_PROPERTY, _part=_PARTIAL, _fu
         f, args, kw = (g(v) for g in _part)
         out = (f, args, _dict(kw))
     else:
-        out = (_func[t](v),)
+        out = (_pick(_func, t)(v),)
     return out + ((_dict(_plain(v)),) if _type(v) is not t and _hasattr(v, "__dict__") else ())
 
 
@@ -63,7 +63,7 @@ def wrapper_insides(values, _id=id, _kind=_kind, _type=type) -> dict:
 
 
 def wrapper_changes(saved: dict, put_back: bool = False, _inside=_inside, _type=type, _dict=dict, _len=len,
-                    _all=all, _zip=zip, _same=same_contents, _partial=functools.partial, _init=_INIT,
+                    _all=all, _zip=zip, _same=same_contents, _partial=functools.partial, _init=_INIT, _pick=pick,
                     _setstate=_SETSTATE, _plain=plain_dict,
                     _set_class=object.__dict__["__class__"].__set__, _keep=keep, _keep_items=keep_items) -> list[str]:
     """The wrappers in ``saved`` (``wrapper_insides``) whose insides changed (each item the same object; a dict, a
@@ -88,9 +88,9 @@ def wrapper_changes(saved: dict, put_back: bool = False, _inside=_inside, _type=
             if t is _partial:
                 _setstate(w, (was[0], was[1], _dict(was[2]), None))
             elif t is property:
-                _init[t](w, *was[:4])
+                _pick(_init, t)(w, *was[:4])
             else:
-                _init[t](w, was[0])
+                _pick(_init, t)(w, was[0])
             if _type(w) is not t and _type(was[-1]) is _dict:
                 d = _plain(w)
                 _keep_items(d)

@@ -14,7 +14,10 @@ grader's own globals and classes...; GRADING.md lists it all). After the test it
 checks the same things, torch's operator registrations and the notebook's tensors: a test that
 passed while something was patched gets no signature (``PATCHED_PREFIX`` says what), and one that
 passed untouched gets its signature (``TOKEN_PREFIX``): an HMAC, under the run's key, of the nonce
-and the test's code as this kernel ran it.
+and the test's code as this kernel ran it. "Passed" is the kernel's own finding, not the reply's
+status (which the submission's objects decide): the test's syntax tree gets one more statement at
+its end, a call with a secret fresh for that test (``EndOfTest``), which runs only if every statement
+before it ran without raising.
 
 What it cannot do: code in this process can reach anything in it. A submission that digs the key
 out of this kernel's closure, patches a test's names between the reset and their use and puts them
@@ -24,6 +27,7 @@ the sandbox around the kernel is what keeps a submission from harming anyone els
 
 from __future__ import annotations
 
+import ast
 import gc
 import hashlib
 import hmac
@@ -71,6 +75,52 @@ def _kernel_class() -> type:
     type_, dict_ = type, dict
     keep, release = graveyard.keep, graveyard.release  # what the check and the reset take out: held till the verdict
     stuck_error = hooks.Stuck  # raised where something cannot be put back without running the student's code
+    str_, urandom, list_len, list_pop, dict_set, dict_pop = str, os.urandom, list.__len__, list.pop, dict.__setitem__, dict.pop
+    Module, Expr, Call, Name, Load, Constant, If, fix = (ast.Module, ast.Expr, ast.Call, ast.Name, ast.Load, ast.Constant,
+                                                         ast.If, ast.fix_missing_locations)
+
+    def reached(token) -> None:
+        """The last statement of a test cell calls this (``EndOfTest``): every statement before it ran without
+        raising. Only with this test's secret, which no source, history or namespace holds."""
+        end = state.get("end")
+        if end is not None and type_(token) is str_ and token == end["token"]:
+            end["reached"] = True
+
+    class EndOfTest:
+        """An AST transformer, added to the shell's for one test cell: the cell's statements go into ``if True:``,
+        followed by ``reached(secret)`` under a fresh name, so the call runs only if they all ran without raising
+        (the reply's status comes from the cell's ExecutionResult, whose class a submission can swap). It applies
+        once (a cell the test itself runs gets nothing) and takes itself out of the shell's list as it runs."""
+
+        def visit(self, node):
+            end, transformers = state.get("end"), state.get("transformers")
+            if transformers is not None and list_len(transformers) and transformers[-1] is self:
+                list_pop(transformers)
+            if end is None or end["used"] or type_(node) is not Module:
+                return node
+            end["used"] = True
+            call = Expr(Call(Name(end["name"], Load()), [Constant(end["token"])], []))
+            node.body = [If(Constant(True), [*node.body, call], [])]
+            return fix(node)
+
+    def end_of_test(shell, ns) -> dict:
+        """The secret and the transformer for one test cell, set up after the reset (no student code runs between)."""
+        end = {"token": urandom(16).hex(), "name": "_grader_end_of_test_" + urandom(6).hex(), "used": False,
+               "reached": False}  # the name tells nothing of the secret
+        state["end"], state["transformers"] = end, shell.ast_transformers
+        dict_set(ns, end["name"], reached)
+        state["transformers"].append(EndOfTest())
+        return end
+
+    def end_of_test_gone(end: dict, ns) -> None:
+        """After the test and its check (which took keys that are no str out of the namespace: the name's lookup
+        compares none): its name out of the notebook's namespace, the transformer out of the shell's list (if the
+        cell never got as far as its transform), by identity."""
+        dict_pop(ns, end["name"], None)
+        transformers = state.get("transformers")
+        if transformers is not None and list_len(transformers) and type_(transformers[-1]) is EndOfTest:
+            list_pop(transformers)
+        state["end"] = state["transformers"] = None
 
     def reset(snapshot, kernel) -> None:
         """The reset, unless the kernel is stuck; it is from now on if the reset meets what it cannot put back."""
@@ -114,7 +164,7 @@ def _kernel_class() -> type:
             state["frames"] = getattr(ef, "set_eval_frame", None)  # C: torch's PEP 523 hook, taken off below
             state["own"] = [(d, dict(d)) for d in (globals(), *(vars(m) for m in OWN_MODULES))]
             metas = [m for m in type_(GradingKernel).__mro__ if m is not type_ and m is not object]  # traitlets'
-            state["own_classes"] = {c: dict(_TYPE_DICT(c)) for c in (*metas, _Snapshot, GradingKernel)}  # own dicts
+            state["own_classes"] = {c: dict(_TYPE_DICT(c)) for c in (*metas, _Snapshot, GradingKernel, EndOfTest)}
 
         async def do_execute(self, code, silent, store_history=True, user_expressions=None,
                              allow_stdin=False, **kwargs):
@@ -136,6 +186,7 @@ def _kernel_class() -> type:
             gc_off()
             own_globals()
             reset(snapshot, self)
+            end = end_of_test(snapshot.kernel_attrs["shell"], snapshot.user_ns)  # the real ones, as just put back
             gc_on()
             reply = await IPythonKernel.do_execute(self, rest, silent, store_history, user_expressions,
                                                    allow_stdin, **kwargs)
@@ -147,8 +198,8 @@ def _kernel_class() -> type:
             settrace(None)
             framed, traced, profiled = frame_hook is not None, tracers[0] is not None, tracers[1] is not None
             gc_off()
-            # The evidence the grader scores, judged from the reply's own status before anything is
-            # sent: the signature when the test finished and nothing was patched while it ran.
+            # The evidence the grader scores, judged before anything is sent: the signature when the reply is ok, the
+            # test's last statement ran (EndOfTest: the reply's status alone can be forged) and nothing was patched.
             if nonce and type_(reply) is dict_ and reply.get("status") == "ok":
                 patched = ["torch's frame-evaluation callback"] * framed + own_globals()
                 patched += ["a trace or profile function"] * (traced or profiled)
@@ -160,10 +211,13 @@ def _kernel_class() -> type:
                 if state.get("stuck"):  # no bool(): once stuck, no check put the builtins back
                     patched.append("a class the grader cannot put back safely (no test signed from now on)")
                 text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched  # before anything else runs
-                        else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}")
+                        else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}" if end["reached"] is True
+                        else None)  # an "ok" for a test that raised: no signature (the grader says unconfirmed)
                 reset(snapshot, self)  # undo what the student's functions did during the test
-                self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"},
-                                  parent=self.get_parent(), ident=self._topic("stream"))
+                if text is not None:
+                    self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"},
+                                      parent=self.get_parent(), ident=self._topic("stream"))
+            end_of_test_gone(end, snapshot.user_ns)
             release()  # the verdict is sent: what the reset and the check took out may go (its finalisers run now)
             gc_on()
             return reply

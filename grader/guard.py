@@ -2,8 +2,10 @@
 
 Python's audit hooks see some operations no reset can undo or check can see afterwards: a new
 audit hook, ctypes reading or writing memory by address, walking the garbage collector's graph
-(both reach the dict behind a built-in type's methods), and changing a function's code or
-defaults in place (the function object stays the same, so an identity check passes)."""
+(both reach the dict behind a built-in type's methods), changing a function's code or
+defaults in place (the function object stays the same, so an identity check passes), and setting a
+trace or profile function (one can skip a test's failing assert by a jump and take itself off before
+the check looks)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ CTYPES_EVENTS = frozenset({"ctypes.addressof", "ctypes.cdata", "ctypes.cdata/buf
                            "ctypes.wstring_at", "ctypes.call_function", "ctypes.dlsym", "ctypes.dlsym/handle",
                            "ctypes.PyObj_FromPtr"})  # refused once student code runs
 GC_EVENTS = frozenset({"gc.get_referents", "gc.get_referrers", "gc.get_objects"})
+TRACE_EVENTS = frozenset({"sys.settrace", "sys.setprofile",  # only the grader's own functions may (to take them off)
+                          "sys.monitoring.register_callback"})  # Python 3.12's tracing: cProfile, debuggers
 CODE_ATTRS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 
 
@@ -28,12 +32,16 @@ def audit_hook(protected: list, allowed: tuple, existing: list, shapes: dict):
     of grader.snapshot, inventory, codes, wrappers, hooks, registries, contents, signals, graveyard and this module)
     not even by those. Even those frames may set only a function's own code of kernel start or code shaped
     like a refusal (``shapes``: bytecode and names by number of free variables): ``refusing`` keeps
-    what it puts back where a submission can reach it. ``existing`` is held, so no new function takes an old id."""
+    what it puts back where a submission can reach it. ``existing`` is held, so no new function takes an old id.
+    No trace or profile function may be set or taken off (``TRACE_EVENTS``: ``sys.settrace``, ``sys.setprofile``,
+    ``sys.monitoring``'s callbacks, so cProfile and debuggers) but by the protected functions themselves (the kernel
+    and the check take them off)."""
     ids = {id(f) for f in protected}
+    own = [f.__code__ for f in protected]
     old = {id(f): f.__code__ for f in existing}
 
-    def hook(event, args, _id=id, _ids=ids, _old=old, _held=existing, _ctypes=CTYPES_EVENTS, _gc=GC_EVENTS,
-             _attrs=CODE_ATTRS, _allowed=allowed, _shapes=shapes, _frame=sys._getframe, _getattr=getattr,
+    def hook(event, args, _id=id, _ids=ids, _old=old, _held=existing, _ctypes=CTYPES_EVENTS, _gc=GC_EVENTS, _own=own,
+             _trace=TRACE_EVENTS, _attrs=CODE_ATTRS, _allowed=allowed, _shapes=shapes, _frame=sys._getframe, _getattr=getattr,
              _type=type, _len=len, _code=type(audit_hook.__code__)):  # bound here: builtins may be patched
         if event == "sys.addaudithook":
             raise RuntimeError("the grading kernel accepts no audit hooks")
@@ -41,6 +49,11 @@ def audit_hook(protected: list, allowed: tuple, existing: list, shapes: dict):
             raise RuntimeError(f"the grading kernel allows no {event}: no reading or writing memory by address")
         if event in _gc:
             raise RuntimeError(f"the grading kernel allows no {event}: no walking the garbage collector's graph")
+        if event in _trace:
+            caller = _frame(1).f_code  # the frame that sets it (by identity), read outside the comprehension's frame
+            if not [c for c in _own if c is caller]:
+                raise RuntimeError(f"the grading kernel allows no {event}: a trace or profile function could skip a "
+                                   "test's asserts")
         if event == "object.__setattr__" and args[1] in _attrs and _id(args[0]) in _old:
             caller, new = _frame(1).f_code, args[2]  # the frame that assigns (by identity: no look-alike code)
             fair = args[1] == "__code__" and (new is _old[_id(args[0])] or _type(new) is _code and _shapes.get(

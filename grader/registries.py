@@ -18,7 +18,7 @@ REGISTRIES = (("torch.distributions.kl", "_KL_"), ("torch.nn.modules.module", "_
               ("copyreg", "dispatch_table"), ("numpy._core._type_aliases", "sctypeDict"),  # copying by type, dtype names
               ("torch.testing._comparison", "_DTYPE_PRECISIONS"))  # assert_close's default tolerances, by dtype
 CONSTANT = ("_DTYPE_PRECISIONS",)  # tables no library fills: an entry added counts, whatever it holds
-MEMOS = types.MappingProxyType({"_KL_MEMOIZE": "_KL_REGISTRY"})  # a cache: {its name: the table whose entries it may hold}
+MEMOS = (("_KL_MEMOIZE", "_KL_REGISTRY"),)  # a cache: {its name: the table whose entries it may hold}
 # tables keyed by class: an entry added for a class made since the snapshot (sympy's, imported by torch on first
 # use, or the student's own) changes only how that class's objects are copied
 BY_CLASS = ("dispatch_table", "_deepcopy_dispatch", "_copy_dispatch")
@@ -106,7 +106,7 @@ def registry_changes(saved: list, known, put_back: bool = False, classes: dict |
                     items.append((k, v))
                 else:
                     bad.append(k)
-            of = tables.get(MEMOS[name]) if name in MEMOS else None  # a cache must hold what its table holds
+            of = next((tables.get(t) for n, t in MEMOS if n == name), None)  # a cache must hold what its table holds
             if of is not None and (_type(of) is not _dict or not _all(_safe(x, known) for x in _list(_dict.keys(of)))):
                 of = {}
             new = [k for k, v in items if k in copy and v is not copy[k] or k not in copy and (name in _constant or (

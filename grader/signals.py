@@ -9,7 +9,7 @@ import signal
 import types
 
 from grader.graveyard import keep
-from grader.wrappers import _FN
+from grader.wrappers import _BUILTINS, _CLOSURE, _CODE, _GLOBALS
 
 
 SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))  # every handler
@@ -27,9 +27,8 @@ def torch_sigchld_code(modules: dict, _code=types.CodeType):
     return None if code is None else (code, f.__globals__, f.__builtins__)
 
 
-def _torchs(f, own, _type=type, _function=types.FunctionType, _code=_FN["__code__"].__get__, _tuple=tuple,
-            _closure=_FN["__closure__"].__get__, _len=len, _globals=_FN["__globals__"].__get__,
-            _builtins=_FN["__builtins__"].__get__):
+def _torchs(f, own, _type=type, _function=types.FunctionType, _code=_CODE, _tuple=tuple,
+            _closure=_CLOSURE, _len=len, _globals=_GLOBALS, _builtins=_BUILTINS):
     """The handler ``f`` is torch's (``own``: ``torch_sigchld_code``), in its module, with the real builtins: the one
     cell of its closure (the handler it found and calls), or None when it is not."""
     if own is None or _type(f) is not _function or _code(f) is not own[0] or _globals(f) is not own[1] or (

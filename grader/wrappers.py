@@ -14,7 +14,7 @@ import sys
 import types
 
 from grader.codes import STDLIB_FILES, genuine
-from grader.inventory import _FUNCS, _MRO, _TYPE_DICT, _filled, acts, odd_keys, str_keys
+from grader.inventory import _FUNCS, _MRO, _TYPE_DICT, _filled, acts, odd_keys, pick, str_keys
 
 _C_CALLABLES = (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodWrapperType,
                 types.MethodDescriptorType, types.ClassMethodDescriptorType)
@@ -22,15 +22,16 @@ _C_CALLABLES = (types.BuiltinFunctionType, types.WrapperDescriptorType, types.Me
 _DATA = (str, bytes, int, float, complex, bool, type(None), types.CodeType,
          types.GetSetDescriptorType, types.MemberDescriptorType)
 _SLOTS = (types.GetSetDescriptorType, types.MemberDescriptorType)
-_OBJCLASS = types.MappingProxyType({t: t.__dict__["__objclass__"].__get__ for t in _SLOTS})
-_GET_SLOT = types.MappingProxyType({t: t.__get__ for t in _SLOTS})
+_OBJCLASS = tuple((t, t.__dict__["__objclass__"].__get__) for t in _SLOTS)  # (type, getter): inventory.pick
+_GET_SLOT = tuple((t, t.__get__) for t in _SLOTS)
 # C code that runs or looks up what a string names (held, it counts against; so does a __getattribute__ or
 # __getattr__ slot, an attrgetter or a methodcaller)
 _RUN_DATA = (eval, exec, breakpoint, __import__, getattr)
 _BY_NAME = (operator.attrgetter, operator.methodcaller)
 _FN = types.FunctionType.__dict__
 _CODE, _CLOSURE, _GLOBALS = _FN["__code__"].__get__, _FN["__closure__"].__get__, _FN["__globals__"].__get__
-_DEFAULTS, _KWDEFAULTS = _FN["__defaults__"].__get__, _FN["__kwdefaults__"].__get__
+_DEFAULTS, _KWDEFAULTS, _BUILTINS = _FN["__defaults__"].__get__, _FN["__kwdefaults__"].__get__, _FN["__builtins__"].__get__
+del _FN  # a mappingproxy: compared with an object of the student's, it would hand over the dict underneath
 _MODULE_DICT = types.ModuleType.__dict__["__dict__"].__get__
 _ITERABLES = (dict, tuple, list, set, frozenset, collections.deque)  # containers whose items are followed
 HELD_DEPTH = 5  # how far runs_library_code follows what a wrapper holds; anything but plain data further counts against it
@@ -52,7 +53,7 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
                       _member=types.MemberDescriptorType, _member_get=types.MemberDescriptorType.__get__,
                       _slots=_SLOTS, _objclass=_OBJCLASS, _run_data=_RUN_DATA, _by_name=_BY_NAME, _typetype=type,
                       _flags=type.__dict__["__flags__"].__get__, _heap=1 << 9, _one_of=one_of, _next=next,
-                      _get_slot=_GET_SLOT, _items=dict.items, _str_keys=str_keys) -> bool:
+                      _get_slot=_GET_SLOT, _items=dict.items, _str_keys=str_keys, _pick=pick) -> bool:
     """Whether what ``x`` (held by a library's wrapper) can run is only code ``known`` vouches for, C
     code or the objects in ``skip`` (what the wrapper wraps, the wrapper itself), following what it
     holds: a function (and its closure and defaults), a bound method (and its object), a partial (and
@@ -112,7 +113,7 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
             return False
         for k, f in _tdict(b).items():
             if _one_of(_type(f), _slots):  # a slot or field: only of a class in the MRO (another's hides the object's dict)
-                if not _any(_objclass[_type(f)](f) is c for c in (*full, *_mro(t))):
+                if not _any(_pick(_objclass, _type(f))(f) is c for c in (*full, *_mro(t))):
                     return False
             elif k == "__dict__" or _acts(f, _funcs) and not go(f):  # its dunders run; __dict__ must be a slot's
                 return False
@@ -121,7 +122,7 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
     # its own dict, read by the C code of the MRO's __dict__ descriptor (vars() would run a __getattribute__);
     # no plain dict (a subclass's methods would run) or a key that is no str (a lookup runs its __eq__) counts
     desc = _next((_tdict(b)["__dict__"] for b in full if "__dict__" in _tdict(b)), None)
-    own = {} if desc is None else _get_slot[_type(desc)](desc, x, t) if _one_of(_type(desc), _slots) else None
+    own = {} if desc is None else _pick(_get_slot, _type(desc))(desc, x, t) if _one_of(_type(desc), _slots) else None
     if _type(own) is not dict or not _str_keys(own):
         return False
     held = [v for k, v in _items(own) if k != "__annotations__"]
@@ -141,7 +142,7 @@ def runs_library_code(x, known, skip: tuple, depth: int = 0, seen: set | None = 
 def known(lib: tuple, f, held: bool = False, _type=type, _function=types.FunctionType, _code=_CODE,
           _globals=_GLOBALS, _module_dict=_MODULE_DICT, _modules=sys.modules, _module=types.ModuleType,
           _genuine=genuine, _get=dict.get, _id=id, _stdlib=STDLIB_FILES, _issubclass=issubclass, _typetype=type,
-          _builtins_of=_FN["__builtins__"].__get__, _real_builtins=builtins.__dict__, _odd=odd_keys) -> bool:
+          _builtins_of=_BUILTINS, _real_builtins=builtins.__dict__, _odd=odd_keys) -> bool:
     """``f`` is a plain function whose code is a library's (``lib`` = (library folders,
     ``library_codes`` at the snapshot, to which each code ``genuine`` vouches for is added); with
     ``held``, one of the ``STDLIB_FILES`` too) and whose globals are its loaded module's own dict

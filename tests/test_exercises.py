@@ -40,6 +40,16 @@ def test_no_visible_test_says_correct(notebook, gid, test):
 
 
 @pytest.mark.parametrize("notebook, gid, test", EXERCISES, ids=[f"{n}:{g}" for n, g, _ in EXERCISES])
+def test_no_test_cell_uses_a_cell_magic_or_a_future_import(notebook, gid, test):
+    """The grading kernel puts a test cell's statements into ``if True:`` and signs the test only if a call it adds
+    at the end runs (GRADING.md): a ``from __future__`` import would no longer be the cell's first statement, and a
+    cell magic runs its body as a cell of its own, whose failed assert would not stop the outer cell."""
+    lines = [line.strip() for line in test.source.splitlines()]
+    assert not any(line.startswith("%%") for line in lines), f"{notebook} {gid}: a test cell with a cell magic"
+    assert "from __future__" not in test.source, f"{notebook} {gid}: a test cell with a __future__ import"
+
+
+@pytest.mark.parametrize("notebook, gid, test", EXERCISES, ids=[f"{n}:{g}" for n, g, _ in EXERCISES])
 def test_every_exercise_has_two_wrong_answers(notebook, gid, test):
     answers = wrong_answers(REPO / "notebooks" / f"{notebook}.ipynb").get(gid, [])
     assert len(answers) >= 2, (f"{notebook} {gid}: {len(answers)} wrong answers in "

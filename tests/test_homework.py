@@ -203,8 +203,9 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
                           "    def visit_Module(self, node):\n        return ast.Module(body=[ast.Pass()], type_ignores=[])\n"
                           "ip = get_ipython()\nip.ast_transformers.append(Nop())\n"
                           "ip.set_custom_exc((BaseException,), lambda *a, **k: None)\n"
-                          "ip.showtraceback = lambda *a, **k: None\nsys.settrace(lambda *a: None)\n"
-                          "n_distinct = None", stub2),
+                          "ip.showtraceback = lambda *a, **k: None\n"
+                          "try:\n    sys.settrace(lambda *a: None)\nexcept RuntimeError as e:  # refused since round 28\n"
+                          "    print('refused:', e)\nn_distinct = None", stub2),
         # full marks for me, zero for everyone else, straight into the gradebook
         "mallory_gradebook": (
             "import sqlite3\ntry:\n"
@@ -377,7 +378,7 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
             "import json\nget_ipython().kernel.session.pack = (lambda o: json.dumps(o, default=str)"
             ".replace('builtins.min', '\\\\ud800').encode())\nn_distinct = 7",
             "def double(xs):\n    import builtins\n    builtins.min = max\n    return [2 * x for x in xs]"),
-        # round 22: a trace function, set during the test, empties the check's findings in its frames
+        # round 22: a trace function, set during the test, empties the check's findings in its frames (refused since round 28)
         "mallory_trace": (stub1, TRACER),
         # round 23: a finaliser, run when the check takes its object out of builtins, does the same
         "mallory_finaliser": (stub1, FINALISER),
@@ -393,6 +394,15 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
         "mallory_any": (stub1, FORGE_OK + ANY),
         "mallory_bool": ("n_distinct = len(set(values))", FORGE_OK + BOOL),
         "mallory_table": (stub1, FORGE_OK + TABLE),
+        # round 28: this cell's ExecutionResult given a class whose success is True (the reply says ok) and the failed
+        # assert's error sent with no parent (nbclient drops it): nothing the check compares changed. And round 27's
+        # note: a success getter that puts the patches back, itself included, when ipykernel reads it after the test.
+        # The kernel now signs only a test whose last statement ran (EndOfTest)
+        "mallory_result": (stub1, RESULT),
+        "mallory_selfundo": (stub1, FORGE_OK + SELF_UNDO),
+        # round 28, found while fixing: a trace function rewrites the test's own variables before each of its lines,
+        # then takes itself off as the test ends; the kernel now refuses sys.settrace (its audit hook)
+        "mallory_rewrite": (stub1, REWRITE),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -460,12 +470,18 @@ def double(xs):
     builtins.bool = _Meta("bool", (), {})
     return [0]"""
 TABLE = """import grader.contents as _gc
-_real, _armed = _gc._FUNC[staticmethod], []
+_real, _armed, _got = dict(_gc._FUNC)[staticmethod], [], []
+class _Grab:  # comparing a mappingproxy with it hands it the dict underneath
+    def __eq__(self, other):
+        _got.append(other)
+        return False
+_gc._FUNC == _Grab()
+_table = _got[0] if _got and type(_got[0]) is dict else _gc._FUNC
 def _put_back(v):
     if _armed:  # the check reads every library staticmethod through this table
         _armed.clear()
         _undo()
-        _gc._FUNC[staticmethod] = _real
+        _table[staticmethod] = _real
         f = sys._getframe(1)
         while f is not None and f.f_code.co_name != "do_execute":  # what the check found so far: emptied
             if type(f.f_locals.get("out")) is list:
@@ -473,12 +489,36 @@ def _put_back(v):
             f = f.f_back
     return _real(v)
 try:
-    _gc._FUNC[staticmethod] = _put_back
+    _table[staticmethod] = _put_back
 except TypeError as e:
     print("refused:", e)
 def double(xs):
     _armed.append(1)
     _forge()
+    return [0]"""
+RESULT = """def double(xs):
+    ip = get_ipython()
+    res = ip.displayhook.exec_result  # this cell's ExecutionResult, made after the snapshot
+    res.__class__ = type("R", (type(res),), {"success": True})  # plain data: ipykernel's `if res.success` says ok
+    ip.displayhook.parent_header = {}  # the failed assert's error goes out with no cell's parent
+    return [0]"""
+REWRITE = """import sys
+def _fix(frame, event, arg):
+    g = frame.f_globals
+    if frame.f_code.co_name == "<module>" and "out" in g:  # before each line of the test: the answers it wants
+        g["out"], g["got"] = [2, 4, 6], [-10, 0, 22]
+        if event == "return" and "got" in frame.f_code.co_names:
+            sys.settrace(None)  # gone before the check looks
+    return _fix
+def double(xs):
+    sys.settrace(_fix)
+    return [0]"""
+SELF_UNDO = """def _getter(self):  # read by ipykernel after the test: puts both patches back, itself included
+    _undo()
+    return True
+def double(xs):
+    ExecutionResult.success = property(_getter)
+    InteractiveShell.showtraceback = lambda *a, **k: None
     return [0]"""
 STUCK = """from grader.snapshot import _Snapshot
 class _Key:
@@ -784,8 +824,8 @@ EXPECTED = {
     "mallory_codeswap": ((0, "AssertionError: 0 is not the number of distinct numbers in values"),
                          (0, "AssertionError: double([1, 2, 3]) gave [0], expected [2, 4, 6]")),
     "mallory_pack": ((1, ""), (0, "the test passed only with builtins.min patched while it ran: not counted")),
-    "mallory_trace": ((0, NOT_ANSWERED_1), (0, "the test passed only with a trace or profile function, builtins.min "
-                                               "patched while it ran: not counted")),
+    # round 28: sys.settrace is refused, so double raises (with builtins.min patched, IPython cannot format the error)
+    "mallory_trace": ((0, NOT_ANSWERED_1), (0, "test failed (the kernel reported an error)")),
     "mallory_finaliser": ((0, NOT_ANSWERED_1), (0, "the test passed only with builtins.min, builtins._eraser patched "
                                                    "while it ran: not counted")),
     # the grader's own class cannot be put back without running the student's code: no test signed from then on
@@ -801,6 +841,10 @@ EXPECTED = {
                                   "signed from now on) patched while it ran: not counted")),
     "mallory_table": ((0, NOT_ANSWERED_1), (0, "the test passed only with ExecutionResult.success, "
                                                "InteractiveShell.showtraceback patched while it ran: not counted")),
+    "mallory_result": ((0, NOT_ANSWERED_1), (0, UNCONFIRMED)),
+    "mallory_selfundo": ((0, NOT_ANSWERED_1), (0, UNCONFIRMED)),
+    "mallory_rewrite": ((0, NOT_ANSWERED_1), (0, "RuntimeError: the grading kernel allows no sys.settrace: a trace or "
+                                                 "profile function could skip a test's asserts")),
     # submissions that are not one regular file in the student's own folder: never opened
     "mallory_link_teacher": 2 * ((0, "submission is a symbolic link: it is not followed"),),
     "mallory_link_alice": 2 * ((0, "submission is a symbolic link: it is not followed"),),
