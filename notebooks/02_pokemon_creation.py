@@ -469,18 +469,21 @@ axes[1].legend(fontsize=8)
 fig
 
 # %% [markdown]
-# **Takeaway.** The classifier's answer is clear below τ = 1 and blurred around it. Below τ = 1 it tells the drawings from real sprites easily (above 0.8 at τ = 0.8, printed); it is least sure at τ = 1.0-1.1, the two within its spread of each other (so `best_tau`, printed, beats the other of the two by less than the noise: either would do), and still above the calibration of two real sets, so the drawings remain recognisable as drawings. The four statistics say what gives them away. At the chosen τ the background share is close to the real one, but the drawings have far more colours per sprite and more blobs. Judged by its `distance` alone (the four statistics combined), τ = 0.9 would win: it is the closest of the five, and its mean number of colours matches, though its background share and blob count do not. Yet the classifier still tells τ = 0.9 apart about three times in four: being closest on four averages is not looking like a sprite. One statistic none of the five τ fixes: each draws more blobs than real sprites (asserted; the drawings above have stray specks beside some creatures). Turning τ up or down does not bring the count down to the real one, so a better model has to. Notebook 09 uses the same statistics to compare the LSTM with the VAE and the GAN.
+# **Takeaway.** The classifier's answer is clear below τ = 1 and blurred around it. Below τ = 1 it tells the drawings from real sprites easily (above 0.8 at τ = 0.8, printed); it is least sure at τ = 1.0-1.1, the two within its spread of each other (so `best_tau`, printed, beats the other of the two by less than the spread of the classifier's repeats, which leaves out the larger noise of drawing other sprites: either would do), and still above the calibration of two real sets, so the drawings remain recognisable as drawings. The four statistics say what gives them away. At the chosen τ the background share is close to the real one, but the drawings have far more colours per sprite and more blobs. Judged by its `distance` alone (the four statistics combined), τ = 0.9 would win: it is the closest of the five, and its mean number of colours matches, though its background share and blob count do not. Yet the classifier still tells τ = 0.9 apart about three times in four: being closest on four averages is not looking like a sprite. One statistic none of the five τ fixes: each draws more blobs than real sprites (asserted; the drawings above have stray specks beside some creatures). Turning τ up or down does not bring the count down to the real one, so a better model has to. Notebook 09 uses the same statistics to compare the LSTM with the VAE and the GAN.
 
 # %%
 # the claims above, checked on every run
 assert valid_stats["background"] > 0.3 and valid_stats["blobs"] < 1.3, "validation sprites: one figure on white"
-assert best_tau in (1.0, 1.1) and abs(acc[1.0]["accuracy"] - acc[1.1]["accuracy"]) < 0.1, "least sure at τ = 1.0-1.1"
+assert best_tau in (1.0, 1.1) and abs(acc[1.0]["accuracy"] - acc[1.1]["accuracy"]) <= max(
+    acc[1.0]["spread"], acc[1.1]["spread"]), "least sure at τ = 1.0-1.1, the two within the spread of each other"
+assert max(acc[t]["accuracy"] for t in (1.0, 1.1)) < min(acc[t]["accuracy"] for t in taus if t not in (1.0, 1.1))
 assert acc[0.8]["accuracy"] > 0.8 and acc[0.8]["accuracy"] > acc[0.9]["accuracy"] > acc[best_tau]["accuracy"] + 0.1
 assert real_vs_real["accuracy"] < acc[best_tau]["accuracy"], "the drawings are still told apart more often than real sprites"
 assert abs(by_tau[best_tau]["background"] - valid_stats["background"]) < 0.1
 assert by_tau[best_tau]["colours"] > 1.3 * valid_stats["colours"] and by_tau[best_tau]["blobs"] > valid_stats["blobs"] + 0.3
 assert stats_tau == 0.9 and 0.65 < acc[0.9]["accuracy"] < 0.85, "the statistics pick 0.9, told apart about 3 times in 4"
 assert abs(by_tau[0.9]["colours"] - valid_stats["colours"]) < 0.15 * valid_stats["colours"]
+assert abs(by_tau[0.9]["background"] - valid_stats["background"]) > 0.1, "τ = 0.9's background share does not match"
 assert all(by_tau[t]["blobs"] > valid_stats["blobs"] for t in taus), "every τ should draw more blobs than the data"
 
 # %% [markdown]
@@ -549,7 +552,7 @@ explorer.figure()
 # %% [markdown]
 # ## 9. Beyond the LSTM: 2-D context (slide 13, PixelRNN / PixelCNN)
 #
-# The raster LSTM must remember the pixel *above* for 20 steps. PixelCNN (van den Oord et al., 2016) looks at the 2-D neighbourhood directly with **masked convolutions**: the kernel is zeroed where pixels are not generated yet, so the prediction of $x_t$ still uses only $x_{<t}$ and the product $\prod_t p(x_t\mid x_{<t})$ is an exact likelihood. We use the *gated* version with two stacks (drawn below): a vertical stack that sees the rows above, a horizontal stack that sees the pixels to the left, and dilated convolutions that widen the view (a convolution with dilation $d$ uses every $d$-th pixel, so a 3×3 kernel with dilation 2 spans 5×5: a wider view with no more weights; the shipped model's size is printed under the check below). It trains in parallel over all 400 pixels (no recurrence), but sampling still goes pixel by pixel. Like the LSTM's state, work can be reused while sampling (notebook 03's WaveNet does the same along time). In each gated layer (all but the first), the vertical stack's row $r$ is computed from two rows of the vertical stack of the layer below, $r$ and $r - d$ ($d$ the dilation), and the horizontal stack's pixel in column $c$ from two columns of the horizontal stack below it in the same row, $c$ and $c - d$, plus what this layer's vertical stack passes over at that pixel (the link between the stacks, written below); the first layer reads the pixels themselves, the row above and the pixel to the left (the masks below). So `sample` keeps what it has computed (`RasterCache` in `helpers/models/pixel_cnn.py`: every layer's vertical stack for the rows so far, its horizontal stack for the current row) and computes, at the first pixel of each row, one new row of each layer's vertical stack, and for each pixel one new column of each layer's horizontal stack. A unit test checks that this gives the logits of the whole-image pass, to 1e-5, starting from three first pixels (the first, one in mid-row, the last). A cell after the masked convolution below times it against the base class's generic loop, which re-runs the network on the rows so far for every pixel.
+# The raster LSTM must remember the pixel *above* for 20 steps. PixelCNN (van den Oord et al., 2016) looks at the 2-D neighbourhood directly with **masked convolutions**: the kernel is zeroed where pixels are not generated yet, so the prediction of $x_t$ still uses only $x_{<t}$ and the product $\prod_t p(x_t\mid x_{<t})$ is an exact likelihood. We use the *gated* version with two stacks (their masks are drawn below): a vertical stack that sees the rows above, a horizontal stack that sees the pixels to the left, and, in this series' version, dilated convolutions that widen the view (a convolution with dilation $d$ uses every $d$-th pixel, so a 3×3 kernel with dilation 2 spans 5×5: a wider view with no more weights; the shipped model's size is printed under the gated layer's check below). It trains in parallel over all 400 pixels (no recurrence), but sampling still goes pixel by pixel. Like the LSTM's state, work can be reused while sampling (notebook 03's WaveNet does the same along time). In every layer after the first (the gated ones), the vertical stack's row $r$ is computed from two rows of the vertical stack of the layer below, $r$ and $r - d$ ($d$ the dilation), and the horizontal stack's pixel in column $c$ from two columns of the horizontal stack below it in the same row, $c$ and $c - d$, plus what this layer's vertical stack passes over at that pixel (the link between the stacks, written below); the first layer (its masks leave out the centre, and it has no gate) reads the embedded pixels themselves: the row above and the pixel to the left (the masks below). So `sample` keeps what it has computed (`RasterCache` in `helpers/models/pixel_cnn.py`: the input of every gated layer's vertical stack for the rows so far, of its horizontal stack for the current row) and computes, at the first pixel of each row, one new row of each layer's vertical stack, and for each pixel one new column of each layer's horizontal stack. A unit test checks that this gives the logits of the whole-image pass, to 1e-5, starting from three first pixels (the first, one in mid-row, the last). A cell after the masked convolution below times it against the base class's generic loop, which re-runs the network on the rows so far for every pixel, on the last row of 8 sprites, where re-running costs most (all 20 rows for every pixel), so the printed ratio is the largest a row gets.
 
 # %%
 fig = Figure(figsize=(8, 2.6), layout="constrained")
@@ -560,7 +563,7 @@ for ax, (m, t) in zip(axes, [(vertical_mask(3, False), "vertical, first layer"),
     ax.set(title=t, xticks=[], yticks=[])
     for (i, j), v in np.ndenumerate(m.numpy()):
         ax.text(j, i, int(v), ha="center", va="center", color="white" if v else "black")
-fig.suptitle("Masks for kernel size 3: vertical 3×3, horizontal 1×3 (1 = weight used); centre = the pixel being predicted")
+fig.suptitle("Masks for kernel size 3: vertical 3×3, horizontal 1×3 (1 = weight used); centre = the position being computed")
 fig
 
 
@@ -578,7 +581,7 @@ class NotebookMaskedConv2d(nn.Conv2d):
         return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding, dilation=self.dilation)
 
 
-shipped_conv = cnn.layers[1].v  # the shipped PixelCNN's vertical conv in layer 2 (3x3, dilation 2)
+shipped_conv = cnn.layers[1].v  # the shipped PixelCNN's vertical conv in its second gated layer (3x3, dilation 2)
 my_conv = NotebookMaskedConv2d(cnn.cfg.channels, 2 * cnn.cfg.channels, vertical_mask(3, True), dilation=2)
 my_conv.load_state_dict(shipped_conv.state_dict(), strict=True)
 feats = torch.randn(4, cnn.cfg.channels, SIDE, SIDE, generator=torch.Generator().manual_seed(0))
@@ -589,27 +592,29 @@ assert diff < 1e-5
 
 # %%
 def time_fill(fill, n=8, known=380):
-    """Seconds to fill the last row of n held-out sprites (greedy), with a given sampling loop: the row where
-    re-running costs most (all 20 rows for every pixel); the cache's time includes building it for the rows above."""
+    """(seconds, the sprites) to fill the last row of n held-out sprites (greedy) with a given sampling loop: the row
+    where re-running costs most (all 20 rows for every pixel); the cache's time includes building it for the rows above."""
     img = test[:n].clone()
     t0 = time.perf_counter()
     with torch.no_grad():
         fill(img, known, SIDE * SIDE, lambda logits: logits.argmax(-1))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, img
 
 
 cnn.eval()
-runs = [(time_fill(cnn._fill),                                     # RasterCache: one new column (and row) per layer
+runs = [(time_fill(cnn._fill),                                     # RasterCache: built for rows 0..19, then a column per pixel
          time_fill(lambda *args: PixelModel._fill(cnn, *args)))      # the base class's generic loop: the whole network, rows 0..r, per pixel
         for _ in range(2)]                                          # twice, keeping the faster: less noise from load
-cached_s, rerun_s = min(r[0] for r in runs), min(r[1] for r in runs)
-print(f"last row of 8 sprites (faster of 2 runs): cached {cached_s:.2f} s, re-run {rerun_s:.2f} s ({rerun_s / cached_s:.1f}x)")
-assert rerun_s > cached_s
+cached_s, rerun_s = min(r[0][0] for r in runs), min(r[1][0] for r in runs)
+same = all(torch.equal(r[0][1], r[1][1]) for r in runs)
+print(f"last row of 8 sprites (faster of 2 runs): cached {cached_s:.2f} s, re-run {rerun_s:.2f} s ({rerun_s / cached_s:.1f}x); "
+      f"the same pixels both ways: {same}")
+assert rerun_s > cached_s and same
 
 # %% [markdown]
 # ### The gated layer, written here
 #
-# One layer of the two-stack model (van den Oord et al., 2016, "Conditional Image Generation with PixelCNN Decoders"). Each stack runs a masked convolution with twice the channels it keeps, and splits the result into two halves $a, b$: the **gate** $\tanh(a)\odot\sigma(b)$ (tanh squashes a number into $(-1, 1)$, as the sigmoid $\sigma$ squashes it into $(0, 1)$) lets the sigmoid half decide, per feature and pixel, how much of the tanh half passes. The vertical stack's pre-gate features also go, through a $1\times1$ convolution, into the horizontal stack at the same position: that **vertical-to-horizontal link** is how a pixel hears about the rows above. The link never runs the other way, since the horizontal stack has seen pixels to the left in the current row, which the vertical stack must not use. The horizontal stack adds its gated output to its input (a residual connection).
+# One layer of the two-stack model (van den Oord et al., 2016, "Conditional Image Generation with PixelCNN Decoders"). Each stack runs a masked convolution with twice the channels it keeps, and splits the result into two halves $a, b$: the **gate** $\tanh(a)\odot\sigma(b)$ (tanh squashes a number into $(-1, 1)$, as the sigmoid $\sigma$ squashes it into $(0, 1)$) lets the sigmoid half decide, per feature and pixel, how much of the tanh half passes. The vertical stack's pre-gate features also go, through a $1\times1$ convolution, into the horizontal stack at the same position: that **vertical-to-horizontal link** is how a pixel hears about the rows above. The link never runs the other way, since the horizontal stack has seen pixels to the left in the current row, which the vertical stack must not use. The horizontal stack adds its gated output, through a $1\times1$ convolution, to its input (a residual connection).
 
 # %%
 class NotebookGatedLayer(nn.Module):
@@ -646,10 +651,12 @@ with torch.no_grad():
     e = cnn.emb(sprites).permute(0, 3, 1, 2)
     mine_logits = cnn.out(notebook_stacks(cnn, my_layers, e)).permute(0, 2, 3, 1)
     gap = float((mine_logits - cnn(sprites)).abs().max())
+masked_out = sum(int((1 - m.mask).sum()) * m.in_channels * m.out_channels for m in cnn.modules() if isinstance(m, MaskedConv2d))
 print(f"shipped PixelCNN: {cnn.cfg.layers} gated layers of {cnn.cfg.channels} channels, dilations {cnn.cfg.dilations}, "
-      f"dropout {cnn.cfg.dropout}; {sum(p.numel() for p in cnn.parameters()):,} parameters")
+      f"dropout {cnn.cfg.dropout}; {sum(p.numel() for p in cnn.parameters()):,} parameters ({masked_out:,} of them "
+      "weights the masks zero)")
 print(f"{cnn.cfg.layers} notebook gated layers vs helpers.models.pixel_cnn (shipped weights, 4 sprites): largest logit difference {gap:.1e}")
-assert gap < 1e-5
+assert gap < 1e-5 and cnn.cfg.layers == 10  # "ten gated layers" in the text below
 
 # %% [markdown]
 # ### Why two stacks: the blind spot
@@ -735,7 +742,7 @@ mix_bpp = to_bpp(by_hand)
 best_share = torch.bincount(lp.argmax(0), minlength=3).float() / lp.shape[1]
 print("held-out bits/pixel: " + ", ".join(f"component {k + 1} {v:.3f}" for k, v in enumerate(parts_bpp))
       + f"; mixture {mix_bpp:.3f}")
-print("share of the 80 test sprites on which each component is the best: "
+print(f"share of the {lp.shape[1]} test sprites on which each component is the best: "
       + ", ".join(f"{v:.0%}" for v in best_share.tolist())
       + f"; mixture by hand vs PixelMixture (16 sprites): largest difference {float((by_hand[:16] - by_class).abs().max()):.1e} nats")
 assert torch.allclose(by_hand[:16], by_class, atol=1e-3)
@@ -749,13 +756,13 @@ assert oracle_bpp - 1e-6 <= mix_bpp <= oracle_bpp + math.log2(3) / 400 + 1e-6
 assert abs(mix_bpp - table["mixture of three PixelCNNs (§9)"]) < 1e-3
 
 # %% [markdown]
-# The gain is small (printed above), and it cannot be larger. On each sprite the whole-sprite mixture is never better than that sprite's best component and never worse than it by more than $\log_2 3$ bits per sprite, so its bits/pixel sit just above those of "each sprite scored by its best component" (printed): all a whole-sprite mixture can do is pick, sprite by sprite, the component that suits it.
+# The gain is small (printed above), and it cannot be much larger. On each sprite the whole-sprite mixture is never better than that sprite's best component and never worse than it by more than $\log_2 3$ bits per sprite, so its bits/pixel sit just above those of "each sprite scored by its best component" (printed): all a whole-sprite mixture can do is pick, sprite by sprite, the component that suits it.
 #
 # **Mixing at every pixel.** The chain rule offers another average. At pixel $t$, take the mixture of the three components' *predictions* for that pixel,
 #
 # $$p(x_t \mid x_{<t}) = \tfrac13 \sum_k p_k(x_t \mid x_{<t}), \qquad p(x) = \prod_t p(x_t \mid x_{<t}).$$
 #
-# Each factor is a mixture in slide 24's sense, over the 167 colours of one pixel: it is non-negative and sums to 1 over the colours because each $p_k(\cdot \mid x_{<t})$ does. A product of such conditionals is a proper model over whole sprites (the chain rule of notebook 01, read backwards), with an exact likelihood. Sampling: at each pixel pick a component with probability $\tfrac13$ and draw that one pixel from its prediction, which is the same as drawing from the averaged prediction. Jensen now works pixel by pixel, and a component can lead on one pixel and trail on the next, so the average can beat every component on a sprite; the cell below prints on how many of the test sprites it does. `PixelEnsemble` is the class (its sampler keeps one `RasterCache` per PixelCNN and draws each pixel from the average of their predictions); the cell checks it against the chain rule by hand.
+# Each factor is a mixture in slide 24's sense, over the 167 colours of one pixel: it is non-negative and sums to 1 over the colours because each $p_k(\cdot \mid x_{<t})$ does. A product of such conditionals is a proper model over whole sprites (the chain rule of notebook 01, read backwards), with an exact likelihood. Sampling: at each pixel pick a component with probability $\tfrac13$ and draw that one pixel from its prediction, which is the same as drawing from the averaged prediction. Jensen now works pixel by pixel, and a component can lead on one pixel and trail on the next, so the average can beat every component on a sprite; the cell below prints on how many of the test sprites it does. `PixelEnsemble` is the class (its sampler keeps one `RasterCache` per PixelCNN and draws each pixel from the average of their predictions); the cell checks it against the chain rule by hand, and times drawing 8 sprites from the ensemble and from one PixelCNN.
 
 # %%
 with torch.no_grad():  # per_pixel: the components' log p_k(x_t | x_<t), from the cell above
@@ -765,14 +772,15 @@ ens_bpp = to_bpp(ens_hand)
 beats_all = float((ens_hand > lp.max(0).values).float().mean())
 print(f"held-out bits/pixel: best component {min(parts_bpp):.3f}, whole-sprite mixture {mix_bpp:.3f}, "
       f"mixed per pixel {ens_bpp:.3f}")
-print(f"mixed per pixel beats every component on {beats_all:.0%} of the 80 test sprites; by hand vs PixelEnsemble "
+print(f"mixed per pixel beats every component on {beats_all:.0%} of the {lp.shape[1]} test sprites; by hand vs PixelEnsemble "
       f"(16 sprites): largest difference {float((ens_hand[:16] - ens_class).abs().max()):.1e} nats")
 t0 = time.perf_counter()
 ens_drawn = ensemble.sample(8, generator=torch.Generator().manual_seed(3))
 t1 = time.perf_counter()
 cnn.sample(8, generator=torch.Generator().manual_seed(3))
 one_s, ens_s = time.perf_counter() - t1, t1 - t0
-print(f"8 sprites drawn from it in {ens_s:.1f} s, from one PixelCNN in {one_s:.1f} s (each pixel asks all three components)")
+print(f"8 sprites drawn from the ensemble in {ens_s:.1f} s, from one PixelCNN in {one_s:.1f} s (each pixel asks all three "
+      "components)")
 assert ens_s > one_s
 assert torch.allclose(ens_hand[:16], ens_class, atol=1e-3)
 assert ens_bpp < mix_bpp < min(parts_bpp) and ens_bpp <= 2.12 and beats_all > 0.9
@@ -787,7 +795,7 @@ fig
 # %% [markdown]
 # ### Drawing from scratch with the PixelCNN
 #
-# Does the LSTM's temperature suit the PixelCNN too? Drawing a PixelCNN sprite takes longer, even with its cache (the cell times its 72 sprites at τ = 1 against the LSTM-512's 72 of section 6 and prints the ratio, which depends on the machine and its load; for each pixel the PixelCNN computes a column of each of its ten layers, and at each row's first pixel a row of each, where the LSTM takes one step of one layer), and every τ also costs a classifier test, so instead of a sweep we test only two temperatures, τ = 1 and the LSTM's `best_tau`, the same way as in section 6: 72 sprites at each, tested against the 72 validation sprites with the classifier. The one it finds harder to tell apart, by its mean accuracy, is `cnn_tau`; compare the gap with the printed spreads: a gap inside them, as for the LSTM in section 6, means either τ would do. The figure shows both models at τ = 1, their own distributions, and at the τ the classifier chose.
+# Does the LSTM's temperature suit the PixelCNN too? Drawing a PixelCNN sprite takes longer, even with its cache (the cell times its 72 sprites at τ = 1 against the LSTM-512's 72 of section 6 and prints the ratio, which depends on the machine and its load; for each pixel the PixelCNN computes a column of the horizontal stack of each of its eleven layers, the first one and ten gated ones, and at each row's first pixel a row of each vertical stack), and every τ also costs a classifier test, so instead of a sweep we test only two temperatures, τ = 1 and the LSTM's `best_tau`, the same way as in section 6: 72 sprites at each, tested against the 72 validation sprites with the classifier. The one it finds harder to tell apart, by its mean accuracy, is `cnn_tau`; compare the gap with the printed spreads (the cell prints whether it lies inside them). A spread covers only the classifier's three repeats on the same sprites; drawing 72 other sprites moves an accuracy by more (the cell prints the binomial estimate), and here the gap is smaller than that (asserted): weak evidence that one τ draws better than the other, so either would do, as for the LSTM in section 6. The figure shows both models at τ = 1, their own distributions, and at the τ the classifier chose.
 
 # %%
 cnn_taus = tuple(sorted({1.0, best_tau}))
@@ -796,13 +804,20 @@ for tau in cnn_taus:
     t0 = time.perf_counter()
     cnn_drawn[tau] = cnn.sample(n_val, generator=torch.Generator().manual_seed(3), temperature=tau)
     cnn_draw_s[tau] = time.perf_counter() - t0
-print(f"72 sprites at τ = 1: PixelCNN {cnn_draw_s[1.0]:.1f} s, LSTM-512 (section 6) {lstm_draw_s[1.0]:.1f} s "
+print(f"{n_val} sprites at τ = 1: PixelCNN {cnn_draw_s[1.0]:.1f} s, LSTM-512 (section 6) {lstm_draw_s[1.0]:.1f} s "
       f"({cnn_draw_s[1.0] / lstm_draw_s[1.0]:.1f}x)")
 assert cnn_draw_s[1.0] > lstm_draw_s[1.0], "a PixelCNN sprite takes longer to draw"
 cnn_acc = {tau: c2st(valid, x, cmap) for tau, x in cnn_drawn.items()}
 cnn_tau = min(cnn_taus, key=lambda t: cnn_acc[t]["accuracy"])
 for tau in cnn_taus:
     print(f"PixelCNN, τ = {tau}: C2ST accuracy {cnn_acc[tau]['accuracy']:.2f} ± {cnn_acc[tau]['spread']:.2f}")
+cnn_gap = max(cnn_acc[t]["accuracy"] for t in cnn_taus) - min(cnn_acc[t]["accuracy"] for t in cnn_taus)
+print(f"gap between the two τ: {cnn_gap:.2f}, " + ("inside" if cnn_gap <= max(cnn_acc[t]["spread"] for t in cnn_taus)
+                                                  else "outside") + " the larger of their spreads")
+mean_acc = sum(cnn_acc[t]["accuracy"] for t in cnn_taus) / len(cnn_taus)
+draw_noise = math.sqrt(mean_acc * (1 - mean_acc) / (2 * n_val))  # binomial: an accuracy over 2 x 72 sprites
+print(f"one draw of {2 * n_val} sprites moves an accuracy by about {draw_noise:.2f} (binomial standard deviation)")
+assert cnn_gap < draw_noise, "the gap is smaller than the noise of drawing other sprites"
 print(f"chosen for the PixelCNN: τ = {cnn_tau} (LSTM-512: τ = {best_tau}; training vs validation sprites: "
       f"{real_vs_real['accuracy']:.2f})")
 # later notebooks (09) draw at these temperatures from the package's table; it must say what this test chose

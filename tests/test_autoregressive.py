@@ -247,6 +247,29 @@ def test_conditional_pixelcnn_cached_logits_equal_the_one_pass_logits():
     torch.testing.assert_close(got, full, atol=1e-5, rtol=1e-5)
 
 
+def test_a_pixelcnn_of_another_kernel_size_samples_without_the_cache():
+    """RasterCache reads the taps of kernel 3 (every model of the series); a kernel-5 model is refused by it with a
+    clear error and sampled by re-running the network, plainly or given a code (ConditionalPixelCNN)."""
+    from helpers.models.pixel_cnn import ConditionalPixelCNN
+
+    torch.manual_seed(0)
+    cfg = PixelCNNConfig(channels=8, layers=2, kernel=5)
+    model, x = PixelCNN(cfg).eval(), _sprites(2)
+    with pytest.raises(ValueError, match="kernel 5"):
+        model.raster_cache(x)
+    fast = model.sample(prefix=x, known=380, generator=torch.Generator().manual_seed(5))
+    slow, gen = x.clone(), torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        PixelModel._fill(model, slow, 380, 400, lambda logits: torch.multinomial(logits.softmax(-1), 1, generator=gen)[:, 0])
+    assert torch.equal(fast, slow)
+    cond_model, z = ConditionalPixelCNN(cfg, latent=3).eval(), torch.randn(2, 3)
+    img = x.clone()
+    with torch.no_grad():
+        cond_model._fill(img, 390, 400, lambda logits: logits.argmax(-1), cond_model.conditions(z))
+        want = cond_model.logits(img, z).argmax(-1)
+    assert torch.equal(img.flatten(1)[:, 390:], want.flatten(1)[:, 390:])  # a greedy fill: its own argmax
+
+
 def test_pixelcnn_sampling_draws_what_the_full_pass_would():
     """The cached sampler against the plain loop (whole image re-run for every pixel)."""
     torch.manual_seed(0)

@@ -274,9 +274,9 @@ class PixelEnsemble(PixelModel):
     product is a normalised model with an exact likelihood. Unlike ``PixelMixture`` (one
     component per image, weights following the evidence) it mixes afresh at every pixel, so it
     can be better than every component on every image. Sampling draws each pixel from the
-    averaged conditional, which is the same as picking a component uniformly at that pixel and
-    drawing from its conditional; a temperature divides the averaged log-probabilities.
-    When every component is a PixelCNN, sampling keeps one ``RasterCache`` per component;
+    averaged conditional, which at temperature 1 is the same as picking a component uniformly at
+    that pixel and drawing from its conditional; a temperature divides the averaged log-probabilities.
+    When every component is a PixelCNN of kernel 3, sampling keeps one ``RasterCache`` per component;
     otherwise it re-runs the components on the rows so far for every pixel (the base class's loop)."""
 
     def __init__(self, components: list[PixelModel]):
@@ -294,7 +294,7 @@ class PixelEnsemble(PixelModel):
         return self._average([c(x) for c in self.parts])
 
     def _fill(self, img: Tensor, known: int, stop: int, draw: Draw) -> None:
-        if not all(hasattr(c, "raster_cache") for c in self.parts):
+        if not all(getattr(c, "cached_sampling", False) for c in self.parts):
             return super()._fill(img, known, stop, draw)
         s, caches = self.side, [part.raster_cache(img) for part in self.parts]
         for t in range(known, stop):

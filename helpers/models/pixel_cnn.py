@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from helpers.models.autoregressive import Draw, PixelModel
+from helpers.models.autoregressive import Draw, PixelModel, fill_raster
 from helpers.core.data import N_COLOURS, SIDE, check_images
 
 
@@ -127,14 +127,24 @@ class PixelCNN(PixelModel):
             h = layer.horizontal(h, from_v if cond is None else from_v + cond[i])
         return self.out(self.drop(h)).permute(0, 2, 3, 1)
 
+    @property
+    def cached_sampling(self) -> bool:
+        """Whether ``RasterCache`` can draw from this model: it is written for kernel 3 (every model of the series)."""
+        return self.cfg.kernel == 3
+
     def raster_cache(self, img: Tensor, cond: tuple[Tensor, ...] | None = None) -> RasterCache:
         """Logits of img's pixels one at a time, in raster order, reusing every layer's work."""
         return RasterCache(self, img, cond)
 
     def _fill(self, img: Tensor, known: int, stop: int, draw: Draw, cond: tuple[Tensor, ...] | None = None) -> None:
-        """Nothing computed twice (``RasterCache``: per pixel a new column of each layer, per row a new
-        row), not the network re-run on the rows so far for every pixel (the base class's loop; notebook
-        02 section 9 times both)."""
+        """With ``RasterCache`` (per pixel a new column of each layer's horizontal stack, per row a new row of
+        each vertical stack), not the network re-run on the rows so far for every pixel (the base class's
+        loop; notebook 02 section 9 times both), which a model whose kernel size is not 3 still uses."""
+        if not self.cached_sampling:
+            if cond is not None:
+                return fill_raster(img, lambda x, r: self._logits(x[:, : r + 1], tuple(m[:, :, : r + 1] for m in cond)),
+                                   draw, known, stop)
+            return super()._fill(img, known, stop, draw)
         cache = self.raster_cache(img, cond)
         s = self.side
         for t in range(known, stop):
@@ -142,7 +152,7 @@ class PixelCNN(PixelModel):
 
 
 class RasterCache:
-    """Drawing pixel by pixel with a gated PixelCNN, nothing computed twice.
+    """Drawing pixel by pixel with a gated PixelCNN of kernel 3, nothing computed twice.
 
     The vertical stack's row r depends on the rows above only: in a gated layer, on rows r and
     r - d of the vertical stack below (d its dilation; the first layer reads row r - 1 of the
@@ -155,6 +165,9 @@ class RasterCache:
     any first t (the rows and columns before it are computed on that first call)."""
 
     def __init__(self, model: PixelCNN, img: Tensor, cond: tuple[Tensor, ...] | None = None):
+        if not model.cached_sampling:
+            raise ValueError(f"RasterCache reads the taps of 3x3 and 1x3 masks; this model has kernel {model.cfg.kernel}: "
+                             "draw with model.sample(), which then re-runs the network for every pixel")
         self.model, self.img, self.cond = model, img, cond
         b, s, c = img.shape[0], model.side, model.cfg.channels
         self.pad = max(layer.v.dilation[1] for layer in model.layers)  # zero rows above, zero columns left
