@@ -36,6 +36,7 @@ import os
 import sys
 import types
 
+from IPython.core.interactiveshell import InteractiveShell
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
@@ -78,6 +79,8 @@ def _kernel_class() -> type:
     str_, urandom, list_len, list_pop, dict_set, dict_pop = str, os.urandom, list.__len__, list.pop, dict.__setitem__, dict.pop
     Module, Expr, Call, Name, Load, Constant, If, fix = (ast.Module, ast.Expr, ast.Call, ast.Name, ast.Load, ast.Constant,
                                                          ast.If, ast.fix_missing_locations)
+    getframe, tuple_, tuple_len = sys._getframe, tuple, tuple.__len__
+    transform_code = InteractiveShell.transform_ast.__code__  # the one caller of EndOfTest.visit that counts
 
     def reached(token) -> None:
         """The last statement of a test cell calls this (``EndOfTest``): every statement before it ran without
@@ -90,15 +93,23 @@ def _kernel_class() -> type:
         """An AST transformer, added to the shell's for one test cell: the cell's statements go into ``if True:``,
         followed by ``reached(secret)`` under a fresh name, so the call runs only if they all ran without raising
         (the reply's status comes from the cell's ExecutionResult, whose class a submission can swap). It applies
-        once (a cell the test itself runs gets nothing) and takes itself out of the shell's list as it runs."""
+        once (a cell the test itself runs gets nothing), only when IPython's own ``transform_ast`` calls it with the
+        shell's list as the snapshot had it plus itself last (no transformer of the student's wraps, precedes or
+        follows it), turns the collector on again (off since the reset: no finaliser ran in between) and takes
+        itself out of the shell's list as it runs."""
 
         def visit(self, node):
-            end, transformers = state.get("end"), state.get("transformers")
+            end, transformers, caller = state.get("end"), state.get("transformers"), getframe(1).f_code
+            as_saved = end is not None and list_len(transformers) == tuple_len(end["before"]) + 1  # ours last, the
+            i = 0  # rest the snapshot's, by identity: no transformer of the student's runs before or after ours
+            while as_saved and i < tuple_len(end["before"]):
+                as_saved, i = transformers[i] is end["before"][i], i + 1
             if transformers is not None and list_len(transformers) and transformers[-1] is self:
                 list_pop(transformers)
-            if end is None or end["used"] or type_(node) is not Module:
-                return node
+            if end is None or end["used"] or type_(node) is not Module or caller is not transform_code or not as_saved:
+                return node  # no call added: the test is not signed
             end["used"] = True
+            gc_on()  # off since the reset: no finaliser of the student's ran between the reset and this transform
             call = Expr(Call(Name(end["name"], Load()), [Constant(end["token"])], []))
             node.body = [If(Constant(True), [*node.body, call], [])]
             return fix(node)
@@ -108,6 +119,7 @@ def _kernel_class() -> type:
         end = {"token": urandom(16).hex(), "name": "_grader_end_of_test_" + urandom(6).hex(), "used": False,
                "reached": False}  # the name tells nothing of the secret
         state["end"], state["transformers"] = end, shell.ast_transformers
+        end["before"] = tuple_(state["transformers"])
         dict_set(ns, end["name"], reached)
         state["transformers"].append(EndOfTest())
         return end
@@ -187,7 +199,6 @@ def _kernel_class() -> type:
             own_globals()
             reset(snapshot, self)
             end = end_of_test(snapshot.kernel_attrs["shell"], snapshot.user_ns)  # the real ones, as just put back
-            gc_on()
             reply = await IPythonKernel.do_execute(self, rest, silent, store_history, user_expressions,
                                                    allow_stdin, **kwargs)
             off = state.get("frames")  # first, by C: a frame-evaluation callback would run as each frame below starts

@@ -10,6 +10,7 @@ import _signal
 import builtins
 import functools
 import gc
+import linecache
 import os
 import sys
 import types
@@ -87,6 +88,7 @@ class _Snapshot:
                 *(s for s in (sys.stdout, sys.stderr) if s is not None)]
         objs = [o for o in objs if o is not None]
         self.objs = {id(o): (o, dict(vars(o))) for o in objs if hasattr(o, "__dict__")}
+        self.line_cache = (vars(linecache), linecache.cache)  # IPython writes each cell's source there as it starts
         self.types = {id(o): (o, type(o)) for o in objs}
         getattr(shell, "loop_runner", None)  # a trait made on first use: read, so the snapshot holds it
         self.traits = {id(o): (o, tv, dict(tv)) for o in objs  # session.pack, shell.loop_runner: traits
@@ -156,6 +158,7 @@ class _Snapshot:
             out += [f"{name_of(type(obj), False)}.{k} (on the object)" for k, v in vars(obj).items()  # plain: put_back_first
                     if k != "CustomTB" and (
                     k in attrs and (acts(attrs[k], fs) or k in UNSET_RUNNERS) and not same(attrs[k], v)
+                    or k in attrs and attrs[k] is not None and type(v) is not type(attrs[k])  # another type swapped in
                     or k not in attrs and issubclass(type(getattr(type(obj), k, None)), fs)
                     and not rebound(obj, k, v)  # IPython puts stream.write back so
                     or k not in attrs and k.endswith(TRAIT_MAGIC) and acts(v, fs))]
@@ -204,6 +207,11 @@ class _Snapshot:
         setprofile(None)
         settrace(None)
         out += [f"builtins.{k}" for k in put_back_dict(self.builtins)]  # read without calling a builtin
+        lines, cache = self.line_cache  # IPython writes each cell's source there as the cell starts: no subclass's
+        if dict.get(lines, "cache") is not cache:  # __setitem__ may run between the reset and the test
+            out.append("linecache.cache")
+            keep(dict.get(lines, "cache"))
+            dict.__setitem__(lines, "cache", cache)
         out += signal_handlers(self.signals, self.sigchld)  # torch's own SIGCHLD handler is kept
         out += screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
         moved = [n for n, m in self.modules.items() if dict.get(self.sys_modules, n) is not m]  # a fake torch's
@@ -277,8 +285,9 @@ class _Snapshot:
             for k in [k for k in d if k not in attrs and (issubclass(type(d[k]), fs) or k.endswith(TRAIT_MAGIC)
                                                           and acts(d[k], fs))]:
                 del d[k]
-            for k, v in attrs.items():
-                if d.get(k, self) is not v and (acts(v, fs) or k in UNSET_RUNNERS):
+            for k, v in attrs.items():  # what runs, and a value of another type (IPython calls a dict's methods)
+                if d.get(k, self) is not v and (acts(v, fs) or k in UNSET_RUNNERS or v is not None
+                                                 and type(d.get(k, self)) is not type(v)):
                     d[k] = v
         for o, tv, vals in self.traits.values():  # tv bound again by put_back_first
             keep_items(tv)

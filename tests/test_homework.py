@@ -403,6 +403,11 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
         # round 28, found while fixing: a trace function rewrites the test's own variables before each of its lines,
         # then takes itself off as the test ends; the kernel now refuses sys.settrace (its audit hook)
         "mallory_rewrite": (stub1, REWRITE),
+        # round 29: student code run between the reset and the test's transform swapped the kernel's EndOfTest for a
+        # wrapper that calls it and then turns every assert into pass: a dict subclass as the shell's compiler's
+        # _filename_map (IPython writes to it as the cell starts), or a finaliser at the collection gc_on() allowed
+        "mallory_filename_map": (stub1, SWAP_END + "get_ipython().compile._filename_map = _Map(get_ipython().compile._filename_map)"),
+        "mallory_gc_swap": (stub1, SWAP_END + GC_ARM),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -513,6 +518,39 @@ def _fix(frame, event, arg):
 def double(xs):
     sys.settrace(_fix)
     return [0]"""
+SWAP_END = """import ast as _ast
+def double(xs):
+    return [0]
+class _Tx(_ast.NodeTransformer):  # the kernel's EndOfTest still adds its call; every assert becomes pass
+    def __init__(self, real, ts):
+        self.real, self.ts = real, ts
+    def visit(self, node):
+        for i in range(len(self.ts)):
+            if self.ts[i] is self:
+                del self.ts[i]
+                break
+        return _ast.fix_missing_locations(_ast.NodeTransformer.visit(self, self.real.visit(node)))
+    def visit_Assert(self, node):
+        return _ast.copy_location(_ast.Pass(), node)
+def _swap():
+    ts = get_ipython().ast_transformers
+    if len(ts) and type(ts[-1]).__name__ == "EndOfTest":
+        ts[-1] = _Tx(ts[-1], ts)
+class _Map(dict):
+    def __setitem__(self, k, v):
+        _swap()
+        dict.__setitem__(self, k, v)
+"""
+GC_ARM = """import gc as _gc
+class _Arm:
+    def __del__(self):
+        _swap()
+        _rearm()
+def _rearm():
+    a = _Arm()
+    a.me = a  # garbage in a cycle: its finaliser runs at the next collection
+_rearm()
+_gc.set_threshold(10)"""
 SELF_UNDO = """def _getter(self):  # read by ipykernel after the test: puts both patches back, itself included
     _undo()
     return True
@@ -843,6 +881,8 @@ EXPECTED = {
                                                "InteractiveShell.showtraceback patched while it ran: not counted")),
     "mallory_result": ((0, NOT_ANSWERED_1), (0, UNCONFIRMED)),
     "mallory_selfundo": ((0, NOT_ANSWERED_1), (0, UNCONFIRMED)),
+    "mallory_filename_map": ((0, NOT_ANSWERED_1), (0, "AssertionError: double([1, 2, 3]) gave [0], expected [2, 4, 6]")),
+    "mallory_gc_swap": ((0, NOT_ANSWERED_1), (0, "AssertionError: double([1, 2, 3]) gave [0], expected [2, 4, 6]")),
     "mallory_rewrite": ((0, NOT_ANSWERED_1), (0, "RuntimeError: the grading kernel allows no sys.settrace: a trace or "
                                                  "profile function could skip a test's asserts")),
     # submissions that are not one regular file in the student's own folder: never opened
