@@ -100,7 +100,8 @@ def _kernel_class() -> type:
 
         def visit(self, node):
             end, transformers, caller = state.get("end"), state.get("transformers"), getframe(1).f_code
-            as_saved = end is not None and list_len(transformers) == tuple_len(end["before"]) + 1  # ours last, the
+            as_saved = end is not None and end["shell"].ast_transformers is transformers  # the list IPython reads,
+            as_saved = as_saved and list_len(transformers) == tuple_len(end["before"]) + 1  # ours last, the
             i = 0  # rest the snapshot's, by identity: no transformer of the student's runs before or after ours
             while as_saved and i < tuple_len(end["before"]):
                 as_saved, i = transformers[i] is end["before"][i], i + 1
@@ -119,7 +120,7 @@ def _kernel_class() -> type:
         end = {"token": urandom(16).hex(), "name": "_grader_end_of_test_" + urandom(6).hex(), "used": False,
                "reached": False}  # the name tells nothing of the secret
         state["end"], state["transformers"] = end, shell.ast_transformers
-        end["before"] = tuple_(state["transformers"])
+        end["before"], end["shell"] = tuple_(state["transformers"]), shell
         dict_set(ns, end["name"], reached)
         state["transformers"].append(EndOfTest())
         return end

@@ -1867,6 +1867,41 @@ def test_round_26_a_cache_is_compared_with_its_saved_table_and_a_class_not_put_b
     assert snap.changed(kernel) == []
 
 
+def test_round_29_what_ipython_writes_to_as_a_cell_starts_is_put_back_and_reported(kernel):
+    """Round 29: a dict subclass as the shell's compiler's ``_filename_map`` (IPython writes to it as each cell starts,
+    after the reset) ran the student's code between the reset and the test, as would one as ``linecache.cache``; the
+    reset puts back an attribute of the objects that run a cell whose value's type changed, and ``linecache.cache``,
+    and the check reports both. End to end: ``mallory_filename_map`` in tests/test_homework.py."""
+    import linecache
+
+    from grader import graveyard
+
+    snap = _Snapshot(kernel)
+    snap.restore(kernel)
+    graveyard.release()
+    compiler, lines = kernel.shell.compile, linecache.cache
+    ran = []
+
+    class Spy(dict):
+        def __setitem__(self, k, v):
+            ran.append(k)
+            dict.__setitem__(self, k, v)
+
+    try:
+        compiler._filename_map, linecache.cache = Spy(compiler._filename_map), Spy(lines)
+        found = snap.changed(kernel)
+        assert "linecache.cache" in found and any(f.endswith("._filename_map (on the object)") for f in found), found
+        linecache.cache = Spy(lines)
+        compiler._filename_map = Spy(compiler._filename_map)
+        snap.restore(kernel)
+        assert type(compiler._filename_map) is dict and linecache.cache is lines
+        compiler.cache("x = 1\n")  # what IPython does as a cell starts: nothing of the student's runs
+        assert not ran, ran
+    finally:
+        linecache.cache = lines
+        graveyard.release()
+
+
 def test_round_27_no_builtin_is_looked_up_before_the_check_puts_them_back_and_the_graders_tables_are_read_only():
     """Round 27 (3 ways, no false alarm): after a test, before the check's first step puts builtins back, the
     kernel looked builtins up by name (``any`` in its check of its own globals, ``bool`` for the stuck verdict,
