@@ -99,15 +99,18 @@ def _kernel_class() -> type:
         itself out of the shell's list as it runs."""
 
         def visit(self, node):
-            end, transformers, caller = state.get("end"), state.get("transformers"), getframe(1).f_code
-            as_saved = end is not None and end["shell"].ast_transformers is transformers  # the list IPython reads,
-            as_saved = as_saved and list_len(transformers) == tuple_len(end["before"]) + 1  # ours last, the
-            i = 0  # rest the snapshot's, by identity: no transformer of the student's runs before or after ours
-            while as_saved and i < tuple_len(end["before"]):
-                as_saved, i = transformers[i] is end["before"][i], i + 1
-            if transformers is not None and list_len(transformers) and transformers[-1] is self:
+            end, caller = state.get("end"), getframe(1).f_code
+            if end is None:
+                return node
+            transformers, before = end["transformers"], end["before"]
+            as_saved = end["shell"].ast_transformers is transformers  # the list IPython reads, with ours last and
+            as_saved = as_saved and list_len(transformers) == tuple_len(before) + 1  # the rest the snapshot's, by
+            i = 0  # identity: no transformer of the student's runs before or after ours
+            while as_saved and i < tuple_len(before):
+                as_saved, i = transformers[i] is before[i], i + 1
+            if list_len(transformers) and transformers[-1] is self:
                 list_pop(transformers)
-            if end is None or end["used"] or type_(node) is not Module or caller is not transform_code or not as_saved:
+            if end["used"] or type_(node) is not Module or caller is not transform_code or not as_saved:
                 return node  # no call added: the test is not signed
             end["used"] = True
             gc_on()  # off since the reset: no finaliser of the student's ran between the reset and this transform
@@ -119,10 +122,11 @@ def _kernel_class() -> type:
         """The secret and the transformer for one test cell, set up after the reset (no student code runs between)."""
         end = {"token": urandom(16).hex(), "name": "_grader_end_of_test_" + urandom(6).hex(), "used": False,
                "reached": False}  # the name tells nothing of the secret
-        state["end"], state["transformers"] = end, shell.ast_transformers
-        end["before"], end["shell"] = tuple_(state["transformers"]), shell
+        transformers = end["transformers"] = shell.ast_transformers
+        end["before"], end["shell"] = tuple_(transformers), shell
+        state["end"] = end
         dict_set(ns, end["name"], reached)
-        state["transformers"].append(EndOfTest())
+        transformers.append(EndOfTest())
         return end
 
     def end_of_test_gone(end: dict, ns) -> None:
@@ -130,10 +134,10 @@ def _kernel_class() -> type:
         compares none): its name out of the notebook's namespace, the transformer out of the shell's list (if the
         cell never got as far as its transform), by identity."""
         dict_pop(ns, end["name"], None)
-        transformers = state.get("transformers")
-        if transformers is not None and list_len(transformers) and type_(transformers[-1]) is EndOfTest:
+        transformers = end["transformers"]
+        if list_len(transformers) and type_(transformers[-1]) is EndOfTest:
             list_pop(transformers)
-        state["end"] = state["transformers"] = None
+        state["end"] = None
 
     def reset(snapshot, kernel) -> None:
         """The reset, unless the kernel is stuck; it is from now on if the reset meets what it cannot put back."""

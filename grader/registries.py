@@ -18,7 +18,7 @@ REGISTRIES = (("torch.distributions.kl", "_KL_"), ("torch.nn.modules.module", "_
               ("copyreg", "dispatch_table"), ("numpy._core._type_aliases", "sctypeDict"),  # copying by type, dtype names
               ("torch.testing._comparison", "_DTYPE_PRECISIONS"))  # assert_close's default tolerances, by dtype
 CONSTANT = ("_DTYPE_PRECISIONS",)  # tables no library fills: an entry added counts, whatever it holds
-MEMOS = (("_KL_MEMOIZE", "_KL_REGISTRY"),)  # a cache: {its name: the table whose entries it may hold}
+MEMOS = (("_KL_MEMOIZE", "_KL_REGISTRY"),)  # a cache: (its name, the table whose entries it may hold)
 # tables keyed by class: an entry added for a class made since the snapshot (sympy's, imported by torch on first
 # use, or the student's own) changes only how that class's objects are copied
 BY_CLASS = ("dispatch_table", "_deepcopy_dispatch", "_copy_dispatch")

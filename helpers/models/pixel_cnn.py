@@ -175,7 +175,7 @@ class RasterCache:
         self.v_in = [zeros(b, c, self.pad + s, s) for _ in model.layers]  # each layer's vertical input, kept rows
         self.h_in = [zeros(b, c, self.pad + s) for _ in model.layers]  # its horizontal input, this row's columns
         self.from_v: list[Tensor] = []  # row r of what each layer's vertical stack hands its horizontal one
-        self.rows, self.row, self.cols, self.last = 0, -1, 0, -1
+        self.rows, self.last = 0, -1  # vertical rows computed; the last pixel drawn
 
         def taps(conv: MaskedConv2d) -> Tensor:
             return conv.weight * conv.mask
@@ -227,13 +227,11 @@ class RasterCache:
         while self.rows <= r:  # rows not computed yet (all of them up to r on a first call)
             self._vertical(self.rows)
             self.rows += 1
-        if self.row != r:
-            self.row, self.cols = r, 0
-        while self.cols < c:  # columns of this row before c (on a first call mid-row)
-            self._horizontal(r, self.cols)
-            self.cols += 1
+        done = self.last % s + 1 if self.last // s == r else 0  # this row's columns computed so far
+        for col in range(done, c):  # those before c not computed yet (on a first call mid-row)
+            self._horizontal(r, col)
         h = self._horizontal(r, c)
-        self.cols, self.last = c + 1, t
+        self.last = t
         out = self.model.out  # ELU, 1x1 conv, ELU, 1x1 conv: the same on one column
         h = F.elu(self.model.drop(h))
         h = F.elu(F.linear(h, out[1].weight[:, :, 0, 0], out[1].bias))
