@@ -74,6 +74,23 @@ def shipped():
     return load
 
 
+@pytest.fixture(scope="session")
+def device():
+    """Where the tests of training and sampling paths put their models: the CPU, or the device that
+    GENERATION_TEST_DEVICE names (``scripts/device_check.sh`` sets cuda on a machine with a GPU)."""
+    import torch
+
+    name = os.environ.get("GENERATION_TEST_DEVICE", "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        pytest.fail(f"GENERATION_TEST_DEVICE={name!r} names no torch device: use cpu or cuda", pytrace=False)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        pytest.fail("GENERATION_TEST_DEVICE=cuda, but torch sees no CUDA GPU here: unset it to test on the CPU",
+                    pytrace=False)
+    return dev
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Small networks (the toy GANs, WaveNet's one-sample steps): one torch thread is fastest on a
@@ -87,7 +104,7 @@ def one_thread():
 
 
 @pytest.fixture
-def stopped_and_resumed(tmp_path, monkeypatch):
+def stopped_and_resumed(tmp_path, monkeypatch, device):
     """`train NAME --resume` as a user meets it, for a small recipe: ``run(recipe, **hook)`` trains it
     once without a stop, then again with ``hook`` (the recipe's fit's on_epoch= or on_step=, which
     raises KeyboardInterrupt part-way) and --resume, then runs the same command again. It checks
@@ -103,13 +120,13 @@ def stopped_and_resumed(tmp_path, monkeypatch):
     monkeypatch.setenv("GENERATION_CACHE", str(tmp_path))
 
     def run(small, **hook):
-        _, ref = registry.train(small, device="cpu", progress=False)
+        _, ref = registry.train(small, device=device, progress=False)
         reference = {k: v.clone() for k, v in torch.load(ref.path, weights_only=True)["state_dict"].items()}
         stopping = dataclasses.replace(small, fit=functools.partial(small.fit, **hook))
         with pytest.raises(KeyboardInterrupt):
-            registry.train(stopping, device="cpu", progress=False, resume=True)
+            registry.train(stopping, device=device, progress=False, resume=True)
         assert registry.resume_path(small).is_file()
-        _, info = registry.train(small, device="cpu", progress=False, resume=True)
+        _, info = registry.train(small, device=device, progress=False, resume=True)
         got = torch.load(info.path, weights_only=True)["state_dict"]
         assert got.keys() == reference.keys() and all(torch.equal(got[k], v) for k, v in reference.items())
         assert info.meta["runs"] == 2 and info.history.train == ref.history.train

@@ -298,14 +298,15 @@ def _stop_at_step_150(step, model):  # the GANs save every 100 steps: resumes fr
 
 
 @pytest.mark.slow
-def test_registry_train_resume_sums_time_and_names_each_run(stopped_and_resumed):
+def test_registry_train_resume_sums_time_and_names_each_run(stopped_and_resumed, device):
     """`train NAME --resume` on a small recipe: stopped after its first epoch, run again, it writes
     the same checkpoint as an uninterrupted run, and its meta counts both runs and their time."""
     from helpers import registry
 
     _, info = stopped_and_resumed(registry.recipe("context2d_digits").with_epochs(3),
                                   on_epoch=_stop_in_the_second_epoch)
-    assert info.meta["device"] == "cpu, 1 thread(s)"
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu, 1 thread(s)"
+    assert info.meta["device"] == where
     assert info.meta["command"].endswith("context2d_digits --resume")
     assert info.meta["seconds"] > 0
 
