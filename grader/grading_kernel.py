@@ -15,9 +15,10 @@ checks the same things, torch's operator registrations and the notebook's tensor
 passed while something was patched gets no signature (``PATCHED_PREFIX`` says what), and one that
 passed untouched gets its signature (``TOKEN_PREFIX``): an HMAC, under the run's key, of the nonce
 and the test's code as this kernel ran it. "Passed" is the kernel's own finding, not the reply's
-status (which the submission's objects decide): the test's syntax tree gets one more statement at
-its end, a call with a secret fresh for that test (``EndOfTest``), which runs only if every statement
-before it ran without raising.
+status (which the submission's objects decide): the kernel compiles and runs the test cell itself,
+not through IPython's run_cell (nothing of IPython's runs between the reset and the test), with one
+more statement at its end, a call with a secret fresh for that test (``run_test``), which runs only
+if every statement before it ran without raising.
 
 What it cannot do: code in this process can reach anything in it. A submission that digs the key
 out of this kernel's closure, patches a test's names between the reset and their use and puts them
@@ -32,11 +33,12 @@ import gc
 import hashlib
 import hmac
 import importlib
+import linecache
 import os
 import sys
+import traceback
 import types
 
-from IPython.core.interactiveshell import InteractiveShell
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
@@ -73,71 +75,55 @@ def _kernel_class() -> type:
     # gc callback of the student's would run in every frame or collection of the check and empty its findings
     setprofile, getprofile, settrace, gettrace, gc_off, gc_on = (sys.setprofile, sys.getprofile, sys.settrace,
                                                                  sys.gettrace, gc.disable, gc.enable)
-    type_, dict_ = type, dict
+    type_ = type
     keep, release = graveyard.keep, graveyard.release  # what the check and the reset take out: held till the verdict
     stuck_error = hooks.Stuck  # raised where something cannot be put back without running the student's code
-    str_, urandom, list_len, list_pop, dict_set, dict_pop = str, os.urandom, list.__len__, list.pop, dict.__setitem__, dict.pop
-    Module, Expr, Call, Name, Load, Constant, If, fix = (ast.Module, ast.Expr, ast.Call, ast.Name, ast.Load, ast.Constant,
-                                                         ast.If, ast.fix_missing_locations)
-    getframe, tuple_, tuple_len = sys._getframe, tuple, tuple.__len__
-    transform_code = InteractiveShell.transform_ast.__code__  # the one caller of EndOfTest.visit that counts
+    str_, urandom, dict_set, dict_pop = str, os.urandom, dict.__setitem__, dict.pop
+    Expr, Call, Name, Load, Constant, If = ast.Expr, ast.Call, ast.Name, ast.Load, ast.Constant, ast.If  # C types
+    compile_, exec_, only_ast, base_exception = compile, exec, ast.PyCF_ONLY_AST, BaseException
+    str_len, format_exception = str.__len__, traceback.format_exception
 
     def reached(token) -> None:
-        """The last statement of a test cell calls this (``EndOfTest``): every statement before it ran without
+        """The last statement of a test cell calls this (``run_test``): every statement before it ran without
         raising. Only with this test's secret, which no source, history or namespace holds."""
         end = state.get("end")
         if end is not None and type_(token) is str_ and token == end["token"]:
             end["reached"] = True
 
-    class EndOfTest:
-        """An AST transformer, added to the shell's for one test cell: the cell's statements go into ``if True:``,
-        followed by ``reached(secret)`` under a fresh name, so the call runs only if they all ran without raising
-        (the reply's status comes from the cell's ExecutionResult, whose class a submission can swap). It applies
-        once (a cell the test itself runs gets nothing), only when IPython's own ``transform_ast`` calls it with the
-        shell's list as the snapshot had it plus itself last (no transformer of the student's wraps, precedes or
-        follows it), turns the collector on again (off since the reset: no finaliser ran in between) and takes
-        itself out of the shell's list as it runs."""
+    def run_test(source: str, ns: dict, end: dict):
+        """The test cell compiled and run by the kernel itself, not by IPython's ``run_cell``: nothing of IPython's
+        (its history, logger, input and AST transformers, compiler and caches, traits, ipykernel's event loop
+        checks) runs between the reset and the test's first statement, so nothing a submission left in them can.
+        The statements go into one ``if True:`` block followed by ``reached(secret)`` under a fresh name, which
+        runs only if every statement before it ran without raising; compiled with asserts on whatever the
+        interpreter's optimisation level, and with none of this module's future flags. Returns the exception the
+        test raised, or None. The test's source is plain Python: a magic or top-level await is a SyntaxError."""
+        try:
+            tree = compile_(source, end["file"], "exec", only_ast, dont_inherit=True, optimize=0)
+            n = source.count("\n") + 2  # the call's line: after the test's last
+            at = {"lineno": 1, "col_offset": 0, "end_lineno": n, "end_col_offset": 0}
+            call = Expr(Call(Name(end["name"], Load(), lineno=n, col_offset=0, end_lineno=n, end_col_offset=1),
+                             [Constant(end["token"], lineno=n, col_offset=1, end_lineno=n, end_col_offset=2)], [],
+                             lineno=n, col_offset=0, end_lineno=n, end_col_offset=2),
+                        lineno=n, col_offset=0, end_lineno=n, end_col_offset=2)
+            tree.body = [If(Constant(True, **at), [*tree.body, call], [], **at)]
+            code = compile_(tree, end["file"], "exec", dont_inherit=True, optimize=0)
+            gc_on()  # off since the reset: no finaliser of the student's ran between the reset and the test
+            exec_(code, ns)
+        except base_exception as e:  # held: the test may rebind builtins.BaseException
+            return e
+        return None
 
-        def visit(self, node):
-            end, caller = state.get("end"), getframe(1).f_code
-            if end is None:
-                return node
-            transformers, before = end["transformers"], end["before"]
-            as_saved = end["shell"].ast_transformers is transformers  # the list IPython reads, with ours last and
-            as_saved = as_saved and list_len(transformers) == tuple_len(before) + 1  # the rest the snapshot's, by
-            i = 0  # identity: no transformer of the student's runs before or after ours
-            while as_saved and i < tuple_len(before):
-                as_saved, i = transformers[i] is before[i], i + 1
-            if list_len(transformers) and transformers[-1] is self:
-                list_pop(transformers)
-            if end["used"] or type_(node) is not Module or caller is not transform_code or not as_saved:
-                return node  # no call added: the test is not signed
-            end["used"] = True
-            gc_on()  # off since the reset: no finaliser of the student's ran between the reset and this transform
-            call = Expr(Call(Name(end["name"], Load()), [Constant(end["token"])], []))
-            node.body = [If(Constant(True), [*node.body, call], [])]
-            return fix(node)
-
-    def end_of_test(shell, ns) -> dict:
-        """The secret and the transformer for one test cell, set up after the reset (no student code runs between)."""
-        end = {"token": urandom(16).hex(), "name": "_grader_end_of_test_" + urandom(6).hex(), "used": False,
-               "reached": False}  # the name tells nothing of the secret
-        transformers = end["transformers"] = shell.ast_transformers
-        end["before"], end["shell"] = tuple_(transformers), shell
-        state["end"] = end
-        dict_set(ns, end["name"], reached)
-        transformers.append(EndOfTest())
-        return end
-
-    def end_of_test_gone(end: dict, ns) -> None:
-        """After the test and its check (which took keys that are no str out of the namespace: the name's lookup
-        compares none): its name out of the notebook's namespace, the transformer out of the shell's list (if the
-        cell never got as far as its transform), by identity."""
-        dict_pop(ns, end["name"], None)
-        transformers = end["transformers"]
-        if list_len(transformers) and type_(transformers[-1]) is EndOfTest:
-            list_pop(transformers)
-        state["end"] = None
+    def describe(error, source: str, file: str) -> dict:
+        """The error output of a test that raised, as IPython's would say it (the grader's reason is its first
+        line): only after the verdict, since the exception's class and str are the student's to define."""
+        try:
+            linecache.cache[file] = (str_len(source), None, source.splitlines(True), file)  # its lines in the traceback
+            tb = error.__traceback__  # its first frame is run_test's: left out
+            tb = format_exception(type_(error), error, tb.tb_next if tb is not None else None)
+            return {"ename": type_(error).__name__, "evalue": str_(error), "traceback": tb}
+        except base_exception:  # a class, str or library function of the student's that raises
+            return {"ename": "Error", "evalue": "the test raised an exception that cannot be shown", "traceback": []}
 
     def reset(snapshot, kernel) -> None:
         """The reset, unless the kernel is stuck; it is from now on if the reset meets what it cannot put back."""
@@ -181,7 +167,7 @@ def _kernel_class() -> type:
             state["frames"] = getattr(ef, "set_eval_frame", None)  # C: torch's PEP 523 hook, taken off below
             state["own"] = [(d, dict(d)) for d in (globals(), *(vars(m) for m in OWN_MODULES))]
             metas = [m for m in type_(GradingKernel).__mro__ if m is not type_ and m is not object]  # traitlets'
-            state["own_classes"] = {c: dict(_TYPE_DICT(c)) for c in (*metas, _Snapshot, GradingKernel, EndOfTest)}
+            state["own_classes"] = {c: dict(_TYPE_DICT(c)) for c in (*metas, _Snapshot, GradingKernel)}
 
         async def do_execute(self, code, silent, store_history=True, user_expressions=None,
                              allow_stdin=False, **kwargs):
@@ -203,9 +189,12 @@ def _kernel_class() -> type:
             gc_off()
             own_globals()
             reset(snapshot, self)
-            end = end_of_test(snapshot.kernel_attrs["shell"], snapshot.user_ns)  # the real ones, as just put back
-            reply = await IPythonKernel.do_execute(self, rest, silent, store_history, user_expressions,
-                                                   allow_stdin, **kwargs)
+            ns = snapshot.user_ns  # the real namespace, as just put back
+            end = {"token": urandom(16).hex(), "name": "_grader_end_of_test_" + urandom(6).hex(), "reached": False,
+                   "file": "<test " + urandom(4).hex() + ">"}  # the name tells nothing of the secret
+            state["end"] = end
+            dict_set(ns, end["name"], reached)
+            error = run_test(rest, ns, end)
             off = state.get("frames")  # first, by C: a frame-evaluation callback would run as each frame below starts
             frame_hook = off(None) if off is not None else None
             tracers = (gettrace(), getprofile())
@@ -214,9 +203,9 @@ def _kernel_class() -> type:
             settrace(None)
             framed, traced, profiled = frame_hook is not None, tracers[0] is not None, tracers[1] is not None
             gc_off()
-            # The evidence the grader scores, judged before anything is sent: the signature when the reply is ok, the
-            # test's last statement ran (EndOfTest: the reply's status alone can be forged) and nothing was patched.
-            if nonce and type_(reply) is dict_ and reply.get("status") == "ok":
+            # The evidence the grader scores, judged before anything is sent: the signature when the test raised nothing,
+            # its last statement ran (run_test's call with the secret) and nothing was patched.
+            if nonce and error is None:
                 patched = ["torch's frame-evaluation callback"] * framed + own_globals()
                 patched += ["a trace or profile function"] * (traced or profiled)
                 if not state.get("stuck"):
@@ -228,12 +217,18 @@ def _kernel_class() -> type:
                     patched.append("a class the grader cannot put back safely (no test signed from now on)")
                 text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched  # before anything else runs
                         else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}" if end["reached"] is True
-                        else None)  # an "ok" for a test that raised: no signature (the grader says unconfirmed)
+                        else None)  # the test ran to no end of its own: no signature (the grader says unconfirmed)
                 reset(snapshot, self)  # undo what the student's functions did during the test
                 if text is not None:
                     self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"},
                                       parent=self.get_parent(), ident=self._topic("stream"))
-            end_of_test_gone(end, snapshot.user_ns)
+            dict_pop(ns, end["name"], None)  # after the check, which took keys that are no str out of the namespace
+            state["end"] = None
+            reply = _ok(self)
+            if error is not None:  # the verdict is taken: the student's exception may now say what it is
+                reply = {**reply, "status": "error", **describe(error, rest, end["file"])}
+                self.session.send(self.iopub_socket, "error", {k: reply[k] for k in ("ename", "evalue", "traceback")},
+                                  parent=self.get_parent(), ident=self._topic("error"))
             release()  # the verdict is sent: what the reset and the check took out may go (its finalisers run now)
             gc_on()
             return reply

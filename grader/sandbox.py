@@ -8,7 +8,9 @@ and processes (``Limits``; grader.grading_kernel applies them inside). Where the
 create one, a ``pids`` cgroup caps the processes too. ``$HOME`` and ``/tmp`` are size-capped
 tmpfs mounts that vanish with the sandbox: nothing the kernel writes there reaches the host disk.
 ``/dev`` is read-only except ``/dev/shm``, a capped tmpfs too (``SHM_BYTES``): together these
-bound the memory a submission's files can take.
+bound the memory a submission's files can take. There is no procfs inside: ``/proc`` is a read-only
+tmpfs holding only the host's ``/proc/cpuinfo`` (through ``/proc/self/mem`` the kernel could read and
+write its own memory, which no audit event shows).
 
 The kernel can write to no host folder at all. Its sockets live in a tmpfs of its own
 (``SOCKETS_BYTES``) at the path of the host folder ``s`` (``ipc_folder``); the grader reaches
@@ -137,7 +139,11 @@ def sandbox_argv(ipc: Path, limits: Limits, bwrap: str) -> list[str]:
     The tmpfs mounts come first, so that no bind below a tmpfs is hidden by it."""
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
             "--new-session", "--cap-drop", "ALL", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-            "--hostname", "grader", "--clearenv", "--proc", "/proc", "--dev", "/dev",
+            "--hostname", "grader", "--clearenv", "--dev", "/dev",
+            # no procfs: through /proc/self/mem the kernel could read and write its own memory (the run's key, a
+            # built-in's C function), which the audit hook cannot see. Only the host's CPU description, which
+            # torch reads to choose its vector kernels (without it every tensor operation takes the slow path)
+            "--tmpfs", "/proc", "--ro-bind", "/proc/cpuinfo", "/proc/cpuinfo", "--remount-ro", "/proc",
             "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",  # /dev: a tmpfs, capped
             "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
             "--size", str(limits.home_bytes), "--tmpfs", INSIDE_HOME,

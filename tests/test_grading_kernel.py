@@ -1919,7 +1919,11 @@ def test_round_27_no_builtin_is_looked_up_before_the_check_puts_them_back_and_th
     import grader.grading_kernel as gk
     from grader import contents, graveyard
 
-    stop = (_Snapshot.restore, _Snapshot.changed)
+    # describe formats a failed test's error, after the verdict (traceback's code looks builtins up; no check follows)
+    after = [c.cell_contents for c in gk.GradingKernel.do_execute.__closure__
+             if getattr(c.cell_contents, "__name__", None) == "describe"]
+    assert len(after) == 1
+    stop = (_Snapshot.restore, _Snapshot.changed, *after)
     seen, todo, looked_up = {}, [gk.GradingKernel.do_execute], {}
     while todo:
         f = todo.pop()

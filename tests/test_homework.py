@@ -408,6 +408,20 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
         # _filename_map (IPython writes to it as the cell starts), or a finaliser at the collection gc_on() allowed
         "mallory_filename_map": (stub1, SWAP_END + "get_ipython().compile._filename_map = _Map(get_ipython().compile._filename_map)"),
         "mallory_gc_swap": (stub1, SWAP_END + GC_ARM),
+        # round 30: IPython ran the student's code as the test cell started, after the reset and before its
+        # transform: a logger's file (None at the snapshot), a trait that is a str subclass (its __eq__ rewrote
+        # the tree after the transform), a library function's __annotations__ (ipykernel's inspect.signature)
+        "mallory_logger": (stub1, ARM + "class _Log:\n    def write(self, data):\n"
+                                  "        if 'double([-5, 0, 11])' in data:\n            _arm()\n"
+                                  "    def flush(self):\n        pass\n"
+                                  "get_ipython().logger.logfile = _Log()\nget_ipython().logger.log_active = True\n" + WRONG),
+        "mallory_interactivity": (stub1, INTERACTIVITY + WRONG),
+        "mallory_annotations": (stub1, ARM + "from IPython.core.interactiveshell import InteractiveShell as _S\n"
+                                       "class _A(dict):\n    def __len__(self):\n        _arm()\n"
+                                       "        return dict.__len__(self)\n"
+                                       "_S.run_cell_async.__annotations__ = _A(_S.run_cell_async.__annotations__)\n" + WRONG),
+        # round 30: all's C function swapped for id's through /proc/self/mem (the same object: no check sees it)
+        "mallory_procmem": (stub1, PROCMEM),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -551,6 +565,54 @@ def _rearm():
     a.me = a  # garbage in a cycle: its finaliser runs at the next collection
 _rearm()
 _gc.set_threshold(10)"""
+ARM = """import ast as _ast
+from IPython.core.interactiveshell import InteractiveShell as _IS
+class _NoAsserts(_ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return _ast.copy_location(_ast.Pass(), node)
+def _arm():  # the shell's transform_ast wrapped for one call: every assert of the test becomes pass
+    ip = get_ipython()
+    def transform_ast(node):
+        del ip.transform_ast
+        node = _IS.transform_ast(ip, node)
+        if "double" in _ast.dump(node):
+            node = _ast.fix_missing_locations(_NoAsserts().visit(node))
+        return node
+    ip.transform_ast = transform_ast
+"""
+WRONG = """def double(xs):
+    return [0]"""
+INTERACTIVITY = """import ast as _ast, sys as _sys
+class _NoAsserts(_ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return _ast.copy_location(_ast.Pass(), node)
+class _I(str):  # the trait accepts a str subclass; run_ast_nodes compares it after the transform
+    def __eq__(self, o):
+        f = _sys._getframe(1)
+        nodes = f.f_locals.get("nodelist")
+        if f.f_code.co_name == "run_ast_nodes" and nodes and "double" in _ast.dump(nodes[0]):
+            for n in nodes:
+                _NoAsserts().visit(n)
+                _ast.fix_missing_locations(n)
+        return str.__eq__(self, o)
+    __hash__ = str.__hash__
+get_ipython().ast_node_interactivity = _I("last_expr")
+"""
+PROCMEM = """class Yes:
+    def __eq__(self, other):
+        return True
+    __hash__ = object.__hash__
+def _peek(addr, n):
+    with open("/proc/self/mem", "rb", buffering=0) as m:
+        m.seek(addr)
+        return m.read(n)
+def _poke(addr, data):
+    with open("/proc/self/mem", "r+b", buffering=0) as m:
+        m.seek(addr)
+        m.write(data)
+def double(xs):
+    _poke(id(all) + 16, _peek(id(id) + 16, 8))  # all's C function := id's: all(anything) is a nonzero int
+    return [Yes() for _ in xs]"""
 SELF_UNDO = """def _getter(self):  # read by ipykernel after the test: puts both patches back, itself included
     _undo()
     return True
@@ -797,6 +859,7 @@ NOT_ANSWERED_2 = "not answered: the solution still raises NotImplementedError"
 NOT_JSON = "not a valid notebook file (NotJSONError: Notebook does not appear to be JSON: '{\"cells\": [ not json')"
 NONE_IS_NO_INT = "AssertionError: n_distinct should be an int, got NoneType"
 THREE = "AssertionError: 3 is not the number of distinct numbers in values"  # asserts did run
+WRONG_2 = "AssertionError: double([1, 2, 3]) gave [0], expected [2, 4, 6]"
 UNCONFIRMED = ("the kernel replied ok but never confirmed the test with its signature: "
                "the submission tampered with the kernel or its messages")
 CHANNEL_CLOSED = ("the kernel's output channel closed (a message over the limit of 8388608 bytes?) "
@@ -821,8 +884,11 @@ EXPECTED = {
     "mallory_hooks": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
     "mallory_gradebook": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
     "mallory_daemon": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
-    # its 500 sleeping children use up the process limit, so its own kernel cannot start a thread
-    "mallory_forks": ((0, "RuntimeError: can't start new thread"), (0, NOT_ANSWERED_2)),
+    # its 500 sleeping children use up the process limit (its output says where the fork was refused): the test,
+    # which the kernel runs itself, fails on its own; the next cell IPython runs cannot start the thread it wants
+    "mallory_forks": ((0, NONE_IS_NO_INT),
+                      (0, "the solution cell raised RuntimeError: can't start new thread; test: NameError: name "
+                          "'double' is not defined")),
     "mallory_files": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
     "mallory_net": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
     "mallory_memory": ((0, "the solution cell raised MemoryError; test: NameError: name 'n_distinct' is not defined"),
@@ -833,7 +899,7 @@ EXPECTED = {
     # the kernel's token is missing
     "mallory_forge_send": ((0, NONE_IS_NO_INT), (0, UNCONFIRMED)),
     "mallory_forge_execute": ((0, UNCONFIRMED), (0, UNCONFIRMED)),
-    "mallory_forge_excepthook": ((0, NONE_IS_NO_INT), (0, "test failed (the kernel reported an error)")),
+    "mallory_forge_excepthook": ((0, NONE_IS_NO_INT), (0, "ValueError: hidden")),
     "mallory_setuid": ((0, NONE_IS_NO_INT), (0, NOT_ANSWERED_2)),
     "mallory_disk": ((1, ""), (0, NOT_ANSWERED_2)),           # its $HOME filled up; the answer counts
     "mallory_buffers": ((0, CHANNEL_CLOSED), (0, CHANNEL_CLOSED)),
@@ -857,13 +923,14 @@ EXPECTED = {
     "mallory_compiler": ((0, THREE), (0, NOT_ANSWERED_2)),
     "mallory_class": ((0, THREE), (0, NOT_ANSWERED_2)),
     "mallory_manager": ((0, THREE), (0, NOT_ANSWERED_2)),
-    # set_config leaves IPython unable to format the test's traceback: the assert raised all the same
-    "mallory_optimize": 2 * ((0, "test failed (the kernel reported an error)"),),
+    # the kernel compiles each test with asserts on (optimize=0), whatever the interpreter's level
+    "mallory_optimize": ((0, THREE), (0, NOT_ANSWERED_2)),
     "mallory_codeswap": ((0, "AssertionError: 0 is not the number of distinct numbers in values"),
                          (0, "AssertionError: double([1, 2, 3]) gave [0], expected [2, 4, 6]")),
     "mallory_pack": ((1, ""), (0, "the test passed only with builtins.min patched while it ran: not counted")),
-    # round 28: sys.settrace is refused, so double raises (with builtins.min patched, IPython cannot format the error)
-    "mallory_trace": ((0, NOT_ANSWERED_1), (0, "test failed (the kernel reported an error)")),
+    # round 28: sys.settrace is refused, so double raises
+    "mallory_trace": ((0, NOT_ANSWERED_1), (0, "RuntimeError: the grading kernel allows no sys.settrace: a trace or "
+                                               "profile function could skip a test's asserts")),
     "mallory_finaliser": ((0, NOT_ANSWERED_1), (0, "the test passed only with builtins.min, builtins._eraser patched "
                                                    "while it ran: not counted")),
     # the grader's own class cannot be put back without running the student's code: no test signed from then on
@@ -871,18 +938,23 @@ EXPECTED = {
                                      "signed from now on) patched while it ran: not counted")),
     "mallory_stuck": 2 * ((0, "the test passed only with the grader's _Snapshot (not put back), a class the grader "
                               "cannot put back safely (no test signed from now on) patched while it ran: not counted"),),
-    # round 27: each earned ex2's point for [0] before; the kernel now calls no builtin before the check puts
-    # them back, and the grader's tables are read-only (the assignment is refused)
-    "mallory_any": ((0, NOT_ANSWERED_1), (0, "the test passed only with builtins.any, ExecutionResult.success, "
-                                             "InteractiveShell.showtraceback patched while it ran: not counted")),
-    "mallory_bool": ((1, ""), (0, "the test passed only with a class the grader cannot put back safely (no test "
-                                  "signed from now on) patched while it ran: not counted")),
-    "mallory_table": ((0, NOT_ANSWERED_1), (0, "the test passed only with ExecutionResult.success, "
-                                               "InteractiveShell.showtraceback patched while it ran: not counted")),
-    "mallory_result": ((0, NOT_ANSWERED_1), (0, UNCONFIRMED)),
-    "mallory_selfundo": ((0, NOT_ANSWERED_1), (0, UNCONFIRMED)),
-    "mallory_filename_map": ((0, NOT_ANSWERED_1), (0, "AssertionError: double([1, 2, 3]) gave [0], expected [2, 4, 6]")),
-    "mallory_gc_swap": ((0, NOT_ANSWERED_1), (0, "AssertionError: double([1, 2, 3]) gave [0], expected [2, 4, 6]")),
+    # round 27: each earned ex2's point for [0] before, by a failed test made to reply ok; since round 30 the
+    # kernel runs the test itself and its reply says what the test raised, whatever ExecutionResult says
+    "mallory_any": ((0, NOT_ANSWERED_1), (0, WRONG_2)),
+    "mallory_bool": ((1, ""), (0, WRONG_2)),
+    "mallory_table": ((0, NOT_ANSWERED_1), (0, WRONG_2)),
+    # round 28's: no ExecutionResult is made for a test cell any more (the class swap raises)
+    "mallory_result": ((0, NOT_ANSWERED_1), (0, "TypeError: type 'NoneType' is not an acceptable base type")),
+    "mallory_selfundo": ((0, NOT_ANSWERED_1), (0, WRONG_2)),
+    "mallory_filename_map": ((0, NOT_ANSWERED_1), (0, WRONG_2)),
+    "mallory_gc_swap": ((0, NOT_ANSWERED_1), (0, WRONG_2)),
+    # round 30: student code run by IPython as the test cell started (a logger's file, a trait's __eq__, a library
+    # function's __annotations__) rewrote the test's tree; and memory written through /proc/self/mem
+    "mallory_logger": ((0, NOT_ANSWERED_1), (0, WRONG_2)),
+    "mallory_interactivity": ((0, NOT_ANSWERED_1), (0, WRONG_2)),
+    "mallory_annotations": ((0, NOT_ANSWERED_1), (0, WRONG_2)),
+    "mallory_procmem": ((0, NOT_ANSWERED_1), (0, "FileNotFoundError: [Errno 2] No such file or directory: "
+                                                 "'/proc/self/mem'")),
     "mallory_rewrite": ((0, NOT_ANSWERED_1), (0, "RuntimeError: the grading kernel allows no sys.settrace: a trace or "
                                                  "profile function could skip a test's asserts")),
     # submissions that are not one regular file in the student's own folder: never opened

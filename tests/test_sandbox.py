@@ -78,6 +78,45 @@ def test_the_sandbox_works_from_a_clone_under_tmp(clone_under_tmp, sandbox):
     assert not (top / "pwned.txt").exists() and not (top / "helpers" / "pwned.txt").exists()
 
 
+@pytest.mark.slow
+def test_the_sandbox_has_no_procfs_but_the_cpu_description(sandbox):
+    """Round 30: through /proc/self/mem the kernel wrote a built-in's C function and read the run's key. Inside,
+    /proc holds only cpuinfo (read-only), which torch needs to use the CPU's vector instructions, as outside."""
+    import torch
+
+    from grader.sandbox import Limits, _bwrap, ipc_folder, kernel_env, sandbox_argv
+
+    inside = textwrap.dedent("""
+        import os, torch
+        print("proc:", sorted(os.listdir("/proc")))
+        for path in ("/proc/self/mem", "/proc/1/mem", "/proc/thread-self/mem"):
+            try:
+                open(path, "rb")
+                print("opened", path)
+            except OSError as e:
+                print("refused", path, e.strerror)
+        try:
+            open("/proc/x", "w")
+        except OSError as e:
+            print("write:", e.strerror)
+        print("capability:", torch.backends.cpu.get_cpu_capability())
+    """)
+    private, ipc = ipc_folder()
+    try:
+        argv = sandbox_argv(ipc, Limits(), _bwrap())
+        env = kernel_env(Limits(), "", "")
+        argv += [a for k in ("PYTHONPATH", "PATH") for a in ("--setenv", k, env[k])]
+        res = subprocess.run([*argv, sys.executable, "-c", inside], capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(private)
+    assert res.returncode == 0, res.stderr
+    assert "proc: ['cpuinfo']" in res.stdout, res.stdout
+    assert "opened" not in res.stdout and res.stdout.count("No such file or directory") == 3, res.stdout
+    assert "write: Read-only file system" in res.stdout, res.stdout
+    assert f"capability: {torch.backends.cpu.get_cpu_capability()}" in res.stdout, (res.stdout, res.stderr)
+    assert "Error in cpuinfo" not in res.stderr, res.stderr
+
+
 def test_refusal_says_when_bwrap_cannot_make_namespaces(tmp_path, monkeypatch):
     fake = tmp_path / "bwrap"
     fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
