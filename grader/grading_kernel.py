@@ -254,8 +254,24 @@ class GradingKernelApp(IPKernelApp):
         sys.addaudithook(guard.audit_hook(funcs, allowed, existing, shapes))
 
 
+def not_dumpable() -> None:
+    """No other process may read or write this one's memory: a child of the submission's, a fresh interpreter
+    without the audit hook, could otherwise call ``process_vm_writev`` or ``ptrace`` on the kernel (same user, so
+    allowed) and patch a built-in's C function in place, or read the run's key. ``PR_SET_DUMPABLE`` 0 makes
+    that need ``CAP_SYS_PTRACE``, which the sandbox's user lacks (and cannot get back: no new user namespace).
+    Linux only; elsewhere (no sandbox either) nothing."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed: the kernel will not grade")
+
+
 def main() -> None:
     apply_limits(os.environ.pop("GRADER_LIMITS", ""))
+    not_dumpable()
     GradingKernelApp.launch_instance()
 
 

@@ -422,6 +422,9 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
                                        "_S.run_cell_async.__annotations__ = _A(_S.run_cell_async.__annotations__)\n" + WRONG),
         # round 30: all's C function swapped for id's through /proc/self/mem (the same object: no check sees it)
         "mallory_procmem": (stub1, PROCMEM),
+        # found while fixing round 30: the same swap from a child, a fresh interpreter without the audit hook, by
+        # process_vm_writev (allowed for a process of the same user until the kernel made itself not dumpable)
+        "mallory_pvm": (stub1, PVM),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -613,6 +616,26 @@ def _poke(addr, data):
 def double(xs):
     _poke(id(all) + 16, _peek(id(id) + 16, 8))  # all's C function := id's: all(anything) is a nonzero int
     return [Yes() for _ in xs]"""
+PVM = r'''import os, subprocess, sys
+class Yes:
+    def __eq__(self, other):
+        return True
+    __hash__ = object.__hash__
+CHILD = """import ctypes, sys
+class Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+libc = ctypes.CDLL(None, use_errno=True)
+pid, src, dst = map(int, sys.argv[1:])
+buf = ctypes.create_string_buffer(8)
+def move(f, remote):
+    local, far = Iovec(ctypes.addressof(buf), 8), Iovec(remote, 8)
+    return f(pid, ctypes.byref(local), 1, ctypes.byref(far), 1, 0)
+print(move(libc.process_vm_readv, src), move(libc.process_vm_writev, dst), ctypes.get_errno())
+"""
+def double(xs):  # a fresh interpreter, with no audit hook, copies id's C function over all's in the kernel
+    args = [str(v) for v in (os.getpid(), id(id) + 16, id(all) + 16)]
+    print(subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True).stdout)
+    return [Yes() for _ in xs]'''
 SELF_UNDO = """def _getter(self):  # read by ipykernel after the test: puts both patches back, itself included
     _undo()
     return True
@@ -955,6 +978,7 @@ EXPECTED = {
     "mallory_annotations": ((0, NOT_ANSWERED_1), (0, WRONG_2)),
     "mallory_procmem": ((0, NOT_ANSWERED_1), (0, "FileNotFoundError: [Errno 2] No such file or directory: "
                                                  "'/proc/self/mem'")),
+    "mallory_pvm": ((0, NOT_ANSWERED_1), (0, "AssertionError: double([1, 2, 3]) should hold ints")),
     "mallory_rewrite": ((0, NOT_ANSWERED_1), (0, "RuntimeError: the grading kernel allows no sys.settrace: a trace or "
                                                  "profile function could skip a test's asserts")),
     # submissions that are not one regular file in the student's own folder: never opened
