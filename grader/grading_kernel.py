@@ -3,7 +3,7 @@
     python -m grader.grading_kernel -f CONNECTION_FILE
 
 It is ipykernel's kernel with these additions, made before any student code runs: resource limits
-(``$GRADER_LIMITS``); the run's key, carried by the grader's first request (``KEY_MARKER``) and kept
+(``$GRADER_LIMITS``); a process no other may read, write or trace (``not_dumpable``); the run's key, carried by the grader's first request (``KEY_MARKER``) and kept
 only in a closure of ``do_execute``, with the reset and the check; an audit hook (grader.guard); and
 a snapshot, taken after the teacher notebook's imports (``$GRADER_PREIMPORT``).
 
@@ -15,10 +15,10 @@ checks the same things, torch's operator registrations and the notebook's tensor
 passed while something was patched gets no signature (``PATCHED_PREFIX`` says what), and one that
 passed untouched gets its signature (``TOKEN_PREFIX``): an HMAC, under the run's key, of the nonce
 and the test's code as this kernel ran it. "Passed" is the kernel's own finding, not the reply's
-status (which the submission's objects decide): the kernel compiles and runs the test cell itself,
-not through IPython's run_cell (nothing of IPython's runs between the reset and the test), with one
-more statement at its end, a call with a secret fresh for that test (``run_test``), which runs only
-if every statement before it ran without raising.
+status (which the submission's objects decide): the kernel compiles and runs the test cell itself
+with the C ``compile`` and ``exec`` (``run_test``), not through IPython's run_cell, so nothing of
+IPython's runs between the reset and the test, and a test that raised nothing ran every statement of
+its own frame (the collector stays off from the reset until the verdict).
 
 What it cannot do: code in this process can reach anything in it. A submission that digs the key
 out of this kernel's closure, patches a test's names between the reset and their use and puts them
@@ -28,7 +28,6 @@ the sandbox around the kernel is what keeps a submission from harming anyone els
 
 from __future__ import annotations
 
-import ast
 import gc
 import hashlib
 import hmac
@@ -78,45 +77,34 @@ def _kernel_class() -> type:
     type_ = type
     keep, release = graveyard.keep, graveyard.release  # what the check and the reset take out: held till the verdict
     stuck_error = hooks.Stuck  # raised where something cannot be put back without running the student's code
-    str_, urandom, dict_set, dict_pop = str, os.urandom, dict.__setitem__, dict.pop
-    Expr, Call, Name, Load, Constant, If = ast.Expr, ast.Call, ast.Name, ast.Load, ast.Constant, ast.If  # C types
-    compile_, exec_, only_ast, base_exception = compile, exec, ast.PyCF_ONLY_AST, BaseException
+    str_, urandom = str, os.urandom
+    compile_, exec_, base_exception = compile, exec, BaseException
     str_len, format_exception = str.__len__, traceback.format_exception
 
-    def reached(token) -> None:
-        """The last statement of a test cell calls this (``run_test``): every statement before it ran without
-        raising. Only with this test's secret, which no source, history or namespace holds."""
-        end = state.get("end")
-        if end is not None and type_(token) is str_ and token == end["token"]:
-            end["reached"] = True
-
-    def run_test(source: str, ns: dict, end: dict):
+    def run_test(source: str, ns: dict, file: str):
         """The test cell compiled and run by the kernel itself, not by IPython's ``run_cell``: nothing of IPython's
-        (its history, logger, input and AST transformers, compiler and caches, traits, ipykernel's event loop
-        checks) runs between the reset and the test's first statement, so nothing a submission left in them can.
-        The statements go into one ``if True:`` block followed by ``reached(secret)`` under a fresh name, which
-        runs only if every statement before it ran without raising; compiled with asserts on whatever the
-        interpreter's optimisation level, and with none of this module's future flags. Returns the exception the
-        test raised, or None. The test's source is plain Python: a magic or top-level await is a SyntaxError."""
+        (its history, logger, input and AST transformers, compiler and caches, traits, ipykernel's checks of the
+        event loop) runs between the reset and the test's first statement, so nothing a submission left in them can.
+        The source goes straight to the C ``compile`` held from kernel start (no syntax tree of Python objects,
+        whose classes a submission could have changed), with asserts on whatever the interpreter's optimisation
+        level and none of this module's future flags, and to ``exec`` in the notebook's namespace. Returns the
+        exception the test raised, or None: the test's own frame then ran every statement (no frame of the
+        student's lies between ``exec`` and it, and it starts with nothing of the student's run since the reset:
+        the collector stays off from the reset until the verdict, so no finaliser runs at a collection as ``exec``
+        starts; a trace function could skip a statement, and the audit hook refuses those; what the functions
+        the test calls do while it runs is the check's to see). The source is plain Python: a magic or
+        top-level await is a SyntaxError."""
         try:
-            tree = compile_(source, end["file"], "exec", only_ast, dont_inherit=True, optimize=0)
-            n = source.count("\n") + 2  # the call's line: after the test's last
-            at = {"lineno": 1, "col_offset": 0, "end_lineno": n, "end_col_offset": 0}
-            call = Expr(Call(Name(end["name"], Load(), lineno=n, col_offset=0, end_lineno=n, end_col_offset=1),
-                             [Constant(end["token"], lineno=n, col_offset=1, end_lineno=n, end_col_offset=2)], [],
-                             lineno=n, col_offset=0, end_lineno=n, end_col_offset=2),
-                        lineno=n, col_offset=0, end_lineno=n, end_col_offset=2)
-            tree.body = [If(Constant(True, **at), [*tree.body, call], [], **at)]
-            code = compile_(tree, end["file"], "exec", dont_inherit=True, optimize=0)
-            gc_on()  # off since the reset: no finaliser of the student's ran between the reset and the test
+            code = compile_(source, file, "exec", 0, True, 0)  # flags, dont_inherit, optimize
             exec_(code, ns)
         except base_exception as e:  # held: the test may rebind builtins.BaseException
             return e
         return None
 
     def describe(error, source: str, file: str) -> dict:
-        """The error output of a test that raised, as IPython's would say it (the grader's reason is its first
-        line): only after the verdict, since the exception's class and str are the student's to define."""
+        """The error output of a test that raised: its class's name and str (the grader's reason is the name and
+        the str's first line) and a plain Python traceback. Only after the verdict, since the exception's class and
+        str are the student's to define."""
         try:
             linecache.cache[file] = (str_len(source), None, source.splitlines(True), file)  # its lines in the traceback
             tb = error.__traceback__  # its first frame is run_test's: left out
@@ -190,11 +178,8 @@ def _kernel_class() -> type:
             own_globals()
             reset(snapshot, self)
             ns = snapshot.user_ns  # the real namespace, as just put back
-            end = {"token": urandom(16).hex(), "name": "_grader_end_of_test_" + urandom(6).hex(), "reached": False,
-                   "file": "<test " + urandom(4).hex() + ">"}  # the name tells nothing of the secret
-            state["end"] = end
-            dict_set(ns, end["name"], reached)
-            error = run_test(rest, ns, end)
+            file = "<test " + urandom(4).hex() + ">"
+            error = run_test(rest, ns, file)
             off = state.get("frames")  # first, by C: a frame-evaluation callback would run as each frame below starts
             frame_hook = off(None) if off is not None else None
             tracers = (gettrace(), getprofile())
@@ -203,8 +188,8 @@ def _kernel_class() -> type:
             settrace(None)
             framed, traced, profiled = frame_hook is not None, tracers[0] is not None, tracers[1] is not None
             gc_off()
-            # The evidence the grader scores, judged before anything is sent: the signature when the test raised nothing,
-            # its last statement ran (run_test's call with the secret) and nothing was patched.
+            # The evidence the grader scores, judged before anything is sent: the signature when the test raised nothing
+            # (so every statement ran: run_test) and nothing was patched.
             if nonce and error is None:
                 patched = ["torch's frame-evaluation callback"] * framed + own_globals()
                 patched += ["a trace or profile function"] * (traced or profiled)
@@ -216,17 +201,14 @@ def _kernel_class() -> type:
                 if state.get("stuck"):  # no bool(): once stuck, no check put the builtins back
                     patched.append("a class the grader cannot put back safely (no test signed from now on)")
                 text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched  # before anything else runs
-                        else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}" if end["reached"] is True
-                        else None)  # the test ran to no end of its own: no signature (the grader says unconfirmed)
+                        else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}")
                 reset(snapshot, self)  # undo what the student's functions did during the test
                 if text is not None:
                     self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"},
                                       parent=self.get_parent(), ident=self._topic("stream"))
-            dict_pop(ns, end["name"], None)  # after the check, which took keys that are no str out of the namespace
-            state["end"] = None
             reply = _ok(self)
             if error is not None:  # the verdict is taken: the student's exception may now say what it is
-                reply = {**reply, "status": "error", **describe(error, rest, end["file"])}
+                reply = {**reply, "status": "error", **describe(error, rest, file)}
                 self.session.send(self.iopub_socket, "error", {k: reply[k] for k in ("ename", "evalue", "traceback")},
                                   parent=self.get_parent(), ident=self._topic("error"))
             release()  # the verdict is sent: what the reset and the check took out may go (its finalisers run now)

@@ -40,13 +40,15 @@ def test_no_visible_test_says_correct(notebook, gid, test):
 
 
 @pytest.mark.parametrize("notebook, gid, test", EXERCISES, ids=[f"{n}:{g}" for n, g, _ in EXERCISES])
-def test_no_test_cell_uses_a_cell_magic_or_a_future_import(notebook, gid, test):
-    """The grading kernel puts a test cell's statements into ``if True:`` and signs the test only if a call it adds
-    at the end runs (GRADING.md): a ``from __future__`` import would no longer be the cell's first statement, and a
-    cell magic runs its body as a cell of its own, whose failed assert would not stop the outer cell."""
-    lines = [line.strip() for line in test.source.splitlines()]
-    assert not any(line.startswith("%%") for line in lines), f"{notebook} {gid}: a test cell with a cell magic"
-    assert "from __future__" not in test.source, f"{notebook} {gid}: a test cell with a __future__ import"
+def test_every_test_cell_is_plain_python(notebook, gid, test):
+    """The grading kernel compiles a test cell's source as it is, with Python's own compile, and runs it with exec,
+    not through IPython (GRADING.md): a magic (``%``, ``%%``, ``!``) or a top-level ``await`` there would be a
+    SyntaxError in grading, a point lost for every student, though the notebook runs in JupyterLab."""
+    try:
+        compile(test.source, f"<{notebook} {gid}>", "exec", 0, True, 0)
+    except SyntaxError as e:
+        raise AssertionError(f"{notebook} {gid}: the test cell is not plain Python ({e}); the grading kernel "
+                             "runs it with exec, so it could never pass") from None
 
 
 @pytest.mark.parametrize("notebook, gid, test", EXERCISES, ids=[f"{n}:{g}" for n, g, _ in EXERCISES])

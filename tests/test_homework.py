@@ -397,7 +397,7 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
         # round 28: this cell's ExecutionResult given a class whose success is True (the reply says ok) and the failed
         # assert's error sent with no parent (nbclient drops it): nothing the check compares changed. And round 27's
         # note: a success getter that puts the patches back, itself included, when ipykernel reads it after the test.
-        # The kernel now signs only a test whose last statement ran (EndOfTest)
+        # The kernel then signed only a test whose last statement ran (EndOfTest; since round 31 an exec that raised nothing)
         "mallory_result": (stub1, RESULT),
         "mallory_selfundo": (stub1, FORGE_OK + SELF_UNDO),
         # round 28, found while fixing: a trace function rewrites the test's own variables before each of its lines,
@@ -425,6 +425,10 @@ def _attacks(paths: dict[str, Path], port: int, unix: Path) -> dict[str, tuple[s
         # found while fixing round 30: the same swap from a child, a fresh interpreter without the audit hook, by
         # process_vm_writev (allowed for a process of the same user until the kernel made itself not dumpable)
         "mallory_pvm": (stub1, PVM),
+        # round 31: round 30's kernel built the test's wrapper from ast's classes (a tuple subclass as ast.If._fields ran
+        # the student's code there) and called its end-of-test function by a name the test's callees could rebind
+        "mallory_fields": (stub1, FIELDS),
+        "mallory_endcall": (stub1, ENDCALL),
         # an exception class named like a spreadsheet formula ends up in the reason
         "mallory_csv": (stub1, "def double(xs):\n    raise type(" + repr(FORMULA) + ", (Exception,), {})()"),
     }
@@ -538,7 +542,7 @@ def double(xs):
 SWAP_END = """import ast as _ast
 def double(xs):
     return [0]
-class _Tx(_ast.NodeTransformer):  # the kernel's EndOfTest still adds its call; every assert becomes pass
+class _Tx(_ast.NodeTransformer):  # rounds 28-30: the kernel's EndOfTest still added its call; every assert became pass
     def __init__(self, real, ts):
         self.real, self.ts = real, ts
     def visit(self, node):
@@ -636,6 +640,44 @@ def double(xs):  # a fresh interpreter, with no audit hook, copies id's C functi
     args = [str(v) for v in (os.getpid(), id(id) + 16, id(all) + 16)]
     print(subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True).stdout)
     return [Yes() for _ in xs]'''
+FIELDS = """import ast
+_orig = ast.If._fields
+def _drop_asserts(node):  # the compile reads the If's body through this property: no assert left
+    body = node.__dict__["body"]
+    del ast.If.body
+    ast.If._fields = _orig
+    return [s for s in body if type(s) is not ast.Assert]
+class _Fields(tuple):  # ast's C constructors read a class's _fields through __getitem__
+    def __getitem__(self, i):
+        if i == 2:
+            ast.If.body = property(_drop_asserts)
+        return tuple.__getitem__(self, i)
+ast.If._fields = _Fields(_orig)
+def double(xs):
+    return [0]"""
+ENDCALL = """import builtins
+_real_type = builtins.type
+class _Wrong:  # holds [0]; says it equals anything
+    def __init__(self, v):
+        self.v = v
+    def __eq__(self, other):
+        return True
+    def __iter__(self):
+        return iter(self.v)
+def _lying_type(*a):
+    return list if len(a) == 1 and _real_type(a[0]) is _Wrong else _real_type(*a)
+def double(xs):
+    if builtins.type is not _lying_type:
+        builtins.type = _lying_type
+        g = globals()
+        names = [k for k in g if k.startswith("_grader_end_of_test_")]
+        if names:  # the kernel's end-of-test call (rounds 28-30): undo the patch, then call it with its secret
+            real_end = g[names[0]]
+            def end(token):
+                builtins.type = _real_type
+                real_end(token)
+            g[names[0]] = end
+    return _Wrong([0])"""
 SELF_UNDO = """def _getter(self):  # read by ipykernel after the test: puts both patches back, itself included
     _undo()
     return True
@@ -979,6 +1021,9 @@ EXPECTED = {
     "mallory_procmem": ((0, NOT_ANSWERED_1), (0, "FileNotFoundError: [Errno 2] No such file or directory: "
                                                  "'/proc/self/mem'")),
     "mallory_pvm": ((0, NOT_ANSWERED_1), (0, "AssertionError: double([1, 2, 3]) should hold ints")),
+    "mallory_fields": ((0, NOT_ANSWERED_1), (0, WRONG_2)),
+    "mallory_endcall": ((0, NOT_ANSWERED_1), (0, "the test passed only with builtins.type patched while it ran: "
+                                                 "not counted")),
     "mallory_rewrite": ((0, NOT_ANSWERED_1), (0, "RuntimeError: the grading kernel allows no sys.settrace: a trace or "
                                                  "profile function could skip a test's asserts")),
     # submissions that are not one regular file in the student's own folder: never opened
