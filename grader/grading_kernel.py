@@ -3,7 +3,7 @@
     python -m grader.grading_kernel -f CONNECTION_FILE
 
 It is ipykernel's kernel with these additions, made before any student code runs: resource limits
-(``$GRADER_LIMITS``); a process no other may read, write or trace (``not_dumpable``); the run's key, carried by the grader's first request (``KEY_MARKER``) and kept
+(``$GRADER_LIMITS``); a process no other of its user may read, write or trace (``not_dumpable``); the run's key, carried by the grader's first request (``KEY_MARKER``) and kept
 only in a closure of ``do_execute``, with the reset and the check; an audit hook (grader.guard); and
 a snapshot, taken after the teacher notebook's imports (``$GRADER_PREIMPORT``).
 
@@ -89,10 +89,11 @@ def _kernel_class() -> type:
         whose classes a submission could have changed), with asserts on whatever the interpreter's optimisation
         level and none of this module's future flags, and to ``exec`` in the notebook's namespace. Returns the
         exception the test raised, or None: the test's own frame then ran every statement (no frame of the
-        student's lies between ``exec`` and it, and it starts with nothing of the student's run since the reset:
-        the collector stays off from the reset until the verdict, so no finaliser runs at a collection as ``exec``
-        starts; a trace function could skip a statement, and the audit hook refuses those; what the functions
-        the test calls do while it runs is the check's to see). The source is plain Python: a magic or
+        student's lies between ``exec`` and it; the collector is off from the reset until the verdict, so no
+        finaliser runs at an automatic collection as ``exec`` starts, though a thread of the student's or a
+        request on the control channel could run there, GRADING.md's admitted limit; a trace function could
+        skip a statement, and the audit hook refuses those; what the functions the test calls do while it runs
+        is the check's to see). The source is plain Python: a magic or
         top-level await is a SyntaxError."""
         try:
             code = compile_(source, file, "exec", 0, True, 0)  # flags, dont_inherit, optimize
@@ -237,10 +238,11 @@ class GradingKernelApp(IPKernelApp):
 
 
 def not_dumpable() -> None:
-    """No other process may read or write this one's memory: a child of the submission's, a fresh interpreter
-    without the audit hook, could otherwise call ``process_vm_writev`` or ``ptrace`` on the kernel (same user, so
-    allowed) and patch a built-in's C function in place, or read the run's key. ``PR_SET_DUMPABLE`` 0 makes
-    that need ``CAP_SYS_PTRACE``, which the sandbox's user lacks (and cannot get back: no new user namespace).
+    """No other process of this user may read or write this one's memory: a child of the submission's, a fresh
+    interpreter without the audit hook, could otherwise call ``process_vm_writev`` or ``ptrace`` on the kernel
+    (same user: allowed where Yama's ptrace_scope is 0 or there is no Yama) and patch a built-in's C function in
+    place, or read the run's key. ``PR_SET_DUMPABLE`` 0 makes that need ``CAP_SYS_PTRACE``, which the sandbox's
+    user lacks (and cannot get back: no new user namespace).
     Linux only; elsewhere (no sandbox either) nothing."""
     if sys.platform != "linux":
         return

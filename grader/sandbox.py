@@ -2,8 +2,8 @@
 
 Each kernel starts inside a bubblewrap sandbox of its own: no network, no other process
 visible, a non-root user without capabilities, a fresh PID namespace (every process the
-submission starts dies with it), read-only access to the Python environment, ``helpers/``,
-``data/checkpoints/`` and the Pokémon data only, and limits on memory, CPU time, file size
+submission starts dies with it), read-only access to the Python environment, ``helpers/``, ``grader/``,
+``data/checkpoints/``, ``data/text/``, ``benchmarks/latest.json`` and the Pokémon data only, and limits on memory, CPU time, file size
 and processes (``Limits``; grader.grading_kernel applies them inside). Where the grader may
 create one, a ``pids`` cgroup caps the processes too. ``$HOME`` and ``/tmp`` are size-capped
 tmpfs mounts that vanish with the sandbox: nothing the kernel writes there reaches the host disk.
@@ -142,7 +142,7 @@ def sandbox_argv(ipc: Path, limits: Limits, bwrap: str) -> list[str]:
             "--hostname", "grader", "--clearenv", "--dev", "/dev",
             # no procfs: through /proc/self/mem the kernel could read and write its own memory (the run's key, a
             # built-in's C function), which the audit hook cannot see. Only the host's CPU description, which
-            # torch reads to choose its vector kernels (without it every tensor operation takes the slow path)
+            # torch reads to choose its vector kernels (without it, it falls back to its DEFAULT capability)
             "--tmpfs", "/proc", "--ro-bind", "/proc/cpuinfo", "/proc/cpuinfo", "--remount-ro", "/proc",
             "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",  # /dev: a tmpfs, capped
             "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",

@@ -1164,6 +1164,13 @@ def test_no_process_survives_and_the_csv_stays(graded):
 
 
 @pytest.mark.slow
+def test_no_other_process_may_read_or_write_the_kernels_memory(graded):
+    """mallory_pvm's child, a fresh interpreter without the kernel's audit hook, calls process_vm_readv and
+    process_vm_writev on the kernel: both refused with EPERM (1), since the kernel made itself not dumpable."""
+    assert _executed_output(graded, "mallory_pvm", "ex2_test").split()[:3] == ["-1", "-1", "1"]
+
+
+@pytest.mark.slow
 def test_planted_setuid_and_world_writable_files_are_out_of_other_users_reach(graded):
     """mallory_setuid plants a setuid copy of id and a world-writable file wherever it can: never on
     the host (the socket folder is the sandbox's own tmpfs, the connection file's folder read-only).
