@@ -3,9 +3,10 @@
     python -m grader.grading_kernel -f CONNECTION_FILE
 
 It is ipykernel's kernel with these additions, made before any student code runs: resource limits
-(``$GRADER_LIMITS``); a process no other of its user may read, write or trace (``not_dumpable``); the run's key, carried by the grader's first request (``KEY_MARKER``) and kept
-only in a closure of ``do_execute``, with the reset and the check; an audit hook (grader.guard); and
-a snapshot, taken after the teacher notebook's imports (``$GRADER_PREIMPORT``).
+(``$GRADER_LIMITS``); a process no other of its user may read, write or trace (``not_dumpable``); the
+run's key, carried by the grader's first request (``KEY_MARKER``) and kept only in a closure of
+``do_execute``, with the reset and the check; an audit hook (grader.guard); and a snapshot, taken
+after the teacher notebook's imports (``$GRADER_PREIMPORT``).
 
 Before each graded test cell (sent with RESET_MARKER and a fresh nonce as its first line) the
 kernel puts back, in plain Python, what the snapshot holds (grader.snapshot's ``_Snapshot``: builtins, IPython's
@@ -93,8 +94,7 @@ def _kernel_class() -> type:
         finaliser runs at an automatic collection as ``exec`` starts, though a thread of the student's or a
         request on the control channel could run there, GRADING.md's admitted limit; a trace function could
         skip a statement, and the audit hook refuses those; what the functions the test calls do while it runs
-        is the check's to see). The source is plain Python: a magic or
-        top-level await is a SyntaxError."""
+        is the check's to see). The source is plain Python: a magic or top-level await is a SyntaxError."""
         try:
             code = compile_(source, file, "exec", 0, True, 0)  # flags, dont_inherit, optimize
             exec_(code, ns)
@@ -204,9 +204,8 @@ def _kernel_class() -> type:
                 text = (f"{PATCHED_PREFIX}{nonce} {', '.join(patched[:5])}" if patched  # before anything else runs
                         else f"{TOKEN_PREFIX}{signature(key, nonce, rest)}")
                 reset(snapshot, self)  # undo what the student's functions did during the test
-                if text is not None:
-                    self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"},
-                                      parent=self.get_parent(), ident=self._topic("stream"))
+                self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"},
+                                  parent=self.get_parent(), ident=self._topic("stream"))
             reply = _ok(self)
             if error is not None:  # the verdict is taken: the student's exception may now say what it is
                 reply = {**reply, "status": "error", **describe(error, rest, file)}
@@ -242,8 +241,7 @@ def not_dumpable() -> None:
     interpreter without the audit hook, could otherwise call ``process_vm_writev`` or ``ptrace`` on the kernel
     (same user: allowed where Yama's ptrace_scope is 0 or there is no Yama) and patch a built-in's C function in
     place, or read the run's key. ``PR_SET_DUMPABLE`` 0 makes that need ``CAP_SYS_PTRACE``, which the sandbox's
-    user lacks (and cannot get back: no new user namespace).
-    Linux only; elsewhere (no sandbox either) nothing."""
+    user lacks (and cannot get back: no new user namespace). Linux only; elsewhere (no sandbox either) nothing."""
     if sys.platform != "linux":
         return
     import ctypes

@@ -2,10 +2,10 @@
 
 Each kernel starts inside a bubblewrap sandbox of its own: no network, no other process
 visible, a non-root user without capabilities, a fresh PID namespace (every process the
-submission starts dies with it), read-only access to the Python environment, ``helpers/``, ``grader/``,
-``data/checkpoints/``, ``data/text/``, ``benchmarks/latest.json`` and the Pokémon data only, and limits on memory, CPU time, file size
-and processes (``Limits``; grader.grading_kernel applies them inside). Where the grader may
-create one, a ``pids`` cgroup caps the processes too. ``$HOME`` and ``/tmp`` are size-capped
+submission starts dies with it), read-only access to the Python environment, ``helpers/``,
+``grader/``, ``data/checkpoints/``, ``data/text/``, ``benchmarks/latest.json`` and the Pokémon data
+only, and limits on memory, CPU time, file size and processes (``Limits``; grader.grading_kernel
+applies them inside). Where the grader may create one, a ``pids`` cgroup caps the processes too. ``$HOME`` and ``/tmp`` are size-capped
 tmpfs mounts that vanish with the sandbox: nothing the kernel writes there reaches the host disk.
 ``/dev`` is read-only except ``/dev/shm``, a capped tmpfs too (``SHM_BYTES``): together these
 bound the memory a submission's files can take. There is no procfs inside: ``/proc`` is a read-only

@@ -44,6 +44,12 @@ _QUIET = gc.disable, sys.gettrace, sys.getprofile, sys.settrace, sys.setprofile
 _COLLECTING = gc.isenabled, gc.enable  # as before the check or the reset: on, or (the kernel turned it off) off
 
 
+def type_swapped(saved, now) -> bool:
+    """An attribute of the objects that run a cell whose value the snapshot saw (not None) now has another type
+    (a dict subclass in place of IPython's dict): the check reports it, the reset puts the saved one back."""
+    return saved is not None and type(now) is not type(saved)
+
+
 class _Snapshot:
     """What the reset puts back (``restore``) and a test may not change (``changed``), taken at kernel start."""
 
@@ -158,7 +164,7 @@ class _Snapshot:
             out += [f"{name_of(type(obj), False)}.{k} (on the object)" for k, v in vars(obj).items()  # plain: put_back_first
                     if k != "CustomTB" and (
                     k in attrs and (acts(attrs[k], fs) or k in UNSET_RUNNERS) and not same(attrs[k], v)
-                    or k in attrs and attrs[k] is not None and type(v) is not type(attrs[k])  # another type swapped in
+                    or k in attrs and type_swapped(attrs[k], v)
                     or k not in attrs and issubclass(type(getattr(type(obj), k, None)), fs)
                     and not rebound(obj, k, v)  # IPython puts stream.write back so
                     or k not in attrs and k.endswith(TRAIT_MAGIC) and acts(v, fs))]
@@ -208,9 +214,9 @@ class _Snapshot:
         settrace(None)
         out += [f"builtins.{k}" for k in put_back_dict(self.builtins)]  # read without calling a builtin
         lines, cache = self.line_cache  # IPython writes each cell's source there as the cell starts: no subclass's
-        if dict.get(lines, "cache") is not cache:  # __setitem__ may run between the reset and the test
+        if (now := dict.get(lines, "cache")) is not cache:  # __setitem__ may run between the reset and the test
             out.append("linecache.cache")
-            keep(dict.get(lines, "cache"))
+            keep(now)
             dict.__setitem__(lines, "cache", cache)
         out += signal_handlers(self.signals, self.sigchld)  # torch's own SIGCHLD handler is kept
         out += screen(self.types, self.modules, self.sys_modules, [tv for _, tv, _ in self.traits.values()])
@@ -286,8 +292,7 @@ class _Snapshot:
                                                           and acts(d[k], fs))]:
                 del d[k]
             for k, v in attrs.items():  # what runs, and a value of another type (IPython calls a dict's methods)
-                if d.get(k, self) is not v and (acts(v, fs) or k in UNSET_RUNNERS or v is not None
-                                                 and type(d.get(k, self)) is not type(v)):
+                if d.get(k, self) is not v and (acts(v, fs) or k in UNSET_RUNNERS or type_swapped(v, d.get(k, self))):
                     d[k] = v
         for o, tv, vals in self.traits.values():  # tv bound again by put_back_first
             keep_items(tv)

@@ -8,8 +8,9 @@
 #
 # 1. what torch sees; `--device auto` must resolve to the GPU;
 # 2. the device-policy tests (tests/test_device.py: every family's training and sampling paths) and
-#    the resume tests (tests/test_train.py, test_image_gan.py, test_vae.py: a stopped `train NAME --resume` writes the weights of an
-#    uninterrupted run) with their models on DEVICE (GENERATION_TEST_DEVICE);
+#    the resume tests (tests/test_train.py, test_image_gan.py, test_vae.py: a stopped
+#    `train NAME --resume` writes the weights of an uninterrupted run) with their models on DEVICE
+#    (GENERATION_TEST_DEVICE);
 # 3. `python -m helpers.registry train RECIPE --epochs EPOCHS --device auto`, then the same on the
 #    CPU: seconds and held-out bits/pixel of each, into the user cache (never data/checkpoints).
 # Everything it prints also lands in $OUT (default build/device_check/). It stops at the first
@@ -59,7 +60,8 @@ if dev.type == 'cuda':
     assert resolve_device('auto').type == 'cuda', 'a GPU is here, yet --device auto does not choose it'
 "
 step tests env GENERATION_TEST_DEVICE="$DEVICE" "$PY" -m pytest -o addopts= -p no:cacheprovider -q \
-    --durations=10 tests/test_device.py tests/test_train.py tests/test_image_gan.py tests/test_vae.py -k "paths or follow_the_device or resume"
+    --durations=10 tests/test_device.py tests/test_train.py tests/test_image_gan.py tests/test_vae.py \
+    -k "paths or follow_the_device or resume"
 step train_auto "$PY" -m helpers.registry train "$RECIPE" --epochs "$EPOCHS" --device auto
 step train_cpu "$PY" -m helpers.registry train "$RECIPE" --epochs "$EPOCHS" --device cpu
 echo "device_check: all steps passed; logs in $OUT"
